@@ -1,0 +1,1 @@
+"""osiris chat: an LLM author of OML that uses the compiler as a library."""

@@ -1,0 +1,1 @@
+"""OML, the Osiris Markup Language: text -> positioned YAML tree -> typed IR + diagnostics."""

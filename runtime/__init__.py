@@ -1,0 +1,1 @@
+"""Runtimes that execute compiled manifests (local streaming executor, E2B sandboxes)."""

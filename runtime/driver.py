@@ -1,0 +1,231 @@
+"""The driver protocol: the one module `drivers/` imports from the runtime.
+
+A driver turns one manifest step into Arrow record batches (extract), batches into batches
+(transform), or batches into a target (write). The runtime owns everything around it: the
+session, events, metrics, retries, cancellation, spill files and secret masking. Drivers are
+found by component name through the ``osiris.drivers`` entry-point group, so the runtime
+never imports ``drivers.*`` and a third-party package can add components.
+
+Data between steps is always a ``pyarrow.RecordBatchReader``: a declared schema plus a stream
+of batches. Nothing in this protocol hands a whole table to a driver; a transform that needs
+to scan its inputs more than once gets re-scannable ``InputTable`` objects backed by Arrow IPC
+spill files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+__all__ = [
+    "Cancelled",
+    "ColumnInfo",
+    "DiscoveryResult",
+    "Discoverer",
+    "DriverError",
+    "Extractor",
+    "HealthCheck",
+    "HealthReport",
+    "InputTable",
+    "ResolvedConnection",
+    "StepContext",
+    "TableInfo",
+    "TransientError",
+    "Transformer",
+    "WriteResult",
+    "Writer",
+]
+
+
+class DriverError(Exception):
+    """A step failed for a reason the user can act on; the message is shown as the cause.
+
+    Messages must never contain secret values; the runtime masks them again anyway.
+    ``transient`` errors (connection reset, deadlock, lock wait timeout) are retried by the
+    runtime according to the step's retry policy; permanent ones are not.
+    """
+
+    transient: bool = False
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class TransientError(DriverError):
+    """A failure worth retrying: the same request may succeed a moment later."""
+
+    transient = True
+
+
+class Cancelled(Exception):
+    """Raised by ``StepContext.check_cancelled`` after Ctrl-C or a failed sibling step."""
+
+
+@dataclass(frozen=True)
+class ResolvedConnection:
+    """A connection alias resolved at run time, secrets included.
+
+    ``fields`` holds the alias's fields after ``${VAR}`` substitution. Its repr never shows
+    values, so an accidental print or traceback cannot leak a password.
+    """
+
+    family: str
+    alias: str
+    fields: Mapping[str, Any]
+    secret_fields: frozenset[str] = frozenset()
+
+    @property
+    def ref(self) -> str:
+        return f"@{self.family}.{self.alias}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(sorted(self.fields))
+        return f"ResolvedConnection({self.ref}, fields=[{shown}])"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a writer reports back; the runtime turns it into `rows_written`/`bytes_written`."""
+
+    rows: int
+    bytes: int = 0
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    type: str
+    """The source system's declared type, e.g. ``decimal(15,2)`` or ``timestamp with time zone``."""
+    arrow_type: str | None = None
+    nullable: bool = True
+    primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: tuple[ColumnInfo, ...]
+    row_count: int | None = None
+    schema: str | None = None
+    sample: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    tables: tuple[TableInfo, ...]
+    source: str = ""
+    """The connection reference or path that was discovered (never a secret)."""
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    ok: bool
+    message: str
+    latency_ms: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class InputTable(Protocol):
+    """One upstream output as a transform sees it: re-scannable and memory-mapped.
+
+    ``reader()`` starts a fresh scan each call. ``dataset()`` returns a
+    ``pyarrow.dataset.Dataset`` over the spill files, which DuckDB scans with projection
+    and filter push-down without loading the table into RAM.
+    """
+
+    name: str
+    schema: pa.Schema
+    num_rows: int
+
+    def reader(self) -> pa.RecordBatchReader: ...
+
+    def dataset(self) -> Any: ...
+
+
+class StepContext(Protocol):
+    """Everything a driver may use while it runs one step."""
+
+    step_id: str
+    component: str
+    mode: str
+    config: Mapping[str, Any]
+    """The step's compiled config (cfg/<step_id>.json): defaults filled, params bound, no secrets."""
+    connection: ResolvedConnection | None
+    work_dir: Path
+    """Relative paths in config resolve against this (the directory `osiris run` started in)."""
+    temp_dir: Path
+    """Private scratch space inside the session directory; spill and staging files go here."""
+    batch_rows: int
+    """Preferred rows per record batch (drivers may deviate for wide or narrow rows)."""
+    memory_limit_bytes: int
+    """Soft budget for this step's buffers, e.g. DuckDB's memory_limit."""
+
+    def event(self, name: str, **fields: Any) -> None:
+        """Record a structured event (masked, timestamped, written to events.jsonl)."""
+
+    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
+        """Record a metric tagged with this step (written to metrics.jsonl)."""
+
+    def progress(self, rows: int, nbytes: int) -> None:
+        """Report cumulative progress for the live display; cheap, call it per batch."""
+
+    def check_cancelled(self) -> None:
+        """Raise `Cancelled` if the run is being stopped; call it between batches."""
+
+    def resolve_path(self, path: str) -> Path:
+        """Resolve a config path against `work_dir` (absolute paths are kept)."""
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        """Return a stream of batches; the runtime pulls it lazily (back-pressure)."""
+
+
+@runtime_checkable
+class Transformer(Protocol):
+    def transform(self, ctx: StepContext, inputs: Mapping[str, InputTable]) -> pa.RecordBatchReader:
+        """Consume the named inputs and return the output stream."""
+
+
+@runtime_checkable
+class Writer(Protocol):
+    def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
+        """Write the whole stream atomically: all of it reaches the target, or none of it."""
+
+
+@runtime_checkable
+class HealthCheck(Protocol):
+    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        """Check the connection answers (used by `osiris connections doctor`)."""
+
+
+@runtime_checkable
+class Discoverer(Protocol):
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        """List tables, columns, types, keys and row counts; samples only when asked."""
+
+
+def iter_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Iterate a reader's batches, skipping empty ones (some sources emit them)."""
+    for batch in reader:
+        if batch.num_rows:
+            yield batch

@@ -1,0 +1,1 @@
+"""Component specs (YAML data), their JSON Schema, and the registry that loads them."""
