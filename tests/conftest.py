@@ -1,0 +1,83 @@
+"""Shared fixtures: real MariaDB and PostgreSQL, scratch databases, repository paths.
+
+Tests that need a database use the real local server. When it does not answer they skip,
+except under CI (``CI`` set), where an absent service is a failure: CI must never pass by
+skipping the tests that matter.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+CONFORMANCE = REPO.parent / "shared" / "conformance" / "upstream-v0.1.0"
+
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": ""}
+
+
+def _unavailable(service: str, error: Exception) -> None:
+    message = f"{service} is not reachable: {error}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message} (CI=true: services must run, see .ci/run)", pytrace=False)
+    pytest.skip(message)
+
+
+def _scratch_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def mysql_db() -> Iterator[dict]:
+    """A fresh MariaDB database for one test module; yields connection fields."""
+    import pymysql
+
+    name = _scratch_name("osiris_t")
+    try:
+        admin = pymysql.connect(**MYSQL, connect_timeout=3, autocommit=True)
+    except Exception as error:  # noqa: BLE001 - any failure means the service is absent
+        _unavailable("MariaDB at 127.0.0.1:3306", error)
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+    try:
+        yield {**MYSQL, "database": name}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_db() -> Iterator[dict]:
+    """A fresh PostgreSQL database for one test module; yields connection fields plus `dsn`."""
+    import psycopg
+
+    name = _scratch_name("osiris_t")
+    base = f"postgresql://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}"
+    try:
+        admin = psycopg.connect(f"{base}/test", connect_timeout=3, autocommit=True)
+    except Exception as error:  # noqa: BLE001
+        _unavailable("PostgreSQL at 127.0.0.1:5432", error)
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield {**POSTGRES, "database": name, "dsn": f"{base}/{name}"}
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture
+def conformance() -> Path:
+    if not CONFORMANCE.is_dir():
+        pytest.fail(f"conformance data missing at {CONFORMANCE}", pytrace=False)
+    return CONFORMANCE
