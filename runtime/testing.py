@@ -1,0 +1,87 @@
+"""In-process doubles of the runtime's step context, for driver tests and contract tests.
+
+They implement `runtime.driver.StepContext` and `InputTable` without a session, so a driver
+can be exercised against a real database with a few lines of test code. The local executor
+has its own production implementations; these only record what a driver reports.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+
+from runtime.driver import Cancelled, ResolvedConnection
+
+__all__ = ["RecordingContext", "ipc_input"]
+
+
+@dataclass
+class RecordingContext:
+    """A StepContext that records events, metrics and progress in lists."""
+
+    config: Mapping[str, Any]
+    connection: ResolvedConnection | None = None
+    step_id: str = "step"
+    component: str = "test.component"
+    mode: str = "extract"
+    work_dir: Path = field(default_factory=Path.cwd)
+    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="osiris-step-")))
+    batch_rows: int = 65536
+    memory_limit_bytes: int = 256 * 1024 * 1024
+    cancelled: bool = False
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    metrics: list[tuple[str, float, str | None, dict[str, Any]]] = field(default_factory=list)
+    progress_calls: list[tuple[int, int]] = field(default_factory=list)
+
+    def event(self, name: str, **fields: Any) -> None:
+        self.events.append((name, fields))
+
+    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
+        self.metrics.append((name, value, unit, tags))
+
+    def progress(self, rows: int, nbytes: int) -> None:
+        self.progress_calls.append((rows, nbytes))
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise Cancelled(self.step_id)
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.work_dir / candidate
+
+
+@dataclass
+class _IpcInput:
+    name: str
+    path: Path
+    schema: pa.Schema
+    num_rows: int
+
+    def reader(self) -> pa.RecordBatchReader:
+        file_reader = ipc.open_file(pa.memory_map(str(self.path)))
+        batches = (file_reader.get_batch(i) for i in range(file_reader.num_record_batches))
+        return pa.RecordBatchReader.from_batches(file_reader.schema, batches)
+
+    def dataset(self) -> ds.Dataset:
+        return ds.dataset(str(self.path), format="ipc")
+
+
+def ipc_input(name: str, data: pa.Table | pa.RecordBatchReader, directory: Path) -> _IpcInput:
+    """Spill `data` to an Arrow IPC file and return it as an InputTable."""
+    reader = data.to_reader() if isinstance(data, pa.Table) else data
+    path = directory / f"{name}.arrow"
+    rows = 0
+    with ipc.new_file(str(path), reader.schema) as sink:
+        for batch in reader:
+            sink.write_batch(batch)
+            rows += batch.num_rows
+    return _IpcInput(name=name, path=path, schema=reader.schema, num_rows=rows)
+
