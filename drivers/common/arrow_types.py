@@ -1,0 +1,118 @@
+"""Arrow type names as users write them in config (`schema: {amount: decimal128(12,2)}`).
+
+The accepted spelling is what ``str(pa.DataType)`` prints for the scalar types
+(``int64``, ``date32[day]``, ``timestamp[us, tz=UTC]``, ``decimal128(12, 2)``), so a type
+shown by discovery can be pasted back, plus a few short forms (``date``, ``decimal(12,2)``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import zoneinfo
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from runtime.driver import DriverError
+
+__all__ = ["ArrowTypeError", "parse_arrow_type", "parse_schema_overrides"]
+
+EXAMPLES = "int64, float64, string, bool, date32, decimal128(12,2), timestamp[us, tz=UTC]"
+
+_SHORT_FORMS: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "integer": pa.int64(),
+    "bigint": pa.int64(),
+    "text": pa.string(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us"),
+    "timestamp": pa.timestamp("us"),
+    "timestamptz": pa.timestamp("us", tz="UTC"),
+    "time": pa.time64("us"),
+}
+_ALIASES = (
+    "null bool boolean int8 int16 int32 int64 uint8 uint16 uint32 uint64 halffloat float16 float "
+    "float32 double float64 string str utf8 large_string large_str large_utf8 binary large_binary "
+    "date32 date64 date32[day] date64[ms] time32[s] time32[ms] time64[us] time64[ns] "
+    "timestamp[s] timestamp[ms] timestamp[us] timestamp[ns] duration[s] duration[ms] duration[us] "
+    "duration[ns] month_day_nano_interval"
+).split()
+
+_DECIMAL = re.compile(r"^(decimal|decimal128|decimal256|numeric)\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)$")
+_TIMESTAMP = re.compile(r"^timestamp\[\s*(s|ms|us|ns)\s*(?:,\s*tz\s*=\s*([^\]]+?)\s*)?\]$", re.IGNORECASE)
+_OFFSET = re.compile(r"^[+-]\d{2}:\d{2}$")
+
+
+class ArrowTypeError(ValueError):
+    """A type name that is not one we can build; carries a did-you-mean suggestion."""
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
+
+
+def parse_arrow_type(text: str) -> pa.DataType:
+    """Build the Arrow type a name stands for; raises `ArrowTypeError` for unknown names."""
+    name = text.strip()
+    lowered = name.lower()
+    if lowered in _SHORT_FORMS:
+        return _SHORT_FORMS[lowered]
+    if match := _DECIMAL.match(lowered):
+        return _decimal(match.group(1), int(match.group(2)), int(match.group(3) or 0), text)
+    if match := _TIMESTAMP.match(name):
+        unit, tz = match.group(1).lower(), match.group(2)
+        if tz is not None:
+            _check_timezone(tz, text)
+        return pa.timestamp(unit, tz=tz)
+    try:
+        return pa.type_for_alias(lowered.replace(" ", ""))
+    except ValueError:
+        pass
+    candidates = [*_SHORT_FORMS, *_ALIASES, "decimal128(p,s)", "timestamp[us, tz=UTC]"]
+    close = difflib.get_close_matches(lowered, candidates, n=1, cutoff=0.6)
+    raise ArrowTypeError(f"unknown Arrow type {text!r}", close[0] if close else None)
+
+
+def parse_schema_overrides(schema: Mapping[str, str] | None) -> dict[str, pa.DataType]:
+    """Parse a config `schema` mapping (column -> type name) into Arrow types.
+
+    Raises `DriverError` naming the column, so the user sees which entry to fix.
+    """
+    parsed: dict[str, pa.DataType] = {}
+    for column, type_name in (schema or {}).items():
+        if not isinstance(type_name, str):
+            raise DriverError(
+                f"schema: the type of column {column!r} must be a string, got {type_name!r}",
+                hint=f"write types as text, e.g. {EXAMPLES}",
+            )
+        try:
+            parsed[column] = parse_arrow_type(type_name)
+        except ArrowTypeError as error:
+            did_you_mean = f"did you mean {error.suggestion!r}? " if error.suggestion else ""
+            raise DriverError(
+                f"schema: {error} for column {column!r}",
+                hint=f"{did_you_mean}Arrow types look like {EXAMPLES}",
+            ) from None
+    return parsed
+
+
+def _decimal(kind: str, precision: int, scale: int, text: str) -> pa.DataType:
+    if not 1 <= precision <= 76:
+        raise ArrowTypeError(f"decimal precision must be 1..76 in {text!r}")
+    if scale > precision:
+        raise ArrowTypeError(f"decimal scale is larger than its precision in {text!r}")
+    if kind == "decimal256" or precision > 38:
+        if kind == "decimal128":
+            raise ArrowTypeError(f"decimal128 precision must be 1..38 in {text!r}", "decimal256")
+        return pa.decimal256(precision, scale)
+    return pa.decimal128(precision, scale)
+
+
+def _check_timezone(tz: str, text: str) -> None:
+    if _OFFSET.match(tz):
+        return
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ArrowTypeError(f"unknown time zone {tz!r} in {text!r}", "timestamp[us, tz=UTC]") from None

@@ -1,0 +1,125 @@
+"""Atomic file output: write to a temp name beside the target, fsync, then rename into place.
+
+A reader of the target sees the old file or the complete new one, never a partial write.
+Any failure (an exception from the input stream, `Cancelled`, Ctrl-C, disk full, permission
+denied) removes the temp file and leaves the previous target untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+from runtime.driver import DriverError
+
+__all__ = ["atomic_path", "os_error", "temp_name"]
+
+TEMP_SUFFIX = ".osiris-tmp"
+
+
+def temp_name(target: Path) -> Path:
+    """A hidden, unique sibling of `target` (hidden so directory readers skip it)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def atomic_path(
+    target: Path, *, shown: str, overwrite: bool = True, create_dirs: bool = True
+) -> Iterator[Path]:
+    """Yield a temp path to write; on success it replaces `target`, on failure it is removed.
+
+    `shown` is the path as the user wrote it, used in error messages. With `overwrite=False`
+    the rename refuses to replace an existing file (checked atomically with a hard link).
+    """
+    parent = target.parent
+    if target.is_dir():
+        raise DriverError(f"cannot write {shown}: it is a directory", hint="give a file name in `path`")
+    if not overwrite and target.exists():
+        raise DriverError(
+            f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
+        )
+    try:
+        if create_dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+        elif not parent.is_dir():
+            raise DriverError(
+                f"cannot write {shown}: its directory does not exist",
+                hint="create the directory or set `create_dirs: true`",
+            )
+        temp = temp_name(target)
+        # Claim the temp name exclusively, so two writers never share one.
+        os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as error:
+        raise os_error(error, shown) from None
+    try:
+        yield temp
+        _fsync_file(temp)
+        _publish(temp, target, overwrite=overwrite, shown=shown)
+        _fsync_dir(parent)
+    except BaseException as error:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        if isinstance(error, OSError):
+            raise os_error(error, shown) from error
+        raise
+
+
+def os_error(error: OSError, shown: str) -> DriverError:
+    """Turn an OS-level failure into a message about the user's path (no absolute paths)."""
+    code = error.errno
+    if code is None:  # pyarrow's IO errors carry the errno only in their text
+        found = re.search(r"\[errno (\d+)\]", str(error), re.IGNORECASE)
+        code = int(found.group(1)) if found else None
+    if code in (errno.EACCES, errno.EPERM):
+        return DriverError(
+            f"permission denied writing {shown}",
+            hint="check that the directory is writable by the user running osiris",
+        )
+    if code == errno.EROFS:
+        return DriverError(f"cannot write {shown}: the file system is read-only")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return DriverError(f"no space left on the device while writing {shown}", hint="free disk space")
+    if code == errno.ENOENT:
+        return DriverError(f"cannot write {shown}: its directory does not exist")
+    reason = os.strerror(code) if code else str(error)
+    return DriverError(f"cannot write {shown}: {reason}")
+
+
+def _publish(temp: Path, target: Path, *, overwrite: bool, shown: str) -> None:
+    if overwrite:
+        os.replace(temp, target)
+        return
+    try:
+        os.link(temp, target)  # fails if target appeared meanwhile: no silent clobbering
+    except FileExistsError:
+        raise DriverError(
+            f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
+        ) from None
+    temp.unlink()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist the rename itself; not every platform/file system allows it, which is fine."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

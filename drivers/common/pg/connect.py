@@ -1,0 +1,154 @@
+"""Connection parameters for PostgreSQL drivers: libpq conninfo from a resolved connection.
+
+The postgres and supabase drivers both reach a database through ADBC; this module turns a
+`ResolvedConnection` (a `dsn`, or host/port/database/user/password/sslmode fields) plus the
+step's overrides into one libpq conninfo string, and remembers which strings are secret so
+error messages can be scrubbed before anyone sees them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from runtime.driver import DriverError, ResolvedConnection
+
+__all__ = [
+    "PgParams",
+    "close_quietly",
+    "literal",
+    "open_connection",
+    "params_from",
+    "qualified",
+    "quote_ident",
+    "split_table",
+]
+
+CONNECT_TIMEOUT_S = 10
+_OVERRIDES = {"host": "host", "port": "port", "database": "dbname", "user": "user"}
+
+
+@dataclass(frozen=True)
+class PgParams:
+    """Everything needed to open a connection; `repr` shows only the safe `label`."""
+
+    conninfo: str
+    schema: str
+    label: str
+    """`@family.alias host:port/db` - safe to show in messages."""
+    secrets: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"PgParams({self.label})"
+
+    __str__ = __repr__
+
+    def with_timeout(self, seconds: float) -> PgParams:
+        timeout = max(1, int(seconds + 0.999))
+        return PgParams(
+            make_conninfo(self.conninfo, connect_timeout=timeout), self.schema, self.label, self.secrets
+        )
+
+
+def params_from(
+    connection: ResolvedConnection | None,
+    config: Mapping[str, Any] | None = None,
+    *,
+    default_schema: str = "public",
+) -> PgParams:
+    """Build conninfo from the connection's fields and the step's host/port/database/user overrides."""
+    if connection is None:
+        raise DriverError("this step needs a database connection", hint="set `connection: @postgres.<alias>`")
+    config = config or {}
+    fields = connection.fields
+    secrets = [str(fields[key]) for key in ("dsn", "password") if fields.get(key)]
+    dsn = fields.get("dsn") or ""
+    try:
+        parsed = conninfo_to_dict(dsn) if dsn else {}
+    except Exception:  # noqa: BLE001 - the parser's message would echo the secret dsn
+        raise DriverError(
+            f"{connection.ref}: `dsn` is not a valid PostgreSQL connection string",
+            hint="use postgresql://user:password@host:port/database",
+        ) from None
+    if parsed.get("password"):
+        secrets.append(str(parsed["password"]))
+    extra: dict[str, Any] = {}
+    if not dsn:
+        extra = {
+            "host": fields.get("host") or "localhost",
+            "port": fields.get("port") or 5432,
+            "dbname": fields.get("database"),
+            "user": fields.get("user"),
+            "password": fields.get("password") or None,
+            "sslmode": fields.get("sslmode"),
+        }
+    for key, libpq_key in _OVERRIDES.items():
+        if config.get(key) not in (None, ""):
+            extra[libpq_key] = config[key]
+    if "connect_timeout" not in parsed:
+        extra["connect_timeout"] = CONNECT_TIMEOUT_S
+    extra.setdefault("application_name", parsed.get("application_name") or "osiris")
+    conninfo = make_conninfo(dsn, **{k: v for k, v in extra.items() if v is not None})
+    merged = conninfo_to_dict(conninfo)
+    where = f"{merged.get('host', 'localhost')}:{merged.get('port', 5432)}/{merged.get('dbname', '')}"
+    schema = config.get("schema") or fields.get("schema") or default_schema
+    return PgParams(conninfo, str(schema), f"{connection.ref} {where}", tuple(secrets))
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier exactly as PostgreSQL's quote_ident does (always quoted)."""
+    if "\x00" in name:
+        raise DriverError(f"identifier {name!r} contains a NUL character")
+    return sql.Identifier(name).as_string(None)
+
+
+def literal(value: Any) -> str:
+    """Render a Python value as a safely escaped SQL literal (for the few places without binding)."""
+    return sql.Literal(value).as_string(None)
+
+
+def split_table(table: str, schema: str) -> tuple[str, str]:
+    """`sales.orders` -> (sales, orders); an unqualified name takes `schema`."""
+    if "." in table and not (table.startswith('"') and table.endswith('"')):
+        head, _, tail = table.partition(".")
+        return head.strip('"'), tail.strip('"')
+    return schema, table.strip('"')
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def open_connection(params: PgParams, *, autocommit: bool) -> Any:
+    """Open an ADBC connection in UTC; failures become DriverError/TransientError without secrets."""
+    import adbc_driver_postgresql.dbapi as adbc
+
+    from drivers.common.pg.errors import classify
+
+    try:
+        conn = adbc.connect(params.conninfo, autocommit=autocommit)
+    except Exception as error:  # noqa: BLE001 - every failure is reported, scrubbed
+        raise classify(
+            error, action="connect", label=params.label, secrets=params.secrets, connecting=True
+        ) from None
+    cur = conn.cursor()
+    try:
+        cur.execute("SET TIME ZONE 'UTC'")
+    finally:
+        cur.close()
+    return conn
+
+
+def close_quietly(*handles: Any) -> None:
+    """Close cursors/readers/connections in order, ignoring errors from an already-broken link."""
+    for handle in handles:
+        if handle is None:
+            continue
+        try:
+            handle.close()
+        except Exception:  # noqa: BLE001, S110 - the link may already be gone; nothing to report
+            pass

@@ -1,0 +1,147 @@
+"""Discovery and health checks for PostgreSQL connections.
+
+Arrow types come from describing ``SELECT * FROM t`` through ADBC and applying the
+extractor's own type repair, so discovery shows exactly what an extract would yield. Row
+counts are exact below `EXACT_COUNT_BELOW` estimated rows and the planner's pg_class estimate
+above (a count(*) over a big table is a full scan).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from drivers.common.pg.catalog import primary_key
+from drivers.common.pg.connect import (
+    PgParams,
+    close_quietly,
+    literal,
+    open_connection,
+    qualified,
+    quote_ident,
+    split_table,
+)
+from drivers.common.pg.errors import classify
+from drivers.common.pg.extract import describe
+from drivers.common.pg.types import needs_text_cast, read_schema, restore_batch
+from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
+
+__all__ = ["discover", "health_check"]
+
+EXACT_COUNT_BELOW = 100_000
+_RELKINDS = "'r', 'p', 'v', 'm', 'f'"
+
+
+def discover(
+    params: PgParams, *, tables: list[str] | None = None, sample_rows: int = 0, source: str = ""
+) -> DiscoveryResult:
+    conn = open_connection(params, autocommit=True)
+    cursor = conn.cursor()
+    try:
+        found = []
+        for schema, name, kind, estimate in _relations(cursor, params.schema, tables):
+            found.append(_table(cursor, params, schema, name, kind, estimate, sample_rows))
+        return DiscoveryResult(tables=tuple(found), source=source)
+    except DriverError:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise classify(error, action="discovery", label=params.label, secrets=params.secrets) from None
+    finally:
+        close_quietly(cursor, conn)
+
+
+def _relations(cursor: Any, schema: str, tables: list[str] | None) -> list[tuple[str, str, str, float]]:
+    query = (
+        "SELECT n.nspname, c.relname, c.relkind::text, c.reltuples FROM pg_class c "
+        f"JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ({_RELKINDS}) "
+    )
+    if not tables:
+        cursor.execute(query + f"AND n.nspname = {literal(schema)} ORDER BY c.relname")
+        return [tuple(row) for row in cursor.fetchall()]
+    rows = []
+    for requested in tables:
+        nsp, name = split_table(requested, schema)
+        cursor.execute(query + f"AND n.nspname = {literal(nsp)} AND c.relname = {literal(name)}")
+        row = cursor.fetchone()
+        if row is None:
+            raise DriverError(
+                f"table {nsp}.{name} does not exist", hint="run discovery without `tables` to list them"
+            )
+        rows.append(tuple(row))
+    return rows
+
+
+def _table(
+    cursor: Any, params: PgParams, schema: str, name: str, kind: str, estimate: float, sample_rows: int
+) -> TableInfo:
+    target = qualified(schema, name)
+    cursor.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
+        f"WHERE a.attrelid = to_regclass({literal(target)}) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum"
+    )
+    declared = cursor.fetchall()
+    keys = set(primary_key(cursor, schema, name))
+    described = describe(cursor, f"SELECT * FROM {target}", params)
+    arrow = {f.name: str(f.type) for f in read_schema(described)}
+    columns = tuple(
+        ColumnInfo(
+            name=col, type=type_, arrow_type=arrow.get(col), nullable=not not_null, primary_key=col in keys
+        )
+        for col, type_, not_null in declared
+    )
+    return TableInfo(
+        name=name,
+        schema=schema,
+        columns=columns,
+        row_count=_row_count(cursor, target, kind, estimate),
+        sample=_sample(cursor, target, sample_rows, described) if sample_rows else (),
+    )
+
+
+def _row_count(cursor: Any, target: str, kind: str, estimate: float) -> int | None:
+    if kind not in ("r", "p", "m"):
+        return None
+    if estimate >= EXACT_COUNT_BELOW:
+        return int(estimate)
+    cursor.execute(f"SELECT count(*) FROM {target}")
+    return int(cursor.fetchone()[0])
+
+
+def _sample(cursor: Any, target: str, rows: int, described: pa.Schema) -> tuple[dict[str, Any], ...]:
+    items = []
+    for f in described:
+        name = quote_ident(f.name)
+        items.append(f"{name}::text AS {name}" if needs_text_cast(f) else name)
+    cursor.execute(f"SELECT {', '.join(items)} FROM {target} LIMIT {int(rows)}")
+    table = cursor.fetch_arrow_table()
+    schema = read_schema(table.schema)
+    batches = [restore_batch(b, schema) for b in table.to_batches() if b.num_rows]
+    return tuple(pa.Table.from_batches(batches, schema).to_pylist()) if batches else ()
+
+
+def health_check(params: PgParams, timeout_s: float = 5.0) -> HealthReport:
+    """Connect, ask the server its version, and report the round trip."""
+    started = time.perf_counter()
+    try:
+        conn = open_connection(params.with_timeout(timeout_s), autocommit=True)
+    except DriverError as error:
+        return HealthReport(ok=False, message=str(error), details={"hint": error.hint or ""})
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT current_setting('server_version'), current_database(), current_user")
+        version, database, user = cursor.fetchone()
+    except Exception as error:  # noqa: BLE001
+        failure = classify(error, action="health check", label=params.label, secrets=params.secrets)
+        return HealthReport(ok=False, message=str(failure))
+    finally:
+        close_quietly(cursor, conn)
+    latency = (time.perf_counter() - started) * 1000
+    return HealthReport(
+        ok=True,
+        message=f"PostgreSQL {version} answers at {params.label}",
+        latency_ms=round(latency, 1),
+        details={"server_version": version, "database": database, "user": user},
+    )

@@ -1,0 +1,137 @@
+"""Stream a PostgreSQL query as Arrow record batches through ADBC.
+
+The result is described first (a prepare, no rows), so the output schema is known before any
+data moves and columns ADBC cannot decode can be re-selected as text. Batches are then pulled
+lazily from ADBC's COPY-based reader; the connection stays open until the consumer has read
+the last batch (or abandons the stream), then it is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from drivers.common.pg.connect import (
+    PgParams,
+    close_quietly,
+    open_connection,
+    qualified,
+    quote_ident,
+    split_table,
+)
+from drivers.common.pg.errors import classify
+from drivers.common.pg.types import needs_text_cast, read_schema, restore_batch
+from runtime.driver import DriverError, StepContext
+
+__all__ = ["describe", "select_sql", "stream_query"]
+
+_MIN_HINT, _MAX_HINT = 1 << 20, 64 << 20
+
+
+def select_sql(config: Mapping[str, Any], schema: str) -> str:
+    """SQL for a step's `query` or `table`/`columns`, with `limit` applied."""
+    query = config.get("query")
+    limit = config.get("limit")
+    if query:
+        sql = str(query).strip().rstrip(";").strip()
+        return f"SELECT * FROM ({sql}) AS osiris_q LIMIT {int(limit)}" if limit else sql
+    table = config.get("table")
+    if not table:
+        raise DriverError("the extractor needs either `query` or `table`")
+    columns = config.get("columns") or []
+    projection = ", ".join(quote_ident(str(c)) for c in columns) or "*"
+    sql = f"SELECT {projection} FROM {qualified(*split_table(str(table), schema))}"
+    return f"{sql} LIMIT {int(limit)}" if limit else sql
+
+
+def _row_width(schema: pa.Schema) -> int:
+    width = 0
+    for field in schema:
+        try:
+            width += max(1, field.type.bit_width // 8)
+        except ValueError:
+            width += 32
+    return max(width, 8)
+
+
+def _text_cast_sql(sql: str, schema: pa.Schema) -> str:
+    names = schema.names
+    if len(set(names)) != len(names):
+        raise DriverError(
+            "the query returns duplicate column names and a column needs a text cast",
+            hint="give every column a distinct alias",
+        )
+    items = []
+    for field in schema:
+        name = quote_ident(field.name)
+        if needs_text_cast(field):
+            cast = "text[]" if pa.types.is_list(field.type) else "text"
+            items.append(f"{name}::{cast} AS {name}")
+        else:
+            items.append(name)
+    return f"SELECT {', '.join(items)} FROM ({sql}) AS osiris_q"
+
+
+def describe(cursor: Any, sql: str, params: PgParams) -> pa.Schema:
+    """The Arrow schema ADBC reports for `sql` (prepared, not executed)."""
+    try:
+        return cursor.adbc_execute_schema(sql)
+    except Exception as error:  # noqa: BLE001
+        raise classify(
+            error, action="preparing the query", label=params.label, secrets=params.secrets
+        ) from None
+
+
+def stream_query(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: int) -> pa.RecordBatchReader:
+    """Run `sql` and return a lazy reader; the connection closes when the reader is done."""
+    conn = open_connection(params, autocommit=True)
+    cursor = conn.cursor()
+    try:
+        described = describe(cursor, sql, params)
+        cast_columns = [f.name for f in described if needs_text_cast(f)]
+        if cast_columns:
+            sql = _text_cast_sql(sql, described)
+            ctx.event("postgres_text_cast", columns=cast_columns)
+        hint = min(max(batch_rows * _row_width(described), _MIN_HINT), _MAX_HINT)
+        cursor.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(hint)})
+        cursor.execute(sql)
+        reader = cursor.fetch_record_batch()
+        schema = read_schema(reader.schema)
+    except DriverError:
+        close_quietly(cursor, conn)
+        raise
+    except Exception as error:  # noqa: BLE001
+        close_quietly(cursor, conn)
+        raise classify(
+            error, action="running the query", label=params.label, secrets=params.secrets
+        ) from None
+    batches = _batches(params, conn, cursor, reader, schema, ctx)
+    return pa.RecordBatchReader.from_batches(schema, batches)
+
+
+def _batches(
+    params: PgParams, conn: Any, cursor: Any, reader: Any, schema: pa.Schema, ctx: StepContext
+) -> Iterator[pa.RecordBatch]:
+    rows = nbytes = 0
+    try:
+        while True:
+            ctx.check_cancelled()
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as error:  # noqa: BLE001
+                raise classify(
+                    error, action="reading rows", label=params.label, secrets=params.secrets
+                ) from None
+            if not batch.num_rows:
+                continue
+            batch = restore_batch(batch, schema)
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+            yield batch
+    finally:
+        close_quietly(reader, cursor, conn)

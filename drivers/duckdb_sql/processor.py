@@ -1,0 +1,106 @@
+"""`duckdb.processor`: run SQL over the step's inputs with DuckDB, streaming the result.
+
+Each input's `dataset()` (Arrow IPC spill files) is registered, not a materialised table, so
+DuckDB scans it with projection and filter push-down and can read it more than once (joins,
+CTEs). Every input is visible under three names:
+
+- its input name, e.g. `"extract-movies"` (quote names that are not plain identifiers);
+- `df_<name>` with every character outside [A-Za-z0-9_] replaced by `_` (`df_extract_movies`);
+- `input_df` when there is exactly one input (what pipelines of the original Osiris query).
+
+DuckDB's memory is capped (`memory_limit`, else the runtime's per-step budget) and it spills
+to the step's temp directory beyond that. The result streams out as a RecordBatchReader;
+the connection closes when that reader is exhausted, closed or dropped.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+
+import duckdb
+import pyarrow as pa
+
+from drivers.common.duckdb_conn import closing_reader, connect, memory_limit_setting
+from runtime.driver import DriverError, InputTable, StepContext
+
+__all__ = ["DuckDBProcessor", "table_names"]
+
+SINGLE_INPUT_ALIAS = "input_df"
+
+
+def table_names(inputs: Mapping[str, InputTable]) -> dict[str, str]:
+    """Every SQL name -> the input key it stands for (primary names win over aliases)."""
+    names: dict[str, str] = {key: key for key in inputs}
+    for key, table in inputs.items():
+        for source in (key, getattr(table, "name", key)):
+            alias = "df_" + re.sub(r"[^A-Za-z0-9_]", "_", source)
+            names.setdefault(alias, key)
+    if len(inputs) == 1:
+        names.setdefault(SINGLE_INPUT_ALIAS, next(iter(inputs)))
+    return names
+
+
+class DuckDBProcessor:
+    """Transformer: SQL over the inputs, result streamed back."""
+
+    def transform(self, ctx: StepContext, inputs: Mapping[str, InputTable]) -> pa.RecordBatchReader:
+        query = ctx.config.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise DriverError("`query` is required", hint="write the SQL to run, e.g. SELECT * FROM input_df")
+        names = table_names(inputs)
+        con = connect(
+            ctx.temp_dir,
+            memory_limit=memory_limit_setting(ctx.config.get("memory_limit"), ctx.memory_limit_bytes),
+            threads=ctx.config.get("threads"),
+        )
+        try:
+            datasets = {key: table.dataset() for key, table in inputs.items()}
+            for name, key in sorted(names.items()):
+                con.register(name, datasets[key])
+            relation = con.sql(query)
+            if relation is None:
+                raise DriverError(
+                    "the query returns no rows: its last statement must be a SELECT",
+                    hint="end the query with the SELECT whose result the step outputs",
+                )
+            reader = relation.to_arrow_reader(ctx.batch_rows or 65536)
+        except duckdb.Error as error:
+            con.close()
+            raise _sql_error(error, names) from None
+        except BaseException:
+            con.close()
+            raise
+
+        rows = nbytes = 0
+
+        def on_batch(batch: pa.RecordBatch) -> None:
+            nonlocal rows, nbytes
+            ctx.check_cancelled()
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+
+        return closing_reader(reader, con, prefix="DuckDB query failed", on_batch=on_batch)
+
+
+def _sql_error(error: duckdb.Error, names: Mapping[str, str]) -> DriverError:
+    """DuckDB's message, plus the registered table names when it could not find a table."""
+    message = str(error).strip()
+    hint = None
+    missing = re.search(r"Table with name (\S+?) does not exist", message)
+    if missing:
+        message = message.split("\n")[0]  # drop DuckDB's own guess among its catalog tables
+        wanted = missing.group(1).strip('"')
+        close = difflib.get_close_matches(wanted, list(names), n=1)
+        did_you_mean = f"did you mean {close[0]!r}? " if close else ""
+        listed = ", ".join(_sql_name(name) for name in sorted(names)) or "none (the step has no inputs)"
+        hint = f"{did_you_mean}tables: {listed}"
+    elif "Out of Memory" in message:
+        hint = "raise `memory_limit`, filter earlier, or lower `threads`"
+    return DriverError(f"DuckDB query failed: {message}", hint=hint)
+
+
+def _sql_name(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,1 @@
+"""Filesystem drivers: CSV and Parquet extractors (with discovery) and writers."""

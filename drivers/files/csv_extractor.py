@@ -1,0 +1,88 @@
+"""`filesystem.csv_extractor`: stream one CSV file as Arrow record batches.
+
+Memory stays bounded by `block_size`: pyarrow parses one block at a time and the runtime
+pulls batches lazily. Column types are inferred from the first block unless `schema`
+pins them; see `csv_reading` for the options and error messages.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from drivers.common import display_path, missing_file_error, resolve_config_path
+from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
+from drivers.files.discovery import discover_files
+from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+
+__all__ = ["CsvExtractor"]
+
+
+class CsvExtractor:
+    """Extractor and Discoverer for CSV files."""
+
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        spec = CsvReadSpec.from_config(ctx.config)
+        shown = display_path(spec.path)
+        path = resolve_config_path(ctx, spec.path)
+        if path.is_dir():
+            raise DriverError(
+                f"{shown} is a directory; filesystem.csv_extractor reads one file",
+                hint="name a file in `path` (discovery lists the CSV files of a directory)",
+            )
+        if not path.is_file():
+            raise missing_file_error(ctx.connection, spec.path, path)
+        reader = open_csv_reader(path, spec, shown)
+        _check_overrides(spec, reader.schema, shown)
+        return pa.RecordBatchReader.from_batches(reader.schema, _batches(ctx, reader, spec, path, shown))
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        return discover_files("csv", connection, tables=tables, sample_rows=sample_rows, path=path)
+
+
+def _batches(ctx: StepContext, reader, spec: CsvReadSpec, path, shown: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001
+    """Pull blocks from pyarrow, honouring `limit`, cancellation and progress reporting."""
+    rows = nbytes = 0
+    try:
+        while True:
+            ctx.check_cancelled()
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except Exception as error:
+                raise translate_read_error(error, path, spec, shown) from None
+            if spec.limit is not None and rows + batch.num_rows >= spec.limit:
+                batch = batch.slice(0, spec.limit - rows)
+            if batch.num_rows == 0:
+                continue
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+            yield batch
+            if spec.limit is not None and rows >= spec.limit:
+                return
+    finally:
+        reader.close()
+
+
+def _check_overrides(spec: CsvReadSpec, schema: pa.Schema, shown: str) -> None:
+    """A `schema` entry for a column that is not read is a typo more often than not."""
+    names = schema.names
+    for column in spec.schema:
+        if column not in names:
+            close = difflib.get_close_matches(column, names, n=1)
+            did_you_mean = f"did you mean {close[0]!r}? " if close else ""
+            raise DriverError(
+                f"schema: {column!r} is not a column of {shown}",
+                hint=f"{did_you_mean}columns: {', '.join(names)}",
+            )

@@ -1,0 +1,179 @@
+"""Discovery for files: each CSV or Parquet file under a path is a table.
+
+Parquet answers from its footer (schema and row count without reading data). CSV has no
+footer: the delimiter and encoding are sniffed from the first 64 KiB, types come from
+pyarrow's inference over the first block, and rows are counted by a streaming pass that
+converts only the first column. Samples are read only when `sample_rows > 0`.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from drivers.common import display_path
+from drivers.common.paths import resolve_with_connection
+from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
+from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+
+__all__ = ["discover_files", "list_files"]
+
+Kind = Literal["csv", "parquet"]
+_COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4")
+_EXTENSIONS: dict[str, tuple[str, ...]] = {"csv": (".csv", ".tsv"), "parquet": (".parquet", ".pq")}
+_SNIFF_BYTES = 64 * 1024
+
+
+def discover_files(
+    kind: Kind,
+    connection: ResolvedConnection | None,
+    *,
+    tables: list[str] | None = None,
+    sample_rows: int = 0,
+    path: str | None = None,
+) -> DiscoveryResult:
+    """Describe every `kind` file at `path` (a file or a directory, searched recursively)."""
+    if path is None:
+        if connection is None or not connection.get("base_dir"):
+            raise DriverError("discovery needs a path", hint="give a file or directory to discover")
+        path = "."
+    shown = display_path(path)
+    root = resolve_with_connection(connection, path, lambda text: Path.cwd() / text)
+    files = list_files(kind, root, shown)
+    if tables is not None:
+        files = _select(files, tables, shown)
+    described = tuple(_describe(kind, name, file, sample_rows) for name, file in files)
+    return DiscoveryResult(tables=described, source=shown)
+
+
+def list_files(kind: Kind, root: Path, shown: str) -> list[tuple[str, Path]]:
+    """(table name, file) pairs sorted by name; a single file is named by its base name."""
+    if root.is_file():
+        return [(root.name, root)]
+    if not root.is_dir():
+        raise DriverError(f"file not found: {shown}", hint="give an existing file or directory")
+    found = [
+        (file.relative_to(root).as_posix(), file)
+        for file in root.rglob("*")
+        if file.is_file() and _matches(kind, file) and not _hidden(file.relative_to(root))
+    ]
+    return sorted(found)
+
+
+def _matches(kind: Kind, file: Path) -> bool:
+    name = file.name.lower()
+    for suffix in _COMPRESSED if kind == "csv" else ():
+        name = name.removesuffix(suffix)
+    return name.endswith(_EXTENSIONS[kind])
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith((".", "_")) for part in relative.parts)
+
+
+def _select(files: list[tuple[str, Path]], tables: list[str], shown: str) -> list[tuple[str, Path]]:
+    by_name = dict(files)
+    missing = [name for name in tables if name not in by_name]
+    if missing:
+        close = difflib.get_close_matches(missing[0], list(by_name), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"files found: {', '.join(by_name) or 'none'}"
+        raise DriverError(f"no file {missing[0]!r} under {shown}", hint=hint)
+    return [(name, by_name[name]) for name in tables]
+
+
+def _describe(kind: Kind, name: str, file: Path, sample_rows: int) -> TableInfo:
+    if kind == "parquet":
+        return _describe_parquet(name, file, sample_rows)
+    return _describe_csv(name, file, sample_rows)
+
+
+def _columns(schema: pa.Schema) -> tuple[ColumnInfo, ...]:
+    return tuple(
+        ColumnInfo(name=f.name, type=str(f.type), arrow_type=str(f.type), nullable=f.nullable) for f in schema
+    )
+
+
+def _describe_parquet(name: str, file: Path, sample_rows: int) -> TableInfo:
+    try:
+        with pq.ParquetFile(str(file)) as parquet:
+            schema = parquet.schema_arrow
+            sample: tuple = ()
+            if sample_rows > 0 and parquet.metadata.num_rows:
+                batch = next(parquet.iter_batches(batch_size=sample_rows))
+                sample = tuple(batch.slice(0, sample_rows).to_pylist())
+            return TableInfo(name=name, columns=_columns(schema), row_count=parquet.metadata.num_rows, sample=sample)
+    except (pa.ArrowException, OSError) as error:
+        raise DriverError(f"cannot read {name} as Parquet: {str(error).splitlines()[0]}") from None
+
+
+def _describe_csv(name: str, file: Path, sample_rows: int) -> TableInfo:
+    spec = sniff_csv(file, name)
+    reader = open_csv_reader(file, spec, name)
+    try:
+        schema = reader.schema
+        sample: list[dict] = []
+        if sample_rows > 0:
+            for batch in _read(reader, file, spec, name):
+                sample.extend(batch.slice(0, sample_rows - len(sample)).to_pylist())
+                if len(sample) >= sample_rows:
+                    break
+    finally:
+        reader.close()
+    return TableInfo(
+        name=name, columns=_columns(schema), row_count=_count_csv_rows(file, spec, schema, name), sample=tuple(sample)
+    )
+
+
+def sniff_csv(file: Path, name: str) -> CsvReadSpec:
+    """Reading options for a file nobody configured: delimiter and encoding from its first bytes."""
+    with open_input(file, "infer") as stream:
+        head = stream.read(_SNIFF_BYTES)
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as error:
+        if error.start >= len(head) - 4:  # a multi-byte character cut by the sample's end
+            text, encoding = head[: error.start].decode("utf-8"), "utf-8"
+        else:
+            text, encoding = head.decode("latin-1"), "latin-1"
+    lines = text.splitlines()[:50]
+    try:
+        delimiter = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = "\t" if name.lower().removesuffix(".gz").endswith(".tsv") else ","
+    return CsvReadSpec(path=name, delimiter=delimiter, encoding=encoding, block_size=1024 * 1024)
+
+
+def _count_csv_rows(file: Path, spec: CsvReadSpec, schema: pa.Schema, name: str) -> int:
+    """Count rows with a full streaming pass that converts only the first column (as text)."""
+    if not schema.names:
+        return 0
+    first = schema.names[0]
+    counting = CsvReadSpec(
+        path=spec.path,
+        delimiter=spec.delimiter,
+        encoding=spec.encoding,
+        columns=(first,),
+        schema={first: pa.string()},
+        block_size=4 * 1024 * 1024,
+    )
+    reader = open_csv_reader(file, counting, name)
+    try:
+        return sum(batch.num_rows for batch in _read(reader, file, counting, name))
+    finally:
+        reader.close()
+
+
+def _read(reader, file: Path, spec: CsvReadSpec, name: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return
+        except Exception as error:
+            raise translate_read_error(error, file, spec, name) from None

@@ -1,0 +1,141 @@
+"""`filesystem.parquet_extractor`: stream a Parquet file or directory as Arrow record batches.
+
+Without a `filter` the pyarrow dataset scanner reads only the requested columns, one batch at
+a time. A `filter` is SQL, so DuckDB evaluates it over the same dataset (pushing it down to
+row groups through their statistics); its output is cast back to the file's exact Arrow
+types, so a filter never changes a column's type.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from drivers.common import display_path, missing_file_error, resolve_config_path
+from drivers.files.discovery import discover_files
+from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+
+__all__ = ["ParquetExtractor"]
+
+
+class ParquetExtractor:
+    """Extractor and Discoverer for Parquet files and directories of them."""
+
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        config = ctx.config
+        raw_path = config.get("path")
+        if not isinstance(raw_path, str) or not raw_path:
+            raise DriverError("`path` is required", hint="set `path` to a Parquet file or directory")
+        shown = display_path(raw_path)
+        path = resolve_config_path(ctx, raw_path)
+        if not path.exists():
+            raise missing_file_error(ctx.connection, raw_path, path)
+        dataset = _open_dataset(path, shown)
+        columns = _columns(config.get("columns"), dataset.schema, shown)
+        schema = pa.schema([dataset.schema.field(name) for name in columns], metadata=dataset.schema.metadata)
+        batch_size = int(config.get("batch_size") or ctx.batch_rows or 65536)
+        limit = int(config["limit"]) if config.get("limit") is not None else None
+        where = config.get("filter")
+        if where:
+            reader = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
+        else:
+            scanner = dataset.scanner(columns=columns, batch_size=batch_size, use_threads=True)
+            reader = scanner.to_reader()
+        return pa.RecordBatchReader.from_batches(schema, _batches(ctx, reader, schema, limit, shown))
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        return discover_files("parquet", connection, tables=tables, sample_rows=sample_rows, path=path)
+
+
+def _open_dataset(path, shown: str) -> ds.Dataset:  # noqa: ANN001
+    try:
+        if path.is_dir():
+            dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
+            if not dataset.files:
+                raise DriverError(f"{shown} holds no Parquet files", hint="check the directory")
+            return dataset
+        return ds.dataset(str(path), format="parquet")
+    except (pa.ArrowException, OSError) as error:
+        detail = str(error).splitlines()[0]
+        if "magic bytes" in detail or "Parquet file size is 0" in detail:
+            detail = "not a Parquet file"
+        raise DriverError(f"cannot read {shown}: {detail}", hint="is it a Parquet file?") from None
+
+
+def _columns(selected, schema: pa.Schema, shown: str) -> list[str]:  # noqa: ANN001
+    if not selected:
+        return list(schema.names)
+    for name in selected:
+        if name not in schema.names:
+            close = difflib.get_close_matches(name, schema.names, n=1)
+            did_you_mean = f"did you mean {close[0]!r}? " if close else ""
+            raise DriverError(
+                f"columns: {name!r} is not a column of {shown}",
+                hint=f"{did_you_mean}columns: {', '.join(schema.names)}",
+            )
+    return list(selected)
+
+
+def _filtered(
+    ctx: StepContext,
+    dataset: ds.Dataset,
+    schema: pa.Schema,
+    where: str,
+    batch_size: int,
+    limit: int | None,
+    shown: str,
+) -> pa.RecordBatchReader:
+    """Evaluate the SQL `filter` with DuckDB over the dataset (row-group push-down)."""
+    import duckdb
+
+    from drivers.common.duckdb_conn import closing_reader, connect, duckdb_error, memory_limit_setting
+
+    con = connect(ctx.temp_dir, memory_limit=memory_limit_setting(None, ctx.memory_limit_bytes))
+    try:
+        con.register("parquet_source", dataset)
+        projection = ", ".join('"' + name.replace('"', '""') + '"' for name in schema.names)
+        query = f"SELECT {projection} FROM parquet_source WHERE ({where})"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        reader = con.sql(query).to_arrow_reader(batch_size)
+    except duckdb.Error as error:
+        con.close()
+        raise duckdb_error(error, f"filter on {shown}", hint="the filter is a SQL boolean expression") from None
+    return closing_reader(reader, con, prefix=f"filter on {shown}", schema=schema)
+
+
+def _batches(
+    ctx: StepContext, reader: pa.RecordBatchReader, schema: pa.Schema, limit: int | None, shown: str
+) -> Iterator[pa.RecordBatch]:
+    rows = nbytes = 0
+    try:
+        while limit is None or rows < limit:
+            ctx.check_cancelled()
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as error:
+                raise DriverError(f"cannot read {shown}: {str(error).splitlines()[0]}") from None
+            if limit is not None and rows + batch.num_rows > limit:
+                batch = batch.slice(0, limit - rows)
+            if not batch.num_rows:
+                continue
+            if not batch.schema.equals(schema):
+                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+            yield batch
+    finally:
+        reader.close()
