@@ -1,0 +1,131 @@
+"""The compiler's public API: what the CLI, the runtime and `osiris chat` call.
+
+`check` and `compile` are one code path: both run every pass including `emit` (in memory);
+`compile` then writes the files. Whatever `check` accepts compiles, and whatever it rejects
+never does.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from compiler.connections import ConnectionsFile, find_connections_file, load_connections
+from compiler.context import CompileContext
+from compiler.passes import PASSES, emit
+from compiler.writer import write_tree
+from oml.diagnostics import Diagnostic, Diagnostics
+from oml.ir import Pipeline
+from oml.lower import parse_pipeline
+from oml.span import Span
+from spec.registry import Registry, default_registry
+
+__all__ = ["CompileOptions", "CompileResult", "compile_path", "compile_text", "load_connections_for",
+           "write_output"]
+
+
+@dataclass
+class CompileOptions:
+    connections: Path | None = None
+    """Explicit connections file; when None, ./osiris_connections.yaml is used if present."""
+    search_connections: bool = True
+    params: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    env: Mapping[str, str] | None = None
+    """Environment for OSIRIS_PARAM_* and ${VAR} checks; None means os.environ."""
+    cwd: Path | None = None
+
+
+@dataclass
+class CompileResult:
+    file: str
+    diagnostics: list[Diagnostic]
+    artifacts: dict[str, bytes]
+    pipeline: Pipeline | None
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def load_connections_for(options: CompileOptions, registry: Registry,
+                         diagnostics: Diagnostics) -> ConnectionsFile | None:
+    if not options.search_connections and options.connections is None:
+        return None
+    path = find_connections_file(options.connections, options.cwd)
+    if path is None:
+        return None
+    if options.connections is not None and not path.is_file():
+        diagnostics.add("OML091", Span.point(str(path)), f"connections file not found: {path}")
+        return None
+    return load_connections(path, str(options.connections or path.name), registry, diagnostics)
+
+
+def compile_text(text: str, file: str, options: CompileOptions | None = None,
+                 registry: Registry | None = None,
+                 connections: ConnectionsFile | None | bool = True) -> CompileResult:
+    """Run every pass over OML `text`; `file` is the name diagnostics and artifacts use.
+
+    `connections=True` loads the connections file from `options`; pass a loaded
+    ConnectionsFile (or None for "no file") to share one across many pipelines.
+    """
+    options = options or CompileOptions()
+    registry = registry or default_registry()
+    diagnostics = Diagnostics()
+    conns = load_connections_for(options, registry, diagnostics) if connections is True else connections
+    ctx = CompileContext(
+        registry=registry, connections=conns if isinstance(conns, ConnectionsFile) else None,
+        cli_params=dict(options.params), env=os.environ if options.env is None else options.env,
+        profile=options.profile, diagnostics=diagnostics,
+    )
+    pipeline = parse_pipeline(text, file, diagnostics)
+    artifacts: dict[str, bytes] = {}
+    if pipeline is not None:
+        for compiler_pass in PASSES:
+            pipeline = compiler_pass(pipeline, ctx)
+        pipeline, artifacts = emit(pipeline, ctx)
+    return CompileResult(file, diagnostics.sorted(), artifacts, pipeline)
+
+
+def compile_path(path: Path, options: CompileOptions | None = None, registry: Registry | None = None,
+                 connections: ConnectionsFile | None | bool = True, label: str | None = None) -> CompileResult:
+    """Read `path` (reporting OML091 instead of raising) and compile it."""
+    label = label or str(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return _io_failure(label, f"no such file: {label}")
+    except IsADirectoryError:
+        return _io_failure(label, f"{label} is a directory, not an OML file")
+    except UnicodeDecodeError as error:
+        return _io_failure(label, f"{label} is not UTF-8 text (byte {error.start})")
+    except OSError as error:
+        return _io_failure(label, f"cannot read {label}: {error.strerror}")
+    return compile_text(text, label, options, registry, connections)
+
+
+def _io_failure(label: str, message: str) -> CompileResult:
+    diagnostics = Diagnostics()
+    diagnostics.add("OML091", Span.point(label), message)
+    return CompileResult(label, diagnostics.sorted(), {}, None)
+
+
+class OutputRefused(Exception):
+    """The output directory exists and is not a compiled pipeline: we will not replace it."""
+
+
+def write_output(result: CompileResult, out_dir: Path) -> None:
+    """Write `result`'s artifacts to `out_dir` atomically (only when the compile succeeded)."""
+    if not result.ok:
+        raise ValueError("refusing to write the output of a failed compile")
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise OutputRefused(f"{out_dir} exists and is not a directory")
+        entries = {p.name for p in out_dir.iterdir()}
+        if entries and "manifest.yaml" not in entries:
+            raise OutputRefused(f"{out_dir} is not empty and holds no manifest.yaml: "
+                                "refusing to replace it (choose an empty or new directory)")
+    write_tree(out_dir, result.artifacts)

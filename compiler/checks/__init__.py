@@ -1,0 +1,1 @@
+"""Rule groups the validate pass runs: step config, the step graph, inline secrets."""

@@ -1,0 +1,171 @@
+"""Check one step against its component spec: mode, keys, schema, constraints, secrets."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from compiler.checks.secrets import find_inline_secrets
+from oml.diagnostics import Diagnostics
+from oml.ir import MODE_ALIASES, Pipeline, Step
+from oml.lower import KEY_PREFIX
+from oml.pointer import from_path, join
+from oml.span import Span
+from oml.suggest import did_you_mean, one_of
+from spec.models import ComponentSpec
+
+
+@lru_cache(maxsize=64)
+def _validator(name: str, fingerprint: str, schema_json: str) -> Draft202012Validator:
+    import json
+
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def validator_for(spec: ComponentSpec) -> Draft202012Validator:
+    import json
+
+    return _validator(spec.name, spec.fingerprint, json.dumps(spec.config_schema, sort_keys=True))
+
+
+def check_mode(step: Step, spec: ComponentSpec, d: Diagnostics) -> str | None:
+    """The canonical mode of `step`, or None after reporting OML041."""
+    supported = spec.pipeline_modes
+    if step.mode is None:
+        if len(supported) == 1:
+            return supported[0]
+        d.add("OML041", step.span, f"step '{step.id}' must say which mode to run {spec.name} in",
+              help=f"add `mode:` with one of {one_of(supported)}", pointer=join(step.pointer, "mode"))
+        return None
+    canonical = MODE_ALIASES.get(step.mode)
+    if canonical is not None and canonical in supported:
+        return canonical
+    accepted = sorted({alias for alias, mode in MODE_ALIASES.items() if mode in supported})
+    hint = did_you_mean(step.mode, accepted)
+    detail = f"{spec.name} runs in {one_of(supported)}"
+    if step.mode == "discover":
+        detail += "; `discover` is for `osiris chat` and tools, not pipeline steps"
+    d.add("OML041", step.mode_span or step.span, f"mode '{step.mode}' is not supported: {detail}",
+          help=hint or f"use `mode: {accepted[0]}`" if accepted else None,
+          pointer=join(step.pointer, "mode"))
+    return None
+
+
+def apply_renames(step: Step, spec: ComponentSpec, pipeline: Pipeline, d: Diagnostics) -> dict[str, Any]:
+    """Rename keys the original Osiris spelled differently (OML046 warning each)."""
+    config = dict(step.config)
+    base = join(step.pointer, "config")
+    for old, new in sorted(spec.renamed.items()):
+        if old not in config:
+            continue
+        at = pipeline.span_of(join(base, old))
+        if new in config:
+            d.add("OML042", at, f"`{old}` and `{new}` are the same setting; keep only `{new}`",
+                  pointer=join(base, old))
+            config.pop(old)
+            continue
+        d.add("OML046", at, f"`{old}` is the original Osiris's name for `{new}`",
+              help=f"rename it to `{new}`", pointer=join(base, old))
+        config = {(new if k == old else k): v for k, v in config.items()}
+    return config
+
+
+def check_config(step: Step, spec: ComponentSpec, config: dict[str, Any], pipeline: Pipeline,
+                 d: Diagnostics) -> bool:
+    """Report every problem in `config`; True when there was none."""
+    base = join(step.pointer, "config")
+    before = len(d.errors())
+    properties = spec.properties
+    for key in config:
+        if key not in properties:
+            original = next((old for old, new in spec.renamed.items() if new == key), key)
+            pointer = join(base, original)
+            hint = did_you_mean(key, properties) or f"{spec.name} accepts {one_of(properties, 40)}"
+            d.add("OML042", _key_span(pipeline, pointer), f"unknown config key '{key}' for {spec.name}",
+                  help=hint, pointer=pointer)
+    known = {k: v for k, v in config.items() if k in properties}
+    errors: list[ValidationError] = sorted(
+        validator_for(spec).iter_errors(known), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    for error in errors:
+        _report_schema_error(error, step, spec, base, pipeline, d)
+    _check_constraints(step, spec, known, base, pipeline, d)
+    for pointer, reason in find_inline_secrets(config, spec.secret_keys, base):
+        _report_secret(pointer, reason, spec, pipeline, d)
+    return len(d.errors()) == before
+
+
+def _key_span(pipeline: Pipeline, pointer: str) -> Span:
+    """Point at the key itself when the loader recorded it, else at its value."""
+    return pipeline.spans.get(KEY_PREFIX + pointer) or pipeline.span_of(pointer)
+
+
+def _report_schema_error(error: ValidationError, step: Step, spec: ComponentSpec, base: str,
+                         pipeline: Pipeline, d: Diagnostics) -> None:
+    pointer = from_path(base, error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        d.add("OML043", step.config_span or step.span,
+              f"step '{step.id}' ({spec.name}) needs config key '{missing}'",
+              help=_describe(spec, missing), pointer=join(pointer, missing))
+        return
+    key = str(error.absolute_path[0]) if error.absolute_path else ""
+    message = error.message
+    if error.validator == "enum":
+        allowed = error.validator_value
+        hint = did_you_mean(str(error.instance), [str(a) for a in allowed]) or f"allowed: {one_of(map(str, allowed))}"
+        d.add("OML044", pipeline.span_of(pointer), f"`{key}`: {error.instance!r} is not an allowed value",
+              help=hint, pointer=pointer)
+        return
+    if error.validator == "oneOf":
+        message = f"{error.instance!r} is not valid here"
+    d.add("OML044", pipeline.span_of(pointer), f"`{key}`: {message}", help=_describe(spec, key), pointer=pointer)
+
+
+def _describe(spec: ComponentSpec, key: str) -> str | None:
+    prop = spec.properties.get(key)
+    if isinstance(prop, dict) and prop.get("description"):
+        return f"`{key}`: {prop['description']}"
+    return None
+
+
+def _check_constraints(step: Step, spec: ComponentSpec, config: dict[str, Any], base: str,
+                       pipeline: Pipeline, d: Diagnostics) -> None:
+    at_config = step.config_span or step.span
+    for rule in spec.constraints:
+        if rule.require_one_of and not any(k in config for k in rule.require_one_of):
+            d.add("OML045", at_config, f"step '{step.id}': {rule.message}",
+                  help=f"add one of {one_of(rule.require_one_of)}", pointer=base)
+        if rule.exclusive:
+            present = [k for k in rule.exclusive if k in config]
+            if len(present) > 1:
+                pointer = join(base, present[-1])
+                d.add("OML045", pipeline.span_of(pointer), f"step '{step.id}': {rule.message}",
+                      help=f"remove `{present[-1]}` or `{present[0]}`", pointer=pointer)
+        if rule.when is not None and rule.require:
+            applies = all(config.get(k, _default(spec, k)) == v for k, v in rule.when.items())
+            missing = [k for k in rule.require if k not in config]
+            if applies and missing:
+                d.add("OML045", at_config, f"step '{step.id}': {rule.message}",
+                      help=f"add `{missing[0]}`", pointer=join(base, missing[0]))
+
+
+def _default(spec: ComponentSpec, key: str) -> Any:
+    prop = spec.properties.get(key)
+    return prop.get("default") if isinstance(prop, dict) else None
+
+
+def _report_secret(pointer: str, reason: str, spec: ComponentSpec | None, pipeline: Pipeline,
+                   d: Diagnostics) -> None:
+    family = spec.family if spec is not None and spec.family else "family"
+    d.add("OML080", pipeline.span_of(pointer), f"secret written inline: {reason}",
+          help=f"move it to osiris_connections.yaml as `${{ENV_VAR}}` and use `connection: \"@{family}.<alias>\"`",
+          pointer=pointer)
+
+
+def check_secrets_only(step: Step, pipeline: Pipeline, d: Diagnostics) -> None:
+    """Secret heuristics for a step whose component is unknown (the schema cannot help)."""
+    for pointer, reason in find_inline_secrets(step.config, frozenset(), join(step.pointer, "config")):
+        _report_secret(pointer, reason, None, pipeline, d)

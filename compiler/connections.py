@@ -1,0 +1,237 @@
+"""osiris_connections.yaml: parsed once, by this module, for the compiler and the runtime alike.
+
+```yaml
+version: 1
+connections:
+  mysql:
+    shop:
+      host: db.internal
+      database: shop
+      user: reader
+      password: ${MYSQL_PASSWORD}        # ${VAR} and ${VAR:-default} read the environment
+      default: true                      # used when a step omits `connection`
+```
+
+The compiler only needs to know which aliases exist (it never copies their fields into an
+artifact); the runtime calls `resolve()` to get the fields, secrets included, when a step
+starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oml.diagnostics import Diagnostics
+from oml.expr.nodes import EnvReference
+from oml.expr.parser import ScalarPosition, has_expression, parse_env_template
+from oml.span import Span
+from oml.suggest import did_you_mean, one_of
+from oml.yaml_loader import YNode, load_yaml
+from spec.registry import Registry
+
+DEFAULT_FILE_NAME = "osiris_connections.yaml"
+RESERVED_KEYS = ("default",)
+
+
+@dataclass(frozen=True)
+class AliasDecl:
+    family: str
+    alias: str
+    span: Span
+    fields: Mapping[str, Any]
+    """Field values as written, `${VAR}` unexpanded."""
+    env_refs: Mapping[str, tuple[EnvReference, ...]]
+    """Per field, the environment references it contains (parsed once)."""
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedFields:
+    """An alias after environment substitution and family defaults: secrets included."""
+
+    family: str
+    alias: str
+    fields: Mapping[str, Any]
+    secret_fields: frozenset[str]
+    missing_env: tuple[str, ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"@{self.family}.{self.alias}"
+
+    def __repr__(self) -> str:
+        return f"ResolvedFields({self.ref}, fields=[{', '.join(sorted(self.fields))}])"
+
+
+@dataclass
+class ConnectionsFile:
+    path: str
+    aliases: dict[str, dict[str, AliasDecl]] = field(default_factory=dict)
+    secret_fields: dict[str, frozenset[str]] = field(default_factory=dict)
+    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def families(self) -> list[str]:
+        return sorted(self.aliases)
+
+    def lookup(self, family: str, alias: str) -> AliasDecl | None:
+        return self.aliases.get(family, {}).get(alias)
+
+    def default_alias(self, family: str) -> str | None:
+        """The alias marked `default: true`, else one named `default`, else None."""
+        aliases = self.aliases.get(family, {})
+        marked = sorted(a for a, decl in aliases.items() if decl.is_default)
+        if marked:
+            return marked[0]
+        return "default" if "default" in aliases else None
+
+    def resolve(self, family: str, alias: str, env: Mapping[str, str] | None = None) -> ResolvedFields:
+        """Substitute `${VAR}` from `env` (default: os.environ) and fill family defaults."""
+        decl = self.aliases[family][alias]
+        env = os.environ if env is None else env
+        values: dict[str, Any] = dict(self.defaults.get(family, {}))
+        missing: list[str] = []
+        for key, raw in decl.fields.items():
+            refs = decl.env_refs.get(key)
+            if not refs:
+                values[key] = raw
+                continue
+            values[key] = _substitute(raw, env, missing)
+        return ResolvedFields(family, alias, values, self.secret_fields.get(family, frozenset()),
+                              tuple(sorted(set(missing))))
+
+
+def _substitute(raw: str, env: Mapping[str, str], missing: list[str]) -> str:
+    # Re-parse without positions: the file was validated at load time.
+    pieces = parse_env_template(raw, ScalarPosition(Span.point("-"), None), Diagnostics(), "")
+    out = []
+    for piece in pieces:
+        if isinstance(piece, EnvReference):
+            value = env.get(piece.name)
+            if value is None or (value == "" and piece.default is not None):
+                if piece.default is None:
+                    missing.append(piece.name)
+                    value = ""
+                else:
+                    value = piece.default
+            out.append(value)
+        else:
+            out.append(piece.value)
+    return "".join(out)
+
+
+def find_connections_file(explicit: str | Path | None, cwd: Path | None = None) -> Path | None:
+    """`--connections F` if given, else ./osiris_connections.yaml if it exists."""
+    if explicit is not None:
+        return Path(explicit)
+    candidate = (cwd or Path.cwd()) / DEFAULT_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def load_connections(path: Path, label: str, registry: Registry,
+                     diagnostics: Diagnostics) -> ConnectionsFile | None:
+    """Parse and check a connections file; problems become OML074 diagnostics at its lines."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        diagnostics.add("OML091", Span.point(label), f"cannot read connections file: {error.strerror if isinstance(error, OSError) else error}")
+        return None
+    local = Diagnostics()
+    root = load_yaml(text, label, local)
+    result = None if root is None else _Loader(label, text, registry, local).load(root)
+    for d in local:  # syntax problems in this file are connection-file problems
+        if d.code == "OML001":
+            diagnostics.add("OML074", d.span, d.message, help=d.help, pointer=d.pointer)
+        else:
+            diagnostics.extend([d])
+    if root is None and not local.has_errors:
+        diagnostics.add("OML074", Span.point(label), "the connections file is empty",
+                        help="start with `version: 1` and `connections:`")
+    return result
+
+
+class _Loader:
+    def __init__(self, label: str, text: str, registry: Registry, diagnostics: Diagnostics) -> None:
+        self.label = label
+        self.lines = text.splitlines()
+        self.registry = registry
+        self.d = diagnostics
+
+    def load(self, root: YNode) -> ConnectionsFile | None:
+        if root.kind != "map":
+            self.d.add("OML074", root.span, "the connections file must be a mapping",
+                       help="start with `version: 1` and `connections:`")
+            return None
+        version = root.get("version")
+        if version is None or version.value != 1:
+            at = version.span if version is not None else Span.point(self.label)
+            self.d.add("OML074", at, "the connections file needs `version: 1`", pointer="/version")
+        for key, _ in root.items():
+            if key.value not in ("version", "connections"):
+                self.d.add("OML074", key.span, f"unknown key '{key.value}' in the connections file",
+                           help=did_you_mean(key.value, ("version", "connections")), pointer=key.pointer)
+        connections = root.get("connections")
+        result = ConnectionsFile(path=self.label)
+        if connections is None or connections.kind != "map":
+            at = connections.span if connections is not None else Span.point(self.label)
+            self.d.add("OML074", at, "`connections:` must map families to aliases",
+                       help="e.g. `connections: {mysql: {shop: {host: ..., database: ...}}}`",
+                       pointer="/connections")
+            return result
+        for family_key, aliases in connections.items():
+            family = self.registry.family(family_key.value)
+            if family is None:
+                self.d.add("OML074", family_key.span, f"unknown connection family '{family_key.value}'",
+                           help=did_you_mean(family_key.value, self.registry.families)
+                           or f"families: {one_of(self.registry.families)}", pointer=family_key.pointer)
+                continue
+            result.secret_fields[family.name] = family.secret_fields
+            result.defaults[family.name] = {k: f.default for k, f in family.fields.items() if f.default is not None}
+            if aliases.kind != "map":
+                self.d.add("OML074", aliases.span, f"`{family.name}` must map alias names to fields",
+                           pointer=aliases.pointer)
+                continue
+            for alias_key, body in aliases.items():
+                decl = self.alias(family.name, alias_key, body)
+                if decl is not None:
+                    result.aliases.setdefault(family.name, {})[alias_key.value] = decl
+        return result
+
+    def alias(self, family: str, key: YNode, body: YNode) -> AliasDecl | None:
+        spec = self.registry.families[family]
+        if body.kind != "map":
+            self.d.add("OML074", body.span, f"alias '{family}.{key.value}' must be a mapping of fields",
+                       pointer=body.pointer)
+            return None
+        fields: dict[str, Any] = {}
+        env_refs: dict[str, tuple[EnvReference, ...]] = {}
+        is_default = False
+        allowed = (*spec.fields, *RESERVED_KEYS)
+        for field_key, value in body.items():
+            name = field_key.value
+            if name == "default":
+                is_default = value.value is True
+                continue
+            if name not in spec.fields:
+                self.d.add("OML074", field_key.span, f"unknown field '{name}' for a {family} connection",
+                           help=did_you_mean(name, allowed) or f"fields: {one_of(allowed)}",
+                           pointer=field_key.pointer)
+                continue
+            if value.kind != "scalar":
+                self.d.add("OML074", value.span, f"field '{name}' must be a scalar", pointer=value.pointer)
+                continue
+            fields[name] = value.value
+            if isinstance(value.value, str) and has_expression(value.value):
+                pieces = parse_env_template(value.value, ScalarPosition(value.span, value.style, self.lines),
+                                            self.d, value.pointer)
+                refs = tuple(p for p in pieces if isinstance(p, EnvReference))
+                if refs:
+                    env_refs[name] = refs
+        for required in spec.required:
+            if required not in fields:
+                self.d.add("OML074", key.span, f"alias '{family}.{key.value}' lacks required field '{required}'",
+                           pointer=body.pointer)
+        return AliasDecl(family, key.value, key.span, fields, env_refs, is_default)

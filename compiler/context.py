@@ -1,0 +1,22 @@
+"""What every pass may read: the registry, connections, parameter inputs, the diagnostics bag."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from compiler.connections import ConnectionsFile
+from oml.diagnostics import Diagnostics
+from spec.registry import Registry
+
+
+@dataclass
+class CompileContext:
+    registry: Registry
+    connections: ConnectionsFile | None = None
+    connections_searched: bool = True
+    """False when the caller chose not to look for a connections file at all."""
+    cli_params: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    diagnostics: Diagnostics = field(default_factory=Diagnostics)

@@ -1,0 +1,128 @@
+"""Pass 5: the artifact files, as bytes in memory.
+
+Writing them is the CLI's job (compiler.writer, atomically), so `omlc check` can run this
+pass too and accept exactly what `omlc compile` would write. No timestamps, no absolute
+paths, canonical key order: the same inputs give the same bytes on any machine.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePath
+from typing import Any
+
+from compiler import __version__
+from compiler.canonical import fingerprint, pretty_json, sha256_hex
+from compiler.context import CompileContext
+from compiler.manifest import MANIFEST_VERSION, InputSource, Manifest, ManifestEdge, ManifestStep, PipelineInfo, Retry
+from compiler.yaml_emit import dump_yaml
+from oml.ir import Pipeline, Step
+from oml.pointer import join
+from spec.models import ComponentSpec
+
+Artifacts = dict[str, bytes]
+
+
+def compiler_fingerprint() -> str:
+    return fingerprint({"manifest_version": MANIFEST_VERSION, "name": "omlc", "version": __version__})
+
+
+def oml_fingerprint(pipeline: Pipeline) -> str:
+    """The OML's data only: comments, key order, quoting and whitespace do not count."""
+    # NaN is allowed here (YAML can say `.nan`); the cfg files reject it separately.
+    text = json.dumps(pipeline.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return sha256_hex(text.encode("utf-8"))
+
+
+def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
+    if ctx.diagnostics.has_errors or pipeline.plan is None:
+        return pipeline, {}
+    specs: dict[str, ComponentSpec] = {}
+    cfgs: dict[str, dict[str, Any]] = {}
+    for step in pipeline.steps:
+        spec = ctx.registry.get(step.component)
+        assert spec is not None and step.canonical_component is not None
+        specs[spec.name] = spec
+        cfg = _cfg(step, spec)
+        try:
+            json.dumps(cfg, allow_nan=False)
+        except ValueError:
+            ctx.diagnostics.add("OML044", pipeline.span_of(join(step.pointer, "config")),
+                                f"step '{step.id}': NaN and infinity cannot appear in a config",
+                                pointer=join(step.pointer, "config"))
+            continue
+        cfgs[step.id] = cfg
+    if ctx.diagnostics.has_errors:
+        return pipeline, {}
+    manifest = _manifest(pipeline, cfgs)
+    files: Artifacts = {f"cfg/{step_id}.json": pretty_json(cfg) for step_id, cfg in cfgs.items()}
+    files["manifest.yaml"] = dump_yaml(manifest.to_data())
+    source = PurePath(pipeline.file).name
+    files["meta.json"] = pretty_json({
+        "compiler": {"name": "omlc", "version": __version__},
+        "components": {name: {"spec_fp": spec.fingerprint, "version": spec.version}
+                       for name, spec in sorted(specs.items())},
+        "fingerprints": {
+            "compiler_fp": compiler_fingerprint(),
+            "manifest_fp": manifest.fingerprint(),
+            "oml_fp": oml_fingerprint(pipeline),
+            "params_fp": fingerprint({k: b.value for k, b in sorted(pipeline.bound_params.items())}),
+            "registry_fp": fingerprint({name: spec.fingerprint for name, spec in specs.items()}),
+        },
+        "manifest_version": MANIFEST_VERSION,
+        "pipeline": {"name": pipeline.name, "source": source},
+    })
+    files["effective_config.json"] = pretty_json({
+        "params": {k: {"source": b.source, "value": b.value} for k, b in pipeline.bound_params.items()},
+        "profile": pipeline.profile,
+    })
+    files["sourcemap.json"] = pretty_json({
+        "file": source,
+        "steps": {s.id: {"column": s.span.column, "line": s.span.line} for s in pipeline.steps},
+    })
+    return pipeline, dict(sorted(files.items()))
+
+
+def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
+    """Defaults filled in, the connection reference resolved, nothing secret."""
+    cfg: dict[str, Any] = {}
+    for key, prop in spec.properties.items():
+        if isinstance(prop, dict) and "default" in prop and prop["default"] is not None:
+            cfg[key] = prop["default"]
+    cfg.update({k: v for k, v in step.config.items() if k != "connection"})
+    if step.connection_ref is not None:
+        cfg["connection"] = step.connection_ref
+    return cfg
+
+
+def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> Manifest:
+    assert pipeline.plan is not None
+    plan = pipeline.plan
+    by_id = {s.id: s for s in pipeline.steps}
+    steps = []
+    for step_id in plan.order:
+        step = by_id[step_id]
+        assert step.kind is not None and step.canonical_mode is not None
+        steps.append(ManifestStep(
+            id=step.id,
+            component=step.canonical_component or step.component,
+            component_version=step.component_version or "",
+            kind=step.kind,
+            mode=step.canonical_mode,
+            connection=step.connection_ref,
+            cfg=f"cfg/{step.id}.json",
+            cfg_fp=fingerprint(cfgs[step.id]),
+            needs=list(step.depends_on),
+            inputs={i.name: InputSource(step=i.step, output=i.output) for i in step.data_inputs},
+            outputs=list(step.outputs),
+            level=plan.level_of[step.id],
+            retry=Retry(**step.retry.model_dump()),
+        ))
+    return Manifest(
+        pipeline=PipelineInfo(name=pipeline.name, oml_version=pipeline.oml_version),
+        steps=steps,
+        order=list(plan.order),
+        levels=[list(level) for level in plan.levels],
+        edges=[ManifestEdge(**{"from": e.from_}, output=e.output, to=e.to, input=e.input) for e in plan.edges],
+        connections=sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
+    )

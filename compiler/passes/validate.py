@@ -1,0 +1,77 @@
+"""Pass 2: everything that can be wrong with a pipeline that parsed.
+
+Components and modes, config against each component's schema and rules, inline secrets,
+unique ids, references, data inputs per kind, and cycles. `omlc check` and `omlc compile`
+run this same pass, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from compiler.checks.config import apply_renames, check_config, check_mode, check_secrets_only
+from compiler.checks.graph import (
+    check_inputs_for_kind,
+    check_unique_ids,
+    data_inputs,
+    find_cycles,
+    report_cycles,
+)
+from compiler.context import CompileContext
+from oml.diagnostics import Diagnostics
+from oml.ir import DEFAULT_OUTPUT, Pipeline, Step
+from oml.pointer import join
+from oml.suggest import did_you_mean, one_of
+from spec.registry import Registry
+
+
+def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
+    d = ctx.diagnostics
+    first = check_unique_ids(pipeline, d)
+    steps = [
+        _check_step(step, pipeline, ctx.registry, d) if first[step.id] is step
+        else step.model_copy(update={"valid": False})
+        for step in pipeline.steps
+    ]
+    by_id = {s.id: s for s in steps if first[s.id].index == s.index}
+    depends: dict[str, set[str]] = {}
+    linked: list[Step] = []
+    previous: Step | None = None
+    for step in steps:
+        if by_id.get(step.id) is not step:
+            linked.append(step)
+            continue
+        errors_before = len(d.errors())
+        inputs, deps = data_inputs(step, by_id, d)
+        ok = check_inputs_for_kind(step, inputs, previous, d) and len(d.errors()) == errors_before
+        depends[step.id] = deps
+        linked.append(step.model_copy(update={
+            "data_inputs": tuple(sorted(inputs, key=lambda i: i.name)),
+            "depends_on": tuple(sorted(deps)),
+            "valid": step.valid and ok,
+        }))
+        previous = step
+    report_cycles(find_cycles(depends), by_id, d)
+    return pipeline.replace_steps(linked)
+
+
+def _check_step(step: Step, pipeline: Pipeline, registry: Registry, d: Diagnostics) -> Step:
+    spec = registry.get(step.component)
+    if spec is None:
+        d.add("OML040", step.component_span, f"unknown component '{step.component}'",
+              help=did_you_mean(step.component, registry.names())
+              or f"components: {one_of(registry.canonical_names(), 20)}",
+              pointer=join(step.pointer, "component"))
+        check_secrets_only(step, pipeline, d)
+        # Assume it produces data so downstream steps are not blamed for this mistake.
+        return step.model_copy(update={"valid": False, "outputs": (DEFAULT_OUTPUT,)})
+    mode = check_mode(step, spec, d)
+    config = apply_renames(step, spec, pipeline, d)
+    ok = check_config(step, spec, config, pipeline, d)
+    return step.model_copy(update={
+        "canonical_component": spec.name,
+        "component_version": spec.version,
+        "kind": spec.kind,
+        "canonical_mode": mode,
+        "outputs": tuple(spec.outputs),
+        "config": config,
+        "valid": step.valid and ok and mode is not None,
+    })

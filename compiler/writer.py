@@ -1,0 +1,39 @@
+"""Write a compiled directory atomically: a failed compile leaves the previous output intact.
+
+Files are written into a temporary sibling directory, which then replaces the target with
+two renames (target -> backup, temp -> target). A crash between them leaves the backup
+beside the target, never a half-written target.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def write_tree(out_dir: Path, files: dict[str, bytes]) -> None:
+    out_dir = Path(out_dir)
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+    try:
+        for relative, data in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        backup = None
+        if out_dir.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
+            backup.rmdir()
+            os.replace(out_dir, backup)
+        os.replace(staging, out_dir)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

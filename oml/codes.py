@@ -1,0 +1,196 @@
+"""The diagnostic code catalog: stable codes, names and `omlc explain` text.
+
+Codes never change meaning once released. Each has a snake_case name (shown in JSON and
+SARIF output) and a paragraph of explanation. Every code except the internal ones is proved
+by at least one file under `golden/invalid/` (tests/test_codes.py checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Severity = Literal["error", "warning", "note"]
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    name: str
+    severity: Severity
+    summary: str
+    explanation: str
+
+
+_CATALOG: tuple[Code, ...] = (
+    # --- the document -----------------------------------------------------------------------
+    Code("OML001", "yaml_syntax", "error", "the file is not valid YAML",
+         "The YAML parser could not read the file. The position points at the token where it "
+         "gave up; the real mistake is often just before it (a missing colon, a tab used for "
+         "indentation, an unclosed quote)."),
+    Code("OML002", "document_not_mapping", "error", "the document is not a mapping",
+         "An OML file is one YAML mapping with the keys `oml_version`, `name` and `steps`. "
+         "A list, a scalar or an empty file is not a pipeline."),
+    Code("OML003", "missing_key", "error", "a required top-level key is missing",
+         "Every pipeline needs `oml_version` (exactly \"0.1.0\"), `name` and a non-empty "
+         "`steps` list."),
+    Code("OML004", "unsupported_version", "error", "unsupported oml_version",
+         "This compiler reads OML 0.1.0. Write `oml_version: \"0.1.0\"` (quoted, so YAML keeps "
+         "it a string)."),
+    Code("OML005", "forbidden_key", "error", "a top-level key from another format",
+         "`version`, `connectors`, `tasks` and `outputs` belong to older or foreign pipeline "
+         "formats and are rejected so they are not silently ignored. Use `oml_version`, "
+         "connection references (`@family.alias`) in step configs, `steps`, and writer steps."),
+    Code("OML006", "unknown_key", "error", "unknown top-level key",
+         "The top level of a pipeline accepts `oml_version`, `name`, `description`, "
+         "`metadata`, `params`, `profiles` and `steps`. An unknown key is usually a typo."),
+    Code("OML007", "wrong_type", "error", "a value has the wrong type",
+         "A key holds a value of the wrong YAML type, e.g. `steps` given as a mapping instead "
+         "of a list, or `name` as a number."),
+    Code("OML008", "empty_steps", "error", "the pipeline has no steps",
+         "`steps` must list at least one step."),
+    Code("OML009", "duplicate_key", "error", "a mapping key is repeated",
+         "YAML would keep only one of the values, so a repeated key is an error rather than a "
+         "silent overwrite."),
+    Code("OML010", "invalid_name", "error", "invalid pipeline name",
+         "A pipeline name is 1-100 characters of letters, digits, `_`, `-` and `.`, starting "
+         "with a letter or digit; it names sessions and output directories."),
+    # --- steps ---------------------------------------------------------------------------------
+    Code("OML020", "step_not_mapping", "error", "a step is not a mapping",
+         "Each item of `steps` is a mapping with at least `id` and `component`."),
+    Code("OML021", "missing_step_key", "error", "a step lacks a required key",
+         "Each step needs `id` and `component`; `config` is needed by every component that "
+         "has required settings."),
+    Code("OML022", "unknown_step_key", "error", "unknown step key",
+         "A step accepts `id`, `component`, `mode`, `description`, `config`, `needs`, "
+         "`inputs` and `retry`."),
+    Code("OML023", "invalid_step_id", "error", "invalid step id",
+         "A step id is 1-64 characters of letters, digits, `_` and `-`, starting with a letter "
+         "or digit. Ids name inputs, cfg files and session directories."),
+    Code("OML024", "invalid_retry", "error", "invalid retry policy",
+         "`retry` takes `max_attempts` (1-20), `backoff_seconds` (>= 0) and "
+         "`max_backoff_seconds` (>= backoff_seconds). Only transient failures are retried."),
+    # --- the graph -----------------------------------------------------------------------------
+    Code("OML031", "duplicate_step_id", "error", "a step id is defined twice",
+         "Step ids must be unique; the original Osiris silently replaced the first step with "
+         "the second. Rename one of them."),
+    Code("OML032", "unknown_step", "error", "a reference names a step that does not exist",
+         "`needs` entries and `${step.output}` input references must name a step of this "
+         "pipeline."),
+    Code("OML033", "cycle", "error", "the steps depend on each other in a cycle",
+         "The `needs`/`inputs` graph must be acyclic. The message shows the cycle's path; "
+         "remove one of its edges."),
+    Code("OML034", "missing_input", "error", "a writer or transform has no input",
+         "Writers and transforms consume data from upstream steps. A step does not depend on "
+         "the step written before it unless you say so: add `needs: [<step>]` or "
+         "`inputs: {name: \"${<step>.df}\"}`."),
+    Code("OML035", "too_many_inputs", "error", "a writer has more than one data input",
+         "A writer writes exactly one stream. Join or union several inputs in a transform "
+         "first, or split the writer in two."),
+    Code("OML036", "invalid_input_ref", "error", "an input is not a step output reference",
+         "Each value under `inputs` is exactly one reference `${<step_id>.<output>}`, e.g. "
+         "`\"${extract-orders.df}\"`."),
+    Code("OML037", "unknown_output", "error", "a reference names an output the step does not produce",
+         "Extractors and transforms produce one output, `df`. Writers produce none, so they "
+         "can be named in `needs` (ordering) but not used as an input."),
+    Code("OML038", "extractor_with_input", "error", "an extractor was given a data input",
+         "Extractors read from a source; they do not consume upstream data. Use `needs` with a "
+         "writer step for ordering only, or make the step a transform."),
+    Code("OML039", "self_dependency", "error", "a step depends on itself",
+         "A step cannot name itself in `needs` or `inputs`."),
+    # --- components and config -------------------------------------------------------------------
+    Code("OML040", "unknown_component", "error", "unknown component",
+         "`component` must name a registered component; `osiris components list` shows them."),
+    Code("OML041", "unsupported_mode", "error", "the component does not support this mode",
+         "Each component declares its modes. The original's names map onto ours: `read` -> "
+         "`extract`, `write` -> `write`, `transform` -> `transform`. `discover` is not a "
+         "pipeline mode."),
+    Code("OML042", "unknown_config_key", "error", "unknown config key",
+         "The component's config schema does not have this key. `osiris components show NAME` "
+         "lists its keys."),
+    Code("OML043", "missing_config_key", "error", "a required config key is missing",
+         "The component's config schema requires this key."),
+    Code("OML044", "invalid_config_value", "error", "a config value does not match the schema",
+         "The value has the wrong type, is outside the allowed range, or is not one of the "
+         "allowed values."),
+    Code("OML045", "constraint_violated", "error", "a cross-field rule of the component is violated",
+         "Some keys go together (e.g. `write_mode: upsert` needs `primary_key`) or exclude "
+         "each other (`query` or `table`, not both)."),
+    Code("OML046", "renamed_key", "warning", "a config key uses the original Osiris's name",
+         "The key is accepted and renamed in the compiled config; rename it in the OML to "
+         "silence the warning."),
+    # --- expressions -----------------------------------------------------------------------------
+    Code("OML050", "expression_syntax", "error", "malformed `${...}` expression",
+         "Inside strings, `${params.name}` inserts a parameter and `${step.output}` names a "
+         "step output (in `inputs` only). Write `$${` for a literal `${`."),
+    Code("OML051", "unknown_param", "error", "a reference names an undeclared parameter",
+         "Declare the parameter under `params:` with a type and (usually) a default."),
+    Code("OML052", "step_ref_outside_inputs", "error", "a step reference outside `inputs`",
+         "Data flows only through `inputs` and `needs`; a `${step.output}` reference inside a "
+         "config value would not be substituted by anything."),
+    Code("OML053", "invalid_connection_ref", "error", "malformed connection reference",
+         "`connection` takes `@family.alias`, e.g. `@mysql.shop`, naming an alias in "
+         "osiris_connections.yaml."),
+    # --- parameters and profiles -------------------------------------------------------------------
+    Code("OML060", "invalid_param_decl", "error", "invalid parameter declaration",
+         "A parameter declares `type` (string, integer, number, boolean) and optionally "
+         "`default`, `enum`, `minimum`, `maximum` and `description`. The default must satisfy "
+         "the declaration."),
+    Code("OML061", "invalid_param_value", "error", "a parameter value does not fit its declaration",
+         "Values from `--param`, `OSIRIS_PARAM_<NAME>` or a profile are converted to the "
+         "parameter's type and checked against its enum and range."),
+    Code("OML062", "param_without_value", "error", "a parameter has no value",
+         "The parameter has no default and no value from the command line, the environment or "
+         "the selected profile."),
+    Code("OML063", "unknown_profile", "error", "unknown profile",
+         "`--profile` must name a key under `profiles:`."),
+    Code("OML064", "profile_unknown_param", "error", "a profile sets an undeclared parameter",
+         "Profiles may only set parameters declared under `params:`."),
+    Code("OML065", "unknown_param_override", "error", "--param names an undeclared parameter",
+         "`--param name=value` must name a parameter declared under `params:`."),
+    Code("OML066", "unsafe_sql_param", "error", "a parameter value cannot be bound into SQL",
+         "Inside SQL fields, parameters are bound as typed literals: numbers as numbers, "
+         "booleans as TRUE/FALSE, strings quoted with quotes doubled. Values that cannot be a "
+         "literal (NaN, infinity, NUL characters) are rejected, and a reference inside a quoted "
+         "SQL string must be a string parameter."),
+    # --- connections -------------------------------------------------------------------------------
+    Code("OML070", "no_connections_file", "warning", "no connections file: references not checked",
+         "Without osiris_connections.yaml (given by --connections, or in the working "
+         "directory) connection references cannot be resolved. They are kept as written and "
+         "resolved at run time."),
+    Code("OML071", "unknown_family", "error", "unknown connection family",
+         "The connection reference names a family that the connections file does not define."),
+    Code("OML072", "unknown_alias", "error", "unknown connection alias",
+         "The connection reference names an alias that the family does not define."),
+    Code("OML073", "no_default_connection", "error", "no connection given and no default alias",
+         "The step omits `connection` and its family has no alias marked `default: true` and "
+         "none named `default`."),
+    Code("OML074", "invalid_connections_file", "error", "the connections file is invalid",
+         "osiris_connections.yaml has `version: 1` and `connections: <family>: <alias>: "
+         "{fields}`; each alias's fields must belong to its family."),
+    Code("OML075", "family_mismatch", "error", "the connection belongs to another family",
+         "A component reads its connection fields from one family (mysql.extractor from "
+         "`@mysql.*`)."),
+    Code("OML076", "missing_env_var", "warning", "a connection uses an unset environment variable",
+         "`${VAR}` in osiris_connections.yaml has no value in the environment and no "
+         "`${VAR:-default}`. Compilation continues; the run fails if the variable is still "
+         "unset."),
+    # --- secrets -----------------------------------------------------------------------------------
+    Code("OML080", "secret_inline_forbidden", "error", "a secret is written inline in the OML",
+         "Passwords, keys and tokens never belong in a pipeline file: it is committed, shared "
+         "and compiled into artifacts. Put the secret in osiris_connections.yaml as "
+         "`${ENV_VAR}` and reference the alias with `connection: \"@family.alias\"`."),
+    # --- the tool itself ---------------------------------------------------------------------------
+    Code("OML090", "internal_error", "error", "internal compiler error",
+         "The compiler failed unexpectedly. This is a bug; please report it with the input."),
+    Code("OML091", "io_error", "error", "a file could not be read or written",
+         "The file does not exist, is not readable, or the output directory is not writable."),
+)
+
+CATALOG: dict[str, Code] = {c.code: c for c in _CATALOG}
+BY_NAME: dict[str, Code] = {c.name: c for c in _CATALOG}
+
+
+def lookup(code_or_name: str) -> Code | None:
+    """Find a code by `OML031`, `oml031` or its name `duplicate_step_id`."""
+    return CATALOG.get(code_or_name.upper()) or BY_NAME.get(code_or_name)

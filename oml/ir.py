@@ -1,0 +1,192 @@
+"""The typed intermediate representation of an OML pipeline.
+
+Every node carries its source span and JSON Pointer. Models are frozen: a pass returns a new
+IR (via `model_copy(update=...)`) instead of mutating the one it was given, so each pass can
+be run and tested alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oml.expr.nodes import ConnectionRef, Reference, Text
+from oml.span import Span
+
+ParamType = Literal["string", "integer", "number", "boolean"]
+Kind = Literal["extractor", "transform", "writer"]
+CanonicalMode = Literal["extract", "transform", "write"]
+
+OML_VERSION = "0.1.0"
+DEFAULT_OUTPUT = "df"
+"""Extractors and transforms produce one output, named `df` as in the original Osiris."""
+
+MODE_ALIASES: dict[str, CanonicalMode] = {
+    "extract": "extract",
+    "read": "extract",
+    "transform": "transform",
+    "write": "write",
+}
+"""OML mode names (the original's included) -> the canonical mode a component declares."""
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    span: Span
+    pointer: str
+
+
+class ParamDecl(Node):
+    name: str = Field(description="Parameter name, referenced as ${params.<name>}.")
+    type: ParamType = Field(description="Value type; CLI and environment values are converted to it.")
+    default: Any = Field(default=None, description="Value used when nothing else sets one.")
+    has_default: bool = False
+    enum: list[Any] | None = Field(default=None, description="The only values allowed.")
+    minimum: float | None = Field(default=None, description="Smallest allowed number.")
+    maximum: float | None = Field(default=None, description="Largest allowed number.")
+    description: str | None = None
+
+
+class Profile(Node):
+    name: str
+    values: dict[str, Any]
+    value_spans: dict[str, Span]
+
+
+class RetryPolicy(BaseModel):
+    """How often a step is retried after a transient failure (permanent ones never are)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=1, ge=1, le=20, description="Attempts in all, the first included.")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the second attempt; doubles each time.")
+    max_backoff_seconds: float = Field(default=30.0, ge=0, description="Upper bound of the wait.")
+
+
+class NeedRef(Node):
+    step: str
+
+
+class InputRef(Node):
+    """One data input: `name` inside the step, fed by `step`'s `output`."""
+
+    name: str
+    step: str
+    output: str
+
+
+class ConfigExpr(BaseModel):
+    """A config string that contains `${...}` references, parsed once at lowering time."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    path: tuple[str | int, ...]
+    """Location inside the step's config (keys and list indexes)."""
+    pointer: str
+    span: Span
+    pieces: tuple[Text | Reference, ...]
+
+    @property
+    def references(self) -> list[Reference]:
+        return [p for p in self.pieces if isinstance(p, Reference)]
+
+    @property
+    def is_single_reference(self) -> bool:
+        """The whole string is one `${...}`: the bound value keeps the parameter's type."""
+        return len(self.pieces) == 1 and isinstance(self.pieces[0], Reference)
+
+
+class Step(Node):
+    index: int
+    id: str
+    id_span: Span
+    component: str
+    component_span: Span
+    mode: str | None = None
+    mode_span: Span | None = None
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    config_span: Span | None = None
+    connection: ConnectionRef | None = None
+    needs: tuple[NeedRef, ...] = ()
+    inputs: tuple[InputRef, ...] = ()
+    retry: RetryPolicy = RetryPolicy()
+    exprs: tuple[ConfigExpr, ...] = ()
+    # Filled in by passes:
+    canonical_component: str | None = None
+    component_version: str | None = None
+    kind: Kind | None = None
+    canonical_mode: CanonicalMode | None = None
+    connection_ref: str | None = None
+    outputs: tuple[str, ...] = ()
+    data_inputs: tuple[InputRef, ...] = ()
+    """Explicit `inputs` plus data-producing `needs`, assembled by validate."""
+    depends_on: tuple[str, ...] = ()
+    """Every step this one runs after (data and ordering), sorted."""
+    valid: bool = True
+    """False once a pass found an error in this step; later passes skip it."""
+
+
+class BoundParam(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    value: Any
+    source: Literal["cli", "env", "profile", "default"]
+
+
+class Edge(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    output: str
+    to: str
+    input: str
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    order: tuple[str, ...]
+    levels: tuple[tuple[str, ...], ...]
+    edges: tuple[Edge, ...]
+    level_of: dict[str, int]
+    needs: dict[str, tuple[str, ...]]
+
+
+class Pipeline(Node):
+    file: str
+    text: str = Field(repr=False)
+    oml_version: str
+    name: str
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    params: tuple[ParamDecl, ...] = ()
+    profiles: tuple[Profile, ...] = ()
+    steps: tuple[Step, ...] = ()
+    data: dict[str, Any] = Field(default_factory=dict, repr=False)
+    """The whole document as plain data; `oml_fp` hashes it."""
+    spans: dict[str, Span] = Field(default_factory=dict, repr=False)
+    """JSON Pointer -> span of every node, for diagnostics raised on plain data."""
+    # Filled in by passes:
+    bound_params: dict[str, BoundParam] = Field(default_factory=dict)
+    profile: str | None = None
+    plan: Plan | None = None
+
+    def span_of(self, pointer: str) -> Span:
+        """The span of `pointer`, or of its nearest ancestor that has one."""
+        while pointer:
+            if pointer in self.spans:
+                return self.spans[pointer]
+            pointer = pointer.rsplit("/", 1)[0]
+        return self.span
+
+    def step(self, step_id: str) -> Step | None:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        return None
+
+    def replace_steps(self, steps: list[Step]) -> Pipeline:
+        return self.model_copy(update={"steps": tuple(steps)})

@@ -1,0 +1,33 @@
+"""Source positions. Every IR node and every diagnostic carries one."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Span(BaseModel):
+    """A range in a source file: 1-based lines and columns, end exclusive.
+
+    `file` is the path as the user gave it (never made absolute), so diagnostics and
+    artifacts do not depend on the machine they were produced on.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    @classmethod
+    def point(cls, file: str, line: int = 1, column: int = 1) -> Span:
+        return cls(file=file, line=line, column=column, end_line=line, end_column=column + 1)
+
+    def shifted(self, line_offset: int, column: int, length: int) -> Span:
+        """A sub-span `line_offset` lines below this span's start, at `column`, `length` wide."""
+        line = self.line + line_offset
+        return Span(file=self.file, line=line, column=column, end_line=line, end_column=column + length)
+
+    def sort_key(self) -> tuple[str, int, int]:
+        return (self.file, self.line, self.column)

@@ -1,0 +1,163 @@
+"""YAML -> a positioned tree: every key and value keeps its line, column and style.
+
+We use ruamel.yaml's composer (the node graph with start and end marks) instead of its
+constructed CommentedMap, because semantic passes need exact spans for values, sequence
+items and keys alike, and because we want repeated keys reported, not silently merged.
+Scalars are converted by their resolved tag; timestamps stay strings so configs remain JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from oml.diagnostics import Diagnostics
+from oml.pointer import join
+from oml.span import Span
+
+Kind = Literal["map", "seq", "scalar"]
+
+
+@dataclass(eq=False)
+class YNode:
+    """One node of the positioned tree.
+
+    `value` is a list of (key, value) pairs for maps, a list of nodes for sequences and a
+    plain Python scalar for scalars. `style` is the YAML scalar style (None for plain,
+    '"', "'", '|', '>'), which the expression parser needs to map offsets to columns.
+    """
+
+    kind: Kind
+    value: Any
+    span: Span
+    pointer: str
+    style: str | None = None
+    tag: str = ""
+    _data: Any = field(default=None, repr=False)
+
+    def get(self, key: str) -> YNode | None:
+        if self.kind != "map":
+            return None
+        for k, v in self.value:
+            if k.value == key:
+                return v
+        return None
+
+    def key_node(self, key: str) -> YNode | None:
+        if self.kind != "map":
+            return None
+        for k, _ in self.value:
+            if k.value == key:
+                return k
+        return None
+
+    def items(self) -> list[tuple[YNode, YNode]]:
+        return self.value if self.kind == "map" else []
+
+    def to_data(self) -> Any:
+        """The plain Python value (dict/list/scalar), computed once."""
+        if self._data is None:
+            if self.kind == "map":
+                self._data = {str(k.value): v.to_data() for k, v in self.value}
+            elif self.kind == "seq":
+                self._data = [item.to_data() for item in self.value]
+            else:
+                return self.value
+        return self._data
+
+
+_BOOL = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def _scalar(node: ScalarNode) -> Any:
+    tag, text = node.tag, node.value
+    if tag.endswith(":null"):
+        return None
+    if tag.endswith(":bool"):
+        return _BOOL.get(text.lower(), bool(text))
+    if tag.endswith(":int"):
+        cleaned = text.replace("_", "")
+        for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+            if cleaned.lower().startswith(prefix):
+                return int(cleaned[2:], base)
+        return int(cleaned)
+    if tag.endswith(":float"):
+        lowered = text.lower().replace("_", "")
+        if lowered in (".nan",):
+            return math.nan
+        if lowered in (".inf", "+.inf"):
+            return math.inf
+        if lowered == "-.inf":
+            return -math.inf
+        return float(lowered)
+    return text
+
+
+class _Builder:
+    def __init__(self, file: str, diagnostics: Diagnostics) -> None:
+        self.file = file
+        self.diagnostics = diagnostics
+
+    def span(self, node: Node) -> Span:
+        start, end = node.start_mark, node.end_mark
+        line, column = start.line + 1, start.column + 1
+        if isinstance(node, ScalarNode) and node.style in ("|", ">"):
+            # A block scalar ends on a later line; point at its indicator instead.
+            return Span(file=self.file, line=line, column=column, end_line=line, end_column=column + 1)
+        return Span(file=self.file, line=line, column=column, end_line=end.line + 1,
+                    end_column=end.column + 1)
+
+    def build(self, node: Node, pointer: str) -> YNode:
+        span = self.span(node)
+        if isinstance(node, MappingNode):
+            pairs: list[tuple[YNode, YNode]] = []
+            seen: dict[Any, YNode] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, pointer)
+                if key.kind != "scalar":
+                    self.diagnostics.add("OML007", key.span, "mapping keys must be plain scalars",
+                                         pointer=pointer)
+                    continue
+                key.value = str(key.value) if key.value is not None else "null"
+                child_pointer = join(pointer, key.value)
+                if key.value in seen:
+                    first = seen[key.value].span
+                    self.diagnostics.add(
+                        "OML009", key.span, f"key '{key.value}' is repeated",
+                        help=f"first defined at line {first.line}; YAML would silently keep only one",
+                        pointer=child_pointer,
+                    )
+                    continue
+                key.pointer = child_pointer
+                seen[key.value] = key
+                pairs.append((key, self.build(value_node, child_pointer)))
+            return YNode("map", pairs, span, pointer, tag=node.tag)
+        if isinstance(node, SequenceNode):
+            items = [self.build(item, join(pointer, i)) for i, item in enumerate(node.value)]
+            return YNode("seq", items, span, pointer, tag=node.tag)
+        value = node.value if node.tag.endswith(":timestamp") else _scalar(node)
+        return YNode("scalar", value, span, pointer, style=node.style, tag=node.tag)
+
+
+def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
+    """Parse `text`; on a syntax error add OML001 and return None."""
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        root = yaml.compose(text)
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = error.problem or error.context or "invalid YAML"
+        diagnostics.add("OML001", Span.point(file, line, column), f"YAML syntax error: {problem}")
+        return None
+    except YAMLError as error:
+        diagnostics.add("OML001", Span.point(file), f"YAML syntax error: {error}")
+        return None
+    if root is None:
+        return None
+    return _Builder(file, diagnostics).build(root, "")

@@ -1,0 +1,98 @@
+"""Typed views of component specs and connection families (see spec/schema/)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["extractor", "transform", "writer"]
+
+
+class Constraint(BaseModel):
+    """One cross-field rule; exactly one of the three forms is set."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    require_one_of: tuple[str, ...] | None = None
+    exclusive: tuple[str, ...] | None = None
+    when: dict[str, Any] | None = None
+    require: tuple[str, ...] | None = None
+    message: str
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    config: dict[str, Any]
+    notes: str | None = None
+
+
+class ComponentSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str
+    title: str
+    description: str
+    kind: Kind
+    family: str | None = None
+    connection: Literal["required", "optional", "none"] = "none"
+    aliases: tuple[str, ...] = ()
+    modes: tuple[str, ...]
+    capabilities: dict[str, bool]
+    outputs: tuple[str, ...]
+    connection_fields: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    renamed: dict[str, str] = Field(default_factory=dict)
+    config_schema: dict[str, Any]
+    constraints: tuple[Constraint, ...] = ()
+    examples: tuple[Example, ...] = ()
+    fingerprint: str = ""
+    """`sha256:` of the spec's canonical JSON; set by the registry."""
+
+    @property
+    def pipeline_modes(self) -> tuple[str, ...]:
+        """Modes a pipeline step may use (`discover` is for tools, not pipelines)."""
+        return tuple(m for m in self.modes if m != "discover")
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.config_schema.get("properties", {})
+
+    @property
+    def secret_keys(self) -> frozenset[str]:
+        """Top-level config keys that hold secrets."""
+        return frozenset(p.lstrip("/").split("/")[0] for p in self.secrets)
+
+    def sql_dialects(self) -> dict[str, str]:
+        """Config keys holding SQL (`x-sql: true` or a dialect name) -> dialect for binding."""
+        result = {}
+        for key, prop in self.properties.items():
+            marker = prop.get("x-sql") if isinstance(prop, dict) else None
+            if marker:
+                result[key] = marker if isinstance(marker, str) else "ansi"
+        return result
+
+
+class FamilyField(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["string", "integer", "boolean"]
+    secret: bool = False
+    default: Any = None
+    description: str | None = None
+
+
+class Family(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    description: str
+    fields: dict[str, FamilyField]
+    required: tuple[str, ...] = ()
+
+    @property
+    def secret_fields(self) -> frozenset[str]:
+        return frozenset(k for k, f in self.fields.items() if f.secret)
