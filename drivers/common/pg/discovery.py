@@ -20,12 +20,11 @@ from drivers.common.pg.connect import (
     literal,
     open_connection,
     qualified,
-    quote_ident,
     split_table,
 )
 from drivers.common.pg.errors import classify
-from drivers.common.pg.extract import describe
-from drivers.common.pg.types import needs_text_cast, read_schema, restore_batch
+from drivers.common.pg.extract import describe, select_list
+from drivers.common.pg.types import read_schema, restore_batch
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
 
 __all__ = ["discover", "health_check"]
@@ -111,11 +110,7 @@ def _row_count(cursor: Any, target: str, kind: str, estimate: float) -> int | No
 
 
 def _sample(cursor: Any, target: str, rows: int, described: pa.Schema) -> tuple[dict[str, Any], ...]:
-    items = []
-    for f in described:
-        name = quote_ident(f.name)
-        items.append(f"{name}::text AS {name}" if needs_text_cast(f) else name)
-    cursor.execute(f"SELECT {', '.join(items)} FROM {target} LIMIT {int(rows)}")
+    cursor.execute(f"SELECT {select_list(described)} FROM {target} LIMIT {int(rows)}")
     table = cursor.fetch_arrow_table()
     schema = read_schema(table.schema)
     batches = [restore_batch(b, schema) for b in table.to_batches() if b.num_rows]

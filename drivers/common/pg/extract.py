@@ -25,7 +25,7 @@ from drivers.common.pg.errors import classify
 from drivers.common.pg.types import needs_text_cast, read_schema, restore_batch
 from runtime.driver import DriverError, StepContext
 
-__all__ = ["describe", "select_sql", "stream_query"]
+__all__ = ["describe", "select_list", "select_sql", "stream_query"]
 
 _MIN_HINT, _MAX_HINT = 1 << 20, 64 << 20
 
@@ -56,6 +56,24 @@ def _row_width(schema: pa.Schema) -> int:
     return max(width, 8)
 
 
+def select_list(schema: pa.Schema) -> str:
+    """Column list for `schema`, with columns ADBC cannot decode turned into PostgreSQL's text form.
+
+    Scalars use the type's output function through format('%s') (``10.1.2.3``, not the
+    ``10.1.2.3/32`` of inet's text cast); arrays of such types are cast to text[].
+    """
+    items = []
+    for field in schema:
+        name = quote_ident(field.name)
+        if not needs_text_cast(field):
+            items.append(name)
+        elif pa.types.is_list(field.type):
+            items.append(f"{name}::text[] AS {name}")
+        else:
+            items.append(f"CASE WHEN {name} IS NULL THEN NULL ELSE format('%s', {name}) END AS {name}")
+    return ", ".join(items)
+
+
 def _text_cast_sql(sql: str, schema: pa.Schema) -> str:
     names = schema.names
     if len(set(names)) != len(names):
@@ -63,15 +81,7 @@ def _text_cast_sql(sql: str, schema: pa.Schema) -> str:
             "the query returns duplicate column names and a column needs a text cast",
             hint="give every column a distinct alias",
         )
-    items = []
-    for field in schema:
-        name = quote_ident(field.name)
-        if needs_text_cast(field):
-            cast = "text[]" if pa.types.is_list(field.type) else "text"
-            items.append(f"{name}::{cast} AS {name}")
-        else:
-            items.append(name)
-    return f"SELECT {', '.join(items)} FROM ({sql}) AS osiris_q"
+    return f"SELECT {select_list(schema)} FROM ({sql}) AS osiris_q"
 
 
 def describe(cursor: Any, sql: str, params: PgParams) -> pa.Schema:

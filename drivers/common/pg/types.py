@@ -44,10 +44,10 @@ __all__ = [
 PG_TYPE_KEY = b"POSTGRESQL:type"
 _TYPMOD_KEY = b"POSTGRESQL:typmod"
 _MAX_DECIMAL256 = 76
-# ADBC shifts PostgreSQL's 2000-01-01 epoch to 1970 without overflow checks, so the
-# +/-infinity sentinels come out as these wrapped values (no real date is near them).
-_INFINITY_TS = (-9222425352054775809, -9222425352054775808)
-_INFINITY_DATE = (-2147472692, -2147472691)
+# ADBC shifts PostgreSQL's 2000-01-01 epoch to 1970 without overflow checks: +/-infinity and
+# timestamps after 294247 AD come out wrapped, far below PostgreSQL's own minimum (4713 BC).
+_MIN_TS_US = -210866803200000000
+_MIN_DATE = -2440588
 
 
 def _numeric_precision(typmod: int) -> tuple[int, int] | None:
@@ -130,18 +130,18 @@ def _first_non_decimal(strings: pa.Array) -> str:
     return "?"
 
 
-def _check_infinity(array: pa.Array, type_: pa.DataType, column: str) -> None:
+def _check_range(array: pa.Array, type_: pa.DataType, column: str) -> None:
     if pa.types.is_timestamp(type_):
-        sentinels = pa.array(_INFINITY_TS, pa.int64())
-        raw = array.view(pa.int64())
+        raw, lowest = array.view(pa.int64()), _MIN_TS_US
     elif pa.types.is_date32(type_):
-        sentinels = pa.array(_INFINITY_DATE, pa.int32())
-        raw = array.view(pa.int32())
+        raw, lowest = array.view(pa.int32()), _MIN_DATE
     else:
         return
-    if array.null_count < len(array) and pc.any(pc.is_in(raw, value_set=sentinels)).as_py():
+    smallest = pc.min(raw).as_py()
+    if smallest is not None and smallest < lowest:
         raise DriverError(
-            f"column {column!r} holds PostgreSQL 'infinity' or '-infinity', which Arrow cannot represent",
+            f"column {column!r} holds 'infinity', '-infinity' or a date after 294247 AD, "
+            "which Arrow's timestamp/date types cannot represent",
             hint=f"select NULLIF({column}, 'infinity') or LEAST({column}, '9999-12-31') in a `query`",
         )
 
@@ -151,7 +151,7 @@ def restore_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     columns = []
     for index, field in enumerate(schema):
         array = batch.column(index)
-        _check_infinity(array, field.type, field.name)
+        _check_range(array, field.type, field.name)
         columns.append(_restore_array(array, field.type, field.name))
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 

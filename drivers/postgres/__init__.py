@@ -1,0 +1,1 @@
+"""PostgreSQL extractor and writer (ADBC: Arrow-native reads, COPY-based writes)."""

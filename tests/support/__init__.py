@@ -1,0 +1,1 @@
+"""Test-only servers and helpers shared by driver tests (e.g. the PostgREST stand-in)."""
