@@ -115,12 +115,22 @@ def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStrea
     )
     stream = open_input(path, spec.compression)
     try:
-        return pacsv.open_csv(
+        reader = pacsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
     except Exception as error:
         stream.close()
         raise translate_read_error(error, path, spec, shown) from None
+    # pyarrow infers `binary` for text that is not valid in the declared encoding.
+    undecodable = [f.name for f in reader.schema if pa.types.is_binary(f.type) and f.name not in spec.schema]
+    if undecodable:
+        reader.close()
+        raise DriverError(
+            f"{shown} is not valid {spec.encoding} text (column {undecodable[0]!r})",
+            hint="set `encoding` to the file's encoding, e.g. latin-1, cp1252 or utf-16 "
+            f"(or declare `schema: {{{undecodable[0]}: binary}}` to read raw bytes)",
+        )
+    return reader
 
 
 def translate_read_error(error: BaseException, path: Path, spec: CsvReadSpec, shown: str) -> BaseException:

@@ -33,7 +33,8 @@ class CsvWriter:
         raw_path = _path(config)
         shown = display_path(raw_path)
         formatter = CsvFormatter(CsvFormat.from_config(config), data.schema)
-        encoding = normalise_encoding(str(config.get("encoding") or "utf-8"))
+        encoding_name = str(config.get("encoding") or "utf-8")
+        encoding = normalise_encoding(encoding_name)
         compression = str(config.get("compression") or "none")
         if compression not in COMPRESSIONS:
             raise DriverError(f"unknown compression {compression!r}", hint="use none, gzip or zstd")
@@ -45,7 +46,7 @@ class CsvWriter:
             overwrite=bool(config.get("overwrite", True)),
             create_dirs=bool(config.get("create_dirs", True)),
         ) as temp:
-            with _Sink(temp, encoding, COMPRESSIONS[compression]) as sink:
+            with _Sink(temp, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
                 if formatter.fmt.header:
                     sink.write(formatter.header())
                 for batch in iter_batches(data):
@@ -61,10 +62,10 @@ class CsvWriter:
 class _Sink:
     """UTF-8 bytes in; encoded, compressed bytes out to a file."""
 
-    def __init__(self, path: Path, encoding: str, codec: str | None) -> None:
+    def __init__(self, path: Path, encoding: str, shown_encoding: str, codec: str | None) -> None:
         self._raw = pa.OSFile(str(path), mode="wb")
         self._out = pa.CompressedOutputStream(self._raw, codec) if codec else self._raw
-        self._encoding = encoding
+        self._encoding = shown_encoding
         self._encoder = None if encoding == "utf-8" else codecs.getincrementalencoder(encoding)("strict")
 
     def write(self, data: bytes) -> None:

@@ -1,0 +1,1 @@
+"""MySQL and MariaDB drivers: `mysql.extractor` and `mysql.writer` (see each module)."""

@@ -1,0 +1,216 @@
+"""Connections to MySQL/MariaDB, and turning client errors into `DriverError`s.
+
+Everything that opens a connection goes through here, so every session gets the same
+settings: utf8mb4, UTC time zone (TIMESTAMP values arrive as UTC and are typed as such),
+backslash escapes on (the writer's literals rely on them) and generous network timeouts (a
+slow downstream step must not make the server drop a streaming read).
+
+Error messages never carry the password or the connectorx URL: `mask` removes both, and
+the URL is only built in `cx_url`, never formatted into a message.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pymysql
+
+from runtime.driver import DriverError, ResolvedConnection, TransientError
+
+__all__ = ["ConnParams", "classify", "connect", "conn_params", "cx_url", "mask", "quote_ident"]
+
+_OVERRIDES = ("host", "port", "database", "user")
+SESSION_SETUP = (
+    "SET time_zone = '+00:00'",
+    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+    "SET SESSION net_write_timeout = 3600",
+    "SET SESSION net_read_timeout = 3600",
+)
+# Retrying these may succeed: deadlock, lock wait timeout, lost/refused connection, server
+# shutting down, too many connections, query interrupted by KILL QUERY.
+TRANSIENT_CODES = frozenset({1205, 1213, 1040, 1053, 1927, 2003, 2006, 2013, 2055})
+_HINTS = {
+    1045: "check the user and password of the connection",
+    1044: "check the database name and the user's grants",
+    1049: "check the `database` of the connection",
+    1062: "the data repeats a key that is already in the table (or twice in the stream)",
+    1146: "check the table name; discovery lists the tables",
+    1064: "check the SQL syntax near the quoted text",
+    1054: "check the column names; discovery lists them",
+    1205: "another transaction holds a lock; the step is retried per its retry policy",
+    1213: "a deadlock with another transaction; the step is retried per its retry policy",
+    1451: "a foreign key refers to this row",
+    1452: "a foreign key value has no parent row",
+    2003: "check the host and port, and that the server runs",
+    2006: "the server closed the connection",
+    2013: "the connection was lost during the query",
+}
+
+
+@dataclass(frozen=True)
+class ConnParams:
+    """Resolved connection fields. The repr hides the password."""
+
+    host: str
+    port: int
+    database: str | None
+    user: str | None
+    password: str
+    charset: str = "utf8mb4"
+
+    def __repr__(self) -> str:
+        return f"ConnParams({self.user}@{self.host}:{self.port}/{self.database})"
+
+    __str__ = __repr__
+
+    @property
+    def where(self) -> str:
+        """Where we connect, for messages (no secrets)."""
+        return f"{self.host}:{self.port}/{self.database or ''}"
+
+
+def conn_params(connection: ResolvedConnection | None, config: Mapping[str, Any] | None = None) -> ConnParams:
+    """Merge the connection's fields with the step's overrides (host/port/database/user)."""
+    fields: dict[str, Any] = dict(connection.fields) if connection is not None else {}
+    for key in _OVERRIDES:
+        if config and config.get(key) not in (None, ""):
+            fields[key] = config[key]
+    if not fields.get("user"):
+        raise DriverError(
+            "the MySQL connection has no `user`",
+            hint="set `user` in the connection alias in osiris_connections.yaml",
+        )
+    try:
+        port = int(fields.get("port") or 3306)
+    except (TypeError, ValueError):
+        raise DriverError("the MySQL connection's `port` is not a number") from None
+    return ConnParams(
+        host=str(fields.get("host") or "localhost"),
+        port=port,
+        database=fields.get("database") or None,
+        user=str(fields["user"]),
+        password=str(fields.get("password") or ""),
+        charset=str(fields.get("charset") or "utf8mb4"),
+    )
+
+
+def mask(text: str, params: ConnParams | None) -> str:
+    """Remove the password (plain and URL-encoded) and any mysql:// URL from a message."""
+    text = re.sub(r"mysql://\S+", "mysql://***", text)
+    if params is not None and params.password:
+        for secret in {params.password, urllib.parse.quote(params.password, safe="")}:
+            text = text.replace(secret, "***")
+    return text
+
+
+def connect(
+    params: ConnParams,
+    *,
+    streaming: bool = False,
+    local_infile: bool = False,
+    autocommit: bool = True,
+    connect_timeout: float = 10.0,
+) -> pymysql.connections.Connection:
+    """Open a pymysql connection with the session settings every Osiris step uses.
+
+    `streaming` makes the default cursor unbuffered (rows are read as they are fetched).
+    """
+    cursor = pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor
+    try:
+        conn = pymysql.connect(
+            host=params.host,
+            port=params.port,
+            user=params.user,
+            password=params.password,
+            database=params.database,
+            charset=params.charset,
+            cursorclass=cursor,
+            autocommit=autocommit,
+            local_infile=local_infile,
+            connect_timeout=max(1, int(connect_timeout)),
+        )
+    except Exception as error:  # noqa: BLE001 - every failure becomes a DriverError
+        raise classify(error, params, action=f"connect to MySQL at {params.where}") from None
+    try:
+        with conn.cursor(pymysql.cursors.Cursor) as cur:
+            for statement in SESSION_SETUP:
+                cur.execute(statement)
+    except Exception as error:  # noqa: BLE001
+        conn.close()
+        raise classify(error, params, action="set up the MySQL session") from None
+    return conn
+
+
+def cx_url(params: ConnParams) -> str:
+    """The connectorx URL (secret: never put it in a message, event or file)."""
+    user = urllib.parse.quote(params.user or "", safe="")
+    password = urllib.parse.quote(params.password, safe="")
+    auth = f"{user}:{password}@" if password else f"{user}@"
+    database = urllib.parse.quote(params.database or "", safe="")
+    return f"mysql://{auth}{params.host}:{params.port}/{database}"
+
+
+def error_code(error: BaseException) -> int | None:
+    """The server/client error number of a pymysql or connectorx error, if any."""
+    args = getattr(error, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    found = re.search(r"ERROR (\d{4})", str(error))
+    if found:
+        return int(found.group(1))
+    if re.search(r"Connection refused|Could not connect", str(error)):
+        return 2003
+    if re.search(r"connection (was )?(reset|closed|aborted)|broken pipe|unexpected eof|Lost connection",
+                 str(error), re.IGNORECASE):
+        return 2013
+    return None
+
+
+def _server_message(error: BaseException) -> str:
+    args = getattr(error, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return str(args[1])
+    text = str(error)
+    found = re.search(r"ERROR \d{4} \([0-9A-Z]{5}\): (.*?)\s*\}?$", text, re.DOTALL)
+    return found.group(1) if found else text
+
+
+def classify(error: BaseException, params: ConnParams | None, *, action: str) -> DriverError:
+    """Turn a client error into a DriverError (permanent) or TransientError (retryable)."""
+    if isinstance(error, DriverError):
+        return error
+    code = error_code(error)
+    detail = mask(_server_message(error), params) or type(error).__name__
+    message = f"could not {action}: {detail}" + (f" (MySQL error {code})" if code else "")
+    hint = _HINTS.get(code or 0)
+    if isinstance(error, pymysql.err.InterfaceError) and code in (None, 0):
+        return TransientError(f"could not {action}: the connection is closed", hint=_HINTS[2013])
+    if code in TRANSIENT_CODES or isinstance(error, (ConnectionError, TimeoutError)):
+        return TransientError(message, hint=hint)
+    return DriverError(message, hint=hint)
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier with backticks (embedded backticks doubled)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def split_table(name: str) -> tuple[str | None, str]:
+    """`db.table` -> (db, table); `table` -> (None, table). Backtick-quoted parts are allowed."""
+    parts = re.findall(r"`((?:[^`]|``)+)`|([^.`]+)", name)
+    names = [quoted.replace("``", "`") if quoted else plain for quoted, plain in parts]
+    if len(names) == 2:
+        return names[0], names[1]
+    if len(names) == 1:
+        return None, names[0]
+    raise DriverError(f"cannot read the table name {name!r}", hint="write `table` or `database.table`")
+
+
+def qualified(name: str) -> str:
+    """A table name as quoted SQL (`db`.`t` or `t`)."""
+    schema, table = split_table(name)
+    return f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
