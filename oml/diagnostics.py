@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
 
 from oml.codes import CATALOG, Severity
 from oml.span import Span
 
 
-class Diagnostic(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
     code: str
     severity: Severity
     span: Span

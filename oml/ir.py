@@ -32,7 +32,7 @@ MODE_ALIASES: dict[str, CanonicalMode] = {
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, arbitrary_types_allowed=True)
 
     span: Span
     pointer: str
@@ -58,7 +58,7 @@ class Profile(Node):
 class RetryPolicy(BaseModel):
     """How often a step is retried after a transient failure (permanent ones never are)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_attempts: int = Field(default=1, ge=1, le=20, description="Attempts in all, the first included.")
     backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the second attempt; doubles each time.")
@@ -80,7 +80,7 @@ class InputRef(Node):
 class ConfigExpr(BaseModel):
     """A config string that contains `${...}` references, parsed once at lowering time."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, arbitrary_types_allowed=True)
 
     path: tuple[str | int, ...]
     """Location inside the step's config (keys and list indexes)."""
@@ -112,7 +112,7 @@ class Step(Node):
     connection: ConnectionRef | None = None
     needs: tuple[NeedRef, ...] = ()
     inputs: tuple[InputRef, ...] = ()
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = RetryPolicy.model_construct()
     exprs: tuple[ConfigExpr, ...] = ()
     # Filled in by passes:
     canonical_component: str | None = None
@@ -130,14 +130,14 @@ class Step(Node):
 
 
 class BoundParam(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     value: Any
     source: Literal["cli", "env", "profile", "default"]
 
 
 class Edge(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, populate_by_name=True)
 
     from_: str = Field(alias="from")
     output: str
@@ -146,7 +146,7 @@ class Edge(BaseModel):
 
 
 class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     order: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]

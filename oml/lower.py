@@ -122,7 +122,7 @@ class _Lowerer:
         steps = self.steps(root)
         spans: dict[str, Span] = {}
         _index_spans(root, spans)
-        return Pipeline(
+        return Pipeline.model_construct(
             span=root.span, pointer="", file=self.file, text=self.text,
             oml_version=version or OML_VERSION, name=name or "", description=description,
             metadata=metadata, params=tuple(params), profiles=tuple(profiles), steps=tuple(steps),
@@ -188,7 +188,7 @@ class _Lowerer:
                            help="write `{type: integer, default: 10}`, or a plain scalar default",
                            pointer=node.pointer)
                 return None
-            return ParamDecl(span=key.span, pointer=node.pointer, name=name, type=inferred,
+            return ParamDecl.model_construct(span=key.span, pointer=node.pointer, name=name, type=inferred,
                              default=value, has_default=True)
         self.unknown_keys(node, PARAM_KEYS, "OML060", f"in parameter '{name}'")
         data = node.to_data()
@@ -214,7 +214,7 @@ class _Lowerer:
                 value = None
             bounds[bound] = value
         description = data.get("description")
-        return ParamDecl(
+        return ParamDecl.model_construct(
             span=key.span, pointer=node.pointer, name=name, type=declared,
             default=data.get("default"), has_default=default_node is not None, enum=enum,
             minimum=bounds["minimum"], maximum=bounds["maximum"],
@@ -232,7 +232,7 @@ class _Lowerer:
                 continue
             values = {k.value: v.to_data() for k, v in value.items()}
             spans = {k.value: v.span for k, v in value.items()}
-            result.append(Profile(span=key.span, pointer=value.pointer, name=key.value, values=values,
+            result.append(Profile.model_construct(span=key.span, pointer=value.pointer, name=key.value, values=values,
                                   value_spans=spans))
         return result
 
@@ -280,7 +280,7 @@ class _Lowerer:
         if mode_node is not None and self.expect(mode_node, "scalar", "`mode`", "`mode: extract`"):
             mode = mode_node.value
         config, config_span, connection, exprs = self.config(node.get("config"))
-        return Step(
+        return Step.model_construct(
             span=node.span, pointer=node.pointer, index=index, id=id_node.value, id_span=id_node.span,
             component=component_node.value, component_span=component_node.span,
             mode=mode, mode_span=mode_node.span if mode_node is not None else None,
@@ -324,19 +324,19 @@ class _Lowerer:
         elif isinstance(node.value, str) and has_expression(node.value):
             pieces = parse_template(node.value, self.position(node), self.d, node.pointer)
             if any(isinstance(p, Reference) for p in pieces) or any(p.value == "${" for p in pieces if hasattr(p, "value")):
-                out.append(ConfigExpr(path=path, pointer=node.pointer, span=node.span, pieces=tuple(pieces)))
+                out.append(ConfigExpr.model_construct(path=path, pointer=node.pointer, span=node.span, pieces=tuple(pieces)))
 
     def needs(self, node: YNode | None) -> list[NeedRef]:
         if node is None or node.kind == "scalar" and node.value is None:
             return []
         if node.kind == "scalar" and isinstance(node.value, str):
-            return [NeedRef(span=node.span, pointer=node.pointer, step=node.value)]
+            return [NeedRef.model_construct(span=node.span, pointer=node.pointer, step=node.value)]
         if not self.expect(node, "seq", "`needs`", "`needs: [extract-orders]`"):
             return []
         result = []
         for item in node.value:
             if self.expect(item, "scalar", "each `needs` entry", "`- extract-orders`"):
-                result.append(NeedRef(span=item.span, pointer=item.pointer, step=item.value))
+                result.append(NeedRef.model_construct(span=item.span, pointer=item.pointer, step=item.value))
         return result
 
     def inputs(self, node: YNode | None) -> list[InputRef]:
@@ -368,11 +368,11 @@ class _Lowerer:
                        help=f"e.g. {example}", pointer=node.pointer)
             return None
         step, output = refs[0].parts
-        return InputRef(span=refs[0].span, pointer=node.pointer, name=name, step=step, output=output)
+        return InputRef.model_construct(span=refs[0].span, pointer=node.pointer, name=name, step=step, output=output)
 
     def retry(self, node: YNode | None) -> RetryPolicy:
         if node is None:
-            return RetryPolicy()
+            return RetryPolicy.model_construct()
         if node.kind == "scalar" and isinstance(node.value, int) and not isinstance(node.value, bool):
             data: Any = {"max_attempts": node.value}
         elif node.kind == "map":
@@ -380,7 +380,7 @@ class _Lowerer:
         else:
             self.d.add("OML024", node.span, "`retry` must be a mapping or a number of attempts",
                        help="e.g. `retry: {max_attempts: 3, backoff_seconds: 2}`", pointer=node.pointer)
-            return RetryPolicy()
+            return RetryPolicy.model_construct()
         try:
             policy = RetryPolicy.model_validate(data)
         except ValueError as error:
@@ -389,7 +389,7 @@ class _Lowerer:
             self.d.add("OML024", node.span, f"invalid retry policy: {where} {first['msg']}".strip(),
                        help="`max_attempts` 1-20, `backoff_seconds` >= 0, `max_backoff_seconds` >= 0",
                        pointer=node.pointer)
-            return RetryPolicy()
+            return RetryPolicy.model_construct()
         return policy
 
 

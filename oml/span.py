@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
 
 
-class Span(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Span:
     """A range in a source file: 1-based lines and columns, end exclusive.
 
     `file` is the path as the user gave it (never made absolute), so diagnostics and
-    artifacts do not depend on the machine they were produced on.
+    artifacts do not depend on the machine they were produced on. A plain dataclass rather
+    than a pydantic model: a large pipeline has tens of thousands of spans.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     file: str
     line: int

@@ -12,7 +12,7 @@ Kind = Literal["extractor", "transform", "writer"]
 class Constraint(BaseModel):
     """One cross-field rule; exactly one of the three forms is set."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     require_one_of: tuple[str, ...] | None = None
     exclusive: tuple[str, ...] | None = None
@@ -22,7 +22,7 @@ class Constraint(BaseModel):
 
 
 class Example(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     title: str
     config: dict[str, Any]
@@ -30,7 +30,7 @@ class Example(BaseModel):
 
 
 class ComponentSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     version: str
@@ -77,7 +77,7 @@ class ComponentSpec(BaseModel):
 
 
 class FamilyField(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     type: Literal["string", "integer", "boolean"]
     secret: bool = False
@@ -86,7 +86,7 @@ class FamilyField(BaseModel):
 
 
 class Family(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: str
     description: str

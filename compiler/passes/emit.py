@@ -14,7 +14,7 @@ from typing import Any
 from compiler import __version__
 from compiler.canonical import fingerprint, pretty_json, sha256_hex
 from compiler.context import CompileContext
-from compiler.manifest import MANIFEST_VERSION, InputSource, Manifest, ManifestEdge, ManifestStep, PipelineInfo, Retry
+from compiler.manifest import MANIFEST_VERSION
 from compiler.yaml_emit import dump_yaml
 from oml.ir import Pipeline, Step
 from oml.pointer import join
@@ -56,7 +56,7 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
         return pipeline, {}
     manifest = _manifest(pipeline, cfgs)
     files: Artifacts = {f"cfg/{step_id}.json": pretty_json(cfg) for step_id, cfg in cfgs.items()}
-    files["manifest.yaml"] = dump_yaml(manifest.to_data())
+    files["manifest.yaml"] = dump_yaml(manifest)
     source = PurePath(pipeline.file).name
     files["meta.json"] = pretty_json({
         "compiler": {"name": "omlc", "version": __version__},
@@ -64,7 +64,7 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
                        for name, spec in sorted(specs.items())},
         "fingerprints": {
             "compiler_fp": compiler_fingerprint(),
-            "manifest_fp": manifest.fingerprint(),
+            "manifest_fp": fingerprint(manifest),
             "oml_fp": oml_fingerprint(pipeline),
             "params_fp": fingerprint({k: b.value for k, b in sorted(pipeline.bound_params.items())}),
             "registry_fp": fingerprint({name: spec.fingerprint for name, spec in specs.items()}),
@@ -95,34 +95,42 @@ def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
     return cfg
 
 
-def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> Manifest:
+def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """manifest.yaml's data, keys in the order docs/manifest.md documents.
+
+    Built as plain data rather than through the pydantic `Manifest` model, so compiling does
+    not pay for building the model's validators; runtimes load it back through the model
+    (tests/compiler/test_manifest_model.py proves the two agree).
+    """
     assert pipeline.plan is not None
     plan = pipeline.plan
     by_id = {s.id: s for s in pipeline.steps}
     steps = []
     for step_id in plan.order:
         step = by_id[step_id]
-        assert step.kind is not None and step.canonical_mode is not None
-        steps.append(ManifestStep(
-            id=step.id,
-            component=step.canonical_component or step.component,
-            component_version=step.component_version or "",
-            kind=step.kind,
-            mode=step.canonical_mode,
-            connection=step.connection_ref,
-            cfg=f"cfg/{step.id}.json",
-            cfg_fp=fingerprint(cfgs[step.id]),
-            needs=list(step.depends_on),
-            inputs={i.name: InputSource(step=i.step, output=i.output) for i in step.data_inputs},
-            outputs=list(step.outputs),
-            level=plan.level_of[step.id],
-            retry=Retry(**step.retry.model_dump()),
-        ))
-    return Manifest(
-        pipeline=PipelineInfo(name=pipeline.name, oml_version=pipeline.oml_version),
-        steps=steps,
-        order=list(plan.order),
-        levels=[list(level) for level in plan.levels],
-        edges=[ManifestEdge(**{"from": e.from_}, output=e.output, to=e.to, input=e.input) for e in plan.edges],
-        connections=sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
-    )
+        retry = step.retry
+        steps.append({
+            "id": step.id,
+            "component": step.canonical_component or step.component,
+            "component_version": step.component_version or "",
+            "kind": step.kind,
+            "mode": step.canonical_mode,
+            "connection": step.connection_ref,
+            "cfg": f"cfg/{step.id}.json",
+            "cfg_fp": fingerprint(cfgs[step.id]),
+            "needs": list(step.depends_on),
+            "inputs": {i.name: {"step": i.step, "output": i.output} for i in step.data_inputs},
+            "outputs": list(step.outputs),
+            "level": plan.level_of[step.id],
+            "retry": {"max_attempts": retry.max_attempts, "backoff_seconds": float(retry.backoff_seconds),
+                      "max_backoff_seconds": float(retry.max_backoff_seconds)},
+        })
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "pipeline": {"name": pipeline.name, "oml_version": pipeline.oml_version},
+        "steps": steps,
+        "order": list(plan.order),
+        "levels": [list(level) for level in plan.levels],
+        "edges": [{"from": e.from_, "output": e.output, "to": e.to, "input": e.input} for e in plan.edges],
+        "connections": sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
+    }

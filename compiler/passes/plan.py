@@ -38,10 +38,10 @@ def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     for node in order:
         levels[level[node]].append(node)
     edges = sorted(
-        (Edge(**{"from": i.step}, output=i.output, to=s.id, input=i.name)
+        (Edge.model_construct(from_=i.step, output=i.output, to=s.id, input=i.name)
          for s in pipeline.steps for i in s.data_inputs),
         key=lambda e: (e.to, e.input),
     )
-    result = Plan(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels), edges=tuple(edges),
+    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels), edges=tuple(edges),
                   level_of=level, needs={s.id: s.depends_on for s in pipeline.steps})
     return pipeline.model_copy(update={"plan": result})

@@ -26,9 +26,10 @@ from spec.registry import Registry
 def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     d = ctx.diagnostics
     first = check_unique_ids(pipeline, d)
+    # Duplicates are checked too (all errors in one run) but stay out of the graph.
     steps = [
-        _check_step(step, pipeline, ctx.registry, d) if first[step.id] is step
-        else step.model_copy(update={"valid": False})
+        _check_step(step, pipeline, ctx.registry, d).model_copy(
+            update={} if first[step.id] is step else {"valid": False})
         for step in pipeline.steps
     ]
     by_id = {s.id: s for s in steps if first[s.id].index == s.index}
@@ -41,14 +42,16 @@ def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             continue
         errors_before = len(d.errors())
         inputs, deps = data_inputs(step, by_id, d)
-        ok = check_inputs_for_kind(step, inputs, previous, d) and len(d.errors()) == errors_before
+        # A step whose references are wrong is not also blamed for lacking inputs.
+        ok = len(d.errors()) == errors_before and check_inputs_for_kind(step, inputs, previous, d)
         depends[step.id] = deps
         linked.append(step.model_copy(update={
             "data_inputs": tuple(sorted(inputs, key=lambda i: i.name)),
             "depends_on": tuple(sorted(deps)),
             "valid": step.valid and ok,
         }))
-        previous = step
+        if step.outputs:
+            previous = step
     report_cycles(find_cycles(depends), by_id, d)
     return pipeline.replace_steps(linked)
 
@@ -65,7 +68,7 @@ def _check_step(step: Step, pipeline: Pipeline, registry: Registry, d: Diagnosti
         return step.model_copy(update={"valid": False, "outputs": (DEFAULT_OUTPUT,)})
     mode = check_mode(step, spec, d)
     config = apply_renames(step, spec, pipeline, d)
-    ok = check_config(step, spec, config, pipeline, d)
+    ok = check_config(step, spec, config, pipeline, d, registry)
     return step.model_copy(update={
         "canonical_component": spec.name,
         "component_version": spec.version,

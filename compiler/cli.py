@@ -1,0 +1,231 @@
+"""omlc: the OML compiler's command line.
+
+Exit codes: 0 no errors, 1 the input has errors, 2 usage error, 3 internal error (printed
+as one line; OMLC_DEBUG=1 shows the traceback). Heavy or rarely used modules are imported
+inside the commands so `omlc --help` and `omlc check` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler import __version__
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    pass
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="omlc", description="Check, compile and inspect OML pipelines.")
+    parser.add_argument("--version", action="version", version=f"omlc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def inputs(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--connections", type=Path, metavar="FILE",
+                       help="osiris_connections.yaml (default: ./osiris_connections.yaml if present)")
+        p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                       help="set a parameter (highest precedence); repeatable")
+        p.add_argument("--profile", help="apply a profile's parameter values")
+
+    check = sub.add_parser("check", help="report every problem in OML files (no output written)")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    inputs(check)
+
+    comp = sub.add_parser("compile", help="compile an OML file into a manifest directory")
+    comp.add_argument("file", type=Path, metavar="FILE")
+    comp.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (replaced atomically)")
+    comp.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                      help="how to print diagnostics")
+    inputs(comp)
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of OML (for editors)")
+    schema.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+
+    fmt = sub.add_parser("fmt", help="format OML files canonically, keeping comments")
+    fmt.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
+
+    graph = sub.add_parser("graph", help="print the step graph")
+    graph.add_argument("file", type=Path, metavar="FILE")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+
+    explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
+    explain.add_argument("code", metavar="CODE")
+    return parser
+
+
+def _options(args: argparse.Namespace):  # noqa: ANN202 - CompileOptions, imported lazily
+    from compiler.api import CompileOptions
+
+    return CompileOptions(connections=args.connections, params=dict(args.param), profile=args.profile)
+
+
+def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
+    from compiler.render import render_json, render_sarif, render_text
+
+    files = [(r.file, r.diagnostics) for r in results]
+    if fmt == "json":
+        sys.stdout.write(render_json(files))
+    elif fmt == "sarif":
+        sys.stdout.write(render_sarif(files))
+    else:
+        sources = {r.file: r.pipeline.text for r in results if r.pipeline is not None}
+        text = render_text(files, sources, colour=sys.stderr.isatty() and "NO_COLOR" not in os.environ)
+        sys.stderr.write(text)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from compiler.api import compile_path, load_connections_for
+    from oml.diagnostics import Diagnostics
+    from spec.registry import default_registry
+
+    options = _options(args)
+    registry = default_registry()
+    shared = Diagnostics()
+    connections = load_connections_for(options, registry, shared)
+    results = [compile_path(f, options, registry, connections) for f in args.files]
+    if len(shared):
+        from compiler.api import CompileResult
+
+        results.insert(0, CompileResult(str(args.connections or "osiris_connections.yaml"), shared.sorted(), {}, None))
+    _print_diagnostics(results, args.format)
+    if args.format == "text" and not any(r.diagnostics for r in results):
+        sys.stderr.write(f"checked {len(results)} file{'s' if len(results) != 1 else ''}: no problems\n")
+    return EXIT_INPUT if any(not r.ok for r in results) else EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from compiler.api import OutputRefused, compile_path, write_output
+
+    result = compile_path(args.file, _options(args))
+    _print_diagnostics([result], args.format)
+    if not result.ok:
+        return EXIT_INPUT
+    try:
+        write_output(result, args.out)
+    except OutputRefused as error:
+        sys.stderr.write(f"omlc: error[OML091]: {error}\n")
+        return EXIT_INPUT
+    except OSError as error:
+        sys.stderr.write(f"omlc: error[OML091]: cannot write {args.out}: {error.strerror}\n")
+        return EXIT_INPUT
+    if args.format == "text":
+        fps = __import__("json").loads(result.artifacts["meta.json"])["fingerprints"]
+        sys.stderr.write(f"compiled {args.file} -> {args.out}/ ({len(result.artifacts)} files, "
+                         f"manifest_fp {fps['manifest_fp'][:19]})\n")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from compiler.canonical import pretty_json
+    from compiler.jsonschema_export import oml_json_schema
+
+    data = pretty_json(oml_json_schema())
+    if args.out:
+        from compiler.writer import write_file
+
+        write_file(args.out, data)
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return EXIT_OK
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from compiler.fmt import FormatError, format_text
+    from compiler.writer import write_file
+
+    changed = failed = 0
+    for path in args.files:
+        try:
+            original = path.read_text(encoding="utf-8")
+            formatted = format_text(original)
+        except (OSError, UnicodeDecodeError) as error:
+            sys.stderr.write(f"{path}:1:1: error[OML091]: cannot read: {error}\n")
+            failed += 1
+            continue
+        except FormatError as error:
+            sys.stderr.write(f"{path}:{error.line}:{error.column}: error[OML001]: {error}\n")
+            failed += 1
+            continue
+        if formatted != original:
+            changed += 1
+            if args.check:
+                sys.stderr.write(f"would reformat {path}\n")
+            else:
+                write_file(path, formatted.encode("utf-8"))
+                sys.stderr.write(f"reformatted {path}\n")
+    return EXIT_INPUT if failed or (args.check and changed) else EXIT_OK
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from compiler.api import CompileOptions, compile_path
+    from compiler.graph import render_graph
+
+    result = compile_path(args.file, CompileOptions(search_connections=False))
+    if result.pipeline is None or any(d.code in ("OML031", "OML033") for d in result.diagnostics):
+        _print_diagnostics([result], "text")
+        return EXIT_INPUT
+    sys.stdout.write(render_graph(result.pipeline, args.format))
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from oml.codes import lookup
+
+    code = lookup(args.code)
+    if code is None:
+        from oml.codes import CATALOG
+        from oml.suggest import did_you_mean
+
+        hint = did_you_mean(args.code.upper(), CATALOG)
+        sys.stderr.write(f"omlc: unknown code {args.code!r}" + (f"; {hint}" if hint else "") + "\n")
+        return EXIT_USAGE
+    sys.stdout.write(f"{code.code} ({code.name}, {code.severity}): {code.summary}\n\n")
+    import textwrap
+
+    sys.stdout.write(textwrap.fill(code.explanation, 88) + "\n")
+    return EXIT_OK
+
+
+COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "fmt": cmd_fmt,
+            "graph": cmd_graph, "explain": cmd_explain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        sys.stderr.write("omlc: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as error:  # noqa: BLE001 - the one place internal errors become one line
+        if os.environ.get("OMLC_DEBUG"):
+            raise
+        sys.stderr.write(f"omlc: internal error[OML090]: {type(error).__name__}: {error} "
+                         "(this is a bug; OMLC_DEBUG=1 shows the traceback)\n")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

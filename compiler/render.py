@@ -1,0 +1,118 @@
+"""Render diagnostics as text (people), JSON (tools) or SARIF (code-review annotations).
+
+Input is always a list already sorted by (file, line, column, code), so every format is
+byte-identical from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from compiler import __version__
+from oml.codes import CATALOG
+from oml.diagnostics import Diagnostic
+
+FileDiagnostics = Sequence[tuple[str, Sequence[Diagnostic]]]
+"""(file label, its diagnostics) in the order the files were given."""
+
+_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"}
+_RESET = "\x1b[0m"
+
+
+def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool) -> list[str]:
+    span = diagnostic.span
+    if diagnostic.code == "OML070":  # about the whole file, not a line of it
+        return []
+    if not lines or not 1 <= span.line <= len(lines):
+        return []
+    source = lines[span.line - 1].rstrip("\n").expandtabs(1)
+    width = len(str(span.line))
+    end = span.end_column if span.end_line == span.line else len(source) + 1
+    carets = "^" * max(1, min(end, len(source) + 1) - span.column)
+    caret_line = " " * (span.column - 1) + carets
+    if colour:
+        caret_line = _COLOURS[diagnostic.severity] + caret_line + _RESET
+    return [f" {span.line} | {source}", f" {' ' * width} | {caret_line}"]
+
+
+def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None, *,
+                colour: bool = False, limit: int = 50) -> str:
+    """`file:line:col: severity[CODE]: message`, a source excerpt, and an indented `help:`."""
+    out: list[str] = []
+    errors = warnings = 0
+    split = {name: text.splitlines() for name, text in (sources or {}).items()}
+    for file, diagnostics in files:
+        for shown, d in enumerate(diagnostics):
+            errors += d.severity == "error"
+            warnings += d.severity == "warning"
+            if shown >= limit:
+                continue
+            severity = f"{_COLOURS[d.severity]}{d.severity}{_RESET}" if colour else d.severity
+            out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: {severity}[{d.code}]: {d.message}")
+            out.extend(_excerpt(d, split.get(d.span.file), colour))
+            if d.help:
+                out.append(f"  help: {d.help}")
+        if len(diagnostics) > limit:
+            out.append(f"{file}: ... and {len(diagnostics) - limit} more diagnostics (use --format json for all)")
+    if errors or warnings:
+        parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
+        out.append(f"{' and '.join(parts)} in {len(files)} file{'s' if len(files) != 1 else ''}")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def diagnostic_json(d: Diagnostic) -> dict:
+    return {
+        "file": d.span.file, "line": d.span.line, "column": d.span.column,
+        "end": {"line": d.span.end_line, "column": d.span.end_column},
+        "code": d.code, "name": d.name, "severity": d.severity,
+        "message": d.message, "help": d.help, "pointer": d.pointer,
+    }
+
+
+def render_json(files: FileDiagnostics) -> str:
+    body = {
+        "version": 1,
+        "files": [{"file": f, "ok": not any(d.severity == "error" for d in ds),
+                   "diagnostics": [diagnostic_json(d) for d in ds]} for f, ds in files],
+        "summary": {
+            "errors": sum(d.severity == "error" for _, ds in files for d in ds),
+            "warnings": sum(d.severity == "warning" for _, ds in files for d in ds),
+        },
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_sarif(files: FileDiagnostics) -> str:
+    """SARIF 2.1.0, which GitHub code scanning and other CI tools turn into PR annotations."""
+    used = sorted({d.code for _, ds in files for d in ds})
+    rules = [{
+        "id": code, "name": CATALOG[code].name,
+        "shortDescription": {"text": CATALOG[code].summary},
+        "fullDescription": {"text": CATALOG[code].explanation},
+        "defaultConfiguration": {"level": CATALOG[code].severity},
+        "help": {"text": f"omlc explain {code}"},
+    } for code in used]
+    index = {code: i for i, code in enumerate(used)}
+    results = []
+    for _, diagnostics in files:
+        for d in diagnostics:
+            message = d.message + (f"\nhelp: {d.help}" if d.help else "")
+            results.append({
+                "ruleId": d.code, "ruleIndex": index[d.code], "level": d.severity,
+                "message": {"text": message},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": d.span.file},
+                    "region": {"startLine": d.span.line, "startColumn": d.span.column,
+                               "endLine": d.span.end_line, "endColumn": d.span.end_column},
+                }}],
+                "properties": {"pointer": d.pointer},
+            })
+    sarif = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "omlc", "version": __version__,
+                                      "rules": rules}},
+                  "results": results}],
+    }
+    return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
