@@ -37,9 +37,7 @@ def memory_limit_setting(configured: str | None, budget_bytes: int) -> str:
     return f"{mebibytes}MiB"
 
 
-def connect(
-    temp_dir: Path, *, memory_limit: str, threads: int | None = None
-) -> duckdb.DuckDBPyConnection:
+def connect(temp_dir: Path, *, memory_limit: str, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB that spills to `temp_dir/duckdb` once `memory_limit` is reached."""
     spill = Path(temp_dir) / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
@@ -76,6 +74,10 @@ def closing_reader(
     on_batch: Any = None,
 ) -> pa.RecordBatchReader:
     """Wrap DuckDB's streaming reader so the connection closes when the stream ends or is dropped.
+
+    "Dropped" means the last reference to the returned reader goes away: pyarrow's `close()`
+    on a reader built from Python batches is a no-op on the Python side, while dropping it
+    finalises the generator below, whose `finally` closes DuckDB.
 
     Errors raised while DuckDB computes (they surface mid-stream) become `DriverError`s.
     `schema` casts every batch (used to restore the caller's exact Arrow types); `on_batch`

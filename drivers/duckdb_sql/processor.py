@@ -10,7 +10,8 @@ CTEs). Every input is visible under three names:
 
 DuckDB's memory is capped (`memory_limit`, else the runtime's per-step budget) and it spills
 to the step's temp directory beyond that. The result streams out as a RecordBatchReader;
-the connection closes when that reader is exhausted, closed or dropped.
+the connection closes when that reader is exhausted or dropped (pyarrow's `close()` on a
+Python-backed reader does not reach the Python side, so consumers drop the reader).
 """
 
 from __future__ import annotations
@@ -59,12 +60,10 @@ class DuckDBProcessor:
             datasets = {key: table.dataset() for key, table in inputs.items()}
             for name, key in sorted(names.items()):
                 con.register(name, datasets[key])
+            _check_returns_rows(query)
             relation = con.sql(query)
-            if relation is None:
-                raise DriverError(
-                    "the query returns no rows: its last statement must be a SELECT",
-                    hint="end the query with the SELECT whose result the step outputs",
-                )
+            if relation is None:  # pragma: no cover - _check_returns_rows rules this out
+                raise DriverError("the query returns no rows")
             reader = relation.to_arrow_reader(ctx.batch_rows or 65536)
         except duckdb.Error as error:
             con.close()
@@ -85,6 +84,22 @@ class DuckDBProcessor:
         return closing_reader(reader, con, prefix="DuckDB query failed", on_batch=on_batch)
 
 
+def _check_returns_rows(query: str) -> None:
+    """The step's output is the last statement's result, so that statement must produce rows."""
+    statements = duckdb.extract_statements(query)
+    if not statements:
+        raise DriverError("`query` holds no SQL statement")
+    last = statements[-1].type
+    if last not in _ROW_STATEMENTS:
+        raise DriverError(
+            f"the query returns no rows: its last statement is {last.name}, not a SELECT",
+            hint="end the query with the SELECT whose result the step outputs",
+        )
+
+
+_ROW_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.MULTI, duckdb.StatementType.EXPLAIN}
+
+
 def _sql_error(error: duckdb.Error, names: Mapping[str, str]) -> DriverError:
     """DuckDB's message, plus the registered table names when it could not find a table."""
     message = str(error).strip()
@@ -95,7 +110,7 @@ def _sql_error(error: duckdb.Error, names: Mapping[str, str]) -> DriverError:
         wanted = missing.group(1).strip('"')
         close = difflib.get_close_matches(wanted, list(names), n=1)
         did_you_mean = f"did you mean {close[0]!r}? " if close else ""
-        listed = ", ".join(_sql_name(name) for name in sorted(names)) or "none (the step has no inputs)"
+        listed = ", ".join(_sql_name(name) for name in names) or "none (the step has no inputs)"
         hint = f"{did_you_mean}tables: {listed}"
     elif "Out of Memory" in message:
         hint = "raise `memory_limit`, filter earlier, or lower `threads`"

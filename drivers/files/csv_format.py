@@ -136,4 +136,3 @@ def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
         return batch
     arrays = [col.cast(_VIEWS.get(col.type, col.type)) for col in batch.columns]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
-

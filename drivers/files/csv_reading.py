@@ -85,7 +85,8 @@ def normalise_encoding(name: str) -> str:
         return codecs.lookup(name).name
     except LookupError:
         raise DriverError(
-            f"unknown encoding {name!r}", hint="use a Python codec name such as utf-8, latin-1, cp1250, utf-16"
+            f"unknown encoding {name!r}",
+            hint="use a Python codec name such as utf-8, latin-1, cp1250, utf-16",
         ) from None
 
 
@@ -105,7 +106,9 @@ def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStrea
         autogenerate_column_names=not spec.header and not names,
         encoding="utf8" if spec.encoding == "utf-8" else spec.encoding,
     )
-    parse_options = pacsv.ParseOptions(delimiter=spec.delimiter, quote_char=spec.quotechar, newlines_in_values=True)
+    parse_options = pacsv.ParseOptions(
+        delimiter=spec.delimiter, quote_char=spec.quotechar, newlines_in_values=True
+    )
     convert_options = pacsv.ConvertOptions(
         column_types=dict(spec.schema),
         include_columns=list(spec.columns) if spec.columns else None,
@@ -156,7 +159,9 @@ def translate_read_error(error: BaseException, path: Path, spec: CsvReadSpec, sh
             hint=f"check the `delimiter` ({spec.delimiter!r}) and `quotechar` ({spec.quotechar!r}), "
             "or fix the row in the file",
         )
-    if match := re.search(r"In CSV column #(\d+): CSV conversion error to (.+?): invalid value '(.*)'$", text):
+    if match := re.search(
+        r"In CSV column #(\d+): CSV conversion error to (.+?): invalid value '(.*)'$", text
+    ):
         return _conversion_error(path, spec, shown, int(match.group(1)), match.group(2), match.group(3))
     if match := re.search(r"Column '(.+?)' in include_columns does not exist", text):
         return DriverError(
@@ -183,10 +188,8 @@ def _conversion_error(
         else "column types are inferred from the first block of the file; declare this column's type in "
         f"`schema`, e.g. `schema: {{{column}: string}}`"
     )
-    return DriverError(
-        f"CSV conversion error in {shown}{where}: column {column!r} value {value!r} is not a valid {arrow_type}",
-        hint=hint,
-    )
+    problem = f"column {column!r} value {value!r} is not a valid {arrow_type}"
+    return DriverError(f"CSV conversion error in {shown}{where}: {problem}", hint=hint)
 
 
 def _file_names(path: Path, spec: CsvReadSpec) -> list[str]:

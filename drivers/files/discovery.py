@@ -107,7 +107,9 @@ def _describe_parquet(name: str, file: Path, sample_rows: int) -> TableInfo:
             if sample_rows > 0 and parquet.metadata.num_rows:
                 batch = next(parquet.iter_batches(batch_size=sample_rows))
                 sample = tuple(batch.slice(0, sample_rows).to_pylist())
-            return TableInfo(name=name, columns=_columns(schema), row_count=parquet.metadata.num_rows, sample=sample)
+            return TableInfo(
+                name=name, columns=_columns(schema), row_count=parquet.metadata.num_rows, sample=sample
+            )
     except (pa.ArrowException, OSError) as error:
         raise DriverError(f"cannot read {name} as Parquet: {str(error).splitlines()[0]}") from None
 
@@ -126,7 +128,10 @@ def _describe_csv(name: str, file: Path, sample_rows: int) -> TableInfo:
     finally:
         reader.close()
     return TableInfo(
-        name=name, columns=_columns(schema), row_count=_count_csv_rows(file, spec, schema, name), sample=tuple(sample)
+        name=name,
+        columns=_columns(schema),
+        row_count=_count_csv_rows(file, spec, schema, name),
+        sample=tuple(sample),
     )
 
 

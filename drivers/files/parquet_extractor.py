@@ -110,7 +110,9 @@ def _filtered(
         reader = con.sql(query).to_arrow_reader(batch_size)
     except duckdb.Error as error:
         con.close()
-        raise duckdb_error(error, f"filter on {shown}", hint="the filter is a SQL boolean expression") from None
+        raise duckdb_error(
+            error, f"filter on {shown}", hint="the filter is a SQL boolean expression"
+        ) from None
     return closing_reader(reader, con, prefix=f"filter on {shown}", schema=schema)
 
 

@@ -13,11 +13,32 @@ from runtime.driver import Cancelled, DriverError, ResolvedConnection
 from runtime.testing import RecordingContext
 
 TYPES = [
-    pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint64(), pa.float32(), pa.float64(),
-    pa.bool_(), pa.string(), pa.large_string(), pa.binary(), pa.date32(), pa.date64(), pa.time64("us"),
-    pa.timestamp("s"), pa.timestamp("ms"), pa.timestamp("us"), pa.timestamp("ns"),
-    pa.timestamp("us", tz="UTC"), pa.timestamp("ns", tz="Europe/Prague"), pa.timestamp("us", tz="+01:00"),
-    pa.decimal128(12, 2), pa.decimal128(38, 10), pa.decimal256(50, 5), pa.duration("ms"),
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint64(),
+    pa.float32(),
+    pa.float64(),
+    pa.bool_(),
+    pa.string(),
+    pa.large_string(),
+    pa.binary(),
+    pa.date32(),
+    pa.date64(),
+    pa.time64("us"),
+    pa.timestamp("s"),
+    pa.timestamp("ms"),
+    pa.timestamp("us"),
+    pa.timestamp("ns"),
+    pa.timestamp("us", tz="UTC"),
+    pa.timestamp("ns", tz="Europe/Prague"),
+    pa.timestamp("us", tz="+01:00"),
+    pa.decimal128(12, 2),
+    pa.decimal128(38, 10),
+    pa.decimal256(50, 5),
+    pa.duration("ms"),
 ]
 
 

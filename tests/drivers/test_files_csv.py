@@ -14,7 +14,9 @@ from drivers.files.csv_extractor import CsvExtractor
 from runtime.driver import Cancelled, DriverError, Extractor, ResolvedConnection
 from runtime.testing import RecordingContext
 
-ORDERS = "id,customer,amount,day\n1,Žofie Dvořáková,12.30,2024-01-02\n2,,0.05,2024-02-29\n3,\"Smith, \"\"Jr\"\"\",,\n"
+ORDERS = (
+    'id,customer,amount,day\n1,Žofie Dvořáková,12.30,2024-01-02\n2,,0.05,2024-02-29\n3,"Smith, ""Jr""",,\n'
+)
 
 
 def extract(tmp_path: Path, **config) -> tuple[pa.Table, RecordingContext]:
@@ -54,14 +56,18 @@ def test_override_errors(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="'amout' is not a column") as caught:
         extract(tmp_path, path="orders.csv", schema={"amout": "float64"})
     assert "did you mean 'amount'" in caught.value.hint
-    with pytest.raises(DriverError, match=r"line 2: column 'customer' value 'Žofie Dvořáková' is not a valid int64"):
+    with pytest.raises(
+        DriverError, match=r"line 2: column 'customer' value 'Žofie Dvořáková' is not a valid int64"
+    ):
         extract(tmp_path, path="orders.csv", schema={"customer": "int64"})
 
 
 def test_type_change_after_first_block_names_line_and_column(tmp_path: Path) -> None:
     lines = ["n,label"] + [f"{i},row{i}" for i in range(30000)] + ["1.5,late"]
     (tmp_path / "big.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(DriverError, match=r"line 30002: column 'n' value '1.5' is not a valid int64") as caught:
+    with pytest.raises(
+        DriverError, match=r"line 30002: column 'n' value '1.5' is not a valid int64"
+    ) as caught:
         extract(tmp_path, path="big.csv", block_size=65536)
     assert "schema: {n: string}" in caught.value.hint
     table, _ = extract(tmp_path, path="big.csv", block_size=65536, schema={"n": "float64"})
@@ -118,7 +124,7 @@ def test_compression_inferred_and_explicit(tmp_path: Path, suffix: str) -> None:
     (tmp_path / "orders.bin").write_bytes(payload)
     inferred, _ = extract(tmp_path, path=f"orders.csv{suffix}")
     explicit, _ = extract(tmp_path, path="orders.bin", compression=codec)
-    plain = (tmp_path / "plain.csv")
+    plain = tmp_path / "plain.csv"
     plain.write_bytes(data)
     expected, _ = extract(tmp_path, path="plain.csv")
     assert inferred.equals(expected) and explicit.equals(expected)
@@ -126,7 +132,9 @@ def test_compression_inferred_and_explicit(tmp_path: Path, suffix: str) -> None:
 
 def test_header_off_with_and_without_names(tmp_path: Path) -> None:
     (tmp_path / "raw.tsv").write_text("skip me\n1\tx\n2\ty\n")
-    table, _ = extract(tmp_path, path="raw.tsv", delimiter="\t", header=False, skip_rows=1, column_names=["id", "v"])
+    table, _ = extract(
+        tmp_path, path="raw.tsv", delimiter="\t", header=False, skip_rows=1, column_names=["id", "v"]
+    )
     assert table.to_pylist() == [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}]
     table, _ = extract(tmp_path, path="raw.tsv", delimiter="\t", header=False, skip_rows=1)
     assert table.schema.names == ["f0", "f1"]
@@ -157,7 +165,9 @@ def test_streams_in_blocks_and_honours_cancel(tmp_path: Path) -> None:
     ctx.cancelled = True
     with pytest.raises(Cancelled):
         reader.read_next_batch()
-    ctx = RecordingContext(config={"path": "many.csv", "block_size": 65536, "limit": 12345}, work_dir=tmp_path)
+    ctx = RecordingContext(
+        config={"path": "many.csv", "block_size": 65536, "limit": 12345}, work_dir=tmp_path
+    )
     table = CsvExtractor().extract(ctx).read_all()
     assert table.num_rows == 12345 and len(ctx.progress_calls) > 1
 

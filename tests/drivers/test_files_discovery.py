@@ -24,7 +24,9 @@ def lake(tmp_path: Path) -> Path:
     (root / "multi.csv").write_text('id,note\n1,"two\nlines"\n2,plain\n')
     (root / ".hidden.csv").write_text("a\n1\n")
     (root / "readme.txt").write_text("not a table")
-    pq.write_table(pa.table({"k": pa.array(range(1500), pa.int32()), "v": ["x"] * 1500}), root / "facts.parquet")
+    pq.write_table(
+        pa.table({"k": pa.array(range(1500), pa.int32()), "v": ["x"] * 1500}), root / "facts.parquet"
+    )
     return root
 
 

@@ -24,7 +24,7 @@ def sales() -> pa.Table:
             "country": pa.array([["CZ", "DE", "Österreich"][i % 3] for i in range(N)], pa.large_string()),
             "amount": pa.array([Decimal(i) / 100 for i in range(N)], pa.decimal128(12, 2)),
             "at": pa.array(
-                [dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=i) for i in range(N)],
+                [dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i) for i in range(N)],
                 pa.timestamp("ns", tz="Europe/Prague"),
             ),
             "tag": pa.array(["a", "b"] * (N // 2)).dictionary_encode(),
@@ -69,7 +69,9 @@ def test_sql_filter_keeps_exact_types(workdir: Path) -> None:
     expected = sales().filter(
         pa.compute.and_(
             pa.compute.and_(
-                pa.compute.greater_equal(sales()["amount"], pa.scalar(Decimal("10.50"), pa.decimal128(12, 2))),
+                pa.compute.greater_equal(
+                    sales()["amount"], pa.scalar(Decimal("10.50"), pa.decimal128(12, 2))
+                ),
                 pa.compute.equal(sales()["country"], "Österreich"),
             ),
             pa.compute.equal(sales()["tag"].cast(pa.string()), "b"),

@@ -17,7 +17,7 @@ from drivers.files.parquet_extractor import ParquetExtractor
 from drivers.files.parquet_writer import ParquetWriter
 from runtime.testing import RecordingContext
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PRAGUE = dt.timezone(dt.timedelta(hours=2))
 TEXT = [
     "plain",
@@ -44,17 +44,28 @@ def all_types() -> pa.Table:
             "i32": col([-(2**31), 2**31 - 1, None], pa.int32()),
             "u64": col([2**64 - 1, 0, None], pa.uint64()),
             "f64": col([1.5, -0.0, 1e308, -2.2250738585072014e-308, None, float("inf")], pa.float64()),
-            "dec": col([Decimal("12.30"), Decimal("-0.01"), None, Decimal("9999999999.99")], pa.decimal128(12, 2)),
-            "dec38": col([Decimal("9" * 28 + "." + "9" * 10), Decimal("-1.0000000001"), None], pa.decimal128(38, 10)),
+            "dec": col(
+                [Decimal("12.30"), Decimal("-0.01"), None, Decimal("9999999999.99")], pa.decimal128(12, 2)
+            ),
+            "dec38": col(
+                [Decimal("9" * 28 + "." + "9" * 10), Decimal("-1.0000000001"), None], pa.decimal128(38, 10)
+            ),
             "flag": col([True, False, None], pa.bool_()),
             "day": col([dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.date(2024, 2, 29), None], pa.date32()),
-            "ts": col([dt.datetime(2024, 3, 31, 1, 59, 59, 999999), dt.datetime(1900, 1, 1), None], pa.timestamp("us")),
+            "ts": col(
+                [dt.datetime(2024, 3, 31, 1, 59, 59, 999999), dt.datetime(1900, 1, 1), None],
+                pa.timestamp("us"),
+            ),
             "ts_utc": col(
                 [dt.datetime(2024, 1, 1, tzinfo=UTC), None, dt.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)],
                 pa.timestamp("us", tz="UTC"),
             ),
             "ts_prague": col(
-                [dt.datetime(2024, 7, 1, 12, 0, tzinfo=PRAGUE), dt.datetime(2024, 10, 27, 2, 30, tzinfo=UTC), None],
+                [
+                    dt.datetime(2024, 7, 1, 12, 0, tzinfo=PRAGUE),
+                    dt.datetime(2024, 10, 27, 2, 30, tzinfo=UTC),
+                    None,
+                ],
                 pa.timestamp("ms", tz="Europe/Prague"),
             ),
             "ts_ns": col([1_700_000_000_123_456_789, None], pa.timestamp("ns", tz="UTC")),
@@ -105,14 +116,18 @@ def test_quotechar_roundtrip(tmp_path: Path) -> None:
     table = all_types().select(["i64", "dec", "day", "ts_utc", "text"])
     CsvWriter().write(ctx_for(tmp_path, path="q.csv", quotechar="'", delimiter=";"), table.to_reader())
     overrides = {field.name: str(field.type) for field in table.schema}
-    back = CsvExtractor().extract(ctx_for(tmp_path, path="q.csv", quotechar="'", delimiter=";", schema=overrides))
+    back = CsvExtractor().extract(
+        ctx_for(tmp_path, path="q.csv", quotechar="'", delimiter=";", schema=overrides)
+    )
     assert back.read_all().equals(table)
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "utf-16", "cp1250"])
 def test_encoded_roundtrip(tmp_path: Path, encoding: str) -> None:
     table = pa.table({"id": [1, 2, 3], "name": ["Dvořák" if encoding == "cp1250" else "Dvorák", "", None]})
-    CsvWriter().write(ctx_for(tmp_path, path="e.csv", encoding=encoding, compression="gzip"), table.to_reader())
+    CsvWriter().write(
+        ctx_for(tmp_path, path="e.csv", encoding=encoding, compression="gzip"), table.to_reader()
+    )
     back = CsvExtractor().extract(ctx_for(tmp_path, path="e.csv", encoding=encoding, compression="gzip"))
     assert back.read_all().equals(table)
 
@@ -122,7 +137,15 @@ rows = st.lists(
     st.tuples(
         text_values,
         st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
-        st.one_of(st.none(), st.decimals(min_value=Decimal("-9999999999.99"), max_value=Decimal("9999999999.99"), places=2, allow_nan=False)),
+        st.one_of(
+            st.none(),
+            st.decimals(
+                min_value=Decimal("-9999999999.99"),
+                max_value=Decimal("9999999999.99"),
+                places=2,
+                allow_nan=False,
+            ),
+        ),
     ),
     min_size=1,
     max_size=30,

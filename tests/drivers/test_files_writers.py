@@ -32,7 +32,9 @@ PEOPLE = pa.table(
 
 
 def write(kind: str, tmp_path: Path, data: pa.Table | pa.RecordBatchReader, **config):
-    ctx = RecordingContext(config=config, work_dir=tmp_path, mode="write", component=f"filesystem.{kind}_writer")
+    ctx = RecordingContext(
+        config=config, work_dir=tmp_path, mode="write", component=f"filesystem.{kind}_writer"
+    )
     reader = data.to_reader(max_chunksize=2) if isinstance(data, pa.Table) else data
     return WRITERS[kind]().write(ctx, reader), ctx
 
@@ -56,7 +58,9 @@ def test_csv_options(tmp_path: Path) -> None:
         b'"1";"Zo\xc3\xab";"a,b"\r\n"2";"say ""hi""";""\r\n"3";;"line\nbreak"\r\n'
     )
     write("csv", tmp_path, PEOPLE, path="b.csv", quotechar="'", delimiter="|")
-    assert (tmp_path / "b.csv").read_text() == "id|name|note\n1|'Zoë'|'a,b'\n2|'say \"hi\"'|''\n3||'line\nbreak'\n"
+    assert (
+        tmp_path / "b.csv"
+    ).read_text() == "id|name|note\n1|'Zoë'|'a,b'\n2|'say \"hi\"'|''\n3||'line\nbreak'\n"
     clean = PEOPLE.select(["id"])
     write("csv", tmp_path, clean, path="c.csv", quoting="none")
     assert (tmp_path / "c.csv").read_text() == "id\n1\n2\n3\n"
@@ -189,7 +193,8 @@ def test_read_only_directory(tmp_path: Path, kind: str) -> None:
                 from runtime.driver import DriverError
                 from runtime.testing import RecordingContext
                 from drivers.files.{kind}_writer import {WRITERS[kind].__name__} as W
-                ctx = RecordingContext(config={{"path": "locked/out.{kind}"}}, work_dir=Path({str(tmp_path)!r}))
+                config = {{"path": "locked/out.{kind}"}}
+                ctx = RecordingContext(config=config, work_dir=Path({str(tmp_path)!r}))
                 try:
                     W().write(ctx, pa.table({{"a": [1]}}).to_reader())
                 except DriverError as error:
@@ -204,7 +209,9 @@ def test_read_only_directory(tmp_path: Path, kind: str) -> None:
                 timeout=60,
                 check=False,
             )
-            assert done.stdout.strip() == f"DriverError: permission denied writing locked/out.{kind}", done.stderr
+            assert done.stdout.strip() == f"DriverError: permission denied writing locked/out.{kind}", (
+                done.stderr
+            )
     finally:
         locked.chmod(0o755)
     assert [p.name for p in locked.iterdir()] == [f"out.{kind}"]
