@@ -30,6 +30,8 @@ __all__ = ["CompileOptions", "CompileResult", "compile_path", "compile_text", "l
 class CompileOptions:
     connections: Path | None = None
     """Explicit connections file; when None, ./osiris_connections.yaml is used if present."""
+    connections_label: str | None = None
+    """How diagnostics name the connections file (default: as given on the command line)."""
     search_connections: bool = True
     params: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None
@@ -57,10 +59,11 @@ def load_connections_for(options: CompileOptions, registry: Registry,
     path = find_connections_file(options.connections, options.cwd)
     if path is None:
         return None
+    label = options.connections_label or str(options.connections or path.name)
     if options.connections is not None and not path.is_file():
-        diagnostics.add("OML091", Span.point(str(path)), f"connections file not found: {path}")
+        diagnostics.add("OML091", Span.point(label), f"connections file not found: {label}")
         return None
-    return load_connections(path, str(options.connections or path.name), registry, diagnostics)
+    return load_connections(path, label, registry, diagnostics)
 
 
 def compile_text(text: str, file: str, options: CompileOptions | None = None,

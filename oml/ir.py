@@ -113,6 +113,10 @@ class Step(Node):
     needs: tuple[NeedRef, ...] = ()
     inputs: tuple[InputRef, ...] = ()
     retry: RetryPolicy = RetryPolicy.model_construct()
+    unbound: tuple[str, ...] = ()
+    """Pointers of config values whose parameters could not be bound (already reported)."""
+    declares_inputs: bool = False
+    """The OML has an `inputs:` block (whether or not its entries were valid)."""
     exprs: tuple[ConfigExpr, ...] = ()
     # Filled in by passes:
     canonical_component: str | None = None

@@ -287,6 +287,7 @@ class _Lowerer:
             description=self.optional_string(node, "description"),
             config=config, config_span=config_span, connection=connection,
             needs=tuple(self.needs(node.get("needs"))), inputs=tuple(self.inputs(node.get("inputs"))),
+            declares_inputs=node.get("inputs") is not None,
             retry=self.retry(node.get("retry")), exprs=tuple(exprs),
         )
 
@@ -386,7 +387,8 @@ class _Lowerer:
         except ValueError as error:
             first = error.errors()[0] if hasattr(error, "errors") else {"msg": str(error), "loc": ()}  # type: ignore[attr-defined]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            self.d.add("OML024", node.span, f"invalid retry policy: {where} {first['msg']}".strip(),
+            message = str(first["msg"])
+            self.d.add("OML024", node.span, f"`retry.{where}`: {message[:1].lower()}{message[1:]}",
                        help="`max_attempts` 1-20, `backoff_seconds` >= 0, `max_backoff_seconds` >= 0",
                        pointer=node.pointer)
             return RetryPolicy.model_construct()

@@ -141,6 +141,8 @@ class _Builder:
             items = [self.build(item, join(pointer, i)) for i, item in enumerate(node.value)]
             return YNode("seq", items, span, pointer, tag=node.tag)
         value = node.value if node.tag.endswith(":timestamp") else _scalar(node)
+        if node.style == ">" and isinstance(value, str):
+            value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
         return YNode("scalar", value, span, pointer, style=node.style, tag=node.tag)
 
 

@@ -80,7 +80,7 @@ def apply_renames(step: Step, spec: ComponentSpec, pipeline: Pipeline, d: Diagno
     for old, new in sorted(spec.renamed.items()):
         if old not in config:
             continue
-        at = pipeline.span_of(join(base, old))
+        at = _key_span(pipeline, join(base, old))
         if new in config:
             d.add("OML042", at, f"`{old}` and `{new}` are the same setting; keep only `{new}`",
                   pointer=join(base, old))
@@ -107,6 +107,8 @@ def check_config(step: Step, spec: ComponentSpec, config: dict[str, Any], pipeli
                   help=hint, pointer=pointer)
     known = {k: v for k, v in config.items() if k in properties}
     for error in schema_errors(spec, known, registry):
+        if hasattr(error, "absolute_path") and from_path(base, error.absolute_path) in step.unbound:
+            continue  # its parameter problem was already reported
         if hasattr(error, "absolute_path"):
             _report_schema_error(error, step, spec, base, pipeline, d)
         else:  # the validators disagree: trust the stricter one, say what it said
@@ -128,7 +130,7 @@ def _report_schema_error(error: ValidationError, step: Step, spec: ComponentSpec
     pointer = from_path(base, error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
-        d.add("OML043", step.config_span or step.span,
+        d.add("OML043", _key_span(pipeline, join(step.pointer, "config")),
               f"step '{step.id}' ({spec.name}) needs config key '{missing}'",
               help=_describe(spec, missing), pointer=join(pointer, missing))
         return
@@ -154,7 +156,7 @@ def _describe(spec: ComponentSpec, key: str) -> str | None:
 
 def _check_constraints(step: Step, spec: ComponentSpec, config: dict[str, Any], base: str,
                        pipeline: Pipeline, d: Diagnostics) -> None:
-    at_config = step.config_span or step.span
+    at_config = _key_span(pipeline, join(step.pointer, "config"))
     for rule in spec.constraints:
         if rule.require_one_of and not any(k in config for k in rule.require_one_of):
             d.add("OML045", at_config, f"step '{step.id}': {rule.message}",

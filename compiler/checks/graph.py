@@ -82,7 +82,7 @@ def check_inputs_for_kind(step: Step, inputs: list[InputRef], previous: Step | N
         d.add("OML038", step.inputs[0].span, f"extractor '{step.id}' cannot take data inputs",
               help="remove `inputs:`; use `needs:` for ordering only", pointer=join(step.pointer, "inputs"))
         return False
-    if step.kind in ("writer", "transform") and not inputs:
+    if step.kind in ("writer", "transform") and not inputs and not step.declares_inputs:
         example = previous.id if previous is not None else "<step>"
         d.add("OML034", step.id_span, f"{step.kind} '{step.id}' has no input",
               help=f"add `needs: [{example}]` (steps no longer depend on the step before them implicitly)",

@@ -32,15 +32,16 @@ def _bind_step(step: Step, values: dict[str, Any], declared: set[str], ctx: Comp
     spec = ctx.registry.get(step.component)
     dialects = spec.sql_dialects() if spec is not None else {}
     config = _deep_copy(step.config)
-    ok = True
+    unbound: list[str] = []
     for expr in step.exprs:
         dialect = dialects.get(str(expr.path[0])) if expr.path else None
         result = _render(expr, values, declared, dialect, ctx)
         if result is _FAILED:
-            ok = False
+            unbound.append(expr.pointer)
             continue
         _assign(config, expr.path, result)
-    return step.model_copy(update={"config": config, "valid": step.valid and ok})
+    return step.model_copy(update={"config": config, "valid": step.valid and not unbound,
+                                   "unbound": tuple(unbound)})
 
 
 _FAILED = object()

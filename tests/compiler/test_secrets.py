@@ -1,0 +1,16 @@
+"""No secret reaches a compiled artifact: connection secrets stay references."""
+
+from __future__ import annotations
+
+from tests.compiler.golden_harness import GOLDEN, compile_valid
+
+
+def test_connection_secrets_never_reach_artifacts() -> None:
+    case = GOLDEN / "valid" / "mysql-to-postgres"
+    result = compile_valid(case)
+    assert result.ok
+    blob = b"".join(result.artifacts.values())
+    for secret in (b"not-in-any-artifact-1", b"not-in-any-artifact-2", b"loader:", b"postgresql://"):
+        assert secret not in blob
+    assert b'"connection": "@mysql.movies"' in result.artifacts["cfg/extract-movies.json"]
+    assert b'"connection": "@postgres.warehouse"' in result.artifacts["cfg/load.json"]
