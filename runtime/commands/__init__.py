@@ -1,0 +1,1 @@
+"""Subcommands of `osiris`, each imported only when it runs."""

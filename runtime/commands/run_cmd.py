@@ -1,0 +1,159 @@
+"""`osiris run`: argument handling, Ctrl-C, live progress and the final summary.
+
+Everything printed goes through the run's SecretMasker. Under `--debug` the tracebacks of
+failed steps are printed too, masked; without it a failure is one line naming the step, the
+component and the cause, plus a hint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from runtime.commands.output import render_summary
+
+__all__ = ["run_command"]
+
+
+def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from runtime.local.executor import ExecOptions
+    from runtime.run import EXIT_USAGE, RunRequest, UsageError, run
+    from runtime.session import SessionError
+
+    if args.pipeline and args.manifest:
+        return _usage("give a pipeline file or --manifest DIR, not both")
+    if not args.pipeline and not args.manifest:
+        return _usage("give a pipeline file (osiris run PIPELINE.yaml) or --manifest DIR")
+    options = ExecOptions(work_dir=Path.cwd(), debug=args.debug, keep_spill=args.keep_spill)
+    if args.step_memory:
+        options.step_memory_bytes = args.step_memory
+    if args.batch_rows:
+        options.batch_rows = args.batch_rows
+    request = RunRequest(
+        pipeline=Path(args.pipeline) if args.pipeline else None,
+        manifest_dir=Path(args.manifest) if args.manifest else None,
+        params=dict(args.param), profile=args.profile, connections=args.connections, run_id=args.run_id,
+        session_root=Path(args.session_dir), work_dir=Path.cwd(), exec_options=options)
+    cancel = threading.Event()
+    live = _wants_live(args)
+    display = None
+    restore = _install_sigint(cancel, quiet=args.quiet or args.json)
+
+    def on_session(session) -> None:  # noqa: ANN001
+        nonlocal display
+        if live:
+            from runtime.progress import LiveProgress
+
+            display = LiveProgress(session.masker)
+            display.start()
+
+    def on_change(state) -> None:  # noqa: ANN001
+        if display is not None:
+            display.update(state)
+
+    try:
+        outcome = run(request, cancel=cancel, on_session=on_session, on_change=on_change)
+    except (UsageError, SessionError) as error:
+        return _usage(str(error), code=EXIT_USAGE)
+    except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
+        return _internal_error(error, args.debug)
+    finally:
+        if display is not None:
+            display.stop()
+        restore()
+    return _report(outcome, args)
+
+
+def _report(outcome: Any, args: argparse.Namespace) -> int:
+    mask = outcome.masker.mask
+    session_dir = _shown_path(outcome.session.dir)
+    if args.json:
+        body = dict(outcome.status)
+        body["session_dir"] = session_dir
+        body["exit_code"] = outcome.exit_code
+        body["diagnostics"] = [_diagnostic(d) for d in outcome.diagnostics]
+        print(mask(json.dumps(outcome.masker.mask_data(body), indent=2, ensure_ascii=False, sort_keys=True)))
+        return outcome.exit_code
+    if outcome.diagnostics:
+        sys.stderr.write(mask(_render_diagnostics(outcome)))
+    if args.debug:
+        for runner in (outcome.result.runners.values() if outcome.result else ()):
+            if runner.traceback:
+                sys.stderr.write(f"--- traceback of step {runner.step.id} (secrets masked) ---\n")
+                sys.stderr.write(mask(runner.traceback))
+    text = render_summary(outcome.status, session_dir, quiet=args.quiet)
+    stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
+    if text:
+        stream.write(mask(text))
+    return outcome.exit_code
+
+
+def _render_diagnostics(outcome: Any) -> str:
+    diagnostics = outcome.diagnostics
+    result = outcome.compile_result
+    try:
+        from compiler.render import render_text
+    except ImportError:  # the compiler's renderer is optional here: same first-line format
+        return "".join(f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
+                       + (f"  help: {d.help}\n" if d.help else "") for d in diagnostics)
+    label = result.file if result is not None else (diagnostics[0].span.file if diagnostics else "")
+    sources = {result.file: result.pipeline.text} if result is not None and result.pipeline is not None else {}
+    colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+    return render_text([(label, diagnostics)], sources, colour=colour)
+
+
+def _diagnostic(d: Any) -> dict[str, Any]:
+    return {"code": d.code, "severity": d.severity, "message": d.message, "file": d.span.file,
+            "line": d.span.line, "column": d.span.column, "help": d.help}
+
+
+def _wants_live(args: argparse.Namespace) -> bool:
+    return not (args.json or args.quiet) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def _install_sigint(cancel: threading.Event, *, quiet: bool):  # noqa: ANN202
+    """First Ctrl-C cancels cleanly (exit 130); a second one exits at once."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame) -> None:  # noqa: ANN001, ARG001
+        if cancel.is_set():
+            sys.stderr.write("\nosiris: stopped without cleaning up\n")
+            os._exit(130)
+        cancel.set()
+        if not quiet:
+            sys.stderr.write("\nosiris: cancelling (Ctrl-C again to stop at once)...\n")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _usage(message: str, code: int = 2) -> int:
+    sys.stderr.write(f"osiris run: error: {message}\n")
+    return code
+
+
+def _internal_error(error: Exception, debug: bool) -> int:
+    from runtime.secrets import SecretMasker
+
+    masker = SecretMasker()
+    masker.add_environment(os.environ)
+    if debug:
+        sys.stderr.write(masker.mask("".join(traceback.format_exception(error))))
+    sys.stderr.write(masker.mask(f"osiris: internal error: {type(error).__name__}: {error}") +
+                     ("" if debug else " (rerun with --debug for the traceback)") + "\n")
+    return 1
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

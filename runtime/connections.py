@@ -1,0 +1,105 @@
+"""Resolve a step's connection reference to a `ResolvedConnection` when the step starts.
+
+The file is parsed by `compiler.connections` (one parser for compiler and runtime). Values
+are read from the environment at run time; a missing variable fails the step with its name,
+never a value. Every secret is registered with the run's masker before anything can print it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from compiler.connections import ConnectionsFile, find_connections_file, load_connections
+from oml.diagnostics import Diagnostic, Diagnostics
+from runtime.driver import DriverError, ResolvedConnection
+from runtime.secrets import SecretMasker
+
+__all__ = ["ConnectionsUnavailable", "RuntimeConnections", "load_connections_file", "parse_ref"]
+
+
+class ConnectionsUnavailable(Exception):
+    """The connections file named on the command line is missing or invalid."""
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
+
+
+def load_connections_file(explicit: str | Path | None, cwd: Path) -> ConnectionsFile | None:
+    """`--connections F`, else ./osiris_connections.yaml if present, else None."""
+    from spec.registry import default_registry
+
+    path = find_connections_file(explicit, cwd)
+    if path is None:
+        return None
+    if not path.is_absolute():
+        path = cwd / path
+    if not path.is_file():
+        raise ConnectionsUnavailable(f"connections file not found: {explicit}")
+    diagnostics = Diagnostics()
+    label = str(explicit) if explicit is not None else path.name
+    loaded = load_connections(path, label, default_registry(), diagnostics)
+    errors = [d for d in diagnostics.sorted() if d.severity == "error"]
+    if loaded is None or errors:
+        raise ConnectionsUnavailable(f"{label} has errors", diagnostics.sorted())
+    return loaded
+
+
+def parse_ref(ref: str) -> tuple[str, str]:
+    """`@mysql.shop` -> ("mysql", "shop")."""
+    body = ref[1:] if ref.startswith("@") else ref
+    family, _, alias = body.partition(".")
+    if not family or not alias:
+        raise DriverError(f"invalid connection reference {ref!r}", hint="write it as @family.alias")
+    return family, alias
+
+
+class RuntimeConnections:
+    """The run's view of osiris_connections.yaml plus the environment."""
+
+    def __init__(self, file: ConnectionsFile | None, masker: SecretMasker,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.file = file
+        self.masker = masker
+        self.env = os.environ if env is None else env
+
+    def register_secrets(self, refs: list[str]) -> None:
+        """Resolve every reference up front only to learn its secrets (failures wait for the step)."""
+        for ref in refs:
+            try:
+                self.resolve(ref)
+            except DriverError:
+                pass
+
+    def default_ref(self, family: str) -> str | None:
+        if self.file is None:
+            return None
+        alias = self.file.default_alias(family)
+        return f"@{family}.{alias}" if alias else None
+
+    def resolve(self, ref: str) -> ResolvedConnection:
+        family, alias = parse_ref(ref)
+        where = self.file.path if self.file is not None else "osiris_connections.yaml"
+        if self.file is None:
+            raise DriverError(
+                f"connection {ref} cannot be resolved: no connections file",
+                hint="create ./osiris_connections.yaml (`osiris init` writes a starter) or pass --connections",
+            )
+        if self.file.lookup(family, alias) is None:
+            known = ", ".join(f"@{family}.{a}" for a in sorted(self.file.aliases.get(family, {})))
+            raise DriverError(f"connection {ref} is not defined in {where}",
+                              hint=f"defined for {family}: {known}" if known else
+                              f"add `{family}: {{{alias}: {{...}}}}` under `connections:`")
+        resolved = self.file.resolve(family, alias, self.env)
+        self.masker.add_connection(resolved.fields, resolved.secret_fields)
+        if resolved.missing_env:
+            names = ", ".join(resolved.missing_env)
+            plural = "s" if len(resolved.missing_env) > 1 else ""
+            raise DriverError(
+                f"connection {ref} needs the environment variable{plural} {names}, which {'are' if plural else 'is'} not set",
+                hint=f"export {resolved.missing_env[0]}=... (or put it in a .env file you source) before running",
+            )
+        return ResolvedConnection(family=family, alias=alias, fields=dict(resolved.fields),
+                                  secret_fields=frozenset(resolved.secret_fields))

@@ -1,0 +1,109 @@
+"""The local streaming executor: every step on its own thread, data over bounded channels.
+
+`execute()` wires the manifest's edges (see `wiring`), starts one thread per step and one
+drainer per spilled output, waits for all of them (waking on the cancel event, so Ctrl-C is
+handled by the caller's signal handler), and returns every step's final state. It never
+reads OML: the manifest and the cfg files are all it runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.manifest import Manifest
+from runtime.connections import RuntimeConnections
+from runtime.events import EventLog, MetricLog
+from runtime.local.context import StepState
+from runtime.local.rss import RssSampler
+from runtime.local.step import StepEnv, StepRunner
+from runtime.local.wiring import wire
+from runtime.registry import DriverRegistry
+
+__all__ = ["ExecOptions", "ExecResult", "execute"]
+
+MiB = 1024 * 1024
+
+
+@dataclass
+class ExecOptions:
+    work_dir: Path
+    batch_rows: int = 65536
+    channel_capacity: int = 4
+    """Batches an edge holds before its producer waits (memory per edge is bounded by this)."""
+    step_memory_bytes: int = 512 * MiB
+    keep_spill: bool = False
+    debug: bool = False
+
+
+@dataclass
+class ExecResult:
+    status: str
+    """succeeded | failed | cancelled"""
+    steps: dict[str, StepState]
+    runners: dict[str, StepRunner] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[StepState]:
+        return [s for s in self.steps.values() if s.status == "failed"]
+
+
+def execute(manifest: Manifest, cfgs: Mapping[str, dict[str, Any]], *, events: EventLog, metrics: MetricLog,
+            tmp_dir: Path, connections: RuntimeConnections, registry: DriverRegistry,
+            cancel: threading.Event, options: ExecOptions,
+            on_change: Callable[[StepState], None] | None = None) -> ExecResult:
+    """Run every step of `manifest`; returns when all steps have finished, failed or stopped."""
+    from spec.registry import default_registry as spec_registry
+
+    specs = spec_registry()
+    families = {}
+    for step in manifest.steps:
+        spec = specs.get(step.component)
+        families[step.component] = (spec.family, spec.connection) if spec is not None else (None, "none")
+    spill_dir = tmp_dir / "spill"
+    spill_dir.mkdir(parents=True, exist_ok=True)
+    env = StepEnv(events=events, metrics=metrics, registry=registry, connections=connections, cancel=cancel,
+                  work_dir=options.work_dir, tmp_dir=tmp_dir, batch_rows=options.batch_rows,
+                  step_memory_bytes=options.step_memory_bytes, spec_family=families, debug=options.debug,
+                  on_change=on_change)
+    connections.register_secrets(sorted({*manifest.connections,
+                                         *(s.connection for s in manifest.steps if s.connection)}))
+    wiring = wire(manifest, spill_dir, options.channel_capacity, cancel)
+    states = {step.id: StepState(step.id, step.component, step.kind) for step in manifest.steps}
+    runners: dict[str, StepRunner] = {}
+    for step_id in manifest.order:
+        step = manifest.step(step_id)
+        runners[step_id] = StepRunner(step, cfgs[step_id], states[step_id], env, wiring.inputs[step_id],
+                                      wiring.outputs[step_id], [runners[n] for n in wiring.ordering[step_id]])
+    sampler = RssSampler(lambda: [s for s in states.values() if s.status == "running"])
+    threads = [threading.Thread(target=r.run, name=f"step:{r.step.id}", daemon=True)
+               for r in runners.values()]
+    sampler.start()
+    for spiller in wiring.spillers:
+        spiller.start()
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.1)
+        for spiller in wiring.spillers:
+            spiller.thread.join()
+    finally:
+        sampler.stop()
+        if not options.keep_spill:
+            shutil.rmtree(spill_dir, ignore_errors=True)
+            shutil.rmtree(tmp_dir / "steps", ignore_errors=True)
+    if cancel.is_set():
+        status = "cancelled"
+    elif all(s.status == "succeeded" for s in states.values()):
+        status = "succeeded"
+    else:
+        status = "failed"
+    return ExecResult(status, states, runners)
+
+

@@ -1,0 +1,95 @@
+"""Find a component's driver by its canonical name through the `osiris.drivers` entry points.
+
+The runtime never imports `drivers.*`: a driver is whatever object the entry point named
+after the component loads to (a class, instantiated without arguments, or a factory).
+Tests and embedders pass `overrides` (name -> class, factory or instance) to plug in test
+doubles without installing a package; `set_default_overrides` does the same for code that
+goes through the CLI (e.g. a test script that calls `runtime.cli.main`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from runtime.driver import DriverError
+
+__all__ = ["ENTRY_POINT_GROUP", "DriverRegistry", "default_registry", "set_default_overrides"]
+
+ENTRY_POINT_GROUP = "osiris.drivers"
+
+_default_overrides: dict[str, Any] = {}
+
+
+def set_default_overrides(overrides: Mapping[str, Any]) -> None:
+    """Make every registry created afterwards by `default_registry()` use these overrides."""
+    _default_overrides.clear()
+    _default_overrides.update(overrides)
+
+
+def default_registry() -> DriverRegistry:
+    return DriverRegistry(_default_overrides)
+
+
+class DriverRegistry:
+    """Component name -> driver instance, one instance per call to `create`."""
+
+    def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
+        self._overrides = dict(overrides or {})
+        self._lock = threading.Lock()
+        self._entry_points: dict[str, EntryPoint] | None = None
+        self._loaded: dict[str, Any] = {}
+
+    def names(self) -> list[str]:
+        """Every component name a driver is registered for (entry points and overrides)."""
+        return sorted({*self._eps(), *self._overrides})
+
+    def has(self, component: str) -> bool:
+        return component in self._overrides or component in self._eps()
+
+    def create(self, component: str) -> Any:
+        """A fresh driver object for `component`; a clear DriverError when there is none."""
+        target = self._target(component)
+        if isinstance(target, type) or (callable(target) and not _is_driver(target)):
+            try:
+                return target()
+            except Exception as error:  # noqa: BLE001 - a broken plugin must not crash the run
+                raise DriverError(f"the driver for {component} could not be created: "
+                                  f"{type(error).__name__}: {error}") from None
+        return target
+
+    def _target(self, component: str) -> Any:
+        if component in self._overrides:
+            return self._overrides[component]
+        with self._lock:
+            if component in self._loaded:
+                return self._loaded[component]
+        entry = self._eps().get(component)
+        if entry is None:
+            raise DriverError(
+                f"no driver is installed for component {component}",
+                hint=f"installed: {', '.join(self.names()) or 'none'}; "
+                     f"a driver registers in the `{ENTRY_POINT_GROUP}` entry-point group",
+            )
+        try:
+            loaded = entry.load()
+        except ImportError as error:
+            raise DriverError(
+                f"the driver for {component} cannot be imported ({entry.value}): {error}",
+                hint="install the package that provides it, or reinstall osiris",
+            ) from None
+        with self._lock:
+            self._loaded[component] = loaded
+        return loaded
+
+    def _eps(self) -> dict[str, EntryPoint]:
+        with self._lock:
+            if self._entry_points is None:
+                self._entry_points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+            return self._entry_points
+
+
+def _is_driver(obj: Any) -> bool:
+    return any(hasattr(obj, method) for method in ("extract", "transform", "write", "health_check"))

@@ -1,0 +1,294 @@
+"""`osiris run` as a function: session, compile (or load a manifest), execute, record.
+
+The CLI renders what this returns; tests and embedders call `run()` directly with their own
+driver registry and cancel event. Every run that gets past argument checking has a session
+directory, including runs whose compile fails, so `osiris logs` shows them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.api import CompileOptions, CompileResult, compile_path, write_output
+from compiler.manifest import ManifestError, load_manifest
+from oml.diagnostics import Diagnostic
+from runtime.connections import ConnectionsUnavailable, RuntimeConnections, load_connections_file
+from runtime.events import utc_now
+from runtime.local.context import StepState
+from runtime.local.executor import ExecOptions, ExecResult, execute
+from runtime.local.rss import peak_rss_bytes
+from runtime.registry import DriverRegistry, default_registry
+from runtime.secrets import SecretMasker
+from runtime.session import Session, SessionError
+from runtime.status import build_status
+
+__all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOutcome", "RunRequest", "UsageError",
+           "run"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """The command line asks for something impossible (exit 2, no session)."""
+
+
+@dataclass
+class RunRequest:
+    pipeline: Path | None = None
+    manifest_dir: Path | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    connections: str | None = None
+    run_id: str | None = None
+    session_root: Path = Path(".osiris") / "sessions"
+    work_dir: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] | None = None
+    exec_options: ExecOptions | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    status: dict[str, Any]
+    session: Session
+    masker: SecretMasker
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    compile_result: CompileResult | None = None
+    result: ExecResult | None = None
+
+    @property
+    def failures(self) -> list[StepState]:
+        return self.result.failed if self.result is not None else []
+
+
+def run(request: RunRequest, *, registry: DriverRegistry | None = None, cancel: threading.Event | None = None,
+        on_session: Callable[[Session], None] | None = None,
+        on_change: Callable[[StepState], None] | None = None) -> RunOutcome:
+    """Run a pipeline or a compiled manifest; raises UsageError/SessionError before a session exists."""
+    env = os.environ if request.env is None else request.env
+    work_dir = Path(request.work_dir).resolve()
+    _check_request(request, work_dir)
+    masker = SecretMasker()
+    masker.add_environment(env)
+    session = Session(_absolute(request.session_root, work_dir), request.run_id, masker)
+    if on_session is not None:
+        on_session(session)
+    return _Run(request, session, masker, env, work_dir, registry or default_registry(),
+                cancel or threading.Event(), on_change).go()
+
+
+def _check_request(request: RunRequest, work_dir: Path) -> None:
+    if (request.pipeline is None) == (request.manifest_dir is None):
+        raise UsageError("give either a pipeline file or --manifest DIR")
+    if request.pipeline is not None and not _absolute(request.pipeline, work_dir).is_file():
+        raise UsageError(f"pipeline file not found: {request.pipeline}")
+    if request.manifest_dir is not None:
+        if not (_absolute(request.manifest_dir, work_dir) / "manifest.yaml").is_file():
+            raise UsageError(f"{request.manifest_dir} is not a compiled manifest directory (no manifest.yaml)")
+        if request.params or request.profile:
+            raise UsageError("--param and --profile apply when compiling; a compiled manifest has its "
+                             "parameters bound already (recompile with omlc, or run the pipeline file)")
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    path = Path(path).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+class _Run:
+    def __init__(self, request: RunRequest, session: Session, masker: SecretMasker, env: Mapping[str, str],
+                 work_dir: Path, registry: DriverRegistry, cancel: threading.Event,
+                 on_change: Callable[[StepState], None] | None) -> None:
+        self.request, self.session, self.masker, self.env = request, session, masker, env
+        self.work_dir, self.registry, self.cancel, self.on_change = work_dir, registry, cancel, on_change
+        self.started_at = utc_now()
+        self.t0 = time.monotonic()
+        self.pipeline_name: str | None = None
+        self.manifest_fp: str | None = None
+        self.states: dict[str, StepState] = {}
+        self._status_lock = threading.Lock()
+        self._log_handler: logging.Handler | None = None
+
+    def go(self) -> RunOutcome:
+        options = self.request.exec_options or ExecOptions(work_dir=self.work_dir)
+        options.work_dir = self.work_dir
+        self._start_logging(options.debug)
+        try:
+            return self._go(options)
+        finally:
+            self._stop_logging()
+            if not options.keep_spill:
+                self.session.remove_tmp()
+            self.session.close()
+
+    def _go(self, options: ExecOptions) -> RunOutcome:
+        request, events = self.request, self.session.events
+        source = str(request.pipeline if request.pipeline is not None else request.manifest_dir)
+        events.emit("run_start", source=source, mode="pipeline" if request.pipeline else "manifest",
+                    work_dir=str(self.work_dir), osiris_version=_version(), python=platform.python_version(),
+                    pid=os.getpid(), params=dict(request.params), profile=request.profile)
+        self._write_status("running")
+        outcome = self._prepare()
+        if outcome is not None:
+            return outcome
+        try:
+            manifest, cfgs, meta = load_manifest(self.session.compiled_dir)
+        except ManifestError as error:
+            return self._abort("manifest_error", str(error))
+        self.pipeline_name = manifest.pipeline.name
+        self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
+        try:
+            conns = load_connections_file(request.connections, self.work_dir)
+        except ConnectionsUnavailable as error:
+            return self._abort("connections_error", str(error), error.diagnostics)
+        self.states = {}
+        result = execute(manifest, cfgs, events=events, metrics=self.session.metrics, tmp_dir=self.session.tmp_dir,
+                         connections=RuntimeConnections(conns, self.masker, self.env), registry=self.registry,
+                         cancel=self.cancel, options=options, on_change=self._changed)
+        self.states = result.steps
+        self._write_schemas(result)
+        return self._finish(result.status, result=result)
+
+    def _prepare(self) -> RunOutcome | None:
+        """Compile into compiled/ (or copy the given manifest there); an outcome when that fails."""
+        request, events = self.request, self.session.events
+        compiled = self.session.compiled_dir
+        if request.manifest_dir is not None:
+            shutil.copytree(_absolute(request.manifest_dir, self.work_dir), compiled,
+                            ignore=shutil.ignore_patterns(".*"))
+            events.emit("manifest_loaded", path=str(request.manifest_dir))
+            return None
+        t0 = time.monotonic()
+        options = CompileOptions(connections=Path(request.connections) if request.connections else None,
+                                 params=dict(request.params), profile=request.profile, env=self.env,
+                                 cwd=self.work_dir)
+        label = str(request.pipeline)
+        result = compile_path(_absolute(Path(label), self.work_dir), options, label=label)
+        duration = int((time.monotonic() - t0) * 1000)
+        counts = {sev: sum(1 for d in result.diagnostics if d.severity == sev) for sev in ("error", "warning")}
+        if not result.ok:
+            events.emit("compile_error", duration_ms=duration, errors=counts["error"], warnings=counts["warning"],
+                        diagnostics=[_diag(d) for d in result.diagnostics])
+            outcome = self._finish("failed", error={"stage": "compile", "message":
+                                                    f"the pipeline has {counts['error']} compile error(s)"})
+            outcome.diagnostics, outcome.compile_result = list(result.diagnostics), result
+            return outcome
+        write_output(result, compiled)
+        fp = result.artifacts.get("meta.json")
+        events.emit("compile_complete", duration_ms=duration, warnings=counts["warning"],
+                    diagnostics=[_diag(d) for d in result.diagnostics], output="compiled",
+                    manifest_fp=_manifest_fp(fp))
+        self._compile_result = result
+        return None
+
+    def _abort(self, event: str, message: str, diagnostics: list[Diagnostic] | None = None) -> RunOutcome:
+        self.session.events.emit(event, message=message,
+                                 diagnostics=[_diag(d) for d in diagnostics or []])
+        outcome = self._finish("failed", error={"stage": event.removesuffix("_error"), "message": message})
+        outcome.diagnostics = list(diagnostics or [])
+        return outcome
+
+    def _finish(self, status: str, *, result: ExecResult | None = None,
+                error: dict[str, Any] | None = None) -> RunOutcome:
+        duration = int((time.monotonic() - self.t0) * 1000)
+        peak = round(peak_rss_bytes() / 2**20, 1)
+        document = self._write_status(status, finished=True, error=error, peak_rss_mb=peak)
+        failed = [s.id for s in self.states.values() if s.status == "failed"]
+        self.session.metrics.emit("run_duration_ms", duration, "ms")
+        self.session.metrics.emit("run_peak_rss_mb", peak, "MiB")
+        self.session.events.emit("run_end", status=status, ok=status == "succeeded", duration_ms=duration,
+                                 rows_read=document["totals"]["rows_read"],
+                                 rows_written=document["totals"]["rows_written"], failed_steps=failed,
+                                 **({"error": error} if error else {}))
+        code = {"succeeded": 0, "failed": 1, "cancelled": 130}[status]
+        outcome = RunOutcome(code, document, self.session, self.masker, result=result)
+        outcome.compile_result = getattr(self, "_compile_result", None)
+        return outcome
+
+    def _changed(self, state: StepState) -> None:
+        self.states[state.id] = state
+        self._write_status("running")
+        if self.on_change is not None:
+            self.on_change(state)
+
+    def _write_status(self, status: str, *, finished: bool = False, error: dict[str, Any] | None = None,
+                      peak_rss_mb: float | None = None) -> dict[str, Any]:
+        with self._status_lock:
+            document = build_status(
+                session_id=self.session.id, pipeline=self.pipeline_name, status=status,
+                started_at=self.started_at, finished_at=utc_now() if finished else None,
+                duration_ms=int((time.monotonic() - self.t0) * 1000), states=dict(self.states),
+                manifest_fp=self.manifest_fp, error=error,
+                source=str(self.request.pipeline or self.request.manifest_dir), peak_rss_mb=peak_rss_mb)
+            self.session.write_status(document)
+            return self.session.masker.mask_data(document)
+
+    def _write_schemas(self, result: ExecResult) -> None:
+        schemas = {}
+        for step_id, runner in result.runners.items():
+            if runner.schema is not None:
+                schemas[step_id] = [{"name": f.name, "type": str(f.type), "nullable": f.nullable}
+                                    for f in runner.schema]
+        if schemas:
+            self.session.write_artifact("schemas.json", schemas)
+
+    def _start_logging(self, debug: bool) -> None:
+        handler = logging.FileHandler(self.session.dir / "osiris.log", encoding="utf-8", delay=True)
+        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+        handler.setFormatter(_MaskingFormatter(self.masker))
+        root = logging.getLogger()
+        if debug and root.level > logging.DEBUG:
+            root.setLevel(logging.DEBUG)
+        root.addHandler(handler)
+        self._log_handler = handler
+
+    def _stop_logging(self) -> None:
+        if self._log_handler is not None:
+            logging.getLogger().removeHandler(self._log_handler)
+            self._log_handler.close()
+
+
+class _MaskingFormatter(logging.Formatter):
+    def __init__(self, masker: SecretMasker) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
+        self.masker = masker
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.masker.mask(super().format(record))
+
+
+def _diag(d: Diagnostic) -> dict[str, Any]:
+    out = {"code": d.code, "severity": d.severity, "message": d.message, "file": d.span.file,
+           "line": d.span.line, "column": d.span.column}
+    if d.help:
+        out["help"] = d.help
+    return out
+
+
+def _manifest_fp(meta_bytes: bytes | None) -> str | None:
+    import json
+
+    if not meta_bytes:
+        return None
+    try:
+        return json.loads(meta_bytes).get("fingerprints", {}).get("manifest_fp")
+    except ValueError:
+        return None
+
+
+def _version() -> str:
+    from compiler import __version__
+
+    return __version__
+
+
+__all__ += ["SessionError"]

@@ -1,0 +1,191 @@
+"""A run's session directory: `.osiris/sessions/<session_id>/`.
+
+```
+<session_id>/
+  events.jsonl     run and step events (docs/events.md)
+  metrics.jsonl    per-step metrics, tagged with step_id
+  status.json      the outcome: ok, status, per-step results and totals (rewritten as the run goes)
+  compiled/        the manifest directory that was executed
+  artifacts/       per-step output schemas, the HTML report
+  osiris.log       warnings and errors logged by drivers and libraries (masked)
+  tmp/             step scratch space and spill files; removed at the end of the run
+```
+
+The session id is the only run id (UTC timestamp plus a short random suffix, or `--run-id`).
+It is also the directory name, so it is restricted to a safe file-name alphabet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runtime.events import EventLog, MetricLog
+from runtime.secrets import SecretMasker
+
+__all__ = ["DEFAULT_SESSION_DIR", "Session", "SessionError", "SessionInfo", "find_session", "gc_sessions",
+           "list_sessions", "new_session_id", "read_status", "validate_session_id"]
+
+DEFAULT_SESSION_DIR = Path(".osiris") / "sessions"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class SessionError(Exception):
+    """A session cannot be created or found (bad id, already exists, not a session)."""
+
+
+def new_session_id() -> str:
+    """`20250131T120000Z-1a2b3c`: sortable by start time, unique enough per machine."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+def validate_session_id(session_id: str) -> str:
+    if not _ID.match(session_id) or session_id in (".", ".."):
+        raise SessionError(f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-' "
+                           "(at most 128, starting with a letter or digit)")
+    return session_id
+
+
+class Session:
+    """Creates the directory and owns the run's event and metric logs."""
+
+    def __init__(self, root: Path, session_id: str | None, masker: SecretMasker) -> None:
+        self.id = validate_session_id(session_id) if session_id else new_session_id()
+        self.root = Path(root)
+        self.dir = self.root / self.id
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.dir.mkdir()
+        except FileExistsError:
+            raise SessionError(f"session {self.id} already exists in {self.root}: "
+                               "choose another --run-id") from None
+        except OSError as error:
+            raise SessionError(f"cannot create the session directory {self.dir}: {error.strerror}") from None
+        for sub in ("artifacts", "tmp"):
+            (self.dir / sub).mkdir()
+        self.masker = masker
+        self.events = EventLog(self.dir / "events.jsonl", self.id, masker)
+        self.metrics = MetricLog(self.dir / "metrics.jsonl", self.id, masker)
+
+    @property
+    def compiled_dir(self) -> Path:
+        return self.dir / "compiled"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.dir / "tmp"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.dir / "artifacts"
+
+    def write_status(self, status: dict[str, Any]) -> None:
+        """Replace status.json atomically (masked), so a reader never sees half a file."""
+        data = self.masker.mask_data(status)
+        text = self.masker.mask(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)) + "\n"
+        fd, temp = tempfile.mkstemp(dir=self.dir, prefix=".status-")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, self.dir / "status.json")
+
+    def write_artifact(self, name: str, data: Any) -> Path:
+        path = self.artifacts_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.masker.mask_data(data), indent=2, ensure_ascii=False, sort_keys=True)
+        path.write_text(self.masker.mask(text) + "\n", encoding="utf-8")
+        return path
+
+    def remove_tmp(self) -> None:
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+
+    def close(self) -> None:
+        self.events.close()
+        self.metrics.close()
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: str
+    path: Path
+    status: dict[str, Any]
+
+    @property
+    def started_at(self) -> str:
+        return str(self.status.get("started_at") or "")
+
+
+def read_status(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / "status.json").read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def list_sessions(root: Path) -> list[SessionInfo]:
+    """Every session under `root`, newest first (by start time, then id)."""
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in root.iterdir():
+        if entry.is_dir() and _ID.match(entry.name) and (entry / "events.jsonl").exists():
+            found.append(SessionInfo(entry.name, entry, read_status(entry)))
+    found.sort(key=lambda info: (info.started_at, info.id), reverse=True)
+    return found
+
+
+def find_session(root: Path, session_id: str) -> SessionInfo:
+    """The session `session_id` (`last` means the newest); SessionError when there is none."""
+    sessions = list_sessions(root)
+    if session_id == "last":
+        if not sessions:
+            raise SessionError(f"no sessions in {root}")
+        return sessions[0]
+    for info in sessions:
+        if info.id == session_id:
+            return info
+    matches = [info for info in sessions if info.id.startswith(session_id)]
+    if len(matches) == 1:
+        return matches[0]
+    raise SessionError(f"no session {session_id!r} in {root}" +
+                       (f" ({len(matches)} sessions start with it)" if matches else ""))
+
+
+def gc_sessions(root: Path, *, keep: int | None = None, older_than_days: float | None = None,
+                dry_run: bool = False, now: float | None = None) -> list[SessionInfo]:
+    """Remove sessions beyond the newest `keep` and/or older than `older_than_days`.
+
+    A session still marked `running` whose directory changed in the last hour is kept: it
+    may belong to a run in progress.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for index, info in enumerate(list_sessions(root)):
+        mtime = _mtime(info.path)
+        too_many = keep is not None and index >= keep
+        too_old = older_than_days is not None and now - mtime > older_than_days * 86400
+        if not (too_many or too_old):
+            continue
+        if info.status.get("status") == "running" and now - mtime < 3600:
+            continue
+        removed.append(info)
+        if not dry_run:
+            shutil.rmtree(info.path, ignore_errors=True)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return max(p.stat().st_mtime for p in (path, path / "events.jsonl", path / "status.json") if p.exists())
+    except (OSError, ValueError):
+        return 0.0
