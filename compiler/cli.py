@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
 
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
-    explain.add_argument("code", metavar="CODE")
+    explain.add_argument("code", metavar="CODE", nargs="?")
+    explain.add_argument("--markdown", action="store_true", help="print every code as Markdown (docs/diagnostics.md)")
     return parser
 
 
@@ -185,8 +186,14 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from oml.codes import lookup
+    from oml.codes import catalog_markdown, lookup
 
+    if args.markdown:
+        sys.stdout.write(catalog_markdown())
+        return EXIT_OK
+    if args.code is None:
+        sys.stderr.write("omlc explain: give a code such as OML031, or --markdown\n")
+        return EXIT_USAGE
     code = lookup(args.code)
     if code is None:
         from oml.codes import CATALOG

@@ -33,3 +33,13 @@ def test_explain_by_code_and_by_name(capsys) -> None:  # noqa: ANN001
     assert "duplicate_step_id" in out and "Rename one of them" in out
     assert lookup("secret_inline_forbidden").code == "OML080"
     assert main(["explain", "OML999"]) == 2
+
+
+def test_docs_diagnostics_md_is_generated_from_the_catalog() -> None:
+    from pathlib import Path
+
+    from oml.codes import catalog_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
+    assert docs.read_text(encoding="utf-8") == catalog_markdown(), (
+        "docs/diagnostics.md is stale: run `omlc explain --markdown > docs/diagnostics.md`")

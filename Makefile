@@ -1,0 +1,26 @@
+# Two commands for a fresh machine (see README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test install install-dev golden bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/osiris run examples/quickstart/pipeline.yaml
+
+test: install
+	$(PY) -m pytest
+
+golden: install
+	$(PY) tests/compiler/golden_harness.py --update
+
+clean:
+	rm -rf $(VENV) .osiris out .pytest_cache .hypothesis
