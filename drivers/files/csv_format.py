@@ -81,7 +81,7 @@ class CsvFormatter:
         return (self.fmt.delimiter.join(cells) + self.fmt.newline).encode("utf-8")
 
     def rows(self, batch: pa.RecordBatch) -> bytes:
-        batch = _without_views(batch)
+        batch = _prepare(batch)
         if self.fmt.quotechar == '"':
             sink = pa.BufferOutputStream()
             try:
@@ -130,9 +130,27 @@ class CsvFormatter:
         )
 
 
-def _without_views(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """pyarrow's CSV writer predates string_view; plain strings print the same."""
-    if not any(field.type in _VIEWS for field in batch.schema):
+def _prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Columns pyarrow's CSV writer cannot take, or prints slowly, turned into equivalent text.
+
+    - string_view/binary_view: the writer predates them; plain strings print the same.
+    - timestamps with a time zone: pyarrow formats them through the time-zone database,
+      about 20x slower than naive ones (300k rows/s), so they are printed as their UTC wall
+      time plus `Z` (`2024-01-01 12:00:00.000000Z`), the same instant pyarrow would print.
+      Being text now, they are quoted under `minimal` quoting; readers parse them the same.
+    """
+    if not any(field.type in _VIEWS or _zoned(field.type) for field in batch.schema):
         return batch
-    arrays = [col.cast(_VIEWS.get(col.type, col.type)) for col in batch.columns]
+    arrays = []
+    for column in batch.columns:
+        if column.type in _VIEWS:
+            column = column.cast(_VIEWS[column.type])
+        elif _zoned(column.type):
+            naive = column.cast(pa.timestamp(column.type.unit))  # same UTC instants, zone dropped
+            column = pc.binary_join_element_wise(naive.cast(pa.string()), "Z", "")
+        arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _zoned(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_timestamp(arrow_type) and arrow_type.tz is not None

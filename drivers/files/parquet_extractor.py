@@ -42,7 +42,13 @@ class ParquetExtractor:
         if where:
             reader = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
         else:
-            scanner = dataset.scanner(columns=columns, batch_size=batch_size, use_threads=True)
+            scanner = dataset.scanner(
+                columns=columns,
+                batch_size=batch_size,
+                use_threads=True,
+                batch_readahead=4,
+                fragment_readahead=1,
+            )
             reader = scanner.to_reader()
         return pa.RecordBatchReader.from_batches(schema, _batches(ctx, reader, schema, limit, shown))
 

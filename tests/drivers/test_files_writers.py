@@ -234,3 +234,19 @@ def test_empty_stream_writes_schema_only(tmp_path: Path, kind: str) -> None:
         assert (tmp_path / "e.csv").read_text() == "id,name,note\n"
     else:
         assert pq.read_table(tmp_path / "e.parquet").schema.equals(PEOPLE.schema)
+
+
+def test_csv_zoned_timestamps_are_written_in_utc(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "prague": pa.array([1_719_828_000_000, None], pa.timestamp("ms", tz="Europe/Prague")),
+            "utc": pa.array([0, 1], pa.timestamp("s", tz="UTC")),
+            "naive": pa.array([0, None], pa.timestamp("us")),
+        }
+    )
+    write("csv", tmp_path, table, path="ts.csv")
+    assert (tmp_path / "ts.csv").read_text() == (
+        "prague,utc,naive\n"
+        '"2024-07-01 10:00:00.000Z","1970-01-01 00:00:00Z",1970-01-01 00:00:00.000000\n'
+        ',"1970-01-01 00:00:01Z",\n'
+    )
