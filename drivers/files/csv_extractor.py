@@ -83,6 +83,6 @@ def _check_overrides(spec: CsvReadSpec, schema: pa.Schema, shown: str) -> None:
             close = difflib.get_close_matches(column, names, n=1)
             did_you_mean = f"did you mean {close[0]!r}? " if close else ""
             raise DriverError(
-                f"schema: {column!r} is not a column of {shown}",
-                hint=f"{did_you_mean}columns: {', '.join(names)}",
+                f"schema: {column!r} is not among the columns read from {shown}",
+                hint=f"{did_you_mean}columns read: {', '.join(names)}",
             )

@@ -116,6 +116,8 @@ def _describe_parquet(name: str, file: Path, sample_rows: int) -> TableInfo:
 
 def _describe_csv(name: str, file: Path, sample_rows: int) -> TableInfo:
     spec = sniff_csv(file, name)
+    if spec is None:
+        return TableInfo(name=name, columns=(), row_count=0)
     reader = open_csv_reader(file, spec, name)
     try:
         schema = reader.schema
@@ -135,10 +137,15 @@ def _describe_csv(name: str, file: Path, sample_rows: int) -> TableInfo:
     )
 
 
-def sniff_csv(file: Path, name: str) -> CsvReadSpec:
-    """Reading options for a file nobody configured: delimiter and encoding from its first bytes."""
+def sniff_csv(file: Path, name: str) -> CsvReadSpec | None:
+    """Reading options for a file nobody configured: delimiter and encoding from its first bytes.
+
+    None for an empty file (a table without columns or rows).
+    """
     with open_input(file, "infer") as stream:
         head = stream.read(_SNIFF_BYTES)
+    if not head.strip():
+        return None
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as error:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from drivers.common import ArrowTypeError, atomic_path, parse_arrow_type, parse_schema_overrides
+from drivers.common import ArrowTypeError, atomic_path, os_error, parse_arrow_type, parse_schema_overrides
 from drivers.common.paths import missing_file_error, resolve_config_path
 from runtime.driver import Cancelled, DriverError, ResolvedConnection
 from runtime.testing import RecordingContext
@@ -159,3 +160,16 @@ def test_missing_file_suggests_siblings(tmp_path: Path) -> None:
     assert str(tmp_path) not in error.hint
     error = missing_file_error(None, "nope/x.csv", tmp_path / "nope" / "x.csv")
     assert "'nope' does not exist" in error.hint
+
+
+def test_os_errors_speak_about_the_users_path() -> None:
+    full = os_error(OSError(errno.ENOSPC, "No space left on device"), "out/x.csv")
+    assert str(full) == "no space left on the device while writing out/x.csv"
+    arrow_style = os_error(
+        OSError("Failed to open local file '/abs/.x.tmp'. Detail: [errno 13] Permission denied"), "x"
+    )
+    assert str(arrow_style) == "permission denied writing x"
+    assert (
+        str(os_error(OSError(errno.EROFS, "Read-only file system"), "x"))
+        == "cannot write x: the file system is read-only"
+    )

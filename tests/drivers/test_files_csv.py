@@ -53,7 +53,7 @@ def test_override_errors(tmp_path: Path) -> None:
     with pytest.raises(DriverError, match="unknown Arrow type 'in64' for column 'id'") as caught:
         extract(tmp_path, path="orders.csv", schema={"id": "in64"})
     assert "int64" in caught.value.hint
-    with pytest.raises(DriverError, match="'amout' is not a column") as caught:
+    with pytest.raises(DriverError, match="'amout' is not among the columns read from orders.csv") as caught:
         extract(tmp_path, path="orders.csv", schema={"amout": "float64"})
     assert "did you mean 'amount'" in caught.value.hint
     with pytest.raises(

@@ -23,6 +23,7 @@ def lake(tmp_path: Path) -> Path:
     (root / "latin.csv").write_bytes("město;počet\nBrno;1\n".encode("cp1250"))
     (root / "multi.csv").write_text('id,note\n1,"two\nlines"\n2,plain\n')
     (root / ".hidden.csv").write_text("a\n1\n")
+    (root / "empty.csv").write_text("")
     (root / "readme.txt").write_text("not a table")
     pq.write_table(
         pa.table({"k": pa.array(range(1500), pa.int32()), "v": ["x"] * 1500}), root / "facts.parquet"
@@ -39,7 +40,8 @@ def test_csv_directory(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CsvExtractor().discover(None, path="lake")
     assert result.source == "lake"
     tables = {t.name: t for t in result.tables}
-    assert list(tables) == ["latin.csv", "multi.csv", "orders.csv", "sub/people.tsv.gz"]
+    assert list(tables) == ["empty.csv", "latin.csv", "multi.csv", "orders.csv", "sub/people.tsv.gz"]
+    assert tables["empty.csv"].columns == () and tables["empty.csv"].row_count == 0
     orders = tables["orders.csv"]
     assert [(c.name, c.arrow_type) for c in orders.columns] == [
         ("id", "int64"),
