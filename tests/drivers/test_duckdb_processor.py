@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-import yaml
+from ruamel.yaml import YAML
 
 from drivers.common.duckdb_conn import closing_reader
 from drivers.duckdb_sql.processor import DuckDBProcessor, table_names
@@ -171,7 +171,7 @@ def _movies() -> pa.Table:
 
 
 def test_upstream_demo_query_via_input_df(tmp_path: Path) -> None:
-    pipeline = yaml.safe_load(DEMO.read_text())
+    pipeline = YAML(typ="safe").load(DEMO.read_text())
     step = next(s for s in pipeline["steps"] if s["component"] == "duckdb.processor")
     assert "FROM input_df" in step["config"]["query"]
     movies = _movies()
