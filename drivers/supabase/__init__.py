@@ -1,0 +1,1 @@
+"""Supabase extractor and writer: the Postgres path (with `dsn`) or the REST API (PostgREST)."""

@@ -1,0 +1,138 @@
+"""supabase.extractor: read a table through Postgres (`dsn`) or through the REST API with paging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from drivers.common.pg import stream_query
+from drivers.common.pg.connect import qualified, quote_ident, split_table
+from drivers.supabase.discovery import discover, health_check
+from drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
+from drivers.supabase.rest import RestSession
+from drivers.supabase.restypes import plan_columns, rows_to_batch
+from drivers.supabase.settings import has_dsn, pg_params, rest_settings
+from runtime.driver import DiscoveryResult, DriverError, HealthReport, ResolvedConnection, StepContext
+
+__all__ = ["SupabaseExtractor", "postgres_sql"]
+
+_PLAIN = r"^[A-Za-z_][\w$]*$"
+
+
+def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
+    """SQL for the Postgres path: `query` as given, or `table` + select/filter/order/limit/offset."""
+    if config.get("query"):
+        sql = str(config["query"]).strip().rstrip(";").strip()
+        if config.get("limit"):
+            sql = f"SELECT * FROM ({sql}) AS osiris_q LIMIT {int(config['limit'])}"
+        return sql
+    select = str(config.get("select") or "*").strip()
+    names = [part.strip() for part in select.split(",")] if select != "*" else []
+    if any(not re.match(_PLAIN, name) for name in names):
+        raise DriverError(
+            f"select {select!r}: the Postgres path takes `*` or plain column names",
+            hint="rename, cast or embed in a `query` instead",
+        )
+    projection = ", ".join(quote_ident(n) for n in names) or "*"
+    sql = f"SELECT {projection} FROM {qualified(*split_table(str(config['table']), schema))}"
+    sql += filters_sql(parse_filters(config.get("filter"))) + order_sql(parse_order(config.get("order")))
+    if config.get("limit"):
+        sql += f" LIMIT {int(config['limit'])}"
+    if config.get("offset"):
+        sql += f" OFFSET {int(config['offset'])}"
+    return sql
+
+
+class SupabaseExtractor:
+    """Extractor + Discoverer + HealthCheck for the `supabase` family."""
+
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        if has_dsn(ctx.connection):
+            params = pg_params(ctx.connection, ctx.config)
+            return stream_query(
+                params, postgres_sql(ctx.config, params.schema), ctx, batch_rows=ctx.batch_rows
+            )
+        if ctx.config.get("query"):
+            raise DriverError(
+                "`query` needs the Postgres path, but the connection has no `dsn`",
+                hint="add the project's database URL as `dsn`, or read a `table` with `filter`/`order`",
+            )
+        return _rest_extract(ctx)
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        return discover(connection, tables=tables, sample_rows=sample_rows)
+
+    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        return health_check(connection, timeout_s)
+
+
+def _rest_extract(ctx: StepContext) -> pa.RecordBatchReader:
+    config = ctx.config
+    settings = rest_settings(ctx.connection, config)
+    table = str(config["table"])
+    filters = parse_filters(config.get("filter"))
+    order = parse_order(config.get("order"))
+    session = RestSession(settings)
+    try:
+        definition = session.definition(table)
+        if definition is None:
+            raise DriverError(
+                f"Supabase {settings.ref}: table {settings.schema}.{table} is not in the API schema",
+                hint="check the table name and `schema`; the API key must be allowed to see the table",
+            )
+        properties = definition.get("properties") or {}
+        plans = plan_columns(
+            str(config.get("select") or "*"), {k: v.get("format") for k, v in properties.items()}
+        )
+        if not order:
+            keys = [k for k, v in properties.items() if "<pk/>" in str(v.get("description") or "")]
+            order = parse_order(",".join(keys))
+            if not keys:
+                ctx.event(
+                    "supabase_unordered_paging",
+                    table=table,
+                    hint="set `order` for stable paging; the table has no primary key",
+                )
+    except BaseException:
+        session.close()
+        raise
+    schema = pa.schema([plan.field for plan in plans])
+    pages = session.pages(
+        table,
+        ",".join(plan.request for plan in plans),
+        filters,
+        order,
+        offset=int(config.get("offset") or 0),
+        limit=int(config["limit"]) if config.get("limit") else None,
+        page_size=int(config.get("page_size") or 1000),
+    )
+    return pa.RecordBatchReader.from_batches(schema, _batches(session, pages, schema, ctx))
+
+
+def _batches(
+    session: RestSession, pages: Iterator[list], schema: pa.Schema, ctx: StepContext
+) -> Iterator[pa.RecordBatch]:
+    rows = nbytes = 0
+    try:
+        while True:
+            ctx.check_cancelled()
+            page = next(pages, None)
+            if page is None:
+                return
+            batch = rows_to_batch(page, schema)
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+            yield batch
+    finally:
+        session.close()
