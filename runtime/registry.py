@@ -9,6 +9,7 @@ goes through the CLI (e.g. a test script that calls `runtime.cli.main`).
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
@@ -48,6 +49,18 @@ class DriverRegistry:
 
     def has(self, component: str) -> bool:
         return component in self._overrides or component in self._eps()
+
+    def installed(self, component: str) -> bool:
+        """True when the driver's module can be found (checked without importing the module itself)."""
+        if component in self._overrides:
+            return True
+        entry = self._eps().get(component)
+        if entry is None:
+            return False
+        try:
+            return importlib.util.find_spec(entry.module) is not None
+        except (ImportError, ValueError):
+            return False
 
     def create(self, component: str) -> Any:
         """A fresh driver object for `component`; a clear DriverError when there is none."""

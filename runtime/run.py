@@ -72,8 +72,12 @@ class RunOutcome:
 
 def run(request: RunRequest, *, registry: DriverRegistry | None = None, cancel: threading.Event | None = None,
         on_session: Callable[[Session], None] | None = None,
-        on_change: Callable[[StepState], None] | None = None) -> RunOutcome:
-    """Run a pipeline or a compiled manifest; raises UsageError/SessionError before a session exists."""
+        on_change: Callable[[StepState], None] | None = None, spec_registry: Any = None) -> RunOutcome:
+    """Run a pipeline or a compiled manifest; raises UsageError/SessionError before a session exists.
+
+    `registry` maps components to drivers (default: the `osiris.drivers` entry points);
+    `spec_registry` is the compiler's component registry (default: the shipped specs).
+    """
     env = os.environ if request.env is None else request.env
     work_dir = Path(request.work_dir).resolve()
     _check_request(request, work_dir)
@@ -82,8 +86,10 @@ def run(request: RunRequest, *, registry: DriverRegistry | None = None, cancel: 
     session = Session(_absolute(request.session_root, work_dir), request.run_id, masker)
     if on_session is not None:
         on_session(session)
-    return _Run(request, session, masker, env, work_dir, registry or default_registry(),
-                cancel or threading.Event(), on_change).go()
+    job = _Run(request, session, masker, env, work_dir, registry or default_registry(),
+               cancel or threading.Event(), on_change)
+    job.spec_registry = spec_registry
+    return job.go()
 
 
 def _check_request(request: RunRequest, work_dir: Path) -> None:
@@ -117,6 +123,7 @@ class _Run:
         self.states: dict[str, StepState] = {}
         self._status_lock = threading.Lock()
         self._log_handler: logging.Handler | None = None
+        self.spec_registry: Any = None
 
     def go(self) -> RunOutcome:
         options = self.request.exec_options or ExecOptions(work_dir=self.work_dir)
@@ -172,7 +179,8 @@ class _Run:
                                  params=dict(request.params), profile=request.profile, env=self.env,
                                  cwd=self.work_dir)
         label = str(request.pipeline)
-        result = compile_path(_absolute(Path(label), self.work_dir), options, label=label)
+        result = compile_path(_absolute(Path(label), self.work_dir), options, registry=self.spec_registry,
+                              label=label)
         duration = int((time.monotonic() - t0) * 1000)
         counts = {sev: sum(1 for d in result.diagnostics if d.severity == sev) for sev in ("error", "warning")}
         if not result.ok:

@@ -38,7 +38,8 @@ _CREDENTIAL_ENV = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?P<pw>[^@\s/]+)(?P<tail>@)")
 _KV_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token|api_key|apikey)\s*[=:]\s*)"
+    r"(?P<head>(?:\b(?:password|passwd|pwd|secret|token|api_key|apikey)\s*=\s*|"
+    r"[\"'](?:password|passwd|pwd|secret|token|api_key|apikey)[\"']\s*:\s*))"
     r"(?P<quote>['\"]?)(?P<pw>[^\s'\",;&]+)",
     re.IGNORECASE,
 )

@@ -1,0 +1,95 @@
+"""`osiris components list|show NAME`: what the spec registry offers, and whether a driver is installed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["components_command"]
+
+
+def components_command(args: argparse.Namespace) -> int:
+    from spec.registry import default_registry
+
+    registry = default_registry()
+    if args.action == "list":
+        return _list(registry, args.json)
+    return _show(registry, args.name, args.json)
+
+
+def _installed() -> set[str]:
+    from runtime.registry import default_registry as drivers
+
+    registry = drivers()
+    return {name for name in registry.names() if registry.installed(name)}
+
+
+def _list(registry: Any, as_json: bool) -> int:
+    installed = _installed()
+    specs = [registry.components[name] for name in registry.canonical_names()]
+    if as_json:
+        print(json.dumps([{"name": s.name, "version": s.version, "kind": s.kind, "family": s.family,
+                           "modes": list(s.pipeline_modes), "aliases": list(s.aliases), "title": s.title,
+                           "driver_installed": s.name in installed} for s in specs], indent=2))
+        return 0
+    rows = [("COMPONENT", "KIND", "MODES", "DRIVER", "TITLE")]
+    for s in specs:
+        rows.append((s.name, s.kind, ",".join(s.pipeline_modes), "yes" if s.name in installed else "no", s.title))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4])
+    return 0
+
+
+def _show(registry: Any, name: str, as_json: bool) -> int:
+    spec = registry.get(name)
+    if spec is None:
+        import difflib
+
+        close = difflib.get_close_matches(name, registry.names(), n=3)
+        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+        sys.stderr.write(f"osiris components show: error: unknown component {name!r}{hint}\n")
+        return 2
+    if as_json:
+        data = spec.model_dump(mode="json")
+        data["driver_installed"] = spec.name in _installed()
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    out = [f"{spec.name} {spec.version}: {spec.title}", "", spec.description, ""]
+    out.append(f"kind:        {spec.kind}")
+    out.append(f"modes:       {', '.join(spec.pipeline_modes)}")
+    if spec.aliases:
+        out.append(f"aliases:     {', '.join(spec.aliases)}")
+    connection = f"{spec.connection}" + (f" (@{spec.family}.<alias>)" if spec.family else "")
+    out.append(f"connection:  {connection}")
+    out.append(f"driver:      {'installed' if spec.name in _installed() else 'not installed'}")
+    required = set(spec.config_schema.get("required", []))
+    out.append("")
+    out.append("config:")
+    for key, prop in spec.properties.items():
+        prop = prop if isinstance(prop, dict) else {}
+        kind = prop.get("type") or ("one of " + "/".join(map(str, prop["enum"])) if "enum" in prop else "any")
+        if isinstance(kind, list):
+            kind = "|".join(kind)
+        flags = []
+        if key in required:
+            flags.append("required")
+        if "default" in prop:
+            flags.append(f"default {json.dumps(prop['default'], ensure_ascii=False)}")
+        if "enum" in prop and prop.get("type"):
+            flags.append("one of " + ", ".join(map(str, prop["enum"])))
+        if key in spec.secret_keys:
+            flags.append("secret")
+        out.append(f"  {key} ({kind}{'; ' + '; '.join(flags) if flags else ''})")
+        if prop.get("description"):
+            out.append(f"      {prop['description']}")
+    for example in spec.examples:
+        out.append("")
+        out.append(f"example: {example.title}")
+        out.append("  config:")
+        for key, value in example.config.items():
+            out.append(f"    {key}: {json.dumps(value, ensure_ascii=False)}")
+    print("\n".join(out))
+    return 0

@@ -1,0 +1,131 @@
+"""`osiris connections list|doctor`: what the connections file defines and whether each answers.
+
+Secret fields are never shown (`***`); `${VAR}` references are reported by name with
+whether the variable is set. `doctor` resolves each alias from the environment and calls
+the health check of a driver of that family; every message and the JSON output are masked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["connections_command"]
+
+
+def connections_command(args: argparse.Namespace) -> int:
+    from runtime.connections import ConnectionsUnavailable, load_connections_file
+    from runtime.secrets import SecretMasker
+
+    masker = SecretMasker()
+    masker.add_environment(os.environ)
+    try:
+        file = load_connections_file(args.connections, Path.cwd())
+    except ConnectionsUnavailable as error:
+        sys.stderr.write(masker.mask(f"osiris connections: error: {error}\n"))
+        for d in error.diagnostics:
+            sys.stderr.write(masker.mask(f"{d.span.file}:{d.span.line}:{d.span.column}: "
+                                         f"{d.severity}[{d.code}]: {d.message}\n"))
+        return 2 if not error.diagnostics else 1
+    if file is None:
+        sys.stderr.write("osiris connections: no osiris_connections.yaml here (pass --connections FILE, "
+                         "or run `osiris init` for a starter)\n")
+        return 2
+    if args.action == "list":
+        return _list(file, masker, args.json)
+    return _doctor(file, masker, args.json, args.timeout)
+
+
+def _aliases(file: Any) -> list[tuple[str, str, Any]]:
+    return [(family, alias, file.aliases[family][alias])
+            for family in file.families() for alias in sorted(file.aliases[family])]
+
+
+def _list(file: Any, masker: Any, as_json: bool) -> int:
+    entries = []
+    for family, alias, decl in _aliases(file):
+        secret = file.secret_fields.get(family, frozenset())
+        fields = {}
+        for key, value in decl.fields.items():
+            if key in secret or _looks_secret(key):
+                fields[key] = _refs_text(decl.env_refs[key]) if key in decl.env_refs else "***"
+            else:
+                fields[key] = value
+        env = {ref.name: ref.name in os.environ for refs in decl.env_refs.values() for ref in refs}
+        entries.append({"ref": f"@{family}.{alias}", "family": family, "alias": alias,
+                        "default": file.default_alias(family) == alias, "fields": fields, "env": env})
+    if as_json:
+        print(masker.mask(json.dumps(masker.mask_data(entries), indent=2, ensure_ascii=False)))
+        return 0
+    for entry in entries:
+        default = " (default)" if entry["default"] else ""
+        print(masker.mask(f"{entry['ref']}{default}"))
+        for key, value in entry["fields"].items():
+            print(masker.mask(f"    {key}: {value}"))
+        for name, is_set in entry["env"].items():
+            print(f"    env {name}: {'set' if is_set else 'NOT SET'}")
+    return 0
+
+
+def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
+    from runtime.connections import RuntimeConnections
+    from runtime.driver import DriverError
+    from runtime.registry import default_registry as drivers
+    from spec.registry import default_registry as specs
+
+    conns = RuntimeConnections(file, masker)
+    conns.register_secrets([f"@{f}.{a}" for f, a, _ in _aliases(file)])
+    registry = drivers()
+    results = []
+    for family, alias, _ in _aliases(file):
+        ref = f"@{family}.{alias}"
+        entry: dict[str, Any] = {"ref": ref, "family": family}
+        try:
+            connection = conns.resolve(ref)
+            checker = _health_checker(family, specs(), registry)
+            if checker is None:
+                entry.update(ok=None, message=f"no installed {family} driver offers a health check")
+            else:
+                report = checker.health_check(connection, timeout_s=timeout)
+                entry.update(ok=bool(report.ok), message=str(report.message), latency_ms=report.latency_ms)
+        except DriverError as error:
+            entry.update(ok=False, message=str(error), hint=error.hint)
+        except Exception as error:  # noqa: BLE001 - a health check must report, not crash
+            entry.update(ok=False, message=f"{type(error).__name__}: {error}")
+        results.append(masker.mask_data(entry))
+    failed = [r for r in results if r["ok"] is False]
+    if as_json:
+        print(masker.mask(json.dumps({"ok": not failed, "connections": results}, indent=2, ensure_ascii=False)))
+    else:
+        for r in results:
+            mark = {True: "ok  ", False: "FAIL", None: "skip"}[r["ok"]]
+            latency = f" ({r['latency_ms']:.0f} ms)" if r.get("latency_ms") is not None else ""
+            print(masker.mask(f"{mark} {r['ref']}{latency}: {r['message']}"))
+            if r.get("hint"):
+                print(masker.mask(f"     hint: {r['hint']}"))
+    return 1 if failed else 0
+
+
+def _health_checker(family: str, specs: Any, registry: Any) -> Any:
+    for name in specs.canonical_names():
+        spec = specs.components[name]
+        if spec.family != family or not registry.installed(name):
+            continue
+        driver = registry.create(name)
+        if callable(getattr(driver, "health_check", None)):
+            return driver
+    return None
+
+
+def _looks_secret(key: str) -> bool:
+    from runtime.secrets import is_credential_key
+
+    return is_credential_key(key)
+
+
+def _refs_text(refs: Any) -> str:
+    return " ".join("${" + ref.name + "}" for ref in refs)

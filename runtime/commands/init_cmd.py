@@ -1,0 +1,140 @@
+"""`osiris init`: a starter project in the current directory, never overwriting a file.
+
+Writes a connections file whose secrets come from `${ENV}` variables, a `.env.example`
+naming those variables, a demo pipeline and the small CSV it reads, so
+`osiris run pipeline.yaml` works straight away without any server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["STARTER_FILES", "init_command"]
+
+CONNECTIONS = """\
+# Connections: pipelines refer to these as "@family.alias" (e.g. connection: "@mysql.shop").
+# Never write a password here: use ${VAR} (or ${VAR:-default}) and set the variable in your
+# environment (see .env.example). `osiris connections doctor` checks that each one answers.
+version: 1
+connections:
+  filesystem:
+    local:
+      base_dir: .
+      default: true
+  # mysql:
+  #   shop:
+  #     host: ${MYSQL_HOST:-127.0.0.1}
+  #     port: 3306
+  #     database: shop
+  #     user: ${MYSQL_USER:-reader}
+  #     password: ${MYSQL_PASSWORD}
+  #     default: true
+  # postgres:
+  #   warehouse:
+  #     host: ${PG_HOST:-127.0.0.1}
+  #     database: warehouse
+  #     user: ${PG_USER:-postgres}
+  #     password: ${PG_PASSWORD}
+  #     default: true
+"""
+
+ENV_EXAMPLE = """\
+# Copy to .env, fill in, and load it before running (e.g. `set -a; . ./.env; set +a`).
+# .env holds secrets: keep it out of version control.
+MYSQL_HOST=127.0.0.1
+MYSQL_USER=reader
+MYSQL_PASSWORD=
+PG_HOST=127.0.0.1
+PG_USER=postgres
+PG_PASSWORD=
+"""
+
+PIPELINE = """\
+# A first pipeline: read a CSV, aggregate it with DuckDB, write Parquet and CSV.
+#   osiris run pipeline.yaml
+#   osiris run pipeline.yaml --param min_quantity=3
+oml_version: "0.1.0"
+name: demo
+params:
+  min_quantity:
+    type: integer
+    default: 1
+    description: Ignore order lines with fewer items.
+steps:
+  - id: extract-sales
+    component: filesystem.csv_extractor
+    mode: read
+    config:
+      path: data/sales.csv
+  - id: sales-by-region
+    component: duckdb.processor
+    mode: transform
+    needs: [extract-sales]
+    config:
+      query: |
+        SELECT region, count(*) AS lines, sum(quantity) AS items, round(sum(quantity * unit_price), 2) AS revenue
+        FROM input_df
+        WHERE quantity >= ${params.min_quantity}
+        GROUP BY region
+        ORDER BY revenue DESC
+  - id: write-parquet
+    component: filesystem.parquet_writer
+    mode: write
+    needs: [sales-by-region]
+    config:
+      path: out/sales_by_region.parquet
+  - id: write-csv
+    component: filesystem.csv_writer
+    mode: write
+    needs: [sales-by-region]
+    config:
+      path: out/sales_by_region.csv
+"""
+
+
+def _sales_csv() -> str:
+    regions = ("north", "south", "east", "west")
+    products = (("tea", 4.5), ("coffee", 7.25), ("cocoa", 5.0), ("mate", 6.1))
+    lines = ["order_id,region,product,quantity,unit_price"]
+    for index in range(1, 41):
+        product, price = products[(index * 7) % len(products)]
+        lines.append(f"{index},{regions[(index * 3) % len(regions)]},{product},{(index * 5) % 9 + 1},{price}")
+    return "\n".join(lines) + "\n"
+
+
+STARTER_FILES: dict[str, str] = {
+    "osiris_connections.yaml": CONNECTIONS,
+    ".env.example": ENV_EXAMPLE,
+    "pipeline.yaml": PIPELINE,
+    "data/sales.csv": _sales_csv(),
+}
+
+
+def init_command(args: argparse.Namespace) -> int:
+    root = Path(args.directory)
+    if root.exists() and not root.is_dir():
+        sys.stderr.write(f"osiris init: error: {root} is not a directory\n")
+        return 2
+    created, kept = [], []
+    for relative, text in STARTER_FILES.items():
+        path = root / relative
+        if path.exists():
+            kept.append(relative)
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(path, "x", encoding="utf-8") as handle:  # "x": never replace a file
+                handle.write(text)
+        except FileExistsError:
+            kept.append(relative)
+            continue
+        created.append(relative)
+    for relative in created:
+        print(f"created  {relative}")
+    for relative in kept:
+        print(f"kept     {relative} (already exists)")
+    where = "" if str(root) in (".", "") else f"cd {root} && "
+    print(f"\nnext: {where}osiris run pipeline.yaml")
+    return 0
