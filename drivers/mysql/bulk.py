@@ -16,6 +16,8 @@ stream path (`fetch_mode: stream`) when a consistent snapshot of a changing tabl
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,14 +25,19 @@ from dataclasses import dataclass
 
 import connectorx as cx
 import pyarrow as pa
+import pymysql
 
-from drivers.mysql.connect import ConnParams, classify, cx_url, quote_ident
+from drivers.mysql.connect import ConnParams, classify, connect, cx_url, quote_ident
 from drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
 from runtime.driver import DriverError, StepContext
 
 __all__ = ["BulkPlan", "bulk_batches"]
 
 _DONE = object()
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc (musl, macOS): nothing to trim
+    _LIBC = None
 _PRE = ["SET time_zone = '+00:00'"]
 
 
@@ -68,6 +75,7 @@ class _Fetcher(threading.Thread):
         self.stop = threading.Event()
         self.fetched_rows = 0
         self.ranges = 0
+        self.probe: pymysql.connections.Connection | None = None
 
     def _put(self, item: object) -> bool:
         while not self.stop.is_set():
@@ -82,11 +90,24 @@ class _Fetcher(threading.Thread):
         remaining = None if self.limit is None else self.limit - self.fetched_rows
         if remaining is not None and remaining <= 0:
             return None
+        self._check_source()
         table = cx.read_sql(cx_url(self.params), range_sql(self.plan, where, remaining),
                             return_type="arrow", pre_execution_query=_PRE)
         self.fetched_rows += table.num_rows
         self.ranges += 1
         return table
+
+    def _check_source(self) -> None:
+        """Fail fast (and cleanly) when the server or the source went away between ranges.
+
+        connectorx retries a failed connect for 30 s before it reports anything; a LIMIT 0
+        probe over a kept pymysql connection costs one round trip per range.
+        """
+        if self.probe is None:
+            self.probe = connect(self.params)
+        with self.probe.cursor() as cur:
+            cur.execute(f"SELECT 1 {self.plan.source} LIMIT 0")
+            cur.fetchall()
 
     def run(self) -> None:
         try:
@@ -94,6 +115,10 @@ class _Fetcher(threading.Thread):
         except BaseException as error:  # noqa: BLE001 - connectorx panics are BaseException
             self._put(error)
             return
+        finally:
+            if self.probe is not None:
+                with contextlib.suppress(Exception):
+                    self.probe.close()
         self._put(_DONE)
 
     def _run(self) -> None:
@@ -128,6 +153,16 @@ class _Fetcher(threading.Thread):
         per_row = max(1, table.nbytes // max(table.num_rows, 1))
         floor = min(self.target_rows, 10_000)
         return int(min(max(self.target_bytes // per_row, floor), self.target_rows * 4))
+
+
+def _release_memory() -> None:
+    """Hand freed range buffers back to the OS.
+
+    connectorx allocates each range with the C allocator from its own threads; glibc keeps
+    such freed blocks in per-thread arenas, so without a trim RSS creeps up range by range.
+    """
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def _conform(table: pa.Table, columns: Sequence[Column], schema: pa.Schema) -> pa.Table:
@@ -172,8 +207,8 @@ def bulk_batches(
                         yield batch
                     if ctx is not None:
                         ctx.check_cancelled()
-                if ctx is not None:
-                    ctx.event("mysql.bulk.range", rows=table.num_rows, ranges=fetcher.ranges)
+                del table
+                _release_memory()
         finally:
             fetcher.stop.set()
             fetcher.join(timeout=60)

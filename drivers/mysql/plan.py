@@ -121,7 +121,8 @@ def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> t
             try:
                 columns = _probe_columns(cur, f"SELECT {source.select_list} {source.from_clause} LIMIT 0")
             except pymysql.MySQLError as error:
-                if source.query and isinstance(error, pymysql.err.OperationalError | pymysql.err.ProgrammingError):
+                wrappable = (pymysql.err.OperationalError, pymysql.err.ProgrammingError)
+                if source.query and isinstance(error, wrappable):
                     return None, f"the query cannot be wrapped as a derived table ({error.args[-1]})"
                 raise
             unsupported = [c.name for c in columns if c.kind == "null"]
@@ -130,8 +131,8 @@ def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> t
             if source.query:
                 key_column = next((c for c in columns if c.name == partition_on), None)
                 if key_column is None:
-                    raise DriverError(f"`partition_on` names {partition_on!r}, which the query does not return",
-                                      hint="add the column to the query's SELECT list")
+                    raise DriverError(f"`partition_on` names {partition_on!r}, which the query does not "
+                                      "return", hint="add the column to the query's SELECT list")
                 if not key_column.is_integer:
                     raise DriverError(f"`partition_on` column {partition_on!r} is {key_column.arrow}, "
                                       "not an integer", hint="pick an integer column of the query")

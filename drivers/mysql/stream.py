@@ -48,6 +48,10 @@ class RawStream:
         if conn is None:
             return
         self.conn = None
+        result = getattr(getattr(self, "cursor", None), "_result", None)
+        if result is not None:
+            result.unbuffered_active = False  # else its __del__ tries to drain the closed socket
+        conn._result = None  # noqa: SLF001
         try:
             conn._force_close()  # noqa: SLF001 - close() would read every remaining row first
         except Exception:  # noqa: BLE001

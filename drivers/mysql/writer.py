@@ -1,0 +1,244 @@
+"""mysql.writer: an Arrow stream into a MySQL/MariaDB table, all or nothing.
+
+- append / upsert: one InnoDB transaction, committed after the last batch; any failure
+  (server error, an exception from the input stream, `Cancelled`) rolls it back. A table
+  the writer created for this run is dropped again on failure.
+- replace: the rows go into a staging table (`CREATE TABLE ... LIKE` the target, so keys
+  and types stay), which `RENAME TABLE` swaps in atomically; the old table is dropped
+  after. Readers see the old contents or the new, never a mix. (Foreign keys of other
+  tables that point at the target follow the rename to the old table; replace such tables
+  with a pipeline that deletes and appends instead.)
+- upsert: `INSERT ... ON DUPLICATE KEY UPDATE` on `primary_key`, which must be the table's
+  primary key or a unique index; with LOAD DATA the rows go through a temporary table.
+
+`load_method: auto` uses LOAD DATA LOCAL INFILE when the server allows it (`local_infile`),
+which measured faster than multi-row INSERT (see bench/mysql_paths.py), else INSERT.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pymysql
+
+from drivers.mysql.connect import (
+    ConnParams,
+    classify,
+    conn_params,
+    connect,
+    qualified,
+    quote_ident,
+    split_table,
+)
+from drivers.mysql.ddl import create_table_sql
+from drivers.mysql.discovery import discover
+from drivers.mysql.health import health_check
+from drivers.mysql.load import Loader, check_columns
+from runtime.driver import (
+    DiscoveryResult,
+    DriverError,
+    HealthReport,
+    ResolvedConnection,
+    StepContext,
+    WriteResult,
+    iter_batches,
+)
+
+__all__ = ["MySQLWriter"]
+
+WRITE_MODES = ("append", "replace", "upsert")
+LOAD_METHODS = ("auto", "insert", "load_data")
+
+
+class _Options:
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.table = str(config.get("table") or "")
+        if not self.table:
+            raise DriverError("the MySQL writer needs `table`")
+        self.mode = config.get("write_mode") or "append"
+        if self.mode not in WRITE_MODES:
+            raise DriverError(f"`write_mode` must be one of {', '.join(WRITE_MODES)}, got {self.mode!r}")
+        keys = config.get("primary_key") or []
+        self.keys: list[str] = [keys] if isinstance(keys, str) else list(keys)
+        if self.mode == "upsert" and not self.keys:
+            raise DriverError("`write_mode: upsert` needs `primary_key`", hint="name the key column(s)")
+        self.create = bool(config.get("create_if_missing", False))
+        self.batch_size = int(config.get("batch_size") or 10000)
+        self.method = config.get("load_method") or "auto"
+        if self.method not in LOAD_METHODS:
+            raise DriverError(f"`load_method` must be one of {', '.join(LOAD_METHODS)}, got {self.method!r}")
+
+
+def _table_info(
+    cur: pymysql.cursors.Cursor, params: ConnParams, table: str
+) -> tuple[list[str], list[set[str]]]:
+    """(columns, unique key column sets) of an existing table; ([], []) when it does not exist."""
+    schema, name = split_table(table)
+    db = schema or params.database
+    cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s ORDER BY ORDINAL_POSITION", (db, name))
+    columns = [row[0] for row in cur.fetchall()]
+    cur.execute("SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND NON_UNIQUE = 0", (db, name))
+    keys: dict[str, set[str]] = {}
+    for index, column in cur.fetchall():
+        keys.setdefault(index, set()).add(column)
+    return columns, list(keys.values())
+
+
+def _method(cur: pymysql.cursors.Cursor, wanted: str) -> str:
+    cur.execute("SELECT @@GLOBAL.local_infile")
+    allowed = bool(int(cur.fetchone()[0]))
+    if wanted == "load_data" and not allowed:
+        raise DriverError("`load_method: load_data` needs local_infile enabled on the server",
+                          hint="SET GLOBAL local_infile = 1 (as an admin), or use `load_method: insert`")
+    if wanted == "auto":
+        return "load_data" if allowed else "insert"
+    return wanted
+
+
+class MySQLWriter:
+    """Writer + Discoverer + HealthCheck for MySQL and MariaDB."""
+
+    def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
+        opts = _Options(ctx.config)
+        params = conn_params(ctx.connection, ctx.config)
+        conn = connect(params, local_infile=True, autocommit=False)
+        try:
+            return _Write(ctx, conn, params, opts, data.schema).run(data)
+        finally:
+            conn.close()
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        return discover(connection, tables=tables, sample_rows=sample_rows)
+
+    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        return health_check(connection, timeout_s)
+
+
+class _Write:
+    """One write: inspect the target, load the stream, commit or swap; undo on failure."""
+
+    def __init__(self, ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
+                 opts: _Options, schema: pa.Schema) -> None:
+        self.ctx, self.conn, self.params, self.opts, self.schema = ctx, conn, params, opts, schema
+        self.target = qualified(opts.table)
+
+    def _sql(self, sql: str) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(sql)
+
+    def run(self, data: pa.RecordBatchReader) -> WriteResult:
+        opts = self.opts
+        try:
+            with self.conn.cursor() as cur:
+                columns, unique_keys = _table_info(cur, self.params, opts.table)
+                method = _method(cur, opts.method)
+        except pymysql.MySQLError as error:
+            raise classify(error, self.params, action=f"inspect table {opts.table!r}") from None
+        exists = bool(columns)
+        if not exists and not opts.create:
+            raise DriverError(f"table {opts.table!r} does not exist",
+                              hint="create it, or set `create_if_missing: true` to create it from the input")
+        if exists:
+            check_columns(self.schema, columns, opts.table)
+            if opts.mode == "upsert" and set(opts.keys) not in unique_keys:
+                raise DriverError(f"upsert on {', '.join(opts.keys)} needs a primary key or unique index on "
+                                  f"exactly those columns in {opts.table!r}",
+                                  hint="add the index, or set `primary_key` to the table's key")
+        missing_keys = [k for k in opts.keys if k not in self.schema.names]
+        if opts.mode == "upsert" and missing_keys:
+            raise DriverError(f"`primary_key` column {missing_keys[0]!r} is not in the input")
+        self.ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=exists)
+        if opts.mode == "replace":
+            return self._replace(data, method, exists)
+        return self._transactional(data, method, exists)
+
+    def _create(self, table_sql: str) -> None:
+        keys = [k for k in self.opts.keys if k in self.schema.names]
+        self._sql(create_table_sql(table_sql, self.schema, keys))
+
+    def _load(self, data: pa.RecordBatchReader, table_sql: str, method: str) -> WriteResult:
+        keys = self.opts.keys if self.opts.mode == "upsert" else []
+        loader = Loader(self.conn, table_sql, self.schema, method, keys, self.ctx.temp_dir,
+                        self.opts.batch_size)
+        rows = nbytes = 0
+        try:
+            for batch in iter_batches(data):
+                self.ctx.check_cancelled()
+                loader.add(batch)
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+                self.ctx.progress(rows, nbytes)
+            self.ctx.check_cancelled()
+            loader.finish()
+        finally:
+            loader.close()
+        return WriteResult(rows=rows, bytes=nbytes, target=self.opts.table)
+
+    def _transactional(self, data: pa.RecordBatchReader, method: str, exists: bool) -> WriteResult:
+        created = False
+        try:
+            if not exists:
+                self._create(self.target)  # DDL commits implicitly: do it before the transaction
+                created = True
+            self.conn.begin()
+            result = self._load(data, self.target, method)
+            self.conn.commit()
+            return result
+        except BaseException as error:
+            self._undo(f"DROP TABLE IF EXISTS {self.target}" if created else None)
+            raise self._failure(error) from None
+
+    def _replace(self, data: pa.RecordBatchReader, method: str, exists: bool) -> WriteResult:
+        schema_name, name = split_table(self.opts.table)
+        tag = uuid.uuid4().hex[:8]
+        stage_name, old_name = f"{name[:40]}__osiris_new_{tag}", f"{name[:40]}__osiris_old_{tag}"
+        prefix = f"{quote_ident(schema_name)}." if schema_name else ""
+        stage, old = prefix + quote_ident(stage_name), prefix + quote_ident(old_name)
+        try:
+            if exists:
+                self._sql(f"CREATE TABLE {stage} LIKE {self.target}")
+            else:
+                self._create(stage)
+            self.conn.begin()
+            result = self._load(data, stage, method)
+            self.conn.commit()
+            if exists:
+                self._sql(f"RENAME TABLE {self.target} TO {old}, {stage} TO {self.target}")
+            else:
+                self._sql(f"RENAME TABLE {stage} TO {self.target}")
+        except BaseException as error:
+            self._undo(f"DROP TABLE IF EXISTS {stage}")
+            raise self._failure(error) from None
+        if exists:
+            try:
+                self._sql(f"DROP TABLE {old}")
+            except pymysql.MySQLError as error:
+                self.ctx.event("mysql.write.cleanup_failed", table=old_name, error=str(classify(
+                    error, self.params, action="drop the replaced table")))
+        return result
+
+    def _undo(self, drop_sql: str | None) -> None:
+        """Roll back, and drop what this run created; best effort (the connection may be gone)."""
+        try:
+            self.conn.rollback()
+            if drop_sql:
+                self._sql(drop_sql)
+        except Exception:  # noqa: BLE001 - a lost connection has rolled back by itself
+            pass
+
+    def _failure(self, error: BaseException) -> BaseException:
+        if isinstance(error, pymysql.MySQLError):
+            return classify(error, self.params, action=f"write to {self.opts.table!r}")
+        return error

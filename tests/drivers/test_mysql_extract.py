@@ -1,0 +1,230 @@
+"""mysql.extractor against the real MariaDB: types, both read paths equal, ranges, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pymysql
+import pytest
+
+from drivers.mysql.extractor import MySQLExtractor
+from runtime.driver import DriverError, ResolvedConnection, TransientError
+from runtime.testing import RecordingContext
+
+TYPES_DDL = """
+CREATE TABLE types (
+  id INT PRIMARY KEY,
+  ti TINYINT, tiu TINYINT UNSIGNED, flag TINYINT(1), si SMALLINT, siu SMALLINT UNSIGNED,
+  mi MEDIUMINT, miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED,
+  f FLOAT, d DOUBLE, money DECIMAL(15,2), wide DECIMAL(38,10), widest DECIMAL(65,30), whole DECIMAL(5,0),
+  day DATE, dtm DATETIME, dtm6 DATETIME(6), ts TIMESTAMP NULL, ts6 TIMESTAMP(6) NULL,
+  tm TIME, tm6 TIME(6), yr YEAR,
+  c CHAR(10), vc VARCHAR(100), tx TEXT, js JSON,
+  bn BINARY(4), vb VARBINARY(20), bl BLOB,
+  e ENUM('a','b','c'), st SET('x','y','z'), b1 BIT(1), b8 BIT(8), b64 BIT(64)
+) CHARACTER SET utf8mb4
+"""
+ROW1 = """INSERT INTO types VALUES (1, -128, 255, 1, -32768, 65535, -8388608, 16777215, -2147483648,
+ 4294967295, -9223372036854775808, 18446744073709551615, 1.5, 2.25, 1234567890123.45,
+ 1234567890123456789012345678.0123456789,
+ 12345678901234567890123456789012345.123456789012345678901234567890, 99999,
+ '2024-02-29', '2024-02-29 12:34:56', '2024-02-29 12:34:56.123456', '2024-02-29 12:34:56',
+ '2038-01-19 03:14:07.999999', '00:00:00', '23:59:59.999999', 2155,
+ 'abc', 'héllo 😀', 'tëxt 🎉 ''quoted'' \\\\ back', '{"a": [1, 2]}', X'00FF0102', X'DEADBEEF', X'0001',
+ 'b', 'x,z', b'1', b'10101010', b'1111111111111111111111111111111111111111111111111111111111111111')"""
+ROW2 = "INSERT INTO types (id) VALUES (2)"
+ROW3 = """INSERT INTO types (id, ti, flag, money, wide, widest, dtm, tm, yr, vc, vb, b1, b8)
+ VALUES (3, 127, 0, -0.01, -0.0000000001, -0.000000000000000000000000000001, '1000-01-01 00:00:00',
+ '12:00:00', 1901, '', X'', b'0', b'0')"""
+
+EXPECTED_SCHEMA = pa.schema([
+    pa.field("id", pa.int32(), nullable=False),
+    ("ti", pa.int8()), ("tiu", pa.uint8()), ("flag", pa.bool_()), ("si", pa.int16()), ("siu", pa.uint16()),
+    ("mi", pa.int32()), ("miu", pa.uint32()), ("i", pa.int32()), ("iu", pa.uint32()), ("bi", pa.int64()),
+    ("biu", pa.uint64()), ("f", pa.float32()), ("d", pa.float64()), ("money", pa.decimal128(15, 2)),
+    ("wide", pa.decimal128(38, 10)), ("widest", pa.decimal256(65, 30)), ("whole", pa.decimal128(5, 0)),
+    ("day", pa.date32()), ("dtm", pa.timestamp("us")), ("dtm6", pa.timestamp("us")),
+    ("ts", pa.timestamp("us", tz="UTC")), ("ts6", pa.timestamp("us", tz="UTC")),
+    ("tm", pa.time64("us")), ("tm6", pa.time64("us")), ("yr", pa.int16()),
+    ("c", pa.string()), ("vc", pa.string()), ("tx", pa.string()), ("js", pa.string()),
+    ("bn", pa.binary()), ("vb", pa.binary()), ("bl", pa.binary()),
+    ("e", pa.string()), ("st", pa.string()), ("b1", pa.bool_()), ("b8", pa.uint64()), ("b64", pa.uint64()),
+])
+UTC = dt.UTC
+
+
+def resolved(db: dict, **fields: Any) -> ResolvedConnection:
+    base = {k: db[k] for k in ("host", "port", "user", "password", "database")}
+    return ResolvedConnection("mysql", "test", {**base, **fields}, frozenset({"password"}))
+
+
+def admin(db: dict) -> pymysql.connections.Connection:
+    return pymysql.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
+                           database=db["database"], charset="utf8mb4", autocommit=True)
+
+
+def run_sql(db: dict, *statements: str) -> list[tuple]:
+    conn = admin(db)
+    try:
+        with conn.cursor() as cur:
+            for statement in statements:
+                cur.execute(statement)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def extract(db: dict, config: dict, **ctx_args: Any) -> tuple[pa.Table, RecordingContext]:
+    ctx = RecordingContext(config=config, connection=resolved(db), component="mysql.extractor", **ctx_args)
+    return MySQLExtractor().extract(ctx).read_all(), ctx
+
+
+def path_of(ctx: RecordingContext) -> str:
+    return next(fields["path"] for name, fields in ctx.events if name == "mysql.extract.path")
+
+
+@pytest.fixture(scope="module")
+def db(mysql_db: dict) -> dict:
+    run_sql(mysql_db, TYPES_DDL, ROW1, ROW2, ROW3,
+            "CREATE TABLE tm_bad (id INT PRIMARY KEY, t TIME)", "INSERT INTO tm_bad VALUES (1, '-01:00:00')",
+            "CREATE TABLE sparse (id BIGINT PRIMARY KEY, grp INT NULL, name VARCHAR(20))",
+            "INSERT INTO sparse SELECT seq * seq, IF(seq % 10 = 0, NULL, seq % 7), CONCAT('n', seq) "
+            "FROM seq_1_to_3000",
+            "CREATE TABLE nokey (a VARCHAR(5), b INT)", "INSERT INTO nokey VALUES ('x', 1), ('y', 2)")
+    return mysql_db
+
+
+@pytest.mark.parametrize("mode", ["bulk", "stream"])
+def test_every_type_maps_to_the_documented_arrow_type(db: dict, mode: str) -> None:
+    table, ctx = extract(db, {"table": "types", "fetch_mode": mode})
+    assert path_of(ctx) == mode
+    assert table.schema == EXPECTED_SCHEMA
+    rows = {row["id"]: row for row in table.to_pylist()}
+    one = rows[1]
+    assert one["biu"] == 18446744073709551615 and one["bi"] == -9223372036854775808
+    assert one["flag"] is True and one["f"] == 1.5 and one["d"] == 2.25
+    assert one["money"] == Decimal("1234567890123.45")
+    assert one["wide"] == Decimal("1234567890123456789012345678.0123456789")
+    assert one["widest"] == Decimal("12345678901234567890123456789012345.123456789012345678901234567890")
+    assert one["whole"] == Decimal("99999")
+    assert one["day"] == dt.date(2024, 2, 29)
+    assert one["dtm"] == dt.datetime(2024, 2, 29, 12, 34, 56)
+    assert one["dtm6"] == dt.datetime(2024, 2, 29, 12, 34, 56, 123456)
+    assert one["ts"] == dt.datetime(2024, 2, 29, 12, 34, 56, tzinfo=UTC)
+    assert one["ts6"] == dt.datetime(2038, 1, 19, 3, 14, 7, 999999, tzinfo=UTC)
+    assert one["tm"] == dt.time(0, 0) and one["tm6"] == dt.time(23, 59, 59, 999999)
+    assert one["yr"] == 2155
+    assert one["vc"] == "héllo 😀" and one["tx"] == "tëxt 🎉 'quoted' \\ back"
+    assert one["js"].replace(" ", "") == '{"a":[1,2]}'
+    assert (one["bn"], one["vb"], one["bl"]) == (b"\x00\xff\x01\x02", b"\xde\xad\xbe\xef", b"\x00\x01")
+    assert (one["e"], one["st"]) == ("b", "x,z")
+    assert (one["b1"], one["b8"], one["b64"]) == (True, 170, 2**64 - 1)
+    assert all(value is None for key, value in rows[2].items() if key != "id")
+    three = rows[3]
+    assert three["money"] == Decimal("-0.01") and three["wide"] == Decimal("-0.0000000001")
+    assert three["widest"] == Decimal("-0.000000000000000000000000000001")
+    assert three["dtm"] == dt.datetime(1000, 1, 1) and three["yr"] == 1901
+    assert (three["vc"], three["vb"], three["b1"], three["b8"], three["flag"]) == ("", b"", False, 0, False)
+
+
+def test_bulk_and_stream_paths_give_identical_tables(db: dict) -> None:
+    bulk, _ = extract(db, {"table": "types", "fetch_mode": "bulk"})
+    stream, _ = extract(db, {"table": "types", "fetch_mode": "stream"})
+    assert bulk.sort_by("id").equals(stream.sort_by("id"), check_metadata=True)
+    query = "SELECT id, money, widest, ts6, vc, b8 FROM types WHERE id <> 2"
+    qbulk, ctx = extract(db, {"query": query, "partition_on": "id"})
+    assert path_of(ctx) == "bulk"
+    qstream, ctx = extract(db, {"query": query})
+    assert path_of(ctx) == "stream"
+    assert qbulk.sort_by("id").equals(qstream.sort_by("id")) and qbulk.num_rows == 2
+
+
+def test_key_ranges_cover_sparse_keys_and_null_partition_values(db: dict) -> None:
+    expected = sorted(n * n for n in range(1, 3001))
+    table, ctx = extract(db, {"table": "sparse", "batch_size": 100}, memory_limit_bytes=1 << 20)
+    assert path_of(ctx) == "bulk"
+    assert sorted(table.column("id").to_pylist()) == expected
+    assert max(b.num_rows for b in table.to_batches()) <= 100
+    by_group, ctx = extract(db, {"table": "sparse", "partition_on": "grp", "batch_size": 100})
+    assert path_of(ctx) == "bulk" and sorted(by_group.column("id").to_pylist()) == expected
+    assert by_group.column("grp").null_count == 300
+
+
+def test_limit_and_columns_on_both_paths(db: dict) -> None:
+    for mode in ("bulk", "stream"):
+        table, _ = extract(db, {"table": "sparse", "columns": ["name", "id"], "limit": 250,
+                                "batch_size": 100, "fetch_mode": mode})
+        assert table.num_rows == 250 and table.schema.names == ["name", "id"]
+    table, _ = extract(db, {"query": "SELECT id FROM sparse ORDER BY id DESC", "limit": 3})
+    assert table.column("id").to_pylist() == [9_000_000, 2999 * 2999, 2998 * 2998]
+
+
+def test_auto_falls_back_to_stream_without_an_integer_key(db: dict) -> None:
+    table, ctx = extract(db, {"table": "nokey"})
+    assert path_of(ctx) == "stream" and table.num_rows == 2
+    with pytest.raises(DriverError, match="no primary key"):
+        extract(db, {"table": "nokey", "fetch_mode": "bulk"})
+    with pytest.raises(DriverError, match="not an integer"):
+        extract(db, {"table": "nokey", "partition_on": "a"})
+
+
+@pytest.mark.parametrize("mode", ["bulk", "stream"])
+def test_time_that_is_not_a_time_of_day_fails_clearly(db: dict, mode: str) -> None:
+    with pytest.raises(DriverError, match="not a time of day") as info:
+        extract(db, {"table": "tm_bad", "fetch_mode": mode})
+    assert "TIME_TO_SEC" in (info.value.hint or "")
+
+
+def test_sql_errors_carry_the_server_message(db: dict) -> None:
+    with pytest.raises(DriverError, match=r"doesn't exist \(MySQL error 1146\)") as info:
+        extract(db, {"query": "SELECT * FROM no_such_table"})
+    assert not isinstance(info.value, TransientError)
+    with pytest.raises(DriverError, match="1064"):
+        extract(db, {"query": "SELEC 1"})
+
+
+def test_wrong_password_never_appears_in_the_error(db: dict) -> None:
+    run_sql(db, "CREATE USER IF NOT EXISTS 'osiris_pw_test'@'%' IDENTIFIED BY 'Corr#ct-horse@1'")
+    secret = "Wr0ng#p@ss/word"
+    ctx = RecordingContext(config={"table": "types"},
+                           connection=resolved(db, user="osiris_pw_test", password=secret))
+    try:
+        with pytest.raises(DriverError) as info:
+            MySQLExtractor().extract(ctx)
+    finally:
+        run_sql(db, "DROP USER IF EXISTS 'osiris_pw_test'@'%'")
+    text = f"{info.value} {info.value.hint}"
+    assert "1045" in text and secret not in text and "Wr0ng" not in text
+
+
+def test_killed_connection_mid_stream_is_a_transient_error(db: dict) -> None:
+    marker = "osiris_kill_marker"
+    query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
+    ctx = RecordingContext(config={"query": query, "batch_size": 1000}, connection=resolved(db))
+    reader = MySQLExtractor().extract(ctx)
+    reader.read_next_batch()
+    ids = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
+                  "AND INFO NOT LIKE '%PROCESSLIST%'")
+    assert len(ids) == 1
+    run_sql(db, f"KILL {ids[0][0]}")
+    with pytest.raises(TransientError, match="MySQL error 20(13|06)"):
+        while True:
+            reader.read_next_batch()
+
+
+def test_database_dropped_during_a_bulk_read_fails_clearly(db: dict) -> None:
+    scratch = f"{db['database']}_drop"
+    run_sql(db, f"CREATE DATABASE `{scratch}`",
+            f"CREATE TABLE `{scratch}`.t (id INT PRIMARY KEY, v INT)",
+            f"INSERT INTO `{scratch}`.t SELECT seq, seq FROM seq_1_to_20000")
+    ctx = RecordingContext(config={"table": "t", "batch_size": 100},
+                           connection=resolved(db, database=scratch), memory_limit_bytes=1 << 20)
+    reader = MySQLExtractor().extract(ctx)
+    reader.read_next_batch()
+    run_sql(db, f"DROP DATABASE `{scratch}`")
+    with pytest.raises(DriverError, match="1146|1049|2013"):
+        while True:
+            reader.read_next_batch()
