@@ -112,7 +112,7 @@ def _row_count(cursor: Any, target: str, kind: str, estimate: float) -> int | No
 def _sample(cursor: Any, target: str, rows: int, described: pa.Schema) -> tuple[dict[str, Any], ...]:
     cursor.execute(f"SELECT {select_list(described)} FROM {target} LIMIT {int(rows)}")
     table = cursor.fetch_arrow_table()
-    schema = read_schema(table.schema)
+    schema = read_schema(described)
     batches = [restore_batch(b, schema) for b in table.to_batches() if b.num_rows]
     return tuple(pa.Table.from_batches(batches, schema).to_pylist()) if batches else ()
 

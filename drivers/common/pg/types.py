@@ -33,6 +33,7 @@ from runtime.driver import DriverError
 __all__ = [
     "PG_TYPE_KEY",
     "copy_compatible",
+    "is_numeric",
     "needs_text_cast",
     "normalize_batch",
     "normalize_schema",
@@ -65,6 +66,12 @@ def _is_opaque(type_: pa.DataType) -> bool:
 
 def _is_numeric(type_: pa.DataType) -> bool:
     return _is_opaque(type_) and type_.type_name == "numeric"
+
+
+def is_numeric(field: pa.Field) -> bool:
+    """A numeric (or numeric[]) column: cheaper to fetch as text and parse into decimals here."""
+    type_ = field.type
+    return _is_numeric(type_.value_type if pa.types.is_list(type_) else type_)
 
 
 def needs_text_cast(field: pa.Field) -> bool:
