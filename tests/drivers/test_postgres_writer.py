@@ -251,3 +251,37 @@ def test_round_trip_table_to_table_keeps_values(connection, db) -> None:
         == []
     )
     assert rows(db, "SELECT count(*) FROM dst") == [(2,)]
+
+
+def test_empty_stream_creates_or_empties_the_table(connection, db) -> None:
+    db.execute("DROP TABLE IF EXISTS empty_target")
+    empty = pa.table({"id": pa.array([], pa.int32()), "v": pa.array([], pa.string())})
+    result, _ = write(connection, empty, table="empty_target", create_if_missing=True)
+    assert result.rows == 0 and rows(db, "SELECT count(*) FROM empty_target") == [(0,)]
+    db.execute("INSERT INTO empty_target VALUES (1, 'x')")
+    write(connection, empty, table="empty_target", write_mode="replace")
+    assert rows(db, "SELECT count(*) FROM empty_target") == [(0,)]
+
+
+def test_replace_of_a_referenced_table_deletes_instead_of_truncating(connection, db) -> None:
+    db.execute("DROP TABLE IF EXISTS child; DROP TABLE IF EXISTS parent")
+    db.execute("CREATE TABLE parent (id int4 PRIMARY KEY, v text)")
+    db.execute("CREATE TABLE child (pid int4 REFERENCES parent (id))")
+    db.execute("INSERT INTO parent VALUES (1, 'a'), (2, 'b')")
+    write(
+        connection,
+        pa.table({"id": pa.array([3], pa.int32()), "v": ["c"]}),
+        table="parent",
+        write_mode="replace",
+    )
+    assert rows(db, "SELECT * FROM parent") == [(3, "c")]
+    db.execute("INSERT INTO child VALUES (3)")
+    with pytest.raises(DriverError, match=r"\[23503\].*foreign key") as info:
+        write(
+            connection,
+            pa.table({"id": pa.array([4], pa.int32()), "v": ["d"]}),
+            table="parent",
+            write_mode="replace",
+        )
+    assert "referenced table" in info.value.hint
+    assert rows(db, "SELECT * FROM parent") == [(3, "c")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 from postgrest.exceptions import APIError
@@ -61,3 +62,16 @@ def test_identifiers_and_values_cannot_inject(client) -> None:
     rows = supabase.table('odd"name').select("*").eq('we"ird', "x'); DROP TABLE items; --").execute().data
     assert rows == [{'we"ird': "x'); DROP TABLE items; --"}]
     assert supabase.table("items").select("id").execute().data  # still there
+
+
+def test_range_header_and_missing_key(client) -> None:
+    supabase, api = client
+    supabase.table("items").upsert([{"id": i, "name": f"n{i}"} for i in range(10, 15)]).execute()
+    url = f"{api.url}/rest/v1/items?select=id&id=gte.10&order=id"
+    with httpx.Client() as http:
+        response = http.get(url, headers={"apikey": "k", "Range": "1-2", "Prefer": "count=exact"})
+        assert response.json() == [{"id": 11}, {"id": 12}]
+        assert response.headers["Content-Range"] == "1-2/5"
+        response = http.get(url)
+        assert response.status_code == 401 and response.json()["code"] == "PGRST301"
+        assert set(response.json()) == {"code", "message", "details", "hint"}

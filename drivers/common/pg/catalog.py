@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers.common.pg.connect import literal, qualified
 
-__all__ = ["TargetColumn", "primary_key", "table_columns", "table_exists"]
+__all__ = ["TargetColumn", "is_referenced", "primary_key", "table_columns", "table_exists"]
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,12 @@ def primary_key(cursor: Any, schema: str, table: str) -> list[str]:
         "ORDER BY array_position(i.indkey::int2[], a.attnum)"
     )
     return [row[0] for row in cursor.fetchall()]
+
+
+def is_referenced(cursor: Any, schema: str, table: str) -> bool:
+    """True when another table's foreign key points at this one (TRUNCATE would be refused)."""
+    cursor.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint "
+        f"WHERE contype = 'f' AND confrelid = {_regclass(schema, table)} AND conrelid <> confrelid)"
+    )
+    return bool(cursor.fetchone()[0])

@@ -8,7 +8,9 @@ Plan, per step:
 * replace: ``TRUNCATE`` the target, then load as for append, in the same transaction. On any
   failure the transaction rolls back and the old rows are untouched; unlike a staging-table
   rename swap, the table keeps its OID, grants, indexes, triggers and dependent views. The cost:
-  TRUNCATE holds an ACCESS EXCLUSIVE lock, so concurrent readers wait until the commit.
+  TRUNCATE holds an ACCESS EXCLUSIVE lock, so concurrent readers wait until the commit. A table
+  that other tables reference by foreign key cannot be truncated; it is emptied with DELETE
+  instead (slower, and the foreign keys decide whether that is allowed).
 * upsert: COPY into staging, then ``INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT (key)
   DO UPDATE``; when a key repeats inside the stream the last row wins.
 
@@ -27,7 +29,7 @@ from typing import Any
 import adbc_driver_manager.dbapi as adbc_errors
 import pyarrow as pa
 
-from drivers.common.pg.catalog import TargetColumn, table_columns
+from drivers.common.pg.catalog import TargetColumn, is_referenced, table_columns
 from drivers.common.pg.connect import (
     PgParams,
     close_quietly,
@@ -112,7 +114,8 @@ def write_stream(
             path="copy" if direct else "staging",
         )
         if opts.mode == "replace" and not created:
-            cursor.execute(f"TRUNCATE {qualified(opts.schema, opts.table)}")
+            verb = "DELETE FROM" if is_referenced(cursor, opts.schema, opts.table) else "TRUNCATE"
+            cursor.execute(f"{verb} {qualified(opts.schema, opts.table)}")
         stream = pa.RecordBatchReader.from_batches(wire, _feed(data, wire, ctx, feed, opts.batch_rows))
         if direct:
             cursor.adbc_ingest(opts.table, stream, mode="append", db_schema_name=opts.schema)
