@@ -14,7 +14,6 @@ from tests.support.postgrest import PostgrestStandIn, running
 
 @pytest.fixture(scope="module")
 def client(postgres_db: dict) -> Iterator:
-    import httpx
     from supabase import ClientOptions, create_client
 
     with psycopg.connect(postgres_db["dsn"], autocommit=True) as conn:
