@@ -45,34 +45,54 @@ def _size(text: str) -> int:
 
 
 def _session_dir_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--session-dir", default=".osiris/sessions", metavar="DIR",
-                        help="where sessions live (default: .osiris/sessions)")
+    parser.add_argument(
+        "--session-dir",
+        default=".osiris/sessions",
+        metavar="DIR",
+        help="where sessions live (default: .osiris/sessions)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="osiris", description="Run OML data pipelines locally and inspect their sessions.",
-        epilog="Compile-only checks: omlc check PIPELINE.yaml. Docs: docs/architecture.md.")
+        prog="osiris",
+        description="Run OML data pipelines locally and inspect their sessions.",
+        epilog="Compile-only checks: omlc check PIPELINE.yaml. Docs: docs/architecture.md.",
+    )
     parser.add_argument("--version", action="version", version=f"osiris {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    run = sub.add_parser("run", help="compile and run a pipeline (or run a compiled manifest)",
-                         description="Compile PIPELINE into the session directory, then run it.")
+    run = sub.add_parser(
+        "run",
+        help="compile and run a pipeline (or run a compiled manifest)",
+        description="Compile PIPELINE into the session directory, then run it.",
+    )
     run.add_argument("pipeline", nargs="?", help="OML pipeline file")
     run.add_argument("--manifest", metavar="DIR", help="run an already compiled manifest directory instead")
-    run.add_argument("--param", action="append", type=_param, default=[], metavar="KEY=VALUE",
-                     help="set a pipeline parameter (repeatable)")
+    run.add_argument(
+        "--param",
+        action="append",
+        type=_param,
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a pipeline parameter (repeatable)",
+    )
     run.add_argument("--profile", help="parameter profile to apply")
-    run.add_argument("--connections", metavar="FILE",
-                     help="connections file (default: ./osiris_connections.yaml)")
+    run.add_argument(
+        "--connections", metavar="FILE", help="connections file (default: ./osiris_connections.yaml)"
+    )
     run.add_argument("--run-id", metavar="ID", help="session id to use instead of a generated one")
     _session_dir_arg(run)
     run.add_argument("--json", action="store_true", help="print one machine-readable JSON result")
     run.add_argument("--debug", action="store_true", help="show tracebacks (secrets masked) and debug logs")
     run.add_argument("--quiet", "-q", action="store_true", help="print only errors")
     run.add_argument("--keep-spill", action="store_true", help="keep spill and temp files in the session")
-    run.add_argument("--step-memory", type=_size, metavar="SIZE",
-                     help="memory budget per step, e.g. 512MB (default 512MiB)")
+    run.add_argument(
+        "--step-memory",
+        type=_size,
+        metavar="SIZE",
+        help="memory budget per step, e.g. 512MB (default 512MiB)",
+    )
     run.add_argument("--batch-rows", type=_positive_int, metavar="N", help="preferred rows per batch")
 
     init = sub.add_parser("init", help="write a starter project (never overwrites)")
@@ -80,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     conns = sub.add_parser("connections", help="list and check connections")
     conns_sub = conns.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for name, text in (("list", "list the aliases in the connections file"),
-                       ("doctor", "check that each connection answers")):
+    for name, text in (
+        ("list", "list the aliases in the connections file"),
+        ("doctor", "check that each connection answers"),
+    ):
         action = conns_sub.add_parser(name, help=text)
         action.add_argument("--connections", metavar="FILE")
         action.add_argument("--json", action="store_true")
@@ -117,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write a self-contained HTML report of a session")
     report.add_argument("session_id", metavar="ID")
     _session_dir_arg(report)
-    report.add_argument("--out", metavar="FILE", help="output file (default: <session>/artifacts/report.html)")
+    report.add_argument(
+        "--out", metavar="FILE", help="output file (default: <session>/artifacts/report.html)"
+    )
 
     chat = sub.add_parser("chat", help="design a pipeline in conversation with an LLM", add_help=False)
     chat.add_argument("args", nargs=argparse.REMAINDER)

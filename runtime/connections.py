@@ -59,8 +59,9 @@ def parse_ref(ref: str) -> tuple[str, str]:
 class RuntimeConnections:
     """The run's view of osiris_connections.yaml plus the environment."""
 
-    def __init__(self, file: ConnectionsFile | None, masker: SecretMasker,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, file: ConnectionsFile | None, masker: SecretMasker, env: Mapping[str, str] | None = None
+    ) -> None:
         self.file = file
         self.masker = masker
         self.env = os.environ if env is None else env
@@ -85,21 +86,31 @@ class RuntimeConnections:
         if self.file is None:
             raise DriverError(
                 f"connection {ref} cannot be resolved: no connections file",
-                hint="create ./osiris_connections.yaml (`osiris init` writes a starter) or pass --connections",
+                hint="create ./osiris_connections.yaml (`osiris init` writes a starter) "
+                "or pass --connections",
             )
         if self.file.lookup(family, alias) is None:
             known = ", ".join(f"@{family}.{a}" for a in sorted(self.file.aliases.get(family, {})))
-            raise DriverError(f"connection {ref} is not defined in {where}",
-                              hint=f"defined for {family}: {known}" if known else
-                              f"add `{family}: {{{alias}: {{...}}}}` under `connections:`")
+            raise DriverError(
+                f"connection {ref} is not defined in {where}",
+                hint=f"defined for {family}: {known}"
+                if known
+                else f"add `{family}: {{{alias}: {{...}}}}` under `connections:`",
+            )
         resolved = self.file.resolve(family, alias, self.env)
         self.masker.add_connection(resolved.fields, resolved.secret_fields)
         if resolved.missing_env:
             names = ", ".join(resolved.missing_env)
-            plural = "s" if len(resolved.missing_env) > 1 else ""
+            several = len(resolved.missing_env) > 1
+            what = f"variables {names}, which are" if several else f"variable {names}, which is"
             raise DriverError(
-                f"connection {ref} needs the environment variable{plural} {names}, which {'are' if plural else 'is'} not set",
-                hint=f"export {resolved.missing_env[0]}=... (or put it in a .env file you source) before running",
+                f"connection {ref} needs the environment {what} not set",
+                hint=f"export {resolved.missing_env[0]}=... (or put it in a .env file you source) "
+                "before running",
             )
-        return ResolvedConnection(family=family, alias=alias, fields=dict(resolved.fields),
-                                  secret_fields=frozenset(resolved.secret_fields))
+        return ResolvedConnection(
+            family=family,
+            alias=alias,
+            fields=dict(resolved.fields),
+            secret_fields=frozenset(resolved.secret_fields),
+        )

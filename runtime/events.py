@@ -87,10 +87,16 @@ class MetricLog:
         self.session_id = session_id
         self._writer = JsonlWriter(path, masker)
 
-    def emit(self, metric: str, value: float, unit: str | None = None, step_id: str | None = None,
-             **tags: Any) -> None:
-        record: dict[str, Any] = {"ts": utc_now(), "session_id": self.session_id, "metric": metric,
-                                  "value": value, "unit": unit}
+    def emit(
+        self, metric: str, value: float, unit: str | None = None, step_id: str | None = None, **tags: Any
+    ) -> None:
+        record: dict[str, Any] = {
+            "ts": utc_now(),
+            "session_id": self.session_id,
+            "metric": metric,
+            "value": value,
+            "unit": unit,
+        }
         if step_id is not None:
             record["step_id"] = step_id
         record["tags"] = {key: tag for key, tag in tags.items() if tag is not None}

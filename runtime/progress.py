@@ -20,8 +20,15 @@ from runtime.secrets import SecretMasker
 
 __all__ = ["LiveProgress"]
 
-_STYLE = {"running": "cyan", "waiting": "dim", "succeeded": "green", "failed": "bold red",
-          "skipped": "yellow", "cancelled": "yellow", "pending": "dim"}
+_STYLE = {
+    "running": "cyan",
+    "waiting": "dim",
+    "succeeded": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+    "pending": "dim",
+}
 
 
 class LiveProgress:
@@ -30,8 +37,14 @@ class LiveProgress:
         self._states: dict[str, StepState] = {}
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
-        self._live = Live(get_renderable=self._render, console=Console(stderr=True), refresh_per_second=4,
-                          transient=True, redirect_stdout=False, redirect_stderr=False)
+        self._live = Live(
+            get_renderable=self._render,
+            console=Console(stderr=True),
+            refresh_per_second=4,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
 
     def start(self) -> None:
         self._live.start()
@@ -45,8 +58,14 @@ class LiveProgress:
 
     def _render(self) -> Any:
         table = Table(box=None, show_header=True, header_style="bold", pad_edge=False)
-        for column, justify in (("step", "left"), ("component", "left"), ("status", "left"),
-                                ("rows", "right"), ("rows/s", "right"), ("time", "right")):
+        for column, justify in (
+            ("step", "left"),
+            ("component", "left"),
+            ("status", "left"),
+            ("rows", "right"),
+            ("rows/s", "right"),
+            ("time", "right"),
+        ):
             table.add_column(column, justify=justify)  # type: ignore[arg-type]
         with self._lock:
             states = list(self._states.values())
@@ -54,9 +73,14 @@ class LiveProgress:
             seconds = state.duration_ms / 1000
             rows = state.live_rows
             rate = f"{rows / seconds:,.0f}" if seconds > 0.05 and rows else ""
-            table.add_row(Text(self.masker.mask(state.id)), Text(state.component),
-                          Text(state.status, style=_STYLE.get(state.status, "")), f"{rows:,}", rate,
-                          f"{seconds:.1f}s")
+            table.add_row(
+                Text(self.masker.mask(state.id)),
+                Text(state.component),
+                Text(state.status, style=_STYLE.get(state.status, "")),
+                f"{rows:,}",
+                rate,
+                f"{seconds:.1f}s",
+            )
         elapsed = time.monotonic() - self._t0
         table.caption = f"running for {elapsed:.1f}s, Ctrl-C to cancel"
         return table

@@ -69,8 +69,9 @@ class DriverRegistry:
             try:
                 return target()
             except Exception as error:  # noqa: BLE001 - a broken plugin must not crash the run
-                raise DriverError(f"the driver for {component} could not be created: "
-                                  f"{type(error).__name__}: {error}") from None
+                raise DriverError(
+                    f"the driver for {component} could not be created: {type(error).__name__}: {error}"
+                ) from None
         return target
 
     def _target(self, component: str) -> Any:
@@ -84,7 +85,7 @@ class DriverRegistry:
             raise DriverError(
                 f"no driver is installed for component {component}",
                 hint=f"installed: {', '.join(self.names()) or 'none'}; "
-                     f"a driver registers in the `{ENTRY_POINT_GROUP}` entry-point group",
+                f"a driver registers in the `{ENTRY_POINT_GROUP}` entry-point group",
             )
         try:
             loaded = entry.load()

@@ -50,8 +50,12 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:  # type: ignore[assignment]
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
-                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(row))
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -62,17 +66,29 @@ def render_report(session_dir: Path) -> str:
     sid = escape(str(status.get("session_id") or session_dir.name))
     name = escape(str(status.get("pipeline") or status.get("source") or "run"))
     totals = status.get("totals") or {}
-    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Osiris run {sid}</title>",
-             f"<style>{_CSS}</style></head><body>",
-             f"<h1>{name} {_badge(status.get('status', 'unknown'))}</h1>",
-             f'<p class="muted">session <code>{sid}</code> &middot; started {escape(str(status.get("started_at")))}'
-             f' &middot; {int(status.get("duration_ms") or 0):,} ms &middot; manifest '
-             f'<code>{escape(str(status.get("manifest_fp") or "-"))}</code></p>',
-             _table(["rows read", "rows written", "bytes written", "steps", "failed", "skipped"],
-                    [[f"{totals.get('rows_read', 0):,}", f"{totals.get('rows_written', 0):,}",
-                      f"{totals.get('bytes_written', 0):,}", str(totals.get("steps", 0)),
-                      str(totals.get("steps_failed", 0)), str(totals.get("steps_skipped", 0))]],
-                    numeric={0, 1, 2, 3, 4, 5})]
+    parts = [
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Osiris run {sid}</title>',
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{name} {_badge(status.get('status', 'unknown'))}</h1>",
+        f'<p class="muted">session <code>{sid}</code> &middot; '
+        f"started {escape(str(status.get('started_at')))}"
+        f" &middot; {int(status.get('duration_ms') or 0):,} ms &middot; manifest "
+        f"<code>{escape(str(status.get('manifest_fp') or '-'))}</code></p>",
+        _table(
+            ["rows read", "rows written", "bytes written", "steps", "failed", "skipped"],
+            [
+                [
+                    f"{totals.get('rows_read', 0):,}",
+                    f"{totals.get('rows_written', 0):,}",
+                    f"{totals.get('bytes_written', 0):,}",
+                    str(totals.get("steps", 0)),
+                    str(totals.get("steps_failed", 0)),
+                    str(totals.get("steps_skipped", 0)),
+                ]
+            ],
+            numeric={0, 1, 2, 3, 4, 5},
+        ),
+    ]
     if status.get("error"):
         parts.append(f'<div class="err">{escape(str(status["error"].get("message")))}</div>')
     steps = status.get("steps") or {}
@@ -80,41 +96,104 @@ def render_report(session_dir: Path) -> str:
         parts.append("<h2>Steps</h2>")
         rows = []
         for step_id, step in steps.items():
-            rows.append([f"<code>{escape(step_id)}</code>", escape(str(step.get("component"))),
-                         _badge(step.get("status")), f"{step.get('rows_read', 0):,}",
-                         f"{step.get('rows_out', 0):,}", f"{step.get('rows_written', 0):,}",
-                         f"{step.get('bytes', 0):,}", f"{step.get('duration_ms', 0):,}",
-                         str(step.get("attempts", 0)), str(step.get("peak_rss_mb", ""))])
-        parts.append(_table(["step", "component", "status", "rows read", "rows out", "rows written", "bytes",
-                             "ms", "attempts", "peak RSS MiB"], rows, numeric=set(range(3, 10))))
+            rows.append(
+                [
+                    f"<code>{escape(step_id)}</code>",
+                    escape(str(step.get("component"))),
+                    _badge(step.get("status")),
+                    f"{step.get('rows_read', 0):,}",
+                    f"{step.get('rows_out', 0):,}",
+                    f"{step.get('rows_written', 0):,}",
+                    f"{step.get('bytes', 0):,}",
+                    f"{step.get('duration_ms', 0):,}",
+                    str(step.get("attempts", 0)),
+                    str(step.get("peak_rss_mb", "")),
+                ]
+            )
+        parts.append(
+            _table(
+                [
+                    "step",
+                    "component",
+                    "status",
+                    "rows read",
+                    "rows out",
+                    "rows written",
+                    "bytes",
+                    "ms",
+                    "attempts",
+                    "peak RSS MiB",
+                ],
+                rows,
+                numeric=set(range(3, 10)),
+            )
+        )
         for step_id, step in steps.items():
             error = step.get("error")
             if error:
-                hint = f"<br><span class=\"muted\">hint: {escape(str(error['hint']))}</span>" if error.get("hint") else ""
-                parts.append(f'<div class="err"><b>{escape(step_id)}</b> ({escape(str(step.get("component")))}): '
-                             f"{escape(str(error.get('message')))}{hint}</div>")
+                hint = (
+                    f'<br><span class="muted">hint: {escape(str(error["hint"]))}</span>'
+                    if error.get("hint")
+                    else ""
+                )
+                parts.append(
+                    f'<div class="err"><b>{escape(step_id)}</b> ({escape(str(step.get("component")))}): '
+                    f"{escape(str(error.get('message')))}{hint}</div>"
+                )
             elif step.get("skip_reason"):
-                parts.append(f'<p class="muted">{escape(step_id)} skipped: {escape(str(step["skip_reason"]))}</p>')
+                parts.append(
+                    f'<p class="muted">{escape(step_id)} skipped: {escape(str(step["skip_reason"]))}</p>'
+                )
     outputs = status.get("outputs") or []
     if outputs:
         parts.append("<h2>Outputs</h2>")
-        parts.append(_table(["target", "step", "rows", "bytes"],
-                            [[f"<code>{escape(str(o.get('target')))}</code>", escape(str(o.get("step_id"))),
-                              f"{o.get('rows', 0):,}", f"{o.get('bytes', 0):,}"] for o in outputs], numeric={2, 3}))
+        parts.append(
+            _table(
+                ["target", "step", "rows", "bytes"],
+                [
+                    [
+                        f"<code>{escape(str(o.get('target')))}</code>",
+                        escape(str(o.get("step_id"))),
+                        f"{o.get('rows', 0):,}",
+                        f"{o.get('bytes', 0):,}",
+                    ]
+                    for o in outputs
+                ],
+                numeric={2, 3},
+            )
+        )
     if metrics:
         parts.append("<h2>Metrics</h2>")
-        parts.append(_table(["metric", "step", "value", "unit"],
-                            [[escape(str(m.get("metric"))), escape(str(m.get("step_id", "run"))),
-                              escape(str(m.get("value"))), escape(str(m.get("unit") or ""))] for m in metrics],
-                            numeric={2}))
+        parts.append(
+            _table(
+                ["metric", "step", "value", "unit"],
+                [
+                    [
+                        escape(str(m.get("metric"))),
+                        escape(str(m.get("step_id", "run"))),
+                        escape(str(m.get("value"))),
+                        escape(str(m.get("unit") or "")),
+                    ]
+                    for m in metrics
+                ],
+                numeric={2},
+            )
+        )
     if events:
         parts.append("<h2>Events</h2>")
         rows = []
         for event in events:
-            rest = {k: v for k, v in event.items() if k not in ("seq", "ts", "session_id", "event", "step_id")}
-            rows.append([escape(str(event.get("ts", ""))), escape(str(event.get("event"))),
-                         escape(str(event.get("step_id", ""))),
-                         f"<code>{escape(json.dumps(rest, ensure_ascii=False))}</code>" if rest else ""])
+            rest = {
+                k: v for k, v in event.items() if k not in ("seq", "ts", "session_id", "event", "step_id")
+            }
+            rows.append(
+                [
+                    escape(str(event.get("ts", ""))),
+                    escape(str(event.get("event"))),
+                    escape(str(event.get("step_id", ""))),
+                    f"<code>{escape(json.dumps(rest, ensure_ascii=False))}</code>" if rest else "",
+                ]
+            )
         parts.append(_table(["time (UTC)", "event", "step", "details"], rows))
     manifest = session_dir / "compiled" / "manifest.yaml"
     if manifest.is_file():

@@ -31,8 +31,16 @@ from runtime.secrets import SecretMasker
 from runtime.session import Session, SessionError
 from runtime.status import build_status
 
-__all__ = ["EXIT_CANCELLED", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "RunOutcome", "RunRequest", "UsageError",
-           "run"]
+__all__ = [
+    "EXIT_CANCELLED",
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "RunOutcome",
+    "RunRequest",
+    "UsageError",
+    "run",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 
@@ -70,9 +78,15 @@ class RunOutcome:
         return self.result.failed if self.result is not None else []
 
 
-def run(request: RunRequest, *, registry: DriverRegistry | None = None, cancel: threading.Event | None = None,
-        on_session: Callable[[Session], None] | None = None,
-        on_change: Callable[[StepState], None] | None = None, spec_registry: Any = None) -> RunOutcome:
+def run(
+    request: RunRequest,
+    *,
+    registry: DriverRegistry | None = None,
+    cancel: threading.Event | None = None,
+    on_session: Callable[[Session], None] | None = None,
+    on_change: Callable[[StepState], None] | None = None,
+    spec_registry: Any = None,
+) -> RunOutcome:
     """Run a pipeline or a compiled manifest; raises UsageError/SessionError before a session exists.
 
     `registry` maps components to drivers (default: the `osiris.drivers` entry points);
@@ -86,8 +100,16 @@ def run(request: RunRequest, *, registry: DriverRegistry | None = None, cancel: 
     session = Session(_absolute(request.session_root, work_dir), request.run_id, masker)
     if on_session is not None:
         on_session(session)
-    job = _Run(request, session, masker, env, work_dir, registry or default_registry(),
-               cancel or threading.Event(), on_change)
+    job = _Run(
+        request,
+        session,
+        masker,
+        env,
+        work_dir,
+        registry or default_registry(),
+        cancel or threading.Event(),
+        on_change,
+    )
     job.spec_registry = spec_registry
     return job.go()
 
@@ -99,10 +121,14 @@ def _check_request(request: RunRequest, work_dir: Path) -> None:
         raise UsageError(f"pipeline file not found: {request.pipeline}")
     if request.manifest_dir is not None:
         if not (_absolute(request.manifest_dir, work_dir) / "manifest.yaml").is_file():
-            raise UsageError(f"{request.manifest_dir} is not a compiled manifest directory (no manifest.yaml)")
+            raise UsageError(
+                f"{request.manifest_dir} is not a compiled manifest directory (no manifest.yaml)"
+            )
         if request.params or request.profile:
-            raise UsageError("--param and --profile apply when compiling; a compiled manifest has its "
-                             "parameters bound already (recompile with omlc, or run the pipeline file)")
+            raise UsageError(
+                "--param and --profile apply when compiling; a compiled manifest has its "
+                "parameters bound already (recompile with omlc, or run the pipeline file)"
+            )
 
 
 def _absolute(path: Path, base: Path) -> Path:
@@ -111,9 +137,17 @@ def _absolute(path: Path, base: Path) -> Path:
 
 
 class _Run:
-    def __init__(self, request: RunRequest, session: Session, masker: SecretMasker, env: Mapping[str, str],
-                 work_dir: Path, registry: DriverRegistry, cancel: threading.Event,
-                 on_change: Callable[[StepState], None] | None) -> None:
+    def __init__(
+        self,
+        request: RunRequest,
+        session: Session,
+        masker: SecretMasker,
+        env: Mapping[str, str],
+        work_dir: Path,
+        registry: DriverRegistry,
+        cancel: threading.Event,
+        on_change: Callable[[StepState], None] | None,
+    ) -> None:
         self.request, self.session, self.masker, self.env = request, session, masker, env
         self.work_dir, self.registry, self.cancel, self.on_change = work_dir, registry, cancel, on_change
         self.started_at = utc_now()
@@ -124,6 +158,7 @@ class _Run:
         self._status_lock = threading.Lock()
         self._log_handler: logging.Handler | None = None
         self.spec_registry: Any = None
+        self._compile_result: CompileResult | None = None
 
     def go(self) -> RunOutcome:
         options = self.request.exec_options or ExecOptions(work_dir=self.work_dir)
@@ -140,9 +175,17 @@ class _Run:
     def _go(self, options: ExecOptions) -> RunOutcome:
         request, events = self.request, self.session.events
         source = str(request.pipeline if request.pipeline is not None else request.manifest_dir)
-        events.emit("run_start", source=source, mode="pipeline" if request.pipeline else "manifest",
-                    work_dir=str(self.work_dir), osiris_version=_version(), python=platform.python_version(),
-                    pid=os.getpid(), params=dict(request.params), profile=request.profile)
+        events.emit(
+            "run_start",
+            source=source,
+            mode="pipeline" if request.pipeline else "manifest",
+            work_dir=str(self.work_dir),
+            osiris_version=_version(),
+            python=platform.python_version(),
+            pid=os.getpid(),
+            params=dict(request.params),
+            profile=request.profile,
+        )
         self._write_status("running")
         outcome = self._prepare()
         if outcome is not None:
@@ -158,9 +201,18 @@ class _Run:
         except ConnectionsUnavailable as error:
             return self._abort("connections_error", str(error), error.diagnostics)
         self.states = {}
-        result = execute(manifest, cfgs, events=events, metrics=self.session.metrics, tmp_dir=self.session.tmp_dir,
-                         connections=RuntimeConnections(conns, self.masker, self.env), registry=self.registry,
-                         cancel=self.cancel, options=options, on_change=self._changed)
+        result = execute(
+            manifest,
+            cfgs,
+            events=events,
+            metrics=self.session.metrics,
+            tmp_dir=self.session.tmp_dir,
+            connections=RuntimeConnections(conns, self.masker, self.env),
+            registry=self.registry,
+            cancel=self.cancel,
+            options=options,
+            on_change=self._changed,
+        )
         self.states = result.steps
         self._write_schemas(result)
         return self._finish(result.status, result=result)
@@ -170,56 +222,83 @@ class _Run:
         request, events = self.request, self.session.events
         compiled = self.session.compiled_dir
         if request.manifest_dir is not None:
-            shutil.copytree(_absolute(request.manifest_dir, self.work_dir), compiled,
-                            ignore=shutil.ignore_patterns(".*"))
+            shutil.copytree(
+                _absolute(request.manifest_dir, self.work_dir), compiled, ignore=shutil.ignore_patterns(".*")
+            )
             events.emit("manifest_loaded", path=str(request.manifest_dir))
             return None
         t0 = time.monotonic()
-        options = CompileOptions(connections=Path(request.connections) if request.connections else None,
-                                 params=dict(request.params), profile=request.profile, env=self.env,
-                                 cwd=self.work_dir)
+        options = CompileOptions(
+            connections=Path(request.connections) if request.connections else None,
+            params=dict(request.params),
+            profile=request.profile,
+            env=self.env,
+            cwd=self.work_dir,
+        )
         label = str(request.pipeline)
-        result = compile_path(_absolute(Path(label), self.work_dir), options, registry=self.spec_registry,
-                              label=label)
+        result = compile_path(
+            _absolute(Path(label), self.work_dir), options, registry=self.spec_registry, label=label
+        )
         duration = int((time.monotonic() - t0) * 1000)
-        counts = {sev: sum(1 for d in result.diagnostics if d.severity == sev) for sev in ("error", "warning")}
+        counts = {
+            sev: sum(1 for d in result.diagnostics if d.severity == sev) for sev in ("error", "warning")
+        }
         if not result.ok:
-            events.emit("compile_error", duration_ms=duration, errors=counts["error"], warnings=counts["warning"],
-                        diagnostics=[_diag(d) for d in result.diagnostics])
-            outcome = self._finish("failed", error={"stage": "compile", "message":
-                                                    f"the pipeline has {counts['error']} compile error(s)"})
-            outcome.diagnostics, outcome.compile_result = list(result.diagnostics), result
-            return outcome
+            events.emit(
+                "compile_error",
+                duration_ms=duration,
+                errors=counts["error"],
+                warnings=counts["warning"],
+                diagnostics=[_diag(d) for d in result.diagnostics],
+            )
+            self._compile_result = result
+            return self._finish(
+                "failed",
+                error={"stage": "compile", "message": f"the pipeline has {counts['error']} compile error(s)"},
+            )
         write_output(result, compiled)
         fp = result.artifacts.get("meta.json")
-        events.emit("compile_complete", duration_ms=duration, warnings=counts["warning"],
-                    diagnostics=[_diag(d) for d in result.diagnostics], output="compiled",
-                    manifest_fp=_manifest_fp(fp))
+        events.emit(
+            "compile_complete",
+            duration_ms=duration,
+            warnings=counts["warning"],
+            diagnostics=[_diag(d) for d in result.diagnostics],
+            output="compiled",
+            manifest_fp=_manifest_fp(fp),
+        )
         self._compile_result = result
         return None
 
     def _abort(self, event: str, message: str, diagnostics: list[Diagnostic] | None = None) -> RunOutcome:
-        self.session.events.emit(event, message=message,
-                                 diagnostics=[_diag(d) for d in diagnostics or []])
+        self.session.events.emit(event, message=message, diagnostics=[_diag(d) for d in diagnostics or []])
         outcome = self._finish("failed", error={"stage": event.removesuffix("_error"), "message": message})
-        outcome.diagnostics = list(diagnostics or [])
+        outcome.diagnostics = [*outcome.diagnostics, *(diagnostics or [])]
         return outcome
 
-    def _finish(self, status: str, *, result: ExecResult | None = None,
-                error: dict[str, Any] | None = None) -> RunOutcome:
+    def _finish(
+        self, status: str, *, result: ExecResult | None = None, error: dict[str, Any] | None = None
+    ) -> RunOutcome:
         duration = int((time.monotonic() - self.t0) * 1000)
         peak = round(peak_rss_bytes() / 2**20, 1)
         document = self._write_status(status, finished=True, error=error, peak_rss_mb=peak)
         failed = [s.id for s in self.states.values() if s.status == "failed"]
         self.session.metrics.emit("run_duration_ms", duration, "ms")
         self.session.metrics.emit("run_peak_rss_mb", peak, "MiB")
-        self.session.events.emit("run_end", status=status, ok=status == "succeeded", duration_ms=duration,
-                                 rows_read=document["totals"]["rows_read"],
-                                 rows_written=document["totals"]["rows_written"], failed_steps=failed,
-                                 **({"error": error} if error else {}))
+        self.session.events.emit(
+            "run_end",
+            status=status,
+            ok=status == "succeeded",
+            duration_ms=duration,
+            rows_read=document["totals"]["rows_read"],
+            rows_written=document["totals"]["rows_written"],
+            failed_steps=failed,
+            **({"error": error} if error else {}),
+        )
         code = {"succeeded": 0, "failed": 1, "cancelled": 130}[status]
         outcome = RunOutcome(code, document, self.session, self.masker, result=result)
-        outcome.compile_result = getattr(self, "_compile_result", None)
+        outcome.compile_result = self._compile_result
+        if self._compile_result is not None:
+            outcome.diagnostics = list(self._compile_result.diagnostics)
         return outcome
 
     def _changed(self, state: StepState) -> None:
@@ -228,15 +307,28 @@ class _Run:
         if self.on_change is not None:
             self.on_change(state)
 
-    def _write_status(self, status: str, *, finished: bool = False, error: dict[str, Any] | None = None,
-                      peak_rss_mb: float | None = None) -> dict[str, Any]:
+    def _write_status(
+        self,
+        status: str,
+        *,
+        finished: bool = False,
+        error: dict[str, Any] | None = None,
+        peak_rss_mb: float | None = None,
+    ) -> dict[str, Any]:
         with self._status_lock:
             document = build_status(
-                session_id=self.session.id, pipeline=self.pipeline_name, status=status,
-                started_at=self.started_at, finished_at=utc_now() if finished else None,
-                duration_ms=int((time.monotonic() - self.t0) * 1000), states=dict(self.states),
-                manifest_fp=self.manifest_fp, error=error,
-                source=str(self.request.pipeline or self.request.manifest_dir), peak_rss_mb=peak_rss_mb)
+                session_id=self.session.id,
+                pipeline=self.pipeline_name,
+                status=status,
+                started_at=self.started_at,
+                finished_at=utc_now() if finished else None,
+                duration_ms=int((time.monotonic() - self.t0) * 1000),
+                states=dict(self.states),
+                manifest_fp=self.manifest_fp,
+                error=error,
+                source=str(self.request.pipeline or self.request.manifest_dir),
+                peak_rss_mb=peak_rss_mb,
+            )
             self.session.write_status(document)
             return self.session.masker.mask_data(document)
 
@@ -244,8 +336,9 @@ class _Run:
         schemas = {}
         for step_id, runner in result.runners.items():
             if runner.schema is not None:
-                schemas[step_id] = [{"name": f.name, "type": str(f.type), "nullable": f.nullable}
-                                    for f in runner.schema]
+                schemas[step_id] = [
+                    {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in runner.schema
+                ]
         if schemas:
             self.session.write_artifact("schemas.json", schemas)
 
@@ -275,8 +368,14 @@ class _MaskingFormatter(logging.Formatter):
 
 
 def _diag(d: Diagnostic) -> dict[str, Any]:
-    out = {"code": d.code, "severity": d.severity, "message": d.message, "file": d.span.file,
-           "line": d.span.line, "column": d.span.column}
+    out = {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "file": d.span.file,
+        "line": d.span.line,
+        "column": d.span.column,
+    }
     if d.help:
         out["help"] = d.help
     return out

@@ -40,7 +40,8 @@ _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/?#@\s]*:)(?
 _KV_PASSWORD = re.compile(
     r"(?P<head>(?:\b(?:password|passwd|pwd|secret|token|api_key|apikey)\s*=\s*|"
     r"[\"'](?:password|passwd|pwd|secret|token|api_key|apikey)[\"']\s*:\s*))"
-    r"(?P<quote>['\"]?)(?P<pw>[^\s'\",;&]+)",
+    r"(?P<quote>['\"]?)(?!\$\{[A-Za-z_][A-Za-z0-9_]*\}['\"\s,;&]|\$\{[A-Za-z_][A-Za-z0-9_]*\}$)"
+    r"(?P<pw>[^\s'\",;&]+)",
     re.IGNORECASE,
 )
 SHORT_SECRET = 4
@@ -92,8 +93,13 @@ class SecretMasker:
             if not text.strip():
                 continue
             # The forms a value takes once quoted into a URL or escaped into JSON.
-            for form in (text, quote(text, safe=""), quote_plus(text), json.dumps(text)[1:-1],
-                         repr(text)[1:-1]):
+            for form in (
+                text,
+                quote(text, safe=""),
+                quote_plus(text),
+                json.dumps(text)[1:-1],
+                repr(text)[1:-1],
+            ):
                 if form:
                     new.add(form)
         with self._lock:

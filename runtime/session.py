@@ -32,8 +32,18 @@ from typing import Any
 from runtime.events import EventLog, MetricLog
 from runtime.secrets import SecretMasker
 
-__all__ = ["DEFAULT_SESSION_DIR", "Session", "SessionError", "SessionInfo", "find_session", "gc_sessions",
-           "list_sessions", "new_session_id", "read_status", "validate_session_id"]
+__all__ = [
+    "DEFAULT_SESSION_DIR",
+    "Session",
+    "SessionError",
+    "SessionInfo",
+    "find_session",
+    "gc_sessions",
+    "list_sessions",
+    "new_session_id",
+    "read_status",
+    "validate_session_id",
+]
 
 DEFAULT_SESSION_DIR = Path(".osiris") / "sessions"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -51,8 +61,10 @@ def new_session_id() -> str:
 
 def validate_session_id(session_id: str) -> str:
     if not _ID.match(session_id) or session_id in (".", ".."):
-        raise SessionError(f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-' "
-                           "(at most 128, starting with a letter or digit)")
+        raise SessionError(
+            f"invalid session id {session_id!r}: use letters, digits, '.', '_' and '-' "
+            "(at most 128, starting with a letter or digit)"
+        )
     return session_id
 
 
@@ -67,8 +79,9 @@ class Session:
             self.root.mkdir(parents=True, exist_ok=True)
             self.dir.mkdir()
         except FileExistsError:
-            raise SessionError(f"session {self.id} already exists in {self.root}: "
-                               "choose another --run-id") from None
+            raise SessionError(
+                f"session {self.id} already exists in {self.root}: choose another --run-id"
+            ) from None
         except OSError as error:
             raise SessionError(f"cannot create the session directory {self.dir}: {error.strerror}") from None
         for sub in ("artifacts", "tmp"):
@@ -157,12 +170,20 @@ def find_session(root: Path, session_id: str) -> SessionInfo:
     matches = [info for info in sessions if info.id.startswith(session_id)]
     if len(matches) == 1:
         return matches[0]
-    raise SessionError(f"no session {session_id!r} in {root}" +
-                       (f" ({len(matches)} sessions start with it)" if matches else ""))
+    raise SessionError(
+        f"no session {session_id!r} in {root}"
+        + (f" ({len(matches)} sessions start with it)" if matches else "")
+    )
 
 
-def gc_sessions(root: Path, *, keep: int | None = None, older_than_days: float | None = None,
-                dry_run: bool = False, now: float | None = None) -> list[SessionInfo]:
+def gc_sessions(
+    root: Path,
+    *,
+    keep: int | None = None,
+    older_than_days: float | None = None,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> list[SessionInfo]:
     """Remove sessions beyond the newest `keep` and/or older than `older_than_days`.
 
     A session still marked `running` whose directory changed in the last hour is kept: it
@@ -186,6 +207,8 @@ def gc_sessions(root: Path, *, keep: int | None = None, older_than_days: float |
 
 def _mtime(path: Path) -> float:
     try:
-        return max(p.stat().st_mtime for p in (path, path / "events.jsonl", path / "status.json") if p.exists())
+        return max(
+            p.stat().st_mtime for p in (path, path / "events.jsonl", path / "status.json") if p.exists()
+        )
     except (OSError, ValueError):
         return 0.0

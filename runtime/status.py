@@ -39,15 +39,27 @@ def step_summary(state: StepState) -> dict[str, Any]:
     return summary
 
 
-def build_status(*, session_id: str, pipeline: str | None, status: str, started_at: str,
-                 finished_at: str | None, duration_ms: int, states: Mapping[str, StepState] | None,
-                 manifest_fp: str | None = None, error: dict[str, Any] | None = None,
-                 source: str | None = None, peak_rss_mb: float | None = None) -> dict[str, Any]:
+def build_status(
+    *,
+    session_id: str,
+    pipeline: str | None,
+    status: str,
+    started_at: str,
+    finished_at: str | None,
+    duration_ms: int,
+    states: Mapping[str, StepState] | None,
+    manifest_fp: str | None = None,
+    error: dict[str, Any] | None = None,
+    source: str | None = None,
+    peak_rss_mb: float | None = None,
+) -> dict[str, Any]:
     """The status.json document for the run as it stands."""
     states = states or {}
     steps = {step_id: step_summary(state) for step_id, state in states.items()}
-    counts = {name: sum(1 for s in states.values() if s.status == name)
-              for name in ("succeeded", "failed", "skipped", "cancelled")}
+    counts = {
+        name: sum(1 for s in states.values() if s.status == name)
+        for name in ("succeeded", "failed", "skipped", "cancelled")
+    }
     writers = [s for s in states.values() if s.kind == "writer" and s.status == "succeeded"]
     extractors = [s for s in states.values() if s.kind == "extractor"]
     totals = {
@@ -73,8 +85,16 @@ def build_status(*, session_id: str, pipeline: str | None, status: str, started_
         "manifest_fp": manifest_fp,
         "steps": steps,
         "totals": totals,
-        "outputs": [{"step_id": s.id, "component": s.component, "target": s.target, "rows": s.rows_written,
-                     "bytes": s.bytes_written} for s in writers],
+        "outputs": [
+            {
+                "step_id": s.id,
+                "component": s.component,
+                "target": s.target,
+                "rows": s.rows_written,
+                "bytes": s.bytes_written,
+            }
+            for s in writers
+        ],
     }
     if peak_rss_mb is not None:
         document["peak_rss_mb"] = peak_rss_mb

@@ -30,13 +30,30 @@ def _list(registry: Any, as_json: bool) -> int:
     installed = _installed()
     specs = [registry.components[name] for name in registry.canonical_names()]
     if as_json:
-        print(json.dumps([{"name": s.name, "version": s.version, "kind": s.kind, "family": s.family,
-                           "modes": list(s.pipeline_modes), "aliases": list(s.aliases), "title": s.title,
-                           "driver_installed": s.name in installed} for s in specs], indent=2))
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": s.name,
+                        "version": s.version,
+                        "kind": s.kind,
+                        "family": s.family,
+                        "modes": list(s.pipeline_modes),
+                        "aliases": list(s.aliases),
+                        "title": s.title,
+                        "driver_installed": s.name in installed,
+                    }
+                    for s in specs
+                ],
+                indent=2,
+            )
+        )
         return 0
     rows = [("COMPONENT", "KIND", "MODES", "DRIVER", "TITLE")]
     for s in specs:
-        rows.append((s.name, s.kind, ",".join(s.pipeline_modes), "yes" if s.name in installed else "no", s.title))
+        rows.append(
+            (s.name, s.kind, ",".join(s.pipeline_modes), "yes" if s.name in installed else "no", s.title)
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4])

@@ -28,12 +28,17 @@ def connections_command(args: argparse.Namespace) -> int:
     except ConnectionsUnavailable as error:
         sys.stderr.write(masker.mask(f"osiris connections: error: {error}\n"))
         for d in error.diagnostics:
-            sys.stderr.write(masker.mask(f"{d.span.file}:{d.span.line}:{d.span.column}: "
-                                         f"{d.severity}[{d.code}]: {d.message}\n"))
+            sys.stderr.write(
+                masker.mask(
+                    f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
+                )
+            )
         return 2 if not error.diagnostics else 1
     if file is None:
-        sys.stderr.write("osiris connections: no osiris_connections.yaml here (pass --connections FILE, "
-                         "or run `osiris init` for a starter)\n")
+        sys.stderr.write(
+            "osiris connections: no osiris_connections.yaml here (pass --connections FILE, "
+            "or run `osiris init` for a starter)\n"
+        )
         return 2
     if args.action == "list":
         return _list(file, masker, args.json)
@@ -41,8 +46,11 @@ def connections_command(args: argparse.Namespace) -> int:
 
 
 def _aliases(file: Any) -> list[tuple[str, str, Any]]:
-    return [(family, alias, file.aliases[family][alias])
-            for family in file.families() for alias in sorted(file.aliases[family])]
+    return [
+        (family, alias, file.aliases[family][alias])
+        for family in file.families()
+        for alias in sorted(file.aliases[family])
+    ]
 
 
 def _list(file: Any, masker: Any, as_json: bool) -> int:
@@ -56,8 +64,16 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
             else:
                 fields[key] = value
         env = {ref.name: ref.name in os.environ for refs in decl.env_refs.values() for ref in refs}
-        entries.append({"ref": f"@{family}.{alias}", "family": family, "alias": alias,
-                        "default": file.default_alias(family) == alias, "fields": fields, "env": env})
+        entries.append(
+            {
+                "ref": f"@{family}.{alias}",
+                "family": family,
+                "alias": alias,
+                "default": file.default_alias(family) == alias,
+                "fields": fields,
+                "env": env,
+            }
+        )
     if as_json:
         print(masker.mask(json.dumps(masker.mask_data(entries), indent=2, ensure_ascii=False)))
         return 0
@@ -99,7 +115,9 @@ def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
         results.append(masker.mask_data(entry))
     failed = [r for r in results if r["ok"] is False]
     if as_json:
-        print(masker.mask(json.dumps({"ok": not failed, "connections": results}, indent=2, ensure_ascii=False)))
+        print(
+            masker.mask(json.dumps({"ok": not failed, "connections": results}, indent=2, ensure_ascii=False))
+        )
     else:
         for r in results:
             mark = {True: "ok  ", False: "FAIL", None: "skip"}[r["ok"]]

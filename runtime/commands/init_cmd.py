@@ -74,7 +74,8 @@ steps:
     needs: [extract-sales]
     config:
       query: |
-        SELECT region, count(*) AS lines, sum(quantity) AS items, round(sum(quantity * unit_price), 2) AS revenue
+        SELECT region, count(*) AS lines, sum(quantity) AS items,
+               round(sum(quantity * unit_price), 2) AS revenue
         FROM input_df
         WHERE quantity >= ${params.min_quantity}
         GROUP BY region

@@ -31,11 +31,23 @@ def logs_command(args: argparse.Namespace) -> int:
         rows = [["SESSION", "STATUS", "PIPELINE", "STARTED", "DURATION", "ROWS WRITTEN"]]
         for info in sessions:
             b = _brief(info)
-            rows.append([b["session_id"], b["status"], b["pipeline"] or "-", b["started_at"] or "-",
-                         format_duration(b["duration_ms"] or 0), f"{b['rows_written']:,}"])
+            rows.append(
+                [
+                    b["session_id"],
+                    b["status"],
+                    b["pipeline"] or "-",
+                    b["started_at"] or "-",
+                    format_duration(b["duration_ms"] or 0),
+                    f"{b['rows_written']:,}",
+                ]
+            )
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         for r in rows:
-            print("  ".join(c.ljust(widths[i]) if i < 5 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip())
+            print(
+                "  ".join(
+                    c.ljust(widths[i]) if i < 5 else c.rjust(widths[i]) for i, c in enumerate(r)
+                ).rstrip()
+            )
         return 0
     if args.action == "show":
         try:
@@ -75,10 +87,15 @@ def logs_command(args: argparse.Namespace) -> int:
 
 def _brief(info: Any) -> dict[str, Any]:
     status = info.status
-    return {"session_id": info.id, "status": status.get("status", "unknown"), "ok": status.get("ok"),
-            "pipeline": status.get("pipeline"), "started_at": status.get("started_at"),
-            "duration_ms": status.get("duration_ms"),
-            "rows_written": (status.get("totals") or {}).get("rows_written", 0)}
+    return {
+        "session_id": info.id,
+        "status": status.get("status", "unknown"),
+        "ok": status.get("ok"),
+        "pipeline": status.get("pipeline"),
+        "started_at": status.get("started_at"),
+        "duration_ms": status.get("duration_ms"),
+        "rows_written": (status.get("totals") or {}).get("rows_written", 0),
+    }
 
 
 def _events(path: Path) -> list[dict[str, Any]]:

@@ -54,21 +54,37 @@ def render_summary(status: dict[str, Any], session_dir: str, *, quiet: bool = Fa
         if steps:
             rows = [["STEP", "COMPONENT", "STATUS", "ROWS", "TIME"]]
             for step_id, step in steps.items():
-                rows.append([step_id, str(step.get("component", "")), str(step.get("status", "")),
-                             f"{step_rows(step):,}", format_duration(step.get("duration_ms") or 0)])
+                rows.append(
+                    [
+                        step_id,
+                        str(step.get("component", "")),
+                        str(step.get("status", "")),
+                        f"{step_rows(step):,}",
+                        format_duration(step.get("duration_ms") or 0),
+                    ]
+                )
             lines.append("")
             lines.extend(_table(rows, right={3, 4}))
         outputs = status.get("outputs") or []
         if outputs:
             lines.append("")
             lines.append("outputs:")
-            rows = [[str(o.get("target") or o.get("step_id")), f"{int(o.get('rows', 0)):,} rows",
-                     format_bytes(o.get("bytes", 0)), f"({o.get('step_id')})"] for o in outputs]
+            rows = [
+                [
+                    str(o.get("target") or o.get("step_id")),
+                    f"{int(o.get('rows', 0)):,} rows",
+                    format_bytes(o.get("bytes", 0)),
+                    f"({o.get('step_id')})",
+                ]
+                for o in outputs
+            ]
             lines.extend(_table(rows, right={1, 2}))
         totals = status.get("totals") or {}
         if ok:
             lines.append("")
-            lines.append(f"{totals.get('rows_read', 0):,} rows read, {totals.get('rows_written', 0):,} rows written")
+            lines.append(
+                f"{totals.get('rows_read', 0):,} rows read, {totals.get('rows_written', 0):,} rows written"
+            )
     lines.extend(_problems(status, steps))
     if not quiet or not ok:
         sid = status.get("session_id", "")

@@ -39,8 +39,14 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     request = RunRequest(
         pipeline=Path(args.pipeline) if args.pipeline else None,
         manifest_dir=Path(args.manifest) if args.manifest else None,
-        params=dict(args.param), profile=args.profile, connections=args.connections, run_id=args.run_id,
-        session_root=Path(args.session_dir), work_dir=Path.cwd(), exec_options=options)
+        params=dict(args.param),
+        profile=args.profile,
+        connections=args.connections,
+        run_id=args.run_id,
+        session_root=Path(args.session_dir),
+        work_dir=Path.cwd(),
+        exec_options=options,
+    )
     cancel = threading.Event()
     live = _wants_live(args)
     display = None
@@ -81,10 +87,10 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
         body["diagnostics"] = [_diagnostic(d) for d in outcome.diagnostics]
         print(mask(json.dumps(outcome.masker.mask_data(body), indent=2, ensure_ascii=False, sort_keys=True)))
         return outcome.exit_code
-    if outcome.diagnostics:
+    if outcome.diagnostics and (not args.quiet or outcome.exit_code != 0):
         sys.stderr.write(mask(_render_diagnostics(outcome)))
     if args.debug:
-        for runner in (outcome.result.runners.values() if outcome.result else ()):
+        for runner in outcome.result.runners.values() if outcome.result else ():
             if runner.traceback:
                 sys.stderr.write(f"--- traceback of step {runner.step.id} (secrets masked) ---\n")
                 sys.stderr.write(mask(runner.traceback))
@@ -101,17 +107,29 @@ def _render_diagnostics(outcome: Any) -> str:
     try:
         from compiler.render import render_text
     except ImportError:  # the compiler's renderer is optional here: same first-line format
-        return "".join(f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
-                       + (f"  help: {d.help}\n" if d.help else "") for d in diagnostics)
+        return "".join(
+            f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
+            + (f"  help: {d.help}\n" if d.help else "")
+            for d in diagnostics
+        )
     label = result.file if result is not None else (diagnostics[0].span.file if diagnostics else "")
-    sources = {result.file: result.pipeline.text} if result is not None and result.pipeline is not None else {}
+    sources = (
+        {result.file: result.pipeline.text} if result is not None and result.pipeline is not None else {}
+    )
     colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
     return render_text([(label, diagnostics)], sources, colour=colour)
 
 
 def _diagnostic(d: Any) -> dict[str, Any]:
-    return {"code": d.code, "severity": d.severity, "message": d.message, "file": d.span.file,
-            "line": d.span.line, "column": d.span.column, "help": d.help}
+    return {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "file": d.span.file,
+        "line": d.span.line,
+        "column": d.span.column,
+        "help": d.help,
+    }
 
 
 def _wants_live(args: argparse.Namespace) -> bool:
@@ -147,8 +165,11 @@ def _internal_error(error: Exception, debug: bool) -> int:
     masker.add_environment(os.environ)
     if debug:
         sys.stderr.write(masker.mask("".join(traceback.format_exception(error))))
-    sys.stderr.write(masker.mask(f"osiris: internal error: {type(error).__name__}: {error}") +
-                     ("" if debug else " (rerun with --debug for the traceback)") + "\n")
+    sys.stderr.write(
+        masker.mask(f"osiris: internal error: {type(error).__name__}: {error}")
+        + ("" if debug else " (rerun with --debug for the traceback)")
+        + "\n"
+    )
     return 1
 
 

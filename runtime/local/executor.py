@@ -52,10 +52,19 @@ class ExecResult:
         return [s for s in self.steps.values() if s.status == "failed"]
 
 
-def execute(manifest: Manifest, cfgs: Mapping[str, dict[str, Any]], *, events: EventLog, metrics: MetricLog,
-            tmp_dir: Path, connections: RuntimeConnections, registry: DriverRegistry,
-            cancel: threading.Event, options: ExecOptions,
-            on_change: Callable[[StepState], None] | None = None) -> ExecResult:
+def execute(
+    manifest: Manifest,
+    cfgs: Mapping[str, dict[str, Any]],
+    *,
+    events: EventLog,
+    metrics: MetricLog,
+    tmp_dir: Path,
+    connections: RuntimeConnections,
+    registry: DriverRegistry,
+    cancel: threading.Event,
+    options: ExecOptions,
+    on_change: Callable[[StepState], None] | None = None,
+) -> ExecResult:
     """Run every step of `manifest`; returns when all steps have finished, failed or stopped."""
     from spec.registry import default_registry as spec_registry
 
@@ -66,22 +75,41 @@ def execute(manifest: Manifest, cfgs: Mapping[str, dict[str, Any]], *, events: E
         families[step.component] = (spec.family, spec.connection) if spec is not None else (None, "none")
     spill_dir = tmp_dir / "spill"
     spill_dir.mkdir(parents=True, exist_ok=True)
-    env = StepEnv(events=events, metrics=metrics, registry=registry, connections=connections, cancel=cancel,
-                  work_dir=options.work_dir, tmp_dir=tmp_dir, batch_rows=options.batch_rows,
-                  step_memory_bytes=options.step_memory_bytes, spec_family=families, debug=options.debug,
-                  on_change=on_change)
-    connections.register_secrets(sorted({*manifest.connections,
-                                         *(s.connection for s in manifest.steps if s.connection)}))
+    env = StepEnv(
+        events=events,
+        metrics=metrics,
+        registry=registry,
+        connections=connections,
+        cancel=cancel,
+        work_dir=options.work_dir,
+        tmp_dir=tmp_dir,
+        batch_rows=options.batch_rows,
+        step_memory_bytes=options.step_memory_bytes,
+        spec_family=families,
+        debug=options.debug,
+        on_change=on_change,
+    )
+    connections.register_secrets(
+        sorted({*manifest.connections, *(s.connection for s in manifest.steps if s.connection)})
+    )
     wiring = wire(manifest, spill_dir, options.channel_capacity, cancel)
     states = {step.id: StepState(step.id, step.component, step.kind) for step in manifest.steps}
     runners: dict[str, StepRunner] = {}
     for step_id in manifest.order:
         step = manifest.step(step_id)
-        runners[step_id] = StepRunner(step, cfgs[step_id], states[step_id], env, wiring.inputs[step_id],
-                                      wiring.outputs[step_id], [runners[n] for n in wiring.ordering[step_id]])
+        runners[step_id] = StepRunner(
+            step,
+            cfgs[step_id],
+            states[step_id],
+            env,
+            wiring.inputs[step_id],
+            wiring.outputs[step_id],
+            [runners[n] for n in wiring.ordering[step_id]],
+        )
     sampler = RssSampler(lambda: [s for s in states.values() if s.status == "running"])
-    threads = [threading.Thread(target=r.run, name=f"step:{r.step.id}", daemon=True)
-               for r in runners.values()]
+    threads = [
+        threading.Thread(target=r.run, name=f"step:{r.step.id}", daemon=True) for r in runners.values()
+    ]
     sampler.start()
     for spiller in wiring.spillers:
         spiller.start()
@@ -105,5 +133,3 @@ def execute(manifest: Manifest, cfgs: Mapping[str, dict[str, Any]], *, events: E
     else:
         status = "failed"
     return ExecResult(status, states, runners)
-
-

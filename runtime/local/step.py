@@ -23,7 +23,14 @@ import pyarrow as pa
 
 from compiler.manifest import ManifestStep
 from runtime.connections import RuntimeConnections
-from runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError, WriteResult, iter_batches
+from runtime.driver import (
+    Cancelled,
+    DriverError,
+    ResolvedConnection,
+    TransientError,
+    WriteResult,
+    iter_batches,
+)
 from runtime.events import EventLog, MetricLog
 from runtime.local.channel import Channel, UpstreamFailed
 from runtime.local.context import LocalStepContext, StepState
@@ -64,8 +71,16 @@ class StepEnv:
 
 
 class StepRunner:
-    def __init__(self, step: ManifestStep, cfg: dict[str, Any], state: StepState, env: StepEnv,
-                 inputs: list[Binding], outputs: list[Channel], ordering: list[StepRunner]) -> None:
+    def __init__(
+        self,
+        step: ManifestStep,
+        cfg: dict[str, Any],
+        state: StepState,
+        env: StepEnv,
+        inputs: list[Binding],
+        outputs: list[Channel],
+        ordering: list[StepRunner],
+    ) -> None:
         self.step, self.cfg, self.state, self.env = step, cfg, state, env
         self.inputs, self.outputs, self.ordering = inputs, outputs, ordering
         self.done = threading.Event()
@@ -108,12 +123,16 @@ class StepRunner:
         for binding in self.inputs:
             if binding.channel is not None:
                 binding.channel.wait_schema()
-        self.state.rows_read = sum(t.num_rows for t in tables.values()) if self.step.kind == "transform" else 0
+        self.state.rows_read = (
+            sum(t.num_rows for t in tables.values()) if self.step.kind == "transform" else 0
+        )
         connection = self._connection()
         driver = self.env.registry.create(self.step.component)
         self._attempts(driver, connection, tables)
 
-    def _attempts(self, driver: Any, connection: ResolvedConnection | None, tables: dict[str, SpillTable]) -> None:
+    def _attempts(
+        self, driver: Any, connection: ResolvedConnection | None, tables: dict[str, SpillTable]
+    ) -> None:
         policy = self.step.retry
         attempt = 1
         while True:
@@ -128,9 +147,16 @@ class StepRunner:
                 if not self._retry_safe():
                     raise _NotRetryable() from error
                 delay = min(policy.backoff_seconds * (2 ** (attempt - 1)), policy.max_backoff_seconds)
-                self.env.events.emit("retry", step_id=self.step.id, component=self.step.component,
-                                     attempt=attempt, next_attempt=attempt + 1, delay_s=round(delay, 3),
-                                     max_attempts=policy.max_attempts, error=str(error))
+                self.env.events.emit(
+                    "retry",
+                    step_id=self.step.id,
+                    component=self.step.component,
+                    attempt=attempt,
+                    next_attempt=attempt + 1,
+                    delay_s=round(delay, 3),
+                    max_attempts=policy.max_attempts,
+                    error=str(error),
+                )
                 if self.env.cancel.wait(delay):
                     raise Cancelled("the run was cancelled") from None
                 attempt += 1
@@ -144,22 +170,39 @@ class StepRunner:
         state.rows_out = state.bytes_out = state.reported_rows = state.reported_bytes = 0
         if self.step.kind != "transform":
             state.rows_read = 0
-        self.env.events.emit("step_start", step_id=self.step.id, component=self.step.component,
-                             kind=self.step.kind, mode=self.step.mode, attempt=attempt,
-                             connection=self.step.connection,
-                             inputs={b.name: {"step": b.producer, "streaming": b.streaming} for b in self.inputs})
+        self.env.events.emit(
+            "step_start",
+            step_id=self.step.id,
+            component=self.step.component,
+            kind=self.step.kind,
+            mode=self.step.mode,
+            attempt=attempt,
+            connection=self.step.connection,
+            inputs={b.name: {"step": b.producer, "streaming": b.streaming} for b in self.inputs},
+        )
         self.env.changed(state)
 
-    def _attempt(self, driver: Any, connection: ResolvedConnection | None,
-                 tables: dict[str, SpillTable], attempt: int) -> None:
+    def _attempt(
+        self, driver: Any, connection: ResolvedConnection | None, tables: dict[str, SpillTable], attempt: int
+    ) -> None:
         temp_dir = self.env.tmp_dir / "steps" / self.step.id / f"attempt-{attempt}"
         temp_dir.mkdir(parents=True, exist_ok=True)
         ctx = LocalStepContext(
-            step_id=self.step.id, component=self.step.component, mode=self.step.mode, config=self.cfg,
-            connection=connection, work_dir=self.env.work_dir, temp_dir=temp_dir,
-            batch_rows=self.env.batch_rows, memory_limit_bytes=self.env.step_memory_bytes,
-            state=self.state, events=self.env.events, metrics=self.env.metrics, cancel=self.env.cancel,
-            attempt=attempt)
+            step_id=self.step.id,
+            component=self.step.component,
+            mode=self.step.mode,
+            config=self.cfg,
+            connection=connection,
+            work_dir=self.env.work_dir,
+            temp_dir=temp_dir,
+            batch_rows=self.env.batch_rows,
+            memory_limit_bytes=self.env.step_memory_bytes,
+            state=self.state,
+            events=self.env.events,
+            metrics=self.env.metrics,
+            cancel=self.env.cancel,
+            attempt=attempt,
+        )
         kind = self.step.kind
         if kind == "extractor":
             self._emit(_call(driver, "extract", self.step.component)(ctx))
@@ -172,7 +215,9 @@ class StepRunner:
     # -- data movement -------------------------------------------------------------------
     def _emit(self, reader: Any) -> None:
         if not isinstance(reader, pa.RecordBatchReader):
-            raise DriverError(f"{self.step.component} returned {type(reader).__name__}, not a RecordBatchReader")
+            raise DriverError(
+                f"{self.step.component} returned {type(reader).__name__}, not a RecordBatchReader"
+            )
         state = self.state
         try:
             for batch in iter_batches(reader):
@@ -194,8 +239,10 @@ class StepRunner:
 
     def _writer_input(self, tables: dict[str, SpillTable]) -> pa.RecordBatchReader:
         if len(self.inputs) != 1:
-            raise DriverError(f"a writer needs exactly one input; {self.step.id} has {len(self.inputs)}",
-                              hint="give the writer one upstream step in `needs` or `inputs`")
+            raise DriverError(
+                f"a writer needs exactly one input; {self.step.id} has {len(self.inputs)}",
+                hint="give the writer one upstream step in `needs` or `inputs`",
+            )
         binding = self.inputs[0]
         if binding.channel is not None:
             source = binding.channel.reader()
@@ -232,9 +279,14 @@ class StepRunner:
         self.origin = None
         writer = self.step.kind == "writer"
         nbytes = state.bytes_written if writer else state.bytes_out
-        fields: dict[str, Any] = {"rows_read": state.rows_read, "rows_written": state.rows_written,
-                                  "rows_out": state.rows_out, "bytes": nbytes,
-                                  "duration_ms": state.duration_ms, "attempts": state.attempts}
+        fields: dict[str, Any] = {
+            "rows_read": state.rows_read,
+            "rows_written": state.rows_written,
+            "rows_out": state.rows_out,
+            "bytes": nbytes,
+            "duration_ms": state.duration_ms,
+            "attempts": state.attempts,
+        }
         if writer:
             fields["target"] = state.target
         self.env.events.emit("step_complete", step_id=self.step.id, component=self.step.component, **fields)
@@ -260,9 +312,11 @@ class StepRunner:
                 return None
             ref = self.env.connections.default_ref(family)
             if ref is None:
-                raise DriverError(f"{self.step.component} needs a {family} connection and none is the default",
-                                  hint=f"set `connection: \"@{family}.<alias>\"` in the step, or mark an alias "
-                                       f"`default: true` in osiris_connections.yaml")
+                raise DriverError(
+                    f"{self.step.component} needs a {family} connection and none is the default",
+                    hint=f'set `connection: "@{family}.<alias>"` in the step, or mark an alias '
+                    f"`default: true` in osiris_connections.yaml",
+                )
         return self.env.connections.resolve(str(ref))
 
     def _check_cancelled(self) -> None:
@@ -273,8 +327,13 @@ class StepRunner:
         started = self.state.started is not None
         self.state.status = "cancelled"
         self.origin = self.step.id
-        self.env.events.emit("step_cancelled", step_id=self.step.id, component=self.step.component,
-                             started=started, rows_read=self.state.rows_read)
+        self.env.events.emit(
+            "step_cancelled",
+            step_id=self.step.id,
+            component=self.step.component,
+            started=started,
+            rows_read=self.state.rows_read,
+        )
 
     def _skip(self, origin: str) -> None:
         started = self.state.started is not None
@@ -285,8 +344,14 @@ class StepRunner:
         self.origin = origin
         reason = f"upstream step {origin} did not succeed"
         self.state.skip_reason = reason
-        self.env.events.emit("step_skipped", step_id=self.step.id, component=self.step.component,
-                             reason=reason, upstream=origin, rolled_back=started)
+        self.env.events.emit(
+            "step_skipped",
+            step_id=self.step.id,
+            component=self.step.component,
+            reason=reason,
+            upstream=origin,
+            rolled_back=started,
+        )
 
     def _fail(self, error: BaseException) -> None:
         if isinstance(error, _NotRetryable) and error.__cause__ is not None:
@@ -309,15 +374,22 @@ class StepRunner:
         fields: dict[str, Any] = dict(self.state.error)
         if self.env.debug:
             fields["traceback"] = self.traceback
-        self.env.events.emit("step_error", step_id=self.step.id, component=self.step.component,
-                             attempt=self.state.attempts, **fields)
+        self.env.events.emit(
+            "step_error",
+            step_id=self.step.id,
+            component=self.step.component,
+            attempt=self.state.attempts,
+            **fields,
+        )
 
 
 def _call(driver: Any, method: str, component: str) -> Any:
     function = getattr(driver, method, None)
     if not callable(function):
-        raise DriverError(f"the driver for {component} has no {method}() method",
-                          hint="the installed driver does not match the component's kind")
+        raise DriverError(
+            f"the driver for {component} has no {method}() method",
+            hint="the installed driver does not match the component's kind",
+        )
     return function
 
 
@@ -325,16 +397,21 @@ def describe_error(error: BaseException, note: str | None = None) -> dict[str, A
     """The user-facing cause: a DriverError's message and hint, else the exception's type and text."""
     if isinstance(error, DriverError):
         message = str(error) or type(error).__name__
-        info: dict[str, Any] = {"error_type": type(error).__name__, "message": message,
-                                "transient": bool(error.transient)}
+        info: dict[str, Any] = {
+            "error_type": type(error).__name__,
+            "message": message,
+            "transient": bool(error.transient),
+        }
         if error.hint:
             info["hint"] = error.hint
     else:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        info = {"error_type": type(error).__name__,
-                "message": f"{type(error).__name__}: {text}" if text else type(error).__name__,
-                "transient": False, "hint": "this is an unexpected error in the driver; rerun with --debug "
-                                            "for the traceback"}
+        info = {
+            "error_type": type(error).__name__,
+            "message": f"{type(error).__name__}: {text}" if text else type(error).__name__,
+            "transient": False,
+            "hint": "this is an unexpected error in the driver; rerun with --debug for the traceback",
+        }
     if note:
         info["note"] = note
     return info

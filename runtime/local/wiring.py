@@ -66,7 +66,12 @@ def wire(manifest: Manifest, spill_dir: Path, capacity: int, cancel: threading.E
             if spiller is None:
                 channel = Channel(f"{source.step}->spill", capacity, cancel)
                 wiring.outputs[source.step].append(channel)
-                spiller = Spiller(channel, source.step, spill_dir / f"{len(spillers):03d}-{_safe(source.step)}.arrow", cancel)
+                spiller = Spiller(
+                    channel,
+                    source.step,
+                    spill_dir / f"{len(spillers):03d}-{_safe(source.step)}.arrow",
+                    cancel,
+                )
                 spillers[source.step] = spiller
             bindings.append(Binding(name, source.step, spiller=spiller))
         wiring.inputs[step.id] = bindings

@@ -26,8 +26,9 @@ def compile_to(text: str, directory: Path, name: str = "pipeline.yaml") -> Path:
     """Compile OML `text` (test components allowed) into `directory/compiled`; returns that dir."""
     from compiler.api import CompileOptions, compile_text, write_output
 
-    result = compile_text(text, name, CompileOptions(search_connections=False), registry=spec_registry(),
-                          connections=None)
+    result = compile_text(
+        text, name, CompileOptions(search_connections=False), registry=spec_registry(), connections=None
+    )
     assert result.ok, [f"{d.code}: {d.message}" for d in result.diagnostics]
     out = directory / "compiled"
     write_output(result, out)
@@ -38,22 +39,36 @@ def compile_to(text: str, directory: Path, name: str = "pipeline.yaml") -> Path:
 def run_oml(tmp_path: Path) -> Callable[..., RunOutcome]:
     """Run OML text in `tmp_path` (the working directory) with the test doubles installed."""
 
-    def go(text: str, *, params: Mapping[str, str] | None = None, connections: str | None = None,
-           env: Mapping[str, str] | None = None, cancel: threading.Event | None = None,
-           overrides: Mapping[str, Any] | None = None, run_id: str | None = None,
-           **options: Any) -> RunOutcome:
+    def go(
+        text: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        connections: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cancel: threading.Event | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        run_id: str | None = None,
+        **options: Any,
+    ) -> RunOutcome:
         pipeline = tmp_path / "pipeline.yaml"
         pipeline.write_text(text, encoding="utf-8")
         conn_path = None
         if connections is not None:
             conn_path = tmp_path / "osiris_connections.yaml"
             conn_path.write_text(connections, encoding="utf-8")
-        request = RunRequest(pipeline=Path("pipeline.yaml"), params=dict(params or {}),
-                             connections=str(conn_path) if conn_path else None, run_id=run_id,
-                             session_root=tmp_path / ".osiris" / "sessions", work_dir=tmp_path,
-                             env=dict(os.environ if env is None else env),
-                             exec_options=ExecOptions(work_dir=tmp_path, **options))
-        drivers = {name: driver for name, driver in {**OVERRIDES, **(overrides or {})}.items() if driver is not None}
+        request = RunRequest(
+            pipeline=Path("pipeline.yaml"),
+            params=dict(params or {}),
+            connections=str(conn_path) if conn_path else None,
+            run_id=run_id,
+            session_root=tmp_path / ".osiris" / "sessions",
+            work_dir=tmp_path,
+            env=dict(os.environ if env is None else env),
+            exec_options=ExecOptions(work_dir=tmp_path, **options),
+        )
+        drivers = {
+            name: driver for name, driver in {**OVERRIDES, **(overrides or {})}.items() if driver is not None
+        }
         registry = DriverRegistry(drivers)
         return run(request, registry=registry, cancel=cancel, spec_registry=spec_registry())
 
@@ -84,10 +99,17 @@ def validate_session(session_dir: Path) -> None:
     assert not errors, errors[0].message
 
 
-def osiris(*args: str, cwd: Path, env: Mapping[str, str] | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def osiris(
+    *args: str, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the `osiris` CLI as a subprocess (the installed console script's module)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("COLUMNS", None)
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "runtime.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

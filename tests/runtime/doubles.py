@@ -20,42 +20,88 @@ from runtime.driver import DriverError, StepContext, TransientError, WriteResult
 from spec.models import ComponentSpec
 from spec.registry import Registry, default_registry
 
-_COMMON = {"version": "1.0.0", "connection": "none", "family": None,
-           "capabilities": {"discover": False, "streaming": True, "bulk": False, "transactions": False,
-                            "health_check": False}, "connection_fields": [], "secrets": [], "constraints": [],
-           "examples": []}
+_COMMON = {
+    "version": "1.0.0",
+    "connection": "none",
+    "family": None,
+    "capabilities": {
+        "discover": False,
+        "streaming": True,
+        "bulk": False,
+        "transactions": False,
+        "health_check": False,
+    },
+    "connection_fields": [],
+    "secrets": [],
+    "constraints": [],
+    "examples": [],
+}
 
 GENERATOR_SPEC = {
-    **_COMMON, "name": "test.generator", "title": "Test generator", "kind": "extractor",
-    "description": "Deterministic rows for runtime tests.", "modes": ["extract"], "outputs": ["df"],
-    "config_schema": {"type": "object", "additionalProperties": False, "properties": {
-        "rows": {"type": "integer", "minimum": 0, "default": 1000},
-        "batch_rows": {"type": "integer", "minimum": 1, "default": 1000},
-        "text_width": {"type": "integer", "minimum": 0, "default": 8},
-        "fail_at_batch": {"type": "integer", "minimum": 0, "description": "raise before yielding this batch"},
-        "fail_kind": {"type": "string", "enum": ["transient", "permanent", "crash"], "default": "permanent"},
-        "transient_failures": {"type": "integer", "minimum": 0, "default": 0,
-                               "description": "fail this many attempts before producing anything"},
-        "message": {"type": "string", "default": "generator failed on cue"},
-        "sleep_ms": {"type": "number", "minimum": 0, "default": 0},
-        "forever": {"type": "boolean", "default": False}}},
+    **_COMMON,
+    "name": "test.generator",
+    "title": "Test generator",
+    "kind": "extractor",
+    "description": "Deterministic rows for runtime tests.",
+    "modes": ["extract"],
+    "outputs": ["df"],
+    "config_schema": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "rows": {"type": "integer", "minimum": 0, "default": 1000},
+            "batch_rows": {"type": "integer", "minimum": 1, "default": 1000},
+            "text_width": {"type": "integer", "minimum": 0, "default": 8},
+            "fail_at_batch": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "raise before yielding this batch",
+            },
+            "fail_kind": {
+                "type": "string",
+                "enum": ["transient", "permanent", "crash"],
+                "default": "permanent",
+            },
+            "transient_failures": {
+                "type": "integer",
+                "minimum": 0,
+                "default": 0,
+                "description": "fail this many attempts before producing anything",
+            },
+            "message": {"type": "string", "default": "generator failed on cue"},
+            "sleep_ms": {"type": "number", "minimum": 0, "default": 0},
+            "forever": {"type": "boolean", "default": False},
+        },
+    },
 }
 
 SINK_SPEC = {
-    **_COMMON, "name": "test.sink", "title": "Test sink", "kind": "writer",
-    "description": "Counts what it receives.", "modes": ["write"], "outputs": [],
-    "config_schema": {"type": "object", "additionalProperties": False, "properties": {
-        "transient_failures": {"type": "integer", "minimum": 0, "default": 0},
-        "fail_after_rows": {"type": "integer", "minimum": 0},
-        "message": {"type": "string", "default": "sink failed on cue"}}},
+    **_COMMON,
+    "name": "test.sink",
+    "title": "Test sink",
+    "kind": "writer",
+    "description": "Counts what it receives.",
+    "modes": ["write"],
+    "outputs": [],
+    "config_schema": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "transient_failures": {"type": "integer", "minimum": 0, "default": 0},
+            "fail_after_rows": {"type": "integer", "minimum": 0},
+            "message": {"type": "string", "default": "sink failed on cue"},
+        },
+    },
 }
 
 
 def spec_registry() -> Registry:
     """The shipped specs plus the test components."""
     base = default_registry()
-    extra = [ComponentSpec.model_validate({**raw, "fingerprint": "sha256:" + "0" * 64})
-             for raw in (GENERATOR_SPEC, SINK_SPEC)]
+    extra = [
+        ComponentSpec.model_validate({**raw, "fingerprint": "sha256:" + "0" * 64})
+        for raw in (GENERATOR_SPEC, SINK_SPEC)
+    ]
     return Registry([*base.components.values(), *extra], dict(base.families))
 
 
@@ -100,7 +146,8 @@ class Generator:
             ids = pa.array(range(start, start + count), pa.int64())
             values = pa.compute.multiply(ids.cast(pa.float64()), 0.5)
             text = pa.compute.binary_join_element_wise(
-                pa.compute.cast(ids, pa.string()), pa.scalar("x" * width), "-")
+                pa.compute.cast(ids, pa.string()), pa.scalar("x" * width), "-"
+            )
             yield pa.RecordBatch.from_arrays([ids, values, text], schema=schema)
             Generator.first_batch.set()
             start += count

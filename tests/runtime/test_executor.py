@@ -75,8 +75,10 @@ def test_multi_input_duckdb_join_from_csv_and_parquet(run_oml, tmp_path):
     _orders_csv(tmp_path / "data" / "orders.csv", 30)
     import pyarrow as pa
 
-    pq.write_table(pa.table({"code": ["CZ", "DE", "US"], "name": ["Czechia", "Germany", "United States"]}),
-                   tmp_path / "data" / "countries.parquet")
+    pq.write_table(
+        pa.table({"code": ["CZ", "DE", "US"], "name": ["Czechia", "Germany", "United States"]}),
+        tmp_path / "data" / "countries.parquet",
+    )
     text = """
 oml_version: "0.1.0"
 name: join
@@ -271,7 +273,8 @@ def test_run_manifest_copies_it_into_the_session(tmp_path):
     from tests.runtime.conftest import compile_to
     from tests.runtime.doubles import OVERRIDES
 
-    compiled = compile_to("""
+    compiled = compile_to(
+        """
 oml_version: "0.1.0"
 name: from-manifest
 steps:
@@ -283,11 +286,17 @@ steps:
     component: test.sink
     mode: write
     needs: [gen]
-""", tmp_path)
-    outcome = run(RunRequest(manifest_dir=compiled, session_root=tmp_path / "s", work_dir=tmp_path),
-                  registry=DriverRegistry(OVERRIDES))
+""",
+        tmp_path,
+    )
+    outcome = run(
+        RunRequest(manifest_dir=compiled, session_root=tmp_path / "s", work_dir=tmp_path),
+        registry=DriverRegistry(OVERRIDES),
+    )
     assert outcome.exit_code == 0
-    assert (outcome.session.dir / "compiled" / "manifest.yaml").read_bytes() == (compiled / "manifest.yaml").read_bytes()
+    assert (outcome.session.dir / "compiled" / "manifest.yaml").read_bytes() == (
+        compiled / "manifest.yaml"
+    ).read_bytes()
     assert outcome.status["totals"]["rows_written"] == 42
     assert [e["event"] for e in events_of(outcome)][:2] == ["run_start", "manifest_loaded"]
     validate_session(outcome.session.dir)
