@@ -1,0 +1,260 @@
+"""Talk to any OpenAI-compatible endpoint: OpenAI, Ollama, vLLM, LM Studio.
+
+The openai SDK's own retries are switched off (max_retries=0) so that this module owns the
+policy: retry 429, 5xx, timeouts and dropped connections with exponential backoff (honouring
+Retry-After), then fail with one line that says what to do. A 401 never retries and never
+prints a traceback. Streaming and non-streaming replies come back as the same `Reply`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm.tokens import count_tokens
+
+__all__ = ["ChatClient", "LLMError", "LLMSettings", "Reply", "ToolCall", "ToolsUnsupported", "Usage"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+class LLMError(Exception):
+    """The endpoint could not give us an answer; the message is one line for the user."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class ToolsUnsupported(LLMError):
+    """The endpoint or model rejected the `tools` parameter; retry in fenced-YAML mode."""
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    model: str
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str = field(default="", repr=False)
+    timeout_s: float = 120.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    stream: bool = False
+    temperature: float | None = 0.0
+
+    @classmethod
+    def resolve(cls, *, model: str | None = None, base_url: str | None = None, stream: bool | None = None,
+                timeout_s: float | None = None, env: Mapping[str, str] | None = None) -> LLMSettings:
+        """Command line first, then OSIRIS_LLM_*, then OPENAI_*; raise LLMError when no model."""
+        env = os.environ if env is None else env
+        url = base_url or env.get("OSIRIS_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        name = model or env.get("OSIRIS_LLM_MODEL")
+        if not name:
+            raise LLMError("no model chosen", hint="pass --model NAME or set OSIRIS_LLM_MODEL")
+        key = env.get("OSIRIS_LLM_API_KEY") or env.get("OPENAI_API_KEY") or ""
+        if not key and url.rstrip("/") == DEFAULT_BASE_URL:
+            raise LLMError("no API key for api.openai.com",
+                           hint="set OPENAI_API_KEY (or OSIRIS_LLM_API_KEY), or point --base-url at a local server")
+        return cls(model=name, base_url=url.rstrip("/"), api_key=key or "not-needed",
+                   timeout_s=timeout_s or float(env.get("OSIRIS_LLM_TIMEOUT") or 120),
+                   retries=int(env.get("OSIRIS_LLM_RETRIES") or 3),
+                   backoff_s=float(env.get("OSIRIS_LLM_BACKOFF") or 1.0),
+                   stream=bool(stream) if stream is not None else env.get("OSIRIS_LLM_STREAM", "") in ("1", "true"))
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text the model produced (may be invalid; the tool runner reports that)."""
+
+    def parsed(self) -> dict[str, Any]:
+        value = json.loads(self.arguments or "{}")
+        if not isinstance(value, dict):
+            raise ValueError("tool arguments must be a JSON object")
+        return value
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    estimated: bool = False
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens,
+                     self.estimated or other.estimated)
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Reply:
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    usage: Usage = Usage()
+
+    def as_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        if self.tool_calls:
+            message["tool_calls"] = [{"id": c.id, "type": "function",
+                                      "function": {"name": c.name, "arguments": c.arguments}}
+                                     for c in self.tool_calls]
+        return message
+
+
+class ChatClient:
+    """One endpoint and model; `complete()` is the only call the conversation makes."""
+
+    def __init__(self, settings: LLMSettings, *, sleep: Callable[[float], None] = time.sleep,
+                 on_retry: Callable[[str], None] | None = None) -> None:
+        from openai import OpenAI
+
+        self.settings = settings
+        self._sleep = sleep
+        self._on_retry = on_retry
+        self._client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, max_retries=0,
+                              timeout=settings.timeout_s)
+        self.usage = Usage()
+        self.calls = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def complete(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None) -> Reply:
+        """Send the conversation; retry what is worth retrying; raise LLMError otherwise."""
+        import openai
+
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                reply = self._once(messages, tools)
+                self.usage = self.usage + reply.usage
+                self.calls += 1
+                return reply
+            except openai.APIStatusError as error:
+                status = error.status_code
+                if status in _RETRY_STATUS and attempt <= self.settings.retries:
+                    self._wait(attempt, f"HTTP {status}", _retry_after(error))
+                    continue
+                raise self._status_error(error, tools, attempt) from None
+            except openai.APITimeoutError:
+                if attempt <= self.settings.retries:
+                    self._wait(attempt, "timeout", None)
+                    continue
+                raise LLMError(f"the LLM endpoint at {self.settings.base_url} did not answer within "
+                               f"{self.settings.timeout_s:g}s ({attempt} attempts)",
+                               hint="a slow local model may need OSIRIS_LLM_TIMEOUT=600") from None
+            except openai.APIConnectionError as error:
+                if attempt <= min(1, self.settings.retries):
+                    self._wait(attempt, "connection failed", None)
+                    continue
+                raise LLMError(f"cannot reach the LLM endpoint at {self.settings.base_url}: {_reason(error)}",
+                               hint="is the server running? set --base-url or OSIRIS_LLM_BASE_URL") from None
+
+    def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
+        delay = retry_after if retry_after is not None else self.settings.backoff_s * 2 ** (attempt - 1)
+        delay = min(delay, 30.0)
+        if self._on_retry is not None:
+            self._on_retry(f"{why}; retrying in {delay:.1f}s (attempt {attempt + 1})")
+        self._sleep(delay)
+
+    def _status_error(self, error: Any, tools: Sequence[Mapping[str, Any]] | None, attempt: int) -> LLMError:
+        status, url, detail = error.status_code, self.settings.base_url, _server_message(error)
+        if status in (401, 403):
+            return LLMError(f"the LLM endpoint at {url} rejected the API key (HTTP {status})",
+                            hint="set OSIRIS_LLM_API_KEY or OPENAI_API_KEY to a valid key")
+        if status == 404:
+            return LLMError(f"model {self.settings.model!r} or the chat API was not found at {url} (HTTP 404)",
+                            hint="check --model and that --base-url ends in /v1 (Ollama: `ollama pull MODEL`)")
+        if status in (400, 422) and tools and "tool" in detail.lower():
+            return ToolsUnsupported(f"the model does not accept tool calls: {detail}")
+        if status in _RETRY_STATUS:
+            return LLMError(f"the LLM endpoint at {url} kept failing: HTTP {status} after {attempt} attempts: {detail}",
+                            hint="try again later, or another endpoint")
+        return LLMError(f"the LLM endpoint refused the request (HTTP {status}): {detail}")
+
+    def _once(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None) -> Reply:
+        kwargs: dict[str, Any] = {"model": self.settings.model, "messages": list(messages)}
+        if tools:
+            kwargs["tools"] = list(tools)
+        if self.settings.temperature is not None:
+            kwargs["temperature"] = self.settings.temperature
+        if not self.settings.stream:
+            response = self._client.chat.completions.create(**kwargs)
+            message = response.choices[0].message
+            calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments or "")
+                          for c in (message.tool_calls or ()) if getattr(c, "function", None) is not None)
+            usage = (Usage(response.usage.prompt_tokens, response.usage.completion_tokens)
+                     if response.usage else _estimate(messages, message.content or "", calls))
+            return Reply(message.content or "", calls, usage)
+        return self._streamed(kwargs, messages)
+
+    def _streamed(self, kwargs: dict[str, Any], messages: Sequence[Mapping[str, Any]]) -> Reply:
+        text: list[str] = []
+        calls: dict[int, dict[str, Any]] = {}
+        usage: Usage | None = None
+        stream = self._client.chat.completions.create(stream=True, **kwargs)
+        try:
+            for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices or ():
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                    for part in delta.tool_calls or ():
+                        slot = calls.setdefault(part.index, {"id": "", "name": "", "arguments": []})
+                        slot["id"] = part.id or slot["id"]
+                        if part.function is not None:
+                            slot["name"] = part.function.name or slot["name"]
+                            slot["arguments"].append(part.function.arguments or "")
+        finally:
+            stream.close()
+        tool_calls = tuple(ToolCall(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
+                           for i, s in sorted(calls.items()))
+        content = "".join(text)
+        return Reply(content, tool_calls, usage or _estimate(messages, content, tool_calls))
+
+
+def _estimate(messages: Sequence[Mapping[str, Any]], content: str, calls: Sequence[ToolCall]) -> Usage:
+    """Some local servers report no usage; count tokens ourselves so figures are never missing."""
+    prompt = count_tokens(json.dumps(list(messages), ensure_ascii=False))
+    completion = count_tokens(content + "".join(c.arguments for c in calls))
+    return Usage(prompt, completion, estimated=True)
+
+
+def _retry_after(error: Any) -> float | None:
+    try:
+        value = error.response.headers.get("retry-after")
+        return float(value) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _server_message(error: Any) -> str:
+    body = getattr(error, "body", None)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not message and isinstance(body, dict) and isinstance(body.get("error"), dict):
+        message = body["error"].get("message")
+    text = str(message or getattr(error, "message", "") or "no detail")
+    return " ".join(text.split())[:300]
+
+
+def _reason(error: Exception) -> str:
+    cause: BaseException | None = error
+    while cause is not None and cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = str(cause or error) or type(cause or error).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return " ".join(text.split())[:200]

@@ -1,0 +1,311 @@
+"""Discovery for the chat: what tables and columns exist, through the drivers, with a cache.
+
+Drivers are found by component name through the runtime's registry (`driver_for`), and
+connections are resolved by the runtime's own resolver, so chat sees exactly what a run would.
+
+The cache (one JSON file per entry under `.osiris/cache/discovery/`, the same key in memory
+and on disk) is keyed by the sha256 of
+  - the connection's identity: family, alias, host, port, database, user, schema (parsed out of a
+    DSN when there is one), never a secret; for files the absolute path,
+  - the options: tables, sample rows, path,
+  - the spec fingerprint of the component that discovered it.
+Each entry stores its creation time and its TTL, so a restarted process honours the same
+expiry. Within the TTL an entry is used only if a cheap *schema fingerprint* still matches:
+  - files: (name, size, mtime_ns) of every matching file under the path (a stat, no reads);
+  - MySQL/MariaDB: one row over information_schema.COLUMNS (count plus a CRC32 sum over table,
+    column, type, nullability, key and position), run through the extractor itself;
+  - Postgres (and Supabase with a `dsn`): the same over information_schema.columns and
+    key_column_usage, with hashtext();
+  - Supabase over REST: no probe; the TTL alone decides.
+ALTER TABLE, CREATE/DROP TABLE or a rewritten file change the fingerprint and force a fresh
+discovery. Row counts are as of the discovery (an INSERT alone does not invalidate them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+from spec.registry import Registry, default_registry
+
+__all__ = ["DiscoveryService", "component_for", "driver_for", "result_from_json", "result_to_json", "schema_probe_sql"]
+
+CACHE_FORMAT = 1
+DEFAULT_TTL_S = 3600.0
+MAX_ENTRIES = 256
+MAX_SAMPLE_ROWS = 10
+_FILE_KINDS = {".csv": "filesystem.csv_extractor", ".tsv": "filesystem.csv_extractor",
+               ".parquet": "filesystem.parquet_extractor", ".pq": "filesystem.parquet_extractor"}
+
+_MYSQL_PROBE = (
+    "SELECT CAST(COUNT(*) AS CHAR) AS n, CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, "
+    "COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY, ORDINAL_POSITION))), 0) AS CHAR) AS h "
+    "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+)
+_PG_PROBE = (
+    "SELECT CAST(count(*) AS text) AS n, CAST(COALESCE(sum(hashtext(concat_ws('|', table_schema, table_name, "
+    "column_name, data_type, is_nullable, ordinal_position))::bigint), 0) AS text) AS h, "
+    "(SELECT CAST(COALESCE(sum(hashtext(concat_ws('|', table_name, column_name, constraint_name))::bigint), 0) "
+    "AS text) FROM information_schema.key_column_usage WHERE table_schema NOT IN ('pg_catalog', "
+    "'information_schema')) AS k FROM information_schema.columns "
+    "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+)
+
+
+def schema_probe_sql(family: str, fields: Mapping[str, Any]) -> str | None:
+    """The one-row query whose answer changes when the schema does (None: no cheap probe)."""
+    if family == "mysql":
+        return _MYSQL_PROBE
+    if family == "postgres" or (family == "supabase" and fields.get("dsn")):
+        return _PG_PROBE
+    return None
+
+
+def driver_for(component: str) -> Any:
+    """The driver object for a component, from the runtime's entry-point registry."""
+    from runtime.registry import default_registry as driver_registry
+
+    return driver_registry().create(component)
+
+
+def component_for(family: str, registry: Registry | None = None) -> str:
+    """The extractor that discovers a connection family (the spec says which can)."""
+    registry = registry or default_registry()
+    for name in registry.canonical_names():
+        spec = registry.components[name]
+        if spec.family == family and spec.kind == "extractor" and spec.capabilities.get("discover"):
+            return name
+    raise DriverError(f"no component can discover {family} connections")
+
+
+@dataclass
+class DiscoveryService:
+    """Discover connection aliases and file paths, caching results as described above."""
+
+    connections: Any = None
+    """A compiler.connections.ConnectionsFile (or None: only file paths can be discovered)."""
+    cwd: Path = field(default_factory=Path.cwd)
+    env: Mapping[str, str] | None = None
+    cache_dir: Path | None = None
+    ttl_s: float = DEFAULT_TTL_S
+    driver_factory: Callable[[str], Any] = driver_for
+    registry: Registry = field(default_factory=default_registry)
+    clock: Callable[[], float] = time.time
+    hits: int = 0
+    misses: int = 0
+
+    def discover(self, target: str, *, tables: list[str] | None = None, sample_rows: int = 0) -> DiscoveryResult:
+        """`target` is `@family.alias` or a file/directory path (relative to `cwd`)."""
+        sample_rows = max(0, min(int(sample_rows), MAX_SAMPLE_ROWS))
+        if target.startswith("@"):
+            connection = self.resolve(target)
+            components = [component_for(connection.family, self.registry)]
+            identity: dict[str, Any] = _identity(connection)
+            path = None
+        else:
+            connection, path = None, target
+            root = self._path(target)
+            components = _file_components(root)
+            identity = {"path": str(root)}
+        key = _key(identity, {"tables": sorted(tables or []), "sample_rows": sample_rows, "path": path},
+                   [self.registry.components[c].fingerprint for c in components])
+        cached = self._load(key)
+        probe = self._probe(connection, target, components)
+        if cached is not None and probe is not None and cached.get("schema_fp") == probe:
+            self.hits += 1
+            return result_from_json(cached["result"])
+        if cached is not None and probe is None:  # no cheap probe: the TTL alone decides
+            self.hits += 1
+            return result_from_json(cached["result"])
+        self.misses += 1
+        result = self._discover(components, connection, tables, sample_rows, path)
+        self._store(key, probe, result)
+        return result
+
+    def resolve(self, ref: str) -> ResolvedConnection:
+        from runtime.connections import RuntimeConnections
+        from runtime.secrets import SecretMasker
+
+        return RuntimeConnections(self.connections, SecretMasker(), self.env).resolve(ref)
+
+    def _path(self, target: str) -> Path:
+        path = Path(target).expanduser()
+        return (path if path.is_absolute() else self.cwd / path).resolve()
+
+    def _discover(self, components: list[str], connection: ResolvedConnection | None, tables: list[str] | None,
+                  sample_rows: int, path: str | None) -> DiscoveryResult:
+        found: list[TableInfo] = []
+        source = connection.ref if connection is not None else (path or "")
+        for component in components:
+            driver = self.driver_factory(component)
+            kwargs: dict[str, Any] = {"tables": tables or None, "sample_rows": sample_rows}
+            if path is not None:
+                kwargs["path"] = str(self._path(path))
+            result = driver.discover(connection, **kwargs)
+            found.extend(_as_given(path, self._path(path), t) if path is not None else t for t in result.tables)
+        return DiscoveryResult(tables=tuple(found), source=source)
+
+    def _probe(self, connection: ResolvedConnection | None, target: str, components: list[str]) -> str | None:
+        if connection is None:
+            return _files_fingerprint(self._path(target))
+        sql = schema_probe_sql(connection.family, connection.fields)
+        if sql is None:
+            return None
+        try:
+            rows = _run_query(self.driver_factory(components[0]), self.registry, components[0], connection, sql,
+                              self.cwd)
+        except DriverError:
+            return "unavailable"  # never equal to a stored fingerprint: discover afresh (and report why)
+        return _sha(rows)
+
+    # -- the cache: one file per key; the TTL travels with the entry --
+    def _dir(self) -> Path:
+        return self.cache_dir or (self.cwd / ".osiris" / "cache" / "discovery")
+
+    def _load(self, key: str) -> dict[str, Any] | None:
+        try:
+            entry = json.loads((self._dir() / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+            return None
+        if self.clock() > float(entry.get("created_at", 0)) + float(entry.get("ttl_s", 0)):
+            return None
+        return entry
+
+    def _store(self, key: str, schema_fp: str | None, result: DiscoveryResult) -> None:
+        entry = {"format": CACHE_FORMAT, "key": key, "created_at": self.clock(), "ttl_s": self.ttl_s,
+                 "schema_fp": schema_fp, "result": result_to_json(result)}
+        directory = self._dir()
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".entry-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(entry, handle, default=str, ensure_ascii=False)
+            os.replace(tmp, directory / f"{key}.json")
+            self._prune(directory)
+        except OSError:
+            pass  # a read-only directory only costs speed
+
+    def _prune(self, directory: Path) -> None:
+        entries = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+        for stale in entries[:-MAX_ENTRIES] if len(entries) > MAX_ENTRIES else []:
+            stale.unlink(missing_ok=True)
+
+
+def _as_given(path: str, root: Path, table: TableInfo) -> TableInfo:
+    """Name a file table by the path a pipeline should use (relative as the user wrote it)."""
+    if root.is_file():
+        return replace(table, name=path)
+    return replace(table, name=f"{path.rstrip('/')}/{table.name}")
+
+
+def _identity(connection: ResolvedConnection) -> dict[str, Any]:
+    """Who and where, never how to authenticate: the DSN is parsed and its password dropped."""
+    fields = connection.fields
+    keys = ("host", "port", "database", "user", "schema", "url", "project_id", "base_dir")
+    identity: dict[str, Any] = {"family": connection.family, "alias": connection.alias}
+    identity.update({k: fields.get(k) for k in keys if fields.get(k) is not None})
+    dsn = fields.get("dsn")
+    if dsn:
+        parts = urlsplit(str(dsn))
+        identity.update({"host": parts.hostname, "port": parts.port, "user": parts.username,
+                         "database": parts.path.lstrip("/") or None})
+    return identity
+
+
+def _key(identity: Mapping[str, Any], options: Mapping[str, Any], spec_fps: list[str]) -> str:
+    return hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "identity": identity, "options": options,
+                                      "specs": spec_fps}, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _sha(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _file_components(root: Path) -> list[str]:
+    if root.is_file():
+        component = _FILE_KINDS.get(root.suffix.lower()) or _FILE_KINDS.get(Path(root.stem).suffix.lower())
+        if component is None:
+            raise DriverError(f"cannot discover {root.name}: not a CSV or Parquet file")
+        return [component]
+    if not root.is_dir():
+        raise DriverError(f"path not found: {root}", hint="give an existing file or directory")
+    return sorted(set(_FILE_KINDS.values()))
+
+
+def _files_fingerprint(root: Path) -> str | None:
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+    else:
+        return None
+    stats = [(p.relative_to(root.parent).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    return _sha(stats)
+
+
+@dataclass
+class _ProbeContext:
+    """The smallest StepContext an extractor needs to run the one-row probe query."""
+
+    config: Mapping[str, Any]
+    connection: ResolvedConnection | None
+    work_dir: Path
+    temp_dir: Path
+    step_id: str = "chat-schema-probe"
+    component: str = ""
+    mode: str = "extract"
+    batch_rows: int = 1024
+    memory_limit_bytes: int = 64 * 1024 * 1024
+
+    def event(self, name: str, **fields: Any) -> None:
+        pass
+
+    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
+        pass
+
+    def progress(self, rows: int, nbytes: int) -> None:
+        pass
+
+    def check_cancelled(self) -> None:
+        pass
+
+    def resolve_path(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.work_dir / candidate
+
+
+def _run_query(driver: Any, registry: Registry, component: str, connection: ResolvedConnection, sql: str,
+               cwd: Path) -> list[dict[str, Any]]:
+    """Run `sql` through the component's own extractor (no database client in llm/)."""
+    schema = registry.components[component].config_schema
+    config = {k: v["default"] for k, v in schema.get("properties", {}).items() if "default" in v}
+    config.update({"query": sql, "connection": connection.ref})
+    if "fetch_mode" in config:
+        config["fetch_mode"] = "stream"
+    with tempfile.TemporaryDirectory(prefix="osiris-probe-") as tmp:
+        ctx = _ProbeContext(config, connection, cwd, Path(tmp), component=component)
+        return driver.extract(ctx).read_all().to_pylist()
+
+
+def result_to_json(result: DiscoveryResult) -> dict[str, Any]:
+    return asdict(result)
+
+
+def result_from_json(data: Mapping[str, Any]) -> DiscoveryResult:
+    tables = tuple(
+        TableInfo(name=t["name"], columns=tuple(ColumnInfo(**c) for c in t["columns"]), row_count=t.get("row_count"),
+                  schema=t.get("schema"), sample=tuple(t.get("sample") or ()))
+        for t in data.get("tables", ())
+    )
+    return DiscoveryResult(tables=tables, source=data.get("source", ""))
