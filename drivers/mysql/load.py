@@ -127,7 +127,7 @@ class Loader:
         if not self.pending:
             return
         self._files += 1
-        path = self.file.with_suffix(f".{self._files % 3}.csv")  # the worker may still read the previous
+        path = self.file.with_suffix(f".{self._files}.csv")  # one per chunk; its load job deletes it
         path.write_bytes(b"".join(self.pending))
         self.pending, self.pending_rows = [], 0
         self.worker.submit(_load_data(self.conn, path, self.stage or self.target, self.schema))
@@ -176,7 +176,10 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
 
     def run() -> None:
         with conn.cursor() as cur:
-            cur.execute(sql)
+            try:
+                cur.execute(sql)
+            finally:
+                path.unlink(missing_ok=True)
             if cur._result is not None and cur._result.warning_count:  # noqa: SLF001
                 cur.execute("SHOW WARNINGS")
                 for level, code, message in cur.fetchall():

@@ -224,3 +224,14 @@ def test_zoned_timestamps_are_stored_as_utc(db: dict) -> None:
     prague = pa.array([dt.datetime(2024, 7, 1, 12, 0, tzinfo=UTC)], pa.timestamp("us", tz="Europe/Prague"))
     write(db, {"table": "zoned", "create_if_missing": True}, pa.table({"id": [1], "at": prague}))
     assert run_sql(db, "SELECT CAST(at AS CHAR) FROM zoned") == [("2024-07-01 12:00:00.000000",)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_many_chunks_all_arrive_once(db: dict, method: str) -> None:
+    """Regression: LOAD DATA chunk files were reused while the loader thread still read them."""
+    ids = list(range(1, 6001))
+    data = pa.table({"id": ids, "v": [str(i) * 3 for i in ids]})
+    write(db, {"table": f"chunks_{method}", "create_if_missing": True, "primary_key": "id",
+               "load_method": method, "batch_size": 50}, data.to_reader(max_chunksize=500))
+    assert run_sql(db, f"SELECT COUNT(*), SUM(id), SUM(v = REPEAT(id, 3)) FROM chunks_{method}") == [
+        (6000, sum(ids), 6000)]

@@ -1,0 +1,158 @@
+"""MySQL read and write paths side by side, against the `mariadb` CLI baseline in the same run.
+
+    python bench/mysql_paths.py [--rows 1000000] [--host 127.0.0.1] [--port 3306] [--user root]
+
+Seeds a scratch database with N rows x 10 mixed columns (BIGINT key, INT, BIGINT, DOUBLE,
+DECIMAL(12,2), VARCHAR(60), DATETIME, DATE, TINYINT(1), VARCHAR(10)), then runs each path in
+its own subprocess and reports rows/s and that process's peak RSS (ru_maxrss from wait4, so
+the figure covers the interpreter, pyarrow, the client library and every buffer).
+
+Reads (each discards the data): our extractor's bulk path, our stream path, pymysql's
+SSCursor alone, and `mariadb --quick --batch -e` > /dev/null (the baseline).
+Writes: our writer with load_method insert and load_data, fed by synthetic Arrow batches of
+the same shape generated in the child (so only the write is timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = "osiris_bench_mysql"
+COLUMNS = ("id BIGINT PRIMARY KEY, a INT, b BIGINT, c DOUBLE, d DECIMAL(12,2), e VARCHAR(60), f DATETIME, "
+           "g DATE, h TINYINT(1), k VARCHAR(10)")
+SEED = ("INSERT INTO t SELECT seq, seq % 1000, seq * 7, seq / 3, seq / 7, CONCAT('name-', seq, '-', MD5(seq)), "
+        "'2024-01-01' + INTERVAL seq SECOND, '2024-01-01' + INTERVAL (seq % 3000) DAY, seq % 2, "
+        "ELT(1 + seq % 3, 'red', 'green', 'blue') FROM seq_1_to_{rows}")
+
+CHILD_PRELUDE = """
+import sys, time
+sys.path.insert(0, {root!r})
+from runtime.driver import ResolvedConnection
+from runtime.testing import RecordingContext
+conn = ResolvedConnection("mysql", "bench", {fields!r}, frozenset({{"password"}}))
+"""
+
+READ_OURS = CHILD_PRELUDE + """
+from drivers.mysql.extractor import MySQLExtractor
+ctx = RecordingContext(config={{"table": "t", "fetch_mode": {mode!r}, "batch_size": 65536}}, connection=conn)
+start = time.perf_counter()
+rows = sum(batch.num_rows for batch in MySQLExtractor().extract(ctx))
+print(rows, time.perf_counter() - start)
+"""
+
+READ_PYMYSQL = CHILD_PRELUDE + """
+import pymysql, pymysql.cursors
+f = {fields!r}
+c = pymysql.connect(host=f["host"], port=f["port"], user=f["user"], password=f["password"],
+                    database=f["database"], charset="utf8mb4", cursorclass=pymysql.cursors.SSCursor)
+start = time.perf_counter()
+rows = 0
+with c.cursor() as cur:
+    cur.execute("SELECT * FROM t")
+    while chunk := cur.fetchmany(65536):
+        rows += len(chunk)
+print(rows, time.perf_counter() - start)
+"""
+
+WRITE_OURS = CHILD_PRELUDE + """
+import pyarrow as pa, pyarrow.compute as pc
+from drivers.mysql.writer import MySQLWriter
+TOTAL, STEP = {rows}, 65536
+schema = pa.schema([("id", pa.int64()), ("a", pa.int32()), ("b", pa.int64()), ("c", pa.float64()),
+                    ("d", pa.decimal128(12, 2)), ("e", pa.string()), ("f", pa.timestamp("us")),
+                    ("g", pa.date32()), ("h", pa.bool_()), ("k", pa.string())])
+def batches():
+    for lo in range(1, TOTAL + 1, STEP):
+        ids = pa.array(range(lo, min(lo + STEP, TOTAL + 1)), pa.int64())
+        text = ids.cast(pa.string())
+        yield pa.RecordBatch.from_arrays([
+            ids, pc.cast(pc.bit_wise_and(ids, 1023), pa.int32()), pc.multiply(ids, 7),
+            pc.divide(ids.cast(pa.float64()), 3.0), pc.round(pc.divide(ids.cast(pa.float64()), 7.0), 2).cast(pa.decimal128(12, 2), safe=False),
+            pc.binary_join_element_wise("name-", text, "-0123456789abcdef0123456789abcdef", ""),
+            pc.multiply(ids, 1_000_000).cast(pa.timestamp("us")), pc.bit_wise_and(ids, 2047).cast(pa.int32()).cast(pa.date32()),
+            pc.equal(pc.bit_wise_and(ids, 1), 1), pc.if_else(pc.equal(pc.bit_wise_and(ids, 1), 1), "red", "blue"),
+        ], schema=schema)
+ctx = RecordingContext(config={{"table": "w_{method}", "write_mode": "replace", "create_if_missing": True,
+                                "primary_key": "id", "load_method": {method!r}, "batch_size": 10000}},
+                       connection=conn, mode="write")
+start = time.perf_counter()
+result = MySQLWriter().write(ctx, pa.RecordBatchReader.from_batches(schema, batches()))
+print(result.rows, time.perf_counter() - start)
+"""
+
+
+def measure(argv: list[str], stdout: int | None = subprocess.PIPE) -> tuple[str, float, int]:
+    """Run a child; return (its stdout, wall seconds, peak RSS in KB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, cwd=ROOT)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv[:3]} failed:\n{err[-2000:]}")
+    return out, wall, usage.ru_maxrss
+
+
+def python_child(code: str) -> tuple[int, float, int]:
+    out, _, rss = measure([sys.executable, "-c", code])
+    rows, seconds = out.split()
+    return int(rows), float(seconds), rss
+
+
+def mariadb_cli(fields: dict, sql: str, database: str | None = DB, quiet: bool = False) -> tuple[float, int]:
+    argv = ["mariadb", "--quick", "--batch", "-h", fields["host"], "-P", str(fields["port"]), "-u", fields["user"]]
+    if database:
+        argv.append(database)
+    env_password = {"MYSQL_PWD": fields["password"]} if fields["password"] else {}
+    os.environ.update(env_password)
+    with open(os.devnull, "wb") as sink:
+        _, wall, rss = measure(argv + ["-e", sql], stdout=sink if quiet else subprocess.PIPE)
+    return wall, rss
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3306)
+    parser.add_argument("--user", default="root")
+    parser.add_argument("--password", default=os.environ.get("MYSQL_PWD", ""))
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    fields = {"host": args.host, "port": args.port, "user": args.user, "password": args.password, "database": DB}
+
+    seed_s, _ = mariadb_cli(fields, f"DROP DATABASE IF EXISTS {DB}; CREATE DATABASE {DB}; USE {DB}; "
+                            f"CREATE TABLE t ({COLUMNS}); {SEED.format(rows=args.rows)}; ANALYZE TABLE t",
+                            database=None)
+    print(f"seeded {args.rows:,} rows x 10 columns in {seed_s:.1f} s\n")
+    results: list[tuple[str, int, float, int]] = []
+    base_s, base_rss = mariadb_cli(fields, "SELECT * FROM t", quiet=True)
+    results.append(("read: mariadb --quick --batch > /dev/null (baseline)", args.rows, base_s, base_rss))
+    for mode in ("bulk", "stream"):
+        rows, seconds, rss = python_child(READ_OURS.format(root=str(ROOT), fields=fields, mode=mode))
+        results.append((f"read: mysql.extractor {mode} -> discard", rows, seconds, rss))
+    rows, seconds, rss = python_child(READ_PYMYSQL.format(root=str(ROOT), fields=fields))
+    results.append(("read: pymysql SSCursor -> discard", rows, seconds, rss))
+    for method in ("insert", "load_data"):
+        rows, seconds, rss = python_child(WRITE_OURS.format(root=str(ROOT), fields=fields, rows=args.rows,
+                                                            method=method))
+        results.append((f"write: mysql.writer {method} (replace, new table)", rows, seconds, rss))
+    if not args.keep:
+        mariadb_cli(fields, f"DROP DATABASE {DB}", database=None)
+
+    print(f"{'path':<52} {'rows':>10} {'s':>7} {'rows/s':>11} {'vs cli':>7} {'peak RSS':>9}")
+    for name, rows, seconds, rss in results:
+        rate = rows / seconds
+        versus = f"{rate / (args.rows / base_s):.0%}" if name.startswith("read") else ""
+        print(f"{name:<52} {rows:>10,} {seconds:>7.2f} {rate:>11,.0f} {versus:>7} {rss / 1024:>7.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
