@@ -21,7 +21,7 @@ from drivers.mysql.connect import conn_params
 from drivers.mysql.discovery import discover
 from drivers.mysql.health import health_check
 from drivers.mysql.plan import Source, plan_bulk
-from drivers.mysql.stream import stream_batches
+from drivers.mysql.stream import probe, stream_batches
 from runtime.driver import DiscoveryResult, DriverError, HealthReport, ResolvedConnection, StepContext
 
 __all__ = ["MySQLExtractor"]
@@ -60,7 +60,10 @@ class MySQLExtractor:
             schema, batches = bulk_batches(ctx, params, plan, batch_size, limit, ctx.memory_limit_bytes)
             ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
         else:
-            schema, batches = stream_batches(ctx, params, source.stream_sql(limit), batch_size, limit)
+            columns = probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0") \
+                if source.table else None
+            sql = source.stream_sql(limit, columns or ())
+            schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
             ctx.event("mysql.extract.path", path="stream", reason=reason)
         return pa.RecordBatchReader.from_batches(schema, _reporting(ctx, batches))
 

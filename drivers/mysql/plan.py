@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pymysql
 
 from drivers.mysql.bulk import BulkPlan
@@ -50,11 +51,20 @@ class Source:
     def select_list(self) -> str:
         return ", ".join(quote_ident(c) for c in self.columns) if self.columns else "*"
 
-    def stream_sql(self, limit: int | None) -> str:
-        """SQL for the stream path; a table read gets its LIMIT server-side."""
+    def stream_sql(self, limit: int | None, columns: Sequence[Column] = ()) -> str:
+        """SQL for the stream path; a table read gets its LIMIT server-side.
+
+        Given the table's `columns`, FLOAT ones are selected as DOUBLE: the text protocol
+        prints FLOAT with 6 significant digits, DOUBLE prints the stored float32 exactly.
+        """
         if self.query:
             return self.query
-        sql = f"SELECT {self.select_list} FROM {qualified(self.table or '')}"
+        select = self.select_list
+        if columns:
+            select = ", ".join(
+                f"CAST({quote_ident(c.name)} AS DOUBLE) AS {quote_ident(c.name)}"
+                if c.arrow == pa.float32() else quote_ident(c.name) for c in columns)
+        sql = f"SELECT {select} FROM {qualified(self.table or '')}"
         return sql + (f" LIMIT {int(limit)}" if limit else "")
 
     @property

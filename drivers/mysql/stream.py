@@ -65,10 +65,17 @@ def rows_to_batch(columns: list[Column], schema: pa.Schema, rows: list[tuple]) -
 
 
 def stream_batches(
-    ctx: StepContext | None, params: ConnParams, sql: str, batch_size: int, limit: int | None
+    ctx: StepContext | None, params: ConnParams, sql: str, batch_size: int, limit: int | None,
+    columns: list[Column] | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Run `sql` unbuffered; return its schema and a generator of batches (at most `limit` rows)."""
+    """Run `sql` unbuffered; return its schema and a generator of batches (at most `limit` rows).
+
+    `columns` (from a probe of the original select) override the result's own metadata when
+    the SQL was rewritten to carry values more exactly (FLOAT selected as DOUBLE).
+    """
     stream = RawStream(params, sql)
+    if columns is not None:
+        stream.columns, stream.schema = columns, schema_of(columns)
 
     def generate() -> Iterator[pa.RecordBatch]:
         remaining = limit

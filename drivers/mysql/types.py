@@ -26,6 +26,9 @@ NULL (e.g. SELECT NULL)   null
 
 JSON stays a plain string column: MariaDB stores JSON as LONGTEXT and its result metadata
 cannot tell them apart, and every downstream format takes strings.
+FLOAT is exact on both paths for table reads (the stream path selects it as DOUBLE, since
+the text protocol prints FLOAT with 6 significant digits); a `query` read on the stream path
+gets the server's 6-digit text unless the query casts it (CAST(col AS DOUBLE)).
 MySQL TIME is also used for durations up to +-838:59:59; such values have no time-of-day
 Arrow type, so reading one fails with a hint to cast it in the query.
 """

@@ -93,7 +93,10 @@ def db(mysql_db: dict) -> dict:
             "CREATE TABLE sparse (id BIGINT PRIMARY KEY, grp INT NULL, name VARCHAR(20))",
             "INSERT INTO sparse SELECT seq * seq, IF(seq % 10 = 0, NULL, seq % 7), CONCAT('n', seq) "
             "FROM seq_1_to_3000",
-            "CREATE TABLE nokey (a VARCHAR(5), b INT)", "INSERT INTO nokey VALUES ('x', 1), ('y', 2)")
+            "CREATE TABLE nokey (a VARCHAR(5), b INT)", "INSERT INTO nokey VALUES ('x', 1), ('y', 2)",
+            "CREATE TABLE floats (id INT PRIMARY KEY, f FLOAT, d DOUBLE)",
+            "INSERT INTO floats VALUES (1, 3.14159274, 0.1), (2, 16777217, 1e308), "
+            "(3, 1.17549435e-38, 5e-324)")
     return mysql_db
 
 
@@ -228,3 +231,11 @@ def test_database_dropped_during_a_bulk_read_fails_clearly(db: dict) -> None:
     with pytest.raises(DriverError, match="1146|1049|2013"):
         while True:
             reader.read_next_batch()
+
+
+def test_float_values_are_exact_on_both_paths(db: dict) -> None:
+    """The text protocol prints FLOAT with 6 digits; the stream path reads it as DOUBLE instead."""
+    bulk, _ = extract(db, {"table": "floats", "fetch_mode": "bulk"})
+    stream, _ = extract(db, {"table": "floats", "fetch_mode": "stream"})
+    assert bulk.sort_by("id").equals(stream.sort_by("id"))
+    assert stream.sort_by("id").column("f").to_pylist()[:2] == [3.1415927410125732, 16777216.0]
