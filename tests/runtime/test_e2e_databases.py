@@ -129,7 +129,8 @@ def test_upstream_examples_run_unchanged(seeded, other_pg_db, conformance, tmp_p
 version: 1
 connections:
   mysql:
-    db_movies: {{host: 127.0.0.1, database: {seeded["database"]}, user: root, password: "${{MYSQL_PASSWORD:-}}"}}
+    db_movies:
+      {{host: 127.0.0.1, database: {seeded["database"]}, user: root, password: "${{MYSQL_PASSWORD:-}}"}}
   supabase:
     main: {{dsn: "{postgres_db["dsn"]}"}}
 """)
