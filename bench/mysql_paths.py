@@ -19,16 +19,19 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = "osiris_bench_mysql"
-COLUMNS = ("id BIGINT PRIMARY KEY, a INT, b BIGINT, c DOUBLE, d DECIMAL(12,2), e VARCHAR(60), f DATETIME, "
-           "g DATE, h TINYINT(1), k VARCHAR(10)")
-SEED = ("INSERT INTO t SELECT seq, seq % 1000, seq * 7, seq / 3, seq / 7, CONCAT('name-', seq, '-', MD5(seq)), "
-        "'2024-01-01' + INTERVAL seq SECOND, '2024-01-01' + INTERVAL (seq % 3000) DAY, seq % 2, "
-        "ELT(1 + seq % 3, 'red', 'green', 'blue') FROM seq_1_to_{rows}")
+COLUMNS = ("id BIGINT PRIMARY KEY, a INT, b BIGINT, c DOUBLE, d DECIMAL(12,2), e VARCHAR(60), "
+           "f DATETIME, g DATE, h TINYINT(1), k VARCHAR(10)")
+SEED = ("INSERT INTO t SELECT seq, seq % 1000, seq * 7, seq / 3, seq / 7, "
+        "CONCAT('name-', seq, '-', MD5(seq)), '2024-01-01' + INTERVAL seq SECOND, "
+        "'2024-01-01' + INTERVAL (seq % 3000) DAY, seq % 2, ELT(1 + seq % 3, 'red', 'green', 'blue') "
+        "FROM seq_1_to_{rows}")
+PATHS = ("cli", "bulk", "stream", "pymysql", "cli_load", "insert", "load_data")
 
 CHILD_PRELUDE = """
 import sys, time
@@ -70,17 +73,19 @@ schema = pa.schema([("id", pa.int64()), ("a", pa.int32()), ("b", pa.int64()), ("
 def batches():
     for lo in range(1, TOTAL + 1, STEP):
         ids = pa.array(range(lo, min(lo + STEP, TOTAL + 1)), pa.int64())
-        text = ids.cast(pa.string())
+        odd = pc.equal(pc.bit_wise_and(ids, 1), 1)
+        money = pc.round(pc.divide(ids.cast(pa.float64()), 7.0), 2).cast(pa.decimal128(12, 2), safe=False)
+        name = pc.binary_join_element_wise("name-", ids.cast(pa.string()), "-0123456789abcdef0123456789", "")
         yield pa.RecordBatch.from_arrays([
-            ids, pc.cast(pc.bit_wise_and(ids, 1023), pa.int32()), pc.multiply(ids, 7),
-            pc.divide(ids.cast(pa.float64()), 3.0), pc.round(pc.divide(ids.cast(pa.float64()), 7.0), 2).cast(pa.decimal128(12, 2), safe=False),
-            pc.binary_join_element_wise("name-", text, "-0123456789abcdef0123456789abcdef", ""),
-            pc.multiply(ids, 1_000_000).cast(pa.timestamp("us")), pc.bit_wise_and(ids, 2047).cast(pa.int32()).cast(pa.date32()),
-            pc.equal(pc.bit_wise_and(ids, 1), 1), pc.if_else(pc.equal(pc.bit_wise_and(ids, 1), 1), "red", "blue"),
+            ids, pc.bit_wise_and(ids, 1023).cast(pa.int32()), pc.multiply(ids, 7),
+            pc.divide(ids.cast(pa.float64()), 3.0), money, name,
+            pc.multiply(ids, 1_000_000).cast(pa.timestamp("us")),
+            pc.bit_wise_and(ids, 2047).cast(pa.int32()).cast(pa.date32()), odd,
+            pc.if_else(odd, "red", "blue"),
         ], schema=schema)
-ctx = RecordingContext(config={{"table": "w_{method}", "write_mode": "replace", "create_if_missing": True,
-                                "primary_key": "id", "load_method": {method!r}, "batch_size": 10000}},
-                       connection=conn, mode="write")
+config = {{"table": "w_{method}", "write_mode": "replace", "create_if_missing": True, "primary_key": "id",
+          "load_method": {method!r}, "batch_size": {batch}}}
+ctx = RecordingContext(config=config, connection=conn, mode="write")
 start = time.perf_counter()
 result = MySQLWriter().write(ctx, pa.RecordBatchReader.from_batches(schema, batches()))
 print(result.rows, time.perf_counter() - start)
@@ -106,14 +111,16 @@ def python_child(code: str) -> tuple[int, float, int]:
     return int(rows), float(seconds), rss
 
 
-def mariadb_cli(fields: dict, sql: str, database: str | None = DB, quiet: bool = False) -> tuple[float, int]:
-    argv = ["mariadb", "--quick", "--batch", "-h", fields["host"], "-P", str(fields["port"]), "-u", fields["user"]]
-    if database:
-        argv.append(database)
-    env_password = {"MYSQL_PWD": fields["password"]} if fields["password"] else {}
-    os.environ.update(env_password)
-    with open(os.devnull, "wb") as sink:
-        _, wall, rss = measure(argv + ["-e", sql], stdout=sink if quiet else subprocess.PIPE)
+def mariadb_cli(fields: dict, sql: str, database: str | None = DB, sink: str | None = None,
+                extra: tuple[str, ...] = ()) -> tuple[float, int]:
+    """Run the mariadb CLI; its output goes to `sink` (a path; /dev/null for the read baseline)."""
+    argv = ["mariadb", "--quick", "--batch", *extra, "-h", fields["host"], "-P", str(fields["port"]),
+            "-u", fields["user"]]
+    if fields["password"]:
+        os.environ["MYSQL_PWD"] = fields["password"]
+    argv += [database] if database else []
+    with open(sink or os.devnull, "wb") as out:
+        _, wall, rss = measure(argv + ["-e", sql], stdout=out)
     return wall, rss
 
 
@@ -124,33 +131,50 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3306)
     parser.add_argument("--user", default="root")
     parser.add_argument("--password", default=os.environ.get("MYSQL_PWD", ""))
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated subset of {PATHS}")
+    parser.add_argument("--write-batch", type=int, default=10000, help="the writer's batch_size")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database (and reuse it)")
     args = parser.parse_args()
-    fields = {"host": args.host, "port": args.port, "user": args.user, "password": args.password, "database": DB}
+    paths = args.paths.split(",")
+    fields = {"host": args.host, "port": args.port, "user": args.user, "password": args.password,
+              "database": DB}
+    code = {"root": str(ROOT), "fields": fields, "rows": args.rows, "batch": args.write_batch}
 
     seed_s, _ = mariadb_cli(fields, f"DROP DATABASE IF EXISTS {DB}; CREATE DATABASE {DB}; USE {DB}; "
                             f"CREATE TABLE t ({COLUMNS}); {SEED.format(rows=args.rows)}; ANALYZE TABLE t",
                             database=None)
-    print(f"seeded {args.rows:,} rows x 10 columns in {seed_s:.1f} s\n")
+    print(f"seeded {args.rows:,} rows x 10 columns in {seed_s:.1f} s\n", flush=True)
     results: list[tuple[str, int, float, int]] = []
-    base_s, base_rss = mariadb_cli(fields, "SELECT * FROM t", quiet=True)
-    results.append(("read: mariadb --quick --batch > /dev/null (baseline)", args.rows, base_s, base_rss))
+    base_s = None
+    if "cli" in paths:
+        base_s, rss = mariadb_cli(fields, "SELECT * FROM t")
+        results.append(("read: mariadb --quick --batch > /dev/null (baseline)", args.rows, base_s, rss))
     for mode in ("bulk", "stream"):
-        rows, seconds, rss = python_child(READ_OURS.format(root=str(ROOT), fields=fields, mode=mode))
-        results.append((f"read: mysql.extractor {mode} -> discard", rows, seconds, rss))
-    rows, seconds, rss = python_child(READ_PYMYSQL.format(root=str(ROOT), fields=fields))
-    results.append(("read: pymysql SSCursor -> discard", rows, seconds, rss))
+        if mode in paths:
+            rows, seconds, rss = python_child(READ_OURS.format(**code, mode=mode))
+            results.append((f"read: mysql.extractor {mode} -> discard", rows, seconds, rss))
+    if "pymysql" in paths:
+        rows, seconds, rss = python_child(READ_PYMYSQL.format(**code))
+        results.append(("read: pymysql SSCursor -> discard", rows, seconds, rss))
+    if "cli_load" in paths:
+        with tempfile.TemporaryDirectory() as tmp:
+            dump = Path(tmp) / "t.tsv"
+            mariadb_cli(fields, "SELECT * FROM t", sink=str(dump), extra=("--skip-column-names",))
+            mariadb_cli(fields, f"DROP TABLE IF EXISTS w_cli; CREATE TABLE w_cli ({COLUMNS})")
+            seconds, rss = mariadb_cli(fields, f"LOAD DATA LOCAL INFILE '{dump}' INTO TABLE w_cli",
+                                       extra=("--local-infile=1",))
+        results.append(("write: mariadb LOAD DATA LOCAL of a TSV (baseline)", args.rows, seconds, rss))
     for method in ("insert", "load_data"):
-        rows, seconds, rss = python_child(WRITE_OURS.format(root=str(ROOT), fields=fields, rows=args.rows,
-                                                            method=method))
-        results.append((f"write: mysql.writer {method} (replace, new table)", rows, seconds, rss))
+        if method in paths:
+            rows, seconds, rss = python_child(WRITE_OURS.format(**code, method=method))
+            results.append((f"write: mysql.writer {method} (replace, new table)", rows, seconds, rss))
     if not args.keep:
         mariadb_cli(fields, f"DROP DATABASE {DB}", database=None)
 
     print(f"{'path':<52} {'rows':>10} {'s':>7} {'rows/s':>11} {'vs cli':>7} {'peak RSS':>9}")
     for name, rows, seconds, rss in results:
         rate = rows / seconds
-        versus = f"{rate / (args.rows / base_s):.0%}" if name.startswith("read") else ""
+        versus = f"{rate / (args.rows / base_s):.0%}" if base_s and name.startswith("read") else ""
         print(f"{name:<52} {rows:>10,} {seconds:>7.2f} {rate:>11,.0f} {versus:>7} {rss / 1024:>7.0f} MB")
 
 
