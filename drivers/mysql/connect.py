@@ -21,7 +21,10 @@ import pymysql
 
 from runtime.driver import DriverError, ResolvedConnection, TransientError
 
-__all__ = ["ConnParams", "classify", "connect", "conn_params", "cx_url", "mask", "quote_ident"]
+__all__ = [
+    "ConnParams", "classify", "conn_params", "connect", "cx_url", "error_code", "mask", "qualified",
+    "quote_ident", "split_table",
+]
 
 _OVERRIDES = ("host", "port", "database", "user")
 SESSION_SETUP = (
