@@ -97,6 +97,8 @@ class Conversation:
                  templates: Templates, registry: Any, connections: Any = None, discovery: Any = None,
                  guard: Callable[[str], str] = lambda text: text) -> None:
         self.session, self.options, self.client, self.ui = session, options, client, ui
+        session.mask = guard
+        ui.mask = guard
         self.templates, self.registry, self.connections, self.discovery = templates, registry, connections, discovery
         self.toolbox = Toolbox(registry, self.check, discovery.discover if discovery is not None else None,
                                allowed_samples=session.data.sample_rows or 0)
@@ -105,6 +107,8 @@ class Conversation:
         self.last: CheckResult | None = None
         data = session.data
         data.model, data.base_url = client.settings.model, client.settings.base_url
+        if options.out is not None:
+            data.out = str(options.out)
 
     @property
     def data(self) -> Any:

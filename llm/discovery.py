@@ -217,9 +217,12 @@ def _identity(connection: ResolvedConnection) -> dict[str, Any]:
     identity.update({k: fields.get(k) for k in keys if fields.get(k) is not None})
     dsn = fields.get("dsn")
     if dsn:
-        parts = urlsplit(str(dsn))
-        identity.update({"host": parts.hostname, "port": parts.port, "user": parts.username,
-                         "database": parts.path.lstrip("/") or None})
+        try:
+            parts = urlsplit(str(dsn))
+            identity.update({"host": parts.hostname, "port": parts.port, "user": parts.username,
+                             "database": parts.path.lstrip("/") or None})
+        except ValueError:  # a malformed DSN: the alias alone identifies it (never the DSN's text)
+            identity["dsn"] = "unparsed"
     return identity
 
 

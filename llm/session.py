@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,8 @@ class ChatSession:
         self.dir = directory
         self.data = data
         self.messages = messages
+        self.mask: Callable[[str], str] = lambda text: text
+        """Applied to everything written (the chat sets the secret masker here)."""
 
     @property
     def id(self) -> str:
@@ -131,7 +134,7 @@ class ChatSession:
     def add_message(self, message: dict[str, Any]) -> None:
         self.messages.append(message)
         with (self.dir / "transcript.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(message, ensure_ascii=False) + "\n")
+            handle.write(self.mask(json.dumps(message, ensure_ascii=False)) + "\n")
 
     def reset_messages(self) -> None:
         """Start a new model conversation (the user started over); the old transcript is kept."""
@@ -142,7 +145,7 @@ class ChatSession:
 
     def save(self) -> None:
         self.data.updated_at = _now()
-        body = json.dumps(asdict(self.data), indent=2, ensure_ascii=False, default=str) + "\n"
+        body = self.mask(json.dumps(asdict(self.data), indent=2, ensure_ascii=False, default=str)) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state-")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(body)

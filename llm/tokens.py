@@ -11,10 +11,11 @@ by roughly 5-20% (see tests/llm/test_context.py), which is the safe side for a b
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["count_tokens", "tokenizer_name"]
+__all__ = ["count_tokens", "estimate_tokens", "is_exact", "tokenizer_name", "warm"]
 
 ENCODING = "o200k_base"
 
@@ -22,18 +23,29 @@ ENCODING = "o200k_base"
 @lru_cache(maxsize=1)
 def _encoding() -> Any:
     try:
-        import bpe_openai
+        with warnings.catch_warnings():  # it loads its ranks with importlib.resources' deprecated API
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import bpe_openai
+
+            return bpe_openai.get_encoding(ENCODING)
     except ImportError:
         return None
-    try:
-        return bpe_openai.get_encoding(ENCODING)
     except Exception:  # noqa: BLE001 - a broken optional tokenizer must not break chat
         return None
+
+
+def warm() -> None:
+    """Load the tokenizer (about 2 s: its import reads the rank tables) while the user types."""
+    _encoding()
 
 
 def tokenizer_name() -> str:
     """What `count_tokens` measures with: reported beside every token figure."""
     return f"bpe-openai {ENCODING}" if _encoding() is not None else "estimate chars/4"
+
+
+def is_exact() -> bool:
+    return _encoding() is not None
 
 
 def count_tokens(text: str) -> int:

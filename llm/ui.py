@@ -21,27 +21,29 @@ class ConsoleUI:
         self.interactive = interactive
         self.console = console or Console(stderr=not interactive, highlight=False, soft_wrap=False)
         self._input = input_fn
+        self.mask: Callable[[str], str] = lambda text: text
+        """Applied to every message shown (the chat sets the secret masker here)."""
 
     # -- talking --
     def say(self, text: str) -> None:
-        self.console.print(text, markup=False)
+        self.console.print(self.mask(text), markup=False, soft_wrap=True)
 
     def note(self, text: str) -> None:
-        self.console.print(f"[dim]{_escape(text)}[/dim]")
+        self.console.print(f"[dim]{self._escape(text)}[/dim]", soft_wrap=True)
 
     def warn(self, text: str) -> None:
-        self.console.print(f"[yellow]warning:[/yellow] {_escape(text)}")
+        self.console.print(f"[yellow]warning:[/yellow] {self._escape(text)}", soft_wrap=True)
 
     def error(self, text: str, hint: str | None = None) -> None:
-        self.console.print(f"[bold red]error:[/bold red] {_escape(text)}")
+        self.console.print(f"[bold red]error:[/bold red] {self._escape(text)}", soft_wrap=True)
         if hint:
-            self.console.print(f"  [dim]hint:[/dim] {_escape(hint)}")
+            self.console.print(f"  [dim]hint:[/dim] {self._escape(hint)}", soft_wrap=True)
 
     # -- asking --
     def ask(self, question: str, default: str = "") -> str:
         if not self.interactive:
             raise RuntimeError("one-shot mode never asks")  # a bug if reached: the CLI checks first
-        self.console.print(f"[bold cyan]?[/bold cyan] {_escape(question)}")
+        self.console.print(f"[bold cyan]?[/bold cyan] {self._escape(question)}", soft_wrap=True)
         try:
             answer = self._input("> ") if self._input else self.console.input("[bold]> [/bold]")
         except EOFError:
@@ -67,6 +69,7 @@ class ConsoleUI:
         from rich.panel import Panel
         from rich.syntax import Syntax
 
+        oml, previous = self.mask(oml), self.mask(previous) if previous else previous
         if previous and previous != oml:
             diff = "".join(difflib.unified_diff(previous.splitlines(True), oml.splitlines(True),
                                                 "previous", "revised", n=2))
@@ -76,21 +79,21 @@ class ConsoleUI:
                                  title=title, title_align="left", border_style="cyan"))
 
     def show_diagnostics(self, rendered: str) -> None:
-        self.console.print(f"[red]{_escape(rendered.rstrip())}[/red]")
+        self.console.print(f"[red]{self._escape(rendered.rstrip())}[/red]", soft_wrap=True)
 
     def show_io(self, reads: Sequence[str], writes: Sequence[str]) -> None:
-        self.console.print("[bold]reads:[/bold]  " + _escape(", ".join(reads) or "nothing"))
-        self.console.print("[bold]writes:[/bold] " + _escape(", ".join(writes) or "nothing"))
+        self.console.print("[bold]reads:[/bold]  " + self._escape(", ".join(reads) or "nothing"))
+        self.console.print("[bold]writes:[/bold] " + self._escape(", ".join(writes) or "nothing"))
 
     def result(self, text: str) -> None:
         """The one line a script may want: printed to stdout whatever the mode."""
         if self.interactive:
-            self.console.print(text, markup=False)
+            self.console.print(self.mask(text), markup=False)
         else:
-            print(text, file=sys.stdout, flush=True)
+            print(self.mask(text), file=sys.stdout, flush=True)
 
 
-def _escape(text: str) -> str:
-    from rich.markup import escape
+    def _escape(self, text: str) -> str:
+        from rich.markup import escape
 
-    return escape(str(text))
+        return escape(self.mask(str(text)))

@@ -42,6 +42,7 @@ def yaml_reply(oml: str, prose: str = "Here is the pipeline.") -> Reply:
 class RecordedRequest:
     path: str
     headers: dict[str, str]
+    """Lower-cased names."""
     body: bytes
 
     @property
@@ -120,7 +121,7 @@ class ReplayServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 with server._lock:
-                    server.requests.append(RecordedRequest(self.path, dict(self.headers), raw))
+                    server.requests.append(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, raw))
                 if (
                     server.api_key is not None
                     and self.headers.get("Authorization") != f"Bearer {server.api_key}"
