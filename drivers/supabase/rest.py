@@ -119,7 +119,13 @@ class RestSession:
                 body = response.json()
             except ValueError:
                 body = {"message": f"HTTP {response.status_code}", "code": str(response.status_code)}
-            raise classify_rest(APIError(body), action="reading the API schema", settings=self.settings)
+            error = classify_rest(APIError(body), action="reading the API schema", settings=self.settings)
+            if response.status_code in (401, 403):
+                error.hint = (
+                    "column types come from the API's OpenAPI schema, which needs a key allowed to read it "
+                    "(use `service_role_key`), or add `dsn` to read through Postgres"
+                )
+            raise error
         return response.json()
 
     def definition(self, table: str) -> dict[str, Any] | None:

@@ -269,7 +269,7 @@ def test_api_errors_are_classified_without_the_key(connection, api) -> None:
     )
     with pytest.raises(DriverError, match=r"\[PGRST301\].*Invalid API key") as info:
         extract(wrong, table="orders")
-    assert "service_role_key" in info.value.hint and "wrong-key-SECRET" not in str(info.value)
+    assert "`service_role_key`" in info.value.hint and "wrong-key-SECRET" not in str(info.value)
     with pytest.raises(DriverError, match="public.missing is not in the API schema"):
         extract(connection, table="missing")
     with pytest.raises(DriverError, match=r'\[42703\].*column "nope" does not exist'):

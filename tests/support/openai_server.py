@@ -121,7 +121,9 @@ class ReplayServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 with server._lock:
-                    server.requests.append(RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, raw))
+                    server.requests.append(
+                        RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
+                    )
                 if (
                     server.api_key is not None
                     and self.headers.get("Authorization") != f"Bearer {server.api_key}"
