@@ -86,11 +86,14 @@ def run(
     on_session: Callable[[Session], None] | None = None,
     on_change: Callable[[StepState], None] | None = None,
     spec_registry: Any = None,
+    executor: Callable[..., ExecResult] | None = None,
 ) -> RunOutcome:
     """Run a pipeline or a compiled manifest; raises UsageError/SessionError before a session exists.
 
     `registry` maps components to drivers (default: the `osiris.drivers` entry points);
-    `spec_registry` is the compiler's component registry (default: the shipped specs).
+    `spec_registry` is the compiler's component registry (default: the shipped specs);
+    `executor` replaces the local executor with one of the same signature (`osiris run --e2b`
+    passes `runtime.e2b.SandboxExecutor`), so sessions, events and status are written alike.
     """
     env = os.environ if request.env is None else request.env
     work_dir = Path(request.work_dir).resolve()
@@ -111,6 +114,7 @@ def run(
         on_change,
     )
     job.spec_registry = spec_registry
+    job.executor = executor or execute
     return job.go()
 
 
@@ -158,6 +162,7 @@ class _Run:
         self._status_lock = threading.Lock()
         self._log_handler: logging.Handler | None = None
         self.spec_registry: Any = None
+        self.executor: Callable[..., ExecResult] = execute
         self._compile_result: CompileResult | None = None
 
     def go(self) -> RunOutcome:
@@ -201,7 +206,7 @@ class _Run:
         except ConnectionsUnavailable as error:
             return self._abort("connections_error", str(error), error.diagnostics)
         self.states = {}
-        result = execute(
+        result = self.executor(
             manifest,
             cfgs,
             events=events,
