@@ -139,10 +139,12 @@ def _prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
       time plus `Z` (`2024-01-01 12:00:00.000000Z`), the same instant pyarrow would print.
       Being text now, they are quoted under `minimal` quoting; readers parse them the same.
     """
-    if not any(field.type in _VIEWS or _zoned(field.type) for field in batch.schema):
+    if not any(field.type in _VIEWS or _zoned(field.type) or _extension(field.type) for field in batch.schema):
         return batch
     arrays = []
     for column in batch.columns:
+        if _extension(column.type):
+            column = _extension_text(column)
         if column.type in _VIEWS:
             column = column.cast(_VIEWS[column.type])
         elif _zoned(column.type):
@@ -150,6 +152,20 @@ def _prepare(batch: pa.RecordBatch) -> pa.RecordBatch:
             column = pc.binary_join_element_wise(naive.cast(pa.string()), "Z", "")
         arrays.append(column)
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _extension(arrow_type: pa.DataType) -> bool:
+    return isinstance(arrow_type, pa.BaseExtensionType)
+
+
+def _extension_text(column: pa.Array) -> pa.Array:
+    """arrow.uuid as canonical 8-4-4-4-12 text, other extensions (arrow.json, ...) as storage."""
+    if column.type.extension_name == "arrow.uuid":
+        import uuid
+
+        return pa.array([None if b is None else str(uuid.UUID(bytes=b)) for b in column.storage.to_pylist()],
+                        type=pa.string())
+    return column.storage
 
 
 def _zoned(arrow_type: pa.DataType) -> bool:
