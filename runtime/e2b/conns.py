@@ -1,0 +1,108 @@
+"""Connections for a sandbox run: resolved on the host, carried in one environment variable.
+
+The connections file is never uploaded: it may hold literal passwords, and the original
+Osiris leaked credentials exactly that way. The host resolves every reference the manifest
+can use (with the host's environment, as a local run would), and the worker receives the
+resolved fields as JSON in `OSIRIS_E2B_CONNECTIONS`, an environment variable of the worker
+process only. A reference that fails to resolve travels as its error, so the step fails in
+the sandbox with the message a local run would show.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from compiler.manifest import Manifest
+from runtime.driver import DriverError, ResolvedConnection
+from runtime.secrets import SecretMasker
+
+__all__ = ["SECRET_ENV", "PayloadConnections", "build_payload", "refs_needed"]
+
+SECRET_ENV = "OSIRIS_E2B_CONNECTIONS"
+
+
+def refs_needed(
+    manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]], connections: Any, specs: Any
+) -> tuple[list[str], dict[str, str | None]]:
+    """Every reference a step may resolve, and the default alias of each family steps fall back on."""
+    refs: set[str] = set(manifest.connections)
+    defaults: dict[str, str | None] = {}
+    for step in manifest.steps:
+        ref = step.connection or cfgs.get(step.id, {}).get("connection")
+        if ref:
+            refs.add(str(ref))
+            continue
+        spec = specs.get(step.component)
+        if spec is not None and spec.family and spec.connection == "required" and spec.family not in defaults:
+            defaults[spec.family] = connections.default_ref(spec.family)
+            if defaults[spec.family]:
+                refs.add(str(defaults[spec.family]))
+    return sorted(refs), defaults
+
+
+def build_payload(
+    manifest: Manifest,
+    cfgs: Mapping[str, Mapping[str, Any]],
+    connections: Any,
+    specs: Any,
+    map_base_dir: Callable[[str], str],
+) -> dict[str, Any]:
+    """The JSON the worker gets: {"refs": {ref: fields or error}, "defaults": {family: ref}}."""
+    refs, defaults = refs_needed(manifest, cfgs, connections, specs)
+    entries: dict[str, Any] = {}
+    for ref in refs:
+        try:
+            resolved = connections.resolve(ref)
+        except DriverError as error:
+            entries[ref] = {"error": {"message": str(error), "hint": error.hint}}
+            continue
+        fields = dict(resolved.fields)
+        if resolved.family == "filesystem" and fields.get("base_dir"):
+            fields["base_dir"] = map_base_dir(str(fields["base_dir"]))
+        entries[ref] = {
+            "family": resolved.family,
+            "alias": resolved.alias,
+            "fields": fields,
+            "secret_fields": sorted(resolved.secret_fields),
+        }
+    return {"refs": entries, "defaults": defaults}
+
+
+class PayloadConnections:
+    """The worker's stand-in for `runtime.connections.RuntimeConnections` (same three methods)."""
+
+    def __init__(self, payload: Mapping[str, Any], masker: SecretMasker) -> None:
+        self.masker = masker
+        self._refs: Mapping[str, Any] = payload.get("refs", {})
+        self._defaults: Mapping[str, str | None] = payload.get("defaults", {})
+        for entry in self._refs.values():
+            if "fields" in entry:
+                masker.add_connection(entry["fields"], entry.get("secret_fields", ()))
+
+    @classmethod
+    def from_env(cls, text: str | None, masker: SecretMasker) -> PayloadConnections:
+        return cls(json.loads(text) if text else {}, masker)
+
+    def register_secrets(self, refs: list[str]) -> None:
+        """Already done in __init__: every secret arrived with the payload."""
+
+    def default_ref(self, family: str) -> str | None:
+        return self._defaults.get(family)
+
+    def resolve(self, ref: str) -> ResolvedConnection:
+        entry = self._refs.get(ref)
+        if entry is None:
+            raise DriverError(
+                f"connection {ref} was not resolved by the host",
+                hint="the manifest names a connection the host did not expect; recompile it",
+            )
+        if "error" in entry:
+            raise DriverError(entry["error"]["message"], hint=entry["error"].get("hint"))
+        return ResolvedConnection(
+            family=entry["family"],
+            alias=entry["alias"],
+            fields=dict(entry["fields"]),
+            secret_fields=frozenset(entry.get("secret_fields", ())),
+        )

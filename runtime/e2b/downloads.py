@@ -1,0 +1,113 @@
+"""Bring output files home: one background thread, verified and renamed into place atomically.
+
+Each file announced by an `artifact` message is copied to a hidden temp name beside its
+target, checked against the size and sha256 the worker computed, and renamed over the
+target, so a reader on the host sees the old file or the whole new one, never a partial
+file. Any failure removes the temp file and is reported against the writer step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from runtime.e2b.paths import Mount, host_path
+from runtime.e2b.transport import Sandbox, TransportError, with_retries
+
+__all__ = ["Artifact", "Downloader", "TEMP_SUFFIX"]
+
+TEMP_SUFFIX = ".osiris-e2b-tmp"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    step_id: str
+    mount: int
+    path: str
+    size: int
+    sha256: str
+
+
+class Downloader:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        mounts: list[Mount],
+        *,
+        retries: int,
+        backoff_s: float,
+        on_failure: Callable[[str, str], None],
+    ) -> None:
+        self.sandbox, self.mounts = sandbox, mounts
+        self.retries, self.backoff_s = retries, backoff_s
+        self.on_failure = on_failure
+        self.bytes = 0
+        self.files: list[str] = []
+        self.seconds = 0.0
+        self._queue: queue.Queue[Artifact | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="e2b-downloads", daemon=True)
+        self._thread.start()
+
+    def submit(self, artifact: Artifact) -> None:
+        self._queue.put(artifact)
+
+    def finish(self) -> None:
+        """Wait until every submitted file is home (or reported as failed)."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            artifact = self._queue.get()
+            if artifact is None:
+                return
+            started = time.monotonic()
+            try:
+                self._fetch(artifact)
+            except (TransportError, OSError, ValueError) as error:
+                self.on_failure(
+                    artifact.step_id,
+                    f"could not download its output {artifact.path} from the sandbox: {error}",
+                )
+            finally:
+                self.seconds += time.monotonic() - started
+
+    def _fetch(self, artifact: Artifact) -> None:
+        target = host_path(self.mounts, artifact.mount, artifact.path)
+        remote = f"{self.mounts[artifact.mount].sandbox.rstrip('/')}/{artifact.path}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            received = with_retries(
+                lambda: self.sandbox.download(remote, temp),
+                what=f"downloading {artifact.path}",
+                attempts=self.retries,
+                backoff_s=self.backoff_s,
+            )
+            digest = _sha256(temp)
+            if received != artifact.size or digest != artifact.sha256:
+                raise TransportError(
+                    f"the copy does not match the sandbox file ({received} of {artifact.size} "
+                    "bytes, or a different sha256)"
+                )
+            os.replace(temp, target)
+            self.bytes += received
+            self.files.append(str(target))
+        finally:
+            if temp.exists():
+                temp.unlink()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,588 @@
+"""The host-side proxy: run a manifest in a sandbox as a drop-in for the local executor.
+
+`SandboxExecutor(options)` has the signature of `runtime.local.executor.execute`, so
+`runtime.run` compiles, opens the session, writes run_start/run_end and status.json exactly
+as for a local run, and only the middle part happens remotely:
+
+prepare (preflight, wheel, pins, job files; no sandbox yet) -> create (retried) -> upload
+(retried) -> start worker -> handshake -> exec_step for every step -> mirror messages into
+the session while downloading outputs -> result -> shutdown -> kill the sandbox (unless
+`keep`). Any failure on the way becomes a step failure naming the step, and the sandbox is
+killed on every path, including Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from compiler.manifest import Manifest
+from runtime.e2b import wheel as wheels
+from runtime.e2b.conns import SECRET_ENV, build_payload
+from runtime.e2b.downloads import Artifact, Downloader
+from runtime.e2b.handshake import check_handshake
+from runtime.e2b.mirror import SessionMirror
+from runtime.e2b.options import E2BOptions
+from runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
+from runtime.e2b.staging import Staging, preflight, stage
+from runtime.e2b.transport import (
+    ProcessExit,
+    RemoteProcess,
+    Sandbox,
+    SandboxSpec,
+    Transport,
+    TransportError,
+    UploadFile,
+    with_retries,
+)
+from runtime.local.context import StepState
+from runtime.local.executor import ExecOptions, ExecResult
+from runtime.secrets import SecretMasker
+
+__all__ = ["SandboxExecutor", "make_transport"]
+
+log = logging.getLogger("osiris.e2b")
+_FIXED_ENV = {"PYTHONUNBUFFERED": "1", "OSIRIS_E2B": "1"}
+
+
+class _Failure(Exception):
+    def __init__(self, message: str, hint: str | None = None, step_id: str | None = None) -> None:
+        super().__init__(message)
+        self.hint, self.step_id = hint, step_id
+
+
+def make_transport(options: E2BOptions) -> Transport:
+    if options.transport == "local":
+        from runtime.e2b.local import LocalTransport
+
+        return LocalTransport(cache_dir=wheels.cache_root() / "e2b" / "site")
+    from runtime.e2b.sdk import E2BTransport
+
+    return E2BTransport()
+
+
+class SandboxExecutor:
+    """Callable like `execute(...)`; `last_report` holds the sandbox facts of the latest run."""
+
+    def __init__(self, options: E2BOptions, transport: Transport | None = None) -> None:
+        self.options = options
+        self.transport = transport
+        self.last_report: dict[str, Any] = {}
+
+    def __call__(
+        self,
+        manifest: Manifest,
+        cfgs: Mapping[str, dict[str, Any]],
+        *,
+        events: Any,
+        metrics: Any,
+        tmp_dir: Path,
+        connections: Any,
+        registry: Any,
+        cancel: threading.Event,
+        options: ExecOptions,
+        on_change: Callable[[StepState], None] | None = None,
+    ) -> ExecResult:
+        transport = self.transport or make_transport(self.options)
+        job = _SandboxRun(
+            self.options,
+            transport,
+            manifest,
+            cfgs,
+            events,
+            metrics,
+            Path(tmp_dir),
+            connections,
+            cancel,
+            options,
+            on_change,
+        )
+        try:
+            return job.go()
+        finally:
+            self.last_report = job.report
+
+
+class _SandboxRun:
+    def __init__(
+        self,
+        opts: E2BOptions,
+        transport: Transport,
+        manifest: Manifest,
+        cfgs: Mapping[str, dict[str, Any]],
+        events: Any,
+        metrics: Any,
+        tmp_dir: Path,
+        connections: Any,
+        cancel: threading.Event,
+        exec_options: ExecOptions,
+        on_change: Callable[[StepState], None] | None,
+    ) -> None:
+        self.opts, self.transport, self.manifest, self.cfgs = opts, transport, manifest, cfgs
+        self.events, self.metrics, self.tmp_dir, self.connections = events, metrics, tmp_dir, connections
+        self.cancel, self.exec_options = cancel, exec_options
+        self.masker: SecretMasker = getattr(connections, "masker", None) or SecretMasker()
+        self.session_dir = tmp_dir.parent
+        self.mirror = SessionMirror(manifest, events, metrics, on_change)
+        self.sandbox: Sandbox | None = None
+        self.process: RemoteProcess | None = None
+        self.downloader: Downloader | None = None
+        self.inbox: queue.Queue[str] = queue.Queue()
+        self.stderr_tail: list[str] = []
+        self.timings: dict[str, float] = {}
+        self.counts = {
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "messages_in": 0,
+            "messages_out": 0,
+            "upload_bytes": 0,
+            "create_attempts": 0,
+            "upload_attempts": 0,
+        }
+        self.handshake: dict[str, Any] = {}
+        self.report: dict[str, Any] = {}
+        self.worker_status: str | None = None
+
+    # -- the run ---------------------------------------------------------------------------
+    def go(self) -> ExecResult:
+        started = time.monotonic()
+        try:
+            self._phase("prepare", self._prepare)
+            self._phase("create", self._create)
+            self._phase("upload", self._upload)
+            self._phase("start", self._start)
+            self._phase("exec", self._converse)
+        except _Failure as failure:
+            self._record_failure(failure)
+        except BaseException:
+            self._record_failure(_Failure("the run was interrupted on the host"))
+            raise
+        finally:
+            try:
+                self._phase("download", self._finish_downloads)
+            finally:
+                self._phase("teardown", self._teardown)
+                self.timings["total"] = time.monotonic() - started
+                self._write_report()
+        return ExecResult(self._status(), self.mirror.states, dict(self.mirror.runners))  # type: ignore[arg-type]
+
+    def _phase(self, name: str, action: Callable[[], None]) -> None:
+        started = time.monotonic()
+        try:
+            action()
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - started
+
+    def _status(self) -> str:
+        if self.cancel.is_set():
+            return "cancelled"
+        if all(s.status == "succeeded" for s in self.mirror.states.values()):
+            return "succeeded"
+        return "failed"
+
+    # -- prepare: everything that needs no sandbox -------------------------------------------
+    def _prepare(self) -> None:
+        from spec.registry import default_registry
+
+        self.specs = default_registry()
+        problems = preflight(self.manifest, self.cfgs, self.specs)
+        if problems:
+            raise _Failure(problems[0].message, problems[0].hint, step_id=problems[0].step_id)
+        try:
+            self.build = wheels.ensure_wheel(self.opts.wheel)
+            self.lock = "\n".join(wheels.pinned_requirements()) + "\n"
+        except wheels.WheelError as error:
+            raise _Failure(str(error), "run from a source checkout, or pass a prebuilt wheel") from None
+
+    def _stage(self, root: str) -> None:
+        """Mounts, input files and the connection payload, once the sandbox root is known."""
+        self.root = root
+        self.staging: Staging = stage(
+            self.manifest, self.cfgs, self.specs, self.connections, self.exec_options.work_dir, root
+        )
+        payload = build_payload(self.manifest, self.cfgs, self.connections, self.specs, self.staging.map_dir)
+        self.worker_env = self._worker_env(json.dumps(payload, ensure_ascii=False))
+
+    def _worker_env(self, payload: str) -> dict[str, str]:
+        env = dict(_FIXED_ENV)
+        host_env = getattr(self.connections, "env", os.environ)
+        for name in self.opts.env_names:
+            if name in host_env:
+                env[name] = host_env[name]
+            else:
+                log.warning("--e2b-env %s: not set on the host, not passed", name)
+        env[SECRET_ENV] = payload
+        return env
+
+    # -- create and upload -------------------------------------------------------------------
+    def _create(self) -> None:
+        spec = SandboxSpec(
+            self.opts.template,
+            self.opts.timeout_s,
+            {"osiris_session": str(getattr(self.events, "session_id", "")), **self.opts.metadata},
+        )
+
+        def attempt() -> Sandbox:
+            self.counts["create_attempts"] += 1
+            if self.cancel.is_set():
+                raise _Failure("the run was cancelled before the sandbox started")
+            return self.transport.create(spec)
+
+        try:
+            self.sandbox = with_retries(
+                attempt,
+                what="creating the sandbox",
+                attempts=self.opts.retries,
+                backoff_s=self.opts.backoff_s,
+            )
+        except TransportError as error:
+            raise _Failure(f"the sandbox could not be created: {error}", error.hint) from None
+        self._stage(self.sandbox.root)
+
+    def _job_files(self) -> list[UploadFile]:
+        root, sandbox = self.root, self.sandbox
+        assert sandbox is not None
+        cached = bool(sandbox.cache_dir) and sandbox.exists(
+            f"{sandbox.cache_dir}/{self.build.build_id}/.osiris-complete"
+        )
+        self.wheel_uploaded = not cached
+        boot = {
+            "build_id": self.build.build_id,
+            "wheel": None if cached else f"dist/{self.build.filename}",
+            "site_dirs": [d for d in (sandbox.cache_dir, f"{root}/site") if d],
+            "lock": "job/requirements.lock",
+            "heartbeat_s": self.opts.heartbeat_s,
+        }
+        compiled = self.session_dir / "compiled"
+        run = {
+            "session_id": str(getattr(self.events, "session_id", "")),
+            "mounts": [m.to_json() for m in self.staging.mounts],
+            "map": [[f"{root}/tmp", str(self.tmp_dir)], [f"{root}/job/compiled", str(compiled)]],
+            "exec": {
+                "batch_rows": self.exec_options.batch_rows,
+                "channel_capacity": self.exec_options.channel_capacity,
+                "step_memory_bytes": self.exec_options.step_memory_bytes,
+                "keep_spill": self.exec_options.keep_spill,
+                "debug": self.exec_options.debug,
+            },
+            "heartbeat_s": self.opts.heartbeat_s,
+            "shutdown_grace_s": self.opts.shutdown_grace_s,
+        }
+        bootstrap = resources.files("runtime.e2b").joinpath("bootstrap.py").read_bytes()
+        files = [
+            UploadFile(f"{root}/bootstrap.py", bootstrap),
+            UploadFile(f"{root}/job/boot.json", json.dumps(boot, indent=1).encode()),
+            UploadFile(f"{root}/job/run.json", json.dumps(run, indent=1, ensure_ascii=False).encode()),
+            UploadFile(f"{root}/job/requirements.lock", self.lock.encode()),
+        ]
+        for path in sorted(compiled.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                files.append(UploadFile(f"{root}/job/compiled/{path.relative_to(compiled).as_posix()}", path))
+        if not cached:
+            files.append(UploadFile(f"{root}/dist/{self.build.filename}", self.build.path))
+        return files
+
+    def _upload(self) -> None:
+        sandbox = self.sandbox
+        assert sandbox is not None
+
+        def attempt() -> int:
+            self.counts["upload_attempts"] += 1
+            return sandbox.upload(self._job_files() + self.staging.uploads)
+
+        try:
+            self.counts["upload_bytes"] = with_retries(
+                attempt,
+                what="uploading to the sandbox",
+                attempts=self.opts.retries,
+                backoff_s=self.opts.backoff_s,
+            )
+        except TransportError as error:
+            raise _Failure(f"uploading the job to the sandbox failed: {error}", error.hint) from None
+
+    # -- the worker --------------------------------------------------------------------------
+    def _start(self) -> None:
+        sandbox = self.sandbox
+        assert sandbox is not None
+        buffer = LineBuffer()
+
+        def on_stdout(chunk: str) -> None:
+            self.counts["bytes_in"] += len(chunk.encode("utf-8"))
+            try:
+                for line in buffer.feed(chunk):
+                    self.inbox.put(line)
+            except ProtocolError as error:
+                self.inbox.put(json.dumps({"type": "error", "stage": "protocol", "message": str(error)}))
+
+        def on_stderr(chunk: str) -> None:
+            for line in chunk.splitlines():
+                if line.strip():
+                    self.stderr_tail = (self.stderr_tail + [line])[-20:]
+                    log.debug("sandbox stderr: %s", self.masker.mask(line))
+
+        try:
+            self.process = sandbox.start(
+                [sandbox.python, f"{self.root}/bootstrap.py", self.root],
+                env=self.worker_env,
+                cwd=self.staging.work,
+                on_stdout=on_stdout,
+                on_stderr=on_stderr,
+            )
+        except TransportError as error:
+            raise _Failure(f"the sandbox worker could not be started: {error}", error.hint) from None
+        self.downloader = Downloader(
+            sandbox,
+            self.staging.mounts,
+            retries=self.opts.retries,
+            backoff_s=self.opts.backoff_s,
+            on_failure=self._download_failed,
+        )
+        self._await_handshake()
+
+    def _send(self, messages: list[dict[str, Any]]) -> None:
+        assert self.process is not None
+        data = encode_many(messages)
+        self.counts["bytes_out"] += len(data.encode("utf-8"))
+        self.counts["messages_out"] += len(messages)
+        try:
+            self.process.send(data)
+        except TransportError as error:
+            raise _Failure(f"lost the connection to the sandbox: {error}", error.hint) from None
+
+    def _next(self, timeout: float = 0.05) -> dict[str, Any] | None:
+        """The next worker message, or None; raises _Failure when the worker is gone or silent."""
+        try:
+            line = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            self._check_alive()
+            return None
+        self.counts["messages_in"] += 1
+        self.last_seen = time.monotonic()
+        try:
+            message = decode(line, WORKER_MESSAGES)
+        except ProtocolError as error:
+            raise _Failure(
+                f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}"
+            ) from None
+        if message["type"] == "error":
+            raise _Failure(self._worker_error(message))
+        return message
+
+    def _check_alive(self) -> None:
+        assert self.process is not None
+        exit_info = self.process.poll()
+        if exit_info is not None and self.inbox.empty():
+            raise _Failure(self._exit_message(exit_info), getattr(exit_info.error, "hint", None))
+        silent = time.monotonic() - self.last_seen
+        if silent > self.opts.heartbeat_timeout_s:
+            raise _Failure(
+                f"lost the connection to the sandbox: no message from the worker for {silent:.0f} s",
+                "the sandbox may be overloaded or unreachable; rerun, or raise the timeout",
+            )
+
+    def _exit_message(self, exit_info: ProcessExit) -> str:
+        from runtime.e2b.transport import ConnectionLost, SandboxTimeout
+
+        if isinstance(exit_info.error, SandboxTimeout):
+            return f"the sandbox reached its timeout ({self.opts.timeout_s} s, --e2b-timeout) and was stopped"
+        if isinstance(exit_info.error, ConnectionLost):
+            return f"lost the connection to the sandbox: {exit_info.error}"
+        tail = "; ".join(self.stderr_tail[-3:])
+        return f"the sandbox worker died ({exit_info.describe()})" + (
+            f": {self.masker.mask(tail)}" if tail else ""
+        )
+
+    def _worker_error(self, message: dict[str, Any]) -> str:
+        stage, text = message.get("stage"), self.masker.mask(str(message.get("message")))
+        if stage == "install":
+            return f"installing osiris in the sandbox failed: {text}"
+        return f"the sandbox worker failed ({stage}): {text}"
+
+    def _await_handshake(self) -> None:
+        self.last_seen = time.monotonic()
+        while True:
+            message = self._next()
+            if message is None or message["type"] == "heartbeat":
+                continue
+            if message["type"] == "log":
+                self.mirror.log(message)
+                continue
+            if message["type"] != "handshake":
+                raise _Failure(f"the sandbox worker sent {message['type']} before its handshake")
+            break
+        self.handshake = message
+        problem = check_handshake(message, self.build.build_id, self.opts.cpu)
+        if problem is not None:
+            self._send(
+                [
+                    {
+                        "type": "handshake",
+                        "protocol": message.get("protocol"),
+                        "accepted": False,
+                        "reason": problem[0],
+                    }
+                ]
+            )
+            raise _Failure(problem[0], problem[1])
+
+    def _converse(self) -> None:
+        from runtime.e2b.protocol import PROTOCOL
+
+        order = self.manifest.order
+        self._send(
+            [
+                {"type": "handshake", "protocol": PROTOCOL, "accepted": True},
+                *(
+                    {
+                        "type": "exec_step",
+                        "step_id": step_id,
+                        "cfg_fp": self.manifest.step(step_id).cfg_fp,
+                        "index": index,
+                        "count": len(order),
+                    }
+                    for index, step_id in enumerate(order)
+                ),
+            ]
+        )
+        cancel_deadline: float | None = None
+        while self.worker_status is None:
+            if self.cancel.is_set() and cancel_deadline is None:
+                cancel_deadline = time.monotonic() + self.opts.shutdown_grace_s
+                try:
+                    self._send([{"type": "cancel"}])
+                except _Failure:
+                    cancel_deadline = time.monotonic()
+            if cancel_deadline is not None and time.monotonic() > cancel_deadline:
+                raise _Failure("the sandbox worker did not stop after cancel")
+            message = self._next()
+            if message is not None:
+                self._dispatch(message)
+        self._shutdown_worker()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        try:
+            if kind == "event":
+                self.mirror.event(message)
+            elif kind == "metric":
+                self.mirror.metric(message)
+            elif kind == "state":
+                self.mirror.state(message["step"])
+            elif kind == "artifact":
+                assert self.downloader is not None
+                self.downloader.submit(
+                    Artifact(
+                        str(message["step_id"]),
+                        int(message.get("mount", 0)),
+                        str(message["path"]),
+                        int(message["size"]),
+                        str(message["sha256"]),
+                    )
+                )
+            elif kind == "log":
+                self.mirror.log(message)
+            elif kind == "heartbeat":
+                self.mirror.progress(message.get("progress") or {})
+            elif kind == "result":
+                self.worker_status = self.mirror.result(message)
+        except (ValueError, KeyError, TypeError) as error:
+            raise _Failure(
+                f"the sandbox worker sent an invalid {kind} message: {self.masker.mask(str(error))}"
+            ) from None
+
+    def _shutdown_worker(self) -> None:
+        try:
+            self._send([{"type": "shutdown"}])
+        except _Failure:
+            return
+        deadline = time.monotonic() + self.opts.shutdown_grace_s
+        assert self.process is not None
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    # -- failures, downloads, teardown -------------------------------------------------------
+    def _record_failure(self, failure: _Failure) -> None:
+        message = self.masker.mask(str(failure))
+        hint = self.masker.mask(failure.hint) if failure.hint else None
+        if self.cancel.is_set():
+            self.mirror.abandon([], cancelled=True)
+            return
+        blamed = [failure.step_id] if failure.step_id else self.mirror.blame()
+        for step_id in blamed:
+            if self.mirror.states[step_id].status not in ("succeeded", "failed", "skipped", "cancelled"):
+                self.mirror.fail_step(step_id, message, hint)
+        self.mirror.abandon(blamed, cancelled=False)
+        self.failure = message
+
+    def _download_failed(self, step_id: str, message: str) -> None:
+        self.mirror.fail_step(
+            step_id, self.masker.mask(message), "rerun the pipeline; the sandbox output was lost"
+        )
+
+    def _finish_downloads(self) -> None:
+        if self.downloader is not None:
+            self.downloader.finish()
+
+    def _teardown(self) -> None:
+        if self.process is not None and self.process.poll() is None and not self.opts.keep:
+            self.process.kill()
+        if self.sandbox is not None and not self.opts.keep:
+            self.sandbox.kill()
+        elif self.sandbox is not None:
+            facts = self.sandbox.describe()
+            text = f"sandbox {self.sandbox.id} kept (--e2b-keep); its files are in {facts.get('root')}"
+            log.warning("%s", text)
+            if self.opts.announce is not None:
+                self.opts.announce(text)
+
+    def _write_report(self) -> None:
+        ms = {name: round(seconds * 1000, 1) for name, seconds in self.timings.items()}
+        build = getattr(self, "build", None)
+        self.report = {
+            "transport": self.transport.name,
+            "sandbox": self.sandbox.describe() if self.sandbox is not None else None,
+            "kept": bool(self.opts.keep and self.sandbox is not None),
+            "template": self.opts.template,
+            "build": {
+                "sha256": build.sha256,
+                "cached_wheel": build.cached,
+                "uploaded": bool(getattr(self, "wheel_uploaded", False)),
+            }
+            if build
+            else None,
+            "timings_ms": ms,
+            "traffic": {**self.counts, "download_bytes": self.downloader.bytes if self.downloader else 0},
+            "worker": {k: v for k, v in self.handshake.items() if k not in ("type", "env_names")},
+            "worker_env_names": self.handshake.get("env_names", []),
+            "failure": getattr(self, "failure", None),
+        }
+        report = self.masker.mask_data(self.report)
+        path = self.session_dir / "artifacts" / "e2b.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(
+                self.masker.mask(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False)) + "\n",
+                encoding="utf-8",
+            )
+        except OSError as error:
+            log.warning("cannot write %s: %s", path, error)
+        for name in ("create", "upload", "start", "exec", "download", "total"):
+            if name in ms:
+                self.metrics.emit(f"e2b_{name}_ms", ms[name], "ms", transport=self.transport.name)
+        self.metrics.emit(
+            "e2b_upload_bytes", self.counts["upload_bytes"], "bytes", transport=self.transport.name
+        )
+        self.metrics.emit(
+            "e2b_protocol_bytes",
+            self.counts["bytes_in"] + self.counts["bytes_out"],
+            "bytes",
+            transport=self.transport.name,
+        )

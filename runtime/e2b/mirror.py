@@ -1,0 +1,205 @@
+"""Apply the worker's messages to the host session, and record sandbox failures like step failures.
+
+Events and metrics are re-emitted through the session's own `EventLog`/`MetricLog`, so they
+land in events.jsonl/metrics.jsonl with the host's sequence numbers, timestamps, session id
+and masking, in the order the worker produced them. Step states mirror the worker's (with
+durations carried over, since the two clocks differ) and drive status.json and the live
+display through the same `on_change` callback the local executor calls.
+
+When the sandbox itself fails, the step that was running gets a `step_error` with the same
+fields the executor writes, steps downstream of it are skipped, and other unfinished steps
+are cancelled: the vocabulary of a local run, never a new kind of event.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from compiler.manifest import Manifest, ManifestStep
+from runtime.local.context import StepState
+
+__all__ = ["RemoteRunner", "SessionMirror"]
+
+_STATE_FIELDS = (
+    "status",
+    "attempts",
+    "rows_read",
+    "rows_out",
+    "rows_written",
+    "bytes_out",
+    "bytes_written",
+    "spill_bytes",
+    "reported_rows",
+    "reported_bytes",
+    "target",
+    "error",
+    "skip_reason",
+    "peak_rss_bytes",
+    "extra",
+)
+_PROGRESS_FIELDS = ("rows_read", "rows_out", "bytes_out", "reported_rows", "reported_bytes")
+_FINAL = ("succeeded", "failed", "skipped", "cancelled")
+worker_log = logging.getLogger("osiris.e2b.worker")
+
+
+@dataclass
+class RemoteRunner:
+    """What `runtime.run` and the CLI read from a step runner: its step, output schema and traceback."""
+
+    step: ManifestStep
+    schema: pa.Schema | None = None
+    traceback: str | None = None
+
+
+class SessionMirror:
+    def __init__(
+        self, manifest: Manifest, events: Any, metrics: Any, on_change: Callable[[StepState], None] | None
+    ) -> None:
+        self.manifest, self.events, self.metrics, self.on_change = manifest, events, metrics, on_change
+        self.states = {
+            s.id: StepState(s.id, s.component, s.kind) for s in (manifest.step(i) for i in manifest.order)
+        }
+        self.runners = {step_id: RemoteRunner(manifest.step(step_id)) for step_id in manifest.order}
+        self._lock = threading.Lock()
+
+    # -- worker messages ---------------------------------------------------------------------
+    def event(self, message: dict[str, Any]) -> None:
+        step_id = message.get("step_id")
+        fields = message.get("fields") or {}
+        if step_id is not None and step_id not in self.states:
+            raise ValueError(f"event for unknown step {step_id!r}")
+        self.events.emit(str(message["event"]), step_id=step_id, **fields)
+
+    def metric(self, message: dict[str, Any]) -> None:
+        self.metrics.emit(
+            str(message["metric"]),
+            message["value"],
+            message.get("unit"),
+            step_id=message.get("step_id"),
+            **(message.get("tags") or {}),
+        )
+
+    def state(self, snap: dict[str, Any]) -> None:
+        state = self.states.get(snap.get("id", ""))
+        if state is None:
+            raise ValueError(f"state for unknown step {snap.get('id')!r}")
+        with self._lock:
+            for name in _STATE_FIELDS:
+                if name in snap:
+                    setattr(state, name, snap[name])
+            now = time.monotonic()
+            elapsed = float(snap.get("elapsed_ms", 0)) / 1000
+            state.started = now - elapsed if snap.get("started") else None
+            state.finished = now if snap.get("finished") else None
+        self._changed(state)
+
+    def progress(self, progress: dict[str, Any]) -> None:
+        for step_id, values in (progress or {}).items():
+            state = self.states.get(step_id)
+            if state is not None and state.status == "running":
+                for name in _PROGRESS_FIELDS:
+                    if name in values:
+                        setattr(state, name, int(values[name]))
+
+    def log(self, message: dict[str, Any]) -> None:
+        level = int(message.get("level", logging.WARNING))
+        worker_log.log(level, "[sandbox %s] %s", message.get("logger"), message.get("message"))
+
+    def result(self, message: dict[str, Any]) -> str:
+        """Final states, schemas and tracebacks; returns the worker's run status."""
+        for step_id, entry in (message.get("steps") or {}).items():
+            if step_id not in self.states:
+                continue
+            self.state({**entry.get("state", {}), "id": step_id})
+            runner = self.runners[step_id]
+            runner.traceback = entry.get("traceback")
+            if entry.get("schema"):
+                try:
+                    runner.schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(entry["schema"])))
+                except (ValueError, pa.ArrowException):
+                    runner.schema = None
+        return str(message.get("status"))
+
+    # -- sandbox failures --------------------------------------------------------------------
+    def unfinished(self) -> list[StepState]:
+        return [s for s in self.states.values() if s.status not in _FINAL]
+
+    def fail_step(self, step_id: str, message: str, hint: str | None) -> None:
+        """Mark one step failed by the sandbox, with a step_error like the executor's."""
+        state = self.states[step_id]
+        state.status = "failed"
+        state.finished = time.monotonic()
+        error: dict[str, Any] = {"error_type": "SandboxError", "message": message, "transient": False}
+        if hint:
+            error["hint"] = hint
+        state.error = error
+        self.events.emit(
+            "step_error", step_id=step_id, component=state.component, attempt=state.attempts, **error
+        )
+        self._changed(state)
+
+    def abandon(self, blamed: list[str], cancelled: bool) -> None:
+        """Close every other unfinished step: skipped downstream of a failure, else cancelled."""
+        downstream = self._downstream(blamed)
+        for state in self.unfinished():
+            started = state.started is not None
+            state.finished = time.monotonic()
+            origin = next((b for b in blamed if state.id in downstream.get(b, set())), None)
+            if origin is not None and not cancelled:
+                state.status = "skipped"
+                state.skip_reason = f"upstream step {origin} did not succeed"
+                self.events.emit(
+                    "step_skipped",
+                    step_id=state.id,
+                    component=state.component,
+                    reason=state.skip_reason,
+                    upstream=origin,
+                    rolled_back=started,
+                )
+            else:
+                state.status = "cancelled"
+                self.events.emit(
+                    "step_cancelled",
+                    step_id=state.id,
+                    component=state.component,
+                    started=started,
+                    rows_read=state.rows_read,
+                )
+            self._changed(state)
+
+    def blame(self) -> list[str]:
+        """The steps a sandbox failure belongs to: those running, else the next one in plan order."""
+        running = [s.id for s in self.states.values() if s.status == "running"]
+        if running:
+            return running
+        pending = [step_id for step_id in self.manifest.order if self.states[step_id].status not in _FINAL]
+        return pending[:1]
+
+    def _downstream(self, roots: list[str]) -> dict[str, set[str]]:
+        children: dict[str, set[str]] = {s.id: set() for s in self.manifest.steps}
+        for step in self.manifest.steps:
+            for need in step.needs:
+                children.setdefault(need, set()).add(step.id)
+        found: dict[str, set[str]] = {}
+        for root in roots:
+            seen: set[str] = set()
+            todo = list(children.get(root, ()))
+            while todo:
+                node = todo.pop()
+                if node not in seen:
+                    seen.add(node)
+                    todo.extend(children.get(node, ()))
+            found[root] = seen
+        return found
+
+    def _changed(self, state: StepState) -> None:
+        if self.on_change is not None:
+            self.on_change(state)

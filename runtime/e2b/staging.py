@@ -1,0 +1,148 @@
+"""Before a sandbox exists: which host files go in, where, and which configs cannot run there.
+
+Filesystem steps name files by config `path`. Relative paths (the documented form) resolve
+against the working directory, or the `base_dir` of an `@filesystem` connection; both map to
+sandbox directories (mounts). An extractor's input file (or directory) is uploaded to the
+same relative place, so the driver opens the "same" path. Absolute paths and `..` escapes
+would make the sandbox write somewhere the host cannot mirror, so they are refused here,
+with the step named, before any sandbox is paid for.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from compiler.manifest import Manifest
+from runtime.driver import DriverError
+from runtime.e2b.paths import Mount
+from runtime.e2b.transport import UploadFile
+
+__all__ = ["Preflight", "Staging", "preflight", "stage"]
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """A step that cannot run in a sandbox as configured."""
+
+    step_id: str
+    message: str
+    hint: str
+
+
+@dataclass
+class Staging:
+    root: str
+    mounts: list[Mount]
+    uploads: list[UploadFile] = field(default_factory=list)
+    problems: list[Preflight] = field(default_factory=list)
+
+    @property
+    def work(self) -> str:
+        return self.mounts[0].sandbox
+
+    def map_dir(self, host_dir: str) -> str:
+        """The sandbox directory for a host directory, adding a mount when it is outside the others."""
+        target = Path(host_dir).expanduser()
+        target = (Path(self.mounts[0].host) / target if not target.is_absolute() else target).resolve()
+        for mount in self.mounts:
+            base = Path(mount.host)
+            if target == base or base in target.parents:
+                return str(PurePosixPath(mount.sandbox) / target.relative_to(base).as_posix())
+        mount = Mount(str(target), f"{self.root}/mnt/{len(self.mounts)}")
+        self.mounts.append(mount)
+        return mount.sandbox
+
+    def to_sandbox(self, host_file: Path) -> str:
+        return self.map_dir(str(host_file.parent)) + "/" + host_file.name
+
+
+def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]], specs: Any) -> list[Preflight]:
+    """Steps whose file paths a sandbox cannot mirror (checked before a sandbox is created)."""
+    problems = []
+    for step in manifest.steps:
+        spec = specs.get(step.component)
+        raw = cfgs.get(step.id, {}).get("path")
+        if spec is not None and spec.family == "filesystem" and isinstance(raw, str) and raw:
+            problem = _check_path(step.id, raw)
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def stage(
+    manifest: Manifest,
+    cfgs: Mapping[str, Mapping[str, Any]],
+    specs: Any,
+    connections: Any,
+    work_dir: Path,
+    root: str,
+) -> Staging:
+    staging = Staging(root, [Mount(str(Path(work_dir).resolve()), f"{root}/work")])
+    for step in manifest.steps:
+        spec = specs.get(step.component)
+        cfg = cfgs.get(step.id, {})
+        raw = cfg.get("path")
+        if spec is None or spec.family != "filesystem" or not isinstance(raw, str) or not raw:
+            continue
+        problem = _check_path(step.id, raw)
+        if problem is not None:
+            staging.problems.append(problem)
+            continue
+        base = _base_dir(step.connection or cfg.get("connection"), connections)
+        host_base = Path(staging.mounts[0].host) if base is None else _absolute(base, staging.mounts[0].host)
+        host_file = host_base / os.path.normpath(raw)
+        if step.kind == "extractor":
+            staging.uploads += _inputs(staging, host_file)
+        elif step.kind == "writer" and cfg.get("overwrite") is False and host_file.exists():
+            # The driver refuses to replace an existing file; let it see one, so it fails as locally.
+            staging.uploads.append(UploadFile(staging.to_sandbox(host_file), b""))
+    return staging
+
+
+def _check_path(step_id: str, raw: str) -> Preflight | None:
+    hint = (
+        "write paths relative to the working directory (or give the step a @filesystem connection "
+        "with base_dir); the sandbox mirrors only those"
+    )
+    if raw.startswith("~") or Path(raw).is_absolute():
+        return Preflight(step_id, f"absolute path {raw} cannot be used in an E2B sandbox run", hint)
+    if os.path.normpath(raw).split(os.sep)[0] == "..":
+        return Preflight(
+            step_id, f"path {raw} leaves the working directory, which an E2B sandbox run cannot mirror", hint
+        )
+    return None
+
+
+def _base_dir(ref: Any, connections: Any) -> str | None:
+    if not ref:
+        return None
+    try:
+        resolved = connections.resolve(str(ref))
+    except DriverError:
+        return None  # the step fails in the sandbox with the same message as locally
+    if resolved.family != "filesystem" or not resolved.get("base_dir"):
+        return None
+    return str(resolved.get("base_dir"))
+
+
+def _absolute(path: str, base: str) -> Path:
+    candidate = Path(path).expanduser()
+    return (candidate if candidate.is_absolute() else Path(base) / candidate).resolve()
+
+
+def _inputs(staging: Staging, host_file: Path) -> list[UploadFile]:
+    """The file, or every visible file under the directory; nothing when it does not exist."""
+    if host_file.is_file():
+        return [UploadFile(staging.to_sandbox(host_file), host_file)]
+    if not host_file.is_dir():
+        return []
+    found = []
+    for path in sorted(host_file.rglob("*")):
+        relative = path.relative_to(host_file)
+        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+            found.append(UploadFile(staging.to_sandbox(path), path))
+    return found

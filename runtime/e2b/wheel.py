@@ -1,0 +1,228 @@
+"""This project as a wheel for the sandbox, plus the exact dependency pins it runs with.
+
+The sandbox must run the code the host runs, so the wheel is built from the current source
+tree with `pip wheel --no-deps` and cached under the sha256 of the files that go into it
+(building takes ~2 s; a cache hit takes ~20 ms). The dependency lock pins every runtime
+dependency, transitively, to the version installed on the host, so the sandbox resolves to
+the same pyarrow, DuckDB and driver libraries the parity tests compare against.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+__all__ = [
+    "DIST_NAME",
+    "Build",
+    "WheelError",
+    "cache_root",
+    "ensure_wheel",
+    "pinned_requirements",
+    "source_root",
+]
+
+DIST_NAME = "osiris-oml"
+_SUFFIXES = (".py", ".lark", ".yaml", ".json", ".md", ".txt")
+
+
+class WheelError(Exception):
+    """The project wheel cannot be built or found."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """A wheel ready to upload: its path and identity (sha256 of the wheel file)."""
+
+    path: Path
+    sha256: str
+    cached: bool
+
+    @property
+    def build_id(self) -> str:
+        """Short id used for directory names in the sandbox and its template cache."""
+        return self.sha256[:16]
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+
+def cache_root(env: dict[str, str] | None = None) -> Path:
+    """`$OSIRIS_CACHE_DIR`, else `$XDG_CACHE_HOME/osiris`, else `~/.cache/osiris`."""
+    env = dict(os.environ) if env is None else env
+    if env.get("OSIRIS_CACHE_DIR"):
+        return Path(env["OSIRIS_CACHE_DIR"]).expanduser()
+    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "osiris"
+
+
+def source_root() -> Path | None:
+    """The source tree this package runs from (editable install or checkout), if there is one."""
+    root = Path(__file__).resolve().parents[2]
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return None
+    try:
+        name = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {}).get("name")
+    except (OSError, ValueError):
+        return None
+    return root if name == DIST_NAME else None
+
+
+def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Build:
+    """The wheel to upload: `prebuilt` if given, else a cached build of the source tree."""
+    if prebuilt is not None:
+        path = Path(prebuilt)
+        if not path.is_file() or path.suffix != ".whl":
+            raise WheelError(f"{prebuilt} is not a wheel file")
+        return Build(path, _file_sha256(path), cached=True)
+    root = source_root()
+    if root is None:
+        raise WheelError(
+            "cannot find the osiris source tree to build a wheel from",
+        ) from None
+    files = _package_files(root)
+    key = _content_key(root, files)
+    slot = (cache or cache_root()) / "e2b" / "wheels" / key[:24]
+    found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
+    if found:
+        return Build(found[0], _file_sha256(found[0]), cached=True)
+    wheel = _build(root, files, slot)
+    return Build(wheel, _file_sha256(wheel), cached=False)
+
+
+def _package_files(root: Path) -> list[Path]:
+    """The files setuptools puts in the wheel: package sources and data (see pyproject.toml)."""
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    include = (
+        config.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", [])
+    )
+    files = [root / "pyproject.toml"]
+    readme = config.get("project", {}).get("readme")
+    if isinstance(readme, str) and (root / readme).is_file():
+        files.append(root / readme)
+    for top in sorted(p for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
+        if not any(fnmatch(top.name, pattern) for pattern in include):
+            continue
+        for path in sorted(top.rglob("*")):
+            parts = path.relative_to(root).parts
+            if any(part == "__pycache__" or part.startswith(".") for part in parts):
+                continue
+            if path.is_file() and path.suffix in _SUFFIXES:
+                files.append(path)
+    return files
+
+
+def _content_key(root: Path, files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version_info[:2]}".encode())
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _build(root: Path, files: list[Path], slot: Path) -> Path:
+    slot.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="osiris-wheel-") as scratch:
+        src, out = Path(scratch) / "src", Path(scratch) / "dist"
+        for path in files:
+            target = src / path.relative_to(root)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+        # Built from a copy: setuptools writes build/ and *.egg-info next to the sources.
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ]
+        if _can_build_in_place():
+            command.insert(5, "--no-build-isolation")
+        done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+        wheels = sorted(out.glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+            raise WheelError(f"building the project wheel failed (pip exit {done.returncode}):\n{tail}")
+        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=slot.parent))
+        shutil.move(str(wheels[0]), staging / wheels[0].name)
+        try:
+            staging.rename(slot)
+        except OSError:  # another build won the race; use its wheel
+            shutil.rmtree(staging, ignore_errors=True)
+    return sorted(slot.glob("*.whl"))[0]
+
+
+def _can_build_in_place() -> bool:
+    """True when the build backend is importable here, so pip need not download it."""
+    if importlib.util.find_spec("setuptools") is None:
+        return False
+    if importlib.util.find_spec("wheel") is not None:
+        return True
+    match = re.match(r"(\d+)\.(\d+)", metadata.version("setuptools"))
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (70, 1)
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
+    """`name==version` for every runtime dependency of `dist`, transitively, as installed here."""
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:  # pragma: no cover - packaging ships with pip's environments
+        raise WheelError("the `packaging` library is needed to pin dependencies") from None
+    pins: dict[str, str] = {}
+    todo: list[tuple[str, frozenset[str]]] = [(dist, frozenset())]
+    seen: set[tuple[str, frozenset[str]]] = set()
+    while todo:
+        name, extras = todo.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            marker = requirement.marker
+            if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in (*extras, "")):
+                continue
+            try:
+                version = metadata.version(requirement.name)
+            except metadata.PackageNotFoundError:
+                raise WheelError(
+                    f"{requirement.name}, a dependency of {name}, is not installed on the host; "
+                    "install the project's dependencies first"
+                ) from None
+            pins[_normalise(requirement.name)] = version
+            todo.append((requirement.name, frozenset(requirement.extras)))
+    return [f"{name}=={version}" for name, version in sorted(pins.items())]
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()

@@ -1,0 +1,388 @@
+"""The in-sandbox worker: run the uploaded manifest with the local executor, stream everything back.
+
+Started by `bootstrap.py` in the sandbox. It runs the very executor `osiris run` uses
+locally (`runtime.local.executor.execute`), with the same drivers and the same wiring, so
+data moves between steps exactly as it does on a laptop; only the sinks differ: events,
+metrics, step states, logs and output files go to the host as protocol messages instead
+of into files. Every message is masked here and again on the host.
+
+Lifecycle: handshake -> wait for the host's handshake and `exec_step` for every step ->
+execute (heartbeats and live progress meanwhile; `cancel` stops it) -> `result` -> wait
+for `shutdown` (or the end of stdin) -> exit 0.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import importlib.metadata as metadata
+import json
+import logging
+import os
+import platform
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from runtime.e2b.conns import SECRET_ENV, PayloadConnections
+from runtime.e2b.paths import Mount, PathMapper, locate
+from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode, encode
+from runtime.secrets import SecretMasker
+
+__all__ = ["REPORTED_PACKAGES", "main"]
+
+REPORTED_PACKAGES = (
+    "pyarrow",
+    "duckdb",
+    "pymysql",
+    "connectorx",
+    "adbc-driver-postgresql",
+    "psycopg",
+    "pydantic",
+    "supabase",
+)
+"""Versions the handshake reports, so the host can refuse a sandbox that would not match it."""
+
+_HANDSHAKE_WAIT_S = 120.0
+
+
+class Wire:
+    """Masked, path-mapped, counted protocol output."""
+
+    def __init__(self, out: Any, masker: SecretMasker, mapper: PathMapper) -> None:
+        self.out, self.masker, self.mapper = out, masker, mapper
+        self.bytes_sent = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = self.mapper.apply(self.masker.mask(encode(self.masker.mask_data(message))))
+        self.bytes_sent += len(line.encode("utf-8"))
+        self.out.send_line(line)
+
+
+class _Inbox:
+    """Reads host messages from stdin on a thread; `cancel` and end-of-input set events."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.cancel = threading.Event()
+        self.shutdown = threading.Event()
+        self.bytes_received = 0
+        threading.Thread(target=self._run, name="e2b-inbox", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            for line in self.stream:
+                self.bytes_received += len(line)
+                if not line.strip():
+                    continue
+                try:
+                    message = decode(line, HOST_MESSAGES)
+                except ProtocolError as error:
+                    logging.getLogger("osiris.e2b.worker").error("bad message from the host: %s", error)
+                    continue
+                if message["type"] == "cancel":
+                    self.cancel.set()
+                elif message["type"] == "shutdown":
+                    self.shutdown.set()
+                    self.cancel.set()
+                else:
+                    self.messages.put(message)
+        finally:
+            # The host is gone (or closed stdin): stop whatever runs and let main() exit.
+            self.cancel.set()
+            self.shutdown.set()
+            self.messages.put({"type": "eof"})
+
+    def next(self, timeout: float) -> dict[str, Any]:
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return {"type": "timeout"}
+
+
+class _LogForwarder(logging.Handler):
+    def __init__(self, wire: Wire, level: int) -> None:
+        super().__init__(level)
+        self.wire = wire
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.wire.send({"type": "log", "level": record.levelno, "logger": record.name, "message": text})
+        except Exception:  # noqa: BLE001 - logging must never break a run
+            pass
+
+
+class ForwardEvents:
+    """Duck-types `runtime.events.EventLog` for the executor: events become protocol messages."""
+
+    def __init__(self, wire: Wire, session_id: str) -> None:
+        self.wire, self.session_id = wire, session_id
+
+    def emit(self, event: str, step_id: str | None = None, **fields: Any) -> dict[str, Any]:
+        message = {"type": "event", "event": event, "step_id": step_id, "fields": fields}
+        self.wire.send(message)
+        return message
+
+    def listen(self, callback: Any) -> None:  # pragma: no cover - not used by the executor
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class ForwardMetrics:
+    """Duck-types `runtime.events.MetricLog`."""
+
+    def __init__(self, wire: Wire, session_id: str) -> None:
+        self.wire, self.session_id = wire, session_id
+
+    def emit(
+        self, metric: str, value: float, unit: str | None = None, step_id: str | None = None, **tags: Any
+    ) -> None:
+        self.wire.send(
+            {
+                "type": "metric",
+                "metric": metric,
+                "value": value,
+                "unit": unit,
+                "step_id": step_id,
+                "tags": {k: v for k, v in tags.items() if v is not None},
+            }
+        )
+
+    def close(self) -> None:
+        pass
+
+
+def snapshot(state: Any) -> dict[str, Any]:
+    """A StepState as plain data; monotonic clock readings become elapsed milliseconds."""
+    data = {
+        f.name: getattr(state, f.name)
+        for f in dataclasses.fields(state)
+        if f.name not in ("started", "finished")
+    }
+    data["elapsed_ms"] = state.duration_ms
+    data["started"] = state.started is not None
+    data["finished"] = state.finished is not None
+    return data
+
+
+def handshake(boot_info: dict[str, Any]) -> dict[str, Any]:
+    packages = {}
+    for name in REPORTED_PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "type": "handshake",
+        "protocol": PROTOCOL,
+        "osiris": metadata.version("osiris-oml"),
+        "build": boot_info.get("build_id"),
+        "python": platform.python_version(),
+        "packages": packages,
+        "pid": os.getpid(),
+        "cpus": os.cpu_count(),
+        "env_names": sorted(os.environ),
+        "runtime_path": str(Path(__file__).resolve().parents[1]),
+        **boot_info,
+    }
+
+
+class _Job:
+    """One execution: the manifest, the sinks and the on_change hook that ships artifacts."""
+
+    def __init__(
+        self,
+        root: Path,
+        job: dict[str, Any],
+        wire: Wire,
+        masker: SecretMasker,
+        conns: PayloadConnections,
+        inbox: _Inbox,
+    ) -> None:
+        self.root, self.job, self.wire, self.masker, self.conns, self.inbox = (
+            root,
+            job,
+            wire,
+            masker,
+            conns,
+            inbox,
+        )
+        self.mounts = [Mount(m["host"], m["sandbox"]) for m in job["mounts"]]
+        self.work_dir = Path(self.mounts[0].sandbox)
+        self.states: dict[str, Any] = {}
+        self._artifacts_sent: set[str] = set()
+
+    def run(self, requested: list[dict[str, Any]]) -> None:
+        from compiler.manifest import load_manifest
+        from runtime.local.executor import ExecOptions, execute
+        from runtime.registry import default_registry
+        from spec.registry import default_registry as spec_registry
+
+        manifest, cfgs, _ = load_manifest(self.root / "job" / "compiled")
+        wanted = {m["step_id"]: m["cfg_fp"] for m in requested}
+        plan = {step.id: step.cfg_fp for step in manifest.steps}
+        if wanted != plan:
+            raise ProtocolError(
+                "exec_step messages must name every step of the manifest with its cfg_fp "
+                f"(got {sorted(wanted)}, manifest has {sorted(plan)})"
+            )
+        self.manifest, self.cfgs, self.specs = manifest, cfgs, spec_registry()
+        opts = self.job.get("exec", {})
+        options = ExecOptions(
+            work_dir=self.work_dir,
+            batch_rows=int(opts.get("batch_rows", 65536)),
+            channel_capacity=int(opts.get("channel_capacity", 4)),
+            step_memory_bytes=int(opts.get("step_memory_bytes", 512 * 2**20)),
+            keep_spill=bool(opts.get("keep_spill", False)),
+            debug=bool(opts.get("debug", False)),
+        )
+        session_id = self.job["session_id"]
+        tmp = self.root / "tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        beat = threading.Thread(target=self._heartbeats, name="e2b-heartbeat", daemon=True)
+        self._running = True
+        beat.start()
+        try:
+            result = execute(
+                manifest,
+                cfgs,
+                events=ForwardEvents(self.wire, session_id),
+                metrics=ForwardMetrics(self.wire, session_id),
+                tmp_dir=tmp,
+                connections=self.conns,
+                registry=default_registry(),
+                cancel=self.inbox.cancel,
+                options=options,
+                on_change=self._changed,
+            )
+        finally:
+            self._running = False
+        steps = {}
+        for step_id, state in result.steps.items():
+            runner = result.runners.get(step_id)
+            schema = getattr(runner, "schema", None)
+            steps[step_id] = {
+                "state": snapshot(state),
+                "schema": base64.b64encode(schema.serialize().to_pybytes()).decode() if schema else None,
+                "traceback": getattr(runner, "traceback", None),
+            }
+        self.wire.send({"type": "result", "status": result.status, "steps": steps})
+
+    def _changed(self, state: Any) -> None:
+        self.states[state.id] = state
+        if state.status == "succeeded" and state.kind == "writer" and state.id not in self._artifacts_sent:
+            self._artifacts_sent.add(state.id)
+            self._send_artifact(state.id)
+        self.wire.send({"type": "state", "step": snapshot(state)})
+
+    def _send_artifact(self, step_id: str) -> None:
+        """Report a filesystem writer's output file so the host can download it."""
+        step = self.manifest.step(step_id)
+        spec = self.specs.get(step.component)
+        cfg = self.cfgs[step_id]
+        if spec is None or spec.family != "filesystem" or not isinstance(cfg.get("path"), str):
+            return
+        path = Path(cfg["path"]).expanduser()
+        if not path.is_absolute():
+            ref = step.connection or cfg.get("connection")
+            base = None
+            if ref:
+                try:
+                    base = self.conns.resolve(str(ref)).get("base_dir")
+                except Exception:  # noqa: BLE001 - the step succeeded, so it resolved before
+                    base = None
+            path = (Path(base) if base else self.work_dir) / path
+        where = locate(self.mounts, str(path))
+        if where is None or not path.is_file():
+            logging.getLogger("osiris.e2b.worker").warning(
+                "output of %s is not under a mount: %s", step_id, path
+            )
+            return
+        digest, size = hashlib.sha256(), 0
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+                size += len(block)
+        self.wire.send(
+            {
+                "type": "artifact",
+                "step_id": step_id,
+                "mount": where[0],
+                "path": where[1],
+                "size": size,
+                "sha256": digest.hexdigest(),
+            }
+        )
+
+    def _heartbeats(self) -> None:
+        interval = float(self.job.get("heartbeat_s", 2.0))
+        while self._running and not self.inbox.shutdown.wait(interval):
+            progress = {
+                s.id: {
+                    "rows_read": s.rows_read,
+                    "rows_out": s.rows_out,
+                    "bytes_out": s.bytes_out,
+                    "reported_rows": s.reported_rows,
+                    "reported_bytes": s.reported_bytes,
+                }
+                for s in list(self.states.values())
+                if s.status == "running"
+            }
+            self.wire.send({"type": "heartbeat", "phase": "run", "progress": progress})
+
+
+def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) -> int:
+    """Entry point called by bootstrap.py; returns the process exit code."""
+    job = json.loads((root / "job" / "run.json").read_text(encoding="utf-8"))
+    masker = SecretMasker()
+    secret_payload = os.environ.pop(SECRET_ENV, None)  # child processes never inherit it
+    masker.add_environment(os.environ)
+    conns = PayloadConnections.from_env(secret_payload, masker)
+    del secret_payload
+    pairs = [(m["sandbox"], m["host"]) for m in job["mounts"]] + [(s, h) for s, h in job.get("map", [])]
+    wire = Wire(out, masker, PathMapper(pairs))
+    level = logging.DEBUG if job.get("exec", {}).get("debug") else logging.WARNING
+    root_logger = logging.getLogger()
+    root_logger.addHandler(_LogForwarder(wire, level))
+    root_logger.setLevel(min(root_logger.level or logging.WARNING, level))
+    inbox = _Inbox(sys.stdin)
+    wire.send(handshake({**boot_info, "build_id": boot.get("build_id")}))
+    try:
+        reply = inbox.next(_HANDSHAKE_WAIT_S)
+        if reply.get("type") != "handshake" or not reply.get("accepted"):
+            reason = reply.get("reason") or f"no handshake from the host (got {reply.get('type')})"
+            wire.send({"type": "error", "stage": "handshake", "message": str(reason)})
+            return 4
+        requested: list[dict[str, Any]] = []
+        while True:
+            message = inbox.next(_HANDSHAKE_WAIT_S)
+            if message["type"] != "exec_step":
+                wire.send(
+                    {
+                        "type": "error",
+                        "stage": "exec",
+                        "message": f"expected exec_step, got {message['type']}",
+                    }
+                )
+                return 4
+            requested.append(message)
+            if len(requested) >= int(message["count"]):
+                break
+        _Job(root, job, wire, masker, conns, inbox).run(requested)
+    except Exception as error:  # noqa: BLE001 - reported to the host, then a non-zero exit
+        wire.send({"type": "error", "stage": "exec", "message": f"{type(error).__name__}: {error}"})
+        return 1
+    deadline = time.monotonic() + float(job.get("shutdown_grace_s", 10.0))
+    while not inbox.shutdown.wait(0.05) and time.monotonic() < deadline:
+        pass
+    return 0
