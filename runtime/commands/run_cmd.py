@@ -31,6 +31,12 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         return _usage("give a pipeline file or --manifest DIR, not both")
     if not args.pipeline and not args.manifest:
         return _usage("give a pipeline file (osiris run PIPELINE.yaml) or --manifest DIR")
+    from runtime.e2b.cli_args import executor_from_args
+
+    try:
+        executor = executor_from_args(args)
+    except ValueError as error:
+        return _usage(str(error))
     options = ExecOptions(work_dir=Path.cwd(), debug=args.debug, keep_spill=args.keep_spill)
     if args.step_memory:
         options.step_memory_bytes = args.step_memory
@@ -65,7 +71,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
             display.update(state)
 
     try:
-        outcome = run(request, cancel=cancel, on_session=on_session, on_change=on_change)
+        outcome = run(request, cancel=cancel, on_session=on_session, on_change=on_change, executor=executor)
     except (UsageError, SessionError) as error:
         return _usage(str(error), code=EXIT_USAGE)
     except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
