@@ -37,6 +37,7 @@ class LiveProgress:
         self._states: dict[str, StepState] = {}
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
+        self._note: str | None = None
         self._live = Live(
             get_renderable=self._render,
             console=Console(stderr=True),
@@ -51,6 +52,10 @@ class LiveProgress:
 
     def stop(self) -> None:
         self._live.stop()
+
+    def note(self, text: str) -> None:
+        """Replace the caption (e.g. while cancelling), instead of printing under the live table."""
+        self._note = text
 
     def update(self, state: StepState) -> None:
         with self._lock:
@@ -82,5 +87,5 @@ class LiveProgress:
                 f"{seconds:.1f}s",
             )
         elapsed = time.monotonic() - self._t0
-        table.caption = f"running for {elapsed:.1f}s, Ctrl-C to cancel"
+        table.caption = self._note or f"running for {elapsed:.1f}s, Ctrl-C to cancel"
         return table

@@ -25,6 +25,7 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .badge{display:inline-block;padding:.05rem .5rem;border-radius:.6rem;font-size:.85em;font-weight:600}
 .succeeded{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
 .skipped,.cancelled{background:#fff8c5;color:#7d4e00}.running,.waiting,.pending{background:#ddf4ff;color:#0550ae}
+td>code{white-space:nowrap}
 .muted{color:#57606a}.err{border-left:4px solid #cf222e;padding:.4rem .8rem;background:#fff5f5;margin:.5rem 0}
 """
 
@@ -73,7 +74,8 @@ def render_report(session_dir: Path) -> str:
         f'<p class="muted">session <code>{sid}</code> &middot; '
         f"started {escape(str(status.get('started_at')))}"
         f" &middot; {int(status.get('duration_ms') or 0):,} ms &middot; manifest "
-        f"<code>{escape(str(status.get('manifest_fp') or '-'))}</code></p>",
+        f"<code>{escape(str(status.get('manifest_fp') or '-'))}</code>"
+        f"{_peak(status)}</p>",
         _table(
             ["rows read", "rows written", "bytes written", "steps", "failed", "skipped"],
             [
@@ -164,21 +166,7 @@ def render_report(session_dir: Path) -> str:
         )
     if metrics:
         parts.append("<h2>Metrics</h2>")
-        parts.append(
-            _table(
-                ["metric", "step", "value", "unit"],
-                [
-                    [
-                        escape(str(m.get("metric"))),
-                        escape(str(m.get("step_id", "run"))),
-                        escape(str(m.get("value"))),
-                        escape(str(m.get("unit") or "")),
-                    ]
-                    for m in metrics
-                ],
-                numeric={2},
-            )
-        )
+        parts.append(_metrics_table(metrics))
     if events:
         parts.append("<h2>Events</h2>")
         rows = []
@@ -201,6 +189,30 @@ def render_report(session_dir: Path) -> str:
         parts.append(f"<pre>{escape(manifest.read_text(encoding='utf-8'))}</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _peak(status: dict[str, Any]) -> str:
+    peak = status.get("peak_rss_mb")
+    return f" &middot; peak RSS {escape(str(peak))} MiB" if peak is not None else ""
+
+
+def _metrics_table(metrics: list[dict[str, Any]]) -> str:
+    """One row per step (and one for the run), one column per metric name."""
+    names: list[str] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for m in metrics:
+        if not m.get("step_id"):
+            continue  # run-level figures are in the header
+        name = str(m.get("metric"))
+        if name not in names:
+            names.append(name)
+        unit = f" {m['unit']}" if m.get("unit") not in (None, "rows", "bytes", "count") else ""
+        rows.setdefault(str(m["step_id"]), {})[name] = f"{m.get('value')}{unit}"
+    body = [
+        [f"<code>{escape(step)}</code>", *(escape(str(values.get(n, ""))) for n in names)]
+        for step, values in rows.items()
+    ]
+    return _table(["step", *names], body, numeric=set(range(1, len(names) + 1)))
 
 
 def write_report(session_dir: Path, out: Path | None = None) -> Path:

@@ -7,7 +7,6 @@ directory, including runs whose compile fails, so `osiris logs` shows them too.
 
 from __future__ import annotations
 
-import logging
 import os
 import platform
 import shutil
@@ -26,6 +25,7 @@ from runtime.events import utc_now
 from runtime.local.context import StepState
 from runtime.local.executor import ExecOptions, ExecResult, execute
 from runtime.local.rss import peak_rss_bytes
+from runtime.logsetup import masked_logging
 from runtime.registry import DriverRegistry, default_registry
 from runtime.secrets import SecretMasker
 from runtime.session import Session, SessionError
@@ -160,7 +160,6 @@ class _Run:
         self.manifest_fp: str | None = None
         self.states: dict[str, StepState] = {}
         self._status_lock = threading.Lock()
-        self._log_handler: logging.Handler | None = None
         self.spec_registry: Any = None
         self.executor: Callable[..., ExecResult] = execute
         self._compile_result: CompileResult | None = None
@@ -168,11 +167,10 @@ class _Run:
     def go(self) -> RunOutcome:
         options = self.request.exec_options or ExecOptions(work_dir=self.work_dir)
         options.work_dir = self.work_dir
-        self._start_logging(options.debug)
         try:
-            return self._go(options)
+            with masked_logging(self.masker, file=self.session.dir / "osiris.log", debug=options.debug):
+                return self._go(options)
         finally:
-            self._stop_logging()
             if not options.keep_spill:
                 self.session.remove_tmp()
             self.session.close()
@@ -346,30 +344,6 @@ class _Run:
                 ]
         if schemas:
             self.session.write_artifact("schemas.json", schemas)
-
-    def _start_logging(self, debug: bool) -> None:
-        handler = logging.FileHandler(self.session.dir / "osiris.log", encoding="utf-8", delay=True)
-        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
-        handler.setFormatter(_MaskingFormatter(self.masker))
-        root = logging.getLogger()
-        if debug and root.level > logging.DEBUG:
-            root.setLevel(logging.DEBUG)
-        root.addHandler(handler)
-        self._log_handler = handler
-
-    def _stop_logging(self) -> None:
-        if self._log_handler is not None:
-            logging.getLogger().removeHandler(self._log_handler)
-            self._log_handler.close()
-
-
-class _MaskingFormatter(logging.Formatter):
-    def __init__(self, masker: SecretMasker) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s")
-        self.masker = masker
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.masker.mask(super().format(record))
 
 
 def _diag(d: Diagnostic) -> dict[str, Any]:

@@ -42,7 +42,10 @@ def connections_command(args: argparse.Namespace) -> int:
         return 2
     if args.action == "list":
         return _list(file, masker, args.json)
-    return _doctor(file, masker, args.json, args.timeout)
+    from runtime.logsetup import masked_logging
+
+    with masked_logging(masker):
+        return _doctor(file, masker, args.json, args.timeout)
 
 
 def _aliases(file: Any) -> list[tuple[str, str, Any]]:

@@ -89,7 +89,8 @@ def render_summary(status: dict[str, Any], session_dir: str, *, quiet: bool = Fa
     if not quiet or not ok:
         sid = status.get("session_id", "")
         lines.append("")
-        lines.append(f"session: {session_dir}  (osiris logs show {sid} | osiris report {sid})")
+        lines.append(f"session: {session_dir}")
+        lines.append(f"  details: osiris logs show {sid}   report: osiris report {sid}")
     return "\n".join(lines) + "\n" if lines else ""
 
 

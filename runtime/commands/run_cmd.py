@@ -56,7 +56,14 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     cancel = threading.Event()
     live = _wants_live(args)
     display = None
-    restore = _install_sigint(cancel, quiet=args.quiet or args.json)
+
+    def on_cancel() -> None:
+        if display is not None:
+            display.note("cancelling: waiting for steps to stop (Ctrl-C again to stop at once)")
+        elif not (args.quiet or args.json):
+            sys.stderr.write("\nosiris: cancelling (Ctrl-C again to stop at once)...\n")
+
+    restore = _install_sigint(cancel, on_cancel)
 
     def on_session(session) -> None:  # noqa: ANN001
         nonlocal display
@@ -142,7 +149,7 @@ def _wants_live(args: argparse.Namespace) -> bool:
     return not (args.json or args.quiet) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
 
 
-def _install_sigint(cancel: threading.Event, *, quiet: bool):  # noqa: ANN202
+def _install_sigint(cancel: threading.Event, on_cancel):  # noqa: ANN001, ANN202
     """First Ctrl-C cancels cleanly (exit 130); a second one exits at once."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -152,8 +159,7 @@ def _install_sigint(cancel: threading.Event, *, quiet: bool):  # noqa: ANN202
             sys.stderr.write("\nosiris: stopped without cleaning up\n")
             os._exit(130)
         cancel.set()
-        if not quiet:
-            sys.stderr.write("\nosiris: cancelling (Ctrl-C again to stop at once)...\n")
+        on_cancel()
 
     previous = signal.signal(signal.SIGINT, handler)
     return lambda: signal.signal(signal.SIGINT, previous)

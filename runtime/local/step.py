@@ -11,6 +11,7 @@ taken from a live (non-spilled) input yet. Spilled inputs are re-read from the s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -66,8 +67,14 @@ class StepEnv:
     """Called after a step starts and after it ends (status.json updates, live display)."""
 
     def changed(self, state: StepState) -> None:
-        if self.on_change is not None:
+        if self.on_change is None:
+            return
+        try:
             self.on_change(state)
+        except Exception:  # noqa: BLE001 - a status write must not kill the step's thread
+            logging.getLogger("osiris.runtime").warning(
+                "could not record the state of step %s", state.id, exc_info=True
+            )
 
 
 class StepRunner:

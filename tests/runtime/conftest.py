@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,31 @@ def validate_session(session_dir: Path) -> None:
     status = json.loads((session_dir / "status.json").read_text())
     errors = list(validator.iter_errors(status))
     assert not errors, errors[0].message
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def osiris_inproc(*args: str, cwd: Path) -> CliResult:
+    """Run `runtime.cli.main` in this process (fast; for commands that need no process of their own)."""
+    from runtime.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:
+                code = int(exit_.code or 0)
+    finally:
+        os.chdir(previous)
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def osiris(

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from tests.runtime.conftest import REPO, compile_to, osiris, read_jsonl, validate_session
+from tests.runtime.conftest import REPO, compile_to, osiris, osiris_inproc, read_jsonl, validate_session
 
 
 @pytest.fixture
@@ -124,7 +124,7 @@ steps:
 )
 def test_usage_errors_exit_2(tmp_path, args, message):
     (tmp_path / "p.yaml").write_text("oml_version: '0.1.0'\nname: p\nsteps: []\n")
-    result = osiris(*args, cwd=tmp_path)
+    result = osiris_inproc(*args, cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert not (tmp_path / ".osiris").exists() or args[:2] == ["logs", "show"]
@@ -141,8 +141,8 @@ steps:
     mode: read
     config: {path: d.csv}
 """)
-    assert osiris("run", "p.yaml", "--run-id", "same", cwd=tmp_path).returncode == 0
-    again = osiris("run", "p.yaml", "--run-id", "same", cwd=tmp_path)
+    assert osiris_inproc("run", "p.yaml", "--run-id", "same", cwd=tmp_path).returncode == 0
+    again = osiris_inproc("run", "p.yaml", "--run-id", "same", cwd=tmp_path)
     assert again.returncode == 2 and "already exists" in again.stderr
 
 
@@ -213,14 +213,16 @@ def test_init_writes_a_runnable_project_and_never_overwrites(tmp_path):
 
 
 def test_components_list_and_show(tmp_path):
-    listed = osiris("components", "list", cwd=tmp_path)
+    listed = osiris_inproc("components", "list", cwd=tmp_path)
     assert listed.returncode == 0 and "duckdb.processor" in listed.stdout and "mysql.writer" in listed.stdout
-    as_json = json.loads(osiris("components", "list", "--json", cwd=tmp_path).stdout)
+    as_json = json.loads(osiris_inproc("components", "list", "--json", cwd=tmp_path).stdout)
     assert {c["name"] for c in as_json} >= {"filesystem.csv_extractor", "postgres.writer"}
-    shown = osiris("components", "show", "duckdb.transform", cwd=tmp_path)
+    shown = osiris_inproc("components", "show", "duckdb.transform", cwd=tmp_path)
     assert shown.stdout.startswith("duckdb.processor 1.0.0")
     assert "query (string; required)" in shown.stdout
-    detail = json.loads(osiris("components", "show", "filesystem.csv_writer", "--json", cwd=tmp_path).stdout)
+    detail = json.loads(
+        osiris_inproc("components", "show", "filesystem.csv_writer", "--json", cwd=tmp_path).stdout
+    )
     assert detail["name"] == "filesystem.csv_writer" and detail["driver_installed"] is True
 
 
@@ -241,23 +243,23 @@ steps:
     config: {path: out/d.csv}
 """)
     for run_id in ("run-1", "run-2", "run-3"):
-        assert osiris("run", "p.yaml", "--run-id", run_id, "--quiet", cwd=tmp_path).returncode == 0
-    listed = osiris("logs", "list", cwd=tmp_path)
+        assert osiris_inproc("run", "p.yaml", "--run-id", run_id, "--quiet", cwd=tmp_path).returncode == 0
+    listed = osiris_inproc("logs", "list", cwd=tmp_path)
     assert listed.returncode == 0
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["run-3", "run-2", "run-1"]
-    assert json.loads(osiris("logs", "list", "--json", cwd=tmp_path).stdout)[0]["rows_written"] == 2
-    shown = osiris("logs", "show", "run-2", "--events", cwd=tmp_path)
+    assert json.loads(osiris_inproc("logs", "list", "--json", cwd=tmp_path).stdout)[0]["rows_written"] == 2
+    shown = osiris_inproc("logs", "show", "run-2", "--events", cwd=tmp_path)
     assert "logs-demo: succeeded" in shown.stdout and "step_complete [w]" in shown.stdout
-    last = json.loads(osiris("logs", "show", "last", "--json", cwd=tmp_path).stdout)
+    last = json.loads(osiris_inproc("logs", "show", "last", "--json", cwd=tmp_path).stdout)
     assert last["status"]["session_id"] == "run-3"
-    report = osiris("report", "run-1", cwd=tmp_path)
+    report = osiris_inproc("report", "run-1", cwd=tmp_path)
     html = (tmp_path / ".osiris" / "sessions" / "run-1" / "artifacts" / "report.html").read_text()
     assert report.returncode == 0 and "<title>Osiris run run-1</title>" in html
     assert "http" not in html.replace("https://", "").lower() or "<link" not in html
     assert "<script" not in html and "<link" not in html
-    dry = osiris("logs", "gc", "--keep", "1", "--dry-run", cwd=tmp_path)
+    dry = osiris_inproc("logs", "gc", "--keep", "1", "--dry-run", cwd=tmp_path)
     assert "would remove 2 sessions" in dry.stdout
-    assert osiris("logs", "gc", "--keep", "1", cwd=tmp_path).returncode == 0
+    assert osiris_inproc("logs", "gc", "--keep", "1", cwd=tmp_path).returncode == 0
     assert [p.name for p in (tmp_path / ".osiris" / "sessions").iterdir()] == ["run-3"]
 
 
