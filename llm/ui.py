@@ -15,12 +15,14 @@ __all__ = ["ConsoleUI"]
 
 
 class ConsoleUI:
-    def __init__(self, *, interactive: bool, console: Any = None, input_fn: Callable[[str], str] | None = None) -> None:
+    def __init__(self, *, interactive: bool, console: Any = None, input_fn: Callable[[str], str] | None = None,
+                 stdout: Any = None) -> None:
         from rich.console import Console
 
         self.interactive = interactive
         self.console = console or Console(stderr=not interactive, highlight=False, soft_wrap=False)
         self._input = input_fn
+        self._stdout = stdout
         self.mask: Callable[[str], str] = lambda text: text
         """Applied to every message shown (the chat sets the secret masker here)."""
 
@@ -90,7 +92,7 @@ class ConsoleUI:
         if self.interactive:
             self.console.print(self.mask(text), markup=False)
         else:
-            print(self.mask(text), file=sys.stdout, flush=True)
+            print(self.mask(text), file=self._stdout or sys.stdout, flush=True)
 
 
     def _escape(self, text: str) -> str:
