@@ -46,8 +46,16 @@ class Wiring:
 
 
 def consumes_streaming(step: ManifestStep) -> bool:
-    """Only a single-input writer that will not retry reads its input live from a channel."""
-    return step.kind == "writer" and len(step.inputs) == 1 and step.retry.max_attempts <= 1
+    """Only a single-input writer that will not retry and waits for nothing else reads live.
+
+    A writer that also waits for another step (an ordering-only `needs`) must not hold its
+    producer back meanwhile: if that other step depends on the same producer, the two would
+    wait for each other. Such a writer gets a spilled input.
+    """
+    if step.kind != "writer" or len(step.inputs) != 1 or step.retry.max_attempts > 1:
+        return False
+    sources = {source.step for source in step.inputs.values()}
+    return set(step.needs) <= sources
 
 
 def wire(manifest: Manifest, spill_dir: Path, capacity: int, cancel: threading.Event) -> Wiring:

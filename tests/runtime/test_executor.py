@@ -300,3 +300,56 @@ steps:
     assert outcome.status["totals"]["rows_written"] == 42
     assert [e["event"] for e in events_of(outcome)][:2] == ["run_start", "manifest_loaded"]
     validate_session(outcome.session.dir)
+
+
+def test_writer_waiting_for_a_sibling_writer_does_not_deadlock(run_oml, tmp_path):
+    """w2 streams from gen but must wait for w1, which also reads gen: w2's input is spilled."""
+    text = """
+oml_version: "0.1.0"
+name: sibling-order
+steps:
+  - id: gen
+    component: test.generator
+    mode: read
+    config: {rows: 50000, batch_rows: 500}
+  - id: w1
+    component: filesystem.parquet_writer
+    mode: write
+    needs: [gen]
+    config: {path: out/w1.parquet}
+  - id: w2
+    component: test.sink
+    mode: write
+    needs: [gen, w1]
+"""
+    outcome = run_oml(text, channel_capacity=1)
+    assert outcome.exit_code == 0, outcome.status
+    assert Sink.seen["w2"] == 50000
+    starts = {e["step_id"]: e for e in events_of(outcome, "step_start")}
+    assert starts["w2"]["inputs"]["gen"]["streaming"] is False
+    assert starts["w1"]["inputs"]["gen"]["streaming"] is True
+
+
+def test_transform_over_an_empty_input(run_oml, tmp_path):
+    text = """
+oml_version: "0.1.0"
+name: empty-transform
+steps:
+  - id: gen
+    component: test.generator
+    mode: read
+    config: {rows: 0}
+  - id: t
+    component: duckdb.processor
+    mode: transform
+    needs: [gen]
+    config: {query: "SELECT count(*) AS n, max(id) AS top FROM input_df"}
+  - id: w
+    component: filesystem.csv_writer
+    mode: write
+    needs: [t]
+    config: {path: out/t.csv}
+"""
+    outcome = run_oml(text)
+    assert outcome.exit_code == 0, outcome.status
+    assert (tmp_path / "out" / "t.csv").read_text().splitlines() == ["n,top", "0,"]
