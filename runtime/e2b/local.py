@@ -48,7 +48,9 @@ class Faults:
     download_failures: int = 0
     trigger: str | None = None
     """A substring of a worker output line; when it passes, `action` happens."""
-    action: Literal["kill", "drop", "stall"] = "kill"
+    action: Literal["kill", "drop", "stall", "expire"] = "kill"
+    """kill: the worker dies; drop: the stream breaks; stall: the worker freezes (SIGSTOP) and
+    goes silent; expire: the sandbox's lifetime ends now, as if `--e2b-timeout` elapsed."""
 
     def take(self, name: str) -> bool:
         left = getattr(self, name)
@@ -289,6 +291,8 @@ class LocalProcess:
             self.kill()
         elif action == "drop":
             self.dropped = True
+        elif action == "expire":
+            self.sandbox._expire()
         elif action == "stall":
             self.dropped = True
             try:

@@ -26,12 +26,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtime.e2b.conns import SECRET_ENV, PayloadConnections
 from runtime.e2b.paths import Mount, PathMapper, locate
 from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode, encode
 from runtime.secrets import SecretMasker
+
+if TYPE_CHECKING:
+    from runtime.e2b.conns import PayloadConnections
 
 __all__ = ["REPORTED_PACKAGES", "main"]
 
@@ -345,10 +347,12 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
     """Entry point called by bootstrap.py; returns the process exit code."""
     job = json.loads((root / "job" / "run.json").read_text(encoding="utf-8"))
     masker = SecretMasker()
-    secret_payload = os.environ.pop(SECRET_ENV, None)  # child processes never inherit it
+    # Child processes never inherit the payload; its secrets are registered before anything is sent.
+    payload = json.loads(os.environ.pop("OSIRIS_E2B_CONNECTIONS", None) or "{}")
     masker.add_environment(os.environ)
-    conns = PayloadConnections.from_env(secret_payload, masker)
-    del secret_payload
+    for entry in payload.get("refs", {}).values():
+        if "fields" in entry:
+            masker.add_connection(entry["fields"], entry.get("secret_fields", ()))
     pairs = [(m["sandbox"], m["host"]) for m in job["mounts"]] + [(s, h) for s, h in job.get("map", [])]
     wire = Wire(out, masker, PathMapper(pairs))
     level = logging.DEBUG if job.get("exec", {}).get("debug") else logging.WARNING
@@ -378,7 +382,9 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
             requested.append(message)
             if len(requested) >= int(message["count"]):
                 break
-        _Job(root, job, wire, masker, conns, inbox).run(requested)
+        from runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
+
+        _Job(root, job, wire, masker, PayloadConnections(payload, masker), inbox).run(requested)
     except Exception as error:  # noqa: BLE001 - reported to the host, then a non-zero exit
         wire.send({"type": "error", "stage": "exec", "message": f"{type(error).__name__}: {error}"})
         return 1
