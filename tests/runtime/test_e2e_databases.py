@@ -199,7 +199,9 @@ steps:
         assert json.loads(bad_json.stdout)["steps"]["extract-directors"]["status"] == "failed"
         doctor = _osiris(["connections", "doctor", "--json"], tmp_path, {"SHOP_DB_PASSWORD": WRONG})
         assert doctor.returncode == 1 and json.loads(doctor.stdout)["ok"] is False
-        for result in (good, bad, bad_json, doctor):
+        healthy = _osiris(["connections", "doctor"], tmp_path, {"SHOP_DB_PASSWORD": SECRET})
+        assert healthy.returncode == 0 and healthy.stdout.startswith("ok   @mysql.shop"), healthy.stdout
+        for result in (good, bad, bad_json, doctor, healthy):
             for stream in (result.stdout, result.stderr):
                 assert SECRET not in stream and WRONG not in stream
         _grep_tree(tmp_path / ".osiris", [SECRET, WRONG])

@@ -353,3 +353,53 @@ steps:
     outcome = run_oml(text)
     assert outcome.exit_code == 0, outcome.status
     assert (tmp_path / "out" / "t.csv").read_text().splitlines() == ["n,top", "0,"]
+
+
+class _RefEcho:
+    """Extractor double: one row holding the reference of the connection it was given."""
+
+    def extract(self, ctx):  # noqa: ANN001, ANN201
+        import pyarrow as pa
+
+        ref = ctx.connection.ref if ctx.connection is not None else "none"
+        return pa.table(
+            {"ref": [ref], "user": [ctx.connection.get("user") if ctx.connection else None]}
+        ).to_reader()
+
+
+def test_null_connection_resolves_the_family_default_at_run_time(tmp_path):
+    from runtime.registry import DriverRegistry
+    from runtime.run import RunRequest, run
+    from tests.runtime.conftest import compile_to
+
+    compiled = compile_to(
+        """
+oml_version: "0.1.0"
+name: default-alias
+steps:
+  - id: extract
+    component: mysql.extractor
+    mode: read
+    config: {query: "SELECT 1"}
+  - id: write
+    component: filesystem.csv_writer
+    mode: write
+    needs: [extract]
+    config: {path: out/ref.csv}
+""",
+        tmp_path,
+    )
+    assert '"connection"' not in (compiled / "cfg" / "extract.json").read_text()
+    (tmp_path / "osiris_connections.yaml").write_text("""
+version: 1
+connections:
+  mysql:
+    other: {database: d, user: nobody}
+    main: {database: d, user: "${OSIRIS_TEST_USER:-fallback}", default: true}
+""")
+    outcome = run(
+        RunRequest(manifest_dir=compiled, session_root=tmp_path / "s", work_dir=tmp_path, env={}),
+        registry=DriverRegistry({"mysql.extractor": _RefEcho}),
+    )
+    assert outcome.exit_code == 0, outcome.status
+    assert (tmp_path / "out" / "ref.csv").read_text().splitlines()[1] == '"@mysql.main","fallback"'
