@@ -47,22 +47,44 @@ class Intent:
 
 
 INTENTS: tuple[Intent, ...] = (
-    Intent("copy-orders", "Copy data/orders.csv to out/copy-orders.parquet unchanged.", "out/copy-orders.parquet",
-           "SELECT * FROM read_csv_auto('data/orders.csv')"),
-    Intent("paid-orders", "From data/orders.csv keep only orders with status 'paid' and write their order_id "
-           "and amount columns to out/paid-orders.csv.", "out/paid-orders.csv",
-           "SELECT order_id, amount FROM read_csv_auto('data/orders.csv') WHERE status = 'paid'"),
-    Intent("revenue-by-country", "Join data/orders.csv (customer_id) with data/customers.parquet (id) and write "
-           "the total amount per customer country as columns country and revenue (rounded to 2 decimals) to "
-           "out/revenue-by-country.parquet.", "out/revenue-by-country.parquet",
-           "SELECT c.country, round(sum(o.amount), 2) AS revenue FROM read_csv_auto('data/orders.csv') o "
-           "JOIN 'data/customers.parquet' c ON c.id = o.customer_id GROUP BY c.country"),
-    Intent("top-products", "Write the 5 most expensive products from data/products.parquet (columns sku, name, "
-           "price; most expensive first) to out/top-products.csv.", "out/top-products.csv",
-           "SELECT sku, name, price FROM 'data/products.parquet' ORDER BY price DESC LIMIT 5", ordered=True),
-    Intent("mysql-german-customers", "Copy the customers whose country is 'DE' from the MySQL table customers "
-           "(columns id and name) to out/mysql-german-customers.parquet.", "out/mysql-german-customers.parquet",
-           "SELECT id, name FROM 'data/customers.parquet' WHERE country = 'DE'", needs_mysql=True),
+    Intent(
+        "copy-orders",
+        "Copy data/orders.csv to out/copy-orders.parquet unchanged.",
+        "out/copy-orders.parquet",
+        "SELECT * FROM read_csv_auto('data/orders.csv')",
+    ),
+    Intent(
+        "paid-orders",
+        "From data/orders.csv keep only orders with status 'paid' and write their order_id "
+        "and amount columns to out/paid-orders.csv.",
+        "out/paid-orders.csv",
+        "SELECT order_id, amount FROM read_csv_auto('data/orders.csv') WHERE status = 'paid'",
+    ),
+    Intent(
+        "revenue-by-country",
+        "Join data/orders.csv (customer_id) with data/customers.parquet (id) and write "
+        "the total amount per customer country as columns country and revenue (rounded to 2 decimals) to "
+        "out/revenue-by-country.parquet.",
+        "out/revenue-by-country.parquet",
+        "SELECT c.country, round(sum(o.amount), 2) AS revenue FROM read_csv_auto('data/orders.csv') o "
+        "JOIN 'data/customers.parquet' c ON c.id = o.customer_id GROUP BY c.country",
+    ),
+    Intent(
+        "top-products",
+        "Write the 5 most expensive products from data/products.parquet (columns sku, name, "
+        "price; most expensive first) to out/top-products.csv.",
+        "out/top-products.csv",
+        "SELECT sku, name, price FROM 'data/products.parquet' ORDER BY price DESC LIMIT 5",
+        ordered=True,
+    ),
+    Intent(
+        "mysql-german-customers",
+        "Copy the customers whose country is 'DE' from the MySQL table customers "
+        "(columns id and name) to out/mysql-german-customers.parquet.",
+        "out/mysql-german-customers.parquet",
+        "SELECT id, name FROM 'data/customers.parquet' WHERE country = 'DE'",
+        needs_mysql=True,
+    ),
 )
 
 
@@ -86,9 +108,15 @@ def seed_mysql(args: argparse.Namespace) -> str | None:
     try:
         import pymysql
 
-        conn = pymysql.connect(host=args.mysql_host, port=args.mysql_port, user=args.mysql_user,
-                               password=os.environ.get("OSIRIS_EVAL_MYSQL_PASSWORD", ""), connect_timeout=3,
-                               autocommit=True, charset="utf8mb4")
+        conn = pymysql.connect(
+            host=args.mysql_host,
+            port=args.mysql_port,
+            user=args.mysql_user,
+            password=os.environ.get("OSIRIS_EVAL_MYSQL_PASSWORD", ""),
+            connect_timeout=3,
+            autocommit=True,
+            charset="utf8mb4",
+        )
     except Exception as error:  # noqa: BLE001 - any failure means: skip the database intents
         return f"MariaDB at {args.mysql_host}:{args.mysql_port} is not reachable ({type(error).__name__})"
     import pyarrow.csv as pacsv
@@ -98,10 +126,14 @@ def seed_mysql(args: argparse.Namespace) -> str | None:
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{args.mysql_database}` CHARACTER SET utf8mb4")
         cur.execute(f"USE `{args.mysql_database}`")
         cur.execute("DROP TABLE IF EXISTS customers")
-        cur.execute("CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100) NOT NULL, email VARCHAR(100), "
-                    "country CHAR(2), city VARCHAR(100), signup_date DATE)")
-        cur.executemany("INSERT INTO customers VALUES (%s, %s, %s, %s, %s, %s)",
-                        [(r["id"], r["name"], r["email"], r["country"], r["city"], r["signup_date"]) for r in rows])
+        cur.execute(
+            "CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100) NOT NULL, email VARCHAR(100), "
+            "country CHAR(2), city VARCHAR(100), signup_date DATE)"
+        )
+        cur.executemany(
+            "INSERT INTO customers VALUES (%s, %s, %s, %s, %s, %s)",
+            [(r["id"], r["name"], r["email"], r["country"], r["city"], r["signup_date"]) for r in rows],
+        )
     conn.close()
     return None
 
@@ -112,9 +144,11 @@ def prepare_work(work: Path, args: argparse.Namespace) -> None:
     shutil.copytree(DEMO_DATA, work / "data")
     (work / "osiris_connections.yaml").write_text(
         "version: 1\nconnections:\n  mysql:\n    eval:\n"
-        f"      host: {args.mysql_host}\n      port: {args.mysql_port}\n      database: {args.mysql_database}\n"
-        f"      user: {args.mysql_user}\n      password: ${{OSIRIS_EVAL_MYSQL_PASSWORD:-}}\n      default: true\n",
-        encoding="utf-8")
+        f"      host: {args.mysql_host}\n      port: {args.mysql_port}\n"
+        f"      database: {args.mysql_database}\n      user: {args.mysql_user}\n"
+        "      password: ${OSIRIS_EVAL_MYSQL_PASSWORD:-}\n      default: true\n",
+        encoding="utf-8",
+    )
 
 
 # -- comparing rows --
@@ -163,7 +197,9 @@ def compare(work: Path, intent: Intent) -> tuple[bool, str]:
     if not intent.ordered:
         got, want = sorted(got, key=repr), sorted(want, key=repr)
     if got != want:
-        return False, f"{len(got)} rows, expected {len(want)}" + ("" if len(got) != len(want) else " (values differ)")
+        return False, f"{len(got)} rows, expected {len(want)}" + (
+            "" if len(got) != len(want) else " (values differ)"
+        )
     return True, f"{len(got)} rows"
 
 
@@ -188,17 +224,34 @@ def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespa
     connections = load_connections_file(work / "osiris_connections.yaml", work)
     console = Console(file=sys.stderr if args.verbose else io.StringIO(), width=120)
     ui = ConsoleUI(interactive=False, console=console, stdout=console.file)
-    options = ChatOptions(message=intent.text, yes=True, out=Path("pipelines") / f"{intent.id}.yaml", run=True,
-                          connections=work / "osiris_connections.yaml", samples=0, max_repairs=args.max_repairs,
-                          tools=args.tools, cwd=work, env=env, run_session_root=work / ".osiris" / "sessions")
+    options = ChatOptions(
+        message=intent.text,
+        yes=True,
+        out=Path("pipelines") / f"{intent.id}.yaml",
+        run=True,
+        connections=work / "osiris_connections.yaml",
+        samples=0,
+        max_repairs=args.max_repairs,
+        tools=args.tools,
+        cwd=work,
+        env=env,
+        run_session_root=work / ".osiris" / "sessions",
+    )
     session = ChatSession.create(work / ".osiris" / "chat")
     client = ChatClient(settings, on_retry=ui.note)
     started = time.monotonic()
     try:
-        Conversation(session, options, client, ui, templates=Templates.load(args.prompts),
-                     registry=default_registry(), connections=connections,
-                     discovery=DiscoveryService(connections, cwd=work, env=env),
-                     guard=make_guard(connections, env)).run()
+        Conversation(
+            session,
+            options,
+            client,
+            ui,
+            templates=Templates.load(args.prompts),
+            registry=default_registry(),
+            connections=connections,
+            discovery=DiscoveryService(connections, cwd=work, env=env),
+            guard=make_guard(connections, env),
+        ).run()
     finally:
         client.close()
     data = session.data
@@ -218,16 +271,22 @@ def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespa
 def print_report(outcomes: Sequence[Outcome], model: str) -> None:
     yes = {True: "yes", False: "no"}
     print(f"osiris chat eval: model {model}")
-    print(f"{'intent':<24} {'compiled':>8} {'ran':>4} {'rows':>5} {'repairs':>7} {'tokens':>7} {'s':>6}  note")
+    print(
+        f"{'intent':<24} {'compiled':>8} {'ran':>4} {'rows':>5} {'repairs':>7} {'tokens':>7} {'s':>6}  note"
+    )
     for o in outcomes:
         tokens = f"{o.prompt_tokens + o.completion_tokens}{'~' if o.tokens_estimated else ''}"
-        print(f"{o.id:<24} {yes[o.compiled]:>8} {yes[o.ran]:>4} {yes[o.rows_ok]:>5} {o.repair_rounds:>7} "
-              f"{tokens:>7} {o.seconds:>6.1f}  {o.note}")
+        print(
+            f"{o.id:<24} {yes[o.compiled]:>8} {yes[o.ran]:>4} {yes[o.rows_ok]:>5} {o.repair_rounds:>7} "
+            f"{tokens:>7} {o.seconds:>6.1f}  {o.note}"
+        )
     scored = [o for o in outcomes if o.note != "skipped"]
     good = sum(o.rows_ok for o in scored)
-    print(f"{good}/{len(scored)} intents produced the expected rows; "
-          f"{sum(o.repair_rounds for o in scored)} repair rounds; "
-          f"{sum(o.prompt_tokens + o.completion_tokens for o in scored)} tokens (~ = estimated)")
+    print(
+        f"{good}/{len(scored)} intents produced the expected rows; "
+        f"{sum(o.repair_rounds for o in scored)} repair rounds; "
+        f"{sum(o.prompt_tokens + o.completion_tokens for o in scored)} tokens (~ = estimated)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

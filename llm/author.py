@@ -24,9 +24,17 @@ _FINAL = "Answer now with the whole pipeline in one ```yaml block."
 
 
 class Author:
-    def __init__(self, client: ChatClient, session: ChatSession, toolbox: Toolbox, *,
-                 system_prompt: Callable[[bool], str], guard: Callable[[str], str], tools: str = "auto",
-                 notify: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        session: ChatSession,
+        toolbox: Toolbox,
+        *,
+        system_prompt: Callable[[bool], str],
+        guard: Callable[[str], str],
+        tools: str = "auto",
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
         self.client = client
         self.session = session
         self.toolbox = toolbox
@@ -69,7 +77,9 @@ class Author:
             system = self.guard(self.system_prompt(self.uses_tools))
             (self.session.dir / "system_prompt.md").write_text(system, encoding="utf-8")
             try:
-                reply = self.client.complete([{"role": "system", "content": system}, *self.session.messages], tools)
+                reply = self.client.complete(
+                    [{"role": "system", "content": system}, *self.session.messages], tools
+                )
             except ToolsUnsupported:
                 if self.tools != "auto" or not self.uses_tools:
                     raise
@@ -95,5 +105,6 @@ class Author:
         if masked.get("tool_calls"):
             masked["tool_calls"] = [
                 {**c, "function": {**c["function"], "arguments": self.guard(c["function"]["arguments"])}}
-                for c in masked["tool_calls"]]
+                for c in masked["tool_calls"]
+            ]
         self.session.add_message(masked)

@@ -59,8 +59,11 @@ def infer_targets(intent: str, connections: Any, cwd: Path) -> list[str]:
     for ref, default in refs:
         family, alias = ref[1:].split(".", 1)
         siblings = [r for r, _ in refs if r.startswith(f"@{family}.")]
-        family_named = family in words or (family == "postgres" and "postgresql" in words) or (
-            family == "mysql" and "mariadb" in words)
+        family_named = (
+            family in words
+            or (family == "postgres" and "postgresql" in words)
+            or (family == "mysql" and "mariadb" in words)
+        )
         if ref in named or alias.lower() in words or (family_named and (default or len(siblings) == 1)):
             targets.append(ref)
     for match in _PATH.findall(intent):
@@ -93,17 +96,43 @@ def pipeline_io(text: str, registry: Any) -> tuple[list[str], list[str]]:
 
 
 class Conversation:
-    def __init__(self, session: ChatSession, options: ChatOptions, client: Any, ui: Any, *,
-                 templates: Templates, registry: Any, connections: Any = None, discovery: Any = None,
-                 guard: Callable[[str], str] = lambda text: text) -> None:
+    def __init__(
+        self,
+        session: ChatSession,
+        options: ChatOptions,
+        client: Any,
+        ui: Any,
+        *,
+        templates: Templates,
+        registry: Any,
+        connections: Any = None,
+        discovery: Any = None,
+        guard: Callable[[str], str] = lambda text: text,
+    ) -> None:
         self.session, self.options, self.client, self.ui = session, options, client, ui
         session.mask = guard
         ui.mask = guard
-        self.templates, self.registry, self.connections, self.discovery = templates, registry, connections, discovery
-        self.toolbox = Toolbox(registry, self.check, discovery.discover if discovery is not None else None,
-                               allowed_samples=session.data.sample_rows or 0)
-        self.author = Author(client, session, self.toolbox, system_prompt=self._system_prompt, guard=guard,
-                             tools=options.tools, notify=ui.note)
+        self.templates, self.registry, self.connections, self.discovery = (
+            templates,
+            registry,
+            connections,
+            discovery,
+        )
+        self.toolbox = Toolbox(
+            registry,
+            self.check,
+            discovery.discover if discovery is not None else None,
+            allowed_samples=session.data.sample_rows or 0,
+        )
+        self.author = Author(
+            client,
+            session,
+            self.toolbox,
+            system_prompt=self._system_prompt,
+            guard=guard,
+            tools=options.tools,
+            notify=ui.note,
+        )
         self.last: CheckResult | None = None
         data = session.data
         data.model, data.base_url = client.settings.model, client.settings.base_url
@@ -146,14 +175,22 @@ class Conversation:
             self.session.fire("change_requested")
 
     def check(self, text: str) -> CheckResult:
-        return check_oml(text, connections=self.options.connections, cwd=self.options.cwd, env=self.options.env)
+        return check_oml(
+            text, connections=self.options.connections, cwd=self.options.cwd, env=self.options.env
+        )
 
     def _discovered(self) -> list[DiscoveryResult]:
         return [result_from_json(d) for d in self.data.discovered] + self.toolbox.discovered
 
     def _system_prompt(self, tools: bool) -> str:
-        prompt = build_system_prompt(self.templates, self.registry, connections=self.connections,
-                                     intent=self.data.intent, discovered=self._discovered(), tools=tools)
+        prompt = build_system_prompt(
+            self.templates,
+            self.registry,
+            connections=self.connections,
+            intent=self.data.intent,
+            discovered=self._discovered(),
+            tools=tools,
+        )
         return prompt.text
 
     # -- one handler per state --
@@ -166,8 +203,10 @@ class Conversation:
             self.session.fire("abort")  # one-shot never loops back to ask
             return
         elif nothing_found:
-            text = self.ui.ask("Discovery found nothing. Where is the data (a file path or @family.alias)? "
-                               "Or rephrase; press Enter to go on without a schema.")
+            text = self.ui.ask(
+                "Discovery found nothing. Where is the data (a file path or @family.alias)? "
+                "Or rephrase; press Enter to go on without a schema."
+            )
         else:
             text = self.ui.ask("What should the pipeline do? (empty to quit)")
         if text.lower() in ("q", "quit", "exit"):
@@ -189,8 +228,11 @@ class Conversation:
         self.data.repair_rounds, self.data.revision, self.data.diagnostics = 0, None, []
 
     def _discovery(self) -> None:
-        targets = list(dict.fromkeys([*self.options.discover, *infer_targets(self.data.intent, self.connections,
-                                                                              self.options.cwd)]))
+        targets = list(
+            dict.fromkeys(
+                [*self.options.discover, *infer_targets(self.data.intent, self.connections, self.options.cwd)]
+            )
+        )
         if not self.options.discovery or self.discovery is None:
             self.session.fire("no_schema")
             return
@@ -203,7 +245,9 @@ class Conversation:
                 with self.ui.status(f"discovering {target}"):
                     result = self.discovery.discover(target, sample_rows=self.data.sample_rows or 0)
             except DriverError as error:
-                self.ui.warn(f"cannot discover {target}: {error}" + (f" ({error.hint})" if error.hint else ""))
+                self.ui.warn(
+                    f"cannot discover {target}: {error}" + (f" ({error.hint})" if error.hint else "")
+                )
                 continue
             self.ui.note(f"{target}: {len(result.tables)} table(s)")
             found.append(result)
@@ -223,14 +267,17 @@ class Conversation:
             return max(0, self.options.samples)
         if not self.ui.interactive:
             return 0
-        allowed = self.ui.confirm(f"May discovery read up to {DEFAULT_SAMPLE_ROWS} sample rows per table? "
-                                  "(they are sent to the model)")
+        allowed = self.ui.confirm(
+            f"May discovery read up to {DEFAULT_SAMPLE_ROWS} sample rows per table? "
+            "(they are sent to the model)"
+        )
         return DEFAULT_SAMPLE_ROWS if allowed else 0
 
     def _synthesis(self) -> None:
         if self.data.revision:
-            text = self.templates.render("revise", request=self.data.revision,
-                                         oml=self.data.valid_oml or self.data.oml or "")
+            text = self.templates.render(
+                "revise", request=self.data.revision, oml=self.data.valid_oml or self.data.oml or ""
+            )
             self.data.revision = None
         else:
             text = self.templates.render("intent", intent=self.data.intent)
@@ -292,7 +339,9 @@ class Conversation:
         if self.options.yes or not self.ui.interactive:
             self.session.fire("confirmed" if self.options.yes else "abort")
             return
-        answer = self.ui.ask(f"Write it to {out}? [y]es, [n]o to start over, [q]uit, or describe a change", "y")
+        answer = self.ui.ask(
+            f"Write it to {out}? [y]es, [n]o to start over, [q]uit, or describe a change", "y"
+        )
         word = answer.lower()
         if word in ("y", "yes"):
             self.session.fire("confirmed")
@@ -322,8 +371,12 @@ class Conversation:
             return
         out = self._out_path(oml)
         target = out if out.is_absolute() else self.options.cwd / out
-        if target.exists() and not self.options.yes and self.ui.interactive and target.read_text(
-                encoding="utf-8", errors="replace") != oml:
+        if (
+            target.exists()
+            and not self.options.yes
+            and self.ui.interactive
+            and target.read_text(encoding="utf-8", errors="replace") != oml
+        ):
             if not self.ui.confirm(f"{out} exists. Overwrite it?"):
                 out = Path(self.ui.ask("Write it where instead?", str(out.with_suffix(".new.yaml"))))
                 target = out if out.is_absolute() else self.options.cwd / out
@@ -331,8 +384,9 @@ class Conversation:
         self.data.out = str(out)
         self.data.outcome = "written"
         self.ui.result(f"wrote {out}")
-        wants_run = self.options.run or (self.ui.interactive and not self.options.yes
-                                         and self.ui.confirm("Run it now?"))
+        wants_run = self.options.run or (
+            self.ui.interactive and not self.options.yes and self.ui.confirm("Run it now?")
+        )
         self.session.fire("compiled_run" if wants_run else "compiled")
 
     def _run(self) -> None:
@@ -340,9 +394,13 @@ class Conversation:
         from runtime.session import SessionError
 
         out = Path(self.data.out or "")
-        request = RunRequest(pipeline=out, connections=str(self.options.connections) if self.options.connections
-                             else None, session_root=self.options.run_session_root, work_dir=self.options.cwd,
-                             env=self.options.env)
+        request = RunRequest(
+            pipeline=out,
+            connections=str(self.options.connections) if self.options.connections else None,
+            session_root=self.options.run_session_root,
+            work_dir=self.options.cwd,
+            env=self.options.env,
+        )
         try:
             with self.ui.status(f"running {out}"):
                 outcome = run(request)
@@ -352,16 +410,23 @@ class Conversation:
             return
         status = outcome.status
         totals = status.get("totals", {})
-        self.data.run = {"session_id": outcome.session.id, "exit_code": outcome.exit_code,
-                         "rows_written": totals.get("rows_written")}
+        self.data.run = {
+            "session_id": outcome.session.id,
+            "exit_code": outcome.exit_code,
+            "rows_written": totals.get("rows_written"),
+        }
         if outcome.exit_code == 0:
             self.data.outcome = "ran"
-            self.ui.result(f"run {outcome.session.id} succeeded: {totals.get('rows_written', 0)} rows written")
+            self.ui.result(
+                f"run {outcome.session.id} succeeded: {totals.get('rows_written', 0)} rows written"
+            )
             self.session.fire("succeeded")
         else:
             self.data.outcome = "run failed"
-            self.ui.error(f"run {outcome.session.id} failed: {_run_error(status, outcome)}",
-                          hint=f"osiris logs show {outcome.session.id}")
+            self.ui.error(
+                f"run {outcome.session.id} failed: {_run_error(status, outcome)}",
+                hint=f"osiris logs show {outcome.session.id}",
+            )
             self.session.fire("failed")
 
 

@@ -18,39 +18,81 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="osiris chat", description="Design a pipeline in conversation with an LLM. The compiler checks "
+        prog="osiris chat",
+        description="Design a pipeline in conversation with an LLM. The compiler checks "
         "every draft; nothing is written before `omlc check` passes and you (or --yes) confirm.",
-        epilog="Endpoint settings: OSIRIS_LLM_BASE_URL, OSIRIS_LLM_MODEL, OSIRIS_LLM_API_KEY (or OPENAI_API_KEY). "
-               "See docs/chat.md.")
+        epilog="Endpoint settings: OSIRIS_LLM_BASE_URL, OSIRIS_LLM_MODEL, "
+        "OSIRIS_LLM_API_KEY (or OPENAI_API_KEY). See docs/chat.md.",
+    )
     p.add_argument("--message", "-m", metavar="TEXT", help="one-shot: the request (no questions with --yes)")
     p.add_argument("--yes", "-y", action="store_true", help="accept the checked pipeline without asking")
-    p.add_argument("--out", "-o", type=Path, metavar="FILE", help="where to write the pipeline (default NAME.yaml)")
+    p.add_argument(
+        "--out", "-o", type=Path, metavar="FILE", help="where to write the pipeline (default NAME.yaml)"
+    )
     p.add_argument("--run", action="store_true", help="run the pipeline after writing it")
-    p.add_argument("--resume", metavar="ID", help="continue a chat session (an id, a unique prefix, or 'last')")
+    p.add_argument(
+        "--resume", metavar="ID", help="continue a chat session (an id, a unique prefix, or 'last')"
+    )
     endpoint = p.add_argument_group("endpoint")
-    endpoint.add_argument("--base-url", metavar="URL", help="OpenAI-compatible API base, e.g. http://localhost:11434/v1")
+    endpoint.add_argument(
+        "--base-url", metavar="URL", help="OpenAI-compatible API base, e.g. http://localhost:11434/v1"
+    )
     endpoint.add_argument("--model", metavar="NAME", help="model name (default $OSIRIS_LLM_MODEL)")
-    endpoint.add_argument("--tools", choices=("auto", "on", "off"), default="auto",
-                          help="tool calling: auto falls back to fenced YAML when the model rejects tools")
-    endpoint.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
-                          help="stream replies (default $OSIRIS_LLM_STREAM or off)")
+    endpoint.add_argument(
+        "--tools",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="tool calling: auto falls back to fenced YAML when the model rejects tools",
+    )
+    endpoint.add_argument(
+        "--stream",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="stream replies (default $OSIRIS_LLM_STREAM or off)",
+    )
     endpoint.add_argument("--timeout", type=float, metavar="S", help="seconds per request (default 120)")
     data = p.add_argument_group("data")
-    data.add_argument("--connections", type=Path, metavar="FILE", help="connections file "
-                      "(default ./osiris_connections.yaml)")
-    data.add_argument("--discover", action="append", default=[], metavar="TARGET",
-                      help="also discover @family.alias or a path (repeatable)")
-    data.add_argument("--samples", type=int, metavar="N", help="sample rows per table discovery may read and send "
-                      "to the model (default: ask; 0 in one-shot mode)")
+    data.add_argument(
+        "--connections",
+        type=Path,
+        metavar="FILE",
+        help="connections file (default ./osiris_connections.yaml)",
+    )
+    data.add_argument(
+        "--discover",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="also discover @family.alias or a path (repeatable)",
+    )
+    data.add_argument(
+        "--samples",
+        type=int,
+        metavar="N",
+        help="sample rows per table discovery may read and send "
+        "to the model (default: ask; 0 in one-shot mode)",
+    )
     data.add_argument("--no-discovery", action="store_true", help="do not look at the data")
-    data.add_argument("--cache-ttl", type=float, default=3600.0, metavar="S", help="discovery cache TTL (seconds)")
-    p.add_argument("--max-repairs", type=int, default=3, metavar="N", help="repair rounds before giving up (default 3)")
+    data.add_argument(
+        "--cache-ttl", type=float, default=3600.0, metavar="S", help="discovery cache TTL (seconds)"
+    )
+    p.add_argument(
+        "--max-repairs", type=int, default=3, metavar="N", help="repair rounds before giving up (default 3)"
+    )
     prompts = p.add_mutually_exclusive_group()
     prompts.add_argument("--prompts", type=Path, metavar="DIR", help="use edited prompt templates from DIR")
-    prompts.add_argument("--pro-mode", action="store_true", help="use edited prompts from .osiris/prompts/ "
-                         "(osiris dump-prompts --export writes them)")
-    p.add_argument("--session-dir", type=Path, default=Path(".osiris") / "chat", metavar="DIR",
-                   help="where chat sessions live (default .osiris/chat)")
+    prompts.add_argument(
+        "--pro-mode",
+        action="store_true",
+        help="use edited prompts from .osiris/prompts/ (osiris dump-prompts --export writes them)",
+    )
+    p.add_argument(
+        "--session-dir",
+        type=Path,
+        default=Path(".osiris") / "chat",
+        metavar="DIR",
+        help="where chat sessions live (default .osiris/chat)",
+    )
     return p
 
 
@@ -112,26 +154,50 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
         details = "; ".join(f"line {d.span.line}: {d.message}" for d in error.diagnostics[:3])
         return _usage(f"{error}" + (f" ({details})" if details else ""))
     try:
-        settings = LLMSettings.resolve(model=args.model, base_url=args.base_url, stream=args.stream,
-                                       timeout_s=args.timeout, env=env)
+        settings = LLMSettings.resolve(
+            model=args.model, base_url=args.base_url, stream=args.stream, timeout_s=args.timeout, env=env
+        )
     except LLMError as error:
         return _usage(str(error), error.hint)
     try:
-        session = ChatSession.load(args.session_dir, args.resume) if args.resume else ChatSession.create(args.session_dir)
+        session = (
+            ChatSession.load(args.session_dir, args.resume)
+            if args.resume
+            else ChatSession.create(args.session_dir)
+        )
     except SessionNotFound as error:
         return _usage(str(error), "osiris chat --resume last continues the newest session")
     ui = ConsoleUI(interactive=interactive)
-    options = ChatOptions(message=args.message, yes=args.yes, out=args.out, run=args.run,
-                          connections=args.connections, discover=args.discover, samples=args.samples,
-                          discovery=not args.no_discovery, max_repairs=args.max_repairs, tools=args.tools,
-                          cwd=cwd, env=env)
+    options = ChatOptions(
+        message=args.message,
+        yes=args.yes,
+        out=args.out,
+        run=args.run,
+        connections=args.connections,
+        discover=args.discover,
+        samples=args.samples,
+        discovery=not args.no_discovery,
+        max_repairs=args.max_repairs,
+        tools=args.tools,
+        cwd=cwd,
+        env=env,
+    )
     discovery = DiscoveryService(connections, cwd=cwd, env=env, ttl_s=args.cache_ttl)
     if not interactive:
         ui.note(f"session {session.id}; model {settings.model} at {settings.base_url}")
     client = ChatClient(settings, on_retry=ui.note)
     try:
-        conversation = Conversation(session, options, client, ui, templates=templates, registry=default_registry(),
-                                    connections=connections, discovery=discovery, guard=make_guard(connections, env))
+        conversation = Conversation(
+            session,
+            options,
+            client,
+            ui,
+            templates=templates,
+            registry=default_registry(),
+            connections=connections,
+            discovery=discovery,
+            guard=make_guard(connections, env),
+        )
         return conversation.run()
     finally:
         client.close()
@@ -141,11 +207,20 @@ def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
     """`osiris dump-prompts --export DIR`: write the prompt templates for editing."""
     from llm.templates import PRO_MODE_DIR, PromptError, export_prompts
 
-    parser = argparse.ArgumentParser(prog="osiris dump-prompts",
-                                     description="Write the chat's prompt templates to a directory for editing; "
-                                                 "`osiris chat --prompts DIR` (or --pro-mode) uses them.")
-    parser.add_argument("--export", type=Path, nargs="?", const=PRO_MODE_DIR, default=PRO_MODE_DIR, metavar="DIR",
-                        help="target directory (default .osiris/prompts, what --pro-mode reads)")
+    parser = argparse.ArgumentParser(
+        prog="osiris dump-prompts",
+        description="Write the chat's prompt templates to a directory for editing; "
+        "`osiris chat --prompts DIR` (or --pro-mode) uses them.",
+    )
+    parser.add_argument(
+        "--export",
+        type=Path,
+        nargs="?",
+        const=PRO_MODE_DIR,
+        default=PRO_MODE_DIR,
+        metavar="DIR",
+        help="target directory (default .osiris/prompts, what --pro-mode reads)",
+    )
     parser.add_argument("--force", action="store_true", help="overwrite templates already there")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))

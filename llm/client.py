@@ -47,8 +47,15 @@ class LLMSettings:
     temperature: float | None = 0.0
 
     @classmethod
-    def resolve(cls, *, model: str | None = None, base_url: str | None = None, stream: bool | None = None,
-                timeout_s: float | None = None, env: Mapping[str, str] | None = None) -> LLMSettings:
+    def resolve(
+        cls,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        stream: bool | None = None,
+        timeout_s: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> LLMSettings:
         """Command line first, then OSIRIS_LLM_*, then OPENAI_*; raise LLMError when no model."""
         env = os.environ if env is None else env
         url = base_url or env.get("OSIRIS_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
@@ -57,13 +64,19 @@ class LLMSettings:
             raise LLMError("no model chosen", hint="pass --model NAME or set OSIRIS_LLM_MODEL")
         key = env.get("OSIRIS_LLM_API_KEY") or env.get("OPENAI_API_KEY") or ""
         if not key and url.rstrip("/") == DEFAULT_BASE_URL:
-            raise LLMError("no API key for api.openai.com",
-                           hint="set OPENAI_API_KEY (or OSIRIS_LLM_API_KEY), or point --base-url at a local server")
-        return cls(model=name, base_url=url.rstrip("/"), api_key=key or "not-needed",
-                   timeout_s=timeout_s or float(env.get("OSIRIS_LLM_TIMEOUT") or 120),
-                   retries=int(env.get("OSIRIS_LLM_RETRIES") or 3),
-                   backoff_s=float(env.get("OSIRIS_LLM_BACKOFF") or 1.0),
-                   stream=bool(stream) if stream is not None else env.get("OSIRIS_LLM_STREAM", "") in ("1", "true"))
+            raise LLMError(
+                "no API key for api.openai.com",
+                hint="set OPENAI_API_KEY (or OSIRIS_LLM_API_KEY), or point --base-url at a local server",
+            )
+        return cls(
+            model=name,
+            base_url=url.rstrip("/"),
+            api_key=key or "not-needed",
+            timeout_s=timeout_s or float(env.get("OSIRIS_LLM_TIMEOUT") or 120),
+            retries=int(env.get("OSIRIS_LLM_RETRIES") or 3),
+            backoff_s=float(env.get("OSIRIS_LLM_BACKOFF") or 1.0),
+            stream=bool(stream) if stream is not None else env.get("OSIRIS_LLM_STREAM", "") in ("1", "true"),
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +100,11 @@ class Usage:
     estimated: bool = False
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens,
-                     self.estimated or other.estimated)
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.estimated or other.estimated,
+        )
 
     @property
     def total(self) -> int:
@@ -105,31 +121,40 @@ class Reply:
         """The assistant message to append to the conversation."""
         message: dict[str, Any] = {"role": "assistant", "content": self.content or None}
         if self.tool_calls:
-            message["tool_calls"] = [{"id": c.id, "type": "function",
-                                      "function": {"name": c.name, "arguments": c.arguments}}
-                                     for c in self.tool_calls]
+            message["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in self.tool_calls
+            ]
         return message
 
 
 class ChatClient:
     """One endpoint and model; `complete()` is the only call the conversation makes."""
 
-    def __init__(self, settings: LLMSettings, *, sleep: Callable[[float], None] = time.sleep,
-                 on_retry: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
         from openai import OpenAI
 
         self.settings = settings
         self._sleep = sleep
         self._on_retry = on_retry
-        self._client = OpenAI(base_url=settings.base_url, api_key=settings.api_key, max_retries=0,
-                              timeout=settings.timeout_s)
+        self._client = OpenAI(
+            base_url=settings.base_url, api_key=settings.api_key, max_retries=0, timeout=settings.timeout_s
+        )
         self.usage = Usage()
         self.calls = 0
 
     def close(self) -> None:
         self._client.close()
 
-    def complete(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None) -> Reply:
+    def complete(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None = None
+    ) -> Reply:
         """Send the conversation; retry what is worth retrying; raise LLMError otherwise."""
         import openai
 
@@ -151,15 +176,19 @@ class ChatClient:
                 if attempt <= self.settings.retries:
                     self._wait(attempt, "timeout", None)
                     continue
-                raise LLMError(f"the LLM endpoint at {self.settings.base_url} did not answer within "
-                               f"{self.settings.timeout_s:g}s ({attempt} attempts)",
-                               hint="a slow local model may need OSIRIS_LLM_TIMEOUT=600") from None
+                raise LLMError(
+                    f"the LLM endpoint at {self.settings.base_url} did not answer within "
+                    f"{self.settings.timeout_s:g}s ({attempt} attempts)",
+                    hint="a slow local model may need OSIRIS_LLM_TIMEOUT=600",
+                ) from None
             except openai.APIConnectionError as error:
                 if attempt <= min(1, self.settings.retries):
                     self._wait(attempt, "connection failed", None)
                     continue
-                raise LLMError(f"cannot reach the LLM endpoint at {self.settings.base_url}: {_reason(error)}",
-                               hint="is the server running? set --base-url or OSIRIS_LLM_BASE_URL") from None
+                raise LLMError(
+                    f"cannot reach the LLM endpoint at {self.settings.base_url}: {_reason(error)}",
+                    hint="is the server running? set --base-url or OSIRIS_LLM_BASE_URL",
+                ) from None
 
     def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
         delay = retry_after if retry_after is not None else self.settings.backoff_s * 2 ** (attempt - 1)
@@ -171,19 +200,27 @@ class ChatClient:
     def _status_error(self, error: Any, tools: Sequence[Mapping[str, Any]] | None, attempt: int) -> LLMError:
         status, url, detail = error.status_code, self.settings.base_url, _server_message(error)
         if status in (401, 403):
-            return LLMError(f"the LLM endpoint at {url} rejected the API key (HTTP {status})",
-                            hint="set OSIRIS_LLM_API_KEY or OPENAI_API_KEY to a valid key")
+            return LLMError(
+                f"the LLM endpoint at {url} rejected the API key (HTTP {status})",
+                hint="set OSIRIS_LLM_API_KEY or OPENAI_API_KEY to a valid key",
+            )
         if status == 404:
-            return LLMError(f"model {self.settings.model!r} or the chat API was not found at {url} (HTTP 404)",
-                            hint="check --model and that --base-url ends in /v1 (Ollama: `ollama pull MODEL`)")
+            return LLMError(
+                f"model {self.settings.model!r} or the chat API was not found at {url} (HTTP 404)",
+                hint="check --model and that --base-url ends in /v1 (Ollama: `ollama pull MODEL`)",
+            )
         if status in (400, 422) and tools and "tool" in detail.lower():
             return ToolsUnsupported(f"the model does not accept tool calls: {detail}")
         if status in _RETRY_STATUS:
-            return LLMError(f"the LLM endpoint at {url} kept failing: HTTP {status} after {attempt} attempts: {detail}",
-                            hint="try again later, or another endpoint")
+            return LLMError(
+                f"the LLM endpoint at {url} kept failing: HTTP {status} after {attempt} attempts: {detail}",
+                hint="try again later, or another endpoint",
+            )
         return LLMError(f"the LLM endpoint refused the request (HTTP {status}): {detail}")
 
-    def _once(self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None) -> Reply:
+    def _once(
+        self, messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]] | None
+    ) -> Reply:
         kwargs: dict[str, Any] = {"model": self.settings.model, "messages": list(messages)}
         if tools:
             kwargs["tools"] = list(tools)
@@ -192,10 +229,16 @@ class ChatClient:
         if not self.settings.stream:
             response = self._client.chat.completions.create(**kwargs)
             message = response.choices[0].message
-            calls = tuple(ToolCall(c.id, c.function.name, c.function.arguments or "")
-                          for c in (message.tool_calls or ()) if getattr(c, "function", None) is not None)
-            usage = (Usage(response.usage.prompt_tokens, response.usage.completion_tokens)
-                     if response.usage else _estimate(messages, message.content or "", calls))
+            calls = tuple(
+                ToolCall(c.id, c.function.name, c.function.arguments or "")
+                for c in (message.tool_calls or ())
+                if getattr(c, "function", None) is not None
+            )
+            usage = (
+                Usage(response.usage.prompt_tokens, response.usage.completion_tokens)
+                if response.usage
+                else _estimate(messages, message.content or "", calls)
+            )
             return Reply(message.content or "", calls, usage)
         return self._streamed(kwargs, messages)
 
@@ -220,8 +263,10 @@ class ChatClient:
                             slot["arguments"].append(part.function.arguments or "")
         finally:
             stream.close()
-        tool_calls = tuple(ToolCall(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
-                           for i, s in sorted(calls.items()))
+        tool_calls = tuple(
+            ToolCall(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
+            for i, s in sorted(calls.items())
+        )
         content = "".join(text)
         return Reply(content, tool_calls, usage or _estimate(messages, content, tool_calls))
 

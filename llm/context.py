@@ -22,8 +22,15 @@ from runtime.driver import DiscoveryResult, TableInfo
 from spec.models import ComponentSpec
 from spec.registry import Registry
 
-__all__ = ["MAX_CONTEXT_TOKENS", "SystemPrompt", "alias_names", "build_system_prompt", "compact_spec",
-           "relevant_components", "render_schema"]
+__all__ = [
+    "MAX_CONTEXT_TOKENS",
+    "SystemPrompt",
+    "alias_names",
+    "build_system_prompt",
+    "compact_spec",
+    "relevant_components",
+    "render_schema",
+]
 
 MAX_CONTEXT_TOKENS = 2000
 ESTIMATE_MARGIN = 0.85
@@ -33,12 +40,43 @@ MAX_VALUE_CHARS = 40
 MAX_SAMPLE_ROWS_SHOWN = 2
 _TYPE_NAMES = {"integer": "int", "boolean": "bool", "array": "list", "object": "map", "number": "num"}
 _FAMILY_WORDS = {
-    "mysql": ("mysql", "mariadb"), "postgres": ("postgres", "postgresql", "psql", "pg"),
-    "supabase": ("supabase",), "csv": ("csv", "tsv"), "parquet": ("parquet",),
+    "mysql": ("mysql", "mariadb"),
+    "postgres": ("postgres", "postgresql", "psql", "pg"),
+    "supabase": ("supabase",),
+    "csv": ("csv", "tsv"),
+    "parquet": ("parquet",),
 }
-_TRANSFORM_WORDS = ("join", "filter", "where", "aggregate", "group", "sum", "count", "average", "avg", "top",
-                    "per", "only", "total", "revenue", "distinct", "dedup", "sort", "order by", "rank", "sql",
-                    "transform", "combine", "above", "below", "between", "greater", "less", "most", "least")
+_TRANSFORM_WORDS = (
+    "join",
+    "filter",
+    "where",
+    "aggregate",
+    "group",
+    "sum",
+    "count",
+    "average",
+    "avg",
+    "top",
+    "per",
+    "only",
+    "total",
+    "revenue",
+    "distinct",
+    "dedup",
+    "sort",
+    "order by",
+    "rank",
+    "sql",
+    "transform",
+    "combine",
+    "above",
+    "below",
+    "between",
+    "greater",
+    "less",
+    "most",
+    "least",
+)
 
 
 @dataclass(frozen=True)
@@ -112,8 +150,11 @@ def compact_spec(spec: ComponentSpec) -> str:
     if rules:
         line += f"; {'; '.join(rules)}"
     if spec.examples:  # defaults left out: the compiler fills them in
-        example = {k: v for k, v in spec.examples[0].config.items()
-                   if k in required or k == "connection" or v != schema["properties"].get(k, {}).get("default")}
+        example = {
+            k: v
+            for k, v in spec.examples[0].config.items()
+            if k in required or k == "connection" or v != schema["properties"].get(k, {}).get("default")
+        }
         line += f". e.g. {json.dumps(example, ensure_ascii=False)}"
     return line
 
@@ -138,8 +179,13 @@ def _table_line(table: TableInfo, max_columns: int | None, samples: bool) -> str
     return line
 
 
-def render_schema(results: Sequence[DiscoveryResult], *, max_tables: int | None = None,
-                  max_columns: int | None = None, samples: bool = True) -> str:
+def render_schema(
+    results: Sequence[DiscoveryResult],
+    *,
+    max_tables: int | None = None,
+    max_columns: int | None = None,
+    samples: bool = True,
+) -> str:
     if not results:
         return ""
     lines = ["Discovered:"]
@@ -154,20 +200,33 @@ def render_schema(results: Sequence[DiscoveryResult], *, max_tables: int | None 
     return "\n".join(lines) + "\n"
 
 
-def build_system_prompt(templates: Templates, registry: Registry, *, connections: Any = None, intent: str = "",
-                        discovered: Sequence[DiscoveryResult] = (), tools: bool = False,
-                        extra_components: Iterable[str] = (), cap: int = MAX_CONTEXT_TOKENS) -> SystemPrompt:
+def build_system_prompt(
+    templates: Templates,
+    registry: Registry,
+    *,
+    connections: Any = None,
+    intent: str = "",
+    discovered: Sequence[DiscoveryResult] = (),
+    tools: bool = False,
+    extra_components: Iterable[str] = (),
+    cap: int = MAX_CONTEXT_TOKENS,
+) -> SystemPrompt:
     """Render system.md with the smallest context that serves the intent, capped at `cap` tokens."""
     families = {r.source[1:].split(".")[0] for r in discovered if r.source.startswith("@")}
     families |= {_file_kind(t.name) for r in discovered if not r.source.startswith("@") for t in r.tables}
     names = sorted(set(relevant_components(intent, registry, families - {""})) | set(extra_components))
     specs = "".join(compact_spec(registry.components[n]) + "\n" for n in names if n in registry.components)
-    base = dict(components=", ".join(registry.canonical_names()), connections=_connections_line(connections),
-                specs=("Specs (* required):\n" + specs) if specs else "",
-                output_rules=templates.render("output_tools" if tools else "output_text").strip())
+    base = dict(
+        components=", ".join(registry.canonical_names()),
+        connections=_connections_line(connections),
+        specs=("Specs (* required):\n" + specs) if specs else "",
+        output_rules=templates.render("output_tools" if tools else "output_text").strip(),
+    )
     # Degrade the schema step by step until the prompt fits.
     levels: list[tuple[dict[str, Any], str]] = [
-        ({}, ""), ({"samples": False}, "samples"), ({"samples": False, "max_columns": 12}, "samples, columns"),
+        ({}, ""),
+        ({"samples": False}, "samples"),
+        ({"samples": False, "max_columns": 12}, "samples, columns"),
         ({"samples": False, "max_columns": 8, "max_tables": 10}, "samples, columns, tables"),
         ({"samples": False, "max_columns": 4, "max_tables": 4}, "samples, columns, tables"),
     ]

@@ -37,14 +37,25 @@ from urllib.parse import urlsplit
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 from spec.registry import Registry, default_registry
 
-__all__ = ["DiscoveryService", "component_for", "driver_for", "result_from_json", "result_to_json", "schema_probe_sql"]
+__all__ = [
+    "DiscoveryService",
+    "component_for",
+    "driver_for",
+    "result_from_json",
+    "result_to_json",
+    "schema_probe_sql",
+]
 
 CACHE_FORMAT = 1
 DEFAULT_TTL_S = 3600.0
 MAX_ENTRIES = 256
 MAX_SAMPLE_ROWS = 10
-_FILE_KINDS = {".csv": "filesystem.csv_extractor", ".tsv": "filesystem.csv_extractor",
-               ".parquet": "filesystem.parquet_extractor", ".pq": "filesystem.parquet_extractor"}
+_FILE_KINDS = {
+    ".csv": "filesystem.csv_extractor",
+    ".tsv": "filesystem.csv_extractor",
+    ".parquet": "filesystem.parquet_extractor",
+    ".pq": "filesystem.parquet_extractor",
+}
 
 _MYSQL_PROBE = (
     "SELECT CAST(COUNT(*) AS CHAR) AS n, CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, "
@@ -54,8 +65,8 @@ _MYSQL_PROBE = (
 _PG_PROBE = (
     "SELECT CAST(count(*) AS text) AS n, CAST(COALESCE(sum(hashtext(concat_ws('|', table_schema, table_name, "
     "column_name, data_type, is_nullable, ordinal_position))::bigint), 0) AS text) AS h, "
-    "(SELECT CAST(COALESCE(sum(hashtext(concat_ws('|', table_name, column_name, constraint_name))::bigint), 0) "
-    "AS text) FROM information_schema.key_column_usage WHERE table_schema NOT IN ('pg_catalog', "
+    "(SELECT CAST(COALESCE(sum(hashtext(concat_ws('|', table_name, column_name, constraint_name))::bigint), "
+    "0) AS text) FROM information_schema.key_column_usage WHERE table_schema NOT IN ('pg_catalog', "
     "'information_schema')) AS k FROM information_schema.columns "
     "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
 )
@@ -103,7 +114,9 @@ class DiscoveryService:
     hits: int = 0
     misses: int = 0
 
-    def discover(self, target: str, *, tables: list[str] | None = None, sample_rows: int = 0) -> DiscoveryResult:
+    def discover(
+        self, target: str, *, tables: list[str] | None = None, sample_rows: int = 0
+    ) -> DiscoveryResult:
         """`target` is `@family.alias` or a file/directory path (relative to `cwd`)."""
         sample_rows = max(0, min(int(sample_rows), MAX_SAMPLE_ROWS))
         if target.startswith("@"):
@@ -116,8 +129,11 @@ class DiscoveryService:
             root = self._path(target)
             components = _file_components(root)
             identity = {"path": str(root)}
-        key = _key(identity, {"tables": sorted(tables or []), "sample_rows": sample_rows, "path": path},
-                   [self.registry.components[c].fingerprint for c in components])
+        key = _key(
+            identity,
+            {"tables": sorted(tables or []), "sample_rows": sample_rows, "path": path},
+            [self.registry.components[c].fingerprint for c in components],
+        )
         cached = self._load(key)
         probe = self._probe(connection, target, components)
         if cached is not None and probe is not None and cached.get("schema_fp") == probe:
@@ -141,8 +157,14 @@ class DiscoveryService:
         path = Path(target).expanduser()
         return (path if path.is_absolute() else self.cwd / path).resolve()
 
-    def _discover(self, components: list[str], connection: ResolvedConnection | None, tables: list[str] | None,
-                  sample_rows: int, path: str | None) -> DiscoveryResult:
+    def _discover(
+        self,
+        components: list[str],
+        connection: ResolvedConnection | None,
+        tables: list[str] | None,
+        sample_rows: int,
+        path: str | None,
+    ) -> DiscoveryResult:
         found: list[TableInfo] = []
         source = connection.ref if connection is not None else (path or "")
         for component in components:
@@ -151,7 +173,9 @@ class DiscoveryService:
             if path is not None:
                 kwargs["path"] = str(self._path(path))
             result = driver.discover(connection, **kwargs)
-            found.extend(_as_given(path, self._path(path), t) if path is not None else t for t in result.tables)
+            found.extend(
+                _as_given(path, self._path(path), t) if path is not None else t for t in result.tables
+            )
         return DiscoveryResult(tables=tuple(found), source=source)
 
     def _probe(self, connection: ResolvedConnection | None, target: str, components: list[str]) -> str | None:
@@ -161,8 +185,9 @@ class DiscoveryService:
         if sql is None:
             return None
         try:
-            rows = _run_query(self.driver_factory(components[0]), self.registry, components[0], connection, sql,
-                              self.cwd)
+            rows = _run_query(
+                self.driver_factory(components[0]), self.registry, components[0], connection, sql, self.cwd
+            )
         except DriverError:
             return "unavailable"  # never equal to a stored fingerprint: discover afresh (and report why)
         return _sha(rows)
@@ -183,8 +208,14 @@ class DiscoveryService:
         return entry
 
     def _store(self, key: str, schema_fp: str | None, result: DiscoveryResult) -> None:
-        entry = {"format": CACHE_FORMAT, "key": key, "created_at": self.clock(), "ttl_s": self.ttl_s,
-                 "schema_fp": schema_fp, "result": result_to_json(result)}
+        entry = {
+            "format": CACHE_FORMAT,
+            "key": key,
+            "created_at": self.clock(),
+            "ttl_s": self.ttl_s,
+            "schema_fp": schema_fp,
+            "result": result_to_json(result),
+        }
         directory = self._dir()
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -219,16 +250,27 @@ def _identity(connection: ResolvedConnection) -> dict[str, Any]:
     if dsn:
         try:
             parts = urlsplit(str(dsn))
-            identity.update({"host": parts.hostname, "port": parts.port, "user": parts.username,
-                             "database": parts.path.lstrip("/") or None})
+            identity.update(
+                {
+                    "host": parts.hostname,
+                    "port": parts.port,
+                    "user": parts.username,
+                    "database": parts.path.lstrip("/") or None,
+                }
+            )
         except ValueError:  # a malformed DSN: the alias alone identifies it (never the DSN's text)
             identity["dsn"] = "unparsed"
     return identity
 
 
 def _key(identity: Mapping[str, Any], options: Mapping[str, Any], spec_fps: list[str]) -> str:
-    return hashlib.sha256(json.dumps({"format": CACHE_FORMAT, "identity": identity, "options": options,
-                                      "specs": spec_fps}, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(
+            {"format": CACHE_FORMAT, "identity": identity, "options": options, "specs": spec_fps},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
 
 
 def _sha(value: Any) -> str:
@@ -288,8 +330,9 @@ class _ProbeContext:
         return candidate if candidate.is_absolute() else self.work_dir / candidate
 
 
-def _run_query(driver: Any, registry: Registry, component: str, connection: ResolvedConnection, sql: str,
-               cwd: Path) -> list[dict[str, Any]]:
+def _run_query(
+    driver: Any, registry: Registry, component: str, connection: ResolvedConnection, sql: str, cwd: Path
+) -> list[dict[str, Any]]:
     """Run `sql` through the component's own extractor (no database client in llm/)."""
     schema = registry.components[component].config_schema
     config = {k: v["default"] for k, v in schema.get("properties", {}).items() if "default" in v}
@@ -307,8 +350,13 @@ def result_to_json(result: DiscoveryResult) -> dict[str, Any]:
 
 def result_from_json(data: Mapping[str, Any]) -> DiscoveryResult:
     tables = tuple(
-        TableInfo(name=t["name"], columns=tuple(ColumnInfo(**c) for c in t["columns"]), row_count=t.get("row_count"),
-                  schema=t.get("schema"), sample=tuple(t.get("sample") or ()))
+        TableInfo(
+            name=t["name"],
+            columns=tuple(ColumnInfo(**c) for c in t["columns"]),
+            row_count=t.get("row_count"),
+            schema=t.get("schema"),
+            sample=tuple(t.get("sample") or ()),
+        )
         for t in data.get("tables", ())
     )
     return DiscoveryResult(tables=tables, source=data.get("source", ""))

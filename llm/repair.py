@@ -37,9 +37,18 @@ class CheckResult:
         return [d for d in self.diagnostics if d.severity == "error"]
 
     def as_json(self, *, errors_only: bool = False) -> list[dict[str, Any]]:
-        return [{"code": d.code, "severity": d.severity, "line": d.span.line, "column": d.span.column,
-                 "message": d.message, "help": d.help} for d in self.diagnostics
-                if not errors_only or d.severity == "error"]
+        return [
+            {
+                "code": d.code,
+                "severity": d.severity,
+                "line": d.span.line,
+                "column": d.span.column,
+                "message": d.message,
+                "help": d.help,
+            }
+            for d in self.diagnostics
+            if not errors_only or d.severity == "error"
+        ]
 
     def rendered(self, *, errors_only: bool = True) -> str:
         shown = self.errors if errors_only else list(self.diagnostics)
@@ -51,8 +60,13 @@ def no_draft(reason: str) -> CheckResult:
     return CheckResult(False, "", (), {"reason": reason})
 
 
-def check_oml(text: str, *, connections: Path | None = None, cwd: Path | None = None,
-              env: Mapping[str, str] | None = None) -> CheckResult:
+def check_oml(
+    text: str,
+    *,
+    connections: Path | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CheckResult:
     """`omlc check` as a function: the draft against the specs and the connections file."""
     options = CompileOptions(connections=connections, cwd=cwd, env=env)
     result = compile_text(text, DRAFT_FILE, options)

@@ -44,7 +44,9 @@ class Templates:
         if directory is None:
             return cls(texts)
         if not directory.is_dir():
-            raise PromptError(f"prompt directory not found: {directory}",)
+            raise PromptError(
+                f"prompt directory not found: {directory}",
+            )
         for name, allowed in PLACEHOLDERS.items():
             path = directory / f"{name}.md"
             if not path.is_file():
@@ -55,8 +57,10 @@ class Templates:
                 raise PromptError(f"cannot read {path}: {error}") from None
             unknown = sorted(set(_PLACEHOLDER.findall(text)) - allowed)
             if unknown:
-                raise PromptError(f"{path}: unknown placeholder {{{{{unknown[0]}}}}}; "
-                                  f"{name}.md may use: {', '.join(sorted(allowed)) or 'none'}")
+                raise PromptError(
+                    f"{path}: unknown placeholder {{{{{unknown[0]}}}}}; "
+                    f"{name}.md may use: {', '.join(sorted(allowed)) or 'none'}"
+                )
             texts[name] = text
         return cls(texts, str(directory))
 

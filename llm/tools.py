@@ -24,23 +24,46 @@ __all__ = ["TOOL_SCHEMAS", "Toolbox"]
 
 
 def _function(name: str, description: str, properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": properties, "required": required,
-                       "additionalProperties": False}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": properties,
+                "required": required,
+                "additionalProperties": False,
+            },
+        },
+    }
 
 
 TOOL_SCHEMAS: list[dict[str, Any]] = [
     _function("list_components", "List every component: name, kind and connection family.", {}, []),
-    _function("describe_component", "Config keys of one component, with meanings and an example.",
-              {"name": {"type": "string", "description": "e.g. mysql.extractor"}}, ["name"]),
-    _function("discover", "List tables, columns, types, keys and row counts of a connection alias "
-              "(@family.alias) or a file/directory path.",
-              {"target": {"type": "string", "description": "@mysql.shop or data/orders.csv"},
-               "tables": {"type": "array", "items": {"type": "string"}},
-               "sample_rows": {"type": "integer", "minimum": 0, "maximum": 10}}, ["target"]),
-    _function("check_oml", "Check an OML draft with the compiler; returns its diagnostics.",
-              {"oml": {"type": "string", "description": "the whole pipeline as YAML"}}, ["oml"]),
+    _function(
+        "describe_component",
+        "Config keys of one component, with meanings and an example.",
+        {"name": {"type": "string", "description": "e.g. mysql.extractor"}},
+        ["name"],
+    ),
+    _function(
+        "discover",
+        "List tables, columns, types, keys and row counts of a connection alias "
+        "(@family.alias) or a file/directory path.",
+        {
+            "target": {"type": "string", "description": "@mysql.shop or data/orders.csv"},
+            "tables": {"type": "array", "items": {"type": "string"}},
+            "sample_rows": {"type": "integer", "minimum": 0, "maximum": 10},
+        },
+        ["target"],
+    ),
+    _function(
+        "check_oml",
+        "Check an OML draft with the compiler; returns its diagnostics.",
+        {"oml": {"type": "string", "description": "the whole pipeline as YAML"}},
+        ["oml"],
+    ),
 ]
 
 
@@ -61,15 +84,22 @@ class Toolbox:
             return _json({"error": f"arguments are not a JSON object: {error}"})
         handler = getattr(self, f"_{call.name}", None)
         if handler is None or call.name.startswith("_"):
-            return _json({"error": f"unknown tool {call.name!r}",
-                          "tools": [t["function"]["name"] for t in TOOL_SCHEMAS]})
+            return _json(
+                {
+                    "error": f"unknown tool {call.name!r}",
+                    "tools": [t["function"]["name"] for t in TOOL_SCHEMAS],
+                }
+            )
         try:
             return handler(**arguments)
         except TypeError as error:
             return _json({"error": f"bad arguments for {call.name}: {error}"})
 
     def _list_components(self) -> str:
-        rows = [f"{n} ({s.kind}{', ' + s.family if s.family else ''})" for n, s in sorted(self.registry.components.items())]
+        rows = [
+            f"{n} ({s.kind}{', ' + s.family if s.family else ''})"
+            for n, s in sorted(self.registry.components.items())
+        ]
         return "\n".join(rows)
 
     def _describe_component(self, name: str) -> str:
@@ -77,11 +107,18 @@ class Toolbox:
         if spec is None:
             from oml.suggest import did_you_mean
 
-            return _json({"error": f"unknown component {name!r}",
-                          "hint": did_you_mean(name, self.registry.names()) or "call list_components"})
+            return _json(
+                {
+                    "error": f"unknown component {name!r}",
+                    "hint": did_you_mean(name, self.registry.names()) or "call list_components",
+                }
+            )
         hidden = set(spec.connection_fields) | {s.strip("/") for s in spec.secrets}
-        keys = [f"  {k}: {p.get('description', '')}" for k, p in spec.config_schema.get("properties", {}).items()
-                if k not in hidden]
+        keys = [
+            f"  {k}: {p.get('description', '')}"
+            for k, p in spec.config_schema.get("properties", {}).items()
+            if k not in hidden
+        ]
         return "\n".join([compact_spec(spec), spec.description, *keys])
 
     def _discover(self, target: str, tables: list[str] | None = None, sample_rows: int = 0) -> str:

@@ -15,8 +15,14 @@ __all__ = ["ConsoleUI"]
 
 
 class ConsoleUI:
-    def __init__(self, *, interactive: bool, console: Any = None, input_fn: Callable[[str], str] | None = None,
-                 stdout: Any = None) -> None:
+    def __init__(
+        self,
+        *,
+        interactive: bool,
+        console: Any = None,
+        input_fn: Callable[[str], str] | None = None,
+        stdout: Any = None,
+    ) -> None:
         from rich.console import Console
 
         self.interactive = interactive
@@ -73,12 +79,27 @@ class ConsoleUI:
 
         oml, previous = self.mask(oml), self.mask(previous) if previous else previous
         if previous and previous != oml:
-            diff = "".join(difflib.unified_diff(previous.splitlines(True), oml.splitlines(True),
-                                                "previous", "revised", n=2))
-            self.console.print(Panel(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True),
-                                     title="changes", title_align="left", border_style="yellow"))
-        self.console.print(Panel(Syntax(oml, "yaml", theme="ansi_dark", line_numbers=True, word_wrap=True),
-                                 title=title, title_align="left", border_style="cyan"))
+            diff = "".join(
+                difflib.unified_diff(
+                    previous.splitlines(True), oml.splitlines(True), "previous", "revised", n=2
+                )
+            )
+            self.console.print(
+                Panel(
+                    Syntax(diff, "diff", theme="ansi_dark", word_wrap=True),
+                    title="changes",
+                    title_align="left",
+                    border_style="yellow",
+                )
+            )
+        self.console.print(
+            Panel(
+                Syntax(oml, "yaml", theme="ansi_dark", line_numbers=True, word_wrap=True),
+                title=title,
+                title_align="left",
+                border_style="cyan",
+            )
+        )
 
     def show_diagnostics(self, rendered: str) -> None:
         self.console.print(f"[red]{self._escape(rendered.rstrip())}[/red]", soft_wrap=True)
@@ -93,7 +114,6 @@ class ConsoleUI:
             self.console.print(self.mask(text), markup=False)
         else:
             print(self.mask(text), file=self._stdout or sys.stdout, flush=True)
-
 
     def _escape(self, text: str) -> str:
         from rich.markup import escape

@@ -35,8 +35,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A working directory holding data/ (the demo CSV and Parquet files); the cwd of the test."""
     shutil.copytree(DEMO_DATA, tmp_path / "data")
     monkeypatch.chdir(tmp_path)
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OSIRIS_LLM_BASE_URL", "OSIRIS_LLM_MODEL",
-                 "OSIRIS_LLM_API_KEY", "OSIRIS_LLM_STREAM"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OSIRIS_LLM_BASE_URL",
+        "OSIRIS_LLM_MODEL",
+        "OSIRIS_LLM_API_KEY",
+        "OSIRIS_LLM_STREAM",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("OSIRIS_LLM_BACKOFF", "0.01")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))

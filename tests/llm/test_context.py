@@ -29,11 +29,17 @@ def _connections(tmp_path: Path):
 
 
 def _orders() -> DiscoveryResult:
-    columns = (ColumnInfo("id", "int(11)", primary_key=True), ColumnInfo("customer_id", "int(11)"),
-               ColumnInfo("total", "decimal(10,2)"), ColumnInfo("status", "varchar(16)"),
-               ColumnInfo("created_at", "datetime"))
-    return DiscoveryResult((TableInfo("orders", columns, row_count=2500),
-                            TableInfo("customers", columns[:2], row_count=300)), source="@mysql.shop")
+    columns = (
+        ColumnInfo("id", "int(11)", primary_key=True),
+        ColumnInfo("customer_id", "int(11)"),
+        ColumnInfo("total", "decimal(10,2)"),
+        ColumnInfo("status", "varchar(16)"),
+        ColumnInfo("created_at", "datetime"),
+    )
+    return DiscoveryResult(
+        (TableInfo("orders", columns, row_count=2500), TableInfo("customers", columns[:2], row_count=300)),
+        source="@mysql.shop",
+    )
 
 
 def test_minimal_context_is_small() -> None:
@@ -45,8 +51,13 @@ def test_minimal_context_is_small() -> None:
 
 def test_typical_context_and_what_it_holds(tmp_path: Path) -> None:
     conns = _connections(tmp_path)
-    prompt = build_system_prompt(Templates.load(), default_registry(), connections=conns,
-                                 intent="copy orders from mysql to parquet", discovered=[_orders()])
+    prompt = build_system_prompt(
+        Templates.load(),
+        default_registry(),
+        connections=conns,
+        intent="copy orders from mysql to parquet",
+        discovered=[_orders()],
+    )
     assert prompt.tokens <= 800, prompt.tokens
     assert set(prompt.components) >= {"mysql.extractor", "filesystem.parquet_writer"}
     assert "@mysql.shop (default)" in prompt.text and "@filesystem.lake" in prompt.text
@@ -58,10 +69,17 @@ def test_typical_context_and_what_it_holds(tmp_path: Path) -> None:
 def test_context_is_capped(tmp_path: Path) -> None:
     columns = tuple(ColumnInfo(f"column_number_{i}", "varchar(255)") for i in range(60))
     sample = ({c.name: "x" * 30 for c in columns},)
-    huge = DiscoveryResult(tuple(TableInfo(f"table_{t}", columns, row_count=t, sample=sample) for t in range(300)),
-                           source="@mysql.shop")
-    prompt = build_system_prompt(Templates.load(), default_registry(), connections=_connections(tmp_path),
-                                 intent="join everything in mysql", discovered=[huge])
+    huge = DiscoveryResult(
+        tuple(TableInfo(f"table_{t}", columns, row_count=t, sample=sample) for t in range(300)),
+        source="@mysql.shop",
+    )
+    prompt = build_system_prompt(
+        Templates.load(),
+        default_registry(),
+        connections=_connections(tmp_path),
+        intent="join everything in mysql",
+        discovered=[huge],
+    )
     assert prompt.tokens <= MAX_CONTEXT_TOKENS
     assert prompt.trimmed and "more tables (call discover to see them)" in prompt.text
 
@@ -69,7 +87,11 @@ def test_context_is_capped(tmp_path: Path) -> None:
 def test_relevant_components() -> None:
     registry = default_registry()
     assert relevant_components("copy orders from mysql to parquet", registry) == [
-        "filesystem.parquet_extractor", "filesystem.parquet_writer", "mysql.extractor", "mysql.writer"]
+        "filesystem.parquet_extractor",
+        "filesystem.parquet_writer",
+        "mysql.extractor",
+        "mysql.writer",
+    ]
     assert "duckdb.processor" in relevant_components("revenue per country from data/orders.csv", registry)
     assert relevant_components("hello", registry) == []
 
@@ -77,12 +99,17 @@ def test_relevant_components() -> None:
 def test_compact_spec_hides_connection_fields_and_defaults() -> None:
     line = compact_spec(default_registry().components["mysql.extractor"])
     assert "query" in line and "one of query|table" in line and "fetch_mode=auto|bulk|stream" in line
-    assert "password" not in line and "host" not in line and "batch_size\": 65536" not in line
+    assert "password" not in line and "host" not in line and 'batch_size": 65536' not in line
 
 
 @pytest.mark.skipif(not is_exact(), reason="bpe-openai is not installed: only the estimate is available")
 def test_the_chars_over_4_estimate_is_close_to_the_real_tokenizer(tmp_path: Path) -> None:
-    text = build_system_prompt(Templates.load(), default_registry(), connections=_connections(tmp_path),
-                               intent="copy orders from mysql to parquet", discovered=[_orders()]).text
+    text = build_system_prompt(
+        Templates.load(),
+        default_registry(),
+        connections=_connections(tmp_path),
+        intent="copy orders from mysql to parquet",
+        discovered=[_orders()],
+    ).text
     ratio = estimate_tokens(text) / count_tokens(text)
     assert 0.8 <= ratio <= 1.25, ratio

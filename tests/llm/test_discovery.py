@@ -43,8 +43,9 @@ def _service(tmp_path: Path, connections_yaml: str, **kwargs: Any) -> DiscoveryS
     from runtime.connections import load_connections_file
 
     (tmp_path / "osiris_connections.yaml").write_text(connections_yaml)
-    return DiscoveryService(load_connections_file(None, tmp_path), cwd=tmp_path, env={},
-                            cache_dir=tmp_path / "cache", **kwargs)
+    return DiscoveryService(
+        load_connections_file(None, tmp_path), cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", **kwargs
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +63,15 @@ def mysql_shop(mysql_db: dict) -> dict:
 
 
 def _mysql_yaml(db: dict) -> str:
-    return ("version: 1\nconnections:\n  mysql:\n    shop: {host: 127.0.0.1, port: 3306, "
-            f"database: {db['database']}, user: root, password: \"\"}}\n")
+    return (
+        "version: 1\nconnections:\n  mysql:\n    shop: {host: 127.0.0.1, port: 3306, "
+        f'database: {db["database"]}, user: root, password: ""}}\n'
+    )
 
 
-def test_mysql_tables_columns_keys_counts_and_samples_only_when_allowed(tmp_path: Path, mysql_shop: dict) -> None:
+def test_mysql_tables_columns_keys_counts_and_samples_only_when_allowed(
+    tmp_path: Path, mysql_shop: dict
+) -> None:
     service = _service(tmp_path, _mysql_yaml(mysql_shop))
     result = service.discover("@mysql.shop")
     assert result.source == "@mysql.shop"
@@ -75,11 +80,16 @@ def test_mysql_tables_columns_keys_counts_and_samples_only_when_allowed(tmp_path
     customers = tables["customers"]
     assert customers.row_count == 3 and tables["orders"].row_count == 2
     assert [(c.name, c.type, c.primary_key, c.nullable) for c in customers.columns] == [
-        ("id", "int(11)", True, False), ("name", "varchar(40)", False, False), ("country", "char(2)", False, True)]
+        ("id", "int(11)", True, False),
+        ("name", "varchar(40)", False, False),
+        ("country", "char(2)", False, True),
+    ]
     assert customers.sample == ()  # no samples unless asked
     sampled = {t.name: t for t in service.discover("@mysql.shop", sample_rows=2).tables}
     assert len(sampled["customers"].sample) == 2 and sampled["customers"].sample[0]["name"] == "Ada"
-    assert len(service.discover("@mysql.shop", sample_rows=500).tables[0].sample) == 3  # capped at 10 and table size
+    assert (
+        len(service.discover("@mysql.shop", sample_rows=500).tables[0].sample) == 3
+    )  # capped at 10 and table size
 
 
 def test_mysql_cache_hit_and_invalidation_by_alter_table(tmp_path: Path, mysql_shop: dict) -> None:
@@ -105,8 +115,9 @@ def test_mysql_cache_hit_and_invalidation_by_alter_table(tmp_path: Path, mysql_s
 def test_ttl_expiry_forces_a_new_discovery(tmp_path: Path, mysql_shop: dict) -> None:
     now = [1000.0]
     counting = CountingFactory()
-    service = _service(tmp_path, _mysql_yaml(mysql_shop), driver_factory=counting, ttl_s=60,
-                       clock=lambda: now[0])
+    service = _service(
+        tmp_path, _mysql_yaml(mysql_shop), driver_factory=counting, ttl_s=60, clock=lambda: now[0]
+    )
     service.discover("@mysql.shop")
     now[0] += 59
     service.discover("@mysql.shop")
@@ -121,15 +132,19 @@ def pg_shop(postgres_db: dict) -> dict:
     import psycopg
 
     with psycopg.connect(postgres_db["dsn"], autocommit=True) as conn:
-        conn.execute("CREATE TABLE products (sku text PRIMARY KEY, price numeric(10,2) NOT NULL, launched date)")
+        conn.execute(
+            "CREATE TABLE products (sku text PRIMARY KEY, price numeric(10,2) NOT NULL, launched date)"
+        )
         conn.execute("INSERT INTO products VALUES ('A-1', 9.99, '2024-01-02'), ('B-2', 19.50, NULL)")
         conn.execute("CREATE VIEW cheap AS SELECT sku FROM products WHERE price < 10")
     return postgres_db
 
 
 def _pg_yaml(db: dict) -> str:
-    return ("version: 1\nconnections:\n  postgres:\n    wh: {host: 127.0.0.1, port: 5432, "
-            f"database: {db['database']}, user: postgres}}\n")
+    return (
+        "version: 1\nconnections:\n  postgres:\n    wh: {host: 127.0.0.1, port: 5432, "
+        f"database: {db['database']}, user: postgres}}\n"
+    )
 
 
 def test_postgres_discovery_and_cache(tmp_path: Path, pg_shop: dict) -> None:
@@ -142,7 +157,10 @@ def test_postgres_discovery_and_cache(tmp_path: Path, pg_shop: dict) -> None:
     products = tables["products"]
     assert products.row_count == 2 and products.sample == ()
     assert [(c.name, c.type, c.primary_key, c.nullable) for c in products.columns] == [
-        ("sku", "text", True, False), ("price", "numeric(10,2)", False, False), ("launched", "date", False, True)]
+        ("sku", "text", True, False),
+        ("price", "numeric(10,2)", False, False),
+        ("launched", "date", False, True),
+    ]
     service.discover("@postgres.wh")
     assert counting.discover_calls == 1
     with psycopg.connect(pg_shop["dsn"], autocommit=True) as conn:
@@ -156,9 +174,16 @@ def test_postgres_discovery_and_cache(tmp_path: Path, pg_shop: dict) -> None:
 def test_files_discovery_and_invalidation_by_rewrite(tmp_path: Path) -> None:
     shutil.copytree(DEMO_DATA, tmp_path / "data")
     counting = CountingFactory()
-    service = DiscoveryService(None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", driver_factory=counting)
+    service = DiscoveryService(
+        None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", driver_factory=counting
+    )
     names = {t.name: t for t in service.discover("data").tables}
-    assert set(names) == {"data/orders.csv", "data/customers.csv", "data/customers.parquet", "data/products.parquet"}
+    assert set(names) == {
+        "data/orders.csv",
+        "data/customers.csv",
+        "data/customers.parquet",
+        "data/products.parquet",
+    }
     assert names["data/orders.csv"].row_count == 2500
     assert counting.discover_calls == 2  # one per file kind (CSV and Parquet extractors)
     service.discover("data")

@@ -35,8 +35,16 @@ connections:
 
 def test_happy_path_writes_and_runs_the_checked_pipeline(project: Path, endpoint, capsys) -> None:
     endpoint.server.add(yaml_reply(GOOD_OML))
-    code = chat("--message", "copy data/orders.csv to parquet", "--yes", "--out", "pipeline.yaml", "--run",
-                "--tools", "off")
+    code = chat(
+        "--message",
+        "copy data/orders.csv to parquet",
+        "--yes",
+        "--out",
+        "pipeline.yaml",
+        "--run",
+        "--tools",
+        "off",
+    )
     assert code == 0
     assert (project / "pipeline.yaml").read_text() == GOOD_OML
     assert pq.read_table(project / "out" / "orders.parquet").num_rows == 2500
@@ -54,8 +62,16 @@ def test_repair_fixes_unknown_key_from_the_diagnostic(project: Path, endpoint) -
     (project / "osiris_connections.yaml").write_text(CONNECTIONS)
     fixed = MYSQL_OML.replace("querry:", "query:")
     endpoint.server.add(yaml_reply(MYSQL_OML), yaml_reply(fixed))
-    code = chat("-m", "copy orders from mysql to parquet", "--yes", "--out", "p.yaml", "--no-discovery",
-                "--tools", "off")
+    code = chat(
+        "-m",
+        "copy orders from mysql to parquet",
+        "--yes",
+        "--out",
+        "p.yaml",
+        "--no-discovery",
+        "--tools",
+        "off",
+    )
     assert code == 0
     assert (project / "p.yaml").read_text() == fixed
     first, second = endpoint.server.completions
@@ -68,7 +84,9 @@ def test_repair_fixes_unknown_key_from_the_diagnostic(project: Path, endpoint) -
 def test_repair_gives_up_cleanly_and_says_what_is_wrong(project: Path, endpoint, capsys) -> None:
     (project / "osiris_connections.yaml").write_text(CONNECTIONS)
     endpoint.server.add(*[yaml_reply(MYSQL_OML) for _ in range(3)])
-    code = chat("-m", "copy orders from mysql", "--yes", "--no-discovery", "--tools", "off", "--max-repairs", "2")
+    code = chat(
+        "-m", "copy orders from mysql", "--yes", "--no-discovery", "--tools", "off", "--max-repairs", "2"
+    )
     assert code == 1
     assert len(endpoint.server.completions) == 3  # the draft plus two repair rounds
     err = capsys.readouterr().err
@@ -133,8 +151,12 @@ def test_usage_errors_exit_2(project: Path, endpoint, monkeypatch, capsys) -> No
 def test_tool_calling_path(project: Path, endpoint, stream: bool) -> None:
     endpoint.server.add(
         Reply(tool_calls=[("list_components", {}), ("discover", {"target": "data/customers.parquet"})]),
-        Reply(tool_calls=[("describe_component", {"name": "filesystem.parquet_writer"}),
-                          ("check_oml", {"oml": GOOD_OML.replace("path: data/orders.csv", "pth: x")})]),
+        Reply(
+            tool_calls=[
+                ("describe_component", {"name": "filesystem.parquet_writer"}),
+                ("check_oml", {"oml": GOOD_OML.replace("path: data/orders.csv", "pth: x")}),
+            ]
+        ),
         Reply(tool_calls=[("check_oml", {"oml": GOOD_OML})]),
         Reply(content="Done: the pipeline passed check_oml."),
     )
@@ -145,7 +167,11 @@ def test_tool_calling_path(project: Path, endpoint, stream: bool) -> None:
     assert len(requests) == 4
     assert all(r.json.get("stream", False) is stream for r in requests)
     assert {t["function"]["name"] for t in requests[0].json["tools"]} == {
-        "list_components", "describe_component", "discover", "check_oml"}
+        "list_components",
+        "describe_component",
+        "discover",
+        "check_oml",
+    }
     tool_results = [m for m in requests[1].json["messages"] if m["role"] == "tool"]
     assert "filesystem.csv_extractor (extractor, filesystem)" in tool_results[0]["content"]
     assert "data/customers.parquet (300 rows)" in tool_results[1]["content"]

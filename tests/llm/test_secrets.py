@@ -24,7 +24,9 @@ SECRETS = {
 CONNECTIONS = """version: 1
 connections:
   mysql:
-    shop: {host: 127.0.0.1, port: 3306, database: test, user: root, password: "${CHAT_MYSQL_PASSWORD}", default: true}
+    shop:
+      {host: 127.0.0.1, port: 3306, database: test, user: root, default: true,
+       password: "${CHAT_MYSQL_PASSWORD}"}
   postgres:
     wh: {dsn: "postgresql://postgres:${CHAT_PG_PASSWORD}@127.0.0.1:1/test"}
   supabase:
@@ -42,14 +44,32 @@ def test_no_secret_reaches_the_endpoint_or_the_session(project: Path, endpoint, 
     endpoint.use(key=SECRETS["CHAT_LLM_KEY"])
     (project / "osiris_connections.yaml").write_text(CONNECTIONS)
     endpoint.server.add(
-        Reply(tool_calls=[("discover", {"target": "@postgres.wh"}), ("discover", {"target": "@supabase.main"}),
-                          ("describe_component", {"name": "mysql.extractor"})]),
-        Reply(tool_calls=[("check_oml", {"oml": GOOD_OML.replace(
-            "path: data/orders.csv", "path: data/orders.csv\n      password: " + SECRETS["CHAT_MYSQL_PASSWORD"])})]),
+        Reply(
+            tool_calls=[
+                ("discover", {"target": "@postgres.wh"}),
+                ("discover", {"target": "@supabase.main"}),
+                ("describe_component", {"name": "mysql.extractor"}),
+            ]
+        ),
+        Reply(
+            tool_calls=[
+                (
+                    "check_oml",
+                    {
+                        "oml": GOOD_OML.replace(
+                            "path: data/orders.csv",
+                            "path: data/orders.csv\n      password: " + SECRETS["CHAT_MYSQL_PASSWORD"],
+                        )
+                    },
+                )
+            ]
+        ),
         Reply(content="```yaml\n" + GOOD_OML + "```"),
     )
-    intent = (f"copy orders from mysql and postgres to parquet; the mysql password is "
-              f"{SECRETS['CHAT_MYSQL_PASSWORD']} if you need it")
+    intent = (
+        f"copy orders from mysql and postgres to parquet; the mysql password is "
+        f"{SECRETS['CHAT_MYSQL_PASSWORD']} if you need it"
+    )
     assert chat("-m", intent, "-y", "-o", "p.yaml", "--tools", "on", "--samples", "2") == 0
 
     requests = endpoint.server.completions

@@ -26,26 +26,50 @@ def test_every_state_is_reachable_and_every_live_state_can_finish() -> None:
 
 
 def test_the_main_road() -> None:
-    road = ["start", "intent", "discovered", "drafted", "invalid", "revised", "valid", "confirmed",
-            "compiled_run", "succeeded"]
+    road = [
+        "start",
+        "intent",
+        "discovered",
+        "drafted",
+        "invalid",
+        "revised",
+        "valid",
+        "confirmed",
+        "compiled_run",
+        "succeeded",
+    ]
     state = State.INIT
     visited = [state]
     for event in road:
         state = next_state(state, event)
         visited.append(state)
-    assert [str(s) for s in visited] == ["INIT", "INTENT", "DISCOVERY", "SYNTHESIS", "VALIDATE", "REPAIR",
-                                         "VALIDATE", "REVIEW", "COMPILE", "RUN", "DONE"]
+    assert [str(s) for s in visited] == [
+        "INIT",
+        "INTENT",
+        "DISCOVERY",
+        "SYNTHESIS",
+        "VALIDATE",
+        "REPAIR",
+        "VALIDATE",
+        "REVIEW",
+        "COMPILE",
+        "RUN",
+        "DONE",
+    ]
 
 
-@pytest.mark.parametrize(("state", "event", "target"), [
-    (State.REVIEW, "changed_mind", State.INTENT),        # the user changed their mind
-    (State.REVIEW, "change_requested", State.SYNTHESIS),  # ... or asked for a revision
-    (State.DISCOVERY, "nothing_found", State.INTENT),     # discovery found nothing (interactive)
-    (State.DISCOVERY, "no_schema", State.SYNTHESIS),      # ... (one-shot)
-    (State.REPAIR, "gave_up", State.INTENT),              # repair gave up (interactive)
-    (State.REPAIR, "abort", State.FAILED),                # ... (one-shot)
-    (State.DONE, "resume_review", State.REVIEW),
-])
+@pytest.mark.parametrize(
+    ("state", "event", "target"),
+    [
+        (State.REVIEW, "changed_mind", State.INTENT),  # the user changed their mind
+        (State.REVIEW, "change_requested", State.SYNTHESIS),  # ... or asked for a revision
+        (State.DISCOVERY, "nothing_found", State.INTENT),  # discovery found nothing (interactive)
+        (State.DISCOVERY, "no_schema", State.SYNTHESIS),  # ... (one-shot)
+        (State.REPAIR, "gave_up", State.INTENT),  # repair gave up (interactive)
+        (State.REPAIR, "abort", State.FAILED),  # ... (one-shot)
+        (State.DONE, "resume_review", State.REVIEW),
+    ],
+)
 def test_side_roads(state: State, event: str, target: State) -> None:
     assert next_state(state, event) == target
 

@@ -24,8 +24,20 @@ def test_edited_prompts_are_used(project: Path, endpoint) -> None:
     system = project / "mine" / "system.md"
     system.write_text("HOUSE RULES: write tidy OML.\n" + system.read_text())
     endpoint.server.add(yaml_reply(GOOD_OML))
-    assert chat("-m", "copy data/orders.csv to parquet", "-y", "-o", "p.yaml", "--tools", "off",
-                "--prompts", "mine") == 0
+    assert (
+        chat(
+            "-m",
+            "copy data/orders.csv to parquet",
+            "-y",
+            "-o",
+            "p.yaml",
+            "--tools",
+            "off",
+            "--prompts",
+            "mine",
+        )
+        == 0
+    )
     assert endpoint.server.completions[0].json["messages"][0]["content"].startswith("HOUSE RULES")
 
 

@@ -20,15 +20,30 @@ pexpect = pytest.importorskip("pexpect")
 
 OSIRIS = Path(sys.executable).parent / "osiris"
 CSV_OML = GOOD_OML.replace("filesystem.parquet_writer", "filesystem.csv_writer").replace(
-    "out/orders.parquet", "out/orders.csv")
+    "out/orders.parquet", "out/orders.csv"
+)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
 
 def _spawn(project: Path, endpoint, *args: str):
-    env = {**os.environ, "OSIRIS_LLM_BASE_URL": endpoint.server.url, "OSIRIS_LLM_MODEL": "replay-model",
-           "OSIRIS_LLM_API_KEY": "k", "TERM": "xterm", "COLUMNS": "120", "LINES": "50"}
-    child = pexpect.spawn(str(OSIRIS), ["chat", "--tools", "off", *args], cwd=str(project), env=env,
-                          encoding="utf-8", timeout=60, dimensions=(50, 120))
+    env = {
+        **os.environ,
+        "OSIRIS_LLM_BASE_URL": endpoint.server.url,
+        "OSIRIS_LLM_MODEL": "replay-model",
+        "OSIRIS_LLM_API_KEY": "k",
+        "TERM": "xterm",
+        "COLUMNS": "120",
+        "LINES": "50",
+    }
+    child = pexpect.spawn(
+        str(OSIRIS),
+        ["chat", "--tools", "off", *args],
+        cwd=str(project),
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(50, 120),
+    )
     child.logfile_read = screen = _Screen()
     return child, screen
 
@@ -99,6 +114,15 @@ def test_nothing_found_then_changed_mind_then_quit(project: Path, endpoint) -> N
 
     state = json.loads(next(project.glob(".osiris/chat/*/state.json")).read_text())
     events = [h["event"] for h in state["history"]]
-    assert events == ["start", "intent", "nothing_found", "intent", "discovered", "drafted", "valid",
-                      "changed_mind", "quit"]
+    assert events == [
+        "start",
+        "intent",
+        "nothing_found",
+        "intent",
+        "discovered",
+        "drafted",
+        "valid",
+        "changed_mind",
+        "quit",
+    ]
     assert "Discovery found nothing" in screen.text
