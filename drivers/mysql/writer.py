@@ -106,7 +106,8 @@ class MySQLWriter:
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         opts = _Options(ctx.config)
         params = conn_params(ctx.connection, ctx.config)
-        conn = connect(params, local_infile=True, autocommit=False)
+        # LOCAL INFILE lets the server ask for client files: enable it only when it may be used
+        conn = connect(params, local_infile=opts.method != "insert", autocommit=False)
         try:
             return _Write(ctx, conn, params, opts, data.schema).run(data)
         finally:
