@@ -116,11 +116,7 @@ def execute(
     for thread in threads:
         thread.start()
     try:
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.1)
-        for spiller in wiring.spillers:
-            spiller.thread.join()
+        _join(threads, wiring.spillers, cancel)
     finally:
         sampler.stop()
         if not options.keep_spill:
@@ -133,3 +129,19 @@ def execute(
     else:
         status = "failed"
     return ExecResult(status, states, runners)
+
+
+def _join(threads: list[threading.Thread], spillers: list, cancel: threading.Event) -> None:  # noqa: ANN001
+    """Wait for every step and drainer; a KeyboardInterrupt here cancels the run cleanly."""
+    while True:
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.1)
+            for spiller in spillers:
+                spiller.thread.join()
+            return
+        except KeyboardInterrupt:  # embedders without a SIGINT handler: same as the CLI's first Ctrl-C
+            if cancel.is_set():
+                raise  # the second one stops waiting
+            cancel.set()
