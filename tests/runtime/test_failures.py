@@ -273,3 +273,30 @@ steps:
     assert not out.exists() or list(out.iterdir()) == []
     assert events_of(outcome, "run_end")[0]["status"] == "cancelled"
     validate_session(outcome.session.dir)
+
+
+def test_keyboard_interrupt_in_an_embedding_program_cancels_cleanly(run_oml):
+    import _thread
+
+    text = """
+oml_version: "0.1.0"
+name: embedded
+steps:
+  - id: endless
+    component: test.generator
+    mode: read
+    config: {batch_rows: 1000, forever: true, sleep_ms: 1}
+  - id: sink
+    component: test.sink
+    mode: write
+    needs: [endless]
+"""
+    Generator.first_batch.clear()
+
+    def interrupt_soon() -> None:
+        Generator.first_batch.wait(30)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt_soon, daemon=True).start()
+    outcome = run_oml(text)
+    assert outcome.exit_code == 130 and outcome.status["status"] == "cancelled"
