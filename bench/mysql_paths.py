@@ -9,8 +9,10 @@ the figure covers the interpreter, pyarrow, the client library and every buffer)
 
 Reads (each discards the data): our extractor's bulk path, our stream path, pymysql's
 SSCursor alone, and `mariadb --quick --batch -e` > /dev/null (the baseline).
-Writes: our writer with load_method insert and load_data, fed by synthetic Arrow batches of
-the same shape generated in the child (so only the write is timed).
+Writes, fed by synthetic Arrow batches of the same shape generated in the child (so only the
+write is timed): our writer with load_method insert and load_data, pymysql's executemany
+(multi-row INSERT built from Python tuples: the classic path), and the CLI's LOAD DATA of a
+TSV dump (the baseline).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ SEED = ("INSERT INTO t SELECT seq, seq % 1000, seq * 7, seq / 3, seq / 7, "
         "CONCAT('name-', seq, '-', MD5(seq)), '2024-01-01' + INTERVAL seq SECOND, "
         "'2024-01-01' + INTERVAL (seq % 3000) DAY, seq % 2, ELT(1 + seq % 3, 'red', 'green', 'blue') "
         "FROM seq_1_to_{rows}")
-PATHS = ("cli", "bulk", "stream", "pymysql", "cli_load", "insert", "load_data")
+PATHS = ("cli", "bulk", "stream", "pymysql", "cli_load", "executemany", "insert", "load_data")
 
 CHILD_PRELUDE = """
 import sys, time
@@ -63,9 +65,8 @@ with c.cursor() as cur:
 print(rows, time.perf_counter() - start)
 """
 
-WRITE_OURS = CHILD_PRELUDE + """
+BATCHES = """
 import pyarrow as pa, pyarrow.compute as pc
-from drivers.mysql.writer import MySQLWriter
 TOTAL, STEP = {rows}, 65536
 schema = pa.schema([("id", pa.int64()), ("a", pa.int32()), ("b", pa.int64()), ("c", pa.float64()),
                     ("d", pa.decimal128(12, 2)), ("e", pa.string()), ("f", pa.timestamp("us")),
@@ -83,12 +84,37 @@ def batches():
             pc.bit_wise_and(ids, 2047).cast(pa.int32()).cast(pa.date32()), odd,
             pc.if_else(odd, "red", "blue"),
         ], schema=schema)
+"""
+
+WRITE_OURS = CHILD_PRELUDE + BATCHES + """
+from drivers.mysql.writer import MySQLWriter
 config = {{"table": "w_{method}", "write_mode": "replace", "create_if_missing": True, "primary_key": "id",
           "load_method": {method!r}, "batch_size": {batch}}}
 ctx = RecordingContext(config=config, connection=conn, mode="write")
 start = time.perf_counter()
 result = MySQLWriter().write(ctx, pa.RecordBatchReader.from_batches(schema, batches()))
 print(result.rows, time.perf_counter() - start)
+"""
+
+
+WRITE_EXECUTEMANY = CHILD_PRELUDE + BATCHES + """
+import pymysql
+f = {fields!r}
+c = pymysql.connect(host=f["host"], port=f["port"], user=f["user"], password=f["password"],
+                    database=f["database"], charset="utf8mb4", autocommit=False)
+sql = "INSERT INTO w_em VALUES (" + ", ".join(["%s"] * 10) + ")"
+start = time.perf_counter()
+rows = 0
+with c.cursor() as cur:
+    cur.execute("DROP TABLE IF EXISTS w_em")
+    cur.execute("CREATE TABLE w_em ({columns})")
+    for batch in batches():
+        values = list(zip(*(column.to_pylist() for column in batch.columns)))
+        for lo in range(0, len(values), {batch}):
+            cur.executemany(sql, values[lo:lo + {batch}])
+        rows += batch.num_rows
+c.commit()
+print(rows, time.perf_counter() - start)
 """
 
 
@@ -164,6 +190,9 @@ def main() -> None:
             seconds, rss = mariadb_cli(fields, f"LOAD DATA LOCAL INFILE '{dump}' INTO TABLE w_cli",
                                        extra=("--local-infile=1",))
         results.append(("write: mariadb LOAD DATA LOCAL of a TSV (baseline)", args.rows, seconds, rss))
+    if "executemany" in paths:
+        rows, seconds, rss = python_child(WRITE_EXECUTEMANY.format(**code, columns=COLUMNS))
+        results.append(("write: pymysql executemany (reference)", rows, seconds, rss))
     for method in ("insert", "load_data"):
         if method in paths:
             rows, seconds, rss = python_child(WRITE_OURS.format(**code, method=method))

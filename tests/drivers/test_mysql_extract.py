@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ import pymysql
 import pytest
 
 from drivers.mysql.extractor import MySQLExtractor
-from runtime.driver import DriverError, ResolvedConnection, TransientError
+from runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
 from runtime.testing import RecordingContext
 
 TYPES_DDL = """
@@ -239,3 +240,16 @@ def test_float_values_are_exact_on_both_paths(db: dict) -> None:
     stream, _ = extract(db, {"table": "floats", "fetch_mode": "stream"})
     assert bulk.sort_by("id").equals(stream.sort_by("id"))
     assert stream.sort_by("id").column("f").to_pylist()[:2] == [3.1415927410125732, 16777216.0]
+
+
+@pytest.mark.parametrize("mode", ["bulk", "stream"])
+def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> None:
+    ctx = RecordingContext(config={"table": "sparse", "batch_size": 100, "fetch_mode": mode},
+                           connection=resolved(db), memory_limit_bytes=1 << 20)
+    reader = MySQLExtractor().extract(ctx)
+    reader.read_next_batch()
+    ctx.cancelled = True
+    with pytest.raises(Cancelled):
+        while True:
+            reader.read_next_batch()
+    assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-bulk"]
