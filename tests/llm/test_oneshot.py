@@ -201,3 +201,13 @@ def test_resume_continues_after_a_failed_request(project: Path, endpoint) -> Non
     assert (project / "p.yaml").read_text() == GOOD_OML
     state = json.loads(next(project.glob(".osiris/chat/*/state.json")).read_text())
     assert state["state"] == "DONE" and state["out"] == "p.yaml"
+
+
+def test_a_failed_run_exits_1_with_the_cause(project: Path, endpoint, capsys) -> None:
+    missing = GOOD_OML.replace("data/orders.csv", "data/nope.csv")
+    endpoint.server.add(yaml_reply(missing))
+    code = chat("-m", "copy data/nope.csv to parquet", "-y", "-o", "p.yaml", "--run", "--tools", "off")
+    assert code == 1
+    assert (project / "p.yaml").read_text() == missing  # written (it passed check), then the run failed
+    err = capsys.readouterr().err
+    assert "failed: step extract-orders" in err and "nope.csv" in err and "Traceback" not in err

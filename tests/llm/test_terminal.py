@@ -16,9 +16,14 @@ import pytest
 from tests.llm.conftest import GOOD_OML
 from tests.support.openai_server import yaml_reply
 
-pexpect = pytest.importorskip("pexpect")
+try:
+    import pexpect
+except ImportError:  # a dev dependency; CI must have it
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("pexpect is not installed (pip install pexpect)", allow_module_level=True)
 
-OSIRIS = Path(sys.executable).parent / "osiris"
+REPO = Path(__file__).resolve().parents[2]
 CSV_OML = GOOD_OML.replace("filesystem.parquet_writer", "filesystem.csv_writer").replace(
     "out/orders.parquet", "out/orders.csv"
 )
@@ -34,10 +39,11 @@ def _spawn(project: Path, endpoint, *args: str):
         "TERM": "xterm",
         "COLUMNS": "120",
         "LINES": "50",
+        "PYTHONPATH": str(REPO),
     }
     child = pexpect.spawn(
-        str(OSIRIS),
-        ["chat", "--tools", "off", *args],
+        sys.executable,
+        ["-m", "runtime.cli", "chat", "--tools", "off", *args],
         cwd=str(project),
         env=env,
         encoding="utf-8",
