@@ -107,7 +107,9 @@ ROUND_TRIP = pa.table({
 @pytest.mark.parametrize("method", METHODS)
 def test_round_trip_through_created_table_keeps_types_and_values(db: dict, method: str) -> None:
     table = f"rt_{method}"
-    config = {"table": table, "create_if_missing": True, "primary_key": "id", "load_method": method}
+    mode = "append" if method == "insert" else "replace"  # both create the table when it is missing
+    config = {"table": table, "create_if_missing": True, "primary_key": "id", "load_method": method,
+              "write_mode": mode}
     result = write(db, config, ROUND_TRIP)
     assert result.rows == 3 and result.target == table
     back = read(db, table)
