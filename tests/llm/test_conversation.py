@@ -88,8 +88,8 @@ def test_infer_targets(project: Path, tmp_path: Path) -> None:
     from runtime.connections import load_connections_file
 
     (project / "osiris_connections.yaml").write_text(
-        "version: 1\nconnections:\n  mysql:\n    shop: {database: s, user: u}\n    crm: {database: c, user: u,"
-        " default: true}\n  postgres:\n    wh: {host: h}\n"
+        "version: 1\nconnections:\n  mysql:\n    shop: {database: s, user: u}\n"
+        "    crm: {database: c, user: u, default: true}\n  postgres:\n    wh: {host: h}\n"
     )
     conns = load_connections_file(None, project)
     assert infer_targets("copy orders from mysql to parquet", conns, project) == ["@mysql.crm"]
