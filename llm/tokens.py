@@ -6,12 +6,13 @@ cl100k/o200k ranks inside the wheel, so when it is installed the counts are exac
 o200k_base (GPT-4o and later). Without it we fall back to ceil(chars / 4), OpenAI's published
 rule of thumb for English; on our prompts (YAML, SQL, identifiers) it matches o200k counts
 within about -16%..+5% (see tests/llm/test_context.py); llm.context keeps a 15% margin
-when only the estimate is available.
+when only the estimate is available. OSIRIS_LLM_TOKENIZER=estimate forces the estimate.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from functools import lru_cache
 from typing import Any
@@ -23,6 +24,8 @@ ENCODING = "o200k_base"
 
 @lru_cache(maxsize=1)
 def _encoding() -> Any:
+    if os.environ.get("OSIRIS_LLM_TOKENIZER") == "estimate":  # skip the 2 s tokenizer load
+        return None
     try:
         with warnings.catch_warnings():  # it loads its ranks with importlib.resources' deprecated API
             warnings.simplefilter("ignore", DeprecationWarning)
