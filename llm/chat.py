@@ -249,6 +249,9 @@ class Conversation:
                     f"cannot discover {target}: {error}" + (f" ({error.hint})" if error.hint else "")
                 )
                 continue
+            except Exception as error:  # noqa: BLE001 - a driver bug must not end the conversation
+                self.ui.warn(f"cannot discover {target}: {type(error).__name__}: {error}")
+                continue
             self.ui.note(f"{target}: {len(result.tables)} table(s)")
             found.append(result)
         known = {d.get("source") for d in self.data.discovered}

@@ -188,7 +188,7 @@ class DiscoveryService:
             rows = _run_query(
                 self.driver_factory(components[0]), self.registry, components[0], connection, sql, self.cwd
             )
-        except DriverError:
+        except Exception:  # noqa: BLE001 - a probe must never break chat: discover afresh instead
             return "unavailable"  # never equal to a stored fingerprint: discover afresh (and report why)
         return _sha(rows)
 

@@ -129,6 +129,8 @@ class Toolbox:
             result = self.discover_fn(target, tables=tables, sample_rows=rows)
         except DriverError as error:
             return _json({"error": str(error), "hint": error.hint})
+        except Exception as error:  # noqa: BLE001 - a driver bug becomes a result, not a crash
+            return _json({"error": f"{type(error).__name__}: {error}"})
         self.discovered.append(result)
         note = "" if rows == int(sample_rows or 0) else f"(samples limited to {rows} rows by the user)\n"
         return note + render_schema([result])
