@@ -137,7 +137,8 @@ def load_connections(path: Path, label: str, registry: Registry,
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        diagnostics.add("OML091", Span.point(label), f"cannot read connections file: {error.strerror if isinstance(error, OSError) else error}")
+        reason = error.strerror if isinstance(error, OSError) else str(error)
+        diagnostics.add("OML091", Span.point(label), f"cannot read connections file: {reason}")
         return None
     local = Diagnostics()
     root = load_yaml(text, label, local)

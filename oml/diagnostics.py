@@ -7,7 +7,6 @@ run reports every error in a file. Rendering (text, JSON, SARIF) lives in compil
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-
 from dataclasses import dataclass
 
 from oml.codes import CATALOG, Severity

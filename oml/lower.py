@@ -115,7 +115,8 @@ class _Lowerer:
         description = self.optional_string(root, "description")
         metadata_node = root.get("metadata")
         metadata: dict[str, Any] = {}
-        if metadata_node is not None and self.expect(metadata_node, "map", "`metadata`", "`metadata: {owner: data-team}`"):
+        example = "`metadata: {owner: data-team}`"
+        if metadata_node is not None and self.expect(metadata_node, "map", "`metadata`", example):
             metadata = metadata_node.to_data()
         params = self.params(root.get("params"))
         profiles = self.profiles(root.get("profiles"))
@@ -324,8 +325,10 @@ class _Lowerer:
                 self.collect_exprs(item, (*path, i), out)
         elif isinstance(node.value, str) and has_expression(node.value):
             pieces = parse_template(node.value, self.position(node), self.d, node.pointer)
-            if any(isinstance(p, Reference) for p in pieces) or any(p.value == "${" for p in pieces if hasattr(p, "value")):
-                out.append(ConfigExpr.model_construct(path=path, pointer=node.pointer, span=node.span, pieces=tuple(pieces)))
+            # Also keep strings whose only "expression" is an escaped `$${`: binding unescapes it.
+            if len(pieces) > 1 or any(isinstance(p, Reference) for p in pieces) or "$${" in node.value:
+                out.append(ConfigExpr.model_construct(path=path, pointer=node.pointer, span=node.span,
+                                                      pieces=tuple(pieces)))
 
     def needs(self, node: YNode | None) -> list[NeedRef]:
         if node is None or node.kind == "scalar" and node.value is None:

@@ -75,7 +75,7 @@ _BOOL = {"true": True, "false": False, "yes": True, "no": False, "on": True, "of
 
 
 def _scalar(node: ScalarNode) -> Any:
-    tag, text = node.tag, node.value
+    tag, text = node.tag or "", node.value
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
@@ -98,10 +98,20 @@ def _scalar(node: ScalarNode) -> Any:
     return text
 
 
+MAX_DEPTH = 100
+MAX_NODES = 2_000_000
+"""Guards against recursive aliases (`&a [*a]`) and alias bombs: OML001, never a crash."""
+
+
+class TooComplex(Exception):
+    pass
+
+
 class _Builder:
     def __init__(self, file: str, diagnostics: Diagnostics) -> None:
         self.file = file
         self.diagnostics = diagnostics
+        self.nodes = 0
 
     def span(self, node: Node) -> Span:
         start, end = node.start_mark, node.end_mark
@@ -112,13 +122,16 @@ class _Builder:
         return Span(file=self.file, line=line, column=column, end_line=end.line + 1,
                     end_column=end.column + 1)
 
-    def build(self, node: Node, pointer: str) -> YNode:
+    def build(self, node: Node, pointer: str, depth: int = 0) -> YNode:
+        self.nodes += 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            raise TooComplex(self.span(node))
         span = self.span(node)
         if isinstance(node, MappingNode):
             pairs: list[tuple[YNode, YNode]] = []
             seen: dict[Any, YNode] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, pointer)
+                key = self.build(key_node, pointer, depth + 1)
                 if key.kind != "scalar":
                     self.diagnostics.add("OML007", key.span, "mapping keys must be plain scalars",
                                          pointer=pointer)
@@ -135,15 +148,17 @@ class _Builder:
                     continue
                 key.pointer = child_pointer
                 seen[key.value] = key
-                pairs.append((key, self.build(value_node, child_pointer)))
-            return YNode("map", pairs, span, pointer, tag=node.tag)
+                pairs.append((key, self.build(value_node, child_pointer, depth + 1)))
+            return YNode("map", pairs, span, pointer, tag=node.tag or "")
         if isinstance(node, SequenceNode):
-            items = [self.build(item, join(pointer, i)) for i, item in enumerate(node.value)]
-            return YNode("seq", items, span, pointer, tag=node.tag)
-        value = node.value if node.tag.endswith(":timestamp") else _scalar(node)
+            items = [self.build(item, join(pointer, i), depth + 1) for i, item in enumerate(node.value)]
+            return YNode("seq", items, span, pointer, tag=node.tag or "")
+        assert isinstance(node, ScalarNode)
+        tag = node.tag or ""
+        value = node.value if tag.endswith(":timestamp") else _scalar(node)
         if node.style == ">" and isinstance(value, str):
             value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
-        return YNode("scalar", value, span, pointer, style=node.style, tag=node.tag)
+        return YNode("scalar", value, span, pointer, style=node.style, tag=tag)
 
 
 def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
@@ -160,6 +175,15 @@ def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
     except YAMLError as error:
         diagnostics.add("OML001", Span.point(file), f"YAML syntax error: {error}")
         return None
+    except RecursionError:
+        diagnostics.add("OML001", Span.point(file), "the document nests too deeply to parse")
+        return None
     if root is None:
         return None
-    return _Builder(file, diagnostics).build(root, "")
+    try:
+        return _Builder(file, diagnostics).build(root, "")
+    except TooComplex as error:
+        at = error.args[0]
+        diagnostics.add("OML001", at, "the document nests too deeply or expands too many aliases",
+                        help=f"OML documents are at most {MAX_DEPTH} levels deep; avoid recursive anchors")
+        return None

@@ -123,10 +123,10 @@ def find_cycles(depends: dict[str, set[str]]) -> list[list[str]]:
         while node not in seen:
             seen[node] = len(path)
             path.append(node)
-            deps = sorted(depends[node] & remaining)
-            if not deps:
+            candidates = sorted(depends[node] & remaining)
+            if not candidates:
                 break
-            node = deps[0]
+            node = candidates[0]
         else:
             cycle = path[seen[node]:]
             start = cycle.index(min(cycle))

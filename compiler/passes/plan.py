@@ -42,6 +42,7 @@ def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
          for s in pipeline.steps for i in s.data_inputs),
         key=lambda e: (e.to, e.input),
     )
-    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels), edges=tuple(edges),
+    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels),
+                                  edges=tuple(edges),
                   level_of=level, needs={s.id: s.depends_on for s in pipeline.steps})
     return pipeline.model_copy(update={"plan": result})

@@ -48,7 +48,8 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             if alias is None:
                 if spec.connection == "required":
                     known = sorted(conns.aliases.get(family, {}))
-                    d.add("OML073", step.id_span, f"step '{step.id}' has no `connection` and `{family}` has no default alias",
+                    d.add("OML073", step.id_span,
+                          f"step '{step.id}' has no `connection` and `{family}` has no default alias",
                           help=(f"add `connection: \"@{family}.{known[0]}\"` or mark an alias `default: true`"
                                 if known else f"define a `{family}` alias in {conns.path}"),
                           pointer=pointer)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING, Any
 
 from oml.diagnostics import Diagnostics
