@@ -128,3 +128,14 @@ def test_stream_is_lazy_and_closes_after_the_last_batch(postgres_db: dict, db: p
     assert db.execute(OSIRIS_BACKENDS).fetchone()[0] == 1
     assert sum(batch.num_rows for batch in reader) == 300000
     assert backends_after_close(db) == 0
+
+
+def test_unescaped_password_characters_never_reach_a_message() -> None:
+    from drivers.common.pg.connect import params_from
+    from runtime.driver import DriverError, ResolvedConnection
+
+    conn = ResolvedConnection("postgres", "wh", {"dsn": "postgresql://postgres:Pg/p4ss@9b2d@127.0.0.1:1/test"},
+                              frozenset({"dsn", "password"}))
+    with pytest.raises(DriverError) as caught:
+        params_from(conn)
+    assert "p4ss" not in str(caught.value) and "%2F" in (caught.value.hint or "")

@@ -67,6 +67,7 @@ def params_from(
     fields = connection.fields
     secrets = [str(fields[key]) for key in ("dsn", "password") if fields.get(key)]
     dsn = fields.get("dsn") or ""
+    _refuse_unescaped_userinfo(str(dsn), connection.ref)
     try:
         parsed = conninfo_to_dict(dsn) if dsn else {}
     except Exception:  # noqa: BLE001 - the parser's message would echo the secret dsn
@@ -97,6 +98,19 @@ def params_from(
     where = f"{merged.get('host', 'localhost')}:{merged.get('port', 5432)}/{merged.get('dbname', '')}"
     schema = config.get("schema") or fields.get("schema") or default_schema
     return PgParams(conninfo, str(schema), f"{connection.ref} {where}", tuple(secrets))
+
+
+def _refuse_unescaped_userinfo(dsn: str, ref: str) -> None:
+    """A `/` or `@` left unescaped in a URL's password makes libpq read part of the password as
+    the database name, which then shows up in every message that names the database."""
+    if "://" not in dsn:
+        return
+    _, _, path = dsn.split("://", 1)[1].partition("/")
+    if "@" in path.split("?", 1)[0]:
+        raise DriverError(
+            f"{ref}: `dsn` has an unescaped '/' or '@' in its user name or password",
+            hint="percent-encode them in the URL: '/' as %2F, '@' as %40, ':' as %3A",
+        )
 
 
 def quote_ident(name: str) -> str:
