@@ -69,9 +69,7 @@ def run_oml(tmp_path: Path) -> Callable[..., RunOutcome]:
             env=dict(os.environ if env is None else env),
             exec_options=ExecOptions(work_dir=tmp_path, **options),
         )
-        drivers = {
-            name: driver for name, driver in {**OVERRIDES, **(overrides or {})}.items() if driver is not None
-        }
+        drivers = {name: driver for name, driver in {**OVERRIDES, **(overrides or {})}.items() if driver is not None}
         registry = DriverRegistry(drivers)
         return run(request, registry=registry, cancel=cancel, spec_registry=spec_registry())
 

@@ -145,9 +145,7 @@ class Generator:
             count = size if cfg.get("forever") else min(size, total - start)
             ids = pa.array(range(start, start + count), pa.int64())
             values = pa.compute.multiply(ids.cast(pa.float64()), 0.5)
-            text = pa.compute.binary_join_element_wise(
-                pa.compute.cast(ids, pa.string()), pa.scalar("x" * width), "-"
-            )
+            text = pa.compute.binary_join_element_wise(pa.compute.cast(ids, pa.string()), pa.scalar("x" * width), "-")
             yield pa.RecordBatch.from_arrays([ids, values, text], schema=schema)
             Generator.first_batch.set()
             start += count

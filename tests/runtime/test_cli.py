@@ -48,9 +48,7 @@ def test_quickstart_end_to_end(quickstart):
           ON c.id = o.customer_id
         WHERE o.status IN ('paid', 'shipped') AND o.amount >= 0
         GROUP BY ALL ORDER BY revenue DESC, c.country""").fetchall()
-    got = list(
-        zip(*(table.column(n).to_pylist() for n in ("country", "currency", "orders", "revenue")), strict=True)
-    )
+    got = list(zip(*(table.column(n).to_pylist() for n in ("country", "currency", "orders", "revenue")), strict=True))
     assert [(c, cur, n) for c, cur, n, _ in got] == [(c, cur, n) for c, cur, n, _ in expected]
     assert [round(r, 2) for *_, r in got] == [round(r, 2) for *_, r in expected]
     csv_lines = (quickstart / "out" / "quickstart" / "revenue_by_country.csv").read_text().splitlines()
@@ -187,10 +185,7 @@ steps:
     (tmp_path / "data" / "orders.csv").write_text("a\n1\n")
     result = osiris("run", "p.yaml", cwd=tmp_path)
     assert result.returncode == 1
-    assert (
-        "error: step read-orders (filesystem.csv_extractor) failed: file not found: data/ordres.csv"
-        in result.stderr
-    )
+    assert "error: step read-orders (filesystem.csv_extractor) failed: file not found: data/ordres.csv" in result.stderr
     assert "hint: did you mean 'data/orders.csv'?" in result.stderr
     assert "skipped: step write (filesystem.csv_writer)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -220,9 +215,7 @@ def test_components_list_and_show(tmp_path):
     shown = osiris_inproc("components", "show", "duckdb.transform", cwd=tmp_path)
     assert shown.stdout.startswith("duckdb.processor 1.0.0")
     assert "query (string; required)" in shown.stdout
-    detail = json.loads(
-        osiris_inproc("components", "show", "filesystem.csv_writer", "--json", cwd=tmp_path).stdout
-    )
+    detail = json.loads(osiris_inproc("components", "show", "filesystem.csv_writer", "--json", cwd=tmp_path).stdout)
     assert detail["name"] == "filesystem.csv_writer" and detail["driver_installed"] is True
 
 

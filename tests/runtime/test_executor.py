@@ -362,9 +362,7 @@ class _RefEcho:
         import pyarrow as pa
 
         ref = ctx.connection.ref if ctx.connection is not None else "none"
-        return pa.table(
-            {"ref": [ref], "user": [ctx.connection.get("user") if ctx.connection else None]}
-        ).to_reader()
+        return pa.table({"ref": [ref], "user": [ctx.connection.get("user") if ctx.connection else None]}).to_reader()
 
 
 def test_null_connection_resolves_the_family_default_at_run_time(tmp_path):

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.runtime.conftest import REPO, compile_to, read_jsonl, validate_session
 
 ENDLESS = """
@@ -60,9 +62,7 @@ def test_sigint_cancels_the_run_and_exits_130(tmp_path):
     def both_started() -> bool:
         if process.poll() is not None:
             raise AssertionError(process.communicate())
-        return (
-            events.exists() and sum('"step_start"' in line for line in events.read_text().splitlines()) == 2
-        )
+        return events.exists() and sum('"step_start"' in line for line in events.read_text().splitlines()) == 2
 
     _wait_for(both_started)
     time.sleep(0.3)  # let batches flow into the writer's temp file
@@ -81,6 +81,7 @@ def test_sigint_cancels_the_run_and_exits_130(tmp_path):
     validate_session(session)
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded_on_a_large_stream(tmp_path):
     """8M rows (~290 MB of Arrow data) through a streaming writer and a spilled DuckDB step."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}

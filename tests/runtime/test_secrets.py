@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 from runtime.secrets import MASK, SecretMasker
+from tests.runtime.conftest import osiris_inproc
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET = "Zq9!kV7#hunter-Pa55/w0rd"
@@ -81,8 +82,7 @@ def test_a_leaky_driver_cannot_leak_through_the_runtime(tmp_path, repo):
     _assert_tree_clean(tmp_path / ".osiris")
     text, as_json = results
     assert (
-        "error: step extract (mysql.extractor) failed: cannot connect to mysql://leaker:***@127.0.0.1/db"
-        in text.stderr
+        "error: step extract (mysql.extractor) failed: cannot connect to mysql://leaker:***@127.0.0.1/db" in text.stderr
     )
     assert "Traceback" in text.stderr  # --debug shows it, masked
     body = json.loads(as_json.stdout)
@@ -96,7 +96,8 @@ def test_a_leaky_driver_cannot_leak_through_the_runtime(tmp_path, repo):
     assert "leak_attempts" in metrics and MASK in metrics
 
 
-def test_connections_list_and_doctor_mask_secrets(tmp_path):
+def test_connections_list_and_doctor_mask_secrets(tmp_path, monkeypatch):
+    monkeypatch.setenv("OSIRIS_TEST_DB_PASSWORD", SECRET)
     literal = "Literal-Pg-Secret-42"
     (tmp_path / "osiris_connections.yaml").write_text(
         CONNECTIONS
@@ -112,11 +113,11 @@ def test_connections_list_and_doctor_mask_secrets(tmp_path):
         ["connections", "doctor", "--json", "--timeout", "1"],
         ["connections", "doctor"],
     ):
-        result = _harness(args, tmp_path)
+        result = osiris_inproc(*args, cwd=tmp_path)
         for text in (result.stdout, result.stderr):
             _assert_clean(text, " ".join(args))
             assert literal not in text
-    listed = json.loads(_harness(["connections", "list", "--json"], tmp_path).stdout)
+    listed = json.loads(osiris_inproc("connections", "list", "--json", cwd=tmp_path).stdout)
     shop = next(e for e in listed if e["ref"] == "@mysql.shop")
     assert shop["fields"]["password"] == "${OSIRIS_TEST_DB_PASSWORD}" and shop["env"] == {
         "OSIRIS_TEST_DB_PASSWORD": True
@@ -132,10 +133,7 @@ def test_masker_covers_encodings_urls_and_key_value_pairs():
     assert masker.mask(json.dumps({"p": SECRET})) == json.dumps({"p": MASK})
     assert masker.mask("mysql://x:other-unknown@h") == f"mysql://x:{MASK}@h"
     assert masker.mask("host=h password=abc123 user=u") == f"host=h password={MASK} user=u"
-    assert (
-        masker.mask("password authentication failed for user bob")
-        == "password authentication failed for user bob"
-    )
+    assert masker.mask("password authentication failed for user bob") == "password authentication failed for user bob"
     assert masker.mask_data({"k": [SECRET, 1, None], SECRET: True}) == {"k": [MASK, 1, None], MASK: True}
 
 
