@@ -148,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = sub.add_parser("chat", help="design a pipeline in conversation with an LLM", add_help=False)
     chat.add_argument("args", nargs=argparse.REMAINDER)
+    prompts = sub.add_parser("dump-prompts", help="export the chat prompt templates for editing",
+                             add_help=False)
+    prompts.add_argument("args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -155,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["chat"]:  # everything after `chat` belongs to llm.cli, options included
         return _chat(argv[1:])
+    if argv[:1] == ["dump-prompts"]:
+        return _chat(argv[1:], dump_prompts=True)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -186,11 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_command(args)
     if args.command == "chat":
         return _chat(args.args)
+    if args.command == "dump-prompts":
+        return _chat(args.args, dump_prompts=True)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 
 
-def _chat(argv: list[str]) -> int:
+def _chat(argv: list[str], dump_prompts: bool = False) -> int:
     try:
         from llm import cli as llm_cli  # type: ignore[attr-defined]
     except ImportError as error:
@@ -198,6 +205,8 @@ def _chat(argv: list[str]) -> int:
             print("osiris chat is not available yet", file=sys.stderr)
             return EXIT_USAGE
         raise
+    if dump_prompts:
+        return int(llm_cli.dump_prompts_main(argv) or 0)
     return int(llm_cli.main(argv) or 0)
 
 
