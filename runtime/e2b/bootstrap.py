@@ -79,12 +79,18 @@ def _pins(lock: Path) -> list[tuple[str, str]]:
 
 
 def _installed() -> dict[str, str]:
-    """Normalised name -> version of every installed distribution (one scan of sys.path)."""
+    """Normalised name -> version of the installed distributions, from `<name>-<version>.dist-info`
+    directory names (reading ~150 METADATA files would cost ~0.2 s)."""
     found: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"]
-        if name:
-            found.setdefault(_normalise(name), dist.version)
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info") and "-" in name:
+                dist, version = name[: -len(".dist-info")].rsplit("-", 1)
+                found.setdefault(_normalise(dist), version)
     return found
 
 
@@ -94,7 +100,17 @@ def _normalise(name: str) -> str:
 
 def _missing(pins: list[tuple[str, str]]) -> list[str]:
     installed = _installed()
-    return [f"{name}=={version}" for name, version in pins if installed.get(_normalise(name)) != version]
+    missing = []
+    for name, version in pins:
+        if installed.get(_normalise(name)) == version:
+            continue
+        try:  # not a plain dist-info directory (e.g. an egg-info): ask importlib
+            if metadata.version(name) == version:
+                continue
+        except metadata.PackageNotFoundError:
+            pass
+        missing.append(f"{name}=={version}")
+    return missing
 
 
 def install_dependencies(lock: Path) -> list[str]:
@@ -171,16 +187,20 @@ def main(argv: list[str]) -> int:
         import hashlib
 
         build = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
-        print(unpack(wheel, site_dir / build))
+        site = unpack(wheel, site_dir / build)
+        sys.path.insert(0, str(site))
+        os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
+        from spec.registry import default_registry  # warm the spec cache inside the image
+
+        default_registry()
+        print(site)
         return 0
     root = Path(argv[0]).resolve()
     out = _Out(_take_stdout())
     stop = threading.Event()
     try:
         boot = json.loads((root / "job" / "boot.json").read_text(encoding="utf-8"))
-        beat = threading.Thread(
-            target=_heartbeats, args=(out, float(boot.get("heartbeat_s", 2.0)), stop), daemon=True
-        )
+        beat = threading.Thread(target=_heartbeats, args=(out, float(boot.get("heartbeat_s", 2.0)), stop), daemon=True)
         beat.start()
         started = time.monotonic()
         installed = install_dependencies(root / boot["lock"])
@@ -195,6 +215,9 @@ def main(argv: list[str]) -> int:
     finally:
         stop.set()
     sys.path.insert(0, str(site))
+    # Caches keyed by content (the parsed component specs) live with the build, so they survive
+    # from run to run in a template or the local cache instead of starting cold in every sandbox.
+    os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
     try:
         from runtime.e2b import worker
     except Exception as error:  # noqa: BLE001
@@ -206,9 +229,7 @@ def main(argv: list[str]) -> int:
             }
         )
         return 3
-    return worker.main(
-        root, out, boot, {"install_ms": install_ms, "installed": len(installed), "site": str(site)}
-    )
+    return worker.main(root, out, boot, {"install_ms": install_ms, "installed": len(installed), "site": str(site)})
 
 
 if __name__ == "__main__":

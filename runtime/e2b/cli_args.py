@@ -16,9 +16,7 @@ __all__ = ["add_e2b_arguments", "executor_from_args"]
 def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("E2B sandbox", "run the steps in an E2B cloud sandbox (docs/e2b.md)")
     group.add_argument("--e2b", action="store_true", help="run in an E2B sandbox (API key from E2B_API_KEY)")
-    group.add_argument(
-        "--e2b-timeout", type=int, metavar="S", help="sandbox lifetime in seconds (default 600)"
-    )
+    group.add_argument("--e2b-timeout", type=int, metavar="S", help="sandbox lifetime in seconds (default 600)")
     group.add_argument("--e2b-cpu", type=int, metavar="N", help="require at least N CPUs in the sandbox")
     group.add_argument("--e2b-template", metavar="NAME", help="E2B template (default: E2B's base image)")
     group.add_argument("--e2b-keep", action="store_true", help="leave the sandbox up after the run")
@@ -32,8 +30,7 @@ def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--e2b-transport",
         choices=("e2b", "local"),
-        help="e2b (default) or local: a worker process in a temporary directory "
-        "(also OSIRIS_E2B_TRANSPORT=local)",
+        help="e2b (default) or local: a worker process in a temporary directory (also OSIRIS_E2B_TRANSPORT=local)",
     )
 
 

@@ -198,7 +198,7 @@ class _SandboxRun:
             raise _Failure(problems[0].message, problems[0].hint, step_id=problems[0].step_id)
         try:
             self.build = wheels.ensure_wheel(self.opts.wheel)
-            self.lock = "\n".join(wheels.pinned_requirements()) + "\n"
+            self.lock = "\n".join(wheels.cached_pins()) + "\n"
         except wheels.WheelError as error:
             raise _Failure(str(error), "run from a source checkout, or pass a prebuilt wheel") from None
 
@@ -369,9 +369,7 @@ class _SandboxRun:
         try:
             message = decode(line, WORKER_MESSAGES)
         except ProtocolError as error:
-            raise _Failure(
-                f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}"
-            ) from None
+            raise _Failure(f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}") from None
         if message["type"] == "error":
             raise _Failure(self._worker_error(message))
         return message
@@ -396,9 +394,7 @@ class _SandboxRun:
         if isinstance(exit_info.error, ConnectionLost):
             return f"lost the connection to the sandbox: {exit_info.error}"
         tail = "; ".join(self.stderr_tail[-3:])
-        return f"the sandbox worker died ({exit_info.describe()})" + (
-            f": {self.masker.mask(tail)}" if tail else ""
-        )
+        return f"the sandbox worker died ({exit_info.describe()})" + (f": {self.masker.mask(tail)}" if tail else "")
 
     def _worker_error(self, message: dict[str, Any]) -> str:
         stage, text = message.get("stage"), self.masker.mask(str(message.get("message")))
@@ -499,14 +495,11 @@ class _SandboxRun:
             ) from None
 
     def _shutdown_worker(self) -> None:
+        """Tell the worker it may exit; the sandbox is killed next anyway, so do not wait for it."""
         try:
             self._send([{"type": "shutdown"}])
         except _Failure:
-            return
-        deadline = time.monotonic() + self.opts.shutdown_grace_s
-        assert self.process is not None
-        while self.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
+            pass
 
     # -- failures, downloads, teardown -------------------------------------------------------
     def _record_failure(self, failure: _Failure) -> None:
@@ -523,9 +516,7 @@ class _SandboxRun:
         self.failure = message
 
     def _download_failed(self, step_id: str, message: str) -> None:
-        self.mirror.fail_step(
-            step_id, self.masker.mask(message), "rerun the pipeline; the sandbox output was lost"
-        )
+        self.mirror.fail_step(step_id, self.masker.mask(message), "rerun the pipeline; the sandbox output was lost")
 
     def _finish_downloads(self) -> None:
         if self.downloader is not None:
@@ -577,9 +568,7 @@ class _SandboxRun:
         for name in ("create", "upload", "start", "exec", "download", "total"):
             if name in ms:
                 self.metrics.emit(f"e2b_{name}_ms", ms[name], "ms", transport=self.transport.name)
-        self.metrics.emit(
-            "e2b_upload_bytes", self.counts["upload_bytes"], "bytes", transport=self.transport.name
-        )
+        self.metrics.emit("e2b_upload_bytes", self.counts["upload_bytes"], "bytes", transport=self.transport.name)
         self.metrics.emit(
             "e2b_protocol_bytes",
             self.counts["bytes_in"] + self.counts["bytes_out"],

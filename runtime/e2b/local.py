@@ -93,9 +93,7 @@ class LocalTransport:
 
 
 class LocalSandbox:
-    def __init__(
-        self, root: Path, spec: SandboxSpec, python: str, cache_dir: Path | None, faults: Faults
-    ) -> None:
+    def __init__(self, root: Path, spec: SandboxSpec, python: str, cache_dir: Path | None, faults: Faults) -> None:
         self.path = root
         self.id = f"local-{root.name}"
         self.root = str(root)

@@ -64,11 +64,11 @@ class SessionMirror:
         self, manifest: Manifest, events: Any, metrics: Any, on_change: Callable[[StepState], None] | None
     ) -> None:
         self.manifest, self.events, self.metrics, self.on_change = manifest, events, metrics, on_change
-        self.states = {
-            s.id: StepState(s.id, s.component, s.kind) for s in (manifest.step(i) for i in manifest.order)
-        }
+        self.states = {s.id: StepState(s.id, s.component, s.kind) for s in (manifest.step(i) for i in manifest.order)}
         self.runners = {step_id: RemoteRunner(manifest.step(step_id)) for step_id in manifest.order}
         self._lock = threading.Lock()
+        self._host_failed: set[str] = set()
+        """Steps the host failed (e.g. a lost download); later worker states cannot revive them."""
 
     # -- worker messages ---------------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
@@ -92,8 +92,9 @@ class SessionMirror:
         if state is None:
             raise ValueError(f"state for unknown step {snap.get('id')!r}")
         with self._lock:
+            keep = ("status", "error") if state.id in self._host_failed else ()
             for name in _STATE_FIELDS:
-                if name in snap:
+                if name in snap and name not in keep:
                     setattr(state, name, snap[name])
             now = time.monotonic()
             elapsed = float(snap.get("elapsed_ms", 0)) / 1000
@@ -135,15 +136,14 @@ class SessionMirror:
     def fail_step(self, step_id: str, message: str, hint: str | None) -> None:
         """Mark one step failed by the sandbox, with a step_error like the executor's."""
         state = self.states[step_id]
+        self._host_failed.add(step_id)
         state.status = "failed"
         state.finished = time.monotonic()
         error: dict[str, Any] = {"error_type": "SandboxError", "message": message, "transient": False}
         if hint:
             error["hint"] = hint
         state.error = error
-        self.events.emit(
-            "step_error", step_id=step_id, component=state.component, attempt=state.attempts, **error
-        )
+        self.events.emit("step_error", step_id=step_id, component=state.component, attempt=state.attempts, **error)
         self._changed(state)
 
     def abandon(self, blamed: list[str], cancelled: bool) -> None:

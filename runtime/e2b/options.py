@@ -22,9 +22,7 @@ def transport_from_env(env: Mapping[str, str] | None = None) -> TransportName:
     """`OSIRIS_E2B_TRANSPORT=local` selects the local transport (tests and CI); default `e2b`."""
     value = (env if env is not None else os.environ).get("OSIRIS_E2B_TRANSPORT", "e2b").strip().lower()
     if value not in get_args(TransportName):
-        raise ValueError(
-            f"OSIRIS_E2B_TRANSPORT={value!r}: expected one of {', '.join(get_args(TransportName))}"
-        )
+        raise ValueError(f"OSIRIS_E2B_TRANSPORT={value!r}: expected one of {', '.join(get_args(TransportName))}")
     return value  # type: ignore[return-value]
 
 

@@ -61,9 +61,7 @@ def translate(error: BaseException, doing: str) -> TransportError:
     if isinstance(error, getattr(exc, "TemplateException", ())) or isinstance(
         error, getattr(exc, "NotFoundException", ())
     ):
-        return TransportError(
-            message, hint="check --e2b-template; docs/e2b.md shows how to build the osiris template"
-        )
+        return TransportError(message, hint="check --e2b-template; docs/e2b.md shows how to build the osiris template")
     if isinstance(error, getattr(exc, "InvalidArgumentException", ())):
         return TransportError(message)
     if isinstance(error, getattr(exc, "SandboxNotRunningException", ())):
@@ -131,9 +129,7 @@ class E2BTransport:
 
 
 class E2BSandbox:
-    def __init__(
-        self, sandbox: Any, spec: SandboxSpec, root: str, python: str, cache_dir: str | None
-    ) -> None:
+    def __init__(self, sandbox: Any, spec: SandboxSpec, root: str, python: str, cache_dir: str | None) -> None:
         self.sdk = sandbox
         self.id = str(getattr(sandbox, "sandbox_id", "unknown"))
         self.root, self.python, self.cache_dir = root, python, cache_dir
@@ -241,9 +237,7 @@ class E2BProcess:
     ) -> None:
         self.handle, self.sandbox = handle, sandbox
         self._exit: ProcessExit | None = None
-        self._thread = threading.Thread(
-            target=self._wait, args=(on_stdout, on_stderr), name="e2b-stream", daemon=True
-        )
+        self._thread = threading.Thread(target=self._wait, args=(on_stdout, on_stderr), name="e2b-stream", daemon=True)
         self._thread.start()
 
     def _wait(self, on_stdout: Callable[[str], None], on_stderr: Callable[[str], None]) -> None:
@@ -255,9 +249,7 @@ class E2BProcess:
             self._exit = ProcessExit(int(error.exit_code))
         except Exception as error:  # noqa: BLE001 - the stream broke: decide why
             if time.monotonic() >= self.sandbox.deadline - 1:
-                self._exit = ProcessExit(
-                    None, SandboxTimeout("the sandbox reached its timeout and was stopped")
-                )
+                self._exit = ProcessExit(None, SandboxTimeout("the sandbox reached its timeout and was stopped"))
             else:
                 self._exit = ProcessExit(None, ConnectionLost(str(translate(error, "the worker stream"))))
 

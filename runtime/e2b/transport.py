@@ -164,9 +164,7 @@ def with_retries(
                     ) from error
                 raise
             delay = backoff_s * (2 ** (attempt - 1))
-            log.warning(
-                "%s failed (attempt %d of %d): %s; retrying in %.2f s", what, attempt, attempts, error, delay
-            )
+            log.warning("%s failed (attempt %d of %d): %s; retrying in %.2f s", what, attempt, attempts, error, delay)
             if on_retry is not None:
                 on_retry(attempt, error, delay)
             sleep(delay)

@@ -146,9 +146,7 @@ class ForwardMetrics:
     def __init__(self, wire: Wire, session_id: str) -> None:
         self.wire, self.session_id = wire, session_id
 
-    def emit(
-        self, metric: str, value: float, unit: str | None = None, step_id: str | None = None, **tags: Any
-    ) -> None:
+    def emit(self, metric: str, value: float, unit: str | None = None, step_id: str | None = None, **tags: Any) -> None:
         self.wire.send(
             {
                 "type": "metric",
@@ -166,11 +164,7 @@ class ForwardMetrics:
 
 def snapshot(state: Any) -> dict[str, Any]:
     """A StepState as plain data; monotonic clock readings become elapsed milliseconds."""
-    data = {
-        f.name: getattr(state, f.name)
-        for f in dataclasses.fields(state)
-        if f.name not in ("started", "finished")
-    }
+    data = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name not in ("started", "finished")}
     data["elapsed_ms"] = state.duration_ms
     data["started"] = state.started is not None
     data["finished"] = state.finished is not None
@@ -222,6 +216,7 @@ class _Job:
         self.mounts = [Mount(m["host"], m["sandbox"]) for m in job["mounts"]]
         self.work_dir = Path(self.mounts[0].sandbox)
         self.states: dict[str, Any] = {}
+        self.running = False
         self._artifacts_sent: set[str] = set()
 
     def run(self, requested: list[dict[str, Any]]) -> None:
@@ -251,9 +246,7 @@ class _Job:
         session_id = self.job["session_id"]
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
-        beat = threading.Thread(target=self._heartbeats, name="e2b-heartbeat", daemon=True)
-        self._running = True
-        beat.start()
+        self.running = True
         try:
             result = execute(
                 manifest,
@@ -268,7 +261,7 @@ class _Job:
                 on_change=self._changed,
             )
         finally:
-            self._running = False
+            self.running = False
         steps = {}
         for step_id, state in result.steps.items():
             runner = result.runners.get(step_id)
@@ -306,9 +299,7 @@ class _Job:
             path = (Path(base) if base else self.work_dir) / path
         where = locate(self.mounts, str(path))
         if where is None or not path.is_file():
-            logging.getLogger("osiris.e2b.worker").warning(
-                "output of %s is not under a mount: %s", step_id, path
-            )
+            logging.getLogger("osiris.e2b.worker").warning("output of %s is not under a mount: %s", step_id, path)
             return
         digest, size = hashlib.sha256(), 0
         with open(path, "rb") as handle:
@@ -326,21 +317,29 @@ class _Job:
             }
         )
 
-    def _heartbeats(self) -> None:
-        interval = float(self.job.get("heartbeat_s", 2.0))
-        while self._running and not self.inbox.shutdown.wait(interval):
-            progress = {
-                s.id: {
-                    "rows_read": s.rows_read,
-                    "rows_out": s.rows_out,
-                    "bytes_out": s.bytes_out,
-                    "reported_rows": s.reported_rows,
-                    "reported_bytes": s.reported_bytes,
-                }
-                for s in list(self.states.values())
-                if s.status == "running"
+    def progress(self) -> dict[str, Any]:
+        """Live counters of the running steps, for the host's progress display."""
+        return {
+            s.id: {
+                "rows_read": s.rows_read,
+                "rows_out": s.rows_out,
+                "bytes_out": s.bytes_out,
+                "reported_rows": s.reported_rows,
+                "reported_bytes": s.reported_bytes,
             }
-            self.wire.send({"type": "heartbeat", "phase": "run", "progress": progress})
+            for s in list(self.states.values())
+            if s.status == "running"
+        }
+
+
+def _heartbeats(wire: Wire, inbox: _Inbox, interval: float, current: list[_Job]) -> None:
+    """From the handshake to exit: the host treats silence as a lost connection."""
+    while not inbox.shutdown.wait(interval):
+        job = current[0] if current else None
+        if job is not None and job.running:
+            wire.send({"type": "heartbeat", "phase": "run", "progress": job.progress()})
+        else:
+            wire.send({"type": "heartbeat", "phase": "start" if job is None else "end"})
 
 
 def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) -> int:
@@ -361,6 +360,11 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
     root_logger.setLevel(min(root_logger.level or logging.WARNING, level))
     inbox = _Inbox(sys.stdin)
     wire.send(handshake({**boot_info, "build_id": boot.get("build_id")}))
+    current: list[_Job] = []
+    interval = float(job.get("heartbeat_s", 2.0))
+    threading.Thread(
+        target=_heartbeats, args=(wire, inbox, interval, current), name="e2b-heartbeat", daemon=True
+    ).start()
     try:
         reply = inbox.next(_HANDSHAKE_WAIT_S)
         if reply.get("type") != "handshake" or not reply.get("accepted"):
@@ -384,7 +388,8 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
                 break
         from runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
 
-        _Job(root, job, wire, masker, PayloadConnections(payload, masker), inbox).run(requested)
+        current.append(_Job(root, job, wire, masker, PayloadConnections(payload, masker), inbox))
+        current[0].run(requested)
     except Exception as error:  # noqa: BLE001 - reported to the host, then a non-zero exit
         wire.send({"type": "error", "stage": "exec", "message": f"{type(error).__name__}: {error}"})
         return 1

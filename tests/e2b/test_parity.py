@@ -51,9 +51,7 @@ def test_quickstart_demo(tmp_path):
     assert_parity(local, sandboxed)
     outputs = files_under(there)
     assert outputs == files_under(here)
-    assert {"out/quickstart/revenue_by_country.csv", "out/quickstart/revenue_by_country.parquet"} <= set(
-        outputs
-    )
+    assert {"out/quickstart/revenue_by_country.csv", "out/quickstart/revenue_by_country.parquet"} <= set(outputs)
     assert leftovers(there) == []
     assert executor.last_report["transport"] == "local"
     # The worker ran the uploaded build, not this checkout.
@@ -181,3 +179,33 @@ def test_mysql_duckdb_postgres(tmp_path, mysql_db, postgres_db):
     assert sandbox_rows == local_rows
     assert len(local_rows["movies"]) == 16 and len(local_rows["director_stats"]) > 1  # header + rows
     assert_parity(local, sandboxed)
+
+
+def test_compiled_manifest(tmp_path):
+    """`osiris run --manifest DIR --e2b`: a manifest compiled by omlc runs the same in the sandbox."""
+    from runtime.local.executor import ExecOptions
+    from runtime.run import RunRequest, run
+    from tests.e2b.helpers import transport
+
+    ws = quickstart_workspace(tmp_path / "ws")
+    done = subprocess.run(
+        [sys.executable, "-m", "compiler.cli", "compile", PIPELINE, "--out", "build"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    from runtime.e2b.host import SandboxExecutor
+    from runtime.e2b.options import E2BOptions
+
+    request = RunRequest(
+        manifest_dir=Path("build"),
+        work_dir=ws,
+        session_root=ws / ".osiris" / "sessions",
+        exec_options=ExecOptions(work_dir=ws),
+    )
+    outcome = run(request, executor=SandboxExecutor(E2BOptions(transport="local"), transport()))
+    assert outcome.exit_code == 0, outcome.status
+    assert outcome.status["totals"]["rows_written"] == 16
+    assert (ws / "out" / "quickstart" / "revenue_by_country.parquet").is_file()

@@ -1,0 +1,129 @@
+"""Unit tests of the pieces: framing, path mapping, handshake checks, preflight, wheel cache, CLI flags."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from runtime.e2b import wheel
+from runtime.e2b.handshake import check_handshake, host_packages
+from runtime.e2b.paths import Mount, PathMapper, host_path, locate
+from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode
+from runtime.e2b.transport import TransportError, with_retries
+from runtime.e2b.worker import REPORTED_PACKAGES
+
+
+def test_lines_survive_any_chunking():
+    messages = [{"type": "event", "event": "step_start", "fields": {"text": "Zoë 🐍 " * i}} for i in range(50)]
+    data = "".join(encode(m) for m in messages).encode("utf-8")
+    rng = random.Random(7)
+    buffer, lines, at = LineBuffer(), [], 0
+    while at < len(data):
+        size = rng.randint(1, 40)
+        lines += buffer.feed(data[at : at + size])  # bytes split inside multi-byte characters
+        at += size
+    assert [decode(line, WORKER_MESSAGES) for line in lines] == messages
+    assert buffer.pending == ""
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("not json", "not a JSON message"),
+        ('["a"]', 'no "type"'),
+        ('{"type": "telemetry"}', "unknown message type"),
+        ('{"type": "artifact", "step_id": "x"}', "lacks path, size, sha256"),
+    ],
+)
+def test_malformed_lines_are_protocol_errors(line, error):
+    with pytest.raises(ProtocolError, match=error):
+        decode(line, WORKER_MESSAGES)
+
+
+def test_message_tables_cover_the_documented_protocol():
+    assert {"handshake", "event", "metric", "artifact", "heartbeat", "error"} <= set(WORKER_MESSAGES)
+    assert {"handshake", "exec_step", "shutdown", "cancel"} <= set(HOST_MESSAGES)
+
+
+def test_path_mapping_prefers_the_longest_prefix():
+    mapper = PathMapper([("/sbx", "<sandbox>"), ("/sbx/work", "/home/me/proj"), ("/sbx/tmp", "/home/me/s/tmp")])
+    text = encode({"message": "cannot read /sbx/work/a.csv (spill /sbx/tmp/x.arrow, root /sbx)"})
+    assert json.loads(mapper.apply(text))["message"] == (
+        "cannot read /home/me/proj/a.csv (spill /home/me/s/tmp/x.arrow, root <sandbox>)"
+    )
+    mounts = [Mount("/home/me/proj", "/sbx/work"), Mount("/data/lake", "/sbx/mnt/1")]
+    assert locate(mounts, "/sbx/work/out/x.csv") == (0, "out/x.csv")
+    assert locate(mounts, "/sbx/mnt/1/y.parquet") == (1, "y.parquet")
+    assert locate(mounts, "/etc/passwd") is None
+    with pytest.raises(ValueError):
+        host_path(mounts, 0, "../../etc/passwd")
+
+
+def _handshake(**changes):
+    message = {
+        "type": "handshake",
+        "protocol": PROTOCOL,
+        "osiris": "0.1.0",
+        "build": "abc",
+        "cpus": 2,
+        "python": "3.11.7",
+        "packages": host_packages(REPORTED_PACKAGES),
+    }
+    return {**message, **changes}
+
+
+def test_handshake_checks():
+    assert check_handshake(_handshake(), "abc", None) is None
+    assert "protocol" in check_handshake(_handshake(protocol=PROTOCOL + 1), "abc", None)[0]
+    assert "build" in check_handshake(_handshake(build="old"), "abc", None)[0]
+    packages = {**host_packages(REPORTED_PACKAGES), "pyarrow": "1.0.0"}
+    problem = check_handshake(_handshake(packages=packages), "abc", None)
+    assert "pyarrow 1.0.0" in problem[0] and "template" in problem[1]
+    problem = check_handshake(_handshake(cpus=2), "abc", 8)
+    assert "--e2b-cpu asks for 8" in problem[0] and "--cpu-count 8" in problem[1]
+
+
+def test_retries_back_off_then_give_up():
+    sleeps: list[float] = []
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise TransportError("reset", transient=True)
+
+    with pytest.raises(TransportError, match="gave up after 3 attempts"):
+        with_retries(flaky, what="x", attempts=3, backoff_s=0.5, sleep=sleeps.append)
+    assert sleeps == [0.5, 1.0] and len(calls) == 3
+
+    def permanent():
+        calls.append(1)
+        raise TransportError("bad key")
+
+    calls.clear()
+    with pytest.raises(TransportError, match="^bad key$"):
+        with_retries(permanent, what="x", attempts=3, backoff_s=0.5, sleep=sleeps.append)
+    assert len(calls) == 1
+
+
+def test_wheel_is_cached_by_content(tmp_path):
+    first = wheel.ensure_wheel()
+    second = wheel.ensure_wheel()
+    assert second.cached and second.path == first.path and second.sha256 == first.sha256
+    assert first.path.name.startswith("osiris_oml-") and first.path.suffix == ".whl"
+    pins = wheel.cached_pins(tmp_path)
+    assert pins == wheel.pinned_requirements()
+    assert all("==" in pin for pin in pins) and any(pin.startswith("pyarrow==") for pin in pins)
+
+
+def test_cli_flags(capsys):
+    from runtime.cli import build_parser, main
+
+    text = build_parser().format_help() + build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    for flag in ("--e2b", "--e2b-timeout", "--e2b-cpu", "--e2b-template", "--e2b-keep", "--e2b-env", "--e2b-transport"):
+        assert flag in text
+    assert main(["run", "x.yaml", "--e2b-keep"]) == 2
+    assert "--e2b-keep needs --e2b" in capsys.readouterr().err
+    assert main(["run", "x.yaml", "--e2b", "--e2b-env", "NOT A NAME"]) == 2
+    assert "--e2b-env expects variable names" in capsys.readouterr().err
