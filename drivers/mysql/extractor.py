@@ -18,11 +18,10 @@ import pyarrow as pa
 
 from drivers.mysql.bulk import bulk_batches
 from drivers.mysql.connect import conn_params
-from drivers.mysql.discovery import discover
-from drivers.mysql.health import health_check
 from drivers.mysql.plan import Source, plan_bulk
 from drivers.mysql.stream import probe, stream_batches
-from runtime.driver import DiscoveryResult, DriverError, HealthReport, ResolvedConnection, StepContext
+from drivers.mysql.tools import MySQLConnectionTools
+from runtime.driver import DriverError, StepContext
 
 __all__ = ["MySQLExtractor"]
 
@@ -38,7 +37,7 @@ def _int_option(config: dict, key: str, default: int | None) -> int | None:
     return value
 
 
-class MySQLExtractor:
+class MySQLExtractor(MySQLConnectionTools):
     """Extractor + Discoverer + HealthCheck for MySQL and MariaDB."""
 
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
@@ -66,19 +65,6 @@ class MySQLExtractor:
             schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
             ctx.event("mysql.extract.path", path="stream", reason=reason)
         return pa.RecordBatchReader.from_batches(schema, _reporting(ctx, batches))
-
-    def discover(
-        self,
-        connection: ResolvedConnection | None,
-        *,
-        tables: list[str] | None = None,
-        sample_rows: int = 0,
-        path: str | None = None,
-    ) -> DiscoveryResult:
-        return discover(connection, tables=tables, sample_rows=sample_rows)
-
-    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
-        return health_check(connection, timeout_s)
 
 
 def _reporting(ctx: StepContext, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -34,14 +34,10 @@ from drivers.mysql.connect import (
     split_table,
 )
 from drivers.mysql.ddl import create_table_sql
-from drivers.mysql.discovery import discover
-from drivers.mysql.health import health_check
 from drivers.mysql.load import Loader, check_columns
+from drivers.mysql.tools import MySQLConnectionTools
 from runtime.driver import (
-    DiscoveryResult,
     DriverError,
-    HealthReport,
-    ResolvedConnection,
     StepContext,
     WriteResult,
     iter_batches,
@@ -100,7 +96,7 @@ def _method(cur: pymysql.cursors.Cursor, wanted: str) -> str:
     return wanted
 
 
-class MySQLWriter:
+class MySQLWriter(MySQLConnectionTools):
     """Writer + Discoverer + HealthCheck for MySQL and MariaDB."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
@@ -112,19 +108,6 @@ class MySQLWriter:
             return _Write(ctx, conn, params, opts, data.schema).run(data)
         finally:
             conn.close()
-
-    def discover(
-        self,
-        connection: ResolvedConnection | None,
-        *,
-        tables: list[str] | None = None,
-        sample_rows: int = 0,
-        path: str | None = None,
-    ) -> DiscoveryResult:
-        return discover(connection, tables=tables, sample_rows=sample_rows)
-
-    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
-        return health_check(connection, timeout_s)
 
 
 class _Write:

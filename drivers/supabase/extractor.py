@@ -10,12 +10,12 @@ import pyarrow as pa
 
 from drivers.common.pg import stream_query
 from drivers.common.pg.connect import qualified, quote_ident, split_table
-from drivers.supabase.discovery import discover, health_check
 from drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
 from drivers.supabase.rest import RestSession
 from drivers.supabase.restypes import plan_columns, rows_to_batch
 from drivers.supabase.settings import has_dsn, pg_params, rest_settings
-from runtime.driver import DiscoveryResult, DriverError, HealthReport, ResolvedConnection, StepContext
+from drivers.supabase.tools import SupabaseConnectionTools
+from runtime.driver import DriverError, StepContext
 
 __all__ = ["SupabaseExtractor", "postgres_sql"]
 
@@ -46,7 +46,7 @@ def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
     return sql
 
 
-class SupabaseExtractor:
+class SupabaseExtractor(SupabaseConnectionTools):
     """Extractor + Discoverer + HealthCheck for the `supabase` family."""
 
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
@@ -61,19 +61,6 @@ class SupabaseExtractor:
                 hint="add the project's database URL as `dsn`, or read a `table` with `filter`/`order`",
             )
         return _rest_extract(ctx)
-
-    def discover(
-        self,
-        connection: ResolvedConnection | None,
-        *,
-        tables: list[str] | None = None,
-        sample_rows: int = 0,
-        path: str | None = None,
-    ) -> DiscoveryResult:
-        return discover(connection, tables=tables, sample_rows=sample_rows)
-
-    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
-        return health_check(connection, timeout_s)
 
 
 def _rest_extract(ctx: StepContext) -> pa.RecordBatchReader:

@@ -8,16 +8,13 @@ from typing import Any
 import pyarrow as pa
 
 from drivers.common.pg import write_options, write_stream
-from drivers.supabase.discovery import discover, health_check
 from drivers.supabase.rest import RestSession, spool, spooled
 from drivers.supabase.restypes import to_json_rows
 from drivers.supabase.settings import has_dsn, pg_params, rest_settings
+from drivers.supabase.tools import SupabaseConnectionTools
 from runtime.driver import (
     Cancelled,
-    DiscoveryResult,
     DriverError,
-    HealthReport,
-    ResolvedConnection,
     StepContext,
     TransientError,
     WriteResult,
@@ -28,7 +25,7 @@ __all__ = ["SupabaseWriter"]
 NEEDS_DSN = "add the project's database URL as `dsn` to the connection; that path runs in one transaction"
 
 
-class SupabaseWriter:
+class SupabaseWriter(SupabaseConnectionTools):
     """Writer + Discoverer + HealthCheck for the `supabase` family."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
@@ -36,19 +33,6 @@ class SupabaseWriter:
             params = pg_params(ctx.connection, ctx.config)
             return write_stream(params, ctx, data, write_options(ctx.config, params.schema, ctx.batch_rows))
         return _rest_write(ctx, data)
-
-    def discover(
-        self,
-        connection: ResolvedConnection | None,
-        *,
-        tables: list[str] | None = None,
-        sample_rows: int = 0,
-        path: str | None = None,
-    ) -> DiscoveryResult:
-        return discover(connection, tables=tables, sample_rows=sample_rows)
-
-    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
-        return health_check(connection, timeout_s)
 
 
 def _rest_write(ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:

@@ -1,0 +1,26 @@
+"""The connection-level capabilities both Postgres components share (Discoverer + HealthCheck)."""
+
+from __future__ import annotations
+
+from drivers.common.pg import discover, health_check, params_from
+from runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
+
+
+class PostgresConnectionTools:
+    """discover and health_check, shared by the extractor and the writer."""
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        params = params_from(connection)
+        return discover(
+            params, tables=tables, sample_rows=sample_rows, source=connection.ref if connection else ""
+        )
+
+    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        return health_check(params_from(connection), timeout_s)

@@ -1,0 +1,23 @@
+"""The connection-level capabilities both Supabase components share (Discoverer + HealthCheck)."""
+
+from __future__ import annotations
+
+from drivers.supabase.discovery import discover, health_check
+from runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
+
+
+class SupabaseConnectionTools:
+    """discover and health_check, shared by the extractor and the writer."""
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        return discover(connection, tables=tables, sample_rows=sample_rows)
+
+    def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        return health_check(connection, timeout_s)
