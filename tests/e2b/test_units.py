@@ -127,3 +127,42 @@ def test_cli_flags(capsys):
     assert "--e2b-keep needs --e2b" in capsys.readouterr().err
     assert main(["run", "x.yaml", "--e2b", "--e2b-env", "NOT A NAME"]) == 2
     assert "--e2b-env expects variable names" in capsys.readouterr().err
+
+
+def test_template_context_and_a_prebuilt_install(tmp_path):
+    """The template's install step, run here, yields a build the host then does not upload."""
+    import subprocess
+    import sys
+
+    from runtime.e2b.template import sdk_template, write_context
+    from tests.e2b.helpers import quickstart_workspace, run_pipeline, transport
+
+    info = write_context(tmp_path / "ctx")
+    dockerfile = (tmp_path / "ctx" / "e2b.Dockerfile").read_text()
+    assert "pip install" in dockerfile and "--install-only" in dockerfile and info["wheel"] in dockerfile
+    from e2b import Template
+
+    assert "requirements.lock" in Template.to_dockerfile(sdk_template(tmp_path / "ctx", info["wheel"]))
+    site = tmp_path / "opt-osiris-site"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "ctx" / "bootstrap.py"),
+            "--install-only",
+            str(tmp_path / "ctx" / info["wheel"]),
+            str(tmp_path / "ctx" / "requirements.lock"),
+            str(site),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (site / info["build_id"] / ".osiris-complete").is_file()
+    local = transport()
+    local.cache_dir = site
+    ws = quickstart_workspace(tmp_path / "ws")
+    outcome, executor = run_pipeline(ws, "examples/quickstart/pipeline.yaml", sandbox=True, local=local)
+    assert outcome.exit_code == 0
+    assert executor.last_report["build"]["uploaded"] is False
+    assert executor.last_report["worker"]["site"].startswith(str(site))
