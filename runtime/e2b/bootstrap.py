@@ -22,6 +22,7 @@ import importlib.metadata as metadata
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -151,6 +152,7 @@ def unpack(wheel: Path, site: Path) -> Path:
     try:
         os.rename(temp, site)
     except OSError:  # a concurrent bootstrap finished first
+        shutil.rmtree(temp, ignore_errors=True)
         if not (site / MARKER).is_file():
             raise
     return site

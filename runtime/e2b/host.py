@@ -148,6 +148,9 @@ class _SandboxRun:
             "upload_attempts": 0,
         }
         self.handshake: dict[str, Any] = {}
+        self.protocol_s = {"decode": 0.0, "dispatch": 0.0}
+        """Host CPU time parsing worker lines, and applying them (events.jsonl writes included)."""
+        self.worker_wire: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
         self.worker_status: str | None = None
 
@@ -366,8 +369,10 @@ class _SandboxRun:
             return None
         self.counts["messages_in"] += 1
         self.last_seen = time.monotonic()
+        started = time.thread_time()
         try:
             message = decode(line, WORKER_MESSAGES)
+            self.protocol_s["decode"] += time.thread_time() - started
         except ProtocolError as error:
             raise _Failure(f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}") from None
         if message["type"] == "error":
@@ -460,7 +465,9 @@ class _SandboxRun:
                 raise _Failure("the sandbox worker did not stop after cancel")
             message = self._next()
             if message is not None:
+                started = time.thread_time()
                 self._dispatch(message)
+                self.protocol_s["dispatch"] += time.thread_time() - started
         self._shutdown_worker()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
@@ -489,6 +496,7 @@ class _SandboxRun:
                 self.mirror.progress(message.get("progress") or {})
             elif kind == "result":
                 self.worker_status = self.mirror.result(message)
+                self.worker_wire = dict(message.get("wire") or {})
         except (ValueError, KeyError, TypeError) as error:
             raise _Failure(
                 f"the sandbox worker sent an invalid {kind} message: {self.masker.mask(str(error))}"
@@ -551,6 +559,11 @@ class _SandboxRun:
             else None,
             "timings_ms": ms,
             "traffic": {**self.counts, "download_bytes": self.downloader.bytes if self.downloader else 0},
+            "protocol_ms": {
+                "host_decode": round(self.protocol_s["decode"] * 1000, 3),
+                "host_dispatch": round(self.protocol_s["dispatch"] * 1000, 3),
+                "worker_send": round(float(self.worker_wire.get("seconds", 0)) * 1000, 3),
+            },
             "worker": {k: v for k, v in self.handshake.items() if k not in ("type", "env_names")},
             "worker_env_names": self.handshake.get("env_names", []),
             "failure": getattr(self, "failure", None),

@@ -87,10 +87,12 @@ class SessionMirror:
             **(message.get("tags") or {}),
         )
 
-    def state(self, snap: dict[str, Any]) -> None:
+    def state(self, snap: dict[str, Any], *, only_if_changed: bool = False) -> None:
         state = self.states.get(snap.get("id", ""))
         if state is None:
             raise ValueError(f"state for unknown step {snap.get('id')!r}")
+        if only_if_changed and all(getattr(state, name) == snap[name] for name in _STATE_FIELDS if name in snap):
+            return
         with self._lock:
             keep = ("status", "error") if state.id in self._host_failed else ()
             for name in _STATE_FIELDS:
@@ -119,7 +121,8 @@ class SessionMirror:
         for step_id, entry in (message.get("steps") or {}).items():
             if step_id not in self.states:
                 continue
-            self.state({**entry.get("state", {}), "id": step_id})
+            # Usually identical to the last live update: then status.json is not rewritten again.
+            self.state({**entry.get("state", {}), "id": step_id}, only_if_changed=True)
             runner = self.runners[step_id]
             runner.traceback = entry.get("traceback")
             if entry.get("schema"):
