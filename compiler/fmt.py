@@ -318,8 +318,10 @@ def _double_quoted(text: str) -> str:
 def _string(text: str, flow: bool = False, force_double: bool = False) -> str:
     """One-line YAML for `text`: plain when it reads back as the same string, else quoted."""
     analysis = _EMITTER.analyze_scalar(text)
+    # ruamel's emitter allows `?x` plain in flow context, which its own parser then rejects.
+    flow_plain = analysis.allow_flow_plain and text[:1] not in ("?", ":", "-")
     if not force_double and not analysis.multiline and text \
-            and (analysis.allow_flow_plain if flow else analysis.allow_block_plain) \
+            and (flow_plain if flow else analysis.allow_block_plain) \
             and all(r.resolve(ScalarNode, text, (True, False)) == _STR_TAG for r in _RESOLVERS):
         return text
     if all(_is_printable(ch) and ch not in '"\\' for ch in text) or not analysis.allow_single_quoted \

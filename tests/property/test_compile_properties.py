@@ -1,0 +1,112 @@
+"""Properties of compiling random valid pipelines: success, determinism, fingerprints."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from compiler.api import CompileOptions, CompileResult, compile_text
+from compiler.manifest import Manifest
+from oml.lower import STEP_ID_RE
+from spec.registry import default_registry
+from tests.property.strategies import Generated, dump, pipelines, shuffled, with_comments
+
+OPTIONS = CompileOptions(search_connections=False, env={})
+
+
+def _compile(text: str) -> CompileResult:
+    return compile_text(text, "pipeline.yaml", OPTIONS)
+
+
+def _fingerprints(result: CompileResult) -> dict[str, str]:
+    assert result.ok, [(d.code, d.message) for d in result.diagnostics]
+    return json.loads(result.artifacts["meta.json"])["fingerprints"]
+
+
+@settings(max_examples=30)
+@given(pipelines())
+def test_valid_pipelines_compile_deterministically(generated: Generated) -> None:
+    first, second = _compile(generated.text), _compile(generated.text)
+    assert [d for d in first.diagnostics if d.severity == "error"] == []
+    assert first.artifacts == second.artifacts  # every file, byte for byte
+    assert first.diagnostics == second.diagnostics
+    data = YAML(typ="safe", pure=True).load(first.artifacts["manifest.yaml"].decode("utf-8"))
+    manifest = Manifest.model_validate(data)
+    assert manifest.to_data() == data
+    assert manifest.fingerprint() == _fingerprints(first)["manifest_fp"]
+
+
+@settings(max_examples=15)
+@given(pipelines(), st.randoms(use_true_random=False))
+def test_spelling_does_not_change_fingerprints(generated: Generated, rng: random.Random) -> None:
+    """Key order, comments, quoting, flow or block style and indentation are not meaning."""
+    expected = _fingerprints(_compile(generated.text))
+    variants = [
+        # JSON is YAML (but not with ensure_ascii: YAML reads "\ud83d\ude00" as two lone surrogates)
+        json.dumps(shuffled(generated.data, rng), ensure_ascii=False),
+        dump(shuffled(generated.data, rng), flow=True),
+        with_comments(dump(generated.data, indent=(4, 6, 4)), rng),
+    ]
+    for text in variants:
+        assert _fingerprints(_compile(text)) == expected, text
+
+
+def _literal_keys(config: dict[str, Any]) -> list[str]:
+    return sorted(k for k, v in config.items()
+                  if isinstance(v, (bool, int, str)) and not (isinstance(v, str) and "${" in v))
+
+
+def _changed(value: Any, prop: dict[str, Any], rng: random.Random) -> Any:
+    """Another valid value for `prop`."""
+    if "enum" in prop:
+        return rng.choice([v for v in prop["enum"] if v != value])
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1 if value + 1 <= prop.get("maximum", value + 1) else value - 1
+    if prop.get("pattern"):  # memory_limit: another number of the same unit
+        return "1" + value
+    if prop.get("maxLength") == 1:
+        return "x" if value != "x" else "y"
+    return value + "x"
+
+
+@settings(max_examples=15)
+@given(pipelines(), st.randoms(use_true_random=False))
+def test_any_config_change_changes_fingerprints(generated: Generated, rng: random.Random) -> None:
+    data = json.loads(json.dumps(generated.data))
+    candidates = [(s, k) for s in data["steps"] for k in _literal_keys(s["config"])]
+    assume(candidates)
+    step, key = rng.choice(candidates)
+    prop = default_registry().get(step["component"]).properties[key]
+    step["config"][key] = _changed(step["config"][key], prop, rng)
+    before, after = _fingerprints(_compile(generated.text)), _fingerprints(_compile(dump(data)))
+    assert after["oml_fp"] != before["oml_fp"]
+    assert after["manifest_fp"] != before["manifest_fp"]
+
+
+@pytest.mark.xfail(strict=True, reason="oml/lower.py: NAME_RE, STEP_ID_RE and INPUT_NAME_RE end in `$`, which "
+                   "also matches before a final newline, so `id: \"abc\\n\"` compiles; manifest.yaml then "
+                   "reads back `abc` (compiler/yaml_emit.py's `_PLAIN.match` has the same `$`) and the cfg "
+                   "file name holds a newline. Use re.fullmatch (or \\Z).")
+@settings(max_examples=20)
+@example(step_id="abc\n")
+@given(st.from_regex(STEP_ID_RE))
+def test_every_accepted_step_id_reads_back_from_the_manifest(step_id: str) -> None:
+    text = dump({"oml_version": "0.1.0", "name": "ids", "steps": [
+        {"id": step_id, "component": "filesystem.csv_extractor", "config": {"path": "in.csv"}},
+        {"id": "write", "component": "filesystem.csv_writer", "needs": [step_id], "config": {"path": "o.csv"}},
+    ]})
+    result = _compile(text)
+    if not result.ok:
+        return
+    data = YAML(typ="safe", pure=True).load(result.artifacts["manifest.yaml"].decode("utf-8"))
+    manifest = Manifest.model_validate(data)
+    assert manifest.fingerprint() == _fingerprints(result)["manifest_fp"]
+    assert {s.id for s in manifest.steps} == {step_id, "write"}
