@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as metadata
-import importlib.util
 import os
 import re
 import shutil
@@ -158,7 +157,7 @@ def _build(root: Path, files: list[Path], slot: Path) -> Path:
             str(out),
             str(src),
         ]
-        if _can_build_in_place():
+        if _can_build_in_place(root):  # else pip fetches the build backend into an isolated env
             command.insert(5, "--no-build-isolation")
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         wheels = sorted(out.glob("*.whl"))
@@ -174,14 +173,20 @@ def _build(root: Path, files: list[Path], slot: Path) -> Path:
     return sorted(slot.glob("*.whl"))[0]
 
 
-def _can_build_in_place() -> bool:
-    """True when the build backend is importable here, so pip need not download it."""
-    if importlib.util.find_spec("setuptools") is None:
-        return False
-    if importlib.util.find_spec("wheel") is not None:
-        return True
-    match = re.match(r"(\d+)\.(\d+)", metadata.version("setuptools"))
-    return bool(match) and (int(match.group(1)), int(match.group(2))) >= (70, 1)
+def _can_build_in_place(root: Path) -> bool:
+    """True when every `build-system.requires` is installed here, so pip need not download them."""
+    from packaging.requirements import Requirement
+
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    for text in config.get("build-system", {}).get("requires", []):
+        requirement = Requirement(text)
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(version, prereleases=True):
+            return False
+    return True
 
 
 def _file_sha256(path: Path) -> str:
