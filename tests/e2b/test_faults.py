@@ -166,3 +166,36 @@ def test_absolute_paths_are_refused_before_a_sandbox_exists(tmp_path):
 def _no_stray_sandboxes(tmp_path):
     yield
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_cancel_stops_the_sandbox_run(tmp_path):
+    """Ctrl-C during a sandbox run: the worker stops its steps, the run ends cancelled (130)."""
+    import threading
+
+    from runtime.e2b.host import SandboxExecutor
+    from runtime.local.executor import ExecOptions
+    from runtime.run import RunRequest, run
+
+    ws = quickstart_workspace(tmp_path / "ws")
+    local = transport()
+    cancel = threading.Event()
+
+    def on_change(state) -> None:  # noqa: ANN001
+        if state.id == "revenue-by-country" and state.status == "running":
+            cancel.set()
+
+    request = RunRequest(
+        pipeline=Path(PIPELINE),
+        work_dir=ws,
+        session_root=ws / ".osiris" / "sessions",
+        exec_options=ExecOptions(work_dir=ws),
+    )
+    outcome = run(
+        request, executor=SandboxExecutor(E2BOptions(transport="local"), local), cancel=cancel, on_change=on_change
+    )
+    assert outcome.exit_code == 130
+    assert outcome.status["status"] == "cancelled"
+    statuses = {s["status"] for s in outcome.status["steps"].values()}
+    assert statuses <= {"succeeded", "cancelled"} and "cancelled" in statuses, statuses
+    assert events(outcome)[-1]["event"] == "run_end"
+    assert leftovers(ws) == [] and all(s.killed for s in local.created)
