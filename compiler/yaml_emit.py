@@ -12,7 +12,9 @@ import json
 import re
 from typing import Any
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@-]*$")
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./@-]*")
+_NON_PRINTABLE = re.compile("[\x7f-\x9f\ud800-\udfff\ufffe\uffff\u2028\u2029\ufeff]")
+"""Characters YAML does not allow (or folds) inside a double-quoted scalar; json.dumps leaves them."""
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
@@ -28,9 +30,10 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         return json.dumps(value, allow_nan=False)
     text = str(value)
-    if _PLAIN.match(text) and text.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    quoted = json.dumps(text, ensure_ascii=False)
+    return _NON_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def _flow(value: Any) -> str | None:

@@ -41,9 +41,11 @@ FORBIDDEN_TOP_LEVEL = {
     "outputs": "write outputs with writer steps (e.g. `filesystem.csv_writer`) that `needs` the producing step",
 }
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-STEP_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-INPUT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+STEP_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+INPUT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
+PARAM_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""All matched with `fullmatch`: `$` would also match before a final newline."""
 
 
 KEY_PREFIX = "key:"
@@ -152,7 +154,7 @@ class _Lowerer:
             return None
         if not self.expect(node, "scalar", "`name`", "`name: orders-daily`"):
             return None
-        if not NAME_RE.match(node.value):
+        if not NAME_RE.fullmatch(node.value):
             self.d.add("OML010", node.span, f"invalid pipeline name {node.value!r}",
                        help="use letters, digits, `_`, `-` and `.` (at most 100), starting with a letter or digit",
                        pointer=node.pointer)
@@ -176,7 +178,7 @@ class _Lowerer:
 
     def param(self, key: YNode, node: YNode) -> ParamDecl | None:
         name = key.value
-        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+        if not PARAM_NAME_RE.fullmatch(name):
             self.d.add("OML060", key.span, f"invalid parameter name {name!r}",
                        help="use letters, digits and `_`, starting with a letter or `_`", pointer=key.pointer)
             return None
@@ -272,7 +274,7 @@ class _Lowerer:
         if not ok:
             return None
         assert id_node is not None and component_node is not None
-        if not STEP_ID_RE.match(id_node.value):
+        if not STEP_ID_RE.fullmatch(id_node.value):
             self.d.add("OML023", id_node.span, f"invalid step id {id_node.value!r}",
                        help="use letters, digits, `_` and `-` (at most 64), starting with a letter or digit",
                        pointer=id_node.pointer)
@@ -350,7 +352,7 @@ class _Lowerer:
             return []
         result = []
         for key, value in node.items():
-            if not INPUT_NAME_RE.match(key.value):
+            if not INPUT_NAME_RE.fullmatch(key.value):
                 self.d.add("OML036", key.span, f"invalid input name {key.value!r}",
                            help="input names are identifiers (letters, digits, `_`, `-`)", pointer=key.pointer)
                 continue

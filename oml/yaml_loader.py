@@ -9,6 +9,7 @@ Scalars are converted by their resolved tag; timestamps stay strings so configs 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -107,6 +108,13 @@ class TooComplex(Exception):
     pass
 
 
+class BadCharacter(Exception):
+    """A `\\uD800`-style escape produced a lone surrogate, which is not text (not UTF-8)."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 class _Builder:
     def __init__(self, file: str, diagnostics: Diagnostics) -> None:
         self.file = file
@@ -158,6 +166,8 @@ class _Builder:
         value = node.value if tag.endswith(":timestamp") else _scalar(node)
         if node.style == ">" and isinstance(value, str):
             value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise BadCharacter(span)
         return YNode("scalar", value, span, pointer, style=node.style, tag=tag)
 
 
@@ -182,6 +192,10 @@ def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
         return None
     try:
         return _Builder(file, diagnostics).build(root, "")
+    except BadCharacter as error:
+        diagnostics.add("OML001", error.args[0], "the string holds an escaped lone surrogate (not a character)",
+                        help="remove the \\uD800-\\uDFFF escape or pair it correctly")
+        return None
     except TooComplex as error:
         at = error.args[0]
         diagnostics.add("OML001", at, "the document nests too deeply or expands too many aliases",

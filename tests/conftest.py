@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CONFORMANCE = REPO.parent / "shared" / "conformance" / "upstream-v0.1.0"
+def _conformance_dir() -> Path:
+    """`../shared/conformance/upstream-v0.1.0` beside the checkout (as the brief places it);
+    OSIRIS_CONFORMANCE_DIR overrides it, and /work/shared is the fallback for clones elsewhere."""
+    candidates = [os.environ.get("OSIRIS_CONFORMANCE_DIR"), REPO.parent / "shared" / "conformance" / "upstream-v0.1.0",
+                  "/work/shared/conformance/upstream-v0.1.0"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return REPO.parent / "shared" / "conformance" / "upstream-v0.1.0"
+
+
+CONFORMANCE = _conformance_dir()
 
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": ""}

@@ -16,11 +16,9 @@ from drivers.common.duckdb_conn import closing_reader
 from drivers.duckdb_sql.processor import DuckDBProcessor, table_names
 from runtime.driver import Cancelled, DriverError, Transformer
 from runtime.testing import RecordingContext, ipc_input
+from tests.conftest import CONFORMANCE
 
-DEMO = (
-    Path(__file__).resolve().parents[3]
-    / "shared/conformance/upstream-v0.1.0/examples/mysql_duckdb_supabase_demo.yaml"
-)
+DEMO = CONFORMANCE / "examples" / "mysql_duckdb_supabase_demo.yaml"
 
 
 def run(tmp_path: Path, query: str, tables: dict[str, pa.Table | pa.RecordBatchReader], **config) -> pa.Table:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -105,9 +104,6 @@ def test_artifact_yaml_reads_back_as_written(data: dict[str, Any]) -> None:
     _reads_back(data)
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/yaml_emit.py: `_PLAIN.match` accepts a trailing newline "
-                   "('x\\n' is written plain and reads back 'x'), and json.dumps leaves \\x7f-\\x9f "
-                   "(\\x85 included) unescaped, which YAML readers reject or fold")
 @settings(max_examples=300)
 @given(_keys_and_values(ANY_TEXT))
 def test_artifact_yaml_reads_back_any_text(data: dict[str, Any]) -> None:

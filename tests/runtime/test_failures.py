@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from runtime.commands.output import render_summary
 from tests.runtime.conftest import events_of, validate_session
 from tests.runtime.doubles import Generator, Sink
+
+REPO = Path(__file__).resolve().parents[2]
 
 TWO_BRANCHES = """
 oml_version: "0.1.0"
@@ -275,9 +282,33 @@ steps:
     validate_session(outcome.session.dir)
 
 
-def test_keyboard_interrupt_in_an_embedding_program_cancels_cleanly(run_oml):
-    import _thread
+EMBEDDING_PROGRAM = """
+import _thread, json, os, sys, threading
+from pathlib import Path
+from runtime.local.executor import ExecOptions
+from runtime.registry import DriverRegistry
+from runtime.run import RunRequest, run
+from tests.runtime.doubles import OVERRIDES, Generator, spec_registry
 
+work = Path(sys.argv[1])
+(work / "pipeline.yaml").write_text(sys.argv[2], encoding="utf-8")
+
+def interrupt_soon():
+    Generator.first_batch.wait(60)
+    _thread.interrupt_main()
+
+threading.Thread(target=interrupt_soon, daemon=True).start()
+request = RunRequest(pipeline=Path("pipeline.yaml"), params={}, connections=None, run_id=None,
+                     session_root=work / ".osiris" / "sessions", work_dir=work, env=dict(os.environ),
+                     exec_options=ExecOptions(work_dir=work))
+outcome = run(request, registry=DriverRegistry({k: v for k, v in OVERRIDES.items() if v is not None}),
+              spec_registry=spec_registry())
+print(json.dumps({"exit_code": outcome.exit_code, "status": outcome.status["status"]}))
+"""
+
+
+def test_keyboard_interrupt_in_an_embedding_program_cancels_cleanly(tmp_path):
+    # In a child process: a KeyboardInterrupt that escaped would otherwise abort pytest itself.
     text = """
 oml_version: "0.1.0"
 name: embedded
@@ -291,12 +322,8 @@ steps:
     mode: write
     needs: [endless]
 """
-    Generator.first_batch.clear()
-
-    def interrupt_soon() -> None:
-        Generator.first_batch.wait(30)
-        _thread.interrupt_main()
-
-    threading.Thread(target=interrupt_soon, daemon=True).start()
-    outcome = run_oml(text)
-    assert outcome.exit_code == 130 and outcome.status["status"] == "cancelled"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", EMBEDDING_PROGRAM, str(tmp_path), text], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"exit_code": 130, "status": "cancelled"}
