@@ -16,6 +16,7 @@ it drifts. Output is deterministic: lists whose order carries no meaning are sor
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from oml.codes import CATALOG
@@ -35,6 +36,11 @@ PARAM_REF_PATTERN = r"^\$\{params\.[A-Za-z_][A-Za-z0-9_]*\}$"
 """A whole-string parameter reference: bound with the parameter's type before validation."""
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
 _REF = "#/$defs/"
+
+
+def _anchored(regex: re.Pattern[str]) -> str:
+    """The loader matches whole strings (`fullmatch`); JSON Schema `pattern` searches."""
+    return f"^(?:{regex.pattern})$"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -61,7 +67,7 @@ def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "oml_version": {"type": "string", "const": OML_VERSION,
                         "description": f"The OML version; write `oml_version: \"{OML_VERSION}\"` (quoted)."},
-        "name": {"type": "string", "pattern": NAME_RE.pattern, "description": CATALOG["OML010"].explanation},
+        "name": {"type": "string", "pattern": _anchored(NAME_RE), "description": CATALOG["OML010"].explanation},
         "description": {"type": ["string", "null"], "description": "What the pipeline does, for people."},
         "metadata": {
             "type": "object",
@@ -157,7 +163,7 @@ def _step(registry: Registry) -> dict[str, Any]:
     names = registry.names()
     reference = f"^\\$\\{{(?!params\\.){EXPR_NAME}\\.({'|'.join(_outputs(registry))})\\}}$"
     properties = {
-        "id": {"type": "string", "pattern": STEP_ID_RE.pattern, "description": CATALOG["OML023"].explanation},
+        "id": {"type": "string", "pattern": _anchored(STEP_ID_RE), "description": CATALOG["OML023"].explanation},
         "component": {
             "type": "string", "enum": names,
             "description": "The component that runs this step (canonical name or alias); "
@@ -178,7 +184,7 @@ def _step(registry: Registry) -> dict[str, Any]:
             "type": ["object", "null"],
             "description": "Named data inputs, each exactly one `${step_id.output}` reference, "
                            "e.g. `{orders: \"${extract-orders.df}\"}`.",
-            "propertyNames": {"pattern": INPUT_NAME_RE.pattern},
+            "propertyNames": {"pattern": _anchored(INPUT_NAME_RE)},
             "additionalProperties": {"type": "string", "pattern": reference},
         },
         "config": {"type": ["object", "null"], "description": "The component's settings (see its spec)."},
