@@ -175,19 +175,6 @@ class LocalSandbox:
         self._processes.append(process)
         return process
 
-    def run(self, argv: list[str], *, timeout_s: float = 60) -> tuple[int, str]:
-        self._alive()
-        done = subprocess.run(
-            argv,
-            env=self.base_env(),
-            cwd=self.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-        return done.returncode, done.stdout
-
     def kill(self) -> None:
         self._timer.cancel()
         self.killed = True

@@ -2,7 +2,7 @@
 
 Calls made, and nothing else: `Sandbox.create(template, timeout, metadata)` (API key from
 `E2B_API_KEY`, read by the SDK), `files.write_files` / `files.exists` /
-`files.read(format="stream")`, `commands.run(cmd, background=True, envs=..., cwd=...,
+`files.read(format="stream")`, `commands.run(cmd, background=True, envs=...,
 stdin=True, timeout=0)` whose handle streams stdout/stderr through `wait(on_stdout=...,
 on_stderr=...)` and takes input through `send_stdin`, and `kill()`. The worker's
 environment (allow-list and connection payload) goes only in `envs=` of that one command,
@@ -189,22 +189,13 @@ class E2BSandbox:
         on_stdout: Callable[[str], None],
         on_stderr: Callable[[str], None],
     ) -> E2BProcess:
-        command = shlex.join(argv)
+        # The working directory exists only if an input file was uploaded into it: create it here.
+        command = f"mkdir -p {shlex.quote(cwd)} && cd {shlex.quote(cwd)} && exec {shlex.join(argv)}"
         try:
-            handle = self.sdk.commands.run(command, background=True, envs=env, cwd=cwd, stdin=True, timeout=0)
+            handle = self.sdk.commands.run(command, background=True, envs=env, stdin=True, timeout=0)
         except Exception as error:  # noqa: BLE001
             raise translate(error, "starting the worker") from None
         return E2BProcess(handle, on_stdout, on_stderr, self)
-
-    def run(self, argv: list[str], *, timeout_s: float = 60) -> tuple[int, str]:
-        e2b = _sdk()
-        try:
-            result = self.sdk.commands.run(shlex.join(argv), timeout=timeout_s)
-            return int(result.exit_code), str(result.stdout or "")
-        except e2b.CommandExitException as error:
-            return int(error.exit_code), str(error.stdout or "")
-        except Exception as error:  # noqa: BLE001
-            raise translate(error, f"running {argv[0]} in the sandbox") from None
 
     def kill(self) -> None:
         if self._killed:

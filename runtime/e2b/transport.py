@@ -125,9 +125,6 @@ class Sandbox(Protocol):
         on_stderr: Callable[[str], None],
     ) -> RemoteProcess: ...
 
-    def run(self, argv: list[str], *, timeout_s: float = 60) -> tuple[int, str]:
-        """Run a short command to completion: (exit code, stdout)."""
-
     def kill(self) -> None:
         """Destroy the sandbox (idempotent, never raises)."""
 

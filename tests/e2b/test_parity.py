@@ -28,6 +28,7 @@ from tests.e2b.helpers import (
     run_pipeline,
     step_metric_names,
 )
+from tests.runtime.conftest import validate_session  # noqa: E402 - the runtime's schema check
 
 PIPELINE = "examples/quickstart/pipeline.yaml"
 
@@ -53,6 +54,7 @@ def test_quickstart_demo(tmp_path):
     assert outputs == files_under(here)
     assert {"out/quickstart/revenue_by_country.csv", "out/quickstart/revenue_by_country.parquet"} <= set(outputs)
     assert leftovers(there) == []
+    validate_session(sandboxed.session.dir)  # events, metrics and status.json follow the published schemas
     assert executor.last_report["transport"] == "local"
     # The worker ran the uploaded build, not this checkout.
     assert not executor.last_report["worker"]["runtime_path"].startswith(str(REPO))

@@ -110,21 +110,18 @@ def test_sdk_errors_are_translated(error, kind, transient):
     assert str(translated).startswith("creating the E2B sandbox failed: ")
 
 
-def test_create_retries_rate_limits(tmp_path):
-    attempts = []
+def test_rate_limited_create_is_transient(tmp_path):
+    """The host retries transient errors (tested in test_faults); here: the SDK's 429 is one."""
 
-    class Flaky(fake_e2b.FakeSandbox):
+    class Limited(fake_e2b.FakeSandbox):
         @classmethod
         def create(cls, *args, **kwargs):
-            attempts.append(1)
-            if len(attempts) < 2:
-                raise e2b.RateLimitException("429")
-            return super().create(*args, **kwargs)
+            raise e2b.RateLimitException("429: rate limit exceeded")
 
-    transport = E2BTransport(sandbox_cls=Flaky, root=str(tmp_path / "remote"), python=sys.executable, cache_dir=None)
-    ws = quickstart_workspace(tmp_path / "cloud")
-    outcome = _run(ws, SandboxExecutor(E2BOptions(transport="e2b", backoff_s=0.01), transport))
-    assert outcome.exit_code == 0 and len(attempts) == 2
+    transport = E2BTransport(sandbox_cls=Limited, root=str(tmp_path), python=sys.executable, cache_dir=None)
+    with pytest.raises(TransportError) as caught:
+        transport.create(SandboxSpec(None, 60))
+    assert caught.value.transient and "RateLimitException" in str(caught.value)
 
 
 def test_process_exit_and_drop_mapping(tmp_path):
