@@ -93,8 +93,9 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
             "cannot find the osiris source tree to build a wheel from",
         ) from None
     files = _package_files(root)
-    key = _content_key(root, files)
-    slot = (cache or cache_root()) / "e2b" / "wheels" / key[:24]
+    cache = cache or cache_root()
+    key = _content_key(root, files, cache)
+    slot = cache / "e2b" / "wheels" / key[:24]
     found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
     if found:
         return Build(found[0], _file_sha256(found[0]), cached=True)
@@ -122,18 +123,35 @@ def _package_files(root: Path) -> list[Path]:
     return files
 
 
-def _content_key(root: Path, files: list[Path]) -> str:
-    """Names, sizes and modification times of the packaged files (a stat each, no reads).
+def _content_key(root: Path, files: list[Path], cache: Path) -> str:
+    """sha256 over the packaged files' names and contents: the wheel cache's key.
 
-    A touched-but-unchanged file costs one rebuild (~2 s); reading and hashing every source
-    file on every run would cost more than that over a day of runs.
+    Hashing ~400 files costs ~50 ms, so the result is memoised under a key of their names,
+    sizes and modification times (one stat each): a run on an unchanged tree reads no file,
+    and a touched-but-unchanged file costs one re-hash, not a rebuild.
     """
-    digest = hashlib.sha256()
-    digest.update(f"{sys.version_info[:2]}".encode())
+    quick = hashlib.sha256(f"{sys.version_info[:2]}".encode())
     for path in files:
         info = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+        quick.update(f"{path.relative_to(root).as_posix()}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    memo = cache / "e2b" / "wheels" / "stat" / quick.hexdigest()[:24]
+    try:
+        return memo.read_text(encoding="ascii").strip()
+    except OSError:
+        pass
+    digest = hashlib.sha256(f"{sys.version_info[:2]}".encode())
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    key = digest.hexdigest()
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        temp = memo.with_name(f".{memo.name}.{os.getpid()}")
+        temp.write_text(key + "\n", encoding="ascii")
+        os.replace(temp, memo)
+    except OSError:
+        pass
+    return key
 
 
 def _build(root: Path, files: list[Path], slot: Path) -> Path:

@@ -166,3 +166,18 @@ def test_template_context_and_a_prebuilt_install(tmp_path):
     assert outcome.exit_code == 0
     assert executor.last_report["build"]["uploaded"] is False
     assert executor.last_report["worker"]["site"].startswith(str(site))
+
+
+def test_wheel_key_is_the_content(tmp_path):
+    import os
+
+    root = tmp_path / "src"
+    (root / "pkg").mkdir(parents=True)
+    files = [root / "pkg" / "a.py", root / "pkg" / "b.yaml"]
+    files[0].write_text("x = 1\n")
+    files[1].write_text("k: v\n")
+    first = wheel._content_key(root, files, tmp_path / "cache")
+    os.utime(files[0], ns=(1, 1))  # touched, same content: same key (re-hashed, not rebuilt)
+    assert wheel._content_key(root, files, tmp_path / "cache") == first
+    files[1].write_text("k: w\n")
+    assert wheel._content_key(root, files, tmp_path / "cache") != first
