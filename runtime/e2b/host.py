@@ -16,33 +16,24 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from compiler.manifest import Manifest
 from runtime.e2b import wheel as wheels
-from runtime.e2b.conns import SECRET_ENV, build_payload
+from runtime.e2b.conns import build_payload
 from runtime.e2b.downloads import Artifact, Downloader
 from runtime.e2b.handshake import check_handshake
+from runtime.e2b.jobfiles import build_installed, job_files, worker_env
+from runtime.e2b.link import SandboxFailure, WorkerLink
 from runtime.e2b.mirror import SessionMirror
 from runtime.e2b.options import E2BOptions
-from runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
+from runtime.e2b.protocol import PROTOCOL
 from runtime.e2b.staging import Staging, preflight, stage
-from runtime.e2b.transport import (
-    ProcessExit,
-    RemoteProcess,
-    Sandbox,
-    SandboxSpec,
-    Transport,
-    TransportError,
-    UploadFile,
-    with_retries,
-)
+from runtime.e2b.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
 from runtime.local.context import StepState
 from runtime.local.executor import ExecOptions, ExecResult
 from runtime.secrets import SecretMasker
@@ -50,13 +41,7 @@ from runtime.secrets import SecretMasker
 __all__ = ["SandboxExecutor", "make_transport"]
 
 log = logging.getLogger("osiris.e2b")
-_FIXED_ENV = {"PYTHONUNBUFFERED": "1", "OSIRIS_E2B": "1"}
-
-
-class _Failure(Exception):
-    def __init__(self, message: str, hint: str | None = None, step_id: str | None = None) -> None:
-        super().__init__(message)
-        self.hint, self.step_id = hint, step_id
+_Failure = SandboxFailure
 
 
 def make_transport(options: E2BOptions) -> Transport:
@@ -133,23 +118,13 @@ class _SandboxRun:
         self.session_dir = tmp_dir.parent
         self.mirror = SessionMirror(manifest, events, metrics, on_change)
         self.sandbox: Sandbox | None = None
-        self.process: RemoteProcess | None = None
+        self.link = WorkerLink(self.masker, opts.timeout_s, opts.heartbeat_timeout_s)
         self.downloader: Downloader | None = None
-        self.inbox: queue.Queue[str] = queue.Queue()
-        self.stderr_tail: list[str] = []
         self.timings: dict[str, float] = {}
-        self.counts = {
-            "bytes_in": 0,
-            "bytes_out": 0,
-            "messages_in": 0,
-            "messages_out": 0,
-            "upload_bytes": 0,
-            "create_attempts": 0,
-            "upload_attempts": 0,
-        }
+        self.counts = {"upload_bytes": 0, "create_attempts": 0, "upload_attempts": 0}
         self.handshake: dict[str, Any] = {}
-        self.protocol_s = {"decode": 0.0, "dispatch": 0.0}
-        """Host CPU time parsing worker lines, and applying them (events.jsonl writes included)."""
+        self.dispatch_s = 0.0
+        """Host CPU time applying worker messages (events.jsonl, status.json writes included)."""
         self.worker_wire: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
         self.worker_status: str | None = None
@@ -212,25 +187,15 @@ class _SandboxRun:
             self.manifest, self.cfgs, self.specs, self.connections, self.exec_options.work_dir, root
         )
         payload = build_payload(self.manifest, self.cfgs, self.connections, self.specs, self.staging.map_dir)
-        self.worker_env = self._worker_env(json.dumps(payload, ensure_ascii=False))
-
-    def _worker_env(self, payload: str) -> dict[str, str]:
-        env = dict(_FIXED_ENV)
-        host_env = getattr(self.connections, "env", os.environ)
-        for name in self.opts.env_names:
-            if name in host_env:
-                env[name] = host_env[name]
-            else:
-                log.warning("--e2b-env %s: not set on the host, not passed", name)
-        env[SECRET_ENV] = payload
-        return env
+        host_env = getattr(self.connections, "env", None) or os.environ
+        self.worker_env = worker_env(self.opts, host_env, json.dumps(payload, ensure_ascii=False))
 
     # -- create and upload -------------------------------------------------------------------
     def _create(self) -> None:
         spec = SandboxSpec(
             self.opts.template,
             self.opts.timeout_s,
-            {"osiris_session": str(getattr(self.events, "session_id", "")), **self.opts.metadata},
+            {"osiris_session": self._session_id(), **self.opts.metadata},
         )
 
         def attempt() -> Sandbox:
@@ -250,56 +215,27 @@ class _SandboxRun:
             raise _Failure(f"the sandbox could not be created: {error}", error.hint) from None
         self._stage(self.sandbox.root)
 
-    def _job_files(self) -> list[UploadFile]:
-        root, sandbox = self.root, self.sandbox
-        assert sandbox is not None
-        cached = bool(sandbox.cache_dir) and sandbox.exists(
-            f"{sandbox.cache_dir}/{self.build.build_id}/.osiris-complete"
-        )
-        self.wheel_uploaded = not cached
-        boot = {
-            "build_id": self.build.build_id,
-            "wheel": None if cached else f"dist/{self.build.filename}",
-            "site_dirs": [d for d in (sandbox.cache_dir, f"{root}/site") if d],
-            "lock": "job/requirements.lock",
-            "heartbeat_s": self.opts.heartbeat_s,
-        }
-        compiled = self.session_dir / "compiled"
-        run = {
-            "session_id": str(getattr(self.events, "session_id", "")),
-            "mounts": [m.to_json() for m in self.staging.mounts],
-            "map": [[f"{root}/tmp", str(self.tmp_dir)], [f"{root}/job/compiled", str(compiled)]],
-            "exec": {
-                "batch_rows": self.exec_options.batch_rows,
-                "channel_capacity": self.exec_options.channel_capacity,
-                "step_memory_bytes": self.exec_options.step_memory_bytes,
-                "keep_spill": self.exec_options.keep_spill,
-                "debug": self.exec_options.debug,
-            },
-            "heartbeat_s": self.opts.heartbeat_s,
-            "shutdown_grace_s": self.opts.shutdown_grace_s,
-        }
-        bootstrap = resources.files("runtime.e2b").joinpath("bootstrap.py").read_bytes()
-        files = [
-            UploadFile(f"{root}/bootstrap.py", bootstrap),
-            UploadFile(f"{root}/job/boot.json", json.dumps(boot, indent=1).encode()),
-            UploadFile(f"{root}/job/run.json", json.dumps(run, indent=1, ensure_ascii=False).encode()),
-            UploadFile(f"{root}/job/requirements.lock", self.lock.encode()),
-        ]
-        for path in sorted(compiled.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                files.append(UploadFile(f"{root}/job/compiled/{path.relative_to(compiled).as_posix()}", path))
-        if not cached:
-            files.append(UploadFile(f"{root}/dist/{self.build.filename}", self.build.path))
-        return files
-
     def _upload(self) -> None:
         sandbox = self.sandbox
         assert sandbox is not None
 
         def attempt() -> int:
             self.counts["upload_attempts"] += 1
-            return sandbox.upload(self._job_files() + self.staging.uploads)
+            self.wheel_uploaded = not build_installed(sandbox, self.build)
+            files = job_files(
+                root=self.root,
+                sandbox=sandbox,
+                build=self.build,
+                installed=not self.wheel_uploaded,
+                lock=self.lock,
+                staging=self.staging,
+                session_id=self._session_id(),
+                compiled=self.session_dir / "compiled",
+                tmp_dir=self.tmp_dir,
+                exec_options=self.exec_options,
+                opts=self.opts,
+            )
+            return sandbox.upload(files)
 
         try:
             self.counts["upload_bytes"] = with_retries(
@@ -315,32 +251,8 @@ class _SandboxRun:
     def _start(self) -> None:
         sandbox = self.sandbox
         assert sandbox is not None
-        buffer = LineBuffer()
-
-        def on_stdout(chunk: str) -> None:
-            self.counts["bytes_in"] += len(chunk.encode("utf-8"))
-            try:
-                for line in buffer.feed(chunk):
-                    self.inbox.put(line)
-            except ProtocolError as error:
-                self.inbox.put(json.dumps({"type": "error", "stage": "protocol", "message": str(error)}))
-
-        def on_stderr(chunk: str) -> None:
-            for line in chunk.splitlines():
-                if line.strip():
-                    self.stderr_tail = (self.stderr_tail + [line])[-20:]
-                    log.debug("sandbox stderr: %s", self.masker.mask(line))
-
-        try:
-            self.process = sandbox.start(
-                [sandbox.python, f"{self.root}/bootstrap.py", self.root],
-                env=self.worker_env,
-                cwd=self.staging.work,
-                on_stdout=on_stdout,
-                on_stderr=on_stderr,
-            )
-        except TransportError as error:
-            raise _Failure(f"the sandbox worker could not be started: {error}", error.hint) from None
+        argv = [sandbox.python, f"{self.root}/bootstrap.py", self.root]
+        self.link.start(sandbox, argv, self.worker_env, self.staging.work)
         self.downloader = Downloader(
             sandbox,
             self.staging.mounts,
@@ -350,67 +262,12 @@ class _SandboxRun:
         )
         self._await_handshake()
 
-    def _send(self, messages: list[dict[str, Any]]) -> None:
-        assert self.process is not None
-        data = encode_many(messages)
-        self.counts["bytes_out"] += len(data.encode("utf-8"))
-        self.counts["messages_out"] += len(messages)
-        try:
-            self.process.send(data)
-        except TransportError as error:
-            raise _Failure(f"lost the connection to the sandbox: {error}", error.hint) from None
-
-    def _next(self, timeout: float = 0.05) -> dict[str, Any] | None:
-        """The next worker message, or None; raises _Failure when the worker is gone or silent."""
-        try:
-            line = self.inbox.get(timeout=timeout)
-        except queue.Empty:
-            self._check_alive()
-            return None
-        self.counts["messages_in"] += 1
-        self.last_seen = time.monotonic()
-        started = time.thread_time()
-        try:
-            message = decode(line, WORKER_MESSAGES)
-            self.protocol_s["decode"] += time.thread_time() - started
-        except ProtocolError as error:
-            raise _Failure(f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}") from None
-        if message["type"] == "error":
-            raise _Failure(self._worker_error(message))
-        return message
-
-    def _check_alive(self) -> None:
-        assert self.process is not None
-        exit_info = self.process.poll()
-        if exit_info is not None and self.inbox.empty():
-            raise _Failure(self._exit_message(exit_info), getattr(exit_info.error, "hint", None))
-        silent = time.monotonic() - self.last_seen
-        if silent > self.opts.heartbeat_timeout_s:
-            raise _Failure(
-                f"lost the connection to the sandbox: no message from the worker for {silent:.0f} s",
-                "the sandbox may be overloaded or unreachable; rerun, or raise the timeout",
-            )
-
-    def _exit_message(self, exit_info: ProcessExit) -> str:
-        from runtime.e2b.transport import ConnectionLost, SandboxTimeout
-
-        if isinstance(exit_info.error, SandboxTimeout):
-            return f"the sandbox reached its timeout ({self.opts.timeout_s} s, --e2b-timeout) and was stopped"
-        if isinstance(exit_info.error, ConnectionLost):
-            return f"lost the connection to the sandbox: {exit_info.error}"
-        tail = "; ".join(self.stderr_tail[-3:])
-        return f"the sandbox worker died ({exit_info.describe()})" + (f": {self.masker.mask(tail)}" if tail else "")
-
-    def _worker_error(self, message: dict[str, Any]) -> str:
-        stage, text = message.get("stage"), self.masker.mask(str(message.get("message")))
-        if stage == "install":
-            return f"installing osiris in the sandbox failed: {text}"
-        return f"the sandbox worker failed ({stage}): {text}"
+    def _session_id(self) -> str:
+        return str(getattr(self.events, "session_id", ""))
 
     def _await_handshake(self) -> None:
-        self.last_seen = time.monotonic()
         while True:
-            message = self._next()
+            message = self.link.next()
             if message is None or message["type"] == "heartbeat":
                 continue
             if message["type"] == "log":
@@ -422,23 +279,14 @@ class _SandboxRun:
         self.handshake = message
         problem = check_handshake(message, self.build.build_id, self.opts.cpu)
         if problem is not None:
-            self._send(
-                [
-                    {
-                        "type": "handshake",
-                        "protocol": message.get("protocol"),
-                        "accepted": False,
-                        "reason": problem[0],
-                    }
-                ]
+            self.link.send(
+                [{"type": "handshake", "protocol": message.get("protocol"), "accepted": False, "reason": problem[0]}]
             )
             raise _Failure(problem[0], problem[1])
 
     def _converse(self) -> None:
-        from runtime.e2b.protocol import PROTOCOL
-
         order = self.manifest.order
-        self._send(
+        self.link.send(
             [
                 {"type": "handshake", "protocol": PROTOCOL, "accepted": True},
                 *(
@@ -458,16 +306,16 @@ class _SandboxRun:
             if self.cancel.is_set() and cancel_deadline is None:
                 cancel_deadline = time.monotonic() + self.opts.shutdown_grace_s
                 try:
-                    self._send([{"type": "cancel"}])
+                    self.link.send([{"type": "cancel"}])
                 except _Failure:
                     cancel_deadline = time.monotonic()
             if cancel_deadline is not None and time.monotonic() > cancel_deadline:
                 raise _Failure("the sandbox worker did not stop after cancel")
-            message = self._next()
+            message = self.link.next()
             if message is not None:
                 started = time.thread_time()
                 self._dispatch(message)
-                self.protocol_s["dispatch"] += time.thread_time() - started
+                self.dispatch_s += time.thread_time() - started
         self._shutdown_worker()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
@@ -505,7 +353,7 @@ class _SandboxRun:
     def _shutdown_worker(self) -> None:
         """Tell the worker it may exit; the sandbox is killed next anyway, so do not wait for it."""
         try:
-            self._send([{"type": "shutdown"}])
+            self.link.send([{"type": "shutdown"}])
         except _Failure:
             pass
 
@@ -531,8 +379,8 @@ class _SandboxRun:
             self.downloader.finish()
 
     def _teardown(self) -> None:
-        if self.process is not None and self.process.poll() is None and not self.opts.keep:
-            self.process.kill()
+        if self.link.alive() and not self.opts.keep:
+            self.link.kill()
         if self.sandbox is not None and not self.opts.keep:
             self.sandbox.kill()
         elif self.sandbox is not None:
@@ -558,10 +406,14 @@ class _SandboxRun:
             if build
             else None,
             "timings_ms": ms,
-            "traffic": {**self.counts, "download_bytes": self.downloader.bytes if self.downloader else 0},
+            "traffic": {
+                **self.counts,
+                **self.link.counts,
+                "download_bytes": self.downloader.bytes if self.downloader else 0,
+            },
             "protocol_ms": {
-                "host_decode": round(self.protocol_s["decode"] * 1000, 3),
-                "host_dispatch": round(self.protocol_s["dispatch"] * 1000, 3),
+                "host_decode": round(self.link.decode_s * 1000, 3),
+                "host_dispatch": round(self.dispatch_s * 1000, 3),
                 "worker_send": round(float(self.worker_wire.get("seconds", 0)) * 1000, 3),
             },
             "worker": {k: v for k, v in self.handshake.items() if k not in ("type", "env_names")},
@@ -584,7 +436,7 @@ class _SandboxRun:
         self.metrics.emit("e2b_upload_bytes", self.counts["upload_bytes"], "bytes", transport=self.transport.name)
         self.metrics.emit(
             "e2b_protocol_bytes",
-            self.counts["bytes_in"] + self.counts["bytes_out"],
+            self.link.counts["bytes_in"] + self.link.counts["bytes_out"],
             "bytes",
             transport=self.transport.name,
         )
