@@ -26,6 +26,7 @@ from compiler.manifest import Manifest
 from runtime.e2b import wheel as wheels
 from runtime.e2b.conns import build_payload
 from runtime.e2b.downloads import Artifact, Downloader
+from runtime.e2b.facts import record_facts
 from runtime.e2b.handshake import check_handshake
 from runtime.e2b.jobfiles import build_installed, job_files, worker_env
 from runtime.e2b.link import SandboxFailure, WorkerLink
@@ -420,23 +421,4 @@ class _SandboxRun:
             "worker_env_names": self.handshake.get("env_names", []),
             "failure": getattr(self, "failure", None),
         }
-        report = self.masker.mask_data(self.report)
-        path = self.session_dir / "artifacts" / "e2b.json"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(
-                self.masker.mask(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False)) + "\n",
-                encoding="utf-8",
-            )
-        except OSError as error:
-            log.warning("cannot write %s: %s", path, error)
-        for name in ("create", "upload", "start", "exec", "download", "total"):
-            if name in ms:
-                self.metrics.emit(f"e2b_{name}_ms", ms[name], "ms", transport=self.transport.name)
-        self.metrics.emit("e2b_upload_bytes", self.counts["upload_bytes"], "bytes", transport=self.transport.name)
-        self.metrics.emit(
-            "e2b_protocol_bytes",
-            self.link.counts["bytes_in"] + self.link.counts["bytes_out"],
-            "bytes",
-            transport=self.transport.name,
-        )
+        record_facts(self.report, self.session_dir / "artifacts" / "e2b.json", self.masker, self.metrics)

@@ -14,7 +14,6 @@ for `shutdown` (or the end of stdin) -> exit 0.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import importlib.metadata as metadata
 import json
@@ -29,7 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runtime.e2b.paths import Mount, PathMapper, locate
-from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode, encode
+from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
+from runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
 from runtime.secrets import SecretMasker
 
 if TYPE_CHECKING:
@@ -50,31 +50,6 @@ REPORTED_PACKAGES = (
 """Versions the handshake reports, so the host can refuse a sandbox that would not match it."""
 
 _HANDSHAKE_WAIT_S = 120.0
-
-
-class Wire:
-    """Masked, path-mapped, counted protocol output."""
-
-    def __init__(self, out: Any, masker: SecretMasker, mapper: PathMapper) -> None:
-        self.out, self.masker, self.mapper = out, masker, mapper
-        self.bytes_sent = 0
-        self.messages = 0
-        self.seconds = 0.0
-        """CPU time spent masking, encoding and writing: the worker's share of the protocol overhead."""
-
-    def send(self, message: dict[str, Any]) -> None:
-        # Masked as data (every string, keys too) before encoding, like the session's own logs.
-        # Not again as text: the compact line has no spaces, so the URL-password pattern could
-        # run across a closing quote and break the JSON.
-        started = time.thread_time()
-        line = self.mapper.apply(encode(self.masker.mask_data(message)))
-        self.bytes_sent += len(line.encode("utf-8"))
-        self.messages += 1
-        self.out.send_line(line)
-        self.seconds += time.thread_time() - started
-
-    def stats(self) -> dict[str, Any]:
-        return {"messages": self.messages, "bytes": self.bytes_sent, "seconds": round(self.seconds, 6)}
 
 
 class _Inbox:
@@ -117,70 +92,6 @@ class _Inbox:
             return self.messages.get(timeout=timeout)
         except queue.Empty:
             return {"type": "timeout"}
-
-
-class _LogForwarder(logging.Handler):
-    def __init__(self, wire: Wire, level: int) -> None:
-        super().__init__(level)
-        self.wire = wire
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.wire.send({"type": "log", "level": record.levelno, "logger": record.name, "message": text})
-        except Exception:  # noqa: BLE001 - logging must never break a run
-            pass
-
-
-class ForwardEvents:
-    """Duck-types `runtime.events.EventLog` for the executor: events become protocol messages."""
-
-    def __init__(self, wire: Wire, session_id: str) -> None:
-        self.wire, self.session_id = wire, session_id
-
-    def emit(self, event: str, step_id: str | None = None, **fields: Any) -> dict[str, Any]:
-        message = {"type": "event", "event": event, "step_id": step_id, "fields": fields}
-        self.wire.send(message)
-        return message
-
-    def listen(self, callback: Any) -> None:  # pragma: no cover - not used by the executor
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class ForwardMetrics:
-    """Duck-types `runtime.events.MetricLog`."""
-
-    def __init__(self, wire: Wire, session_id: str) -> None:
-        self.wire, self.session_id = wire, session_id
-
-    def emit(self, metric: str, value: float, unit: str | None = None, step_id: str | None = None, **tags: Any) -> None:
-        self.wire.send(
-            {
-                "type": "metric",
-                "metric": metric,
-                "value": value,
-                "unit": unit,
-                "step_id": step_id,
-                "tags": {k: v for k, v in tags.items() if v is not None},
-            }
-        )
-
-    def close(self) -> None:
-        pass
-
-
-def snapshot(state: Any) -> dict[str, Any]:
-    """A StepState as plain data; monotonic clock readings become elapsed milliseconds."""
-    data = {f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name not in ("started", "finished")}
-    data["elapsed_ms"] = state.duration_ms
-    data["started"] = state.started is not None
-    data["finished"] = state.finished is not None
-    return data
 
 
 def handshake(boot_info: dict[str, Any]) -> dict[str, Any]:
@@ -368,7 +279,7 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
     wire = Wire(out, masker, PathMapper(pairs))
     level = logging.DEBUG if job.get("exec", {}).get("debug") else logging.WARNING
     root_logger = logging.getLogger()
-    root_logger.addHandler(_LogForwarder(wire, level))
+    root_logger.addHandler(LogForwarder(wire, level))
     root_logger.setLevel(min(root_logger.level or logging.WARNING, level))
     inbox = _Inbox(sys.stdin)
     wire.send(handshake({**boot_info, "build_id": boot.get("build_id")}))

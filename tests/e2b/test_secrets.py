@@ -18,7 +18,7 @@ import pytest
 from runtime.e2b.conns import PayloadConnections
 from runtime.e2b.options import E2BOptions
 from runtime.e2b.paths import PathMapper
-from runtime.e2b.worker import Wire
+from runtime.e2b.sinks import Wire
 from runtime.secrets import SecretMasker
 from tests.e2b.helpers import events, run_pipeline, transport
 
