@@ -268,7 +268,7 @@ class _SandboxRun:
 
     def _await_handshake(self) -> None:
         while True:
-            message = self.link.next()
+            message = self.link.next(lenient=True)
             if message is None or message["type"] == "heartbeat":
                 continue
             if message["type"] == "log":

@@ -84,8 +84,12 @@ class WorkerLink:
         except TransportError as error:
             raise SandboxFailure(f"lost the connection to the sandbox: {error}", error.hint) from None
 
-    def next(self, timeout: float = 0.05) -> dict[str, Any] | None:
-        """The next worker message, or None after `timeout`; SandboxFailure when the worker is gone."""
+    def next(self, timeout: float = 0.05, *, lenient: bool = False) -> dict[str, Any] | None:
+        """The next worker message, or None after `timeout`; SandboxFailure when the worker is gone.
+
+        `lenient` (until the handshake) skips lines that are not protocol messages: a login
+        shell in a sandbox image may print a banner before the bootstrap takes over stdout.
+        """
         try:
             line = self.inbox.get(timeout=timeout)
         except queue.Empty:
@@ -97,6 +101,9 @@ class WorkerLink:
         try:
             message = decode(line, WORKER_MESSAGES)
         except ProtocolError as error:
+            if lenient:
+                log.info("sandbox output before the handshake: %s", self.masker.mask(line[:200]))
+                return None
             raise SandboxFailure(
                 f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}"
             ) from None

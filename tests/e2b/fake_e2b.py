@@ -143,9 +143,10 @@ class _Commands:
                     stderr=done.stderr, stdout=done.stdout, exit_code=done.returncode, error=None
                 )
             return e2b.CommandResult(stderr=done.stderr, stdout=done.stdout, exit_code=0, error=None)
+        # Like a login shell whose profile prints a banner before the command runs.
         handle = FakeHandle(
             subprocess.Popen(
-                ["/bin/bash", "-c", cmd],
+                ["/bin/bash", "-c", f"echo 'Welcome to the sandbox!'; {cmd}"],
                 env=env,
                 cwd=cwd,
                 stdin=subprocess.PIPE,
