@@ -181,3 +181,17 @@ def test_wheel_key_is_the_content(tmp_path):
     assert wheel._content_key(root, files, tmp_path / "cache") == first
     files[1].write_text("k: w\n")
     assert wheel._content_key(root, files, tmp_path / "cache") != first
+
+
+def test_cli_e2b_without_a_key_fails_clearly(tmp_path, monkeypatch, capsys):
+    from runtime.cli import main
+    from tests.e2b.helpers import quickstart_workspace
+
+    ws = quickstart_workspace(tmp_path / "ws")
+    monkeypatch.chdir(ws)
+    monkeypatch.delenv("E2B_API_KEY", raising=False)
+    monkeypatch.delenv("OSIRIS_E2B_TRANSPORT", raising=False)
+    assert main(["run", "examples/quickstart/pipeline.yaml", "--e2b", "--e2b-timeout", "60"]) == 1
+    err = capsys.readouterr().err
+    assert "the sandbox could not be created: E2B_API_KEY is not set" in err
+    assert "--e2b-transport local" in err
