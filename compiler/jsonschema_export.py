@@ -21,7 +21,15 @@ from typing import Any
 
 from oml.codes import CATALOG
 from oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, RetryPolicy
-from oml.lower import FORBIDDEN_TOP_LEVEL, INPUT_NAME_RE, NAME_RE, PARAM_KEYS, PARAM_TYPES, STEP_ID_RE
+from oml.lower import (
+    FORBIDDEN_TOP_LEVEL,
+    INPUT_NAME_RE,
+    NAME_RE,
+    PARAM_KEYS,
+    PARAM_NAME_RE,
+    PARAM_TYPES,
+    STEP_ID_RE,
+)
 from spec.models import ComponentSpec
 from spec.registry import Registry, default_registry
 
@@ -30,8 +38,6 @@ __all__ = ["PARAM_REF_PATTERN", "oml_json_schema"]
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 EXPR_NAME = "[A-Za-z_][A-Za-z0-9_-]*"
 """The grammar's NAME terminal (oml/expr/grammar.lark)."""
-PARAM_NAME = "^[A-Za-z_][A-Za-z0-9_]*$"
-"""Parameter names, as oml.lower checks them."""
 PARAM_REF_PATTERN = r"^\$\{params\.[A-Za-z_][A-Za-z0-9_]*\}$"
 """A whole-string parameter reference: bound with the parameter's type before validation."""
 _JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
@@ -77,7 +83,7 @@ def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
             "type": ["object", "null"],
             "description": "Typed parameters, referenced as `${params.<name>}` in step configs. Values "
                            "come from --param, then OSIRIS_PARAM_<NAME>, then the profile, then the default.",
-            "propertyNames": {"pattern": PARAM_NAME},
+            "propertyNames": {"pattern": _anchored(PARAM_NAME_RE)},
             "additionalProperties": _ref("param"),
         },
         "profiles": {
@@ -86,7 +92,7 @@ def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
             "additionalProperties": {
                 "type": "object",
                 "description": "Parameter name -> value for this profile.",
-                "propertyNames": {"pattern": PARAM_NAME},
+                "propertyNames": {"pattern": _anchored(PARAM_NAME_RE)},
             },
         },
         "steps": {
@@ -177,8 +183,8 @@ def _step(registry: Registry) -> dict[str, Any]:
         "needs": {
             "description": "Steps this one runs after. A step that produces data also feeds it in, as an "
                            "input named after the step id; a writer in `needs` only orders.",
-            "anyOf": [{"type": "null"}, {"type": "string", "pattern": STEP_ID_RE.pattern},
-                      {"type": "array", "items": {"type": "string", "pattern": STEP_ID_RE.pattern}}],
+            "anyOf": [{"type": "null"}, {"type": "string", "pattern": _anchored(STEP_ID_RE)},
+                      {"type": "array", "items": {"type": "string", "pattern": _anchored(STEP_ID_RE)}}],
         },
         "inputs": {
             "type": ["object", "null"],

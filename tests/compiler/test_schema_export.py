@@ -61,6 +61,22 @@ def test_schema_is_valid_2020_12() -> None:
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
 
 
+def _patterns(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
+        return own + [p for v in node.values() for p in _patterns(v)]
+    if isinstance(node, list):
+        return [p for v in node for p in _patterns(v)]
+    return []
+
+
+def test_every_pattern_is_anchored() -> None:
+    """JSON Schema `pattern` searches; the compiler matches whole strings."""
+    patterns = _patterns(oml_json_schema())
+    assert patterns and all(p.startswith("^") and p.endswith("$") for p in patterns), \
+        [p for p in patterns if not (p.startswith("^") and p.endswith("$"))]
+
+
 def test_committed_schema_is_current() -> None:
     expected = pretty_json(oml_json_schema())
     assert COMMITTED.is_file(), f"spec/oml.schema.json is missing; run `{REGENERATE}`"
