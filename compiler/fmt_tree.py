@@ -29,10 +29,12 @@ _BLOCK_HEADER = re.compile(r"[|>][0-9+-]*")
 class FormatError(Exception):
     """The file cannot be formatted (invalid YAML, or formatting would change it)."""
 
-    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+    def __init__(self, message: str, line: int = 1, column: int = 1, code: str = "OML001") -> None:
         super().__init__(message)
         self.line = line
         self.column = column
+        self.code = code
+        """The diagnostic code the CLI should print (OML009 for a repeated key)."""
 
 
 @dataclass(eq=False)
@@ -110,7 +112,7 @@ class Parser:
                                       mark.column + 1)
                 name = key_name(key_node)
                 if name in seen_keys:
-                    raise FormatError(f"key '{name}' is repeated", mark.line + 1, mark.column + 1)
+                    raise FormatError(f"key '{name}' is repeated", mark.line + 1, mark.column + 1, "OML009")
                 seen_keys.add(name)
                 entry = Entry(None, tree, mark.line, mark.column, tree)  # type: ignore[arg-type]
                 self.register(entry, copy)

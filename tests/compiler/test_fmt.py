@@ -171,6 +171,7 @@ def test_invalid_yaml_is_a_format_error_with_a_position(text: str, line: int, co
     with pytest.raises(FormatError) as caught:
         format_text(text)
     assert (caught.value.line, caught.value.column) == (line, column)
+    assert caught.value.code == ("OML009" if "repeated" in str(caught.value) else "OML001")
 
 
 def test_cli_fmt_check_and_rewrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
