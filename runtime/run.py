@@ -232,7 +232,8 @@ class _Run:
             return None
         t0 = time.monotonic()
         options = CompileOptions(
-            connections=Path(request.connections) if request.connections else None,
+            connections=_absolute(Path(request.connections), self.work_dir) if request.connections else None,
+            connections_label=request.connections,
             params=dict(request.params),
             profile=request.profile,
             env=self.env,
