@@ -314,11 +314,11 @@ class OsirisRun(Run):
     step_rss: dict[str, float] = field(default_factory=dict)
 
 
-def osiris_run(pipeline_path: Path, folder: Path, rows: int) -> OsirisRun:
+def osiris_run(pipeline_path: Path, folder: Path, rows: int, extra: Sequence[str] = ()) -> OsirisRun:
     """`osiris run` as a user runs it (the venv's console script); reads the session's metrics."""
     sessions = folder / "sessions"
     result = run([OSIRIS, "run", str(pipeline_path), "--connections", str(folder / "osiris_connections.yaml"),
-                  "--session-dir", str(sessions), "--json", "--quiet"], cwd=folder, env=_mysql_env())
+                  "--session-dir", str(sessions), "--json", "--quiet", *extra], cwd=folder, env=_mysql_env())
     status = json.loads(result.stdout)
     session = folder / status["session_dir"]  # relative to the run's cwd (or absolute)
     step_ms: dict[str, float] = {}

@@ -90,7 +90,8 @@ def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, args: a
             ("write", "filesystem.parquet_writer", "write", sink)]),
     }
     select = f"SELECT * FROM {table}"
-    measures = {f"ours_{key}": (lambda p=pipe: c.osiris_run(p, work, rows)) for key, pipe in pipes.items()}
+    measures = {f"ours_{key}": (lambda p=pipe: c.osiris_run(p, work, rows, args.osiris_arg))
+                for key, pipe in pipes.items()}
     measures |= {
         "base_pg": lambda: c.run(c.psql_argv("-c", f"COPY {table} TO STDOUT"), stdout=os.devnull),
         "base_my": lambda: c.run(c.mariadb_argv() + ["-e", select], stdout=os.devnull),
@@ -103,6 +104,9 @@ def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, args: a
         python = c.baseline_python(args.data_dir)
         measures["pd_my"] = lambda: c.run([python, "-c", PANDAS_SCRIPT, my_url, table, sink["path"]])
         measures["pd_pg"] = lambda: c.run([python, "-c", PANDAS_SCRIPT, pg_url, table, sink["path"]])
+    if args.only:
+        measures = {name: m for name, m in measures.items()
+                    if ("pandas" if name.startswith("pd_") else name.split("_")[1]) in args.only}
     return measures
 
 
@@ -151,7 +155,7 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
         return [label, f"{rate:,.0f}", f"{csv_mb / run.seconds:,.0f}", f"{run.rss_mb:,.0f} MB", ratio]
 
     table = []
-    for key in ("pg", "my", "csv"):
+    for key in [k for k in ("pg", "my", "csv") if f"ours_{k}" in best]:
         table.append(line(OURS[key], best[f"ours_{key}"], best[f"base_{key}"]))
         table.append(line(f"baseline: {BASE[key]}", best[f"base_{key}"], best[f"base_{key}"]))
     for key, base in (("pd_my", "base_my"), ("pd_pg", "base_pg")):
@@ -161,7 +165,7 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
                   f"### {rows:,} rows x 10 columns ({csv_mb:,.0f} MB as CSV); 1-min load during the "
                   f"rounds: {', '.join(f'{x:.2f}' for x in loads)}")
     steps = []
-    for key in ("pg", "my", "csv"):
+    for key in [k for k in ("pg", "my", "csv") if f"ours_{k}" in best]:
         run = best[f"ours_{key}"]
         total = run.seconds * 1000
         engine = run.step_ms.get("(run)", 0)
@@ -180,11 +184,13 @@ def check_targets(results: dict[int, dict[str, c.Run]]) -> bool:
         if rows < 3_000_000:
             continue
         for key, want in TARGETS.items():
+            if f"ours_{key}" not in best:
+                continue
             got = best[f"base_{key}"].seconds / best[f"ours_{key}"].seconds
             ok &= got >= want
             print(f"- {rows:,} rows: {OURS[key]} at {got:.0%} of the baseline (target >= {want:.0%}): "
                   f"{'met' if got >= want else 'NOT met'}")
-    for key in OURS:
+    for key in [k for k in OURS if all(f"ours_{k}" in best for best in results.values())]:
         rss = {rows: best[f"ours_{key}"].rss_mb for rows, best in sorted(results.items())}
         top = max(rss.values())
         low, high = rss[min(rss)], rss[max(rss)]
@@ -208,9 +214,14 @@ def main() -> None:
                         help="before each round of a big size, wait until the 1-min load is below this")
     parser.add_argument("--quiet-from", type=int, default=3_000_000, help="sizes from which to wait for quiet")
     parser.add_argument("--max-wait", type=float, default=120, help="longest wait for quiet, seconds")
+    parser.add_argument("--osiris-arg", action="append", default=[], metavar="ARG",
+                        help="extra `osiris run` argument (repeatable), e.g. --osiris-arg=--step-memory=128MiB")
+    parser.add_argument("--only", action="append", default=[], metavar="KEY",
+                        help="measure only these paths: pg, my, csv (with their baselines), pandas")
     args = parser.parse_args()
     sizes = args.rows or [1_000_000]
-    print(f"# bench/extract.py --rows {' --rows '.join(map(str, sizes))} --repeat {args.repeat}\n")
+    extra = "".join(f" --osiris-arg={a}" for a in args.osiris_arg)
+    print(f"# bench/extract.py --rows {' --rows '.join(map(str, sizes))} --repeat {args.repeat}{extra}\n")
     print(f"machine: {c.machine_line()}; Postgres and MariaDB on loopback")
     print(f"columns: {c.PG_COLUMNS}; NULLs in {c.NULLABLE}")
     warm_up(args)
