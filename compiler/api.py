@@ -7,6 +7,7 @@ never does.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,12 +84,20 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
         cli_params=dict(options.params), env=os.environ if options.env is None else options.env,
         profile=options.profile, diagnostics=diagnostics,
     )
-    pipeline = parse_pipeline(text, file, diagnostics)
-    artifacts: dict[str, bytes] = {}
-    if pipeline is not None:
-        for compiler_pass in PASSES:
-            pipeline = compiler_pass(pipeline, ctx)
-        pipeline, artifacts = emit(pipeline, ctx)
+    # The IR is acyclic and short-lived: the cyclic garbage collector only rescans it (a third
+    # of the time on 10,000-step files), so it is paused while compiling.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        pipeline = parse_pipeline(text, file, diagnostics)
+        artifacts: dict[str, bytes] = {}
+        if pipeline is not None:
+            for compiler_pass in PASSES:
+                pipeline = compiler_pass(pipeline, ctx)
+            pipeline, artifacts = emit(pipeline, ctx)
+    finally:
+        if collecting:
+            gc.enable()
     return CompileResult(file, diagnostics.sorted(), artifacts, pipeline)
 
 

@@ -160,7 +160,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             failed += 1
             continue
         except FormatError as error:
-            sys.stderr.write(f"{path}:{error.line}:{error.column}: error[OML001]: {error}\n")
+            sys.stderr.write(f"{path}:{error.line}:{error.column}: error[{error.code}]: {error}\n")
             failed += 1
             continue
         if formatted != original:

@@ -14,7 +14,7 @@ from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from oml.yaml_loader import _scalar
+from oml.yaml_loader import scalar_value
 
 __all__ = ["KEEP_TEXT", "literal_block", "reindent", "scalar_text", "string_text", "value_of"]
 
@@ -77,7 +77,7 @@ def literal_ok(text: str) -> bool:
 def value_of(node: ScalarNode) -> Any:
     if node.tag.endswith(":timestamp"):
         return node.value
-    value = _scalar(node)
+    value = scalar_value(node)
     if node.style == ">" and isinstance(value, str):
         value = value.replace("\a", "")
     return value

@@ -19,7 +19,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 from ruamel.yaml.tokens import BlockEntryToken
 
-from oml.yaml_loader import _scalar
+from oml.yaml_loader import scalar_value
 
 __all__ = ["Entry", "FormatError", "Parser", "Tree", "attach_comments", "key_name"]
 
@@ -169,7 +169,7 @@ class Parser:
 
 
 def key_name(node: ScalarNode) -> str:
-    value = node.value if node.tag.endswith(":timestamp") else _scalar(node)
+    value = node.value if node.tag.endswith(":timestamp") else scalar_value(node)
     return "null" if value is None else str(value)
 
 

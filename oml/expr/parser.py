@@ -50,7 +50,8 @@ class ScalarPosition:
         self.style = style
         self.block_indent = 0
         if style in ("|", ">") and source_lines is not None:
-            for line in source_lines[span.line:]:
+            for index in range(span.line, len(source_lines)):  # by index: no copy of the tail
+                line = source_lines[index]
                 if line.strip():
                     self.block_indent = len(line) - len(line.lstrip(" "))
                     break
@@ -79,10 +80,47 @@ def _error_span(error: Any, where: ScalarPosition) -> Span:
     return where.at(max(line, 1), max(column, 1), 1)
 
 
-def parse_template(text: str, where: ScalarPosition, diagnostics: Diagnostics, pointer: str) -> list[Piece]:
+_TEMPLATE_FAST = re.compile(
+    r"(?P<escaped>\$\$\{)"
+    r"|\$\{(?P<ref>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)+)\}"
+    r"|(?P<text>(?:[^$]|\$(?![{$])|\$\$(?!\{))+)",
+    re.S,
+)
+"""The grammar's `template` rule token by token (TEXT, ESCAPED_DOLLAR, interpolation). Strings
+it covers completely never import lark; anything else goes to the grammar, which reports the
+exact error. tests/oml/test_grammar.py checks that both give the same pieces."""
+
+
+def _template_fast(text: str, where: ScalarPosition) -> list[Piece] | None:
+    pieces: list[Piece] = []
+    position = 0
+    while position < len(text):
+        match = _TEMPLATE_FAST.match(text, position)
+        if match is None:
+            return None
+        start, end = match.span()
+        if match.group("escaped"):
+            pieces.append(Text("${", start))
+        elif match.group("ref"):
+            line = text.count("\n", 0, start) + 1
+            column = start - (text.rfind("\n", 0, start) + 1) + 1
+            pieces.append(Reference(tuple(match.group("ref").split(".")), where.at(line, column, end - start),
+                                    start, end))
+        else:
+            pieces.append(Text(match.group("text"), start))
+        position = end
+    return pieces
+
+
+def parse_template(text: str, where: ScalarPosition, diagnostics: Diagnostics, pointer: str,
+                   *, use_fast_path: bool = True) -> list[Piece]:
     """Split `text` into literal text and `${...}` references; OML050 on malformed input."""
     if not has_expression(text):
         return [Text(text, 0)]
+    if use_fast_path:
+        fast = _template_fast(text, where)
+        if fast is not None:
+            return fast
     from lark import Token, Tree
     from lark.exceptions import UnexpectedInput
 

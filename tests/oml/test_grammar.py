@@ -72,3 +72,20 @@ def test_env_templates() -> None:
     refs = [(p.name, p.default) for p in pieces if isinstance(p, EnvReference)]
     assert refs == [("USER", None), ("PW", "dflt"), ("E", "")]
     assert [p.value for p in pieces if isinstance(p, Text)] == ["u:", ":", ":"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ALPHABET = st.sampled_from(list("ab_.-$${}} \n1é"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_ALPHABET, st.sampled_from(["${params.x}", "$${", "${a.b-c.d}", "${x}", "$$"])),
+                max_size=12).map("".join))
+def test_fast_template_path_agrees_with_the_grammar(text: str) -> None:
+    fast_d, slow_d = Diagnostics(), Diagnostics()
+    fast = parse_template(text, AT, fast_d, "/x")
+    slow = parse_template(text, AT, slow_d, "/x", use_fast_path=False)
+    assert fast == slow
+    assert [d.code for d in fast_d] == [d.code for d in slow_d]
