@@ -51,6 +51,8 @@ class Run:
     rss_mb: float
     stdout: str = ""
     stderr: str = ""
+    cpu_s: float = 0.0
+    """User + system CPU seconds of the child (what it costs on a 2-core machine)."""
 
 
 def run(argv: Sequence[str], *, stdout: str | None = None, stdin: str | None = None,
@@ -72,7 +74,7 @@ def run(argv: Sequence[str], *, stdout: str | None = None, stdin: str | None = N
         chunks[name] = pipe.read()
 
     report = tempfile.NamedTemporaryFile("r", suffix=".time") if Path(GNU_TIME).exists() else None  # noqa: SIM115
-    command = [GNU_TIME, "-q", "-o", report.name, "-f", "%M", *argv] if report else list(argv)
+    command = [GNU_TIME, "-q", "-o", report.name, "-f", "%U %S %M", *argv] if report else list(argv)
     started = time.perf_counter()
     try:
         proc = subprocess.Popen(command, stdout=out, stdin=inp, stderr=subprocess.PIPE,
@@ -94,15 +96,16 @@ def run(argv: Sequence[str], *, stdout: str | None = None, stdin: str | None = N
             if handle not in (subprocess.PIPE, subprocess.DEVNULL):
                 handle.close()  # type: ignore[union-attr]
     seconds = time.perf_counter() - started
-    rss_kb = usage.ru_maxrss
+    rss_kb, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     if report:
         with report:
-            lines = report.read().split()
-        rss_kb = int(lines[-1]) if lines and lines[-1].isdigit() else rss_kb
+            fields = report.read().split()
+        if len(fields) >= 3 and fields[-1].isdigit():
+            rss_kb, cpu = int(fields[-1]), float(fields[-3]) + float(fields[-2])
     text, err = chunks["out"].decode(errors="replace"), chunks["err"].decode(errors="replace")
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv[:4])} ... failed ({proc.returncode}):\n{err[-3000:]}{text[-2000:]}")
-    return Run(seconds, rss_kb / 1024, text, err)
+    return Run(seconds, rss_kb / 1024, text, err, cpu)
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -335,7 +338,7 @@ def osiris_run(pipeline_path: Path, folder: Path, rows: int, extra: Sequence[str
     if not status.get("ok") or written != rows:
         raise SystemExit(f"{pipeline_path.name}: status {status.get('status')}, wrote {written} rows, expected {rows}")
     shutil.rmtree(session, ignore_errors=True)
-    return OsirisRun(result.seconds, result.rss_mb, "", result.stderr, step_ms, step_rss)
+    return OsirisRun(result.seconds, result.rss_mb, "", result.stderr, result.cpu_s, step_ms, step_rss)
 
 
 # --- printing ---------------------------------------------------------------------------------

@@ -152,7 +152,8 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
     def line(label: str, run: c.Run, base: c.Run | None) -> list[object]:
         rate = rows / run.seconds
         ratio = f"{base.seconds / run.seconds:.0%}" if base else ""
-        return [label, f"{rate:,.0f}", f"{csv_mb / run.seconds:,.0f}", f"{run.rss_mb:,.0f} MB", ratio]
+        return [label, f"{rate:,.0f}", f"{csv_mb / run.seconds:,.0f}", f"{run.rss_mb:,.0f} MB",
+                f"{run.cpu_s:,.1f}", ratio]
 
     table = []
     for key in [k for k in ("pg", "my", "csv") if f"ours_{k}" in best]:
@@ -161,7 +162,7 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
     for key, base in (("pd_my", "base_my"), ("pd_pg", "base_pg")):
         if key in best:
             table.append(line(PANDAS[key], best[key], best[base]))
-    c.print_table(["path", "rows/s", "MB/s", "peak RSS", "vs baseline"], table,
+    c.print_table(["path", "rows/s", "MB/s", "peak RSS", "CPU s", "vs baseline"], table,
                   f"### {rows:,} rows x 10 columns ({csv_mb:,.0f} MB as CSV); 1-min load during the "
                   f"rounds: {', '.join(f'{x:.2f}' for x in loads)}")
     steps = []

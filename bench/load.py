@@ -105,8 +105,8 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict[str, c.Run]:
     for name, run in best.items():
         base = best[BASE_OF[name]]
         table.append([LABELS[name], f"{rows / run.seconds:,.0f}", f"{csv_mb / run.seconds:,.0f}",
-                      f"{run.rss_mb:,.0f} MB", f"{base.seconds / run.seconds:.0%}"])
-    c.print_table(["path", "rows/s", "MB/s", "peak RSS", "vs baseline"], table,
+                      f"{run.rss_mb:,.0f} MB", f"{run.cpu_s:,.1f}", f"{base.seconds / run.seconds:.0%}"])
+    c.print_table(["path", "rows/s", "MB/s", "peak RSS", "CPU s", "vs baseline"], table,
                   f"### {rows:,} rows x 10 columns ({csv_mb:,.0f} MB as CSV); 1-min load during the rounds: "
                   f"{', '.join(f'{x:.2f}' for x in loads)}")
     steps = [[LABELS[name].removeprefix("osiris run: "), f"{run.step_ms.get('extract', 0):,.0f}",
