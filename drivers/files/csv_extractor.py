@@ -32,7 +32,7 @@ class CsvExtractor:
                 f"{shown} is a directory; filesystem.csv_extractor reads one file",
                 hint="name a file in `path` (discovery lists the CSV files of a directory)",
             )
-        if not path.is_file():
+        if not path.exists():  # a named pipe or /dev/stdin is fine: it is read as a stream
             raise missing_file_error(ctx.connection, spec.path, path)
         reader = open_csv_reader(path, spec, shown)
         _check_overrides(spec, reader.schema, shown)

@@ -90,10 +90,19 @@ def normalise_encoding(name: str) -> str:
         ) from None
 
 
+_CODECS_BY_SUFFIX = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".lz4": "lz4"}
+
+
 def open_input(path: Path, compression: str) -> pa.NativeFile:
     """The file's bytes, decompressed (by extension when `compression` is `infer`)."""
     codec = {"infer": "detect", "none": None}.get(compression, compression)
-    return pa.input_stream(str(path), compression=codec)
+    if path.is_file():
+        return pa.input_stream(str(path), compression=codec)
+    # A named pipe or a device cannot seek, which pyarrow's file reader does: read it as a
+    # plain stream, inferring the codec from the name as `detect` would.
+    if codec == "detect":
+        codec = _CODECS_BY_SUFFIX.get(path.suffix.lower())
+    return pa.input_stream(open(path, "rb"), compression=codec)  # noqa: SIM115 - closed by pyarrow
 
 
 def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStreamingReader:

@@ -65,7 +65,7 @@ def logs_command(args: argparse.Namespace) -> int:
         if info.status:
             sys.stdout.write(render_summary(info.status, str(info.path)))
         else:
-            print(f"{info.id}: no status.json (the run may have been killed)")
+            print(_unfinished_line(info.id, events))
         if args.events:
             print("\nevents:")
             for event in events:
@@ -85,8 +85,45 @@ def logs_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def unfinished_state(events: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """For a session without status.json: ("running" | "killed", steps started but not ended).
+
+    status.json is written when a run ends; a run killed with SIGKILL (or a crashed machine)
+    never writes it, so its events say how far it got and its pid whether it is still alive.
+    """
+    import os
+
+    started = [e for e in events if e.get("event") == "run_start"]
+    ended = {e.get("step_id") for e in events if e.get("event") in
+             ("step_complete", "step_error", "step_skipped", "step_cancelled")}
+    open_steps = sorted({e["step_id"] for e in events if e.get("event") == "step_start"} - ended)
+    pid = started[-1].get("pid") if started else None
+    alive = False
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+            alive = True
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+    return ("running" if alive else "killed"), open_steps
+
+
+def _unfinished_line(session_id: str, events: list[dict[str, Any]]) -> str:
+    state, open_steps = unfinished_state(events)
+    steps = f"; steps in progress: {', '.join(open_steps)}" if open_steps else ""
+    if state == "running":
+        return f"{session_id}: still running{steps}"
+    return (f"{session_id}: killed (the process ended without finishing the run{steps}); "
+            "writers commit all or nothing, so targets were left as they were")
+
+
 def _brief(info: Any) -> dict[str, Any]:
     status = info.status
+    if not status:
+        state, _ = unfinished_state(_events(info.path))
+        status = {"status": state}
     return {
         "session_id": info.id,
         "status": status.get("status", "unknown"),
