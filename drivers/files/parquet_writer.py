@@ -2,7 +2,13 @@
 
 Row groups are cut at exactly `row_group_size` rows whatever the incoming batch sizes, so the
 file layout depends on the data, not on how upstream happened to batch it; a byte budget
-(a quarter of the step's memory budget) flushes earlier for wide rows so memory stays bounded.
+(a quarter of the step's memory budget, at most 32 MiB) flushes earlier for wide rows so
+memory stays small and flat whatever the row count.
+
+Dictionary encoding is chosen per column from the first rows: a column whose sample is mostly
+distinct values (ids, timestamps, measures) is written plain, because Parquet would build a
+dictionary for each row group only to abandon it at its 1 MiB page limit; that wasted work
+was the largest part of the encode (measured in docs/performance.md, hot spot 3).
 
 Determinism: the same stream gives the same bytes. The footer holds no timestamp; its only
 environment-dependent field is `created_by` ("parquet-cpp-arrow version X"), which pyarrow
@@ -16,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from drivers.common import atomic_path, display_path, resolve_config_path
@@ -24,7 +31,11 @@ from runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 __all__ = ["ParquetWriter"]
 
 CODECS = ("none", "snappy", "gzip", "zstd", "lz4", "brotli")
-MIN_FLUSH_BYTES = 16 * 1024 * 1024
+MiB = 1024 * 1024
+MIN_FLUSH_BYTES, MAX_FLUSH_BYTES = 8 * MiB, 32 * MiB
+DICTIONARY_SAMPLE_ROWS = 65536
+DICTIONARY_MAX_DISTINCT = 0.5
+"""Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
 
 class ParquetWriter:
@@ -39,7 +50,7 @@ class ParquetWriter:
             raise DriverError(f"unknown compression {compression!r}", hint="use one of: " + ", ".join(CODECS))
         level = config.get("compression_level")
         row_group_size = int(config.get("row_group_size") or 1024 * 1024)
-        flush_bytes = max(MIN_FLUSH_BYTES, int(ctx.memory_limit_bytes) // 4)
+        flush_bytes = min(MAX_FLUSH_BYTES, max(MIN_FLUSH_BYTES, int(ctx.memory_limit_bytes) // 4))
         target = resolve_config_path(ctx, raw_path)
         rows = 0
         with atomic_path(
@@ -48,8 +59,8 @@ class ParquetWriter:
             overwrite=bool(config.get("overwrite", True)),
             create_dirs=bool(config.get("create_dirs", True)),
         ) as temp:
-            writer = _open(str(temp), data.schema, compression, level, shown)
-            groups = _RowGroups(writer, row_group_size, flush_bytes, shown)
+            options = _Options(str(temp), data.schema, compression, level, shown)
+            groups = _RowGroups(options, row_group_size, flush_bytes)
             try:
                 for batch in iter_batches(data):
                     ctx.check_cancelled()
@@ -58,20 +69,64 @@ class ParquetWriter:
                     ctx.progress(rows, temp.stat().st_size)
                 groups.flush()
             except BaseException:
-                with contextlib.suppress(Exception):
-                    writer.close()
+                groups.close(quietly=True)
                 raise
-            writer.close()
+            groups.close()
         size = target.stat().st_size
         ctx.progress(rows, size)
         return WriteResult(rows=rows, bytes=size, target=raw_path)
 
 
+class _Options:
+    """How to open the file; the writer opens lazily, once the first rows choose the encodings."""
+
+    def __init__(self, path: str, schema: pa.Schema, compression: str, level: Any, shown: str) -> None:
+        self.path, self.schema, self.compression, self.level, self.shown = path, schema, compression, level, shown
+
+    def open(self, sample: pa.Table | None) -> pq.ParquetWriter:
+        try:
+            return pq.ParquetWriter(
+                self.path,
+                self.schema,
+                compression=self.compression.upper() if self.compression != "none" else "NONE",
+                compression_level=int(self.level) if self.level is not None else None,
+                use_dictionary=_dictionary_columns(sample) if sample is not None else True,
+                write_statistics=True,
+                store_schema=True,
+            )
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as error:
+            raise DriverError(
+                f"cannot write {self.shown}: {str(error).splitlines()[0]}",
+                hint="check `compression_level` for the codec, and that every column type fits Parquet",
+            ) from None
+
+
+def _dictionary_columns(sample: pa.Table) -> list[str] | bool:
+    """Columns worth a dictionary: those whose sample repeats values (all of them for nested schemas)."""
+    if any(pa.types.is_nested(f.type) or isinstance(f.type, pa.ExtensionType) for f in sample.schema):
+        return True  # leaf paths of nested columns differ from their names; keep pyarrow's default
+    keep = []
+    for field, column in zip(sample.schema, sample.columns, strict=True):
+        valid = len(column) - column.null_count
+        if pa.types.is_dictionary(field.type) or pa.types.is_boolean(field.type) or valid == 0:
+            keep.append(field.name)
+            continue
+        try:
+            distinct = pc.count_distinct(column).as_py()
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            keep.append(field.name)
+            continue
+        if distinct <= valid * DICTIONARY_MAX_DISTINCT:
+            keep.append(field.name)
+    return keep
+
+
 class _RowGroups:
     """Buffers batches and writes row groups of exactly `size` rows (the last may be smaller)."""
 
-    def __init__(self, writer: pq.ParquetWriter, size: int, flush_bytes: int, shown: str) -> None:
-        self.writer, self.size, self.flush_bytes, self.shown = writer, size, flush_bytes, shown
+    def __init__(self, options: _Options, size: int, flush_bytes: int) -> None:
+        self.options, self.size, self.flush_bytes = options, size, flush_bytes
+        self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.RecordBatch] = []
         self.rows = 0
         self.nbytes = 0
@@ -86,7 +141,7 @@ class _RowGroups:
     def flush(self, keep_remainder: bool = False) -> None:
         if not self.rows:
             return
-        table = pa.Table.from_batches(self.pending)
+        table = pa.Table.from_batches(self.pending, schema=self.options.schema)
         cut = (self.rows // self.size) * self.size if keep_remainder else self.rows
         self._write(table.slice(0, cut))
         rest = table.slice(cut)
@@ -94,31 +149,27 @@ class _RowGroups:
         self.rows = rest.num_rows
         self.nbytes = sum(batch.nbytes for batch in self.pending)
 
+    def close(self, quietly: bool = False) -> None:
+        """Close the file (an empty stream still gets a file with the schema)."""
+        if quietly:
+            if self.writer is not None:
+                with contextlib.suppress(Exception):
+                    self.writer.close()
+            return
+        if self.writer is None:
+            self.writer = self.options.open(None)
+        self.writer.close()
+
     def _write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = self.options.open(table.slice(0, DICTIONARY_SAMPLE_ROWS))
         try:
             self.writer.write_table(table, row_group_size=self.size)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as error:
             raise DriverError(
-                f"cannot write {self.shown}: {str(error).splitlines()[0]}",
+                f"cannot write {self.options.shown}: {str(error).splitlines()[0]}",
                 hint="cast the column to a type Parquet supports in a duckdb.processor step",
             ) from None
-
-
-def _open(path: str, schema: pa.Schema, compression: str, level: Any, shown: str) -> pq.ParquetWriter:
-    try:
-        return pq.ParquetWriter(
-            path,
-            schema,
-            compression=compression.upper() if compression != "none" else "NONE",
-            compression_level=int(level) if level is not None else None,
-            write_statistics=True,
-            store_schema=True,
-        )
-    except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as error:
-        raise DriverError(
-            f"cannot write {shown}: {str(error).splitlines()[0]}",
-            hint="check `compression_level` for the codec, and that every column type fits Parquet",
-        ) from None
 
 
 def _path(config: Mapping[str, Any]) -> str:
