@@ -1,18 +1,24 @@
 """`filesystem.parquet_extractor`: stream a Parquet file or directory as Arrow record batches.
 
-Without a `filter` the pyarrow dataset scanner reads only the requested columns, one batch at
-a time. A `filter` is SQL, so DuckDB evaluates it over the same dataset (pushing it down to
-row groups through their statistics); its output is cast back to the file's exact Arrow
-types, so a filter never changes a column's type.
+Without a `filter` each file is read on its own with `pyarrow.parquet.ParquetFile.iter_batches`
+(requested columns only, no pre-buffering), so memory stays at about one batch plus one column
+chunk whatever the file size and however slow the consumer is: the dataset scanner decodes
+ahead without bound when its consumer is slower (docs/performance.md, hot spot 2). The
+dataset is still opened first, for the schema (hive partition columns included) and the file
+list. A `filter` is SQL, so DuckDB evaluates it over that dataset (pushing it down to row
+groups through their statistics); its output is cast back to the file's exact Arrow types, so
+a filter never changes a column's type.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from drivers.common import display_path, missing_file_error, resolve_config_path
 from drivers.files.discovery import discover_files
@@ -42,14 +48,7 @@ class ParquetExtractor:
         if where:
             reader = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
         else:
-            scanner = dataset.scanner(
-                columns=columns,
-                batch_size=batch_size,
-                use_threads=True,
-                batch_readahead=4,
-                fragment_readahead=1,
-            )
-            reader = scanner.to_reader()
+            reader = pa.RecordBatchReader.from_batches(schema, _file_batches(dataset, schema, batch_size))
         return pa.RecordBatchReader.from_batches(schema, _batches(ctx, reader, schema, limit, shown))
 
     def discover(
@@ -76,6 +75,39 @@ def _open_dataset(path, shown: str) -> ds.Dataset:  # noqa: ANN001
         if "magic bytes" in detail or "Parquet file size is 0" in detail:
             detail = "not a Parquet file"
         raise DriverError(f"cannot read {shown}: {detail}", hint="is it a Parquet file?") from None
+
+
+def _file_batches(dataset: ds.FileSystemDataset, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Each file in turn, its requested columns in `batch_size` batches, conformed to `schema`."""
+    for fragment in dataset.get_fragments():
+        keys = ds.get_partition_keys(fragment.partition_expression)
+        with pq.ParquetFile(fragment.path, pre_buffer=False) as file:
+            present = set(file.schema_arrow.names)
+            wanted = [name for name in schema.names if name in present]
+            if not wanted:  # only partition columns asked for: rows come from the footer
+                for index in range(file.num_row_groups):
+                    yield _conform(pa.RecordBatch.from_pydict({}), file.metadata.row_group(index).num_rows,
+                                   schema, keys)
+                continue
+            for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
+                yield _conform(batch, batch.num_rows, schema, keys)
+
+
+def _conform(batch: pa.RecordBatch, rows: int, schema: pa.Schema, keys: Mapping[str, Any]) -> pa.RecordBatch:
+    """`batch` in `schema`'s order and types: partition values filled in, missing columns null."""
+    if batch.schema.equals(schema):
+        return batch
+    names = batch.schema.names
+    arrays = []
+    for field in schema:
+        if field.name in names:
+            array = batch.column(names.index(field.name))
+            arrays.append(array if array.type == field.type else array.cast(field.type))
+        elif keys.get(field.name) is not None:
+            arrays.append(pa.repeat(pa.scalar(keys[field.name], field.type), rows))
+        else:
+            arrays.append(pa.nulls(rows, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def _columns(selected, schema: pa.Schema, shown: str) -> list[str]:  # noqa: ANN001

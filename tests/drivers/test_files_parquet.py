@@ -101,6 +101,21 @@ def test_directory_with_hive_partitions(tmp_path: Path) -> None:
     assert table.column("year").to_pylist() == [2023, 2023, 2024]
 
 
+def test_directory_files_are_conformed_to_the_dataset_schema(tmp_path: Path) -> None:
+    """Files read one by one still give the dataset's schema: casts, missing columns, partitions."""
+    lake = tmp_path / "lake"
+    for part, rows in (("2023", [1, 2]), ("2024", [3])):
+        (lake / f"year={part}").mkdir(parents=True)
+        pq.write_table(pa.table({"v": rows, "w": ["a"] * len(rows)}), lake / f"year={part}" / "p.parquet")
+    (lake / "year=2025").mkdir()
+    pq.write_table(pa.table({"v": pa.array([9], pa.int32())}), lake / "year=2025" / "p.parquet")
+    table, _ = extract(tmp_path, path="lake")
+    assert table.schema.names == ["v", "w", "year"] and table.schema.field("v").type == pa.int64()
+    assert table.to_pydict() == {"v": [1, 2, 3, 9], "w": ["a", "a", "a", None], "year": [2023, 2023, 2024, 2025]}
+    only_partition, _ = extract(tmp_path, path="lake", columns=["year"])
+    assert only_partition.to_pydict() == {"year": [2023, 2023, 2024, 2025]}
+
+
 def test_errors(tmp_path: Path) -> None:
     (tmp_path / "fake.parquet").write_text("not parquet at all")
     with pytest.raises(DriverError, match="cannot read fake.parquet: not a Parquet file"):
