@@ -27,6 +27,8 @@ from runtime.driver import DriverError
 __all__ = ["CsvReadSpec", "open_csv_reader", "open_input", "translate_read_error"]
 
 COMPRESSIONS = ("infer", "none", "gzip", "bz2", "zstd", "lz4")
+DEFAULT_BLOCK_SIZE = 1024 * 1024
+"""pyarrow keeps about 40 blocks in flight, so 1 MiB blocks hold ~40 MB where 4 MiB held ~160 MB."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class CsvReadSpec:
     schema: Mapping[str, pa.DataType] = field(default_factory=dict)
     null_values: tuple[str, ...] | None = None
     limit: int | None = None
-    block_size: int = 4 * 1024 * 1024
+    block_size: int = DEFAULT_BLOCK_SIZE
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> CsvReadSpec:
@@ -71,7 +73,7 @@ class CsvReadSpec:
             schema=parse_schema_overrides(config.get("schema")),
             null_values=_names(config.get("null_values")),
             limit=int(config["limit"]) if config.get("limit") is not None else None,
-            block_size=int(config.get("block_size") or 4 * 1024 * 1024),
+            block_size=int(config.get("block_size") or DEFAULT_BLOCK_SIZE),
         )
         if spec.compression not in COMPRESSIONS:
             raise DriverError(
