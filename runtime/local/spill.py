@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
 from runtime.driver import Cancelled
@@ -49,6 +48,8 @@ class SpillTable:
         return pa.RecordBatchReader.from_batches(file_reader.schema, batches())
 
     def dataset(self) -> Any:
+        import pyarrow.dataset as ds  # only transforms that scan a dataset pay its import (~80 ms)
+
         return ds.dataset(str(self.path), format="ipc")
 
 
