@@ -89,3 +89,14 @@ def test_fast_template_path_agrees_with_the_grammar(text: str) -> None:
     slow = parse_template(text, AT, slow_d, "/x", use_fast_path=False)
     assert fast == slow
     assert [d.code for d in fast_d] == [d.code for d in slow_d]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(_ALPHABET, st.sampled_from(["${X}", "$${", "${PW:-dflt}", "${E:-}", "${a:-b}c}", ":-", "$$"])),
+                max_size=12).map("".join))
+def test_fast_env_template_path_agrees_with_the_grammar(text: str) -> None:
+    fast_d, slow_d = Diagnostics(), Diagnostics()
+    fast = parse_env_template(text, AT, fast_d, "/x")
+    slow = parse_env_template(text, AT, slow_d, "/x", use_fast_path=False)
+    assert fast == slow
+    assert [d.code for d in fast_d] == [d.code for d in slow_d]
