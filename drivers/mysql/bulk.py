@@ -184,7 +184,9 @@ def bulk_batches(
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Start fetching ranges in the background; return the schema and a batch generator."""
     schema = schema_of(plan.columns)
-    target_bytes = min(max(memory_budget // 8, 8 << 20), 128 << 20)
+    # Three ranges may be alive at once (plus connectorx's own buffers): 1/16 of the budget,
+    # at most 32 MiB, keeps the whole read well inside the budget (docs/performance.md, hot spot 5).
+    target_bytes = min(max(memory_budget // 16, 8 << 20), 32 << 20)
     fetcher = _Fetcher(plan, params, target_rows=batch_size * 4, target_bytes=target_bytes, limit=limit)
 
     def generate() -> Iterator[pa.RecordBatch]:
