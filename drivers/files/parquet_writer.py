@@ -1,9 +1,11 @@
 """`filesystem.parquet_writer`: write an Arrow stream to one Parquet file, atomically.
 
-Row groups are cut at exactly `row_group_size` rows whatever the incoming batch sizes, so the
-file layout depends on the data, not on how upstream happened to batch it; a byte budget
-(a quarter of the step's memory budget, at most 32 MiB) flushes earlier for wide rows so
-memory stays small and flat whatever the row count.
+Row groups hold exactly the same number of rows (the last may hold fewer) whatever the
+incoming batch sizes, so the file layout depends on the data, not on how upstream happened to
+batch it. That number is `row_group_size`, lowered for wide rows so one pending group stays
+within a byte budget (a quarter of the step's memory budget, at most 32 MiB) and memory stays
+small and flat whatever the row count: the row width is estimated once, from the values of
+the first rows (not from buffer sizes, which depend on batching).
 
 Dictionary encoding is chosen per column from the first rows: a column whose sample is mostly
 distinct values (ids, timestamps, measures) is written plain, because Parquet would build a
@@ -34,6 +36,10 @@ CODECS = ("none", "snappy", "gzip", "zstd", "lz4", "brotli")
 MiB = 1024 * 1024
 MIN_FLUSH_BYTES, MAX_FLUSH_BYTES = 8 * MiB, 32 * MiB
 DICTIONARY_SAMPLE_ROWS = 65536
+WIDTH_SAMPLE_ROWS = 65536
+MIN_GROUP_ROWS = 1024
+UNKNOWN_WIDTH = 32
+"""Bytes per row assumed for a column whose width the estimate cannot read off its values."""
 DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
@@ -122,32 +128,45 @@ def _dictionary_columns(sample: pa.Table) -> list[str] | bool:
 
 
 class _RowGroups:
-    """Buffers batches and writes row groups of exactly `size` rows (the last may be smaller)."""
+    """Buffers batches and writes row groups of exactly `group_rows` rows (the last may be smaller)."""
 
     def __init__(self, options: _Options, size: int, flush_bytes: int) -> None:
         self.options, self.size, self.flush_bytes = options, size, flush_bytes
+        self.group_rows: int | None = None
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.RecordBatch] = []
         self.rows = 0
-        self.nbytes = 0
 
     def add(self, batch: pa.RecordBatch) -> None:
         self.pending.append(batch)
         self.rows += batch.num_rows
-        self.nbytes += batch.nbytes
-        if self.rows >= self.size or self.nbytes >= self.flush_bytes:
-            self.flush(keep_remainder=self.nbytes < self.flush_bytes)
+        if self.group_rows is None and self.rows >= min(self.size, WIDTH_SAMPLE_ROWS):
+            self.group_rows = self._choose_group_rows()
+        if self.group_rows is not None and self.rows >= self.group_rows:
+            self._write_groups(keep_remainder=True)
 
-    def flush(self, keep_remainder: bool = False) -> None:
+    def flush(self) -> None:
+        """Write what is pending (end of stream)."""
         if not self.rows:
             return
+        if self.group_rows is None:
+            self.group_rows = self._choose_group_rows()
+        self._write_groups(keep_remainder=False)
+
+    def _choose_group_rows(self) -> int:
+        """Rows per group: `size`, or fewer when that many rows would exceed the byte budget."""
+        sample = pa.Table.from_batches(self.pending, schema=self.options.schema).slice(0, WIDTH_SAMPLE_ROWS)
+        width = max(1.0, _bytes_per_row(sample))
+        return min(self.size, max(MIN_GROUP_ROWS, int(self.flush_bytes / width)))
+
+    def _write_groups(self, keep_remainder: bool) -> None:
+        assert self.group_rows is not None
         table = pa.Table.from_batches(self.pending, schema=self.options.schema)
-        cut = (self.rows // self.size) * self.size if keep_remainder else self.rows
+        cut = (self.rows // self.group_rows) * self.group_rows if keep_remainder else self.rows
         self._write(table.slice(0, cut))
         rest = table.slice(cut)
         self.pending = rest.to_batches() if rest.num_rows else []
         self.rows = rest.num_rows
-        self.nbytes = sum(batch.nbytes for batch in self.pending)
 
     def close(self, quietly: bool = False) -> None:
         """Close the file (an empty stream still gets a file with the schema)."""
@@ -164,12 +183,32 @@ class _RowGroups:
         if self.writer is None:
             self.writer = self.options.open(table.slice(0, DICTIONARY_SAMPLE_ROWS))
         try:
-            self.writer.write_table(table, row_group_size=self.size)
+            self.writer.write_table(table, row_group_size=self.group_rows)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as error:
             raise DriverError(
                 f"cannot write {self.options.shown}: {str(error).splitlines()[0]}",
                 hint="cast the column to a type Parquet supports in a duckdb.processor step",
             ) from None
+
+
+def _bytes_per_row(sample: pa.Table) -> float:
+    """Average row width read off the values (lengths of strings, widths of fixed types)."""
+    if not sample.num_rows:
+        return float(UNKNOWN_WIDTH)
+    total = 0.0
+    for column in sample.columns:
+        type_ = column.type.storage_type if isinstance(column.type, pa.ExtensionType) else column.type
+        if pa.types.is_string(type_) or pa.types.is_binary(type_) or pa.types.is_large_string(type_) \
+                or pa.types.is_large_binary(type_):
+            chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
+            lengths = pc.sum(pc.binary_length(pa.chunked_array(chunks, type=type_))).as_py() or 0
+            total += lengths + 4 * sample.num_rows
+            continue
+        try:
+            total += type_.bit_width / 8 * sample.num_rows
+        except ValueError:
+            total += UNKNOWN_WIDTH * sample.num_rows
+    return total / sample.num_rows
 
 
 def _path(config: Mapping[str, Any]) -> str:

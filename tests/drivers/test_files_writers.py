@@ -109,6 +109,29 @@ def test_parquet_roundtrip_and_row_groups(tmp_path: Path) -> None:
     assert result.rows == 2500 and result.bytes == (tmp_path / "t.parquet").stat().st_size
 
 
+def test_parquet_bytes_do_not_depend_on_upstream_batching(tmp_path: Path) -> None:
+    """With a budget small enough to cut groups short, any batching gives the same file."""
+    rows = 200_000
+    table = pa.table({
+        "id": pa.array(range(rows), pa.int64()),
+        "text": [f"row {i} " + "x" * (i % 50) for i in range(rows)],
+        "maybe": pa.array([None if i % 3 else i * 0.5 for i in range(rows)], pa.float64()),
+    })
+    files = []
+    for chunk in (999, 4096, 65_536, rows):
+        name = f"t{chunk}.parquet"
+        ctx = RecordingContext(config={"path": name}, work_dir=tmp_path, mode="write",
+                               component="filesystem.parquet_writer", memory_limit_bytes=8 * 4 * 1024 * 1024)
+        reader = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=chunk))
+        ParquetWriter().write(ctx, reader)
+        files.append((tmp_path / name).read_bytes())
+    assert all(data == files[0] for data in files[1:])
+    meta = pq.ParquetFile(tmp_path / "t999.parquet").metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert len(sizes) > 1 and len(set(sizes[:-1])) == 1 and sizes[-1] <= sizes[0] < rows
+    assert pq.read_table(tmp_path / "t999.parquet").equals(table)
+
+
 @pytest.mark.parametrize("codec", ["none", "snappy", "gzip", "zstd", "lz4", "brotli"])
 def test_parquet_codecs_are_deterministic(tmp_path: Path, codec: str) -> None:
     write("parquet", tmp_path, PEOPLE, path="a.parquet", compression=codec)
