@@ -198,8 +198,12 @@ def _bytes_per_row(sample: pa.Table) -> float:
     total = 0.0
     for column in sample.columns:
         type_ = column.type.storage_type if isinstance(column.type, pa.ExtensionType) else column.type
-        if pa.types.is_string(type_) or pa.types.is_binary(type_) or pa.types.is_large_string(type_) \
-                or pa.types.is_large_binary(type_):
+        if (
+            pa.types.is_string(type_)
+            or pa.types.is_binary(type_)
+            or pa.types.is_large_string(type_)
+            or pa.types.is_large_binary(type_)
+        ):
             chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
             lengths = pc.sum(pc.binary_length(pa.chunked_array(chunks, type=type_))).as_py() or 0
             total += lengths + 4 * sample.num_rows
