@@ -2,7 +2,9 @@
 
 A reader of the target sees the old file or the complete new one, never a partial write.
 Any failure (an exception from the input stream, `Cancelled`, Ctrl-C, disk full, permission
-denied) removes the temp file and leaves the previous target untouched.
+denied) removes the temp file and leaves the previous target untouched. A run killed outright
+(SIGKILL) cannot: the next write to the same target removes such leftovers
+(`runtime.tempfiles`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.driver import DriverError
+from runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["atomic_path", "os_error", "temp_name"]
 
@@ -24,7 +26,7 @@ TEMP_SUFFIX = ".osiris-tmp"
 
 def temp_name(target: Path) -> Path:
     """A hidden, unique sibling of `target` (hidden so directory readers skip it)."""
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+    return owned_temp_name(target, TEMP_SUFFIX)
 
 
 @contextlib.contextmanager
@@ -51,6 +53,7 @@ def atomic_path(
                 f"cannot write {shown}: its directory does not exist",
                 hint="create the directory or set `create_dirs: true`",
             )
+        sweep_stale_temps(target, TEMP_SUFFIX)
         temp = temp_name(target)
         # Claim the temp name exclusively, so two writers never share one.
         os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))

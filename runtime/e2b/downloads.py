@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from runtime.e2b.paths import Mount, host_path
 from runtime.e2b.transport import Sandbox, TransportError, with_retries
+from runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["Artifact", "Downloader", "TEMP_SUFFIX"]
 
@@ -83,7 +83,8 @@ class Downloader:
         target = host_path(self.mounts, artifact.mount, artifact.path)
         remote = f"{self.mounts[artifact.mount].sandbox.rstrip('/')}/{artifact.path}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        sweep_stale_temps(target, TEMP_SUFFIX)
+        temp = owned_temp_name(target, TEMP_SUFFIX)
         try:
             received = with_retries(
                 lambda: self.sandbox.download(remote, temp),

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from drivers.common import ArrowTypeError, atomic_path, os_error, parse_arrow_type, parse_schema_overrides
+from drivers.common.atomic import TEMP_SUFFIX
 from drivers.common.paths import missing_file_error, resolve_config_path
 from runtime.driver import Cancelled, DriverError, ResolvedConnection
+from runtime.tempfiles import owned_temp_name
 from runtime.testing import RecordingContext
 
 TYPES = [
@@ -114,6 +119,26 @@ def test_atomic_path_cleans_up_on_any_failure(tmp_path: Path, error: BaseExcepti
             raise error
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_atomic_path_removes_what_a_killed_writer_left(tmp_path: Path) -> None:
+    """A SIGKILLed run leaves its temp file; the next write to that target removes it, and only it."""
+    target = tmp_path / "out.csv"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live_name = owned_temp_name(target, TEMP_SUFFIX).name  # written by this process: alive
+    stale_name = live_name.replace(f"-{os.getpid()}-", f"-{dead.pid}-")
+    other_host = f".out.csv.00000000-{dead.pid}-abcd{TEMP_SUFFIX}"
+    other_target = owned_temp_name(tmp_path / "other.csv", TEMP_SUFFIX).name
+    other_target = other_target.replace(f"-{os.getpid()}-", f"-{dead.pid}-")
+    for name in (stale_name, live_name, other_host, other_target):
+        (tmp_path / name).write_text("half written")
+    with atomic_path(target, shown="out.csv") as temp:
+        temp.write_text("new")
+    assert target.read_text() == "new"
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert stale_name not in left
+    assert sorted([live_name, other_host, other_target, "out.csv"]) == left
 
 
 def test_atomic_path_without_overwrite(tmp_path: Path) -> None:

@@ -19,6 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from drivers.common.atomic import TEMP_SUFFIX
+from runtime.tempfiles import sweep_stale_temps
+
 from tests.runtime.conftest import REPO
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -96,6 +99,11 @@ def test_sigkill_mid_write_leaves_targets_unchanged(postgres_db: dict, tmp_path:
         assert conn.execute("SELECT id, name FROM target").fetchall() == [(0, "before")]
     assert (tmp_path / "out" / "target.parquet").read_bytes() == original_bytes
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == ["target.parquet"]
+    # SIGKILL leaves the writer's hidden temp file; the next write to that target sweeps it.
+    leftovers = sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.endswith(TEMP_SUFFIX))
+    assert leftovers, "the killed writer had no temp file open"
+    removed = sweep_stale_temps(tmp_path / "out" / "target.parquet", TEMP_SUFFIX)
+    assert sorted(p.name for p in removed) == leftovers
 
     shown = subprocess.run([sys.executable, "-m", "runtime.cli", "logs", "show", "last",
                             "--session-dir", str(sessions)], cwd=tmp_path, capture_output=True, text=True,
