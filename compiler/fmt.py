@@ -91,14 +91,14 @@ class _Printer:
         tree, eol = entry.value, entry.eol
         suffix = "  " + eol[0] if eol else ""
         if tree.kind == "scalar":
-            text = None if tree.block else scalar_text(tree.node, flow=False, force_double=version)
+            text = None if tree.block else scalar_text(tree.scalar, flow=False, force_double=version)
             if tree.block is not None:
                 header, body = reindent(tree.block, entry.column, indent + 2)
                 self.line(f"{head} {header}{suffix}")
                 self.out.extend(body)
                 self.keep_open = header.endswith("+")
             elif text is None:
-                header, body = literal_block(value_of(tree.node), indent + 2)
+                header, body = literal_block(value_of(tree.scalar), indent + 2)
                 self.line(f"{head} {header}{suffix}")
                 self.out.extend(body)
                 self.keep_open = header.endswith("+")
@@ -130,8 +130,9 @@ class _Printer:
 
 
 def _key_text(key: Tree) -> str:
-    node = key.node
-    kind = node.tag.rsplit(":", 1)[-1] if node.tag.startswith("tag:yaml.org,2002:") else "str"
+    node = key.scalar
+    tag = node.tag or ""
+    kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "str"
     if node.style is None and kind in KEEP_TEXT and node.value:
         return node.value
     return string_text(key_name(node))
@@ -144,9 +145,9 @@ def _flow(tree: Tree, head: str) -> str | None:
     items = []
     for entry in tree.entries:
         if entry.value.kind != "scalar" or entry.lead or entry.eol or entry.value.block \
-                or scalar_text(entry.value.node, flow=False) is None:
+                or scalar_text(entry.value.scalar, flow=False) is None:
             return None
-        items.append(scalar_text(entry.value.node, flow=True))
+        items.append(scalar_text(entry.value.scalar, flow=True))
     text = "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
     return text if len(head) + 1 + len(text) <= FLOW_WIDTH else None
 
@@ -158,8 +159,8 @@ def _render(p: Parser) -> str:
     if root is None:
         pass
     elif root.kind == "scalar":
-        printer.line(string_text(str(value_of(root.node))) if isinstance(value_of(root.node), str)
-                     else scalar_text(root.node, flow=True) or "")
+        printer.line(string_text(str(value_of(root.scalar))) if isinstance(value_of(root.scalar), str)
+                     else scalar_text(root.scalar, flow=True) or "")
     else:
         printer.collection(root, 0, "root" if root.kind == "map" else None)
     while printer.out and not printer.out[-1]:

@@ -75,7 +75,7 @@ def literal_ok(text: str) -> bool:
 
 
 def value_of(node: ScalarNode) -> Any:
-    if node.tag.endswith(":timestamp"):
+    if (node.tag or "").endswith(":timestamp"):
         return node.value
     value = scalar_value(node)
     if node.style == ">" and isinstance(value, str):
@@ -85,7 +85,8 @@ def value_of(node: ScalarNode) -> Any:
 
 def scalar_text(node: ScalarNode, flow: bool, force_double: bool = False) -> str | None:
     """The scalar on one line, or None when it is to be a literal block."""
-    kind = node.tag.rsplit(":", 1)[-1] if node.tag.startswith("tag:yaml.org,2002:") else "str"
+    tag = node.tag or ""
+    kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "str"
     if node.style is None and kind in KEEP_TEXT:
         return "null" if flow and node.value == "" else node.value  # keep `~`, `1_000`, `0x1F`
     value = value_of(node)

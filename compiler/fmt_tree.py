@@ -62,6 +62,12 @@ class Tree:
     block: tuple[str, list[str]] | None = None
     """A block scalar's header and source lines: reprinted re-indented, so folding is kept."""
 
+    @property
+    def scalar(self) -> ScalarNode:
+        """The node of a scalar tree (callers check `kind` first)."""
+        assert isinstance(self.node, ScalarNode), self.kind
+        return self.node
+
 
 class Parser:
     """Compose `text` and index it: entries in source order, scalar ranges, line anchors."""
@@ -101,7 +107,7 @@ class Parser:
                 self.index_scalar(tree)
             return tree
         tree = Tree(node, "map" if isinstance(node, MappingNode) else "seq", owner=owner)
-        if node.flow_style and not copy:
+        if getattr(node, "flow_style", None) and not copy:
             self.anchors.setdefault(node.end_mark.line, []).append((node.end_mark.column, tree))
         if isinstance(node, MappingNode):
             seen_keys: set[str] = set()
@@ -122,7 +128,7 @@ class Parser:
         else:
             for item in node.value:
                 line, column = item.start_mark.line, item.start_mark.column
-                if not node.flow_style:
+                if not getattr(node, "flow_style", None):
                     at = bisect.bisect_right(self.dash_index, item.start_mark.index) - 1
                     if at >= 0:
                         line, column = self.dashes[at].line, self.dashes[at].column
@@ -169,7 +175,7 @@ class Parser:
 
 
 def key_name(node: ScalarNode) -> str:
-    value = node.value if node.tag.endswith(":timestamp") else scalar_value(node)
+    value = node.value if (node.tag or "").endswith(":timestamp") else scalar_value(node)
     return "null" if value is None else str(value)
 
 
