@@ -3,9 +3,10 @@
 Without a `filter` each file is read on its own with `pyarrow.parquet.ParquetFile.iter_batches`
 (requested columns only, no pre-buffering), so memory stays at about one batch plus one column
 chunk whatever the file size and however slow the consumer is: the dataset scanner decodes
-ahead without bound when its consumer is slower (docs/performance.md, hot spot 2). The
-dataset is still opened first, for the schema (hive partition columns included) and the file
-list. A `filter` is SQL, so DuckDB evaluates it over that dataset (pushing it down to row
+ahead without bound when its consumer is slower (docs/performance.md, hot spot 2). A
+directory is still opened as a dataset first, for the schema (hive partition columns
+included) and the file list; a single file without a filter never imports `pyarrow.dataset`
+(~90 ms of every run's start-up). A `filter` is SQL, so DuckDB evaluates it over that dataset (pushing it down to row
 groups through their statistics); its output is cast back to the file's exact Arrow types, so
 a filter never changes a column's type.
 """
@@ -14,15 +15,17 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from drivers.common import display_path, missing_file_error, resolve_config_path
 from drivers.files.discovery import discover_files
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as ds
 
 __all__ = ["ParquetExtractor"]
 
@@ -39,16 +42,19 @@ class ParquetExtractor:
         path = resolve_config_path(ctx, raw_path)
         if not path.exists():
             raise missing_file_error(ctx.connection, raw_path, path)
-        dataset = _open_dataset(path, shown)
-        columns = _columns(config.get("columns"), dataset.schema, shown)
-        schema = pa.schema([dataset.schema.field(name) for name in columns], metadata=dataset.schema.metadata)
+        where = config.get("filter")
+        dataset = _open_dataset(path, shown) if where or path.is_dir() else None
+        full = dataset.schema if dataset is not None else _file_schema(path, shown)
+        columns = _columns(config.get("columns"), full, shown)
+        schema = pa.schema([full.field(name) for name in columns], metadata=full.metadata)
         batch_size = int(config.get("batch_size") or ctx.batch_rows or 65536)
         limit = int(config["limit"]) if config.get("limit") is not None else None
-        where = config.get("filter")
         if where:
+            assert dataset is not None
             reader = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
         else:
-            reader = pa.RecordBatchReader.from_batches(schema, _file_batches(dataset, schema, batch_size))
+            files = _fragments(dataset) if dataset is not None else [(str(path), {})]
+            reader = pa.RecordBatchReader.from_batches(schema, _file_batches(files, schema, batch_size))
         return pa.RecordBatchReader.from_batches(schema, _batches(ctx, reader, schema, limit, shown))
 
     def discover(
@@ -62,7 +68,24 @@ class ParquetExtractor:
         return discover_files("parquet", connection, tables=tables, sample_rows=sample_rows, path=path)
 
 
+def _unreadable(error: Exception, shown: str) -> DriverError:
+    detail = str(error).splitlines()[0]
+    if "magic bytes" in detail or "Parquet file size is 0" in detail:
+        detail = "not a Parquet file"
+    return DriverError(f"cannot read {shown}: {detail}", hint="is it a Parquet file?")
+
+
+def _file_schema(path, shown: str) -> pa.Schema:  # noqa: ANN001
+    """A single file's Arrow schema (what a dataset over that one file reports)."""
+    try:
+        return pq.read_schema(str(path))
+    except (pa.ArrowException, OSError) as error:
+        raise _unreadable(error, shown) from None
+
+
 def _open_dataset(path, shown: str) -> ds.Dataset:  # noqa: ANN001
+    import pyarrow.dataset as ds
+
     try:
         if path.is_dir():
             dataset = ds.dataset(str(path), format="parquet", partitioning="hive")
@@ -71,17 +94,23 @@ def _open_dataset(path, shown: str) -> ds.Dataset:  # noqa: ANN001
             return dataset
         return ds.dataset(str(path), format="parquet")
     except (pa.ArrowException, OSError) as error:
-        detail = str(error).splitlines()[0]
-        if "magic bytes" in detail or "Parquet file size is 0" in detail:
-            detail = "not a Parquet file"
-        raise DriverError(f"cannot read {shown}: {detail}", hint="is it a Parquet file?") from None
+        raise _unreadable(error, shown) from None
 
 
-def _file_batches(dataset: ds.FileSystemDataset, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
+def _fragments(dataset: ds.Dataset) -> list[tuple[str, dict[str, Any]]]:
+    """(file path, hive partition values) for each file of a dataset."""
+    import pyarrow.dataset as ds
+
+    return [(fragment.path, ds.get_partition_keys(fragment.partition_expression))
+            for fragment in dataset.get_fragments()]
+
+
+def _file_batches(
+    files: list[tuple[str, dict[str, Any]]], schema: pa.Schema, batch_size: int
+) -> Iterator[pa.RecordBatch]:
     """Each file in turn, its requested columns in `batch_size` batches, conformed to `schema`."""
-    for fragment in dataset.get_fragments():
-        keys = ds.get_partition_keys(fragment.partition_expression)
-        with pq.ParquetFile(fragment.path, pre_buffer=False) as file:
+    for file_path, keys in files:
+        with pq.ParquetFile(file_path, pre_buffer=False) as file:
             present = set(file.schema_arrow.names)
             wanted = [name for name in schema.names if name in present]
             if not wanted:  # only partition columns asked for: rows come from the footer
