@@ -167,7 +167,8 @@ def error_code(error: BaseException) -> int | None:
         return int(found.group(1))
     if re.search(r"Connection refused|Could not connect", str(error)):
         return 2003
-    if re.search(r"connection (was )?(reset|closed|aborted)|broken pipe|unexpected eof|Lost connection",
+    if re.search(r"connection (was )?(reset|closed|aborted)|broken pipe|unexpected eof|Lost connection"
+                 r"|bytes remaining on stream",  # connectorx when the server drops the connection
                  str(error), re.IGNORECASE):
         return 2013
     return None

@@ -1,13 +1,17 @@
 """mysql.extractor: a table or a query as a stream of Arrow record batches.
 
-Two read paths give the same schema and values (see `drivers.mysql.types`):
+Three read paths give the same schema and values (see `drivers.mysql.types`):
 
 - bulk: connectorx over integer key ranges with a prefetch thread (`bulk.py`), several
   times faster than any Python client, memory bounded by the range size;
+- cxstream: a query as written, in one connectorx stream spooled to the step's temp space
+  when downstream is slower (`cxstream.py`), for queries without `partition_on`;
 - stream: an unbuffered pymysql cursor (`stream.py`), for any SELECT, one batch in memory.
 
 `fetch_mode: auto` (the default) takes bulk when there is an integer key (`partition_on`, or a
-table's primary key) and the result has no untyped NULL columns; otherwise stream.
+table's primary key) and the result has no untyped NULL columns; for a query without one,
+cxstream when connectorx carries every column exactly; otherwise stream. `fetch_mode:
+stream` always takes the pymysql cursor.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from drivers.mysql.bulk import bulk_batches
-from drivers.mysql.connect import conn_params
+from drivers.mysql.connect import ConnParams, conn_params
+from drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
 from drivers.mysql.plan import Source, plan_bulk
 from drivers.mysql.stream import probe, stream_batches
 from drivers.mysql.tools import MySQLConnectionTools
+from drivers.mysql.types import Column
 from runtime.driver import DriverError, StepContext
 
 __all__ = ["MySQLExtractor"]
@@ -59,12 +65,28 @@ class MySQLExtractor(MySQLConnectionTools):
             schema, batches = bulk_batches(ctx, params, plan, batch_size, limit, ctx.memory_limit_bytes)
             ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
         else:
-            columns = probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0") \
-                if source.table else None
-            sql = source.stream_sql(limit, columns or ())
-            schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
-            ctx.event("mysql.extract.path", path="stream", reason=reason)
+            cx_columns, unfit = _query_columns(params, source) if mode == "auto" and source.query \
+                else (None, reason)
+            if cx_columns is not None and not unfit:
+                schema, batches = cx_stream_batches(ctx, params, source.query or "", cx_columns, batch_size,
+                                                    limit, ctx.memory_limit_bytes)
+                ctx.event("mysql.extract.path", path="cxstream", reason=reason)
+            else:
+                columns = probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0") \
+                    if source.table else None
+                sql = source.stream_sql(limit, columns or ())
+                schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
+                ctx.event("mysql.extract.path", path="stream", reason=f"{reason}; {unfit}" if unfit else reason)
         return pa.RecordBatchReader.from_batches(schema, _reporting(ctx, batches))
+
+
+def _query_columns(params: ConnParams, source: Source) -> tuple[list[Column] | None, str]:
+    """A query's columns (probed as a derived table) and why connectorx cannot carry them."""
+    try:
+        columns = probe(params, f"SELECT * {source.from_clause} LIMIT 0")
+    except DriverError as error:  # the stream path runs the query itself and reports the error
+        return None, f"the query cannot be probed as a derived table ({error})"
+    return columns, cx_stream_unfit(columns)
 
 
 def _reporting(ctx: StepContext, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -141,9 +142,62 @@ def test_bulk_and_stream_paths_give_identical_tables(db: dict) -> None:
     query = "SELECT id, money, widest, ts6, vc, b8 FROM types WHERE id <> 2"
     qbulk, ctx = extract(db, {"query": query, "partition_on": "id"})
     assert path_of(ctx) == "bulk"
-    qstream, ctx = extract(db, {"query": query})
+    qstream, ctx = extract(db, {"query": query, "fetch_mode": "stream"})
     assert path_of(ctx) == "stream"
     assert qbulk.sort_by("id").equals(qstream.sort_by("id")) and qbulk.num_rows == 2
+
+
+CX_SAFE = [f.name for f in EXPECTED_SCHEMA if f.name not in ("tm", "tm6", "b1", "b8", "b64", "wide", "widest")]
+
+
+def test_a_query_is_read_through_connectorx_when_its_columns_allow(db: dict) -> None:
+    query = f"SELECT {', '.join(CX_SAFE)} FROM types ORDER BY id DESC"
+    cxs, ctx = extract(db, {"query": query})
+    assert path_of(ctx) == "cxstream"
+    stream, _ = extract(db, {"query": query, "fetch_mode": "stream"})
+    assert cxs.equals(stream, check_metadata=True)
+    assert cxs.schema == pa.schema([EXPECTED_SCHEMA.field(name) for name in CX_SAFE])
+    assert cxs.column("id").to_pylist() == [3, 2, 1]  # the query's own ORDER BY is kept
+    for column in ("tm", "b8", "wide"):  # connectorx cannot carry these exactly: pymysql reads them
+        table, ctx = extract(db, {"query": f"SELECT id, {column} FROM types"})
+        reason = next(f["reason"] for name, f in ctx.events if name == "mysql.extract.path")
+        assert path_of(ctx) == "stream" and column in reason and table.num_rows == 3
+
+
+def test_a_slow_consumer_spools_the_query_to_disk_and_loses_nothing(db: dict) -> None:
+    query = "SELECT a.id, b.id AS id2 FROM sparse a, sparse b ORDER BY a.id, b.id LIMIT 1500000"
+    ctx = RecordingContext(config={"query": query, "batch_size": 50_000}, connection=resolved(db),
+                           memory_limit_bytes=1 << 20)
+    reader = MySQLExtractor().extract(ctx)
+    first = reader.read_next_batch()
+    spool_dirs = list(ctx.temp_dir.glob("osiris-read-*"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(d.glob("spool-*.arrow") for d in spool_dirs):
+        time.sleep(0.05)
+        spool_dirs = list(ctx.temp_dir.glob("osiris-read-*"))
+    assert any(d.glob("spool-*.arrow") for d in spool_dirs), "connectorx never got ahead of the consumer"
+    rest = reader.read_all()
+    ids = pa.concat_arrays([first.column("id"), *rest.column("id").chunks])
+    assert len(ids) == 1_500_000 and ids.to_pylist()[:2] == [1, 1]
+    assert pa.compute.all(pa.compute.greater_equal(ids.slice(1), ids.slice(0, len(ids) - 1))).as_py()
+    spooled = [f for name, f in ctx.events if name == "mysql.extract.spooled"]
+    assert spooled and spooled[0]["batches"] > 0
+    assert not list(ctx.temp_dir.glob("osiris-read-*/*"))
+
+
+def test_stopping_a_query_early_kills_it_on_the_server(db: dict) -> None:
+    marker = "osiris_early_stop"
+    query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
+    table, ctx = extract(db, {"query": query, "limit": 10, "batch_size": 5})
+    assert path_of(ctx) == "cxstream" and table.num_rows == 10
+    deadline = time.monotonic() + 10
+    running = ["?"]
+    while running and time.monotonic() < deadline:
+        running = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
+                          "AND INFO NOT LIKE '%PROCESSLIST%'")
+        time.sleep(0.1)
+    assert not running
+    assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-cxstream"]
 
 
 def test_key_ranges_cover_sparse_keys_and_null_partition_values(db: dict) -> None:
@@ -204,10 +258,11 @@ def test_wrong_password_never_appears_in_the_error(db: dict) -> None:
     assert "1045" in text and secret not in text and "Wr0ng" not in text
 
 
-def test_killed_connection_mid_stream_is_a_transient_error(db: dict) -> None:
+@pytest.mark.parametrize("mode", ["auto", "stream"])
+def test_killed_connection_mid_stream_is_a_transient_error(db: dict, mode: str) -> None:
     marker = "osiris_kill_marker"
     query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
-    ctx = RecordingContext(config={"query": query, "batch_size": 1000}, connection=resolved(db))
+    ctx = RecordingContext(config={"query": query, "batch_size": 1000, "fetch_mode": mode}, connection=resolved(db))
     reader = MySQLExtractor().extract(ctx)
     reader.read_next_batch()
     ids = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
@@ -242,9 +297,10 @@ def test_float_values_are_exact_on_both_paths(db: dict) -> None:
     assert stream.sort_by("id").column("f").to_pylist()[:2] == [3.1415927410125732, 16777216.0]
 
 
-@pytest.mark.parametrize("mode", ["bulk", "stream"])
+@pytest.mark.parametrize("mode", ["bulk", "stream", "cxstream"])
 def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> None:
-    ctx = RecordingContext(config={"table": "sparse", "batch_size": 100, "fetch_mode": mode},
+    source = {"query": "SELECT * FROM sparse"} if mode == "cxstream" else {"table": "sparse", "fetch_mode": mode}
+    ctx = RecordingContext(config={**source, "batch_size": 100},
                            connection=resolved(db), memory_limit_bytes=1 << 20)
     reader = MySQLExtractor().extract(ctx)
     reader.read_next_batch()
@@ -252,4 +308,5 @@ def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> Non
     with pytest.raises(Cancelled):
         while True:
             reader.read_next_batch()
-    assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-bulk"]
+    assert path_of(ctx) == mode
+    assert not [t for t in threading.enumerate() if t.name in ("osiris-mysql-bulk", "osiris-mysql-cxstream")]
