@@ -8,6 +8,7 @@ path as a whole child process (wall time, and peak RSS from os.wait4's ru_maxrss
 
   osiris run  postgres.extractor -> parquet_writer   vs  psql -c "COPY t TO STDOUT" > /dev/null
   osiris run  mysql.extractor -> parquet_writer      vs  mariadb --quick --batch -e "SELECT * FROM t" > /dev/null
+  osiris run  mysql.extractor `query:` (no key)      vs  mariadb --quick ... "SELECT * FROM t WHERE qty >= 0"
   osiris run  csv_extractor -> parquet_writer        vs  a pyarrow script (open_csv -> ParquetWriter)
   pandas.read_sql (SQLAlchemy over pymysql / psycopg, the original Osiris's path) + DataFrame.to_parquet
 
@@ -60,11 +61,13 @@ OURS = {
     "pg": "osiris run: postgres.extractor -> parquet_writer",
     "my": "osiris run: mysql.extractor -> parquet_writer",
     "csv": "osiris run: csv_extractor -> parquet_writer",
+    "myq": "osiris run: mysql.extractor (a query, no key: cxstream) -> parquet_writer",
 }
 BASE = {
     "pg": 'psql -c "COPY t TO STDOUT" > /dev/null',
     "my": 'mariadb --quick --batch -e "SELECT * FROM t" > /dev/null',
     "csv": "pyarrow script: open_csv -> ParquetWriter (zstd)",
+    "myq": 'mariadb --quick --batch -e "SELECT * FROM t WHERE qty >= 0" > /dev/null',
 }
 PANDAS = {
     "pd_my": "pandas.read_sql (SQLAlchemy + pymysql) + to_parquet",
@@ -85,6 +88,9 @@ def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, args: a
         "my": c.pipeline(work, "mysql_to_parquet", [
             ("extract", "mysql.extractor", "read", {"table": table}),
             ("write", "filesystem.parquet_writer", "write", sink)]),
+        "myq": c.pipeline(work, "mysql_query_to_parquet", [
+            ("extract", "mysql.extractor", "read", {"query": f"SELECT * FROM {table} WHERE qty >= 0"}),
+            ("write", "filesystem.parquet_writer", "write", sink)]),
         "csv": c.pipeline(work, "csv_to_parquet", [
             ("extract", "filesystem.csv_extractor", "read", {"path": str(files["csv"])}),
             ("write", "filesystem.parquet_writer", "write", sink)]),
@@ -95,6 +101,7 @@ def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, args: a
     measures |= {
         "base_pg": lambda: c.run(c.psql_argv("-c", f"COPY {table} TO STDOUT"), stdout=os.devnull),
         "base_my": lambda: c.run(c.mariadb_argv() + ["-e", select], stdout=os.devnull),
+        "base_myq": lambda: c.run(c.mariadb_argv() + ["-e", f"{select} WHERE qty >= 0"], stdout=os.devnull),
         "base_csv": lambda: c.run([c.PYTHON, "-c", PYARROW_CSV_SCRIPT, str(files["csv"]), sink["path"]]),
     }
     if rows <= args.pandas_max_rows:
@@ -156,7 +163,7 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
                 f"{run.cpu_s:,.1f}", ratio]
 
     table = []
-    for key in [k for k in ("pg", "my", "csv") if f"ours_{k}" in best]:
+    for key in [k for k in ("pg", "my", "myq", "csv") if f"ours_{k}" in best]:
         table.append(line(OURS[key], best[f"ours_{key}"], best[f"base_{key}"]))
         table.append(line(f"baseline: {BASE[key]}", best[f"base_{key}"], best[f"base_{key}"]))
     for key, base in (("pd_my", "base_my"), ("pd_pg", "base_pg")):
@@ -166,7 +173,7 @@ def report(rows: int, csv_mb: float, best: dict[str, c.Run], loads: list[float])
                   f"### {rows:,} rows x 10 columns ({csv_mb:,.0f} MB as CSV); 1-min load during the "
                   f"rounds: {', '.join(f'{x:.2f}' for x in loads)}")
     steps = []
-    for key in [k for k in ("pg", "my", "csv") if f"ours_{k}" in best]:
+    for key in [k for k in ("pg", "my", "myq", "csv") if f"ours_{k}" in best]:
         run = best[f"ours_{key}"]
         total = run.seconds * 1000
         engine = run.step_ms.get("(run)", 0)
@@ -218,7 +225,7 @@ def main() -> None:
     parser.add_argument("--osiris-arg", action="append", default=[], metavar="ARG",
                         help="extra `osiris run` argument (repeatable), e.g. --osiris-arg=--step-memory=128MiB")
     parser.add_argument("--only", action="append", default=[], metavar="KEY",
-                        help="measure only these paths: pg, my, csv (with their baselines), pandas")
+                        help="measure only these paths: pg, my, myq, csv (with their baselines), pandas")
     args = parser.parse_args()
     sizes = args.rows or [1_000_000]
     extra = "".join(f" --osiris-arg={a}" for a in args.osiris_arg)
