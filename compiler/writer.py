@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from oml.files import write_atomic
+
 
 def write_tree(out_dir: Path, files: dict[str, bytes]) -> None:
     out_dir = Path(out_dir)
@@ -40,18 +42,5 @@ def write_tree(out_dir: Path, files: dict[str, bytes]) -> None:
 
 
 def write_file(path: Path, data: bytes) -> None:
-    """Write one file atomically (temp file in the same directory, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one file atomically and durably (`omlc compile --out F`, `omlc fmt`)."""
+    write_atomic(path, data, durable=True)

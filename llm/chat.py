@@ -5,9 +5,7 @@ accepted it and the user (or `--yes`) confirmed it; nothing runs before it is wr
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from llm.session import ChatSession
 from llm.states import TERMINAL, State
 from llm.templates import Templates
 from llm.tools import Toolbox
+from oml.files import write_atomic
 from runtime.driver import DiscoveryResult, DriverError
 
 __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
@@ -383,7 +382,7 @@ class Conversation:
             if not self.ui.confirm(f"{out} exists. Overwrite it?"):
                 out = Path(self.ui.ask("Write it where instead?", str(out.with_suffix(".new.yaml"))))
                 target = out if out.is_absolute() else self.options.cwd / out
-        _write_atomic(target, oml)
+        write_atomic(target, oml, durable=True)
         self.data.out = str(out)
         self.data.outcome = "written"
         self.ui.result(f"wrote {out}")
@@ -444,16 +443,3 @@ def _run_error(status: Mapping[str, Any], outcome: Any) -> str:
         return f"{first.code} {first.message}"
     message = error.get("message") or error.get("cause") or "see the session log"
     return f"step {error['step']}: {message}" if error.get("step") else str(message)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Temp file in the same directory, then rename: readers never see half a pipeline."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from oml.files import write_atomic
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 from spec.registry import Registry, default_registry
 
@@ -218,11 +218,7 @@ class DiscoveryService:
         }
         directory = self._dir()
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".entry-")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry, handle, default=str, ensure_ascii=False)
-            os.replace(tmp, directory / f"{key}.json")
+            write_atomic(directory / f"{key}.json", json.dumps(entry, default=str, ensure_ascii=False))
             self._prune(directory)
         except OSError:
             pass  # a read-only directory only costs speed

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.states import State, next_state
+from oml.files import write_atomic
 
 __all__ = ["ChatSession", "SessionData", "SessionNotFound"]
 
@@ -146,7 +146,4 @@ class ChatSession:
     def save(self) -> None:
         self.data.updated_at = _now()
         body = self.mask(json.dumps(asdict(self.data), indent=2, ensure_ascii=False, default=str)) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        os.replace(tmp, self.dir / "state.json")
+        write_atomic(self.dir / "state.json", body)

@@ -8,11 +8,11 @@ time, not a silently empty hole in the prompt.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from oml.files import write_atomic
 
 __all__ = ["PRO_MODE_DIR", "PromptError", "Templates", "export_prompts"]
 
@@ -79,9 +79,6 @@ def export_prompts(directory: Path, *, force: bool = False) -> list[Path]:
             raise PromptError(f"{target} exists: pass --force to overwrite edited prompts")
     for name in PLACEHOLDERS:
         target = directory / f"{name}.md"
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write((BUILTIN_DIR / f"{name}.md").read_text(encoding="utf-8"))
-        os.replace(tmp, target)
+        write_atomic(target, (BUILTIN_DIR / f"{name}.md").read_text(encoding="utf-8"))
         written.append(target)
     return written

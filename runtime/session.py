@@ -18,17 +18,16 @@ It is also the directory name, so it is restricted to a safe file-name alphabet.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oml.files import write_atomic
 from runtime.events import EventLog, MetricLog
 from runtime.secrets import SecretMasker
 
@@ -106,10 +105,7 @@ class Session:
         """Replace status.json atomically (masked), so a reader never sees half a file."""
         data = self.masker.mask_data(status)
         text = self.masker.mask(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)) + "\n"
-        fd, temp = tempfile.mkstemp(dir=self.dir, prefix=".status-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, self.dir / "status.json")
+        write_atomic(self.dir / "status.json", text)
 
     def write_artifact(self, name: str, data: Any) -> Path:
         path = self.artifacts_dir / name

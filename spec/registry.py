@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from oml.files import write_atomic
 from spec.models import ComponentSpec, Constraint, Example, Family, FamilyField
 
 SPEC_DIR = Path(__file__).resolve().parent
@@ -96,11 +96,7 @@ def _load_raw(directory: Path, families_file: Path) -> dict[str, Any]:
         pass
     raw = _parse_and_validate(files, families_file)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".specs-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(raw, handle)
-        os.replace(tmp, cache)
+        write_atomic(cache, json.dumps(raw))
     except OSError:
         pass  # a read-only home only costs speed
     return raw

@@ -8,15 +8,14 @@ file. Any failure removes the temp file and is reported against the writer step.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from oml.files import file_sha256
 from runtime.e2b.paths import Mount, host_path
 from runtime.e2b.transport import Sandbox, TransportError, with_retries
 from runtime.tempfiles import owned_temp_name, sweep_stale_temps
@@ -92,7 +91,7 @@ class Downloader:
                 attempts=self.retries,
                 backoff_s=self.backoff_s,
             )
-            digest = _sha256(temp)
+            digest = file_sha256(temp)
             if received != artifact.size or digest != artifact.sha256:
                 raise TransportError(
                     f"the copy does not match the sandbox file ({received} of {artifact.size} "
@@ -104,11 +103,3 @@ class Downloader:
         finally:
             if temp.exists():
                 temp.unlink()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

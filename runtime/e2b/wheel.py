@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
+from oml.files import file_sha256, write_atomic
+
 __all__ = [
     "DIST_NAME",
     "Build",
@@ -86,7 +88,7 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
         path = Path(prebuilt)
         if not path.is_file() or path.suffix != ".whl":
             raise WheelError(f"{prebuilt} is not a wheel file")
-        return Build(path, _file_sha256(path), cached=True)
+        return Build(path, file_sha256(path), cached=True)
     root = source_root()
     if root is None:
         raise WheelError(
@@ -98,9 +100,9 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
     slot = cache / "e2b" / "wheels" / key[:24]
     found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
     if found:
-        return Build(found[0], _file_sha256(found[0]), cached=True)
+        return Build(found[0], file_sha256(found[0]), cached=True)
     wheel = _build(root, files, slot)
-    return Build(wheel, _file_sha256(wheel), cached=False)
+    return Build(wheel, file_sha256(wheel), cached=False)
 
 
 def _package_files(root: Path) -> list[Path]:
@@ -145,10 +147,7 @@ def _content_key(root: Path, files: list[Path], cache: Path) -> str:
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     key = digest.hexdigest()
     try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        temp = memo.with_name(f".{memo.name}.{os.getpid()}")
-        temp.write_text(key + "\n", encoding="ascii")
-        os.replace(temp, memo)
+        write_atomic(memo, key + "\n")
     except OSError:
         pass
     return key
@@ -207,14 +206,6 @@ def _can_build_in_place(root: Path) -> bool:
     return True
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cached_pins(cache: Path | None = None) -> list[str]:
     """`pinned_requirements()`, cached under a key of the installed distributions' directory names.
 
@@ -234,10 +225,7 @@ def cached_pins(cache: Path | None = None) -> list[str]:
     except OSError:
         pins = pinned_requirements()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.{os.getpid()}")
-        temp.write_text("\n".join(pins) + "\n", encoding="utf-8")
-        os.replace(temp, path)
+        write_atomic(path, "\n".join(pins) + "\n")
     except OSError:
         pass
     return pins

@@ -14,7 +14,6 @@ for `shutdown` (or the end of stdin) -> exit 0.
 from __future__ import annotations
 
 import base64
-import hashlib
 import importlib.metadata as metadata
 import json
 import logging
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from oml.files import file_sha256
 from runtime.e2b.paths import Mount, PathMapper, locate
 from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
 from runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
@@ -224,11 +224,7 @@ class _Job:
         if where is None or not path.is_file():
             logging.getLogger("osiris.e2b.worker").warning("output of %s is not under a mount: %s", step_id, path)
             return
-        digest, size = hashlib.sha256(), 0
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-                size += len(block)
+        digest, size = file_sha256(path), path.stat().st_size
         self.wire.send(
             {
                 "type": "artifact",
@@ -236,7 +232,7 @@ class _Job:
                 "mount": where[0],
                 "path": where[1],
                 "size": size,
-                "sha256": digest.hexdigest(),
+                "sha256": digest,
             }
         )
 
