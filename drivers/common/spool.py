@@ -30,7 +30,6 @@ class Spool:
         self.memory_bytes = memory_bytes
         self._items: collections.deque[object] = collections.deque()
         self._held = 0
-        self._files = 0
         self._ready = threading.Condition()
         self.spilled_batches = 0
         self.spilled_bytes = 0
@@ -48,13 +47,12 @@ class Spool:
                 self._items.append(batch)
                 self._ready.notify()
                 return
-            self._files += 1
-            path = self.directory / f"spool-{self._files:06d}.arrow"
+            self.spilled_batches += 1
+            path = self.directory / f"spool-{self.spilled_batches:06d}.arrow"
         self.directory.mkdir(parents=True, exist_ok=True)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
             writer.write_batch(batch)
         with self._ready:
-            self.spilled_batches += 1
             self.spilled_bytes += size
             self._items.append(path)
             self._ready.notify()

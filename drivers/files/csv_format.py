@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from drivers.common.arrow_types import hex_array
 from drivers.files.csv_reading import one_char
 from runtime.driver import DriverError
 
@@ -161,10 +162,9 @@ def _extension(arrow_type: pa.DataType) -> bool:
 def _extension_text(column: pa.Array) -> pa.Array:
     """arrow.uuid as canonical 8-4-4-4-12 text, other extensions (arrow.json, ...) as storage."""
     if column.type.extension_name == "arrow.uuid":
-        import uuid
-
-        return pa.array([None if b is None else str(uuid.UUID(bytes=b)) for b in column.storage.to_pylist()],
-                        type=pa.string())
+        text = hex_array(column)
+        parts = [pc.utf8_slice_codeunits(text, a, b) for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))]
+        return pc.binary_join_element_wise(*parts, "-")
     return column.storage
 
 

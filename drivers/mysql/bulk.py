@@ -27,7 +27,7 @@ import connectorx as cx
 import pyarrow as pa
 import pymysql
 
-from drivers.mysql.connect import ConnParams, classify, connect, cx_url, quote_ident
+from drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url, quote_ident
 from drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
 from runtime.driver import DriverError, StepContext
 
@@ -38,7 +38,6 @@ try:
     _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
 except OSError:  # not glibc (musl, macOS): nothing to trim
     _LIBC = None
-_PRE = ["SET time_zone = '+00:00'"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,6 @@ class _Fetcher(threading.Thread):
         self.out: queue.Queue[object] = queue.Queue(maxsize=1)
         self.stop = threading.Event()
         self.fetched_rows = 0
-        self.ranges = 0
         self.probe: pymysql.connections.Connection | None = None
 
     def _put(self, item: object) -> bool:
@@ -92,9 +90,8 @@ class _Fetcher(threading.Thread):
             return None
         self._check_source()
         table = cx.read_sql(cx_url(self.params), range_sql(self.plan, where, remaining),
-                            return_type="arrow", pre_execution_query=_PRE)
+                            return_type="arrow", pre_execution_query=list(SESSION_SETUP))
         self.fetched_rows += table.num_rows
-        self.ranges += 1
         return table
 
     def _check_source(self) -> None:

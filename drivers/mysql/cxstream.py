@@ -24,13 +24,12 @@ import connectorx as cx
 import pyarrow as pa
 
 from drivers.common.spool import Spool
-from drivers.mysql.connect import ConnParams, classify, connect, cx_url
+from drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url
 from drivers.mysql.types import Column, cx_decimal_safe, fix_bulk_array, schema_of
 from runtime.driver import DriverError, StepContext
 
 __all__ = ["cx_stream_batches", "cx_stream_unfit"]
 
-_PRE = ["SET time_zone = '+00:00'"]
 
 
 def cx_stream_unfit(columns: Sequence[Column]) -> str:
@@ -53,13 +52,13 @@ class _Drain(threading.Thread):
         super().__init__(name="osiris-mysql-cxstream", daemon=True)
         self.params, self.sql, self.columns = params, sql, columns
         self.batch_size, self.limit, self.spool = batch_size, limit, spool
-        self.schema = schema_of(columns)
+        self.schema = schema_of(columns)  # built once: every batch is conformed to it
         self.stop = threading.Event()
 
     def run(self) -> None:
         try:
             reader = cx.read_sql(cx_url(self.params), self.sql, return_type="arrow_stream",
-                                 batch_size=self.batch_size, pre_execution_query=_PRE)
+                                 batch_size=self.batch_size, pre_execution_query=list(SESSION_SETUP))
             rows = 0
             for batch in reader:
                 if self.stop.is_set():
@@ -101,10 +100,10 @@ def cx_stream_batches(
     limit: int | None, memory_budget: int,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Start reading `query` in the background; return its schema and a batch generator."""
-    schema = schema_of(columns)
     tag = f"osiris-read-{secrets.token_hex(6)}"
     spool = Spool(ctx.temp_dir / tag, memory_bytes=min(max(memory_budget // 4, 8 << 20), 64 << 20))
     drain = _Drain(params, f"/* {tag} */ {query}", columns, batch_size, limit, spool)
+    schema = drain.schema
 
     def generate() -> Iterator[pa.RecordBatch]:
         drain.start()

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pymysql
 
 from drivers.mysql.connect import quote_ident
-from drivers.mysql.render import csv_bytes, insert_values, is_binary
+from drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
 from runtime.driver import DriverError
 
 __all__ = ["Loader", "check_columns"]
@@ -165,7 +165,7 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
                schema: pa.Schema) -> Callable[[], None]:
     targets, sets = [], []
     for index, field in enumerate(schema):
-        if is_binary(_storage(field.type)):
+        if is_binary(storage_type(field.type)):
             targets.append(f"@v{index}")
             sets.append(f"{quote_ident(field.name)} = UNHEX(@v{index})")
         else:
@@ -187,14 +187,6 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
                         raise pymysql.err.IntegrityError(code, message) if code == 1062 \
                             else pymysql.err.DataError(code, message)
     return run
-
-
-def _storage(kind: pa.DataType) -> pa.DataType:
-    if isinstance(kind, pa.DictionaryType):
-        return _storage(kind.value_type)
-    if isinstance(kind, pa.ExtensionType):
-        return kind.storage_type
-    return kind
 
 
 def check_columns(schema: pa.Schema, target_columns: Sequence[str], table: str) -> None:

@@ -15,18 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from drivers.common.arrow_types import hex_array
 from runtime.driver import DriverError
 
-__all__ = ["csv_bytes", "insert_values", "is_binary", "prepare"]
+__all__ = ["csv_bytes", "insert_values", "is_binary", "prepare", "storage_type"]
 
 
 def is_binary(kind: pa.DataType) -> bool:
     return (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)
             or pa.types.is_fixed_size_binary(kind) or pa.types.is_binary_view(kind))
-
-
-def _hex(array: pa.Array) -> pa.Array:
-    return pa.array([None if v is None else v.hex() for v in array.to_pylist()], pa.string())
 
 
 def prepare(name: str, array: pa.Array) -> pa.Array:
@@ -54,7 +51,7 @@ def prepare(name: str, array: pa.Array) -> pa.Array:
     if pa.types.is_date64(kind):
         return array.cast(pa.date32())
     if is_binary(kind):
-        return _hex(array)
+        return hex_array(array)
     if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return array.cast(pa.string())
     return array
@@ -75,7 +72,7 @@ def insert_values(batch: pa.RecordBatch) -> list[str]:
         prepared = prepare(name, array)
         if pa.types.is_null(kind):
             literal = pa.array(["NULL"] * len(array), pa.string())
-        elif is_binary(_storage(kind)):
+        elif is_binary(storage_type(kind)):
             literal = pc.binary_join_element_wise("X'", prepared, "'", "")
         elif pa.types.is_string(prepared.type):
             literal = _quoted_text(prepared)
@@ -90,9 +87,10 @@ def insert_values(batch: pa.RecordBatch) -> list[str]:
     return rows.to_pylist()
 
 
-def _storage(kind: pa.DataType) -> pa.DataType:
+def storage_type(kind: pa.DataType) -> pa.DataType:
+    """The type whose values a column holds: dictionary values, extension storage."""
     if isinstance(kind, pa.DictionaryType):
-        return _storage(kind.value_type)
+        return storage_type(kind.value_type)
     if isinstance(kind, pa.ExtensionType):
         return kind.storage_type
     return kind

@@ -182,7 +182,7 @@ def to_arrow(column: Column, values: Sequence[object]) -> pa.Array:
         if kind in ("text", "json"):
             return pa.array(values, pa.string())
         if kind == "binary":
-            return pa.array([v.encode() if isinstance(v, str) else v for v in values], pa.binary())
+            return pa.array(values, pa.binary())  # str and bytes both arrive as bytes
         if kind == "bit":
             ints = [None if v is None else int.from_bytes(_as_bytes(v), "big") for v in values]
             return pa.array(ints, pa.uint64()).cast(target)

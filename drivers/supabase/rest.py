@@ -21,31 +21,20 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from drivers.common.pg.errors import scrub
+from drivers.common.pg.errors import HINTS, TRANSIENT_STATES, scrub
 from drivers.supabase.filters import Filter, OrderTerm
 from drivers.supabase.settings import RestSettings
 from runtime.driver import DriverError, TransientError
 
 __all__ = ["RestSession", "classify_rest", "spool", "spooled"]
 
-_TRANSIENT_CODES = {
-    "40001",
-    "40P01",
-    "55P03",
-    "57P01",
-    "57014",
-    "PGRST000",
-    "PGRST001",
-    "PGRST002",
-    "PGRST003",
-}
+# PostgREST passes PostgreSQL's SQLSTATEs through: those come from the shared Postgres tables.
+_TRANSIENT_CODES = TRANSIENT_STATES | {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
 _AUTH_CODES = {"PGRST300", "PGRST301", "PGRST302", "42501"}
 _HINTS = {
-    "23505": "rows collide with existing keys; `write_mode: upsert` with `primary_key` updates them instead",
-    "42P10": "`primary_key` must match a PRIMARY KEY or UNIQUE constraint of the table",
+    **HINTS,
     "PGRST205": "check the table name and `schema`; the schema must be exposed by the API",
     "PGRST106": "the schema is not exposed by the API (Supabase: Settings > API > Exposed schemas)",
-    "42703": "check the column names (discover lists them)",
 }
 
 
@@ -126,7 +115,13 @@ class RestSession:
                     "(use `service_role_key`), or add `dsn` to read through Postgres"
                 )
             raise error
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise DriverError(
+                f"{postgrest.base_url} did not return an API schema (the reply is not JSON)",
+                hint="check the connection's `url`: it should be the project's URL (https://<ref>.supabase.co)",
+            ) from None
 
     def definition(self, table: str) -> dict[str, Any] | None:
         return (self.openapi().get("definitions") or {}).get(table)

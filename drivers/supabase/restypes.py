@@ -28,11 +28,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from drivers.common.pg.types import PG_TYPE_KEY
 from runtime.driver import DriverError
 
 __all__ = ["ColumnPlan", "arrow_type", "plan_columns", "rows_to_batch", "to_json_rows"]
 
-PG_TYPE_KEY = b"POSTGRESQL:type"
 _SCALARS: dict[str, pa.DataType] = {
     "smallint": pa.int16(),
     "integer": pa.int32(),

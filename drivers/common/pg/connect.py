@@ -152,8 +152,10 @@ def open_connection(params: PgParams, *, autocommit: bool) -> Any:
     cur = conn.cursor()
     try:
         cur.execute("SET TIME ZONE 'UTC'")
-    finally:
-        cur.close()
+    except Exception as error:  # noqa: BLE001 - the link dropped after login, or a pooler refused it
+        close_quietly(cur, conn)
+        raise classify(error, action="set up the session", label=params.label, secrets=params.secrets) from None
+    cur.close()
     return conn
 
 

@@ -13,7 +13,7 @@ import re
 
 from runtime.driver import DriverError, TransientError
 
-__all__ = ["classify", "scrub"]
+__all__ = ["HINTS", "TRANSIENT_STATES", "classify", "scrub"]
 
 TRANSIENT_STATES = {"40001", "40P01", "55P03", "57P01", "57P02", "57P03", "53300", "57014"}
 _CONNECTION_WORDS = (
@@ -40,7 +40,7 @@ _PERMANENT_CONNECT_WORDS = (
     "invalid connection option",
     "permission denied",
 )
-_HINTS = {
+HINTS = {
     "23505": "rows collide with existing keys; `write_mode: upsert` with `primary_key` updates them instead",
     "23502": "a NOT NULL column received NULL; fill it upstream or give the column a default",
     "23503": "a foreign key points at a missing row; load the referenced table first",
@@ -101,7 +101,7 @@ def classify(
         )
     code = f" [{state}]" if state else ""
     message = f"PostgreSQL {label}: {action} failed{code}: {text}"
-    hint = _HINTS.get(state or "")
+    hint = HINTS.get(state or "")
     if transient and hint is None:
         hint = "the connection was lost or refused; the step can be retried"
     cls = TransientError if transient else DriverError
