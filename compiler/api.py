@@ -23,8 +23,8 @@ from oml.lower import parse_pipeline
 from oml.span import Span
 from spec.registry import Registry, default_registry
 
-__all__ = ["CompileOptions", "CompileResult", "compile_path", "compile_text", "load_connections_for",
-           "write_output"]
+__all__ = ["CompileOptions", "CompileResult", "compile_path", "compile_text", "connections_path",
+           "load_connections_for", "write_output"]
 
 
 @dataclass
@@ -47,17 +47,31 @@ class CompileResult:
     diagnostics: list[Diagnostic]
     artifacts: dict[str, bytes]
     pipeline: Pipeline | None
+    connections: ConnectionsFile | None = None
+    """The connections file the compile checked against, so a runtime uses it instead of rereading."""
 
     @property
     def ok(self) -> bool:
         return not any(d.severity == "error" for d in self.diagnostics)
 
 
-def load_connections_for(options: CompileOptions, registry: Registry,
-                         diagnostics: Diagnostics) -> ConnectionsFile | None:
+def connections_path(options: CompileOptions) -> Path | None:
+    """The connections file `options` name: `~` expanded, relative paths against `options.cwd`.
+
+    Compiler and runtime both go through here, so a path that compiles is a path that runs.
+    """
     if not options.search_connections and options.connections is None:
         return None
     path = find_connections_file(options.connections, options.cwd)
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() or options.cwd is None else options.cwd / path
+
+
+def load_connections_for(options: CompileOptions, registry: Registry,
+                         diagnostics: Diagnostics) -> ConnectionsFile | None:
+    path = connections_path(options)
     if path is None:
         return None
     label = options.connections_label or str(options.connections or path.name)
@@ -98,7 +112,8 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
     finally:
         if collecting:
             gc.enable()
-    return CompileResult(file, diagnostics.sorted(), artifacts, pipeline)
+    used = conns if isinstance(conns, ConnectionsFile) else None
+    return CompileResult(file, diagnostics.sorted(), artifacts, pipeline, used)
 
 
 def compile_path(path: Path, options: CompileOptions | None = None, registry: Registry | None = None,

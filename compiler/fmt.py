@@ -169,23 +169,30 @@ def _render(p: Parser) -> str:
 
 
 # --- the entry point ------------------------------------------------------------------------------
-def _data(text: str) -> str | None:
+def _data(text: str) -> str:
+    """The document's data as canonical JSON; FormatError at the first YAML problem.
+
+    Runs the compiler's own loader first, so its limits (depth, alias expansion) and its
+    messages apply before the formatter's round-trip parser touches the text."""
     diagnostics = Diagnostics()
     root = load_yaml(text, "fmt", diagnostics)
     if diagnostics.has_errors:
-        return None
+        first = diagnostics.errors()[0]
+        raise FormatError(first.message, first.span.line, first.span.column, first.code)
     return json.dumps(root.to_data() if root is not None else None, sort_keys=True, ensure_ascii=False)
 
 
 def format_text(text: str) -> str:
     """`text` in the canonical style (docs/editors.md); FormatError when it is not valid YAML."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    before = _data(text)
     parser = Parser(text)
     comments = attach_comments(parser)
     result = _render(parser)
-    before, after = _data(text), _data(result)
-    if before is None:
-        raise FormatError("the file has repeated keys or other YAML errors; run `omlc check`")
+    try:
+        after = _data(result)
+    except FormatError:
+        after = None
     if after != before:
         raise FormatError("internal error: formatting would change the data; the file was left as it is")
     check = Parser(result)

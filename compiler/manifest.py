@@ -87,36 +87,60 @@ class ManifestError(Exception):
     """A manifest directory is missing, unreadable or fails verification."""
 
 
-def load_manifest(directory: Path) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
+def load_manifest(
+    directory: Path, *, label: str | None = None
+) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
     """Read and verify a compiled directory: (manifest, cfg by step id, meta).
 
     Every cfg file must match its `cfg_fp`, and the manifest must match `manifest_fp` in
     meta.json, so a hand-edited or half-copied directory is refused instead of half-run.
+    Every problem is a ManifestError naming the file (`label` is how messages name
+    `directory`, e.g. as the user typed it); a damaged file must not surface as a parser crash.
     """
-    from ruamel.yaml import YAML
+    from ruamel.yaml import YAML, YAMLError
 
+    where = label or str(directory)
     try:
         data = YAML(typ="safe", pure=True).load((directory / "manifest.yaml").read_text(encoding="utf-8"))
+    except YAMLError as error:
+        raise ManifestError(f"{where}/manifest.yaml is not valid YAML{_yaml_problem(error)}; recompile it") from None
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"cannot read the manifest in {where}: {error}") from None
+    try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise ManifestError(f"cannot read the manifest in {directory}: {error}") from None
+        raise ManifestError(f"cannot read {where}/meta.json: {error}") from None
+    if not isinstance(meta, dict):
+        raise ManifestError(f"{where}/meta.json is not a JSON object; recompile it")
     try:
         manifest = Manifest.model_validate(data)
     except ValueError as error:
-        raise ManifestError(f"{directory}/manifest.yaml is not a valid manifest: {error}") from None
+        raise ManifestError(f"{where}/manifest.yaml is not a valid manifest: {error}") from None
     if manifest.manifest_version != MANIFEST_VERSION:
         raise ManifestError(f"manifest_version {manifest.manifest_version!r} is not supported "
                             f"(this runtime reads {MANIFEST_VERSION!r}); recompile with this omlc")
-    expected = meta.get("fingerprints", {}).get("manifest_fp")
+    fingerprints = meta.get("fingerprints")
+    expected = fingerprints.get("manifest_fp") if isinstance(fingerprints, dict) else None
     if expected != manifest.fingerprint():
-        raise ManifestError(f"{directory}/manifest.yaml does not match manifest_fp in meta.json; recompile it")
+        raise ManifestError(f"{where}/manifest.yaml does not match manifest_fp in meta.json; recompile it")
     cfgs: dict[str, dict[str, Any]] = {}
     for step in manifest.steps:
         try:
             cfg = json.loads((directory / step.cfg).read_text(encoding="utf-8"))
         except (OSError, ValueError) as error:
-            raise ManifestError(f"cannot read {step.cfg}: {error}") from None
+            raise ManifestError(f"cannot read {where}/{step.cfg}: {error}") from None
         if fingerprint(cfg) != step.cfg_fp:
-            raise ManifestError(f"{step.cfg} does not match its cfg_fp; recompile the pipeline")
+            raise ManifestError(f"{where}/{step.cfg} does not match its cfg_fp; recompile the pipeline")
         cfgs[step.id] = cfg
     return manifest, cfgs, meta
+
+
+def _yaml_problem(error: Exception) -> str:
+    """` (line 1, column 3: expected ...)` from a ruamel error, without its multi-line excerpt."""
+    problem = getattr(error, "problem", None) or getattr(error, "context", None)
+    if not problem:
+        problem = next(iter(str(error).strip().splitlines()), "")
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    text = ": ".join(part for part in (where, problem) if part)
+    return f" ({text})" if text else ""

@@ -69,9 +69,9 @@ def check_value(decl: ParamDecl, value: Any) -> str | None:
         return f"{value!r} is not one of {', '.join(repr(v) for v in decl.enum)}"
     if kind in ("integer", "number"):
         if decl.minimum is not None and value < decl.minimum:
-            return f"{value!r} is less than the minimum {decl.minimum:g}"
+            return f"{value!r} is less than the minimum {decl.minimum!r}"
         if decl.maximum is not None and value > decl.maximum:
-            return f"{value!r} is greater than the maximum {decl.maximum:g}"
+            return f"{value!r} is greater than the maximum {decl.maximum!r}"
     return None
 
 

@@ -3,7 +3,8 @@
 A `${params.x}` inside a field marked `x-sql` is replaced by a literal chosen by the value's
 type and by where the reference stands in the SQL:
 
-- outside quotes: integers and finite floats as numbers, booleans as TRUE/FALSE, null as
+- outside quotes: integers and finite floats as numbers (negative ones in parentheses, so a
+  `-` before the reference cannot form a `--` comment), booleans as TRUE/FALSE, null as
   NULL, strings as a quoted literal with `'` doubled (and `\\` doubled for MySQL, whose
   default sql_mode treats backslash as an escape);
 - inside a single-quoted string: the value's text, escaped the same way, without new quotes;
@@ -99,7 +100,9 @@ def sql_literal(value: Any, context: Context, dialect: Dialect = "ansi") -> str:
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
-        return _as_text(value)
+        text = _as_text(value)
+        # Parenthesised when negative: after a `-` in the SQL, `-5` would make `--5`, a comment.
+        return f"({text})" if text.startswith("-") else text
     if isinstance(value, str):
         return "'" + _escape(value, dialect) + "'"
     raise UnsafeValue(f"a {type(value).__name__} cannot be bound into SQL")

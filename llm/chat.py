@@ -335,7 +335,8 @@ class Conversation:
         oml = self.data.valid_oml or ""
         reads, writes = pipeline_io(oml, self.registry)
         out = self._out_path(oml)
-        if self.data.history[-1]["event"] != "valid":
+        history = self.data.history
+        if not history or history[-1].get("event") != "valid":
             self.ui.show_pipeline(oml, title="pipeline")
         self.ui.show_io(reads, writes)
         if self.options.yes or not self.ui.interactive:
@@ -382,7 +383,18 @@ class Conversation:
             if not self.ui.confirm(f"{out} exists. Overwrite it?"):
                 out = Path(self.ui.ask("Write it where instead?", str(out.with_suffix(".new.yaml"))))
                 target = out if out.is_absolute() else self.options.cwd / out
-        write_atomic(target, oml, durable=True)
+        try:
+            write_atomic(target, oml, durable=True)
+        except OSError as error:
+            # The checked pipeline stays in the session (valid_oml): resuming with another --out
+            # writes it without asking the model again.
+            self.ui.error(
+                f"cannot write {out}: {error.strerror or error}",
+                hint=f"osiris chat --resume {self.session.id} --yes --out FILE writes the checked pipeline",
+            )
+            self.data.outcome = "not written"
+            self.session.fire("abort")
+            return
         self.data.out = str(out)
         self.data.outcome = "written"
         self.ui.result(f"wrote {out}")

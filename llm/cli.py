@@ -103,6 +103,20 @@ def _usage(message: str, hint: str | None = None) -> int:
     return EXIT_USAGE
 
 
+def _out_problem(out: Path) -> str | None:
+    """Why --out cannot be written (checked before the model is asked), or None."""
+    if out.is_dir():
+        return f"--out {out} is a directory"
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"--out {out}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"--out {out}: {parent} is not writable"
+    return None
+
+
 def make_guard(connections: object, env: Mapping[str, str]) -> object:
     """A function masking every secret we know of: connection secrets and credential-looking env."""
     from runtime.secrets import SecretMasker
@@ -137,7 +151,7 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     from llm.chat import ChatOptions, Conversation
     from llm.client import ChatClient, LLMError, LLMSettings
     from llm.discovery import DiscoveryService
-    from llm.session import ChatSession, SessionNotFound
+    from llm.session import ChatSession, SessionDamaged, SessionNotFound
     from llm.templates import PRO_MODE_DIR, PromptError, Templates
     from llm.ui import ConsoleUI
     from runtime.connections import ConnectionsUnavailable, load_connections_file
@@ -153,20 +167,35 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     except ConnectionsUnavailable as error:
         details = "; ".join(f"line {d.span.line}: {d.message}" for d in error.diagnostics[:3])
         return _usage(f"{error}" + (f" ({details})" if details else ""))
+    saved: ChatSession | None = None
+    if args.resume:
+        try:
+            saved = ChatSession.load(args.session_dir, args.resume)
+        except SessionDamaged as error:
+            return _usage(str(error), "start a new chat, or repair or remove that directory")
+        except SessionNotFound as error:
+            return _usage(str(error), "osiris chat --resume last continues the newest session")
     try:
+        # On --resume the session's own model and endpoint apply unless a flag or env overrides.
         settings = LLMSettings.resolve(
-            model=args.model, base_url=args.base_url, stream=args.stream, timeout_s=args.timeout, env=env
+            model=args.model or env.get("OSIRIS_LLM_MODEL") or (saved.data.model if saved else None),
+            base_url=args.base_url,
+            stream=args.stream,
+            timeout_s=args.timeout,
+            env=env,
+            saved_base_url=saved.data.base_url if saved else None,
         )
     except LLMError as error:
         return _usage(str(error), error.hint)
+    if args.out is not None and (problem := _out_problem(args.out)):
+        return _usage(problem, "name a pipeline file in a writable directory, e.g. --out pipeline.yaml")
     try:
-        session = (
-            ChatSession.load(args.session_dir, args.resume)
-            if args.resume
-            else ChatSession.create(args.session_dir)
+        session = saved or ChatSession.create(args.session_dir)
+    except OSError as error:
+        return _usage(
+            f"cannot create a chat session in {args.session_dir}: {error.strerror or error}",
+            "pass --session-dir DIR with a writable directory",
         )
-    except SessionNotFound as error:
-        return _usage(str(error), "osiris chat --resume last continues the newest session")
     ui = ConsoleUI(interactive=interactive)
     options = ChatOptions(
         message=args.message,

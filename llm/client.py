@@ -55,10 +55,18 @@ class LLMSettings:
         stream: bool | None = None,
         timeout_s: float | None = None,
         env: Mapping[str, str] | None = None,
+        saved_base_url: str | None = None,
     ) -> LLMSettings:
-        """Command line first, then OSIRIS_LLM_*, then OPENAI_*; raise LLMError when no model."""
+        """Command line first, then OSIRIS_LLM_*, then OPENAI_*, then `saved_base_url` (a resumed
+        session's); raise LLMError when no model or a setting is malformed."""
         env = os.environ if env is None else env
-        url = base_url or env.get("OSIRIS_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        url = (
+            base_url
+            or env.get("OSIRIS_LLM_BASE_URL")
+            or env.get("OPENAI_BASE_URL")
+            or saved_base_url
+            or DEFAULT_BASE_URL
+        )
         name = model or env.get("OSIRIS_LLM_MODEL")
         if not name:
             raise LLMError("no model chosen", hint="pass --model NAME or set OSIRIS_LLM_MODEL")
@@ -68,15 +76,67 @@ class LLMSettings:
                 "no API key for api.openai.com",
                 hint="set OPENAI_API_KEY (or OSIRIS_LLM_API_KEY), or point --base-url at a local server",
             )
+        if timeout_s is not None and not timeout_s > 0:
+            raise LLMError(f"--timeout must be a number of seconds > 0, not {timeout_s:g}")
         return cls(
             model=name,
-            base_url=url.rstrip("/"),
+            base_url=_check_url(url, "--base-url" if base_url else _url_source(env, saved_base_url)),
             api_key=key or "not-needed",
-            timeout_s=timeout_s or float(env.get("OSIRIS_LLM_TIMEOUT") or 120),
-            retries=int(env.get("OSIRIS_LLM_RETRIES") or 3),
-            backoff_s=float(env.get("OSIRIS_LLM_BACKOFF") or 1.0),
+            timeout_s=timeout_s or _number(env, "OSIRIS_LLM_TIMEOUT", 120.0, float, minimum=0, strict=True),
+            retries=_number(env, "OSIRIS_LLM_RETRIES", 3, int, minimum=0),
+            backoff_s=_number(env, "OSIRIS_LLM_BACKOFF", 1.0, float, minimum=0),
             stream=bool(stream) if stream is not None else env.get("OSIRIS_LLM_STREAM", "") in ("1", "true"),
         )
+
+
+def _url_source(env: Mapping[str, str], saved: str | None) -> str:
+    if env.get("OSIRIS_LLM_BASE_URL"):
+        return "OSIRIS_LLM_BASE_URL"
+    if env.get("OPENAI_BASE_URL"):
+        return "OPENAI_BASE_URL"
+    return "the session's saved base URL" if saved else "the default base URL"
+
+
+def _check_url(url: str, source: str) -> str:
+    """An http(s) URL with a host, without the trailing slash; LLMError naming `source` otherwise."""
+    from urllib.parse import urlsplit
+
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        host, parts = None, None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise LLMError(
+            f"{source} {url!r} is not an http:// or https:// URL with a host",
+            hint="e.g. --base-url http://localhost:11434/v1 (it usually ends in /v1)",
+        )
+    return text.rstrip("/")
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: Any,
+    kind: Callable[[str], Any],
+    *,
+    minimum: float,
+    strict: bool = False,
+) -> Any:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or (strict and value == minimum):
+        what = "a whole number" if kind is int else "a number"
+        bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise LLMError(f"{name}={raw!r} is not {what} {bound}", hint=f"unset {name} or fix its value")
+    return value
 
 
 @dataclass(frozen=True)
@@ -189,6 +249,18 @@ class ChatClient:
                     f"cannot reach the LLM endpoint at {self.settings.base_url}: {_reason(error)}",
                     hint="is the server running? set --base-url or OSIRIS_LLM_BASE_URL",
                 ) from None
+            except openai.APIError as error:  # e.g. an SSE `error` event in a 200 stream
+                raise self._not_a_completion(_server_message(error)) from None
+            except (ValueError, TypeError, AttributeError, IndexError) as error:
+                # A 200 whose body is not a chat completion: HTML from a web UI, `{}`, no
+                # choices, a torn SSE chunk. Retrying would get the same answer.
+                raise self._not_a_completion(_shape_problem(error)) from None
+
+    def _not_a_completion(self, detail: str) -> LLMError:
+        return LLMError(
+            f"the endpoint at {self.settings.base_url} did not return an OpenAI chat completion: {detail}",
+            hint="check --base-url (it usually ends in /v1)",
+        )
 
     def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
         delay = retry_after if retry_after is not None else self.settings.backoff_s * 2 ** (attempt - 1)
@@ -247,8 +319,10 @@ class ChatClient:
         calls: dict[int, dict[str, Any]] = {}
         usage: Usage | None = None
         stream = self._client.chat.completions.create(stream=True, **kwargs)
+        chunks = 0
         try:
             for chunk in stream:
+                chunks += 1
                 if getattr(chunk, "usage", None):
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices or ():
@@ -263,6 +337,8 @@ class ChatClient:
                             slot["arguments"].append(part.function.arguments or "")
         finally:
             stream.close()
+        if not chunks:
+            raise ValueError("the stream carried no completion chunks")
         tool_calls = tuple(
             ToolCall(s["id"] or f"call_{i}", s["name"], "".join(s["arguments"]))
             for i, s in sorted(calls.items())
@@ -293,6 +369,18 @@ def _server_message(error: Any) -> str:
         message = body["error"].get("message")
     text = str(message or getattr(error, "message", "") or "no detail")
     return " ".join(text.split())[:300]
+
+
+def _shape_problem(error: Exception) -> str:
+    """One line on why a 200 reply could not be read as a chat completion."""
+    if isinstance(error, json.JSONDecodeError):
+        return f"the body is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
+    if isinstance(error, AttributeError) and "'str' object" in str(error):
+        return "the body is not JSON (an HTML page?)"
+    if isinstance(error, IndexError):
+        return "the reply has no choices"
+    text = " ".join(str(error).split())[:200]
+    return f"unexpected reply shape ({type(error).__name__}: {text})"
 
 
 def _reason(error: Exception) -> str:

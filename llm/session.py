@@ -21,13 +21,17 @@ from typing import Any
 from llm.states import State, next_state
 from oml.files import write_atomic
 
-__all__ = ["ChatSession", "SessionData", "SessionNotFound"]
+__all__ = ["ChatSession", "SessionDamaged", "SessionData", "SessionNotFound"]
 
 DEFAULT_ROOT = Path(".osiris") / "chat"
 
 
 class SessionNotFound(Exception):
-    """`--resume` named a session that does not exist."""
+    """`--resume` named a session that does not exist (or not exactly one)."""
+
+
+class SessionDamaged(SessionNotFound):
+    """The session exists but its files cannot be read back: `--resume` reports it (exit 2)."""
 
 
 def _now() -> str:
@@ -61,10 +65,83 @@ class SessionData:
     outcome: str = ""
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionData:
+    def from_json(cls, data: Any, *, session_id: str | None = None) -> SessionData:
+        """Rebuild from state.json; ValueError (one line, naming the field) when it is damaged."""
+        if not isinstance(data, dict):
+            raise ValueError(f"state.json holds {type(data).__name__}, not an object")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["state"] = State(known.get("state", "INIT"))
+        if session_id is not None:
+            known["id"] = session_id  # the directory is what --resume addresses
+        if not isinstance(known.get("id"), str):
+            raise ValueError("'id' is missing")
+        state = known.get("state", "INIT")
+        if state not in State.__members__.values():
+            raise ValueError(f"'state' is {state!r}, not one of {', '.join(State)}")
+        known["state"] = State(state)
+        for name, expected in _FIELD_TYPES.items():
+            if name in known and not isinstance(known[name], expected):
+                raise ValueError(f"{name!r} is {_kind(known[name])}, not {_expected(expected)}")
+        for name in ("discovered", "diagnostics", "history"):
+            for index, item in enumerate(known.get(name, ())):
+                if not isinstance(item, dict):
+                    raise ValueError(f"{name}[{index}] is {_kind(item)}, not an object")
+        for index, move in enumerate(known.get("history", ())):
+            if not all(isinstance(move.get(k), str) for k in ("from", "event", "to")):
+                raise ValueError(f"history[{index}] lacks from/event/to")
+        tokens = known.get("tokens", {})
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in tokens.values()):
+            raise ValueError("'tokens' holds a value that is not a whole number")
+        if known["state"] in _NEEDS_HISTORY and not known.get("history"):
+            raise ValueError(f"'history' is empty but the session is at {known['state']}")
+        if known["state"] in _NEEDS_PIPELINE and not known.get("valid_oml"):
+            raise ValueError(f"'valid_oml' is empty but the session is at {known['state']}")
+        _check_discovered(known.get("discovered", ()))
         return cls(**known)
+
+
+_STR, _OPT_STR = (str,), (str, type(None))
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "created_at": _STR,
+    "updated_at": _STR,
+    "intent": _STR,
+    "oml": _OPT_STR,
+    "valid_oml": _OPT_STR,
+    "out": _OPT_STR,
+    "targets": (list,),
+    "discovered": (list,),
+    "sample_rows": (int, type(None)),
+    "repair_rounds": (int,),
+    "revision": _OPT_STR,
+    "diagnostics": (list,),
+    "mode": _STR,
+    "model": _STR,
+    "base_url": _STR,
+    "tokens": (dict,),
+    "run": (dict,),
+    "history": (list,),
+    "outcome": _STR,
+}
+_NEEDS_HISTORY = frozenset(State) - {State.INIT}
+_NEEDS_PIPELINE = frozenset({State.REVIEW, State.COMPILE, State.RUN})
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _expected(types: tuple[type, ...]) -> str:
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_discovered(items: Any) -> None:
+    from llm.discovery import result_from_json
+
+    for index, item in enumerate(items):
+        try:
+            result_from_json(item)
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            why = f"missing {error.args[0]!r}" if isinstance(error, KeyError) else str(error)
+            raise ValueError(f"discovered[{index}] is not a discovery result ({why})") from None
 
 
 class ChatSession:
@@ -109,18 +186,23 @@ class ChatSession:
             raise SessionNotFound(str(error)) from None
         directory = root / session_id
         if not (directory / "state.json").is_file():
-            matches = [p.parent for p in root.glob(f"{session_id}*/state.json")]
-            if len(matches) != 1:
+            matches = sorted(p.parent.name for p in root.glob(f"{session_id}*/state.json"))
+            if not matches:
                 raise SessionNotFound(f"no chat session {session_id!r} in {root}")
-            directory = matches[0]
-        data = SessionData.from_json(json.loads((directory / "state.json").read_text(encoding="utf-8")))
-        messages = []
-        transcript = directory / "transcript.jsonl"
-        if transcript.is_file():
-            for line in transcript.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    messages.append(json.loads(line))
-        return cls(directory, data, messages)
+            if len(matches) > 1:
+                shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+                raise SessionNotFound(
+                    f"chat session prefix {session_id!r} is ambiguous: {len(matches)} sessions match ({shown})"
+                )
+            directory = root / matches[0]
+        try:
+            raw = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+            data = SessionData.from_json(raw, session_id=directory.name)
+        except json.JSONDecodeError as error:
+            raise _damaged(directory, f"state.json is not valid JSON ({error.msg}, line {error.lineno})") from None
+        except (OSError, ValueError) as error:
+            raise _damaged(directory, str(error) if isinstance(error, ValueError) else f"state.json: {error}") from None
+        return cls(directory, data, _read_transcript(directory))
 
     def fire(self, event: str) -> State:
         """Move the state machine and persist the move."""
@@ -147,3 +229,39 @@ class ChatSession:
         self.data.updated_at = _now()
         body = self.mask(json.dumps(asdict(self.data), indent=2, ensure_ascii=False, default=str)) + "\n"
         write_atomic(self.dir / "state.json", body)
+
+
+def _damaged(directory: Path, why: str) -> SessionDamaged:
+    return SessionDamaged(f"chat session {directory.name} is damaged: {why} (in {directory})")
+
+
+def _read_transcript(directory: Path) -> list[dict[str, Any]]:
+    """The messages of transcript.jsonl. A torn last line (a crash mid-append) is dropped, and
+    the file rewritten without it so later appends start on a fresh line; damage anywhere else
+    is SessionDamaged: a conversation with a hole in it would mislead the model."""
+    transcript = directory / "transcript.jsonl"
+    if not transcript.is_file():
+        return []
+    try:
+        lines = transcript.read_bytes().decode("utf-8", errors="replace").split("\n")
+    except OSError as error:
+        raise _damaged(directory, f"transcript.jsonl: {error}") from None
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
+    messages: list[dict[str, Any]] = []
+    for position, (number, line) in enumerate(numbered):
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if isinstance(message, dict) and isinstance(message.get("role"), str):
+            messages.append(message)
+            continue
+        if position == len(numbered) - 1:
+            kept = "".join(text + "\n" for _, text in numbered[:-1])
+            try:
+                write_atomic(transcript, kept)
+            except OSError as error:
+                raise _damaged(directory, f"cannot repair transcript.jsonl: {error}") from None
+            break
+        raise _damaged(directory, f"transcript.jsonl line {number} is not a message")
+    return messages

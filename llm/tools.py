@@ -92,7 +92,7 @@ class Toolbox:
             )
         try:
             return handler(**arguments)
-        except TypeError as error:
+        except (TypeError, ValueError) as error:  # a missing key, an unknown one, "abc" for a number
             return _json({"error": f"bad arguments for {call.name}: {error}"})
 
     def _list_components(self) -> str:
@@ -124,7 +124,7 @@ class Toolbox:
     def _discover(self, target: str, tables: list[str] | None = None, sample_rows: int = 0) -> str:
         if self.discover_fn is None:
             return _json({"error": "discovery is switched off for this session"})
-        rows = min(int(sample_rows or 0), self.allowed_samples)
+        rows = max(0, min(int(sample_rows or 0), self.allowed_samples))
         try:
             result = self.discover_fn(target, tables=tables, sample_rows=rows)
         except DriverError as error:

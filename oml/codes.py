@@ -149,8 +149,8 @@ _CATALOG: tuple[Code, ...] = (
     Code("OML065", "unknown_param_override", "error", "--param names an undeclared parameter",
          "`--param name=value` must name a parameter declared under `params:`."),
     Code("OML066", "unsafe_sql_param", "error", "a parameter value cannot be bound into SQL",
-         "Inside SQL fields, parameters are bound as typed literals: numbers as numbers, "
-         "booleans as TRUE/FALSE, strings quoted with quotes doubled. Values that cannot be a "
+         "Inside SQL fields, parameters are bound as typed literals: numbers as numbers (negative "
+         "ones in parentheses), booleans as TRUE/FALSE, strings quoted with quotes doubled. Values that cannot be a "
          "literal (NaN, infinity, NUL characters, null inside quotes) are rejected, and so is a "
          "reference inside a double-quoted identifier or a comment, where no quoting is safe."),
     # --- connections -------------------------------------------------------------------------------

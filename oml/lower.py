@@ -6,6 +6,7 @@ Meaning (components, references, the graph, params) is checked by the compiler's
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -211,8 +212,9 @@ class _Lowerer:
         bounds: dict[str, float | None] = {}
         for bound in ("minimum", "maximum"):
             value = data.get(bound)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                self.d.add("OML060", node.get(bound).span, f"`{bound}` must be a number",  # type: ignore[union-attr]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not _finite(value)):
+                self.d.add("OML060", node.get(bound).span, f"`{bound}` must be a finite number",  # type: ignore[union-attr]
                            pointer=join(node.pointer, bound))
                 value = None
             bounds[bound] = value
@@ -390,7 +392,7 @@ class _Lowerer:
         problem = _retry_problem(data)
         if problem:
             self.d.add("OML024", node.span, problem,
-                       help="`max_attempts` 1-20, `backoff_seconds` >= 0, `max_backoff_seconds` >= 0",
+                       help="`max_attempts` 1-20, `backoff_seconds` >= 0, `max_backoff_seconds` >= `backoff_seconds`",
                        pointer=node.pointer)
             return RetryPolicy.model_construct()
         return RetryPolicy.model_construct(**data)
@@ -404,15 +406,26 @@ def _retry_problem(data: dict[str, Any]) -> str | None:
         if key not in fields:
             return f"unknown key `retry.{key}`" + (f"; {hint}" if (hint := did_you_mean(key, fields)) else "")
         wanted = int if fields[key].annotation in (int, "int") else float
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         if not numeric or (wanted is int and not isinstance(value, int)):
-            return f"`retry.{key}` must be {'an integer' if wanted is int else 'a number'}, not {value!r}"
+            return f"`retry.{key}` must be {'an integer' if wanted is int else 'a finite number'}, not {value!r}"
         for bound in fields[key].metadata:
             if getattr(bound, "ge", None) is not None and value < bound.ge:
                 return f"`retry.{key}` must be at least {bound.ge}, not {value!r}"
             if getattr(bound, "le", None) is not None and value > bound.le:
                 return f"`retry.{key}` must be at most {bound.le}, not {value!r}"
+    low, high = data.get("backoff_seconds"), data.get("max_backoff_seconds")
+    if low is not None and high is not None and high < low:
+        return f"`retry.max_backoff_seconds` ({high!r}) must be at least `retry.backoff_seconds` ({low!r})"
     return None
+
+
+def _finite(value: int | float) -> bool:
+    """A number JSON and float arithmetic can carry (no NaN, infinity or 400-digit integer)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _infer_type(value: Any) -> str | None:

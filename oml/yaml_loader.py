@@ -80,13 +80,17 @@ def scalar_value(node: ScalarNode) -> Any:
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
-        return _BOOL.get(text.lower(), bool(text))
+        if text.lower() not in _BOOL:
+            raise ValueError(f"`{text}` is not a boolean (true or false)")
+        return _BOOL[text.lower()]
     if tag.endswith(":int"):
         cleaned = text.replace("_", "")
-        for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
-            if cleaned.lower().startswith(prefix):
-                return int(cleaned[2:], base)
-        return int(cleaned)
+        sign, digits = (-1, cleaned[1:]) if cleaned.startswith("-") else (1, cleaned.removeprefix("+"))
+        base = next((b for prefix, b in (("0x", 16), ("0o", 8), ("0b", 2)) if digits.lower().startswith(prefix)), 10)
+        try:
+            return sign * int(digits[2:] if base != 10 else digits, base)
+        except ValueError:  # not digits, or more than Python's 4,300-digit limit
+            raise ValueError(f"`{text}` is not an integer (or has too many digits)") from None
     if tag.endswith(":float"):
         lowered = text.lower().replace("_", "")
         if lowered in (".nan",):
@@ -95,7 +99,10 @@ def scalar_value(node: ScalarNode) -> Any:
             return math.inf
         if lowered == "-.inf":
             return -math.inf
-        return float(lowered)
+        try:
+            return float(lowered)
+        except ValueError:
+            raise ValueError(f"`{text}` is not a number") from None
     return text
 
 
@@ -110,6 +117,10 @@ class TooComplex(Exception):
 
 class BadCharacter(Exception):
     """A `\\uD800`-style escape produced a lone surrogate, which is not text (not UTF-8)."""
+
+
+class BadScalar(Exception):
+    """A scalar its tag cannot hold (`!!int abc`, a 5,000-digit integer): (span, message)."""
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -163,7 +174,10 @@ class _Builder:
             return YNode("seq", items, span, pointer, tag=node.tag or "")
         assert isinstance(node, ScalarNode)
         tag = node.tag or ""
-        value = node.value if tag.endswith(":timestamp") else scalar_value(node)
+        try:
+            value = node.value if tag.endswith(":timestamp") else scalar_value(node)
+        except ValueError as error:
+            raise BadScalar(span, str(error)) from None
         if node.style == ">" and isinstance(value, str):
             value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
         if isinstance(value, str) and _SURROGATE.search(value):
@@ -214,6 +228,10 @@ def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
     except BadCharacter as error:
         diagnostics.add("OML001", error.args[0], "the string holds an escaped lone surrogate (not a character)",
                         help="remove the \\uD800-\\uDFFF escape or pair it correctly")
+        return None
+    except BadScalar as error:
+        diagnostics.add("OML001", error.args[0], f"cannot read the value: {error.args[1]}",
+                        help="quote it to make it a string, or fix the value its tag (!!int, !!float, !!bool) asks for")
         return None
     except TooComplex as error:
         at = error.args[0]

@@ -2,19 +2,24 @@
 
 A composition root: this module imports only argparse and the standard library at start-up
 (`osiris --help` must not import pyarrow, duckdb or a driver); each command's module is
-imported when that command runs. Exit codes: 0 success, 1 a step or the compile failed,
-2 usage error, 130 cancelled (Ctrl-C).
+imported when that command runs. Exit codes: 0 success, 1 a step or the compile failed (or
+a session's files are damaged, or an internal error), 2 usage error, 130 cancelled (Ctrl-C),
+141 stdout closed early (`osiris logs list | head`).
+
+`main` guards every command: an unexpected exception is one masked line (the traceback only
+under `--debug`), never a raw traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ["build_parser", "main"]
 
-EXIT_USAGE = 2
+EXIT_INTERNAL, EXIT_USAGE, EXIT_CANCELLED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -24,14 +29,25 @@ def _param(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(what: str, *, integer: bool, minimum: float, strict: bool) -> Callable[[str], float]:
+    """An argparse type: a finite number at least (`strict`: above) `minimum`, else a usage error."""
+
+    def parse(text: str) -> float:
+        try:
+            value: float = int(text) if integer else float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _number("a positive integer", integer=True, minimum=1, strict=False)
+_count = _number("a whole number (0 or more)", integer=True, minimum=0, strict=False)
+_days = _number("a number of days (0 or more)", integer=False, minimum=0, strict=False)
+_seconds = _number("a positive number of seconds", integer=False, minimum=0, strict=True)
 
 
 def _size(text: str) -> int:
@@ -41,7 +57,10 @@ def _size(text: str) -> int:
     if not match:
         raise argparse.ArgumentTypeError(f"expected a size like 512MB or 2GiB, got {text!r}")
     units = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
-    return int(float(match.group(1)) * units[(match.group(2) or "MiB").lower()])
+    value = int(float(match.group(1)) * units[(match.group(2) or "MiB").lower()])
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a size above zero, like 512MB or 2GiB, got {text!r}")
+    return value
 
 
 def _session_dir_arg(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Compile-only checks: omlc check PIPELINE.yaml. Docs: docs/architecture.md.",
     )
     parser.add_argument("--version", action="version", version=f"osiris {_version()}")
+    parser.add_argument(
+        "--debug",
+        dest="global_debug",
+        action="store_true",
+        help="show the traceback (secrets masked) when a command fails unexpectedly",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser(
@@ -111,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--connections", metavar="FILE")
         action.add_argument("--json", action="store_true")
         if name == "doctor":
-            action.add_argument("--timeout", type=float, default=5.0, metavar="S")
+            action.add_argument("--timeout", type=_seconds, default=5.0, metavar="S")
 
     comps = sub.add_parser("components", help="list components and show their configuration")
     comps_sub = comps.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -134,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs_show.add_argument("--json", action="store_true")
     logs_gc = logs_sub.add_parser("gc", help="delete old sessions")
     _session_dir_arg(logs_gc)
-    logs_gc.add_argument("--keep", type=int, metavar="N", help="keep the newest N sessions")
-    logs_gc.add_argument("--older-than", type=float, metavar="DAYS", help="delete sessions older than DAYS")
+    logs_gc.add_argument("--keep", type=_count, metavar="N", help="keep the newest N sessions")
+    logs_gc.add_argument("--older-than", type=_days, metavar="DAYS", help="delete sessions older than DAYS")
     logs_gc.add_argument("--dry-run", action="store_true")
     logs_gc.add_argument("--json", action="store_true")
 
@@ -156,12 +181,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["chat"]:  # everything after `chat` belongs to llm.cli, options included
-        return _chat(argv[1:])
-    if argv[:1] == ["dump-prompts"]:
-        return _chat(argv[1:], dump_prompts=True)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    debug = "--debug" in argv  # until the arguments are parsed
+    try:
+        if argv[:1] == ["chat"]:  # everything after `chat` belongs to llm.cli, options included
+            return _chat(argv[1:])
+        if argv[:1] == ["dump-prompts"]:
+            return _chat(argv[1:], dump_prompts=True)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        debug = bool(args.global_debug or getattr(args, "debug", False))
+        if hasattr(args, "debug"):
+            args.debug = debug  # `osiris --debug run ...` is `osiris run --debug ...`
+        return _dispatch(parser, args)
+    except BrokenPipeError:
+        return _broken_pipe()
+    except KeyboardInterrupt:
+        sys.stderr.write("\nosiris: interrupted\n")
+        return EXIT_CANCELLED
+    except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
+        return _internal_error(error, debug)
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
@@ -195,6 +236,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _chat(args.args, dump_prompts=True)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
+
+
+def _broken_pipe() -> int:
+    """The reader of stdout went away (`osiris logs list | head`): stop quietly, like other CLIs.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (tests, embedding)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
+def _internal_error(error: BaseException, debug: bool) -> int:
+    """A bug, not bad input: one line with the exception (secrets masked); the traceback under --debug."""
+    import os
+    import traceback
+
+    from runtime.secrets import SecretMasker
+
+    masker = SecretMasker()
+    masker.add_environment(os.environ)
+    try:
+        if debug:
+            sys.stderr.write(masker.mask("".join(traceback.format_exception(error))))
+        sys.stderr.write(
+            masker.mask(f"osiris: internal error: {type(error).__name__}: {error}")
+            + ("" if debug else " (rerun as `osiris --debug ...` for the traceback)")
+            + "\n"
+        )
+    except OSError:  # stderr is gone too: the exit code is all that is left
+        pass
+    return EXIT_INTERNAL
 
 
 def _chat(argv: list[str], dump_prompts: bool = False) -> int:

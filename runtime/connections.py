@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from compiler.connections import ConnectionsFile, find_connections_file, load_connections
+from compiler.connections import ConnectionsFile
 from oml.diagnostics import Diagnostic, Diagnostics
 from runtime.driver import DriverError, ResolvedConnection
 from runtime.secrets import SecretMasker
@@ -27,23 +28,32 @@ class ConnectionsUnavailable(Exception):
         self.diagnostics = diagnostics or []
 
 
-def load_connections_file(explicit: str | Path | None, cwd: Path) -> ConnectionsFile | None:
-    """`--connections F`, else ./osiris_connections.yaml if present, else None."""
+def load_connections_file(
+    explicit: str | Path | None, cwd: Path, registry: Any = None
+) -> ConnectionsFile | None:
+    """`--connections F`, else ./osiris_connections.yaml if present, else None.
+
+    The file is found and parsed by the compiler's loader (`compiler.api.load_connections_for`),
+    so `~` and relative paths mean the same at run time as when compiling; here its problems
+    become ConnectionsUnavailable. `registry` is the spec registry (default: the shipped specs).
+    """
+    from compiler.api import CompileOptions, connections_path, load_connections_for
     from spec.registry import default_registry
 
-    path = find_connections_file(explicit, cwd)
+    label = str(explicit) if explicit is not None else None
+    options = CompileOptions(
+        connections=Path(explicit) if explicit is not None else None, connections_label=label, cwd=cwd
+    )
+    path = connections_path(options)
     if path is None:
         return None
-    if not path.is_absolute():
-        path = cwd / path
     if not path.is_file():
         raise ConnectionsUnavailable(f"connections file not found: {explicit}")
     diagnostics = Diagnostics()
-    label = str(explicit) if explicit is not None else path.name
-    loaded = load_connections(path, label, default_registry(), diagnostics)
+    loaded = load_connections_for(options, registry or default_registry(), diagnostics)
     errors = [d for d in diagnostics.sorted() if d.severity == "error"]
     if loaded is None or errors:
-        raise ConnectionsUnavailable(f"{label} has errors", diagnostics.sorted())
+        raise ConnectionsUnavailable(f"{label or path.name} has errors", diagnostics.sorted())
     return loaded
 
 

@@ -7,12 +7,15 @@ value is HTML-escaped.
 
 from __future__ import annotations
 
+import errno
 import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_report", "write_report"]
+from oml.files import write_atomic
+
+__all__ = ["ReportError", "read_jsonl", "render_report", "write_report"]
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;
@@ -26,6 +29,7 @@ pre{background:#f6f8fa;padding:.6rem;overflow-x:auto;white-space:pre-wrap}
 .succeeded{background:#dafbe1;color:#116329}.failed{background:#ffebe9;color:#a40e26}
 .skipped,.cancelled{background:#fff8c5;color:#7d4e00}.running,.waiting,.pending{background:#ddf4ff;color:#0550ae}
 td>code{white-space:nowrap}
+.killed,.damaged,.not{background:#ffebe9;color:#a40e26}
 .muted{color:#57606a}.err{border-left:4px solid #cf222e;padding:.4rem .8rem;background:#fff5f5;margin:.5rem 0}
 """
 
@@ -35,18 +39,26 @@ def _badge(status: Any) -> str:
     return f'<span class="badge {text}">{text}</span>'
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSON-lines file; lines that are not objects (half-written, hand-edited)
+    and an unreadable or missing file are skipped, so a damaged log never stops a reader."""
     records = []
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except ValueError:
                     continue
+                if isinstance(record, dict):
+                    records.append(record)
     except OSError:
         pass
     return records
+
+
+class ReportError(Exception):
+    """The session cannot be reported (its status.json is damaged)."""
 
 
 def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:  # type: ignore[assignment]
@@ -61,9 +73,15 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
 
 
 def render_report(session_dir: Path) -> str:
-    status = _load_status(session_dir)
-    events = _read_jsonl(session_dir / "events.jsonl")
-    metrics = _read_jsonl(session_dir / "metrics.jsonl")
+    """The report's HTML; ReportError when status.json is damaged (not the shape the runtime writes)."""
+    from runtime.session import read_status
+    from runtime.status import session_view
+
+    events = read_jsonl(session_dir / "events.jsonl")
+    metrics = read_jsonl(session_dir / "metrics.jsonl")
+    status = session_view(session_dir, read_status(session_dir), events)
+    if status.get("damaged"):
+        raise ReportError(status["damaged"])
     sid = escape(str(status.get("session_id") or session_dir.name))
     name = escape(str(status.get("pipeline") or status.get("source") or "run"))
     totals = status.get("totals") or {}
@@ -93,6 +111,13 @@ def render_report(session_dir: Path) -> str:
     ]
     if status.get("error"):
         parts.append(f'<div class="err">{escape(str(status["error"].get("message")))}</div>')
+    if status.get("state") == "killed":
+        unfinished = ", ".join(status.get("unfinished_steps") or [])
+        parts.append(
+            '<div class="err">killed: the process ended without finishing the run'
+            + (f" (steps not finished: {escape(unfinished)})" if unfinished else "")
+            + "; writers commit all or nothing, so targets were left as they were</div>"
+        )
     steps = status.get("steps") or {}
     if steps:
         parts.append("<h2>Steps</h2>")
@@ -144,7 +169,8 @@ def render_report(session_dir: Path) -> str:
                 )
             elif step.get("skip_reason"):
                 parts.append(
-                    f'<p class="muted">{escape(step_id)} skipped: {escape(str(step["skip_reason"]))}</p>'
+                    f'<p class="muted">{escape(step_id)} {escape(str(step.get("status")))}: '
+                    f'{escape(str(step["skip_reason"]))}</p>'
                 )
     outputs = status.get("outputs") or []
     if outputs:
@@ -184,9 +210,13 @@ def render_report(session_dir: Path) -> str:
             )
         parts.append(_table(["time (UTC)", "event", "step", "details"], rows))
     manifest = session_dir / "compiled" / "manifest.yaml"
-    if manifest.is_file():
+    try:
+        manifest_text = manifest.read_text(encoding="utf-8", errors="replace") if manifest.is_file() else None
+    except OSError:
+        manifest_text = None
+    if manifest_text is not None:
         parts.append("<h2>Manifest</h2>")
-        parts.append(f"<pre>{escape(manifest.read_text(encoding='utf-8'))}</pre>")
+        parts.append(f"<pre>{escape(manifest_text)}</pre>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -216,15 +246,13 @@ def _metrics_table(metrics: list[dict[str, Any]]) -> str:
 
 
 def write_report(session_dir: Path, out: Path | None = None) -> Path:
+    """Render, then replace the target in one step: a failure leaves no partial report behind.
+
+    Raises ReportError for a damaged session and OSError when the target cannot be written.
+    """
     target = out or session_dir / "artifacts" / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_report(session_dir), encoding="utf-8")
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+    text = render_report(session_dir)
+    write_atomic(target, text)
     return target
-
-
-def _load_status(session_dir: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((session_dir / "status.json").read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}

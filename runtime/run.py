@@ -7,6 +7,7 @@ directory, including runs whose compile fails, so `osiris logs` shows them too.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import shutil
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from compiler.api import CompileOptions, CompileResult, compile_path, write_output
-from compiler.manifest import ManifestError, load_manifest
+from compiler.connections import ConnectionsFile
+from compiler.manifest import Manifest, ManifestError, load_manifest
 from oml.diagnostics import Diagnostic
 from runtime.connections import ConnectionsUnavailable, RuntimeConnections, load_connections_file
 from runtime.events import utc_now
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
+
+STATUS_INTERVAL_S = 0.5
+"""Least time between two status.json writes while steps change (the final write is never held back)."""
 
 
 class UsageError(Exception):
@@ -159,17 +164,27 @@ class _Run:
         self.pipeline_name: str | None = None
         self.manifest_fp: str | None = None
         self.states: dict[str, StepState] = {}
-        self._status_lock = threading.Lock()
+        self._status_lock = threading.RLock()
+        self._status_written = 0.0
+        self._status_final = False
+        self._status_timer: threading.Timer | None = None
         self.spec_registry: Any = None
         self.executor: Callable[..., ExecResult] = execute
         self._compile_result: CompileResult | None = None
+        self._loaded: tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]] | None = None
+        self._connections: ConnectionsFile | None = None
+        self._ended = False
 
     def go(self) -> RunOutcome:
         options = self.request.exec_options or ExecOptions(work_dir=self.work_dir)
         options.work_dir = self.work_dir
         try:
             with masked_logging(self.masker, file=self.session.dir / "osiris.log", debug=options.debug):
-                return self._go(options)
+                try:
+                    return self._go(options)
+                except Exception as error:
+                    self._crashed(error)
+                    raise
         finally:
             if not options.keep_spill:
                 self.session.remove_tmp()
@@ -193,16 +208,22 @@ class _Run:
         outcome = self._prepare()
         if outcome is not None:
             return outcome
-        try:
-            manifest, cfgs, meta = load_manifest(self.session.compiled_dir)
-        except ManifestError as error:
-            return self._abort("manifest_error", str(error))
+        if self._loaded is not None:
+            manifest, cfgs, meta = self._loaded
+        else:
+            try:
+                manifest, cfgs, meta = load_manifest(self.session.compiled_dir)
+            except ManifestError as error:
+                return self._abort("manifest_error", str(error))
         self.pipeline_name = manifest.pipeline.name
         self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
-        try:
-            conns = load_connections_file(request.connections, self.work_dir)
-        except ConnectionsUnavailable as error:
-            return self._abort("connections_error", str(error), error.diagnostics)
+        if self._compile_result is not None:
+            conns = self._connections  # the file the compile checked against, not read again
+        else:
+            try:
+                conns = load_connections_file(request.connections, self.work_dir, self.spec_registry)
+            except ConnectionsUnavailable as error:
+                return self._abort("connections_error", str(error), error.diagnostics)
         self.states = {}
         result = self.executor(
             manifest,
@@ -225,14 +246,20 @@ class _Run:
         request, events = self.request, self.session.events
         compiled = self.session.compiled_dir
         if request.manifest_dir is not None:
-            shutil.copytree(
-                _absolute(request.manifest_dir, self.work_dir), compiled, ignore=shutil.ignore_patterns(".*")
-            )
+            # Verified where the user put it, so errors name their path, not the session's copy.
+            source = _absolute(request.manifest_dir, self.work_dir)
+            try:
+                self._loaded = load_manifest(source, label=str(request.manifest_dir))
+                shutil.copytree(source, compiled, ignore=shutil.ignore_patterns(".*"))
+            except ManifestError as error:
+                return self._abort("manifest_error", str(error))
+            except OSError as error:
+                return self._abort("manifest_error", f"cannot copy {request.manifest_dir}: {error}")
             events.emit("manifest_loaded", path=str(request.manifest_dir))
             return None
         t0 = time.monotonic()
         options = CompileOptions(
-            connections=_absolute(Path(request.connections), self.work_dir) if request.connections else None,
+            connections=Path(request.connections) if request.connections else None,
             connections_label=request.connections,
             params=dict(request.params),
             profile=request.profile,
@@ -260,6 +287,7 @@ class _Run:
                 "failed",
                 error={"stage": "compile", "message": f"the pipeline has {counts['error']} compile error(s)"},
             )
+        self._connections = result.connections
         write_output(result, compiled)
         fp = result.artifacts.get("meta.json")
         events.emit(
@@ -284,6 +312,10 @@ class _Run:
     ) -> RunOutcome:
         duration = int((time.monotonic() - self.t0) * 1000)
         peak = round(peak_rss_bytes() / 2**20, 1)
+        with self._status_lock:
+            if self._status_timer is not None:
+                self._status_timer.cancel()
+                self._status_timer = None
         document = self._write_status(status, finished=True, error=error, peak_rss_mb=peak)
         failed = [s.id for s in self.states.values() if s.status == "failed"]
         self.session.metrics.emit("run_duration_ms", duration, "ms")
@@ -298,6 +330,7 @@ class _Run:
             failed_steps=failed,
             **({"error": error} if error else {}),
         )
+        self._ended = True
         code = {"succeeded": 0, "failed": 1, "cancelled": 130}[status]
         outcome = RunOutcome(code, document, self.session, self.masker, result=result)
         outcome.compile_result = self._compile_result
@@ -305,11 +338,49 @@ class _Run:
             outcome.diagnostics = list(self._compile_result.diagnostics)
         return outcome
 
+    def _crashed(self, error: Exception) -> None:
+        """End the session as failed after an unexpected error, so it is not left `running`.
+
+        The caller re-raises: the CLI still reports the internal error.
+        """
+        if self._ended:
+            return
+        message = f"{type(error).__name__}: {error}".rstrip(": ")
+        try:
+            self._finish("failed", error={"stage": "internal", "message": message})
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            logging.getLogger("osiris.runtime").warning("could not record the failed run", exc_info=True)
+
     def _changed(self, state: StepState) -> None:
         self.states[state.id] = state
-        self._write_status("running")
+        self._status_changed()
         if self.on_change is not None:
             self.on_change(state)
+
+    def _status_changed(self) -> None:
+        """Write status.json for a step change, at most once every STATUS_INTERVAL_S.
+
+        Rewriting and masking the whole document on every transition made a 300-step run ten
+        times slower. A change inside the interval schedules one trailing write instead, so the
+        file is never more than the interval behind a long-running step; `_finish` always
+        writes the final document.
+        """
+        with self._status_lock:
+            if self._status_final or self._status_timer is not None:
+                return
+            delay = self._status_written + STATUS_INTERVAL_S - time.monotonic()
+            if delay > 0:
+                self._status_timer = threading.Timer(delay, self._status_due)
+                self._status_timer.daemon = True
+                self._status_timer.start()
+                return
+            self._write_status("running")
+
+    def _status_due(self) -> None:
+        with self._status_lock:
+            self._status_timer = None
+            if not self._status_final:  # a late timer must not overwrite the final status
+                self._write_status("running")
 
     def _write_status(
         self,
@@ -320,6 +391,7 @@ class _Run:
         peak_rss_mb: float | None = None,
     ) -> dict[str, Any]:
         with self._status_lock:
+            self._status_final = self._status_final or finished
             document = build_status(
                 session_id=self.session.id,
                 pipeline=self.pipeline_name,
@@ -333,8 +405,9 @@ class _Run:
                 source=str(self.request.pipeline or self.request.manifest_dir),
                 peak_rss_mb=peak_rss_mb,
             )
-            self.session.write_status(document)
-            return self.session.masker.mask_data(document)
+            written = self.session.write_status(document)
+            self._status_written = time.monotonic()
+            return written
 
     def _write_schemas(self, result: ExecResult) -> None:
         schemas = {}

@@ -101,11 +101,15 @@ class Session:
     def artifacts_dir(self) -> Path:
         return self.dir / "artifacts"
 
-    def write_status(self, status: dict[str, Any]) -> None:
-        """Replace status.json atomically (masked), so a reader never sees half a file."""
+    def write_status(self, status: dict[str, Any]) -> dict[str, Any]:
+        """Replace status.json atomically (masked), so a reader never sees half a file.
+
+        Returns the masked document, so callers that hand it on need not mask it again.
+        """
         data = self.masker.mask_data(status)
         text = self.masker.mask(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)) + "\n"
         write_atomic(self.dir / "status.json", text)
+        return data
 
     def write_artifact(self, name: str, data: Any) -> Path:
         path = self.artifacts_dir / name

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from compiler.context import CompileContext
 from compiler.params import bind_values
-from compiler.sql_binding import UnsafeValue, context_after, sql_literal
+from compiler.sql_binding import Context, UnsafeValue, context_after, sql_literal
 from oml.expr.nodes import Reference, Text
 from oml.ir import ConfigExpr, Pipeline, Step
 from oml.suggest import did_you_mean, one_of
@@ -68,16 +68,19 @@ def _render(expr: ConfigExpr, values: dict[str, Any], declared: set[str], dialec
     if expr.is_single_reference and dialect is None:
         return values[cast(Reference, expr.pieces[0]).parts[1]]
     out: list[str] = []
+    context: Context = "code"  # lexed piece by piece: a literal never changes the context
     for piece in expr.pieces:
         if isinstance(piece, Text):
             out.append(piece.value)
+            if dialect is not None:
+                context = context_after(piece.value, context)
             continue
         value = values[piece.parts[1]]
         if dialect is None:
             out.append(_text(value))
             continue
         try:
-            out.append(sql_literal(value, context_after("".join(out)), "mysql" if dialect == "mysql" else "ansi"))
+            out.append(sql_literal(value, context, "mysql" if dialect == "mysql" else "ansi"))
         except UnsafeValue as problem:
             d.add("OML066", piece.span, f"cannot bind `{piece.text}` into SQL: {problem}",
                   help="put the reference where a value goes (not in an identifier or a comment); "

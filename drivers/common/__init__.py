@@ -1,13 +1,14 @@
 """Small helpers every driver may use: atomic file output, path resolution, Arrow type names."""
 
 from drivers.common.arrow_types import ArrowTypeError, parse_arrow_type, parse_schema_overrides
-from drivers.common.atomic import atomic_path, os_error
+from drivers.common.atomic import atomic_path, error_code, os_error
 from drivers.common.paths import display_path, missing_file_error, resolve_config_path
 
 __all__ = [
     "ArrowTypeError",
     "atomic_path",
     "display_path",
+    "error_code",
     "missing_file_error",
     "os_error",
     "parse_arrow_type",

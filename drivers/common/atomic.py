@@ -19,7 +19,7 @@ from pathlib import Path
 from runtime.driver import DriverError
 from runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
-__all__ = ["atomic_path", "os_error", "temp_name"]
+__all__ = ["atomic_path", "error_code", "os_error", "temp_name"]
 
 TEMP_SUFFIX = ".osiris-tmp"
 
@@ -74,10 +74,7 @@ def atomic_path(
 
 def os_error(error: OSError, shown: str) -> DriverError:
     """Turn an OS-level failure into a message about the user's path (no absolute paths)."""
-    code = error.errno
-    if code is None:  # pyarrow's IO errors carry the errno only in their text
-        found = re.search(r"\[errno (\d+)\]", str(error), re.IGNORECASE)
-        code = int(found.group(1)) if found else None
+    code = error_code(error)
     if code in (errno.EACCES, errno.EPERM):
         return DriverError(
             f"permission denied writing {shown}",
@@ -91,6 +88,14 @@ def os_error(error: OSError, shown: str) -> DriverError:
         return DriverError(f"cannot write {shown}: its directory does not exist")
     reason = os.strerror(code) if code else str(error)
     return DriverError(f"cannot write {shown}: {reason}")
+
+
+def error_code(error: OSError) -> int | None:
+    """The errno of `error`; pyarrow's IO errors carry it only in their text."""
+    if error.errno is not None:
+        return error.errno
+    found = re.search(r"\[errno (\d+)\]", str(error), re.IGNORECASE)
+    return int(found.group(1)) if found else None
 
 
 def _publish(temp: Path, target: Path, *, overwrite: bool, shown: str) -> None:

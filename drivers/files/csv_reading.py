@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from drivers.common import parse_schema_overrides
+from drivers.common import error_code, parse_schema_overrides
 from runtime.driver import DriverError
 
 __all__ = ["CsvReadSpec", "open_csv_reader", "open_input", "translate_read_error"]
@@ -127,13 +129,15 @@ def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStrea
         quoted_strings_can_be_null=False,
         **({"null_values": list(spec.null_values)} if spec.null_values is not None else {}),
     )
-    stream = open_input(path, spec.compression)
+    stream = None
     try:
+        stream = open_input(path, spec.compression)
         reader = pacsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
     except Exception as error:
-        stream.close()
+        if stream is not None:
+            stream.close()
         raise translate_read_error(error, path, spec, shown) from None
     # pyarrow infers `binary` for text that is not valid in the declared encoding.
     undecodable = [f.name for f in reader.schema if pa.types.is_binary(f.type) and f.name not in spec.schema]
@@ -179,8 +183,15 @@ def translate_read_error(error: BaseException, path: Path, spec: CsvReadSpec, sh
             f"columns: {match.group(1)!r} is not a column of {shown}",
             hint="list only columns in the file's header (names are case-sensitive)",
         )
-    if isinstance(error, FileNotFoundError):
+    code = error_code(error) if isinstance(error, OSError) else None
+    if code == errno.ENOENT:
         return DriverError(f"file not found: {shown}")
+    if code in (errno.EACCES, errno.EPERM):
+        return DriverError(
+            f"permission denied reading {shown}", hint="check that the file is readable by the user running osiris"
+        )
+    if code is not None:  # the OS message alone: pyarrow's text names the absolute path
+        return DriverError(f"cannot read {shown}: {os.strerror(code)}")
     detail = text.split("\n")[0]
     return DriverError(f"cannot read {shown}: {detail}")
 

@@ -142,8 +142,11 @@ def sniff_csv(file: Path, name: str) -> CsvReadSpec | None:
 
     None for an empty file (a table without columns or rows).
     """
-    with open_input(file, "infer") as stream:
-        head = stream.read(_SNIFF_BYTES)
+    try:
+        with open_input(file, "infer") as stream:
+            head = stream.read(_SNIFF_BYTES)
+    except OSError as error:  # unreadable, or a corrupt compressed file
+        raise translate_read_error(error, file, CsvReadSpec(path=name), name) from None
     if not head.strip():
         return None
     try:

@@ -55,9 +55,9 @@ class MySQLExtractor(MySQLConnectionTools):
         mode = config.get("fetch_mode") or "auto"
         if mode not in FETCH_MODES:
             raise DriverError(f"`fetch_mode` must be one of {', '.join(FETCH_MODES)}, got {mode!r}")
-        plan, reason = (None, "fetch_mode is stream")
+        plan, reason, probed = None, "fetch_mode is stream", None
         if mode != "stream":
-            plan, reason = plan_bulk(params, source, config.get("partition_on"))
+            plan, reason, probed = plan_bulk(params, source, config.get("partition_on"))
             if plan is None and mode == "bulk":
                 raise DriverError(f"`fetch_mode: bulk` cannot read this: {reason}",
                                   hint="use `fetch_mode: auto` or `stream`, or set `partition_on`")
@@ -65,23 +65,28 @@ class MySQLExtractor(MySQLConnectionTools):
             schema, batches = bulk_batches(ctx, params, plan, batch_size, limit, ctx.memory_limit_bytes)
             ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
         else:
-            cx_columns, unfit = _query_columns(params, source) if mode == "auto" and source.query \
-                else (None, reason)
+            cx_columns, unfit = _query_columns(params, source, probed) if mode == "auto" and source.query \
+                else (None, "")
             if cx_columns is not None and not unfit:
                 schema, batches = cx_stream_batches(ctx, params, source.query or "", cx_columns, batch_size,
                                                     limit, ctx.memory_limit_bytes)
                 ctx.event("mysql.extract.path", path="cxstream", reason=reason)
             else:
-                columns = probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0") \
-                    if source.table else None
+                columns = None
+                if source.table:  # plan_bulk probed them unless fetch_mode is stream
+                    columns = probed if probed is not None else \
+                        probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0")
                 sql = source.stream_sql(limit, columns or ())
                 schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
                 ctx.event("mysql.extract.path", path="stream", reason=f"{reason}; {unfit}" if unfit else reason)
         return pa.RecordBatchReader.from_batches(schema, _reporting(ctx, batches))
 
 
-def _query_columns(params: ConnParams, source: Source) -> tuple[list[Column] | None, str]:
-    """A query's columns (probed as a derived table) and why connectorx cannot carry them."""
+def _query_columns(params: ConnParams, source: Source,
+                   probed: list[Column] | None) -> tuple[list[Column] | None, str]:
+    """A query's columns (probed as a derived table unless plan_bulk did) and why connectorx cannot carry them."""
+    if probed is not None:
+        return probed, cx_stream_unfit(probed)
     try:
         columns = probe(params, f"SELECT * {source.from_clause} LIMIT 0")
     except DriverError as error:  # the stream path runs the query itself and reports the error

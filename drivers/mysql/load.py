@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pymysql
 
+from drivers.common import os_error
 from drivers.mysql.connect import quote_ident
 from drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
 from runtime.driver import DriverError
@@ -128,7 +129,10 @@ class Loader:
             return
         self._files += 1
         path = self.file.with_suffix(f".{self._files}.csv")  # one per chunk; its load job deletes it
-        path.write_bytes(b"".join(self.pending))
+        try:
+            path.write_bytes(b"".join(self.pending))
+        except OSError as error:  # e.g. disk full; `close` removes the partial file
+            raise os_error(error, "the LOAD DATA temp file") from None
         self.pending, self.pending_rows = [], 0
         self.worker.submit(_load_data(self.conn, path, self.stage or self.target, self.schema))
 

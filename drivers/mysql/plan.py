@@ -121,10 +121,15 @@ def _estimated_rows(cur: pymysql.cursors.Cursor, source: Source, params: ConnPar
     return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
-def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> tuple[BulkPlan | None, str]:
-    """Return (plan, "") when the bulk path can run, else (None, reason)."""
+def plan_bulk(params: ConnParams, source: Source,
+              partition_on: str | None) -> tuple[BulkPlan | None, str, list[Column] | None]:
+    """Return (plan, "", columns) when the bulk path can run, else (None, reason, columns).
+
+    `columns` are those of `SELECT <select_list> <from_clause> LIMIT 0` when that probe ran (None
+    otherwise), for the fallback paths to reuse instead of probing again.
+    """
     if source.query and not partition_on:
-        return None, "a query is read in bulk only with `partition_on` (an integer column of its result)"
+        return None, "a query is read in bulk only with `partition_on` (an integer column of its result)", None
     conn = connect(params)
     try:
         with conn.cursor() as cur:
@@ -133,11 +138,11 @@ def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> t
             except pymysql.MySQLError as error:
                 wrappable = (pymysql.err.OperationalError, pymysql.err.ProgrammingError)
                 if source.query and isinstance(error, wrappable):
-                    return None, f"the query cannot be wrapped as a derived table ({error.args[-1]})"
+                    return None, f"the query cannot be wrapped as a derived table ({error.args[-1]})", None
                 raise
             unsupported = [c.name for c in columns if c.kind == "null"]
             if unsupported:
-                return None, f"column(s) {', '.join(unsupported)} have no type (NULL literals)"
+                return None, f"column(s) {', '.join(unsupported)} have no type (NULL literals)", columns
             if source.query:
                 key_column = next((c for c in columns if c.name == partition_on), None)
                 if key_column is None:
@@ -150,7 +155,7 @@ def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> t
             else:
                 key_name, nullable, reason = _table_key(cur, source, params, partition_on)
                 if key_name is None:
-                    return None, reason
+                    return None, reason, columns
                 key, estimate = key_name, _estimated_rows(cur, source, params)
             key_sql = f"{WRAP_ALIAS}.{quote_ident(key)}" if source.query else quote_ident(key)
             counts = f", COUNT(*) - COUNT({key_sql})" if nullable else ", 0"
@@ -170,4 +175,4 @@ def plan_bulk(params: ConnParams, source: Source, partition_on: str | None) -> t
         high=int(high) if not empty else 0,
         estimated_rows=int(total) if total is not None else estimate,
         null_keys=bool(nulls),
-    ), ""
+    ), "", columns

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
+from drivers.common import os_error
 from drivers.common.pg.errors import HINTS, TRANSIENT_STATES, scrub
 from drivers.supabase.filters import Filter, OrderTerm
 from drivers.supabase.settings import RestSettings
@@ -182,14 +183,29 @@ class RestSession:
 
 
 def spool(data: pa.RecordBatchReader, path: Any, check_cancelled: Any) -> int:
-    """Copy the whole input stream to an Arrow IPC file before any request is sent."""
-    rows = 0
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
-        for batch in data:
-            check_cancelled()
-            if batch.num_rows:
-                writer.write_batch(batch)
-                rows += batch.num_rows
+    """Copy the whole input stream to an Arrow IPC file before any request is sent.
+
+    Failing to write the file (disk full) is a DriverError; an error of the input passes
+    through. Either way the partial file is removed.
+    """
+    rows, reading = 0, False
+    try:
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, data.schema) as writer:
+            reading = True
+            for batch in data:
+                reading = False
+                check_cancelled()
+                if batch.num_rows:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+                reading = True
+            reading = False
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        if isinstance(error, OSError) and not reading:
+            raise os_error(error, "the REST write's spool file") from None
+        raise
     return rows
 
 

@@ -49,14 +49,14 @@ def _list(registry: Any, as_json: bool) -> int:
             )
         )
         return 0
+    from runtime.commands.output import format_table
+
     rows = [("COMPONENT", "KIND", "MODES", "DRIVER", "TITLE")]
     for s in specs:
         rows.append(
             (s.name, s.kind, ",".join(s.pipeline_modes), "yes" if s.name in installed else "no", s.title)
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    for r in rows:
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r[:4])) + "  " + r[4])
+    print("\n".join(format_table(rows)))
     return 0
 
 

@@ -116,26 +116,47 @@ STARTER_FILES: dict[str, str] = {
 def init_command(args: argparse.Namespace) -> int:
     root = Path(args.directory)
     if root.exists() and not root.is_dir():
-        sys.stderr.write(f"osiris init: error: {root} is not a directory\n")
-        return 2
-    created, kept = [], []
-    for relative, text in STARTER_FILES.items():
-        path = root / relative
-        if path.exists():
-            kept.append(relative)
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with open(path, "x", encoding="utf-8") as handle:  # "x": never replace a file
-                handle.write(text)
-        except FileExistsError:
-            kept.append(relative)
-            continue
-        created.append(relative)
-    for relative in created:
-        print(f"created  {relative}")
+        return _error(f"{root} is not a directory")
+    todo = [relative for relative in STARTER_FILES if not (root / relative).exists()]
+    kept = [relative for relative in STARTER_FILES if relative not in todo]
+    for relative in todo:  # check every parent first, so a conflict stops init before any write
+        for parent in reversed((root / relative).parents):
+            if parent.exists() and not parent.is_dir():
+                return _error(f"cannot create {root / relative}: {parent} exists and is not a directory")
+    created: list[Path] = []
+    made_dirs: list[Path] = []
+    try:
+        for relative in todo:
+            path = root / relative
+            for parent in reversed(path.parents):
+                if not parent.exists():
+                    parent.mkdir()
+                    made_dirs.append(parent)
+            try:
+                with open(path, "x", encoding="utf-8") as handle:  # "x": never replace a file
+                    created.append(path)
+                    handle.write(STARTER_FILES[relative])
+            except FileExistsError:
+                kept.append(relative)
+    except OSError as error:
+        for path in created:  # all or nothing: take back what this run wrote
+            path.unlink(missing_ok=True)
+        for directory in reversed(made_dirs):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        where = f"{error.filename}: " if error.filename and Path(error.filename) != root else ""
+        return _error(f"cannot write the project into {root}: {where}{error.strerror or error}")
+    for path in created:
+        print(f"created  {path.relative_to(root).as_posix()}")
     for relative in kept:
         print(f"kept     {relative} (already exists)")
     where = "" if str(root) in (".", "") else f"cd {root} && "
     print(f"\nnext: {where}osiris run pipeline.yaml")
     return 0
+
+
+def _error(message: str) -> int:
+    sys.stderr.write(f"osiris init: error: {message}\n")
+    return 2

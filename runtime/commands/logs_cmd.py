@@ -1,6 +1,9 @@
 """`osiris logs list|show ID|gc`: browse and clean up session directories.
 
-Everything shown comes from files the runtime already masked when it wrote them.
+Everything shown comes from files the runtime already masked when it wrote them. The status
+shown is `runtime.status.session_view`'s: a run whose status.json still says "running" is
+"running" only while its process lives, "killed" otherwise; a status.json of the wrong shape
+is reported as damaged, not rendered.
 """
 
 from __future__ import annotations
@@ -11,66 +14,99 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.commands.output import format_duration, render_summary
+from runtime.commands.output import format_duration, format_table, render_summary
 
-__all__ = ["logs_command"]
+__all__ = ["logs_command", "unfinished_state"]
 
 
 def logs_command(args: argparse.Namespace) -> int:
-    from runtime.session import SessionError, find_session, gc_sessions, list_sessions
-
     root = Path(args.session_dir)
     if args.action == "list":
-        sessions = list_sessions(root)[: args.limit]
-        if args.json:
-            print(json.dumps([_brief(info) for info in sessions], indent=2, ensure_ascii=False))
-            return 0
-        if not sessions:
-            print(f"no sessions in {root}")
-            return 0
-        rows = [["SESSION", "STATUS", "PIPELINE", "STARTED", "DURATION", "ROWS WRITTEN"]]
-        for info in sessions:
-            b = _brief(info)
-            rows.append(
-                [
-                    b["session_id"],
-                    b["status"],
-                    b["pipeline"] or "-",
-                    b["started_at"] or "-",
-                    format_duration(b["duration_ms"] or 0),
-                    f"{b['rows_written']:,}",
-                ]
-            )
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        for r in rows:
-            print(
-                "  ".join(
-                    c.ljust(widths[i]) if i < 5 else c.rjust(widths[i]) for i, c in enumerate(r)
-                ).rstrip()
-            )
-        return 0
+        return _list(root, args)
     if args.action == "show":
-        try:
-            info = find_session(root, args.session_id)
-        except SessionError as error:
-            sys.stderr.write(f"osiris logs show: error: {error}\n")
-            return 2
-        events = _events(info.path)
-        if args.json:
-            body = {"session_dir": str(info.path), "status": info.status}
-            if args.events:
-                body["events"] = events
-            print(json.dumps(body, indent=2, ensure_ascii=False))
-            return 0
-        if info.status:
-            sys.stdout.write(render_summary(info.status, str(info.path)))
-        else:
-            print(_unfinished_line(info.id, events))
-        if args.events:
-            print("\nevents:")
-            for event in events:
-                print("  " + _event_line(event))
+        return _show(root, args)
+    return _gc(root, args)
+
+
+def _list(root: Path, args: argparse.Namespace) -> int:
+    from runtime.session import list_sessions
+
+    sessions = list_sessions(root)[: args.limit]
+    if args.json:
+        print(json.dumps([_brief(info) for info in sessions], indent=2, ensure_ascii=False))
         return 0
+    if not sessions:
+        print(f"no sessions in {root}")
+        return 0
+    rows = [["SESSION", "STATUS", "PIPELINE", "STARTED", "DURATION", "ROWS WRITTEN"]]
+    for info in sessions:
+        b = _brief(info)
+        rows.append(
+            [
+                b["session_id"],
+                b["status"],
+                str(b["pipeline"] or "-"),
+                str(b["started_at"] or "-"),
+                format_duration(b["duration_ms"]) if isinstance(b["duration_ms"], int) else "-",
+                f"{b['rows_written']:,}",
+            ]
+        )
+    print("\n".join(format_table(rows, right={5})))
+    return 0
+
+
+def _show(root: Path, args: argparse.Namespace) -> int:
+    from runtime.report import read_jsonl
+    from runtime.session import SessionError, find_session
+
+    try:
+        info = find_session(root, args.session_id)
+    except SessionError as error:
+        sys.stderr.write(f"osiris logs show: error: {error}\n")
+        return 2
+    events = read_jsonl(info.path / "events.jsonl")
+    view = _view(info, events)
+    damaged = view.get("damaged")
+    if args.json:
+        body: dict[str, Any] = {
+            "session_dir": str(info.path),
+            "state": view["state"],
+            "status": {} if damaged else info.status,
+        }
+        if damaged:
+            body["damaged"] = damaged
+        if view["unfinished_steps"]:
+            body["unfinished_steps"] = view["unfinished_steps"]
+        if args.events:
+            body["events"] = events
+        print(json.dumps(body, indent=2, ensure_ascii=False))
+        return 1 if damaged else 0
+    if damaged:
+        state, open_steps = unfinished_state(events)
+        ended = [e for e in events if e.get("event") == "run_end"]
+        if ended:
+            known = f"its events say the run ended: {ended[-1].get('status', 'unknown')}"
+        else:
+            known = f"its events say: {_unfinished_text(state, open_steps)}"
+        print(f"{info.id}: status.json is damaged; {known}")
+        sys.stderr.write(
+            f"osiris logs show: error: session {info.id}: {damaged}"
+            f" (see the events: osiris logs show {info.id} --events)\n"
+        )
+    elif info.status:
+        sys.stdout.write(render_summary(view, str(info.path)))
+    else:
+        print(f"{info.id}: {_unfinished_text(*unfinished_state(events))}")
+    if args.events:
+        print("\nevents:")
+        for event in events:
+            print("  " + _event_line(event))
+    return 1 if damaged else 0
+
+
+def _gc(root: Path, args: argparse.Namespace) -> int:
+    from runtime.session import gc_sessions
+
     if args.keep is None and args.older_than is None:
         sys.stderr.write("osiris logs gc: error: give --keep N and/or --older-than DAYS\n")
         return 2
@@ -86,67 +122,40 @@ def logs_command(args: argparse.Namespace) -> int:
 
 
 def unfinished_state(events: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """For a session without status.json: ("running" | "killed", steps started but not ended).
+    """("running" | "killed", steps started but not ended): see `runtime.status.unfinished_state`."""
+    from runtime.status import unfinished_state as state
 
-    status.json is written when a run ends; a run killed with SIGKILL (or a crashed machine)
-    never writes it, so its events say how far it got and its pid whether it is still alive.
-    """
-    import os
-
-    started = [e for e in events if e.get("event") == "run_start"]
-    ended = {e.get("step_id") for e in events if e.get("event") in
-             ("step_complete", "step_error", "step_skipped", "step_cancelled")}
-    open_steps = sorted({e["step_id"] for e in events if e.get("event") == "step_start"} - ended)
-    pid = started[-1].get("pid") if started else None
-    alive = False
-    if isinstance(pid, int):
-        try:
-            os.kill(pid, 0)
-            alive = True
-        except ProcessLookupError:
-            alive = False
-        except PermissionError:
-            alive = True
-    return ("running" if alive else "killed"), open_steps
+    return state(events)
 
 
-def _unfinished_line(session_id: str, events: list[dict[str, Any]]) -> str:
-    state, open_steps = unfinished_state(events)
+def _unfinished_text(state: str, open_steps: list[str]) -> str:
     steps = f"; steps in progress: {', '.join(open_steps)}" if open_steps else ""
     if state == "running":
-        return f"{session_id}: still running{steps}"
-    return (f"{session_id}: killed (the process ended without finishing the run{steps}); "
+        return f"still running{steps}"
+    return (f"killed (the process ended without finishing the run{steps}); "
             "writers commit all or nothing, so targets were left as they were")
 
 
+def _view(info: Any, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    from runtime.report import read_jsonl
+    from runtime.status import session_view
+
+    return session_view(info.path, info.status, events if events is not None else
+                        lambda: read_jsonl(info.path / "events.jsonl"))
+
+
 def _brief(info: Any) -> dict[str, Any]:
-    status = info.status
-    if not status:
-        state, _ = unfinished_state(_events(info.path))
-        status = {"status": state}
+    view = _view(info)
+    totals = view.get("totals") or {}
     return {
         "session_id": info.id,
-        "status": status.get("status", "unknown"),
-        "ok": status.get("ok"),
-        "pipeline": status.get("pipeline"),
-        "started_at": status.get("started_at"),
-        "duration_ms": status.get("duration_ms"),
-        "rows_written": (status.get("totals") or {}).get("rows_written", 0),
+        "status": view["state"],
+        "ok": view.get("ok"),
+        "pipeline": view.get("pipeline"),
+        "started_at": view.get("started_at"),
+        "duration_ms": view.get("duration_ms"),
+        "rows_written": totals.get("rows_written", 0),
     }
-
-
-def _events(path: Path) -> list[dict[str, Any]]:
-    events = []
-    try:
-        with open(path / "events.jsonl", encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    events.append(json.loads(line))
-                except ValueError:
-                    continue
-    except OSError:
-        pass
-    return events
 
 
 def _event_line(event: dict[str, Any]) -> str:

@@ -6,9 +6,10 @@ before printing. No colour and no rich markup: data values may contain `[` and `
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from typing import Any
 
-__all__ = ["format_bytes", "format_duration", "render_summary", "step_rows"]
+__all__ = ["format_bytes", "format_duration", "format_table", "render_summary", "step_rows"]
 
 
 def format_bytes(n: int | float) -> str:
@@ -34,12 +35,15 @@ def step_rows(step: dict[str, Any]) -> int:
     return int(step.get("rows_written", 0) if step.get("kind") == "writer" else step.get("rows_out", 0))
 
 
-def _table(rows: list[list[str]], right: set[int]) -> list[str]:
+def format_table(rows: Sequence[Sequence[str]], right: Collection[int] = (), indent: str = "") -> list[str]:
+    """Rows as aligned text lines: columns padded to their widest cell, `right` ones right-aligned."""
+    if not rows:
+        return []
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
         cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        lines.append("  " + "  ".join(cells).rstrip())
+        lines.append(indent + "  ".join(cells).rstrip())
     return lines
 
 
@@ -64,7 +68,7 @@ def render_summary(status: dict[str, Any], session_dir: str, *, quiet: bool = Fa
                     ]
                 )
             lines.append("")
-            lines.extend(_table(rows, right={3, 4}))
+            lines.extend(format_table(rows, right={3, 4}, indent="  "))
         outputs = status.get("outputs") or []
         if outputs:
             lines.append("")
@@ -78,7 +82,7 @@ def render_summary(status: dict[str, Any], session_dir: str, *, quiet: bool = Fa
                 ]
                 for o in outputs
             ]
-            lines.extend(_table(rows, right={1, 2}))
+            lines.extend(format_table(rows, right={1, 2}, indent="  "))
         totals = status.get("totals") or {}
         if ok:
             lines.append("")
@@ -109,9 +113,23 @@ def _problems(status: dict[str, Any], steps: dict[str, dict[str, Any]]) -> list[
                 lines.append(f"  hint: {err['hint']}")
             if err.get("note"):
                 lines.append(f"  note: {err['note']}")
-    skipped = [(sid, s) for sid, s in steps.items() if s.get("status") == "skipped"]
-    for step_id, step in skipped:
-        lines.append(f"skipped: step {step_id} ({step.get('component')}): {step.get('skip_reason')}")
+    # Skipped steps, and steps cancelled because everything downstream gave up, say why.
+    stopped = [(sid, s) for sid, s in steps.items()
+               if s.get("status") == "skipped" or (s.get("status") == "cancelled" and s.get("skip_reason"))]
+    for step_id, step in stopped:
+        lines.append(f"{step['status']}: step {step_id} ({step.get('component')}): {step.get('skip_reason')}")
+    unfinished = ", ".join(status.get("unfinished_steps") or [])
+    if status.get("state") == "killed":
+        lines.append("")
+        lines.append(
+            "killed: the process ended without finishing the run"
+            + (f" (steps not finished: {unfinished})" if unfinished else "")
+            + "; writers commit all or nothing, so targets were left as they were"
+        )
+    elif status.get("state") == "running":
+        lines.append("")
+        steps = f" (steps running: {unfinished})" if unfinished else ""
+        lines.append(f"running: the run is still in progress{steps}")
     if status.get("status") == "cancelled":
         lines.append("")
         lines.append("cancelled: the run was stopped (Ctrl-C); writers rolled back their partial output")

@@ -10,14 +10,27 @@ __all__ = ["report_command"]
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from runtime.report import write_report
+    from runtime.report import ReportError, write_report
     from runtime.session import SessionError, find_session
 
     try:
         info = find_session(Path(args.session_dir), args.session_id)
     except SessionError as error:
-        sys.stderr.write(f"osiris report: error: {error}\n")
-        return 2
-    target = write_report(info.path, Path(args.out) if args.out else None)
+        return _error(str(error), 2)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_dir():
+        return _error(f"--out {out} is a directory: give a file name, e.g. {out / 'report.html'}", 2)
+    try:
+        target = write_report(info.path, out)
+    except ReportError as error:
+        return _error(f"cannot report session {info.id}: {error}", 1)
+    except OSError as error:
+        where = out or info.path / "artifacts" / "report.html"
+        return _error(f"cannot write the report to {where}: {error.strerror or error}", 2)
     print(f"wrote {target}")
     return 0
+
+
+def _error(message: str, code: int) -> int:
+    sys.stderr.write(f"osiris report: error: {message}\n")
+    return code

@@ -2,7 +2,8 @@
 
 Everything printed goes through the run's SecretMasker. Under `--debug` the tracebacks of
 failed steps are printed too, masked; without it a failure is one line naming the step, the
-component and the cause, plus a hint.
+component and the cause, plus a hint. An unexpected exception is left to `runtime.cli.main`,
+which prints it as one masked line (the traceback under `--debug`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,14 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     from runtime.run import EXIT_USAGE, RunRequest, UsageError, run
     from runtime.session import SessionError
 
+    # The CLI's wording of run._check_request's first rule (which embedders get as UsageError).
     if args.pipeline and args.manifest:
         return _usage("give a pipeline file or --manifest DIR, not both")
     if not args.pipeline and not args.manifest:
         return _usage("give a pipeline file (osiris run PIPELINE.yaml) or --manifest DIR")
+    session_root = Path(args.session_dir).expanduser()
+    if session_root.exists() and not session_root.is_dir():
+        return _usage(f"--session-dir {args.session_dir} is not a directory")
     from runtime.e2b.cli_args import executor_from_args
 
     try:
@@ -38,9 +42,9 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     except ValueError as error:
         return _usage(str(error))
     options = ExecOptions(work_dir=Path.cwd(), debug=args.debug, keep_spill=args.keep_spill)
-    if args.step_memory:
+    if args.step_memory is not None:
         options.step_memory_bytes = args.step_memory
-    if args.batch_rows:
+    if args.batch_rows is not None:
         options.batch_rows = args.batch_rows
     request = RunRequest(
         pipeline=Path(args.pipeline) if args.pipeline else None,
@@ -49,7 +53,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         profile=args.profile,
         connections=args.connections,
         run_id=args.run_id,
-        session_root=Path(args.session_dir),
+        session_root=session_root,
         work_dir=Path.cwd(),
         exec_options=options,
     )
@@ -81,9 +85,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         outcome = run(request, cancel=cancel, on_session=on_session, on_change=on_change, executor=executor)
     except (UsageError, SessionError) as error:
         return _usage(str(error), code=EXIT_USAGE)
-    except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
-        return _internal_error(error, args.debug)
-    finally:
+    finally:  # any other exception is a bug: runtime.cli.main reports it (masked)
         if display is not None:
             display.stop()
         restore()
@@ -168,21 +170,6 @@ def _install_sigint(cancel: threading.Event, on_cancel):  # noqa: ANN001, ANN202
 def _usage(message: str, code: int = 2) -> int:
     sys.stderr.write(f"osiris run: error: {message}\n")
     return code
-
-
-def _internal_error(error: Exception, debug: bool) -> int:
-    from runtime.secrets import SecretMasker
-
-    masker = SecretMasker()
-    masker.add_environment(os.environ)
-    if debug:
-        sys.stderr.write(masker.mask("".join(traceback.format_exception(error))))
-    sys.stderr.write(
-        masker.mask(f"osiris: internal error: {type(error).__name__}: {error}")
-        + ("" if debug else " (rerun with --debug for the traceback)")
-        + "\n"
-    )
-    return 1
 
 
 def _shown_path(path: Path) -> str:

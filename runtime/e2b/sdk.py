@@ -10,7 +10,7 @@ never in `Sandbox.create(envs=...)` and never in a file.
 
 SDK exceptions are translated to `TransportError`s: rate limits, busy service, unreachable
 sandbox and network errors are transient (retried by the host); authentication, invalid
-arguments, unknown templates are not.
+arguments, unknown templates and local file errors (a host file missing or unwritable) are not.
 """
 
 from __future__ import annotations
@@ -79,10 +79,13 @@ def translate(error: BaseException, doing: str) -> TransportError:
     )
     if (
         isinstance(error, transient_types)
-        or isinstance(error, (ConnectionError, OSError))
+        or isinstance(error, (ConnectionError, TimeoutError))
         or _is_httpx_transport(error)
     ):
         return TransportError(message, transient=True)
+    if isinstance(error, OSError) and error.filename is not None:
+        # A host file that cannot be opened or written: retrying will not help.
+        return TransportError(f"{doing} failed: {error.strerror or name}: {error.filename}")
     return TransportError(message)
 
 

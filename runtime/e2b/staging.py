@@ -38,7 +38,6 @@ class Staging:
     root: str
     mounts: list[Mount]
     uploads: list[UploadFile] = field(default_factory=list)
-    problems: list[Preflight] = field(default_factory=list)
 
     @property
     def work(self) -> str:
@@ -81,16 +80,13 @@ def stage(
     work_dir: Path,
     root: str,
 ) -> Staging:
+    """Mounts and uploads for a manifest that `preflight` found no problems in."""
     staging = Staging(root, [Mount(str(Path(work_dir).resolve()), f"{root}/work")])
     for step in manifest.steps:
         spec = specs.get(step.component)
         cfg = cfgs.get(step.id, {})
         raw = cfg.get("path")
         if spec is None or spec.family != "filesystem" or not isinstance(raw, str) or not raw:
-            continue
-        problem = _check_path(step.id, raw)
-        if problem is not None:
-            staging.problems.append(problem)
             continue
         base = _base_dir(step.connection or cfg.get("connection"), connections)
         host_base = Path(staging.mounts[0].host) if base is None else _absolute(base, staging.mounts[0].host)

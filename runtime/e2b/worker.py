@@ -216,10 +216,14 @@ class _Job:
             base = None
             if ref:
                 try:
-                    base = self.conns.resolve(str(ref)).get("base_dir")
+                    resolved = self.conns.resolve(str(ref))
                 except Exception:  # noqa: BLE001 - the step succeeded, so it resolved before
-                    base = None
-            path = (Path(base) if base else self.work_dir) / path
+                    resolved = None
+                # As drivers.common.paths: only a filesystem connection's base_dir counts.
+                if resolved is not None and resolved.family == "filesystem":
+                    base = resolved.get("base_dir")
+            base_path = Path(str(base)).expanduser() if base else self.work_dir
+            path = (base_path if base_path.is_absolute() else self.work_dir / base_path) / path
         where = locate(self.mounts, str(path))
         if where is None or not path.is_file():
             logging.getLogger("osiris.e2b.worker").warning("output of %s is not under a mount: %s", step_id, path)

@@ -45,6 +45,7 @@ class StepState:
     target: str = ""
     error: dict[str, Any] | None = None
     skip_reason: str | None = None
+    """Why a skipped step did not run, or why a cancelled one stopped early (consumers gone)."""
     started: float | None = None
     finished: float | None = None
     peak_rss_bytes: int = 0

@@ -106,6 +106,10 @@ def execute(
             wiring.outputs[step_id],
             [runners[n] for n in wiring.ordering[step_id]],
         )
+    for runner in runners.values():
+        # ordering-only waits too: a step still waiting for this one keeps it reading to the end
+        for upstream in {b.producer for b in runner.inputs} | set(wiring.ordering[runner.step.id]):
+            runners[upstream].dependents.append(runner)
     sampler = RssSampler(lambda: [s for s in states.values() if s.status == "running"])
     threads = [
         threading.Thread(target=r.run, name=f"step:{r.step.id}", daemon=True) for r in runners.values()

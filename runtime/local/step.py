@@ -1,7 +1,9 @@
 """Run one manifest step on its own thread: wait for inputs, call the driver, retry, report.
 
 Outcomes: `succeeded`; `failed` (the driver raised); `skipped` (an upstream step did not
-succeed, so this step never ran or its half-written output was rolled back); `cancelled`.
+succeed, so this step never ran or its half-written output was rolled back); `cancelled` (the
+run was cancelled, or every step that takes this step's output stopped without succeeding,
+so the rest of its input was left unread; `skip_reason` says which).
 
 Retry rule (docs/runtime.md): a `TransientError` is retried, up to the step's
 `retry.max_attempts`, with exponential backoff, only while nothing the attempt did is
@@ -45,6 +47,17 @@ __all__ = ["StepEnv", "StepRunner"]
 
 class _NotRetryable(Exception):
     """Wraps a transient error that may not be retried because data already moved."""
+
+
+class _Unwanted(Exception):
+    """Every step that takes this step's output stopped without succeeding: stop reading."""
+
+    def __init__(self, dependents: list[str]) -> None:
+        super().__init__(", ".join(dependents))
+        self.dependents = dependents
+
+
+_STOPPED = frozenset({"failed", "skipped", "cancelled"})
 
 
 @dataclass
@@ -95,6 +108,8 @@ class StepRunner:
         """The step whose failure made this one fail or skip (itself when it failed)."""
         self.traceback: str | None = None
         self.schema: pa.Schema | None = None
+        self.dependents: list[StepRunner] = []
+        """Steps that take this step's output or wait for it (set by the executor)."""
         self._pushed = 0
 
     # -- thread body ---------------------------------------------------------------------
@@ -104,6 +119,8 @@ class StepRunner:
             self._complete()
         except Cancelled:
             self._cancel()
+        except _Unwanted as unwanted:
+            self._cancel(unwanted.dependents)
         except UpstreamFailed as upstream:
             self._skip(upstream.origin)
         except BaseException as error:  # noqa: BLE001 - a bug must still end the step cleanly
@@ -234,8 +251,9 @@ class StepRunner:
                 if self.step.kind == "extractor":
                     state.rows_read = state.rows_out
                 self._pushed += 1
-                for channel in self.outputs:
-                    channel.put(batch)
+                delivered = [channel.put(batch) for channel in self.outputs]
+                if self.outputs and not any(delivered):
+                    self._check_wanted()
         finally:
             close = getattr(reader, "close", None)
             if close is not None:
@@ -272,6 +290,17 @@ class StepRunner:
         self.state.rows_written = int(result.rows)
         self.state.bytes_written = int(result.bytes)
         self.state.target = str(result.target)
+
+    def _check_wanted(self) -> None:
+        """Raise _Unwanted when no step is left that could use the rest of this step's output.
+
+        Every channel refusing batches means every streaming consumer stopped. Reading on
+        (discarding each batch) would pull the whole source for nothing, so the step stops,
+        unless a consumer succeeded with what it took or a step still waits for this one:
+        those need this step to end `succeeded`, as before.
+        """
+        if self.dependents and all(d.state.status in _STOPPED for d in self.dependents):
+            raise _Unwanted([d.step.id for d in self.dependents])
 
     def _retry_safe(self) -> bool:
         if self._pushed:
@@ -330,16 +359,23 @@ class StepRunner:
         if self.env.cancel.is_set():
             raise Cancelled("the run was cancelled")
 
-    def _cancel(self) -> None:
+    def _cancel(self, unwanted: list[str] | None = None) -> None:
+        """Cancelled by the run's cancel event, or (`unwanted`) because its consumers all stopped."""
         started = self.state.started is not None
         self.state.status = "cancelled"
         self.origin = self.step.id
+        fields: dict[str, Any] = {}
+        if unwanted and not self.env.cancel.is_set():
+            reason = f"stopped reading: every step that takes its output stopped ({', '.join(unwanted)})"
+            self.state.skip_reason = reason
+            fields = {"reason": reason, "downstream": unwanted}
         self.env.events.emit(
             "step_cancelled",
             step_id=self.step.id,
             component=self.step.component,
             started=started,
             rows_read=self.state.rows_read,
+            **fields,
         )
 
     def _skip(self, origin: str) -> None:

@@ -106,9 +106,9 @@ def test_graph_and_no_traceback_on_garbage(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_omlc_starts_without_heavy_imports() -> None:
-    code = ("import sys; from compiler.cli import main; main(['check', %r]); "
+    code = (f"import sys; from compiler.cli import main; main(['check', {str(VALID)!r}]); "
             "heavy = [m for m in ('pyarrow', 'duckdb', 'openai', 'pymysql', 'psycopg', 'adbc_driver_manager',"
-            " 'supabase', 'e2b', 'runtime', 'drivers', 'llm') if m in sys.modules]; print(heavy)") % str(VALID)
+            " 'supabase', 'e2b', 'runtime', 'drivers', 'llm') if m in sys.modules]; print(heavy)")
     env = {**os.environ, "PYTHONPATH": str(GOLDEN.parent)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"

@@ -162,7 +162,7 @@ def test_line_endings_bom_and_blank_lines() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "column"), [
-    ("a: [1, 2\n", 2, 1),
+    ("a: [1, 2\n", 1, 9),  # where `omlc check` points too: the end of the last line
     ("a: 1\n  b: 2\n", 2, 4),
     ("a: 1\na: 2\n", 2, 1),
     ("---\na: 1\n---\nb: 2\n", 3, 1),
@@ -172,6 +172,14 @@ def test_invalid_yaml_is_a_format_error_with_a_position(text: str, line: int, co
         format_text(text)
     assert (caught.value.line, caught.value.column) == (line, column)
     assert caught.value.code == ("OML009" if "repeated" in str(caught.value) else "OML001")
+
+
+@pytest.mark.parametrize("text", ["path: !!int abc\n", "x: " + "[" * 3000 + "\n", "n: !!bool maybe\n"])
+def test_values_and_shapes_check_rejects_are_format_errors_too(text: str) -> None:
+    """fmt runs the compiler's loader first: its limits and messages, never a crash."""
+    with pytest.raises(FormatError) as caught:
+        format_text(text)
+    assert caught.value.code == "OML001"
 
 
 def test_cli_fmt_check_and_rewrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -185,5 +193,5 @@ def test_cli_fmt_check_and_rewrite(tmp_path: Path, capsys: pytest.CaptureFixture
     assert messy.read_text(encoding="utf-8") == CANONICAL
     assert main(["fmt", "--check", str(messy)]) == 0
     assert main(["fmt", str(broken)]) == 1
-    assert f"{broken}:2:1: error[OML001]" in capsys.readouterr().err
+    assert f"{broken}:1:9: error[OML001]" in capsys.readouterr().err
     assert broken.read_text(encoding="utf-8") == "a: [1, 2\n"

@@ -9,7 +9,7 @@ from compiler.sql_binding import UnsafeValue, context_after, sql_literal
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    (42, "42"), (-1.5, "-1.5"), (True, "TRUE"), (None, "NULL"),
+    (42, "42"), (-1.5, "(-1.5)"), (-7, "(-7)"), (True, "TRUE"), (None, "NULL"),
     ("O'Hara", "'O''Hara'"), ("x'; DROP TABLE t; --", "'x''; DROP TABLE t; --'"),
 ])
 def test_literals_outside_quotes(value: object, expected: str) -> None:
@@ -70,6 +70,20 @@ def test_integer_param_is_bound_unquoted_and_validated() -> None:
     bad, _ = _compile_query("SELECT * FROM input_df LIMIT ${params.n}",
                             "  n: {type: integer, default: 5}", {"n": "7; DROP TABLE x"})
     assert not bad.ok and any(d.code == "OML061" for d in bad.diagnostics)
+
+
+def test_a_negative_number_after_a_minus_cannot_start_a_comment() -> None:
+    result, cfg = _compile_query("SELECT * FROM input_df WHERE a = 1 -${params.n} AND tenant = 7",
+                                 "  n: {type: integer, default: 1}", {"n": "-5"})
+    assert result.ok
+    assert "a = 1 -(-5) AND tenant = 7" in cfg and "--" not in cfg
+
+
+def test_context_is_carried_across_several_references() -> None:
+    result, cfg = _compile_query("SELECT '${params.a}' AS x, ${params.a} AS y FROM input_df",
+                                 "  a: {type: string, default: \"it's\"}", {})
+    assert result.ok
+    assert "SELECT 'it''s' AS x, 'it''s' AS y" in cfg
 
 
 def test_reference_inside_quotes_is_escaped_without_new_quotes() -> None:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +15,7 @@ from drivers.files.csv_writer import CsvWriter
 from drivers.files.parquet_writer import ParquetWriter
 from runtime.driver import Cancelled, DriverError, Writer
 from runtime.testing import RecordingContext
+from tests.support.privileges import run_unprivileged
 
 WRITERS = {"csv": CsvWriter, "parquet": ParquetWriter}
 
@@ -207,11 +204,7 @@ def test_read_only_directory(tmp_path: Path, kind: str) -> None:
             with pytest.raises(DriverError, match=f"permission denied writing locked/out.{kind}"):
                 write(kind, tmp_path, PEOPLE, path=f"locked/out.{kind}")
         else:
-            if shutil.which("setpriv") is None:
-                if os.environ.get("CI"):
-                    pytest.fail("running as root without setpriv (util-linux): cannot test permissions")
-                pytest.skip("running as root without setpriv: cannot drop CAP_DAC_OVERRIDE")
-            script = textwrap.dedent(
+            done = run_unprivileged(
                 f"""
                 import pyarrow as pa
                 from pathlib import Path
@@ -225,14 +218,6 @@ def test_read_only_directory(tmp_path: Path, kind: str) -> None:
                 except DriverError as error:
                     print("DriverError:", error)
                 """
-            )
-            drop = "-dac_override,-dac_read_search,-fowner"
-            done = subprocess.run(
-                ["setpriv", f"--bounding-set={drop}", sys.executable, "-c", script],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
             )
             assert done.stdout.strip() == f"DriverError: permission denied writing locked/out.{kind}", (
                 done.stderr

@@ -242,9 +242,12 @@ def pipelines(draw: Any, max_steps: int = 6) -> Generated:
         steps.append(step)
     for step in steps:
         if draw(st.integers(0, 4)) == 0:
-            step["retry"] = draw(st.one_of(st.integers(1, 20), st.fixed_dictionaries(
+            retry = draw(st.one_of(st.integers(1, 20), st.fixed_dictionaries(
                 {"max_attempts": st.integers(1, 20)},
                 optional={"backoff_seconds": st.floats(0, 60), "max_backoff_seconds": st.integers(0, 600)})))
+            if isinstance(retry, dict) and retry.get("max_backoff_seconds", 600) < retry.get("backoff_seconds", 0):
+                retry["max_backoff_seconds"] = 600  # valid policies only: the cap is at least the first delay
+            step["retry"] = retry
         if draw(st.integers(0, 4)) == 0:
             step["description"] = draw(SAFE_TEXT)
     order = list(range(len(steps)))

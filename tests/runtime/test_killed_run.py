@@ -21,7 +21,6 @@ import pytest
 
 from drivers.common.atomic import TEMP_SUFFIX
 from runtime.tempfiles import sweep_stale_temps
-
 from tests.runtime.conftest import REPO
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
