@@ -121,16 +121,28 @@ def compile_path(path: Path, options: CompileOptions | None = None, registry: Re
     """Read `path` (reporting OML091 instead of raising) and compile it."""
     label = label or str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        return _io_failure(label, f"no such file: {label}")
-    except IsADirectoryError:
-        return _io_failure(label, f"{label} is a directory, not an OML file")
-    except UnicodeDecodeError as error:
-        return _io_failure(label, f"{label} is not UTF-8 text (byte {error.start})")
-    except OSError as error:
-        return _io_failure(label, f"cannot read {label}: {error.strerror}")
+        text = read_source(path, label)
+    except SourceError as error:
+        return _io_failure(label, str(error))
     return compile_text(text, label, options, registry, connections)
+
+
+class SourceError(Exception):
+    """An OML file that cannot be read as text; the message is the OML091 diagnostic's."""
+
+
+def read_source(path: Path, label: str) -> str:
+    """The file's text (UTF-8, bytes as they are: no newline translation), or SourceError."""
+    try:
+        return Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {label}") from None
+    except IsADirectoryError:
+        raise SourceError(f"{label} is a directory, not an OML file") from None
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{label} is not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise SourceError(f"cannot read {label}: {error.strerror}") from None
 
 
 def _io_failure(label: str, message: str) -> CompileResult:

@@ -133,30 +133,35 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from compiler.canonical import pretty_json
     from compiler.jsonschema_export import oml_json_schema
+    from oml.canonical import pretty_json
 
     data = pretty_json(oml_json_schema())
     if args.out:
         from compiler.writer import write_file
 
-        write_file(args.out, data)
+        try:
+            write_file(args.out, data)
+        except OSError as error:
+            sys.stderr.write(f"{args.out}:1:1: error[OML091]: cannot write: {error.strerror or error}\n")
+            return EXIT_INPUT
     else:
         sys.stdout.write(data.decode("utf-8"))
     return EXIT_OK
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
+    from compiler.api import SourceError, read_source
     from compiler.fmt import FormatError, format_text
     from compiler.writer import write_file
 
     changed = failed = 0
     for path in args.files:
         try:
-            original = path.read_text(encoding="utf-8")
+            original = read_source(path, str(path))
             formatted = format_text(original)
-        except (OSError, UnicodeDecodeError) as error:
-            sys.stderr.write(f"{path}:1:1: error[OML091]: cannot read: {error}\n")
+        except SourceError as error:
+            sys.stderr.write(f"{path}:1:1: error[OML091]: {error}\n")
             failed += 1
             continue
         except FormatError as error:
@@ -168,7 +173,12 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             if args.check:
                 sys.stderr.write(f"would reformat {path}\n")
             else:
-                write_file(path, formatted.encode("utf-8"))
+                try:
+                    write_file(path, formatted.encode("utf-8"))
+                except OSError as error:
+                    sys.stderr.write(f"{path}:1:1: error[OML091]: cannot write: {error.strerror or error}\n")
+                    failed += 1
+                    continue
                 sys.stderr.write(f"reformatted {path}\n")
     return EXIT_INPUT if failed or (args.check and changed) else EXIT_OK
 

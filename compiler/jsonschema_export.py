@@ -10,7 +10,7 @@ yaml-language-server validates with draft-07 semantics.
 
 `omlc schema --out spec/oml.schema.json` regenerates the committed copy; a test fails when
 it drifts. Output is deterministic: lists whose order carries no meaning are sorted, and
-`compiler.canonical.pretty_json` sorts keys.
+`oml.canonical.pretty_json` sorts keys.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
-    """The whole schema as plain data (write it with `compiler.canonical.pretty_json`)."""
+    """The whole schema as plain data (write it with `oml.canonical.pretty_json`)."""
     registry = registry or default_registry()
     defs: dict[str, Any] = {
         "param_ref": {

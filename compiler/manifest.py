@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.canonical import fingerprint
+from oml.canonical import fingerprint
 
 MANIFEST_VERSION = "1"
 

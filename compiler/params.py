@@ -118,7 +118,7 @@ def bind_values(pipeline: Pipeline, cli: Mapping[str, str], env: Mapping[str, st
                             pointer=decl.pointer)
             continue
         if problem:
-            if source != "profile":  # profile values were reported at their own line above
+            if source in ("cli", "env"):  # defaults and profile values were reported at their own lines
                 diagnostics.add("OML061", at_cli if source == "cli" else decl.span,
                                 f"parameter '{decl.name}' from {where}: {problem}", pointer=decl.pointer)
             continue
@@ -130,15 +130,13 @@ def _pick(decl: ParamDecl, cli: Mapping[str, str], env: Mapping[str, str],
           profile: Any) -> tuple[Any, Any, str | None, str]:
     if decl.name in cli:
         value, problem = coerce_text(decl, cli[decl.name])
-        return value, "cli", problem or (check_value(decl, value) if problem is None else None), "--param"
+        return value, "cli", problem or check_value(decl, value), "--param"
     variable = env_name(decl.name)
     if variable in env:
         value, problem = coerce_text(decl, env[variable])
         return value, "env", problem or check_value(decl, value), variable
     if profile is not None and decl.name in profile.values:
         value = profile.values[decl.name]
-        if decl.type == "number" and isinstance(value, int) and not isinstance(value, bool):
-            value = value  # an integer is a number; keep it exact
         return value, "profile", check_value(decl, value), f"profile '{profile.name}'"
     if decl.has_default:
         return decl.default, "default", check_value(decl, decl.default), "its default"

@@ -39,7 +39,11 @@ class Diagnostics:
     """
 
     def __init__(self, items: Iterable[Diagnostic] = ()) -> None:
-        self._items: list[Diagnostic] = list(items)
+        self._items: list[Diagnostic] = []
+        self.error_count = 0
+        """Errors so far: passes compare it before and after a check (counting on demand was
+        quadratic in the number of diagnostics)."""
+        self.extend(items)
 
     def add(
         self,
@@ -60,10 +64,13 @@ class Diagnostics:
             pointer=pointer,
         )
         self._items.append(diagnostic)
+        self.error_count += diagnostic.severity == "error"
         return diagnostic
 
     def extend(self, other: Iterable[Diagnostic]) -> None:
-        self._items.extend(other)
+        for diagnostic in other:
+            self._items.append(diagnostic)
+            self.error_count += diagnostic.severity == "error"
 
     def __iter__(self) -> Iterator[Diagnostic]:
         return iter(self._items)
@@ -73,7 +80,7 @@ class Diagnostics:
 
     @property
     def has_errors(self) -> bool:
-        return any(d.severity == "error" for d in self._items)
+        return self.error_count > 0
 
     def errors(self) -> list[Diagnostic]:
         return [d for d in self._items if d.severity == "error"]

@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["file_sha256", "write_atomic"]
+__all__ = ["cache_root", "file_sha256", "write_atomic"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
@@ -42,3 +42,15 @@ def file_sha256(path: Path | str) -> str:
     """Hex SHA-256 of a file's bytes, read in blocks (artifacts and wheels can be large)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def cache_root(env: dict[str, str] | None = None) -> Path:
+    """Where every Osiris cache lives (specs, wheels, pins).
+
+    `$OSIRIS_CACHE_DIR`, else `$XDG_CACHE_HOME/osiris`, else `~/.cache/osiris`.
+    """
+    env = dict(os.environ) if env is None else env
+    if env.get("OSIRIS_CACHE_DIR"):
+        return Path(env["OSIRIS_CACHE_DIR"]).expanduser()
+    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "osiris"

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from oml.files import write_atomic
+from oml.canonical import fingerprint
+from oml.files import cache_root, write_atomic
 from spec.models import ComponentSpec, Constraint, Example, Family, FamilyField
 
 SPEC_DIR = Path(__file__).resolve().parent
@@ -28,15 +28,6 @@ CACHE_FORMAT = 2
 
 class SpecError(Exception):
     """A spec file is invalid: a bug in the spec, reported with its file and problem."""
-
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "osiris"
 
 
 def _spec_files(directory: Path) -> list[Path]:
@@ -89,7 +80,7 @@ def _load_raw(directory: Path, families_file: Path) -> dict[str, Any]:
     digest = hashlib.sha256()
     for path in [*files, families_file]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    cache = _cache_dir() / f"specs-{CACHE_FORMAT}-{digest.hexdigest()[:32]}.json"
+    cache = cache_root() / f"specs-{CACHE_FORMAT}-{digest.hexdigest()[:32]}.json"
     try:
         return json.loads(cache.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -145,7 +136,7 @@ class Registry:
         # without re-validating (pydantic's validators cost more start-up time than the check).
         components = []
         for data in raw["components"]:
-            fp = "sha256:" + hashlib.sha256(_canonical(data)).hexdigest()
+            fp = fingerprint(data)
             fields = {**data, "fingerprint": fp}
             fields["constraints"] = tuple(Constraint.model_construct(**c) for c in data.get("constraints", ()))
             fields["examples"] = tuple(Example.model_construct(**e) for e in data.get("examples", ()))

@@ -96,7 +96,7 @@ def check_config(step: Step, spec: ComponentSpec, config: dict[str, Any], pipeli
                  d: Diagnostics, registry: Registry) -> bool:
     """Report every problem in `config`; True when there was none."""
     base = join(step.pointer, "config")
-    before = len(d.errors())
+    before = d.error_count
     properties = spec.properties
     for key in config:
         if key not in properties:
@@ -117,7 +117,7 @@ def check_config(step: Step, spec: ComponentSpec, config: dict[str, Any], pipeli
     _check_constraints(step, spec, known, base, pipeline, d)
     for pointer, reason in find_inline_secrets(config, spec.secret_keys, base):
         _report_secret(pointer, reason, spec, pipeline, d)
-    return len(d.errors()) == before
+    return d.error_count == before
 
 
 def _key_span(pipeline: Pipeline, pointer: str) -> Span:

@@ -12,10 +12,10 @@ from pathlib import PurePath
 from typing import Any
 
 from compiler import __version__
-from compiler.canonical import fingerprint, pretty_json, sha256_hex
 from compiler.context import CompileContext
 from compiler.manifest import MANIFEST_VERSION
 from compiler.yaml_emit import dump_yaml
+from oml.canonical import fingerprint, pretty_json, sha256_hex
 from oml.ir import Pipeline, Step
 from oml.pointer import join
 from spec.models import ComponentSpec

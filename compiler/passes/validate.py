@@ -40,10 +40,10 @@ def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         if by_id.get(step.id) is not step:
             linked.append(step)
             continue
-        errors_before = len(d.errors())
+        errors_before = d.error_count
         inputs, deps = data_inputs(step, by_id, d)
         # A step whose references are wrong is not also blamed for lacking inputs.
-        ok = len(d.errors()) == errors_before and check_inputs_for_kind(step, inputs, previous, d)
+        ok = d.error_count == errors_before and check_inputs_for_kind(step, inputs, previous, d)
         depends[step.id] = deps
         linked.append(step.model_copy(update={
             "data_inputs": tuple(sorted(inputs, key=lambda i: i.name)),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-from oml.files import file_sha256, write_atomic
+from oml.files import cache_root, file_sha256, write_atomic
 
 __all__ = [
     "DIST_NAME",
@@ -58,15 +58,6 @@ class Build:
     @property
     def filename(self) -> str:
         return self.path.name
-
-
-def cache_root(env: dict[str, str] | None = None) -> Path:
-    """`$OSIRIS_CACHE_DIR`, else `$XDG_CACHE_HOME/osiris`, else `~/.cache/osiris`."""
-    env = dict(os.environ) if env is None else env
-    if env.get("OSIRIS_CACHE_DIR"):
-        return Path(env["OSIRIS_CACHE_DIR"]).expanduser()
-    base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
-    return base / "osiris"
 
 
 def source_root() -> Path | None:

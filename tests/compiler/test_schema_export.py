@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from compiler.canonical import pretty_json
 from compiler.cli import main
 from compiler.jsonschema_export import oml_json_schema
+from oml.canonical import pretty_json
 from oml.diagnostics import Diagnostics
 from oml.yaml_loader import load_yaml
 from spec.registry import default_registry
