@@ -76,7 +76,7 @@ def load_connections_for(options: CompileOptions, registry: Registry,
         return None
     label = options.connections_label or str(options.connections or path.name)
     if options.connections is not None and not path.is_file():
-        diagnostics.add("OML091", Span.point(label), f"connections file not found: {label}")
+        diagnostics.add("OML091", Span.whole_file(label), f"connections file not found: {label}")
         return None
     return load_connections(path, label, registry, diagnostics)
 
@@ -147,7 +147,7 @@ def read_source(path: Path, label: str) -> str:
 
 def _io_failure(label: str, message: str) -> CompileResult:
     diagnostics = Diagnostics()
-    diagnostics.add("OML091", Span.point(label), message)
+    diagnostics.add("OML091", Span.whole_file(label), message)
     return CompileResult(label, diagnostics.sorted(), {}, None)
 
 

@@ -22,15 +22,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from oml.diagnostics import Diagnostics
-from oml.expr.nodes import EnvReference
+from oml.expr.nodes import EnvReference, Text
 from oml.expr.parser import ScalarPosition, has_expression, parse_env_template
 from oml.span import Span
 from oml.suggest import did_you_mean, one_of
 from oml.yaml_loader import YNode, load_yaml
+from spec.models import Family
 from spec.registry import Registry
 
 DEFAULT_FILE_NAME = "osiris_connections.yaml"
@@ -44,9 +46,16 @@ class AliasDecl:
     span: Span
     fields: Mapping[str, Any]
     """Field values as written, `${VAR}` unexpanded."""
-    env_refs: Mapping[str, tuple[EnvReference, ...]]
-    """Per field, the environment references it contains (parsed once)."""
+    templates: Mapping[str, tuple[Text | EnvReference, ...]]
+    """Per field that contains environment references, its parsed pieces (parsed once, at
+    load; `resolve()` substitutes from them)."""
     is_default: bool = False
+
+    @cached_property
+    def env_refs(self) -> Mapping[str, tuple[EnvReference, ...]]:
+        """Per field, the environment references it contains."""
+        return {key: tuple(p for p in pieces if isinstance(p, EnvReference))
+                for key, pieces in self.templates.items()}
 
 
 @dataclass(frozen=True)
@@ -71,8 +80,13 @@ class ResolvedFields:
 class ConnectionsFile:
     path: str
     aliases: dict[str, dict[str, AliasDecl]] = field(default_factory=dict)
-    secret_fields: dict[str, frozenset[str]] = field(default_factory=dict)
-    defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    family_specs: dict[str, Family] = field(default_factory=dict)
+    """The registry's Family of every family the file names (fields, defaults, secrets)."""
+
+    @property
+    def secret_fields(self) -> dict[str, frozenset[str]]:
+        """Family name -> its secret fields, from the registry's Family."""
+        return {name: family.secret_fields for name, family in self.family_specs.items()}
 
     def families(self) -> list[str]:
         return sorted(self.aliases)
@@ -92,21 +106,18 @@ class ConnectionsFile:
         """Substitute `${VAR}` from `env` (default: os.environ) and fill family defaults."""
         decl = self.aliases[family][alias]
         env = os.environ if env is None else env
-        values: dict[str, Any] = dict(self.defaults.get(family, {}))
+        spec = self.family_specs.get(family)
+        values: dict[str, Any] = {} if spec is None else {
+            k: f.default for k, f in spec.fields.items() if f.default is not None}
         missing: list[str] = []
         for key, raw in decl.fields.items():
-            refs = decl.env_refs.get(key)
-            if not refs:
-                values[key] = raw
-                continue
-            values[key] = _substitute(raw, env, missing)
-        return ResolvedFields(family, alias, values, self.secret_fields.get(family, frozenset()),
+            pieces = decl.templates.get(key)
+            values[key] = raw if pieces is None else _substitute(pieces, env, missing)
+        return ResolvedFields(family, alias, values, frozenset() if spec is None else spec.secret_fields,
                               tuple(sorted(set(missing))))
 
 
-def _substitute(raw: str, env: Mapping[str, str], missing: list[str]) -> str:
-    # Re-parse without positions: the file was validated at load time.
-    pieces = parse_env_template(raw, ScalarPosition(Span.point("-"), None), Diagnostics(), "")
+def _substitute(pieces: tuple[Text | EnvReference, ...], env: Mapping[str, str], missing: list[str]) -> str:
     out = []
     for piece in pieces:
         if isinstance(piece, EnvReference):
@@ -138,7 +149,7 @@ def load_connections(path: Path, label: str, registry: Registry,
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else str(error)
-        diagnostics.add("OML091", Span.point(label), f"cannot read connections file: {reason}")
+        diagnostics.add("OML091", Span.whole_file(label), f"cannot read connections file: {reason}")
         return None
     local = Diagnostics()
     root = load_yaml(text, label, local)
@@ -149,7 +160,7 @@ def load_connections(path: Path, label: str, registry: Registry,
         else:
             diagnostics.extend([d])
     if root is None and not local.has_errors:
-        diagnostics.add("OML074", Span.point(label), "the connections file is empty",
+        diagnostics.add("OML074", Span.whole_file(label), "the connections file is empty",
                         help="start with `version: 1` and `connections:`")
     return result
 
@@ -168,7 +179,7 @@ class _Loader:
             return None
         version = root.get("version")
         if version is None or version.value != 1:
-            at = version.span if version is not None else Span.point(self.label)
+            at = version.span if version is not None else Span.whole_file(self.label)
             self.d.add("OML074", at, "the connections file needs `version: 1`", pointer="/version")
         for key, _ in root.items():
             if key.value not in ("version", "connections"):
@@ -177,7 +188,7 @@ class _Loader:
         connections = root.get("connections")
         result = ConnectionsFile(path=self.label)
         if connections is None or connections.kind != "map":
-            at = connections.span if connections is not None else Span.point(self.label)
+            at = connections.span if connections is not None else Span.whole_file(self.label)
             self.d.add("OML074", at, "`connections:` must map families to aliases",
                        help="e.g. `connections: {mysql: {shop: {host: ..., database: ...}}}`",
                        pointer="/connections")
@@ -189,8 +200,7 @@ class _Loader:
                            help=did_you_mean(family_key.value, self.registry.families)
                            or f"families: {one_of(self.registry.families)}", pointer=family_key.pointer)
                 continue
-            result.secret_fields[family.name] = family.secret_fields
-            result.defaults[family.name] = {k: f.default for k, f in family.fields.items() if f.default is not None}
+            result.family_specs[family.name] = family
             if aliases.kind != "map":
                 self.d.add("OML074", aliases.span, f"`{family.name}` must map alias names to fields",
                            pointer=aliases.pointer)
@@ -208,7 +218,7 @@ class _Loader:
                        pointer=body.pointer)
             return None
         fields: dict[str, Any] = {}
-        env_refs: dict[str, tuple[EnvReference, ...]] = {}
+        templates: dict[str, tuple[Text | EnvReference, ...]] = {}
         is_default = False
         allowed = (*spec.fields, *RESERVED_KEYS)
         for field_key, value in body.items():
@@ -228,11 +238,10 @@ class _Loader:
             if isinstance(value.value, str) and has_expression(value.value):
                 pieces = parse_env_template(value.value, ScalarPosition(value.span, value.style, self.lines),
                                             self.d, value.pointer)
-                refs = tuple(p for p in pieces if isinstance(p, EnvReference))
-                if refs:
-                    env_refs[name] = refs
+                if any(isinstance(p, EnvReference) for p in pieces):
+                    templates[name] = tuple(pieces)
         for required in spec.required:
             if required not in fields:
                 self.d.add("OML074", key.span, f"alias '{family}.{key.value}' lacks required field '{required}'",
                            pointer=body.pointer)
-        return AliasDecl(family, key.value, key.span, fields, env_refs, is_default)
+        return AliasDecl(family, key.value, key.span, fields, templates, is_default)

@@ -1,24 +1,27 @@
 """`omlc fmt`: print an OML file in one canonical style, keeping every comment.
 
 ruamel's round-trip dumper keeps comments only where they were, by column, and loses them
-when keys move, so the printer is our own: compiler.fmt_tree composes ruamel's node tree and
-attaches every comment to an entry, and this module prints the tree in canonical key order
-with the comments travelling with their entries (compiler.fmt_scalars spells each scalar).
+when keys move, so the printer is our own: compiler.fmt_tree indexes the node tree the
+compiler's loader composed (oml.yaml_loader.compose) and attaches every comment to an
+entry, and this module prints the tree in canonical key order with the comments travelling
+with their entries (compiler.fmt_scalars spells each scalar).
 
-Formatting must never change meaning, so `format_text` reloads its output with the
-compiler's own loader and refuses (FormatError) unless the data and the comments are the
-same. docs/editors.md describes the style.
+Formatting must never change meaning, so `format_text` reloads its output (composed once,
+like the input) with the compiler's own loader and refuses (FormatError) unless the data
+and the comments are the same. docs/editors.md describes the style.
 """
 
 from __future__ import annotations
 
 import json
 
-from compiler.fmt_scalars import KEEP_TEXT, literal_block, reindent, scalar_text, string_text, value_of
-from compiler.fmt_tree import Entry, FormatError, Parser, Tree, attach_comments, key_name
+from ruamel.yaml.nodes import Node
+
+from compiler.fmt_scalars import KEEP_TEXT, literal_block, reindent, scalar_text, string_text
+from compiler.fmt_tree import Entry, FormatError, Parser, Tree, attach_comments
 from oml.diagnostics import Diagnostics
 from oml.lower import PARAM_KEYS, TOP_LEVEL_KEYS
-from oml.yaml_loader import load_yaml
+from oml.yaml_loader import build_tree, compose_checked, key_text, node_value
 
 __all__ = ["FormatError", "format_text"]
 
@@ -35,17 +38,13 @@ _CHILD_CONTEXT = {("root", "steps"): "step", ("root", "params"): "params", ("par
                   ("step", "config"): "config", ("step", "retry"): "retry"}
 
 
-def _name(entry: Entry) -> str | None:
-    return key_name(entry.key.node) if entry.key is not None else None  # type: ignore[arg-type]
-
-
 def _ordered(tree: Tree, context: str | None) -> list[Entry]:
     """Canonical key order; unknown keys follow in the author's order (the sort is stable)."""
     order = _ORDERS.get(context or "")
     if tree.kind != "map" or not order:
         return tree.entries
     rank = {key: i for i, key in enumerate(order)}
-    return sorted(tree.entries, key=lambda e: rank.get(_name(e) or "", len(order)))
+    return sorted(tree.entries, key=lambda e: rank.get(e.name or "", len(order)))
 
 
 def _child_context(context: str | None, entry: Entry) -> str | None:
@@ -53,7 +52,7 @@ def _child_context(context: str | None, entry: Entry) -> str | None:
         return "param"
     if entry.key is None:
         return context  # the items of `steps` are steps
-    return _CHILD_CONTEXT.get((context or "", _name(entry)))
+    return _CHILD_CONTEXT.get((context or "", entry.name))
 
 
 class _Printer:
@@ -82,7 +81,7 @@ class _Printer:
             self.comments(entry.lead, indent, first=i == 0)
             pad = " " * indent
             head = pad + "-" if entry.key is None else pad + _key_text(entry.key) + ":"
-            version = context == "root" and _name(entry) == "oml_version"  # always "0.1.0"
+            version = context == "root" and entry.name == "oml_version"  # always "0.1.0"
             self.value(entry, head, indent, _child_context(context, entry), version)
         self.comments(tree.trail, indent)
 
@@ -98,7 +97,7 @@ class _Printer:
                 self.out.extend(body)
                 self.keep_open = header.endswith("+")
             elif text is None:
-                header, body = literal_block(value_of(tree.scalar), indent + 2)
+                header, body = literal_block(node_value(tree.scalar), indent + 2)
                 self.line(f"{head} {header}{suffix}")
                 self.out.extend(body)
                 self.keep_open = header.endswith("+")
@@ -133,9 +132,9 @@ def _key_text(key: Tree) -> str:
     node = key.scalar
     tag = node.tag or ""
     kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "str"
-    if node.style is None and kind in KEEP_TEXT and node.value:
+    if not node.style and kind in KEEP_TEXT and node.value:  # plain (None, or "" from libyaml)
         return node.value
-    return string_text(key_name(node))
+    return string_text(key_text(node))
 
 
 def _flow(tree: Tree, head: str) -> str | None:
@@ -159,8 +158,8 @@ def _render(p: Parser) -> str:
     if root is None:
         pass
     elif root.kind == "scalar":
-        printer.line(string_text(str(value_of(root.scalar))) if isinstance(value_of(root.scalar), str)
-                     else scalar_text(root.scalar, flow=True) or "")
+        value = node_value(root.scalar)
+        printer.line(string_text(value) if isinstance(value, str) else scalar_text(root.scalar, flow=True) or "")
     else:
         printer.collection(root, 0, "root" if root.kind == "map" else None)
     while printer.out and not printer.out[-1]:
@@ -169,33 +168,36 @@ def _render(p: Parser) -> str:
 
 
 # --- the entry point ------------------------------------------------------------------------------
-def _data(text: str) -> str:
-    """The document's data as canonical JSON; FormatError at the first YAML problem.
+def _load(text: str) -> tuple[Node | None, str]:
+    """Compose `text` once and return its nodes and its data as canonical JSON; FormatError at
+    the first YAML problem.
 
-    Runs the compiler's own loader first, so its limits (depth, alias expansion) and its
-    messages apply before the formatter's round-trip parser touches the text."""
+    The data is read by the compiler's own loader from those nodes, so its limits (depth,
+    alias expansion) and its messages apply before the formatter indexes the nodes."""
     diagnostics = Diagnostics()
-    root = load_yaml(text, "fmt", diagnostics)
+    root_node = compose_checked(text, "fmt", diagnostics)
+    root = build_tree(root_node, "fmt", diagnostics) if root_node is not None else None
     if diagnostics.has_errors:
         first = diagnostics.errors()[0]
         raise FormatError(first.message, first.span.line, first.span.column, first.code)
-    return json.dumps(root.to_data() if root is not None else None, sort_keys=True, ensure_ascii=False)
+    return root_node, json.dumps(root.to_data() if root is not None else None, sort_keys=True,
+                                 ensure_ascii=False)
 
 
 def format_text(text: str) -> str:
     """`text` in the canonical style (docs/editors.md); FormatError when it is not valid YAML."""
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    before = _data(text)
-    parser = Parser(text)
+    root_node, before = _load(text)
+    parser = Parser(text, root_node)
     comments = attach_comments(parser)
     result = _render(parser)
     try:
-        after = _data(result)
+        result_node, after = _load(result)
     except FormatError:
-        after = None
+        result_node, after = None, None
     if after != before:
         raise FormatError("internal error: formatting would change the data; the file was left as it is")
-    check = Parser(result)
+    check = Parser(result, result_node)
     if sorted(attach_comments(check)) != sorted(comments):
         raise FormatError("internal error: formatting would lose a comment; the file was left as it is")
     return result

@@ -7,16 +7,16 @@ Numbers, booleans, nulls and dates keep the author's spelling.
 
 from __future__ import annotations
 
+import functools
 import io
-from typing import Any
 
 from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from oml.yaml_loader import scalar_value
+from oml.yaml_loader import node_value
 
-__all__ = ["KEEP_TEXT", "literal_block", "reindent", "scalar_text", "string_text", "value_of"]
+__all__ = ["KEEP_TEXT", "literal_block", "reindent", "scalar_text", "string_text"]
 
 KEEP_TEXT = ("null", "bool", "int", "float", "timestamp")
 """Implicit (plain) scalars of these types are printed exactly as written."""
@@ -51,6 +51,7 @@ def _double_quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+@functools.lru_cache(maxsize=4096)  # keys and values repeat: the resolvers are the slow part
 def string_text(text: str, flow: bool = False, force_double: bool = False) -> str:
     """One-line YAML for `text`: plain when it reads back as the same string, else quoted."""
     analysis = _EMITTER.analyze_scalar(text)
@@ -74,22 +75,13 @@ def literal_ok(text: str) -> bool:
         and "\n\t" not in text
 
 
-def value_of(node: ScalarNode) -> Any:
-    if (node.tag or "").endswith(":timestamp"):
-        return node.value
-    value = scalar_value(node)
-    if node.style == ">" and isinstance(value, str):
-        value = value.replace("\a", "")
-    return value
-
-
 def scalar_text(node: ScalarNode, flow: bool, force_double: bool = False) -> str | None:
     """The scalar on one line, or None when it is to be a literal block."""
     tag = node.tag or ""
     kind = tag.rsplit(":", 1)[-1] if tag.startswith("tag:yaml.org,2002:") else "str"
-    if node.style is None and kind in KEEP_TEXT:
+    if not node.style and kind in KEEP_TEXT:  # plain: None (pure parser) or "" (libyaml)
         return "null" if flow and node.value == "" else node.value  # keep `~`, `1_000`, `0x1F`
-    value = value_of(node)
+    value = node_value(node)
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

@@ -1,11 +1,12 @@
-"""The parsed side of `omlc fmt`: ruamel's node tree, and every comment attached to an entry.
+"""The parsed side of `omlc fmt`: the composed node tree, and every comment attached to an entry.
 
 A full-line comment belongs to the entry below it (so it moves with that entry when keys
 are reordered), unless it is indented deeper than that entry: then it closes the block it is
 indented into. An end-of-line comment belongs to the entry whose scalar (or flow collection)
 ends last before it on its line. Comments before the first key are the file's header.
 Comments are found in the text, outside the ranges the scalars occupy, so a `#` inside a
-string or a block scalar is never taken for one.
+string or a block scalar is never taken for one. So the tree needs no comment-keeping parser:
+it indexes the nodes oml.yaml_loader composed (with libyaml when it can) by their marks.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
-from ruamel.yaml.tokens import BlockEntryToken
 
-from oml.yaml_loader import scalar_value
+from oml.yaml_loader import key_text
 
-__all__ = ["Entry", "FormatError", "Parser", "Tree", "attach_comments", "key_name"]
+__all__ = ["Entry", "FormatError", "Parser", "Tree", "attach_comments"]
 
 _BLOCK_HEADER = re.compile(r"[|>][0-9+-]*")
 
@@ -48,6 +47,8 @@ class Entry:
     parent: Tree
     lead: list[str] = field(default_factory=list)
     eol: list[str] = field(default_factory=list)
+    name: str | None = None
+    """The key as OML names it (oml.yaml_loader.key_text); None for a sequence item."""
 
 
 @dataclass(eq=False)
@@ -70,31 +71,21 @@ class Tree:
 
 
 class Parser:
-    """Compose `text` and index it: entries in source order, scalar ranges, line anchors."""
+    """Index a composed document: entries in source order, scalar ranges, line anchors.
 
-    def __init__(self, text: str) -> None:
+    `root_node` is `text` as oml.yaml_loader.compose composed it (None for an empty document)."""
+
+    def __init__(self, text: str, root_node: Node | None) -> None:
         self.text = text
         self.lines = text.split("\n")
-        yaml = YAML(typ="rt", pure=True)
-        try:
-            self.root_node = yaml.compose(text)
-            dashes = [t.start_mark for t in yaml.scan(text) if isinstance(t, BlockEntryToken)]
-        except MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-            raise FormatError(f"YAML syntax error: {error.problem or error.context or 'invalid YAML'}",
-                              line, column) from None
-        except YAMLError as error:
-            raise FormatError(f"YAML syntax error: {error}") from None
-        self.dash_index = [m.index for m in dashes]
-        self.dashes = dashes
+        self.root_node = root_node
         self.entries: list[Entry] = []  # in source order, outer before inner
         self.anchors: dict[int, list[tuple[int, Tree]]] = {}  # line -> (end column, tree)
         self.blocked: dict[int, list[tuple[int, int]]] = {}  # line -> [start, end) inside scalars
         self.seen: set[int] = set()
         self.starts: list[tuple[int, int]] = []
         self.header: list[str] = []
-        self.root = self.build(self.root_node, None) if self.root_node is not None else None
+        self.root = self.build(root_node, None) if root_node is not None else None
 
     def build(self, node: Node, owner: Entry | None, copy: bool = False) -> Tree:
         copy = copy or id(node) in self.seen  # an alias: print it again, attach nothing to it
@@ -116,11 +107,11 @@ class Parser:
                 if not isinstance(key_node, ScalarNode):
                     raise FormatError("complex mapping keys are not supported", mark.line + 1,
                                       mark.column + 1)
-                name = key_name(key_node)
+                name = key_text(key_node)
                 if name in seen_keys:
                     raise FormatError(f"key '{name}' is repeated", mark.line + 1, mark.column + 1, "OML009")
                 seen_keys.add(name)
-                entry = Entry(None, tree, mark.line, mark.column, tree)  # type: ignore[arg-type]
+                entry = Entry(None, tree, mark.line, mark.column, tree, name=name)  # type: ignore[arg-type]
                 self.register(entry, copy)
                 entry.key = self.build(key_node, entry, copy)
                 entry.value = self.build(value_node, entry, copy)
@@ -129,14 +120,35 @@ class Parser:
             for item in node.value:
                 line, column = item.start_mark.line, item.start_mark.column
                 if not getattr(node, "flow_style", None):
-                    at = bisect.bisect_right(self.dash_index, item.start_mark.index) - 1
-                    if at >= 0:
-                        line, column = self.dashes[at].line, self.dashes[at].column
+                    line, column = self.dash(item.start_mark)
                 entry = Entry(None, tree, line, column, tree)
                 self.register(entry, copy)
                 entry.value = self.build(item, entry, copy)
                 tree.entries.append(entry)
         return tree
+
+    def dash(self, mark: Any) -> tuple[int, int]:
+        """(line, column) of the `-` that introduces the block sequence item starting at `mark`.
+
+        Only blanks and comments can stand between the two (an anchor or tag is part of the
+        item), and a comment there cannot hold a scalar, so walking back over blanks, and over
+        a comment to the first `#` of its line, reaches the dash."""
+        text, at = self.text, mark.index - 1
+        while at >= 0:
+            ch = text[at]
+            if ch == "-":
+                break
+            if ch in " \t\n":
+                at -= 1
+                continue
+            hash_at = text.find("#", text.rfind("\n", 0, at) + 1, at + 1)
+            if hash_at < 0:
+                return mark.line, mark.column  # not reached for a composed item: keep its own start
+            at = hash_at - 1
+        if at < 0:
+            return mark.line, mark.column
+        line = mark.line - text.count("\n", at, mark.index)
+        return line, at - (text.rfind("\n", 0, at) + 1)
 
     def register(self, entry: Entry, copy: bool) -> None:
         if not copy:
@@ -172,11 +184,6 @@ class Parser:
 
     def block(self, line: int, start: int, end: int) -> None:
         self.blocked.setdefault(line, []).append((start, end))
-
-
-def key_name(node: ScalarNode) -> str:
-    value = node.value if (node.tag or "").endswith(":timestamp") else scalar_value(node)
-    return "null" if value is None else str(value)
 
 
 def _comment_start(line: str, blocked: list[tuple[int, int]]) -> int | None:

@@ -22,7 +22,7 @@ _RESET = "\x1b[0m"
 
 def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool) -> list[str]:
     span = diagnostic.span
-    if diagnostic.code == "OML070":  # about the whole file, not a line of it
+    if span.file_level:  # about the whole file, not a line of it
         return []
     if not lines or not 1 <= span.line <= len(lines):
         return []

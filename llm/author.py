@@ -87,11 +87,15 @@ class Author:
                 self.session.data.mode = "text"
                 self._drop_tool_traffic()
                 continue
-            tokens = self.session.data.tokens
-            tokens["prompt"] += reply.usage.prompt_tokens
-            tokens["completion"] += reply.usage.completion_tokens
-            tokens["estimated"] = int(tokens.get("estimated", 0) or reply.usage.estimated)
+            self._count(reply)
             return reply
+
+    def _count(self, reply: Reply) -> None:
+        """Add the reply's token use to the session's tally, the only one kept (and saved)."""
+        tokens, usage = self.session.data.tokens, reply.usage
+        tokens["prompt"] = tokens.get("prompt", 0) + usage.prompt_tokens
+        tokens["completion"] = tokens.get("completion", 0) + usage.completion_tokens
+        tokens["estimated"] = int(bool(tokens.get("estimated", 0)) or usage.estimated)
 
     def _drop_tool_traffic(self) -> None:
         """A text-only model must not see tool messages it cannot parse."""

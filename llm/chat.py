@@ -15,6 +15,7 @@ from llm.author import Author
 from llm.client import LLMError
 from llm.context import alias_names, build_system_prompt
 from llm.discovery import result_from_json, result_to_json
+from llm.families import FAMILY_WORDS, PATH_PATTERN
 from llm.repair import CheckResult, check_oml, no_draft, repair_request, unresolved_message
 from llm.session import ChatSession
 from llm.states import TERMINAL, State
@@ -27,7 +28,6 @@ __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
 
 EXIT_OK, EXIT_FAILED, EXIT_CANCELLED = 0, 1, 130
 DEFAULT_SAMPLE_ROWS = 3
-_PATH = re.compile(r"(?<![\w@])((?:[\w.~-]+/)*[\w.-]+\.(?:csv|tsv|parquet|pq)(?:\.gz)?)\b", re.IGNORECASE)
 _REF = re.compile(r"@([a-z][a-z0-9_]*)\.([A-Za-z0-9_-]+)")
 
 
@@ -58,14 +58,10 @@ def infer_targets(intent: str, connections: Any, cwd: Path) -> list[str]:
     for ref, default in refs:
         family, alias = ref[1:].split(".", 1)
         siblings = [r for r, _ in refs if r.startswith(f"@{family}.")]
-        family_named = (
-            family in words
-            or (family == "postgres" and "postgresql" in words)
-            or (family == "mysql" and "mariadb" in words)
-        )
+        family_named = bool(words & set(FAMILY_WORDS.get(family, (family,))))
         if ref in named or alias.lower() in words or (family_named and (default or len(siblings) == 1)):
             targets.append(ref)
-    for match in _PATH.findall(intent):
+    for match in PATH_PATTERN.findall(intent):
         if (cwd / match).exists() or Path(match).is_absolute():
             targets.append(match)
     for token in re.findall(r"(?<![\w@])((?:\./)?[\w.-]+/[\w./-]*)", intent):

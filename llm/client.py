@@ -16,11 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llm.tokens import count_tokens
+from oml.backoff import backoff_delay
 
 __all__ = ["ChatClient", "LLMError", "LLMSettings", "Reply", "ToolCall", "ToolsUnsupported", "Usage"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+MAX_DELAY_S = 30.0
+"""No wait between attempts is longer, whether from the backoff or from a server's Retry-After."""
 
 
 class LLMError(Exception):
@@ -42,7 +45,9 @@ class LLMSettings:
     api_key: str = field(default="", repr=False)
     timeout_s: float = 120.0
     retries: int = 3
+    """Retries after the first request (OSIRIS_LLM_RETRIES): 3 means up to 4 requests in all."""
     backoff_s: float = 1.0
+    """The first retry's delay (OSIRIS_LLM_BACKOFF); it doubles per retry, capped at MAX_DELAY_S."""
     stream: bool = False
     temperature: float | None = 0.0
 
@@ -155,20 +160,12 @@ class ToolCall:
 
 @dataclass(frozen=True)
 class Usage:
+    """Token use of one reply. The client keeps no running total: the session's `tokens` is the
+    one tally (llm.author adds each reply to it; it is saved with the session)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     estimated: bool = False
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.estimated or other.estimated,
-        )
-
-    @property
-    def total(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 @dataclass(frozen=True)
@@ -206,8 +203,6 @@ class ChatClient:
         self._client = OpenAI(
             base_url=settings.base_url, api_key=settings.api_key, max_retries=0, timeout=settings.timeout_s
         )
-        self.usage = Usage()
-        self.calls = 0
 
     def close(self) -> None:
         self._client.close()
@@ -222,10 +217,7 @@ class ChatClient:
         while True:
             attempt += 1
             try:
-                reply = self._once(messages, tools)
-                self.usage = self.usage + reply.usage
-                self.calls += 1
-                return reply
+                return self._once(messages, tools)
             except openai.APIStatusError as error:
                 status = error.status_code
                 if status in _RETRY_STATUS and attempt <= self.settings.retries:
@@ -263,8 +255,10 @@ class ChatClient:
         )
 
     def _wait(self, attempt: int, why: str, retry_after: float | None) -> None:
-        delay = retry_after if retry_after is not None else self.settings.backoff_s * 2 ** (attempt - 1)
-        delay = min(delay, 30.0)
+        if retry_after is not None:
+            delay = min(max(retry_after, 0.0), MAX_DELAY_S)
+        else:
+            delay = backoff_delay(self.settings.backoff_s, attempt, MAX_DELAY_S)
         if self._on_retry is not None:
             self._on_retry(f"{why}; retrying in {delay:.1f}s (attempt {attempt + 1})")
         self._sleep(delay)

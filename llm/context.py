@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from llm.families import FAMILY_WORDS, families_named, file_kind, format_words
 from llm.templates import Templates
 from llm.tokens import count_tokens, is_exact
 from runtime.driver import DiscoveryResult, TableInfo
@@ -39,13 +40,8 @@ against o200k_base on our prompts), so the cap is enforced against 85% of the bu
 MAX_VALUE_CHARS = 40
 MAX_SAMPLE_ROWS_SHOWN = 2
 _TYPE_NAMES = {"integer": "int", "boolean": "bool", "array": "list", "object": "map", "number": "num"}
-_FAMILY_WORDS = {
-    "mysql": ("mysql", "mariadb"),
-    "postgres": ("postgres", "postgresql", "psql", "pg"),
-    "supabase": ("supabase",),
-    "csv": ("csv", "tsv"),
-    "parquet": ("parquet",),
-}
+_WORDS = {**FAMILY_WORDS, **format_words()}
+"""Connection families and file formats -> the words in an intent that name them."""
 _TRANSFORM_WORDS = (
     "join",
     "filter",
@@ -111,14 +107,8 @@ def relevant_components(intent: str, registry: Registry, families: Iterable[str]
     """Components the intent is about: families and formats it names, plus duckdb for transforms."""
     words = set(re.findall(r"[a-z0-9_]+", intent.lower()))
     text = intent.lower()
-    wanted = set(families)
-    for key, spelled in _FAMILY_WORDS.items():
-        if words & set(spelled):
-            wanted.add(key)
-    if re.search(r"\.(csv|tsv)\b", text):
-        wanted.add("csv")
-    if re.search(r"\.(parquet|pq)\b", text):
-        wanted.add("parquet")
+    # A file name's suffix is a word too (`orders.tsv.gz` -> orders, tsv, gz), so it names its format.
+    wanted = set(families) | families_named(words, _WORDS)
     names = []
     for name in registry.canonical_names():
         spec = registry.components[name]
@@ -213,7 +203,7 @@ def build_system_prompt(
 ) -> SystemPrompt:
     """Render system.md with the smallest context that serves the intent, capped at `cap` tokens."""
     families = {r.source[1:].split(".")[0] for r in discovered if r.source.startswith("@")}
-    families |= {_file_kind(t.name) for r in discovered if not r.source.startswith("@") for t in r.tables}
+    families |= {file_kind(t.name) or "" for r in discovered if not r.source.startswith("@") for t in r.tables}
     names = sorted(set(relevant_components(intent, registry, families - {""})) | set(extra_components))
     specs = "".join(compact_spec(registry.components[n]) + "\n" for n in names if n in registry.components)
     base = dict(
@@ -239,14 +229,6 @@ def build_system_prompt(
             return SystemPrompt(text, tokens, tuple(names), trimmed)
     text = templates.render("system", schema="", **{**base, "specs": ""})
     return SystemPrompt(text, count_tokens(text), (), "schema, specs")
-
-
-def _file_kind(name: str) -> str:
-    lowered = name.lower()
-    for kind, suffixes in (("csv", (".csv", ".tsv", ".csv.gz")), ("parquet", (".parquet", ".pq"))):
-        if lowered.endswith(suffixes):
-            return kind
-    return ""
 
 
 def trim_tables(result: DiscoveryResult, keep: int) -> DiscoveryResult:

@@ -17,6 +17,8 @@ expiry. Within the TTL an entry is used only if a cheap *schema fingerprint* sti
   - Postgres (and Supabase with a `dsn`): the same over information_schema.columns and
     key_column_usage, with hashtext();
   - Supabase over REST: no probe; the TTL alone decides.
+A probe that fails (the query errors, the server is away) matches no entry: discovery runs
+afresh and its result is not cached, since there is no fingerprint to check a later hit against.
 ALTER TABLE, CREATE/DROP TABLE or a rewritten file change the fingerprint and force a fresh
 discovery. Row counts are as of the discovery (an INSERT alone does not invalidate them).
 """
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from llm.families import FILE_COMPONENTS, file_kind
 from oml.files import write_atomic
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 from spec.registry import Registry, default_registry
@@ -50,12 +53,6 @@ CACHE_FORMAT = 1
 DEFAULT_TTL_S = 3600.0
 MAX_ENTRIES = 256
 MAX_SAMPLE_ROWS = 10
-_FILE_KINDS = {
-    ".csv": "filesystem.csv_extractor",
-    ".tsv": "filesystem.csv_extractor",
-    ".parquet": "filesystem.parquet_extractor",
-    ".pq": "filesystem.parquet_extractor",
-}
 
 _MYSQL_PROBE = (
     "SELECT CAST(COUNT(*) AS CHAR) AS n, CAST(COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, "
@@ -136,15 +133,13 @@ class DiscoveryService:
         )
         cached = self._load(key)
         probe = self._probe(connection, target, components)
-        if cached is not None and probe is not None and cached.get("schema_fp") == probe:
-            self.hits += 1
-            return result_from_json(cached["result"])
-        if cached is not None and probe is None:  # no cheap probe: the TTL alone decides
+        if cached is not None and _still_valid(cached.get("schema_fp"), probe):
             self.hits += 1
             return result_from_json(cached["result"])
         self.misses += 1
         result = self._discover(components, connection, tables, sample_rows, path)
-        self._store(key, probe, result)
+        if not isinstance(probe, _Unavailable):  # else nothing to check a later hit against: not cached
+            self._store(key, probe, result)
         return result
 
     def resolve(self, ref: str) -> ResolvedConnection:
@@ -178,7 +173,11 @@ class DiscoveryService:
             )
         return DiscoveryResult(tables=tuple(found), source=source)
 
-    def _probe(self, connection: ResolvedConnection | None, target: str, components: list[str]) -> str | None:
+    def _probe(
+        self, connection: ResolvedConnection | None, target: str, components: list[str]
+    ) -> str | None | _Unavailable:
+        """The schema fingerprint; None when there is no cheap probe (the TTL alone decides);
+        `_UNAVAILABLE` when the probe failed (a miss, and the result is not cached)."""
         if connection is None:
             return _files_fingerprint(self._path(target))
         sql = schema_probe_sql(connection.family, connection.fields)
@@ -189,7 +188,7 @@ class DiscoveryService:
                 self.driver_factory(components[0]), self.registry, components[0], connection, sql, self.cwd
             )
         except Exception:  # noqa: BLE001 - a probe must never break chat: discover afresh instead
-            return "unavailable"  # never equal to a stored fingerprint: discover afresh (and report why)
+            return _UNAVAILABLE
         return _sha(rows)
 
     # -- the cache: one file per key; the TTL travels with the entry --
@@ -227,6 +226,28 @@ class DiscoveryService:
         entries = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
         for stale in entries[:-MAX_ENTRIES] if len(entries) > MAX_ENTRIES else []:
             stale.unlink(missing_ok=True)
+
+
+class _Unavailable:
+    """The schema probe failed: the fingerprint is unknown, so no cache entry can be trusted."""
+
+    def __repr__(self) -> str:
+        return "<schema probe unavailable>"
+
+
+_UNAVAILABLE = _Unavailable()
+
+
+def _still_valid(stored: Any, probe: str | None | _Unavailable) -> bool:
+    """May a cached entry (within its TTL) be used, given its stored fingerprint and this probe?
+
+    No cheap probe (None): the TTL alone decides. A failed probe matches nothing, so a probe
+    that keeps failing never serves a result cached before the schema changed. Otherwise the
+    fingerprints must be equal (a string never equals a stored None, nor the "unavailable"
+    that older versions stored after a failed probe: a probe no longer returns that)."""
+    if isinstance(probe, _Unavailable):
+        return False
+    return probe is None or stored == probe
 
 
 def _as_given(path: str, root: Path, table: TableInfo) -> TableInfo:
@@ -275,13 +296,13 @@ def _sha(value: Any) -> str:
 
 def _file_components(root: Path) -> list[str]:
     if root.is_file():
-        component = _FILE_KINDS.get(root.suffix.lower()) or _FILE_KINDS.get(Path(root.stem).suffix.lower())
-        if component is None:
+        kind = file_kind(root.name)
+        if kind is None:
             raise DriverError(f"cannot discover {root.name}: not a CSV or Parquet file")
-        return [component]
+        return [FILE_COMPONENTS[kind]]
     if not root.is_dir():
         raise DriverError(f"path not found: {root}", hint="give an existing file or directory")
-    return sorted(set(_FILE_KINDS.values()))
+    return sorted(set(FILE_COMPONENTS.values()))
 
 
 def _files_fingerprint(root: Path) -> str | None:

@@ -155,8 +155,12 @@ class Plan(BaseModel):
     order: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]
     edges: tuple[Edge, ...]
-    level_of: dict[str, int]
-    needs: dict[str, tuple[str, ...]]
+    # A step's dependencies are its `depends_on`; the plan does not keep a second copy.
+
+    @property
+    def level_of(self) -> dict[str, int]:
+        """Step id -> its level: `levels` inverted (built on each call; read it once)."""
+        return {step_id: n for n, level in enumerate(self.levels) for step_id in level}
 
 
 class Pipeline(Node):

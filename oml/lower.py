@@ -136,7 +136,7 @@ class _Lowerer:
     def oml_version(self, root: YNode) -> str | None:
         node = root.get("oml_version")
         if node is None:
-            self.d.add("OML003", Span.point(self.file), "missing required key 'oml_version'",
+            self.d.add("OML003", Span.whole_file(self.file), "missing required key 'oml_version'",
                        help=f"add `oml_version: \"{OML_VERSION}\"` at the top", pointer="/oml_version")
             return None
         if node.kind != "scalar" or not isinstance(node.value, str) or node.value != OML_VERSION:
@@ -150,7 +150,7 @@ class _Lowerer:
     def name(self, root: YNode) -> str | None:
         node = root.get("name")
         if node is None:
-            self.d.add("OML003", Span.point(self.file), "missing required key 'name'",
+            self.d.add("OML003", Span.whole_file(self.file), "missing required key 'name'",
                        help="add `name: my-pipeline`", pointer="/name")
             return None
         if not self.expect(node, "scalar", "`name`", "`name: orders-daily`"):
@@ -245,7 +245,7 @@ class _Lowerer:
     def steps(self, root: YNode) -> list[Step]:
         node = root.get("steps")
         if node is None:
-            self.d.add("OML003", Span.point(self.file), "missing required key 'steps'",
+            self.d.add("OML003", Span.whole_file(self.file), "missing required key 'steps'",
                        help="add `steps:` with at least one step", pointer="/steps")
             return []
         if node.kind == "scalar" and node.value is None or node.kind == "seq" and not node.value:
@@ -445,7 +445,7 @@ def parse_pipeline(text: str, file: str, diagnostics: Diagnostics) -> Pipeline |
     root = load_yaml(text, file, diagnostics)
     if root is None:
         if not diagnostics.has_errors:
-            diagnostics.add("OML002", Span.point(file), "the file is empty",
+            diagnostics.add("OML002", Span.whole_file(file), "the file is empty",
                             help="start with `oml_version: \"0.1.0\"`, `name: ...` and `steps:`")
         return None
     return _Lowerer(file, text, diagnostics).pipeline(root)

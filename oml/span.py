@@ -19,6 +19,14 @@ class Span:
     column: int
     end_line: int
     end_column: int
+    file_level: bool = False
+    """The span stands for the whole file (a missing key, an unreadable or empty file), not
+    for its first character: renderers show no source excerpt for it."""
+
+    @classmethod
+    def whole_file(cls, file: str) -> Span:
+        """The file as a whole, reported at 1:1 (what JSON, SARIF and the text header show)."""
+        return cls(file=file, line=1, column=1, end_line=1, end_column=2, file_level=True)
 
     @classmethod
     def point(cls, file: str, line: int = 1, column: int = 1) -> Span:

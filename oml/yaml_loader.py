@@ -106,6 +106,23 @@ def scalar_value(node: ScalarNode) -> Any:
     return text
 
 
+def node_value(node: ScalarNode) -> Any:
+    """A scalar node's value: timestamps stay as written (configs remain JSON), everything
+    else is converted by its resolved tag (`scalar_value`, ValueError when it cannot be)."""
+    if (node.tag or "").endswith(":timestamp"):
+        return node.value
+    value = scalar_value(node)
+    if node.style == ">" and isinstance(value, str):
+        value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
+    return value
+
+
+def key_text(node: ScalarNode) -> str:
+    """A mapping key as the text OML names it by (`null` for an empty or `~` key)."""
+    value = node_value(node)
+    return "null" if value is None else str(value)
+
+
 MAX_DEPTH = 100
 MAX_NODES = 2_000_000
 """Guards against recursive aliases (`&a [*a]`) and alias bombs: OML001, never a crash."""
@@ -155,7 +172,7 @@ class _Builder:
                     self.diagnostics.add("OML007", key.span, "mapping keys must be plain scalars",
                                          pointer=pointer)
                     continue
-                key.value = str(key.value) if key.value is not None else "null"
+                key.value = key_text(key_node)
                 child_pointer = join(pointer, key.value)
                 if key.value in seen:
                     first = seen[key.value].span
@@ -175,21 +192,21 @@ class _Builder:
         assert isinstance(node, ScalarNode)
         tag = node.tag or ""
         try:
-            value = node.value if tag.endswith(":timestamp") else scalar_value(node)
+            value = node_value(node)
         except ValueError as error:
             raise BadScalar(span, str(error)) from None
-        if node.style == ">" and isinstance(value, str):
-            value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
         if isinstance(value, str) and _SURROGATE.search(value):
             raise BadCharacter(span)
         return YNode("scalar", value, span, pointer, style=node.style or None, tag=tag)
 
 
-def _compose(text: str) -> Node | None:
+def compose(text: str) -> Node | None:
     """Compose with ruamel.yaml's libyaml-based parser (ruamel.yaml.clib), about 6x faster than
-    its pure-Python parser, with the same nodes, marks and YAML 1.2 tags. libyaml is stricter in
-    a few YAML 1.2 corners (a `:` inside a flow scalar), so anything it rejects is parsed again
-    by the pure parser, whose verdict and messages are the ones reported."""
+    its pure-Python parser, with the same nodes, marks and YAML 1.2 tags (a plain scalar's
+    style is "" instead of None: test it with `not node.style`). libyaml is stricter in a few
+    YAML 1.2 corners (a `:` inside a flow scalar), so anything it rejects is parsed again by
+    the pure parser, whose verdict and messages are the ones reported. Comments are not kept:
+    callers that need them (omlc fmt) find them in the text, using the nodes' marks."""
     try:
         fast = YAML(typ="safe", pure=False)
     except Exception:  # noqa: BLE001 - no C extension: the pure parser is the only one
@@ -202,27 +219,39 @@ def _compose(text: str) -> Node | None:
     return YAML(typ="rt", pure=True).compose(text)
 
 
+def syntax_error(error: YAMLError, text: str) -> tuple[int, int, str]:
+    """(line, column, message) of a YAML error, 1-based; the end of the text for `end of stream`."""
+    if not isinstance(error, MarkedYAMLError):
+        return 1, 1, f"YAML syntax error: {error}"
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    lines = text.splitlines()
+    if lines and line > len(lines):  # "found end of stream": point at the end of the last line
+        line, column = len(lines), len(lines[-1]) + 1
+    return line, column, f"YAML syntax error: {error.problem or error.context or 'invalid YAML'}"
+
+
+def compose_checked(text: str, file: str, diagnostics: Diagnostics) -> Node | None:
+    """`compose`, with a syntax error reported as OML001 (and None returned)."""
+    try:
+        return compose(text)
+    except YAMLError as error:
+        line, column, message = syntax_error(error, text)
+        diagnostics.add("OML001", Span.point(file, line, column), message)
+    except RecursionError:
+        diagnostics.add("OML001", Span.whole_file(file), "the document nests too deeply to parse")
+    return None
+
+
 def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
     """Parse `text`; on a syntax error add OML001 and return None."""
-    try:
-        root = _compose(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        lines = text.splitlines()
-        if lines and line > len(lines):  # "found end of stream": point at the end of the last line
-            line, column = len(lines), len(lines[-1]) + 1
-        problem = error.problem or error.context or "invalid YAML"
-        diagnostics.add("OML001", Span.point(file, line, column), f"YAML syntax error: {problem}")
-        return None
-    except YAMLError as error:
-        diagnostics.add("OML001", Span.point(file), f"YAML syntax error: {error}")
-        return None
-    except RecursionError:
-        diagnostics.add("OML001", Span.point(file), "the document nests too deeply to parse")
-        return None
-    if root is None:
-        return None
+    root = compose_checked(text, file, diagnostics)
+    return build_tree(root, file, diagnostics) if root is not None else None
+
+
+def build_tree(root: Node, file: str, diagnostics: Diagnostics) -> YNode | None:
+    """The positioned tree of a composed document, within the depth and alias limits; on a
+    value that cannot be read add OML001 and return None."""
     try:
         return _Builder(file, diagnostics).build(root, "")
     except BadCharacter as error:

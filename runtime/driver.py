@@ -171,10 +171,10 @@ class StepContext(Protocol):
     memory_limit_bytes: int
     """Soft budget for this step's buffers, e.g. DuckDB's memory_limit."""
 
-    def event(self, name: str, **fields: Any) -> None:
+    def event(self, name: str, /, **fields: Any) -> None:
         """Record a structured event (masked, timestamped, written to events.jsonl)."""
 
-    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
+    def metric(self, name: str, value: float, /, unit: str | None = None, **tags: Any) -> None:
         """Record a metric tagged with this step (written to metrics.jsonl)."""
 
     def progress(self, rows: int, nbytes: int) -> None:

@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from runtime.secrets import SecretMasker
 
-__all__ = ["EventLog", "JsonlWriter", "MetricLog", "utc_now"]
+__all__ = ["HEADER_FIELDS", "RESERVED_FIELDS", "EventLog", "JsonlWriter", "MetricLog", "clean_fields", "utc_now"]
+
+HEADER_FIELDS = ("seq", "ts", "session_id", "event", "step_id")
+"""The envelope of every event line; readers (`osiris logs`, reports) show it apart from the rest."""
+
+RESERVED_FIELDS = frozenset({*HEADER_FIELDS, "component", "metric", "value", "unit"})
+"""Names the runtime sets on events and metrics itself. A driver's event field or metric tag
+with one of these names is renamed `driver_<name>` (docs/events.md), never dropped or merged."""
+
+
+def clean_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """`fields` with every reserved name renamed `driver_<name>`."""
+    return {f"driver_{k}" if k in RESERVED_FIELDS else k: v for k, v in fields.items()}
 
 
 def utc_now() -> str:
@@ -53,28 +65,25 @@ class JsonlWriter:
 
 
 class EventLog:
-    """The run's events: `emit(name, step_id=..., **fields)` -> one line in events.jsonl."""
+    """The run's events: `emit(name, step_id=..., **fields)` -> one line in events.jsonl.
+
+    The runtime's own fields come as keywords; a driver's come through `clean_fields` (see
+    `LocalStepContext.event`). A field that would overwrite the envelope (`seq`, `ts`,
+    `session_id`, `event`, `step_id`) is renamed `driver_<name>` here too, so no caller can
+    forge or lose one.
+    """
 
     def __init__(self, path: Path, session_id: str, masker: SecretMasker) -> None:
         self.session_id = session_id
         self._writer = JsonlWriter(path, masker)
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
-
-    def listen(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """Call `callback` with every (masked) event after it is written (live display)."""
-        self._listeners.append(callback)
 
     def emit(self, event: str, step_id: str | None = None, **fields: Any) -> dict[str, Any]:
         record: dict[str, Any] = {"ts": utc_now(), "session_id": self.session_id, "event": event}
         if step_id is not None:
             record["step_id"] = step_id
         for key, value in fields.items():
-            if key not in record and key != "seq":
-                record[key] = value
-        written = self._writer.write(record)
-        for callback in self._listeners:
-            callback(written)
-        return written
+            record[f"driver_{key}" if key in HEADER_FIELDS else key] = value
+        return self._writer.write(record)
 
     def close(self) -> None:
         self._writer.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from oml.files import write_atomic
+from runtime.events import HEADER_FIELDS
 
 __all__ = ["ReportError", "read_jsonl", "render_report", "write_report"]
 
@@ -198,7 +199,7 @@ def render_report(session_dir: Path) -> str:
         rows = []
         for event in events:
             rest = {
-                k: v for k, v in event.items() if k not in ("seq", "ts", "session_id", "event", "step_id")
+                k: v for k, v in event.items() if k not in HEADER_FIELDS
             }
             rows.append(
                 [

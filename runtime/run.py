@@ -21,6 +21,8 @@ from typing import Any
 from compiler.api import CompileOptions, CompileResult, compile_path, write_output
 from compiler.connections import ConnectionsFile
 from compiler.manifest import Manifest, ManifestError, load_manifest
+from compiler.render import diagnostic_json
+from oml.canonical import fingerprint
 from oml.diagnostics import Diagnostic
 from runtime.connections import ConnectionsUnavailable, RuntimeConnections, load_connections_file
 from runtime.events import utc_now
@@ -41,6 +43,7 @@ __all__ = [
     "RunOutcome",
     "RunRequest",
     "UsageError",
+    "compiled_manifest",
     "run",
 ]
 
@@ -208,13 +211,8 @@ class _Run:
         outcome = self._prepare()
         if outcome is not None:
             return outcome
-        if self._loaded is not None:
-            manifest, cfgs, meta = self._loaded
-        else:
-            try:
-                manifest, cfgs, meta = load_manifest(self.session.compiled_dir)
-            except ManifestError as error:
-                return self._abort("manifest_error", str(error))
+        assert self._loaded is not None
+        manifest, cfgs, meta = self._loaded
         self.pipeline_name = manifest.pipeline.name
         self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
         if self._compile_result is not None:
@@ -280,7 +278,7 @@ class _Run:
                 duration_ms=duration,
                 errors=counts["error"],
                 warnings=counts["warning"],
-                diagnostics=[_diag(d) for d in result.diagnostics],
+                diagnostics=[diagnostic_json(d) for d in result.diagnostics],
             )
             self._compile_result = result
             return self._finish(
@@ -289,20 +287,22 @@ class _Run:
             )
         self._connections = result.connections
         write_output(result, compiled)
-        fp = result.artifacts.get("meta.json")
+        # The run uses what the compile built, not the files it just wrote: reading manifest.yaml
+        # back (pure-Python YAML) and re-verifying every cfg took six times the compile itself.
+        self._loaded = compiled_manifest(result)
         events.emit(
             "compile_complete",
             duration_ms=duration,
             warnings=counts["warning"],
-            diagnostics=[_diag(d) for d in result.diagnostics],
+            diagnostics=[diagnostic_json(d) for d in result.diagnostics],
             output="compiled",
-            manifest_fp=_manifest_fp(fp),
+            manifest_fp=self._loaded[2].get("fingerprints", {}).get("manifest_fp"),
         )
         self._compile_result = result
         return None
 
     def _abort(self, event: str, message: str, diagnostics: list[Diagnostic] | None = None) -> RunOutcome:
-        self.session.events.emit(event, message=message, diagnostics=[_diag(d) for d in diagnostics or []])
+        self.session.events.emit(event, message=message, diagnostics=[diagnostic_json(d) for d in diagnostics or []])
         outcome = self._finish("failed", error={"stage": event.removesuffix("_error"), "message": message})
         outcome.diagnostics = [*outcome.diagnostics, *(diagnostics or [])]
         return outcome
@@ -420,29 +420,20 @@ class _Run:
             self.session.write_artifact("schemas.json", schemas)
 
 
-def _diag(d: Diagnostic) -> dict[str, Any]:
-    out = {
-        "code": d.code,
-        "severity": d.severity,
-        "message": d.message,
-        "file": d.span.file,
-        "line": d.span.line,
-        "column": d.span.column,
-    }
-    if d.help:
-        out["help"] = d.help
-    return out
-
-
-def _manifest_fp(meta_bytes: bytes | None) -> str | None:
+def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
+    """(manifest, cfg by step id, meta) of a successful compile, as `load_manifest` returns them
+    for the written directory, but built from the compile's IR and artifact bytes in memory."""
     import json
 
-    if not meta_bytes:
-        return None
-    try:
-        return json.loads(meta_bytes).get("fingerprints", {}).get("manifest_fp")
-    except ValueError:
-        return None
+    from compiler.passes.emit import manifest_data  # the one builder of manifest.yaml's data
+
+    assert result.ok and result.pipeline is not None
+    artifacts = result.artifacts
+    cfgs = {
+        step.id: json.loads(artifacts[f"cfg/{step.id}.json"]) for step in result.pipeline.steps
+    }
+    data = manifest_data(result.pipeline, {step_id: fingerprint(cfg) for step_id, cfg in cfgs.items()})
+    return Manifest.model_validate(data), cfgs, json.loads(artifacts["meta.json"])
 
 
 def _version() -> str:

@@ -147,29 +147,36 @@ def read_status(path: Path) -> dict[str, Any]:
 
 def list_sessions(root: Path) -> list[SessionInfo]:
     """Every session under `root`, newest first (by start time, then id)."""
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in root.iterdir():
-        if entry.is_dir() and _ID.match(entry.name) and (entry / "events.jsonl").exists():
-            found.append(SessionInfo(entry.name, entry, read_status(entry)))
+    found = [SessionInfo(entry.name, entry, read_status(entry)) for entry in _session_dirs(root)]
     found.sort(key=lambda info: (info.started_at, info.id), reverse=True)
     return found
 
 
+def _is_session(entry: Path) -> bool:
+    return _ID.match(entry.name) is not None and entry.is_dir() and (entry / "events.jsonl").exists()
+
+
+def _session_dirs(root: Path) -> list[Path]:
+    try:
+        return [entry for entry in root.iterdir() if _is_session(entry)]
+    except OSError:  # no such directory (or not one)
+        return []
+
+
 def find_session(root: Path, session_id: str) -> SessionInfo:
     """The session `session_id` (`last` means the newest); SessionError when there is none."""
-    sessions = list_sessions(root)
     if session_id == "last":
+        sessions = list_sessions(root)
         if not sessions:
             raise SessionError(f"no sessions in {root}")
         return sessions[0]
-    for info in sessions:
-        if info.id == session_id:
-            return info
-    matches = [info for info in sessions if info.id.startswith(session_id)]
+    # Only the session asked for has its status.json read, not every one under root.
+    exact = root / session_id
+    if _ID.match(session_id) and _is_session(exact):
+        return SessionInfo(session_id, exact, read_status(exact))
+    matches = [entry for entry in _session_dirs(root) if entry.name.startswith(session_id)]
     if len(matches) == 1:
-        return matches[0]
+        return SessionInfo(matches[0].name, matches[0], read_status(matches[0]))
     raise SessionError(
         f"no session {session_id!r} in {root}"
         + (f" ({len(matches)} sessions start with it)" if matches else "")

@@ -13,11 +13,12 @@ as damaged instead of rendering it.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from runtime.tempfiles import pid_alive
 
 if TYPE_CHECKING:  # readers of status.json must not import the executor (and pyarrow)
     from runtime.local.context import StepState
@@ -44,7 +45,7 @@ def step_summary(state: StepState) -> dict[str, Any]:
         "rows_read": state.rows_read,
         "rows_out": state.rows_out,
         "rows_written": state.rows_written,
-        "bytes": state.bytes_written if state.kind == "writer" else state.bytes_out,
+        "bytes": state.bytes,
         "duration_ms": state.duration_ms,
         "peak_rss_mb": round(state.peak_rss_bytes / 2**20, 1),
     }
@@ -141,21 +142,7 @@ def unfinished_state(events: list[dict[str, Any]]) -> tuple[str, list[str]]:
     if any(e.get("event") == "run_end" for e in events):
         return "killed", open_steps  # ended without its final status.json: not running any more
     pid = started[-1].get("pid") if started else None
-    return ("running" if _alive(pid) else "killed"), open_steps
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    except OSError:
-        return False
-    return True
+    return ("running" if pid_alive(pid) else "killed"), open_steps
 
 
 @lru_cache(maxsize=1)

@@ -17,7 +17,7 @@ import secrets
 import socket
 from pathlib import Path
 
-__all__ = ["owned_temp_name", "sweep_stale_temps"]
+__all__ = ["owned_temp_name", "pid_alive", "sweep_stale_temps"]
 
 
 def _host_tag() -> str:
@@ -29,13 +29,18 @@ def owned_temp_name(target: Path, suffix: str) -> Path:
     return target.with_name(f".{target.name}.{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: object) -> bool:
+    """Whether a process with id `pid` exists on this machine (anything but a positive int: no)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
+    except OSError:
+        return False
     return True
 
 
@@ -52,7 +57,7 @@ def sweep_stale_temps(target: Path, suffix: str) -> list[Path]:
         return removed
     for path in siblings:
         match = pattern.match(path.name)
-        if not match or match["host"] != host or _alive(int(match["pid"])):
+        if not match or match["host"] != host or pid_alive(int(match["pid"])):
             continue
         with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
             path.unlink()

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.dataset as ds
-import pyarrow.ipc as ipc
 
 from runtime.driver import Cancelled, ResolvedConnection
+from runtime.local.spill import SpillTable, spill
 
 __all__ = ["RecordingContext", "ipc_input"]
 
@@ -40,10 +39,10 @@ class RecordingContext:
     metrics: list[tuple[str, float, str | None, dict[str, Any]]] = field(default_factory=list)
     progress_calls: list[tuple[int, int]] = field(default_factory=list)
 
-    def event(self, name: str, **fields: Any) -> None:
+    def event(self, name: str, /, **fields: Any) -> None:
         self.events.append((name, fields))
 
-    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
+    def metric(self, name: str, value: float, /, unit: str | None = None, **tags: Any) -> None:
         self.metrics.append((name, value, unit, tags))
 
     def progress(self, rows: int, nbytes: int) -> None:
@@ -58,30 +57,7 @@ class RecordingContext:
         return candidate if candidate.is_absolute() else self.work_dir / candidate
 
 
-@dataclass
-class _IpcInput:
-    name: str
-    path: Path
-    schema: pa.Schema
-    num_rows: int
-
-    def reader(self) -> pa.RecordBatchReader:
-        file_reader = ipc.open_file(pa.memory_map(str(self.path)))
-        batches = (file_reader.get_batch(i) for i in range(file_reader.num_record_batches))
-        return pa.RecordBatchReader.from_batches(file_reader.schema, batches)
-
-    def dataset(self) -> ds.Dataset:
-        return ds.dataset(str(self.path), format="ipc")
-
-
-def ipc_input(name: str, data: pa.Table | pa.RecordBatchReader, directory: Path) -> _IpcInput:
-    """Spill `data` to an Arrow IPC file and return it as an InputTable."""
+def ipc_input(name: str, data: pa.Table | pa.RecordBatchReader, directory: Path) -> SpillTable:
+    """Spill `data` to an Arrow IPC file and return it as an InputTable (the executor's own SpillTable)."""
     reader = data.to_reader() if isinstance(data, pa.Table) else data
-    path = directory / f"{name}.arrow"
-    rows = 0
-    with ipc.new_file(str(path), reader.schema) as sink:
-        for batch in reader:
-            sink.write_batch(batch)
-            rows += batch.num_rows
-    return _IpcInput(name=name, path=path, schema=reader.schema, num_rows=rows)
-
+    return spill(name, Path(directory) / f"{name}.arrow", reader.schema, reader)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from compiler.checks.secrets import find_inline_secrets
@@ -20,21 +19,29 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 
-@lru_cache(maxsize=64)
-def _explainer(name: str, fingerprint: str, schema_json: str) -> Draft202012Validator:
-    import json
-
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator(json.loads(schema_json))
+_EXPLAINERS: dict[tuple[str, str], Draft202012Validator] = {}
+_EXPLAINERS_MAX = 64
 
 
 def explainer_for(spec: ComponentSpec) -> Draft202012Validator:
     """jsonschema reports every error with its path; it costs ~100 ms to import, so it is
-    only loaded once the fast validator has found a config invalid."""
-    import json
+    only loaded once the fast validator has found a config invalid.
 
-    return _explainer(spec.name, spec.fingerprint, json.dumps(spec.config_schema, sort_keys=True))
+    Cached per (name, fingerprint): the registry fingerprints each spec's canonical JSON, so
+    the key changes whenever the schema does. A spec built without a fingerprint (tests) is
+    not cached, as its name alone does not identify its schema.
+    """
+    from jsonschema import Draft202012Validator
+
+    if not spec.fingerprint:
+        return Draft202012Validator(spec.config_schema)
+    key = (spec.name, spec.fingerprint)
+    validator = _EXPLAINERS.get(key)
+    if validator is None:
+        if len(_EXPLAINERS) >= _EXPLAINERS_MAX:
+            del _EXPLAINERS[next(iter(_EXPLAINERS))]
+        validator = _EXPLAINERS[key] = Draft202012Validator(spec.config_schema)
+    return validator
 
 
 def schema_errors(spec: ComponentSpec, config: dict[str, Any], registry: Registry) -> list[Any]:

@@ -15,7 +15,7 @@ from compiler import __version__
 from compiler.context import CompileContext
 from compiler.manifest import MANIFEST_VERSION
 from compiler.yaml_emit import dump_yaml
-from oml.canonical import fingerprint, pretty_json, sha256_hex
+from oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
 from oml.ir import Pipeline, Step
 from oml.pointer import join
 from spec.models import ComponentSpec
@@ -38,24 +38,26 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
     if ctx.diagnostics.has_errors or pipeline.plan is None:
         return pipeline, {}
     specs: dict[str, ComponentSpec] = {}
-    cfgs: dict[str, dict[str, Any]] = {}
+    cfg_files: Artifacts = {}
+    cfg_fps: dict[str, str] = {}
     for step in pipeline.steps:
         spec = ctx.registry.get(step.component)
         assert spec is not None and step.canonical_component is not None
         specs[spec.name] = spec
         cfg = _cfg(step, spec)
-        try:
-            json.dumps(cfg, allow_nan=False)
+        try:  # serialised once each way: the file's bytes and its fingerprint's input
+            canonical = canonical_json(cfg)  # raises on NaN and infinity
         except ValueError:
             ctx.diagnostics.add("OML044", pipeline.span_of(join(step.pointer, "config")),
                                 f"step '{step.id}': NaN and infinity cannot appear in a config",
                                 pointer=join(step.pointer, "config"))
             continue
-        cfgs[step.id] = cfg
+        cfg_fps[step.id] = sha256_hex(canonical)
+        cfg_files[f"cfg/{step.id}.json"] = pretty_json(cfg)
     if ctx.diagnostics.has_errors:
         return pipeline, {}
-    manifest = _manifest(pipeline, cfgs)
-    files: Artifacts = {f"cfg/{step_id}.json": pretty_json(cfg) for step_id, cfg in cfgs.items()}
+    manifest = manifest_data(pipeline, cfg_fps)
+    files: Artifacts = cfg_files
     files["manifest.yaml"] = dump_yaml(manifest)
     source = PurePath(pipeline.file).name
     files["meta.json"] = pretty_json({
@@ -95,7 +97,7 @@ def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
     return cfg
 
 
-def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def manifest_data(pipeline: Pipeline, cfg_fps: dict[str, str]) -> dict[str, Any]:
     """manifest.yaml's data, keys in the order docs/manifest.md documents.
 
     Built as plain data rather than through the pydantic `Manifest` model, so compiling does
@@ -105,6 +107,7 @@ def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> dict[str, 
     assert pipeline.plan is not None
     plan = pipeline.plan
     by_id = {s.id: s for s in pipeline.steps}
+    level_of = plan.level_of
     steps = []
     for step_id in plan.order:
         step = by_id[step_id]
@@ -117,11 +120,11 @@ def _manifest(pipeline: Pipeline, cfgs: dict[str, dict[str, Any]]) -> dict[str, 
             "mode": step.canonical_mode,
             "connection": step.connection_ref,
             "cfg": f"cfg/{step.id}.json",
-            "cfg_fp": fingerprint(cfgs[step.id]),
+            "cfg_fp": cfg_fps[step.id],
             "needs": list(step.depends_on),
             "inputs": {i.name: {"step": i.step, "output": i.output} for i in step.data_inputs},
             "outputs": list(step.outputs),
-            "level": plan.level_of[step.id],
+            "level": level_of[step.id],
             "retry": {"max_attempts": retry.max_attempts, "backoff_seconds": float(retry.backoff_seconds),
                       "max_backoff_seconds": float(retry.max_backoff_seconds)},
         })

@@ -43,6 +43,5 @@ def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         key=lambda e: (e.to, e.input),
     )
     result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels),
-                                  edges=tuple(edges),
-                  level_of=level, needs={s.id: s.depends_on for s in pipeline.steps})
+                                  edges=tuple(edges))
     return pipeline.model_copy(update={"plan": result})

@@ -84,7 +84,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
 
 def _warn_no_file(ctx: CompileContext, file: str) -> None:
     ctx.diagnostics.add(
-        "OML070", Span.point(file),
+        "OML070", Span.whole_file(file),
         "no osiris_connections.yaml found: connection references were not checked",
         help="pass --connections FILE, or run where osiris_connections.yaml is",
     )

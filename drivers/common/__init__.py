@@ -1,7 +1,9 @@
-"""Small helpers every driver may use: atomic file output, path resolution, Arrow type names."""
+"""Small helpers every driver may use: atomic file output, path resolution, Arrow type names,
+the metered batch loop."""
 
 from drivers.common.arrow_types import ArrowTypeError, parse_arrow_type, parse_schema_overrides
 from drivers.common.atomic import atomic_path, error_code, os_error
+from drivers.common.metered import metered
 from drivers.common.paths import display_path, missing_file_error, resolve_config_path
 
 __all__ = [
@@ -9,6 +11,7 @@ __all__ = [
     "atomic_path",
     "display_path",
     "error_code",
+    "metered",
     "missing_file_error",
     "os_error",
     "parse_arrow_type",

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from runtime.driver import DriverError
 
-__all__ = ["closing_reader", "connect", "duckdb_error", "memory_limit_setting"]
+__all__ = ["closing_batches", "closing_reader", "connect", "duckdb_error", "memory_limit_setting", "quote_ident"]
 
 _LIMIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(KB|MB|GB|KiB|MiB|GiB|B)?\s*$", re.IGNORECASE)
 
@@ -65,45 +65,52 @@ def duckdb_error(error: BaseException, prefix: str, hint: str | None = None) -> 
     return DriverError(f"{prefix}: {message}", hint=hint)
 
 
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, always double-quoted (embedded quotes doubled)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def closing_batches(
+    reader: pa.RecordBatchReader,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    prefix: str,
+    schema: pa.Schema | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """DuckDB's batches; the reader and the connection close when the generator finishes or is closed.
+
+    Errors raised while DuckDB computes (they surface mid-stream) become `DriverError`s.
+    `schema` casts every batch (used to restore the caller's exact Arrow types).
+    """
+    try:
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (duckdb.Error, pa.ArrowException) as error:
+                raise duckdb_error(error, prefix) from None
+            yield batch if schema is None else _cast(batch, schema, prefix)
+    finally:
+        reader.close()
+        con.close()
+
+
 def closing_reader(
     reader: pa.RecordBatchReader,
     con: duckdb.DuckDBPyConnection,
     *,
     prefix: str,
     schema: pa.Schema | None = None,
-    on_batch: Any = None,
 ) -> pa.RecordBatchReader:
     """Wrap DuckDB's streaming reader so the connection closes when the stream ends or is dropped.
 
     "Dropped" means the last reference to the returned reader goes away: pyarrow's `close()`
     on a reader built from Python batches is a no-op on the Python side, while dropping it
-    finalises the generator below, whose `finally` closes DuckDB.
-
-    Errors raised while DuckDB computes (they surface mid-stream) become `DriverError`s.
-    `schema` casts every batch (used to restore the caller's exact Arrow types); `on_batch`
-    is called with each batch before it is handed on (progress, cancellation).
+    finalises the generator of `closing_batches`, whose `finally` closes DuckDB.
     """
     out_schema = schema if schema is not None else reader.schema
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
-                except (duckdb.Error, pa.ArrowException) as error:
-                    raise duckdb_error(error, prefix) from None
-                if schema is not None:
-                    batch = _cast(batch, schema, prefix)
-                if on_batch is not None:
-                    on_batch(batch)
-                yield batch
-        finally:
-            reader.close()
-            con.close()
-
-    return pa.RecordBatchReader.from_batches(out_schema, batches())
+    return pa.RecordBatchReader.from_batches(out_schema, closing_batches(reader, con, prefix=prefix, schema=schema))
 
 
 def _cast(batch: pa.RecordBatch, schema: pa.Schema, prefix: str) -> pa.RecordBatch:

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 import duckdb
 import pyarrow as pa
 
-from drivers.common.duckdb_conn import closing_reader, connect, memory_limit_setting
+from drivers.common import metered
+from drivers.common.duckdb_conn import closing_batches, connect, duckdb_error, memory_limit_setting, quote_ident
 from runtime.driver import DriverError, InputTable, StepContext
 
 __all__ = ["DuckDBProcessor", "table_names"]
@@ -72,16 +73,8 @@ class DuckDBProcessor:
             con.close()
             raise
 
-        rows = nbytes = 0
-
-        def on_batch(batch: pa.RecordBatch) -> None:
-            nonlocal rows, nbytes
-            ctx.check_cancelled()
-            rows += batch.num_rows
-            nbytes += batch.nbytes
-            ctx.progress(rows, nbytes)
-
-        return closing_reader(reader, con, prefix="DuckDB query failed", on_batch=on_batch)
+        batches = closing_batches(reader, con, prefix="DuckDB query failed")
+        return pa.RecordBatchReader.from_batches(reader.schema, metered(ctx, batches))
 
 
 def _check_returns_rows(query: str) -> None:
@@ -103,19 +96,16 @@ _ROW_STATEMENTS = {duckdb.StatementType.SELECT, duckdb.StatementType.MULTI, duck
 def _sql_error(error: duckdb.Error, names: Mapping[str, str]) -> DriverError:
     """DuckDB's message, plus the registered table names when it could not find a table."""
     message = str(error).strip()
-    hint = None
     missing = re.search(r"Table with name (\S+?) does not exist", message)
-    if missing:
-        message = message.split("\n")[0]  # drop DuckDB's own guess among its catalog tables
-        wanted = missing.group(1).strip('"')
-        close = difflib.get_close_matches(wanted, list(names), n=1)
-        did_you_mean = f"did you mean {close[0]!r}? " if close else ""
-        listed = ", ".join(_sql_name(name) for name in names) or "none (the step has no inputs)"
-        hint = f"{did_you_mean}tables: {listed}"
-    elif "Out of Memory" in message:
-        hint = "raise `memory_limit`, filter earlier, or lower `threads`"
-    return DriverError(f"DuckDB query failed: {message}", hint=hint)
+    if not missing:
+        return duckdb_error(error, "DuckDB query failed")
+    message = message.split("\n")[0]  # drop DuckDB's own guess among its catalog tables
+    wanted = missing.group(1).strip('"')
+    close = difflib.get_close_matches(wanted, list(names), n=1)
+    did_you_mean = f"did you mean {close[0]!r}? " if close else ""
+    listed = ", ".join(_sql_name(name) for name in names) or "none (the step has no inputs)"
+    return DriverError(f"DuckDB query failed: {message}", hint=f"{did_you_mean}tables: {listed}")
 
 
 def _sql_name(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else quote_ident(name)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from drivers.common import display_path, missing_file_error, resolve_config_path
+from drivers.common import display_path, metered, missing_file_error, resolve_config_path
 from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
 from drivers.files.discovery import discover_files
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
@@ -36,7 +36,8 @@ class CsvExtractor:
             raise missing_file_error(ctx.connection, spec.path, path)
         reader = open_csv_reader(path, spec, shown)
         _check_overrides(spec, reader.schema, shown)
-        return pa.RecordBatchReader.from_batches(reader.schema, _batches(ctx, reader, spec, path, shown))
+        batches = metered(ctx, _batches(reader, spec, path, shown), limit=spec.limit, on_close=reader.close)
+        return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
     def discover(
         self,
@@ -49,30 +50,16 @@ class CsvExtractor:
         return discover_files("csv", connection, tables=tables, sample_rows=sample_rows, path=path)
 
 
-def _batches(ctx: StepContext, reader, spec: CsvReadSpec, path, shown: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001
-    """Pull blocks from pyarrow, honouring `limit`, cancellation and progress reporting."""
-    rows = nbytes = 0
-    try:
-        while True:
-            ctx.check_cancelled()
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except Exception as error:
-                raise translate_read_error(error, path, spec, shown) from None
-            if spec.limit is not None and rows + batch.num_rows >= spec.limit:
-                batch = batch.slice(0, spec.limit - rows)
-            if batch.num_rows == 0:
-                continue
-            rows += batch.num_rows
-            nbytes += batch.nbytes
-            ctx.progress(rows, nbytes)
-            yield batch
-            if spec.limit is not None and rows >= spec.limit:
-                return
-    finally:
-        reader.close()
+def _batches(reader, spec: CsvReadSpec, path, shown: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001
+    """pyarrow's blocks, read errors translated."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except Exception as error:
+            raise translate_read_error(error, path, spec, shown) from None
+        yield batch
 
 
 def _check_overrides(spec: CsvReadSpec, schema: pa.Schema, shown: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drivers.common import display_path, missing_file_error, resolve_config_path
+from drivers.common import display_path, metered, missing_file_error, resolve_config_path
 from drivers.files.discovery import discover_files
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
@@ -51,11 +51,13 @@ class ParquetExtractor:
         limit = int(config["limit"]) if config.get("limit") is not None else None
         if where:
             assert dataset is not None
-            reader = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
+            batches = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
         else:
             files = _fragments(dataset) if dataset is not None else [(str(path), {})]
-            reader = pa.RecordBatchReader.from_batches(schema, _file_batches(files, schema, batch_size))
-        return pa.RecordBatchReader.from_batches(schema, _batches(ctx, reader, schema, limit, shown))
+            batches = _file_batches(files, schema, batch_size)
+        return pa.RecordBatchReader.from_batches(
+            schema, metered(ctx, _translated(batches, schema, shown), limit=limit, on_close=batches.close)
+        )
 
     def discover(
         self,
@@ -161,16 +163,16 @@ def _filtered(
     batch_size: int,
     limit: int | None,
     shown: str,
-) -> pa.RecordBatchReader:
+) -> Iterator[pa.RecordBatch]:
     """Evaluate the SQL `filter` with DuckDB over the dataset (row-group push-down)."""
     import duckdb
 
-    from drivers.common.duckdb_conn import closing_reader, connect, duckdb_error, memory_limit_setting
+    from drivers.common.duckdb_conn import closing_batches, connect, duckdb_error, memory_limit_setting, quote_ident
 
     con = connect(ctx.temp_dir, memory_limit=memory_limit_setting(None, ctx.memory_limit_bytes))
     try:
         con.register("parquet_source", dataset)
-        projection = ", ".join('"' + name.replace('"', '""') + '"' for name in schema.names)
+        projection = ", ".join(quote_ident(name) for name in schema.names)
         query = f"SELECT {projection} FROM parquet_source WHERE ({where})"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
@@ -180,31 +182,18 @@ def _filtered(
         raise duckdb_error(
             error, f"filter on {shown}", hint="the filter is a SQL boolean expression"
         ) from None
-    return closing_reader(reader, con, prefix=f"filter on {shown}", schema=schema)
+    return closing_batches(reader, con, prefix=f"filter on {shown}", schema=schema)
 
 
-def _batches(
-    ctx: StepContext, reader: pa.RecordBatchReader, schema: pa.Schema, limit: int | None, shown: str
-) -> Iterator[pa.RecordBatch]:
-    rows = nbytes = 0
-    try:
-        while limit is None or rows < limit:
-            ctx.check_cancelled()
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except (pa.ArrowException, OSError) as error:
-                raise DriverError(f"cannot read {shown}: {str(error).splitlines()[0]}") from None
-            if limit is not None and rows + batch.num_rows > limit:
-                batch = batch.slice(0, limit - rows)
-            if not batch.num_rows:
-                continue
-            if not batch.schema.equals(schema):
-                batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-            rows += batch.num_rows
-            nbytes += batch.nbytes
-            ctx.progress(rows, nbytes)
-            yield batch
-    finally:
-        reader.close()
+def _translated(batches: Iterator[pa.RecordBatch], schema: pa.Schema, shown: str) -> Iterator[pa.RecordBatch]:
+    """`batches` in exactly `schema`, read errors translated."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:
+            raise DriverError(f"cannot read {shown}: {str(error).splitlines()[0]}") from None
+        if not batch.schema.equals(schema):
+            batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+        yield batch

@@ -40,6 +40,8 @@ WIDTH_SAMPLE_ROWS = 65536
 MIN_GROUP_ROWS = 1024
 UNKNOWN_WIDTH = 32
 """Bytes per row assumed for a column whose width the estimate cannot read off its values."""
+PROGRESS_STAT_BYTES = 16 * MiB
+"""Input bytes between file-size checks for progress when no row group was written meanwhile."""
 DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
@@ -67,12 +69,19 @@ class ParquetWriter:
         ) as temp:
             options = _Options(str(temp), data.schema, compression, level, shown)
             groups = _RowGroups(options, row_group_size, flush_bytes)
+            size = unmeasured = 0
+            measured_at = groups.written
             try:
                 for batch in iter_batches(data):
                     ctx.check_cancelled()
                     groups.add(batch)
                     rows += batch.num_rows
-                    ctx.progress(rows, temp.stat().st_size)
+                    unmeasured += batch.nbytes
+                    # the file grows at row-group writes: stat it then (or every few MiB of input)
+                    if groups.written != measured_at or unmeasured >= PROGRESS_STAT_BYTES:
+                        measured_at, unmeasured = groups.written, 0
+                        size = temp.stat().st_size
+                    ctx.progress(rows, size)
                 groups.flush()
             except BaseException:
                 groups.close(quietly=True)
@@ -136,6 +145,8 @@ class _RowGroups:
         self.writer: pq.ParquetWriter | None = None
         self.pending: list[pa.RecordBatch] = []
         self.rows = 0
+        self.written = 0
+        """Row-group writes so far (the file grows only then)."""
 
     def add(self, batch: pa.RecordBatch) -> None:
         self.pending.append(batch)
@@ -184,6 +195,7 @@ class _RowGroups:
             self.writer = self.options.open(table.slice(0, DICTIONARY_SAMPLE_ROWS))
         try:
             self.writer.write_table(table, row_group_size=self.group_rows)
+            self.written += 1
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid) as error:
             raise DriverError(
                 f"cannot write {self.options.shown}: {str(error).splitlines()[0]}",

@@ -29,7 +29,7 @@ import pymysql
 
 from drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url, quote_ident
 from drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
-from runtime.driver import DriverError, StepContext
+from runtime.driver import DriverError
 
 __all__ = ["BulkPlan", "bulk_batches"]
 
@@ -172,14 +172,16 @@ def bulk_error(error: BaseException, params: ConnParams) -> DriverError:
 
 
 def bulk_batches(
-    ctx: StepContext | None,
     params: ConnParams,
     plan: BulkPlan,
     batch_size: int,
     limit: int | None,
     memory_budget: int,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Start fetching ranges in the background; return the schema and a batch generator."""
+    """Start fetching ranges in the background; return the schema and a batch generator.
+
+    `limit` caps what the ranges fetch; the caller slices the stream to it exactly (`metered`).
+    """
     schema = schema_of(plan.columns)
     # Three ranges may be alive at once (plus connectorx's own buffers): 1/16 of the budget,
     # at most 32 MiB, keeps the whole read well inside the budget (docs/performance.md, hot spot 5).
@@ -188,7 +190,6 @@ def bulk_batches(
 
     def generate() -> Iterator[pa.RecordBatch]:
         fetcher.start()
-        produced = 0
         try:
             while True:
                 item = fetcher.out.get()
@@ -198,14 +199,7 @@ def bulk_batches(
                     raise bulk_error(item, params) from None
                 table = _conform(item, plan.columns, schema)  # type: ignore[arg-type]
                 del item
-                for batch in table.to_batches(max_chunksize=batch_size):
-                    if limit is not None and produced + batch.num_rows > limit:
-                        batch = batch.slice(0, limit - produced)
-                    if batch.num_rows:
-                        produced += batch.num_rows
-                        yield batch
-                    if ctx is not None:
-                        ctx.check_cancelled()
+                yield from table.to_batches(max_chunksize=batch_size)
                 del table
                 _release_memory()
         finally:

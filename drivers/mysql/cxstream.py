@@ -31,7 +31,6 @@ from runtime.driver import DriverError, StepContext
 __all__ = ["cx_stream_batches", "cx_stream_unfit"]
 
 
-
 def cx_stream_unfit(columns: Sequence[Column]) -> str:
     """Why connectorx cannot carry these columns exactly, or "" when it can."""
     for column in columns:
@@ -99,7 +98,10 @@ def cx_stream_batches(
     ctx: StepContext, params: ConnParams, query: str, columns: Sequence[Column], batch_size: int,
     limit: int | None, memory_budget: int,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
-    """Start reading `query` in the background; return its schema and a batch generator."""
+    """Start reading `query` in the background; return its schema and a batch generator.
+
+    The drain stops once it has `limit` rows; the caller slices the stream to it exactly (`metered`).
+    """
     tag = f"osiris-read-{secrets.token_hex(6)}"
     spool = Spool(ctx.temp_dir / tag, memory_bytes=min(max(memory_budget // 4, 8 << 20), 64 << 20))
     drain = _Drain(params, f"/* {tag} */ {query}", columns, batch_size, limit, spool)
@@ -107,16 +109,8 @@ def cx_stream_batches(
 
     def generate() -> Iterator[pa.RecordBatch]:
         drain.start()
-        produced = 0
         try:
-            for batch in spool:
-                if limit is not None and produced + batch.num_rows > limit:
-                    batch = batch.slice(0, limit - produced)
-                produced += batch.num_rows
-                yield batch
-                ctx.check_cancelled()
-                if limit is not None and produced >= limit:
-                    return
+            yield from spool
         finally:
             drain.stop.set()
             spool.discard()

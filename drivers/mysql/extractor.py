@@ -16,10 +16,9 @@ stream` always takes the pymysql cursor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pyarrow as pa
 
+from drivers.common import metered
 from drivers.mysql.bulk import bulk_batches
 from drivers.mysql.connect import ConnParams, conn_params
 from drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
@@ -62,7 +61,7 @@ class MySQLExtractor(MySQLConnectionTools):
                 raise DriverError(f"`fetch_mode: bulk` cannot read this: {reason}",
                                   hint="use `fetch_mode: auto` or `stream`, or set `partition_on`")
         if plan is not None:
-            schema, batches = bulk_batches(ctx, params, plan, batch_size, limit, ctx.memory_limit_bytes)
+            schema, batches = bulk_batches(params, plan, batch_size, limit, ctx.memory_limit_bytes)
             ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
         else:
             cx_columns, unfit = _query_columns(params, source, probed) if mode == "auto" and source.query \
@@ -77,9 +76,9 @@ class MySQLExtractor(MySQLConnectionTools):
                     columns = probed if probed is not None else \
                         probe(params, f"SELECT {source.select_list} {source.from_clause} LIMIT 0")
                 sql = source.stream_sql(limit, columns or ())
-                schema, batches = stream_batches(ctx, params, sql, batch_size, limit, columns)
+                schema, batches = stream_batches(params, sql, batch_size, limit, columns)
                 ctx.event("mysql.extract.path", path="stream", reason=f"{reason}; {unfit}" if unfit else reason)
-        return pa.RecordBatchReader.from_batches(schema, _reporting(ctx, batches))
+        return pa.RecordBatchReader.from_batches(schema, metered(ctx, batches, limit=limit))
 
 
 def _query_columns(params: ConnParams, source: Source,
@@ -93,12 +92,3 @@ def _query_columns(params: ConnParams, source: Source,
         return None, f"the query cannot be probed as a derived table ({error})"
     return columns, cx_stream_unfit(columns)
 
-
-def _reporting(ctx: StepContext, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Pass batches through, reporting cumulative progress."""
-    rows = nbytes = 0
-    for batch in batches:
-        rows += batch.num_rows
-        nbytes += batch.nbytes
-        ctx.progress(rows, nbytes)
-        yield batch

@@ -14,7 +14,6 @@ import pymysql
 
 from drivers.mysql.connect import ConnParams, classify, connect
 from drivers.mysql.types import Column, column_from_field, schema_of, to_arrow
-from runtime.driver import StepContext
 
 __all__ = ["RawStream", "stream_batches"]
 
@@ -65,7 +64,7 @@ def rows_to_batch(columns: list[Column], schema: pa.Schema, rows: list[tuple]) -
 
 
 def stream_batches(
-    ctx: StepContext | None, params: ConnParams, sql: str, batch_size: int, limit: int | None,
+    params: ConnParams, sql: str, batch_size: int, limit: int | None,
     columns: list[Column] | None = None,
 ) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """Run `sql` unbuffered; return its schema and a generator of batches (at most `limit` rows).
@@ -88,8 +87,6 @@ def stream_batches(
                 if remaining is not None:
                     remaining -= len(rows)
                 yield rows_to_batch(stream.columns, stream.schema, rows)
-                if ctx is not None:
-                    ctx.check_cancelled()
         finally:
             stream.close()
 

@@ -161,6 +161,27 @@ def _parse_time(value: str, column: str) -> int | None:
     return total
 
 
+def time_array(column: Column, text: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """TIME text (``HH:MM:SS[.ffffff]``) -> time64[us], vectorised.
+
+    Each value is read as a timestamp on 1970-01-01, whose microseconds since the epoch are
+    the time of day. Arrow refuses hours outside 0-23 and signs, so durations (negative or
+    >= 24h) fail the cast; the per-value parser then names the offending value.
+    """
+    try:
+        stamps = pc.cast(pc.binary_join_element_wise("1970-01-01 ", text, ""), pa.timestamp("us"))
+    except pa.ArrowInvalid:
+        try:
+            micros = [None if v is None else _parse_time(v, column.name) for v in text.to_pylist()]
+        except ValueError as error:
+            raise DriverError(
+                f"cannot convert column {column.name!r} (time) to {column.arrow}: {error}",
+                hint="cast the column in the query to a type Arrow can hold",
+            ) from None
+        return pa.array(micros, pa.int64()).cast(pa.time64("us"))
+    return stamps.cast(pa.int64()).cast(pa.time64("us"))
+
+
 def time_range_error(column: str, value: str) -> DriverError:
     return DriverError(
         f"column {column!r} holds the TIME value {value}, which is not a time of day",
@@ -187,8 +208,7 @@ def to_arrow(column: Column, values: Sequence[object]) -> pa.Array:
             ints = [None if v is None else int.from_bytes(_as_bytes(v), "big") for v in values]
             return pa.array(ints, pa.uint64()).cast(target)
         if kind == "time":
-            micros = [None if v is None else _parse_time(_as_str(v), column.name) for v in values]
-            return pa.array(micros, pa.int64()).cast(pa.time64("us"))
+            return time_array(column, pa.array(values, pa.string()))
         if kind == "null":
             return pa.nulls(len(values))
     except DriverError:
@@ -203,10 +223,6 @@ def to_arrow(column: Column, values: Sequence[object]) -> pa.Array:
 
 def _as_bytes(value: object) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
-
-
-def _as_str(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # --- connectorx output -> our types (the bulk path) ---------------------------------------
@@ -242,5 +258,5 @@ def fix_bulk_array(column: Column, array: pa.Array | pa.ChunkedArray) -> pa.Arra
     if column.kind == "null":
         return pa.nulls(len(array))
     if column.kind == "time":
-        return to_arrow(column, array.to_pylist())
+        return time_array(column, array.cast(pa.string()))
     return array.cast(target)

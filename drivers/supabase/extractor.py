@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pyarrow as pa
 
-from drivers.common.pg import stream_query
-from drivers.common.pg.connect import qualified, quote_ident, split_table
+from drivers.common import metered
+from drivers.common.pg import select_sql, stream_query
+from drivers.common.pg.connect import quote_ident
 from drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
 from drivers.supabase.rest import RestSession
 from drivers.supabase.restypes import plan_columns, rows_to_batch
@@ -25,10 +26,7 @@ _PLAIN = r"^[A-Za-z_][\w$]*$"
 def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
     """SQL for the Postgres path: `query` as given, or `table` + select/filter/order/limit/offset."""
     if config.get("query"):
-        sql = str(config["query"]).strip().rstrip(";").strip()
-        if config.get("limit"):
-            sql = f"SELECT * FROM ({sql}) AS osiris_q LIMIT {int(config['limit'])}"
-        return sql
+        return select_sql(config, schema)
     select = str(config.get("select") or "*").strip()
     names = [part.strip() for part in select.split(",")] if select != "*" else []
     if any(not re.match(_PLAIN, name) for name in names):
@@ -36,14 +34,14 @@ def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
             f"select {select!r}: the Postgres path takes `*` or plain column names",
             hint="rename, cast or embed in a `query` instead",
         )
-    projection = ", ".join(quote_ident(n) for n in names) or "*"
-    sql = f"SELECT {projection} FROM {qualified(*split_table(str(config['table']), schema))}"
-    sql += filters_sql(parse_filters(config.get("filter"))) + order_sql(parse_order(config.get("order")))
-    if config.get("limit"):
-        sql += f" LIMIT {int(config['limit'])}"
-    if config.get("offset"):
-        sql += f" OFFSET {int(config['offset'])}"
-    return sql
+    return select_sql(
+        config,
+        schema,
+        projection=", ".join(quote_ident(n) for n in names) or "*",
+        where=filters_sql(parse_filters(config.get("filter"))),
+        order=order_sql(parse_order(config.get("order"))),
+        offset=int(config["offset"]) if config.get("offset") else None,
+    )
 
 
 class SupabaseExtractor(SupabaseConnectionTools):
@@ -103,23 +101,5 @@ def _rest_extract(ctx: StepContext) -> pa.RecordBatchReader:
         limit=int(config["limit"]) if config.get("limit") else None,
         page_size=int(config.get("page_size") or 1000),
     )
-    return pa.RecordBatchReader.from_batches(schema, _batches(session, pages, schema, ctx))
-
-
-def _batches(
-    session: RestSession, pages: Iterator[list], schema: pa.Schema, ctx: StepContext
-) -> Iterator[pa.RecordBatch]:
-    rows = nbytes = 0
-    try:
-        while True:
-            ctx.check_cancelled()
-            page = next(pages, None)
-            if page is None:
-                return
-            batch = rows_to_batch(page, schema)
-            rows += batch.num_rows
-            nbytes += batch.nbytes
-            ctx.progress(rows, nbytes)
-            yield batch
-    finally:
-        session.close()
+    batches = (rows_to_batch(page, schema) for page in pages)
+    return pa.RecordBatchReader.from_batches(schema, metered(ctx, batches, on_close=session.close))

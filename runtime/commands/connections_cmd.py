@@ -27,12 +27,11 @@ def connections_command(args: argparse.Namespace) -> int:
         file = load_connections_file(args.connections, Path.cwd())
     except ConnectionsUnavailable as error:
         sys.stderr.write(masker.mask(f"osiris connections: error: {error}\n"))
-        for d in error.diagnostics:
-            sys.stderr.write(
-                masker.mask(
-                    f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
-                )
-            )
+        if error.diagnostics:
+            from compiler.render import render_text
+
+            label = error.diagnostics[0].span.file
+            sys.stderr.write(masker.mask(render_text([(label, error.diagnostics)])))
         return 2 if not error.diagnostics else 1
     if file is None:
         sys.stderr.write(

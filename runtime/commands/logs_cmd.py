@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.commands.output import format_duration, format_table, render_summary
+from runtime.status import unfinished_state
 
 __all__ = ["logs_command", "unfinished_state"]
 
@@ -121,13 +122,6 @@ def _gc(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def unfinished_state(events: list[dict[str, Any]]) -> tuple[str, list[str]]:
-    """("running" | "killed", steps started but not ended): see `runtime.status.unfinished_state`."""
-    from runtime.status import unfinished_state as state
-
-    return state(events)
-
-
 def _unfinished_text(state: str, open_steps: list[str]) -> str:
     steps = f"; steps in progress: {', '.join(open_steps)}" if open_steps else ""
     if state == "running":
@@ -159,7 +153,10 @@ def _brief(info: Any) -> dict[str, Any]:
 
 
 def _event_line(event: dict[str, Any]) -> str:
-    skip = {"seq", "ts", "session_id", "event", "step_id"}
-    rest = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.items() if k not in skip)
+    from runtime.events import HEADER_FIELDS
+
+    rest = " ".join(
+        f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.items() if k not in HEADER_FIELDS
+    )
     step = f" [{event['step_id']}]" if "step_id" in event else ""
     return f"{event.get('ts', '')} {event.get('event')}{step} {rest}".rstrip()

@@ -99,7 +99,9 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
         body = dict(outcome.status)
         body["session_dir"] = session_dir
         body["exit_code"] = outcome.exit_code
-        body["diagnostics"] = [_diagnostic(d) for d in outcome.diagnostics]
+        from compiler.render import diagnostic_json
+
+        body["diagnostics"] = [diagnostic_json(d) for d in outcome.diagnostics]
         print(mask(json.dumps(outcome.masker.mask_data(body), indent=2, ensure_ascii=False, sort_keys=True)))
         return outcome.exit_code
     if outcome.diagnostics and (not args.quiet or outcome.exit_code != 0):
@@ -117,34 +119,16 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
 
 
 def _render_diagnostics(outcome: Any) -> str:
+    from compiler.render import render_text
+
     diagnostics = outcome.diagnostics
     result = outcome.compile_result
-    try:
-        from compiler.render import render_text
-    except ImportError:  # the compiler's renderer is optional here: same first-line format
-        return "".join(
-            f"{d.span.file}:{d.span.line}:{d.span.column}: {d.severity}[{d.code}]: {d.message}\n"
-            + (f"  help: {d.help}\n" if d.help else "")
-            for d in diagnostics
-        )
     label = result.file if result is not None else (diagnostics[0].span.file if diagnostics else "")
     sources = (
         {result.file: result.pipeline.text} if result is not None and result.pipeline is not None else {}
     )
     colour = sys.stderr.isatty() and "NO_COLOR" not in os.environ
     return render_text([(label, diagnostics)], sources, colour=colour)
-
-
-def _diagnostic(d: Any) -> dict[str, Any]:
-    return {
-        "code": d.code,
-        "severity": d.severity,
-        "message": d.message,
-        "file": d.span.file,
-        "line": d.span.line,
-        "column": d.span.column,
-        "help": d.help,
-    }
 
 
 def _wants_live(args: argparse.Namespace) -> bool:

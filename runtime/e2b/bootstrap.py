@@ -30,9 +30,24 @@ import time
 import zipfile
 from pathlib import Path
 
+# The single definition of what the host and the sandbox must agree on outside the wire
+# protocol (which is runtime.e2b.protocol). This module is standard library only, so the host
+# imports these from here (conns, jobfiles, wheel) instead of repeating them.
 MARKER = ".osiris-complete"
-PROTOCOL = 1
+"""Written last into an unpacked build directory: the build there is complete."""
 SECRET_ENV = "OSIRIS_E2B_CONNECTIONS"
+"""The worker's environment variable carrying the resolved connections (secrets included)."""
+BUILD_ID_CHARS = 16
+
+
+def build_id(sha256_hex: str) -> str:
+    """A build's short id (directory name in the sandbox and template cache): its wheel's sha256 prefix."""
+    return sha256_hex[:BUILD_ID_CHARS]
+
+
+def normalise(name: str) -> str:
+    """A distribution name in PEP 503 normal form (`Foo_Bar.baz` -> `foo-bar-baz`)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class BootError(Exception):
@@ -91,19 +106,15 @@ def _installed() -> dict[str, str]:
         for name in names:
             if name.endswith(".dist-info") and "-" in name:
                 dist, version = name[: -len(".dist-info")].rsplit("-", 1)
-                found.setdefault(_normalise(dist), version)
+                found.setdefault(normalise(dist), version)
     return found
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _missing(pins: list[tuple[str, str]]) -> list[str]:
     installed = _installed()
     missing = []
     for name, version in pins:
-        if installed.get(_normalise(name)) == version:
+        if installed.get(normalise(name)) == version:
             continue
         try:  # not a plain dist-info directory (e.g. an egg-info): ask importlib
             if metadata.version(name) == version:
@@ -188,7 +199,7 @@ def main(argv: list[str]) -> int:
         install_dependencies(lock)
         import hashlib
 
-        build = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
+        build = build_id(hashlib.sha256(wheel.read_bytes()).hexdigest())
         site = unpack(wheel, site_dir / build)
         sys.path.insert(0, str(site))
         os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))

@@ -16,11 +16,10 @@ from typing import Any
 
 from compiler.manifest import Manifest
 from runtime.driver import DriverError, ResolvedConnection
+from runtime.e2b.bootstrap import SECRET_ENV
 from runtime.secrets import SecretMasker
 
 __all__ = ["SECRET_ENV", "PayloadConnections", "build_payload", "refs_needed"]
-
-SECRET_ENV = "OSIRIS_E2B_CONNECTIONS"
 
 
 def refs_needed(

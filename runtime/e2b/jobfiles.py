@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runtime.e2b.conns import SECRET_ENV
+from runtime.e2b.bootstrap import MARKER, SECRET_ENV
 from runtime.e2b.options import E2BOptions
 from runtime.e2b.staging import Staging
 from runtime.e2b.transport import Sandbox, UploadFile
@@ -43,7 +43,7 @@ def worker_env(opts: E2BOptions, host_env: Mapping[str, str], payload: str) -> d
 
 def build_installed(sandbox: Sandbox, build: Build) -> bool:
     """True when the sandbox's template (or the local cache) already holds this build."""
-    return bool(sandbox.cache_dir) and sandbox.exists(f"{sandbox.cache_dir}/{build.build_id}/.osiris-complete")
+    return bool(sandbox.cache_dir) and sandbox.exists(f"{sandbox.cache_dir}/{build.build_id}/{MARKER}")
 
 
 def job_files(

@@ -14,6 +14,7 @@ are cancelled: the vocabulary of a local run, never a new kind of event.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import logging
 import threading
 import time
@@ -24,28 +25,15 @@ from typing import Any
 import pyarrow as pa
 
 from compiler.manifest import Manifest, ManifestStep
-from runtime.local.context import StepState
+from runtime.local.context import PROGRESS_FIELDS, StepState
 
 __all__ = ["RemoteRunner", "SessionMirror"]
 
-_STATE_FIELDS = (
-    "status",
-    "attempts",
-    "rows_read",
-    "rows_out",
-    "rows_written",
-    "bytes_out",
-    "bytes_written",
-    "spill_bytes",
-    "reported_rows",
-    "reported_bytes",
-    "target",
-    "error",
-    "skip_reason",
-    "peak_rss_bytes",
-    "extra",
+_STATE_FIELDS = tuple(
+    f.name for f in dataclasses.fields(StepState) if f.name not in ("id", "component", "kind", "started", "finished")
 )
-_PROGRESS_FIELDS = ("rows_read", "rows_out", "bytes_out", "reported_rows", "reported_bytes")
+"""What a worker's state snapshot (`sinks.snapshot`, also from dataclasses.fields) carries over; the
+identity is the host's own and the monotonic clock readings travel as `elapsed_ms`."""
 _FINAL = ("succeeded", "failed", "skipped", "cancelled")
 worker_log = logging.getLogger("osiris.e2b.worker")
 
@@ -108,7 +96,7 @@ class SessionMirror:
         for step_id, values in (progress or {}).items():
             state = self.states.get(step_id)
             if state is not None and state.status == "running":
-                for name in _PROGRESS_FIELDS:
+                for name in PROGRESS_FIELDS:
                     if name in values:
                         setattr(state, name, int(values[name]))
 

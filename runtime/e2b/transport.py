@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
+
+from oml.backoff import retry
 
 __all__ = [
     "ConnectionLost",
@@ -148,21 +150,29 @@ def with_retries(
     on_retry: Callable[[int, TransportError, float], None] | None = None,
     sleep: Callable[[float], Any] = time.sleep,
 ) -> T:
-    """Run `action`, retrying transient TransportErrors with exponential backoff."""
-    attempt = 1
-    while True:
-        try:
-            return action()
-        except TransportError as error:
-            if not error.transient or attempt >= attempts:
-                if error.transient and attempts > 1:
-                    raise type(error)(
-                        f"{error} (gave up after {attempt} attempts)", transient=True, hint=error.hint
-                    ) from error
-                raise
-            delay = backoff_s * (2 ** (attempt - 1))
-            log.warning("%s failed (attempt %d of %d): %s; retrying in %.2f s", what, attempt, attempts, error, delay)
-            if on_retry is not None:
-                on_retry(attempt, error, delay)
-            sleep(delay)
-            attempt += 1
+    """Run `action`, retrying transient TransportErrors with exponential backoff.
+
+    `attempts` counts every call, the first included (E2BOptions.retries, default 3: up to 3
+    calls, waiting `backoff_s`, then twice that; oml.backoff's formula, uncapped). A
+    non-transient error propagates at once; a transient one that outlasts the attempts is
+    re-raised with "(gave up after N attempts)" appended when there was more than one.
+    """
+    total = max(1, attempts)
+
+    def retried(attempt: int, error: Exception, delay: float) -> None:
+        log.warning("%s failed (attempt %d of %d): %s; retrying in %.2f s", what, attempt, total, error, delay)
+        if on_retry is not None:
+            on_retry(attempt, cast(TransportError, error), delay)  # only transient TransportErrors retry
+
+    try:
+        return retry(action, _transient, attempts=total, base=backoff_s, sleep=sleep, on_retry=retried)
+    except TransportError as error:
+        if error.transient and total > 1:
+            raise type(error)(
+                f"{error} (gave up after {total} attempts)", transient=True, hint=error.hint
+            ) from error
+        raise
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, TransportError) and error.transient

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as metadata
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from oml.files import cache_root, file_sha256, write_atomic
+from runtime.e2b.bootstrap import build_id, normalise
 
 __all__ = [
     "DIST_NAME",
@@ -53,7 +53,7 @@ class Build:
     @property
     def build_id(self) -> str:
         """Short id used for directory names in the sandbox and its template cache."""
-        return self.sha256[:16]
+        return build_id(self.sha256)
 
     @property
     def filename(self) -> str:
@@ -232,9 +232,9 @@ def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
     for found in metadata.distributions():  # one scan of sys.path, not one per dependency
         name = found.metadata["Name"]
         if name:
-            installed.setdefault(_normalise(name), found)
+            installed.setdefault(normalise(name), found)
     pins: dict[str, str] = {}
-    todo: list[tuple[str, frozenset[str]]] = [(_normalise(dist), frozenset())]
+    todo: list[tuple[str, frozenset[str]]] = [(normalise(dist), frozenset())]
     seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
         name, extras = todo.pop()
@@ -246,7 +246,7 @@ def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
             marker = requirement.marker
             if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in (*extras, "")):
                 continue
-            key = _normalise(requirement.name)
+            key = normalise(requirement.name)
             if key not in installed:
                 raise WheelError(
                     f"{requirement.name}, a dependency of {name}, is not installed on the host; "
@@ -255,7 +255,3 @@ def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
             pins[key] = installed[key].version
             todo.append((key, frozenset(requirement.extras)))
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()

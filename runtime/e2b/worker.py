@@ -242,14 +242,10 @@ class _Job:
 
     def progress(self) -> dict[str, Any]:
         """Live counters of the running steps, for the host's progress display."""
+        from runtime.local.context import PROGRESS_FIELDS
+
         return {
-            s.id: {
-                "rows_read": s.rows_read,
-                "rows_out": s.rows_out,
-                "bytes_out": s.bytes_out,
-                "reported_rows": s.reported_rows,
-                "reported_bytes": s.reported_bytes,
-            }
+            s.id: {name: getattr(s, name) for name in PROGRESS_FIELDS}
             for s in list(self.states.values())
             if s.status == "running"
         }

@@ -10,17 +10,18 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from runtime.driver import Cancelled, ResolvedConnection
-from runtime.events import EventLog, MetricLog
+from runtime.events import EventLog, MetricLog, clean_fields
 
-__all__ = ["LocalStepContext", "StepState"]
+__all__ = ["PROGRESS_FIELDS", "LocalStepContext", "StepState"]
 
-RESERVED_EVENT_FIELDS = frozenset({"ts", "seq", "session_id", "event", "step_id"})
+PROGRESS_FIELDS = ("rows_in", "rows_out", "bytes_out", "reported_rows", "reported_bytes")
+"""The StepState counters that change while a step runs (the e2b worker's heartbeat sends these)."""
 
 
 @dataclass
@@ -33,12 +34,12 @@ class StepState:
     status: str = "pending"
     """pending | waiting | running | succeeded | failed | skipped | cancelled"""
     attempts: int = 0
-    rows_read: int = 0
+    rows_in: int = 0
+    """Rows taken from the inputs (transforms, writers); an extractor's `rows_read` is `rows_out`."""
     rows_out: int = 0
     rows_written: int = 0
     bytes_out: int = 0
     bytes_written: int = 0
-    spill_bytes: int = 0
     reported_rows: int = 0
     """The driver's own cumulative count (`ctx.progress`), for the live display."""
     reported_bytes: int = 0
@@ -49,7 +50,6 @@ class StepState:
     started: float | None = None
     finished: float | None = None
     peak_rss_bytes: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def duration_ms(self) -> int:
@@ -59,11 +59,26 @@ class StepState:
         return int((end - self.started) * 1000)
 
     @property
+    def rows_read(self) -> int:
+        """Rows read from the source (extractors) or from the inputs (transforms, writers)."""
+        return self.rows_out if self.kind == "extractor" else self.rows_in
+
+    @property
+    def rows(self) -> int:
+        """The row count that describes the step: written for writers, produced for the others."""
+        return self.rows_written if self.kind == "writer" else self.rows_out
+
+    @property
+    def bytes(self) -> int:
+        """Bytes written for writers, Arrow bytes produced for the others."""
+        return self.bytes_written if self.kind == "writer" else self.bytes_out
+
+    @property
     def live_rows(self) -> int:
-        """The most meaningful row count right now for the progress display."""
-        if self.kind == "writer":
-            return max(self.rows_written, self.rows_read, self.reported_rows)
-        return max(self.rows_out, self.reported_rows)
+        """The most meaningful row count right now for the progress display (a writer's input
+        count while it has not reported what it wrote)."""
+        rows = max(self.rows, self.reported_rows)
+        return max(rows, self.rows_in) if self.kind == "writer" else rows
 
 
 @dataclass
@@ -88,13 +103,15 @@ class LocalStepContext:
     def __post_init__(self) -> None:
         self.config = MappingProxyType(dict(self.config))
 
-    def event(self, name: str, **fields: Any) -> None:
-        clean = {k if k not in RESERVED_EVENT_FIELDS else f"driver_{k}": v for k, v in fields.items()}
-        self.events.emit(str(name), step_id=self.step_id, component=self.component, **clean)
+    def event(self, name: str, /, **fields: Any) -> None:
+        """A driver event; a field named like a reserved one (`RESERVED_FIELDS`) becomes `driver_<name>`."""
+        self.events.emit(str(name), step_id=self.step_id, component=self.component, **clean_fields(fields))
 
-    def metric(self, name: str, value: float, unit: str | None = None, **tags: Any) -> None:
-        tags.pop("step_id", None)
-        self.metrics.emit(str(name), value, unit, step_id=self.step_id, **tags)
+    def metric(self, name: str, value: float, /, unit: str | None = None, **tags: Any) -> None:
+        """A driver metric tagged with the step's component; reserved tag names become `driver_<name>`."""
+        self.metrics.emit(
+            str(name), value, unit, step_id=self.step_id, component=self.component, **clean_fields(tags)
+        )
 
     def progress(self, rows: int, nbytes: int) -> None:
         self.state.reported_rows = int(rows)

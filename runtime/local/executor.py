@@ -115,11 +115,8 @@ def execute(
         threading.Thread(target=r.run, name=f"step:{r.step.id}", daemon=True) for r in runners.values()
     ]
     sampler.start()
-    for spiller in wiring.spillers:
-        spiller.start()
-    for thread in threads:
-        thread.start()
     try:
+        _start([s.thread for s in wiring.spillers] + threads, cancel)
         _join(threads, wiring.spillers, cancel)
     finally:
         sampler.stop()
@@ -133,6 +130,23 @@ def execute(
     else:
         status = "failed"
     return ExecResult(status, states, runners)
+
+
+def _start(threads: list[threading.Thread], cancel: threading.Event) -> None:
+    """Start every thread; a KeyboardInterrupt meanwhile cancels the run, as in `_join`.
+
+    The first step may already be reading while later threads start, so an embedder's Ctrl-C
+    can land here; every thread is still started, so each one ends `cancelled` on its own.
+    """
+    for thread in threads:
+        try:
+            thread.start()
+        except KeyboardInterrupt:
+            if cancel.is_set():
+                raise
+            cancel.set()
+            if thread.ident is None:  # interrupted before the thread existed
+                thread.start()
 
 
 def _join(threads: list[threading.Thread], spillers: list, cancel: threading.Event) -> None:  # noqa: ANN001

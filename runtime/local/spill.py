@@ -10,6 +10,7 @@ starts once every input is complete, with `SpillTable`s as its `InputTable`s.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pyarrow.ipc as ipc
 from runtime.driver import Cancelled
 from runtime.local.channel import Channel, UpstreamFailed
 
-__all__ = ["SpillTable", "Spiller"]
+__all__ = ["SpillTable", "Spiller", "spill"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,6 @@ class SpillTable:
     path: Path
     schema: pa.Schema
     num_rows: int
-    nbytes: int
 
     def reader(self) -> pa.RecordBatchReader:
         """A fresh scan over the memory-mapped file."""
@@ -53,8 +53,18 @@ class SpillTable:
         return ds.dataset(str(self.path), format="ipc")
 
 
+def spill(name: str, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> SpillTable:
+    """Write `batches` to the IPC file `path` and return it as the SpillTable named `name`."""
+    rows = 0
+    with ipc.new_file(str(path), schema) as sink:
+        for batch in batches:
+            sink.write_batch(batch)
+            rows += batch.num_rows
+    return SpillTable(name, path, schema, rows)
+
+
 class Spiller:
-    """Drains one channel into `path` on its own thread; `wait()` returns the SpillTable."""
+    """Drains one channel into `path` on its own `thread` (the executor starts it); `wait()` returns the SpillTable."""
 
     def __init__(self, channel: Channel, step_id: str, path: Path, cancel: threading.Event) -> None:
         self.channel = channel
@@ -66,18 +76,10 @@ class Spiller:
         self._error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name=f"spill:{step_id}", daemon=True)
 
-    def start(self) -> None:
-        self.thread.start()
-
     def _run(self) -> None:
         try:
             schema = self.channel.wait_schema()
-            rows = 0
-            with ipc.new_file(str(self.path), schema) as sink:
-                for batch in self.channel.batches():
-                    sink.write_batch(batch)
-                    rows += batch.num_rows
-            self._table = SpillTable(self.step_id, self.path, schema, rows, self.path.stat().st_size)
+            self._table = spill(self.step_id, self.path, schema, self.channel.batches())
         except BaseException as error:  # noqa: BLE001 - handed to the waiting consumer
             self._error = error
             self.channel.abandon()

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from compiler.manifest import ManifestStep
+from oml.backoff import backoff_delay
 from runtime.connections import RuntimeConnections
 from runtime.driver import (
     Cancelled,
@@ -110,7 +111,6 @@ class StepRunner:
         self.schema: pa.Schema | None = None
         self.dependents: list[StepRunner] = []
         """Steps that take this step's output or wait for it (set by the executor)."""
-        self._pushed = 0
 
     # -- thread body ---------------------------------------------------------------------
     def run(self) -> None:
@@ -147,9 +147,7 @@ class StepRunner:
         for binding in self.inputs:
             if binding.channel is not None:
                 binding.channel.wait_schema()
-        self.state.rows_read = (
-            sum(t.num_rows for t in tables.values()) if self.step.kind == "transform" else 0
-        )
+        self.state.rows_in = sum(t.num_rows for t in tables.values()) if self.step.kind == "transform" else 0
         connection = self._connection()
         driver = self.env.registry.create(self.step.component)
         self._attempts(driver, connection, tables)
@@ -170,7 +168,7 @@ class StepRunner:
                     raise
                 if not self._retry_safe():
                     raise _NotRetryable() from error
-                delay = min(policy.backoff_seconds * (2 ** (attempt - 1)), policy.max_backoff_seconds)
+                delay = backoff_delay(policy.backoff_seconds, attempt, policy.max_backoff_seconds)
                 self.env.events.emit(
                     "retry",
                     step_id=self.step.id,
@@ -192,8 +190,8 @@ class StepRunner:
         state.status = "running"
         state.peak_rss_bytes = max(state.peak_rss_bytes, current_rss_bytes())
         state.rows_out = state.bytes_out = state.reported_rows = state.reported_bytes = 0
-        if self.step.kind != "transform":
-            state.rows_read = 0
+        if self.step.kind == "writer":
+            state.rows_in = 0
         self.env.events.emit(
             "step_start",
             step_id=self.step.id,
@@ -248,9 +246,6 @@ class StepRunner:
                 self._check_cancelled()
                 state.rows_out += batch.num_rows
                 state.bytes_out += batch.nbytes
-                if self.step.kind == "extractor":
-                    state.rows_read = state.rows_out
-                self._pushed += 1
                 delivered = [channel.put(batch) for channel in self.outputs]
                 if self.outputs and not any(delivered):
                     self._check_wanted()
@@ -278,7 +273,7 @@ class StepRunner:
 
     def _count(self, source: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         for batch in source:
-            self.state.rows_read += batch.num_rows
+            self.state.rows_in += batch.num_rows
             yield batch
 
     def _write(self, result: Any) -> None:
@@ -303,7 +298,7 @@ class StepRunner:
             raise _Unwanted([d.step.id for d in self.dependents])
 
     def _retry_safe(self) -> bool:
-        if self._pushed:
+        if self.state.rows_out:  # a batch went downstream (`iter_batches` never yields an empty one)
             return False
         return all(b.channel is None or b.channel.taken == 0 for b in self.inputs)
 
@@ -314,12 +309,11 @@ class StepRunner:
         state.finished = time.monotonic()
         self.origin = None
         writer = self.step.kind == "writer"
-        nbytes = state.bytes_written if writer else state.bytes_out
         fields: dict[str, Any] = {
             "rows_read": state.rows_read,
             "rows_written": state.rows_written,
             "rows_out": state.rows_out,
-            "bytes": nbytes,
+            "bytes": state.bytes,
             "duration_ms": state.duration_ms,
             "attempts": state.attempts,
         }

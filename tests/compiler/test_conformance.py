@@ -53,4 +53,4 @@ def test_debug_example_fans_out_without_implicit_chaining(tmp_path: Path) -> Non
     plan = result.pipeline.plan
     assert plan.levels[0] == ("extract-movies",)
     assert set(plan.levels[1]) == {"compute-director-stats", "debug-mysql-extract"}
-    assert plan.needs["debug-final-output"] == ("compute-director-stats",)
+    assert result.pipeline.step("debug-final-output").depends_on == ("compute-director-stats",)

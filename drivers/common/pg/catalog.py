@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers.common.pg.connect import literal, qualified
 
-__all__ = ["TargetColumn", "is_referenced", "primary_key", "table_columns", "table_exists"]
+__all__ = ["TargetColumn", "columns_of", "is_referenced", "primary_key", "table_columns", "table_exists"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,11 @@ def table_columns(cursor: Any, schema: str, table: str) -> list[TargetColumn] | 
     """Columns in ordinal order, or None when the table (or view) does not exist."""
     if not table_exists(cursor, schema, table):
         return None
+    return columns_of(cursor, schema, table)
+
+
+def columns_of(cursor: Any, schema: str, table: str) -> list[TargetColumn]:
+    """Columns of an existing relation in ordinal order (none when it does not exist)."""
     cursor.execute(
         "SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod), "
         "format_type(a.atttypid, NULL), a.attnotnull "

@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common.pg.catalog import primary_key
+from drivers.common.pg.catalog import columns_of, primary_key
 from drivers.common.pg.connect import (
     PgParams,
     close_quietly,
@@ -76,27 +76,27 @@ def _table(
     cursor: Any, params: PgParams, schema: str, name: str, kind: str, estimate: float, sample_rows: int
 ) -> TableInfo:
     target = qualified(schema, name)
-    cursor.execute(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull FROM pg_attribute a "
-        f"WHERE a.attrelid = to_regclass({literal(target)}) AND a.attnum > 0 AND NOT a.attisdropped "
-        "ORDER BY a.attnum"
-    )
-    declared = cursor.fetchall()
+    declared = columns_of(cursor, schema, name)
     keys = set(primary_key(cursor, schema, name))
     described = describe(cursor, f"SELECT * FROM {target}", params)
-    arrow = {f.name: str(f.type) for f in read_schema(described)}
+    read = read_schema(described)
+    arrow = {f.name: str(f.type) for f in read}
     columns = tuple(
         ColumnInfo(
-            name=col, type=type_, arrow_type=arrow.get(col), nullable=not not_null, primary_key=col in keys
+            name=c.name,
+            type=c.declared,
+            arrow_type=arrow.get(c.name),
+            nullable=not c.not_null,
+            primary_key=c.name in keys,
         )
-        for col, type_, not_null in declared
+        for c in declared
     )
     return TableInfo(
         name=name,
         schema=schema,
         columns=columns,
         row_count=_row_count(cursor, target, kind, estimate),
-        sample=_sample(cursor, target, sample_rows, described) if sample_rows else (),
+        sample=_sample(cursor, target, sample_rows, described, read) if sample_rows else (),
     )
 
 
@@ -109,10 +109,12 @@ def _row_count(cursor: Any, target: str, kind: str, estimate: float) -> int | No
     return int(cursor.fetchone()[0])
 
 
-def _sample(cursor: Any, target: str, rows: int, described: pa.Schema) -> tuple[dict[str, Any], ...]:
+def _sample(
+    cursor: Any, target: str, rows: int, described: pa.Schema, schema: pa.Schema
+) -> tuple[dict[str, Any], ...]:
+    """Up to `rows` rows; `schema` is `read_schema(described)`, the types an extract yields."""
     cursor.execute(f"SELECT {select_list(described)} FROM {target} LIMIT {int(rows)}")
     table = cursor.fetch_arrow_table()
-    schema = read_schema(described)
     batches = [restore_batch(b, schema) for b in table.to_batches() if b.num_rows]
     return tuple(pa.Table.from_batches(batches, schema).to_pylist()) if batches else ()
 

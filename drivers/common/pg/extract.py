@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from drivers.common.metered import metered
 from drivers.common.pg.connect import (
     PgParams,
     close_quietly,
@@ -30,8 +31,21 @@ __all__ = ["describe", "select_list", "select_sql", "stream_query"]
 _MIN_HINT, _MAX_HINT = 1 << 20, 64 << 20
 
 
-def select_sql(config: Mapping[str, Any], schema: str) -> str:
-    """SQL for a step's `query` or `table`/`columns`, with `limit` applied."""
+def select_sql(
+    config: Mapping[str, Any],
+    schema: str,
+    *,
+    projection: str | None = None,
+    where: str = "",
+    order: str = "",
+    offset: int | None = None,
+) -> str:
+    """SQL for a step's `query` or `table`, with `limit` (and `offset`) applied.
+
+    A table's column list is `projection` when given (already quoted SQL), else the step's
+    `columns`; `where` and `order` are SQL fragments appended as given (" WHERE ...",
+    " ORDER BY ...").
+    """
     query = config.get("query")
     limit = config.get("limit")
     if query:
@@ -40,10 +54,14 @@ def select_sql(config: Mapping[str, Any], schema: str) -> str:
     table = config.get("table")
     if not table:
         raise DriverError("the extractor needs either `query` or `table`")
-    columns = config.get("columns") or []
-    projection = ", ".join(quote_ident(str(c)) for c in columns) or "*"
-    sql = f"SELECT {projection} FROM {qualified(*split_table(str(table), schema))}"
-    return f"{sql} LIMIT {int(limit)}" if limit else sql
+    if projection is None:
+        projection = ", ".join(quote_ident(str(c)) for c in config.get("columns") or []) or "*"
+    sql = f"SELECT {projection} FROM {qualified(*split_table(str(table), schema))}{where}{order}"
+    if limit:
+        sql += f" LIMIT {int(limit)}"
+    if offset:
+        sql += f" OFFSET {int(offset)}"
+    return sql
 
 
 def _row_width(schema: pa.Schema) -> int:
@@ -125,31 +143,22 @@ def stream_query(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: in
         raise classify(
             error, action="running the query", label=params.label, secrets=params.secrets
         ) from None
-    batches = _batches(params, conn, cursor, reader, schema, ctx)
-    return pa.RecordBatchReader.from_batches(schema, batches)
+    batches = _batches(params, reader, schema)
+    return pa.RecordBatchReader.from_batches(
+        schema, metered(ctx, batches, on_close=lambda: close_quietly(reader, cursor, conn))
+    )
 
 
-def _batches(
-    params: PgParams, conn: Any, cursor: Any, reader: Any, schema: pa.Schema, ctx: StepContext
-) -> Iterator[pa.RecordBatch]:
-    rows = nbytes = 0
-    try:
-        while True:
-            ctx.check_cancelled()
-            try:
-                batch = reader.read_next_batch()
-            except StopIteration:
-                return
-            except Exception as error:  # noqa: BLE001
-                raise classify(
-                    error, action="reading rows", label=params.label, secrets=params.secrets
-                ) from None
-            if not batch.num_rows:
-                continue
-            batch = restore_batch(batch, schema)
-            rows += batch.num_rows
-            nbytes += batch.nbytes
-            ctx.progress(rows, nbytes)
-            yield batch
-    finally:
-        close_quietly(reader, cursor, conn)
+def _batches(params: PgParams, reader: Any, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """ADBC's batches, repaired to `schema`, read errors classified."""
+    while True:
+        try:
+            batch = reader.read_next_batch()
+        except StopIteration:
+            return
+        except Exception as error:  # noqa: BLE001
+            raise classify(
+                error, action="reading rows", label=params.label, secrets=params.secrets
+            ) from None
+        if batch.num_rows:
+            yield restore_batch(batch, schema)
