@@ -35,8 +35,6 @@ from pathlib import Path
 # imports these from here (conns, jobfiles, wheel) instead of repeating them.
 MARKER = ".osiris-complete"
 """Written last into an unpacked build directory: the build there is complete."""
-SECRET_ENV = "OSIRIS_E2B_CONNECTIONS"
-"""The worker's environment variable carrying the resolved connections (secrets included)."""
 BUILD_ID_CHARS = 16
 
 
@@ -130,7 +128,6 @@ def install_dependencies(lock: Path) -> list[str]:
     missing = _missing(_pins(lock))
     if not missing:
         return []
-    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
     command = [
         sys.executable,
         "-m",
@@ -141,7 +138,7 @@ def install_dependencies(lock: Path) -> list[str]:
         "-q",
         *missing,
     ]
-    done = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True, env=env, check=False)
+    done = subprocess.run(command, stdout=sys.stderr, stderr=subprocess.PIPE, text=True, check=False)
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-6:])
         raise BootError("install", f"pip could not install {len(missing)} pinned dependencies: {tail}")

@@ -16,8 +16,15 @@ __all__ = ["add_e2b_arguments", "executor_from_args"]
 def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("E2B sandbox", "run the steps in an E2B cloud sandbox (docs/e2b.md)")
     group.add_argument("--e2b", action="store_true", help="run in an E2B sandbox (API key from E2B_API_KEY)")
-    group.add_argument("--e2b-timeout", type=int, metavar="S", help="sandbox lifetime in seconds (default 600)")
-    group.add_argument("--e2b-cpu", type=int, metavar="N", help="require at least N CPUs in the sandbox")
+    group.add_argument(
+        "--e2b-timeout",
+        type=_whole(1, 86_400),
+        metavar="S",
+        help="sandbox lifetime in seconds, 1-86400 (default 600)",
+    )
+    group.add_argument(
+        "--e2b-cpu", type=_whole(1, 64), metavar="N", help="require at least N CPUs in the sandbox (1-64)"
+    )
     group.add_argument("--e2b-template", metavar="NAME", help="E2B template (default: E2B's base image)")
     group.add_argument("--e2b-keep", action="store_true", help="leave the sandbox up after the run")
     group.add_argument(
@@ -32,6 +39,25 @@ def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("e2b", "local"),
         help="e2b (default) or local: a worker process in a temporary directory (also OSIRIS_E2B_TRANSPORT=local)",
     )
+
+
+def _whole(low: int, high: int) -> Any:
+    """An argparse type: a whole number in [low, high]; anything else (1e38, -5, nan) is a usage error.
+
+    The bounds repeat runtime.e2b.options.MAX_TIMEOUT_S / MAX_CPU (this module stays import-light;
+    tests/e2b/test_options.py checks they agree), and E2BOptions checks them again.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
+        return value
+
+    return parse
 
 
 def executor_from_args(args: argparse.Namespace) -> Any:

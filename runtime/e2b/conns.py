@@ -1,25 +1,25 @@
-"""Connections for a sandbox run: resolved on the host, carried in one environment variable.
+"""Connections for a sandbox run: resolved on the host, sent to the worker over its stdin.
 
 The connections file is never uploaded: it may hold literal passwords, and the original
 Osiris leaked credentials exactly that way. The host resolves every reference the manifest
-can use (with the host's environment, as a local run would), and the worker receives the
-resolved fields as JSON in `OSIRIS_E2B_CONNECTIONS`, an environment variable of the worker
-process only. A reference that fails to resolve travels as its error, so the step fails in
-the sandbox with the message a local run would show.
+can use (with the host's environment, as a local run would) and sends the resolved fields
+as one `connections` protocol message, after the worker's handshake was accepted and before
+any step runs. They are never in the worker's environment or argv (which step code can read
+from /proc/self/environ and /proc/self/cmdline) nor in any file of the sandbox. A reference
+that fails to resolve travels as its error, so the step fails in the sandbox with the
+message a local run would show.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from compiler.manifest import Manifest
 from runtime.driver import DriverError, ResolvedConnection
-from runtime.e2b.bootstrap import SECRET_ENV
 from runtime.secrets import SecretMasker
 
-__all__ = ["SECRET_ENV", "PayloadConnections", "build_payload", "refs_needed"]
+__all__ = ["PayloadConnections", "build_payload", "refs_needed"]
 
 
 def refs_needed(
@@ -79,10 +79,6 @@ class PayloadConnections:
         for entry in self._refs.values():
             if "fields" in entry:
                 masker.add_connection(entry["fields"], entry.get("secret_fields", ()))
-
-    @classmethod
-    def from_env(cls, text: str | None, masker: SecretMasker) -> PayloadConnections:
-        return cls(json.loads(text) if text else {}, masker)
 
     def register_secrets(self, refs: list[str]) -> None:
         """Already done in __init__: every secret arrived with the payload."""

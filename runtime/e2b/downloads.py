@@ -1,15 +1,19 @@
 """Bring output files home: one background thread, verified and renamed into place atomically.
 
-Each file announced by an `artifact` message is copied to a hidden temp name beside its
-target, checked against the size and sha256 the worker computed, and renamed over the
-target, so a reader on the host sees the old file or the whole new one, never a partial
-file. Any failure removes the temp file and is reported against the writer step.
+Each declared output the sandbox reports ready (the host chose the path, runtime/e2b/host.py)
+is copied to a hidden temp name beside its target, checked against the size and sha256 the
+worker computed, and renamed over the target, so a reader on the host sees the old file or
+the whole new one, never a partial file. The copy stops at the announced size (a file that
+keeps growing is refused), and a size larger than the free space of the target's disk is
+refused before anything is written. Any failure removes the temp file and is reported
+against the writer step.
 """
 
 from __future__ import annotations
 
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -82,11 +86,14 @@ class Downloader:
         target = host_path(self.mounts, artifact.mount, artifact.path)
         remote = f"{self.mounts[artifact.mount].sandbox.rstrip('/')}/{artifact.path}"
         target.parent.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(target.parent).free
+        if artifact.size > free:
+            raise TransportError(f"it is {artifact.size} bytes, more than the {free} bytes free on the host's disk")
         sweep_stale_temps(target, TEMP_SUFFIX)
         temp = owned_temp_name(target, TEMP_SUFFIX)
         try:
             received = with_retries(
-                lambda: self.sandbox.download(remote, temp),
+                lambda: self.sandbox.download(remote, temp, artifact.size),
                 what=f"downloading {artifact.path}",
                 attempts=self.retries,
                 backoff_s=self.backoff_s,

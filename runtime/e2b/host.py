@@ -13,7 +13,6 @@ killed on every path, including Ctrl-C.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -24,7 +23,7 @@ from typing import Any
 
 from compiler.manifest import Manifest
 from runtime.e2b import wheel as wheels
-from runtime.e2b.conns import build_payload
+from runtime.e2b.conns import PayloadConnections, build_payload
 from runtime.e2b.downloads import Artifact, Downloader
 from runtime.e2b.facts import record_facts
 from runtime.e2b.handshake import check_handshake
@@ -43,6 +42,7 @@ __all__ = ["SandboxExecutor", "make_transport"]
 
 log = logging.getLogger("osiris.e2b")
 _Failure = SandboxFailure
+_TAMPERED = "only the files the manifest's writers declare are downloaded; the sandbox sent something else"
 
 
 def make_transport(options: E2BOptions) -> Transport:
@@ -119,7 +119,7 @@ class _SandboxRun:
         self.session_dir = tmp_dir.parent
         self.mirror = SessionMirror(manifest, events, metrics, on_change)
         self.sandbox: Sandbox | None = None
-        self.link = WorkerLink(self.masker, opts.timeout_s, opts.heartbeat_timeout_s)
+        self.link = WorkerLink(self.masker, opts.timeout_s, opts.heartbeat_timeout_s, opts.max_protocol_bytes)
         self.downloader: Downloader | None = None
         self.timings: dict[str, float] = {}
         self.counts = {"upload_bytes": 0, "create_attempts": 0, "upload_attempts": 0}
@@ -129,6 +129,8 @@ class _SandboxRun:
         self.worker_wire: dict[str, Any] = {}
         self.report: dict[str, Any] = {}
         self.worker_status: str | None = None
+        self.announced: set[str] = set()
+        """Writers whose declared output the sandbox reported (each at most once)."""
 
     # -- the run ---------------------------------------------------------------------------
     def go(self) -> ExecResult:
@@ -189,7 +191,12 @@ class _SandboxRun:
         )
         payload = build_payload(self.manifest, self.cfgs, self.connections, self.specs, self.staging.map_dir)
         host_env = getattr(self.connections, "env", None) or os.environ
-        self.worker_env = worker_env(self.opts, host_env, json.dumps(payload, ensure_ascii=False))
+        try:
+            self.worker_env = worker_env(self.opts, host_env, PayloadConnections(payload, SecretMasker()).masker)
+        except ValueError as error:
+            raise _Failure(str(error), "pass secrets through osiris_connections.yaml, never --e2b-env") from None
+        self.payload: dict[str, Any] | None = payload
+        """Sent once over the worker's stdin after its handshake is accepted, then dropped."""
 
     # -- create and upload -------------------------------------------------------------------
     def _create(self) -> None:
@@ -287,9 +294,11 @@ class _SandboxRun:
 
     def _converse(self) -> None:
         order = self.manifest.order
+        payload, self.payload = self.payload, None
         self.link.send(
             [
                 {"type": "handshake", "protocol": PROTOCOL, "accepted": True},
+                {"type": "connections", "payload": payload},
                 *(
                     {
                         "type": "exec_step",
@@ -329,16 +338,7 @@ class _SandboxRun:
             elif kind == "state":
                 self.mirror.state(message["step"])
             elif kind == "artifact":
-                assert self.downloader is not None
-                self.downloader.submit(
-                    Artifact(
-                        str(message["step_id"]),
-                        int(message.get("mount", 0)),
-                        str(message["path"]),
-                        int(message["size"]),
-                        str(message["sha256"]),
-                    )
-                )
+                self._accept_artifact(message)
             elif kind == "log":
                 self.mirror.log(message)
             elif kind == "heartbeat":
@@ -350,6 +350,39 @@ class _SandboxRun:
             raise _Failure(
                 f"the sandbox worker sent an invalid {kind} message: {self.masker.mask(str(error))}"
             ) from None
+
+    def _accept_artifact(self, message: dict[str, Any]) -> None:
+        """Download a writer's output only if it is the file that writer declares, once.
+
+        The host chose each writer's file from the manifest (Staging.outputs); the sandbox only
+        says it is ready, with its size and sha256. Any other path (undeclared, traversing,
+        absolute, another step's, a second report) means the sandbox is misbehaving: the run
+        stops, and nothing of it is downloaded.
+        """
+        assert self.downloader is not None
+        step_id, reported = str(message["step_id"]), (message.get("mount", 0), str(message["path"]))
+        declared = self.staging.outputs.get(step_id)
+        blame = step_id if step_id in self.mirror.states else None
+        shown = self.masker.mask(repr(reported[1])[:300])
+        if declared is None:
+            raise _Failure(
+                f"the sandbox reported an output file {shown} for {step_id[:80]!r}, which declares none; refused",
+                _TAMPERED,
+                step_id=blame,
+            )
+        if reported != declared:
+            raise _Failure(
+                f"the sandbox reported the output file {shown} (mount {reported[0]}), but the step declares "
+                f"{declared[1]!r} (mount {declared[0]}); refused",
+                _TAMPERED,
+                step_id=blame,
+            )
+        if step_id in self.announced:
+            raise _Failure(f"the sandbox reported the output of {step_id} twice; refused", _TAMPERED, step_id=blame)
+        self.announced.add(step_id)
+        self.downloader.submit(
+            Artifact(step_id, declared[0], declared[1], int(message["size"]), str(message["sha256"]))
+        )
 
     def _shutdown_worker(self) -> None:
         """Tell the worker it may exit; the sandbox is killed next anyway, so do not wait for it."""
@@ -376,8 +409,18 @@ class _SandboxRun:
         self.mirror.fail_step(step_id, self.masker.mask(message), "rerun the pipeline; the sandbox output was lost")
 
     def _finish_downloads(self) -> None:
-        if self.downloader is not None:
-            self.downloader.finish()
+        if self.downloader is None:
+            return
+        self.downloader.finish()
+        staging = getattr(self, "staging", None)
+        for step_id in staging.outputs if staging is not None else ():
+            state = self.mirror.states.get(step_id)
+            if state is not None and state.status == "succeeded" and step_id not in self.announced:
+                self.mirror.fail_step(
+                    step_id,
+                    "the sandbox did not report this step's output file, so it was not downloaded",
+                    "rerun the pipeline; if it persists, run it with --e2b-keep and look in the sandbox",
+                )
 
     def _teardown(self) -> None:
         if self.link.alive() and not self.opts.keep:

@@ -4,7 +4,8 @@ One upload holds everything: the bootstrap script, `job/boot.json` (which build 
 where to find or unpack it), `job/run.json` (session id, mounts, path map, executor options),
 the dependency lock, the compiled manifest directory, the wheel unless the sandbox's
 template or cache already holds this build, and the input files staging found. None of it
-holds a secret; secrets go only into the environment built by `worker_env`.
+holds a secret, and neither does the worker's environment (`worker_env`): the resolved
+connections reach the worker over its stdin (runtime.e2b.conns).
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runtime.e2b.bootstrap import MARKER, SECRET_ENV
+from runtime.e2b.bootstrap import MARKER
 from runtime.e2b.options import E2BOptions
 from runtime.e2b.staging import Staging
 from runtime.e2b.transport import Sandbox, UploadFile
 from runtime.e2b.wheel import Build
 from runtime.local.executor import ExecOptions
+from runtime.secrets import SecretMasker
 
 __all__ = ["FIXED_ENV", "build_installed", "job_files", "worker_env"]
 
@@ -29,15 +31,24 @@ log = logging.getLogger("osiris.e2b")
 FIXED_ENV = {"PYTHONUNBUFFERED": "1", "OSIRIS_E2B": "1"}
 
 
-def worker_env(opts: E2BOptions, host_env: Mapping[str, str], payload: str) -> dict[str, str]:
-    """The fixed variables, the `--e2b-env` allow-list and the connection payload; nothing else."""
+def worker_env(opts: E2BOptions, host_env: Mapping[str, str], secrets: SecretMasker) -> dict[str, str]:
+    """The fixed variables and the `--e2b-env` allow-list; nothing else, and no secret.
+
+    Step code can read its process's environment (/proc/self/environ), so a variable whose
+    value holds a connection secret (`secrets` knows them) is refused with ValueError, even
+    when its name looks harmless; credential-looking names are refused by E2BOptions.
+    """
     env = dict(FIXED_ENV)
     for name in opts.env_names:
-        if name in host_env:
-            env[name] = host_env[name]
-        else:
+        if name not in host_env:
             log.warning("--e2b-env %s: not set on the host, not passed", name)
-    env[SECRET_ENV] = payload
+        elif secrets.mask(host_env[name]) != host_env[name]:
+            raise ValueError(
+                f"--e2b-env {name}: its value holds a connection secret, which step code in the "
+                "sandbox could read from its environment"
+            )
+        else:
+            env[name] = host_env[name]
     return env
 
 

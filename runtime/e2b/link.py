@@ -4,7 +4,9 @@ Stdout chunks from the transport are reassembled into lines on the transport's t
 queued; the host's run loop takes them from the queue, decodes them, and learns here when
 the worker is gone (its process ended, the sandbox expired, the stream broke) or silent for
 longer than the heartbeat timeout. Every such ending becomes a `SandboxFailure` with a
-message a user can act on; its text is masked by the caller.
+message a user can act on; its text is masked by the caller. The sandbox is untrusted:
+every message is validated (runtime.e2b.inbound) before it is returned, and the worker may
+send at most `max_bytes` in all.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import queue
 import time
 from typing import Any
 
+from runtime.e2b.inbound import validate
 from runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
 from runtime.e2b.transport import (
     ConnectionLost,
@@ -39,9 +42,16 @@ class SandboxFailure(Exception):
         self.hint, self.step_id = hint, step_id
 
 
+_STDERR_LINE = 2000
+"""Characters of a worker stderr line kept for error messages."""
+
+
 class WorkerLink:
-    def __init__(self, masker: SecretMasker, timeout_s: int, heartbeat_timeout_s: float) -> None:
+    def __init__(
+        self, masker: SecretMasker, timeout_s: int, heartbeat_timeout_s: float, max_bytes: int = 256 * 2**20
+    ) -> None:
         self.masker = masker
+        self.max_bytes = max_bytes
         self.timeout_s, self.heartbeat_timeout_s = timeout_s, heartbeat_timeout_s
         self.process: RemoteProcess | None = None
         self.inbox: queue.Queue[str] = queue.Queue()
@@ -61,6 +71,8 @@ class WorkerLink:
 
     def _stdout(self, chunk: str) -> None:
         self.counts["bytes_in"] += len(chunk.encode("utf-8"))
+        if self.counts["bytes_in"] > self.max_bytes:
+            return  # next() ends the run; nothing more is buffered
         try:
             for line in self._buffer.feed(chunk):
                 self.inbox.put(line)
@@ -70,6 +82,7 @@ class WorkerLink:
     def _stderr(self, chunk: str) -> None:
         for line in chunk.splitlines():
             if line.strip():
+                line = line[:_STDERR_LINE]
                 self.stderr_tail = (self.stderr_tail + [line])[-20:]
                 log.debug("sandbox stderr: %s", self.masker.mask(line))
 
@@ -90,6 +103,11 @@ class WorkerLink:
         `lenient` (until the handshake) skips lines that are not protocol messages: a login
         shell in a sandbox image may print a banner before the bootstrap takes over stdout.
         """
+        if self.counts["bytes_in"] > self.max_bytes:
+            raise SandboxFailure(
+                f"the sandbox worker sent more than {self.max_bytes} bytes of messages; the run was stopped",
+                "a step produced an unbounded stream of events or logs, or the sandbox is misbehaving",
+            )
         try:
             line = self.inbox.get(timeout=timeout)
         except queue.Empty:
@@ -106,6 +124,12 @@ class WorkerLink:
                 return None
             raise SandboxFailure(
                 f"the sandbox worker sent a malformed message: {self.masker.mask(str(error))}"
+            ) from None
+        try:
+            message = validate(message)
+        except ProtocolError as error:
+            raise SandboxFailure(
+                f"the sandbox worker sent an invalid message: {self.masker.mask(str(error))}"
             ) from None
         self.decode_s += time.thread_time() - started
         if message["type"] == "error":

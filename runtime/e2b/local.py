@@ -11,9 +11,11 @@ killed, connection dropped, worker frozen) so every error path is tested without
 from __future__ import annotations
 
 import codecs
+import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -112,8 +114,13 @@ class LocalSandbox:
     def _local(self, remote: str) -> Path:
         path = Path(remote)
         allowed = [self.path] + ([Path(self.cache_dir)] if self.cache_dir else [])
-        if not path.is_absolute() or not any(path == a or a in path.parents for a in allowed):
-            raise TransportError(f"{remote} is outside the sandbox")
+        if (
+            not path.is_absolute()
+            or ".." in path.parts
+            or "\0" in remote
+            or not any(path == a or a in path.parents for a in allowed)
+        ):
+            raise TransportError(f"{remote!r} is outside the sandbox")
         return path
 
     def upload(self, files: list[UploadFile]) -> int:
@@ -138,15 +145,22 @@ class LocalSandbox:
         self._alive()
         return self._local(path).exists()
 
-    def download(self, remote: str, local: Path) -> int:
+    def download(self, remote: str, local: Path, limit: int) -> int:
         self._alive()
         if self.faults.take("download_failures"):
             raise TransportError("download failed transiently (injected)", transient=True)
         source = self._local(remote)
-        if not source.is_file():
-            raise TransportError(f"{remote} does not exist in the sandbox")
-        shutil.copyfile(source, local)
-        return local.stat().st_size
+        if self.path not in source.parents:
+            raise TransportError(f"{remote!r} is not a file of this sandbox")
+        fd = _open_beneath(self.path, source.relative_to(self.path).parts, remote)
+        received = 0
+        with os.fdopen(fd, "rb") as handle, open(local, "wb") as out:
+            while chunk := handle.read(1 << 20):
+                received += len(chunk)
+                if received > limit:
+                    raise TransportError(f"{remote} in the sandbox is larger than the {limit} bytes announced")
+                out.write(chunk)
+        return received
 
     # -- processes -------------------------------------------------------------------------
     def base_env(self) -> dict[str, str]:
@@ -201,6 +215,45 @@ class LocalSandbox:
         self.expired.set()
         for process in self._processes:
             process.kill()
+
+
+def _open_beneath(root: Path, parts: tuple[str, ...], remote: str) -> int:
+    """Open a regular file below `root` without following any symbolic link on the way.
+
+    The local "sandbox" is a directory of this machine, so a link planted there (`out/x.csv ->
+    ~/.ssh/id_rsa`, or `out -> /etc`) would make the host copy one of its own files into an
+    output. Each component is opened relative to its parent with O_NOFOLLOW (no window for a
+    swap between a check and the open), and the result must be a regular file (O_NONBLOCK, so
+    a FIFO cannot stall the download).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(root, flags | os.O_DIRECTORY)
+    except OSError as error:
+        raise TransportError(f"{remote} cannot be read: {error.strerror}") from None
+    try:
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            try:
+                child = os.open(part, flags | (os.O_NONBLOCK if last else os.O_DIRECTORY), dir_fd=fd)
+            except OSError as error:
+                if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise TransportError(
+                        f"{remote} is reached through a symbolic link in the sandbox; refused"
+                    ) from None
+                if error.errno == errno.ENOENT:
+                    raise TransportError(f"{remote} does not exist in the sandbox") from None
+                raise TransportError(f"{remote} cannot be read: {error.strerror}") from None
+            os.close(fd)
+            fd = child
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise TransportError(f"{remote} is not a regular file in the sandbox; refused")
+        os.set_blocking(fd, True)
+        result, fd = fd, -1
+        return result
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 class LocalProcess:

@@ -35,6 +35,18 @@ _STATE_FIELDS = tuple(
 """What a worker's state snapshot (`sinks.snapshot`, also from dataclasses.fields) carries over; the
 identity is the host's own and the monotonic clock readings travel as `elapsed_ms`."""
 _FINAL = ("succeeded", "failed", "skipped", "cancelled")
+_HOST_EVENTS = frozenset(
+    {
+        "run_start",
+        "run_end",
+        "compile_complete",
+        "compile_error",
+        "manifest_loaded",
+        "manifest_error",
+        "connections_error",
+    }
+)
+"""Run-level events runtime/run.py writes on the host; a worker that sends one is forging it."""
 worker_log = logging.getLogger("osiris.e2b.worker")
 
 
@@ -60,13 +72,19 @@ class SessionMirror:
 
     # -- worker messages ---------------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
-        step_id = message.get("step_id")
+        """A validated event message (runtime.e2b.inbound); checked here against the manifest."""
+        step_id = self._known(message.get("step_id"), "event")
         fields = message.get("fields") or {}
-        if step_id is not None and step_id not in self.states:
-            raise ValueError(f"event for unknown step {step_id!r}")
+        if message["event"] in _HOST_EVENTS:
+            raise ValueError(f"{message['event']} is written by the host, not the sandbox")
+        if "event" in fields or "step_id" in fields:
+            raise ValueError("event fields may not be named event or step_id")
+        if fields.get("component", self.states[step_id].component) != self.states[step_id].component:
+            raise ValueError(f"event for step {step_id!r} names another component")
         self.events.emit(str(message["event"]), step_id=step_id, **fields)
 
     def metric(self, message: dict[str, Any]) -> None:
+        self._known(message.get("step_id"), "metric")
         self.metrics.emit(
             str(message["metric"]),
             message["value"],
@@ -76,9 +94,7 @@ class SessionMirror:
         )
 
     def state(self, snap: dict[str, Any], *, only_if_changed: bool = False) -> None:
-        state = self.states.get(snap.get("id", ""))
-        if state is None:
-            raise ValueError(f"state for unknown step {snap.get('id')!r}")
+        state = self.states[self._known(snap.get("id", ""), "state")]
         if only_if_changed and all(getattr(state, name) == snap[name] for name in _STATE_FIELDS if name in snap):
             return
         with self._lock:
@@ -91,6 +107,11 @@ class SessionMirror:
             state.started = now - elapsed if snap.get("started") else None
             state.finished = now if snap.get("finished") else None
         self._changed(state)
+
+    def _known(self, step_id: Any, what: str) -> str:
+        if step_id not in self.states:
+            raise ValueError(f"{what} for unknown step {str(step_id)[:80]!r}")
+        return str(step_id)
 
     def progress(self, progress: dict[str, Any]) -> None:
         for step_id, values in (progress or {}).items():

@@ -9,13 +9,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-__all__ = ["DEFAULT_TEMPLATE", "E2BOptions", "TransportName", "transport_from_env"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "MAX_CPU",
+    "MAX_TIMEOUT_S",
+    "E2BOptions",
+    "TransportName",
+    "check_env_name",
+    "transport_from_env",
+]
 
 TransportName = Literal["e2b", "local"]
 DEFAULT_TEMPLATE = "osiris"
 """The custom template docs/e2b.md builds (dependencies preinstalled); see `--e2b-template`."""
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_TIMEOUT_S = 86_400
+"""The longest sandbox lifetime E2B grants (24 hours); `--e2b-timeout` is 1..this."""
+MAX_CPU = 64
+"""`--e2b-cpu` is 1..this: more than any sandbox template offers."""
+
+
+def check_env_name(name: str) -> str | None:
+    """Why `--e2b-env NAME` is refused, or None. Step code can read the worker's environment,
+    so nothing that looks like a credential goes there (connections get theirs over stdin)."""
+    from runtime.secrets import is_credential_env
+
+    if not _ENV_NAME.match(name):
+        return f"--e2b-env expects a variable name, got {name!r}"
+    if is_credential_env(name):  # E2B_API_KEY, PGPASSWORD, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN...
+        return (
+            f"--e2b-env {name}: looks like a credential, and step code in the sandbox can read its "
+            "environment; reference it from osiris_connections.yaml (${" + name + "}) instead"
+        )
+    return None
 
 
 def transport_from_env(env: Mapping[str, str] | None = None) -> TransportName:
@@ -55,12 +82,32 @@ class E2BOptions:
     announce: Callable[[str], None] | None = None
     """Where to tell the user about a kept sandbox (the CLI prints to stderr)."""
 
+    max_protocol_bytes: int = 256 * 2**20
+    """What the worker may send in all (events, metrics, logs...); more ends the run."""
+
     def __post_init__(self) -> None:
-        bad = [name for name in self.env_names if not _ENV_NAME.match(name)]
-        if bad:
-            raise ValueError(f"--e2b-env expects variable names, got {', '.join(map(repr, bad))}")
-        if self.timeout_s < 1:
-            raise ValueError("--e2b-timeout must be at least 1 second")
-        if self.cpu is not None and self.cpu < 1:
-            raise ValueError("--e2b-cpu must be at least 1")
+        for name in self.env_names:
+            problem = check_env_name(name)
+            if problem:
+                raise ValueError(problem)
+        _whole("--e2b-timeout", self.timeout_s, 1, MAX_TIMEOUT_S, "seconds")
+        if self.cpu is not None:
+            _whole("--e2b-cpu", self.cpu, 1, MAX_CPU, "CPUs")
+        _whole("retries", self.retries, 1, 100, "attempts")
+        _whole("max_protocol_bytes", self.max_protocol_bytes, 1, 2**62, "bytes")
+        for label, value in (
+            ("heartbeat_s", self.heartbeat_s),
+            ("heartbeat_timeout_s", self.heartbeat_timeout_s),
+            ("backoff_s", self.backoff_s),
+            ("shutdown_grace_s", self.shutdown_grace_s),
+        ):
+            # `not 0 < x <= max` also refuses NaN and infinities
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_S:
+                raise ValueError(f"{label} must be a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
         self.env_names = tuple(dict.fromkeys(self.env_names))
+
+
+def _whole(flag: str, value: object, low: int, high: int, unit: str) -> None:
+    """Refuse anything but a whole number in [low, high] (a bool, a float, NaN, 1e38...)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{flag} must be a whole number of {unit} from {low} to {high}, got {value!r}")

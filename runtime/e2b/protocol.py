@@ -26,8 +26,9 @@ __all__ = [
     "encode_many",
 ]
 
-PROTOCOL = 1
-"""Bumped on any incompatible change; host and worker must agree exactly."""
+PROTOCOL = 2
+"""Bumped on any incompatible change; host and worker must agree exactly (2: connections
+over stdin instead of the worker's environment)."""
 
 MAX_LINE = 8 * 1024 * 1024
 """A line longer than this is a protocol error (a runaway or corrupted stream)."""
@@ -46,6 +47,7 @@ WORKER_MESSAGES: dict[str, tuple[str, ...]] = {
 }
 HOST_MESSAGES: dict[str, tuple[str, ...]] = {
     "handshake": ("protocol", "accepted"),
+    "connections": ("payload",),
     "exec_step": ("step_id", "cfg_fp", "index", "count"),
     "cancel": (),
     "shutdown": (),
@@ -72,7 +74,7 @@ def decode(line: str, known: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
         raise ProtocolError(f"message of {len(line)} bytes exceeds the {MAX_LINE}-byte limit")
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the interpreter's stack
         raise ProtocolError(f"not a JSON message: {_preview(line)}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError(f'not a protocol message (no "type"): {_preview(line)}')

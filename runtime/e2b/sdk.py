@@ -166,15 +166,17 @@ class E2BSandbox:
         except Exception as error:  # noqa: BLE001
             raise translate(error, f"checking {path} in the sandbox") from None
 
-    def download(self, remote: str, local: Path) -> int:
+    def download(self, remote: str, local: Path, limit: int) -> int:
         received = 0
         try:
             stream = self.sdk.files.read(remote, format="stream")
             try:
                 with open(local, "wb") as out:
                     for chunk in stream:
-                        out.write(chunk)
                         received += len(chunk)
+                        if received > limit:
+                            raise TransportError(f"{remote} in the sandbox is larger than the {limit} bytes announced")
+                        out.write(chunk)
             finally:
                 close = getattr(stream, "close", None)
                 if close is not None:

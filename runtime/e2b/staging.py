@@ -6,11 +6,16 @@ sandbox directories (mounts). An extractor's input file (or directory) is upload
 same relative place, so the driver opens the "same" path. Absolute paths and `..` escapes
 would make the sandbox write somewhere the host cannot mirror, so they are refused here,
 with the step named, before any sandbox is paid for.
+
+The host also decides here, from the manifest alone, which file each filesystem writer
+declares (`Staging.outputs`): those are the only files it will ever download, whatever the
+sandbox reports.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -18,7 +23,7 @@ from typing import Any
 
 from compiler.manifest import Manifest
 from runtime.driver import DriverError
-from runtime.e2b.paths import Mount
+from runtime.e2b.paths import Mount, locate
 from runtime.e2b.transport import UploadFile
 
 __all__ = ["Preflight", "Staging", "preflight", "stage"]
@@ -38,6 +43,8 @@ class Staging:
     root: str
     mounts: list[Mount]
     uploads: list[UploadFile] = field(default_factory=list)
+    outputs: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """step id -> (mount index, normalised relative POSIX path) of the file a writer declares."""
 
     @property
     def work(self) -> str:
@@ -90,12 +97,19 @@ def stage(
             continue
         base = _base_dir(step.connection or cfg.get("connection"), connections)
         host_base = Path(staging.mounts[0].host) if base is None else _absolute(base, staging.mounts[0].host)
+        # Mount a base_dir itself first (the payload maps it the same way), so its files land under it.
+        sandbox_base = staging.map_dir(str(host_base))
         host_file = host_base / os.path.normpath(raw)
         if step.kind == "extractor":
             staging.uploads += _inputs(staging, host_file)
-        elif step.kind == "writer" and cfg.get("overwrite") is False and host_file.exists():
-            # The driver refuses to replace an existing file; let it see one, so it fails as locally.
-            staging.uploads.append(UploadFile(staging.to_sandbox(host_file), b""))
+        elif step.kind == "writer":
+            # Where the worker will write it: the (mapped) base plus the config path, as it computes it.
+            where = locate(staging.mounts, posixpath.normpath(f"{sandbox_base}/{Path(raw).as_posix()}"))
+            if where is not None:
+                staging.outputs[step.id] = where
+            if cfg.get("overwrite") is False and host_file.exists():
+                # The driver refuses to replace an existing file; let it see one, so it fails as locally.
+                staging.uploads.append(UploadFile(staging.to_sandbox(host_file), b""))
     return staging
 
 

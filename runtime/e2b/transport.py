@@ -114,8 +114,13 @@ class Sandbox(Protocol):
 
     def exists(self, path: str) -> bool: ...
 
-    def download(self, remote: str, local: Path) -> int:
-        """Copy a sandbox file to the local path (which the caller renames); returns bytes."""
+    def download(self, remote: str, local: Path, limit: int) -> int:
+        """Copy a regular sandbox file to the local path (which the caller renames); returns bytes.
+
+        Raises TransportError, having written at most `limit` + 1 bytes, when the file is
+        larger than `limit`; the local transport also refuses a file reached through a
+        symbolic link (its "sandbox" is this machine's file system).
+        """
 
     def start(
         self,
@@ -168,9 +173,7 @@ def with_retries(
         return retry(action, _transient, attempts=total, base=backoff_s, sleep=sleep, on_retry=retried)
     except TransportError as error:
         if error.transient and total > 1:
-            raise type(error)(
-                f"{error} (gave up after {total} attempts)", transient=True, hint=error.hint
-            ) from error
+            raise type(error)(f"{error} (gave up after {total} attempts)", transient=True, hint=error.hint) from error
         raise
 
 

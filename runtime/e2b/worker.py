@@ -224,9 +224,13 @@ class _Job:
                     base = resolved.get("base_dir")
             base_path = Path(str(base)).expanduser() if base else self.work_dir
             path = (base_path if base_path.is_absolute() else self.work_dir / base_path) / path
+        path = Path(os.path.normpath(path))  # the host expects the normalised form it computed itself
         where = locate(self.mounts, str(path))
-        if where is None or not path.is_file():
-            logging.getLogger("osiris.e2b.worker").warning("output of %s is not under a mount: %s", step_id, path)
+        if where is None or path.is_symlink() or not path.is_file():
+            # The host fails the step: a writer that succeeded must report its declared file.
+            logging.getLogger("osiris.e2b.worker").warning(
+                "output of %s is not a regular file under a mount: %s", step_id, path
+            )
             return
         digest, size = file_sha256(path), path.stat().st_size
         self.wire.send(
@@ -265,12 +269,7 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
     """Entry point called by bootstrap.py; returns the process exit code."""
     job = json.loads((root / "job" / "run.json").read_text(encoding="utf-8"))
     masker = SecretMasker()
-    # Child processes never inherit the payload; its secrets are registered before anything is sent.
-    payload = json.loads(os.environ.pop("OSIRIS_E2B_CONNECTIONS", None) or "{}")
     masker.add_environment(os.environ)
-    for entry in payload.get("refs", {}).values():
-        if "fields" in entry:
-            masker.add_connection(entry["fields"], entry.get("secret_fields", ()))
     pairs = [(m["sandbox"], m["host"]) for m in job["mounts"]] + [(s, h) for s, h in job.get("map", [])]
     wire = Wire(out, masker, PathMapper(pairs))
     level = logging.DEBUG if job.get("exec", {}).get("debug") else logging.WARNING
@@ -290,6 +289,17 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
             reason = reply.get("reason") or f"no handshake from the host (got {reply.get('type')})"
             wire.send({"type": "error", "stage": "handshake", "message": str(reason)})
             return 4
+        # The resolved connections come over stdin, never through the environment or a file
+        # (step code can read /proc/self/environ); their secrets join the masker before any step runs.
+        message = inbox.next(_HANDSHAKE_WAIT_S)
+        if message["type"] != "connections" or not isinstance(message.get("payload"), dict):
+            wire.send({"type": "error", "stage": "exec", "message": f"expected connections, got {message['type']}"})
+            return 4
+        payload: dict[str, Any] = message["payload"]
+        del message
+        from runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
+
+        conns = PayloadConnections(payload, masker)
         requested: list[dict[str, Any]] = []
         while True:
             message = inbox.next(_HANDSHAKE_WAIT_S)
@@ -305,9 +315,7 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
             requested.append(message)
             if len(requested) >= int(message["count"]):
                 break
-        from runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
-
-        current.append(_Job(root, job, wire, masker, PayloadConnections(payload, masker), inbox))
+        current.append(_Job(root, job, wire, masker, conns, inbox))
         current[0].run(requested)
     except Exception as error:  # noqa: BLE001 - reported to the host, then a non-zero exit
         wire.send({"type": "error", "stage": "exec", "message": f"{type(error).__name__}: {error}"})

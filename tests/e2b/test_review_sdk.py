@@ -43,15 +43,20 @@ def test_missing_host_file_is_not_retried(tmp_path: Path) -> None:
     sleeps: list[float] = []
     try:
         with pytest.raises(TransportError) as caught:
-            with_retries(lambda: sandbox.upload([UploadFile("/x/gone.csv", missing)]), what="upload",
-                         attempts=3, backoff_s=0.01, sleep=sleeps.append)
+            with_retries(
+                lambda: sandbox.upload([UploadFile("/x/gone.csv", missing)]),
+                what="upload",
+                attempts=3,
+                backoff_s=0.01,
+                sleep=sleeps.append,
+            )
         assert not caught.value.transient and sleeps == []
         assert "gave up" not in str(caught.value) and str(missing) in str(caught.value)
         remote = str(tmp_path / "remote" / "out.csv")
         sandbox.upload([UploadFile(remote, b"a\n1\n")])
         unwritable = tmp_path / "no-such-dir" / "out.csv"
         with pytest.raises(TransportError) as caught:
-            sandbox.download(remote, unwritable)
+            sandbox.download(remote, unwritable, 100)
         assert not caught.value.transient and str(unwritable) in str(caught.value)
     finally:
         sandbox.kill()

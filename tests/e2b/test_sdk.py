@@ -69,7 +69,7 @@ def test_e2b_transport_end_to_end(tmp_path, monkeypatch):
     assert "osiris_session" in create["metadata"]
     (start,) = [kw for name, kw in fake_e2b.CALLS if name == "commands.run"]
     assert start["background"] is True and start["stdin"] is True and start["timeout"] == 0
-    assert set(start["envs"]) == {"OSIRIS_E2B", "PYTHONUNBUFFERED", "OSIRIS_E2B_CONNECTIONS", "E2B_T_ALLOWED"}
+    assert set(start["envs"]) == {"OSIRIS_E2B", "PYTHONUNBUFFERED", "E2B_T_ALLOWED"}
     assert {"files.write_files", "handle.wait", "handle.send_stdin", "files.read"} <= set(names)
     reads = [kw for name, kw in fake_e2b.CALLS if name == "files.read"]
     assert reads and all(kw["format"] == "stream" for kw in reads)

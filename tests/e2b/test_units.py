@@ -126,7 +126,7 @@ def test_cli_flags(capsys):
     assert main(["run", "x.yaml", "--e2b-keep"]) == 2
     assert "--e2b-keep needs --e2b" in capsys.readouterr().err
     assert main(["run", "x.yaml", "--e2b", "--e2b-env", "NOT A NAME"]) == 2
-    assert "--e2b-env expects variable names" in capsys.readouterr().err
+    assert "--e2b-env expects a variable name" in capsys.readouterr().err
 
 
 def test_template_context_and_a_prebuilt_install(tmp_path):
