@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install install-dev golden bench clean
+.PHONY: demo test install install-dev golden bench clean mutate
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,11 @@ test: install
 golden: install
 	$(PY) tests/compiler/golden_harness.py --update
 
+# Mutation testing of the modules that guard safety (docs/testing.md); MODULE=path for one of them.
+# Installs only when mutmut is missing, so several people can run it at once in one venv.
+MODULE ?=
+mutate: $(if $(wildcard $(VENV)/bin/mutmut),,install)
+	$(PY) tools/mutate.py $(MODULE)
+
 clean:
-	rm -rf $(VENV) .osiris out .pytest_cache .hypothesis
+	rm -rf $(VENV) .osiris out .pytest_cache .hypothesis .mutate
