@@ -96,7 +96,7 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
     ctx = CompileContext(
         registry=registry, connections=conns if isinstance(conns, ConnectionsFile) else None,
         cli_params=dict(options.params), env=os.environ if options.env is None else options.env,
-        profile=options.profile, diagnostics=diagnostics,
+        profile=options.profile, diagnostics=diagnostics, project_root=options.cwd,
     )
     # The IR is acyclic and short-lived: the cyclic garbage collector only rescans it (a third
     # of the time on 10,000-step files), so it is paused while compiling.

@@ -82,6 +82,9 @@ class ConnectionsFile:
     aliases: dict[str, dict[str, AliasDecl]] = field(default_factory=dict)
     family_specs: dict[str, Family] = field(default_factory=dict)
     """The registry's Family of every family the file names (fields, defaults, secrets)."""
+    roots: tuple[str, ...] = ()
+    """`filesystem: roots:`: directories outside the project that step paths may use (see
+    compiler/path_policy.py), as written."""
 
     @property
     def secret_fields(self) -> dict[str, frozenset[str]]:
@@ -182,11 +185,12 @@ class _Loader:
             at = version.span if version is not None else Span.whole_file(self.label)
             self.d.add("OML074", at, "the connections file needs `version: 1`", pointer="/version")
         for key, _ in root.items():
-            if key.value not in ("version", "connections"):
+            if key.value not in ("version", "connections", "filesystem"):
                 self.d.add("OML074", key.span, f"unknown key '{key.value}' in the connections file",
-                           help=did_you_mean(key.value, ("version", "connections")), pointer=key.pointer)
+                           help=did_you_mean(key.value, ("version", "connections", "filesystem")),
+                           pointer=key.pointer)
         connections = root.get("connections")
-        result = ConnectionsFile(path=self.label)
+        result = ConnectionsFile(path=self.label, roots=self.roots(root.get("filesystem")))
         if connections is None or connections.kind != "map":
             at = connections.span if connections is not None else Span.whole_file(self.label)
             self.d.add("OML074", at, "`connections:` must map families to aliases",
@@ -210,6 +214,24 @@ class _Loader:
                 if decl is not None:
                     result.aliases.setdefault(family.name, {})[alias_key.value] = decl
         return result
+
+    def roots(self, node: YNode | None) -> tuple[str, ...]:
+        """`filesystem: {roots: [dir, ...]}`: the operator's grant of directories outside the project."""
+        if node is None:
+            return ()
+        roots = node.get("roots") if node.kind == "map" else None
+        if roots is None or roots.kind != "seq" or len(node.items()) != 1:
+            self.d.add("OML074", node.span, "`filesystem:` takes one key, `roots:`, a list of directories",
+                       help="e.g. `filesystem: {roots: [/data/exports]}`", pointer=node.pointer)
+            return ()
+        found = []
+        for item in roots.value:
+            if item.kind != "scalar" or not isinstance(item.value, str) or not item.value or "\x00" in item.value:
+                self.d.add("OML074", item.span, "each entry of `filesystem: roots:` is a directory path",
+                           pointer=item.pointer)
+                continue
+            found.append(item.value)
+        return tuple(found)
 
     def alias(self, family: str, key: YNode, body: YNode) -> AliasDecl | None:
         spec = self.registry.families[family]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from compiler.connections import ConnectionsFile
 from oml.diagnostics import Diagnostics
@@ -20,3 +21,6 @@ class CompileContext:
     env: Mapping[str, str] = field(default_factory=dict)
     profile: str | None = None
     diagnostics: Diagnostics = field(default_factory=Diagnostics)
+    project_root: Path | None = None
+    """Where relative config paths resolve and what they must stay inside (compiler/path_policy.py);
+    None means the current directory."""

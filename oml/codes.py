@@ -180,6 +180,37 @@ _CATALOG: tuple[Code, ...] = (
          "Passwords, keys and tokens never belong in a pipeline file: it is committed, shared "
          "and compiled into artifacts. Put the secret in osiris_connections.yaml as "
          "`${ENV_VAR}` and reference the alias with `connection: \"@family.alias\"`."),
+    # --- paths -------------------------------------------------------------------------------------
+    Code("OML083", "path_outside_project", "error", "a file path leaves the project",
+         "A file path in a step's config must resolve inside the project root (the directory "
+         "`omlc` and `osiris run` start in), inside the `base_dir` of the step's `@filesystem` "
+         "connection, or inside a directory the operator lists under `filesystem: roots:` in "
+         "osiris_connections.yaml. `..` that climbs out and absolute paths elsewhere are refused, "
+         "and at run time so is a symbolic link that leads out. See docs/language.md#file-paths."),
+    Code("OML084", "path_unusable", "error", "a file path holds a NUL byte or is too long",
+         "No file system accepts a path containing a NUL byte, longer than 4095 bytes, or with a "
+         "file or directory name longer than 255 bytes (UTF-8)."),
+    # --- compiled manifests (osiris run --manifest) -------------------------------------------------
+    Code("OML092", "manifest_malformed", "error", "a compiled manifest directory is malformed",
+         "`osiris run --manifest DIR` reads manifest.yaml, meta.json and cfg/<step>.json, and "
+         "checks them against the manifest schema (spec/manifest.schema.json) before anything "
+         "runs: a missing, unreadable or non-regular file, a value of the wrong type, an unsafe "
+         "step id or a cfg path other than `cfg/<step id>.json` is refused. Recompile with omlc."),
+    Code("OML093", "manifest_fingerprint_mismatch", "error", "a compiled file does not match its fingerprint",
+         "meta.json's `manifest_fp` covers manifest.yaml, and each step's `cfg_fp` covers its "
+         "cfg file. A file edited or half-copied after compiling is refused; recompile with omlc."),
+    Code("OML094", "manifest_graph_invalid", "error", "the manifest's step graph is inconsistent",
+         "Step ids are unique; `needs`, `inputs`, `edges`, `order`, `levels` and `connections` "
+         "agree with each other and name existing steps; the graph has no cycle; extractors take "
+         "no input and writers at most one. A compiled manifest always holds; an edited one may not."),
+    Code("OML095", "manifest_component_mismatch", "error", "a manifest step does not match its component",
+         "Each step's component must exist in this runtime's registry with the same version, "
+         "kind, mode and outputs, and its connection must be an `@family.alias` reference of the "
+         "component's family (or none when the component takes none)."),
+    Code("OML096", "manifest_cfg_invalid", "error", "a step's compiled config fails its component's checks",
+         "A cfg file is checked exactly as the compiler checks a step's config: no unknown keys, "
+         "the component's config schema (types, required keys), its constraints, no inline "
+         "secrets, and a `connection` equal to the step's."),
     # --- the tool itself ---------------------------------------------------------------------------
     Code("OML090", "internal_error", "error", "internal compiler error",
          "The compiler failed unexpectedly. This is a bug; please report it with the input."),

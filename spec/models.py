@@ -75,6 +75,12 @@ class ComponentSpec(BaseModel):
                 result[key] = marker if isinstance(marker, str) else "ansi"
         return result
 
+    def path_fields(self) -> dict[str, str]:
+        """Config keys holding a file path (`x-path: read|write`) -> how the step uses it; the
+        path policy (compiler/path_policy.py) confines exactly these."""
+        return {key: prop["x-path"] for key, prop in self.properties.items()
+                if isinstance(prop, dict) and "x-path" in prop}
+
 
 class FamilyField(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)

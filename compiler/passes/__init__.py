@@ -1,12 +1,13 @@
 """The compiler passes, in order. Each is a function (Pipeline, CompileContext) -> Pipeline."""
 
 from compiler.passes.bind_params import bind_params
+from compiler.passes.confine_paths import confine_paths
 from compiler.passes.emit import emit
 from compiler.passes.plan import plan
 from compiler.passes.resolve_connections import resolve_connections
 from compiler.passes.validate import validate
 
-PASSES = (bind_params, validate, resolve_connections, plan)
+PASSES = (bind_params, validate, resolve_connections, confine_paths, plan)
 """Everything before `emit`; `emit` also returns the artifact bytes."""
 
-__all__ = ["PASSES", "bind_params", "emit", "plan", "resolve_connections", "validate"]
+__all__ = ["PASSES", "bind_params", "confine_paths", "emit", "plan", "resolve_connections", "validate"]

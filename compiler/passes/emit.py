@@ -1,4 +1,4 @@
-"""Pass 5: the artifact files, as bytes in memory.
+"""Pass 6: the artifact files, as bytes in memory.
 
 Writing them is the CLI's job (compiler.writer, atomically), so `omlc check` can run this
 pass too and accept exactly what `omlc compile` would write. No timestamps, no absolute

@@ -1,4 +1,4 @@
-"""Pass 4: a deterministic execution plan.
+"""Pass 5: a deterministic execution plan.
 
 Kahn's algorithm with a lexical tie-break (a heap of ids) gives the order; a step's level
 is one more than the highest level among its dependencies, so steps of one level are

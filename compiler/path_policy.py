@@ -1,0 +1,164 @@
+"""One rule for every file path a pipeline names: it stays inside the roots the operator granted.
+
+OML text, model output and manifests are untrusted; the operator and osiris_connections.yaml
+are trusted (docs/security.md). So a path in a step's config (a field its component spec marks
+`x-path: read|write`) must resolve inside one of:
+
+- the project root: the directory `omlc` / `osiris run` / `osiris chat` runs in;
+- the `base_dir` of the step's `@filesystem` connection (written by the operator);
+- a directory listed under `filesystem: roots:` in osiris_connections.yaml.
+
+The compiler checks the text (`check_path`: OML083 when it leaves the roots, OML084 for NUL
+bytes and over-long paths), manifest verification checks compiled cfg files the same way, and
+the file drivers check again when the step runs (`confine_path`), after resolving symbolic
+links, so a link inside the project that points outside is refused too. `osiris chat` applies
+the same functions to the paths a model writes. One module, so these cannot disagree.
+
+Messages quote the path as written (escaped and shortened), never an absolute root, so
+diagnostics and events stay machine-independent.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "MAX_NAME_BYTES",
+    "MAX_PATH_BYTES",
+    "PathProblem",
+    "PathRefused",
+    "check_path",
+    "confine_path",
+    "confine_real",
+    "path_roots",
+    "shown_path",
+    "text_problem",
+]
+
+MAX_PATH_BYTES = 4095
+"""Longest path accepted, in UTF-8 bytes (Linux PATH_MAX is 4096 including the NUL)."""
+MAX_NAME_BYTES = 255
+"""Longest single path component, in UTF-8 bytes (NAME_MAX on every common file system)."""
+
+OUTSIDE = "OML083"
+UNUSABLE = "OML084"
+
+ROOTS_HINT = (
+    "use a path inside the project (relative to the directory omlc and osiris run start in), "
+    "or have the operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PathProblem:
+    """Why a path is refused: its diagnostic code, a one-line message and a hint."""
+
+    code: str
+    message: str
+    hint: str
+
+
+class PathRefused(ValueError):
+    """A path broke the policy at run time (the drivers turn it into a DriverError)."""
+
+    def __init__(self, problem: PathProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+    @property
+    def code(self) -> str:
+        return self.problem.code
+
+    @property
+    def hint(self) -> str:
+        return self.problem.hint
+
+
+def shown_path(path: str, limit: int = 80) -> str:
+    """The path for a message: control characters escaped, long ones cut in the middle."""
+    text = path.encode("unicode_escape", "backslashreplace").decode("ascii") if not path.isprintable() else path
+    if len(text) > limit:
+        text = f"{text[: limit // 2]}...{text[-(limit // 2) + 3:]}"
+    return text
+
+
+def text_problem(path: str) -> PathProblem | None:
+    """OML084 for a path no file system can hold: a NUL byte, over-long path or component."""
+    if "\x00" in path:
+        return PathProblem(UNUSABLE, f"path '{shown_path(path)}' holds a NUL byte",
+                           "remove the \\0 character: no file name can contain it")
+    encoded = path.encode("utf-8", "surrogatepass")
+    if len(encoded) > MAX_PATH_BYTES:
+        return PathProblem(UNUSABLE, f"path '{shown_path(path)}' is {len(encoded)} bytes long "
+                           f"(at most {MAX_PATH_BYTES})", "use a shorter path")
+    if len(encoded) > MAX_NAME_BYTES:
+        longest = max(len(part) for part in encoded.split(b"/"))
+        if longest > MAX_NAME_BYTES:
+            return PathProblem(UNUSABLE, f"path '{shown_path(path)}' has a {longest}-byte file or directory "
+                               f"name (at most {MAX_NAME_BYTES})", "use shorter names")
+    return None
+
+
+def path_roots(project_root: str | os.PathLike[str], extra: Iterable[str] = (),
+               base_dir: str | None = None) -> tuple[str, ...]:
+    """The absolute, normalised roots a step may use: the project root first, then the step's
+    connection `base_dir` and the operator's extra roots (relative ones against the project root)."""
+    root = os.path.normpath(os.path.abspath(os.fspath(project_root)))
+    roots = [root]
+    for other in (base_dir, *extra):
+        if other:
+            roots.append(os.path.normpath(os.path.join(root, os.path.expanduser(other))))
+    return tuple(dict.fromkeys(roots))
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
+
+
+def _outside(path: str, through_link: bool) -> PathProblem:
+    how = "resolves outside the project (through a symbolic link)" if through_link else (
+        "leaves the project" if not os.path.isabs(os.path.expanduser(path)) else "is outside the project")
+    return PathProblem(OUTSIDE, f"path '{shown_path(path)}' {how}", ROOTS_HINT)
+
+
+def check_path(path: str, roots: Sequence[str], base: str | None = None) -> PathProblem | None:
+    """Compile-time check, without touching the file system: `path` resolved against `base`
+    (default: the project root, `roots[0]`) must stay inside one of `roots` (from `path_roots`)."""
+    problem = text_problem(path)
+    if problem is not None:
+        return problem
+    where = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
+    if any(_inside(where, root) for root in roots):
+        return None
+    return _outside(path, through_link=False)
+
+
+def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Path:
+    """Run-time check: the real location of `path` (symbolic links resolved), or PathRefused.
+
+    `path` resolves against `base` (default `roots[0]`); both it and the roots are resolved
+    with realpath, so a root that is itself a link still works, while a link inside a root
+    that points elsewhere does not. The real path is returned, so the caller opens exactly
+    what was checked.
+    """
+    problem = text_problem(path)
+    if problem is not None:
+        raise PathRefused(problem)
+    lexical = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
+    real = os.path.realpath(lexical)
+    real_roots = [os.path.realpath(root) for root in roots]
+    if any(_inside(real, root) for root in real_roots):
+        return Path(real)
+    raise PathRefused(_outside(path, through_link=any(_inside(lexical, root) for root in roots)))
+
+
+def confine_real(found: str | os.PathLike[str], shown: str, roots: Sequence[str]) -> Path:
+    """For a file found by walking a directory (datasets, discovery): its real location, or
+    PathRefused naming it as `shown` when a link inside the directory leads out of the roots."""
+    real = os.path.realpath(os.fspath(found))
+    if any(_inside(real, os.path.realpath(root)) for root in roots):
+        return Path(real)
+    raise PathRefused(_outside(shown, through_link=True))
