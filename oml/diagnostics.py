@@ -27,8 +27,12 @@ class Diagnostic:
     def name(self) -> str:
         return CATALOG[self.code].name
 
-    def sort_key(self) -> tuple[str, int, int, str, str]:
-        return (*self.span.sort_key(), self.code, self.message)
+    def sort_key(self) -> tuple[str, int, int, str, str, str, str, str, int, int]:
+        """Output order: file, line, column, code, message. The other fields only break ties,
+        so the order never depends on which pass happened to report first."""
+        span = self.span
+        return (*span.sort_key(), self.code, self.message, self.pointer, self.help or "", self.severity,
+                span.end_line, span.end_column)
 
 
 class Diagnostics:
@@ -63,8 +67,7 @@ class Diagnostics:
             help=help,
             pointer=pointer,
         )
-        self._items.append(diagnostic)
-        self.error_count += diagnostic.severity == "error"
+        self.extend((diagnostic,))
         return diagnostic
 
     def extend(self, other: Iterable[Diagnostic]) -> None:
@@ -86,14 +89,10 @@ class Diagnostics:
         return [d for d in self._items if d.severity == "error"]
 
     def sorted(self) -> list[Diagnostic]:
-        """Stable order for output: (file, line, column, code, message), duplicates dropped."""
-        unique = {(d.sort_key(), d.pointer, d.help, d.severity): d for d in self._items}
-        return [unique[k] for k in sorted(unique, key=lambda k: (k[0], k[1], k[2] or "", k[3]))]
+        """Every diagnostic in output order (`Diagnostic.sort_key`); nothing is dropped.
 
-
-class CompileError(Exception):
-    """Raised by API entry points that cannot return diagnostics (none of the passes raise)."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__(f"{len(diagnostics)} diagnostic(s)")
-        self.diagnostics = diagnostics
+        Two problems at one position are two diagnostics, and both are shown. One problem
+        reported twice is a bug in the pass that reports it: the tests look for it
+        (tests/oml/test_diagnostic_order.py) rather than this method hiding it.
+        """
+        return sorted(self._items, key=Diagnostic.sort_key)
