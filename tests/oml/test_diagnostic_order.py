@@ -63,7 +63,7 @@ def test_three_on_one_line_come_out_left_to_right_whatever_their_codes_and_messa
 
 @pytest.mark.parametrize("field, low, high", [
     ("pointer", "/steps/0", "/steps/1"),
-    ("help", None, "a hint"),
+    ("help", None, "A hint"),  # no help sorts before any help text
     ("help", "a", "b"),
     ("severity", "error", "warning"),
     ("end", (3, 9), (3, 12)),
