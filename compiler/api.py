@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compiler.checks.secrets import redact_diagnostics
 from compiler.connections import ConnectionsFile, find_connections_file, load_connections
 from compiler.context import CompileContext
 from compiler.passes import PASSES, emit
@@ -113,7 +114,8 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
         if collecting:
             gc.enable()
     used = conns if isinstance(conns, ConnectionsFile) else None
-    return CompileResult(file, diagnostics.sorted(), artifacts, pipeline, used)
+    # A diagnostic may quote a value OML080 reports as a secret: shown masked, like its excerpt.
+    return CompileResult(file, redact_diagnostics(diagnostics.sorted(), text), artifacts, pipeline, used)
 
 
 def compile_path(path: Path, options: CompileOptions | None = None, registry: Registry | None = None,

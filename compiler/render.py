@@ -10,6 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from compiler import __version__
+from compiler.checks.secrets import Cut, redact_line, secret_cuts
 from oml.codes import CATALOG
 from oml.diagnostics import Diagnostic
 
@@ -20,17 +21,21 @@ _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"
 _RESET = "\x1b[0m"
 
 
-def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool) -> list[str]:
+def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool,
+             cuts: Mapping[tuple[str, int], list[Cut]]) -> list[str]:
     span = diagnostic.span
     if span.file_level:  # about the whole file, not a line of it
         return []
     if not lines or not 1 <= span.line <= len(lines):
         return []
-    source = lines[span.line - 1].rstrip("\n").expandtabs(1)
+    # Secrets (OML080's values, credential-shaped text) are shown as ***, carets moved to match.
+    source, column_of = redact_line(lines[span.line - 1].rstrip("\n").expandtabs(1),
+                                    cuts.get((span.file, span.line), ()))
     width = len(str(span.line))
-    end = span.end_column if span.end_line == span.line else len(source) + 1
-    carets = "^" * max(1, min(end, len(source) + 1) - span.column)
-    caret_line = " " * (span.column - 1) + carets
+    column = column_of(span.column, False)
+    end = column_of(span.end_column, True) if span.end_line == span.line else len(source) + 1
+    carets = "^" * max(1, min(end, len(source) + 1) - column)
+    caret_line = " " * (column - 1) + carets
     if colour:
         caret_line = _COLOURS[diagnostic.severity] + caret_line + _RESET
     return [f" {span.line} | {source}", f" {' ' * width} | {caret_line}"]
@@ -42,6 +47,7 @@ def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None
     out: list[str] = []
     errors = warnings = 0
     split = {name: text.splitlines() for name, text in (sources or {}).items()}
+    cuts = secret_cuts(d for _, diagnostics in files for d in diagnostics)
     for file, diagnostics in files:
         for shown, d in enumerate(diagnostics):
             errors += d.severity == "error"
@@ -50,7 +56,7 @@ def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None
                 continue
             severity = f"{_COLOURS[d.severity]}{d.severity}{_RESET}" if colour else d.severity
             out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: {severity}[{d.code}]: {d.message}")
-            out.extend(_excerpt(d, split.get(d.span.file), colour))
+            out.extend(_excerpt(d, split.get(d.span.file), colour, cuts))
             if d.help:
                 out.append(f"  help: {d.help}")
         if len(diagnostics) > limit:
