@@ -74,7 +74,7 @@ class Downloader:
             started = time.monotonic()
             try:
                 self._fetch(artifact)
-            except (TransportError, OSError, ValueError) as error:
+            except Exception as error:  # noqa: BLE001 - any failure fails the step, never the downloader thread
                 self.on_failure(
                     artifact.step_id,
                     f"could not download its output {artifact.path} from the sandbox: {error}",

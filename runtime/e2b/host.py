@@ -327,6 +327,11 @@ class _SandboxRun:
                 self._dispatch(message)
                 self.dispatch_s += time.thread_time() - started
         self._shutdown_worker()
+        if self.mirror.unfinished() and not self.cancel.is_set():
+            raise _Failure(
+                "the sandbox worker reported the end of the run while steps were unfinished",
+                "the sandbox sent a result the protocol does not allow; the run was stopped",
+            )
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]

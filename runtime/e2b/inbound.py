@@ -65,8 +65,8 @@ class Handshake(_Message):
 class Event(_Message):
     type: Literal["event"]
     event: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.:-]*$", max_length=128)]
-    step_id: StepId
-    """Every event the executor or a driver emits in the worker belongs to a step."""
+    step_id: StepId | None = None
+    """Null for the few run-level events the worker may send (e.g. `connection_unencrypted`)."""
     fields: Annotated[dict[Name, JsonValue], Field(max_length=1000)]
 
 

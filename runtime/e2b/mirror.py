@@ -73,14 +73,16 @@ class SessionMirror:
     # -- worker messages ---------------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
         """A validated event message (runtime.e2b.inbound); checked here against the manifest."""
-        step_id = self._known(message.get("step_id"), "event")
+        step_id = message.get("step_id")
         fields = message.get("fields") or {}
         if message["event"] in _HOST_EVENTS:
             raise ValueError(f"{message['event']} is written by the host, not the sandbox")
         if "event" in fields or "step_id" in fields:
             raise ValueError("event fields may not be named event or step_id")
-        if fields.get("component", self.states[step_id].component) != self.states[step_id].component:
-            raise ValueError(f"event for step {step_id!r} names another component")
+        if step_id is not None:
+            component = self.states[self._known(step_id, "event")].component
+            if fields.get("component", component) != component:
+                raise ValueError(f"event for step {step_id!r} names another component")
         self.events.emit(str(message["event"]), step_id=step_id, **fields)
 
     def metric(self, message: dict[str, Any]) -> None:
@@ -108,7 +110,7 @@ class SessionMirror:
             state.finished = now if snap.get("finished") else None
         self._changed(state)
 
-    def _known(self, step_id: Any, what: str) -> str:
+    def _known(self, step_id: object, what: str) -> str:
         if step_id not in self.states:
             raise ValueError(f"{what} for unknown step {str(step_id)[:80]!r}")
         return str(step_id)

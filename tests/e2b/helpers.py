@@ -132,3 +132,62 @@ def files_under(root: Path) -> dict[str, bytes]:
 def leftovers(root: Path) -> list[str]:
     """Temp files an interrupted write or download would leave (there must be none)."""
     return sorted(p.name for p in root.rglob("*") if p.name.endswith((".osiris-e2b-tmp", ".osiris-tmp")))
+
+
+HOSTILE_PIPELINE = """\
+oml_version: "0.1.0"
+name: hostile
+steps:
+  - id: extract-orders
+    component: filesystem.csv_extractor
+    mode: read
+    config: {path: data/orders.csv}
+  - id: snoop
+    component: duckdb.processor
+    mode: transform
+    inputs: {orders: "${extract-orders.df}"}
+    config: {query: "SELECT * FROM orders"}
+  - id: write-snoop
+    component: filesystem.csv_writer
+    mode: write
+    needs: [snoop]
+    config: {path: out/snoop.csv}
+"""
+"""`snoop` runs tests/e2b/sandbox_doubles.Snoop in the worker; `write-snoop` declares out/snoop.csv."""
+
+
+def hostile_workspace(directory: Path, pipeline: str = HOSTILE_PIPELINE) -> Path:
+    """A working directory with the demo orders and `pipeline`, for runs with hostile doubles."""
+    (directory / "data").mkdir(parents=True)
+    shutil.copy2(QUICKSTART / "data" / "orders.csv", directory / "data" / "orders.csv")
+    (directory / "pipeline.yaml").write_text(pipeline, encoding="utf-8")
+    return directory
+
+
+def run_hostile(
+    tmp_path: Path,
+    plan: Mapping[str, Any],
+    *,
+    workspace: Path | None = None,
+    connections: str | None = None,
+    options: E2BOptions | None = None,
+) -> tuple[RunOutcome, SandboxExecutor, LocalTransport]:
+    """Run `pipeline.yaml` of the workspace in the local sandbox with the hostile doubles and `plan`.
+
+    The sandbox is killed afterwards unless `options.keep`; the caller kills kept ones.
+    """
+    from tests.e2b.sandbox_doubles import worker_python
+
+    ws = workspace or hostile_workspace(tmp_path / "ws")
+    local = transport()
+    local.python = worker_python(tmp_path / "shim", dict(plan))
+    outcome, executor = run_pipeline(
+        ws,
+        "pipeline.yaml",
+        sandbox=True,
+        connections=connections,
+        options=options or E2BOptions(transport="local"),
+        local=local,
+    )
+    assert executor is not None
+    return outcome, executor, local

@@ -11,9 +11,11 @@ The plan (a JSON file) says what the doubles do:
   and every file of the sandbox directory except the installed build, one row per source.
 - `write`: files the step creates in the sandbox (relative to the worker's working directory,
   `..` allowed) with their text.
+- `symlinks`: symbolic links the step creates (relative path -> target).
 - `forge`: protocol messages the step writes straight into the worker's protocol stream,
   as step code that found the stream would (e.g. `artifact` messages for files nobody
-  declared).
+  declared; an artifact without `size`/`sha256` gets those of the file it names, read
+  through links). `forge_raw`: lines written as they are (any text), `forge_repeat` times.
 - `symlink_output`: the csv writer makes its declared output a symbolic link to this path.
 
 Database writers (`postgres.writer`, `mysql.writer`) are replaced by `Drain`, so a pipeline
@@ -23,14 +25,15 @@ can name connections with secrets (their resolved fields reach the worker) witho
 from __future__ import annotations
 
 import gc
+import hashlib
+import importlib.abc
+import importlib.util
 import json
 import os
 import stat
 import sys
 from pathlib import Path
 from typing import Any
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _plan() -> dict[str, Any]:
@@ -90,10 +93,22 @@ class Snoop:
             target = Path(os.path.normpath(work / relative))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-        if plan.get("forge"):
+        for relative, link in plan.get("symlinks", {}).items():
+            target = work / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists() or target.is_symlink():
+                target.unlink()
+            os.symlink(link, target)
+        if plan.get("forge") or plan.get("forge_raw"):
             out = _protocol_out()
-            for message in plan["forge"]:
+            for message in plan.get("forge", []):
+                if message.get("type") == "artifact" and "sha256" not in message:
+                    data = Path(os.path.normpath(work / message["path"])).read_bytes()
+                    message = {**message, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                 out.send_line(json.dumps(message) + "\n")
+            for _ in range(int(plan.get("forge_repeat", 1))):
+                for line in plan.get("forge_raw", []):
+                    out.send_line(line)
         rows = snoop_rows(work.parent) if plan.get("snoop") else [("nothing", "")]
         for table in inputs.values():
             table.reader().read_all()
@@ -155,16 +170,37 @@ def worker_python(directory: Path, plan: dict[str, Any]) -> str:
     return str(launcher)
 
 
+class _RegistryHook(importlib.abc.MetaPathFinder):
+    """Install the overrides the moment the worker imports `runtime.registry` from the uploaded
+    build (importing it here first would load this checkout's copy of the project instead)."""
+
+    def __init__(self, found: dict[str, Any]) -> None:
+        self.found = found
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name != "runtime.registry":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.loader is not None
+        run = spec.loader.exec_module
+        found = self.found
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            module.set_default_overrides(found)
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def main(argv: list[str]) -> None:
     """`python sandbox_doubles.py PLAN bootstrap.py ROOT`: install the doubles, run the bootstrap."""
     import runpy
 
     plan_file, *rest = argv
     os.environ["OSIRIS_TEST_SANDBOX_PLAN"] = plan_file  # os.environ only: /proc/self/environ is unchanged
-    sys.path.insert(0, str(REPO))
-    from runtime.registry import set_default_overrides
-
-    set_default_overrides(overrides(json.loads(Path(plan_file).read_text())))
+    sys.meta_path.insert(0, _RegistryHook(overrides(json.loads(Path(plan_file).read_text()))))
     sys.argv = rest
     runpy.run_path(rest[0], run_name="__main__")
 
