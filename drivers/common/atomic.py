@@ -1,5 +1,8 @@
 """Atomic file output: write to a temp name beside the target, fsync, then rename into place.
 
+With `overwrite: false` the rename never replaces a file, even one created at the target
+while the data was being written (`runtime.publish`: renameat2 RENAME_NOREPLACE or a link).
+
 A reader of the target sees the old file or the complete new one, never a partial write.
 Any failure (an exception from the input stream, `Cancelled`, Ctrl-C, disk full, permission
 denied) removes the temp file and leaves the previous target untouched. A run killed outright
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.driver import DriverError
+from runtime.publish import publish
 from runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["atomic_path", "error_code", "os_error", "temp_name"]
@@ -36,15 +40,13 @@ def atomic_path(
     """Yield a temp path to write; on success it replaces `target`, on failure it is removed.
 
     `shown` is the path as the user wrote it, used in error messages. With `overwrite=False`
-    the rename refuses to replace an existing file (checked atomically with a hard link).
+    the publish refuses to replace an existing file, checked atomically (`runtime.publish`).
     """
     parent = target.parent
     if target.is_dir():
         raise DriverError(f"cannot write {shown}: it is a directory", hint="give a file name in `path`")
-    if not overwrite and target.exists():
-        raise DriverError(
-            f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
-        )
+    if not overwrite and os.path.lexists(target):  # fail before writing; _publish checks again, atomically
+        raise _exists(shown)
     try:
         if create_dirs:
             parent.mkdir(parents=True, exist_ok=True)
@@ -99,16 +101,16 @@ def error_code(error: OSError) -> int | None:
 
 
 def _publish(temp: Path, target: Path, *, overwrite: bool, shown: str) -> None:
-    if overwrite:
-        os.replace(temp, target)
-        return
     try:
-        os.link(temp, target)  # fails if target appeared meanwhile: no silent clobbering
+        publish(temp, target, overwrite=overwrite)  # no-clobber: a file that appeared meanwhile stays
     except FileExistsError:
-        raise DriverError(
-            f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
-        ) from None
-    temp.unlink()
+        raise _exists(shown) from None
+
+
+def _exists(shown: str) -> DriverError:
+    return DriverError(
+        f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
+    )
 
 
 def _fsync_file(path: Path) -> None:
