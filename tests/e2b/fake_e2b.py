@@ -23,6 +23,9 @@ from e2b.sandbox_sync.commands.command import Commands
 from e2b.sandbox_sync.filesystem.filesystem import Filesystem
 
 CALLS: list[tuple[str, dict[str, Any]]] = []
+"""(call, keyword arguments) of every SDK call, in order."""
+SENT: list[tuple[str, bytes]] = []
+"""What crossed into the sandbox: ("upload:<path>", bytes), ("command", text), ("stdin", bytes)."""
 
 
 def _check(real: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> None:
@@ -76,7 +79,9 @@ class _Files:
             path = Path(entry["path"])
             path.parent.mkdir(parents=True, exist_ok=True)
             data = entry["data"]
-            path.write_bytes(data.read() if hasattr(data, "read") else data)
+            data = data.read() if hasattr(data, "read") else data
+            SENT.append((f"upload:{path}", data))
+            path.write_bytes(data)
         return []
 
     def exists(self, path: str, **kwargs: Any) -> bool:
@@ -127,6 +132,7 @@ class _Commands:
             request_timeout=request_timeout,
             **kwargs,
         )
+        SENT.append(("command", cmd.encode()))
         env = {"PATH": "/usr/bin:/bin", "HOME": cwd or "/tmp", **(envs or {})}
         if not background:
             done = subprocess.run(
@@ -203,6 +209,7 @@ class FakeHandle:
 
     def send_stdin(self, data: str | bytes, request_timeout: float | None = None) -> None:
         _check(e2b.CommandHandle.send_stdin, "handle.send_stdin", self, data, request_timeout=request_timeout)
+        SENT.append(("stdin", data.encode() if isinstance(data, str) else data))
         try:
             self.popen.stdin.write(data.encode() if isinstance(data, str) else data)
             self.popen.stdin.flush()

@@ -191,3 +191,67 @@ def run_hostile(
     )
     assert executor is not None
     return outcome, executor, local
+
+
+SECRETS_PIPELINE = (
+    HOSTILE_PIPELINE
+    + """\
+  - id: load-pg
+    component: postgres.writer
+    mode: write
+    needs: [extract-orders]
+    config: {connection: "@postgres.dw", table: orders_copy}
+  - id: load-my
+    component: mysql.writer
+    mode: write
+    needs: [extract-orders]
+    config: {connection: "@mysql.app", table: orders_copy}
+"""
+)
+"""HOSTILE_PIPELINE plus two database writers (Drain doubles in the worker) whose connections hold secrets."""
+
+
+def secrets_workspace(tmp_path: Path, setenv: Any) -> tuple[Path, str, list[str]]:
+    """(working directory, connections file, secret values) for SECRETS_PIPELINE.
+
+    One password is a literal of the connections file, the other comes from the host
+    environment (`setenv(name, value)`, e.g. monkeypatch.setenv). The connections file lives
+    outside the working directory, so every file under it can be searched for the secrets.
+    """
+    import secrets
+
+    literal = f"Lit-S3cret/{secrets.token_hex(8)}@x"
+    from_env = f"Env-S3cret-{secrets.token_hex(8)}"
+    setenv("SANDBOX_T_PG_PASSWORD", from_env)
+    ws = hostile_workspace(tmp_path / "ws", SECRETS_PIPELINE)
+    conf = tmp_path / "conf" / "osiris_connections.yaml"
+    conf.parent.mkdir()
+    conf.write_text(
+        "version: 1\nconnections:\n"
+        "  postgres:\n    dw: {host: 127.0.0.1, port: 5432, database: test, user: postgres, "
+        'password: "${SANDBOX_T_PG_PASSWORD}"}\n'
+        f'  mysql:\n    app: {{host: 127.0.0.1, port: 3306, database: test, user: root, password: "{literal}"}}\n',
+        encoding="utf-8",
+    )
+    return ws, str(conf), [literal, from_env]
+
+
+def secret_forms(value: str) -> set[str]:
+    """The forms a secret takes in URLs and JSON text."""
+    from urllib.parse import quote
+
+    return {value, quote(value, safe=""), quote(value), value.replace("/", "\\/")}
+
+
+def find_secrets(text: str, values: list[str]) -> list[str]:
+    return [value for value in values if any(form in text for form in secret_forms(value))]
+
+
+def read_snoop(path: Path) -> dict[str, str]:
+    """The snoop step's output: source -> content."""
+    import csv
+    import sys
+
+    csv.field_size_limit(sys.maxsize)
+    with open(path, encoding="utf-8", newline="") as handle:
+        return {row["source"]: row["content"] for row in csv.DictReader(handle)}

@@ -15,6 +15,7 @@ from tests.e2b import fake_e2b
 @pytest.fixture(autouse=True)
 def _fresh_calls():
     fake_e2b.CALLS.clear()
+    fake_e2b.SENT.clear()
     yield
 
 

@@ -26,6 +26,7 @@ PIPELINE = "examples/quickstart/pipeline.yaml"
 @pytest.fixture(autouse=True)
 def _fresh_calls():
     fake_e2b.CALLS.clear()
+    fake_e2b.SENT.clear()
     fake_e2b.FakeSandbox.drop_after_lines = None
     yield
     fake_e2b.FakeSandbox.drop_after_lines = None

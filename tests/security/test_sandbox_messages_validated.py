@@ -30,8 +30,9 @@ FORGED = {
         "step_id": "snoop",
         "fields": {"component": MARK},
     },
-    "metric NaN": '{"type":"metric","metric":"rows_out","value":NaN,"unit":null,"step_id":"snoop","tags":{"t":"%s"}}'
-    % MARK,
+    "metric NaN": '{"type":"metric","metric":"rows_out","value":NaN,"unit":null,"step_id":"snoop","tags":{"t":"'
+    + MARK
+    + '"}}',
     "metric beyond any float": {
         "type": "metric",
         "metric": "rows_out",
