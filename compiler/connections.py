@@ -10,11 +10,13 @@ connections:
       user: reader
       password: ${MYSQL_PASSWORD}        # ${VAR} and ${VAR:-default} read the environment
       default: true                      # used when a step omits `connection`
+      allow_override: [database]         # step config keys that may replace these fields
 ```
 
-The compiler only needs to know which aliases exist (it never copies their fields into an
-artifact); the runtime calls `resolve()` to get the fields, secrets included, when a step
-starts.
+The compiler only needs to know which aliases exist and what a step may override (it never
+copies their fields into an artifact); the runtime calls `resolve()` to get the fields,
+secrets included, when a step starts. `overridable()` is the one rule both apply to step
+overrides: a credential goes only to the host written next to it (docs/connections.md).
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ from oml.expr.parser import ScalarPosition, has_expression, parse_env_template
 from oml.span import Span
 from oml.suggest import did_you_mean, one_of
 from oml.yaml_loader import YNode, load_yaml
-from spec.models import Family
+from spec.models import Family, FamilyField
 from spec.registry import Registry
 
 DEFAULT_FILE_NAME = "osiris_connections.yaml"
-RESERVED_KEYS = ("default",)
+RESERVED_KEYS = ("default", "allow_override")
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ class AliasDecl:
     """Field values as written, `${VAR}` unexpanded."""
     templates: Mapping[str, tuple[Text | EnvReference, ...]]
     """Per field that contains environment references, its parsed pieces (parsed once, at
-    load; `resolve()` substitutes from them)."""
+    load; `resolve()` substitutes from them). A sub-field of an object field is `ssl.ca`."""
     is_default: bool = False
+    allow_override: frozenset[str] = frozenset()
+    """Fields a step's config may replace although they move a credential (`grant` fields)."""
 
     @cached_property
     def env_refs(self) -> Mapping[str, tuple[EnvReference, ...]]:
@@ -67,6 +71,10 @@ class ResolvedFields:
     fields: Mapping[str, Any]
     secret_fields: frozenset[str]
     missing_env: tuple[str, ...] = ()
+    may_override: frozenset[str] = frozenset()
+    """Fields a step's config may replace (`overridable()`)."""
+    fixed: frozenset[str] = frozenset()
+    """The family's other fields: a step config that sets one is refused."""
 
     @property
     def ref(self) -> str:
@@ -110,14 +118,40 @@ class ConnectionsFile:
         decl = self.aliases[family][alias]
         env = os.environ if env is None else env
         spec = self.family_specs.get(family)
-        values: dict[str, Any] = {} if spec is None else {
-            k: f.default for k, f in spec.fields.items() if f.default is not None}
+        values: dict[str, Any] = {} if spec is None else _defaults(spec.fields)
         missing: list[str] = []
         for key, raw in decl.fields.items():
+            if isinstance(raw, Mapping):
+                sub = dict(values.get(key) or {})
+                for name, item in raw.items():
+                    pieces = decl.templates.get(f"{key}.{name}")
+                    sub[name] = item if pieces is None else _substitute(pieces, env, missing)
+                values[key] = sub
+                continue
             pieces = decl.templates.get(key)
             values[key] = raw if pieces is None else _substitute(pieces, env, missing)
-        return ResolvedFields(family, alias, values, frozenset() if spec is None else spec.secret_fields,
-                              tuple(sorted(set(missing))))
+        if spec is None:
+            return ResolvedFields(family, alias, values, frozenset(), tuple(sorted(set(missing))))
+        may = overridable(spec, decl)
+        return ResolvedFields(family, alias, values, spec.secret_fields, tuple(sorted(set(missing))),
+                              may_override=may, fixed=frozenset(spec.fields) - may)
+
+
+def overridable(family: Family, decl: AliasDecl) -> frozenset[str]:
+    """The fields a step's config may replace for this alias: the family's `free` fields and the
+    `grant` fields the alias lists in `allow_override`. Compiler (OML077) and runtime use this."""
+    return frozenset(k for k, kind in family.step_overrides.items()
+                     if kind == "free" or k in decl.allow_override)
+
+
+def _defaults(fields: Mapping[str, FamilyField]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, spec in fields.items():
+        if spec.fields:
+            values[key] = _defaults(spec.fields)
+        elif spec.default is not None:
+            values[key] = spec.default
+    return values
 
 
 def _substitute(pieces: tuple[Text | EnvReference, ...], env: Mapping[str, str], missing: list[str]) -> str:
@@ -242,28 +276,95 @@ class _Loader:
         fields: dict[str, Any] = {}
         templates: dict[str, tuple[Text | EnvReference, ...]] = {}
         is_default = False
+        allow: frozenset[str] = frozenset()
         allowed = (*spec.fields, *RESERVED_KEYS)
         for field_key, value in body.items():
             name = field_key.value
             if name == "default":
                 is_default = value.value is True
                 continue
+            if name == "allow_override":
+                allow = self.allow_override(spec, value)
+                continue
             if name not in spec.fields:
                 self.d.add("OML074", field_key.span, f"unknown field '{name}' for a {family} connection",
                            help=did_you_mean(name, allowed) or f"fields: {one_of(allowed)}",
                            pointer=field_key.pointer)
                 continue
-            if value.kind != "scalar":
-                self.d.add("OML074", value.span, f"field '{name}' must be a scalar", pointer=value.pointer)
+            field_spec = spec.fields[name]
+            if field_spec.fields is not None:
+                sub = self.object_field(family, name, field_spec, value, templates)
+                if sub is not None:
+                    fields[name] = sub
                 continue
-            fields[name] = value.value
-            if isinstance(value.value, str) and has_expression(value.value):
-                pieces = parse_env_template(value.value, ScalarPosition(value.span, value.style, self.lines),
-                                            self.d, value.pointer)
-                if any(isinstance(p, EnvReference) for p in pieces):
-                    templates[name] = tuple(pieces)
+            if self.scalar(family, name, field_spec, value, templates):
+                fields[name] = value.value
         for required in spec.required:
             if required not in fields:
                 self.d.add("OML074", key.span, f"alias '{family}.{key.value}' lacks required field '{required}'",
                            pointer=body.pointer)
-        return AliasDecl(family, key.value, key.span, fields, templates, is_default)
+        return AliasDecl(family, key.value, key.span, fields, templates, is_default, allow)
+
+    def scalar(self, family: str, name: str, spec: FamilyField, value: YNode,
+               templates: dict[str, tuple[Text | EnvReference, ...]]) -> bool:
+        """Check one scalar field (kind, enum) and parse its `${VAR}` references."""
+        if value.kind != "scalar":
+            self.d.add("OML074", value.span, f"field '{name}' must be a scalar", pointer=value.pointer)
+            return False
+        if spec.enum is not None and value.value is not None and str(value.value) not in spec.enum:
+            self.d.add("OML074", value.span, f"`{name}` of a {family} connection cannot be {value.value!r}",
+                       help=did_you_mean(str(value.value), spec.enum) or f"one of: {one_of(spec.enum)}",
+                       pointer=value.pointer)
+            return False
+        if isinstance(value.value, str) and has_expression(value.value):
+            pieces = parse_env_template(value.value, ScalarPosition(value.span, value.style, self.lines),
+                                        self.d, value.pointer)
+            if any(isinstance(p, EnvReference) for p in pieces):
+                templates[name] = tuple(pieces)
+        return True
+
+    def object_field(self, family: str, name: str, spec: FamilyField, value: YNode,
+                     templates: dict[str, tuple[Text | EnvReference, ...]]) -> dict[str, Any] | None:
+        """A field made of sub-fields, e.g. MySQL's `ssl: {mode: verify_identity, ca: ca.pem}`."""
+        subfields = spec.fields or {}
+        if value.kind != "map":
+            self.d.add("OML074", value.span, f"field '{name}' must be a mapping of {one_of(subfields)}",
+                       help=f"e.g. `{name}: {{{next(iter(subfields), 'mode')}: ...}}`", pointer=value.pointer)
+            return None
+        result: dict[str, Any] = {}
+        for sub_key, sub_value in value.items():
+            sub = str(sub_key.value)
+            if sub not in subfields:
+                self.d.add("OML074", sub_key.span, f"unknown field '{name}.{sub}' for a {family} connection",
+                           help=did_you_mean(sub, subfields) or f"fields of `{name}`: {one_of(subfields)}",
+                           pointer=sub_key.pointer)
+                continue
+            local: dict[str, tuple[Text | EnvReference, ...]] = {}
+            if self.scalar(family, f"{name}.{sub}", subfields[sub], sub_value, local):
+                result[sub] = sub_value.value
+                templates.update(local)
+        return result
+
+    def allow_override(self, spec: Family, value: YNode) -> frozenset[str]:
+        """`allow_override: [field, ...]`: each must be a field a step can set (never a secret)."""
+        items = value.value if value.kind == "seq" else None
+        if items is None or any(item.kind != "scalar" for item in items):
+            self.d.add("OML074", value.span, "`allow_override` must be a list of field names",
+                       help="e.g. `allow_override: [database]`", pointer=value.pointer)
+            return frozenset()
+        granted: set[str] = set()
+        settable = spec.step_overrides
+        for item in items:
+            name = str(item.value)
+            field_spec = spec.fields.get(name)
+            if field_spec is not None and field_spec.secret:
+                self.d.add("OML074", item.span, f"`{name}` is a secret: a step can never set it",
+                           help="keep secrets in this file only; remove it from `allow_override`",
+                           pointer=item.pointer)
+            elif name not in settable:
+                self.d.add("OML074", item.span, f"a step cannot set `{name}` of a {spec.name} connection",
+                           help=did_you_mean(name, settable) or f"fields a step may set: {one_of(settable)}",
+                           pointer=item.pointer)
+            else:
+                granted.add(name)
+        return frozenset(granted)

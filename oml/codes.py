@@ -175,6 +175,12 @@ _CATALOG: tuple[Code, ...] = (
          "`${VAR}` in osiris_connections.yaml has no value in the environment and no "
          "`${VAR:-default}`. Compilation continues; the run fails if the variable is still "
          "unset."),
+    Code("OML077", "override_not_allowed", "error", "a step overrides a connection field it may not",
+         "A credential goes only to the host written next to it in osiris_connections.yaml. A "
+         "step's `host`, `port`, `user`, `database`, `url` or `project_id` would send the "
+         "alias's password or key elsewhere, or use it for another account, so it is refused "
+         "unless the alias lists the field in `allow_override: [...]` (docs/connections.md). "
+         "Better: define an alias for the other target."),
     # --- secrets -----------------------------------------------------------------------------------
     Code("OML080", "secret_inline_forbidden", "error", "a secret is written inline in the OML",
          "Passwords, keys and tokens never belong in a pipeline file: it is committed, shared "

@@ -3,12 +3,17 @@
 The file is parsed by `compiler.connections` (one parser for compiler and runtime). Values
 are read from the environment at run time; a missing variable fails the step with its name,
 never a value. Every secret is registered with the run's masker before anything can print it.
+Each `ResolvedConnection` carries what a step may override (the same rule as the compiler's
+OML077) and a hook through which drivers report an unencrypted connection to a non-loopback
+host: `UnencryptedNotices` turns those into one event and one log line per run and alias.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,9 @@ from oml.diagnostics import Diagnostic, Diagnostics
 from runtime.driver import DriverError, ResolvedConnection
 from runtime.secrets import SecretMasker
 
-__all__ = ["ConnectionsUnavailable", "RuntimeConnections", "load_connections_file", "parse_ref"]
+__all__ = [
+    "ConnectionsUnavailable", "RuntimeConnections", "UnencryptedNotices", "load_connections_file", "parse_ref",
+]
 
 
 class ConnectionsUnavailable(Exception):
@@ -47,7 +54,7 @@ def load_connections_file(
     path = connections_path(options)
     if path is None:
         return None
-    if not path.is_file():
+    if not path.exists():  # a FIFO or device is refused by the loader (OML014), not called missing
         raise ConnectionsUnavailable(f"connections file not found: {explicit}")
     diagnostics = Diagnostics()
     loaded = load_connections_for(options, registry or default_registry(), diagnostics)
@@ -66,15 +73,41 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return family, alias
 
 
+class UnencryptedNotices:
+    """Reports "this connection may travel unencrypted" once per alias: a log line (WARNING,
+    logger `osiris.connections`) and, given `emit`, an event `connection_unencrypted`."""
+
+    def __init__(self, emit: Callable[..., Any] | None = None, *, log: bool = True) -> None:
+        self.emit = emit
+        self.log = log
+        self.seen: dict[str, tuple[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, ref: str, host: str, reason: str, step_id: str | None = None) -> None:
+        with self._lock:
+            if ref in self.seen:
+                return
+            self.seen[ref] = (host, reason)
+        if self.log:
+            logging.getLogger("osiris.connections").warning("%s talks to %s %s", ref, host, reason)
+        if self.emit is not None:
+            self.emit("connection_unencrypted", step_id=step_id, connection=ref, host=host, reason=reason)
+
+    def for_step(self, step_id: str | None) -> Callable[[str, str, str], None]:
+        return lambda ref, host, reason: self(ref, host, reason, step_id)
+
+
 class RuntimeConnections:
     """The run's view of osiris_connections.yaml plus the environment."""
 
     def __init__(
-        self, file: ConnectionsFile | None, masker: SecretMasker, env: Mapping[str, str] | None = None
+        self, file: ConnectionsFile | None, masker: SecretMasker, env: Mapping[str, str] | None = None,
+        notices: UnencryptedNotices | None = None,
     ) -> None:
         self.file = file
         self.masker = masker
         self.env = os.environ if env is None else env
+        self.notices = notices or UnencryptedNotices()
 
     def register_secrets(self, refs: list[str]) -> None:
         """Resolve every reference up front only to learn its secrets (failures wait for the step)."""
@@ -90,7 +123,7 @@ class RuntimeConnections:
         alias = self.file.default_alias(family)
         return f"@{family}.{alias}" if alias else None
 
-    def resolve(self, ref: str) -> ResolvedConnection:
+    def resolve(self, ref: str, step_id: str | None = None) -> ResolvedConnection:
         family, alias = parse_ref(ref)
         where = self.file.path if self.file is not None else "osiris_connections.yaml"
         if self.file is None:
@@ -123,4 +156,7 @@ class RuntimeConnections:
             alias=alias,
             fields=dict(resolved.fields),
             secret_fields=frozenset(resolved.secret_fields),
+            may_override=resolved.may_override,
+            fixed=resolved.fixed,
+            on_unencrypted=self.notices.for_step(step_id),
         )

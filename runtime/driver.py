@@ -14,7 +14,7 @@ spill files.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -72,12 +72,23 @@ class ResolvedConnection:
 
     ``fields`` holds the alias's fields after ``${VAR}`` substitution. Its repr never shows
     values, so an accidental print or traceback cannot leak a password.
+
+    A step's config may replace only the fields in ``may_override`` (docs/connections.md):
+    drivers merge overrides through ``with_overrides`` and never read them from the config
+    themselves, so a credential goes only to the host written next to it.
     """
 
     family: str
     alias: str
     fields: Mapping[str, Any]
     secret_fields: frozenset[str] = frozenset()
+    may_override: frozenset[str] = frozenset()
+    """Fields a step's config may replace (the family's `free` ones and the alias's `allow_override`)."""
+    fixed: frozenset[str] = frozenset()
+    """The family's other fields: a step config that sets one fails the step."""
+    on_unencrypted: Callable[[str, str, str], None] | None = field(default=None, compare=False)
+    """Set by the runtime: told (ref, host, reason) when a driver is about to talk to a
+    non-loopback host without TLS, or possibly without it; it reports once per run and alias."""
 
     @property
     def ref(self) -> str:
@@ -85,6 +96,37 @@ class ResolvedConnection:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
+
+    def check_overrides(self, config: Mapping[str, Any] | None, keys: Iterable[str] = ()) -> None:
+        """Refuse a config that sets a field of this connection it may not replace: any field in
+        ``fixed``, and any of ``keys`` (the driver's override keys) outside ``may_override``."""
+        if not config:
+            return
+        refused = sorted(k for k in {*self.fixed, *keys} if k not in self.may_override
+                         and config.get(k) not in (None, ""))
+        if refused:
+            names = ", ".join(f"`{k}`" for k in refused)
+            raise DriverError(
+                f"the step sets {names}, which {self.ref} does not let a step override: its credentials "
+                "go only to the server written next to them in the connections file",
+                hint=f"remove {names} from the step, or add `allow_override: [{', '.join(refused)}]` to "
+                f"{self.ref} in osiris_connections.yaml if its credentials may be used there",
+            )
+
+    def with_overrides(self, config: Mapping[str, Any] | None, keys: Iterable[str]) -> dict[str, Any]:
+        """The fields with the step's overrides among ``keys`` merged in, after `check_overrides`."""
+        keys = tuple(keys)
+        self.check_overrides(config, keys)
+        merged = dict(self.fields)
+        for key in keys:
+            if config and config.get(key) not in (None, "") and key in self.may_override:
+                merged[key] = config[key]
+        return merged
+
+    def report_unencrypted(self, host: str, reason: str) -> None:
+        """Tell the run that this connection talks to `host` unencrypted (or may): see `on_unencrypted`."""
+        if self.on_unencrypted is not None:
+            self.on_unencrypted(self.ref, host, reason)
 
     def __repr__(self) -> str:
         shown = ", ".join(sorted(self.fields))

@@ -24,7 +24,12 @@ from compiler.manifest import Manifest, ManifestError, load_manifest
 from compiler.render import diagnostic_json
 from oml.canonical import fingerprint
 from oml.diagnostics import Diagnostic
-from runtime.connections import ConnectionsUnavailable, RuntimeConnections, load_connections_file
+from runtime.connections import (
+    ConnectionsUnavailable,
+    RuntimeConnections,
+    UnencryptedNotices,
+    load_connections_file,
+)
 from runtime.events import utc_now
 from runtime.local.context import StepState
 from runtime.local.executor import ExecOptions, ExecResult, execute
@@ -229,7 +234,7 @@ class _Run:
             events=events,
             metrics=self.session.metrics,
             tmp_dir=self.session.tmp_dir,
-            connections=RuntimeConnections(conns, self.masker, self.env),
+            connections=RuntimeConnections(conns, self.masker, self.env, UnencryptedNotices(events.emit)),
             registry=self.registry,
             cancel=self.cancel,
             options=options,

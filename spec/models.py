@@ -85,10 +85,18 @@ class ComponentSpec(BaseModel):
 class FamilyField(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
-    type: Literal["string", "integer", "boolean"]
+    type: Literal["string", "integer", "boolean", "object"]
     secret: bool = False
     default: Any = None
     description: str | None = None
+    enum: tuple[str, ...] | None = None
+    """The values a string field may take (checked when the connections file is loaded)."""
+    fields: dict[str, FamilyField] | None = None
+    """The sub-fields of an `object` field (e.g. MySQL's `ssl: {mode, ca}`)."""
+    override: Literal["grant", "free"] | None = None
+    """Whether a step's config may replace this field: `grant` only when the alias lists it in
+    `allow_override` (it changes where a credential goes or whose it is); `free` always (it
+    moves no credential, e.g. the default schema); absent: never."""
 
 
 class Family(BaseModel):
@@ -102,3 +110,8 @@ class Family(BaseModel):
     @property
     def secret_fields(self) -> frozenset[str]:
         return frozenset(k for k, f in self.fields.items() if f.secret)
+
+    @property
+    def step_overrides(self) -> dict[str, str]:
+        """Field -> `grant` or `free`, for the fields a step's config may replace."""
+        return {k: f.override for k, f in self.fields.items() if f.override is not None}

@@ -146,7 +146,7 @@ class Registry:
         families = {
             name: Family.model_construct(
                 name=name, description=body["description"], required=tuple(body.get("required", ())),
-                fields={k: FamilyField.model_construct(**f) for k, f in body["fields"].items()})
+                fields={k: _family_field(f) for k, f in body["fields"].items()})
             for name, body in raw["families"].items()
         }
         return cls(components, families, raw.get("validators"))
@@ -154,6 +154,15 @@ class Registry:
     @classmethod
     def load(cls, directory: Path = COMPONENT_DIR, families_file: Path = FAMILIES_FILE) -> Registry:
         return cls.from_raw(_load_raw(directory, families_file))
+
+
+def _family_field(raw: dict[str, Any]) -> FamilyField:
+    data = dict(raw)
+    if "enum" in data:
+        data["enum"] = tuple(data["enum"])
+    if "fields" in data:
+        data["fields"] = {k: _family_field(f) for k, f in data["fields"].items()}
+    return FamilyField.model_construct(**data)
 
 
 @lru_cache(maxsize=1)

@@ -2,13 +2,17 @@
 
 The manifest carries the reference (`@mysql.shop`), never the alias's fields: secrets are
 resolved only at run time. A step that omits `connection` gets its family's default alias.
-Without a connections file nothing can be checked; one warning says so.
+A step may replace an alias field (`host:`, `database:` ...) only when the connections file
+allows it (`compiler.connections.overridable`, OML077): a credential goes only to the host
+written next to it. Without a connections file nothing can be checked; one warning says so.
 """
 
 from __future__ import annotations
 
+from compiler.connections import AliasDecl, overridable
 from compiler.context import CompileContext
 from oml.ir import Pipeline, Step
+from oml.lower import KEY_PREFIX
 from oml.pointer import join
 from oml.span import Span
 from oml.suggest import did_you_mean, one_of
@@ -56,6 +60,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
                     step = step.model_copy(update={"valid": False})
                 steps.append(step)
                 continue
+            step = _check_overrides(step, conns.aliases[family][alias], pipeline, ctx)
             steps.append(step.model_copy(update={"connection_ref": f"@{family}.{alias}"}))
             continue
         if ref.family not in conns.aliases:
@@ -78,8 +83,33 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             env_warned.add(ref.text)
             d.add("OML076", ref.span, f"`{ref.text}` uses unset environment variable(s) {', '.join(missing)}",
                   help="set them before `osiris run`, or give a default with `${VAR:-value}`", pointer=pointer)
+        step = _check_overrides(step, decl, pipeline, ctx)
         steps.append(step.model_copy(update={"connection_ref": ref.text}))
     return pipeline.replace_steps(steps)
+
+
+def _check_overrides(step: Step, decl: AliasDecl, pipeline: Pipeline, ctx: CompileContext) -> Step:
+    """OML077 for each config key that replaces a field of the alias without the alias's leave."""
+    family = ctx.registry.family(decl.family)
+    if family is None:
+        return step
+    may = overridable(family, decl)
+    ref = f"@{decl.family}.{decl.alias}"
+    where = ctx.connections.path if ctx.connections is not None else "osiris_connections.yaml"
+    refused = False
+    for key, value in step.config.items():
+        spec = family.fields.get(key)
+        if spec is None or spec.secret or key in may or value in (None, ""):
+            continue  # not an alias field, a secret (OML080 reports it), or allowed
+        pointer = join(step.pointer, "config", key)
+        hint = (f"remove `{key}` and use an alias written for that target; or, if {ref}'s credentials may "
+                f"be used there, add `allow_override: [{key}]` to {ref} in {where}"
+                if spec.override == "grant" else f"remove `{key}`: a step cannot set it")
+        ctx.diagnostics.add("OML077", pipeline.spans.get(KEY_PREFIX + pointer) or pipeline.span_of(pointer),
+                            f"step '{step.id}' overrides `{key}` of {ref}, which its connection does not allow",
+                            help=hint, pointer=pointer)
+        refused = True
+    return step.model_copy(update={"valid": False}) if refused else step
 
 
 def _warn_no_file(ctx: CompileContext, file: str) -> None:

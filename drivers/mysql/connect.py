@@ -7,26 +7,48 @@ slow downstream step must not make the server drop a streaming read).
 
 Error messages never carry the password or the connectorx URL: `mask` removes both, and
 the URL is only built in `cx_url`, never formatted into a message.
+
+Where a connection goes is the alias's business: a step's host/port/database/user replace
+the alias's only where it allows them (`ResolvedConnection.with_overrides`). TLS follows the
+alias's `ssl: {mode, ca}` on every path, pymysql and connectorx alike (`cx_url`), and a
+remote host without guaranteed TLS is reported once per run (`drivers.common.transport`).
+Every connection is a `GuardedConnection`, which sends a LOCAL INFILE file only to the LOAD
+DATA statement that generated it (`drivers.mysql.infile`).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pymysql
+from pymysql.constants import CLIENT
 
+from drivers.common.transport import note_transport
+from drivers.mysql.infile import GuardedConnection
 from runtime.driver import DriverError, ResolvedConnection, TransientError
 
 __all__ = [
-    "ConnParams", "classify", "conn_params", "connect", "cx_url", "error_code", "mask", "qualified",
+    "SSL_MODES", "ConnParams", "classify", "conn_params", "connect", "cx_url", "error_code", "mask", "qualified",
     "quote_ident", "split_table",
 ]
 
 _OVERRIDES = ("host", "port", "database", "user")
+SSL_MODES = ("disabled", "preferred", "required", "verify_ca", "verify_identity")
+_UNSURE = {
+    "disabled": "without TLS (ssl mode disabled)",
+    "preferred": "possibly without TLS (ssl mode preferred: TLS only if the server offers it; "
+    "set `ssl: {mode: verify_identity}` to require it)",
+}
+_CX_MODES = {"disabled": "DISABLED", "required": "REQUIRED", "verify_ca": "VERIFY_CA",
+             "verify_identity": "VERIFY_IDENTITY"}
+_TLS_OFFERED: dict[tuple[str, int], bool] = {}
+"""(host, port) -> did the server offer TLS in its last handshake (what `preferred` got)."""
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
     "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
@@ -64,6 +86,8 @@ class ConnParams:
     user: str | None
     password: str
     charset: str = "utf8mb4"
+    ssl_mode: str = "preferred"
+    ssl_ca: str | None = None
 
     def __repr__(self) -> str:
         return f"ConnParams({self.user}@{self.host}:{self.port}/{self.database})"
@@ -77,11 +101,9 @@ class ConnParams:
 
 
 def conn_params(connection: ResolvedConnection | None, config: Mapping[str, Any] | None = None) -> ConnParams:
-    """Merge the connection's fields with the step's overrides (host/port/database/user)."""
-    fields: dict[str, Any] = dict(connection.fields) if connection is not None else {}
-    for key in _OVERRIDES:
-        if config and config.get(key) not in (None, ""):
-            fields[key] = config[key]
+    """The connection's fields with the step's overrides the alias allows (host/port/database/user);
+    an override it does not allow fails the step."""
+    fields: dict[str, Any] = connection.with_overrides(config, _OVERRIDES) if connection is not None else {}
     if not fields.get("user"):
         raise DriverError(
             "the MySQL connection has no `user`",
@@ -91,14 +113,43 @@ def conn_params(connection: ResolvedConnection | None, config: Mapping[str, Any]
         port = int(fields.get("port") or 3306)
     except (TypeError, ValueError):
         raise DriverError("the MySQL connection's `port` is not a number") from None
-    return ConnParams(
+    tls = fields.get("ssl") or {}
+    mode = str(tls.get("mode") or "preferred")
+    if mode not in SSL_MODES:
+        raise DriverError(f"the MySQL connection's `ssl.mode` cannot be {mode!r}",
+                          hint=f"one of: {', '.join(SSL_MODES)}")
+    params = ConnParams(
         host=str(fields.get("host") or "localhost"),
         port=port,
         database=fields.get("database") or None,
         user=str(fields["user"]),
         password=str(fields.get("password") or ""),
         charset=str(fields.get("charset") or "utf8mb4"),
+        ssl_mode=mode,
+        ssl_ca=str(tls["ca"]) if tls.get("ca") else None,
     )
+    note_transport(connection, [params.host], _UNSURE.get(mode))
+    return params
+
+
+def _ssl_args(params: ConnParams) -> dict[str, Any]:
+    """pymysql's TLS arguments for the connection's `ssl.mode` (as the mysql client's --ssl-mode)."""
+    if params.ssl_mode == "disabled":
+        return {"ssl_disabled": True}
+    if params.ssl_mode == "preferred":
+        return {}  # pymysql >= 1.2: TLS when the server offers it, certificate not checked
+    if params.ssl_ca and not os.path.isfile(params.ssl_ca):
+        raise DriverError(f"the MySQL connection's `ssl.ca` file {params.ssl_ca} does not exist",
+                          hint="give the path of the PEM file of the CA that signed the server's certificate")
+    context = ssl.create_default_context(cafile=params.ssl_ca)
+    # as pymysql's own contexts: MySQL's auto-generated certificates fail the X.509 strict checks
+    context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    if params.ssl_mode == "required":
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context.check_hostname = params.ssl_mode == "verify_identity"
+    return {"ssl": context}  # pymysql refuses a server without TLS when given a context
 
 
 def mask(text: str, params: ConnParams | None) -> str:
@@ -124,7 +175,7 @@ def connect(
     """
     cursor = pymysql.cursors.SSCursor if streaming else pymysql.cursors.Cursor
     try:
-        conn = pymysql.connect(
+        conn = GuardedConnection(
             host=params.host,
             port=params.port,
             user=params.user,
@@ -135,9 +186,11 @@ def connect(
             autocommit=autocommit,
             local_infile=local_infile,
             connect_timeout=max(1, int(connect_timeout)),
+            **_ssl_args(params),
         )
     except Exception as error:  # noqa: BLE001 - every failure becomes a DriverError
         raise classify(error, params, action=f"connect to MySQL at {params.where}") from None
+    _TLS_OFFERED[(params.host, params.port)] = bool(conn.server_capabilities & CLIENT.SSL)
     try:
         with conn.cursor(pymysql.cursors.Cursor) as cur:
             for statement in SESSION_SETUP:
@@ -149,12 +202,28 @@ def connect(
 
 
 def cx_url(params: ConnParams) -> str:
-    """The connectorx URL (secret: never put it in a message, event or file)."""
+    """The connectorx URL (secret: never put it in a message, event or file), with the TLS
+    setting pymysql would use: connectorx's ssl-mode values mean what the mysql client's do,
+    except PREFERRED, which refuses a server without TLS; so `preferred` becomes REQUIRED
+    (unverified, as pymysql's preferred) or DISABLED after what the server offered pymysql."""
     user = urllib.parse.quote(params.user or "", safe="")
     password = urllib.parse.quote(params.password, safe="")
     auth = f"{user}:{password}@" if password else f"{user}@"
     database = urllib.parse.quote(params.database or "", safe="")
-    return f"mysql://{auth}{params.host}:{params.port}/{database}"
+    mode = params.ssl_mode
+    if mode == "preferred":
+        mode = "required" if _tls_offered(params) else "disabled"
+    query = {"ssl-mode": _CX_MODES[mode]}
+    if params.ssl_ca and mode in ("verify_ca", "verify_identity"):
+        query["ssl-ca"] = params.ssl_ca
+    return f"mysql://{auth}{params.host}:{params.port}/{database}?{urllib.parse.urlencode(query)}"
+
+
+def _tls_offered(params: ConnParams) -> bool:
+    """Whether the server offers TLS, from this process's last pymysql handshake with it."""
+    if (params.host, params.port) not in _TLS_OFFERED:
+        connect(params).close()
+    return _TLS_OFFERED[(params.host, params.port)]
 
 
 def error_code(error: BaseException) -> int | None:

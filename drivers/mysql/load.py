@@ -6,7 +6,8 @@ thread executes on the connection, which nothing else touches until `finish`.
 
 LOAD DATA LOCAL turns duplicate keys and conversion errors into warnings (the server cannot
 stop the client mid-file), so every load checks its warnings and fails on the first one:
-the writer stays as strict as a plain INSERT.
+the writer stays as strict as a plain INSERT. The server may ask only for the file of the
+statement running (`drivers.mysql.infile.expect_file`); any other request aborts the load.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pymysql
 
 from drivers.common import os_error
 from drivers.mysql.connect import quote_ident
+from drivers.mysql.infile import expect_file
 from drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
 from runtime.driver import DriverError
 
@@ -181,7 +183,8 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
     def run() -> None:
         with conn.cursor() as cur:
             try:
-                cur.execute(sql)
+                with expect_file(conn, path):
+                    cur.execute(sql)
             finally:
                 path.unlink(missing_ok=True)
             if cur._result is not None and cur._result.warning_count:  # noqa: SLF001

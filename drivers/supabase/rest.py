@@ -10,6 +10,11 @@ cancel before the first request leaves the table untouched), then sends it; if r
 fails, the rows of requests 1..k-1 stay written and the error says how many. `replace` and
 `create_if_missing` (for a missing table) are refused over REST: both need the Postgres
 path (`dsn`), which runs everything in one transaction.
+
+Redirects are never followed: every request carries the API key (as `apikey` and
+`Authorization`), and httpx would re-send `apikey` to whatever host a redirect names. A 3xx
+answer fails the request (`RedirectRefused`), whatever its target, and the message says
+where it pointed so the operator can fix the alias's `url`.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from drivers.supabase.filters import Filter, OrderTerm
 from drivers.supabase.settings import RestSettings
 from runtime.driver import DriverError, TransientError
 
-__all__ = ["RestSession", "classify_rest", "spool", "spooled"]
+__all__ = ["RedirectRefused", "RestSession", "classify_rest", "spool", "spooled"]
 
 # PostgREST passes PostgreSQL's SQLSTATEs through: those come from the shared Postgres tables.
 _TRANSIENT_CODES = TRANSIENT_STATES | {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
@@ -65,6 +70,26 @@ def classify_rest(error: BaseException, *, action: str, settings: RestSettings) 
     return DriverError(f"{where}: {action} failed: {type(error).__name__}: {text}")
 
 
+class RedirectRefused(DriverError):
+    """The API answered with a redirect; following it would send the key along."""
+
+
+def _refuse_redirect(response: httpx.Response) -> None:
+    if not response.is_redirect:
+        return
+    target = response.headers.get("location", "")
+    try:
+        where = response.request.url.join(target)
+        shown = str(where.copy_with(username=None, password=None, query=None, fragment=None))
+    except (httpx.InvalidURL, ValueError):
+        shown = target[:200]
+    raise RedirectRefused(
+        f"the Supabase API at {response.request.url.host} answered HTTP {response.status_code}, a redirect "
+        f"to {shown}: Osiris does not follow redirects, which would carry the API key",
+        hint="set the connection's `url` to the address the API really answers at",
+    )
+
+
 class RestSession:
     """One supabase client with its own HTTP connection pool, closed when the session ends."""
 
@@ -72,7 +97,8 @@ class RestSession:
         from supabase import ClientOptions, create_client
 
         self.settings = settings
-        self._http = httpx.Client(timeout=settings.timeout, follow_redirects=True)
+        self._http = httpx.Client(timeout=settings.timeout, follow_redirects=False,
+                                  event_hooks={"response": [_refuse_redirect]})
         try:
             options = ClientOptions(schema=settings.schema, httpx_client=self._http)
             self.client = create_client(settings.url, settings.key, options=options)

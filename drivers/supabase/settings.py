@@ -4,20 +4,29 @@ A connection with `dsn` goes to the project's Postgres database (the same ADBC c
 postgres.*: streaming reads, COPY writes, transactions). Without `dsn` the step talks to the
 REST API (PostgREST) with the `supabase` client, authenticated by `service_role_key`
 (preferred: it bypasses row-level security), else `key`, else `anon_key`.
+
+The key goes only to the alias's URL: a step's `url`/`project_id` apply only where the alias
+allows them, a project id is a name (never a host), and an `http://` URL to a remote host is
+reported once per run as unencrypted.
 """
 
 from __future__ import annotations
 
+import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from drivers.common.pg import PgParams, params_from
+from drivers.common.transport import note_transport
 from runtime.driver import DriverError, ResolvedConnection
 
 __all__ = ["RestSettings", "has_dsn", "pg_params", "rest_settings"]
 
 KEY_FIELDS = ("service_role_key", "key", "anon_key")
+_OVERRIDES = ("url", "project_id", "schema")
+_PROJECT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -53,9 +62,13 @@ def rest_settings(
 ) -> RestSettings:
     connection = _require(connection)
     config = config or {}
-    url = config.get("url") or connection.get("url")
-    project = config.get("project_id") or connection.get("project_id")
+    fields = connection.with_overrides(config, _OVERRIDES)
+    url = fields.get("url")
+    project = fields.get("project_id")
     if not url and project:
+        if not _PROJECT_ID.fullmatch(str(project)):
+            raise DriverError(f"{connection.ref}: `project_id` {str(project)[:80]!r} is not a Supabase project id",
+                              hint="a project id is lower-case letters, digits and dashes; or give `url`")
         url = f"https://{project}.supabase.co"
     if not url:
         raise DriverError(
@@ -68,5 +81,11 @@ def rest_settings(
             f"{connection.ref} has no API key",
             hint="set `service_role_key` (preferred), `key` or `anon_key`, e.g. from ${SUPABASE_KEY}",
         )
-    schema = str(config.get("schema") or connection.get("schema") or "public")
+    parts = urllib.parse.urlsplit(str(url))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise DriverError(f"{connection.ref}: `url` must be an http(s) URL with a host",
+                          hint="e.g. https://<project>.supabase.co")
+    if parts.scheme == "http":
+        note_transport(connection, [parts.hostname], "without TLS (an http:// URL)")
+    schema = str(fields.get("schema") or "public")
     return RestSettings(str(url).rstrip("/"), key, schema, float(config.get("timeout") or 30), connection.ref)

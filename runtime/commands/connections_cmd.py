@@ -2,7 +2,9 @@
 
 Secret fields are never shown (`***`); `${VAR}` references are reported by name with
 whether the variable is set. `doctor` resolves each alias from the environment and calls
-the health check of a driver of that family; every message and the JSON output are masked.
+the health check of a driver of that family (the drivers' own connection code, TLS settings
+included), and says when an alias talks to a remote host unencrypted or possibly so; every
+message and the JSON output are masked.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
                 "alias": alias,
                 "default": file.default_alias(family) == alias,
                 "fields": fields,
+                "allow_override": sorted(decl.allow_override),
                 "env": env,
             }
         )
@@ -84,18 +87,21 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
         print(masker.mask(f"{entry['ref']}{default}"))
         for key, value in entry["fields"].items():
             print(masker.mask(f"    {key}: {value}"))
+        if entry["allow_override"]:
+            print(f"    allow_override: [{', '.join(entry['allow_override'])}]")
         for name, is_set in entry["env"].items():
             print(f"    env {name}: {'set' if is_set else 'NOT SET'}")
     return 0
 
 
 def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
-    from runtime.connections import RuntimeConnections
+    from runtime.connections import RuntimeConnections, UnencryptedNotices
     from runtime.driver import DriverError
     from runtime.registry import default_registry as drivers
     from spec.registry import default_registry as specs
 
-    conns = RuntimeConnections(file, masker)
+    notices = UnencryptedNotices(log=False)
+    conns = RuntimeConnections(file, masker, notices=notices)
     conns.register_secrets([f"@{f}.{a}" for f, a, _ in _aliases(file)])
     registry = drivers()
     results = []
@@ -114,6 +120,9 @@ def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
             entry.update(ok=False, message=str(error), hint=error.hint)
         except Exception as error:  # noqa: BLE001 - a health check must report, not crash
             entry.update(ok=False, message=f"{type(error).__name__}: {error}")
+        if ref in notices.seen:
+            host, reason = notices.seen[ref]
+            entry["warning"] = f"talks to {host} {reason}"
         results.append(masker.mask_data(entry))
     failed = [r for r in results if r["ok"] is False]
     if as_json:
@@ -127,6 +136,8 @@ def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
             print(masker.mask(f"{mark} {r['ref']}{latency}: {r['message']}"))
             if r.get("hint"):
                 print(masker.mask(f"     hint: {r['hint']}"))
+            if r.get("warning"):
+                print(masker.mask(f"     warning: {r['warning']}"))
     return 1 if failed else 0
 
 

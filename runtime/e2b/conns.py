@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from compiler.manifest import Manifest
+from runtime.connections import UnencryptedNotices
 from runtime.driver import DriverError, ResolvedConnection
 from runtime.secrets import SecretMasker
 
@@ -65,6 +66,8 @@ def build_payload(
             "alias": resolved.alias,
             "fields": fields,
             "secret_fields": sorted(resolved.secret_fields),
+            "may_override": sorted(resolved.may_override),
+            "fixed": sorted(resolved.fixed),
         }
     return {"refs": entries, "defaults": defaults}
 
@@ -74,6 +77,8 @@ class PayloadConnections:
 
     def __init__(self, payload: Mapping[str, Any], masker: SecretMasker) -> None:
         self.masker = masker
+        self.notices = UnencryptedNotices()
+        """Its `emit` is set to the run's event sink when the run starts."""
         self._refs: Mapping[str, Any] = payload.get("refs", {})
         self._defaults: Mapping[str, str | None] = payload.get("defaults", {})
         for entry in self._refs.values():
@@ -86,7 +91,7 @@ class PayloadConnections:
     def default_ref(self, family: str) -> str | None:
         return self._defaults.get(family)
 
-    def resolve(self, ref: str) -> ResolvedConnection:
+    def resolve(self, ref: str, step_id: str | None = None) -> ResolvedConnection:
         entry = self._refs.get(ref)
         if entry is None:
             raise DriverError(
@@ -100,4 +105,7 @@ class PayloadConnections:
             alias=entry["alias"],
             fields=dict(entry["fields"]),
             secret_fields=frozenset(entry.get("secret_fields", ())),
+            may_override=frozenset(entry.get("may_override", ())),
+            fixed=frozenset(entry.get("fixed", ())),
+            on_unencrypted=self.notices.for_step(step_id),
         )

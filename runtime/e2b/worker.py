@@ -170,11 +170,13 @@ class _Job:
         tmp = self.root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         self.running = True
+        events = ForwardEvents(self.wire, session_id)
+        self.conns.notices.emit = events.emit  # "connection_unencrypted", as in a local run
         try:
             result = execute(
                 manifest,
                 cfgs,
-                events=ForwardEvents(self.wire, session_id),
+                events=events,
                 metrics=ForwardMetrics(self.wire, session_id),
                 tmp_dir=tmp,
                 connections=self.conns,

@@ -347,7 +347,9 @@ class StepRunner:
                     hint=f'set `connection: "@{family}.<alias>"` in the step, or mark an alias '
                     f"`default: true` in osiris_connections.yaml",
                 )
-        return self.env.connections.resolve(str(ref))
+        connection = self.env.connections.resolve(str(ref), step_id=self.step.id)
+        connection.check_overrides(self.cfg)  # whatever the driver does: docs/connections.md
+        return connection
 
     def _check_cancelled(self) -> None:
         if self.env.cancel.is_set():

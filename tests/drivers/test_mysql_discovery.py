@@ -114,7 +114,12 @@ def test_secrets_never_reach_messages(db: dict) -> None:
     assert "p@ss" not in repr(params)
 
 
-def test_step_config_overrides_connection_fields(db: dict) -> None:
+def test_step_config_overrides_only_the_fields_the_alias_allows(db: dict) -> None:
     overrides = {"host": db["host"], "database": "other"}
-    params = conn_params(resolved(db, host="elsewhere", database="x"), overrides)
+    base = resolved(db, host="elsewhere", database="x")
+    allowing = ResolvedConnection("mysql", "test", base.fields, base.secret_fields,
+                                  may_override=frozenset({"host", "database"}))
+    params = conn_params(allowing, overrides)
     assert (params.host, params.database, params.port) == (db["host"], "other", db["port"])
+    with pytest.raises(DriverError, match="`host`.*does not let a step override"):
+        conn_params(base, overrides)  # no policy given: nothing may be overridden

@@ -1,13 +1,20 @@
 """Connection parameters for PostgreSQL drivers: libpq conninfo from a resolved connection.
 
 The postgres and supabase drivers both reach a database through ADBC; this module turns a
-`ResolvedConnection` (a `dsn`, or host/port/database/user/password/sslmode fields) plus the
-step's overrides into one libpq conninfo string, and remembers which strings are secret so
-error messages can be scrubbed before anyone sees them.
+`ResolvedConnection` (a `dsn`, or host/port/database/user/password fields, plus the ssl*
+fields) and the step's overrides into one libpq conninfo string, and remembers which strings
+are secret so error messages can be scrubbed before anyone sees them.
+
+A step's host/port/database/user apply only where the alias allows them
+(`ResolvedConnection.with_overrides`), so a password goes only to the host written next to
+it. `sslmode` is always explicit (the alias's, else the dsn's, else `prefer`): libpq's
+environment (PGSSLMODE) does not decide it, and a remote host without guaranteed TLS is
+reported once per run (`drivers.common.transport`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +22,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from drivers.common.transport import note_transport
 from runtime.driver import DriverError, ResolvedConnection
 
 __all__ = [
@@ -30,6 +38,14 @@ __all__ = [
 
 CONNECT_TIMEOUT_S = 10
 _OVERRIDES = {"host": "host", "port": "port", "database": "dbname", "user": "user"}
+_TLS_FIELDS = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+_UNSURE = {
+    "disable": "without TLS (sslmode disable)",
+    "allow": "possibly without TLS (sslmode allow: TLS only if the server insists)",
+    "prefer": "possibly without TLS (sslmode prefer, the default: TLS only if the server offers it, "
+    "certificate not checked; set `sslmode: verify-full` to require it)",
+}
 
 
 @dataclass(frozen=True)
@@ -60,11 +76,11 @@ def params_from(
     *,
     default_schema: str = "public",
 ) -> PgParams:
-    """Build conninfo from the connection's fields and the step's host/port/database/user overrides."""
+    """Build conninfo from the connection's fields and the step's overrides the alias allows
+    (host/port/database/user/schema); an override it does not allow fails the step."""
     if connection is None:
         raise DriverError("this step needs a database connection", hint="set `connection: @postgres.<alias>`")
-    config = config or {}
-    fields = connection.fields
+    fields = connection.with_overrides(config, (*_OVERRIDES, "schema"))
     secrets = [str(fields[key]) for key in ("dsn", "password") if fields.get(key)]
     dsn = fields.get("dsn") or ""
     _refuse_unescaped_userinfo(str(dsn), connection.ref)
@@ -85,18 +101,24 @@ def params_from(
             "dbname": fields.get("database"),
             "user": fields.get("user"),
             "password": fields.get("password") or None,
-            "sslmode": fields.get("sslmode"),
         }
-    for key, libpq_key in _OVERRIDES.items():
-        if config.get(key) not in (None, ""):
-            extra[libpq_key] = config[key]
+    else:  # the dsn is the alias's target; only overrides the alias allows replace its parts
+        extra = {libpq_key: fields[key] for key, libpq_key in _OVERRIDES.items()
+                 if key in connection.may_override and config and config.get(key) not in (None, "")}
+    sslmode = str(fields.get("sslmode") or parsed.get("sslmode") or "prefer")
+    if sslmode not in SSL_MODES:
+        raise DriverError(f"{connection.ref}: sslmode cannot be {sslmode!r}", hint=f"one of: {', '.join(SSL_MODES)}")
+    extra["sslmode"] = sslmode
+    extra.update({key: fields[key] for key in _TLS_FIELDS if fields.get(key)})
     if "connect_timeout" not in parsed:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     extra.setdefault("application_name", parsed.get("application_name") or "osiris")
     conninfo = make_conninfo(dsn, **{k: v for k, v in extra.items() if v is not None})
     merged = conninfo_to_dict(conninfo)
     where = f"{merged.get('host', 'localhost')}:{merged.get('port', 5432)}/{merged.get('dbname', '')}"
-    schema = config.get("schema") or fields.get("schema") or default_schema
+    schema = fields.get("schema") or default_schema
+    hosts = str(merged.get("hostaddr") or merged.get("host") or os.environ.get("PGHOST") or "/").split(",")
+    note_transport(connection, hosts, _UNSURE.get(sslmode))
     return PgParams(conninfo, str(schema), f"{connection.ref} {where}", tuple(secrets))
 
 

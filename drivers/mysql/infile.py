@@ -1,0 +1,92 @@
+"""LOAD DATA LOCAL INFILE that sends only the file Osiris generated for that load.
+
+With LOCAL INFILE the server names the file the client must send, and pymysql sends
+whatever it names: a hostile or compromised server could read any file the run can read,
+at any query. `GuardedConnection` is the pymysql connection every Osiris MySQL connection
+uses; it answers a file request only while `expect_file(conn, path)` is active (the LOAD
+DATA statement for that file), only for that exact path, and only once. Any other request
+is declined the way the mysql client declines a missing file (an empty packet, then the
+server's reply is read so the connection stays in step) and the statement fails with
+`LocalFileRefused`. Connections that do not load never advertise LOCAL INFILE at all
+(`local_infile=False`), so a conforming server never asks them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+from pymysql.connections import MySQLResult
+from pymysql.protocol import LoadLocalPacketWrapper
+
+from runtime.driver import DriverError
+
+__all__ = ["GuardedConnection", "LocalFileRefused", "expect_file"]
+
+
+class LocalFileRefused(DriverError):
+    """The server asked for a local file other than the one this load generated."""
+
+    def __init__(self, requested: bytes) -> None:
+        name = requested.decode("utf-8", "replace")
+        shown = name if len(name) <= 200 else name[:200] + "..."
+        super().__init__(
+            f"the MySQL server asked for the local file {shown!r}, which is not the file Osiris "
+            "generated for this statement: nothing was sent, and the statement was aborted",
+            hint="a server that asks for other files is misconfigured or hostile; check the connection's "
+            "host, or use `load_method: insert`",
+        )
+
+
+class _GuardedResult(MySQLResult):
+    def _read_load_local_packet(self, first_packet: Any) -> None:
+        conn = self.connection
+        requested = LoadLocalPacketWrapper(first_packet).filename
+        expected = conn._take_expected()  # noqa: SLF001 - our subclass
+        if expected is not None and requested == expected and conn._local_infile:  # noqa: SLF001
+            super()._read_load_local_packet(first_packet)
+            return
+        try:  # decline: no data, then read the server's answer so the link stays in step
+            conn.write_packet(b"")
+            conn._read_packet()  # noqa: SLF001
+        except pymysql.MySQLError:
+            pass
+        raise LocalFileRefused(requested)
+
+
+class GuardedConnection(pymysql.connections.Connection):
+    """A pymysql connection whose LOCAL INFILE answers are limited by `expect_file`."""
+
+    _expected_file: bytes | None = None
+
+    def _take_expected(self) -> bytes | None:
+        expected, self._expected_file = self._expected_file, None
+        return expected
+
+    def _read_query_result(self, unbuffered: bool = False) -> int:
+        # pymysql's own body with one change: the result class that answers file requests
+        self._result = None
+        result = _GuardedResult(self)
+        if unbuffered:
+            result.init_unbuffered_query()
+        else:
+            result.read()
+        self._result = result
+        if result.server_status is not None:
+            self.server_status = result.server_status
+        return result.affected_rows
+
+
+@contextlib.contextmanager
+def expect_file(conn: pymysql.connections.Connection, path: Path) -> Iterator[None]:
+    """Let the statement run inside this block be answered with `path`, once."""
+    if not isinstance(conn, GuardedConnection):
+        raise TypeError("LOAD DATA LOCAL needs a GuardedConnection (drivers.mysql.connect.connect)")
+    conn._expected_file = str(path).encode(conn.encoding)  # noqa: SLF001
+    try:
+        yield
+    finally:
+        conn._expected_file = None  # noqa: SLF001
