@@ -21,11 +21,12 @@ from compiler.writer import write_tree
 from oml.diagnostics import Diagnostic, Diagnostics
 from oml.ir import Pipeline
 from oml.lower import parse_pipeline
+from oml.source import InputError, max_input_bytes, read_text
 from oml.span import Span
 from spec.registry import Registry, default_registry
 
-__all__ = ["CompileOptions", "CompileResult", "compile_path", "compile_text", "connections_path",
-           "load_connections_for", "write_output"]
+__all__ = ["CompileOptions", "CompileResult", "SourceError", "compile_path", "compile_text", "connections_path",
+           "input_limit", "load_connections_for", "read_source", "write_output"]
 
 
 @dataclass
@@ -76,7 +77,7 @@ def load_connections_for(options: CompileOptions, registry: Registry,
     if path is None:
         return None
     label = options.connections_label or str(options.connections or path.name)
-    if options.connections is not None and not path.is_file():
+    if options.connections is not None and not path.exists():  # a FIFO or device: OML014 on reading
         diagnostics.add("OML091", Span.whole_file(label), f"connections file not found: {label}")
         return None
     return load_connections(path, label, registry, diagnostics)
@@ -91,6 +92,10 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
     ConnectionsFile (or None for "no file") to share one across many pipelines.
     """
     options = options or CompileOptions()
+    try:
+        max_bytes = input_limit(options)
+    except InputError as error:
+        return _io_failure(file, error)
     registry = registry or default_registry()
     diagnostics = Diagnostics()
     conns = load_connections_for(options, registry, diagnostics) if connections is True else connections
@@ -104,7 +109,7 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
     collecting = gc.isenabled()
     gc.disable()
     try:
-        pipeline = parse_pipeline(text, file, diagnostics)
+        pipeline = parse_pipeline(text, file, diagnostics, max_bytes)
         artifacts: dict[str, bytes] = {}
         if pipeline is not None:
             for compiler_pass in PASSES:
@@ -120,36 +125,35 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
 
 def compile_path(path: Path, options: CompileOptions | None = None, registry: Registry | None = None,
                  connections: ConnectionsFile | None | bool = True, label: str | None = None) -> CompileResult:
-    """Read `path` (reporting OML091 instead of raising) and compile it."""
+    """Read `path` (reporting OML091/OML011/OML014 instead of raising) and compile it."""
     label = label or str(path)
     try:
-        text = read_source(path, label)
+        text = read_source(path, label, input_limit(options or CompileOptions()))
     except SourceError as error:
-        return _io_failure(label, str(error))
+        return _io_failure(label, error)
     return compile_text(text, label, options, registry, connections)
 
 
-class SourceError(Exception):
-    """An OML file that cannot be read as text; the message is the OML091 diagnostic's."""
+SourceError = InputError
+"""An OML file that will not be read: its code (OML091, OML011, OML014), message and help."""
 
 
-def read_source(path: Path, label: str) -> str:
-    """The file's text (UTF-8, bytes as they are: no newline translation), or SourceError."""
-    try:
-        return Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise SourceError(f"no such file: {label}") from None
-    except IsADirectoryError:
-        raise SourceError(f"{label} is a directory, not an OML file") from None
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{label} is not UTF-8 text (byte {error.start})") from None
-    except OSError as error:
-        raise SourceError(f"cannot read {label}: {error.strerror}") from None
+def input_limit(options: CompileOptions) -> int:
+    """The input cap for this compile: OSIRIS_MAX_INPUT_SIZE in `options.env` (or os.environ)."""
+    return max_input_bytes(options.env)
 
 
-def _io_failure(label: str, message: str) -> CompileResult:
+def read_source(path: Path, label: str, max_bytes: int | None = None) -> str:
+    """The file's text (UTF-8, bytes as they are: no newline translation), or SourceError.
+
+    Only a regular file within the input cap (default: from the environment) is read; a
+    device or FIFO is refused without blocking (oml.source)."""
+    return read_text(path, label, max_input_bytes() if max_bytes is None else max_bytes)
+
+
+def _io_failure(label: str, error: InputError) -> CompileResult:
     diagnostics = Diagnostics()
-    diagnostics.add("OML091", Span.whole_file(label), message)
+    diagnostics.add(error.code, Span.whole_file(label), error.message, help=error.help)
     return CompileResult(label, diagnostics.sorted(), {}, None)
 
 

@@ -1,7 +1,7 @@
 """omlc: the OML compiler's command line.
 
 Exit codes: 0 no errors, 1 the input has errors, 2 usage error, 3 internal error (printed
-as one line; OMLC_DEBUG=1 shows the traceback). Heavy or rarely used modules are imported
+as one line; OMLC_DEBUG=1 shows the traceback), 130 Ctrl-C, 143 SIGTERM. Heavy or rarely used modules are imported
 inside the commands so `omlc --help` and `omlc check` start fast.
 """
 
@@ -60,9 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("files", nargs="+", type=Path, metavar="FILE")
     fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
 
-    graph = sub.add_parser("graph", help="print the step graph")
+    graph = sub.add_parser("graph", help="print the step graph (exit 1, no graph, when the file has errors)")
     graph.add_argument("file", type=Path, metavar="FILE")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    inputs(graph)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
     explain.add_argument("code", metavar="CODE", nargs="?")
@@ -70,10 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _options(args: argparse.Namespace):  # noqa: ANN202 - CompileOptions, imported lazily
+def _options(args: argparse.Namespace, search_connections: bool = True):  # noqa: ANN202 - CompileOptions, imported lazily
     from compiler.api import CompileOptions
 
-    return CompileOptions(connections=args.connections, params=dict(args.param), profile=args.profile)
+    return CompileOptions(connections=args.connections, params=dict(args.param), profile=args.profile,
+                          search_connections=search_connections)
 
 
 def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
@@ -161,7 +163,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
             original = read_source(path, str(path))
             formatted = format_text(original)
         except SourceError as error:
-            sys.stderr.write(f"{path}:1:1: error[OML091]: {error}\n")
+            sys.stderr.write(f"{path}:1:1: error[{error.code}]: {error}\n"
+                             + (f"  help: {error.help}\n" if error.help else ""))
             failed += 1
             continue
         except FormatError as error:
@@ -184,11 +187,13 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from compiler.api import CompileOptions, compile_path
+    """The graph of a pipeline that checks; otherwise its diagnostics and exit 1, like `check`
+    (connection references are checked only when --connections is given)."""
+    from compiler.api import compile_path
     from compiler.graph import render_graph
 
-    result = compile_path(args.file, CompileOptions(search_connections=False))
-    if result.pipeline is None or any(d.code in ("OML031", "OML033") for d in result.diagnostics):
+    result = compile_path(args.file, _options(args, search_connections=False))
+    if not result.ok or result.pipeline is None:
         _print_diagnostics([result], "text")
         return EXIT_INPUT
     sys.stdout.write(render_graph(result.pipeline, args.format))
@@ -224,6 +229,9 @@ COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from oml.signals import exit_code, terminate_as_interrupt
+
+    terminate_as_interrupt()  # SIGTERM like Ctrl-C: `compile` leaves no half-written output, exit 143
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -233,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
         sys.stderr.write("omlc: interrupted\n")
-        return 130
+        return exit_code()
     except BrokenPipeError:
         return EXIT_OK
     except Exception as error:  # noqa: BLE001 - the one place internal errors become one line

@@ -31,6 +31,7 @@ from typing import Any
 from oml.diagnostics import Diagnostics
 from oml.expr.nodes import EnvReference, Text
 from oml.expr.parser import ScalarPosition, has_expression, parse_env_template
+from oml.source import InputError, max_input_bytes, read_text
 from oml.span import Span
 from oml.suggest import did_you_mean, one_of
 from oml.yaml_loader import YNode, load_yaml
@@ -176,17 +177,16 @@ def find_connections_file(explicit: str | Path | None, cwd: Path | None = None) 
     if explicit is not None:
         return Path(explicit)
     candidate = (cwd or Path.cwd()) / DEFAULT_FILE_NAME
-    return candidate if candidate.is_file() else None
+    return candidate if candidate.exists() else None  # a FIFO or device there is refused, not skipped
 
 
 def load_connections(path: Path, label: str, registry: Registry,
                      diagnostics: Diagnostics) -> ConnectionsFile | None:
     """Parse and check a connections file; problems become OML074 diagnostics at its lines."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else str(error)
-        diagnostics.add("OML091", Span.whole_file(label), f"cannot read connections file: {reason}")
+    try:  # a regular file within the input cap, never blocking (a FIFO, /dev/zero: OML014)
+        text = read_text(path, label, max_input_bytes())
+    except InputError as error:
+        diagnostics.add(error.code, Span.whole_file(label), error.message, help=error.help)
         return None
     local = Diagnostics()
     root = load_yaml(text, label, local)

@@ -55,6 +55,29 @@ _CATALOG: tuple[Code, ...] = (
     Code("OML010", "invalid_name", "error", "invalid pipeline name",
          "A pipeline name is 1-100 characters of letters, digits, `_`, `-` and `.`, starting "
          "with a letter or digit; it names sessions and output directories."),
+    Code("OML011", "input_too_large", "error", "the input is larger than the input limit",
+         "Pipelines, connections files and manifests are read only up to a size cap, 4 MiB "
+         "unless OSIRIS_MAX_INPUT_SIZE says otherwise (bytes, or a size such as 16MiB), so an "
+         "untrusted file cannot make a tool spend minutes and gigabytes before a diagnostic. A "
+         "10,000-step pipeline is about 2 MiB. Raise the limit for a file you trust; a malformed "
+         "OSIRIS_MAX_INPUT_SIZE is reported with this code too."),
+    Code("OML012", "alias_expansion", "error", "aliases expand the document too much",
+         "YAML aliases (`*name`, also inside merge keys `<<: *name`) repeat the node their anchor "
+         "names. Nested aliases multiply (a few hundred bytes can stand for billions of values, "
+         "the \"billion laughs\" attack), and an alias inside its own anchor never ends. Aliases "
+         "may add at most 10,000 values, or as many values as the document writes out if that "
+         "is more; this is counted while the file is read, before anything is expanded."),
+    Code("OML013", "document_too_complex", "error", "the document nests too deeply or holds too many values",
+         "An OML document nests at most 100 levels deep (aliases expanded) and holds at most "
+         "one value per 8 bytes of the input limit (524,288 at the default 4 MiB; every alias "
+         "use counts). Real pipelines need fewer than ten levels and about one value per 13 "
+         "bytes; these limits keep a hostile document from crashing or stalling the parser."),
+    Code("OML014", "not_a_regular_file", "error", "the input is not a regular file",
+         "Osiris reads pipelines, connections files and manifests only from regular files. A "
+         "device (`/dev/zero`), a named pipe (FIFO) or a socket could never end or could block "
+         "forever, so it is refused before it is opened; the file type is checked again on the "
+         "opened descriptor, and the open does not block, so a FIFO swapped in between cannot "
+         "hang the tool either."),
     # --- steps ---------------------------------------------------------------------------------
     Code("OML020", "step_not_mapping", "error", "a step is not a mapping",
          "Each item of `steps` is a mapping with at least `id` and `component`."),

@@ -440,9 +440,10 @@ def _infer_type(value: Any) -> str | None:
     return None
 
 
-def parse_pipeline(text: str, file: str, diagnostics: Diagnostics) -> Pipeline | None:
-    """OML text -> IR. Returns None only when the document is unusable (syntax, not a mapping)."""
-    root = load_yaml(text, file, diagnostics)
+def parse_pipeline(text: str, file: str, diagnostics: Diagnostics, max_bytes: int | None = None) -> Pipeline | None:
+    """OML text -> IR. Returns None only when the document is unusable (syntax, limits, not a
+    mapping); `max_bytes` is the input cap (oml.source), default from the environment."""
+    root = load_yaml(text, file, diagnostics, max_bytes)
     if root is None:
         if not diagnostics.has_errors:
             diagnostics.add("OML002", Span.whole_file(file), "the file is empty",

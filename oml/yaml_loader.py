@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,7 +20,9 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from oml.diagnostics import Diagnostics
 from oml.pointer import join
+from oml.source import InputError, check_size, max_input_bytes
 from oml.span import Span
+from oml.yaml_compose import Limits, TooComplex, compose_events
 
 Kind = Literal["map", "seq", "scalar"]
 
@@ -123,13 +126,14 @@ def key_text(node: ScalarNode) -> str:
     return "null" if value is None else str(value)
 
 
-MAX_DEPTH = 100
-MAX_NODES = 2_000_000
-"""Guards against recursive aliases (`&a [*a]`) and alias bombs: OML001, never a crash."""
+MAX_DEPTH = Limits.max_depth
+"""How deep a document may nest, aliases expanded (the composer checks what is written, the
+tree builder what aliases add); the node and alias limits are in oml.yaml_compose."""
 
 
-class TooComplex(Exception):
-    pass
+def limits_for(max_bytes: int) -> Limits:
+    """The document limits that go with an input cap: one value per 8 bytes of it."""
+    return Limits(max_nodes=max(max_bytes // 8, 1_000))
 
 
 class BadCharacter(Exception):
@@ -147,7 +151,6 @@ class _Builder:
     def __init__(self, file: str, diagnostics: Diagnostics) -> None:
         self.file = file
         self.diagnostics = diagnostics
-        self.nodes = 0
 
     def span(self, node: Node) -> Span:
         start, end = node.start_mark, node.end_mark
@@ -159,10 +162,11 @@ class _Builder:
                     end_column=end.column + 1)
 
     def build(self, node: Node, pointer: str, depth: int = 0) -> YNode:
-        self.nodes += 1
-        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
-            raise TooComplex(self.span(node))
         span = self.span(node)
+        if depth > MAX_DEPTH:  # an alias used deep down: the composer saw only what is written
+            raise TooComplex("OML013", span, f"the document nests more than {MAX_DEPTH} levels deep "
+                             "once its aliases are expanded", "use the alias nearer the top, or "
+                             "write the values out")
         if isinstance(node, MappingNode):
             pairs: list[tuple[YNode, YNode]] = []
             seen: dict[Any, YNode] = {}
@@ -200,23 +204,30 @@ class _Builder:
         return YNode("scalar", value, span, pointer, style=node.style or None, tag=tag)
 
 
-def compose(text: str) -> Node | None:
+def compose(text: str, limits: Limits | None = None) -> Node | None:
     """Compose with ruamel.yaml's libyaml-based parser (ruamel.yaml.clib), about 6x faster than
     its pure-Python parser, with the same nodes, marks and YAML 1.2 tags (a plain scalar's
     style is "" instead of None: test it with `not node.style`). libyaml is stricter in a few
     YAML 1.2 corners (a `:` inside a flow scalar), so anything it rejects is parsed again by
-    the pure parser, whose verdict and messages are the ones reported. Comments are not kept:
-    callers that need them (omlc fmt) find them in the text, using the nodes' marks."""
+    the pure parser, whose verdict and messages are the ones reported. Either parser's events
+    go through oml.yaml_compose, which enforces `limits` as it goes (TooComplex). Comments are
+    not kept: callers that need them (omlc fmt) find them in the text, using the nodes' marks."""
+    limits = limits or Limits()
     try:
         fast = YAML(typ="safe", pure=False)
     except Exception:  # noqa: BLE001 - no C extension: the pure parser is the only one
         fast = None
     if fast is not None:
         try:
-            return fast.compose(text)
+            return _compose_with(fast, text, limits)
         except YAMLError:
             pass
-    return YAML(typ="rt", pure=True).compose(text)
+    return _compose_with(YAML(typ="rt", pure=True), text, limits)
+
+
+def _compose_with(yaml: YAML, text: str, limits: Limits) -> Node | None:
+    with closing(yaml.parse(text)) as events:  # closing disposes of the parser when we stop early
+        return compose_events(events, yaml.resolver, limits)
 
 
 def syntax_error(error: YAMLError, text: str) -> tuple[int, int, str]:
@@ -231,10 +242,21 @@ def syntax_error(error: YAMLError, text: str) -> tuple[int, int, str]:
     return line, column, f"YAML syntax error: {error.problem or error.context or 'invalid YAML'}"
 
 
-def compose_checked(text: str, file: str, diagnostics: Diagnostics) -> Node | None:
-    """`compose`, with a syntax error reported as OML001 (and None returned)."""
+def compose_checked(text: str, file: str, diagnostics: Diagnostics,
+                    max_bytes: int | None = None) -> Node | None:
+    """`compose` within the input cap (`max_bytes`, default oml.source.max_input_bytes()), with
+    a syntax error reported as OML001 and an exceeded limit as OML011-OML013 (None returned)."""
     try:
-        return compose(text)
+        limit = max_input_bytes() if max_bytes is None else max_bytes
+        if len(text) * 4 > limit:  # a character is at most 4 bytes: encode only when it matters
+            check_size(len(text.encode("utf-8", "surrogatepass")), file, limit)
+        return compose(text, limits_for(limit))
+    except InputError as error:
+        diagnostics.add(error.code, Span.whole_file(file), error.message, help=error.help)
+    except TooComplex as error:
+        mark = error.mark
+        at = Span.point(file, mark.line + 1, mark.column + 1) if mark is not None else Span.whole_file(file)
+        diagnostics.add(error.code, at, error.message, help=error.help)
     except YAMLError as error:
         line, column, message = syntax_error(error, text)
         diagnostics.add("OML001", Span.point(file, line, column), message)
@@ -243,9 +265,10 @@ def compose_checked(text: str, file: str, diagnostics: Diagnostics) -> Node | No
     return None
 
 
-def load_yaml(text: str, file: str, diagnostics: Diagnostics) -> YNode | None:
-    """Parse `text`; on a syntax error add OML001 and return None."""
-    root = compose_checked(text, file, diagnostics)
+def load_yaml(text: str, file: str, diagnostics: Diagnostics, max_bytes: int | None = None) -> YNode | None:
+    """Parse `text`; on a syntax error (OML001) or an exceeded limit (OML011-OML013) add the
+    diagnostic and return None."""
+    root = compose_checked(text, file, diagnostics, max_bytes)
     return build_tree(root, file, diagnostics) if root is not None else None
 
 
@@ -263,7 +286,5 @@ def build_tree(root: Node, file: str, diagnostics: Diagnostics) -> YNode | None:
                         help="quote it to make it a string, or fix the value its tag (!!int, !!float, !!bool) asks for")
         return None
     except TooComplex as error:
-        at = error.args[0]
-        diagnostics.add("OML001", at, "the document nests too deeply or expands too many aliases",
-                        help=f"OML documents are at most {MAX_DEPTH} levels deep; avoid recursive anchors")
+        diagnostics.add(error.code, error.mark, error.message, help=error.help)
         return None

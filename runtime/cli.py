@@ -4,7 +4,8 @@ A composition root: this module imports only argparse and the standard library a
 (`osiris --help` must not import pyarrow, duckdb or a driver); each command's module is
 imported when that command runs. Exit codes: 0 success, 1 a step or the compile failed (or
 a session's files are damaged, or an internal error), 2 usage error, 130 cancelled (Ctrl-C),
-141 stdout closed early (`osiris logs list | head`).
+143 stopped by SIGTERM (handled like Ctrl-C: `run` ends its session `cancelled`, `chat` saves
+its session), 141 stdout closed early (`osiris logs list | head`).
 
 `main` guards every command: an unexpected exception is one masked line (the traceback only
 under `--debug`), never a raw traceback.
@@ -182,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # until the arguments are parsed
+    from oml.signals import exit_code, terminate_as_interrupt
+
+    terminate_as_interrupt()  # SIGTERM takes the Ctrl-C path (chat saves its session), exit 143
     try:
         if argv[:1] == ["chat"]:  # everything after `chat` belongs to llm.cli, options included
             return _chat(argv[1:])
@@ -196,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _broken_pipe()
     except KeyboardInterrupt:
-        sys.stderr.write("\nosiris: interrupted\n")
-        return EXIT_CANCELLED
+        code = exit_code()
+        sys.stderr.write("\nosiris: " + ("terminated" if code != EXIT_CANCELLED else "interrupted") + "\n")
+        return code
     except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
         return _internal_error(error, debug)
 
@@ -286,7 +291,10 @@ def _chat(argv: list[str], dump_prompts: bool = False) -> int:
         raise
     if dump_prompts:
         return int(llm_cli.dump_prompts_main(argv) or 0)
-    return int(llm_cli.main(argv) or 0)
+    code = int(llm_cli.main(argv) or 0)
+    from oml.signals import exit_code
+
+    return exit_code() if code == EXIT_CANCELLED else code  # chat returns 130 for SIGTERM too
 
 
 def _version() -> str:

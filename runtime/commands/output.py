@@ -132,5 +132,5 @@ def _problems(status: dict[str, Any], steps: dict[str, dict[str, Any]]) -> list[
         lines.append(f"running: the run is still in progress{steps}")
     if status.get("status") == "cancelled":
         lines.append("")
-        lines.append("cancelled: the run was stopped (Ctrl-C); writers rolled back their partial output")
+        lines.append("cancelled: the run was stopped (Ctrl-C or SIGTERM); writers rolled back their partial output")
     return lines

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from oml.signals import exit_code, on_stop_signals
 from runtime.commands.output import render_summary
 
 __all__ = ["run_command"]
@@ -24,7 +25,7 @@ __all__ = ["run_command"]
 
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from runtime.local.executor import ExecOptions
-    from runtime.run import EXIT_USAGE, RunRequest, UsageError, run
+    from runtime.run import EXIT_CANCELLED, EXIT_USAGE, RunRequest, UsageError, run
     from runtime.session import SessionError
 
     # The CLI's wording of run._check_request's first rule (which embedders get as UsageError).
@@ -61,13 +62,16 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     live = _wants_live(args)
     display = None
 
-    def on_cancel() -> None:
+    def on_cancel(signum: int) -> None:
+        cancel.set()
+        what = "terminated (SIGTERM)" if signum == signal.SIGTERM else "cancelling"
         if display is not None:
-            display.note("cancelling: waiting for steps to stop (Ctrl-C again to stop at once)")
+            display.note(f"{what}: waiting for steps to stop (Ctrl-C again to stop at once)")
         elif not (args.quiet or args.json):
-            sys.stderr.write("\nosiris: cancelling (Ctrl-C again to stop at once)...\n")
+            sys.stderr.write(f"\nosiris: {what}, waiting for steps to stop (Ctrl-C again to stop at once)...\n")
 
-    restore = _install_sigint(cancel, on_cancel)
+    # Ctrl-C and SIGTERM both set the cancel event (a second one exits at once, 130/143).
+    restore = on_stop_signals(on_cancel)
 
     def on_session(session) -> None:  # noqa: ANN001
         nonlocal display
@@ -89,7 +93,8 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         if display is not None:
             display.stop()
         restore()
-    return _report(outcome, args)
+    code = _report(outcome, args)
+    return exit_code() if code == EXIT_CANCELLED else code  # 143 after SIGTERM, 130 after Ctrl-C
 
 
 def _report(outcome: Any, args: argparse.Namespace) -> int:
@@ -133,22 +138,6 @@ def _render_diagnostics(outcome: Any) -> str:
 
 def _wants_live(args: argparse.Namespace) -> bool:
     return not (args.json or args.quiet) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
-
-
-def _install_sigint(cancel: threading.Event, on_cancel):  # noqa: ANN001, ANN202
-    """First Ctrl-C cancels cleanly (exit 130); a second one exits at once."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(signum, frame) -> None:  # noqa: ANN001, ARG001
-        if cancel.is_set():
-            sys.stderr.write("\nosiris: stopped without cleaning up\n")
-            os._exit(130)
-        cancel.set()
-        on_cancel()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
 
 
 def _usage(message: str, code: int = 2) -> int:
