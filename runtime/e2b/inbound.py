@@ -74,7 +74,7 @@ class Metric(_Message):
     type: Literal["metric"]
     metric: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]*$", max_length=128)]
     value: Number
-    unit: Short | None
+    unit: Short | None = None
     step_id: StepId
     tags: Annotated[dict[Name, Annotated[str, Field(max_length=4096)] | bool | Number], Field(max_length=100)] = {}
 

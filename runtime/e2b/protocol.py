@@ -37,7 +37,7 @@ MAX_LINE = 8 * 1024 * 1024
 WORKER_MESSAGES: dict[str, tuple[str, ...]] = {
     "handshake": ("protocol", "osiris", "build", "python", "packages"),
     "event": ("event", "fields"),
-    "metric": ("metric", "value"),
+    "metric": ("metric", "value", "step_id"),
     "state": ("step",),
     "artifact": ("step_id", "path", "size", "sha256"),
     "log": ("level", "logger", "message"),
