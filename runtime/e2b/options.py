@@ -40,7 +40,7 @@ def check_env_name(name: str) -> str | None:
     if is_credential_env(name):  # E2B_API_KEY, PGPASSWORD, AWS_SECRET_ACCESS_KEY, GITHUB_TOKEN...
         return (
             f"--e2b-env {name}: looks like a credential, and step code in the sandbox can read its "
-            "environment; reference it from osiris_connections.yaml (${" + name + "}) instead"
+            "environment; a connection's secrets reach the sandbox only through osiris_connections.yaml"
         )
     return None
 
