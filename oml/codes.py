@@ -209,6 +209,18 @@ _CATALOG: tuple[Code, ...] = (
          "Passwords, keys and tokens never belong in a pipeline file: it is committed, shared "
          "and compiled into artifacts. Put the secret in osiris_connections.yaml as "
          "`${ENV_VAR}` and reference the alias with `connection: \"@family.alias\"`."),
+    # --- DuckDB SQL --------------------------------------------------------------------------------
+    Code("OML082", "duckdb_outside_inputs", "error", "DuckDB SQL reaches outside the step's inputs",
+         "DuckDB SQL (a duckdb.processor `query`, a Parquet `filter`) may read only the step's "
+         "inputs, by name. Refused: table functions that read files, URLs or databases "
+         "(`read_csv`, `read_parquet`, `read_text`, `read_blob`, `glob`, `parquet_metadata`, "
+         "`*_scan`...), a string or a file-like name used as a table (`FROM 'x.csv'`, "
+         "`FROM data.csv`), `getenv`, SQL run from text (`query`, `PREPARE`), and statements that "
+         "copy, attach, install, load or reconfigure (`COPY`, `ATTACH`, `DETACH`, `USE`, `INSTALL`, "
+         "`LOAD`, `EXPORT`/`IMPORT DATABASE`, `SET`, `RESET`, `PRAGMA`, `CALL`, `CREATE SECRET`). "
+         "Names inside strings, comments and quoted aliases do not count. Read files with an "
+         "extractor step and pass its output in `needs` or `inputs`; memory_limit and threads are "
+         "step config keys. The runtime refuses the same things anyway (docs/security.md)."),
     # --- paths -------------------------------------------------------------------------------------
     Code("OML083", "path_outside_project", "error", "a file path leaves the project",
          "A file path in a step's config must resolve inside the project root (the directory "

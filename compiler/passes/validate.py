@@ -8,6 +8,7 @@ run this same pass, so they cannot disagree.
 from __future__ import annotations
 
 from compiler.checks.config import apply_renames, check_config, check_mode, check_secrets_only
+from compiler.checks.duckdb_access import check_duckdb_access
 from compiler.checks.graph import (
     check_inputs_for_kind,
     check_unique_ids,
@@ -69,6 +70,7 @@ def _check_step(step: Step, pipeline: Pipeline, registry: Registry, d: Diagnosti
     mode = check_mode(step, spec, d)
     config = apply_renames(step, spec, pipeline, d)
     ok = check_config(step, spec, config, pipeline, d, registry)
+    ok = check_duckdb_access(step, spec, config, pipeline, d) and ok
     return step.model_copy(update={
         "canonical_component": spec.name,
         "component_version": spec.version,

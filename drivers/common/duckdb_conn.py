@@ -1,9 +1,22 @@
-"""A DuckDB connection configured for a pipeline step: bounded memory, spill, no surprises.
+"""A DuckDB connection for running a step's SQL: bounded memory, spill, and nothing else.
 
-- `memory_limit` caps DuckDB's buffer pool; beyond it, sorts, joins and aggregates spill to
-  `temp_directory` (inside the step's private temp dir) instead of failing.
-- `TimeZone=UTC` makes `timestamptz` output and casts the same on every machine.
-- Extension auto-install is off: a run never reaches for the network behind the user's back.
+The SQL comes from OML, which is untrusted (docs/security.md#duckdb-transforms-see-only-their-inputs),
+so every connection Osiris opens to run it is a sandbox that the SQL cannot leave:
+
+- `enable_external_access` is off: no file reads or writes (`read_csv`, `read_text`, `COPY`,
+  `FROM 'x.csv'`), no URLs, no ATTACH of database files, no INSTALL/LOAD, no persistent
+  secrets; Python replacement scans are off too, so only what the driver registers is visible.
+- The one directory DuckDB may still touch is its spill directory, `temp_dir/duckdb` inside
+  the step's private temp dir (DuckDB allows its `temp_directory` itself; `..` is refused).
+- Extension auto-install and auto-load, community and unsigned extensions, and custom
+  extension repositories are off: a run never reaches for the network.
+- `lock_configuration` is set last, after memory_limit, threads, temp_directory and
+  `TimeZone=UTC`: `SET`, `RESET`, `PRAGMA` and `CALL` of a setting all fail, so the SQL cannot
+  turn any of this back on. `connect` checks the settings took effect before returning.
+
+Inputs stay readable because they are registered Python-side (Arrow tables, readers and
+datasets are scanned by pyarrow, not by DuckDB's file system). `memory_limit` caps DuckDB's
+buffer pool; beyond it, sorts, joins and aggregates spill instead of failing.
 
 Import this module only where DuckDB is used; `drivers.common` does not import it.
 """
@@ -38,31 +51,76 @@ def memory_limit_setting(configured: str | None, budget_bytes: int) -> str:
 
 
 def connect(temp_dir: Path, *, memory_limit: str, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB that spills to `temp_dir/duckdb` once `memory_limit` is reached."""
+    """An in-memory DuckDB, sandboxed (see the module docstring), spilling to `temp_dir/duckdb`."""
     spill = Path(temp_dir) / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "memory_limit": memory_limit,
         "temp_directory": str(spill),
-        "autoinstall_known_extensions": False,
-        "autoload_known_extensions": False,
+        **_CLOSED,
     }
     if threads:
         config["threads"] = int(threads)
     try:
         con = duckdb.connect(":memory:", config=config)
-        con.execute("SET TimeZone = 'UTC'")  # a SET, not config: the setting belongs to icu
-        return con
     except duckdb.Error as error:
         raise duckdb_error(error, "cannot start DuckDB") from None
+    try:
+        # Order matters: TimeZone belongs to icu (a SET, not config); external access can only be
+        # switched off after temp_directory is set; the lock comes last.
+        for statement in _LOCKDOWN:
+            con.execute(statement)
+        if con.execute(_CHECK).fetchall() != [(False, True)]:
+            raise DriverError("DuckDB did not accept the sandbox settings", hint=_SANDBOX_HINT)
+    except BaseException as error:
+        con.close()
+        if isinstance(error, duckdb.Error):
+            raise duckdb_error(error, "cannot start DuckDB") from None
+        raise
+    return con
+
+
+_CLOSED: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "allow_extension_repositories": "forbidden",
+    "allow_persistent_secrets": False,
+    "python_enable_replacements": False,
+}
+"""Connection-time settings: no extension may be fetched or loaded, no secret persisted, and no
+Python variable is scanned by name (only registered inputs are tables)."""
+
+_LOCKDOWN = (
+    "SET TimeZone = 'UTC'",  # timestamptz output and casts are the same on every machine
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",
+)
+_CHECK = "SELECT current_setting('enable_external_access'), current_setting('lock_configuration')"
+
+_SANDBOX_HINT = (
+    "a DuckDB step reads only its inputs: no files, URLs, databases, extensions or settings "
+    "(docs/runtime.md#what-duckdb-sql-can-do); read files with an extractor step and pass its output in"
+)
 
 
 def duckdb_error(error: BaseException, prefix: str, hint: str | None = None) -> DriverError:
-    """DuckDB's own message (it is precise and names the culprit), with a hint for memory errors."""
+    """DuckDB's own message (it is precise and names the culprit), with a hint for memory errors
+    and for what the sandbox refuses."""
     message = str(error).strip()
     if "Out of Memory" in message or "out of memory" in message:
         hint = hint or "raise `memory_limit`, reduce the data (filter early) or lower `threads`"
+    elif _REFUSED.search(message):
+        hint = _SANDBOX_HINT if hint is None else f"{hint}; {_SANDBOX_HINT}"
     return DriverError(f"{prefix}: {message}", hint=hint)
+
+
+_REFUSED = re.compile(
+    r"Permission Error|disabled by configuration|the configuration has been locked|"
+    r"Scalar Function with name getenv does not exist"
+)
+"""What DuckDB says when the sandbox stops the SQL."""
 
 
 def quote_ident(name: str) -> str:
@@ -88,7 +146,10 @@ def closing_batches(
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
-            except (duckdb.Error, pa.ArrowException) as error:
+            except (duckdb.Error, pa.ArrowException, OSError) as error:
+                # DuckDB's Arrow stream reports a failure while computing (a cast that fails on a
+                # later row, memory) through the C stream interface, which pyarrow raises as
+                # ArrowIOError, an OSError and not an ArrowException.
                 raise duckdb_error(error, prefix) from None
             yield batch if schema is None else _cast(batch, schema, prefix)
     finally:
