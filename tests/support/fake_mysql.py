@@ -88,6 +88,8 @@ def writer_script(infile: Callable[[str], str | None]) -> Script:
             return Rows(("COLUMN_NAME",), (("id",), ("name",)))
         if "information_schema.STATISTICS" in query:
             return Rows(("INDEX_NAME", "COLUMN_NAME"))
+        if "VERSION()" in query:
+            return Rows(("1", "VERSION()"), (("1", "5.7.99-fake"),))
         if "@@GLOBAL.local_infile" in query:
             return Rows(("@@GLOBAL.local_infile",), (("1",),))
         if re.match(r"\s*SELECT", query, re.IGNORECASE):
@@ -172,7 +174,16 @@ def _handshake(link: _Link, tls: ssl.SSLContext | None, client: MyClient) -> Any
 def _serve(sock: socket.socket, server: FakeMySQL, script: Script, tls: ssl.SSLContext | None) -> None:
     client = MyClient()
     server.connections.append(client)
-    link = _handshake(_Link(sock), tls, client)
+    link = _Link(sock)
+    try:
+        _converse(link, client, script, tls)
+    finally:
+        if link.sock is not sock:
+            link.sock.close()  # the TLS wrapper; the caller closes the plain socket
+
+
+def _converse(link: _Link, client: MyClient, script: Script, tls: ssl.SSLContext | None) -> None:
+    _handshake(link, tls, client)
     while True:
         packet = link.read()
         if not packet or packet[0] == 0x01:  # COM_QUIT

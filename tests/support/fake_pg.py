@@ -63,6 +63,15 @@ def _serve_one(sock: socket.socket, server: FakePostgres, tls: ssl.SSLContext | 
     client = PgClient()
     server.connections.append(client)
     conn: Any = sock
+    try:
+        _converse(conn, client, tls)
+    finally:
+        client_sock = getattr(client, "_sock", None)
+        if client_sock is not None:
+            client_sock.close()
+
+
+def _converse(conn: Any, client: PgClient, tls: ssl.SSLContext | None) -> None:
     while True:
         length, code = struct.unpack("!ii", _read_exact(conn, 8))
         if code == SSL_REQUEST:
@@ -72,6 +81,7 @@ def _serve_one(sock: socket.socket, server: FakePostgres, tls: ssl.SSLContext | 
                 continue
             conn.sendall(b"S")
             conn = tls.wrap_socket(conn, server_side=True)
+            client._sock = conn  # type: ignore[attr-defined]  # closed by _serve_one
             client.tls = True
             continue
         if code == GSSENC_REQUEST:
