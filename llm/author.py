@@ -16,6 +16,7 @@ from llm.client import ChatClient, Reply, ToolsUnsupported
 from llm.repair import extract_oml
 from llm.session import ChatSession
 from llm.tools import TOOL_SCHEMAS, Toolbox
+from oml.files import write_atomic
 
 __all__ = ["MAX_TOOL_STEPS", "Author"]
 
@@ -75,7 +76,7 @@ class Author:
         while True:
             tools = TOOL_SCHEMAS if (self.uses_tools and allow_tools) else None
             system = self.guard(self.system_prompt(self.uses_tools))
-            (self.session.dir / "system_prompt.md").write_text(system, encoding="utf-8")
+            write_atomic(self.session.dir / "system_prompt.md", system, private=True)
             try:
                 reply = self.client.complete(
                     [{"role": "system", "content": system}, *self.session.messages], tools

@@ -22,6 +22,7 @@ from llm.states import TERMINAL, State
 from llm.templates import Templates
 from llm.tools import Toolbox
 from oml.files import write_atomic
+from oml.secrets import SecretMasker, strip_userinfo
 from runtime.driver import DiscoveryResult, DriverError
 
 __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
@@ -47,6 +48,14 @@ class ChatOptions:
     cwd: Path = field(default_factory=Path.cwd)
     env: Mapping[str, str] | None = None
     run_session_root: Path = Path(".osiris") / "sessions"
+    roots: tuple[str, ...] = ()
+    """Where the chat may write (compiler/path_policy.py): the project root first, then the
+    directories the operator granted; empty means the project root (`cwd`) alone."""
+
+    def path_roots(self) -> tuple[str, ...]:
+        from compiler.path_policy import path_roots
+
+        return self.roots or path_roots(self.cwd)
 
 
 def infer_targets(intent: str, connections: Any, cwd: Path) -> list[str]:
@@ -102,9 +111,12 @@ class Conversation:
         registry: Any,
         connections: Any = None,
         discovery: Any = None,
-        guard: Callable[[str], str] = lambda text: text,
+        guard: SecretMasker | Callable[[str], str] = lambda text: text,
     ) -> None:
         self.session, self.options, self.client, self.ui = session, options, client, ui
+        if isinstance(guard, SecretMasker):
+            session.mask_data = guard.mask_data
+            guard = guard.mask
         session.mask = guard
         ui.mask = guard
         self.templates, self.registry, self.connections, self.discovery = (
@@ -130,7 +142,7 @@ class Conversation:
         )
         self.last: CheckResult | None = None
         data = session.data
-        data.model, data.base_url = client.settings.model, client.settings.base_url
+        data.model, data.base_url = client.settings.model, strip_userinfo(client.settings.base_url)
         if options.out is not None:
             data.out = str(options.out)
 
@@ -369,7 +381,9 @@ class Conversation:
             self.session.fire("abort")
             return
         out = self._out_path(oml)
-        target = out if out.is_absolute() else self.options.cwd / out
+        target = self._confined(out)
+        if target is None:
+            return
         if (
             target.exists()
             and not self.options.yes
@@ -378,7 +392,9 @@ class Conversation:
         ):
             if not self.ui.confirm(f"{out} exists. Overwrite it?"):
                 out = Path(self.ui.ask("Write it where instead?", str(out.with_suffix(".new.yaml"))))
-                target = out if out.is_absolute() else self.options.cwd / out
+                target = self._confined(out)
+                if target is None:
+                    return
         try:
             write_atomic(target, oml, durable=True)
         except OSError as error:
@@ -398,6 +414,19 @@ class Conversation:
             self.ui.interactive and not self.options.yes and self.ui.confirm("Run it now?")
         )
         self.session.fire("compiled_run" if wants_run else "compiled")
+
+    def _confined(self, out: Path) -> Path | None:
+        """Where `out` really is, when the path policy lets the chat write there (`out` may come
+        from a saved session or an answer); otherwise the session ends with an error."""
+        from compiler.path_policy import PathRefused, confine_path
+
+        try:
+            return confine_path(str(out), self.options.path_roots(), str(self.options.cwd))
+        except PathRefused as refused:
+            self.ui.error(f"cannot write the pipeline: {refused}", hint=refused.hint)
+            self.data.outcome = "not written"
+            self.session.fire("abort")
+            return None
 
     def _run(self) -> None:
         from runtime.run import RunRequest, UsageError, run

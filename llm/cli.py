@@ -10,6 +10,10 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from oml.secrets import SecretMasker
 
 __all__ = ["build_parser", "dump_prompts_main", "main", "make_guard"]
 
@@ -97,9 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _usage(message: str, hint: str | None = None) -> int:
-    print(f"osiris chat: error: {message}", file=sys.stderr)
+    from oml.secrets import mask_text
+
+    print(mask_text(f"osiris chat: error: {message}"), file=sys.stderr)
     if hint:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(mask_text(f"  hint: {hint}"), file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -117,18 +123,35 @@ def _out_problem(out: Path) -> str | None:
     return None
 
 
-def make_guard(connections: object, env: Mapping[str, str]) -> object:
-    """A function masking every secret we know of: connection secrets and credential-looking env."""
-    from runtime.secrets import SecretMasker
+def make_guard(connections: object, env: Mapping[str, str], settings: object = None) -> SecretMasker:
+    """The chat's masker: every connection secret, credential-looking environment variables, the
+    API key and the password of the endpoint URL (on top of what it masks by shape)."""
+    from oml.secrets import SecretMasker, secrets_in_value
 
     masker = SecretMasker()
     masker.add_environment(env)
+    if settings is not None:
+        masker.add(getattr(settings, "api_key", None) if getattr(settings, "api_key", "") != "not-needed" else None)
+        masker.add(*secrets_in_value(getattr(settings, "base_url", "")))
     if connections is not None:
         for family in connections.families():
             for alias in connections.aliases.get(family, {}):
                 resolved = connections.resolve(family, alias, env)
                 masker.add_connection(resolved.fields, resolved.secret_fields)
-    return masker.mask
+    return masker
+
+
+def _path_problem(flag: str, path: Path, roots: tuple[str, ...]) -> str | None:
+    """Why `path` (from the command line or a saved session) breaks the path policy, or None."""
+    from compiler.path_policy import PathRefused, check_path, confine_path
+
+    problem = check_path(str(path), roots)
+    if problem is None:
+        try:
+            confine_path(str(path), roots)  # a symbolic link inside the project that leads out
+        except PathRefused as refused:
+            problem = refused.problem
+    return f"{flag}: {problem.message}" if problem is not None else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
+    from compiler.path_policy import ROOTS_HINT, path_roots
     from llm.chat import ChatOptions, Conversation
     from llm.client import ChatClient, LLMError, LLMSettings
     from llm.discovery import DiscoveryService
@@ -167,6 +191,11 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     except ConnectionsUnavailable as error:
         details = "; ".join(f"line {d.span.line}: {d.message}" for d in error.diagnostics[:3])
         return _usage(f"{error}" + (f" ({details})" if details else ""))
+    # Chat stays in the project: the same roots as hand-written OML (compiler/path_policy.py).
+    roots = path_roots(cwd, getattr(connections, "roots", ()) if connections is not None else ())
+    for flag, path in (("--out", args.out), ("--session-dir", args.session_dir)):
+        if path is not None and (problem := _path_problem(flag, path, roots)):
+            return _usage(problem, ROOTS_HINT)
     saved: ChatSession | None = None
     if args.resume:
         try:
@@ -176,7 +205,8 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
         except SessionNotFound as error:
             return _usage(str(error), "osiris chat --resume last continues the newest session")
     try:
-        # On --resume the session's own model and endpoint apply unless a flag or env overrides.
+        # On --resume the session's model applies unless a flag or env overrides it; its endpoint
+        # is only compared with the operator's (the key never follows a saved URL).
         settings = LLMSettings.resolve(
             model=args.model or env.get("OSIRIS_LLM_MODEL") or (saved.data.model if saved else None),
             base_url=args.base_url,
@@ -196,7 +226,6 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
             f"cannot create a chat session in {args.session_dir}: {error.strerror or error}",
             "pass --session-dir DIR with a writable directory",
         )
-    ui = ConsoleUI(interactive=interactive)
     options = ChatOptions(
         message=args.message,
         yes=args.yes,
@@ -210,11 +239,15 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
         tools=args.tools,
         cwd=cwd,
         env=env,
+        roots=roots,
     )
-    discovery = DiscoveryService(connections, cwd=cwd, env=env, ttl_s=args.cache_ttl)
-    if not interactive:
-        ui.note(f"session {session.id}; model {settings.model} at {settings.base_url}")
+    guard = make_guard(connections, env, settings)
+    ui = ConsoleUI(interactive=interactive)
+    ui.mask = guard.mask  # before the first line is shown
+    discovery = DiscoveryService(connections, cwd=cwd, env=env, ttl_s=args.cache_ttl, roots=roots)
     client = ChatClient(settings, on_retry=ui.note)
+    if not interactive:
+        ui.note(f"session {session.id}; model {settings.model} at {client.shown_url}")
     try:
         conversation = Conversation(
             session,
@@ -225,7 +258,7 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
             registry=default_registry(),
             connections=connections,
             discovery=discovery,
-            guard=make_guard(connections, env),
+            guard=guard,
         )
         return conversation.run()
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 
 from llm.tokens import count_tokens
 from oml.backoff import backoff_delay
+from oml.secrets import mask_text, strip_userinfo
 
 __all__ = ["ChatClient", "LLMError", "LLMSettings", "Reply", "ToolCall", "ToolsUnsupported", "Usage"]
 
@@ -62,16 +63,22 @@ class LLMSettings:
         env: Mapping[str, str] | None = None,
         saved_base_url: str | None = None,
     ) -> LLMSettings:
-        """Command line first, then OSIRIS_LLM_*, then OPENAI_*, then `saved_base_url` (a resumed
-        session's); raise LLMError when no model or a setting is malformed."""
+        """Command line first, then OSIRIS_LLM_*, then OPENAI_*, then the default endpoint; raise
+        LLMError when no model or a setting is malformed.
+
+        `saved_base_url` (a resumed session's) is never a source: the API key goes only where the
+        operator's own flags and environment point. A session saved against another endpoint is
+        refused, unless `--base-url` names the endpoint again on this command line."""
         env = os.environ if env is None else env
-        url = (
-            base_url
-            or env.get("OSIRIS_LLM_BASE_URL")
-            or env.get("OPENAI_BASE_URL")
-            or saved_base_url
-            or DEFAULT_BASE_URL
-        )
+        url = base_url or env.get("OSIRIS_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        if saved_base_url and not base_url and not same_endpoint(saved_base_url, url):
+            raise LLMError(
+                f"this chat session was held with the endpoint {_shown_url(saved_base_url)}, but your "
+                f"configuration ({_url_source(env)}) points at {_shown_url(url)}; the API key is only "
+                "sent where your own configuration points",
+                hint="to continue with the session's endpoint, name it yourself: --base-url URL "
+                "(or point OSIRIS_LLM_BASE_URL at it); or start a new chat",
+            )
         name = model or env.get("OSIRIS_LLM_MODEL")
         if not name:
             raise LLMError("no model chosen", hint="pass --model NAME or set OSIRIS_LLM_MODEL")
@@ -85,7 +92,7 @@ class LLMSettings:
             raise LLMError(f"--timeout must be a number of seconds > 0, not {timeout_s:g}")
         return cls(
             model=name,
-            base_url=_check_url(url, "--base-url" if base_url else _url_source(env, saved_base_url)),
+            base_url=_check_url(url, "--base-url" if base_url else _url_source(env)),
             api_key=key or "not-needed",
             timeout_s=timeout_s or _number(env, "OSIRIS_LLM_TIMEOUT", 120.0, float, minimum=0, strict=True),
             retries=_number(env, "OSIRIS_LLM_RETRIES", 3, int, minimum=0),
@@ -94,12 +101,34 @@ class LLMSettings:
         )
 
 
-def _url_source(env: Mapping[str, str], saved: str | None) -> str:
+def _url_source(env: Mapping[str, str]) -> str:
     if env.get("OSIRIS_LLM_BASE_URL"):
         return "OSIRIS_LLM_BASE_URL"
     if env.get("OPENAI_BASE_URL"):
         return "OPENAI_BASE_URL"
-    return "the session's saved base URL" if saved else "the default base URL"
+    return "the default base URL"
+
+
+def _shown_url(url: str) -> str:
+    """A URL for a message: no password, control characters escaped (a saved session is untrusted)."""
+    return repr(strip_userinfo(mask_text(url.strip())))
+
+
+def _endpoint(url: str) -> tuple[str, str, int | None, str] | None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+        return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+    except ValueError:
+        return None
+
+
+def same_endpoint(a: str, b: str) -> bool:
+    """Do two base URLs name the same endpoint (scheme, host, port, path; userinfo aside)?"""
+    first = _endpoint(a)
+    return first is not None and first == _endpoint(b)
 
 
 def _check_url(url: str, source: str) -> str:
@@ -115,7 +144,7 @@ def _check_url(url: str, source: str) -> str:
         host, parts = None, None
     if parts is None or parts.scheme not in ("http", "https") or not host:
         raise LLMError(
-            f"{source} {url!r} is not an http:// or https:// URL with a host",
+            f"{source} {_shown_url(url)} is not an http:// or https:// URL with a host",
             hint="e.g. --base-url http://localhost:11434/v1 (it usually ends in /v1)",
         )
     return text.rstrip("/")
@@ -198,10 +227,18 @@ class ChatClient:
         from openai import OpenAI
 
         self.settings = settings
+        self.shown_url = strip_userinfo(settings.base_url)
+        """The endpoint as messages name it (never with a password)."""
         self._sleep = sleep
         self._on_retry = on_retry
+        # No redirects: one to another origin would carry the conversation (schemas, samples)
+        # and possibly the key there; the SDK's default client follows them.
         self._client = OpenAI(
-            base_url=settings.base_url, api_key=settings.api_key, max_retries=0, timeout=settings.timeout_s
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            max_retries=0,
+            timeout=settings.timeout_s,
+            http_client=_no_redirects_client(settings.timeout_s),
         )
 
     def close(self) -> None:
@@ -220,6 +257,8 @@ class ChatClient:
                 return self._once(messages, tools)
             except openai.APIStatusError as error:
                 status = error.status_code
+                if 300 <= status < 400:
+                    raise self._redirected(error) from None
                 if status in _RETRY_STATUS and attempt <= self.settings.retries:
                     self._wait(attempt, f"HTTP {status}", _retry_after(error))
                     continue
@@ -229,7 +268,7 @@ class ChatClient:
                     self._wait(attempt, "timeout", None)
                     continue
                 raise LLMError(
-                    f"the LLM endpoint at {self.settings.base_url} did not answer within "
+                    f"the LLM endpoint at {self.shown_url} did not answer within "
                     f"{self.settings.timeout_s:g}s ({attempt} attempts)",
                     hint="a slow local model may need OSIRIS_LLM_TIMEOUT=600",
                 ) from None
@@ -238,7 +277,7 @@ class ChatClient:
                     self._wait(attempt, "connection failed", None)
                     continue
                 raise LLMError(
-                    f"cannot reach the LLM endpoint at {self.settings.base_url}: {_reason(error)}",
+                    f"cannot reach the LLM endpoint at {self.shown_url}: {_reason(error)}",
                     hint="is the server running? set --base-url or OSIRIS_LLM_BASE_URL",
                 ) from None
             except openai.APIError as error:  # e.g. an SSE `error` event in a 200 stream
@@ -248,9 +287,21 @@ class ChatClient:
                 # choices, a torn SSE chunk. Retrying would get the same answer.
                 raise self._not_a_completion(_shape_problem(error)) from None
 
+    def _redirected(self, error: Any) -> LLMError:
+        try:
+            location = error.response.headers.get("location") or "nowhere"
+        except AttributeError:
+            location = "nowhere"
+        return LLMError(
+            f"the LLM endpoint at {self.shown_url} answered HTTP {error.status_code}, a redirect to "
+            f"{_shown_url(location)}; osiris chat does not follow redirects (the conversation and the "
+            "API key would go with it)",
+            hint="if you trust the new address, pass it as --base-url",
+        )
+
     def _not_a_completion(self, detail: str) -> LLMError:
         return LLMError(
-            f"the endpoint at {self.settings.base_url} did not return an OpenAI chat completion: {detail}",
+            f"the endpoint at {self.shown_url} did not return an OpenAI chat completion: {detail}",
             hint="check --base-url (it usually ends in /v1)",
         )
 
@@ -264,7 +315,7 @@ class ChatClient:
         self._sleep(delay)
 
     def _status_error(self, error: Any, tools: Sequence[Mapping[str, Any]] | None, attempt: int) -> LLMError:
-        status, url, detail = error.status_code, self.settings.base_url, _server_message(error)
+        status, url, detail = error.status_code, self.shown_url, _server_message(error)
         if status in (401, 403):
             return LLMError(
                 f"the LLM endpoint at {url} rejected the API key (HTTP {status})",
@@ -339,6 +390,21 @@ class ChatClient:
         )
         content = "".join(text)
         return Reply(content, tool_calls, usage or _estimate(messages, content, tool_calls))
+
+
+def _no_redirects_client(timeout_s: float) -> Any:
+    """The SDK's HTTP client, with redirects off, closed when dropped (as the SDK's own is)."""
+    from openai import DefaultHttpxClient
+
+    class NoRedirects(DefaultHttpxClient):  # type: ignore[misc, valid-type]
+        def __del__(self) -> None:
+            try:
+                if not self.is_closed:
+                    self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+    return NoRedirects(follow_redirects=False, timeout=timeout_s)
 
 
 def _estimate(messages: Sequence[Mapping[str, Any]], content: str, calls: Sequence[ToolCall]) -> Usage:

@@ -21,6 +21,11 @@ A probe that fails (the query errors, the server is away) matches no entry: disc
 afresh and its result is not cached, since there is no fingerprint to check a later hit against.
 ALTER TABLE, CREATE/DROP TABLE or a rewritten file change the fingerprint and force a fresh
 discovery. Row counts are as of the discovery (an INSERT alone does not invalidate them).
+
+Paths obey the path policy of hand-written OML (compiler/path_policy.py): a target path, and
+every file under a target directory, must really be (symbolic links resolved) inside the project
+root or a directory the operator granted in osiris_connections.yaml, else discovery refuses
+before any file is read. The cache is private: entries 0600, their folder 0700.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from llm.families import FILE_COMPONENTS, file_kind
-from oml.files import write_atomic
+from oml.files import private_dir, write_atomic
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 from spec.registry import Registry, default_registry
 
@@ -108,6 +113,9 @@ class DiscoveryService:
     driver_factory: Callable[[str], Any] = driver_for
     registry: Registry = field(default_factory=default_registry)
     clock: Callable[[], float] = time.time
+    roots: tuple[str, ...] = ()
+    """Where discovery may read (compiler/path_policy.py); empty: the project root (`cwd`) and
+    the directories the connections file grants."""
     hits: int = 0
     misses: int = 0
 
@@ -125,6 +133,7 @@ class DiscoveryService:
             connection, path = None, target
             root = self._path(target)
             components = _file_components(root)
+            _confine_files(root, target, self._roots())
             identity = {"path": str(root)}
         key = _key(
             identity,
@@ -148,9 +157,22 @@ class DiscoveryService:
 
         return RuntimeConnections(self.connections, SecretMasker(), self.env).resolve(ref)
 
+    def _roots(self) -> tuple[str, ...]:
+        from compiler.path_policy import path_roots
+
+        if self.roots:
+            return self.roots
+        granted = getattr(self.connections, "roots", ()) if self.connections is not None else ()
+        return path_roots(self.cwd, granted)
+
     def _path(self, target: str) -> Path:
-        path = Path(target).expanduser()
-        return (path if path.is_absolute() else self.cwd / path).resolve()
+        """The real location of a target path; DriverError when the path policy refuses it."""
+        from compiler.path_policy import PathRefused, confine_path
+
+        try:
+            return confine_path(target, self._roots(), str(self.cwd))
+        except PathRefused as refused:
+            raise DriverError(f"cannot discover: {refused}", hint=refused.hint) from None
 
     def _discover(
         self,
@@ -217,7 +239,8 @@ class DiscoveryService:
         }
         directory = self._dir()
         try:
-            write_atomic(directory / f"{key}.json", json.dumps(entry, default=str, ensure_ascii=False))
+            private_dir(directory)
+            write_atomic(directory / f"{key}.json", json.dumps(entry, default=str, ensure_ascii=False), private=True)
             self._prune(directory)
         except OSError:
             pass  # a read-only directory only costs speed
@@ -292,6 +315,23 @@ def _key(identity: Mapping[str, Any], options: Mapping[str, Any], spec_fps: list
 
 def _sha(value: Any) -> str:
     return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _confine_files(root: Path, shown: str, roots: tuple[str, ...]) -> None:
+    """Every data file under a target directory must really be inside the roots: a symbolic
+    link in the project that leads out is refused before the driver reads anything."""
+    from compiler.path_policy import PathRefused, confine_real
+
+    if not root.is_dir():
+        return
+    for found in root.rglob("*"):
+        relative = found.relative_to(root)
+        if file_kind(found.name) is None or any(part.startswith((".", "_")) for part in relative.parts):
+            continue  # the file drivers skip it too (drivers/files/discovery.py)
+        try:
+            confine_real(found, f"{shown.rstrip('/')}/{relative.as_posix()}", roots)
+        except PathRefused as refused:
+            raise DriverError(f"cannot discover: {refused}", hint=refused.hint) from None
 
 
 def _file_components(root: Path) -> list[str]:

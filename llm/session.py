@@ -5,7 +5,11 @@ current draft, discovered schema, repair rounds, token use) and is replaced atom
 every transition, so a crash or Ctrl-C leaves the last complete state; `osiris chat --resume
 ID` (or `last`) picks it up. transcript.jsonl holds the model conversation exactly as sent
 (after secret masking), one message per line, append-only. Ids use the runtime's session id
-format; the API key is never stored.
+format; the API key is never stored, nor the endpoint URL's password.
+
+Sessions are private: folders 0700 and files 0600 from their creation (chat sessions hold the
+conversation, discovered schemas and sample rows); folders older versions left 0755 are
+tightened when a session is created or resumed.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llm.states import State, next_state
-from oml.files import write_atomic
+from oml.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
 
 __all__ = ["ChatSession", "SessionDamaged", "SessionData", "SessionNotFound"]
 
@@ -150,7 +154,9 @@ class ChatSession:
         self.data = data
         self.messages = messages
         self.mask: Callable[[str], str] = lambda text: text
-        """Applied to everything written (the chat sets the secret masker here)."""
+        """Applied to every line of text written (the chat sets the secret masker here)."""
+        self.mask_data: Callable[[Any], Any] | None = None
+        """Applied to data before it is written as JSON (the masker's `mask_data`), if set."""
 
     @property
     def id(self) -> str:
@@ -165,8 +171,10 @@ class ChatSession:
         from runtime.session import new_session_id
 
         session_id = new_session_id()
+        private_dir(root)
+        tighten_subdirs(root)
         directory = root / session_id
-        directory.mkdir(parents=True, exist_ok=False)
+        directory.mkdir(mode=PRIVATE_DIR)
         session = cls(directory, SessionData(id=session_id), [])
         session.save()
         return session
@@ -195,6 +203,8 @@ class ChatSession:
                     f"chat session prefix {session_id!r} is ambiguous: {len(matches)} sessions match ({shown})"
                 )
             directory = root / matches[0]
+        private_dir(root)
+        private_dir(directory)
         try:
             raw = json.loads((directory / "state.json").read_text(encoding="utf-8"))
             data = SessionData.from_json(raw, session_id=directory.name)
@@ -215,8 +225,8 @@ class ChatSession:
 
     def add_message(self, message: dict[str, Any]) -> None:
         self.messages.append(message)
-        with (self.dir / "transcript.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write(self.mask(json.dumps(message, ensure_ascii=False)) + "\n")
+        with open_private(self.dir / "transcript.jsonl", "a") as handle:
+            handle.write(self._json(message) + "\n")
 
     def reset_messages(self) -> None:
         """Start a new model conversation (the user started over); the old transcript is kept."""
@@ -227,8 +237,14 @@ class ChatSession:
 
     def save(self) -> None:
         self.data.updated_at = _now()
-        body = self.mask(json.dumps(asdict(self.data), indent=2, ensure_ascii=False, default=str)) + "\n"
-        write_atomic(self.dir / "state.json", body)
+        write_atomic(self.dir / "state.json", self._json(asdict(self.data), indent=2) + "\n", private=True)
+
+    def _json(self, data: Any, indent: int | None = None) -> str:
+        """Masked JSON: as data when a masker is set (masking serialised JSON could not tell
+        where a string ends), else the text masked."""
+        if self.mask_data is not None:
+            return json.dumps(self.mask_data(data), indent=indent, ensure_ascii=False, default=str)
+        return self.mask(json.dumps(data, indent=indent, ensure_ascii=False, default=str))
 
 
 def _damaged(directory: Path, why: str) -> SessionDamaged:
@@ -259,7 +275,7 @@ def _read_transcript(directory: Path) -> list[dict[str, Any]]:
         if position == len(numbered) - 1:
             kept = "".join(text + "\n" for _, text in numbered[:-1])
             try:
-                write_atomic(transcript, kept)
+                write_atomic(transcript, kept, private=True)
             except OSError as error:
                 raise _damaged(directory, f"cannot repair transcript.jsonl: {error}") from None
             break

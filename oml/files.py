@@ -12,17 +12,40 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import IO
 
-__all__ = ["cache_root", "file_sha256", "write_atomic"]
+__all__ = [
+    "PRIVATE_DIR",
+    "PRIVATE_FILE",
+    "cache_root",
+    "file_sha256",
+    "open_private",
+    "private_dir",
+    "tighten_subdirs",
+    "write_atomic",
+]
+
+PRIVATE_FILE = 0o600
+"""Session, chat, cache and state files: they hold what a run saw (masked, but still private)."""
+PRIVATE_DIR = 0o700
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
 
 
-def write_atomic(path: Path | str, data: bytes | str, *, durable: bool = False) -> None:
-    """Replace `path` with `data` (str is written as UTF-8); keeps an existing file's mode."""
+def write_atomic(path: Path | str, data: bytes | str, *, durable: bool = False, private: bool = False) -> None:
+    """Replace `path` with `data` (str is written as UTF-8); keeps an existing file's mode.
+
+    `private`: the file is 0600 from its first byte (mkstemp's mode, never widened), folders
+    created for it are 0700, and an older, wider file is replaced by a 0600 one. An existing
+    folder is left as it is (it may be the user's project): tighten state folders with
+    `private_dir`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if private:
+        private_dir(path.parent, tighten=False)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -30,12 +53,73 @@ def write_atomic(path: Path | str, data: bytes | str, *, durable: bool = False) 
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
-        # mkstemp creates 0600; give the file what a plain open() would (or the old file's mode).
-        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
+        if not private:
+            # mkstemp creates 0600; give the file what a plain open() would (or the old file's mode).
+            os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def private_dir(path: Path | str, *, tighten: bool = True) -> Path:
+    """`path` as a 0700 directory: missing folders on the way are created 0700, and (`tighten`)
+    the folder itself is narrowed when an older version left it wider (0755)."""
+    path = Path(path)
+    missing = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE_DIR)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+    if tighten:
+        _tighten(path, PRIVATE_DIR)
+    return path
+
+
+def open_private(path: Path | str, mode: str = "a") -> IO[str]:
+    """Open a text file for writing or appending as 0600 from its creation (an older, wider
+    file is tightened first)."""
+    flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, mode, encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def tighten_subdirs(root: Path | str) -> None:
+    """Folders directly under `root` that an older version created wider than 0700 (sessions,
+    cache entries) become 0700, so their files are out of reach too."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o077:
+                os.chmod(entry.path, PRIVATE_DIR)
+        except OSError:
+            continue
+
+
+def _tighten(path: Path, mode: int) -> None:
+    try:
+        if path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except OSError:
+        pass  # not ours to change (another user's folder): what we create inside is still private
 
 
 def file_sha256(path: Path | str) -> str:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oml.files import open_private
 from runtime.secrets import SecretMasker
 
 __all__ = ["HEADER_FIELDS", "RESERVED_FIELDS", "EventLog", "JsonlWriter", "MetricLog", "clean_fields", "utc_now"]
@@ -45,7 +46,7 @@ class JsonlWriter:
         self.masker = masker
         self._lock = threading.Lock()
         self._seq = 0
-        self._handle = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._handle = open_private(path, "a")  # closed by close(); 0600 like every session file
 
     def write(self, record: dict[str, Any]) -> dict[str, Any]:
         """Mask, number and append `record`; returns what was written."""
@@ -53,7 +54,9 @@ class JsonlWriter:
         with self._lock:
             self._seq += 1
             masked = {"seq": self._seq, **masked}
-            line = self.masker.mask(json.dumps(masked, ensure_ascii=False, default=str, sort_keys=False))
+            # Masked as data above: masking the serialised line again could not tell where a
+            # JSON string ends, and mask_data already turned every other object into masked text.
+            line = json.dumps(masked, ensure_ascii=False, default=str, sort_keys=False)
             if not self._handle.closed:
                 self._handle.write(line + "\n")
                 self._handle.flush()

@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+from oml.files import open_private
 from runtime.secrets import SecretMasker
 
 __all__ = ["MaskingFormatter", "masked_logging"]
@@ -30,11 +31,18 @@ class MaskingFormatter(logging.Formatter):
         return self.masker.mask(super().format(record))
 
 
+class _PrivateFileHandler(logging.FileHandler):
+    """A run's osiris.log is a session file: 0600 from its creation."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        return open_private(self.baseFilename, self.mode)
+
+
 @contextlib.contextmanager
 def masked_logging(masker: SecretMasker, *, file: Path | None = None, debug: bool = False) -> Iterator[None]:
     """Log WARNING+ (DEBUG+ with `debug`) masked to `file`, or to stderr when no file is given."""
     if file is not None:
-        handler: logging.Handler = logging.FileHandler(file, encoding="utf-8", delay=True)
+        handler: logging.Handler = _PrivateFileHandler(file, encoding="utf-8", delay=True)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.DEBUG if debug else logging.WARNING)

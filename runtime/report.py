@@ -255,5 +255,5 @@ def write_report(session_dir: Path, out: Path | None = None) -> Path:
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
     text = render_report(session_dir)
-    write_atomic(target, text)
+    write_atomic(target, text, private=True)  # what the run saw: private like the session itself
     return target

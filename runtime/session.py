@@ -13,21 +13,28 @@
 
 The session id is the only run id (UTC timestamp plus a short random suffix, or `--run-id`).
 It is also the directory name, so it is restricted to a safe file-name alphabet.
+
+Sessions hold what a run saw (masked, but still the operator's business): every folder is 0700
+and every file 0600 from its creation, the sessions root and older sessions left 0755 by
+earlier versions are tightened, and `close` seals what other code wrote inside (the compiled
+manifest, artifacts) to the same modes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oml.files import write_atomic
+from oml.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, tighten_subdirs, write_atomic
 from runtime.events import EventLog, MetricLog
 from runtime.secrets import SecretMasker
 
@@ -75,8 +82,9 @@ class Session:
         self.root = Path(root)
         self.dir = self.root / self.id
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.dir.mkdir()
+            private_dir(self.root)
+            tighten_subdirs(self.root)
+            self.dir.mkdir(mode=PRIVATE_DIR)
         except FileExistsError:
             raise SessionError(
                 f"session {self.id} already exists in {self.root}: choose another --run-id"
@@ -84,7 +92,7 @@ class Session:
         except OSError as error:
             raise SessionError(f"cannot create the session directory {self.dir}: {error.strerror}") from None
         for sub in ("artifacts", "tmp"):
-            (self.dir / sub).mkdir()
+            (self.dir / sub).mkdir(mode=PRIVATE_DIR)
         self.masker = masker
         self.events = EventLog(self.dir / "events.jsonl", self.id, masker)
         self.metrics = MetricLog(self.dir / "metrics.jsonl", self.id, masker)
@@ -107,15 +115,14 @@ class Session:
         Returns the masked document, so callers that hand it on need not mask it again.
         """
         data = self.masker.mask_data(status)
-        text = self.masker.mask(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)) + "\n"
-        write_atomic(self.dir / "status.json", text)
+        text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        write_atomic(self.dir / "status.json", text, private=True)
         return data
 
     def write_artifact(self, name: str, data: Any) -> Path:
         path = self.artifacts_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.masker.mask_data(data), indent=2, ensure_ascii=False, sort_keys=True)
-        path.write_text(self.masker.mask(text) + "\n", encoding="utf-8")
+        text = self.masker.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
+        write_atomic(path, text + "\n", private=True)
         return path
 
     def remove_tmp(self) -> None:
@@ -124,6 +131,27 @@ class Session:
     def close(self) -> None:
         self.events.close()
         self.metrics.close()
+        seal(self.dir)
+
+
+def seal(directory: Path) -> None:
+    """Every folder under `directory` 0700 and every file 0600: what the compiler and drivers
+    wrote there with the umask's mode (inside the 0700 session folder, no one else could read it
+    meanwhile)."""
+    for folder, dirs, files in os.walk(directory):
+        for name in dirs:
+            _chmod(Path(folder) / name, PRIVATE_DIR)
+        for name in files:
+            _chmod(Path(folder) / name, PRIVATE_FILE)
+
+
+def _chmod(path: Path, mode: int) -> None:
+    try:
+        info = path.lstat()
+        if not stat.S_ISLNK(info.st_mode) and info.st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except OSError:
+        pass  # gone meanwhile, or not ours
 
 
 @dataclass(frozen=True)

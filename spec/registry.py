@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from oml.canonical import fingerprint
-from oml.files import cache_root, write_atomic
+from oml.files import cache_root, private_dir, write_atomic
 from spec.models import ComponentSpec, Constraint, Example, Family, FamilyField
 
 SPEC_DIR = Path(__file__).resolve().parent
@@ -87,7 +87,8 @@ def _load_raw(directory: Path, families_file: Path) -> dict[str, Any]:
         pass
     raw = _parse_and_validate(files, families_file)
     try:
-        write_atomic(cache, json.dumps(raw))
+        private_dir(cache.parent)  # cache_root: 0700, like every Osiris cache and state folder
+        write_atomic(cache, json.dumps(raw), private=True)
     except OSError:
         pass  # a read-only home only costs speed
     return raw

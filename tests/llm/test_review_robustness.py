@@ -210,12 +210,12 @@ def test_resume_of_a_missing_session_says_so_before_asking_for_a_model(project: 
     _clean(err)
 
 
-def test_resume_uses_the_saved_model_and_base_url(project: Path, endpoint, monkeypatch) -> None:
-    session = _session(project / ".osiris" / "chat", model="saved-model", base_url=endpoint.server.url)
+def test_resume_uses_the_saved_model_at_the_configured_endpoint(project: Path, endpoint, monkeypatch) -> None:
+    # The saved base URL is only compared with the operator's (tests/security/test_chat_resume_endpoint.py).
+    session = _session(project / ".osiris" / "chat", model="saved-model", base_url=endpoint.server.url + "/")
     session.data.out = "p.yaml"
     session.save()
-    for name in ("OSIRIS_LLM_MODEL", "OSIRIS_LLM_BASE_URL"):
-        monkeypatch.delenv(name)
+    monkeypatch.delenv("OSIRIS_LLM_MODEL")
     endpoint.server.add(yaml_reply(GOOD_OML))
     assert chat("--resume", session.id[:20], "-y", "--tools", "off") == 0
     [request] = endpoint.server.completions
@@ -295,10 +295,13 @@ def test_out_below_a_file_is_a_usage_error(project: Path, endpoint, capsys) -> N
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 def test_an_unwritable_out_keeps_the_pipeline_in_the_session(project: Path, endpoint, capsys) -> None:
+    # A 250-byte name is valid, but its temp file's name (.NAME.xxxxxxxx.tmp) is too long: the
+    # write fails after the model answered, even for root (--out must stay in the project).
+    out = "p" * 245 + ".yaml"
     endpoint.server.add(yaml_reply(GOOD_OML))
-    assert chat(*ONE_SHOT, "--out", "/proc/x/got.yaml") == 1
+    assert chat(*ONE_SHOT, "--out", out) == 1
     err = capsys.readouterr().err
-    assert "cannot write /proc/x/got.yaml" in err and "--resume" in err
+    assert f"cannot write {out}" in err and "--resume" in err
     _clean(err)
     state = json.loads(next(project.glob(".osiris/chat/*/state.json")).read_text())
     assert state["state"] == "FAILED" and state["valid_oml"] == GOOD_OML
@@ -308,11 +311,11 @@ def test_an_unwritable_out_keeps_the_pipeline_in_the_session(project: Path, endp
     assert len(endpoint.server.completions) == 1
 
 
-@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
-def test_an_unusable_session_dir_is_a_usage_error(project: Path, endpoint, capsys) -> None:
+def test_a_session_dir_outside_the_project_is_a_usage_error(project: Path, endpoint, capsys) -> None:
     assert chat(*ONE_SHOT, "--session-dir", "/proc/nope") == 2
     err = capsys.readouterr().err
-    assert "cannot create a chat session in /proc/nope" in err
+    assert "--session-dir: path '/proc/nope' is outside the project" in err
+    assert not endpoint.server.requests
     _clean(err)
 
 
