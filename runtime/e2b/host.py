@@ -32,7 +32,7 @@ from runtime.e2b.link import SandboxFailure, WorkerLink
 from runtime.e2b.mirror import SessionMirror
 from runtime.e2b.options import E2BOptions
 from runtime.e2b.protocol import PROTOCOL
-from runtime.e2b.staging import Staging, preflight, stage
+from runtime.e2b.staging import Staging, StagingRefused, preflight, stage
 from runtime.e2b.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
 from runtime.local.context import StepState
 from runtime.local.executor import ExecOptions, ExecResult
@@ -186,9 +186,13 @@ class _SandboxRun:
     def _stage(self, root: str) -> None:
         """Mounts, input files and the connection payload, once the sandbox root is known."""
         self.root = root
-        self.staging: Staging = stage(
-            self.manifest, self.cfgs, self.specs, self.connections, self.exec_options.work_dir, root
-        )
+        try:
+            self.staging: Staging = stage(
+                self.manifest, self.cfgs, self.specs, self.connections, self.exec_options.work_dir, root
+            )
+        except StagingRefused as refused:
+            problem = refused.problem
+            raise _Failure(problem.message, problem.hint, step_id=problem.step_id) from None
         payload = build_payload(self.manifest, self.cfgs, self.connections, self.specs, self.staging.map_dir)
         host_env = getattr(self.connections, "env", None) or os.environ
         try:

@@ -9,7 +9,9 @@ with the step named, before any sandbox is paid for.
 
 The host also decides here, from the manifest alone, which file each filesystem writer
 declares (`Staging.outputs`): those are the only files it will ever download, whatever the
-sandbox reports.
+sandbox reports. And it uploads only what the path policy lets the step read on the host
+(a link inside the project that leads out of the granted roots is refused, as locally), and
+never the connections file, whose secrets reach the worker only over its stdin.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from compiler.manifest import Manifest
+from compiler.path_policy import PathRefused, confine_real, path_roots
 from runtime.driver import DriverError
 from runtime.e2b.paths import Mount, locate
 from runtime.e2b.transport import UploadFile
 
-__all__ = ["Preflight", "Staging", "preflight", "stage"]
+__all__ = ["Preflight", "Staging", "StagingRefused", "preflight", "stage"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,14 @@ class Preflight:
     step_id: str
     message: str
     hint: str
+
+
+class StagingRefused(Exception):
+    """An input the host will not upload (found while staging, after the sandbox exists)."""
+
+    def __init__(self, problem: Preflight) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 @dataclass
@@ -87,8 +98,12 @@ def stage(
     work_dir: Path,
     root: str,
 ) -> Staging:
-    """Mounts and uploads for a manifest that `preflight` found no problems in."""
+    """Mounts and uploads for a manifest that `preflight` found no problems in (StagingRefused
+    when an input must not be uploaded)."""
     staging = Staging(root, [Mount(str(Path(work_dir).resolve()), f"{root}/work")])
+    file = getattr(connections, "file", None)
+    extra_roots = tuple(getattr(file, "roots", ()) or ())
+    secret_file = os.path.realpath(file.path) if isinstance(getattr(file, "path", None), str) else None
     for step in manifest.steps:
         spec = specs.get(step.component)
         cfg = cfgs.get(step.id, {})
@@ -101,7 +116,8 @@ def stage(
         sandbox_base = staging.map_dir(str(host_base))
         host_file = host_base / os.path.normpath(raw)
         if step.kind == "extractor":
-            staging.uploads += _inputs(staging, host_file)
+            roots = path_roots(staging.mounts[0].host, extra_roots, str(host_base))
+            staging.uploads += _inputs(staging, host_file, step.id, roots, secret_file)
         elif step.kind == "writer":
             # Where the worker will write it: the (mapped) base plus the config path, as it computes it.
             where = locate(staging.mounts, posixpath.normpath(f"{sandbox_base}/{Path(raw).as_posix()}"))
@@ -144,15 +160,33 @@ def _absolute(path: str, base: str) -> Path:
     return (candidate if candidate.is_absolute() else Path(base) / candidate).resolve()
 
 
-def _inputs(staging: Staging, host_file: Path) -> list[UploadFile]:
+def _inputs(
+    staging: Staging, host_file: Path, step_id: str, roots: tuple[str, ...], secret_file: str | None
+) -> list[UploadFile]:
     """The file, or every visible file under the directory; nothing when it does not exist."""
     if host_file.is_file():
-        return [UploadFile(staging.to_sandbox(host_file), host_file)]
-    if not host_file.is_dir():
+        candidates = [host_file]
+    elif host_file.is_dir():
+        candidates = [
+            path
+            for path in sorted(host_file.rglob("*"))
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(host_file).parts)
+        ]
+    else:
         return []
     found = []
-    for path in sorted(host_file.rglob("*")):
-        relative = path.relative_to(host_file)
-        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-            found.append(UploadFile(staging.to_sandbox(path), path))
+    for path in candidates:
+        try:
+            real = confine_real(path, os.path.relpath(path, staging.mounts[0].host), roots)
+        except PathRefused as error:
+            raise StagingRefused(Preflight(step_id, str(error), error.hint)) from None
+        if secret_file is not None and str(real) == secret_file:
+            raise StagingRefused(
+                Preflight(
+                    step_id,
+                    "this input is the connections file, which is never uploaded into a sandbox",
+                    "read data files only; connections reach the sandbox without their file",
+                )
+            )
+        found.append(UploadFile(staging.to_sandbox(path), path))
     return found
