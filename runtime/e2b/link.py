@@ -44,6 +44,8 @@ class SandboxFailure(Exception):
 
 _STDERR_LINE = 2000
 """Characters of a worker stderr line kept for error messages."""
+_STDERR_LOGGED = 16 * 2**20
+"""Worker stderr beyond this many characters is no longer logged (only its last lines are kept)."""
 
 
 class WorkerLink:
@@ -56,7 +58,7 @@ class WorkerLink:
         self.process: RemoteProcess | None = None
         self.inbox: queue.Queue[str] = queue.Queue()
         self.stderr_tail: list[str] = []
-        self.counts = {"bytes_in": 0, "bytes_out": 0, "messages_in": 0, "messages_out": 0}
+        self.counts = {"bytes_in": 0, "bytes_out": 0, "messages_in": 0, "messages_out": 0, "stderr_bytes": 0}
         self.decode_s = 0.0
         """Host CPU time spent decoding worker lines."""
         self.last_seen = time.monotonic()
@@ -80,11 +82,14 @@ class WorkerLink:
             self.inbox.put(json.dumps({"type": "error", "stage": "protocol", "message": str(error)}))
 
     def _stderr(self, chunk: str) -> None:
+        self.counts["stderr_bytes"] += len(chunk)
+        logged = self.counts["stderr_bytes"] <= _STDERR_LOGGED
         for line in chunk.splitlines():
             if line.strip():
                 line = line[:_STDERR_LINE]
                 self.stderr_tail = (self.stderr_tail + [line])[-20:]
-                log.debug("sandbox stderr: %s", self.masker.mask(line))
+                if logged:
+                    log.debug("sandbox stderr: %s", self.masker.mask(line))
 
     def send(self, messages: list[dict[str, Any]]) -> None:
         """Several messages in one write (one request on the E2B transport)."""
