@@ -117,7 +117,7 @@ def duckdb_error(error: BaseException, prefix: str, hint: str | None = None) -> 
 
 
 _REFUSED = re.compile(
-    r"Permission Error|disabled by configuration|the configuration has been locked|"
+    r"Permission Error|disabled (?:by|through) configuration|the configuration has been locked|"
     r"Scalar Function with name getenv does not exist"
 )
 """What DuckDB says when the sandbox stops the SQL."""

@@ -176,12 +176,18 @@ def _filtered(
         query = f"SELECT {projection} FROM parquet_source WHERE ({where})"
         if limit is not None:
             query += f" LIMIT {int(limit)}"
+        if len(duckdb.extract_statements(query)) != 1:  # `x); COPY ...; SELECT (1` is not an expression
+            raise DriverError(f"filter on {shown} is not one SQL expression",
+                              hint="the filter is a SQL boolean expression over the columns, e.g. amount > 100")
         reader = con.sql(query).to_arrow_reader(batch_size)
     except duckdb.Error as error:
         con.close()
         raise duckdb_error(
             error, f"filter on {shown}", hint="the filter is a SQL boolean expression"
         ) from None
+    except BaseException:
+        con.close()
+        raise
     return closing_batches(reader, con, prefix=f"filter on {shown}", schema=schema)
 
 
