@@ -6,9 +6,10 @@ data moves between steps exactly as it does on a laptop; only the sinks differ: 
 metrics, step states, logs and output files go to the host as protocol messages instead
 of into files. Every message is masked here and again on the host.
 
-Lifecycle: handshake -> wait for the host's handshake and `exec_step` for every step ->
-execute (heartbeats and live progress meanwhile; `cancel` stops it) -> `result` -> wait
-for `shutdown` (or the end of stdin) -> exit 0.
+Lifecycle: handshake -> wait for the host's handshake, the `connections` (the only way
+secrets reach the sandbox: never the environment, argv or a file, which step code could
+read) and `exec_step` for every step -> execute (heartbeats and live progress meanwhile;
+`cancel` stops it) -> `result` -> wait for `shutdown` (or the end of stdin) -> exit 0.
 """
 
 from __future__ import annotations
