@@ -1,20 +1,44 @@
 """The compiled manifest as a typed model: built by `emit`, loaded and verified by runtimes.
 
 See docs/manifest.md for the contract. Field order here is the order written to
-manifest.yaml, which is part of the byte-for-byte determinism the compiler promises.
+manifest.yaml, which is part of the byte-for-byte determinism the compiler promises. The
+field constraints (safe ids, `cfg/<id>.json`, bounded retries) are the manifest schema:
+spec/manifest.schema.json is generated from these models (`python -m compiler.manifest
+spec/manifest.schema.json`), and a manifest directory from elsewhere is untrusted input,
+checked by `load_manifest` before anything runs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from oml.canonical import fingerprint
+from oml.diagnostics import Diagnostic, Diagnostics
+from oml.pointer import from_path
+from oml.span import Span
+
+if TYPE_CHECKING:
+    from compiler.connections import ConnectionsFile
+    from spec.registry import Registry
 
 MANIFEST_VERSION = "1"
+
+STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+"""The OML step id rule (oml.lower.STEP_ID_RE): ids name cfg files and session directories."""
+_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
+_FP = r"^sha256:[0-9a-f]{64}$"
+
+StepId = Annotated[str, StringConstraints(pattern=STEP_ID)]
+Name = Annotated[str, StringConstraints(pattern=_NAME)]
+"""Input and output names: explicit input names, or the upstream step id for `needs` inputs."""
+Fingerprint = Annotated[str, StringConstraints(pattern=_FP)]
 
 
 class _Model(BaseModel):
@@ -22,50 +46,52 @@ class _Model(BaseModel):
 
 
 class InputSource(_Model):
-    step: str
-    output: str
+    step: StepId
+    output: Name
 
 
 class Retry(_Model):
-    max_attempts: int = 1
-    backoff_seconds: float = 1.0
-    max_backoff_seconds: float = 30.0
+    # The bounds of oml.ir.Retry; infinity and NaN are refused (a run must never wait forever).
+    max_attempts: int = Field(default=1, ge=1, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+    max_backoff_seconds: float = Field(default=30.0, ge=0, allow_inf_nan=False)
 
 
 class ManifestStep(_Model):
-    id: str
-    component: str
-    component_version: str
+    id: StepId
+    component: str = Field(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")
+    component_version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     kind: Literal["extractor", "transform", "writer"]
     mode: Literal["extract", "transform", "write"]
-    connection: str | None
-    cfg: str
-    cfg_fp: str
-    needs: list[str]
-    inputs: dict[str, InputSource]
-    outputs: list[str]
-    level: int
+    connection: str | None = Field(pattern=r"^@[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$")
+    cfg: str = Field(pattern=r"^cfg/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$",
+                     description="Always `cfg/<id>.json`: the only file a step's config is read from.")
+    cfg_fp: Fingerprint
+    needs: list[StepId]
+    inputs: dict[Name, InputSource] = Field(json_schema_extra={"propertyNames": {"pattern": _NAME}})
+    outputs: list[Name]
+    level: int = Field(ge=0)
     retry: Retry
 
 
 class ManifestEdge(_Model):
-    from_: str = Field(alias="from")
-    output: str
-    to: str
-    input: str
+    from_: StepId = Field(alias="from")
+    output: Name
+    to: StepId
+    input: Name
 
 
 class PipelineInfo(_Model):
-    name: str
-    oml_version: str
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    oml_version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
 
 
 class Manifest(_Model):
     manifest_version: str = MANIFEST_VERSION
     pipeline: PipelineInfo
-    steps: list[ManifestStep]
-    order: list[str]
-    levels: list[list[str]]
+    steps: list[ManifestStep] = Field(min_length=1)
+    order: list[StepId]
+    levels: list[list[StepId]]
     edges: list[ManifestEdge]
     connections: list[str]
 
@@ -83,64 +109,239 @@ class Manifest(_Model):
         raise KeyError(step_id)
 
 
+def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema of manifest.yaml, generated from the models (committed as spec/manifest.schema.json)."""
+    schema = Manifest.model_json_schema(by_alias=True, mode="validation")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://osiris.dev/schemas/manifest/v1.json", **schema}
+
+
 class ManifestError(Exception):
-    """A manifest directory is missing, unreadable or fails verification."""
+    """A manifest directory is missing, unreadable or fails verification.
+
+    `diagnostics` holds one coded diagnostic per problem (OML092-OML096, OML083/OML084),
+    at the file and line of manifest.yaml or the cfg file concerned; the message sums them up.
+    """
+
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
+        super().__init__(message)
+        self.diagnostics = diagnostics or []
+
+
+MAX_FILE_BYTES = 64 * 2**20
+"""Largest manifest.yaml, meta.json or cfg file read (a 10,000-step manifest is about 6 MB)."""
+COPIED = ("manifest.yaml", "meta.json", "effective_config.json", "sourcemap.json")
+"""The files of a manifest directory besides cfg/: what `osiris run --manifest` copies into
+the session, with each step's cfg file (nothing else, and never a symbolic link)."""
 
 
 def load_manifest(
-    directory: Path, *, label: str | None = None
+    directory: Path,
+    *,
+    label: str | None = None,
+    registry: Registry | None = None,
+    project_root: Path | None = None,
+    connections: ConnectionsFile | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
     """Read and verify a compiled directory: (manifest, cfg by step id, meta).
 
-    Every cfg file must match its `cfg_fp`, and the manifest must match `manifest_fp` in
-    meta.json, so a hand-edited or half-copied directory is refused instead of half-run.
-    Every problem is a ManifestError naming the file (`label` is how messages name
-    `directory`, e.g. as the user typed it); a damaged file must not surface as a parser crash.
+    A manifest from elsewhere is untrusted input, so before anything runs it must pass the
+    manifest schema, match its fingerprints (`manifest_fp` in meta.json, every cfg file its
+    `cfg_fp`: an edited or half-copied directory is refused instead of half-run), and pass
+    `compiler.manifest_verify.verify_manifest` (graph, components, each cfg as the compiler
+    checks a config, the path policy against `project_root` and the roots `connections` grant).
+    Every problem is a coded diagnostic, raised together as one ManifestError; `label` is how
+    messages name `directory` (as the user typed it). Nothing here can hang on a FIFO, follow
+    a symbolic link out of the directory, or crash on a damaged file.
     """
-    from ruamel.yaml import YAML, YAMLError
+    from compiler.manifest_verify import verify_manifest
+    from spec.registry import default_registry
 
     where = label or str(directory)
-    try:
-        data = YAML(typ="safe", pure=True).load((directory / "manifest.yaml").read_text(encoding="utf-8"))
-    except YAMLError as error:
-        raise ManifestError(f"{where}/manifest.yaml is not valid YAML{_yaml_problem(error)}; recompile it") from None
-    except (OSError, ValueError) as error:
-        raise ManifestError(f"cannot read the manifest in {where}: {error}") from None
-    try:
-        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ManifestError(f"cannot read {where}/meta.json: {error}") from None
-    if not isinstance(meta, dict):
-        raise ManifestError(f"{where}/meta.json is not a JSON object; recompile it")
-    try:
-        manifest = Manifest.model_validate(data)
-    except ValueError as error:
-        raise ManifestError(f"{where}/manifest.yaml is not a valid manifest: {error}") from None
-    if manifest.manifest_version != MANIFEST_VERSION:
-        raise ManifestError(f"manifest_version {manifest.manifest_version!r} is not supported "
-                            f"(this runtime reads {MANIFEST_VERSION!r}); recompile with this omlc")
-    fingerprints = meta.get("fingerprints")
-    expected = fingerprints.get("manifest_fp") if isinstance(fingerprints, dict) else None
-    if expected != manifest.fingerprint():
-        raise ManifestError(f"{where}/manifest.yaml does not match manifest_fp in meta.json; recompile it")
-    cfgs: dict[str, dict[str, Any]] = {}
-    for step in manifest.steps:
-        try:
-            cfg = json.loads((directory / step.cfg).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise ManifestError(f"cannot read {where}/{step.cfg}: {error}") from None
-        if fingerprint(cfg) != step.cfg_fp:
-            raise ManifestError(f"{where}/{step.cfg} does not match its cfg_fp; recompile the pipeline")
-        cfgs[step.id] = cfg
+    d = Diagnostics()
+    loaded = _load_model(directory, where, d)
+    if loaded is None:
+        raise _error(d)
+    manifest, meta, spans = loaded
+    cfgs, texts = _load_cfgs(directory, where, manifest, d)
+    verify_manifest(
+        manifest, cfgs, registry or default_registry(), d, where=where, spans=spans, cfg_texts=texts,
+        project_root=project_root, connections=connections, env=env,
+    )
+    if d.has_errors:
+        raise _error(d)
     return manifest, cfgs, meta
 
 
-def _yaml_problem(error: Exception) -> str:
-    """` (line 1, column 3: expected ...)` from a ruamel error, without its multi-line excerpt."""
-    problem = getattr(error, "problem", None) or getattr(error, "context", None)
-    if not problem:
-        problem = next(iter(str(error).strip().splitlines()), "")
-    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    text = ": ".join(part for part in (where, problem) if part)
-    return f" ({text})" if text else ""
+def manifest_files(manifest: Manifest) -> list[str]:
+    """The relative paths a verified manifest directory consists of (see COPIED)."""
+    return [*COPIED, *(step.cfg for step in manifest.steps)]
+
+
+def read_regular(path: Path, shown: str) -> bytes:
+    """A regular file's bytes, at most MAX_FILE_BYTES; refuses links, FIFOs and devices
+    (which could point outside the directory or block forever) with a ManifestError."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if path.is_symlink():
+            raise ManifestError(f"{shown} is a symbolic link; a manifest directory holds plain files") from None
+        raise ManifestError(f"cannot read {shown}: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ManifestError(f"{shown} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ManifestError(f"{shown} is {info.st_size} bytes, more than a manifest file may be "
+                                f"({MAX_FILE_BYTES})")
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise ManifestError(f"{shown} grew beyond {MAX_FILE_BYTES} bytes while being read")
+        return b"".join(chunks)
+    except OSError as error:
+        raise ManifestError(f"cannot read {shown}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+
+
+def _read_text(directory: Path, name: str, where: str, d: Diagnostics) -> str | None:
+    shown = f"{where}/{name}"
+    try:
+        if name.startswith("cfg/") and (directory / "cfg").is_symlink():
+            raise ManifestError(f"{where}/cfg is a symbolic link; a manifest directory holds plain files")
+        return read_regular(directory / name, shown).decode("utf-8")
+    except ManifestError as error:
+        d.add("OML092", Span.whole_file(shown), str(error), help="recompile the pipeline with omlc")
+    except UnicodeDecodeError as error:
+        d.add("OML092", Span.whole_file(shown), f"{shown} is not UTF-8 text (byte {error.start})",
+              help="recompile the pipeline with omlc")
+    return None
+
+
+def _load_model(directory: Path, where: str, d: Diagnostics) -> tuple[Manifest, dict[str, Any], dict[str, Span]] | None:
+    """manifest.yaml through the schema and its fingerprint, or None after reporting why."""
+    from oml.yaml_loader import YNode, load_yaml
+
+    shown = f"{where}/manifest.yaml"
+    text = _read_text(directory, "manifest.yaml", where, d)
+    meta_text = _read_text(directory, "meta.json", where, d)
+    if text is None or meta_text is None:
+        return None
+    found = Diagnostics()
+    root = load_yaml(text, shown, found)  # depth, alias and size limits: a hostile file cannot hang us
+    if root is None or found.has_errors:
+        first = next(iter(found.errors()), None)
+        problem = f" (line {first.span.line}, column {first.span.column}: {first.message})" if first else ""
+        d.add("OML092", first.span if first else Span.whole_file(shown),
+              f"{shown} is not valid YAML{problem}; recompile it" if first else f"{shown} is empty",
+              help="recompile the pipeline with omlc")
+        return None
+    spans: dict[str, Span] = {}
+
+    def walk(node: YNode) -> None:
+        spans[node.pointer] = node.span
+        for _, value in node.items():
+            walk(value)
+        if node.kind == "seq":
+            for item in node.value:
+                walk(item)
+
+    walk(root)
+    try:
+        meta = json.loads(meta_text)
+    except ValueError as error:
+        d.add("OML092", Span.whole_file(f"{where}/meta.json"), f"{where}/meta.json is not valid JSON: {error}",
+              help="recompile the pipeline with omlc")
+        return None
+    if not isinstance(meta, dict):
+        d.add("OML092", Span.whole_file(f"{where}/meta.json"), f"{where}/meta.json is not a JSON object",
+              help="recompile the pipeline with omlc")
+        return None
+    try:
+        manifest = Manifest.model_validate(root.to_data())
+    except ValidationError as error:
+        for issue in error.errors(include_url=False, include_input=False)[:50]:
+            pointer = from_path("", [str(part) for part in issue["loc"]])
+            at = _span(spans, pointer, shown)
+            d.add("OML092", at, f"{shown} does not match the manifest schema at {pointer or '/'}: {issue['msg']}",
+                  help="recompile the pipeline with omlc", pointer=pointer)
+        return None
+    if manifest.manifest_version != MANIFEST_VERSION:
+        d.add("OML092", _span(spans, "/manifest_version", shown),
+              f"manifest_version {manifest.manifest_version!r} is not supported (this runtime reads "
+              f"{MANIFEST_VERSION!r})", help="recompile with this omlc", pointer="/manifest_version")
+        return None
+    fingerprints = meta.get("fingerprints")
+    expected = fingerprints.get("manifest_fp") if isinstance(fingerprints, dict) else None
+    if expected != manifest.fingerprint():
+        d.add("OML093", Span.whole_file(shown), f"{shown} does not match manifest_fp in meta.json",
+              help="the manifest was edited or half-copied after compiling; recompile it")
+    return manifest, meta, spans
+
+
+def _load_cfgs(directory: Path, where: str, manifest: Manifest,
+               d: Diagnostics) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Each step's cfg file, checked against its `cfg_fp` (a step whose file is unusable is left out)."""
+    cfgs: dict[str, dict[str, Any]] = {}
+    texts: dict[str, str] = {}
+    for step in manifest.steps:
+        if step.cfg != f"cfg/{step.id}.json":
+            continue  # verify_manifest reports it; never read a file the step id does not name
+        shown = f"{where}/{step.cfg}"
+        text = _read_text(directory, step.cfg, where, d)
+        if text is None:
+            continue
+        try:
+            cfg = json.loads(text)
+        except ValueError as error:
+            d.add("OML092", Span.whole_file(shown), f"{shown} is not valid JSON: {error}",
+                  help="recompile the pipeline with omlc")
+            continue
+        if not isinstance(cfg, dict):
+            d.add("OML092", Span.whole_file(shown), f"{shown} is not a JSON object",
+                  help="recompile the pipeline with omlc")
+            continue
+        try:
+            matches = fingerprint(cfg) == step.cfg_fp
+        except ValueError:  # NaN or infinity: no canonical form
+            matches = False
+        if not matches:
+            d.add("OML093", Span.whole_file(shown), f"{shown} does not match its cfg_fp",
+                  help="the file was edited or half-copied after compiling; recompile the pipeline")
+        cfgs[step.id] = cfg
+        texts[step.id] = text
+    return cfgs, texts
+
+
+def _span(spans: Mapping[str, Span], pointer: str, file: str) -> Span:
+    """The span recorded for `pointer` or its nearest ancestor; the whole file otherwise."""
+    while pointer:
+        if pointer in spans:
+            return spans[pointer]
+        pointer = pointer.rsplit("/", 1)[0]
+    return spans.get("", Span.whole_file(file))
+
+
+def _error(d: Diagnostics) -> ManifestError:
+    errors = [x for x in d.sorted() if x.severity == "error"]
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    message = first.message if first.message.startswith(first.span.file) or first.span.file_level else (
+        f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}")
+    return ManifestError(f"{message}{more}", errors)
+
+
+if __name__ == "__main__":  # python -m compiler.manifest spec/manifest.schema.json
+    import sys
+
+    from oml.canonical import pretty_json
+    from oml.files import write_atomic
+
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m compiler.manifest OUT.json")
+    write_atomic(sys.argv[1], pretty_json(manifest_schema()))

@@ -21,9 +21,13 @@ diagnostics and events stay machine-independent.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from compiler.connections import ConnectionsFile
 
 __all__ = [
     "MAX_NAME_BYTES",
@@ -35,6 +39,7 @@ __all__ = [
     "confine_real",
     "path_roots",
     "shown_path",
+    "step_roots",
     "text_problem",
 ]
 
@@ -114,6 +119,29 @@ def path_roots(project_root: str | os.PathLike[str], extra: Iterable[str] = (),
     return tuple(dict.fromkeys(roots))
 
 
+UNKNOWN_BASE = os.sep + "\x00unresolved-base_dir"
+"""Stands for a base_dir whose ${VAR} is unset: no real path is inside it, so relative paths
+are judged only by whether they climb out of it."""
+
+
+def step_roots(project_root: str | os.PathLike[str], connections: ConnectionsFile | None, ref: str | None,
+               env: Mapping[str, str] | None = None) -> tuple[tuple[str, ...], str | None]:
+    """(roots, base) for a step whose connection is `ref`: `base` is the absolute base_dir of
+    a `@filesystem` alias (relative paths resolve against it), else None (the project root)."""
+    extra = connections.roots if connections is not None else ()
+    base_dir = None
+    if ref and connections is not None and ref.startswith("@filesystem."):
+        alias = ref.removeprefix("@filesystem.")
+        if connections.lookup("filesystem", alias) is not None:
+            resolved = connections.resolve("filesystem", alias, os.environ if env is None else env)
+            value = resolved.fields.get("base_dir")
+            if isinstance(value, str) and value:
+                base_dir = UNKNOWN_BASE if resolved.missing_env else value
+    roots = path_roots(project_root, extra, base_dir)
+    base = None if base_dir is None else path_roots(project_root, base_dir=base_dir)[-1]
+    return roots, base
+
+
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root if root.endswith(os.sep) else root + os.sep)
 
@@ -131,9 +159,18 @@ def check_path(path: str, roots: Sequence[str], base: str | None = None) -> Path
     if problem is not None:
         return problem
     where = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
-    if any(_inside(where, root) for root in roots):
+    if not any(_inside(where, root) for root in roots):
+        return _outside(path, through_link=False)
+    return _too_long_resolved(path, where)
+
+
+def _too_long_resolved(path: str, where: str) -> PathProblem | None:
+    """Short as written, too long once joined to its root: the OS would say ENAMETOOLONG."""
+    size = len(where.encode("utf-8", "surrogatepass"))
+    if size <= MAX_PATH_BYTES:
         return None
-    return _outside(path, through_link=False)
+    return PathProblem(UNUSABLE, f"path '{shown_path(path)}' is {size} bytes long once resolved "
+                       f"(at most {MAX_PATH_BYTES})", "use a shorter path")
 
 
 def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Path:
@@ -149,6 +186,10 @@ def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Pa
         raise PathRefused(problem)
     lexical = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
     real = os.path.realpath(lexical)
+    for where in (lexical, real):
+        problem = _too_long_resolved(path, where)
+        if problem is not None:
+            raise PathRefused(problem)
     real_roots = [os.path.realpath(root) for root in roots]
     if any(_inside(real, root) for root in real_roots):
         return Path(real)

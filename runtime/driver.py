@@ -206,6 +206,9 @@ class StepContext(Protocol):
     connection: ResolvedConnection | None
     work_dir: Path
     """Relative paths in config resolve against this (the directory `osiris run` started in)."""
+    path_roots: tuple[str, ...]
+    """Directories outside `work_dir` the operator allows config paths to use; drivers confine
+    paths with `drivers.common.paths` (compiler/path_policy.py), never by hand."""
     temp_dir: Path
     """Private scratch space inside the session directory; spill and staging files go here."""
     batch_rows: int

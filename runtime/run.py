@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ from typing import Any
 
 from compiler.api import CompileOptions, CompileResult, compile_path, write_output
 from compiler.connections import ConnectionsFile
-from compiler.manifest import Manifest, ManifestError, load_manifest
+from compiler.manifest import COPIED, Manifest, ManifestError, load_manifest, manifest_files
 from compiler.render import diagnostic_json
 from oml.canonical import fingerprint
 from oml.diagnostics import Diagnostic
@@ -220,13 +219,8 @@ class _Run:
         manifest, cfgs, meta = self._loaded
         self.pipeline_name = manifest.pipeline.name
         self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
-        if self._compile_result is not None:
-            conns = self._connections  # the file the compile checked against, not read again
-        else:
-            try:
-                conns = load_connections_file(request.connections, self.work_dir, self.spec_registry)
-            except ConnectionsUnavailable as error:
-                return self._abort("connections_error", str(error), error.diagnostics)
+        conns = self._connections  # the file the compile or the manifest check used, not read again
+        options.path_roots = conns.roots if conns is not None else ()
         self.states = {}
         result = self.executor(
             manifest,
@@ -249,15 +243,23 @@ class _Run:
         request, events = self.request, self.session.events
         compiled = self.session.compiled_dir
         if request.manifest_dir is not None:
-            # Verified where the user put it, so errors name their path, not the session's copy.
+            try:  # first: the operator's roots and base_dirs are part of checking the manifest's paths
+                self._connections = load_connections_file(request.connections, self.work_dir, self.spec_registry)
+            except ConnectionsUnavailable as error:
+                return self._abort("connections_error", str(error), error.diagnostics)
+            # Verified where the user put it, so errors name their path, not the session's copy;
+            # an untrusted manifest is checked whole before anything runs (compiler/manifest_verify.py).
             source = _absolute(request.manifest_dir, self.work_dir)
             try:
-                self._loaded = load_manifest(source, label=str(request.manifest_dir))
-                shutil.copytree(source, compiled, ignore=shutil.ignore_patterns(".*"))
+                self._loaded = load_manifest(
+                    source, label=str(request.manifest_dir), registry=self.spec_registry,
+                    project_root=self.work_dir, connections=self._connections, env=self.env,
+                )
+                _copy_manifest(source, compiled, self._loaded[0])
             except ManifestError as error:
-                return self._abort("manifest_error", str(error))
+                return self._abort("manifest_error", str(error), error.diagnostics)
             except OSError as error:
-                return self._abort("manifest_error", f"cannot copy {request.manifest_dir}: {error}")
+                return self._abort("manifest_error", f"cannot copy {request.manifest_dir}: {error.strerror or error}")
             events.emit("manifest_loaded", path=str(request.manifest_dir))
             return None
         t0 = time.monotonic()
@@ -308,7 +310,10 @@ class _Run:
 
     def _abort(self, event: str, message: str, diagnostics: list[Diagnostic] | None = None) -> RunOutcome:
         self.session.events.emit(event, message=message, diagnostics=[diagnostic_json(d) for d in diagnostics or []])
-        outcome = self._finish("failed", error={"stage": event.removesuffix("_error"), "message": message})
+        error = {"stage": event.removesuffix("_error"), "message": message}
+        if diagnostics:
+            error["code"] = diagnostics[0].code
+        outcome = self._finish("failed", error=error)
         outcome.diagnostics = [*outcome.diagnostics, *(diagnostics or [])]
         return outcome
 
@@ -423,6 +428,19 @@ class _Run:
                 ]
         if schemas:
             self.session.write_artifact("schemas.json", schemas)
+
+
+def _copy_manifest(source: Path, target: Path, manifest: Manifest) -> None:
+    """Copy the files of a verified manifest directory into the session (nothing else: no
+    links, no extra files); a missing optional file (sourcemap.json, ...) is skipped."""
+    from compiler.manifest import read_regular
+
+    for name in manifest_files(manifest):
+        if not (source / name).exists() and name in COPIED[2:]:
+            continue
+        data = read_regular(source / name, name)
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        (target / name).write_bytes(data)
 
 
 def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:

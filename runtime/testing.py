@@ -31,6 +31,7 @@ class RecordingContext:
     component: str = "test.component"
     mode: str = "extract"
     work_dir: Path = field(default_factory=Path.cwd)
+    path_roots: tuple[str, ...] = ()
     temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="osiris-step-")))
     batch_rows: int = 65536
     memory_limit_bytes: int = 256 * 1024 * 1024

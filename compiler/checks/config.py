@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from compiler.checks.secrets import find_inline_secrets
 from oml.diagnostics import Diagnostics
@@ -161,25 +161,40 @@ def _describe(spec: ComponentSpec, key: str) -> str | None:
     return None
 
 
-def _check_constraints(step: Step, spec: ComponentSpec, config: dict[str, Any], base: str,
-                       pipeline: Pipeline, d: Diagnostics) -> None:
-    at_config = _key_span(pipeline, join(step.pointer, "config"))
+class Broken(NamedTuple):
+    """A constraint a config breaks: what to say, and the key involved (None: the whole config)."""
+
+    message: str
+    help: str
+    key: str | None
+    key_present: bool
+
+
+def broken_constraints(spec: ComponentSpec, config: dict[str, Any]) -> list[Broken]:
+    """Every cross-field rule of `spec` that `config` breaks (also run on compiled cfg files)."""
+    broken = []
     for rule in spec.constraints:
         if rule.require_one_of and not any(k in config for k in rule.require_one_of):
-            d.add("OML045", at_config, f"step '{step.id}': {rule.message}",
-                  help=f"add one of {one_of(rule.require_one_of)}", pointer=base)
+            broken.append(Broken(rule.message, f"add one of {one_of(rule.require_one_of)}", None, False))
         if rule.exclusive:
             present = [k for k in rule.exclusive if k in config]
             if len(present) > 1:
-                pointer = join(base, present[-1])
-                d.add("OML045", pipeline.span_of(pointer), f"step '{step.id}': {rule.message}",
-                      help=f"remove `{present[-1]}` or `{present[0]}`", pointer=pointer)
+                broken.append(Broken(rule.message, f"remove `{present[-1]}` or `{present[0]}`", present[-1], True))
         if rule.when is not None and rule.require:
             applies = all(config.get(k, _default(spec, k)) == v for k, v in rule.when.items())
             missing = [k for k in rule.require if k not in config]
             if applies and missing:
-                d.add("OML045", at_config, f"step '{step.id}': {rule.message}",
-                      help=f"add `{missing[0]}`", pointer=join(base, missing[0]))
+                broken.append(Broken(rule.message, f"add `{missing[0]}`", missing[0], False))
+    return broken
+
+
+def _check_constraints(step: Step, spec: ComponentSpec, config: dict[str, Any], base: str,
+                       pipeline: Pipeline, d: Diagnostics) -> None:
+    at_config = _key_span(pipeline, join(step.pointer, "config"))
+    for rule in broken_constraints(spec, config):
+        pointer = base if rule.key is None else join(base, rule.key)
+        at = pipeline.span_of(pointer) if rule.key_present else at_config
+        d.add("OML045", at, f"step '{step.id}': {rule.message}", help=rule.help, pointer=pointer)
 
 
 def _default(spec: ComponentSpec, key: str) -> Any:

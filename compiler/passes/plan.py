@@ -16,7 +16,20 @@ from oml.ir import Edge, Pipeline, Plan
 def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     if ctx.diagnostics.has_errors:
         return pipeline  # a plan over an invalid graph would be meaningless
-    depends = {s.id: set(s.depends_on) for s in pipeline.steps}
+    order, levels = schedule({s.id: set(s.depends_on) for s in pipeline.steps})
+    edges = sorted(
+        (Edge.model_construct(from_=i.step, output=i.output, to=s.id, input=i.name)
+         for s in pipeline.steps for i in s.data_inputs),
+        key=lambda e: (e.to, e.input),
+    )
+    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(lv) for lv in levels),
+                                  edges=tuple(edges))
+    return pipeline.model_copy(update={"plan": result})
+
+
+def schedule(depends: dict[str, set[str]]) -> tuple[list[str], list[list[str]]]:
+    """(order, levels) of an acyclic graph given as step id -> the ids it depends on; each
+    level sorted. Manifest verification recomputes a loaded manifest's plan with it."""
     dependents: dict[str, list[str]] = {n: [] for n in depends}
     for node, deps in depends.items():
         for dep in deps:
@@ -37,11 +50,4 @@ def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     levels: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
     for node in order:
         levels[level[node]].append(node)
-    edges = sorted(
-        (Edge.model_construct(from_=i.step, output=i.output, to=s.id, input=i.name)
-         for s in pipeline.steps for i in s.data_inputs),
-        key=lambda e: (e.to, e.input),
-    )
-    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(sorted(lv)) for lv in levels),
-                                  edges=tuple(edges))
-    return pipeline.model_copy(update={"plan": result})
+    return order, [sorted(lv) for lv in levels]

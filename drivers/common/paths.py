@@ -1,27 +1,77 @@
-"""Where a config `path` points, and a helpful error when nothing is there.
+"""Where a config `path` points, confined to the project, and a helpful error when nothing is there.
 
 Relative paths resolve against the connection's `base_dir` when the step has a filesystem
-connection, else against the run's working directory (`ctx.resolve_path`). Messages quote
-the path as the user wrote it, never the absolute path, so events stay machine-independent.
+connection, else against the run's working directory. Every path goes through the path
+policy (compiler/path_policy.py) after symbolic links are resolved: it must stay inside the
+working directory, the connection's `base_dir` or a root the operator allowed
+(`ctx.path_roots`), and a NUL byte or an over-long path is refused before the OS sees it. A
+refusal is a DriverError naming the path and the code (OML083/OML084), never an
+"unexpected error". Messages quote the path as the user wrote it, never the absolute path, so
+events stay machine-independent.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path, PurePosixPath
 
+from compiler.path_policy import PathRefused, confine_path, confine_real, path_roots, text_problem
 from runtime.driver import DriverError, ResolvedConnection, StepContext
 
-__all__ = ["base_description", "display_path", "missing_file_error", "resolve_config_path"]
+__all__ = [
+    "base_description",
+    "confine_found",
+    "config_roots",
+    "confine_config_path",
+    "display_path",
+    "missing_file_error",
+    "resolve_config_path",
+    "resolve_with_connection",
+]
 
 
 def resolve_config_path(ctx: StepContext, path: str) -> Path:
-    """The absolute location of a config path (base_dir first, then the working directory)."""
-    return resolve_with_connection(ctx.connection, path, ctx.resolve_path)
+    """The real location of a config path (base_dir first, then the working directory), or a
+    DriverError when the path policy refuses it."""
+    return confine_config_path(ctx.connection, path, ctx.work_dir, getattr(ctx, "path_roots", ()))
+
+
+def config_roots(connection: ResolvedConnection | None, work_dir: str | os.PathLike[str],
+                 extra: tuple[str, ...] = ()) -> tuple[tuple[str, ...], str | None]:
+    """(roots, base) for a step: the working directory, the connection's base_dir (which relative
+    paths resolve against, when there is one) and the operator's extra roots."""
+    base_dir = _base_dir(connection)
+    roots = path_roots(work_dir, extra, base_dir)
+    return roots, (path_roots(work_dir, base_dir=base_dir)[-1] if base_dir else None)
+
+
+def confine_config_path(connection: ResolvedConnection | None, path: str, work_dir: str | os.PathLike[str],
+                        extra: tuple[str, ...] = ()) -> Path:
+    """`resolve_config_path` without a step context (discovery)."""
+    roots, base = config_roots(connection, work_dir, extra)
+    try:
+        return confine_path(path, roots, base)
+    except PathRefused as error:
+        raise _refused(error) from None
+
+
+def confine_found(found: str | os.PathLike[str], shown: str, roots: tuple[str, ...]) -> Path:
+    """A file met while reading a directory (datasets, discovery): its real location, or a
+    DriverError when a symbolic link inside the directory leads out of the roots."""
+    try:
+        return confine_real(found, shown, roots)
+    except PathRefused as error:
+        raise _refused(error) from None
 
 
 def resolve_with_connection(connection: ResolvedConnection | None, path: str, resolve) -> Path:  # noqa: ANN001
-    """Resolve `path` against the connection's base_dir, falling back to `resolve`."""
+    """Resolve `path` against the connection's base_dir, falling back to `resolve`, without the
+    path policy's roots (discovery: its caller confines the path it names); a NUL byte or an
+    over-long path is still a DriverError, not an OS error."""
+    problem = text_problem(path)
+    if problem is not None:
+        raise _refused(PathRefused(problem))
     candidate = Path(path).expanduser()
     if candidate.is_absolute():
         return candidate
@@ -31,6 +81,10 @@ def resolve_with_connection(connection: ResolvedConnection | None, path: str, re
         base = base if base.is_absolute() else resolve(str(base))
         return base / candidate
     return resolve(str(candidate))
+
+
+def _refused(error: PathRefused) -> DriverError:
+    return DriverError(f"{error} [{error.code}]", hint=error.hint)
 
 
 def display_path(path: str) -> str:

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from drivers.common import display_path
-from drivers.common.paths import resolve_with_connection
+from drivers.common.paths import confine_found, resolve_with_connection
 from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
@@ -45,15 +45,20 @@ def discover_files(
         path = "."
     shown = display_path(path)
     root = resolve_with_connection(connection, path, lambda text: Path.cwd() / text)
-    files = list_files(kind, root, shown)
+    # Whoever names `path` applies the path policy to it (`osiris chat`: llm/discovery.py); here
+    # a symbolic link inside the directory must not lead out of it.
+    files = list_files(kind, root, shown, (str(root),) if root.is_dir() else ())
     if tables is not None:
         files = _select(files, tables, shown)
     described = tuple(_describe(kind, name, file, sample_rows) for name, file in files)
     return DiscoveryResult(tables=described, source=shown)
 
 
-def list_files(kind: Kind, root: Path, shown: str) -> list[tuple[str, Path]]:
-    """(table name, file) pairs sorted by name; a single file is named by its base name."""
+def list_files(kind: Kind, root: Path, shown: str, roots: tuple[str, ...] = ()) -> list[tuple[str, Path]]:
+    """(table name, file) pairs sorted by name; a single file is named by its base name.
+
+    With `roots`, a file under a directory that is a symbolic link leading out of them is
+    refused (DriverError), as the path itself would be."""
     if root.is_file():
         return [(root.name, root)]
     if not root.is_dir():
@@ -63,6 +68,8 @@ def list_files(kind: Kind, root: Path, shown: str) -> list[tuple[str, Path]]:
         for file in root.rglob("*")
         if file.is_file() and _matches(kind, file) and not _hidden(file.relative_to(root))
     ]
+    for name, file in found if roots else ():
+        confine_found(file, f"{shown.rstrip('/')}/{name}", roots)
     return sorted(found)
 
 

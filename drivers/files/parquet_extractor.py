@@ -14,6 +14,7 @@ a filter never changes a column's type.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from drivers.common import display_path, metered, missing_file_error, resolve_config_path
+from drivers.common.paths import config_roots, confine_found
 from drivers.files.discovery import discover_files
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
@@ -44,6 +46,10 @@ class ParquetExtractor:
             raise missing_file_error(ctx.connection, raw_path, path)
         where = config.get("filter")
         dataset = _open_dataset(path, shown) if where or path.is_dir() else None
+        if dataset is not None and path.is_dir():  # a link inside the directory must not lead out
+            roots = config_roots(ctx.connection, ctx.work_dir, getattr(ctx, "path_roots", ()))[0]
+            for file in dataset.files:
+                confine_found(file, f"{shown.rstrip('/')}/{os.path.relpath(file, path)}", roots)
         full = dataset.schema if dataset is not None else _file_schema(path, shown)
         columns = _columns(config.get("columns"), full, shown)
         schema = pa.schema([full.field(name) for name in columns], metadata=full.metadata)

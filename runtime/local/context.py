@@ -99,6 +99,7 @@ class LocalStepContext:
     metrics: MetricLog
     cancel: threading.Event
     attempt: int = 1
+    path_roots: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.config = MappingProxyType(dict(self.config))

@@ -38,6 +38,9 @@ class ExecOptions:
     step_memory_bytes: int = 512 * MiB
     keep_spill: bool = False
     debug: bool = False
+    path_roots: tuple[str, ...] = ()
+    """Directories outside `work_dir` that config paths may use (`filesystem: roots:` in the
+    connections file; compiler/path_policy.py)."""
 
 
 @dataclass
@@ -87,6 +90,7 @@ def execute(
         step_memory_bytes=options.step_memory_bytes,
         spec_family=families,
         debug=options.debug,
+        path_roots=options.path_roots,
         on_change=on_change,
     )
     connections.register_secrets(

@@ -79,6 +79,8 @@ class StepEnv:
     debug: bool = False
     on_change: Callable[[StepState], None] | None = None
     """Called after a step starts and after it ends (status.json updates, live display)."""
+    path_roots: tuple[str, ...] = ()
+    """Directories outside `work_dir` that config paths may use (ExecOptions.path_roots)."""
 
     def changed(self, state: StepState) -> None:
         if self.on_change is None:
@@ -216,6 +218,7 @@ class StepRunner:
             config=self.cfg,
             connection=connection,
             work_dir=self.env.work_dir,
+            path_roots=self.env.path_roots,
             temp_dir=temp_dir,
             batch_rows=self.env.batch_rows,
             memory_limit_bytes=self.env.step_memory_bytes,

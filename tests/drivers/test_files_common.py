@@ -167,6 +167,10 @@ def test_atomic_path_missing_directory(tmp_path: Path) -> None:
 def test_paths_resolve_against_base_dir(tmp_path: Path) -> None:
     ctx = RecordingContext(config={}, work_dir=tmp_path)
     assert resolve_config_path(ctx, "data/x.csv") == tmp_path / "data/x.csv"
+    assert resolve_config_path(ctx, str(tmp_path / "abs/x.csv")) == tmp_path / "abs/x.csv"
+    with pytest.raises(DriverError, match=r"path '/abs/x.csv' is outside the project \[OML083\]"):
+        resolve_config_path(ctx, "/abs/x.csv")  # the path policy: tests/security/test_paths_stay_in_project.py
+    ctx = RecordingContext(config={}, work_dir=tmp_path, path_roots=("/abs",))
     assert resolve_config_path(ctx, "/abs/x.csv") == Path("/abs/x.csv")
     conn = ResolvedConnection(family="filesystem", alias="lake", fields={"base_dir": "lake"})
     ctx = RecordingContext(config={}, work_dir=tmp_path, connection=conn)

@@ -1,9 +1,9 @@
 """`python -m tests.runtime.cli_harness ARGS...`: the real `osiris` CLI with test drivers installed.
 
 Used by subprocess tests that need the CLI's own process (signals, exit codes, stdout and
-stderr) together with test doubles: it registers them as default overrides, then calls
-`runtime.cli.main`. `mysql.extractor` is replaced by `Leaky`, a driver that tries to leak its
-connection's secrets through every channel a driver has.
+stderr) together with test doubles: it registers them as default overrides (and their specs
+as the default spec registry), then calls `runtime.cli.main`. `mysql.extractor` is replaced by
+`Leaky`, a driver that tries to leak its connection's secrets through every channel a driver has.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from runtime.driver import DriverError, StepContext
 from runtime.registry import set_default_overrides
-from tests.runtime.doubles import OVERRIDES
+from tests.runtime.doubles import OVERRIDES, spec_registry
 
 
 class Leaky:
@@ -36,6 +36,11 @@ class Leaky:
 
 def main(argv: list[str]) -> int:
     set_default_overrides({**OVERRIDES, "mysql.extractor": Leaky})
+    # The test components' specs too: `osiris run --manifest` verifies every step against its spec.
+    import spec.registry
+
+    specs = spec_registry()
+    spec.registry.default_registry = lambda: specs  # type: ignore[assignment]
     from runtime.cli import main as cli_main
 
     return cli_main(argv)

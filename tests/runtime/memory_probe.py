@@ -17,7 +17,7 @@ from runtime.local.rss import peak_rss_bytes
 from runtime.registry import DriverRegistry
 from runtime.run import RunRequest, run
 from tests.runtime.conftest import compile_to
-from tests.runtime.doubles import OVERRIDES
+from tests.runtime.doubles import OVERRIDES, spec_registry
 
 PIPELINE = """
 oml_version: "0.1.0"
@@ -58,6 +58,7 @@ def _run(work: Path, rows: int, name: str) -> dict:
             exec_options=ExecOptions(work_dir=work, step_memory_bytes=128 * 2**20),
         ),
         registry=DriverRegistry(OVERRIDES),
+        spec_registry=spec_registry(),
     )
     assert outcome.exit_code == 0, outcome.status
     return outcome.status

@@ -271,7 +271,7 @@ def test_run_manifest_copies_it_into_the_session(tmp_path):
     from runtime.registry import DriverRegistry
     from runtime.run import RunRequest, run
     from tests.runtime.conftest import compile_to
-    from tests.runtime.doubles import OVERRIDES
+    from tests.runtime.doubles import OVERRIDES, spec_registry
 
     compiled = compile_to(
         """
@@ -292,6 +292,7 @@ steps:
     outcome = run(
         RunRequest(manifest_dir=compiled, session_root=tmp_path / "s", work_dir=tmp_path),
         registry=DriverRegistry(OVERRIDES),
+        spec_registry=spec_registry(),  # the manifest is verified against the specs of its components
     )
     assert outcome.exit_code == 0
     assert (outcome.session.dir / "compiled" / "manifest.yaml").read_bytes() == (

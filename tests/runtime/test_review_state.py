@@ -53,7 +53,7 @@ def test_the_in_memory_manifest_equals_the_verified_files(tmp_path):
     result = compile_text(ONE_STEP_PAIR, "p.yaml", CompileOptions(search_connections=False),
                           registry=spec_registry(), connections=None)
     write_output(result, tmp_path / "out")
-    assert compiled_manifest(result) == load_manifest(tmp_path / "out")
+    assert compiled_manifest(result) == load_manifest(tmp_path / "out", registry=spec_registry())
 
 
 # -- 2. reserved event and metric names ------------------------------------------------------------
@@ -183,8 +183,8 @@ def test_the_e2b_mirror_applies_a_worker_state_and_progress():
 
     manifest = Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},
-        "steps": [{"id": "w", "component": "c", "component_version": "1", "kind": "writer", "mode": "write",
-                   "connection": None, "cfg": "cfg/w.json", "cfg_fp": "x", "needs": [], "inputs": {},
+        "steps": [{"id": "w", "component": "c.w", "component_version": "1.0.0", "kind": "writer", "mode": "write",
+                   "connection": None, "cfg": "cfg/w.json", "cfg_fp": "sha256:" + "0" * 64, "needs": [], "inputs": {},
                    "outputs": [], "level": 0, "retry": {}}],
         "order": ["w"], "levels": [["w"]], "edges": [], "connections": [],
     })

@@ -1,0 +1,291 @@
+"""Verify a loaded manifest before anything runs: a manifest from elsewhere is untrusted input.
+
+Fingerprints are easy to recompute, so they prove only that nothing was damaged by accident;
+what makes an edited manifest safe to run is that it satisfies everything the compiler would
+have guaranteed. `verify_manifest` re-checks exactly that, with the compiler's own functions:
+
+- OML092: each cfg file is `cfg/<step id>.json` (with the schema's step id rule, nothing can
+  name a file outside the directory or a session directory outside the session);
+- OML094: a DAG whose `needs`, `inputs`, `edges`, `order`, `levels` and `connections` agree
+  and name existing steps, recomputed with the planner's own `schedule` and `find_cycles`;
+- OML095: each component exists with this version, kind, mode and outputs, and its connection
+  reference belongs to the component's family;
+- OML096: each cfg passes its component's checks (unknown keys, schema, constraints, inline
+  secrets) and names the same connection as the manifest;
+- OML083/OML084: the path policy (compiler/path_policy.py), as when compiling.
+
+`load_manifest` calls it for `osiris run --manifest` and for the E2B worker alike, so no
+runtime accepts a manifest another would refuse.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compiler.checks.config import broken_constraints, schema_errors
+from compiler.checks.graph import find_cycles
+from compiler.checks.secrets import find_inline_secrets
+from compiler.manifest import Manifest
+from compiler.passes.plan import schedule
+from compiler.path_policy import check_path, step_roots
+from oml.diagnostics import Diagnostics
+from oml.pointer import from_path, join
+from oml.span import Span
+from oml.suggest import did_you_mean, one_of
+from spec.models import ComponentSpec
+from spec.registry import Registry
+
+if TYPE_CHECKING:
+    from compiler.connections import ConnectionsFile
+
+__all__ = ["verify_manifest"]
+
+RECOMPILE = "recompile the pipeline with omlc; an edited manifest is not run"
+
+
+class _Report:
+    """Diagnostics at manifest.yaml's lines (by JSON Pointer) or a cfg file's lines."""
+
+    def __init__(self, d: Diagnostics, where: str, spans: Mapping[str, Span], cfg_texts: Mapping[str, str]) -> None:
+        self.d, self.where, self.spans, self.cfg_texts = d, where, spans, cfg_texts
+        self._cfg_spans: dict[str, dict[str, Span]] = {}
+
+    def manifest(self, code: str, pointer: str, message: str, help: str = RECOMPILE) -> None:
+        at = pointer
+        while at and at not in self.spans:
+            at = at.rsplit("/", 1)[0]
+        span = self.spans.get(at) or Span.whole_file(f"{self.where}/manifest.yaml")
+        self.d.add(code, span, message, help=help, pointer=pointer)
+
+    def cfg(self, code: str, step_id: str, pointer: str, message: str, help: str = RECOMPILE) -> None:
+        file = f"{self.where}/cfg/{step_id}.json"
+        spans = self._cfg_spans.get(step_id)
+        if spans is None:
+            spans = self._cfg_spans[step_id] = _json_spans(self.cfg_texts.get(step_id, ""), file)
+        at = pointer
+        while at and at not in spans:
+            at = at.rsplit("/", 1)[0]
+        self.d.add(code, spans.get(at) or Span.whole_file(file), message, help=help, pointer=pointer)
+
+
+def _json_spans(text: str, file: str) -> dict[str, Span]:
+    """Pointer -> span in a cfg file (JSON is YAML, so the positioned loader reads it); only
+    computed for a file that has a problem to point at."""
+    from oml.yaml_loader import YNode, load_yaml
+
+    root = load_yaml(text, file, Diagnostics()) if text else None
+    spans: dict[str, Span] = {}
+
+    def walk(node: YNode) -> None:
+        spans[node.pointer] = node.span
+        children = [v for _, v in node.items()] if node.kind == "map" else node.value if node.kind == "seq" else []
+        for child in children:
+            walk(child)
+
+    if root is not None:
+        walk(root)
+        spans.pop("", None)  # the whole object: report problems with the file itself at 1:1
+    return spans
+
+
+def verify_manifest(
+    manifest: Manifest,
+    cfgs: Mapping[str, dict[str, Any]],
+    registry: Registry,
+    d: Diagnostics,
+    *,
+    where: str,
+    spans: Mapping[str, Span],
+    cfg_texts: Mapping[str, str],
+    project_root: Path | None = None,
+    connections: ConnectionsFile | None = None,
+    env: Mapping[str, str] | None = None,
+) -> None:
+    """Add a diagnostic to `d` for everything in `manifest` the compiler could not have produced."""
+    report = _Report(d, where, spans, cfg_texts)
+    for index, step in enumerate(manifest.steps):
+        if step.cfg != f"cfg/{step.id}.json":
+            report.manifest("OML092", f"/steps/{index}/cfg",
+                            f"step '{step.id}' names its config {step.cfg!r}; it must be 'cfg/{step.id}.json'")
+    specs = _check_components(manifest, registry, report)
+    _check_graph(manifest, specs, report)
+    root = project_root or Path(os.getcwd())
+    for step in manifest.steps:
+        spec, cfg = specs.get(step.id), cfgs.get(step.id)
+        if spec is not None and cfg is not None:
+            _check_cfg(step.id, step.connection, spec, cfg, registry, report, connections)
+            roots, base = step_roots(root, connections, step.connection, env)
+            for key in spec.path_fields():
+                value = cfg.get(key)
+                problem = check_path(value, roots, base) if isinstance(value, str) else None
+                if problem is not None:
+                    report.cfg(problem.code, step.id, f"/{key}", f"step '{step.id}': {problem.message}",
+                               help=problem.hint)
+
+
+def _check_components(manifest: Manifest, registry: Registry, report: _Report) -> dict[str, ComponentSpec]:
+    """OML095 for each step its component spec disagrees with; the specs of the others."""
+    specs: dict[str, ComponentSpec] = {}
+    for index, step in enumerate(manifest.steps):
+        at = f"/steps/{index}"
+        spec = registry.get(step.component)
+        if spec is None or spec.name != step.component:
+            report.manifest("OML095", join(at, "component"), f"step '{step.id}': unknown component '{step.component}'",
+                            help=did_you_mean(step.component, registry.canonical_names())
+                            or f"components: {one_of(registry.canonical_names(), 20)}")
+            continue
+        problems = []
+        if step.component_version != spec.version:
+            problems.append(("component_version", f"was compiled for {spec.name} {step.component_version}; "
+                                                  f"this runtime has {spec.version}"))
+        if step.kind != spec.kind:
+            problems.append(("kind", f"says kind '{step.kind}'; {spec.name} is a {spec.kind}"))
+        if step.mode not in spec.pipeline_modes:
+            modes = one_of(spec.pipeline_modes)
+            problems.append(("mode", f"runs {spec.name} in mode '{step.mode}'; it runs in {modes}"))
+        if step.outputs != list(spec.outputs):
+            problems.append(("outputs", f"lists outputs {step.outputs}; {spec.name} produces {list(spec.outputs)}"))
+        if step.connection is not None:
+            family = step.connection[1:].split(".", 1)[0]
+            if spec.connection == "none":
+                problems.append(("connection", f"has connection {step.connection}; {spec.name} takes none"))
+            elif family != spec.family:
+                problems.append(("connection", f"has connection {step.connection}; {spec.name} needs "
+                                               f"a `{spec.family}` connection"))
+        for key, text in problems:
+            report.manifest("OML095", join(at, key), f"step '{step.id}' {text}")
+        if not problems:
+            specs[step.id] = spec
+    return specs
+
+
+def _check_graph(manifest: Manifest, specs: Mapping[str, ComponentSpec], report: _Report) -> None:
+    """OML094: unique ids, known references, agreeing edges, no cycle, the planner's own plan.
+    The input rules per kind apply to steps whose component matched (else OML095 said why)."""
+    by_id: dict[str, int] = {}
+    broken = False
+    for index, step in enumerate(manifest.steps):
+        if step.id in by_id:
+            report.manifest("OML094", f"/steps/{index}/id", f"step id '{step.id}' appears twice")
+            broken = True
+        else:
+            by_id[step.id] = index
+    steps = manifest.steps
+    for index, step in enumerate(steps):
+        at = f"/steps/{index}"
+        for n, need in enumerate(step.needs):
+            if need == step.id or need not in by_id:
+                what = "itself" if need == step.id else f"unknown step '{need}'"
+                report.manifest("OML094", f"{at}/needs/{n}", f"step '{step.id}' needs {what}")
+                broken = True
+        if len(set(step.needs)) != len(step.needs):
+            report.manifest("OML094", f"{at}/needs", f"step '{step.id}' lists a step twice in `needs`")
+        for name, source in step.inputs.items():
+            pointer = join(at, "inputs", name)
+            if source.step not in by_id or source.step == step.id:
+                report.manifest("OML094", pointer, f"input '{name}' of step '{step.id}' comes from "
+                                f"{'itself' if source.step == step.id else f'unknown step {source.step!r}'}")
+                broken = True
+            elif source.step not in step.needs:
+                report.manifest("OML094", pointer, f"input '{name}' of step '{step.id}' comes from "
+                                f"'{source.step}', which its `needs` does not list")
+                broken = True
+            elif source.output not in steps[by_id[source.step]].outputs:
+                report.manifest("OML094", pointer, f"input '{name}' of step '{step.id}' reads output "
+                                f"'{source.output}', which '{source.step}' does not produce")
+        kind = specs[step.id].kind if step.id in specs else None
+        if kind == "extractor" and step.inputs:
+            report.manifest("OML094", join(at, "inputs"), f"extractor '{step.id}' cannot take data inputs")
+        if kind == "writer" and len(step.inputs) > 1:
+            report.manifest("OML094", join(at, "inputs"), f"writer '{step.id}' has {len(step.inputs)} data inputs")
+    edges = sorted(((s.id, name, source.step, source.output) for s in steps for name, source in s.inputs.items()))
+    written = [(e.to, e.input, e.from_, e.output) for e in manifest.edges]
+    if written != edges:
+        report.manifest("OML094", "/edges", "`edges` do not match the steps' `inputs`")
+    used = sorted({s.connection for s in steps if s.connection})
+    if manifest.connections != used:
+        report.manifest("OML094", "/connections", "`connections` does not list exactly the steps' connections")
+    if broken:
+        return  # a plan over unknown references would be meaningless
+    depends = {s.id: set(s.needs) for s in steps}
+    cycles = find_cycles(depends)
+    for cycle in cycles:
+        path = " -> ".join(reversed([*cycle, cycle[0]]))
+        report.manifest("OML094", f"/steps/{by_id[cycle[0]]}/needs", f"dependency cycle: {path}")
+    if cycles:
+        return
+    order, levels = schedule(depends)
+    if manifest.order != order:
+        report.manifest("OML094", "/order", "`order` is not the plan of the steps' `needs`")
+    if [s.id for s in steps] != order:
+        report.manifest("OML094", "/steps", "`steps` are not listed in plan order")
+    if manifest.levels != levels:
+        report.manifest("OML094", "/levels", "`levels` are not the plan of the steps' `needs`")
+    level_of = {step_id: n for n, level in enumerate(levels) for step_id in level}
+    for index, step in enumerate(steps):
+        if step.level != level_of[step.id]:
+            report.manifest("OML094", f"/steps/{index}/level",
+                            f"step '{step.id}' says level {step.level}; its `needs` put it at {level_of[step.id]}")
+
+
+def _check_overrides(step_id: str, ref: str, cfg: dict[str, Any], connections: ConnectionsFile,
+                     registry: Registry, report: _Report) -> None:
+    """The compiler's OML077 rule (`compiler.connections.overridable`): a cfg may replace an
+    alias field only when the connections file allows it, so a credential goes only to its host."""
+    from compiler.connections import overridable
+
+    family_name, _, alias = ref[1:].partition(".")
+    family, decl = registry.family(family_name), connections.lookup(family_name, alias)
+    if family is None or decl is None:
+        return
+    may = overridable(family, decl)
+    for key, value in cfg.items():
+        field = family.fields.get(key)
+        if field is None or field.secret or key in may or value in (None, ""):
+            continue
+        report.cfg("OML096", step_id, join("", key),
+                   f"step '{step_id}' overrides `{key}` of {ref}, which its connection does not allow",
+                   help=f"a credential goes only to the host written next to it; {RECOMPILE}")
+
+
+def _check_cfg(step_id: str, connection: str | None, spec: ComponentSpec, cfg: dict[str, Any],
+               registry: Registry, report: _Report, connections: ConnectionsFile | None) -> None:
+    """OML096: the compiler's config checks on a compiled cfg (defaults filled, params bound)."""
+    ref = connection
+    if ref is None and spec.connection == "required" and spec.family and connections is not None:
+        alias = connections.default_alias(spec.family)  # what the runtime will use
+        ref = f"@{spec.family}.{alias}" if alias else None
+    if cfg.get("connection") != connection:
+        report.cfg("OML096", step_id, "/connection",
+                   f"step '{step_id}': the cfg's connection {cfg.get('connection')!r} is not the manifest's "
+                   f"{connection!r}")
+    properties = spec.properties
+    for key in cfg:
+        if key not in properties:
+            report.cfg("OML096", step_id, join("", key),
+                       f"step '{step_id}': unknown config key '{key}' for {spec.name}",
+                       help=did_you_mean(key, properties) or f"{spec.name} accepts {one_of(properties, 40)}")
+    known = {k: v for k, v in cfg.items() if k in properties}
+    for error in schema_errors(spec, known, registry):
+        # jsonschema's errors carry `absolute_path`; fastjsonschema's (when the two disagree) `path`,
+        # starting with "data"
+        path = list(error.absolute_path) if hasattr(error, "absolute_path") else list(error.path)[1:]
+        if getattr(error, "validator", None) == "required" and "'" in error.message:
+            path.append(error.message.split("'")[1])
+        pointer = from_path("", [str(p) for p in path])
+        report.cfg("OML096", step_id, pointer,
+                   f"step '{step_id}' ({spec.name}): {pointer or 'config'}: {error.message.replace('data.', '', 1)}")
+    for rule in broken_constraints(spec, known):
+        report.cfg("OML096", step_id, join("", rule.key) if rule.key else "", f"step '{step_id}': {rule.message}",
+                   help=rule.help)
+    if connections is not None and ref is not None:
+        _check_overrides(step_id, ref, cfg, connections, registry, report)
+    for pointer, reason in find_inline_secrets(cfg, spec.secret_keys, ""):
+        report.cfg("OML096", step_id, pointer, f"step '{step_id}': secret written inline: {reason}",
+                   help="secrets come from osiris_connections.yaml at run time, never from a cfg file")
+    # TODO(lead): helper B is adding compiler/checks/duckdb_access.py (a plain function over DuckDB
+    # SQL); once it lands, run it here on `duckdb.processor` queries (cfg["query"]) as OML096, as
+    # the compiler does when compiling (the DuckDB driver enforces the same lockdown at run time).

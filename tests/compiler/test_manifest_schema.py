@@ -1,0 +1,61 @@
+"""spec/manifest.schema.json: generated from compiler/manifest.py's models, committed, drift-tested."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
+
+from compiler.manifest import Manifest, manifest_schema
+from oml.canonical import pretty_json
+from tests.compiler.golden_harness import valid_cases
+
+REPO = Path(__file__).resolve().parents[2]
+COMMITTED = REPO / "spec" / "manifest.schema.json"
+REGENERATE = ".venv/bin/python -m compiler.manifest spec/manifest.schema.json"
+
+
+def _manifests() -> list[dict[str, Any]]:
+    yaml = YAML(typ="safe", pure=True)
+    return [yaml.load((case / "expected" / "manifest.yaml").read_text(encoding="utf-8")) for case in valid_cases()]
+
+
+def test_the_committed_manifest_schema_is_generated_from_the_model() -> None:
+    assert COMMITTED.is_file(), f"spec/manifest.schema.json is missing; run `{REGENERATE}`"
+    assert COMMITTED.read_bytes() == pretty_json(manifest_schema()), (
+        f"spec/manifest.schema.json is stale; run `{REGENERATE}`")
+
+
+def test_every_compiled_golden_manifest_matches_the_schema() -> None:
+    validator = Draft202012Validator(manifest_schema())
+    for data in _manifests():
+        assert list(validator.iter_errors(data)) == []
+        assert Manifest.model_validate(data).to_data() == data
+
+
+@pytest.mark.parametrize(("pointer", "value"), [
+    (("steps", 0, "id"), "../../../x"),
+    (("steps", 0, "cfg"), "cfg/../../x.json"),
+    (("steps", 0, "cfg"), "/etc/passwd"),
+    (("steps", 0, "cfg_fp"), "md5:abc"),
+    (("steps", 0, "needs"), ["../up"]),
+    (("steps", 0, "connection"), "postgres://u:p@h/db"),
+    (("steps", 0, "retry", "max_attempts"), 1000),
+    (("steps", 0, "level"), -1),
+    (("steps", 0, "inputs"), {"bad name": {"step": "a", "output": "df"}}),
+    (("order",), ["a/b"]),
+])
+def test_the_schema_and_the_model_refuse_the_same_unsafe_values(pointer: tuple, value: Any) -> None:  # noqa: ANN401
+    validator = Draft202012Validator(manifest_schema())
+    data = copy.deepcopy(_manifests()[0])
+    target = data
+    for part in pointer[:-1]:
+        target = target[part]
+    target[pointer[-1]] = value
+    assert list(validator.iter_errors(data)), pointer
+    with pytest.raises(ValueError):
+        Manifest.model_validate(data)

@@ -1,0 +1,403 @@
+"""`osiris run --manifest DIR` treats the directory as untrusted input: verified before anything runs.
+
+Each attack edits a compiled manifest directory as an attacker would (fingerprints recomputed)
+and runs the real CLI in its own process with a timeout, so a hang fails the test instead of
+blocking it. Every refusal must carry its code (OML092-OML096, OML083/OML084), end the session
+`failed` with a manifest_error event, exit 1, show no traceback or KeyError, and create or
+change nothing outside the session directory.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compiler.manifest import load_manifest
+from oml.canonical import fingerprint, pretty_json
+from tests.security.manifest_attacks import (
+    assert_refused,
+    compiled_project,
+    osiris_run,
+    snapshot,
+    step,
+    tamper,
+)
+
+
+def _attack(tmp_path: Path, edit, code: str, **project: Any) -> dict[str, Any]:  # noqa: ANN001
+    proj = compiled_project(tmp_path, **project)
+    tamper(proj / "compiled", edit)
+    before = snapshot(tmp_path)
+    return assert_refused(tmp_path, proj, before, osiris_run(proj), code)
+
+
+# -- the graph (OML094) ---------------------------------------------------------------------------
+def _cycle(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "read")["needs"] = ["write"]  # read <-> write
+
+
+def _unknown_need(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["needs"] = ["read", "ghost"]
+
+
+def _unknown_input(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["inputs"] = {"read": {"step": "ghost", "output": "df"}}
+    data["edges"] = [{"from": "ghost", "output": "df", "to": "write", "input": "read"}]
+
+
+def _input_not_needed(data, cfgs) -> None:  # noqa: ANN001
+    data["steps"].insert(1, {**step(data, "read"), "id": "read2", "cfg": "cfg/read2.json"})
+    cfgs["read2"] = cfgs["read"]
+    step(data, "write")["inputs"] = {"read": {"step": "read2", "output": "df"}}
+    data["edges"] = [{"from": "read2", "output": "df", "to": "write", "input": "read"}]
+    data["order"], data["levels"] = ["read", "read2", "write"], [["read", "read2"], ["write"]]
+
+
+def _order_drops_a_step(data, cfgs) -> None:  # noqa: ANN001
+    data["order"] = ["read"]
+
+
+def _order_names_a_ghost(data, cfgs) -> None:  # noqa: ANN001
+    data["order"] = ["read", "ghost", "write"]
+
+
+def _levels_lie(data, cfgs) -> None:  # noqa: ANN001
+    data["levels"] = [["read", "write"]]
+    step(data, "write")["level"] = 0
+
+
+def _duplicate_id(data, cfgs) -> None:  # noqa: ANN001
+    data["steps"].append(dict(step(data, "write")))
+    data["order"].append("write")
+
+
+def _self_need(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["needs"] = ["read", "write"]
+
+
+def _edge_to_nowhere(data, cfgs) -> None:  # noqa: ANN001
+    data["edges"].append({"from": "write", "output": "df", "to": "read", "input": "x"})
+
+
+def _extractor_with_input(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "read")["inputs"] = {"w": {"step": "write", "output": "df"}}
+
+
+GRAPH_ATTACKS = [_cycle, _unknown_need, _unknown_input, _input_not_needed, _order_drops_a_step,
+                 _order_names_a_ghost, _levels_lie, _duplicate_id, _self_need, _edge_to_nowhere,
+                 _extractor_with_input]
+
+
+def test_a_cycle_fails_the_session_instead_of_hanging(tmp_path):
+    _attack(tmp_path, _cycle, "OML094")
+
+
+def test_a_reference_to_an_unknown_step_is_a_graph_error_not_a_key_error(tmp_path):
+    _attack(tmp_path, _unknown_need, "OML094")
+
+
+@pytest.mark.parametrize("edit", GRAPH_ATTACKS, ids=lambda f: f.__name__.strip("_"))
+def test_an_inconsistent_graph_is_refused(tmp_path, edit):  # noqa: ANN001
+    _attack(tmp_path, edit, "OML094")
+
+
+# -- ids and cfg paths (OML092) -------------------------------------------------------------------
+def _rename(new_id: str, cfg: str | None = None):  # noqa: ANN202
+    def edit(data, cfgs) -> None:  # noqa: ANN001
+        write = step(data, "write")
+        write["id"], write["cfg"] = new_id, cfg or f"cfg/{new_id}.json"
+        data["order"] = ["read", new_id]
+        data["levels"] = [["read"], [new_id]]
+        data["edges"][0]["to"] = new_id
+    edit.__name__ = f"id {new_id!r} cfg {cfg!r}"
+    return edit
+
+
+def test_a_step_id_with_traversal_is_refused_and_creates_nothing_outside(tmp_path):
+    # Unverified, this id put the step's temp directory six levels up: outside the project.
+    _attack(tmp_path, _rename("../../../../../../x"), "OML092")
+
+
+@pytest.mark.parametrize("edit", [
+    _rename("../../../../../../x", "cfg/x.json"),
+    _rename("x", "cfg/../../data/in.csv"),
+    _rename("x", "/etc/passwd"),
+    _rename("x", "cfg/read.json"),  # another step's file
+    _rename("a" * 65),
+    _rename("x\nevil"),
+], ids=lambda f: f.__name__)
+def test_unsafe_ids_and_cfg_paths_are_refused(tmp_path, edit):  # noqa: ANN001
+    _attack(tmp_path, edit, "OML092")
+
+
+def _infinite_backoff(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["retry"] = {"max_attempts": 20, "backoff_seconds": float("inf"),
+                                    "max_backoff_seconds": float("inf")}
+
+
+def _extra_field(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["command"] = "rm -rf ~"
+
+
+def _wrong_type(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["needs"] = "read"
+
+
+@pytest.mark.parametrize("edit", [_infinite_backoff, _extra_field, _wrong_type], ids=lambda f: f.__name__.strip("_"))
+def test_values_the_manifest_schema_forbids_are_refused(tmp_path, edit):  # noqa: ANN001
+    _attack(tmp_path, edit, "OML092")
+
+
+# -- components (OML095) --------------------------------------------------------------------------
+def _set(step_id: str, key: str, value: Any):  # noqa: ANN202, ANN401
+    def edit(data, cfgs) -> None:  # noqa: ANN001
+        step(data, step_id)[key] = value
+    edit.__name__ = f"{step_id}.{key}={value!r}"
+    return edit
+
+
+@pytest.mark.parametrize("edit", [
+    _set("write", "component", "filesystem.shell_runner"),
+    _set("write", "component", "duckdb.transform"),  # an alias, not the canonical name
+    _set("write", "kind", "extractor"),
+    _set("write", "mode", "extract"),
+    _set("write", "component_version", "9.9.9"),
+    _set("read", "outputs", ["df", "extra"]),
+], ids=lambda f: f.__name__)
+def test_a_step_its_component_disagrees_with_is_refused(tmp_path, edit):  # noqa: ANN001
+    _attack(tmp_path, edit, "OML095")
+
+
+def test_a_connection_of_another_family_is_refused(tmp_path):
+    def edit(data, cfgs) -> None:  # noqa: ANN001
+        step(data, "write")["connection"] = "@postgres.prod"
+        cfgs["write"]["connection"] = "@postgres.prod"
+        data["connections"] = ["@postgres.prod"]
+    _attack(tmp_path, edit, "OML095")
+
+
+# -- cfg files (OML096) ---------------------------------------------------------------------------
+def _cfg(step_id: str, change):  # noqa: ANN001, ANN202
+    def edit(data, cfgs) -> None:  # noqa: ANN001
+        change(cfgs[step_id])
+    edit.__name__ = getattr(change, "__name__", "change")
+    return edit
+
+
+def _unknown_key(cfg) -> None:  # noqa: ANN001
+    cfg["url"] = "http://attacker.example"
+
+
+def _wrong_type_value(cfg) -> None:  # noqa: ANN001
+    cfg["delimiter"] = 7
+
+
+def _missing_required(cfg) -> None:  # noqa: ANN001
+    del cfg["path"]
+
+
+def _inline_secret(cfg) -> None:  # noqa: ANN001
+    cfg["encoding"] = "postgres://u:hunter2@db/x"
+
+
+def _connection_differs(cfg) -> None:  # noqa: ANN001
+    cfg["connection"] = "@filesystem.elsewhere"
+
+
+@pytest.mark.parametrize("change", [_unknown_key, _wrong_type_value, _missing_required, _inline_secret,
+                                    _connection_differs], ids=lambda f: f.__name__.strip("_"))
+def test_a_cfg_the_component_would_reject_is_refused(tmp_path, change):  # noqa: ANN001
+    _attack(tmp_path, _cfg("read", change), "OML096")
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[str]]]:
+    """An HTTP server on 127.0.0.1 that records every request it gets (the attacker's)."""
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            seen.append(f"{self.command} {self.path} {dict(self.headers)}")
+            self.send_response(200)
+            self.end_headers()
+
+        do_GET = do_POST = do_PATCH = do_HEAD = _any  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SUPABASE = """\
+oml_version: "0.1.0"
+name: to-supabase
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: data/in.csv}
+  - id: write
+    component: supabase.writer
+    needs: [read]
+    config: {connection: "@supabase.main", table: people}
+"""
+
+
+def test_a_url_key_added_to_a_supabase_cfg_never_reaches_the_other_server(tmp_path, listener):
+    evil, seen = listener
+    connections = "version: 1\nconnections:\n  supabase:\n    main:\n      url: http://127.0.0.1:9\n" \
+                  "      key: ${SUPA_KEY}\n"
+    proj = compiled_project(tmp_path, SUPABASE, connections)
+    tamper(proj / "compiled", _cfg("write", lambda cfg: cfg.update(url=evil)))
+    before = snapshot(tmp_path)
+    result = osiris_run(proj, env={"SUPA_KEY": "service-role-secret"})
+    assert_refused(tmp_path, proj, before, result, "OML096")
+    assert seen == []
+    assert "service-role-secret" not in result.stdout + result.stderr
+
+
+# -- paths in cfg files (OML083/OML084, the compiler's path policy) --------------------------------
+@pytest.mark.parametrize(("step_id", "path", "code"), [
+    ("write", "../../../x.csv", "OML083"),
+    ("write", "/tmp/osiris-escape.csv", "OML083"),
+    ("read", "~/.ssh/id_rsa", "OML083"),
+    ("read", "data/../../outside.csv", "OML083"),
+    ("write", "out/x\u0000.csv", "OML084"),
+    ("write", "out/" + "y" * 300 + ".csv", "OML084"),
+])
+def test_a_cfg_path_outside_the_project_is_refused(tmp_path, step_id, path, code):  # noqa: ANN001
+    _attack(tmp_path, _cfg(step_id, lambda cfg: cfg.update(path=path)), code)
+    assert not Path("/tmp/osiris-escape.csv").exists()
+
+
+# -- fingerprints (OML093): the runtime checks every cfg file and the manifest --------------------
+def _retarget(cfg) -> None:  # noqa: ANN001
+    cfg["path"] = "out/elsewhere.csv"  # a change every other check accepts: only cfg_fp catches it
+
+
+def test_a_cfg_file_edited_without_its_fingerprint_is_refused(tmp_path):
+    proj = compiled_project(tmp_path)
+    tamper(proj / "compiled", _cfg("write", _retarget), refingerprint=False)
+    before = snapshot(tmp_path)
+    status = assert_refused(tmp_path, proj, before, osiris_run(proj), "OML093")
+    assert "compiled/cfg/write.json does not match its cfg_fp" in status["error"]["message"]
+    assert not (proj / "out").exists()
+
+
+def test_load_manifest_checks_each_cfg_file_against_its_cfg_fp(tmp_path):
+    proj = compiled_project(tmp_path)
+    load_manifest(proj / "compiled", project_root=proj)  # untouched: accepted
+    for step_id in ("read", "write"):
+        cfg_file = proj / "compiled" / "cfg" / f"{step_id}.json"
+        original = cfg_file.read_bytes()
+        cfg = json.loads(original)
+        cfg["encoding"] = "latin-1"  # valid for both components
+        cfg_file.write_bytes(pretty_json(cfg))
+        with pytest.raises(Exception) as caught:
+            load_manifest(proj / "compiled", project_root=proj)
+        assert [(d.code, d.span.file) for d in caught.value.diagnostics] == [
+            ("OML093", f"{proj / 'compiled'}/cfg/{step_id}.json")]
+        cfg_file.write_bytes(original)
+
+
+def test_a_manifest_edited_without_manifest_fp_is_refused(tmp_path):
+    proj = compiled_project(tmp_path)
+    tamper(proj / "compiled", lambda data, cfgs: step(data, "write")["retry"].update(max_attempts=3),
+           refingerprint=False)
+    before = snapshot(tmp_path)
+    status = assert_refused(tmp_path, proj, before, osiris_run(proj), "OML093")
+    assert "compiled/manifest.yaml does not match manifest_fp" in status["error"]["message"]
+
+
+def test_load_manifest_checks_the_manifest_against_manifest_fp(tmp_path):
+    proj = compiled_project(tmp_path)
+    meta_file = proj / "compiled" / "meta.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta["fingerprints"]["manifest_fp"] = fingerprint({"another": "manifest"})
+    meta_file.write_bytes(pretty_json(meta))
+    with pytest.raises(Exception) as caught:
+        load_manifest(proj / "compiled", project_root=proj)
+    assert [d.code for d in caught.value.diagnostics] == ["OML093"]
+
+
+# -- the files themselves (OML092): links, FIFOs, bombs -------------------------------------------
+def test_a_fifo_in_place_of_a_cfg_file_is_refused_without_blocking(tmp_path):
+    proj = compiled_project(tmp_path)
+    cfg_file = proj / "compiled" / "cfg" / "write.json"
+    cfg_file.unlink()
+    os.mkfifo(cfg_file)
+    before = snapshot(tmp_path)
+    status = assert_refused(tmp_path, proj, before, osiris_run(proj, timeout=30), "OML092")
+    assert "not a regular file" in status["error"]["message"]
+
+
+def test_a_symlinked_cfg_file_is_refused_and_not_copied(tmp_path):
+    proj = compiled_project(tmp_path)
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"path": "out/copy.csv", "token": "s3cr3t"}), encoding="utf-8")
+    cfg_file = proj / "compiled" / "cfg" / "write.json"
+    cfg_file.unlink()
+    cfg_file.symlink_to(secret)
+    before = snapshot(tmp_path)
+    result = osiris_run(proj)
+    assert_refused(tmp_path, proj, before, result, "OML092")
+    (session,) = (proj / ".osiris" / "sessions").iterdir()
+    assert not (session / "compiled").exists()
+    assert "s3cr3t" not in result.stdout + result.stderr
+
+
+def test_an_alias_bomb_in_the_manifest_is_refused_quickly(tmp_path):
+    proj = compiled_project(tmp_path)
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+              f"*a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 12)]
+    (proj / "compiled" / "manifest.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    assert_refused(tmp_path, proj, before, osiris_run(proj, timeout=30), "OML092")
+
+
+# -- the E2B path refuses what the local path refuses ----------------------------------------------
+def test_the_sandbox_executor_never_sees_a_refused_manifest(tmp_path):
+    from runtime.e2b.host import SandboxExecutor
+    from runtime.e2b.options import E2BOptions
+    from runtime.local.executor import ExecOptions
+    from runtime.run import RunRequest, run
+    from tests.e2b.helpers import transport
+
+    proj = compiled_project(tmp_path)
+    tamper(proj / "compiled", _cycle)
+    local = transport()
+    outcome = run(RunRequest(manifest_dir=Path("compiled"), work_dir=proj, session_root=proj / ".osiris" / "sessions",
+                             exec_options=ExecOptions(work_dir=proj)),
+                  executor=SandboxExecutor(E2BOptions(transport="local"), local))
+    assert outcome.exit_code == 1 and outcome.status["error"]["code"] == "OML094"
+    assert local.created == []
+
+
+def test_the_sandbox_worker_verifies_with_the_same_function(tmp_path, monkeypatch):
+    """The worker loads the job's manifest with `load_manifest`, so it runs the same checks."""
+    import runtime.e2b.worker as worker
+
+    proj = compiled_project(tmp_path)
+    tamper(proj / "compiled", _cycle)
+    job = worker._Job.__new__(worker._Job)
+    job.root = tmp_path / "sandbox"
+    (job.root / "job").mkdir(parents=True)
+    os.rename(proj / "compiled", job.root / "job" / "compiled")
+    with pytest.raises(Exception) as caught:
+        job.run([])
+    assert [d.code for d in caught.value.diagnostics] == ["OML094"]
