@@ -209,7 +209,8 @@ def compose(text: str, limits: Limits | None = None) -> Node | None:
     its pure-Python parser, with the same nodes, marks and YAML 1.2 tags (a plain scalar's
     style is "" instead of None: test it with `not node.style`). libyaml is stricter in a few
     YAML 1.2 corners (a `:` inside a flow scalar), so anything it rejects is parsed again by
-    the pure parser, whose verdict and messages are the ones reported. Either parser's events
+    the pure parser, whose verdict and messages are the ones reported (for documents up to
+    PURE_FALLBACK_MAX_CHARS). Either parser's events
     go through oml.yaml_compose, which enforces `limits` as it goes (TooComplex). Comments are
     not kept: callers that need them (omlc fmt) find them in the text, using the nodes' marks."""
     limits = limits or Limits()
@@ -221,8 +222,15 @@ def compose(text: str, limits: Limits | None = None) -> Node | None:
         try:
             return _compose_with(fast, text, limits)
         except YAMLError:
-            pass
+            if len(text) > PURE_FALLBACK_MAX_CHARS:
+                raise
     return _compose_with(YAML(typ="rt", pure=True), text, limits)
+
+
+PURE_FALLBACK_MAX_CHARS = 256 * 1024
+"""Above this size libyaml's verdict is final: the pure parser costs about 4 s per MB, so a
+near-cap file with an error at its end took a minute to reject. Only small documents get the
+second opinion that admits YAML 1.2's corners libyaml refuses (`[a:b]`)."""
 
 
 def _compose_with(yaml: YAML, text: str, limits: Limits) -> Node | None:

@@ -133,7 +133,7 @@ def run(
 def _check_request(request: RunRequest, work_dir: Path) -> None:
     if (request.pipeline is None) == (request.manifest_dir is None):
         raise UsageError("give either a pipeline file or --manifest DIR")
-    if request.pipeline is not None and not _absolute(request.pipeline, work_dir).is_file():
+    if request.pipeline is not None and not _absolute(request.pipeline, work_dir).exists():  # a FIFO: OML014
         raise UsageError(f"pipeline file not found: {request.pipeline}")
     if request.manifest_dir is not None:
         if not (_absolute(request.manifest_dir, work_dir) / "manifest.yaml").is_file():

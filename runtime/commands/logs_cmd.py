@@ -22,6 +22,9 @@ __all__ = ["logs_command", "unfinished_state"]
 
 def logs_command(args: argparse.Namespace) -> int:
     root = Path(args.session_dir)
+    if root.exists() and not root.is_dir():  # not "no sessions" and exit 0: the option is wrong
+        sys.stderr.write(f"osiris logs {args.action}: error: --session-dir {args.session_dir} is not a directory\n")
+        return 2
     if args.action == "list":
         return _list(root, args)
     if args.action == "show":
