@@ -32,11 +32,15 @@ from spec.models import ComponentSpec
 if TYPE_CHECKING:
     from sqlglot.tokens import Token, Tokenizer
 
-__all__ = ["HINT", "AccessProblem", "check_duckdb_access", "duckdb_access_problems", "may_reach_outside"]
+__all__ = ["HINT", "UNCHECKABLE", "AccessProblem", "check_duckdb_access", "duckdb_access_problems", "may_reach_outside"]
 
 HINT = ("a DuckDB step reads only its inputs, by name (e.g. `FROM input_df`): read files with an "
         "extractor step (filesystem.csv_extractor, filesystem.parquet_extractor) and pass its output "
         "in `needs` or `inputs`; settings such as memory_limit and threads are step config keys")
+
+
+UNCHECKABLE = "cannot be checked: a string, quoted name or comment in this SQL is not closed"
+"""The reason given when the tokenizer cannot read SQL in which the cheap scan saw something."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,16 @@ _EXTENSION_HITS = re.compile(r"\.\s*(?:['\"`]|(?:" + "|".join(sorted(FILE_EXTENS
 _COMMENT_HITS = re.compile(r"--|/\*")
 
 
+_DUCKDB_SPACES = re.compile("[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
+"""Characters DuckDB's parser turns into spaces before it lexes (Parser::StripUnicodeSpaces):
+`read_text` + U+200B + `(` is a call to DuckDB, so the check reads them as spaces too (one
+character for one, so offsets stay put); Python's regex and sqlglot do not all see a space."""
+
+
+def _as_duckdb_reads(sql: str) -> str:
+    return _DUCKDB_SPACES.sub(" ", sql) if _DUCKDB_SPACES.search(sql) else sql
+
+
 def may_reach_outside(sql: str) -> bool:
     """False only if `duckdb_access_problems` would find nothing (no tokenizer needed).
 
@@ -145,6 +159,7 @@ def may_reach_outside(sql: str) -> bool:
     after a dot, or any comment (a comment can separate what the other patterns expect side by
     side) sends the SQL to the tokenizer.
     """
+    sql = _as_duckdb_reads(sql)
     return bool(_NAME_HITS.search(sql) or _STATEMENT_HITS.search(sql) or _TABLE_QUOTE_HITS.search(sql)
                 or _EXTENSION_HITS.search(sql) or _COMMENT_HITS.search(sql))
 
@@ -172,11 +187,10 @@ def scan(sql: str) -> list[AccessProblem]:
     from sqlglot.errors import TokenError
 
     try:
-        tokens = _tokenizer().tokenize(sql)
+        tokens = _tokenizer().tokenize(_as_duckdb_reads(sql))
     except TokenError:
         first = sql.lstrip()[:40].split("\n")[0]
-        return [AccessProblem(0, len(sql) - len(sql.lstrip()) + len(first), first,
-                              "cannot be checked: a string, quoted name or comment in this SQL is not closed")]
+        return [AccessProblem(0, len(sql) - len(sql.lstrip()) + len(first), first, UNCHECKABLE)]
     problems: list[AccessProblem] = []
     _statements(sql, tokens, problems)
     _calls(sql, tokens, problems)
