@@ -12,36 +12,38 @@ from __future__ import annotations
 import os
 
 from compiler.context import CompileContext
-from compiler.path_policy import check_path, step_roots
+from compiler.path_policy import check_path, path_roots, step_roots
 from oml.ir import Pipeline
 from oml.pointer import join
 
 
 def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     root = ctx.project_root or os.getcwd()
+    roots = path_roots(root, ctx.connections.roots if ctx.connections is not None else ())
     fields_of: dict[str, dict[str, str]] = {}
-    steps = []
+    refused: set[int] = set()
     for step in pipeline.steps:
         name = step.canonical_component
         if name is None:
-            steps.append(step)
             continue
         fields = fields_of.get(name)
         if fields is None:
             spec = ctx.registry.get(name)
             fields = fields_of[name] = spec.path_fields() if spec is not None else {}
-        values = [(key, value) for key in fields if isinstance(value := step.config.get(key), str)]
-        if not values:
-            steps.append(step)
-            continue
-        roots, base = step_roots(root, ctx.connections, step.connection_ref, ctx.env)
-        ok = True
-        for key, value in values:
-            problem = check_path(value, roots, base)
+        for key in fields:
+            value = step.config.get(key)
+            if not isinstance(value, str):
+                continue
+            ref = step.connection_ref
+            step_roots_, base = (step_roots(root, ctx.connections, ref, ctx.env)
+                                 if ref and ref.startswith("@filesystem.") else (roots, None))
+            problem = check_path(value, step_roots_, base)
             if problem is not None:
                 pointer = join(step.pointer, "config", key)
                 ctx.diagnostics.add(problem.code, pipeline.span_of(pointer), problem.message,
                                     help=problem.hint, pointer=pointer)
-                ok = False
-        steps.append(step if ok else step.model_copy(update={"valid": False}))
-    return pipeline.replace_steps(steps)
+                refused.add(step.index)
+    if not refused:
+        return pipeline
+    return pipeline.replace_steps([step.model_copy(update={"valid": False}) if step.index in refused else step
+                                   for step in pipeline.steps])
