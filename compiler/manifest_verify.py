@@ -11,7 +11,8 @@ have guaranteed. `verify_manifest` re-checks exactly that, with the compiler's o
 - OML095: each component exists with this version, kind, mode and outputs, and its connection
   reference belongs to the component's family;
 - OML096: each cfg passes its component's checks (unknown keys, schema, constraints, inline
-  secrets) and names the same connection as the manifest;
+  secrets, connection overrides, DuckDB SQL that reaches outside its inputs) and names the
+  same connection as the manifest;
 - OML083/OML084: the path policy (compiler/path_policy.py), as when compiling.
 
 `load_manifest` calls it for `osiris run --manifest` and for the E2B worker alike, so no
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.checks.config import broken_constraints, schema_errors
+from compiler.checks.duckdb_access import HINT as DUCKDB_HINT
+from compiler.checks.duckdb_access import duckdb_access_problems
 from compiler.checks.graph import find_cycles
 from compiler.checks.secrets import find_inline_secrets
 from compiler.manifest import Manifest
@@ -286,6 +289,8 @@ def _check_cfg(step_id: str, connection: str | None, spec: ComponentSpec, cfg: d
     for pointer, reason in find_inline_secrets(cfg, spec.secret_keys, ""):
         report.cfg("OML096", step_id, pointer, f"step '{step_id}': secret written inline: {reason}",
                    help="secrets come from osiris_connections.yaml at run time, never from a cfg file")
-    # TODO(lead): helper B is adding compiler/checks/duckdb_access.py (a plain function over DuckDB
-    # SQL); once it lands, run it here on `duckdb.processor` queries (cfg["query"]) as OML096, as
-    # the compiler does when compiling (the DuckDB driver enforces the same lockdown at run time).
+    for key, dialect in spec.sql_dialects().items():
+        sql = cfg.get(key)
+        if dialect == "duckdb" and isinstance(sql, str):
+            for problem in duckdb_access_problems(sql):  # OML082 when compiling
+                report.cfg("OML096", step_id, join("", key), f"step '{step_id}': {problem.message}", help=DUCKDB_HINT)

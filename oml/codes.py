@@ -253,6 +253,7 @@ _CATALOG: tuple[Code, ...] = (
          "A cfg file is checked exactly as the compiler checks a step's config: no unknown keys, "
          "the component's config schema (types, required keys), its constraints, no inline "
          "secrets, no override of a connection field its alias does not allow (OML077 when "
+         "compiling), no DuckDB SQL that reaches outside the step's inputs (OML082 when "
          "compiling), and a `connection` equal to the step's."),
     # --- the tool itself ---------------------------------------------------------------------------
     Code("OML090", "internal_error", "error", "internal compiler error",

@@ -270,6 +270,35 @@ def test_a_url_key_added_to_a_supabase_cfg_never_reaches_the_other_server(tmp_pa
     assert "service-role-secret" not in result.stdout + result.stderr
 
 
+DUCKDB = """\
+oml_version: "0.1.0"
+name: with-sql
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: data/in.csv}
+  - id: q
+    component: duckdb.processor
+    needs: [read]
+    config: {query: "SELECT * FROM input_df"}
+  - id: write
+    component: filesystem.csv_writer
+    needs: [q]
+    config: {path: out/copy.csv}
+"""
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT content FROM read_text('osiris_connections.yaml')",
+    "COPY (SELECT 1) TO 'stolen.csv'",
+    "SELECT * FROM 'data/in.csv'",
+    "SELECT getenv('HOME')",
+])
+def test_duckdb_sql_that_reaches_outside_its_inputs_is_refused_before_it_runs(tmp_path, query):  # noqa: ANN001
+    """The compiler's own DuckDB check (OML082 when compiling), so DuckDB never sees the query."""
+    _attack(tmp_path, _cfg("q", lambda cfg: cfg.update(query=query)), "OML096", pipeline=DUCKDB)
+
+
 # -- paths in cfg files (OML083/OML084, the compiler's path policy) --------------------------------
 @pytest.mark.parametrize(("step_id", "path", "code"), [
     ("write", "../../../x.csv", "OML083"),
