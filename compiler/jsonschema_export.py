@@ -40,7 +40,8 @@ EXPR_NAME = "[A-Za-z_][A-Za-z0-9_-]*"
 """The grammar's NAME terminal (oml/expr/grammar.lark)."""
 PARAM_REF_PATTERN = r"^\$\{params\.[A-Za-z_][A-Za-z0-9_]*\}$"
 """A whole-string parameter reference: bound with the parameter's type before validation."""
-_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}
+_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
+               "identifier": "string"}
 _REF = "#/$defs/"
 
 

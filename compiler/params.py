@@ -29,7 +29,7 @@ def env_name(param: str) -> str:
 def coerce_text(decl: ParamDecl, text: str) -> tuple[Any, str | None]:
     """Convert a string from the CLI or the environment to the parameter's type."""
     raw = text.strip()
-    if decl.type == "string":
+    if decl.type in ("string", "identifier"):
         return text, None
     if decl.type == "integer":
         try:
@@ -65,6 +65,8 @@ def check_value(decl: ParamDecl, value: Any) -> str | None:
         return f"{value!r} is not a finite number"
     if kind == "string" and not isinstance(value, str):
         return f"{value!r} is not a string"
+    if kind == "identifier" and (not isinstance(value, str) or not value or "\x00" in value):
+        return f"{value!r} is not a name (a non-empty string without NUL characters)"
     if decl.enum is not None and value not in decl.enum:
         return f"{value!r} is not one of {', '.join(repr(v) for v in decl.enum)}"
     if kind in ("integer", "number"):

@@ -1,108 +1,217 @@
-"""Bind parameter values into SQL text as typed literals, never as raw text.
+"""Bind parameter values into SQL text as literals, so that a value never becomes syntax.
 
-A `${params.x}` inside a field marked `x-sql` is replaced by a literal chosen by the value's
-type and by where the reference stands in the SQL:
+`bind_sql` takes the text around each `${params.x}` of a field marked `x-sql: <dialect>`:
 
-- outside quotes: integers and finite floats as numbers (negative ones in parentheses, so a
-  `-` before the reference cannot form a `--` comment), booleans as TRUE/FALSE, null as
-  NULL, strings as a quoted literal with `'` doubled (and `\\` doubled for MySQL, whose
-  default sql_mode treats backslash as an escape);
-- inside a single-quoted string: the value's text, escaped the same way, without new quotes;
-- inside a double-quoted identifier or a comment: rejected, since no quoting makes an
-  arbitrary value safe there (a newline ends a `--` comment).
+1. Where a reference stands is read with the dialect's lexer (compiler.sql_lexing): a
+   sentinel name replaces each reference, the text is tokenized, and each sentinel must be a
+   whole code token ("code") or sit inside a plain single-quoted string ("string"). Anywhere
+   else (a comment, a quoted identifier, an `E''`/dollar/`"..."` string, glued to a word) is
+   OML066; SQL whose reading the binder cannot vouch for is OML067. When the text around the
+   references holds no quote, backslash, `#`, `$`, `--` or `/*`, every position is code in
+   every dialect and the lexer (and its ~80 ms import) is skipped.
+2. A code reference becomes one literal token (compiler.sql_literals); a string reference
+   becomes the escaped text only. A code literal must be separated from its neighbours
+   (`a${p}` would make a name, `$${p}` a placeholder), else OML066.
+3. Safety net: each literal must read back as the value, and when the lexer ran, the final
+   SQL is tokenized again and must equal the sentinel tokens with each code sentinel
+   replaced by exactly its literal and each string holding exactly the value's text.
 
-Values that have no literal form (NaN, infinity, NUL characters, lists, mappings) are
-rejected. The result is plain SQL text with no placeholders, so it works with every driver,
-and the compiled cfg shows exactly what will run.
+The result is plain SQL with no placeholders, so it works with every driver, and the compiled
+cfg shows exactly what will run. The drivers pin the session settings this relies on (MySQL
+without NO_BACKSLASH_ESCAPES and ANSI_QUOTES, PostgreSQL with standard_conforming_strings).
 """
 
 from __future__ import annotations
 
-import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-Context = Literal["code", "string", "identifier", "comment"]
-Dialect = Literal["ansi", "mysql"]
+from compiler.sql_lexing import (
+    DUCKDB_SPACES,
+    Misplaced,
+    NotReadable,
+    Position,
+    Tok,
+    classify,
+    duckdb_rewrites,
+    tokenize,
+)
+from compiler.sql_literals import (
+    Dialect,
+    UnsafeValue,
+    code_literal,
+    escape_in_string,
+    same_value,
+    value_text,
+)
+
+__all__ = ["BindRefused", "Slot", "bind_sql"]
+
+SIGNIFICANT = re.compile(r"['\"`\\#$\x00]|--|/\*")
+"""Characters that can change where a reference stands; without them all positions are code."""
+_SEPARATORS = frozenset(" \t\n\r(),;=<>!+-*/%|^~[]{}:")
+"""Characters that may touch a code literal without joining it into another token."""
+_LITERAL_KINDS = {"TRUE", "FALSE", "NULL", "NUMBER", "STRING", "BYTE_STRING", "IDENTIFIER"}
+_NEGATIVE = ["L_PAREN", "DASH", "NUMBER", "R_PAREN"]
 
 
-class UnsafeValue(ValueError):
-    """The value cannot be bound at this position; the message says why."""
+@dataclass(frozen=True)
+class Slot:
+    """One reference's value and its parameter's declared type."""
+
+    value: Any
+    kind: str = "string"
+
+    @property
+    def identifier(self) -> bool:
+        return self.kind == "identifier"
 
 
-def context_after(sql: str, start: Context = "code") -> Context:
-    """The lexical context at the end of `sql` (a tiny SQL lexer: quotes and comments)."""
-    state: Context = start
-    i, n = 0, len(sql)
-    block = False
-    closing = '"'
-    while i < n:
-        ch = sql[i]
-        if state == "code":
-            if ch == "'":
-                state = "string"
-            elif ch == '"' or ch == "`":
-                state = "identifier"
-                closing = ch
-            elif sql.startswith("--", i) or ch == "#":
-                state, block = "comment", False
-            elif sql.startswith("/*", i):
-                state, block = "comment", True
-                i += 1
-        elif state == "string":
-            if ch == "'":
-                if i + 1 < n and sql[i + 1] == "'":
-                    i += 1
-                else:
-                    state = "code"
-        elif state == "identifier":
-            if ch == closing:
-                state = "code"
-        elif state == "comment":
-            if block and sql.startswith("*/", i):
-                state = "code"
-                i += 1
-            elif not block and ch == "\n":
-                state = "code"
-        i += 1
-    return state
+class BindRefused(ValueError):
+    """The binding is refused: `code` is OML066 (this reference) or OML067 (this SQL)."""
+
+    def __init__(self, code: Literal["OML066", "OML067"], slot: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.slot = slot
 
 
-def _escape(text: str, dialect: Dialect) -> str:
-    if "\x00" in text:
-        raise UnsafeValue("the value contains a NUL character")
-    if dialect == "mysql":
-        text = text.replace("\\", "\\\\")
-    return text.replace("'", "''")
+def bind_sql(texts: Sequence[str], slots: Sequence[Slot], dialect: Dialect,
+             labels: Sequence[str] | None = None) -> str:
+    """`texts[0] slot[0] texts[1] ... texts[n]` with each slot bound as a literal of `dialect`.
+
+    `labels` name the references in messages (`${params.x}`); raises BindRefused.
+    """
+    assert len(texts) == len(slots) + 1, "texts surround the slots"
+    literals = [_code_literal(i, s, dialect) for i, s in enumerate(slots)]
+    if not any(SIGNIFICANT.search(t) for t in texts) and all(_separated(texts, i, s) for i, s in enumerate(slots)):
+        parts: Sequence[str] = literals
+    else:
+        names = _sentinels(texts, len(slots))
+        try:
+            parts = _bind_lexed(texts, slots, literals, names, dialect)
+        except BindRefused as refused:
+            message = str(refused)
+            for name, label in zip(names, labels or ["${...}"] * len(names), strict=True):
+                message = message.replace(name, label)
+            raise BindRefused(refused.code, refused.slot, message) from None
+    final = _join(texts, parts)
+    if dialect == "duckdb":
+        _check_duckdb_rewrites(final, texts, parts)
+    return final
 
 
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise UnsafeValue(f"{value!r} has no SQL literal form")
-        return repr(value)
-    if isinstance(value, (int, str)):
-        return str(value)
-    raise UnsafeValue(f"a {type(value).__name__} cannot be bound into SQL")
+def _check_duckdb_rewrites(final: str, texts: Sequence[str], parts: Sequence[str]) -> None:
+    """DuckDB must not rewrite a character of a bound value before lexing (see duckdb_rewrites)."""
+    rewrites = duckdb_rewrites(final) if any(DUCKDB_SPACES.search(p) for p in parts) else []
+    at = len(texts[0])
+    for slot, (part, text) in enumerate(zip(parts, texts[1:], strict=True)):
+        if any(at <= r < at + len(part) for r in rewrites):
+            raise BindRefused("OML066", slot, "DuckDB would turn the value's Unicode space into an ASCII "
+                                              "space: the SQL before it misleads DuckDB's quote tracking "
+                                              "(a quote inside a /* */ comment?)")
+        at += len(part) + len(text)
 
 
-def sql_literal(value: Any, context: Context, dialect: Dialect = "ansi") -> str:
-    """The text to splice in for `value` at a position whose lexical context is `context`."""
-    if context in ("identifier", "comment"):
-        raise UnsafeValue(f"parameters cannot be bound inside a SQL {context}")
-    if context == "string":
-        if value is None:
-            raise UnsafeValue("null cannot be bound inside a quoted SQL string")
-        return _escape(_as_text(value), dialect)
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        text = _as_text(value)
-        # Parenthesised when negative: after a `-` in the SQL, `-5` would make `--5`, a comment.
-        return f"({text})" if text.startswith("-") else text
-    if isinstance(value, str):
-        return "'" + _escape(value, dialect) + "'"
-    raise UnsafeValue(f"a {type(value).__name__} cannot be bound into SQL")
+def _code_literal(index: int, slot: Slot, dialect: Dialect) -> str:
+    try:
+        literal = code_literal(slot.value, dialect, identifier=slot.identifier)
+    except UnsafeValue as problem:
+        raise BindRefused("OML066", index, str(problem)) from None
+    if not same_value(literal, slot.value, dialect, identifier=slot.identifier):
+        raise BindRefused("OML066", index, f"the literal {literal!r} does not read back as the value")
+    return literal
+
+
+def _separated(texts: Sequence[str], index: int, slot: Slot) -> bool:
+    """Whether the characters touching this reference cannot join its literal to a token."""
+    allowed = _SEPARATORS | {"."} if slot.identifier else _SEPARATORS
+    before, after = texts[index], texts[index + 1]
+    first, last = index == 0, index == len(texts) - 2
+    return ((before[-1:] in allowed if before else first) and (after[:1] in allowed if after else last))
+
+
+def _join(texts: Sequence[str], parts: Sequence[str]) -> str:
+    out = [texts[0]]
+    for part, text in zip(parts, texts[1:], strict=True):
+        out += [part, text]
+    return "".join(out)
+
+
+def _sentinels(texts: Sequence[str], count: int) -> list[str]:
+    """Names that occur nowhere in the SQL, one per reference (deterministic)."""
+    upper = "".join(texts).upper()
+    base = "OSIRISPARAM"
+    while base in upper:
+        base += "X"
+    return [f"{base}{i}Z" for i in range(count)]
+
+
+def _bind_lexed(texts: Sequence[str], slots: Sequence[Slot], literals: Sequence[str], names: Sequence[str],
+                dialect: Dialect) -> list[str]:
+    """The text to put in place of each reference, after lexing and verifying."""
+    marked = _join(texts, names)
+    spans, at = [], len(texts[0])
+    for name, text in zip(names, texts[1:], strict=True):
+        spans.append((at, at + len(name)))
+        at += len(name) + len(text)
+    try:
+        tokens = tokenize(marked, dialect)
+        places = classify(marked, tokens, spans, dialect)
+    except NotReadable as problem:
+        raise BindRefused("OML067", 0, str(problem)) from None
+    except Misplaced as problem:
+        raise BindRefused("OML066", problem.slot, str(problem)) from None
+    parts = []
+    for i, ((position, _), slot) in enumerate(zip(places, slots, strict=True)):
+        parts.append(literals[i] if position == "code" else _string_text(i, slot, dialect))
+        if position == "code" and not _separated(texts, i, slot):
+            raise BindRefused("OML066", i, "it touches the text around it; put a space or an operator "
+                                           "between the reference and the SQL next to it")
+    _verify(_join(texts, parts), tokens, places, names, slots, literals, dialect)
+    return parts
+
+
+def _string_text(index: int, slot: Slot, dialect: Dialect) -> str:
+    if slot.identifier:
+        raise BindRefused("OML066", index, "an identifier parameter goes where a name goes, not inside a string")
+    try:
+        return escape_in_string(value_text(slot.value), dialect)
+    except UnsafeValue as problem:
+        raise BindRefused("OML066", index, str(problem)) from None
+
+
+def _verify(final: str, tokens: Sequence[Tok], places: Sequence[tuple[Position, int]],
+            names: Sequence[str], slots: Sequence[Slot], literals: Sequence[str], dialect: Dialect) -> None:
+    """The final SQL must tokenize as the sentinel SQL did, each reference now exactly its value."""
+    try:
+        got = tokenize(final, dialect)
+    except NotReadable as problem:
+        raise BindRefused("OML067", 0, f"after binding, {problem}") from None
+    code = {index: slot for slot, (position, index) in enumerate(places) if position == "code"}
+    k = 0
+    for index, tok in enumerate(tokens):
+        if index in code:
+            slot = code[index]
+            width = 4 if literals[slot].startswith("(-") else 1
+            found = got[k:k + width]
+            raw = final[found[0].start:found[-1].end] if len(found) == width else ""
+            kinds = [t.kind for t in found]
+            if (raw != literals[slot] or not (kinds == _NEGATIVE if width == 4 else kinds[0] in _LITERAL_KINDS)
+                    or not same_value(raw, slots[slot].value, dialect, identifier=slots[slot].identifier)):
+                raise BindRefused("OML066", slot, "after binding, the value is not one literal token")
+            k += width
+            continue
+        text = tok.text
+        for slot, name in enumerate(names):
+            if places[slot] == ("string", index):
+                text = text.replace(name, value_text(slots[slot].value))
+        if k >= len(got) or (got[k].kind, got[k].text) != (tok.kind, text):
+            where = next((s for s, p in enumerate(places) if p[1] >= index), 0)
+            raise BindRefused("OML066", where, "after binding, the SQL no longer reads as written")
+        k += 1
+    comments = [c for t in tokens for c in t.comments]
+    if k != len(got) or comments != [c for t in got for c in t.comments]:
+        raise BindRefused("OML066", 0, "after binding, the SQL no longer reads as written")

@@ -157,7 +157,7 @@ _CATALOG: tuple[Code, ...] = (
          "osiris_connections.yaml."),
     # --- parameters and profiles -------------------------------------------------------------------
     Code("OML060", "invalid_param_decl", "error", "invalid parameter declaration",
-         "A parameter declares `type` (string, integer, number, boolean) and optionally "
+         "A parameter declares `type` (string, integer, number, boolean, identifier) and optionally "
          "`default`, `enum`, `minimum`, `maximum` and `description`. The default must satisfy "
          "the declaration."),
     Code("OML061", "invalid_param_value", "error", "a parameter value does not fit its declaration",
@@ -172,11 +172,25 @@ _CATALOG: tuple[Code, ...] = (
          "Profiles may only set parameters declared under `params:`."),
     Code("OML065", "unknown_param_override", "error", "--param names an undeclared parameter",
          "`--param name=value` must name a parameter declared under `params:`."),
-    Code("OML066", "unsafe_sql_param", "error", "a parameter value cannot be bound into SQL",
-         "Inside SQL fields, parameters are bound as typed literals: numbers as numbers (negative "
-         "ones in parentheses), booleans as TRUE/FALSE, strings quoted with quotes doubled. Values that cannot be a "
-         "literal (NaN, infinity, NUL characters, null inside quotes) are rejected, and so is a "
-         "reference inside a double-quoted identifier or a comment, where no quoting is safe."),
+    Code("OML066", "unsafe_sql_param", "error", "a parameter cannot be bound at this place in the SQL",
+         "Inside SQL fields (a component's `query` or `filter`), parameters are bound as literals "
+         "of the component's dialect: numbers as numbers (negative ones in parentheses), booleans "
+         "as TRUE/FALSE, null as NULL, strings quoted (`'it''s'`; MySQL doubles backslashes, "
+         "PostgreSQL writes E'...' when the value holds one), parameters of `type: identifier` as "
+         "quoted names. A reference may stand where a value goes, apart from the words around it, "
+         "or inside a plain '...' string (the escaped text only). Anywhere else it is refused: "
+         "inside a comment, a quoted identifier, an E'...', dollar-quoted or MySQL \"...\" "
+         "string, glued to a word (`a${params.x}`), or an identifier parameter inside a string; "
+         "so are values with no literal form (NaN, infinity, NUL characters, null inside quotes)."),
+    Code("OML067", "unreadable_sql", "error", "the binder cannot be sure how the server reads this SQL",
+         "Before binding a parameter the compiler reads the SQL with the dialect's tokenizer and "
+         "checks every quote and comment boundary against the server's own rules. Where they could "
+         "differ, the parameter is not bound: an unclosed quote, MySQL's executable comments "
+         "(`/*! */`, `/*M! */`) and optimizer hints (`/*+ */`), `--` not followed by a space in "
+         "MySQL, a string glued to a prefix (`_utf8'x'`, `B'01'`), a PostgreSQL string continued "
+         "after an E'...' string across a line break, Unicode spaces or a backslash outside "
+         "strings, `$` placeholders, a NUL character. Rewrite that part of the SQL, or move it "
+         "away from the statement that takes parameters."),
     # --- connections -------------------------------------------------------------------------------
     Code("OML070", "no_connections_file", "warning", "no connections file: references not checked",
          "Without osiris_connections.yaml (given by --connections, or in the working "

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from oml.expr.nodes import ConnectionRef, Reference, Text
 from oml.span import Span
 
-ParamType = Literal["string", "integer", "number", "boolean"]
+ParamType = Literal["string", "integer", "number", "boolean", "identifier"]
+"""`identifier` is a string that SQL fields quote as a name (a table, a column), never as a value."""
 Kind = Literal["extractor", "transform", "writer"]
 CanonicalMode = Literal["extract", "transform", "write"]
 
@@ -40,7 +41,9 @@ class Node(BaseModel):
 
 class ParamDecl(Node):
     name: str = Field(description="Parameter name, referenced as ${params.<name>}.")
-    type: ParamType = Field(description="Value type; CLI and environment values are converted to it.")
+    type: ParamType = Field(description="Value type; CLI and environment values are converted to it. "
+                                        "`identifier` is a name (table, column) that SQL quotes as an "
+                                        "identifier: `SELECT * FROM ${params.t}`.")
     default: Any = Field(default=None, description="Value used when nothing else sets one.")
     has_default: bool = False
     enum: list[Any] | None = Field(default=None, description="The only values allowed.")

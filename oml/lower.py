@@ -32,7 +32,7 @@ from oml.yaml_loader import YNode, load_yaml
 TOP_LEVEL_KEYS = ("oml_version", "name", "description", "metadata", "params", "profiles", "steps")
 STEP_KEYS = ("id", "component", "mode", "description", "config", "needs", "inputs", "retry")
 PARAM_KEYS = ("type", "default", "enum", "minimum", "maximum", "description")
-PARAM_TYPES = ("string", "integer", "number", "boolean")
+PARAM_TYPES = ("string", "integer", "number", "boolean", "identifier")
 
 FORBIDDEN_TOP_LEVEL = {
     "version": "use `oml_version: \"0.1.0\"`",
@@ -203,7 +203,7 @@ class _Lowerer:
         if declared not in PARAM_TYPES:
             at = node.get("type") or node
             self.d.add("OML060", at.span, f"parameter '{name}' has no valid type ({declared!r})",
-                       help="`type:` is one of string, integer, number, boolean", pointer=at.pointer)
+                       help="`type:` is one of string, integer, number, boolean, identifier", pointer=at.pointer)
             return None
         enum = data.get("enum")
         if enum is not None and not isinstance(enum, list):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["extractor", "transform", "writer"]
+SqlDialect = Literal["mysql", "postgres", "duckdb"]
+"""The SQL dialects a component's `x-sql` field may be written in."""
+SQL_DIALECTS: tuple[str, ...] = get_args(SqlDialect)
 
 
 class Constraint(BaseModel):
@@ -66,13 +69,22 @@ class ComponentSpec(BaseModel):
         """Top-level config keys that hold secrets."""
         return frozenset(p.lstrip("/").split("/")[0] for p in self.secrets)
 
-    def sql_dialects(self) -> dict[str, str]:
-        """Config keys holding SQL (`x-sql: true` or a dialect name) -> dialect for binding."""
-        result = {}
+    def sql_dialects(self) -> dict[str, SqlDialect]:
+        """Config keys holding SQL -> the dialect whose lexer reads it (`x-sql: mysql`).
+
+        The dialect is always explicit: the binder reads quotes, escapes and comments by the
+        server's rules, and a wrong guess is an injection hole. A marker that names no dialect
+        is an error in the spec, not a default.
+        """
+        result: dict[str, SqlDialect] = {}
         for key, prop in self.properties.items():
             marker = prop.get("x-sql") if isinstance(prop, dict) else None
-            if marker:
-                result[key] = marker if isinstance(marker, str) else "ansi"
+            if marker is None:
+                continue
+            if marker not in SQL_DIALECTS:
+                raise ValueError(f"{self.name}: `x-sql` of `{key}` must be one of {', '.join(SQL_DIALECTS)}, "
+                                 f"not {marker!r}")
+            result[key] = marker
         return result
 
     def path_fields(self) -> dict[str, str]:

@@ -7,11 +7,13 @@ literal (compiler.sql_binding). Step references (`${step.df}`) belong in `inputs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from compiler.context import CompileContext
 from compiler.params import bind_values
-from compiler.sql_binding import Context, UnsafeValue, context_after, sql_literal
+from compiler.sql_binding import BindRefused, Slot, bind_sql
+from compiler.sql_literals import Dialect
 from oml.expr.nodes import Reference, Text
 from oml.ir import ConfigExpr, Pipeline, Step
 from oml.suggest import did_you_mean, one_of
@@ -20,13 +22,13 @@ from oml.suggest import did_you_mean, one_of
 def bind_params(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     bound = bind_values(pipeline, ctx.cli_params, ctx.env, ctx.profile, ctx.diagnostics)
     values = {name: b.value for name, b in bound.items()}
-    declared = {p.name for p in pipeline.params}
-    steps = [_bind_step(step, values, declared, ctx) for step in pipeline.steps]
+    kinds = {p.name: p.type for p in pipeline.params}
+    steps = [_bind_step(step, values, kinds, ctx) for step in pipeline.steps]
     return pipeline.model_copy(update={"steps": tuple(steps), "bound_params": bound,
                                        "profile": ctx.profile})
 
 
-def _bind_step(step: Step, values: dict[str, Any], declared: set[str], ctx: CompileContext) -> Step:
+def _bind_step(step: Step, values: dict[str, Any], kinds: Mapping[str, str], ctx: CompileContext) -> Step:
     if not step.exprs:
         return step
     spec = ctx.registry.get(step.component)
@@ -35,7 +37,7 @@ def _bind_step(step: Step, values: dict[str, Any], declared: set[str], ctx: Comp
     unbound: list[str] = []
     for expr in step.exprs:
         dialect = dialects.get(str(expr.path[0])) if expr.path else None
-        result = _render(expr, values, declared, dialect, ctx)
+        result = _render(expr, values, kinds, dialect, ctx)
         if result is _FAILED:
             unbound.append(expr.pointer)
             continue
@@ -45,9 +47,10 @@ def _bind_step(step: Step, values: dict[str, Any], declared: set[str], ctx: Comp
 
 
 _FAILED = object()
+_DIALECT_NAMES = {"mysql": "MySQL/MariaDB", "postgres": "PostgreSQL", "duckdb": "DuckDB"}
 
 
-def _render(expr: ConfigExpr, values: dict[str, Any], declared: set[str], dialect: str | None,
+def _render(expr: ConfigExpr, values: dict[str, Any], kinds: Mapping[str, str], dialect: Dialect | None,
             ctx: CompileContext) -> Any:
     d = ctx.diagnostics
     for ref in expr.references:
@@ -56,38 +59,42 @@ def _render(expr: ConfigExpr, values: dict[str, Any], declared: set[str], dialec
                   help="pass data with `inputs: {name: \"" + ref.text + "\"}` or `needs:`; "
                        "write `$${` for a literal `${`", pointer=expr.pointer)
             return _FAILED
-        if len(ref.parts) != 2 or ref.parts[1] not in declared:
+        if len(ref.parts) != 2 or ref.parts[1] not in kinds:
             name = ".".join(ref.parts[1:])
             d.add("OML051", ref.span, f"unknown parameter '{name}'",
-                  help=did_you_mean(name, declared) or (f"declared: {one_of(declared)}" if declared
+                  help=did_you_mean(name, kinds) or (f"declared: {one_of(kinds)}" if kinds
                                                         else "declare it under `params:`"),
                   pointer=expr.pointer)
             return _FAILED
         if ref.parts[1] not in values:
             return _FAILED  # reported by bind_values (no value, or an invalid one)
-    if expr.is_single_reference and dialect is None:
-        return values[cast(Reference, expr.pieces[0]).parts[1]]
-    out: list[str] = []
-    context: Context = "code"  # lexed piece by piece: a literal never changes the context
+    if dialect is None:
+        if expr.is_single_reference:
+            return values[cast(Reference, expr.pieces[0]).parts[1]]
+        return "".join(p.value if isinstance(p, Text) else _text(values[p.parts[1]]) for p in expr.pieces)
+    texts, refs = [""], []
     for piece in expr.pieces:
         if isinstance(piece, Text):
-            out.append(piece.value)
-            if dialect is not None:
-                context = context_after(piece.value, context)
-            continue
-        value = values[piece.parts[1]]
-        if dialect is None:
-            out.append(_text(value))
-            continue
-        try:
-            out.append(sql_literal(value, context, "mysql" if dialect == "mysql" else "ansi"))
-        except UnsafeValue as problem:
-            d.add("OML066", piece.span, f"cannot bind `{piece.text}` into SQL: {problem}",
-                  help="put the reference where a value goes (not in an identifier or a comment); "
-                       "string values are quoted for you, so write `= ${params.x}`, not `= '${params.x}'` "
-                       "(both work)", pointer=expr.pointer)
-            return _FAILED
-    return "".join(out)
+            texts[-1] += piece.value
+        else:
+            refs.append(piece)
+            texts.append("")
+    slots = [Slot(values[r.parts[1]], kinds[r.parts[1]]) for r in refs]
+    try:
+        return bind_sql(texts, slots, dialect, [r.text for r in refs])
+    except BindRefused as refused:
+        ref = refs[refused.slot]
+        if refused.code == "OML067":
+            d.add("OML067", ref.span, f"cannot bind `{ref.text}` into this {_DIALECT_NAMES[dialect]} SQL: {refused}",
+                  help="write that part so it reads the same to every lexer: plain '...' strings, `-- ` and "
+                       "/* */ comments, no executable comments or optimizer hints (`omlc explain OML067`)",
+                  pointer=expr.pointer)
+        else:
+            d.add("OML066", ref.span, f"cannot bind `{ref.text}` into SQL: {refused}",
+                  help="put the reference where a value goes, apart from the words around it "
+                       "(`WHERE a = ${params.x}`), or inside a plain '...' string; a name needs a "
+                       "parameter of `type: identifier`", pointer=expr.pointer)
+        return _FAILED
 
 
 def _text(value: Any) -> str:

@@ -49,9 +49,14 @@ _CX_MODES = {"disabled": "DISABLED", "required": "REQUIRED", "verify_ca": "VERIF
              "verify_identity": "VERIFY_IDENTITY"}
 _TLS_OFFERED: dict[tuple[str, int], bool] = {}
 """(host, port) -> did the server offer TLS in its last handshake (what `preferred` got)."""
+_LEXING_MODES = ("ANSI", "DB2", "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL", "ANSI_QUOTES", "NO_BACKSLASH_ESCAPES")
 SESSION_SETUP = (
     "SET time_zone = '+00:00'",
-    "SET SESSION sql_mode = REPLACE(@@SESSION.sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+    # Bound parameters (compiler/sql_binding.py) are lexed at compile time with backslash
+    # escapes on and "..." as strings: drop NO_BACKSLASH_ESCAPES, ANSI_QUOTES and the modes
+    # that imply ANSI_QUOTES, keeping the rest of the server's sql_mode.
+    "SET SESSION sql_mode = TRIM(BOTH ',' FROM " + "REPLACE(" * len(_LEXING_MODES)
+    + "CONCAT(',', @@SESSION.sql_mode, ',')" + "".join(f", ',{m},', ',')" for m in _LEXING_MODES) + ")",
     "SET SESSION net_write_timeout = 3600",
     "SET SESSION net_read_timeout = 3600",
 )

@@ -35,7 +35,7 @@ SCHEMA_SEES = {
 # parameter values, the connections file or the command line. Warnings are valid pipelines.
 SCHEMA_BLIND = {
     "OML009", "OML031", "OML032", "OML033", "OML035", "OML039", "OML046", "OML050", "OML051",
-    "OML052", "OML061", "OML062", "OML063", "OML064", "OML065", "OML066", "OML070", "OML071",
+    "OML052", "OML061", "OML062", "OML063", "OML064", "OML065", "OML066", "OML067", "OML070", "OML071",
     "OML072", "OML073", "OML074", "OML076", "OML091",
     "OML083", "OML084",  # the path policy needs the project root and the operator's roots
     "OML077",  # which overrides an alias allows is in the connections file

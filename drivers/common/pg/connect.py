@@ -174,6 +174,7 @@ def open_connection(params: PgParams, *, autocommit: bool) -> Any:
     cur = conn.cursor()
     try:
         cur.execute("SET TIME ZONE 'UTC'")
+        cur.execute("SET standard_conforming_strings = on")  # how compiler/sql_binding.py lexes '...'
     except Exception as error:  # noqa: BLE001 - the link dropped after login, or a pooler refused it
         close_quietly(cur, conn)
         raise classify(error, action="set up the session", label=params.label, secrets=params.secrets) from None
