@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from compiler.sql_lexing import DUCKDB_SPACES
 from oml.diagnostics import Diagnostics
 from oml.ir import Pipeline, Step
 from oml.pointer import join
@@ -143,14 +144,11 @@ _TABLE_QUOTE_HITS = re.compile(r"(?:\b(?:" + "|".join(sorted(k.lower() for k in 
 """A quote right after a table keyword, a comma or a dot (a string or quoted name as a table)."""
 
 
-_DUCKDB_SPACES = re.compile("[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
-"""Characters DuckDB's parser turns into spaces before it lexes (Parser::StripUnicodeSpaces):
-`read_text` + U+200B + `(` is a call to DuckDB, so the check reads them as spaces too (one
-character for one, so offsets stay put); Python's regex and sqlglot do not all see a space."""
-
-
 def _as_duckdb_reads(sql: str) -> str:
-    return _DUCKDB_SPACES.sub(" ", sql) if _DUCKDB_SPACES.search(sql) else sql
+    """DuckDB's parser turns some Unicode spaces into spaces before it lexes (`read_text` + U+200B
+    + `(` is a call), so the check does too, one character for one (offsets stay put): Python's
+    regular expressions and sqlglot do not all see a space there."""
+    return DUCKDB_SPACES.sub(" ", sql) if DUCKDB_SPACES.search(sql) else sql
 
 
 def may_reach_outside(sql: str) -> bool:
