@@ -38,6 +38,10 @@ def _clean(text: str) -> bool:
 
 
 SAFE_TEXT = st.text(SAFE_CHARS, min_size=1, max_size=12).filter(_clean)
+# One path component that stays in the project (the path policy refuses `/x`, `~` and `..`).
+SEGMENTS = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cf", "Cn", "Zl", "Zp", "Co"),
+                                 exclude_characters="/\\"),
+                   min_size=1, max_size=12).filter(lambda s: _clean(s) and s not in (".", "..") and s[0] != "~")
 # Ids that `${id.df}` can reference (the grammar's NAME), hyphens included; and any valid id.
 REF_IDS = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,11}", fullmatch=True).filter(lambda s: s != "params")
 ANY_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,11}", fullmatch=True)
@@ -172,9 +176,9 @@ def _config(draw: Any, component: str, params: _Params) -> dict[str, Any]:
     chosen = draw(st.lists(st.sampled_from(optional), unique=True, max_size=3)) if optional else []
     config: dict[str, Any] = {}
     if "path" in props:
-        path = draw(SAFE_TEXT)
-        if draw(st.integers(0, 3)) == 0:
-            path = f"out/{params.any_value()}/{path}"
+        path = draw(SEGMENTS)
+        if draw(st.integers(0, 3)) == 0:  # a parameter as a directory: one safe segment too
+            path = f"out/{params.declare('string', draw(SEGMENTS))}/{path}"
         config["path"] = path
     if "query" in props:
         config["query"] = _sql(draw, params, "SELECT * FROM input_df WHERE ")

@@ -14,7 +14,9 @@ from compiler.api import CompileOptions, CompileResult, compile_text
 from compiler.manifest import Manifest
 from oml.lower import STEP_ID_RE
 from spec.registry import default_registry
+from tests.property.mutations import Expected, locate
 from tests.property.strategies import Generated, dump, pipelines, shuffled, with_comments
+from tests.support.diagnostic_checks import assert_well_formed
 
 OPTIONS = CompileOptions(search_connections=False, env={})
 
@@ -33,6 +35,7 @@ def _fingerprints(result: CompileResult) -> dict[str, str]:
 def test_valid_pipelines_compile_deterministically(generated: Generated) -> None:
     first, second = _compile(generated.text), _compile(generated.text)
     assert [d for d in first.diagnostics if d.severity == "error"] == []
+    assert_well_formed(first.diagnostics, {"pipeline.yaml": generated.text})
     assert first.artifacts == second.artifacts  # every file, byte for byte
     assert first.diagnostics == second.diagnostics
     data = YAML(typ="safe", pure=True).load(first.artifacts["manifest.yaml"].decode("utf-8"))
@@ -90,18 +93,42 @@ def test_any_config_change_changes_fingerprints(generated: Generated, rng: rando
     assert after["manifest_fp"] != before["manifest_fp"]
 
 
-@settings(max_examples=20)
-@example(step_id="abc\n")
-@given(st.from_regex(f"^{STEP_ID_RE.pattern}$"))  # `$` lets a final newline through
-def test_every_accepted_step_id_reads_back_from_the_manifest(step_id: str) -> None:
-    text = dump({"oml_version": "0.1.0", "name": "ids", "steps": [
+def _two_steps(step_id: str) -> str:
+    return dump({"oml_version": "0.1.0", "name": "ids", "steps": [
         {"id": step_id, "component": "filesystem.csv_extractor", "config": {"path": "in.csv"}},
         {"id": "write", "component": "filesystem.csv_writer", "needs": [step_id], "config": {"path": "o.csv"}},
     ]})
-    result = _compile(text)
-    if not result.ok:
-        return
+
+
+ACCEPTED_IDS = st.from_regex(STEP_ID_RE, fullmatch=True).filter(lambda i: i != "write")
+
+
+@settings(max_examples=20)
+@given(ACCEPTED_IDS)
+def test_every_accepted_step_id_reads_back_from_the_manifest(step_id: str) -> None:
+    result = _compile(_two_steps(step_id))
     data = YAML(typ="safe", pure=True).load(result.artifacts["manifest.yaml"].decode("utf-8"))
     manifest = Manifest.model_validate(data)
     assert manifest.fingerprint() == _fingerprints(result)["manifest_fp"]
     assert {s.id for s in manifest.steps} == {step_id, "write"}
+
+
+@settings(max_examples=30)
+@example(step_id="abc\n")  # `$` in a regex would let a final newline through; fullmatch does not
+@example(step_id="-lead")
+@example(step_id="x" * 65)
+@given(st.one_of(st.text(max_size=70), st.from_regex(f"^{STEP_ID_RE.pattern}$"), ACCEPTED_IDS))
+def test_a_step_id_is_accepted_exactly_when_it_fits_the_pattern(step_id: str) -> None:
+    """Accepted ids compile; any other is one OML023 at the id (and references to it, OML032)."""
+    assume(step_id != "write")
+    text = _two_steps(step_id)
+    result = _compile(text)
+    assert_well_formed(result.diagnostics, {"pipeline.yaml": text})
+    if STEP_ID_RE.fullmatch(step_id):
+        assert result.ok, result.diagnostics
+        return
+    (invalid,) = [d for d in result.diagnostics if d.code == "OML023"]
+    expected = Expected("OML023", "/steps/0/id", "value")
+    assert (invalid.pointer, (invalid.span.line, invalid.span.column)) == (expected.pointer, locate(text, expected))
+    errors = {d.code for d in result.diagnostics if d.severity == "error"}
+    assert errors <= {"OML023", "OML032"} and not result.artifacts

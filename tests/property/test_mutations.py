@@ -1,4 +1,11 @@
-"""Broken input never crashes the compiler: every failure is a diagnostic with a position."""
+"""Broken input gives diagnostics, never a crash; a targeted break gives its exact diagnostic.
+
+Random breaks (any key deleted, any value swapped for an odd one, the text truncated, spliced,
+re-indented) check what holds for every input: known codes, positions inside the file, output
+order, nothing reported twice, no artifacts next to an error, the same answer twice. Targeted
+breaks (tests/property/mutations.py) each name the one code they must produce and the node it
+must point at.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,15 @@ import json
 import random
 from typing import Any
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from compiler.api import CompileOptions, compile_text
 from compiler.render import render_json, render_sarif, render_text
-from oml.codes import CATALOG
+from tests.property.mutations import MUTATIONS, locate
 from tests.property.strategies import Generated, dump, pipelines
+from tests.support.diagnostic_checks import assert_well_formed
 
 OPTIONS = CompileOptions(search_connections=False, env={})
 ODD_VALUES = [None, True, 0, -1, 1.5, "", "x", [], {}, [1, "a"], {"k": [None]}, "${", "${params.nope}",
@@ -76,14 +85,36 @@ JUNK = st.one_of(st.text(max_size=4), st.binary(max_size=4).map(lambda b: b.deco
 
 def _assert_well_formed(text: str) -> None:
     result = compile_text(text, "broken.yaml", OPTIONS)  # must not raise
-    for d in result.diagnostics:
-        assert d.code in CATALOG
-        assert d.span.line >= 1 and d.span.column >= 1, d
-        assert d.message
+    assert_well_formed(result.diagnostics, {"broken.yaml": text})
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    assert result.ok == (not errors) and bool(result.artifacts) == result.ok
+    again = compile_text(text, "broken.yaml", OPTIONS)
+    assert again.diagnostics == result.diagnostics and again.artifacts == result.artifacts
     files = [("broken.yaml", result.diagnostics)]
     render_text(files, {"broken.yaml": text})
     render_json(files)
     render_sarif(files)
+
+
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+@settings(max_examples=12)
+@given(generated=pipelines(max_steps=5), rng=st.randoms(use_true_random=False))
+def test_each_targeted_break_gives_its_code_at_its_node(name: str, generated: Generated,
+                                                         rng: random.Random) -> None:
+    mutated = MUTATIONS[name](json.loads(json.dumps(generated.data)), rng)
+    assume(mutated is not None)
+    assert mutated is not None
+    expected = mutated.expected
+    result = compile_text(mutated.text, "broken.yaml", OPTIONS)
+    assert_well_formed(result.diagnostics, {"broken.yaml": mutated.text})
+    found = [d for d in result.diagnostics if d.code == expected.code]
+    assert len(found) == 1, (expected, result.diagnostics)
+    (hit,) = found
+    assert hit.pointer == expected.pointer, (expected, hit)
+    assert (hit.span.line, hit.span.column) == locate(mutated.text, expected), (expected, hit, mutated.text)
+    other_errors = {d.code for d in result.diagnostics if d.severity == "error"} - {expected.code}
+    assert other_errors <= mutated.also, (expected, result.diagnostics)
+    assert not result.ok and not result.artifacts
 
 
 @settings(max_examples=40)
