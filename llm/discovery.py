@@ -239,6 +239,8 @@ class DiscoveryService:
         }
         directory = self._dir()
         try:
+            if self.cache_dir is None:
+                private_dir(directory.parent)  # .osiris/cache, as an older version may have left it
             private_dir(directory)
             write_atomic(directory / f"{key}.json", json.dumps(entry, default=str, ensure_ascii=False), private=True)
             self._prune(directory)

@@ -100,7 +100,7 @@ _REFERENCE = r"(?P<ref>\$\{[A-Za-z_][A-Za-z0-9_]*\})(?=[ \t]*(?:[\s\"',;&}\])\\]
 _QUOTED = (
     r"\\\"(?P<ejq>(?:[^\\\n\"]|\\[^\"\n])*)\\\""  # \"...\"  (JSON inside a JSON string)
     r"|\"(?![ \t]*(?:[,:}\]\r\n]|$))(?P<dq>(?:[^\"\\]|\\.)*)\""  # "..." (not a JSON string's end)
-    r"|'(?P<sq>(?:[^'\\\n]|\\.|'')*)'"  # '...' (YAML doubles quotes, SQL and repr escape them)
+    r"|'(?P<sq>(?:[^'\\\n\"]|\\.|''|\"(?![ \t]*(?:[,:}\]]|$)))*)'"  # '...' (YAML doubles quotes; SQL, repr escape)
 )
 _LITERAL = r"(?P<lit>null|true|false|~|\*\*\*)(?=[ \t]*(?:[,}\]\r\n]|$))"
 # `key: value` runs to the end of the line (a YAML plain scalar may hold spaces), but stops
@@ -146,26 +146,21 @@ def strip_userinfo(url: str) -> str:
 
 
 def secrets_in_value(value: Any) -> list[str]:
-    """Secrets embedded in a value: a URL's password (raw and percent-decoded) and the values
-    of `password=...`-style pairs in a key/value DSN."""
+    """Secrets embedded in a value, as written and percent-decoded: a URL's password and the
+    values of `password=...`-style pairs in a key/value DSN."""
     if not isinstance(value, str):
         return []
-    found: list[str] = []
+    written: list[str] = []
     if "://" in value:
         try:
             password = urlsplit(value.strip()).password
         except ValueError:
             password = None
-        if password:
-            found += [password, unquote(password)]
-        for match in _URL_PASSWORD.finditer(value):
-            found += [match.group("secret"), unquote(match.group("secret"))]
+        written += [password] if password else []
+        written += [match.group("secret") for match in _URL_PASSWORD.finditer(value)]
     if "=" in value:
-        for match in _KV_EQUALS.finditer(value):
-            secret = _value_of(match)
-            if secret:
-                found += [secret, unquote(secret)]
-    return found
+        written += [secret for match in _KV_EQUALS.finditer(value) if (secret := _value_of(match))]
+    return [form for secret in written for form in (secret, unquote(secret))]
 
 
 def _value_of(match: re.Match[str]) -> str | None:
@@ -181,21 +176,21 @@ def _value_of(match: re.Match[str]) -> str | None:
 
 def _forms(text: str) -> set[str]:
     """The ways `text` is written once it passes through a URL, JSON, repr, SQL, YAML or HTML."""
-    escaped = json.dumps(text)[1:-1]
+    ascii_json = json.dumps(text)[1:-1]
     forms = {
         text,
-        quote(text, safe=""),
-        quote(text),
-        quote_plus(text),
-        escaped,
-        json.dumps(text, ensure_ascii=False)[1:-1],
-        json.dumps(escaped)[1:-1],  # JSON inside a JSON string
-        repr(text)[1:-1],
-        text.replace("\\", "\\\\").replace("'", "\\'"),
-        text.replace("\\", "\\\\").replace('"', '\\"'),
-        text.encode("unicode_escape").decode("ascii"),
-        text.replace("'", "''"),
-        html.escape(text),
+        quote(text, safe=""),  # a URL component
+        quote(text),  # a URL path (keeps /)
+        quote_plus(text),  # a query string or form body (space as +)
+        ascii_json,  # JSON, non-ASCII as \uXXXX
+        json.dumps(text, ensure_ascii=False)[1:-1],  # JSON keeping non-ASCII
+        json.dumps(ascii_json)[1:-1],  # JSON inside a JSON string
+        repr(text)[1:-1],  # Python repr
+        text.replace("\\", "\\\\").replace("'", "\\'"),  # repr inside a string holding both quotes
+        repr(text.encode("utf-8"))[2:-1],  # repr of the UTF-8 bytes
+        text.encode("unicode_escape").decode("ascii"),  # unicode_escape
+        text.replace("'", "''"),  # SQL and YAML single-quoted strings
+        html.escape(text),  # HTML (the report)
     }
     forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms if "%" in f}
     return {f for f in forms if f}
@@ -362,13 +357,27 @@ def splice(text: str, ranges: list[tuple[int, int]]) -> str:
 
 
 def replacement(text: str, start: int, end: int) -> str:
-    """What `text[start:end]` becomes when masked."""
+    """What `text[start:end]` becomes when masked: `***`, or `"***"` for a bare JSON number
+    (a value, not part of a string), so masked JSON stays JSON."""
     if _JSON_NUMBER.fullmatch(text, start, end):
         before = text[:start].rstrip()[-1:]
         after = text[end:].lstrip()[:1]
-        if before in ("", ":", "[", ",") and after in ("", ",", "}", "]"):
+        if before in ("", ":", "[", ",") and after in ("", ",", "}", "]") and not _in_string(text, start):
             return f'"{MASK}"'
     return MASK
+
+
+def _in_string(text: str, index: int) -> bool:
+    """Is `index` inside a double-quoted string of its line (JSON strings never span lines)?"""
+    inside, escaped = False, False
+    for char in text[text.rfind("\n", 0, index) + 1 : index]:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            inside = not inside
+    return inside
 
 
 def _finder(values: set[str]) -> re.Pattern[str]:

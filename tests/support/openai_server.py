@@ -5,7 +5,8 @@ at this server instead. Each POST to /v1/chat/completions takes the next scripte
 
 - text (`Reply(content="...")`), tool calls (`Reply(tool_calls=[("check_oml", {...})])`),
 - an HTTP error (`Reply(status=500)`), streamed as SSE when the request asks for `stream: true`
-  (content and tool-call arguments arrive in several chunks, then `data: [DONE]`).
+  (content and tool-call arguments arrive in several chunks, then `data: [DONE]`),
+- a redirect (`Reply(status=307, location="http://elsewhere/v1/chat/completions")`).
 
 Every request is recorded raw (headers and body bytes) so a test can assert what was sent,
 e.g. that no secret byte ever left the process.
@@ -31,6 +32,8 @@ class Reply:
     error_message: str = "scripted error"
     usage: tuple[int, int] = (100, 50)
     """(prompt_tokens, completion_tokens) reported for non-streamed replies."""
+    location: str | None = None
+    """With a 3xx status: where the reply redirects to."""
 
 
 def yaml_reply(oml: str, prose: str = "Here is the pipeline.") -> Reply:
@@ -144,12 +147,24 @@ class ReplayServer(LocalHTTPServer):
                     return
                 body = json.loads(raw or b"{}")
                 reply = server._next(body)
-                if reply.status != 200:
+                if reply.location is not None:
+                    self.send_response(reply.status)
+                    self.send_header("Location", reply.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif reply.status != 200:
                     self._error(reply.status, reply.error_message, "scripted")
                 elif body.get("stream"):
                     self._stream(body, reply)
                 else:
                     self._json(200, _completion(body, reply))
+
+            def do_GET(self) -> None:  # noqa: N802 - recorded too (a 302 turns a POST into a GET)
+                with server._lock:
+                    server.requests.append(
+                        RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, b"")
+                    )
+                self._error(404, f"unknown path {self.path}", "not_found")
 
             def _error(self, status: int, message: str, code: str) -> None:
                 self._json(
