@@ -189,7 +189,10 @@ def test_a_tampered_manifest_never_sends_the_secret_elsewhere(tmp_path: Path, fa
     assert compiled.returncode == 0, compiled.stderr
     with _target(family) as (keys, server):
         _tamper(tmp_path / "build", "extract", **keys)
-        run = _cli("runtime.cli", ["run", "--manifest", "build", "--quiet"], tmp_path)
+        verified = _cli("runtime.cli", ["run", "--manifest", "build", "--quiet"], tmp_path)
+        assert verified.returncode == 1 and "error[OML096]" in verified.stderr  # refused before it runs
+        # The runtime's own refusal, with manifest verification's override check switched off:
+        run = _cli("tests.security.overrides_unverified_cli", ["run", "--manifest", "build", "--quiet"], tmp_path)
         assert not _captured(family, server)  # no connection at all, so no secret
     assert run.returncode != 0
     errors = [e for e in _events(tmp_path) if e["event"] == "step_error"]
