@@ -7,7 +7,7 @@ byte-identical from run to run.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from compiler import __version__
 from compiler.checks.secrets import Cut, redact_line, secret_cuts
@@ -21,24 +21,46 @@ _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"
 _RESET = "\x1b[0m"
 
 
+EXCERPT_WIDTH = 240
+"""A longer source line is shown as a window around the span, so a one-line 4 MB document
+with many problems prints a few kilobytes, not 50 copies of itself."""
+
+_Redacted = dict[tuple[str, int], tuple[str, Callable[[int, bool], int]]]
+
+
 def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool,
-             cuts: Mapping[tuple[str, int], list[Cut]]) -> list[str]:
+             cuts: Mapping[tuple[str, int], list[Cut]], redacted: _Redacted) -> list[str]:
     span = diagnostic.span
     if span.file_level:  # about the whole file, not a line of it
         return []
     if not lines or not 1 <= span.line <= len(lines):
         return []
     # Secrets (OML080's values, credential-shaped text) are shown as ***, carets moved to match.
-    source, column_of = redact_line(lines[span.line - 1].rstrip("\n").expandtabs(1),
-                                    cuts.get((span.file, span.line), ()))
+    # The whole line is masked (a window could cut a key from its value), once per line.
+    key = (span.file, span.line)
+    if key not in redacted:
+        redacted[key] = redact_line(lines[span.line - 1].rstrip("\n").expandtabs(1), cuts.get(key, ()))
+    source, column_of = redacted[key]
     width = len(str(span.line))
     column = column_of(span.column, False)
     end = column_of(span.end_column, True) if span.end_line == span.line else len(source) + 1
+    if len(source) > EXCERPT_WIDTH:
+        source, column, end = _window(source, column, end)
     carets = "^" * max(1, min(end, len(source) + 1) - column)
     caret_line = " " * (column - 1) + carets
     if colour:
         caret_line = _COLOURS[diagnostic.severity] + caret_line + _RESET
     return [f" {span.line} | {source}", f" {' ' * width} | {caret_line}"]
+
+
+def _window(source: str, column: int, end: int) -> tuple[str, int, int]:
+    """At most EXCERPT_WIDTH characters of `source` from a little before `column`, marked with
+    `…` where cut; the 1-based column and exclusive end moved to match."""
+    start = max(0, column - 1 - EXCERPT_WIDTH // 4)
+    stop = min(len(source), start + EXCERPT_WIDTH)
+    head, tail = ("…" if start else ""), ("…" if stop < len(source) else "")
+    shift = start - len(head)
+    return head + source[start:stop] + tail, column - shift, min(end - shift, stop - shift + 1)
 
 
 def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None, *,
@@ -48,6 +70,7 @@ def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None
     errors = warnings = 0
     split = {name: text.splitlines() for name, text in (sources or {}).items()}
     cuts = secret_cuts(d for _, diagnostics in files for d in diagnostics)
+    redacted: _Redacted = {}
     for file, diagnostics in files:
         for shown, d in enumerate(diagnostics):
             errors += d.severity == "error"
@@ -56,7 +79,7 @@ def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None
                 continue
             severity = f"{_COLOURS[d.severity]}{d.severity}{_RESET}" if colour else d.severity
             out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: {severity}[{d.code}]: {d.message}")
-            out.extend(_excerpt(d, split.get(d.span.file), colour, cuts))
+            out.extend(_excerpt(d, split.get(d.span.file), colour, cuts, redacted))
             if d.help:
                 out.append(f"  help: {d.help}")
         if len(diagnostics) > limit:
