@@ -111,11 +111,11 @@ def path_roots(project_root: str | os.PathLike[str], extra: Iterable[str] = (),
                base_dir: str | None = None) -> tuple[str, ...]:
     """The absolute, normalised roots a step may use: the project root first, then the step's
     connection `base_dir` and the operator's extra roots (relative ones against the project root)."""
-    root = os.path.normpath(os.path.abspath(os.fspath(project_root)))
+    root = _normal(os.path.abspath(os.fspath(project_root)))
     roots = [root]
     for other in (base_dir, *extra):
         if other:
-            roots.append(os.path.normpath(os.path.join(root, os.path.expanduser(other))))
+            roots.append(_normal(os.path.join(root, os.path.expanduser(other))))
     return tuple(dict.fromkeys(roots))
 
 
@@ -132,14 +132,23 @@ def step_roots(project_root: str | os.PathLike[str], connections: ConnectionsFil
     base_dir = None
     if ref and connections is not None and ref.startswith("@filesystem."):
         alias = ref.removeprefix("@filesystem.")
-        if connections.lookup("filesystem", alias) is not None:
-            resolved = connections.resolve("filesystem", alias, os.environ if env is None else env)
-            value = resolved.fields.get("base_dir")
-            if isinstance(value, str) and value:
-                base_dir = UNKNOWN_BASE if resolved.missing_env else value
+        decl = connections.lookup("filesystem", alias)
+        if decl is not None and decl.fields.get("base_dir"):
+            env = os.environ if env is None else env
+            if any(r.default is None and r.name not in env for r in decl.env_refs.get("base_dir", ())):
+                base_dir = UNKNOWN_BASE  # resolved only when the run starts (OML076 warned)
+            else:
+                value = connections.resolve("filesystem", alias, env).fields.get("base_dir")
+                base_dir = value if isinstance(value, str) and value else None
     roots = path_roots(project_root, extra, base_dir)
     base = None if base_dir is None else path_roots(project_root, base_dir=base_dir)[-1]
     return roots, base
+
+
+def _normal(path: str) -> str:
+    """normpath, and `//x` as `/x` (POSIX lets normpath keep two leading slashes; Linux reads one)."""
+    path = os.path.normpath(path)
+    return "/" + path.lstrip("/") if path.startswith("//") else path
 
 
 def _inside(path: str, root: str) -> bool:
@@ -158,7 +167,7 @@ def check_path(path: str, roots: Sequence[str], base: str | None = None) -> Path
     problem = text_problem(path)
     if problem is not None:
         return problem
-    where = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
+    where = _normal(os.path.join(base or roots[0], os.path.expanduser(path)))
     if not any(_inside(where, root) for root in roots):
         return _outside(path, through_link=False)
     return _too_long_resolved(path, where)
@@ -184,7 +193,7 @@ def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Pa
     problem = text_problem(path)
     if problem is not None:
         raise PathRefused(problem)
-    lexical = os.path.normpath(os.path.join(base or roots[0], os.path.expanduser(path)))
+    lexical = _normal(os.path.join(base or roots[0], os.path.expanduser(path)))
     real = os.path.realpath(lexical)
     for where in (lexical, real):
         problem = _too_long_resolved(path, where)

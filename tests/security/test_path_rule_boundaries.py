@@ -1,0 +1,210 @@
+"""The path policy's rule at its edges, in process (compiler/path_policy.py).
+
+The attacks themselves run end to end in test_paths_stay_in_project.py; these pin every
+boundary of the rule (exact limits, the root itself, look-alike siblings, `..` that lands on
+the root, links to and from a root) so that any change to it fails a fast test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from compiler.path_policy import (
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
+    UNKNOWN_BASE,
+    PathRefused,
+    check_path,
+    confine_path,
+    confine_real,
+    path_roots,
+    shown_path,
+    step_roots,
+    text_problem,
+)
+
+ROOT = "/srv/project"
+ROOTS = path_roots(ROOT, ["/data/exports"])
+
+
+def _code(path: str, roots: tuple[str, ...] = ROOTS, base: str | None = None) -> str | None:
+    problem = check_path(path, roots, base)
+    return problem.code if problem is not None else None
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("data/x.csv", None),
+    ("./data/../x.csv", None),
+    (".", None),                                  # the root itself
+    ("data/..", None),
+    ("..", "OML083"),
+    ("../project/x.csv", None),                  # climbs out and back in: the same place
+    ("../project-old/x.csv", "OML083"),          # a sibling whose name starts with the root's
+    ("/srv/project", None),
+    ("/srv/project/x.csv", None),
+    ("/srv/projectx/x.csv", "OML083"),
+    ("/srv/project/../x.csv", "OML083"),
+    ("/data/exports/a/b.parquet", None),         # an operator root
+    ("/data/exports", None),
+    ("/data/exports-old/x", "OML083"),
+    ("/data", "OML083"),
+    ("//srv/project/x.csv", None),
+    ("/etc/passwd", "OML083"),
+    ("~/x.csv", "OML083"),
+])
+def test_inside_means_the_root_or_below_it(path: str, code: str | None) -> None:
+    assert _code(path) == code
+
+
+def test_messages_say_how_the_path_leaves() -> None:
+    assert check_path("../x", ROOTS).message == "path '../x' leaves the project"
+    assert check_path("/etc/x", ROOTS).message == "path '/etc/x' is outside the project"
+    assert check_path("~/x", ROOTS).message == "path '~/x' is outside the project"
+    assert "filesystem: roots:" in check_path("../x", ROOTS).hint
+
+
+def test_the_filesystem_root_as_a_root_holds_everything() -> None:
+    assert _code("/etc/passwd", path_roots("/")) is None
+
+
+def test_relative_paths_resolve_against_the_base_and_stay_in_some_root() -> None:
+    roots = path_roots(ROOT, base_dir="/srv/lake")
+    assert roots == ("/srv/project", "/srv/lake")
+    assert _code("x.csv", roots, "/srv/lake") is None
+    assert _code("../lake/x.csv", roots, "/srv/lake") is None
+    assert _code("../project/x.csv", roots, "/srv/lake") is None   # the project root is a root too
+    assert _code("../other/x.csv", roots, "/srv/lake") == "OML083"
+
+
+def test_relative_operator_roots_and_base_dirs_resolve_against_the_project() -> None:
+    assert path_roots("/srv/project", ["shared", "../common", "~/x"], "lake") == (
+        "/srv/project", "/srv/project/lake", "/srv/project/shared", "/srv/common", os.path.expanduser("~/x"))
+    assert path_roots("/srv/project", ["."]) == ("/srv/project",)
+
+
+def test_an_unresolvable_base_dir_still_refuses_climbing_out() -> None:
+    roots = (ROOT, UNKNOWN_BASE)
+    assert _code("x.csv", roots, UNKNOWN_BASE) is None
+    assert _code("../x.csv", roots, UNKNOWN_BASE) == "OML083"
+
+
+@pytest.mark.parametrize(("path", "problem"), [
+    ("a" * MAX_NAME_BYTES, None),
+    ("a" * (MAX_NAME_BYTES + 1), "256-byte file or directory name"),
+    ("é" * 128, "256-byte"),                      # bytes, not characters
+    ("d/" + "a" * MAX_NAME_BYTES, None),
+    ("/".join(["a" * 200] * 20)[:MAX_PATH_BYTES], None),
+    ("/".join(["a" * 200] * 21)[:MAX_PATH_BYTES + 1], "4096 bytes long (at most 4095)"),
+    ("a\x00b", "holds a NUL byte"),
+    ("", None),
+])
+def test_unusable_text(path: str, problem: str | None) -> None:
+    found = text_problem(path)
+    assert (found.message if found else None) == problem or (problem and problem in found.message)
+    if found is not None:
+        assert found.code == "OML084"
+
+
+def test_a_path_too_long_once_joined_is_unusable_but_one_byte_less_is_not() -> None:
+    room = MAX_PATH_BYTES - len(ROOT) - 1
+    fits = "/".join(["a" * 100] * 50)[:room]
+    assert not fits.endswith("/")
+    assert _code(fits) is None
+    assert _code(fits + "b") == "OML084"
+    assert "once resolved" in check_path(fits + "b", ROOTS).message
+
+
+def test_shown_paths_are_escaped_and_shortened() -> None:
+    assert shown_path("data/x.csv") == "data/x.csv"
+    assert shown_path("a\x00b\n") == "a\\x00b\\n"
+    long = shown_path("x" * 200)
+    assert len(long) == 80 and long.startswith("x" * 40) and "..." in long and long.endswith("x" * 37)
+    assert shown_path("y" * 80) == "y" * 80
+
+
+def test_confine_resolves_links_and_returns_the_real_path(tmp_path: Path) -> None:
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    (project / "data").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "s.csv").write_text("x")
+    (project / "data" / "in.csv").write_text("x")
+    (project / "data" / "out.csv").symlink_to(outside / "s.csv")
+    (project / "data" / "same.csv").symlink_to(project / "data" / "in.csv")
+    (project / "up").symlink_to(tmp_path, target_is_directory=True)
+    roots = path_roots(project)
+    assert confine_path("data/same.csv", roots) == project / "data" / "in.csv"
+    assert confine_path("data/new.csv", roots) == project / "data" / "new.csv"   # need not exist
+    for path in ("data/out.csv", "up/outside/s.csv", "up/project/../outside/s.csv"):
+        with pytest.raises(PathRefused) as caught:
+            confine_path(path, roots)
+        assert caught.value.code == "OML083" and "through a symbolic link" in str(caught.value)
+    with pytest.raises(PathRefused, match="leaves the project") as caught:
+        confine_path("../outside/s.csv", roots)
+    assert caught.value.hint == check_path("../x", roots).hint
+    assert confine_path("up/project/data/in.csv", roots) == project / "data" / "in.csv"  # out and back in
+
+
+def test_a_root_that_is_itself_a_link_works(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    roots = path_roots(tmp_path / "alias")
+    assert confine_path("x.csv", roots) == real / "x.csv"
+    assert confine_real(real / "x.csv", "x.csv", roots) == real / "x.csv"
+    with pytest.raises(PathRefused, match="'x.csv' resolves outside"):
+        confine_real(tmp_path / "x.csv", "x.csv", roots)
+
+
+def test_confine_refuses_unusable_paths_before_any_system_call(tmp_path: Path) -> None:
+    roots = path_roots(tmp_path)
+    for path in ("a\x00b", "n" * 256, "d/" * 2048):
+        with pytest.raises(PathRefused) as caught:
+            confine_path(path, roots)
+        assert caught.value.code == "OML084"
+
+
+def test_step_roots_add_the_filesystem_alias_base_dir(tmp_path: Path) -> None:
+    from compiler.connections import load_connections
+    from oml.diagnostics import Diagnostics
+    from spec.registry import default_registry
+
+    file = tmp_path / "c.yaml"
+    file.write_text("version: 1\nfilesystem: {roots: [/data/x]}\nconnections:\n  filesystem:\n"
+                    "    lake: {base_dir: lake}\n    env: {base_dir: '${LAKE_DIR}'}\n    none: {}\n"
+                    "  mysql:\n    db: {database: d, user: u}\n", encoding="utf-8")
+    conns = load_connections(file, "c.yaml", default_registry(), Diagnostics())
+    assert conns is not None and conns.roots == ("/data/x",)
+    root = str(tmp_path)
+    assert step_roots(root, conns, "@filesystem.lake") == ((root, f"{root}/lake", "/data/x"), f"{root}/lake")
+    assert step_roots(root, conns, "@filesystem.env", {"LAKE_DIR": "/l"}) == ((root, "/l", "/data/x"), "/l")
+    assert step_roots(root, conns, "@filesystem.env", {})[1] == UNKNOWN_BASE
+    for ref in ("@filesystem.none", "@filesystem.ghost", "@mysql.db", None):
+        assert step_roots(root, conns, ref) == ((root, "/data/x"), None)
+    assert step_roots(root, None, "@filesystem.lake") == ((root,), None)
+
+
+@pytest.mark.parametrize("text", [
+    "filesystem: {roots: /data/x}",
+    "filesystem: {roots: [/data/x], extra: 1}",
+    "filesystem: [/data/x]",
+    "filesystem: {roots: [[/a]]}",
+    "filesystem: {roots: ['']}",
+])
+def test_a_malformed_roots_list_is_a_connections_file_error(tmp_path: Path, text: str) -> None:
+    from compiler.connections import load_connections
+    from oml.diagnostics import Diagnostics
+    from spec.registry import default_registry
+
+    file = tmp_path / "c.yaml"
+    file.write_text(f"version: 1\n{text}\nconnections: {{}}\n", encoding="utf-8")
+    d = Diagnostics()
+    conns = load_connections(file, "c.yaml", default_registry(), d)
+    assert [x.code for x in d.errors()] == ["OML074"] and x_line(d) == 2
+    assert conns is None or conns.roots == ()
+
+
+def x_line(d) -> int:  # noqa: ANN001
+    return next(iter(d.errors())).span.line
