@@ -92,3 +92,20 @@ def conformance() -> Path:
     if not CONFORMANCE.is_dir():
         pytest.fail(f"conformance data missing at {CONFORMANCE}", pytrace=False)
     return CONFORMANCE
+
+
+DATABASE_FIXTURES = {"mysql_db": "mysql", "postgres_db": "postgres"}
+"""A test that uses one of these fixtures (directly or through another fixture) needs the marker,
+so `-m "not mysql"` really leaves the server alone and the markers cannot drift from the code."""
+
+
+def unmarked_database_tests(items: list[pytest.Item]) -> list[str]:
+    return [f"{item.nodeid} uses {fixture} without @pytest.mark.{marker}"
+            for item in items for fixture, marker in DATABASE_FIXTURES.items()
+            if fixture in getattr(item, "fixturenames", ()) and item.get_closest_marker(marker) is None]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = unmarked_database_tests(items)
+    if problems:
+        raise pytest.UsageError("database tests without their marker:\n  " + "\n  ".join(problems))

@@ -49,6 +49,7 @@ def test_drivers_implement_the_protocols() -> None:
         assert isinstance(MySQLWriter(), protocol)
 
 
+@pytest.mark.mysql
 def test_discovery_lists_tables_columns_keys_counts_and_samples(db: dict) -> None:
     result = MySQLExtractor().discover(resolved(db), sample_rows=1)
     assert result.source == "@mysql.test"
@@ -66,23 +67,27 @@ def test_discovery_lists_tables_columns_keys_counts_and_samples(db: dict) -> Non
     assert [t.name for t in only.tables] == ["orders"] and only.tables[0].sample == ()
 
 
+@pytest.mark.mysql
 def test_discovery_of_an_unknown_table_suggests_a_name(db: dict) -> None:
     with pytest.raises(DriverError, match="'order' is not in database") as info:
         MySQLExtractor().discover(resolved(db), tables=["order"])
     assert "orders" in (info.value.hint or "")
 
 
+@pytest.mark.mysql
 def test_health_check_reports_latency_and_version(db: dict) -> None:
     report = MySQLExtractor().health_check(resolved(db))
     assert report.ok and report.latency_ms is not None and "MariaDB" in report.details["server_version"]
 
 
+@pytest.mark.mysql
 def test_health_check_failure_is_a_masked_report(db: dict) -> None:
     secret = "s3cr#t/pass@word"
     report = MySQLWriter().health_check(resolved(db, port=1, password=secret), timeout_s=2)
     assert not report.ok and "2003" in report.message and secret not in report.message
 
 
+@pytest.mark.mysql
 def test_lock_wait_timeout_and_deadlock_are_transient(db: dict) -> None:
     holder, waiter = admin(db), admin(db)
     try:
@@ -105,6 +110,7 @@ def test_lock_wait_timeout_and_deadlock_are_transient(db: dict) -> None:
     assert type(fk) is DriverError and "foreign key" in (fk.hint or "")
 
 
+@pytest.mark.mysql
 def test_secrets_never_reach_messages(db: dict) -> None:
     params = conn_params(resolved(db, password="p@ss:w/rd"))
     url = cx_url(params)
@@ -114,6 +120,7 @@ def test_secrets_never_reach_messages(db: dict) -> None:
     assert "p@ss" not in repr(params)
 
 
+@pytest.mark.mysql
 def test_step_config_overrides_only_the_fields_the_alias_allows(db: dict) -> None:
     overrides = {"host": db["host"], "database": "other"}
     base = resolved(db, host="elsewhere", database="x")

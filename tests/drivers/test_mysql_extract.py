@@ -103,6 +103,7 @@ def db(mysql_db: dict) -> dict:
 
 
 @pytest.mark.parametrize("mode", ["bulk", "stream"])
+@pytest.mark.mysql
 def test_every_type_maps_to_the_documented_arrow_type(db: dict, mode: str) -> None:
     table, ctx = extract(db, {"table": "types", "fetch_mode": mode})
     assert path_of(ctx) == mode
@@ -135,6 +136,7 @@ def test_every_type_maps_to_the_documented_arrow_type(db: dict, mode: str) -> No
     assert (three["vc"], three["vb"], three["b1"], three["b8"], three["flag"]) == ("", b"", False, 0, False)
 
 
+@pytest.mark.mysql
 def test_bulk_and_stream_paths_give_identical_tables(db: dict) -> None:
     bulk, _ = extract(db, {"table": "types", "fetch_mode": "bulk"})
     stream, _ = extract(db, {"table": "types", "fetch_mode": "stream"})
@@ -150,6 +152,7 @@ def test_bulk_and_stream_paths_give_identical_tables(db: dict) -> None:
 CX_SAFE = [f.name for f in EXPECTED_SCHEMA if f.name not in ("tm", "tm6", "b1", "b8", "b64", "wide", "widest")]
 
 
+@pytest.mark.mysql
 def test_a_query_is_read_through_connectorx_when_its_columns_allow(db: dict) -> None:
     query = f"SELECT {', '.join(CX_SAFE)} FROM types ORDER BY id DESC"
     cxs, ctx = extract(db, {"query": query})
@@ -164,6 +167,7 @@ def test_a_query_is_read_through_connectorx_when_its_columns_allow(db: dict) -> 
         assert path_of(ctx) == "stream" and column in reason and table.num_rows == 3
 
 
+@pytest.mark.mysql
 def test_a_slow_consumer_spools_the_query_to_disk_and_loses_nothing(db: dict) -> None:
     query = "SELECT a.id, b.id AS id2 FROM sparse a, sparse b ORDER BY a.id, b.id LIMIT 1500000"
     ctx = RecordingContext(config={"query": query, "batch_size": 50_000}, connection=resolved(db),
@@ -185,6 +189,7 @@ def test_a_slow_consumer_spools_the_query_to_disk_and_loses_nothing(db: dict) ->
     assert not list(ctx.temp_dir.glob("osiris-read-*/*"))
 
 
+@pytest.mark.mysql
 def test_stopping_a_query_early_kills_it_on_the_server(db: dict) -> None:
     marker = "osiris_early_stop"
     query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
@@ -200,6 +205,7 @@ def test_stopping_a_query_early_kills_it_on_the_server(db: dict) -> None:
     assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-cxstream"]
 
 
+@pytest.mark.mysql
 def test_key_ranges_cover_sparse_keys_and_null_partition_values(db: dict) -> None:
     expected = sorted(n * n for n in range(1, 3001))
     table, ctx = extract(db, {"table": "sparse", "batch_size": 100}, memory_limit_bytes=1 << 20)
@@ -211,6 +217,7 @@ def test_key_ranges_cover_sparse_keys_and_null_partition_values(db: dict) -> Non
     assert by_group.column("grp").null_count == 300
 
 
+@pytest.mark.mysql
 def test_limit_and_columns_on_both_paths(db: dict) -> None:
     for mode in ("bulk", "stream"):
         table, _ = extract(db, {"table": "sparse", "columns": ["name", "id"], "limit": 250,
@@ -220,6 +227,7 @@ def test_limit_and_columns_on_both_paths(db: dict) -> None:
     assert table.column("id").to_pylist() == [9_000_000, 2999 * 2999, 2998 * 2998]
 
 
+@pytest.mark.mysql
 def test_auto_falls_back_to_stream_without_an_integer_key(db: dict) -> None:
     table, ctx = extract(db, {"table": "nokey"})
     assert path_of(ctx) == "stream" and table.num_rows == 2
@@ -230,12 +238,14 @@ def test_auto_falls_back_to_stream_without_an_integer_key(db: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", ["bulk", "stream"])
+@pytest.mark.mysql
 def test_time_that_is_not_a_time_of_day_fails_clearly(db: dict, mode: str) -> None:
     with pytest.raises(DriverError, match="not a time of day") as info:
         extract(db, {"table": "tm_bad", "fetch_mode": mode})
     assert "TIME_TO_SEC" in (info.value.hint or "")
 
 
+@pytest.mark.mysql
 def test_sql_errors_carry_the_server_message(db: dict) -> None:
     with pytest.raises(DriverError, match=r"doesn't exist \(MySQL error 1146\)") as info:
         extract(db, {"query": "SELECT * FROM no_such_table"})
@@ -244,6 +254,7 @@ def test_sql_errors_carry_the_server_message(db: dict) -> None:
         extract(db, {"query": "SELEC 1"})
 
 
+@pytest.mark.mysql
 def test_wrong_password_never_appears_in_the_error(db: dict) -> None:
     run_sql(db, "CREATE USER IF NOT EXISTS 'osiris_pw_test'@'%' IDENTIFIED BY 'Corr#ct-horse@1'")
     secret = "Wr0ng#p@ss/word"
@@ -259,6 +270,7 @@ def test_wrong_password_never_appears_in_the_error(db: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", ["auto", "stream"])
+@pytest.mark.mysql
 def test_killed_connection_mid_stream_is_a_transient_error(db: dict, mode: str) -> None:
     marker = "osiris_kill_marker"
     query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
@@ -274,6 +286,7 @@ def test_killed_connection_mid_stream_is_a_transient_error(db: dict, mode: str) 
             reader.read_next_batch()
 
 
+@pytest.mark.mysql
 def test_database_dropped_during_a_bulk_read_fails_clearly(db: dict) -> None:
     scratch = f"{db['database']}_drop"
     run_sql(db, f"CREATE DATABASE `{scratch}`",
@@ -289,6 +302,7 @@ def test_database_dropped_during_a_bulk_read_fails_clearly(db: dict) -> None:
             reader.read_next_batch()
 
 
+@pytest.mark.mysql
 def test_float_values_are_exact_on_both_paths(db: dict) -> None:
     """The text protocol prints FLOAT with 6 digits; the stream path reads it as DOUBLE instead."""
     bulk, _ = extract(db, {"table": "floats", "fetch_mode": "bulk"})
@@ -298,6 +312,7 @@ def test_float_values_are_exact_on_both_paths(db: dict) -> None:
 
 
 @pytest.mark.parametrize("mode", ["bulk", "stream", "cxstream"])
+@pytest.mark.mysql
 def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> None:
     source = {"query": "SELECT * FROM sparse"} if mode == "cxstream" else {"table": "sparse", "fetch_mode": mode}
     ctx = RecordingContext(config={**source, "batch_size": 100},

@@ -105,6 +105,7 @@ ROUND_TRIP = pa.table({
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_round_trip_through_created_table_keeps_types_and_values(db: dict, method: str) -> None:
     table = f"rt_{method}"
     mode = "append" if method == "insert" else "replace"  # both create the table when it is missing
@@ -118,6 +119,7 @@ def test_round_trip_through_created_table_keeps_types_and_values(db: dict, metho
     assert back.to_pylist() == ROUND_TRIP.to_pylist()
 
 
+@pytest.mark.mysql
 def test_created_ddl_follows_the_arrow_schema(db: dict) -> None:
     data = pa.table({"code": ["a"], "amount": pa.array([Decimal("1.50")], pa.decimal128(12, 2)),
                      "big": pa.array([1], pa.uint64()), "at": pa.array([0], pa.timestamp("us", tz="UTC")),
@@ -131,6 +133,7 @@ def test_created_ddl_follows_the_arrow_schema(db: dict) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_tricky_strings_survive(db: dict, method: str) -> None:
     data = pa.table({"id": list(range(len(TRICKY))), "s": TRICKY, "b": [s.encode() for s in TRICKY]})
     write(db, {"table": f"tricky_{method}", "create_if_missing": True, "primary_key": "id",
@@ -141,12 +144,14 @@ def test_tricky_strings_survive(db: dict, method: str) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_append_adds_rows(db: dict, target: str, method: str) -> None:
     write(db, {"table": target, "load_method": method}, people([4, 5], "new"))
     assert [r[0] for r in rows(db, target)] == [1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_replace_swaps_contents_and_keeps_the_table_definition(db: dict, target: str, method: str) -> None:
     write(db, {"table": target, "write_mode": "replace", "load_method": method}, people([7, 8], "r"))
     assert rows(db, target) == [(7, "r7", Decimal("1.75")), (8, "r8", Decimal("2.00"))]
@@ -156,6 +161,7 @@ def test_replace_swaps_contents_and_keeps_the_table_definition(db: dict, target:
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_upsert_updates_and_inserts_by_key(db: dict, target: str, method: str) -> None:
     write(db, {"table": target, "write_mode": "upsert", "primary_key": ["id"], "load_method": method},
           people([2, 3, 9], "up"))
@@ -164,6 +170,7 @@ def test_upsert_updates_and_inserts_by_key(db: dict, target: str, method: str) -
 
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+@pytest.mark.mysql
 def test_a_stream_failing_midway_leaves_the_target_unchanged(db: dict, target: str, method: str,
                                                              mode: str) -> None:
     before = rows(db, target)
@@ -177,6 +184,7 @@ def test_a_stream_failing_midway_leaves_the_target_unchanged(db: dict, target: s
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_cancellation_rolls_back(db: dict, target: str, method: str) -> None:
     before = rows(db, target)
     ctx = RecordingContext(config={"table": target, "load_method": method, "batch_size": 1},
@@ -193,6 +201,7 @@ def test_cancellation_rolls_back(db: dict, target: str, method: str) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_duplicate_key_fails_with_the_server_message_and_changes_nothing(db: dict, target: str,
                                                                          method: str) -> None:
     before = rows(db, target)
@@ -202,6 +211,7 @@ def test_duplicate_key_fails_with_the_server_message_and_changes_nothing(db: dic
     assert rows(db, target) == before
 
 
+@pytest.mark.mysql
 def test_a_created_table_is_dropped_again_when_the_write_fails(db: dict) -> None:
     with pytest.raises(RuntimeError):
         write(db, {"table": "created_then_failed", "create_if_missing": True},
@@ -209,6 +219,7 @@ def test_a_created_table_is_dropped_again_when_the_write_fails(db: dict) -> None
     assert run_sql(db, "SHOW TABLES LIKE 'created_then_failed'") == []
 
 
+@pytest.mark.mysql
 def test_configuration_mistakes_are_clear(db: dict, target: str) -> None:
     with pytest.raises(DriverError, match="does not exist") as info:
         write(db, {"table": "absent_table"}, people([1]))
@@ -222,6 +233,7 @@ def test_configuration_mistakes_are_clear(db: dict, target: str) -> None:
               pa.table({"id": [1], "x": [float("nan")]}))
 
 
+@pytest.mark.mysql
 def test_zoned_timestamps_are_stored_as_utc(db: dict) -> None:
     prague = pa.array([dt.datetime(2024, 7, 1, 12, 0, tzinfo=UTC)], pa.timestamp("us", tz="Europe/Prague"))
     write(db, {"table": "zoned", "create_if_missing": True}, pa.table({"id": [1], "at": prague}))
@@ -229,6 +241,7 @@ def test_zoned_timestamps_are_stored_as_utc(db: dict) -> None:
 
 
 @pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
 def test_many_chunks_all_arrive_once(db: dict, method: str) -> None:
     """Regression: LOAD DATA chunk files were reused while the loader thread still read them."""
     ids = list(range(1, 6001))

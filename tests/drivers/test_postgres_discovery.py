@@ -36,6 +36,7 @@ def test_classes_implement_the_protocols() -> None:
     assert all(isinstance(writer, p) for p in (Writer, Discoverer, HealthCheck))
 
 
+@pytest.mark.postgres
 def test_discover_lists_tables_columns_types_keys_counts(connection: ResolvedConnection) -> None:
     result = PostgresExtractor().discover(connection)
     assert result.source == "@postgres.main"
@@ -54,6 +55,7 @@ def test_discover_lists_tables_columns_types_keys_counts(connection: ResolvedCon
     assert by_name["big_orders"].row_count is None
 
 
+@pytest.mark.postgres
 def test_discover_named_tables_with_samples(connection: ResolvedConnection) -> None:
     result = PostgresWriter().discover(connection, tables=["orders", "other.hidden"], sample_rows=2)
     orders, hidden = result.tables
@@ -66,12 +68,14 @@ def test_discover_named_tables_with_samples(connection: ResolvedConnection) -> N
         PostgresWriter().discover(connection, tables=["missing"])
 
 
+@pytest.mark.postgres
 def test_big_tables_report_the_planner_estimate(connection: ResolvedConnection, monkeypatch) -> None:
     monkeypatch.setattr(pg_discovery, "EXACT_COUNT_BELOW", 10)
     (orders,) = PostgresExtractor().discover(connection, tables=["orders"]).tables
     assert orders.row_count == 250  # ANALYZE saw every row of this small table
 
 
+@pytest.mark.postgres
 def test_health_check_reports_version_and_failures(postgres_db: dict) -> None:
     good = ResolvedConnection(
         "postgres",

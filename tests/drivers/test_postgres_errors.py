@@ -48,6 +48,7 @@ def extract(connection: ResolvedConnection, **config: object) -> pa.RecordBatchR
     return PostgresExtractor().extract(RecordingContext(config=config, connection=connection))
 
 
+@pytest.mark.postgres
 def test_backend_terminated_mid_stream_is_transient(postgres_db: dict, db: psycopg.Connection) -> None:
     connection = conn_fields(postgres_db)
     reader = extract(
@@ -67,6 +68,7 @@ def test_backend_terminated_mid_stream_is_transient(postgres_db: dict, db: psyco
     assert SECRET not in str(info.value) and "retried" in info.value.hint
 
 
+@pytest.mark.postgres
 def test_lock_timeout_is_transient(postgres_db: dict, db: psycopg.Connection) -> None:
     dsn = postgres_db["dsn"] + "?options=-c%20lock_timeout%3D200"
     connection = ResolvedConnection("postgres", "t", {"dsn": dsn}, frozenset({"dsn"}))
@@ -82,12 +84,14 @@ def test_lock_timeout_is_transient(postgres_db: dict, db: psycopg.Connection) ->
         holder.close()
 
 
+@pytest.mark.postgres
 def test_refused_connection_is_transient_and_hides_the_password(postgres_db: dict) -> None:
     with pytest.raises(TransientError, match="connect failed") as info:
         extract(conn_fields(postgres_db, port=1), query="SELECT 1")
     assert SECRET not in str(info.value) and "127.0.0.1:1/" in str(info.value)
 
 
+@pytest.mark.postgres
 def test_missing_database_is_permanent_and_dsn_is_never_shown(postgres_db: dict) -> None:
     dsn = f"postgresql://postgres:{SECRET}@127.0.0.1:5432/no_such_db_osiris"
     connection = ResolvedConnection("postgres", "t", {"dsn": dsn}, frozenset({"dsn"}))
@@ -97,6 +101,7 @@ def test_missing_database_is_permanent_and_dsn_is_never_shown(postgres_db: dict)
     assert SECRET not in str(info.value) and dsn not in str(info.value)
 
 
+@pytest.mark.postgres
 def test_sql_errors_carry_the_server_message(postgres_db: dict) -> None:
     connection = conn_fields(postgres_db)
     with pytest.raises(DriverError, match=r'\[42P01\].*relation "public.nope" does not exist') as info:
@@ -108,6 +113,7 @@ def test_sql_errors_carry_the_server_message(postgres_db: dict) -> None:
         extract(connection, query="SELECT 1 / (g - 3) FROM generate_series(1, 5) g").read_all()
 
 
+@pytest.mark.postgres
 def test_cancel_stops_the_stream_and_closes_the_connection(postgres_db: dict, db: psycopg.Connection) -> None:
     ctx = RecordingContext(
         config={"query": "SELECT g FROM generate_series(1, 500000) g", "batch_size": 1000},
@@ -121,6 +127,7 @@ def test_cancel_stops_the_stream_and_closes_the_connection(postgres_db: dict, db
     assert backends_after_close(db) == 0
 
 
+@pytest.mark.postgres
 def test_stream_is_lazy_and_closes_after_the_last_batch(postgres_db: dict, db: psycopg.Connection) -> None:
     reader = extract(
         conn_fields(postgres_db), query="SELECT g FROM generate_series(1, 300000) g", batch_size=1000

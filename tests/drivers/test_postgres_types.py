@@ -164,12 +164,14 @@ def _read(connection: ResolvedConnection, **config: object) -> pa.Table:
     return PostgresExtractor().extract(ctx).read_all()
 
 
+@pytest.mark.postgres
 def test_arrow_types_follow_declared_types(connection: ResolvedConnection) -> None:
     table = _read(connection, table="everything")
     assert {f.name: f.type for f in table.schema} == EXPECTED_TYPES
     assert table.schema.field("nfree").metadata[b"POSTGRESQL:type"] == b"numeric"
 
 
+@pytest.mark.postgres
 def test_values_round_trip_exactly(connection: ResolvedConnection) -> None:
     rows = {r["id"]: r for r in _read(connection, query="SELECT * FROM everything ORDER BY id").to_pylist()}
     first = rows[1]
@@ -217,6 +219,7 @@ def test_values_round_trip_exactly(connection: ResolvedConnection) -> None:
     assert all(value is None for key, value in rows[4].items() if key != "id")
 
 
+@pytest.mark.postgres
 def test_timestamps_beyond_python_keep_their_microseconds(connection: ResolvedConnection) -> None:
     table = _read(connection, query="SELECT ts FROM far ORDER BY id")
     micros = table.column("ts").combine_chunks().view(pa.int64()).to_pylist()
@@ -227,6 +230,7 @@ def test_timestamps_beyond_python_keep_their_microseconds(connection: ResolvedCo
     assert micros[0] == -210866803200000000
 
 
+@pytest.mark.postgres
 def test_infinity_and_overflowing_timestamps_are_refused(connection: ResolvedConnection) -> None:
     for query in (
         "SELECT ts FROM infinite WHERE ts = 'infinity'",
@@ -242,11 +246,13 @@ def test_infinity_and_overflowing_timestamps_are_refused(connection: ResolvedCon
     assert far_date.column("d").combine_chunks().view(pa.int32()).to_pylist() == [2145042905]
 
 
+@pytest.mark.postgres
 def test_numeric_nan_in_a_declared_column_is_a_clear_error(connection: ResolvedConnection) -> None:
     with pytest.raises(DriverError, match="(?i)'nan' does not fit decimal128"):
         _read(connection, query="SELECT 'NaN'::numeric(10,2) AS x")
 
 
+@pytest.mark.postgres
 def test_columns_and_limit(connection: ResolvedConnection) -> None:
     table = _read(connection, table="everything", columns=["id", "tx"], limit=2)
     assert table.column_names == ["id", "tx"] and table.num_rows == 2

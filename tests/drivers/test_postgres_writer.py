@@ -64,6 +64,7 @@ def target(db: psycopg.Connection) -> Iterator[str]:
     db.execute("DROP TABLE IF EXISTS people")
 
 
+@pytest.mark.postgres
 def test_append_converts_types_through_staging(connection, db, target) -> None:
     result, ctx = write(connection, people([3, 4, 5], ["Čapek", "東京", "x"]), table=target)
     assert (result.rows, result.target) == (3, "public.people")
@@ -77,6 +78,7 @@ def test_append_converts_types_through_staging(connection, db, target) -> None:
     assert ctx.progress_calls[-1][0] == 3
 
 
+@pytest.mark.postgres
 def test_append_copies_directly_when_types_match(connection, db, target) -> None:
     data = pa.table({"id": pa.array([7], pa.int32()), "name": ["direct"]})
     _, ctx = write(connection, data, table=target)
@@ -84,11 +86,13 @@ def test_append_copies_directly_when_types_match(connection, db, target) -> None
     assert rows(db, "SELECT name, note FROM people WHERE id = 7") == [("direct", "n/a")]
 
 
+@pytest.mark.postgres
 def test_replace_swaps_contents(connection, db, target) -> None:
     write(connection, people([10, 11], ["a", "b"]), table=target, write_mode="replace")
     assert rows(db, "SELECT id, name FROM people ORDER BY id") == [(10, "a"), (11, "b")]
 
 
+@pytest.mark.postgres
 def test_upsert_updates_inserts_and_last_duplicate_wins(connection, db, target) -> None:
     data = people([2, 3, 3], ["new two", "first three", "last three"])
     result, _ = write(connection, data, table=target, write_mode="upsert", primary_key="id")
@@ -101,6 +105,7 @@ def test_upsert_updates_inserts_and_last_duplicate_wins(connection, db, target) 
 
 
 @pytest.mark.parametrize("mode", ["append", "replace", "upsert"])
+@pytest.mark.postgres
 def test_stream_failing_midway_leaves_target_unchanged(connection, db, target, mode) -> None:
     before = rows(db, "SELECT * FROM people ORDER BY id")
     data = failing(people([5, 6, 7, 8], list("abcd")), after=3, error=RuntimeError("upstream broke"))
@@ -109,6 +114,7 @@ def test_stream_failing_midway_leaves_target_unchanged(connection, db, target, m
     assert rows(db, "SELECT * FROM people ORDER BY id") == before
 
 
+@pytest.mark.postgres
 def test_cancel_midway_rolls_back(connection, db, target) -> None:
     before = rows(db, "SELECT * FROM people ORDER BY id")
     data = failing(people([5, 6, 7], list("abc")), after=2, error=Cancelled("step"))
@@ -117,6 +123,7 @@ def test_cancel_midway_rolls_back(connection, db, target) -> None:
     assert rows(db, "SELECT * FROM people ORDER BY id") == before
 
 
+@pytest.mark.postgres
 def test_unique_violation_leaves_target_unchanged(connection, db, target) -> None:
     before = rows(db, "SELECT * FROM people ORDER BY id")
     for data in (
@@ -130,6 +137,7 @@ def test_unique_violation_leaves_target_unchanged(connection, db, target) -> Non
     assert rows(db, "SELECT * FROM people ORDER BY id") == before
 
 
+@pytest.mark.postgres
 def test_not_null_and_length_violations_are_driver_errors(connection, db, target) -> None:
     with pytest.raises(DriverError, match=r"\[23502\]"):
         write(connection, people([20], [None]), table=target)
@@ -137,6 +145,7 @@ def test_not_null_and_length_violations_are_driver_errors(connection, db, target
         write(connection, people([21], ["x" * 21]), table=target)
 
 
+@pytest.mark.postgres
 def test_missing_table_extra_columns_and_missing_constraint(connection, db, target) -> None:
     with pytest.raises(DriverError, match="does not exist") as info:
         write(connection, people([1], ["a"]), table="nobody")
@@ -156,6 +165,7 @@ def test_missing_table_extra_columns_and_missing_constraint(connection, db, targ
     assert "PRIMARY KEY or UNIQUE" in info.value.hint
 
 
+@pytest.mark.postgres
 def test_create_if_missing_keeps_precision_and_types(connection, db) -> None:
     columns = {
         "id": pa.array([1, 2], pa.uint64()),
@@ -228,6 +238,7 @@ def test_create_if_missing_keeps_precision_and_types(connection, db) -> None:
     assert first["free"] == "3.14159265358979323846264338327950288"
 
 
+@pytest.mark.postgres
 def test_round_trip_table_to_table_keeps_values(connection, db) -> None:
     db.execute("DROP TABLE IF EXISTS src; DROP TABLE IF EXISTS dst")
     db.execute(
@@ -253,6 +264,7 @@ def test_round_trip_table_to_table_keeps_values(connection, db) -> None:
     assert rows(db, "SELECT count(*) FROM dst") == [(2,)]
 
 
+@pytest.mark.postgres
 def test_empty_stream_creates_or_empties_the_table(connection, db) -> None:
     db.execute("DROP TABLE IF EXISTS empty_target")
     empty = pa.table({"id": pa.array([], pa.int32()), "v": pa.array([], pa.string())})
@@ -263,6 +275,7 @@ def test_empty_stream_creates_or_empties_the_table(connection, db) -> None:
     assert rows(db, "SELECT count(*) FROM empty_target") == [(0,)]
 
 
+@pytest.mark.postgres
 def test_replace_of_a_referenced_table_deletes_instead_of_truncating(connection, db) -> None:
     db.execute("DROP TABLE IF EXISTS child; DROP TABLE IF EXISTS parent")
     db.execute("CREATE TABLE parent (id int4 PRIMARY KEY, v text)")

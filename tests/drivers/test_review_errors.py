@@ -95,6 +95,7 @@ def test_supabase_spool_errors(tmp_path: Path) -> None:
     assert spool(table.to_reader(), path, lambda: None) == 2
 
 
+@pytest.mark.mysql
 def test_mysql_stream_fallback_reuses_the_planned_probe(mysql_db: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """auto on a table without an integer key: plan_bulk's column probe is the stream path's too."""
     import pymysql

@@ -37,6 +37,7 @@ def extract(connection: ResolvedConnection, **config: object) -> pa.Table:
     return SupabaseExtractor().extract(RecordingContext(config=config, connection=connection)).read_all()
 
 
+@pytest.mark.postgres
 def test_filters_order_limit_offset_become_sql(connection) -> None:
     table = extract(
         connection,
@@ -51,6 +52,7 @@ def test_filters_order_limit_offset_become_sql(connection) -> None:
     assert table.schema.field("total").type == pa.decimal128(12, 2)  # the Postgres path keeps precision
 
 
+@pytest.mark.postgres
 def test_filter_values_are_literals_not_sql(connection) -> None:
     assert extract(connection, table="orders", filter={"note": "eq.it's 4"}).column("id").to_pylist() == [4]
     assert extract(connection, table="orders", filter={"note": "eq.x' OR '1'='1"}).num_rows == 0
@@ -66,12 +68,14 @@ def test_filter_values_are_literals_not_sql(connection) -> None:
     assert sql == 'SELECT * FROM "public"."orders" WHERE "note" LIKE \'%it\'\'s%\''
 
 
+@pytest.mark.postgres
 def test_query_and_unsupported_select(connection) -> None:
     assert extract(connection, query="SELECT count(*) AS n FROM orders").to_pylist() == [{"n": 25}]
     with pytest.raises(DriverError, match="plain column names"):
         extract(connection, table="orders", select="id,customer(name)")
 
 
+@pytest.mark.postgres
 def test_writer_uses_one_transaction_with_replace_and_create(connection, db) -> None:
     data = pa.table(
         {"id": pa.array([1, 2], pa.int64()), "amount": pa.array([Decimal("1.10"), None], pa.decimal128(9, 2))}
@@ -94,6 +98,7 @@ def test_writer_uses_one_transaction_with_replace_and_create(connection, db) -> 
     ).fetchone() == (9, 2)
 
 
+@pytest.mark.postgres
 def test_discovery_and_health_use_the_database(connection) -> None:
     (orders,) = SupabaseWriter().discover(connection, tables=["orders"]).tables
     assert orders.row_count == 25 and orders.columns[2].arrow_type == "decimal128(12, 2)"

@@ -89,6 +89,7 @@ def gets(api: PostgrestStandIn, table: str) -> list[dict]:
     ]
 
 
+@pytest.mark.postgres
 def test_extract_pages_with_filters_and_order(connection, api) -> None:
     table, ctx = extract(
         connection,
@@ -108,6 +109,7 @@ def test_extract_pages_with_filters_and_order(connection, api) -> None:
     assert ctx.progress_calls[-1][0] == len(expected)
 
 
+@pytest.mark.postgres
 def test_extract_orders_by_primary_key_and_honours_limit_offset_select(connection, api) -> None:
     table, _ = extract(connection, table="orders", select="id,note", limit=5, offset=3, page_size=2)
     assert table.to_pylist() == [{"id": i, "note": None if i % 5 == 0 else f"note {i}"} for i in range(4, 9)]
@@ -115,6 +117,7 @@ def test_extract_orders_by_primary_key_and_honours_limit_offset_select(connectio
     assert [p["limit"] for p in gets(api, "orders")] == ["2", "2", "1"]
 
 
+@pytest.mark.postgres
 def test_filter_operators(connection) -> None:
     def ids(**filters: object) -> list[int]:
         return extract(connection, table="orders", select="id", filter=filters)[0].column("id").to_pylist()
@@ -130,6 +133,7 @@ def test_filter_operators(connection) -> None:
     assert "eq, neq" in info.value.hint
 
 
+@pytest.mark.postgres
 def test_types_come_back_exact(connection) -> None:
     table, _ = extract(connection, table="kinds")
     types = {f.name: f.type for f in table.schema}
@@ -168,6 +172,7 @@ def test_types_come_back_exact(connection) -> None:
     assert all(v is None for k, v in empty.items() if k != "id")
 
 
+@pytest.mark.postgres
 def test_append_in_batches_with_exact_values(connection, api, db) -> None:
     db.execute("TRUNCATE sink")
     data = pa.table(
@@ -207,6 +212,7 @@ def test_append_in_batches_with_exact_values(connection, api, db) -> None:
     assert [r[0] for r in db.execute("SELECT doc FROM sink WHERE id > 2 ORDER BY id")] == [[], 1, "s"]
 
 
+@pytest.mark.postgres
 def test_upsert_on_conflict_last_row_wins(connection, api, db) -> None:
     db.execute("TRUNCATE sink")
     db.execute("INSERT INTO sink (id, note) VALUES (1, 'old'), (2, 'keep')")
@@ -221,6 +227,7 @@ def test_upsert_on_conflict_last_row_wins(connection, api, db) -> None:
     assert ("on_conflict", "id") in post["query"] and "resolution=merge-duplicates" in post["prefer"]
 
 
+@pytest.mark.postgres
 def test_failed_request_reports_committed_rows(connection, db) -> None:
     db.execute("TRUNCATE sink")
     db.execute("INSERT INTO sink (id) VALUES (4)")
@@ -234,6 +241,7 @@ def test_failed_request_reports_committed_rows(connection, db) -> None:
     assert KEY not in str(info.value)
 
 
+@pytest.mark.postgres
 def test_upstream_failure_or_cancel_sends_nothing(connection, api, db) -> None:
     db.execute("TRUNCATE sink")
 
@@ -252,6 +260,7 @@ def test_upstream_failure_or_cancel_sends_nothing(connection, api, db) -> None:
     assert db.execute("SELECT count(*) FROM sink").fetchone()[0] == 0
 
 
+@pytest.mark.postgres
 def test_replace_and_create_need_dsn(connection) -> None:
     data = pa.table({"id": pa.array([1], pa.int32())})
     with pytest.raises(DriverError, match="replace.*needs the Postgres path") as info:
@@ -263,6 +272,7 @@ def test_replace_and_create_need_dsn(connection) -> None:
         write(connection, pa.table({"id": [1], "extra": [2]}), table="sink")
 
 
+@pytest.mark.postgres
 def test_api_errors_are_classified_without_the_key(connection, api) -> None:
     wrong = ResolvedConnection(
         "supabase", "main", {"url": api.url, "key": "wrong-key-SECRET"}, frozenset({"key"})
@@ -284,12 +294,14 @@ def test_api_errors_are_classified_without_the_key(connection, api) -> None:
     assert KEY not in str(info.value)
 
 
+@pytest.mark.postgres
 def test_unordered_table_pages_with_a_warning_event(connection) -> None:
     table, ctx = extract(connection, table="nopk")
     assert sorted(table.column("v").to_pylist()) == ["a", "b"]
     assert "supabase_unordered_paging" in [name for name, _ in ctx.events]
 
 
+@pytest.mark.postgres
 def test_discovery_and_health_over_rest(connection, api) -> None:
     result = SupabaseExtractor().discover(connection, tables=["orders", "kinds"], sample_rows=2)
     orders, kinds = result.tables

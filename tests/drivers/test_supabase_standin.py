@@ -23,6 +23,7 @@ def client(postgres_db: dict) -> Iterator:
         yield create_client(api.url, "anything", options=ClientOptions(httpx_client=http)), api
 
 
+@pytest.mark.postgres
 def test_crud_over_one_keep_alive_connection(client) -> None:
     supabase, api = client
     items = supabase.table("items")
@@ -42,6 +43,7 @@ def test_crud_over_one_keep_alive_connection(client) -> None:
     assert [r["method"] for r in api.requests] == ["POST", "PATCH", "DELETE", "POST", "GET"]
 
 
+@pytest.mark.postgres
 def test_errors_are_postgrest_shaped(client) -> None:
     supabase, _ = client
     with pytest.raises(APIError) as info:
@@ -55,6 +57,7 @@ def test_errors_are_postgrest_shaped(client) -> None:
     assert info.value.code == "PGRST205"
 
 
+@pytest.mark.postgres
 def test_identifiers_and_values_cannot_inject(client) -> None:
     supabase, _ = client
     supabase.table('odd"name').insert({'we"ird': "x'); DROP TABLE items; --"}).execute()
@@ -63,6 +66,7 @@ def test_identifiers_and_values_cannot_inject(client) -> None:
     assert supabase.table("items").select("id").execute().data  # still there
 
 
+@pytest.mark.postgres
 def test_range_header_and_missing_key(client) -> None:
     supabase, api = client
     supabase.table("items").upsert([{"id": i, "name": f"n{i}"} for i in range(10, 15)]).execute()

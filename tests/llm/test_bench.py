@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.llm.conftest import REPO
 from tests.support.openai_server import Reply, yaml_reply
 
@@ -69,6 +71,7 @@ def _load_bench() -> Any:
     return module
 
 
+@pytest.mark.mysql
 def test_chat_eval_against_the_replay_server(project: Path, endpoint, mysql_db: dict, capsys) -> None:
     bench = _load_bench()
     queues = {intent_id: [yaml_reply(oml) for oml in answers] for intent_id, answers in ANSWERS.items()}

@@ -69,6 +69,7 @@ def _mysql_yaml(db: dict) -> str:
     )
 
 
+@pytest.mark.mysql
 def test_mysql_tables_columns_keys_counts_and_samples_only_when_allowed(
     tmp_path: Path, mysql_shop: dict
 ) -> None:
@@ -92,6 +93,7 @@ def test_mysql_tables_columns_keys_counts_and_samples_only_when_allowed(
     )  # capped at 10 and table size
 
 
+@pytest.mark.mysql
 def test_mysql_cache_hit_and_invalidation_by_alter_table(tmp_path: Path, mysql_shop: dict) -> None:
     import pymysql
 
@@ -112,6 +114,7 @@ def test_mysql_cache_hit_and_invalidation_by_alter_table(tmp_path: Path, mysql_s
     assert [c.name for c in changed.tables[0].columns] == ["order_id", "customer_id", "total", "currency"]
 
 
+@pytest.mark.mysql
 def test_ttl_expiry_forces_a_new_discovery(tmp_path: Path, mysql_shop: dict) -> None:
     now = [1000.0]
     counting = CountingFactory()
@@ -147,6 +150,7 @@ def _pg_yaml(db: dict) -> str:
     )
 
 
+@pytest.mark.postgres
 def test_postgres_discovery_and_cache(tmp_path: Path, pg_shop: dict) -> None:
     import psycopg
 
@@ -193,6 +197,7 @@ def test_files_discovery_and_invalidation_by_rewrite(tmp_path: Path) -> None:
     assert counting.discover_calls == 4 and names["data/customers.csv"].row_count == 1
 
 
+@pytest.mark.mysql
 def test_unknown_alias_and_missing_path_are_driver_errors(tmp_path: Path, mysql_shop: dict) -> None:
     service = _service(tmp_path, _mysql_yaml(mysql_shop))
     with pytest.raises(DriverError, match="not defined"):
