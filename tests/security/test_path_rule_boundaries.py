@@ -208,3 +208,20 @@ def test_a_malformed_roots_list_is_a_connections_file_error(tmp_path: Path, text
 
 def x_line(d) -> int:  # noqa: ANN001
     return next(iter(d.errors())).span.line
+
+
+def test_every_config_field_that_names_a_file_is_marked_x_path() -> None:
+    """The policy confines the fields specs mark; a new component's file field must be marked too."""
+    from spec.registry import default_registry
+
+    unmarked = [
+        (spec.name, key) for spec in default_registry().components.values() for key, prop in spec.properties.items()
+        if (key in ("path", "file", "dir", "directory") or key.endswith(("_path", "_file", "_dir")))
+        and not (isinstance(prop, dict) and prop.get("x-path") in ("read", "write"))
+    ]
+    assert unmarked == []
+    marked = {spec.name: spec.path_fields() for spec in default_registry().components.values() if spec.path_fields()}
+    assert marked == {
+        "filesystem.csv_extractor": {"path": "read"}, "filesystem.parquet_extractor": {"path": "read"},
+        "filesystem.csv_writer": {"path": "write"}, "filesystem.parquet_writer": {"path": "write"},
+    }
