@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "Terminated", "exit_code", "on_stop_signals",
@@ -46,8 +45,6 @@ def _exit_now(signum: int) -> None:
 
 def terminate_as_interrupt() -> None:
     """Make SIGTERM raise Terminated in the main thread (no-op elsewhere: signals need it)."""
-    if threading.current_thread() is not threading.main_thread():
-        return
 
     def handler(signum: int, frame: object) -> None:  # noqa: ARG001
         if _received:
@@ -55,14 +52,15 @@ def terminate_as_interrupt() -> None:
         _received.append(signum)
         raise Terminated()
 
-    signal.signal(signal.SIGTERM, handler)
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedder's worker thread): leave signals alone
+        pass
 
 
 def on_stop_signals(callback: Callable[[int], None]) -> Callable[[], None]:
     """Call `callback(signum)` on the first SIGINT or SIGTERM instead of raising; a second
     one exits at once (128 + signal). Returns a function restoring the previous handlers."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
 
     def handler(signum: int, frame: object) -> None:  # noqa: ARG001
         if _received:
@@ -70,7 +68,10 @@ def on_stop_signals(callback: Callable[[int], None]) -> Callable[[], None]:
         _received.append(signum)
         callback(signum)
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: the caller's cancel event is all there is
+        return lambda: None
 
     def restore() -> None:
         for sig, old in previous.items():
