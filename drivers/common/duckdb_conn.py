@@ -33,7 +33,8 @@ import pyarrow as pa
 
 from runtime.driver import DriverError
 
-__all__ = ["closing_batches", "closing_reader", "connect", "duckdb_error", "memory_limit_setting", "quote_ident"]
+__all__ = ["MAX_THREADS", "closing_batches", "closing_reader", "connect", "duckdb_error", "memory_limit_setting",
+           "quote_ident"]
 
 _LIMIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(KB|MB|GB|KiB|MiB|GiB|B)?\s*$", re.IGNORECASE)
 
@@ -50,7 +51,7 @@ def memory_limit_setting(configured: str | None, budget_bytes: int) -> str:
     return f"{mebibytes}MiB"
 
 
-def connect(temp_dir: Path, *, memory_limit: str, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(temp_dir: Path, *, memory_limit: str, threads: Any = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB, sandboxed (see the module docstring), spilling to `temp_dir/duckdb`."""
     spill = Path(temp_dir) / "duckdb"
     spill.mkdir(parents=True, exist_ok=True)
@@ -59,8 +60,12 @@ def connect(temp_dir: Path, *, memory_limit: str, threads: int | None = None) ->
         "temp_directory": str(spill),
         **_CLOSED,
     }
-    if threads:
-        config["threads"] = int(threads)
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+            # the spec says so; a manifest from elsewhere may not
+            raise DriverError(f"threads {threads!r} is not a whole number from 1 to {MAX_THREADS}",
+                              hint="leave `threads` out to use the machine's cores")
+        config["threads"] = threads
     try:
         con = duckdb.connect(":memory:", config=config)
     except duckdb.Error as error:
@@ -79,6 +84,10 @@ def connect(temp_dir: Path, *, memory_limit: str, threads: int | None = None) ->
         raise
     return con
 
+
+MAX_THREADS = 64
+"""More threads than cores gains nothing, and 100,000 of them stall the process while DuckDB
+creates them (spec/components/duckdb.processor.yaml has the same maximum)."""
 
 _CLOSED: dict[str, Any] = {
     "autoinstall_known_extensions": False,

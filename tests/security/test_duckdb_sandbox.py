@@ -211,6 +211,29 @@ def test_inputs_spilled_to_ipc_files_stay_readable_and_spill_works(tmp_path: Pat
     assert seen_spill, "DuckDB did not spill under a 24MiB memory_limit"
 
 
+@pytest.mark.parametrize("threads", [1_000, 65, 0, -1, "8", True, 2.5])
+def test_thread_count_is_bounded(tmp_path: Path, threads: Any) -> None:
+    """`threads: 100000` (schema-valid before) stalled the process creating threads; a manifest
+    from elsewhere may carry any value, so the connection refuses it, quickly."""
+    with pytest.raises(DriverError, match="threads"):
+        connect(tmp_path, memory_limit="64MiB", threads=threads)
+    con = connect(tmp_path, memory_limit="64MiB", threads=2)
+    try:
+        assert con.sql("SELECT current_setting('threads')").fetchall() == [(2,)]
+    finally:
+        con.close()
+
+
+def test_thread_count_above_the_maximum_is_a_compile_error() -> None:
+    from compiler.api import CompileOptions, compile_text
+
+    text = ('oml_version: "0.1.0"\nname: t\nsteps:\n  - id: e\n    component: filesystem.csv_extractor\n'
+            "    config: {path: data/in.csv}\n  - id: q\n    component: duckdb.processor\n    needs: [e]\n"
+            "    config: {query: SELECT * FROM input_df, threads: 100000}\n")
+    result = compile_text(text, "p.yaml", CompileOptions(search_connections=False, env={}), connections=None)
+    assert [(d.code, d.span.line) for d in result.diagnostics if d.severity == "error"] == [("OML044", 10)]
+
+
 # --- end to end: a tampered manifest, the compile-time check switched off ---------------------------
 PIPELINE = """\
 oml_version: "0.1.0"
