@@ -35,6 +35,7 @@ __all__ = [
     "CREDENTIAL_KEY_PATTERN",
     "MASK",
     "SHORT_SECRET",
+    "URL_PASSWORD",
     "SecretMasker",
     "has_url_password",
     "is_credential_env",
@@ -91,6 +92,8 @@ _URL_PASSWORD = re.compile(
     r"(?P<secret>[^\s/?#'\"<>]+?)"
     r"@(?=[^@\s/?#'\"<>\\]*(?:[/?#\s'\"<>\\]|$))"
 )
+URL_PASSWORD = _URL_PASSWORD
+"""Finds the password of a URL's userinfo (group `secret`); `has_url_password` in one call."""
 _BEARER = re.compile(
     r"\b(?:[Bb]earer\s+(?P<secret>[A-Za-z0-9._~+/\-]{8,}=*)"
     r"|Basic\s+(?=[A-Za-z0-9+/]*[0-9+/=])(?P<basic>[A-Za-z0-9+/]{8,}={0,2}))"

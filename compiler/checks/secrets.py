@@ -24,6 +24,7 @@ from oml.pointer import join
 from oml.secrets import (
     CREDENTIAL_KEY_PATTERN,
     MASK,
+    URL_PASSWORD,
     SecretMasker,
     has_url_password,
     is_credential_key,
@@ -47,8 +48,8 @@ __all__ = [
 
 CREDENTIAL_KEY = re.compile(rf"^(?:{CREDENTIAL_KEY_PATTERN})$", re.IGNORECASE)
 """Credential-looking key names (`.match` is a whole-name match); `oml.secrets.is_credential_key`."""
-URL_WITH_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^\s/?#]+@")
-"""Kept for callers that filter generated text; the check itself uses `has_url_password`."""
+URL_WITH_PASSWORD = URL_PASSWORD
+"""A URL with a password in its userinfo (`.search`): what OML080 rejects in any string."""
 
 SECRET_CODE = "OML080"
 
