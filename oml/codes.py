@@ -67,7 +67,8 @@ _CATALOG: tuple[Code, ...] = (
          "names. Nested aliases multiply (a few hundred bytes can stand for billions of values, "
          "the \"billion laughs\" attack), and an alias inside its own anchor never ends. Aliases "
          "may add at most 10,000 values, or as many values as the document writes out if that "
-         "is more; this is counted while the file is read, before anything is expanded."),
+         "is more, and repeat at most 256 KiB of text, or as much as the document writes out; "
+         "this is counted while the file is read, before anything is expanded."),
     Code("OML013", "document_too_complex", "error", "the document nests too deeply or holds too many values",
          "An OML document nests at most 100 levels deep (aliases expanded) and holds at most "
          "one value per 8 bytes of the input limit (524,288 at the default 4 MiB; every alias "

@@ -46,11 +46,14 @@ MAP_TAG = Tag(suffix="tag:yaml.org,2002:map")
 class Limits:
     """What one document may hold. `max_nodes` counts every node as often as aliases repeat
     it; `alias_floor` is how many nodes aliases may add to any document, beyond which they may
-    add at most as many nodes as the document writes out (a bomb multiplies, reuse does not)."""
+    add at most as many nodes as the document writes out (a bomb multiplies, reuse does not).
+    `alias_floor_chars` is the same for the text of scalars: a 1 MB string repeated by 5,000
+    aliases is 5 GB of config to fingerprint and write, in 10,000 values."""
 
     max_depth: int = 100
     max_nodes: int = 500_000
     alias_floor: int = 10_000
+    alias_floor_chars: int = 256 * 1024
 
 
 class TooComplex(Exception):
@@ -64,10 +67,10 @@ class TooComplex(Exception):
 class _Frame:
     """An open collection: its node, where the running total stood before it, its key."""
 
-    __slots__ = ("anchor", "key", "node", "total_before")
+    __slots__ = ("anchor", "chars_before", "key", "node", "total_before")
 
-    def __init__(self, node: Node, anchor: str | None, total_before: int) -> None:
-        self.node, self.anchor, self.total_before = node, anchor, total_before
+    def __init__(self, node: Node, anchor: str | None, total_before: int, chars_before: int) -> None:
+        self.node, self.anchor, self.total_before, self.chars_before = node, anchor, total_before, chars_before
         self.key: Node | None = None
 
 
@@ -121,13 +124,13 @@ class _TagCache:
 class _Composer:
     def __init__(self, events: Iterator[Any], tags: _TagCache, limits: Limits) -> None:
         self.events, self.tags, self.limits = events, tags, limits
-        self.anchors: dict[str, tuple[Node, int]] = {}
-        """anchor -> (its node, how many nodes it stands for with its aliases expanded)"""
+        self.anchors: dict[str, tuple[Node, int, int]] = {}
+        """anchor -> (its node, the nodes and scalar characters it stands for, aliases expanded)"""
         self.open_anchors: set[str] = set()
-        self.total = 0
-        """Nodes in the document with every alias expanded, so far."""
-        self.written = 0
-        """Nodes the text spells out (no alias counted)."""
+        self.total = self.chars = 0
+        """Nodes and scalar characters in the document with every alias expanded, so far."""
+        self.written = self.written_chars = 0
+        """Nodes and scalar characters the text spells out (no alias counted)."""
 
     def document(self) -> Node:
         stack: list[_Frame] = []
@@ -138,8 +141,10 @@ class _Composer:
                 node: Node = ScalarNode(self._scalar_tag(event), event.value, event.start_mark,
                                         event.end_mark, style=event.style)
                 self._count(1, event)
+                self.chars += len(event.value)
+                self.written_chars += len(event.value)
                 if event.anchor is not None:
-                    self.anchors[event.anchor] = (node, 1)
+                    self.anchors[event.anchor] = (node, 1, len(event.value))
             elif kind is AliasEvent:
                 entry = self.anchors.get(event.anchor)
                 if entry is None:
@@ -149,8 +154,9 @@ class _Composer:
                                          "a recursive anchor expands without end; copy the values instead")
                     raise ComposerError(None, None, f"found undefined alias {event.anchor!r}",
                                         event.start_mark)
-                node, size = entry
+                node, size, chars = entry
                 self.total += size
+                self.chars += chars
                 self._check_aliases(event)
             elif kind is SequenceStartEvent or kind is MappingStartEvent:
                 if len(stack) >= limits.max_depth:
@@ -161,7 +167,7 @@ class _Composer:
                 tag = self._collection_tag(event, SEQ_TAG if is_seq else MAP_TAG)
                 cls = SequenceNode if is_seq else MappingNode
                 node = cls(tag, [], event.start_mark, None, flow_style=event.flow_style)
-                frame = _Frame(node, event.anchor, self.total)
+                frame = _Frame(node, event.anchor, self.total, self.chars)
                 self._count(1, event)
                 if event.anchor is not None:
                     self.open_anchors.add(event.anchor)
@@ -174,7 +180,8 @@ class _Composer:
                 node.end_mark = event.end_mark
                 if frame.anchor is not None:
                     self.open_anchors.discard(frame.anchor)
-                    self.anchors[frame.anchor] = (node, self.total - frame.total_before)
+                    self.anchors[frame.anchor] = (node, self.total - frame.total_before,
+                                                  self.chars - frame.chars_before)
             if not stack:
                 return node
             self._add(stack[-1], node)
@@ -207,6 +214,14 @@ class _Composer:
                 f"({self.written:,} written out)",
                 "an alias may repeat a value, not multiply the document (a \"billion laughs\" "
                 "bomb); write the values out or use fewer nested aliases")
+        repeated = self.chars - self.written_chars
+        if repeated > self.limits.alias_floor_chars and repeated > self.written_chars:
+            raise TooComplex(
+                "OML012", event.start_mark,
+                f"aliases repeat {repeated:,} characters of text and counting "
+                f"({self.written_chars:,} written out)",
+                "an alias may repeat a value, not multiply the document's text; write the "
+                "value out where it is needed, or use fewer aliases of long strings")
 
     def _too_many(self, event: Any) -> None:
         raise TooComplex(

@@ -67,6 +67,8 @@ BOMBS = {
                               "      r: &r [*q, *q, *q, *q, *q, *q, *q, *q]\n"
                               "      s: &s [*r, *r, *r, *r, *r, *r, *r, *r]\n"
                               "      t: &t {<<: *s, u: *s, v: *s, w: *s, x: *s, y: *s, z: *s}\n", "OML012"),
+    "long-string-repeated": (HEAD + "metadata:\n  sql: &sql '" + "SELECT 1 UNION ALL " * 5_000 + "SELECT 1'\n"
+                             "  copies: [" + ", ".join(["*sql"] * 50) + "]\n" + STEPS, "OML012"),
     "recursive-sequence": (HEAD + "metadata: &r [a, *r]\n" + STEPS, "OML012"),
     "recursive-mapping": (HEAD + "metadata: &r {a: {b: *r}}\n" + STEPS, "OML012"),
     "recursive-merge": (HEAD + "metadata: &r {<<: *r}\n" + STEPS, "OML012"),
@@ -110,8 +112,9 @@ def test_a_bomb_libyaml_rejects_is_refused_by_the_second_parser_too() -> None:
 
 
 def test_reuse_within_the_alias_budget_still_compiles() -> None:
-    """Anchors for shared settings are fine: a few values repeated a few times."""
+    """Anchors for shared settings are fine: a few values, or a long string, repeated a few times."""
     text = HEAD + ("metadata:\n  owner: &who {team: data, pager: '#data'}\n  reviewers: [*who, *who, *who]\n"
+                   "  sql: &sql '" + "SELECT 1 UNION ALL " * 2_000 + "SELECT 1'\n  again: [*sql, *sql, *sql]\n"
                    "  deep: " + "[" * 90 + "]" * 90 + "\n") + STEPS
     assert _codes(text) == set()
 
