@@ -22,11 +22,13 @@ test: install
 golden: install
 	$(PY) tests/compiler/golden_harness.py --update
 
-# Mutation testing of the modules that guard safety (docs/testing.md); MODULE=path for one of them.
-# Installs only when mutmut is missing, so several people can run it at once in one venv.
+# Mutation testing of the modules that guard safety (docs/testing.md); MODULE=path for one of them,
+# MUTATE_ARGS=--head to start from the last commit. Installs only when mutmut is missing, so several
+# people can run it at once in one venv.
 MODULE ?=
+MUTATE_ARGS ?=
 mutate: $(if $(wildcard $(VENV)/bin/mutmut),,install)
-	$(PY) tools/mutate.py $(MODULE)
+	$(PY) tools/mutate.py $(MUTATE_ARGS) $(MODULE)
 
 clean:
 	rm -rf $(VENV) .osiris out .pytest_cache .hypothesis .mutate

@@ -61,6 +61,10 @@ KILLED = ("killed", "timeout")
 """mutmut's own score counts a timeout as a kill: the mutant changed behaviour (it hangs)."""
 
 
+class NotJudged(Exception):
+    """The selected tests fail on the unmutated code."""
+
+
 def scratch_dir(module: str) -> Path:
     return SCRATCH / module.removesuffix(".py").replace("/", ".")
 
@@ -124,7 +128,7 @@ def documented_equivalents() -> set[str]:
     """Mutant names listed in docs/security.md's mutation-testing section."""
     text = SECURITY_DOC.read_text(encoding="utf-8")
     section = re.search(r"<!-- section: mutation-testing -->(.*?)<!-- end: mutation-testing -->", text, re.S)
-    return set(re.findall(r"`([\w.]+ǁ[\wǁ]*__mutmut_\d+|[\w.]+__mutmut_\d+)`", section.group(1) if section else ""))
+    return set(re.findall(r"`([\w.]+__mutmut_\d+)`", section.group(1) if section else ""))  # \w takes mutmut's ǁ
 
 
 def run_module(module: str, jobs: int, head: list[str] | None = None) -> dict:
@@ -137,9 +141,11 @@ def run_module(module: str, jobs: int, head: list[str] | None = None) -> dict:
     elapsed = time.monotonic() - started
     _mutmut(scratch, "export-cicd-stats")
     stats_file = scratch / "mutants" / "mutmut-cicd-stats.json"
-    if not stats_file.is_file():
-        tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-        raise SystemExit(f"{module}: mutmut did not finish (do the selected tests pass?); log {log}:\n{tail}")
+    text = log.read_text(encoding="utf-8", errors="replace")
+    if not stats_file.is_file() or re.search(r"failed to collect stats|Failed to run clean test", text):
+        failures = "\n".join(re.findall(r"^(?:FAILED|ERROR) .*$", text, re.M)) or text[-2000:]
+        raise NotJudged(f"{module}: the selected tests fail before any mutation, so no mutant can be judged; "
+                         f"fix them, or run with --head (log: {log.relative_to(REPO)}):\n{failures}")
     stats = json.loads(stats_file.read_text(encoding="utf-8"))
     listing = _mutmut(scratch, "results", "--all", "true").stdout
     status = dict(re.findall(r"^\s*(\S+): (.+?)\s*$", listing, re.M))
@@ -195,7 +201,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{module}: does not exist yet, skipped")
             failed |= bool(args.modules)
             continue
-        result = run_module(module, args.jobs, args.extra if args.head else None)
+        try:
+            result = run_module(module, args.jobs, args.extra if args.head else None)
+        except NotJudged as error:
+            print(error, flush=True)
+            failed = True
+            continue
         print(report(result), flush=True)
         failed |= bool(result["unexplained"])
     return 1 if failed else 0
