@@ -19,7 +19,7 @@ on generated SQL, and checks the tokenizer against DuckDB's own behaviour).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,8 @@ from spec.models import ComponentSpec
 if TYPE_CHECKING:
     from sqlglot.tokens import Token, Tokenizer
 
-__all__ = ["HINT", "UNCHECKABLE", "AccessProblem", "check_duckdb_access", "duckdb_access_problems", "may_reach_outside"]
+__all__ = ["HINT", "UNCHECKABLE", "AccessProblem", "check_duckdb_access", "duckdb_access_problems", "duckdb_sql_fields",
+           "may_reach_outside"]
 
 HINT = ("a DuckDB step reads only its inputs, by name (e.g. `FROM input_df`): read files with an "
         "extractor step (filesystem.csv_extractor, filesystem.parquet_extractor) and pass its output "
@@ -169,11 +170,32 @@ def may_reach_outside(sql: str) -> bool:
                 or any(word.startswith(_NAME_PREFIXES) or word.endswith(_NAME_SUFFIXES) for word in words))
 
 
-def duckdb_access_problems(sql: str) -> list[AccessProblem]:
-    """Every construct in `sql` that reaches outside the step's inputs, in order of position."""
+def duckdb_access_problems(sql: str, *, expression: bool = False) -> list[AccessProblem]:
+    """Every construct in `sql` that reaches outside the step's inputs, in order of position.
+
+    `expression`: `sql` is an expression the runtime wraps in a query (a Parquet `filter`, run as
+    `SELECT ... WHERE (<filter>)`), so it is read in that place: a column named `load` or `set` at
+    its start is not a statement, while `x); SET ...` still is.
+    """
     if not may_reach_outside(sql):
         return []
-    return scan(sql)
+    if not expression:
+        return scan(sql)
+    shift = len(_EXPRESSION_PREFIX)
+    found = scan(_EXPRESSION_PREFIX + sql + ")")
+    if found and found[0].reason == UNCHECKABLE:
+        return scan(sql)[:1]  # reported on the expression itself
+    return [replace(p, start=p.start - shift, end=p.end - shift) for p in found]
+
+
+_EXPRESSION_PREFIX = "SELECT 1 WHERE ("
+
+
+def duckdb_sql_fields(spec: ComponentSpec) -> dict[str, bool]:
+    """The component's DuckDB SQL config keys (`x-sql: duckdb`) -> whether each is an expression
+    (`x-sql-expression: true`), i.e. how to call `duckdb_access_problems` on its value."""
+    return {key: bool(spec.properties[key].get("x-sql-expression"))
+            for key, dialect in spec.sql_dialects().items() if dialect == "duckdb"}
 
 
 # --- the tokenizer pass ------------------------------------------------------------------------------
@@ -338,18 +360,18 @@ def check_duckdb_access(step: Step, spec: ComponentSpec, config: dict[str, Any],
                         d: Diagnostics) -> bool:
     """OML082 for each construct in the step's DuckDB SQL fields (`x-sql: duckdb`); True when none."""
     ok = True
-    for key, dialect in spec.sql_dialects().items():
+    for key, expression in duckdb_sql_fields(spec).items():
         sql = config.get(key)
-        if dialect != "duckdb" or not isinstance(sql, str):
+        original = next((old for old, new in spec.renamed.items() if new == key and old in step.config), key)
+        pointer = join(step.pointer, "config", original)
+        if not isinstance(sql, str) or pointer in step.unbound:  # a parameter problem was reported
             continue
-        problems = duckdb_access_problems(sql)
+        problems = duckdb_access_problems(sql, expression=expression)
         if not problems:
             continue
         ok = False
         from compiler.checks.sql_spans import bound_sql_span  # only when there is something to point at
 
-        original = next((old for old, new in spec.renamed.items() if new == key and old in step.config), key)
-        pointer = join(step.pointer, "config", original)
         expr = next((e for e in step.exprs if e.path == (original,)), None)
         for problem in problems:
             at = bound_sql_span(pipeline, pointer, expr, sql, problem.start, problem.end)

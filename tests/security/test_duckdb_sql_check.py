@@ -10,6 +10,7 @@ reported it); and every DuckDB table function that takes a path is refused.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import unicodedata
@@ -143,6 +144,28 @@ def test_parquet_filter_is_checked_too() -> None:
             "    config:\n      path: data/in.parquet\n"
             "      filter: \"amount > 0 AND EXISTS (SELECT 1 FROM read_text('/proc/self/environ'))\"\n")
     assert [(line, column) for line, column, _ in _oml082(text)] == [_expected(text, "read_text", "filter:")]
+
+
+def _filter(expression: str) -> str:
+    return ('oml_version: "0.1.0"\nname: case\nsteps:\n  - id: p\n    component: filesystem.parquet_extractor\n'
+            f"    config:\n      path: data/in.parquet\n      filter: {json.dumps(expression)}\n")
+
+
+@pytest.mark.parametrize("expression", ["load > 0.5", "set = 1 AND copy IS NULL", "use LIKE 'a%'",
+                                        "call_count > 3 OR execute"])
+def test_a_filter_is_read_where_it_runs_so_columns_may_be_named_like_statements(expression: str) -> None:
+    """The driver runs a filter as `SELECT ... WHERE (<filter>)`: a column named `load` at its
+    start is not a LOAD statement."""
+    assert _oml082(_filter(expression)) == []
+    assert duckdb_access_problems(expression, expression=True) == []
+
+
+def test_a_filter_that_closes_its_expression_is_still_checked() -> None:
+    expression = "true); SET threads = 1; SELECT 1 WHERE (true"
+    text = _filter(expression)
+    assert [(line, column) for line, column, _ in _oml082(text)] == [_expected(text, "SET", "filter:")]
+    (problem,) = duckdb_access_problems(expression, expression=True)
+    assert expression[problem.start:problem.end] == "SET"
 
 
 def test_parameter_values_are_checked_where_they_land() -> None:
