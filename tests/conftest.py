@@ -13,8 +13,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Hypothesis, for every test that uses it (here, not in tests/property/, so `pytest tests/security`
+# gets it too): no deadline (the machine is shared, timings are not behaviour), and under CI
+# derandomized with the failing example's blob printed, so a red build replays the same examples.
+# Each property sets its own max_examples.
+settings.register_profile("osiris", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("osiris-ci", parent=settings.get_profile("osiris"), derandomize=True, print_blob=True)
+settings.load_profile("osiris-ci" if os.environ.get("CI") else "osiris")
 def _conformance_dir() -> Path:
     """`../shared/conformance/upstream-v0.1.0` beside the checkout (as the brief places it);
     OSIRIS_CONFORMANCE_DIR overrides it, and /work/shared is the fallback for clones elsewhere."""
