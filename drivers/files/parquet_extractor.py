@@ -179,7 +179,7 @@ def _filtered(
     try:
         con.register("parquet_source", dataset)
         projection = ", ".join(quote_ident(name) for name in schema.names)
-        query = f"SELECT {projection} FROM parquet_source WHERE ({where})"
+        query = f"SELECT {projection} FROM parquet_source WHERE ({where}\n)"  # \n ends a trailing `--` comment
         if limit is not None:
             query += f" LIMIT {int(limit)}"
         if len(duckdb.extract_statements(query)) != 1:  # `x); COPY ...; SELECT (1` is not an expression

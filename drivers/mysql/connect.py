@@ -277,15 +277,20 @@ def quote_ident(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+_NAME_PART = r"`(?:[^`]|``)+`|[^.`]+"
+_TABLE_NAME = re.compile(rf"({_NAME_PART})(?:\.({_NAME_PART}))?")
+
+
 def split_table(name: str) -> tuple[str | None, str]:
-    """`db.table` -> (db, table); `table` -> (None, table). Backtick-quoted parts are allowed."""
-    parts = re.findall(r"`((?:[^`]|``)+)`|([^.`]+)", name)
-    names = [quoted.replace("``", "`") if quoted else plain for quoted, plain in parts]
-    if len(names) == 2:
-        return names[0], names[1]
-    if len(names) == 1:
-        return None, names[0]
-    raise DriverError(f"cannot read the table name {name!r}", hint="write `table` or `database.table`")
+    """`db.table` -> (db, table); `table` -> (None, table). Backtick-quoted parts are allowed; a
+    stray backtick is an error, not a guess (`we`ird` must not name table `ird` in database `we`)."""
+    found = _TABLE_NAME.fullmatch(name)
+    if found is None:
+        raise DriverError(f"cannot read the table name {name!r}",
+                          hint="write `table` or `database.table`; quote a part holding `.` or a backtick "
+                               "with backticks, the backtick doubled: `we``ird`")
+    names = [p[1:-1].replace("``", "`") if p.startswith("`") else p for p in found.groups() if p is not None]
+    return (names[0], names[1]) if len(names) == 2 else (None, names[0])
 
 
 def qualified(name: str) -> str:

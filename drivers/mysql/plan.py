@@ -70,7 +70,7 @@ class Source:
     @property
     def from_clause(self) -> str:
         if self.query:
-            return f"FROM ({self.query}) AS {WRAP_ALIAS}"
+            return f"FROM ({self.query}\n) AS {WRAP_ALIAS}"  # the newline ends a trailing `#`/`--` comment
         return f"FROM {qualified(self.table or '')}"
 
 

@@ -93,7 +93,8 @@ def test_decoding_respects_each_dialects_escapes() -> None:
 # --- where a reference stands ----------------------------------------------------------------------
 @pytest.mark.parametrize("dialect", ["mysql", "postgres", "duckdb"])
 def test_code_and_plain_string_positions_bind_in_every_dialect(dialect: str) -> None:
-    assert bind(dialect, "SELECT * FROM t WHERE a = ?", "x' OR '1'='1") == "SELECT * FROM t WHERE a = 'x'' OR ''1''=''1'"
+    assert bind(dialect, "SELECT * FROM t WHERE a = ?", "x' OR '1'='1") == \
+        "SELECT * FROM t WHERE a = 'x'' OR ''1''=''1'"
     assert bind(dialect, "SELECT * FROM t WHERE a LIKE '%?%'", "a'b") == "SELECT * FROM t WHERE a LIKE '%a''b%'"
     assert bind(dialect, "SELECT '?' AS x, ? AS y", "it's", "it's") == "SELECT 'it''s' AS x, 'it''s' AS y"
     assert bind(dialect, "SELECT 1 -?", -5) == "SELECT 1 -(-5)"

@@ -63,6 +63,11 @@ def _string_item(dialect: str) -> st.SearchStrategy[str]:
     return st.one_of(options)
 
 
+def comment(dialect: str) -> st.SearchStrategy[str]:
+    """One comment of the dialect, holding nasty fragments."""
+    return _comment(dialect)
+
+
 def prefix_items(dialect: str) -> st.SearchStrategy[list[str]]:
     """SELECT-list items that are valid on the server (each one column), comments between."""
     item = st.one_of(_string_item(dialect), st.just("12"), st.tuples(_string_item(dialect), _alias(dialect))

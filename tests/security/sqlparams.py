@@ -79,9 +79,21 @@ class Server:
     """One real server with the session settings its driver uses; `rows(sql)` runs a query."""
 
     dialect: str
+    placeholder = "%s"
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def insert(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        marks = ", ".join([self.placeholder] * len(rows[0])) if self.placeholder != "$" else \
+            ", ".join(f"${i + 1}" for i in range(len(rows[0])))
+        for row in rows:
+            self.rows(f"INSERT INTO {table} VALUES ({marks})", row)
+
+    def rows_where_equal(self, table: str, column: str, value: Any) -> list[tuple[Any, ...]]:
+        """The server's own parameter binding, to compare a compiled filter with."""
+        mark = "$1" if self.placeholder == "$" else self.placeholder
+        return self.rows(f"SELECT id FROM {table} WHERE {column} = {mark}", (value,))
 
 
 class MariaDB(Server):
@@ -100,10 +112,10 @@ class MariaDB(Server):
             for statement in SESSION_SETUP:  # the driver's setup must undo the hostile modes above
                 cur.execute(statement)
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._conn.cursor() as cur:
-                cur.execute(sql)
+                cur.execute(sql, params or None)
                 return list(cur.fetchall())
         except self._errors as error:
             raise ServerError(str(error)) from None
@@ -117,6 +129,7 @@ class PostgreSQL(Server):
     since the scratch database defaults it to off."""
 
     dialect = "postgres"
+    placeholder = "$"
 
     def __init__(self, db: dict) -> None:
         import psycopg
@@ -129,11 +142,12 @@ class PostgreSQL(Server):
         connection = ResolvedConnection("postgres", "db", {"dsn": db["dsn"]}, frozenset({"dsn"}))
         self._conn = open_connection(params_from(connection), autocommit=True)
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         cursor = self._conn.cursor()
         try:
-            cursor.execute(sql)
-            return [tuple(row) for row in cursor.fetchall()]
+            # ADBC wraps the query in `COPY (...)`; the driver ends it with a newline (pg/extract.py)
+            cursor.execute(sql + "\n", tuple(params) if params else None)
+            return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
         except Exception as error:  # noqa: BLE001 - ADBC raises its own dbapi errors
             raise ServerError(str(error)) from None
         finally:
@@ -145,6 +159,7 @@ class PostgreSQL(Server):
 
 class DuckDB(Server):
     dialect = "duckdb"
+    placeholder = "?"
 
     def __init__(self) -> None:
         import duckdb
@@ -152,9 +167,9 @@ class DuckDB(Server):
         self._errors = (duckdb.Error,)
         self._conn = duckdb.connect(":memory:")
 
-    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return list(self._conn.execute(sql).fetchall())
+            return list(self._conn.execute(sql, list(params) if params else None).fetchall())
         except self._errors as error:
             raise ServerError(str(error)) from None
 

@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.mysql, pytest.mark.postgres]
 DIALECTS = ("mysql", "postgres", "duckdb")
 BASE = "osirisbase"
 """The neutral value each adversarial query is compared with."""
-PROFILE = settings(max_examples=int(os.environ.get("OSIRIS_SQL_EXAMPLES", "120")), deadline=None, derandomize=True, database=None,
+PROFILE = settings(max_examples=int(os.environ.get("OSIRIS_SQL_EXAMPLES", "120")), deadline=None,
+                   derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.function_scoped_fixture])
 
@@ -91,3 +92,77 @@ def test_junk_around_a_reference_is_refused_or_harmless(live, dialect: str) -> N
         _expect_same_as_base(dialect, f"SELECT {before} ${{params.v}} {after}", value, live[dialect])
 
     check()
+
+
+ROWS = ["a", "A", "a ", "it's", "\\", "\\'", "x' OR '1'='1", "", " ", "é", "😀", "--", "/*", "$$", "\n"]
+"""The filtered table: values a hostile parameter might try to widen a filter to."""
+
+
+@pytest.fixture(scope="module")
+def filtered(live: dict[str, Server]) -> dict[str, Server]:
+    for server in live.values():
+        server.rows("CREATE TABLE rows_t (id INT, s VARCHAR(20))")
+        server.insert("rows_t", list(enumerate(ROWS)))
+    return live
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_a_filter_returns_only_the_rows_the_server_finds_equal_to_the_value(filtered, dialect: str) -> None:
+    server = filtered[dialect]
+
+    @PROFILE
+    @given(value=sqlgen.values | st.sampled_from(ROWS), comments=st.lists(sqlgen.comment(dialect), max_size=2),
+           quoted=st.booleans(), tail=st.sampled_from(["", " -- end '", " /* ' */", "\n-- '"]))
+    def check(value: str, comments: list[str], quoted: bool, tail: str) -> None:
+        ref = "'${params.v}'" if quoted else "${params.v}"
+        query = f"SELECT id FROM rows_t WHERE {' '.join(comments)} s = {ref}{tail}"
+        compiled = compile_sql(dialect, query, {"v": value})
+        if compiled.codes:
+            assert compiled.refused, compiled
+            return
+        assert compiled.sql is not None
+        got = sorted(r[0] for r in server.rows(compiled.sql))
+        want = sorted(r[0] for r in server.rows_where_equal("rows_t", "s", value))
+        assert got == want, f"{dialect}: {compiled.sql!r} returned ids {got}, the server's binding {want}"
+
+    check()
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_numbers_and_booleans_arrive_exactly(live, dialect: str) -> None:
+    numbers = st.integers(-(2**62), 2**62).map(lambda n: ("integer", n)) | st.floats(
+        min_value=-1e300, max_value=1e300, allow_subnormal=False).map(lambda x: ("number", x)) | st.booleans().map(
+        lambda b: ("boolean", b))
+
+    @PROFILE
+    @given(items=sqlgen.prefix_items(dialect), typed=numbers, op=st.sampled_from(["", "-", "- ", "1 -", "1-", "+"]))
+    def check(items: list[str], typed: tuple[str, object], op: str) -> None:
+        kind, value = typed
+        if kind == "boolean" or (kind == "number" and op not in ("", "-", "- ")):
+            op = ""  # exact arithmetic only: integers, and negation
+        text = repr(value) if kind == "number" else str(value).lower()
+        query = "SELECT " + "".join(f"{item}, " for item in items) + f"{op}${{params.v}} AS v"
+        compiled = compile_sql(dialect, query, {"v": text}, {"v": kind})
+        if compiled.codes:
+            assert compiled.refused, compiled
+            return
+        assert compiled.sql is not None
+        result = _run(live[dialect], compiled.sql)
+        if isinstance(result, ServerError):  # the prefix alone must be what the server refuses
+            base = compile_sql(dialect, query, {"v": {"integer": "7", "number": "7.5"}.get(kind, "true")}, {"v": kind})
+            assert base.sql is not None and isinstance(_run(live[dialect], base.sql), ServerError), \
+                f"{dialect}: the value broke the SQL: {compiled.sql!r}: {result}"
+            return
+        got = server_value(result[0][-1])
+        expected = {"": value, "+": value, "-": -value, "- ": -value,  # type: ignore[operator]
+                    "1 -": 1 - value, "1-": 1 - value}[op]  # type: ignore[operator]
+        assert got is not None and float(got) == float(expected), f"{dialect}: {compiled.sql!r} -> {got!r}"
+
+    check()
+
+
+def server_value(value: object) -> object:
+    """Booleans come back as 1/0 from MariaDB, numbers as Decimal or text from some drivers."""
+    if isinstance(value, (bytes, str)):
+        return float(value)
+    return value

@@ -49,7 +49,9 @@ def select_sql(
     query = config.get("query")
     limit = config.get("limit")
     if query:
-        sql = str(query).strip().rstrip(";").strip()
+        # A newline ends a trailing `--` comment before whatever wraps the query (the LIMIT, the
+        # text casts, ADBC's own `COPY (...) TO STDOUT`), which it would otherwise swallow.
+        sql = str(query).strip().rstrip(";").strip() + "\n"
         return f"SELECT * FROM ({sql}) AS osiris_q LIMIT {int(limit)}" if limit else sql
     table = config.get("table")
     if not table:
