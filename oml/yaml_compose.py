@@ -5,10 +5,10 @@ level (a few thousand `[` crash the C one with a segfault) and know nothing of w
 cost: the positioned tree built from their nodes expands every alias, so a 500-byte
 "billion laughs" document (`&a [x, x]`, `&b [*a, *a]`, ...; the same through merge keys)
 was only noticed after millions of nodes had been built. This composer reads the parser's
-events with an explicit stack and keeps, for every anchor, the number of nodes it stands for;
-each alias adds that number to a running total. So depth, size and alias expansion are known
-the moment they are exceeded, without building a single expanded node, and the document is
-refused then (`TooComplex`, reported as OML012/OML013).
+events with an explicit stack and keeps, for every anchor, the number of nodes and of scalar
+characters it stands for; each alias adds those to running totals. So depth, size and alias
+expansion (in values and in text) are known the moment they are exceeded, without building a
+single expanded node, and the document is refused then (`TooComplex`, OML012/OML013).
 
 The nodes are ruamel's own (ScalarNode, SequenceNode, MappingNode with tags and marks), so
 the tree builder and `omlc fmt` read them as before; comments are not kept.
