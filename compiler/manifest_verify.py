@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from compiler.checks.config import broken_constraints, schema_errors
 from compiler.checks.duckdb_access import HINT as DUCKDB_HINT
-from compiler.checks.duckdb_access import duckdb_access_problems
+from compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
 from compiler.checks.graph import find_cycles
 from compiler.checks.secrets import find_inline_secrets
 from compiler.manifest import Manifest
@@ -289,8 +289,8 @@ def _check_cfg(step_id: str, connection: str | None, spec: ComponentSpec, cfg: d
     for pointer, reason in find_inline_secrets(cfg, spec.secret_keys, ""):
         report.cfg("OML096", step_id, pointer, f"step '{step_id}': secret written inline: {reason}",
                    help="secrets come from osiris_connections.yaml at run time, never from a cfg file")
-    for key, dialect in spec.sql_dialects().items():
+    for key, expression in duckdb_sql_fields(spec).items():
         sql = cfg.get(key)
-        if dialect == "duckdb" and isinstance(sql, str):
-            for problem in duckdb_access_problems(sql):  # OML082 when compiling
+        if isinstance(sql, str):
+            for problem in duckdb_access_problems(sql, expression=expression):  # OML082 when compiling
                 report.cfg("OML096", step_id, join("", key), f"step '{step_id}': {problem.message}", help=DUCKDB_HINT)

@@ -342,6 +342,25 @@ def test_tampered_manifest_is_stopped_without_leaks_by_the_real_cli(tmp_path: Pa
     assert SECRET not in _everything_written(project, result)
 
 
+def test_manifest_verification_reads_a_filter_where_it_runs(tmp_path: Path) -> None:
+    """A compiled filter over a column named `load` runs; the same manifest edited to close the
+    expression and add a statement is refused before anything runs (OML096 with OML082's reason)."""
+    pipeline = PIPELINE.replace('filter: "id > 0"', 'filter: "load > 0.5"')
+    project = compiled_project(tmp_path, pipeline)
+    pq.write_table(pa.table({"id": [1, 2], "load": [0.2, 0.9]}), project / "data" / "in.parquet")
+    ok = _run(project, "runtime.cli")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert (project / "out" / "filtered.csv").read_text(encoding="utf-8").splitlines() == ["id,load", "2,0.9"]
+
+    def edit(data: dict[str, Any], cfgs: dict[str, dict[str, Any]]) -> None:
+        cfgs["filtered"]["filter"] = "true); SET threads = 1; SELECT 1 WHERE (true"
+
+    tamper(project / "compiled", edit)
+    refused = _run(project, "runtime.cli")
+    assert refused.returncode == 1
+    assert "error[OML096]" in refused.stderr and "`SET` changes DuckDB's settings" in refused.stderr, refused.stderr
+
+
 # --- errors DuckDB raises while the result streams ----------------------------------------------------
 def test_error_mid_stream_is_a_clear_driver_error(tmp_path: Path) -> None:
     rows = [str(i) for i in range(200_000)] + ["not-a-number"]
