@@ -136,7 +136,7 @@ def _check_request(request: RunRequest, work_dir: Path) -> None:
     if request.pipeline is not None and not _absolute(request.pipeline, work_dir).exists():  # a FIFO: OML014
         raise UsageError(f"pipeline file not found: {request.pipeline}")
     if request.manifest_dir is not None:
-        if not (_absolute(request.manifest_dir, work_dir) / "manifest.yaml").is_file():
+        if not (_absolute(request.manifest_dir, work_dir) / "manifest.yaml").exists():  # a FIFO: refused when read
             raise UsageError(
                 f"{request.manifest_dir} is not a compiled manifest directory (no manifest.yaml)"
             )

@@ -84,6 +84,16 @@ def test_a_special_connections_file_is_refused_everywhere(specials: dict[str, Pa
     assert ran.returncode == 1 and "error[OML014]" in ran.stderr, ran.stderr
 
 
+def test_a_fifo_in_a_manifest_directory_is_refused(tmp_path: Path) -> None:
+    """`osiris run --manifest DIR`: the manifest's files are read the same way (D's verifier)."""
+    (tmp_path / "build").mkdir()
+    os.mkfifo(tmp_path / "build" / "manifest.yaml")
+    (tmp_path / "build" / "meta.json").write_text("{}", encoding="utf-8")
+    done = _run("runtime.cli", "run", "--manifest", "build", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "build/manifest.yaml is not a regular file" in done.stderr
+
+
 def test_a_fifo_in_place_of_the_default_connections_file_is_refused_not_skipped(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "osiris_connections.yaml")
     (tmp_path / "p.yaml").write_text(PIPELINE, encoding="utf-8")
