@@ -53,6 +53,7 @@ MODULES: dict[str, tuple[str, ...]] = {
                              "tests/security/test_*manifest*.py"),
     "compiler/path_policy.py": ("tests/compiler/test_golden.py", "tests/security/test_*path*.py"),
     "oml/diagnostics.py": ("tests/oml", "tests/compiler/test_golden.py"),
+    "runtime/publish.py": ("tests/security/test_no_clobber_publish.py", "tests/drivers/test_files_common.py"),
 }
 SOURCE_PACKAGES = ("oml", "spec", "compiler", "runtime", "drivers", "llm")
 NOT_COPIED = {".git", ".venv", ".mutate", ".hypothesis", ".pytest_cache", ".ruff_cache", ".mypy_cache",

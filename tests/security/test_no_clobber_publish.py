@@ -176,6 +176,62 @@ def test_other_publish_failures_are_reported_not_retried(tmp_path: Path, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_failed_renameat2_reads_like_a_failed_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args: object) -> int:
+        ctypes.set_errno(errno.EACCES)
+        return -1
+
+    monkeypatch.setattr(publish_module, "_renameat2", lambda: denied)
+    temp, target = tmp_path / "temp", tmp_path / "out.txt"
+    temp.write_bytes(b"ours\n")
+    with pytest.raises(PermissionError) as caught:
+        publish_module.publish(temp, target, overwrite=False)
+    assert (caught.value.errno, caught.value.strerror, caught.value.filename) == (
+        errno.EACCES, os.strerror(errno.EACCES), str(target))
+    assert temp.read_bytes() == b"ours\n" and not target.exists()
+
+
+def test_the_placeholder_is_private_and_never_left_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without hard links, an O_EXCL placeholder holds the name: 0600 while it is empty, and
+    removed if the final rename fails (the rename's own error is the one reported)."""
+    def no_hard_links(*args: object) -> None:
+        raise OSError(errno.EPERM, "hard links not supported here")
+
+    monkeypatch.setattr(publish_module, "_renameat2", lambda: None)
+    monkeypatch.setattr(publish_module.os, "link", no_hard_links)
+    real_replace = os.replace
+    seen: list[int] = []
+
+    def replace(source: Path, target: Path) -> None:
+        seen.append(Path(target).stat().st_mode & 0o777)
+        real_replace(source, target)
+
+    monkeypatch.setattr(publish_module.os, "replace", replace)
+    temp, target = tmp_path / "temp", tmp_path / "out.txt"
+    temp.write_bytes(b"ours\n")
+    publish_module.publish(temp, target, overwrite=False)
+    assert seen == [0o600] and target.read_bytes() == b"ours\n"
+
+    def failing(source: Path, target: Path) -> None:
+        Path(target).unlink()  # even when the placeholder is already gone
+        raise OSError(errno.EIO, "input/output error")
+
+    monkeypatch.setattr(publish_module.os, "replace", failing)
+    temp.write_bytes(b"ours\n")
+    fresh = tmp_path / "fresh.txt"
+    with pytest.raises(OSError) as caught:
+        publish_module.publish(temp, fresh, overwrite=False)
+    assert caught.value.errno == errno.EIO and not fresh.exists() and temp.exists()
+
+    def failing_keeps(source: Path, target: Path) -> None:
+        raise OSError(errno.EIO, "input/output error")
+
+    monkeypatch.setattr(publish_module.os, "replace", failing_keeps)
+    with pytest.raises(OSError, match="input/output error"):
+        publish_module.publish(temp, fresh, overwrite=False)
+    assert not fresh.exists()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
