@@ -277,3 +277,21 @@ def test_a_pipeline_with_an_allowed_database_override_runs(tmp_path: Path, postg
     run = _cli("runtime.cli", ["run", "p.yaml", "--quiet"], tmp_path, MY_SECRET="")  # local root: no password
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "out.csv").read_text().split() == ["v", "41", "42"]
+
+
+def test_the_sandbox_worker_gets_the_same_policy(tmp_path: Path) -> None:
+    """E2B: the host resolves aliases into the worker's payload; the grant travels with them."""
+    from types import SimpleNamespace
+
+    from runtime.e2b.conns import PayloadConnections, build_payload
+
+    (tmp_path / "osiris_connections.yaml").write_text(_connections(allow="database"))
+    file = load_connections_file(tmp_path / "osiris_connections.yaml", tmp_path)
+    host = RuntimeConnections(file, SecretMasker(), ENV)
+    manifest = SimpleNamespace(connections=["@postgres.wh"], steps=[])
+    payload = build_payload(manifest, {}, host, None, str)  # type: ignore[arg-type]
+    worker = PayloadConnections(json.loads(json.dumps(payload)), SecretMasker()).resolve("@postgres.wh")
+    keys = ("host", "port", "database", "user")
+    assert worker.with_overrides({"database": "other"}, keys)["database"] == "other"
+    with pytest.raises(DriverError, match="does not let a step override"):
+        worker.check_overrides({"host": "203.0.113.9"})
