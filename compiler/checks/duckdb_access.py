@@ -12,7 +12,7 @@ at the construct's line and column instead of a failed run.
 reads the SQL with sqlglot's DuckDB tokenizer, so only code counts: a name inside a string, a
 comment or a quoted alias is not a call. sqlglot costs ~80 ms to import, so a cheap scan of
 the raw text (`may_reach_outside`) goes first and the tokenizer runs only when it hits; the scan
-over-approximates the tokenizer's findings (tests/security/test_duckdb_sandbox.py checks that
+over-approximates the tokenizer's findings (tests/security/test_duckdb_sql_check.py checks that
 on generated SQL, and checks the tokenizer against DuckDB's own behaviour).
 """
 
@@ -77,7 +77,7 @@ _FUNCTIONS: dict[str, str] = {
     "remove_grammar_extension": "changes the SQL grammar",
     "python_map_function": "reaches DuckDB's internals",
 }
-"""Functions refused by exact (case-insensitive) name; a DuckDB name never needs quoting."""
+"""Functions refused by name (any case, quoted or not: DuckDB matches names case-insensitively)."""
 _PREFIXES: tuple[tuple[str, str], ...] = (
     ("read_", _FILE), ("parquet_", _FILE), ("iceberg_", _FILE), ("delta_", _FILE), ("st_read", _FILE),
     ("sqlite_", "opens database files"), ("postgres_", "connects to servers"), ("mysql_", "connects to servers"),
@@ -225,29 +225,23 @@ def scan(sql: str) -> list[AccessProblem]:
     return sorted(set(problems), key=lambda p: (p.start, p.end, p.construct))
 
 
-def _string_types() -> frozenset[Any]:
-    from sqlglot.tokens import TokenType
-
-    names = ("STRING", "HEREDOC_STRING", "BYTE_STRING", "NATIONAL_STRING", "RAW_STRING", "HEX_STRING",
-             "BIT_STRING", "UNICODE_STRING")
-    return frozenset(getattr(TokenType, n) for n in names if hasattr(TokenType, n))
+_STRINGS = frozenset({"STRING", "HEREDOC_STRING", "BYTE_STRING", "NATIONAL_STRING", "RAW_STRING", "HEX_STRING",
+                      "BIT_STRING", "UNICODE_STRING"})
+"""sqlglot's token types for string literals of every kind ('...', $$...$$, E'...', N'...')."""
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(?: [A-Za-z_]+)*")
+"""A keyword or bare name (sqlglot spells some keywords as two words, e.g. `GROUP BY`)."""
 
 
 def _kind(token: Token) -> str:
     """'string', 'quoted' (a "quoted" name), 'word' (a keyword or bare name), or 'other'."""
     name = token.token_type.name
-    if token.token_type in _STRING_TYPES_CACHE():
+    if name in _STRINGS:
         return "string"
     if name == "IDENTIFIER":
         return "quoted"
     if name == "NUMBER":
         return "other"
     return "word" if _WORD.fullmatch(token.text) else "other"
-
-
-_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(?: [A-Za-z_]+)*")
-"""A keyword or bare name (sqlglot spells some keywords as two words, e.g. `GROUP BY`)."""
-_STRING_TYPES_CACHE = lru_cache(maxsize=1)(_string_types)
 
 
 def _raw(sql: str, token: Token) -> str:
