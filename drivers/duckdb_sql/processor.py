@@ -8,6 +8,10 @@ CTEs). Every input is visible under three names:
 - `df_<name>` with every character outside [A-Za-z0-9_] replaced by `_` (`df_extract_movies`);
 - `input_df` when there is exactly one input (what pipelines of the original Osiris query).
 
+These are the only things the SQL can reach: the connection is sandboxed (no files, URLs,
+extensions, environment or settings; drivers/common/duckdb_conn.py), and pyarrow, not DuckDB's
+file system, reads the spill files behind the registered datasets.
+
 DuckDB's memory is capped (`memory_limit`, else the runtime's per-step budget) and it spills
 to the step's temp directory beyond that. The result streams out as a RecordBatchReader;
 the connection closes when that reader is exhausted or dropped (pyarrow's `close()` on a
