@@ -358,7 +358,7 @@ class _Loader:
             name = str(item.value)
             field_spec = spec.fields.get(name)
             if field_spec is not None and field_spec.secret:
-                self.d.add("OML074", item.span, f"`{name}` is a secret: a step can never set it",
+                self.d.add("OML074", item.span, f"`{name}` is a secret, which a step can never set",
                            help="keep secrets in this file only; remove it from `allow_override`",
                            pointer=item.pointer)
             elif name not in settable:
