@@ -95,8 +95,7 @@ _URL_PASSWORD = re.compile(
 URL_PASSWORD = _URL_PASSWORD
 """Finds the password of a URL's userinfo (group `secret`); `has_url_password` in one call."""
 _BEARER = re.compile(
-    r"\b(?:[Bb]earer\s+(?P<secret>[A-Za-z0-9._~+/\-]{8,}=*)"
-    r"|Basic\s+(?=[A-Za-z0-9+/]*[0-9+/=])(?P<basic>[A-Za-z0-9+/]{8,}={0,2}))"
+    r"\b(?:[Bb]earer|Basic(?=\s+[A-Za-z0-9+/]*[0-9+/=]))\s+(?P<secret>[A-Za-z0-9._~+/\-]{8,}=*)"
 )
 _KEY = rf"(?<![{_EDGE}])(?:{CREDENTIAL_KEY_PATTERN})(?![{_EDGE}])(?:\\?[\"'])?"
 _REFERENCE = r"(?P<ref>\$\{[A-Za-z_][A-Za-z0-9_]*\})(?=[ \t]*(?:[\s\"',;&}\])\\]|$))"
@@ -128,6 +127,10 @@ _KV_BLOCK = re.compile(
 )
 _LINE_CONTENT = re.compile(r"[^\s][^\r\n]*")
 _JSON_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+\-]?\d+)?")
+_BACKSLASH_ESCAPE = re.compile(r"\\(.)")
+_NOT_SECRETS = frozenset({"null", "true", "false", "none"})
+_VALUE_GROUPS = ("ejq", "dq", "sq", "bare")
+"""The groups of a key/value match that hold a value to hide (`ref` and `lit` are left alone)."""
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
 _ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 
@@ -153,28 +156,34 @@ def secrets_in_value(value: Any) -> list[str]:
     values of `password=...`-style pairs in a key/value DSN."""
     if not isinstance(value, str):
         return []
-    written: list[str] = []
-    if "://" in value:
-        try:
-            password = urlsplit(value.strip()).password
-        except ValueError:
-            password = None
-        written += [password] if password else []
-        written += [match.group("secret") for match in _URL_PASSWORD.finditer(value)]
-    if "=" in value:
-        written += [secret for match in _KV_EQUALS.finditer(value) if (secret := _value_of(match))]
+    written = [*_url_passwords(value), *_dsn_values(value)]
     return [form for secret in written for form in (secret, unquote(secret))]
 
 
+def _url_passwords(value: str) -> list[str]:
+    """The pattern's finds, and urlsplit's (which takes quotes and `<>` the pattern stops at)."""
+    found = [match.group("secret") for match in _URL_PASSWORD.finditer(value)]
+    try:
+        password = urlsplit(value.strip()).password
+    except ValueError:  # not a URL urlsplit accepts: the pattern found what it could
+        return found
+    return [password, *found] if password else found
+
+
+def _dsn_values(value: str) -> list[str]:
+    """`password=...` values (not `null`/`true`/`false`: masking every one of those in every
+    JSON document would hide nothing and break the documents)."""
+    values = (_value_of(match) for match in _KV_EQUALS.finditer(value))
+    return [secret for secret in values if secret and secret.lower() not in _NOT_SECRETS]
+
+
 def _value_of(match: re.Match[str]) -> str | None:
-    """The unescaped value a key/value match names (None for references and literals)."""
-    if match.group("ref") is not None or match.group("lit") is not None:
-        return None
+    """The unescaped value a key/value match names (None for `${VAR}` references and literals)."""
     if match.group("dq") is not None:
-        return re.sub(r"\\(.)", r"\1", match.group("dq"))
+        return _BACKSLASH_ESCAPE.sub(r"\1", match.group("dq"))
     if match.group("sq") is not None:
-        return re.sub(r"\\(.)", r"\1", match.group("sq")).replace("''", "'")
-    return match.group("ejq") if match.group("ejq") is not None else match.group("bare")
+        return _BACKSLASH_ESCAPE.sub(r"\1", match.group("sq")).replace("''", "'")
+    return match.group("ejq") or match.group("bare")
 
 
 def _forms(text: str) -> set[str]:
@@ -253,20 +262,18 @@ class SecretMasker:
 
     def redactions(self, text: str) -> list[tuple[int, int]]:
         """The sorted, disjoint [start, end) ranges of `text` that `mask` replaces."""
-        ranges: list[tuple[int, int]] = []
         finder = self._finder
-        if finder is not None:
-            ranges += [(m.start(), m.start() + len(m.group(1))) for m in finder.finditer(text)]
+        ranges = [(m.start(), m.start() + len(m.group(1))) for m in finder.finditer(text)] if finder else []
         if "@" in text:
             ranges += [m.span("secret") for m in _URL_PASSWORD.finditer(text)]
-        ranges += [m.span("secret" if m.group("secret") else "basic") for m in _BEARER.finditer(text)]
+        ranges += [m.span("secret") for m in _BEARER.finditer(text)]
         if ":" in text:
             ranges += _pair_ranges(_KV_COLON, text)
             if "\n" in text:
                 ranges += _block_ranges(text)
         if "=" in text:
             ranges += _pair_ranges(_KV_EQUALS, text)
-        return merge_ranges(_whole_numbers(text, ranges)) if ranges else ranges
+        return merge_ranges(_whole_numbers(text, ranges))
 
     def dumps(self, value: Any, **options: Any) -> str:
         """`value` masked, then serialised as JSON: the way to write masked JSON (masking the
@@ -300,15 +307,12 @@ def _is_secret_value(key: Any, value: Any) -> bool:
 def _pair_ranges(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
     ranges = []
     for match in pattern.finditer(text):
-        if match.group("ref") is not None or match.group("lit") is not None:
-            continue
-        for group in ("ejq", "dq", "sq", "bare"):
-            if match.group(group) is not None:
-                start, end = match.span(group)
-                value = match.group(group)
-                if end > start and value != MASK and not _ENV_REFERENCE.fullmatch(value):
-                    ranges.append((start, end))
-                break
+        group = next((g for g in _VALUE_GROUPS if match.group(g) is not None), None)
+        if group is None:
+            continue  # a ${VAR} reference or a literal (null, true, ***): nothing to hide
+        start, end = match.span(group)
+        if end > start and not _ENV_REFERENCE.fullmatch(match.group(group)):
+            ranges.append((start, end))
     return ranges
 
 
@@ -338,8 +342,7 @@ def merge_ranges(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in sorted(ranges):
         if merged and start <= merged[-1][1]:
-            if end > merged[-1][1]:
-                merged[-1] = (merged[-1][0], end)
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
     return merged

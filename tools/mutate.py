@@ -48,7 +48,8 @@ MODULES: dict[str, tuple[str, ...]] = {
                                        "tests/compiler/test_golden.py"),
     # the masking code lives in oml/secrets.py (runtime/secrets.py only re-exports it); in-process
     # tests only: a subprocess runs the unmutated code and fails under mutmut's trampolines
-    "oml/secrets.py": ("tests/security/test_masking_forms.py", "tests/llm/test_secrets.py"),
+    "oml/secrets.py": ("tests/security/test_masking_forms.py", "tests/security/test_masking_is_exact.py",
+                       "tests/llm/test_secrets.py"),
     "compiler/manifest.py": ("tests/compiler/test_golden.py", "tests/runtime/test_review_core.py",
                              "tests/security/test_*manifest*.py"),
     "compiler/path_policy.py": ("tests/compiler/test_golden.py", "tests/security/test_*path*.py"),
