@@ -215,6 +215,8 @@ class _Run:
         outcome = self._prepare()
         if outcome is not None:
             return outcome
+        if self.cancel.is_set():  # Ctrl-C or SIGTERM while compiling: no step starts
+            return self._finish("cancelled")
         assert self._loaded is not None
         manifest, cfgs, meta = self._loaded
         self.pipeline_name = manifest.pipeline.name
@@ -293,6 +295,8 @@ class _Run:
                 error={"stage": "compile", "message": f"the pipeline has {counts['error']} compile error(s)"},
             )
         self._connections = result.connections
+        if self.cancel.is_set():  # Ctrl-C or SIGTERM while compiling: not even the output is written
+            return self._finish("cancelled")
         write_output(result, compiled)
         # The run uses what the compile built, not the files it just wrote: reading manifest.yaml
         # back (pure-Python YAML) and re-verifying every cfg took six times the compile itself.

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,10 +65,29 @@ def _workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_process_outlives_its_test() -> Iterator[None]:
+    """A failing test must not leave its `osiris run` behind (it would run for minutes)."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def _start_run(work: Path, run_id: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli", "run", "pipeline.yaml", "--run-id", run_id, *extra],
-                            cwd=work, env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "runtime.cli", "run", "pipeline.yaml", "--run-id", run_id, *extra]
+    return _started(subprocess.Popen(argv, cwd=work, env=env or _env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL))
+
+
+def _started(process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+    _STARTED.append(process)
+    return process
 
 
 def _writer_temp_files(work: Path) -> list[Path]:
@@ -126,6 +145,31 @@ def test_a_second_signal_during_cleanup_leaves_a_whole_status_file(tmp_path: Pat
     session = work / ".osiris" / "sessions" / "twice"
     status = json.loads((session / "status.json").read_text(encoding="utf-8"))
     assert status["status"] in ("running", "cancelled")
+    validate_session(session)
+
+
+def test_sigterm_while_compiling_starts_no_step(tmp_path: Path) -> None:
+    """A signal that lands while a big pipeline compiles ends the run there: no step starts
+    (10,000 steps used to be started only to be cancelled, for minutes), nothing is written
+    to compiled/, and the session still ends `cancelled` with exit 143."""
+    sys.path.insert(0, str(REPO / "bench"))
+    try:
+        from compile import pipeline  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(REPO / "bench"))
+    (tmp_path / "pipeline.yaml").write_text(pipeline(15_000), encoding="utf-8")  # seconds to compile
+    process = _start_run(tmp_path, "early")
+    events = tmp_path / ".osiris" / "sessions" / "early" / "events.jsonl"
+    _wait_for(lambda: events.is_file() and '"run_start"' in events.read_text(), process, "the run to start")
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 143, stderr
+    session = events.parent
+    names = [e["event"] for e in read_jsonl(events)]
+    assert names[0] == "run_start" and names[-1] == "run_end", names
+    assert not [n for n in names if n.startswith("step_")], "steps were started after the signal"
+    assert json.loads((session / "status.json").read_text(encoding="utf-8"))["status"] == "cancelled"
+    assert not (session / "compiled").exists() and not (session / "tmp").exists()
     validate_session(session)
 
 
@@ -198,10 +242,10 @@ def test_sigterm_during_chat_saves_the_session_and_exits_143(tmp_path: Path) -> 
     with ReplayServer(chooser=hold) as server:
         env = _env(OSIRIS_LLM_BASE_URL=server.url, OSIRIS_LLM_MODEL="m", OSIRIS_LLM_API_KEY="k",
                    XDG_CACHE_HOME=str(tmp_path / ".cache"))
-        process = subprocess.Popen(
+        process = _started(subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "chat", "-m", "copy in.csv to parquet", "-y", "--tools", "off",
              "--no-discovery"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL))
         try:
             _wait_for(asked.is_set, process, "the chat to ask the model", timeout=60)
             process.send_signal(signal.SIGTERM)
@@ -224,8 +268,9 @@ def test_sigterm_stops_omlc_like_ctrl_c(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(REPO / "bench"))
     (tmp_path / "big.yaml").write_text(pipeline(15_000), encoding="utf-8")  # several seconds of work
-    process = subprocess.Popen([sys.executable, "-m", "compiler.cli", "compile", "big.yaml", "--out", "build"],
-                               cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _started(subprocess.Popen([sys.executable, "-m", "compiler.cli", "compile", "big.yaml", "--out", "build"],
+                                        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True))
     time.sleep(1.0)
     assert process.poll() is None, "compiling 15,000 steps should take longer than a second"
     process.send_signal(signal.SIGTERM)
