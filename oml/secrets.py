@@ -23,7 +23,7 @@ keeps structure: masking serialised JSON gives valid JSON, and a masked YAML lin
 
 from __future__ import annotations
 
-import html
+import functools
 import json
 import re
 import threading
@@ -113,18 +113,24 @@ _COLON_VALUE = (
     r"|[}\]](?![ \t]*(?:[,}\]\"\n]|$))|\"(?![ \t]*(?:[,:}\]\n]|$)))*)"
 )
 _EQUALS_VALUE = r"(?P<bare>(?:\\.|[^\s\\\"'&;,)}\]])+)"
-_KV_COLON = re.compile(
-    rf"{_KEY}[ \t]*:(?![:=/])[ \t]*(?:{_REFERENCE}|{_QUOTED}|{_LITERAL}|{_COLON_VALUE})", re.IGNORECASE
-)
-_KV_EQUALS = re.compile(
-    rf"{_KEY}[ \t]*==?(?!=)[ \t]*(?:{_REFERENCE}|{_QUOTED}|{_LITERAL}|{_EQUALS_VALUE})", re.IGNORECASE
-)
-# A YAML block value: `password: |` (or nothing) then more-indented lines.
-_KV_BLOCK = re.compile(
-    rf"^(?P<indent>[ \t]*)(?:-[ \t]+)?{_KEY}[ \t]*:[ \t]*(?:[|>][0-9+\-]*[ \t]*)?(?:#[^\n]*)?\r?\n"
-    r"(?P<body>(?:(?P=indent)[ \t]+\S[^\n]*(?:\n|$)|[ \t]*\r?\n)*)",
-    re.IGNORECASE | re.MULTILINE,
-)
+
+
+@functools.cache
+def _kv_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(`key: value`, `key=value`, YAML block value) patterns, compiled on first use: the compiler
+    imports this module on every run but masks text only when it has something to report."""
+    colon = rf"{_KEY}[ \t]*:(?![:=/])[ \t]*(?:{_REFERENCE}|{_QUOTED}|{_LITERAL}|{_COLON_VALUE})"
+    equals = rf"{_KEY}[ \t]*==?(?!=)[ \t]*(?:{_REFERENCE}|{_QUOTED}|{_LITERAL}|{_EQUALS_VALUE})"
+    # A YAML block value: `password: |` (or nothing) then more-indented lines.
+    block = (
+        rf"^(?P<indent>[ \t]*)(?:-[ \t]+)?{_KEY}[ \t]*:[ \t]*(?:[|>][0-9+\-]*[ \t]*)?(?:#[^\n]*)?\r?\n"
+        r"(?P<body>(?:(?P=indent)[ \t]+\S[^\n]*(?:\n|$)|[ \t]*\r?\n)*)"
+    )
+    return (
+        re.compile(colon, re.IGNORECASE),
+        re.compile(equals, re.IGNORECASE),
+        re.compile(block, re.IGNORECASE | re.MULTILINE),
+    )
 _LINE_CONTENT = re.compile(r"[^\s][^\r\n]*")
 _JSON_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+\-]?\d+)?")
 _BACKSLASH_ESCAPE = re.compile(r"\\(.)")
@@ -173,7 +179,7 @@ def _url_passwords(value: str) -> list[str]:
 def _dsn_values(value: str) -> list[str]:
     """`password=...` values (not `null`/`true`/`false`: masking every one of those in every
     JSON document would hide nothing and break the documents)."""
-    values = (_value_of(match) for match in _KV_EQUALS.finditer(value))
+    values = (_value_of(match) for match in _kv_patterns()[1].finditer(value))
     return [secret for secret in values if secret and secret.lower() not in _NOT_SECRETS]
 
 
@@ -184,6 +190,13 @@ def _value_of(match: re.Match[str]) -> str | None:
     if match.group("sq") is not None:
         return _BACKSLASH_ESCAPE.sub(r"\1", match.group("sq")).replace("''", "'")
     return match.group("ejq") or match.group("bare")
+
+
+def _html(text: str) -> str:
+    """html.escape(text), without importing html (its entity tables cost every omlc start)."""
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;")):
+        text = text.replace(char, entity)
+    return text
 
 
 def _forms(text: str) -> set[str]:
@@ -202,7 +215,7 @@ def _forms(text: str) -> set[str]:
         repr(text.encode("utf-8"))[2:-1],  # repr of the UTF-8 bytes
         text.encode("unicode_escape").decode("ascii"),  # unicode_escape
         text.replace("'", "''"),  # SQL and YAML single-quoted strings
-        html.escape(text),  # HTML (the report)
+        _html(text),  # HTML (the report)
     }
     forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms if "%" in f}
     return {f for f in forms if f}
@@ -263,16 +276,16 @@ class SecretMasker:
     def redactions(self, text: str) -> list[tuple[int, int]]:
         """The sorted, disjoint [start, end) ranges of `text` that `mask` replaces."""
         finder = self._finder
-        ranges = [(m.start(), m.start() + len(m.group(1))) for m in finder.finditer(text)] if finder else []
+        ranges = [(m.start(), m.start() + len(m.group(1))) for m in finder.finditer(text)] if finder is not None else []
         if "@" in text:
             ranges += [m.span("secret") for m in _URL_PASSWORD.finditer(text)]
         ranges += [m.span("secret") for m in _BEARER.finditer(text)]
         if ":" in text:
-            ranges += _pair_ranges(_KV_COLON, text)
+            ranges += _pair_ranges(_kv_patterns()[0], text)
             if "\n" in text:
                 ranges += _block_ranges(text)
         if "=" in text:
-            ranges += _pair_ranges(_KV_EQUALS, text)
+            ranges += _pair_ranges(_kv_patterns()[1], text)
         return merge_ranges(_whole_numbers(text, ranges))
 
     def dumps(self, value: Any, **options: Any) -> str:
@@ -318,7 +331,7 @@ def _pair_ranges(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
 
 def _block_ranges(text: str) -> list[tuple[int, int]]:
     ranges = []
-    for match in _KV_BLOCK.finditer(text):
+    for match in _kv_patterns()[2].finditer(text):
         offset = match.start("body")
         ranges += [(offset + m.start(), offset + m.end()) for m in _LINE_CONTENT.finditer(match.group("body"))]
     return ranges

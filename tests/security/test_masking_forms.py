@@ -58,7 +58,7 @@ ESCAPED = [
                  id="json-keeping-unicode"),
     pytest.param("x\ny-1", lambda s: json.dumps(json.dumps(s)[1:-1])[1:-1], lambda e: f'"{{\\"m\\": \\"{e}\\"}}"',
                  id="json-in-json"),
-    pytest.param("a'b\"\n-1", lambda s: repr(s)[1:-1], lambda e: f"'{e}'", id="repr"),
+    pytest.param("\u00e9'b\"\n-1", lambda s: repr(s)[1:-1], lambda e: f"'{e}'", id="repr"),
     pytest.param("x'y\\z-1", lambda s: s.replace("\\", "\\\\").replace("'", "\\'"),
                  lambda e: f"'say \"hi\" {e}'", id="repr-inside-a-string-with-both-quotes"),
     pytest.param("\u00e9p-1", lambda s: repr(s.encode())[2:-1], lambda e: f"b'{e}'", id="repr-of-bytes"),
