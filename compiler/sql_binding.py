@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from compiler.sql_lexing import (
-    DUCKDB_SPACES,
     Misplaced,
     NotReadable,
     Position,
@@ -53,8 +52,6 @@ SIGNIFICANT = re.compile(r"['\"`\\#$\x00]|--|/\*")
 """Characters that can change where a reference stands; without them all positions are code."""
 _SEPARATORS = frozenset(" \t\n\r(),;=<>!+-*/%|^~[]{}:")
 """Characters that may touch a code literal without joining it into another token."""
-_LITERAL_KINDS = {"TRUE", "FALSE", "NULL", "NUMBER", "STRING", "BYTE_STRING", "IDENTIFIER"}
-_NEGATIVE = ["L_PAREN", "DASH", "NUMBER", "R_PAREN"]
 
 
 @dataclass(frozen=True)
@@ -84,35 +81,32 @@ def bind_sql(texts: Sequence[str], slots: Sequence[Slot], dialect: Dialect,
 
     `labels` name the references in messages (`${params.x}`); raises BindRefused.
     """
-    assert len(texts) == len(slots) + 1, "texts surround the slots"
+    assert len(texts) == len(slots) + 1
     literals = [_code_literal(i, s, dialect) for i, s in enumerate(slots)]
     if not any(SIGNIFICANT.search(t) for t in texts) and all(_separated(texts, i, s) for i, s in enumerate(slots)):
-        parts: Sequence[str] = literals
+        parts = literals
     else:
         names = _sentinels(texts, len(slots))
         try:
             parts = _bind_lexed(texts, slots, literals, names, dialect)
         except BindRefused as refused:
             message = str(refused)
-            for name, label in zip(names, labels or ["${...}"] * len(names), strict=True):
-                message = message.replace(name, label)
+            for i, name in enumerate(names):
+                message = message.replace(name, labels[i] if labels else "${...}")
             raise BindRefused(refused.code, refused.slot, message) from None
-    final = _join(texts, parts)
     if dialect == "duckdb":
-        _check_duckdb_rewrites(final, texts, parts)
-    return final
+        _check_duckdb_rewrites(texts, parts)
+    return _join(texts, parts)
 
 
-def _check_duckdb_rewrites(final: str, texts: Sequence[str], parts: Sequence[str]) -> None:
+def _check_duckdb_rewrites(texts: Sequence[str], parts: Sequence[str]) -> None:
     """DuckDB must not rewrite a character of a bound value before lexing (see duckdb_rewrites)."""
-    rewrites = duckdb_rewrites(final) if any(DUCKDB_SPACES.search(p) for p in parts) else []
-    at = len(texts[0])
-    for slot, (part, text) in enumerate(zip(parts, texts[1:], strict=True)):
-        if any(at <= r < at + len(part) for r in rewrites):
+    rewrites = duckdb_rewrites(_join(texts, parts))
+    for slot, start in enumerate(_starts(texts, parts)):
+        if any(start <= r < start + len(parts[slot]) for r in rewrites):
             raise BindRefused("OML066", slot, "DuckDB would turn the value's Unicode space into an ASCII "
                                               "space: the SQL before it misleads DuckDB's quote tracking "
                                               "(a quote inside a /* */ comment?)")
-        at += len(part) + len(text)
 
 
 def _code_literal(index: int, slot: Slot, dialect: Dialect) -> str:
@@ -134,10 +128,16 @@ def _separated(texts: Sequence[str], index: int, slot: Slot) -> bool:
 
 
 def _join(texts: Sequence[str], parts: Sequence[str]) -> str:
-    out = [texts[0]]
-    for part, text in zip(parts, texts[1:], strict=True):
-        out += [part, text]
-    return "".join(out)
+    return texts[0] + "".join(part + texts[i + 1] for i, part in enumerate(parts))
+
+
+def _starts(texts: Sequence[str], parts: Sequence[str]) -> list[int]:
+    """Where each part starts in `_join(texts, parts)`."""
+    starts, at = [], len(texts[0])
+    for i, part in enumerate(parts):
+        starts.append(at)
+        at += len(part) + len(texts[i + 1])
+    return starts
 
 
 def _sentinels(texts: Sequence[str], count: int) -> list[str]:
@@ -153,24 +153,27 @@ def _bind_lexed(texts: Sequence[str], slots: Sequence[Slot], literals: Sequence[
                 dialect: Dialect) -> list[str]:
     """The text to put in place of each reference, after lexing and verifying."""
     marked = _join(texts, names)
-    spans, at = [], len(texts[0])
-    for name, text in zip(names, texts[1:], strict=True):
-        spans.append((at, at + len(name)))
-        at += len(name) + len(text)
+    spans = [(start, start + len(names[i])) for i, start in enumerate(_starts(texts, names))]
     try:
         tokens = tokenize(marked, dialect)
-        places = classify(marked, tokens, spans, dialect)
+        places = classify(marked, tokens, spans)
     except NotReadable as problem:
         raise BindRefused("OML067", 0, str(problem)) from None
     except Misplaced as problem:
         raise BindRefused("OML066", problem.slot, str(problem)) from None
     parts = []
-    for i, ((position, _), slot) in enumerate(zip(places, slots, strict=True)):
-        parts.append(literals[i] if position == "code" else _string_text(i, slot, dialect))
-        if position == "code" and not _separated(texts, i, slot):
+    for i, (position, _) in enumerate(places):
+        if position == "code" and not _separated(texts, i, slots[i]):
             raise BindRefused("OML066", i, "it touches the text around it; put a space or an operator "
                                            "between the reference and the SQL next to it")
-    _verify(_join(texts, parts), tokens, places, names, slots, literals, dialect)
+        parts.append(literals[i] if position == "code" else _string_text(i, slots[i], dialect))
+    final = _join(texts, parts)
+    try:
+        got = tokenize(final, dialect)
+    except NotReadable:
+        got = []
+    if not _reads_as_written(final, got, tokens, places, names, slots, literals):
+        raise BindRefused("OML066", 0, "after binding, the SQL would not read as written (a wrong escape?)")
     return parts
 
 
@@ -183,25 +186,19 @@ def _string_text(index: int, slot: Slot, dialect: Dialect) -> str:
         raise BindRefused("OML066", index, str(problem)) from None
 
 
-def _verify(final: str, tokens: Sequence[Tok], places: Sequence[tuple[Position, int]],
-            names: Sequence[str], slots: Sequence[Slot], literals: Sequence[str], dialect: Dialect) -> None:
-    """The final SQL must tokenize as the sentinel SQL did, each reference now exactly its value."""
-    try:
-        got = tokenize(final, dialect)
-    except NotReadable as problem:
-        raise BindRefused("OML067", 0, f"after binding, {problem}") from None
+def _reads_as_written(final: str, got: Sequence[Tok], tokens: Sequence[Tok], places: Sequence[tuple[Position, int]],
+                      names: Sequence[str], slots: Sequence[Slot], literals: Sequence[str]) -> bool:
+    """Whether `got` (the final SQL's tokens) are `tokens` (the sentinel SQL's) with each code
+    sentinel replaced by exactly its literal and each string holding exactly the value's text."""
     code = {index: slot for slot, (position, index) in enumerate(places) if position == "code"}
     k = 0
     for index, tok in enumerate(tokens):
         if index in code:
-            slot = code[index]
-            width = 4 if literals[slot].startswith("(-") else 1
+            literal = literals[code[index]]
+            width = 4 if literal.startswith("(-") else 1  # (-5) is four tokens
             found = got[k:k + width]
-            raw = final[found[0].start:found[-1].end] if len(found) == width else ""
-            kinds = [t.kind for t in found]
-            if (raw != literals[slot] or not (kinds == _NEGATIVE if width == 4 else kinds[0] in _LITERAL_KINDS)
-                    or not same_value(raw, slots[slot].value, dialect, identifier=slots[slot].identifier)):
-                raise BindRefused("OML066", slot, "after binding, the value is not one literal token")
+            if len(found) < width or final[found[0].start:found[-1].end] != literal:
+                return False
             k += width
             continue
         text = tok.text
@@ -209,9 +206,6 @@ def _verify(final: str, tokens: Sequence[Tok], places: Sequence[tuple[Position, 
             if places[slot] == ("string", index):
                 text = text.replace(name, value_text(slots[slot].value))
         if k >= len(got) or (got[k].kind, got[k].text) != (tok.kind, text):
-            where = next((s for s, p in enumerate(places) if p[1] >= index), 0)
-            raise BindRefused("OML066", where, "after binding, the SQL no longer reads as written")
+            return False
         k += 1
-    comments = [c for t in tokens for c in t.comments]
-    if k != len(got) or comments != [c for t in got for c in t.comments]:
-        raise BindRefused("OML066", 0, "after binding, the SQL no longer reads as written")
+    return k == len(got) and [c for t in tokens for c in t.comments] == [c for t in got for c in t.comments]

@@ -34,15 +34,18 @@ Position = Literal["code", "string"]
 
 _SQLGLOT = {"mysql": "MySQL", "postgres": "Postgres", "duckdb": "DuckDB"}
 _SPACE = " \t\n\r"
+_MYSQL_LINE = re.compile(r"[^\n]*")
+_LINE = re.compile(r"[^\n\r]*")
+_COMMENT_MARK = re.compile(r"/\*|\*/")
 _ODD_SPACE = re.compile(r"[^\S \t\n\r]")
 """Whitespace to Python but not to the servers (they read Unicode spaces as identifier text)."""
-_IDENT_CHAR = re.compile(r"[\w$@&\\\u0080-\U0010ffff]")
+_IDENT_CHAR = re.compile(r"[\w$@&\\]|[^\x00-\x7f]")
 """A character that, right before a quote, could make a prefixed string (E'', _utf8'', @'')."""
 
 _BACKSLASH_BODY = r"(?:[^'\\]|\\[\s\S]|'')*'"
 _PLAIN_BODY = r"(?:[^']|'')*'"
 _PG_IDENT = re.compile(r'"(?:[^"]|"")*"')
-_DOLLAR_OPEN = re.compile(r"\$(?:[A-Za-z_\u0080-\U0010ffff][A-Za-z0-9_\u0080-\U0010ffff]*)?\$")
+_DOLLAR_OPEN = re.compile(r"\$(?:(?:[A-Za-z_]|[^\x00-\x7f])(?:\w|[^\x00-\x7f])*)?\$", re.ASCII)
 _PG_STRINGS = {
     "STRING": re.compile("'" + _PLAIN_BODY),
     "BYTE_STRING": re.compile("[eE]'" + _BACKSLASH_BODY),
@@ -76,9 +79,12 @@ _KIND_NAMES = {
 
 
 _UNREADABLE = {
-    "mysql": "a quote is not closed, or `$$` (MySQL has no dollar quotes)",
-    "postgres": "a quote is not closed (a backslash does not escape a quote here: write 'it''s', or E'it\\'s')",
-    "duckdb": "a quote is not closed (a backslash does not escape a quote here: write 'it''s', or E'it\\'s')",
+    "mysql": "a quote or comment is not closed, a hexadecimal or bit string holds other characters, or `$$` "
+             "stands outside a string (MySQL has no dollar quotes)",
+    "postgres": "a quote or comment is not closed, or a hexadecimal or bit string holds other characters (a "
+                "backslash does not escape a quote here: write 'it''s', or E'it\\'s')",
+    "duckdb": "a quote or comment is not closed (a backslash does not escape a quote here: write 'it''s', or "
+              "E'it\\'s')",
 }
 
 
@@ -137,7 +143,7 @@ def _check(sql: str, tokens: list[Tok], dialect: Dialect) -> None:
     previous: Tok | None = None
     for tok in tokens:
         gap_start = previous.end if previous else 0
-        if tok.start < gap_start or tok.end <= tok.start:
+        if tok.start < gap_start:
             raise NotReadable(f"the tokenizer's tokens overlap near {_excerpt(sql, tok.start)}")
         _check_gap(sql, gap_start, tok.start, dialect)
         if tok.kind == "HINT":
@@ -172,7 +178,7 @@ def _dollar_quoted(raw: str) -> bool:
     if opener is None:
         return False
     tag = opener.group(0)
-    return len(raw) >= 2 * len(tag) and raw.find(tag, len(tag)) == len(raw) - len(tag)
+    return raw.find(tag, len(tag)) == len(raw) - len(tag)
 
 
 def _check_code(sql: str, tok: Tok, previous: Tok | None, dialect: Dialect) -> None:
@@ -212,11 +218,8 @@ def _check_gap(sql: str, i: int, end: int, dialect: Dialect) -> None:
 
 
 def _line_end(sql: str, i: int, dialect: Dialect) -> int:
-    ends = [sql.find("\n", i)]
-    if dialect != "mysql":
-        ends.append(sql.find("\r", i))
-    found = [e for e in ends if e >= 0]
-    return min(found) if found else len(sql)
+    """Where a line comment starting at `i` ends: MySQL only at \\n, the others at \\n or \\r."""
+    return (_MYSQL_LINE if dialect == "mysql" else _LINE).match(sql, i).end()  # type: ignore[union-attr]
 
 
 def _block_end(sql: str, i: int, dialect: Dialect) -> int:
@@ -225,27 +228,28 @@ def _block_end(sql: str, i: int, dialect: Dialect) -> int:
             raise NotReadable(f"MySQL reads the comment at {_excerpt(sql, i)} as SQL (`/*!`, `/*M!`) "
                               "or as optimizer hints (`/*+`)")
         close = sql.find("*/", i + 2)
-        return len(sql) if close < 0 else close + 2
-    depth, j = 0, i
-    while j < len(sql):
-        if sql.startswith("/*", j):
-            depth, j = depth + 1, j + 2
-        elif sql.startswith("*/", j):
-            depth, j = depth - 1, j + 2
-            if depth == 0:
-                return j
-        else:
-            j += 1
-    return len(sql)
+        if close < 0:
+            raise NotReadable(f"the comment at {_excerpt(sql, i)} is not closed")
+        return close + 2
+    depth = 0  # PostgreSQL and DuckDB nest block comments
+    for mark in _COMMENT_MARK.finditer(sql, i):
+        depth += 1 if mark.group() == "/*" else -1
+        if depth == 0:
+            return mark.end()
+    raise NotReadable(f"the comment at {_excerpt(sql, i)} is not closed")
 
 
 def _excerpt(sql: str, at: int) -> str:
-    piece = sql[max(0, at - 10):at + 20].replace("\n", " ")
-    return repr(piece)
+    """About 30 characters around `at`, widened to whole words (a reference's sentinel is one)."""
+    start, end = max(0, at - 10), at + 20
+    while start > 0 and sql[start - 1].isalnum():
+        start -= 1
+    while end < len(sql) and sql[end].isalnum():
+        end += 1
+    return repr(sql[start:end].replace("\n", " "))
 
 
-def classify(sql: str, tokens: Sequence[Tok], spans: Sequence[tuple[int, int]],
-             dialect: Dialect) -> list[tuple[Position, int]]:
+def classify(sql: str, tokens: Sequence[Tok], spans: Sequence[tuple[int, int]]) -> list[tuple[Position, int]]:
     """For each `(start, end)` span of a sentinel: code or inside a plain string, and its token."""
     starts = [t.start for t in tokens]
     result: list[tuple[Position, int]] = []
@@ -271,6 +275,9 @@ def classify(sql: str, tokens: Sequence[Tok], spans: Sequence[tuple[int, int]],
     return result
 
 
+_DUCKDB_DOLLAR = re.compile(r"\$(?:[A-Za-z_$]|[^\x00-\x7f])")
+_DUCKDB_TAG = re.compile(r"\$((?:\w|[^\x00-\x7f])*)\$", re.ASCII)
+"""DuckDB's dollar-quote opener in that loop (2.0.1): a tag of letters, digits, `_` and non-ASCII."""
 DUCKDB_SPACES = re.compile("[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
 """What DuckDB's parser replaces with a space before it lexes (Parser::StripUnicodeSpaces)."""
 
@@ -296,8 +303,8 @@ def duckdb_rewrites(sql: str) -> list[int]:
             while i < n and not (sql[i] == c and sql[i + 1:i + 2] != c):
                 i += 2 if sql[i] == c else 1
             i += 1
-        elif c == "$" and re.match(r"\$[A-Za-z\u0080-\U0010ffff$]", sql[i:i + 2]):
-            tag = re.match(r"\$([A-Za-z0-9\u0080-\U0010ffff]*)\$", sql[i:])
+        elif c == "$" and _DUCKDB_DOLLAR.match(sql, i):
+            tag = _DUCKDB_TAG.match(sql, i)
             if tag is None:
                 i += 1
                 continue

@@ -28,6 +28,8 @@ _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
 _BACKSLASH_STRING = re.compile(r"'((?:[^'\\]|\\[\s\S]|'')*)'")
 _PLAIN_STRING = re.compile(r"'((?:[^']|'')*)'")
 _PAIRS = re.compile(r"''|\\([\s\S])")
+_BACKTICKED = re.compile(r"`((?:[^`]|``)*)`")
+_DOUBLE_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
 
 class UnsafeValue(ValueError):
@@ -61,7 +63,7 @@ def value_text(value: Any) -> str:
 def _number(value: int | float) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         raise UnsafeValue(f"{value!r} has no SQL literal form")
-    return repr(value) if isinstance(value, float) else str(value)
+    return repr(value)
 
 
 def escape_in_string(text: str, dialect: Dialect) -> str:
@@ -113,16 +115,15 @@ def decode_literal(literal: str, dialect: Dialect) -> Any:
     negative = literal.startswith("(-") and literal.endswith(")")
     number = literal[1:-1] if negative else literal
     if _NUMBER.fullmatch(number) and number.startswith("-") == negative:
-        return float(number) if any(c in number for c in ".e") else int(number)
+        return float(number) if "." in number or "e" in number else int(number)
     if dialect == "postgres" and literal.startswith("E'"):
         return _unquote(literal[1:], _BACKSLASH_STRING)
     if literal.startswith("'"):
         return _unquote(literal, _BACKSLASH_STRING if dialect == "mysql" else _PLAIN_STRING)
-    quote = "`" if dialect == "mysql" else '"'
-    if len(literal) >= 2 and literal[0] == quote == literal[-1]:
-        inner = literal[1:-1]
-        if inner.replace(quote + quote, "").count(quote) == 0:
-            return Identifier(inner.replace(quote + quote, quote))
+    name = (_BACKTICKED if dialect == "mysql" else _DOUBLE_QUOTED).fullmatch(literal)
+    if name is not None:
+        quote = literal[0]
+        return Identifier(name.group(1).replace(quote + quote, quote))
     return _INVALID
 
 

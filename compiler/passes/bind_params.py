@@ -8,13 +8,13 @@ literal (compiler.sql_binding). Step references (`${step.df}`) belong in `inputs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from compiler.context import CompileContext
 from compiler.params import bind_values
 from compiler.sql_binding import BindRefused, Slot, bind_sql
 from compiler.sql_literals import Dialect
-from oml.expr.nodes import Reference, Text
+from oml.expr.nodes import Text
 from oml.ir import ConfigExpr, Pipeline, Step
 from oml.suggest import did_you_mean, one_of
 
@@ -36,7 +36,7 @@ def _bind_step(step: Step, values: dict[str, Any], kinds: Mapping[str, str], ctx
     config = _deep_copy(step.config)
     unbound: list[str] = []
     for expr in step.exprs:
-        dialect = dialects.get(str(expr.path[0])) if expr.path else None
+        dialect = dialects.get(str(expr.path[0]))
         result = _render(expr, values, kinds, dialect, ctx)
         if result is _FAILED:
             unbound.append(expr.pointer)
@@ -70,7 +70,7 @@ def _render(expr: ConfigExpr, values: dict[str, Any], kinds: Mapping[str, str], 
             return _FAILED  # reported by bind_values (no value, or an invalid one)
     if dialect is None:
         if expr.is_single_reference:
-            return values[cast(Reference, expr.pieces[0]).parts[1]]
+            return values[expr.references[0].parts[1]]
         return "".join(p.value if isinstance(p, Text) else _text(values[p.parts[1]]) for p in expr.pieces)
     texts, refs = [""], []
     for piece in expr.pieces:
@@ -100,7 +100,7 @@ def _render(expr: ConfigExpr, values: dict[str, Any], kinds: Mapping[str, str], 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return "" if value is None else str(value)
+    return str(value)
 
 
 def _deep_copy(value: Any) -> Any:

@@ -3,17 +3,25 @@ refused (OML066: this reference; OML067: SQL whose reading the binder cannot vou
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from compiler import sql_binding
+from compiler import sql_binding, sql_lexing
 from compiler.api import CompileOptions, compile_text
 from compiler.sql_binding import BindRefused, Slot, bind_sql
-from compiler.sql_lexing import duckdb_rewrites
-from compiler.sql_literals import UnsafeValue, code_literal, decode_literal, escape_in_string, same_value
+from compiler.sql_lexing import Misplaced, NotReadable, Tok, duckdb_rewrites
+from compiler.sql_literals import (
+    UnsafeValue,
+    code_literal,
+    decode_literal,
+    escape_in_string,
+    same_value,
+    value_text,
+)
 from spec.registry import default_registry
 
 
@@ -294,3 +302,317 @@ def test_an_identifier_parameter_through_the_compiler() -> None:
     assert errors == [] and '"SELECT * FROM \\"x\\"\\"; DROP TABLE y; --\\""' in cfg
     errors, _ = _compile("duckdb.processor", "\"SELECT * FROM ${params.t}\"", "  t: {type: identifier}", {"t": ""})
     assert [e[0] for e in errors] == ["OML061"]
+
+
+# --- exact texts and edges (each line kills a mutant the tests above let live) -----------------------
+@pytest.mark.parametrize(("value", "message"), [
+    (float("nan"), "nan has no SQL literal form"), (float("-inf"), "-inf has no SQL literal form"),
+    ("a\x00", "the value contains a NUL character"),
+    ("\udc80", "the value is not valid Unicode (it holds a lone surrogate)"),
+    ([1], "a list cannot be bound into SQL"), (b"x", "a bytes cannot be bound into SQL"),
+])
+def test_why_a_value_has_no_literal(value: object, message: str) -> None:
+    with pytest.raises(UnsafeValue) as caught:
+        code_literal(value, "duckdb")
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (True, "true"), (False, "false"), (5, "5"), (-1.5, "-1.5"), (1e16, "1e+16"), ("it's", "it's"),
+])
+def test_the_text_of_a_value_inside_a_string(value: object, text: str) -> None:
+    assert value_text(value) == text
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (None, "null has no text form inside a quoted SQL string"), ({"a": 1}, "a dict cannot be bound into SQL"),
+    (float("nan"), "nan has no SQL literal form"), ("\x00", "the value contains a NUL character"),
+])
+def test_why_a_value_has_no_text(value: object, message: str) -> None:
+    with pytest.raises(UnsafeValue) as caught:
+        value_text(value)
+    assert str(caught.value) == message
+
+
+def test_why_a_name_is_refused() -> None:
+    for name in ("", None):
+        with pytest.raises(UnsafeValue) as caught:
+            code_literal(name, "postgres", identifier=True)
+        assert str(caught.value) == "an identifier must be a non-empty string"
+
+
+def test_decoding_edges() -> None:
+    assert decode_literal("(-5)", "mysql") == -5 and decode_literal("5", "mysql") == 5
+    assert decode_literal("2.5", "duckdb") == 2.5 and decode_literal("1e+16", "duckdb") == 1e16
+    assert not any(same_value(bad, -5, "mysql") for bad in ("(-5x", "-5)", "(-5", "x-5)", "-5"))
+    assert not same_value("(5)", 5, "mysql") and not same_value("5", 5.0, "mysql")
+    assert decode_literal('""', "postgres") == "" and same_value('"a""b"', 'a"b', "duckdb", identifier=True)
+    assert not same_value("`", "", "mysql", identifier=True) and not same_value('"', "", "duckdb", identifier=True)
+    assert not same_value('"a"', "b", "postgres", identifier=True) and not same_value("`a`", "a", "postgres",
+                                                                                        identifier=True)
+    assert not same_value("'a'", "b", "duckdb") and not same_value("'a'", "a", "duckdb", identifier=True)
+    assert not same_value("'a''", "a'", "duckdb") and not same_value("x", "x", "mysql")
+    assert same_value("NULL", None, "mysql") and same_value("FALSE", False, "postgres")
+    assert not same_value("TRUE", 1, "mysql") and not same_value("1", True, "duckdb")
+
+
+# --- every refusal, exactly: code, which reference, message -----------------------------------------
+NAN = float("nan")
+GLUED = "it touches the text around it; put a space or an operator between the reference and the SQL next to it"
+REWRITE = ("DuckDB would turn the value's Unicode space into an ASCII space: the SQL before it misleads "
+           "DuckDB's quote tracking (a quote inside a /* */ comment?)")
+PG_UNCLOSED = ("a quote or comment is not closed, or a hexadecimal or bit string holds other characters (a backslash "
+               "does not escape a quote here: write 'it''s', or E'it\\'s')")
+DUCK_UNCLOSED = ("a quote or comment is not closed (a backslash does not escape a quote here: write 'it''s', "
+                 "or E'it\\'s')")
+MYSQL_UNCLOSED = ("a quote or comment is not closed, a hexadecimal or bit string holds other characters, or `$$` "
+                  "stands outside a string (MySQL has no dollar quotes)")
+ANYWHERE = "whose quoting the binder does not write"
+
+
+@pytest.mark.parametrize(("dialect", "sql", "values", "kind", "code", "slot", "message"), [
+    ("duckdb", "SELECT ?, ?", ("x", NAN), "number", "OML066", 1, "nan has no SQL literal form"),
+    ("duckdb", "SELECT 'a'?, 1", ("x",), "string", "OML066", 0, GLUED),
+    ("duckdb", "SELECT ?, 'a'?", ("x", "y"), "string", "OML066", 1, GLUED),
+    ("postgres", "SELECT ?, '?'", ("t", "t"), "identifier", "OML066", 1,
+     "an identifier parameter goes where a name goes, not inside a string"),
+    ("mysql", "SELECT ?, 1 # ?\n", ("a", "b"), "string", "OML066", 1, "it stands inside a SQL comment"),
+    ("mysql", "-- ?", ("x",), "string", "OML066", 0, "it stands inside a SQL comment"),
+    ("postgres", "-- ?\nSELECT 1", ("x",), "string", "OML066", 0, "it stands inside a SQL comment"),
+    ("mysql", "SELECT 1 --?", (1,), "integer", "OML067", 0,
+     "`--` at 'SELECT 1 --${...}' may start a comment on the server"),
+    ("duckdb", "SELECT /* ' */ 1, ?, ?", ("a", "b\u3000"), "string", "OML066", 1, REWRITE),
+    ("duckdb", "SELECT /* ' */ 1, ?, ?", ("a\u3000", "b"), "string", "OML066", 0, REWRITE),
+    ("duckdb", "SELECT /* ' */ '?'", ("\u3000x",), "string", "OML066", 0, REWRITE),
+    ("duckdb", "SELECT '?' \x00", ("x",), "string", "OML067", 0, "the SQL contains a NUL character"),
+    ("mysql", "SELECT 'x?", ("x",), "string", "OML067", 0, MYSQL_UNCLOSED),
+    ("postgres", "SELECT 'x?", ("x",), "string", "OML067", 0, PG_UNCLOSED),
+    ("duckdb", "SELECT 'x?", ("x",), "string", "OML067", 0, DUCK_UNCLOSED),
+    ("postgres", "SELECT X'?'", ("x",), "string", "OML067", 0, PG_UNCLOSED),
+    ("postgres", "SELECT X'ab'\n'?'", ("x",), "string", "OML067", 0,
+     "\"SELECT X'ab' '${...}'\" continues a hexadecimal string across a line break, which the server reads with "
+     "that string's rules"),
+    ("postgres", "SELECT B'01'\n'?'", ("x",), "string", "OML067", 0,
+     "\"SELECT B'01' '${...}'\" continues a bit string across a line break, which the server reads with "
+     "that string's rules"),
+    ("postgres", "SELECT U&'a'\n'?'", ("x",), "string", "OML067", 0,
+     "\"SELECT U&'a' '${...}'\" continues a U&'...' string across a line break, which the server reads with "
+     "that string's rules"),
+    ("duckdb", "SELECT x'?'", ("x",), "string", "OML067", 0,
+     "a string glued to `x` (\"SELECT x'${...}'\") may be a prefixed string with other quoting rules"),
+    ("postgres", "SELECT E'a'\n'?'", ("x",), "string", "OML067", 0,
+     "\"SELECT E'a' '${...}'\" continues an E'...' string across a line break, which the server reads with "
+     "that string's rules"),
+    ("postgres", "SHOW x '?'", ("x",), "string", "OML067", 0,
+     "the tokenizer reads the rest of the SQL after `SHOW` as one command"),
+    ("postgres", "SELECT \\ '?'", ("x",), "string", "OML067", 0,
+     "the server may read \"SELECT \\\\ '${...}'\" differently"),
+    ("postgres", "SELECT $1, '?'", ("x",), "string", "OML067", 0,
+     "`$` at \"SELECT $1, '${...}'\" may start a dollar quote or a placeholder"),
+    ("mysql", "SELECT 0x?", ("x",), "string", "OML067", 0,
+     "the server may read 'SELECT 0x${...}' with other quoting rules"),
+    ("mysql", "SELECT 1 --\xa0 ?\n", ("x",), "string", "OML067", 0,
+     "`--` not followed by a space or tab at 'SELECT 1 --\\xa0 ${...} '"),
+    ("postgres", "SELECT\u3000'?'", ("x",), "string", "OML067", 0,
+     "unexpected character '\\u3000' outside any token at \"SELECT\\u3000'${...}'\""),
+    ("postgres", "SELECT /*/* */ ? */ 1", ("x",), "string", "OML067", 0,
+     "the server ends the comment at 'SELECT /*/* */ ${...} */ 1' elsewhere than the tokenizer does"),
+    ("mysql", "SELECT /*! 1, */ ?", ("x",), "string", "OML067", 0,
+     "MySQL reads the comment at 'SELECT /*! 1, */ ${...}' as SQL (`/*!`, `/*M!`) or as optimizer hints (`/*+`)"),
+    ("mysql", "SELECT /*+ BKA(t) */ ?", ("x",), "string", "OML067", 0,
+     "MySQL reads the comment at 'SELECT /*+ BKA(t) */ ${...}' as SQL (`/*!`, `/*M!`) or as optimizer hints (`/*+`)"),
+    ("mysql", 'SELECT "?"', ("x",), "string", "OML066", 0,
+     "it stands inside a double-quoted string; use single quotes"),
+    ("postgres", "SELECT E'?'", ("x",), "string", "OML066", 0, f"it stands inside an E'...' string, {ANYWHERE}"),
+    ("postgres", "SELECT N'?'", ("x",), "string", "OML066", 0, f"it stands inside an N'...' string, {ANYWHERE}"),
+    ("postgres", "SELECT U&'?'", ("x",), "string", "OML066", 0, f"it stands inside a U&'...' string, {ANYWHERE}"),
+    ("postgres", "SELECT $$?$$", ("x",), "string", "OML066", 0, f"it stands inside a dollar-quoted string, {ANYWHERE}"),
+    ("postgres", 'SELECT "?"', ("x",), "string", "OML066", 0, f"it stands inside a quoted identifier, {ANYWHERE}"),
+    ("postgres", "SELECT a? || 'x'", ("x",), "string", "OML066", 0,
+     "it is glued to the text around it (\"SELECT a${...} || 'x\")"),
+    ("duckdb", "SELECT '?'", (None,), "string", "OML066", 0, "null has no text form inside a quoted SQL string"),
+    ("duckdb", "SELECT ?, '?'", (1, None), "string", "OML066", 1, "null has no text form inside a quoted SQL string"),
+])
+def test_each_refusal_says_why_and_where(dialect, sql, values, kind, code, slot, message) -> None:
+    with pytest.raises(BindRefused) as caught:
+        bind_sql(sql.split("?"), [Slot(v, kind) for v in values], dialect)
+    assert (caught.value.code, caught.value.slot, str(caught.value)) == (code, slot, message)
+
+
+def test_the_safety_net_refuses_a_wrong_escape_at_the_first_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_binding, "escape_in_string", lambda text, dialect: text)
+    for values in (("x' OR true --",), ("a'",)):
+        with pytest.raises(BindRefused) as caught:
+            bind_sql(["SELECT '", "'"], [Slot(v) for v in values], "postgres")
+        assert (caught.value.code, caught.value.slot, str(caught.value)) == (
+            "OML066", 0, "after binding, the SQL would not read as written (a wrong escape?)")
+
+
+def test_a_literal_that_does_not_read_back_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sql_binding, "code_literal", lambda value, dialect, identifier=False: f"'{value}'")
+    with pytest.raises(BindRefused) as caught:
+        bind_sql(["SELECT ", ", ", ""], [Slot("ok"), Slot("x' OR 1=1 --")], "mysql")
+    assert (caught.value.code, caught.value.slot, str(caught.value)) == (
+        "OML066", 1, "the literal \"'x' OR 1=1 --'\" does not read back as the value")
+
+
+def test_references_are_named_by_their_labels_or_a_placeholder() -> None:
+    for labels, shown in ((None, "${...}"), (["${params.a}", "${params.b}"], "${params.b}")):
+        with pytest.raises(BindRefused) as caught:
+            bind_sql(["SELECT ", ", 1 --", ""], [Slot(1, "integer"), Slot(2, "integer")], "mysql", labels)
+        first = shown if labels is None else "${params.a}"
+        assert str(caught.value) == f"`--` at '{first}, 1 --{shown}' may start a comment on the server"
+
+
+# --- what must bind, on the lexed path -------------------------------------------------------------
+@pytest.mark.parametrize(("dialect", "sql", "value", "expected"), [
+    ("mysql", "SELECT /**/ ?, ''", "x", "SELECT /**/ 'x', ''"),
+    ("mysql", "SELECT 2 */*c*/ ?, ''", 3, "SELECT 2 */*c*/ 3, ''"),
+    ("mysql", "SELECT /* a */ 1 /* b */, ?, ''", "x", "SELECT /* a */ 1 /* b */, 'x', ''"),
+    ("mysql", "SELECT 1\n-- it's\n, ?", "x", "SELECT 1\n-- it's\n, 'x'"),
+    ("mysql", "SELECT ?, '' --", "x", "SELECT 'x', '' --"),
+    ("mysql", "SELECT 1 --\tit's\n, ?", "x", "SELECT 1 --\tit's\n, 'x'"),
+    ("mysql", "SELECT 1 --\n, ?, ''", "x", "SELECT 1 --\n, 'x', ''"),
+    ("mysql", "SELECT 1 --\r\n, ?, ''", "x", "SELECT 1 --\r\n, 'x', ''"),
+    ("mysql", "SELECT 1 -- c\r, it's\n, ?", "x", "SELECT 1 -- c\r, it's\n, 'x'"),
+    ("mysql", "SELECT $name, ?, ''", "x", "SELECT $name, 'x', ''"),
+    ("mysql", "SELECT X'4A'\n'?'", "v", "SELECT X'4A'\n'v'"),
+    ("postgres", "SELECT /* a /* b */ c */ 1, ?, ''", "x", "SELECT /* a /* b */ c */ 1, 'x', ''"),
+    ("postgres", "SELECT /* /**/ */ ?, ''", "x", "SELECT /* /**/ */ 'x', ''"),
+    ("postgres", "SELECT 1\r-- it's\r, ?", "x", "SELECT 1\r-- it's\r, 'x'"),
+    ("postgres", "SELECT 1 -- a\r, ?, '' -- b\r", "x", "SELECT 1 -- a\r, 'x', '' -- b\r"),
+    ("postgres", "SELECT 5 # 3, ?, ''", "x", "SELECT 5 # 3, 'x', ''"),
+    ("postgres", "SELECT a$b, ?, ''", "x", "SELECT a$b, 'x', ''"),
+    ("postgres", "'a' = ?", "x", "'a' = 'x'"),
+    ("postgres", "? || 'a'", "x", "'x' || 'a'"),
+    ("postgres", "SELECT E'a' '?'", "x", "SELECT E'a' 'x'"),
+    ("postgres", "SELECT E'a' /* X */ '?'", "x", "SELECT E'a' /* X */ 'x'"),
+    ("postgres", "SELECT 1 - ?, ''", -5, "SELECT 1 - (-5), ''"),
+    ("duckdb", 'SELECT 1 AS"a", ?', "x", "SELECT 1 AS\"a\", 'x'"),
+    ("duckdb", "? = 1", 5, "5 = 1"),
+    ("duckdb", "SELECT 'OSIRISPARAM0Z ?'", "x", "SELECT 'OSIRISPARAM0Z x'"),
+    ("duckdb", "SELECT 'X OSIRISPARAM', ?", "x", "SELECT 'X OSIRISPARAM', 'x'"),
+    ("duckdb", "SELECT /* ' */ '?\u3000'", "x", "SELECT /* ' */ 'x\u3000'"),
+])
+def test_what_binds_after_lexing(dialect: str, sql: str, value: object, expected: str) -> None:
+    assert bind(dialect, sql, value, kind="integer" if isinstance(value, int) else "string") == expected
+
+
+# --- the guards hold even where sqlglot never errs --------------------------------------------------
+def _tok(kind: str, sql: str, part: str, after: int = 0, comments: tuple[str, ...] = ()) -> Tok:
+    start = sql.index(part, after)
+    return Tok(kind, part, start, start + len(part), comments)
+
+
+def test_guards_against_tokens_sqlglot_does_not_produce() -> None:
+    with pytest.raises(NotReadable, match="overlap"):
+        sql_lexing._check("abcd", [Tok("VAR", "abc", 0, 3, ()), Tok("VAR", "cd", 2, 4, ())], "duckdb")
+    for kind, raw, dialect in (("VAR", "a#b", "mysql"), ("PARAMETER", "x$", "postgres"), ("VAR", "$a", "duckdb")):
+        with pytest.raises(NotReadable):
+            sql_lexing._check_code(raw, Tok(kind, raw, 0, len(raw), ()), None, dialect)
+    sql_lexing._check_code("a#b", Tok("VAR", "a#b", 0, 3, ()), None, "postgres")
+    sql_lexing._check_code("a$b", Tok("VAR", "a$b", 0, 3, ()), None, "postgres")
+    slash, star = Tok("SLASH", "/", 0, 1, ()), Tok("STAR", "*", 1, 2, ())
+    with pytest.raises(NotReadable, match="may start a comment"):
+        sql_lexing._check_code("/*", star, slash, "postgres")
+    for sql, dialect in (("/* open", "mysql"), ("/* open /* x */", "postgres")):
+        with pytest.raises(NotReadable, match="is not closed"):
+            sql_lexing._check_gap(sql, 0, len(sql), dialect)
+    assert not sql_lexing._dollar_quoted("$a$ x $a$ y $a$") and sql_lexing._dollar_quoted("$a$ x $a$")
+    assert sql_lexing._dollar_quoted("$$$$") and not sql_lexing._dollar_quoted("$$$")
+    sql = "SELECT 5"
+    with pytest.raises(Misplaced, match="it stands inside 'SELECT 5', not where a value goes"):
+        sql_lexing.classify(sql, [_tok("SELECT", sql, "SELECT"), _tok("NUMBER", sql, "5")], [(7, 8)])
+
+
+def test_the_final_tokens_must_be_the_sentinel_tokens_with_the_values() -> None:
+    marked, final = "SELECT S0, 'a S1' -- c", "SELECT 'x', 'a y' -- c"
+    tokens = [_tok("SELECT", marked, "SELECT"), _tok("VAR", marked, "S0"), _tok("COMMA", marked, ","),
+              Tok("STRING", "a S1", 11, 17, ("c",))]
+    places = [("code", 1), ("string", 3)]
+    slots, literals = [Slot("x"), Slot("y")], ["'x'", "'y'"]
+
+    def reads(got: list[Tok]) -> bool:
+        return sql_binding._reads_as_written(final, got, tokens, places, ["S0", "S1"], slots, literals)
+
+    good = [_tok("SELECT", final, "SELECT"), Tok("STRING", "x", 7, 10, ()), _tok("COMMA", final, ","),
+            Tok("STRING", "a y", 12, 17, ("c",))]
+    assert reads(good)
+    assert not reads(good + [Tok("VAR", "z", 22, 23, ())])
+    assert not reads(good[:-1] + [Tok("STRING", "a y", 12, 17, ("other",))])
+    assert not reads(good[:-1]) and not reads(good[:1])
+    assert not reads([good[0], Tok("STRING", "x", 7, 9, ()), *good[2:]])
+    assert not reads(good[:3] + [Tok("STRING", "a z", 12, 17, ("c",))])
+    assert not reads(good[:3] + [Tok("IDENTIFIER", "a y", 12, 17, ("c",))])
+
+
+DUCKDB_PREFIXES = [
+    "", "/* ' */ ", "/* \" */ ", "/* ' */ '' AS a, ", "$$'$$ AS a, ", "$t$'$t$ AS a, ", "$_t$'$_t$ AS a, ",
+    "$t1$'$t1$ AS a, ", "$t_1$'$t_1$ AS a, ", "$é$'$é$ AS a, ", "$$$$ AS a, ", "E'\\'' AS a, '' AS b, ",
+    "E'\\'' AS a, ", "1 AS \"'\", ", "1 AS \"x\"\"'\", ", "-- '\n", "-- '\r", "/* -- */ ", "/* -- ' */ '' AS a, ",
+    "'a''b' AS a, ", "/* $$ */ ", "/* $a$ */ 1 AS a, ", "/* $$ ' */ 1 AS a, ", "'\u3000' AS a, ", "/* \u3000 */ ",
+    "1 AS \"$$\", ", "1 AS a$$, ", "1 AS a, /* '' */ ", "$t$'$t$ AS a, /* ' */ ", "$\u3000$'$\u3000$ AS a, ",
+]
+
+
+@pytest.mark.parametrize("prefix", DUCKDB_PREFIXES)
+def test_duckdb_rewrites_what_duckdb_rewrites(prefix: str) -> None:
+    """The port of DuckDB's pre-lexer (sql_lexing.duckdb_rewrites) against the installed DuckDB itself:
+    after `prefix`, does DuckDB turn the Unicode space inside a literal into an ASCII space?"""
+    import duckdb
+
+    sql = f"SELECT {prefix}'A\u3000B' AS v"
+    got = duckdb.connect().execute(sql).fetchall()[0][-1]
+    assert (got != "A\u3000B") == (sql.index("\u3000B") in duckdb_rewrites(sql))
+
+
+# --- the pass (compiler/passes/bind_params.py) ------------------------------------------------------
+def _diagnostics(steps: str, params: str = "", cli: dict[str, str] | None = None) -> tuple[list, dict]:
+    text = f'oml_version: "0.1.0"\nname: p\n{params}steps:\n{steps}'
+    result = compile_text(text, "p.yaml", CompileOptions(params=cli or {}, env={}, search_connections=False))
+    cfgs = {k: json.loads(v) for k, v in result.artifacts.items() if k.startswith("cfg/")}
+    return [d for d in result.diagnostics if d.severity == "error"], cfgs
+
+
+DUCK = "  - id: e\n    component: filesystem.csv_extractor\n    config: {path: a.csv}\n" \
+       "  - id: t\n    component: duckdb.processor\n    needs: [e]\n    config:\n"
+
+
+def test_refusals_carry_the_fields_pointer() -> None:
+    for query, code in (("SELECT 1 /* ${params.a} */", "OML066"), ("SELECT 'x ${params.a}", "OML067"),
+                        ("SELECT ${params.zz}", "OML051"), ("SELECT ${e.df}", "OML052")):
+        errors, _ = _diagnostics(DUCK + f"      query: \"{query}\"\n", "params:\n  a: {type: integer, default: 1}\n")
+        assert [(d.code, d.pointer) for d in errors] == [(code, "/steps/1/config/query")]
+
+
+def test_unknown_parameters_are_named_with_a_suggestion() -> None:
+    errors, _ = _diagnostics(DUCK + "      query: \"SELECT ${params.a.b}\"\n", "params:\n  alpha: 1\n")
+    assert [(d.message, d.help) for d in errors] == [("unknown parameter 'a.b'", "declared: 'alpha'")]
+    errors, _ = _diagnostics(DUCK + "      query: \"SELECT ${params.x}\"\n")
+    assert [(d.message, d.help) for d in errors] == [("unknown parameter 'x'", "declare it under `params:`")]
+
+
+def test_a_step_with_an_unbound_value_is_not_checked_further_and_a_bound_one_is() -> None:
+    step = "  - id: e\n    component: filesystem.csv_extractor\n    config:\n      path: a.csv\n"
+    errors, _ = _diagnostics(step + "      limit: ${params.n}\n", "params:\n  n: {type: integer}\n")
+    assert [d.code for d in errors] == ["OML062"]  # no second error about `limit` being text
+    errors, _ = _diagnostics(step + "      limit: ${params.n}\n      lmit: 3\n", "params:\n  n: 5\n")
+    assert [d.code for d in errors] == ["OML042"]
+
+
+def test_values_land_where_their_references_are() -> None:
+    steps = ("  - id: e\n    component: filesystem.csv_extractor\n    config:\n"
+             "      path: out/${params.flag}-${params.n}.csv\n      columns: [a, \"${params.col}\"]\n"
+             "  - id: s\n    component: supabase.extractor\n    config:\n      connection: \"@supabase.x\"\n"
+             "      table: t\n      filter: {status: \"eq.${params.col}\", n: \"${params.n}\"}\n")
+    for flag in ("true", "false"):
+        errors, cfgs = _diagnostics(steps, "params:\n  flag: false\n  n: 3\n  col: c\n", {"flag": flag})
+        assert errors == []
+        assert cfgs["cfg/e.json"]["path"] == f"out/{flag}-3.csv" and cfgs["cfg/e.json"]["columns"] == ["a", "c"]
+        assert cfgs["cfg/s.json"]["filter"] == {"status": "eq.c", "n": 3}
+
+
+def test_an_unknown_component_with_a_reference_is_reported_not_crashed() -> None:
+    errors, _ = _diagnostics("  - id: x\n    component: nope.thing\n    config: {query: \"${params.a}\"}\n",
+                             "params:\n  a: 1\n")
+    assert [d.code for d in errors] == ["OML040"]  # unknown component
