@@ -141,10 +141,15 @@ def test_a_second_signal_during_cleanup_leaves_a_whole_status_file(tmp_path: Pat
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
     session = work / ".osiris" / "sessions" / "twice"
     status = json.loads((session / "status.json").read_text(encoding="utf-8"))
-    assert status["status"] in ("running", "cancelled")
+    if process.returncode == -signal.SIGTERM:
+        # The run had already ended cleanly and Python was shutting down (its handlers gone)
+        # when the second signal came: everything the first one promised must be there.
+        assert status["status"] == "cancelled" and read_jsonl(session / "events.jsonl")[-1]["event"] == "run_end"
+    else:
+        assert process.returncode == 143, stderr
+        assert status["status"] in ("running", "cancelled")
     validate_session(session)
 
 
