@@ -64,7 +64,7 @@ ESCAPED = [
     pytest.param("\u00e9p-1", lambda s: repr(s.encode())[2:-1], lambda e: f"b'{e}'", id="repr-of-bytes"),
     pytest.param("\u00e9p-1", lambda s: s.encode("unicode_escape").decode(), _same, id="unicode-escape"),
     pytest.param("x'y-1", lambda s: s.replace("'", "''"), lambda e: f"WHERE p = '{e}'", id="sql-or-yaml-single-quoted"),
-    pytest.param("a<b&c-1", html.escape, lambda e: f"<td>{e}</td>", id="html"),
+    pytest.param("a<b>&\"c'-1", html.escape, lambda e: f"<td>{e}</td>", id="html"),
 ]
 
 
