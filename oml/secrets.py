@@ -67,13 +67,18 @@ _ALONE = r"(?:key|sas)"
 CREDENTIAL_KEY_PATTERN = rf"(?:[A-Za-z0-9_.\-]*{_STRONG}|(?:[A-Za-z0-9_.\-]*[_.\-])?{_WEAK}|{_ALONE})"
 """A name that usually holds a credential (matched whole, case-insensitively)."""
 _CREDENTIAL_KEY = re.compile(CREDENTIAL_KEY_PATTERN, re.IGNORECASE)
+_KEY_WORD = re.compile(r"pass|pwd|secret|credential|token|key|dsn|auth|bearer|cookie|conn|sas", re.IGNORECASE)
+"""Every credential key holds one of these (a cheap first test)."""
 _ENV_EXTRA = re.compile(r"(?:^|_)(?:DATABASE_URL|DSN|URI|CREDENTIALS?)$|^KEY$", re.IGNORECASE)
 _NOT_CREDENTIAL_ENV = frozenset({"PWD", "OLDPWD"})
 
 
 def is_credential_key(name: str) -> bool:
     """True for field names that usually hold a credential (`password`, `api_key`, `dsn`, `key`)."""
-    return _CREDENTIAL_KEY.fullmatch(str(name).strip()) is not None
+    key = str(name).strip()
+    # The compiler asks for every config key: most hold none of these words, and a search for
+    # them is ten times cheaper than the whole-name match.
+    return _KEY_WORD.search(key) is not None and _CREDENTIAL_KEY.fullmatch(key) is not None
 
 
 def is_credential_env(name: str) -> bool:

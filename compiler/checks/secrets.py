@@ -75,7 +75,7 @@ def _walk(value: Any, pointer: str, key: str | None) -> Iterator[tuple[str, str]
     elif isinstance(value, str) and value:
         if key is not None and key != "connection" and is_credential_key(key):
             yield pointer, f"`{key}` looks like a credential"
-        elif has_url_password(value):
+        elif "://" in value and has_url_password(value):  # the `in` test first: most values hold no URL
             yield pointer, "the value is a URL with a password in it"
 
 

@@ -11,7 +11,15 @@ import json
 
 import pytest
 
-from oml.secrets import MASK, SecretMasker, pattern_redactions, secrets_in_value, strip_userinfo
+from oml.secrets import (
+    MASK,
+    SecretMasker,
+    has_url_password,
+    is_credential_key,
+    pattern_redactions,
+    secrets_in_value,
+    strip_userinfo,
+)
 
 # -- what is registered --
 
@@ -171,3 +179,19 @@ def test_pattern_redactions_are_the_ranges_mask_text_replaces() -> None:
 def test_strip_userinfo_keeps_the_host_after_the_last_at() -> None:
     assert strip_userinfo("http://u:p@ss@h/v1") == "http://h/v1"
     assert strip_userinfo("http://u:pw-1@[::1") == f"http://u:{MASK}@[::1"  # unparsable: masked instead
+
+
+def test_a_url_password_is_found_and_a_url_without_one_is_not() -> None:
+    assert has_url_password("see postgresql://u:p-1@h/db") and not has_url_password("http://u@h/x http://h:80/")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["passphrase", "db_passwd", "x_credential", "sasToken", "mysqlpwd", "apikey", "service_role_key", "anon-key",
+     "masterKey", "signing.key", "encryption_key", "account_key", "storageKey", "subscription_key", "client_key",
+     "auth_key", "app_key", "session_key", "shared_key", "secret_key", "private_key", "access_key_id", "db_pass",
+     "pg_dsn", "basic_auth", "proxy-authorization", "x_bearer", "set-cookie", "connection_string", "conn_str", "sas",
+     " api_key "],
+)
+def test_every_credential_word_is_a_credential_key(name: str) -> None:
+    assert is_credential_key(name)
