@@ -213,7 +213,7 @@ def _check_gap(sql: str, i: int, end: int, dialect: Dialect) -> None:
         else:
             raise NotReadable(f"unexpected character {c!r} outside any token at {_excerpt(sql, i)}")
     if i != end:
-        raise NotReadable(f"the server ends the comment at {_excerpt(sql, min(end, len(sql) - 1))} "
+        raise NotReadable(f"the server ends the comment at {_excerpt(sql, end)} "
                           "elsewhere than the tokenizer does")
 
 
@@ -233,9 +233,12 @@ def _block_end(sql: str, i: int, dialect: Dialect) -> int:
         return close + 2
     depth = 0  # PostgreSQL and DuckDB nest block comments
     for mark in _COMMENT_MARK.finditer(sql, i):
-        depth += 1 if mark.group() == "/*" else -1
-        if depth == 0:
-            return mark.end()
+        if mark.group() == "/*":
+            depth += 1
+        else:
+            depth -= 1
+            if depth == 0:
+                return mark.end()
     raise NotReadable(f"the comment at {_excerpt(sql, i)} is not closed")
 
 
@@ -275,9 +278,9 @@ def classify(sql: str, tokens: Sequence[Tok], spans: Sequence[tuple[int, int]]) 
     return result
 
 
-_DUCKDB_DOLLAR = re.compile(r"\$(?:[A-Za-z_$]|[^\x00-\x7f])")
-_DUCKDB_TAG = re.compile(r"\$((?:\w|[^\x00-\x7f])*)\$", re.ASCII)
-"""DuckDB's dollar-quote opener in that loop (2.0.1): a tag of letters, digits, `_` and non-ASCII."""
+_DUCKDB_DOLLAR = re.compile(r"\$(?:(?:[A-Za-z_]|[^\x00-\x7f])(?:\w|[^\x00-\x7f])*)?\$", re.ASCII)
+"""A dollar quote's opening tag as DuckDB 2.0.1's pre-lexer reads it: `$$`, or `$tag$` starting with a
+letter, `_` or a non-ASCII character."""
 DUCKDB_SPACES = re.compile("[\u00a0\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff]")
 """What DuckDB's parser replaces with a space before it lexes (Parser::StripUnicodeSpaces)."""
 
@@ -292,26 +295,20 @@ def duckdb_rewrites(sql: str) -> list[int]:
     """
     if not DUCKDB_SPACES.search(sql):
         return []
-    found, i, n = [], 0, len(sql)
-    while i < n:
+    found, i = [], 0
+    while i < len(sql):
         c = sql[i]
         if DUCKDB_SPACES.match(c):
             found.append(i)
             i += 1
         elif c in "'\"":
-            i += 1
-            while i < n and not (sql[i] == c and sql[i + 1:i + 2] != c):
-                i += 2 if sql[i] == c else 1
-            i += 1
-        elif c == "$" and _DUCKDB_DOLLAR.match(sql, i):
-            tag = _DUCKDB_TAG.match(sql, i)
-            if tag is None:
-                i += 1
-                continue
+            close = sql.find(c, i + 1)  # '' is a close and a reopen here: the same for this loop
+            i = len(sql) if close < 0 else close + 1
+        elif tag := _DUCKDB_DOLLAR.match(sql, i):
             # DuckDB looks for the closing tag from the opener's last `$` and resumes at the
             # closer's last `$`, so `$$$` is a whole dollar quote to it
-            close = sql.find(tag.group(0), i + len(tag.group(0)) - 1)
-            i = n if close < 0 else close + len(tag.group(0)) - 1
+            close = sql.find(tag.group(), tag.end() - 1)
+            i = len(sql) if close < 0 else close + len(tag.group()) - 1
         elif sql.startswith("--", i):
             i = _line_end(sql, i, "duckdb")
         else:

@@ -552,6 +552,9 @@ DUCKDB_PREFIXES = [
     "E'\\'' AS a, ", "1 AS \"'\", ", "1 AS \"x\"\"'\", ", "-- '\n", "-- '\r", "/* -- */ ", "/* -- ' */ '' AS a, ",
     "'a''b' AS a, ", "/* $$ */ ", "/* $a$ */ 1 AS a, ", "/* $$ ' */ 1 AS a, ", "'\u3000' AS a, ", "/* \u3000 */ ",
     "1 AS \"$$\", ", "1 AS a$$, ", "1 AS a, /* '' */ ", "$t$'$t$ AS a, /* ' */ ", "$\u3000$'$\u3000$ AS a, ",
+    "1 AS X, ", "'X' AS a, ", "'a''' AS a, ", "'a''' AS a, /* ' */ ", "$$x$$ AS a, /* ' */ $$z$$ AS c, ",
+    "1 AS a$b, /* ' */ ", "$$$$ AS a, /* ' */ ", "$a$$a$ AS a, /* ' */ ", "1 AS \"a\"\"b\", '' AS b, ",
+    "/* \" */ 1 AS a, '' AS b, ", "-- ' \n 1 AS a, ", "-- x\n/* ' */ ",
 ]
 
 
@@ -616,3 +619,47 @@ def test_an_unknown_component_with_a_reference_is_reported_not_crashed() -> None
     errors, _ = _diagnostics("  - id: x\n    component: nope.thing\n    config: {query: \"${params.a}\"}\n",
                              "params:\n  a: 1\n")
     assert [d.code for d in errors] == ["OML040"]  # unknown component
+
+
+def test_duckdb_rewrites_edges() -> None:
+    assert duckdb_rewrites("\u3000SELECT 1") == [0] and duckdb_rewrites("SELECT 1") == []
+    assert duckdb_rewrites("SELECT '\u3000' , \"\u3000\", $$\u3000$$, $a$\u3000$a$ -- \u3000\n") == []
+    assert duckdb_rewrites("SELECT $$ \u3000") == [] and duckdb_rewrites("SELECT ' \u3000") == []
+    assert duckdb_rewrites("SELECT 1 AS a$b \u3000") == [16] and duckdb_rewrites("x$1$\u3000") == [4]
+
+
+@pytest.mark.parametrize(("dialect", "sql", "message"), [
+    ("mysql", "SELECT a, b, c, dd, 1 --?, e, ff, g, h",
+     "`--` at ' c, dd, 1 --${...}, e, ff' may start a comment on the server"),
+    ("mysql", "(SELECT 1 --?, e, f, g, h, i)", "`--` at '(SELECT 1 --${...}, e, f' may start a comment on the server"),
+    ("duckdb", "SELECT a, b, c, dd, x'?', e, ff, g, h",
+     "a string glued to `x` (\"b, c, dd, x'${...}', e,\") may be a prefixed string with other quoting rules"),
+    ("duckdb", "x'?'", "a string glued to `x` (\"x'${...}'\") may be a prefixed string with other quoting rules"),
+    ("postgres", "SELECT a, b, c, dd, /*/* */ ?, e, ff */ 1, g, h",
+     "the server ends the comment at 'dd, /*/* */ ${...}, e, ff' elsewhere than the tokenizer does"),
+])
+def test_messages_show_the_sql_around_the_problem(dialect: str, sql: str, message: str) -> None:
+    with pytest.raises(BindRefused) as caught:
+        bind_sql(sql.split("?"), [Slot("x")], dialect)  # type: ignore[arg-type]
+    assert (caught.value.code, str(caught.value)) == ("OML067", message)
+
+
+def test_more_that_binds_after_lexing() -> None:
+    assert bind("mysql", "SELECT 1 # c\r, it's\n, ?", "x") == "SELECT 1 # c\r, it's\n, 'x'"
+    assert bind("postgres", "SELECT 1 /* a */ , /* b */ ?, ''", "x") == "SELECT 1 /* a */ , /* b */ 'x', ''"
+    assert bind("duckdb", "SELECT 'OSIRISPARAMx0Z ?'", "v") == "SELECT 'OSIRISPARAMx0Z v'"
+    assert bind("duckdb", "SELECT 'osirisparam0Z ?'", "v") == "SELECT 'osirisparam0Z v'"
+
+
+def test_a_reference_inside_an_unexpected_token_names_itself() -> None:
+    sql = "SELECT 1, 5"
+    tokens = [_tok("SELECT", sql, "SELECT"), _tok("NUMBER", sql, "1"), _tok("COMMA", sql, ","),
+              _tok("NUMBER", sql, "5")]
+    with pytest.raises(Misplaced) as caught:
+        sql_lexing.classify(sql, tokens, [(7, 8), (10, 11)])
+    assert caught.value.slot == 0
+    sql = "S0, 5"
+    with pytest.raises(Misplaced) as caught:
+        sql_lexing.classify(sql, [_tok("VAR", sql, "S0"), _tok("COMMA", sql, ","), _tok("NUMBER", sql, "5")],
+                            [(0, 2), (4, 5)])
+    assert caught.value.slot == 1
