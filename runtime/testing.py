@@ -7,6 +7,8 @@ has its own production implementations; these only record what a driver reports.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,18 @@ from runtime.local.spill import SpillTable, spill
 
 __all__ = ["RecordingContext", "ipc_input"]
 
+_scratch_root: Path | None = None
+
+
+def _scratch_dir() -> Path:
+    """A fresh step temp dir under one per-process folder that is removed at exit, so test
+    runs that create thousands of contexts leave nothing behind in the system temp dir."""
+    global _scratch_root
+    if _scratch_root is None:
+        _scratch_root = Path(tempfile.mkdtemp(prefix="osiris-test-steps-"))
+        atexit.register(shutil.rmtree, _scratch_root, True)
+    return Path(tempfile.mkdtemp(prefix="step-", dir=_scratch_root))
+
 
 @dataclass
 class RecordingContext:
@@ -32,7 +46,7 @@ class RecordingContext:
     mode: str = "extract"
     work_dir: Path = field(default_factory=Path.cwd)
     path_roots: tuple[str, ...] = ()
-    temp_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="osiris-step-")))
+    temp_dir: Path = field(default_factory=_scratch_dir)
     batch_rows: int = 65536
     memory_limit_bytes: int = 256 * 1024 * 1024
     cancelled: bool = False
