@@ -3,15 +3,15 @@
 Each declared output the sandbox reports ready (the host chose the path, runtime/e2b/host.py)
 is copied to a hidden temp name beside its target, checked against the size and sha256 the
 worker computed, and renamed over the target, so a reader on the host sees the old file or
-the whole new one, never a partial file. The copy stops at the announced size (a file that
-keeps growing is refused), and a size larger than the free space of the target's disk is
-refused before anything is written. Any failure removes the temp file and is reported
-against the writer step.
+the whole new one, never a partial file. A writer with `overwrite: false` publishes without
+clobbering (runtime.publish): a file that appeared at the target meanwhile stays. The copy
+stops at the announced size (a file that keeps growing is refused), and a size larger than
+the free space of the target's disk is refused before anything is written. Any failure
+removes the temp file and is reported against the writer step.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
 import threading
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from oml.files import file_sha256
 from runtime.e2b.paths import Mount, host_path
 from runtime.e2b.transport import Sandbox, TransportError, with_retries
+from runtime.publish import publish
 from runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["Artifact", "Downloader", "TEMP_SUFFIX"]
@@ -36,6 +37,7 @@ class Artifact:
     path: str
     size: int
     sha256: str
+    overwrite: bool = True
 
 
 class Downloader:
@@ -104,7 +106,10 @@ class Downloader:
                     f"the copy does not match the sandbox file ({received} of {artifact.size} "
                     "bytes, or a different sha256)"
                 )
-            os.replace(temp, target)
+            try:
+                publish(temp, target, overwrite=artifact.overwrite)
+            except FileExistsError:
+                raise TransportError(f"{artifact.path} already exists on the host and overwrite is false") from None
             self.bytes += received
             self.files.append(str(target))
         finally:

@@ -390,7 +390,8 @@ class _SandboxRun:
             raise _Failure(f"the sandbox reported the output of {step_id} twice; refused", _TAMPERED, step_id=blame)
         self.announced.add(step_id)
         self.downloader.submit(
-            Artifact(step_id, declared[0], declared[1], int(message["size"]), str(message["sha256"]))
+            Artifact(step_id, declared[0], declared[1], int(message["size"]), str(message["sha256"]),
+                     overwrite=step_id not in self.staging.keep_existing)
         )
 
     def _shutdown_worker(self) -> None:

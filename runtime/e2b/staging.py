@@ -56,6 +56,8 @@ class Staging:
     uploads: list[UploadFile] = field(default_factory=list)
     outputs: dict[str, tuple[int, str]] = field(default_factory=dict)
     """step id -> (mount index, normalised relative POSIX path) of the file a writer declares."""
+    keep_existing: set[str] = field(default_factory=set)
+    """Writers with `overwrite: false`: their download must never replace a file on the host."""
 
     @property
     def work(self) -> str:
@@ -123,6 +125,8 @@ def stage(
             where = locate(staging.mounts, posixpath.normpath(f"{sandbox_base}/{Path(raw).as_posix()}"))
             if where is not None:
                 staging.outputs[step.id] = where
+            if cfg.get("overwrite") is False:
+                staging.keep_existing.add(step.id)
             if cfg.get("overwrite") is False and host_file.exists():
                 # The driver refuses to replace an existing file; let it see one, so it fails as locally.
                 staging.uploads.append(UploadFile(staging.to_sandbox(host_file), b""))
