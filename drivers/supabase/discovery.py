@@ -7,7 +7,7 @@ import time
 import pyarrow as pa
 
 from drivers.common import pg
-from drivers.supabase.rest import RestSession
+from drivers.supabase.rest import RestSession, rest_table
 from drivers.supabase.restypes import plan_columns, rows_to_batch
 from drivers.supabase.settings import has_dsn, pg_params, rest_settings
 from runtime.driver import (
@@ -32,7 +32,7 @@ def discover(
     settings = rest_settings(connection)
     with RestSession(settings) as session:
         definitions = session.openapi().get("definitions") or {}
-        names = tables or sorted(definitions)
+        names = tables or sorted(name for name in definitions if _is_table_path(name))
         found = []
         for name in names:
             definition = definitions.get(name)
@@ -40,6 +40,16 @@ def discover(
                 raise DriverError(f"table {settings.schema}.{name} is not in the API schema")
             found.append(_table(session, settings.schema, name, definition, sample_rows))
     return DiscoveryResult(tables=tuple(found), source=connection.ref)
+
+
+def _is_table_path(name: str) -> bool:
+    """Is `name` (from the server's API schema) one REST path segment? Others are left out, not
+    requested: see `rest_table`."""
+    try:
+        rest_table(name)
+    except DriverError:
+        return False
+    return True
 
 
 def _table(session: RestSession, schema: str, name: str, definition: dict, sample_rows: int) -> TableInfo:

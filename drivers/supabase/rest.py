@@ -32,7 +32,7 @@ from drivers.supabase.filters import Filter, OrderTerm
 from drivers.supabase.settings import RestSettings
 from runtime.driver import DriverError, TransientError
 
-__all__ = ["RedirectRefused", "RestSession", "classify_rest", "spool", "spooled"]
+__all__ = ["RedirectRefused", "RestSession", "classify_rest", "rest_table", "spool", "spooled"]
 
 # PostgREST passes PostgreSQL's SQLSTATEs through: those come from the shared Postgres tables.
 _TRANSIENT_CODES = TRANSIENT_STATES | {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
@@ -68,6 +68,21 @@ def classify_rest(error: BaseException, *, action: str, settings: RestSettings) 
         )
     text = scrub(str(error), (settings.key,))
     return DriverError(f"{where}: {action} failed: {type(error).__name__}: {text}")
+
+
+def rest_table(table: str) -> str:
+    """`table` when it names one path segment under /rest/v1/, else DriverError.
+
+    The client puts the name into the request path as text: httpx percent-encodes `?`, `#`, `%`
+    and `\\`, but keeps `/` and resolves `.` and `..` segments, so `../../auth/v1/admin/users`
+    would send the service-role key to another API of the same server (Auth, Storage, RPC)."""
+    if "/" in table or table.strip() in (".", ".."):
+        raise DriverError(
+            f"table {table[:200]!r} cannot be read or written over the REST API: a REST table name is "
+            "one path segment (no '/', not '.' or '..')",
+            hint="name a table of the API's schema; other endpoints of the server are not tables",
+        )
+    return table
 
 
 class RedirectRefused(DriverError):
@@ -170,7 +185,7 @@ class RestSession:
         remaining = limit
         while remaining is None or remaining > 0:
             size = page_size if remaining is None else min(page_size, remaining)
-            query = self.client.table(table).select(select)
+            query = self.client.table(rest_table(table)).select(select)
             for item in filters:
                 query = query.filter(item.column, item.operator, item.value)
             for term in order:
@@ -185,7 +200,7 @@ class RestSession:
 
     def count(self, table: str) -> int | None:
         response = self._execute(
-            self.client.table(table).select("*", count="estimated").range(0, 0), f"counting {table}"
+            self.client.table(rest_table(table)).select("*", count="estimated").range(0, 0), f"counting {table}"
         )
         return response.count
 
@@ -200,7 +215,7 @@ class RestSession:
     def send(self, table: str, rows: list[dict[str, Any]], *, upsert_on: tuple[str, ...]) -> None:
         from postgrest.types import ReturnMethod
 
-        builder = self.client.table(table)
+        builder = self.client.table(rest_table(table))
         if upsert_on:
             query = builder.upsert(rows, on_conflict=",".join(upsert_on), returning=ReturnMethod.minimal)
         else:
