@@ -663,3 +663,8 @@ def test_a_reference_inside_an_unexpected_token_names_itself() -> None:
         sql_lexing.classify(sql, [_tok("VAR", sql, "S0"), _tok("COMMA", sql, ","), _tok("NUMBER", sql, "5")],
                             [(0, 2), (4, 5)])
     assert caught.value.slot == 1
+
+
+def test_duckdb_rewrites_every_space_and_only_quotes_open_strings() -> None:
+    assert duckdb_rewrites("SELECT \u3000\u3000 1") == [7, 8]
+    assert duckdb_rewrites("SELECT X, \u3000") == [10]

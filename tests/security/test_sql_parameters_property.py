@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.mysql, pytest.mark.postgres]
 DIALECTS = ("mysql", "postgres", "duckdb")
 BASE = "osirisbase"
 """The neutral value each adversarial query is compared with."""
-PROFILE = settings(max_examples=int(os.environ.get("OSIRIS_SQL_EXAMPLES", "120")), deadline=None,
+PROFILE = settings(max_examples=int(os.environ.get("OSIRIS_SQL_EXAMPLES", "60")), deadline=None,
                    derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                           HealthCheck.function_scoped_fixture])
