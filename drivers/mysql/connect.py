@@ -29,12 +29,13 @@ from typing import Any
 import pymysql
 from pymysql.constants import CLIENT
 
-from drivers.common.transport import note_transport
+from drivers.common.transport import is_local, note_transport
 from drivers.mysql.infile import GuardedConnection
 from runtime.driver import DriverError, ResolvedConnection, TransientError
 
 __all__ = [
-    "SSL_MODES", "ConnParams", "classify", "conn_params", "connect", "cx_url", "error_code", "mask", "qualified",
+    "SSL_MODES", "ConnParams", "classify", "conn_params", "connect", "cx_refused", "cx_url", "error_code", "mask",
+    "qualified",
     "quote_ident", "split_table",
 ]
 
@@ -210,18 +211,41 @@ def cx_url(params: ConnParams) -> str:
     """The connectorx URL (secret: never put it in a message, event or file), with the TLS
     setting pymysql would use: connectorx's ssl-mode values mean what the mysql client's do,
     except PREFERRED, which refuses a server without TLS; so `preferred` becomes REQUIRED
-    (unverified, as pymysql's preferred) or DISABLED after what the server offered pymysql."""
+    (unverified, as pymysql's preferred) or DISABLED after what the server offered pymysql.
+    DriverError when connectorx may not carry the password there (`cx_refused`)."""
+    refused = cx_refused(params)
+    if refused:
+        raise DriverError(f"connectorx cannot read from {params.where}: {refused}", hint=CX_REFUSED_HINT)
     user = urllib.parse.quote(params.user or "", safe="")
     password = urllib.parse.quote(params.password, safe="")
     auth = f"{user}:{password}@" if password else f"{user}@"
     database = urllib.parse.quote(params.database or "", safe="")
-    mode = params.ssl_mode
-    if mode == "preferred":
-        mode = "required" if _tls_offered(params) else "disabled"
+    mode = _cx_mode(params)
     query = {"ssl-mode": _CX_MODES[mode]}
     if params.ssl_ca and mode in ("verify_ca", "verify_identity"):
         query["ssl-ca"] = params.ssl_ca
-    return f"mysql://{auth}{params.host}:{params.port}/{database}?{urllib.parse.urlencode(query)}"
+    host = f"[{params.host}]" if ":" in params.host and not params.host.startswith("[") else params.host
+    return f"mysql://{auth}{host}:{params.port}/{database}?{urllib.parse.urlencode(query)}"
+
+
+CX_REFUSED_HINT = "require TLS for this alias (`ssl: {mode: verify_identity, ca: ...}`), or use `fetch_mode: stream`"
+
+
+def cx_refused(params: ConnParams) -> str | None:
+    """Why connectorx must not connect (None: it may). Its MySQL client answers a server that asks
+    for caching_sha2_password's full authentication with the password RSA-encrypted under a key
+    the server sends, and cannot be told not to (pymysql can: `drivers.mysql.auth`); over a link
+    without TLS to another machine whoever answers would read the password."""
+    if is_local(params.host) or _cx_mode(params) != "disabled":
+        return None
+    return (f"the link to {params.host} has no TLS, and connectorx would give the password to a server "
+            "that asks for it in a form it can read")
+
+
+def _cx_mode(params: ConnParams) -> str:
+    if params.ssl_mode == "preferred":
+        return "required" if _tls_offered(params) else "disabled"
+    return params.ssl_mode
 
 
 def _tls_offered(params: ConnParams) -> bool:

@@ -11,7 +11,8 @@ Three read paths give the same schema and values (see `drivers.mysql.types`):
 `fetch_mode: auto` (the default) takes bulk when there is an integer key (`partition_on`, or a
 table's primary key) and the result has no untyped NULL columns; for a query without one,
 cxstream when connectorx carries every column exactly; otherwise stream. `fetch_mode:
-stream` always takes the pymysql cursor.
+stream` always takes the pymysql cursor, and so does auto on a link without TLS to another
+machine, where connectorx would give the password away (`connect.cx_refused`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pyarrow as pa
 
 from drivers.common import metered
 from drivers.mysql.bulk import bulk_batches
-from drivers.mysql.connect import ConnParams, conn_params
+from drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_params, cx_refused
 from drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
 from drivers.mysql.plan import Source, plan_bulk
 from drivers.mysql.stream import probe, stream_batches
@@ -55,17 +56,21 @@ class MySQLExtractor(MySQLConnectionTools):
         if mode not in FETCH_MODES:
             raise DriverError(f"`fetch_mode` must be one of {', '.join(FETCH_MODES)}, got {mode!r}")
         plan, reason, probed = None, "fetch_mode is stream", None
-        if mode != "stream":
+        no_cx = cx_refused(params) if mode != "stream" else None
+        if no_cx and mode == "bulk":
+            raise DriverError(f"`fetch_mode: bulk` cannot read this: {no_cx}", hint=CX_REFUSED_HINT)
+        if mode != "stream" and not no_cx:
             plan, reason, probed = plan_bulk(params, source, config.get("partition_on"))
             if plan is None and mode == "bulk":
                 raise DriverError(f"`fetch_mode: bulk` cannot read this: {reason}",
                                   hint="use `fetch_mode: auto` or `stream`, or set `partition_on`")
+        reason = no_cx or reason
         if plan is not None:
             schema, batches = bulk_batches(params, plan, batch_size, limit, ctx.memory_limit_bytes)
             ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
         else:
-            cx_columns, unfit = _query_columns(params, source, probed) if mode == "auto" and source.query \
-                else (None, "")
+            cx_columns, unfit = _query_columns(params, source, probed) \
+                if mode == "auto" and source.query and not no_cx else (None, "")
             if cx_columns is not None and not unfit:
                 schema, batches = cx_stream_batches(ctx, params, source.query or "", cx_columns, batch_size,
                                                     limit, ctx.memory_limit_bytes)

@@ -22,6 +22,7 @@ import pymysql
 from pymysql.connections import MySQLResult
 from pymysql.protocol import LoadLocalPacketWrapper
 
+from drivers.mysql.auth import PasswordGuard
 from runtime.driver import DriverError
 
 __all__ = ["GuardedConnection", "LocalFileRefused", "expect_file"]
@@ -57,8 +58,9 @@ class _GuardedResult(MySQLResult):
         raise LocalFileRefused(requested)
 
 
-class GuardedConnection(pymysql.connections.Connection):
-    """A pymysql connection whose LOCAL INFILE answers are limited by `expect_file`."""
+class GuardedConnection(PasswordGuard, pymysql.connections.Connection):
+    """A pymysql connection whose LOCAL INFILE answers are limited by `expect_file` (and which keeps
+    the password from a remote server on a link without TLS: `drivers.mysql.auth`)."""
 
     _expected_file: bytes | None = None
 

@@ -11,10 +11,8 @@ machine's non-loopback interface address is used.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -28,28 +26,10 @@ from drivers.mysql.connect import conn_params
 from drivers.supabase.settings import rest_settings
 from runtime.driver import ResolvedConnection
 from tests.support.fake_mysql import fake_mysql, writer_script
+from tests.support.hosts import remote_name
 from tests.support.tls import make_pki
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _remote_name() -> tuple[str, str]:
-    """(a host name or address that is not loopback, the local address it reaches)."""
-    name = socket.gethostname()
-    try:
-        if ipaddress.ip_address(socket.gethostbyname(name)).is_loopback and not is_local(name):
-            return name, socket.gethostbyname(name)
-    except OSError:
-        pass
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks the outgoing interface
-        address = probe.getsockname()[0]
-    except OSError:
-        pytest.fail("this machine has neither a host name for itself nor a non-loopback interface")
-    finally:
-        probe.close()
-    return address, address
 
 
 @pytest.mark.parametrize(("host", "local"), [
@@ -117,8 +97,8 @@ def _pipeline(steps: list[tuple[str, str]]) -> str:
 
 
 def test_a_run_warns_once_per_alias_talking_to_a_remote_host_without_tls(tmp_path: Path) -> None:
-    name, address = _remote_name()
-    with fake_mysql(writer_script(lambda q: None), host=address) as my:
+    name, address = remote_name()
+    with fake_mysql(writer_script(lambda q: None), host=address, auth="none") as my:  # (no cleartext ask: refused)
         (tmp_path / "osiris_connections.yaml").write_text(f"""version: 1
 connections:
   mysql:
@@ -139,7 +119,7 @@ connections:
 
 
 def test_no_warning_when_tls_is_required(tmp_path: Path) -> None:
-    name, address = _remote_name()
+    name, address = remote_name()
     pki = make_pki(tmp_path / "pki", hosts=(name, address))
     with fake_mysql(writer_script(lambda q: None), host=address, tls=pki.server_context()) as my:
         (tmp_path / "osiris_connections.yaml").write_text(f"""version: 1
@@ -156,8 +136,8 @@ connections:
 
 
 def test_doctor_says_it_too(tmp_path: Path) -> None:
-    name, address = _remote_name()
-    with fake_mysql(writer_script(lambda q: None), host=address) as my:
+    name, address = remote_name()
+    with fake_mysql(writer_script(lambda q: None), host=address, auth="none") as my:  # (no cleartext ask: refused)
         (tmp_path / "osiris_connections.yaml").write_text(f"""version: 1
 connections:
   mysql:

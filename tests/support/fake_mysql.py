@@ -1,10 +1,14 @@
 """A hostile MySQL stand-in: it asks for local files and for passwords in clear text.
 
 It speaks enough of the client/server protocol for pymysql: the v10 handshake (optionally
-offering TLS, with a certificate), AuthSwitchRequest to `mysql_clear_password` (so the
-client sends its password as is), OK/ERR, text result sets, and the LOCAL INFILE request
-(0xFB + file name) with which a server makes the client send one of its files. A `script`
-decides the answer to each query; everything the client sends is recorded per connection.
+offering TLS, with a certificate), an AuthSwitchRequest to a method that reveals the password
+(`auth`: `mysql_clear_password` by default, so the client sends its password as is; `dialog`
+with a "Password: " prompt; `caching_sha2_password` or `sha256_password` with a full
+authentication that RSA-encrypts the password with a key this server sends, and decrypts; or
+`none`, accepting any client at once, as connectorx needs), OK/ERR, text result sets, and the
+LOCAL INFILE request (0xFB + file name) with which a server makes the client send one of its
+files. A `script` decides the answer to each query; everything the client sends is recorded per
+connection.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MyClient", "FakeMySQL", "Infile", "Ok", "Rows", "fake_mysql", "writer_script"]
+__all__ = ["AUTH_METHODS", "MyClient", "FakeMySQL", "Infile", "Ok", "Rows", "fake_mysql", "writer_script"]
 
 CLIENT_LOCAL_FILES = 0x80
 CLIENT_SSL = 0x800
@@ -149,7 +153,52 @@ def _column(name: str) -> bytes:
             + struct.pack("<H", 0) + b"\x00" + b"\x00\x00")
 
 
-def _handshake(link: _Link, tls: ssl.SSLContext | None, client: MyClient) -> Any:
+AUTH_METHODS = ("mysql_clear_password", "dialog", "caching_sha2_password", "sha256_password", "none")
+
+
+def _rsa_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _rsa_password(link: _Link, salt: bytes) -> str:
+    """Send our public key, decrypt what comes back (the password XOR the salt, RSA-OAEP)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    key = _rsa_key()
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    link.send(b"\x01" + pem)
+    sealed = link.read()
+    plain = key.decrypt(sealed, padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None))
+    return bytes(b ^ salt[i % len(salt)] for i, b in enumerate(plain)).rstrip(b"\x00").decode("utf-8", "replace")
+
+
+def _authenticate(link: _Link, client: MyClient, auth: str, salt: bytes) -> None:
+    """Switch the client to `auth` and record the password it gives away (if it does)."""
+    if auth == "none":
+        return
+    if auth == "dialog":
+        link.send(b"\xfe" + b"dialog\x00" + b"\x05" + b"Password: ")
+        client.password = link.read().rstrip(b"\x00").decode("utf-8", "replace")
+        return
+    if auth == "mysql_clear_password":
+        link.send(b"\xfe" + b"mysql_clear_password\x00" + b"\x00")
+        client.password = link.read().rstrip(b"\x00").decode("utf-8", "replace")
+        return
+    link.send(b"\xfe" + auth.encode() + b"\x00" + salt + b"\x00")
+    answer = link.read()
+    if auth == "caching_sha2_password":  # a scramble: not in the cache, "perform full authentication"
+        link.send(b"\x01\x04")
+        answer = link.read()
+    if answer in (b"\x01", b"\x02"):  # the client asks for our public key
+        client.password = _rsa_password(link, salt)
+    elif answer:
+        client.password = answer.rstrip(b"\x00").decode("utf-8", "replace")  # sent in clear (over TLS)
+
+
+def _handshake(link: _Link, tls: ssl.SSLContext | None, client: MyClient, auth: str = AUTH_METHODS[0]) -> Any:
     caps = _CAPS | (CLIENT_SSL if tls is not None else 0)
     salt = b"abcdefgh" + b"ijklmnopqrst"
     greeting = (b"\x0a" + b"5.7.99-fake\x00" + struct.pack("<I", 7) + salt[:8] + b"\x00"
@@ -165,25 +214,24 @@ def _handshake(link: _Link, tls: ssl.SSLContext | None, client: MyClient) -> Any
         response = link.read()
         client.capabilities = struct.unpack("<I", response[:4])[0]
     client.user = response[32:].split(b"\x00", 1)[0].decode()
-    link.send(b"\xfe" + b"mysql_clear_password\x00" + b"\x00")  # AuthSwitchRequest
-    client.password = link.read().rstrip(b"\x00").decode("utf-8", "replace")
+    _authenticate(link, client, auth, salt)
     link.send(_OK)
     return link
 
 
-def _serve(sock: socket.socket, server: FakeMySQL, script: Script, tls: ssl.SSLContext | None) -> None:
+def _serve(sock: socket.socket, server: FakeMySQL, script: Script, tls: ssl.SSLContext | None, auth: str) -> None:
     client = MyClient()
     server.connections.append(client)
     link = _Link(sock)
     try:
-        _converse(link, client, script, tls)
+        _converse(link, client, script, tls, auth)
     finally:
         if link.sock is not sock:
             link.sock.close()  # the TLS wrapper; the caller closes the plain socket
 
 
-def _converse(link: _Link, client: MyClient, script: Script, tls: ssl.SSLContext | None) -> None:
-    _handshake(link, tls, client)
+def _converse(link: _Link, client: MyClient, script: Script, tls: ssl.SSLContext | None, auth: str) -> None:
+    _handshake(link, tls, client, auth)
     while True:
         packet = link.read()
         if not packet or packet[0] == 0x01:  # COM_QUIT
@@ -214,8 +262,11 @@ def _converse(link: _Link, client: MyClient, script: Script, tls: ssl.SSLContext
 
 
 @contextmanager
-def fake_mysql(script: Script, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Iterator[FakeMySQL]:
+def fake_mysql(script: Script, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None,
+               auth: str = AUTH_METHODS[0]) -> Iterator[FakeMySQL]:
     """Serve on `host` (an ephemeral port) until the block ends; one thread per client."""
+    if auth not in AUTH_METHODS:
+        raise ValueError(f"auth must be one of {AUTH_METHODS}")
     listener = socket.create_server((host, 0))
     listener.settimeout(0.2)
     server = FakeMySQL(host, listener.getsockname()[1])
@@ -224,8 +275,8 @@ def fake_mysql(script: Script, host: str = "127.0.0.1", tls: ssl.SSLContext | No
     def client_thread(sock: socket.socket) -> None:
         sock.settimeout(10)
         try:
-            _serve(sock, server, script, tls)
-        except (OSError, ssl.SSLError, ConnectionError, struct.error):
+            _serve(sock, server, script, tls, auth)
+        except (OSError, ssl.SSLError, ConnectionError, struct.error, ValueError):
             pass
         finally:
             sock.close()

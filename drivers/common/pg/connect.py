@@ -22,7 +22,7 @@ from typing import Any
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from drivers.common.transport import note_transport
+from drivers.common.transport import is_local, note_transport
 from runtime.driver import DriverError, ResolvedConnection
 
 __all__ = [
@@ -39,6 +39,8 @@ __all__ = [
 CONNECT_TIMEOUT_S = 10
 _OVERRIDES = {"host": "host", "port": "port", "database": "dbname", "user": "user"}
 _TLS_FIELDS = ("sslrootcert", "sslcert", "sslkey", "sslcrl")
+NO_CLEARTEXT = "!password"
+"""libpq `require_auth` for a link that may be plaintext to another machine: no cleartext password."""
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _UNSURE = {
     "disable": "without TLS (sslmode disable)",
@@ -109,15 +111,25 @@ def params_from(
     if sslmode not in SSL_MODES:
         raise DriverError(f"{connection.ref}: sslmode cannot be {sslmode!r}", hint=f"one of: {', '.join(SSL_MODES)}")
     extra["sslmode"] = sslmode
+    if not parsed.get("hostaddr") or "host" in extra:
+        # An address written nowhere in the file would take the credential elsewhere: libpq reads
+        # PGHOSTADDR, or a service file's hostaddr (PGSERVICE), whenever hostaddr is not given.
+        extra["hostaddr"] = ""
     extra.update({key: fields[key] for key in _TLS_FIELDS if fields.get(key)})
     if "connect_timeout" not in parsed:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     extra.setdefault("application_name", parsed.get("application_name") or "osiris")
     conninfo = make_conninfo(dsn, **{k: v for k, v in extra.items() if v is not None})
     merged = conninfo_to_dict(conninfo)
-    where = f"{merged.get('host', 'localhost')}:{merged.get('port', 5432)}/{merged.get('dbname', '')}"
+    host = merged.get("host") or os.environ.get("PGHOST")  # a dsn without a host: libpq's default
+    port = merged.get("port") or os.environ.get("PGPORT") or 5432
+    where = f"{host or 'localhost'}:{port}/{merged.get('dbname', '')}"
     schema = fields.get("schema") or default_schema
-    hosts = str(merged.get("hostaddr") or merged.get("host") or os.environ.get("PGHOST") or "/").split(",")
+    hosts = str(merged.get("hostaddr") or host or "/").split(",")
+    if sslmode in _UNSURE and any(not is_local(h) for h in hosts) and "require_auth" not in merged:
+        # The link may be plaintext (a server or anyone on the path can refuse TLS): never answer
+        # a request for the password in clear. SCRAM and md5 reveal no password; TLS modes may.
+        conninfo = make_conninfo(conninfo, require_auth=NO_CLEARTEXT)
     note_transport(connection, hosts, _UNSURE.get(sslmode))
     return PgParams(conninfo, str(schema), f"{connection.ref} {where}", tuple(secrets))
 

@@ -39,6 +39,7 @@ _PERMANENT_CONNECT_WORDS = (
     "could not translate host name",
     "invalid connection option",
     "permission denied",
+    "authentication method requirement",
 )
 HINTS = {
     "23505": "rows collide with existing keys; `write_mode: upsert` with `primary_key` updates them instead",
@@ -100,6 +101,14 @@ def classify(
             or any(word in lowered for word in _CONNECTION_WORDS)
         )
     code = f" [{state}]" if state else ""
+    if connecting and "server requested a cleartext password" in lowered:
+        return DriverError(
+            f"PostgreSQL {label}: {action} failed: the server asked for the password in clear text over a "
+            "connection that may be unencrypted, so Osiris did not send it (a server that refuses TLS, or "
+            "anyone on the path, would have read it)",
+            hint="require TLS for this alias: `sslmode: verify-full` with `sslrootcert` (or `require`); "
+            "docs/connections.md, TLS",
+        )
     message = f"PostgreSQL {label}: {action} failed{code}: {text}"
     hint = HINTS.get(state or "")
     if transient and hint is None:
