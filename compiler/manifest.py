@@ -51,10 +51,11 @@ class InputSource(_Model):
 
 
 class Retry(_Model):
-    # The bounds of oml.ir.Retry; infinity and NaN are refused (a run must never wait forever).
+    # The bounds of oml.ir.RetryPolicy; infinity, NaN and waits beyond a day are refused (a run
+    # must never wait forever, and 1e300 seconds overflowed the wait into an internal error).
     max_attempts: int = Field(default=1, ge=1, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0, allow_inf_nan=False)
-    max_backoff_seconds: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=86400, allow_inf_nan=False)
+    max_backoff_seconds: float = Field(default=30.0, ge=0, le=86400, allow_inf_nan=False)
 
 
 class ManifestStep(_Model):
@@ -119,7 +120,7 @@ def manifest_schema() -> dict[str, Any]:
 class ManifestError(Exception):
     """A manifest directory is missing, unreadable or fails verification.
 
-    `diagnostics` holds one coded diagnostic per problem (OML092-OML096, OML083/OML084),
+    `diagnostics` holds one coded diagnostic per problem (OML092-OML096, OML083-OML085),
     at the file and line of manifest.yaml or the cfg file concerned; the message sums them up.
     """
 
@@ -128,8 +129,14 @@ class ManifestError(Exception):
         self.diagnostics = diagnostics or []
 
 
-MAX_FILE_BYTES = 64 * 2**20
-"""Largest manifest.yaml, meta.json or cfg file read (a 10,000-step manifest is about 6 MB)."""
+MANIFEST_SIZE_FACTOR = 16
+"""A manifest file may be this many times the input cap (oml.source.max_input_bytes), and at
+least MIN_MANIFEST_BYTES: the compiler writes more than it reads (a 2 MB, 10,000-step pipeline
+is a 5 MB manifest.yaml; a terse step of 90 bytes becomes 480), so what omlc writes, osiris runs."""
+MIN_MANIFEST_BYTES = 64 * 2**20
+MAX_JSON_DEPTH = 100
+"""How deep meta.json and cfg files may nest: what the YAML they were compiled from may
+(oml.yaml_compose.Limits.max_depth); deeper JSON blew Python's recursion limit."""
 COPIED = ("manifest.yaml", "meta.json", "effective_config.json", "sourcemap.json")
 """The files of a manifest directory besides cfg/: what `osiris run --manifest` copies into
 the session, with each step's cfg file (nothing else, and never a symbolic link)."""
@@ -143,6 +150,7 @@ def load_manifest(
     project_root: Path | None = None,
     connections: ConnectionsFile | None = None,
     env: Mapping[str, str] | None = None,
+    keep: dict[str, bytes] | None = None,
 ) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
     """Read and verify a compiled directory: (manifest, cfg by step id, meta).
 
@@ -153,25 +161,43 @@ def load_manifest(
     checks a config, the path policy against `project_root` and the roots `connections` grant).
     Every problem is a coded diagnostic, raised together as one ManifestError; `label` is how
     messages name `directory` (as the user typed it). Nothing here can hang on a FIFO, follow
-    a symbolic link out of the directory, or crash on a damaged file.
+    a symbolic link out of the directory, or crash on a damaged file. Each file is read once:
+    `keep` (when given) receives the verified bytes by relative path, so a caller that copies
+    the directory copies exactly what was verified, whatever changed on disk meanwhile.
     """
     from compiler.manifest_verify import verify_manifest
     from spec.registry import default_registry
 
     where = label or str(directory)
     d = Diagnostics()
-    loaded = _load_model(directory, where, d)
+    reader = _Reader(directory, where, d, max_file_bytes(env))
+    loaded = _load_model(reader)
     if loaded is None:
         raise _error(d)
     manifest, meta, spans = loaded
-    cfgs, texts = _load_cfgs(directory, where, manifest, d)
+    cfgs, texts = _load_cfgs(reader, manifest)
     verify_manifest(
         manifest, cfgs, registry or default_registry(), d, where=where, spans=spans, cfg_texts=texts,
         project_root=project_root, connections=connections, env=env,
     )
     if d.has_errors:
         raise _error(d)
+    if keep is not None:
+        keep.update(reader.read)
     return manifest, cfgs, meta
+
+
+def max_file_bytes(env: Mapping[str, str] | None = None) -> int:
+    """The largest manifest.yaml, meta.json or cfg file read: MANIFEST_SIZE_FACTOR times the
+    input cap, at least MIN_MANIFEST_BYTES (a malformed OSIRIS_MAX_INPUT_SIZE means the default:
+    the cap's own users report it)."""
+    from oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes
+
+    try:
+        cap = max_input_bytes(env)
+    except InputError:
+        cap = DEFAULT_MAX_INPUT_BYTES
+    return max(MIN_MANIFEST_BYTES, MANIFEST_SIZE_FACTOR * cap)
 
 
 def manifest_files(manifest: Manifest) -> list[str]:
@@ -179,9 +205,11 @@ def manifest_files(manifest: Manifest) -> list[str]:
     return [*COPIED, *(step.cfg for step in manifest.steps)]
 
 
-def read_regular(path: Path, shown: str) -> bytes:
-    """A regular file's bytes, at most MAX_FILE_BYTES; refuses links, FIFOs and devices
-    (which could point outside the directory or block forever) with a ManifestError."""
+def read_regular(path: Path, shown: str, limit: int | None = None) -> bytes:
+    """A regular file's bytes, at most `limit` (default `max_file_bytes()`); refuses links,
+    FIFOs and devices (which could point outside the directory or block forever) with a
+    ManifestError."""
+    limit = max_file_bytes() if limit is None else limit
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(path, flags)
@@ -193,15 +221,16 @@ def read_regular(path: Path, shown: str) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{shown} is not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ManifestError(f"{shown} is {info.st_size} bytes, more than a manifest file may be "
-                                f"({MAX_FILE_BYTES})")
+        if info.st_size > limit:
+            raise ManifestError(f"{shown} is {info.st_size:,} bytes, more than a manifest file may be "
+                                f"({limit:,}: {MANIFEST_SIZE_FACTOR} times OSIRIS_MAX_INPUT_SIZE, at least "
+                                f"{MIN_MANIFEST_BYTES:,})")
         chunks, size = [], 0
-        while chunk := os.read(fd, 1 << 20):
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
             chunks.append(chunk)
             size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                raise ManifestError(f"{shown} grew beyond {MAX_FILE_BYTES} bytes while being read")
+        if size > limit:
+            raise ManifestError(f"{shown} grew beyond {limit:,} bytes while being read")
         return b"".join(chunks)
     except OSError as error:
         raise ManifestError(f"cannot read {shown}: {error.strerror or error}") from None
@@ -209,31 +238,103 @@ def read_regular(path: Path, shown: str) -> bytes:
         os.close(fd)
 
 
-def _read_text(directory: Path, name: str, where: str, d: Diagnostics) -> str | None:
-    shown = f"{where}/{name}"
-    try:
-        if name.startswith("cfg/") and (directory / "cfg").is_symlink():
-            raise ManifestError(f"{where}/cfg is a symbolic link; a manifest directory holds plain files")
-        return read_regular(directory / name, shown).decode("utf-8")
-    except ManifestError as error:
-        d.add("OML092", Span.whole_file(shown), str(error), help="recompile the pipeline with omlc")
-    except UnicodeDecodeError as error:
-        d.add("OML092", Span.whole_file(shown), f"{shown} is not UTF-8 text (byte {error.start})",
-              help="recompile the pipeline with omlc")
-    return None
+class _Reader:
+    """Reads each file of one manifest directory once, keeping the bytes it verified; a
+    problem is an OML092 diagnostic and None."""
+
+    def __init__(self, directory: Path, where: str, d: Diagnostics, limit: int) -> None:
+        self.directory, self.where, self.d, self.limit = directory, where, d, limit
+        self.read: dict[str, bytes] = {}
+
+    def text(self, name: str) -> str | None:
+        shown = f"{self.where}/{name}"
+        try:
+            if name.startswith("cfg/") and (self.directory / "cfg").is_symlink():
+                raise ManifestError(f"{self.where}/cfg is a symbolic link; a manifest directory holds plain files")
+            data = read_regular(self.directory / name, shown, self.limit)
+            text = data.decode("utf-8")
+        except ManifestError as error:
+            self.malformed(shown, str(error))
+            return None
+        except UnicodeDecodeError as error:
+            self.malformed(shown, f"{shown} is not UTF-8 text (byte {error.start})")
+            return None
+        self.read[name] = data
+        return text
+
+    def json_object(self, name: str) -> dict[str, Any] | None:
+        """A JSON object file with no repeated key (json.loads keeps the last one, so a file
+        could show a reader one value and run another under the same fingerprint), at most
+        MAX_JSON_DEPTH deep."""
+        text = self.text(name)
+        if text is None:
+            return None
+        shown = f"{self.where}/{name}"
+        try:
+            data = json.loads(text, object_pairs_hook=_unique_keys)
+        except _RepeatedKey as error:
+            self.malformed(shown, f"{shown} repeats the key {error.args[0]!r} in one object")
+            return None
+        except RecursionError:
+            self.malformed(shown, f"{shown} nests more than {MAX_JSON_DEPTH} levels deep")
+            return None
+        except ValueError as error:
+            self.malformed(shown, f"{shown} is not valid JSON: {error}")
+            return None
+        if not isinstance(data, dict):
+            self.malformed(shown, f"{shown} is not a JSON object")
+            return None
+        if _depth_exceeds(data, MAX_JSON_DEPTH):
+            self.malformed(shown, f"{shown} nests more than {MAX_JSON_DEPTH} levels deep")
+            return None
+        return data
+
+    def malformed(self, shown: str, message: str) -> None:
+        self.d.add("OML092", Span.whole_file(shown), message, help="recompile the pipeline with omlc")
 
 
-def _load_model(directory: Path, where: str, d: Diagnostics) -> tuple[Manifest, dict[str, Any], dict[str, Span]] | None:
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return data
+
+
+def _depth_exceeds(data: Any, limit: int) -> bool:
+    """Whether `data` nests containers more than `limit` deep (iteratively: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Span]] | None:
     """manifest.yaml through the schema and its fingerprint, or None after reporting why."""
     from oml.yaml_loader import YNode, load_yaml
 
+    where, d = reader.where, reader.d
     shown = f"{where}/manifest.yaml"
-    text = _read_text(directory, "manifest.yaml", where, d)
-    meta_text = _read_text(directory, "meta.json", where, d)
-    if text is None or meta_text is None:
+    text = reader.text("manifest.yaml")
+    meta = reader.json_object("meta.json")
+    if text is None or meta is None:
         return None
     found = Diagnostics()
-    root = load_yaml(text, shown, found)  # depth, alias and size limits: a hostile file cannot hang us
+    # depth, alias and size limits: a hostile file cannot hang us
+    root = load_yaml(text, shown, found, max_bytes=reader.limit)
     if root is None or found.has_errors:
         first = next(iter(found.errors()), None)
         problem = f" (line {first.span.line}, column {first.span.column}: {first.message})" if first else ""
@@ -252,16 +353,6 @@ def _load_model(directory: Path, where: str, d: Diagnostics) -> tuple[Manifest, 
                 walk(item)
 
     walk(root)
-    try:
-        meta = json.loads(meta_text)
-    except ValueError as error:
-        d.add("OML092", Span.whole_file(f"{where}/meta.json"), f"{where}/meta.json is not valid JSON: {error}",
-              help="recompile the pipeline with omlc")
-        return None
-    if not isinstance(meta, dict):
-        d.add("OML092", Span.whole_file(f"{where}/meta.json"), f"{where}/meta.json is not a JSON object",
-              help="recompile the pipeline with omlc")
-        return None
     try:
         manifest = Manifest.model_validate(root.to_data())
     except ValidationError as error:
@@ -284,37 +375,26 @@ def _load_model(directory: Path, where: str, d: Diagnostics) -> tuple[Manifest, 
     return manifest, meta, spans
 
 
-def _load_cfgs(directory: Path, where: str, manifest: Manifest,
-               d: Diagnostics) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+def _load_cfgs(reader: _Reader, manifest: Manifest) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Each step's cfg file, checked against its `cfg_fp` (a step whose file is unusable is left out)."""
     cfgs: dict[str, dict[str, Any]] = {}
     texts: dict[str, str] = {}
     for step in manifest.steps:
-        if step.cfg != f"cfg/{step.id}.json":
-            continue  # verify_manifest reports it; never read a file the step id does not name
-        shown = f"{where}/{step.cfg}"
-        text = _read_text(directory, step.cfg, where, d)
-        if text is None:
+        if step.cfg != f"cfg/{step.id}.json" or step.cfg in reader.read:
+            continue  # verify_manifest reports both: never read a file the step id does not name, nor twice
+        cfg = reader.json_object(step.cfg)
+        if cfg is None:
             continue
-        try:
-            cfg = json.loads(text)
-        except ValueError as error:
-            d.add("OML092", Span.whole_file(shown), f"{shown} is not valid JSON: {error}",
-                  help="recompile the pipeline with omlc")
-            continue
-        if not isinstance(cfg, dict):
-            d.add("OML092", Span.whole_file(shown), f"{shown} is not a JSON object",
-                  help="recompile the pipeline with omlc")
-            continue
+        shown = f"{reader.where}/{step.cfg}"
         try:
             matches = fingerprint(cfg) == step.cfg_fp
         except ValueError:  # NaN or infinity: no canonical form
             matches = False
         if not matches:
-            d.add("OML093", Span.whole_file(shown), f"{shown} does not match its cfg_fp",
-                  help="the file was edited or half-copied after compiling; recompile the pipeline")
+            reader.d.add("OML093", Span.whole_file(shown), f"{shown} does not match its cfg_fp",
+                         help="the file was edited or half-copied after compiling; recompile the pipeline")
         cfgs[step.id] = cfg
-        texts[step.id] = text
+        texts[step.id] = reader.read[step.cfg].decode("utf-8")
     return cfgs, texts
 
 

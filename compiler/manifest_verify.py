@@ -13,7 +13,7 @@ have guaranteed. `verify_manifest` re-checks exactly that, with the compiler's o
 - OML096: each cfg passes its component's checks (unknown keys, schema, constraints, inline
   secrets, connection overrides, DuckDB SQL that reaches outside its inputs) and names the
   same connection as the manifest;
-- OML083/OML084: the path policy (compiler/path_policy.py), as when compiling.
+- OML083-OML085: the path policy (compiler/path_policy.py), as when compiling.
 
 `load_manifest` calls it for `osiris run --manifest` and for the E2B worker alike, so no
 runtime accepts a manifest another would refuse.
@@ -31,9 +31,9 @@ from compiler.checks.duckdb_access import HINT as DUCKDB_HINT
 from compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
 from compiler.checks.graph import find_cycles
 from compiler.checks.secrets import find_inline_secrets
-from compiler.manifest import Manifest
+from compiler.manifest import InputSource, Manifest, ManifestStep
 from compiler.passes.plan import schedule
-from compiler.path_policy import check_path, step_roots
+from compiler.path_policy import check_path, protected_files, step_roots
 from oml.diagnostics import Diagnostics
 from oml.pointer import from_path, join
 from oml.span import Span
@@ -114,8 +114,11 @@ def verify_manifest(
             report.manifest("OML092", f"/steps/{index}/cfg",
                             f"step '{step.id}' names its config {step.cfg!r}; it must be 'cfg/{step.id}.json'")
     specs = _check_components(manifest, registry, report)
+    if connections is not None:
+        _check_connection_refs(manifest, specs, connections, report)
     _check_graph(manifest, specs, report)
     root = project_root or Path(os.getcwd())
+    protected = protected_files(root, connections)
     for step in manifest.steps:
         spec, cfg = specs.get(step.id), cfgs.get(step.id)
         if spec is not None and cfg is not None:
@@ -123,7 +126,7 @@ def verify_manifest(
             roots, base = step_roots(root, connections, step.connection, env)
             for key in spec.path_fields():
                 value = cfg.get(key)
-                problem = check_path(value, roots, base) if isinstance(value, str) else None
+                problem = check_path(value, roots, base, protected) if isinstance(value, str) else None
                 if problem is not None:
                     report.cfg(problem.code, step.id, f"/{key}", f"step '{step.id}': {problem.message}",
                                help=problem.hint)
@@ -165,6 +168,29 @@ def _check_components(manifest: Manifest, registry: Registry, report: _Report) -
     return specs
 
 
+def _check_connection_refs(manifest: Manifest, specs: Mapping[str, ComponentSpec], connections: ConnectionsFile,
+                           report: _Report) -> None:
+    """OML095 for a connection the connections file does not define (or, for a step without
+    one, a family without a default alias): found now, not after the steps before it ran."""
+    for index, step in enumerate(manifest.steps):
+        spec = specs.get(step.id)
+        if spec is None or not spec.family:
+            continue
+        if step.connection is not None:
+            family, _, alias = step.connection[1:].partition(".")
+            if connections.lookup(family, alias) is None:
+                defined = sorted(f"@{family}.{name}" for name in connections.aliases.get(family, {}))
+                report.manifest("OML095", f"/steps/{index}/connection",
+                                f"step '{step.id}' uses {step.connection}, which {connections.path} does not define",
+                                help=f"defined for {family}: {', '.join(defined)}" if defined else
+                                f"add it to the connections file, or {RECOMPILE}")
+        elif spec.connection == "required" and connections.default_alias(spec.family) is None:
+            report.manifest("OML095", f"/steps/{index}/connection",
+                            f"step '{step.id}' ({spec.name}) needs a `{spec.family}` connection and "
+                            f"{connections.path} has no default alias for it",
+                            help="mark an alias `default: true` in the connections file, or " + RECOMPILE)
+
+
 def _check_graph(manifest: Manifest, specs: Mapping[str, ComponentSpec], report: _Report) -> None:
     """OML094: unique ids, known references, agreeing edges, no cycle, the planner's own plan.
     The input rules per kind apply to steps whose component matched (else OML095 said why)."""
@@ -199,8 +225,14 @@ def _check_graph(manifest: Manifest, specs: Mapping[str, ComponentSpec], report:
             elif source.output not in steps[by_id[source.step]].outputs:
                 report.manifest("OML094", pointer, f"input '{name}' of step '{step.id}' reads output "
                                 f"'{source.output}', which '{source.step}' does not produce")
+        fed = {source.step for source in step.inputs.values()}
+        for n, need in enumerate(step.needs):
+            if need in by_id and need != step.id and steps[by_id[need]].outputs and need not in fed:
+                report.manifest("OML094", f"{at}/needs/{n}", f"step '{step.id}' needs '{need}', which "
+                                "produces data, but none of its `inputs` reads it")
         kind = specs[step.id].kind if step.id in specs else None
-        if kind == "extractor" and step.inputs:
+        if kind == "extractor" and any(not _ordering_only(name, source, steps, by_id)
+                                       for name, source in step.inputs.items()):
             report.manifest("OML094", join(at, "inputs"), f"extractor '{step.id}' cannot take data inputs")
         if kind == "writer" and len(step.inputs) > 1:
             report.manifest("OML094", join(at, "inputs"), f"writer '{step.id}' has {len(step.inputs)} data inputs")
@@ -232,6 +264,13 @@ def _check_graph(manifest: Manifest, specs: Mapping[str, ComponentSpec], report:
         if step.level != level_of[step.id]:
             report.manifest("OML094", f"/steps/{index}/level",
                             f"step '{step.id}' says level {step.level}; its `needs` put it at {level_of[step.id]}")
+
+
+def _ordering_only(name: str, source: InputSource, steps: list[ManifestStep], by_id: Mapping[str, int]) -> bool:
+    """An extractor's `needs` on a step that produces data compiles to an input named after
+    that step, reading its first output (the compiler refuses any other input, OML038)."""
+    outputs = steps[by_id[source.step]].outputs if source.step in by_id else []
+    return name == source.step and outputs[:1] == [source.output]
 
 
 def _check_overrides(step_id: str, ref: str, cfg: dict[str, Any], connections: ConnectionsFile,

@@ -64,8 +64,10 @@ class RetryPolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     max_attempts: int = Field(default=1, ge=1, le=20, description="Attempts in all, the first included.")
-    backoff_seconds: float = Field(default=1.0, ge=0, description="Wait before the second attempt; doubles each time.")
-    max_backoff_seconds: float = Field(default=30.0, ge=0, description="Upper bound of the wait.")
+    backoff_seconds: float = Field(default=1.0, ge=0, le=86400,
+                                   description="Wait before the second attempt; doubles each time (at most a day).")
+    max_backoff_seconds: float = Field(default=30.0, ge=0, le=86400,
+                                       description="Upper bound of the wait (at most a day).")
 
 
 class NeedRef(Node):

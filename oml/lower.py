@@ -392,7 +392,8 @@ class _Lowerer:
         problem = _retry_problem(data)
         if problem:
             self.d.add("OML024", node.span, problem,
-                       help="`max_attempts` 1-20, `backoff_seconds` >= 0, `max_backoff_seconds` >= `backoff_seconds`",
+                       help="`max_attempts` 1-20, `backoff_seconds` 0-86400, "
+                       "`max_backoff_seconds` from `backoff_seconds` to 86400",
                        pointer=node.pointer)
             return RetryPolicy.model_construct()
         return RetryPolicy.model_construct(**data)

@@ -20,6 +20,7 @@ from typing import Any
 from compiler.api import CompileOptions, CompileResult, compile_path, write_output
 from compiler.connections import ConnectionsFile
 from compiler.manifest import COPIED, Manifest, ManifestError, load_manifest, manifest_files
+from compiler.path_policy import protected_files
 from compiler.render import diagnostic_json
 from oml.canonical import fingerprint
 from oml.diagnostics import Diagnostic
@@ -223,6 +224,7 @@ class _Run:
         self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
         conns = self._connections  # the file the compile or the manifest check used, not read again
         options.path_roots = conns.roots if conns is not None else ()
+        options.protected_files = protected_files(self.work_dir, conns)
         self.states = {}
         result = self.executor(
             manifest,
@@ -252,12 +254,14 @@ class _Run:
             # Verified where the user put it, so errors name their path, not the session's copy;
             # an untrusted manifest is checked whole before anything runs (compiler/manifest_verify.py).
             source = _absolute(request.manifest_dir, self.work_dir)
+            verified: dict[str, bytes] = {}
             try:
                 self._loaded = load_manifest(
                     source, label=str(request.manifest_dir), registry=self.spec_registry,
-                    project_root=self.work_dir, connections=self._connections, env=self.env,
+                    project_root=self.work_dir, connections=self._connections or _no_connections(),
+                    env=self.env, keep=verified,
                 )
-                _copy_manifest(source, compiled, self._loaded[0])
+                _copy_manifest(source, compiled, self._loaded[0], verified)
             except ManifestError as error:
                 return self._abort("manifest_error", str(error), error.diagnostics)
             except OSError as error:
@@ -434,17 +438,27 @@ class _Run:
             self.session.write_artifact("schemas.json", schemas)
 
 
-def _copy_manifest(source: Path, target: Path, manifest: Manifest) -> None:
-    """Copy the files of a verified manifest directory into the session (nothing else: no
-    links, no extra files); a missing optional file (sourcemap.json, ...) is skipped."""
+def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Mapping[str, bytes]) -> None:
+    """Write the files of a verified manifest directory into the session (nothing else: no
+    links, no extra files): the bytes that were verified, never the files read again (one
+    swapped in after the check would be what the session, the report and a sandbox get);
+    the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing."""
     from compiler.manifest import read_regular
 
     for name in manifest_files(manifest):
-        if not (source / name).exists() and name in COPIED[2:]:
-            continue
-        data = read_regular(source / name, name)
+        data = verified.get(name)
+        if data is None:
+            if not (source / name).exists() and name in COPIED[2:]:
+                continue
+            data = read_regular(source / name, name)
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(data)
+
+
+def _no_connections() -> ConnectionsFile:
+    """What verification checks connection references against when there is no connections
+    file: no alias is defined, so a step that needs one is refused before anything runs."""
+    return ConnectionsFile(path="(no connections file)")
 
 
 def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
