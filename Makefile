@@ -28,7 +28,7 @@ golden: install
 MODULE ?=
 MUTATE_ARGS ?=
 mutate: $(if $(wildcard $(VENV)/bin/mutmut),,install)
-	$(PY) tools/mutate.py $(MUTATE_ARGS) $(MODULE)
+	$(PY) .ci/mutate.py $(MUTATE_ARGS) $(MODULE)
 
 clean:
 	rm -rf $(VENV) .osiris out .pytest_cache .hypothesis .mutate

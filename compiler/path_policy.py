@@ -8,6 +8,12 @@ are trusted (docs/security.md). So a path in a step's config (a field its compon
 - the `base_dir` of the step's `@filesystem` connection (written by the operator);
 - a directory listed under `filesystem: roots:` in osiris_connections.yaml.
 
+Inside the roots, hidden names and the connections file stay off-limits (OML085): a name that
+starts with a dot (`.git`, `.env`, `.venv`, `.osiris`, `.ssh`) holds credentials, code that runs
+later or Osiris's own sessions, and `osiris_connections.yaml` holds the secrets; a pipeline may
+neither read nor write them. Only the part of a path below its root counts, so a root the
+operator placed under a hidden folder still works.
+
 The compiler checks the text (`check_path`: OML083 when it leaves the roots, OML084 for NUL
 bytes and over-long paths), manifest verification checks compiled cfg files the same way, and
 the file drivers check again when the step runs (`confine_path`), after resolving symbolic
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_NAME_BYTES",
+    "CONNECTIONS_NAMES",
     "MAX_PATH_BYTES",
     "PathProblem",
     "PathRefused",
@@ -38,6 +45,7 @@ __all__ = [
     "confine_path",
     "confine_real",
     "path_roots",
+    "protected_files",
     "shown_path",
     "step_roots",
     "text_problem",
@@ -48,8 +56,12 @@ MAX_PATH_BYTES = 4095
 MAX_NAME_BYTES = 255
 """Longest single path component, in UTF-8 bytes (NAME_MAX on every common file system)."""
 
+CONNECTIONS_NAMES = frozenset({"osiris_connections.yaml", "osiris_connections.yml"})
+"""File names that are a connections file wherever they are (compared without case)."""
+
 OUTSIDE = "OML083"
 UNUSABLE = "OML084"
+PROTECTED = "OML085"
 
 ROOTS_HINT = (
     "use a path inside the project (relative to the directory omlc and osiris run start in), "
@@ -145,6 +157,13 @@ def step_roots(project_root: str | os.PathLike[str], connections: ConnectionsFil
     return roots, base
 
 
+def protected_files(project_root: str | os.PathLike[str], connections: ConnectionsFile | None) -> tuple[str, ...]:
+    """The absolute path of the connections file in use (whatever its name), for `check_path`."""
+    if connections is None or not connections.path:
+        return ()
+    return (_normal(os.path.join(os.path.abspath(os.fspath(project_root)), connections.path)),)
+
+
 def _normal(path: str) -> str:
     """normpath, and `//x` as `/x` (POSIX lets normpath keep two leading slashes; Linux reads one)."""
     path = os.path.normpath(path)
@@ -161,16 +180,37 @@ def _outside(path: str, through_link: bool) -> PathProblem:
     return PathProblem(OUTSIDE, f"path '{shown_path(path)}' {how}", ROOTS_HINT)
 
 
-def check_path(path: str, roots: Sequence[str], base: str | None = None) -> PathProblem | None:
+def _protected(path: str, where: str, roots: Sequence[str], protected: Iterable[str] = ()) -> PathProblem | None:
+    """OML085 when `where` (inside one of `roots`) goes through a hidden name below its root,
+    or is a connections file (by name, or one of the absolute paths in `protected`)."""
+    root = max((root for root in roots if _inside(where, root)), key=len, default="")
+    names = [name for name in where[len(root):].split(os.sep) if name]
+    hidden = next((name for name in names if name.startswith(".")), None)
+    if hidden is not None:
+        return PathProblem(PROTECTED, f"path '{shown_path(path)}' goes through the hidden name '{shown_path(hidden)}'",
+                           "hidden files and folders (.git, .env, .venv, .osiris, ...) hold credentials, code "
+                           "and Osiris's own state, so no step reads or writes them: use a name without the "
+                           "leading dot")
+    if (names and names[-1].lower() in CONNECTIONS_NAMES) or any(where == _normal(p) for p in protected):
+        return PathProblem(PROTECTED, f"path '{shown_path(path)}' is the connections file",
+                           "the connections file holds the secrets and is read only by Osiris itself; "
+                           "point the step at a data file")
+    return None
+
+
+def check_path(path: str, roots: Sequence[str], base: str | None = None,
+               protected: Iterable[str] = (), *, hidden: bool = False) -> PathProblem | None:
     """Compile-time check, without touching the file system: `path` resolved against `base`
-    (default: the project root, `roots[0]`) must stay inside one of `roots` (from `path_roots`)."""
+    (default: the project root, `roots[0]`) must stay inside one of `roots` (from `path_roots`),
+    clear of hidden names and connections files (`protected`: absolute paths of the one in use).
+    `hidden=True` lets an operator's own flag name a hidden folder (`--session-dir .osiris/chat`)."""
     problem = text_problem(path)
     if problem is not None:
         return problem
     where = _normal(os.path.join(base or roots[0], os.path.expanduser(path)))
     if not any(_inside(where, root) for root in roots):
         return _outside(path, through_link=False)
-    return _too_long_resolved(path, where)
+    return (None if hidden else _protected(path, where, roots, protected)) or _too_long_resolved(path, where)
 
 
 def _too_long_resolved(path: str, where: str) -> PathProblem | None:
@@ -182,13 +222,14 @@ def _too_long_resolved(path: str, where: str) -> PathProblem | None:
                        f"(at most {MAX_PATH_BYTES})", "use a shorter path")
 
 
-def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Path:
+def confine_path(path: str, roots: Sequence[str], base: str | None = None, *, hidden: bool = False,
+                 protected: Iterable[str] = ()) -> Path:
     """Run-time check: the real location of `path` (symbolic links resolved), or PathRefused.
 
     `path` resolves against `base` (default `roots[0]`); both it and the roots are resolved
     with realpath, so a root that is itself a link still works, while a link inside a root
     that points elsewhere does not. The real path is returned, so the caller opens exactly
-    what was checked.
+    what was checked. `hidden` and `protected` as in `check_path`.
     """
     problem = text_problem(path)
     if problem is not None:
@@ -201,14 +242,24 @@ def confine_path(path: str, roots: Sequence[str], base: str | None = None) -> Pa
             raise PathRefused(problem)
     real_roots = [os.path.realpath(root) for root in roots]
     if any(_inside(real, root) for root in real_roots):
+        protected = [os.path.realpath(file) for file in protected]
+        problem = _protected(path, lexical, roots, protected) if any(_inside(lexical, root) for root in roots) else None
+        problem = problem or _protected(path, real, real_roots, protected)
+        if problem is not None and not hidden:
+            raise PathRefused(problem)
         return Path(real)
     raise PathRefused(_outside(path, through_link=any(_inside(lexical, root) for root in roots)))
 
 
-def confine_real(found: str | os.PathLike[str], shown: str, roots: Sequence[str]) -> Path:
+def confine_real(found: str | os.PathLike[str], shown: str, roots: Sequence[str],
+                 protected: Iterable[str] = ()) -> Path:
     """For a file found by walking a directory (datasets, discovery): its real location, or
     PathRefused naming it as `shown` when a link inside the directory leads out of the roots."""
     real = os.path.realpath(os.fspath(found))
-    if any(_inside(real, os.path.realpath(root)) for root in roots):
+    real_roots = [os.path.realpath(root) for root in roots]
+    if any(_inside(real, root) for root in real_roots):
+        problem = _protected(shown, real, real_roots, [os.path.realpath(file) for file in protected])
+        if problem is not None:
+            raise PathRefused(problem)
         return Path(real)
     raise PathRefused(_outside(shown, through_link=True))

@@ -141,17 +141,19 @@ def make_guard(connections: object, env: Mapping[str, str], settings: object = N
     return masker
 
 
-def _path_problem(flag: str, path: Path, roots: tuple[str, ...]) -> str | None:
-    """Why `path` (from the command line or a saved session) breaks the path policy, or None."""
+def _path_problem(flag: str, path: Path, roots: tuple[str, ...]) -> tuple[str, str] | None:
+    """(message, hint) when `path` (from the command line or a saved session) breaks the path
+    policy, or None. The session folder is the operator's to place, hidden or not."""
     from compiler.path_policy import PathRefused, check_path, confine_path
 
-    problem = check_path(str(path), roots)
+    hidden = flag == "--session-dir"
+    problem = check_path(str(path), roots, hidden=hidden)
     if problem is None:
         try:
-            confine_path(str(path), roots)  # a symbolic link inside the project that leads out
+            confine_path(str(path), roots, hidden=hidden)  # a symbolic link inside the project that leads out
         except PathRefused as refused:
             problem = refused.problem
-    return f"{flag}: {problem.message}" if problem is not None else None
+    return (f"{flag}: {problem.message}", problem.hint) if problem is not None else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -171,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
-    from compiler.path_policy import ROOTS_HINT, path_roots
+    from compiler.path_policy import path_roots
     from llm.chat import ChatOptions, Conversation
     from llm.client import ChatClient, LLMError, LLMSettings
     from llm.discovery import DiscoveryService
@@ -195,7 +197,7 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     roots = path_roots(cwd, getattr(connections, "roots", ()) if connections is not None else ())
     for flag, path in (("--out", args.out), ("--session-dir", args.session_dir)):
         if path is not None and (problem := _path_problem(flag, path, roots)):
-            return _usage(problem, ROOTS_HINT)
+            return _usage(*problem)
     saved: ChatSession | None = None
     if args.resume:
         try:

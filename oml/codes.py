@@ -93,8 +93,8 @@ _CATALOG: tuple[Code, ...] = (
          "A step id is 1-64 characters of letters, digits, `_` and `-`, starting with a letter "
          "or digit. Ids name inputs, cfg files and session directories."),
     Code("OML024", "invalid_retry", "error", "invalid retry policy",
-         "`retry` takes `max_attempts` (1-20), `backoff_seconds` (>= 0) and "
-         "`max_backoff_seconds` (>= backoff_seconds). Only transient failures are retried."),
+         "`retry` takes `max_attempts` (1-20), `backoff_seconds` (0-86400, a day) and "
+         "`max_backoff_seconds` (from backoff_seconds to 86400). Only transient failures are retried."),
     # --- the graph -----------------------------------------------------------------------------
     Code("OML031", "duplicate_step_id", "error", "a step id is defined twice",
          "Step ids must be unique; the original Osiris silently replaced the first step with "
@@ -247,6 +247,12 @@ _CATALOG: tuple[Code, ...] = (
     Code("OML084", "path_unusable", "error", "a file path holds a NUL byte or is too long",
          "No file system accepts a path containing a NUL byte, longer than 4095 bytes, or with a "
          "file or directory name longer than 255 bytes (UTF-8)."),
+    Code("OML085", "path_protected", "error", "a file path names a hidden file or the connections file",
+         "Inside the project and the operator's roots, a path may not go through a name that starts "
+         "with a dot (`.git`, `.env`, `.venv`, `.osiris`, `.ssh`: credentials, code that runs later, "
+         "Osiris's own sessions) nor name the connections file (`osiris_connections.yaml`, or the file "
+         "in use under any name). Only the part below the root counts. The runtime checks again after "
+         "resolving symbolic links. See docs/language.md#file-paths."),
     # --- compiled manifests (osiris run --manifest) -------------------------------------------------
     Code("OML092", "manifest_malformed", "error", "a compiled manifest directory is malformed",
          "`osiris run --manifest DIR` reads manifest.yaml, meta.json and cfg/<step>.json, and "

@@ -209,6 +209,8 @@ class StepContext(Protocol):
     path_roots: tuple[str, ...]
     """Directories outside `work_dir` the operator allows config paths to use; drivers confine
     paths with `drivers.common.paths` (compiler/path_policy.py), never by hand."""
+    protected_files: tuple[str, ...]
+    """Absolute paths no config path may reach, even inside the roots: the connections file in use."""
     temp_dir: Path
     """Private scratch space inside the session directory; spill and staging files go here."""
     batch_rows: int

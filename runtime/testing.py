@@ -46,6 +46,7 @@ class RecordingContext:
     mode: str = "extract"
     work_dir: Path = field(default_factory=Path.cwd)
     path_roots: tuple[str, ...] = ()
+    protected_files: tuple[str, ...] = ()
     temp_dir: Path = field(default_factory=_scratch_dir)
     batch_rows: int = 65536
     memory_limit_bytes: int = 256 * 1024 * 1024

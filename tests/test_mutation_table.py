@@ -12,7 +12,7 @@ SAFETY_MODULES = {"compiler/sql_binding.py", "compiler/passes/bind_params.py", "
 
 
 def _mutate():
-    spec = importlib.util.spec_from_file_location("mutate", REPO / "tools" / "mutate.py")
+    spec = importlib.util.spec_from_file_location("mutate", REPO / ".ci" / "mutate.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

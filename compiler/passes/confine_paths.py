@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from compiler.context import CompileContext
-from compiler.path_policy import check_path, path_roots, step_roots
+from compiler.path_policy import check_path, path_roots, protected_files, step_roots
 from oml.ir import Pipeline
 from oml.pointer import join
 
@@ -20,6 +20,7 @@ from oml.pointer import join
 def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     root = ctx.project_root or os.getcwd()
     roots = path_roots(root, ctx.connections.roots if ctx.connections is not None else ())
+    protected = protected_files(root, ctx.connections)
     fields_of: dict[str, dict[str, str]] = {}
     refused: set[int] = set()
     for step in pipeline.steps:
@@ -37,7 +38,7 @@ def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             ref = step.connection_ref
             step_roots_, base = (step_roots(root, ctx.connections, ref, ctx.env)
                                  if ref and ref.startswith("@filesystem.") else (roots, None))
-            problem = check_path(value, step_roots_, base)
+            problem = check_path(value, step_roots_, base, protected)
             if problem is not None:
                 pointer = join(step.pointer, "config", key)
                 ctx.diagnostics.add(problem.code, pipeline.span_of(pointer), problem.message,

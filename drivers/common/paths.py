@@ -5,7 +5,7 @@ connection, else against the run's working directory. Every path goes through th
 policy (compiler/path_policy.py) after symbolic links are resolved: it must stay inside the
 working directory, the connection's `base_dir` or a root the operator allowed
 (`ctx.path_roots`), and a NUL byte or an over-long path is refused before the OS sees it. A
-refusal is a DriverError naming the path and the code (OML083/OML084), never an
+refusal is a DriverError naming the path and the code (OML083-OML085), never an
 "unexpected error". Messages quote the path as the user wrote it, never the absolute path, so
 events stay machine-independent.
 """
@@ -34,7 +34,8 @@ __all__ = [
 def resolve_config_path(ctx: StepContext, path: str) -> Path:
     """The real location of a config path (base_dir first, then the working directory), or a
     DriverError when the path policy refuses it."""
-    return confine_config_path(ctx.connection, path, ctx.work_dir, getattr(ctx, "path_roots", ()))
+    return confine_config_path(ctx.connection, path, ctx.work_dir, getattr(ctx, "path_roots", ()),
+                               getattr(ctx, "protected_files", ()))
 
 
 def config_roots(connection: ResolvedConnection | None, work_dir: str | os.PathLike[str],
@@ -47,20 +48,22 @@ def config_roots(connection: ResolvedConnection | None, work_dir: str | os.PathL
 
 
 def confine_config_path(connection: ResolvedConnection | None, path: str, work_dir: str | os.PathLike[str],
-                        extra: tuple[str, ...] = ()) -> Path:
+                        extra: tuple[str, ...] = (), protected: tuple[str, ...] = ()) -> Path:
     """`resolve_config_path` without a step context (discovery)."""
     roots, base = config_roots(connection, work_dir, extra)
     try:
-        return confine_path(path, roots, base)
+        return confine_path(path, roots, base, protected=protected)
     except PathRefused as error:
         raise _refused(error) from None
 
 
-def confine_found(found: str | os.PathLike[str], shown: str, roots: tuple[str, ...]) -> Path:
+def confine_found(found: str | os.PathLike[str], shown: str, roots: tuple[str, ...],
+                  protected: tuple[str, ...] = ()) -> Path:
     """A file met while reading a directory (datasets, discovery): its real location, or a
-    DriverError when a symbolic link inside the directory leads out of the roots."""
+    DriverError when a symbolic link inside the directory leads out of the roots (or to a
+    hidden or protected file)."""
     try:
-        return confine_real(found, shown, roots)
+        return confine_real(found, shown, roots, protected)
     except PathRefused as error:
         raise _refused(error) from None
 

@@ -49,7 +49,8 @@ class ParquetExtractor:
         if dataset is not None and path.is_dir():  # a link inside the directory must not lead out
             roots = config_roots(ctx.connection, ctx.work_dir, getattr(ctx, "path_roots", ()))[0]
             for file in dataset.files:
-                confine_found(file, f"{shown.rstrip('/')}/{os.path.relpath(file, path)}", roots)
+                confine_found(file, f"{shown.rstrip('/')}/{os.path.relpath(file, path)}", roots,
+                              getattr(ctx, "protected_files", ()))
         full = dataset.schema if dataset is not None else _file_schema(path, shown)
         columns = _columns(config.get("columns"), full, shown)
         schema = pa.schema([full.field(name) for name in columns], metadata=full.metadata)

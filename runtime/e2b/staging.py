@@ -181,16 +181,10 @@ def _inputs(
     found = []
     for path in candidates:
         try:
-            real = confine_real(path, os.path.relpath(path, staging.mounts[0].host), roots)
+            # the path policy refuses the connections file (by name, or `secret_file` under any name)
+            confine_real(path, os.path.relpath(path, staging.mounts[0].host), roots,
+                         (secret_file,) if secret_file else ())
         except PathRefused as error:
             raise StagingRefused(Preflight(step_id, str(error), error.hint)) from None
-        if secret_file is not None and str(real) == secret_file:
-            raise StagingRefused(
-                Preflight(
-                    step_id,
-                    "this input is the connections file, which is never uploaded into a sandbox",
-                    "read data files only; connections reach the sandbox without their file",
-                )
-            )
         found.append(UploadFile(staging.to_sandbox(path), path))
     return found

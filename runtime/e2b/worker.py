@@ -149,7 +149,9 @@ class _Job:
         from runtime.registry import default_registry
         from spec.registry import default_registry as spec_registry
 
-        manifest, cfgs, _ = load_manifest(self.root / "job" / "compiled")
+        # The same verification as on the host; paths are judged against the mirrored work dir,
+        # not wherever the worker process happened to start.
+        manifest, cfgs, _ = load_manifest(self.root / "job" / "compiled", project_root=self.work_dir)
         wanted = {m["step_id"]: m["cfg_fp"] for m in requested}
         plan = {step.id: step.cfg_fp for step in manifest.steps}
         if wanted != plan:

@@ -100,6 +100,7 @@ class LocalStepContext:
     cancel: threading.Event
     attempt: int = 1
     path_roots: tuple[str, ...] = ()
+    protected_files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.config = MappingProxyType(dict(self.config))

@@ -41,6 +41,8 @@ class ExecOptions:
     path_roots: tuple[str, ...] = ()
     """Directories outside `work_dir` that config paths may use (`filesystem: roots:` in the
     connections file; compiler/path_policy.py)."""
+    protected_files: tuple[str, ...] = ()
+    """Absolute paths no step may read or write: the connections file in use, whatever its name."""
 
 
 @dataclass
@@ -91,6 +93,7 @@ def execute(
         spec_family=families,
         debug=options.debug,
         path_roots=options.path_roots,
+        protected_files=options.protected_files,
         on_change=on_change,
     )
     connections.register_secrets(

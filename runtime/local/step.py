@@ -81,6 +81,8 @@ class StepEnv:
     """Called after a step starts and after it ends (status.json updates, live display)."""
     path_roots: tuple[str, ...] = ()
     """Directories outside `work_dir` that config paths may use (ExecOptions.path_roots)."""
+    protected_files: tuple[str, ...] = ()
+    """Paths no step may touch (ExecOptions.protected_files)."""
 
     def changed(self, state: StepState) -> None:
         if self.on_change is None:
@@ -219,6 +221,7 @@ class StepRunner:
             connection=connection,
             work_dir=self.env.work_dir,
             path_roots=self.env.path_roots,
+            protected_files=self.env.protected_files,
             temp_dir=temp_dir,
             batch_rows=self.env.batch_rows,
             memory_limit_bytes=self.env.step_memory_bytes,

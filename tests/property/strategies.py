@@ -38,10 +38,11 @@ def _clean(text: str) -> bool:
 
 
 SAFE_TEXT = st.text(SAFE_CHARS, min_size=1, max_size=12).filter(_clean)
-# One path component that stays in the project (the path policy refuses `/x`, `~` and `..`).
+# One path component that stays in the project (the path policy refuses `/x`, `~` and `..`) and
+# is not hidden (a leading dot is OML085: `.git`, `.env`, ...).
 SEGMENTS = st.text(st.characters(exclude_categories=("Cs", "Cc", "Cf", "Cn", "Zl", "Zp", "Co"),
                                  exclude_characters="/\\"),
-                   min_size=1, max_size=12).filter(lambda s: _clean(s) and s not in (".", "..") and s[0] != "~")
+                   min_size=1, max_size=12).filter(lambda s: _clean(s) and s[0] not in "~.")
 # Ids that `${id.df}` can reference (the grammar's NAME), hyphens included; and any valid id.
 REF_IDS = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,11}", fullmatch=True).filter(lambda s: s != "params")
 ANY_IDS = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_-]{0,11}", fullmatch=True)

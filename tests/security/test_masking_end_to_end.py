@@ -68,7 +68,7 @@ name: exfiltrate
 steps:
   - id: read
     component: filesystem.csv_extractor
-    config: {path: osiris_connections.yaml, delimiter: "\\t", header: false}
+    config: {path: backup/connections-copy.txt, delimiter: "\\t", header: false}
   - id: cast
     component: duckdb.processor
     needs: [read]
@@ -96,7 +96,11 @@ def _leaks(text: str) -> list[str]:
 
 
 def test_a_duckdb_error_quoting_the_connections_file_leaks_no_secret(tmp_path: Path) -> None:
+    """The connections file itself is off-limits (OML085); a stray copy of it under another
+    name is just data, so its secrets must be masked where an error quotes it."""
     (tmp_path / "osiris_connections.yaml").write_text(CONNECTIONS)
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "connections-copy.txt").write_text(CONNECTIONS)
     (tmp_path / "pipeline.yaml").write_text(PIPELINE)
     run = _osiris("run", "pipeline.yaml", "--run-id", "attack", cwd=tmp_path)
     assert run.returncode == 1, run.stderr

@@ -200,6 +200,64 @@ def test_a_link_to_a_file_inside_the_project_is_fine(tmp_path):
     assert CsvExtractor().extract(ctx).read_all().num_rows == 2
 
 
+# -- hidden names and the connections file (OML085) ----------------------------------------------------
+@pytest.mark.parametrize(("read", "write", "shown"), [
+    ("osiris_connections.yaml", "out/copy.csv", "path 'osiris_connections.yaml' is the connections file"),
+    ("data/../.env", "out/copy.csv", "path 'data/../.env' goes through the hidden name '.env'"),
+    ("data/in.csv", ".venv/lib/python3.12/site-packages/x.pth", "goes through the hidden name '.venv'"),
+    ("data/in.csv", ".git/hooks/pre-commit", "goes through the hidden name '.git'"),
+    ("data/in.csv", ".osiris/sessions/forged/status.json", "goes through the hidden name '.osiris'"),
+], ids=["connections-file", "dotenv", "venv-pth", "git-hook", "forged-session"])
+def test_hidden_files_and_the_connections_file_are_a_compile_error(tmp_path, read, write, shown):  # noqa: ANN001
+    project = _project(tmp_path)
+    (project / "osiris_connections.yaml").write_text(f"version: 1\n# {SECRET}\n", encoding="utf-8")
+    (project / ".env").write_text(f"TOKEN={SECRET}\n", encoding="utf-8")
+    (project / "p.yaml").write_text(_pipeline(read, write), encoding="utf-8")
+    before = snapshot(tmp_path)
+    result = _osiris(project, "run", "p.yaml")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[OML085]" in result.stderr and shown in result.stderr, result.stderr
+    assert SECRET not in result.stdout + result.stderr + _session_text(project)
+    after = {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("proj/.osiris")}
+    assert after == before
+
+
+@pytest.mark.parametrize("target", ["osiris_connections.yaml", ".env", "settings/connections.yaml"])
+def test_a_link_to_a_protected_file_is_refused_when_read(tmp_path, target):  # noqa: ANN001
+    """Named innocently, resolved at run time: the connections file (by its name, or the one
+    `--connections` names under any other) and hidden files stay unread."""
+    project = _project(tmp_path)
+    (project / "settings").mkdir()
+    connections = f"version: 1\n# id,name\n# 1,{SECRET}\nconnections:\n  filesystem:\n    local: {{base_dir: data}}\n"
+    for name in ("osiris_connections.yaml", "settings/connections.yaml"):
+        (project / name).write_text(connections, encoding="utf-8")
+    (project / ".env").write_text(f"id,name\n1,{SECRET}\n", encoding="utf-8")
+    (project / "data" / "link.csv").symlink_to(project / target)
+    (project / "p.yaml").write_text(_pipeline("data/link.csv", "out/copy.csv"), encoding="utf-8")
+    args = ("--connections", "settings/connections.yaml") if target.startswith("settings") else ()
+    result = _osiris(project, "run", "p.yaml", *args)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[OML085]" in result.stderr, result.stderr
+    assert not (project / "out").exists()
+    assert SECRET not in result.stdout + result.stderr + _session_text(project)
+
+
+def test_a_root_inside_a_hidden_folder_still_works(tmp_path):
+    """Only names below the root count: an operator root under ~/.local is fine."""
+    project = _project(tmp_path)
+    lake = tmp_path / ".local" / "lake"
+    lake.mkdir(parents=True)
+    (lake / "in.csv").write_text("id,name\n1,a\n", encoding="utf-8")
+    (project / "osiris_connections.yaml").write_text(f"version: 1\nfilesystem:\n  roots: [{lake}]\n"
+                                                     "connections:\n  filesystem:\n    local: {base_dir: data}\n",
+                                                     encoding="utf-8")
+    (project / "p.yaml").write_text(_pipeline(str(lake / "in.csv"), "out/copy.csv"), encoding="utf-8")
+    result = _osiris(project, "run", "p.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (project / "out" / "copy.csv").read_text(encoding="utf-8").startswith("id,name")
+    assert check_path(str(lake / ".x" / "in.csv"), path_roots(project, [str(lake)])).code == "OML085"
+
+
 # -- run time: paths no file system accepts are clear DriverErrors --------------------------------------
 WRITERS = {"csv": CsvWriter, "parquet": ParquetWriter}
 

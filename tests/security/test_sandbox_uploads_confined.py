@@ -38,7 +38,8 @@ def _run(tmp_path, path: str, link: bool):
     ws = hostile_workspace(tmp_path / "ws", PIPELINE.format(path=path))
     conf = ws / "osiris_connections.yaml"
     conf.write_text(
-        f'version: 1\nconnections:\n  mysql:\n    app: {{host: 127.0.0.1, database: test, user: root, password: "{password}"}}\n',
+        "version: 1\nconnections:\n  mysql:\n"
+        f'    app: {{host: 127.0.0.1, database: test, user: root, password: "{password}"}}\n',
         encoding="utf-8",
     )
     outside = tmp_path / "outside"
@@ -60,9 +61,7 @@ def _run(tmp_path, path: str, link: bool):
 @pytest.mark.parametrize(
     ("path", "expected"),
     [
-        ("osiris_connections.yaml", "the connections file, which is never uploaded"),
-        ("./osiris_connections.yaml", "the connections file, which is never uploaded"),
-        ('"."', "the connections file, which is never uploaded"),  # a directory input holding it
+        ('"."', "path 'osiris_connections.yaml' is the connections file"),  # a directory input holding it
         ("data/linked.csv", "resolves outside the project (through a symbolic link)"),
         ("data", "resolves outside the project (through a symbolic link)"),
     ],
@@ -74,3 +73,14 @@ def test_secret_and_outside_files_are_not_uploaded(tmp_path, path, expected):
     assert error and expected in error["message"], error
     assert executor.last_report["traffic"]["upload_bytes"] == 0
     assert not any(password.encode() in data for data in uploaded)
+
+
+@pytest.mark.parametrize("path", ["osiris_connections.yaml", "./osiris_connections.yaml",
+                                  "data/../osiris_connections.yaml"])
+def test_the_connections_file_named_as_an_input_is_a_compile_error(tmp_path, path):  # noqa: ANN001
+    """Named directly, the file never reaches staging: the compile refuses it (OML085), no sandbox starts."""
+    outcome, executor, password, uploaded = _run(tmp_path, path, link=False)
+    assert outcome.exit_code == 1
+    assert outcome.status["error"]["stage"] == "compile" and outcome.status["steps"] == {}
+    assert [d.code for d in outcome.diagnostics] == ["OML085"]
+    assert executor.last_report == {} and uploaded == []

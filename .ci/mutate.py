@@ -10,10 +10,10 @@ A surviving mutant is either killed by a new test or listed, with the reason it 
 behaviour, in docs/security.md's `mutation-testing` section (by its mutmut name). The run fails
 when a survivor is neither. Scores go in docs/testing.md.
 
-    .venv/bin/python tools/mutate.py                       # every module below
-    .venv/bin/python tools/mutate.py oml/diagnostics.py    # one module
-    .venv/bin/python tools/mutate.py --head oml/diagnostics.py  # HEAD + this module and its tests
-    .venv/bin/python tools/mutate.py --list
+    .venv/bin/python .ci/mutate.py                       # every module below
+    .venv/bin/python .ci/mutate.py oml/diagnostics.py    # one module
+    .venv/bin/python .ci/mutate.py --head oml/diagnostics.py  # HEAD + this module and its tests
+    .venv/bin/python .ci/mutate.py --list
 
 Mutants are judged against a clean run of the selected tests, so they must pass first; with
 other people's work in progress in the tree, `--head` starts from the last commit and takes
