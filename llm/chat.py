@@ -23,6 +23,7 @@ from llm.templates import Templates
 from llm.tools import Toolbox
 from oml.files import write_atomic
 from oml.secrets import SecretMasker, strip_userinfo
+from oml.source import InputError, max_input_bytes, read_text
 from runtime.driver import DiscoveryResult, DriverError
 
 __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
@@ -388,7 +389,7 @@ class Conversation:
             target.exists()
             and not self.options.yes
             and self.ui.interactive
-            and target.read_text(encoding="utf-8", errors="replace") != oml
+            and _existing_text(target) != oml
         ):
             if not self.ui.confirm(f"{out} exists. Overwrite it?"):
                 out = Path(self.ui.ask("Write it where instead?", str(out.with_suffix(".new.yaml"))))
@@ -480,3 +481,12 @@ def _run_error(status: Mapping[str, Any], outcome: Any) -> str:
         return f"{first.code} {first.message}"
     message = error.get("message") or error.get("cause") or "see the session log"
     return f"step {error['step']}: {message}" if error.get("step") else str(message)
+
+
+def _existing_text(target: Path) -> str | None:
+    """What `--out` holds now, or None when it is no regular text file of a pipeline's size (a
+    FIFO there would block the read forever): then it differs, and the user is asked."""
+    try:
+        return read_text(target, str(target), max_input_bytes())
+    except InputError:
+        return None

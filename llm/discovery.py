@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from llm.families import FILE_COMPONENTS, file_kind
 from oml.files import private_dir, write_atomic
+from oml.source import InputError, read_bytes
 from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 from spec.registry import Registry, default_registry
 
@@ -55,6 +56,8 @@ __all__ = [
 ]
 
 CACHE_FORMAT = 1
+CACHE_FILE_LIMIT = 64 * 2**20
+"""Largest cache entry read back (a cache may have been edited: see oml.source.read_bytes)."""
 DEFAULT_TTL_S = 3600.0
 MAX_ENTRIES = 256
 MAX_SAMPLE_ROWS = 10
@@ -219,8 +222,8 @@ class DiscoveryService:
 
     def _load(self, key: str) -> dict[str, Any] | None:
         try:
-            entry = json.loads((self._dir() / f"{key}.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            entry = json.loads(read_bytes(self._dir() / f"{key}.json", f"{key}.json", CACHE_FILE_LIMIT))
+        except (InputError, ValueError):  # missing, edited into a FIFO or a device, too big, not JSON: a miss
             return None
         if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
             return None

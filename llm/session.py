@@ -24,6 +24,11 @@ from typing import Any
 
 from llm.states import State, next_state
 from oml.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
+from oml.source import InputError, read_bytes
+
+SAVED_FILE_LIMIT = 64 * 2**20
+"""Largest state.json or transcript.jsonl read back: a saved session may have been edited, so a
+FIFO or device in its place is refused (never blocks) and a huge file is not loaded whole."""
 
 __all__ = ["ChatSession", "SessionDamaged", "SessionData", "SessionNotFound"]
 
@@ -206,10 +211,12 @@ class ChatSession:
         private_dir(root)
         private_dir(directory)
         try:
-            raw = json.loads((directory / "state.json").read_text(encoding="utf-8"))
+            raw = json.loads(read_bytes(directory / "state.json", "state.json", SAVED_FILE_LIMIT))
             data = SessionData.from_json(raw, session_id=directory.name)
         except json.JSONDecodeError as error:
             raise _damaged(directory, f"state.json is not valid JSON ({error.msg}, line {error.lineno})") from None
+        except InputError as error:
+            raise _damaged(directory, str(error)) from None
         except (OSError, ValueError) as error:
             raise _damaged(directory, str(error) if isinstance(error, ValueError) else f"state.json: {error}") from None
         return cls(directory, data, _read_transcript(directory))
@@ -256,12 +263,13 @@ def _read_transcript(directory: Path) -> list[dict[str, Any]]:
     the file rewritten without it so later appends start on a fresh line; damage anywhere else
     is SessionDamaged: a conversation with a hole in it would mislead the model."""
     transcript = directory / "transcript.jsonl"
-    if not transcript.is_file():
-        return []
+    if not os.path.lexists(transcript):
+        return []  # anything else in its place (a FIFO would block the next append) is damage
     try:
-        lines = transcript.read_bytes().decode("utf-8", errors="replace").split("\n")
-    except OSError as error:
-        raise _damaged(directory, f"transcript.jsonl: {error}") from None
+        data = read_bytes(transcript, "transcript.jsonl", SAVED_FILE_LIMIT)
+    except InputError as error:
+        raise _damaged(directory, str(error)) from None
+    lines = data.decode("utf-8", errors="replace").split("\n")
     numbered = [(n, line) for n, line in enumerate(lines, 1) if line.strip()]
     messages: list[dict[str, Any]] = []
     for position, (number, line) in enumerate(numbered):

@@ -8,8 +8,10 @@ output, pipelines the user asked for), not for caches and live status files.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import IO
@@ -29,8 +31,24 @@ PRIVATE_FILE = 0o600
 """Session, chat, cache and state files: they hold what a run saw (masked, but still private)."""
 PRIVATE_DIR = 0o700
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)  # read once, at import (os.umask can only be read by setting it)
+
+
+def _current_umask() -> int:
+    """The process umask, read from /proc where it can be (os.umask can only be read by setting
+    it, and a file another thread creates meanwhile would get mode 0666)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o077)  # the fallback window creates nothing wider than 0700
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def write_atomic(path: Path | str, data: bytes | str, *, durable: bool = False, private: bool = False) -> None:
@@ -86,11 +104,15 @@ def private_dir(path: Path | str, *, tighten: bool = True) -> Path:
 
 def open_private(path: Path | str, mode: str = "a") -> IO[str]:
     """Open a text file for writing or appending as 0600 from its creation (an older, wider
-    file is tightened first)."""
+    file is tightened first); a link, FIFO or device in its place is an OSError."""
     flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    # never through a symbolic link, and a FIFO without a reader fails (ENXIO) instead of blocking
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     flags |= os.O_APPEND if mode.startswith("a") else os.O_TRUNC
     fd = os.open(path, flags, PRIVATE_FILE)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         if os.fstat(fd).st_mode & 0o077:
             os.fchmod(fd, PRIVATE_FILE)
         return os.fdopen(fd, mode, encoding="utf-8")

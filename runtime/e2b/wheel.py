@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
-from oml.files import cache_root, file_sha256, write_atomic
+from oml.files import cache_root, file_sha256, private_dir, write_atomic
 from runtime.e2b.bootstrap import build_id, normalise
 
 __all__ = [
@@ -87,6 +87,7 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
         ) from None
     files = _package_files(root)
     cache = cache or cache_root()
+    private_dir(cache / "e2b")  # 0700 like every Osiris cache: what is in it is uploaded and run
     key = _content_key(root, files, cache)
     slot = cache / "e2b" / "wheels" / key[:24]
     found = sorted(slot.glob("*.whl")) if slot.is_dir() else []
@@ -210,7 +211,7 @@ def cached_pins(cache: Path | None = None) -> list[str]:
         except OSError:
             continue
         digest.update(f"{entry}\0{'|'.join(names)}\n".encode())
-    path = (cache or cache_root()) / "e2b" / "pins" / f"{digest.hexdigest()[:24]}.txt"
+    path = private_dir((cache or cache_root()) / "e2b") / "pins" / f"{digest.hexdigest()[:24]}.txt"
     try:
         return path.read_text(encoding="utf-8").split()
     except OSError:

@@ -112,8 +112,10 @@ def test_wheel_is_cached_by_content(tmp_path):
     second = wheel.ensure_wheel()
     assert second.cached and second.path == first.path and second.sha256 == first.sha256
     assert first.path.name.startswith("osiris_oml-") and first.path.suffix == ".whl"
-    pins = wheel.cached_pins(tmp_path)
+    pins = wheel.cached_pins(tmp_path / "cache")
     assert pins == wheel.pinned_requirements()
+    assert (tmp_path / "cache").stat().st_mode & 0o777 == 0o700  # what the cache holds is uploaded and run
+    assert (tmp_path / "cache" / "e2b").stat().st_mode & 0o777 == 0o700
     assert all("==" in pin for pin in pins) and any(pin.startswith("pyarrow==") for pin in pins)
 
 

@@ -206,3 +206,25 @@ def test_session_files_are_private_from_their_creation(tmp_path: Path, open_umas
             assert _modes(tmp_path / ".osiris") == {}
     finally:
         session.close()
+
+
+@pytest.mark.timeout(30)
+def test_open_private_refuses_a_fifo_or_a_link_instead_of_blocking_or_following(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "events.jsonl")
+    with pytest.raises(OSError):  # no reader: ENXIO at once, where a plain open() waits forever
+        files.open_private(tmp_path / "events.jsonl")
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("keep\n")
+    (tmp_path / "link.jsonl").symlink_to(target)
+    with pytest.raises(OSError):
+        files.open_private(tmp_path / "link.jsonl")
+    assert target.read_text() == "keep\n"
+
+
+def test_the_umask_is_read_without_changing_it(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        assert files._current_umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still what it was
+    finally:
+        os.umask(old)

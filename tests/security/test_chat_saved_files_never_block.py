@@ -1,0 +1,58 @@
+"""Saved chat files and `--out` may have been edited: a FIFO in their place never blocks chat.
+
+A named pipe read with a plain `read_text` waits forever for a writer. Sessions and caches are
+untrusted input (docs/security.md, threat model), so they are read through
+`oml.source.read_bytes` (regular files only, bounded), like pipelines.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from llm.discovery import DiscoveryService
+from tests.llm.conftest import GOOD_OML, chat
+from tests.llm.test_conversation import _conversation
+from tests.llm.test_review_robustness import _session
+from tests.support.openai_server import yaml_reply
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_a_fifo_for_state_json_is_a_damaged_session(project: Path, endpoint, capsys) -> None:  # noqa: ANN001
+    session = _session(project / ".osiris" / "chat")
+    (session.dir / "state.json").unlink()
+    os.mkfifo(session.dir / "state.json")
+    assert chat("--resume", session.id, "-y", "--tools", "off") == 2
+    err = capsys.readouterr().err
+    assert f"chat session {session.id} is damaged" in err and "named pipe (FIFO)" in err, err
+    assert endpoint.server.completions == []
+
+
+def test_a_fifo_for_the_transcript_is_a_damaged_session(project: Path, endpoint, capsys) -> None:  # noqa: ANN001
+    """Reading it would block, and so would the next append to it."""
+    session = _session(project / ".osiris" / "chat")
+    (session.dir / "transcript.jsonl").unlink(missing_ok=True)
+    os.mkfifo(session.dir / "transcript.jsonl")
+    assert chat("--resume", session.id, "-y", "--tools", "off") == 2
+    err = capsys.readouterr().err
+    assert f"chat session {session.id} is damaged" in err and "named pipe (FIFO)" in err, err
+    assert endpoint.server.completions == []
+
+
+def test_a_fifo_in_the_discovery_cache_is_a_miss(tmp_path: Path) -> None:
+    service = DiscoveryService(None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache")
+    (tmp_path / "cache").mkdir()
+    os.mkfifo(tmp_path / "cache" / "k.json")
+    assert service._load("k") is None
+
+
+def test_a_fifo_at_the_out_path_is_asked_about_and_replaced(project: Path, endpoint) -> None:  # noqa: ANN001
+    os.mkfifo(project / "orders-copy.yaml")
+    endpoint.server.add(yaml_reply(GOOD_OML))
+    conversation, screen = _conversation(project, endpoint, ["copy data/orders.csv to parquet", "n", "y", "y", "n"])
+    assert conversation.run() == 0
+    assert "orders-copy.yaml exists. Overwrite it?" in screen.getvalue()
+    assert (project / "orders-copy.yaml").read_text() == GOOD_OML
