@@ -96,9 +96,12 @@ def test_an_unresolvable_base_dir_still_refuses_climbing_out() -> None:
     ("a" * (MAX_NAME_BYTES + 1), "256-byte file or directory name"),
     ("é" * 128, "256-byte"),                      # bytes, not characters
     ("d/" + "a" * MAX_NAME_BYTES, None),
-    ("/".join(["a" * 200] * 20)[:MAX_PATH_BYTES], None),
+    ("/".join(["a" * 200] * 21)[:MAX_PATH_BYTES], None),   # exactly the limit
     ("/".join(["a" * 200] * 21)[:MAX_PATH_BYTES + 1], "4096 bytes long (at most 4095)"),
     ("a\x00b", "holds a NUL byte"),
+    ("\udcff" * 85, None),                      # a lone surrogate is 3 bytes (surrogatepass)
+    ("\udcff" * 86, "258-byte file or directory name"),
+    ("d/" + "\udcff" * 1365, "4097 bytes long (at most 4095)"),
     ("", None),
 ])
 def test_unusable_text(path: str, problem: str | None) -> None:
@@ -114,7 +117,9 @@ def test_a_path_too_long_once_joined_is_unusable_but_one_byte_less_is_not() -> N
     assert not fits.endswith("/")
     assert _code(fits) is None
     assert _code(fits + "b") == "OML084"
-    assert "once resolved" in check_path(fits + "b", ROOTS).message
+    problem = check_path(fits + "b", ROOTS)
+    assert problem.message.endswith("is 4096 bytes long once resolved (at most 4095)")
+    assert problem.hint == "use a shorter path"
 
 
 def test_shown_paths_are_escaped_and_shortened() -> None:
@@ -123,6 +128,9 @@ def test_shown_paths_are_escaped_and_shortened() -> None:
     long = shown_path("x" * 200)
     assert len(long) == 80 and long.startswith("x" * 40) and "..." in long and long.endswith("x" * 37)
     assert shown_path("y" * 80) == "y" * 80
+    assert shown_path("z" * 81) == "z" * 40 + "..." + "z" * 37        # one over the limit is cut
+    assert shown_path("données\\é.csv") == "données\\é.csv"          # printable: shown as written
+    assert shown_path("a\udcff") == "a\\udcff"                         # a lone surrogate is escaped too
 
 
 def test_confine_resolves_links_and_returns_the_real_path(tmp_path: Path) -> None:
@@ -225,3 +233,123 @@ def test_every_config_field_that_names_a_file_is_marked_x_path() -> None:
         "filesystem.csv_extractor": {"path": "read"}, "filesystem.parquet_extractor": {"path": "read"},
         "filesystem.csv_writer": {"path": "write"}, "filesystem.parquet_writer": {"path": "write"},
     }
+
+
+def test_two_leading_slashes_are_one_and_nothing_else_is_stripped() -> None:
+    assert path_roots("//Xenial/project") == ("/Xenial/project",)
+    assert _code("//Xenial/project/x.csv", path_roots("/Xenial/project")) is None
+
+
+def test_a_relative_base_is_read_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery passes its `cwd` as the base; a relative one must not turn into a path below `/`."""
+    monkeypatch.chdir(tmp_path)
+    assert confine_path("x.csv", path_roots(tmp_path), ".") == tmp_path.resolve() / "x.csv"
+
+
+def test_hidden_names_count_only_below_the_root_that_holds_the_path() -> None:
+    roots = path_roots("/srv/project", ["/srv/project/.cache/shared", "/home/op/.local/data"])
+    assert _code("/home/op/.local/data/x.csv", roots) is None           # a root under a hidden folder works
+    assert _code(".cache/shared/x.csv", roots) is None                  # the longest root that holds it counts
+    assert _code(".cache/x.csv", roots) == "OML085"
+    assert _code("/home/op/.local/data/.env", roots) == "OML085"
+    assert check_path(".cache/x.csv", roots).message == "path '.cache/x.csv' goes through the hidden name '.cache'"
+
+
+def test_the_connections_file_by_name_or_by_the_path_in_use() -> None:
+    protected = ("/srv/project/conf/secrets.yaml",)
+    assert check_path("conf/OSIRIS_Connections.YML", ROOTS).code == "OML085"
+    assert check_path("conf/secrets.yaml", ROOTS) is None
+    problem = check_path("conf//secrets.yaml", ROOTS, protected=protected)
+    assert problem.message == "path 'conf//secrets.yaml' is the connections file"
+    assert check_path("conf/secrets.yaml.bak", ROOTS, protected=protected) is None
+
+
+def test_an_operator_flag_may_name_a_hidden_folder_but_not_leave_the_roots() -> None:
+    assert check_path(".osiris/chat", ROOTS).code == "OML085"
+    assert check_path(".osiris/chat", ROOTS, hidden=True) is None
+    assert check_path("../.osiris", ROOTS, hidden=True).code == "OML083"
+    assert check_path("d/" * 2047, ROOTS, hidden=True).code == "OML084"
+
+
+def _refused(path: str, roots: tuple[str, ...], **options: object) -> PathRefused:
+    with pytest.raises(PathRefused) as caught:
+        confine_path(path, roots, **options)
+    return caught.value
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """data/ with links into .git and onto the connections file, and a hidden-named link to data/."""
+    project = tmp_path / "project"
+    for folder in ("data", ".git", "conf"):
+        (project / folder).mkdir(parents=True)
+    (project / ".git" / "config").write_text("x")
+    (project / "conf" / "secrets.yaml").write_text("x")
+    (project / "data" / "in.csv").write_text("x")
+    (project / "data" / "gitlink").symlink_to(project / ".git" / "config")
+    (project / "data" / "innocent.yaml").symlink_to(project / "conf" / "secrets.yaml")
+    (project / ".cfg").symlink_to(project / "data", target_is_directory=True)
+    return project
+
+
+def test_run_time_refuses_hidden_names_as_written_and_as_resolved(project: Path) -> None:
+    roots = path_roots(project)
+    refused = _refused(".git/config", roots)
+    assert refused.code == "OML085" and str(refused) == "path '.git/config' goes through the hidden name '.git'"
+    assert str(_refused("data/gitlink", roots)) == "path 'data/gitlink' goes through the hidden name '.git'"
+    assert str(_refused(".cfg/in.csv", roots)) == "path '.cfg/in.csv' goes through the hidden name '.cfg'"
+    assert confine_path("data/in.csv", roots) == project / "data" / "in.csv"
+
+
+def test_run_time_refuses_the_connections_file_in_use_under_any_name(project: Path) -> None:
+    roots, protected = path_roots(project), [str(project / "conf" / "secrets.yaml")]
+    for path in ("conf/secrets.yaml", "data/innocent.yaml"):
+        assert str(_refused(path, roots, protected=protected)) == f"path '{path}' is the connections file"
+    assert confine_path("data/innocent.yaml", roots) == project / "conf" / "secrets.yaml"   # not the one in use
+    assert confine_path("data/in.csv", roots, protected=protected) == project / "data" / "in.csv"
+
+
+def test_run_time_hidden_lets_an_operator_flag_through(project: Path) -> None:
+    roots = path_roots(project)
+    assert confine_path(".git/config", roots, hidden=True) == project / ".git" / "config"
+    assert confine_path("data/gitlink", roots, hidden=True) == project / ".git" / "config"
+    assert _refused("../x", roots, hidden=True).code == "OML083"
+
+
+def test_a_root_under_a_hidden_folder_works_at_run_time(tmp_path: Path) -> None:
+    real = tmp_path / ".hidden" / "real"
+    real.mkdir(parents=True)
+    (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+    for roots in (path_roots(real), path_roots(tmp_path / "alias")):
+        assert confine_path("x.csv", roots) == real / "x.csv"
+        assert confine_path(str(real / "x.csv"), roots) == real / "x.csv"     # the real path, outside as written
+        assert confine_real(real / "x.csv", "x.csv", roots) == real / "x.csv"
+        assert _refused(".env", roots).code == "OML085"
+
+
+def test_a_file_found_by_walking_is_refused_when_hidden_or_the_connections_file(project: Path) -> None:
+    roots, protected = path_roots(project), [str(project / "conf" / "secrets.yaml")]
+    with pytest.raises(PathRefused) as caught:
+        confine_real(project / "data" / "gitlink", "data/gitlink", roots)
+    assert caught.value.code == "OML085"
+    assert str(caught.value) == "path 'data/gitlink' goes through the hidden name '.git'"
+    with pytest.raises(PathRefused, match=r"^path 'data/innocent.yaml' is the connections file$"):
+        confine_real(project / "data" / "innocent.yaml", "data/innocent.yaml", roots, protected)
+    assert confine_real(project / "data" / "in.csv", "data/in.csv", roots, protected) == project / "data" / "in.csv"
+
+
+def test_step_roots_edge_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """base_dir `.` is the project root itself; an empty one is no base; unset env reads os.environ."""
+    from compiler.connections import load_connections
+    from oml.diagnostics import Diagnostics
+    from spec.registry import default_registry
+
+    file = tmp_path / "c.yaml"
+    file.write_text("version: 1\nconnections:\n  filesystem:\n    here: {base_dir: .}\n"
+                    "    env: {base_dir: '${LAKE_DIR}'}\n", encoding="utf-8")
+    conns = load_connections(file, "c.yaml", default_registry(), Diagnostics())
+    root = str(tmp_path)
+    assert step_roots(root, conns, "@filesystem.here") == ((root,), root)
+    assert step_roots(root, conns, "@filesystem.env", {"LAKE_DIR": ""}) == ((root,), None)
+    monkeypatch.setenv("LAKE_DIR", "/lake")
+    assert step_roots(root, conns, "@filesystem.env") == ((root, "/lake"), "/lake")
