@@ -51,7 +51,11 @@ MODULES: dict[str, tuple[str, ...]] = {
     "oml/secrets.py": ("tests/security/test_masking_forms.py", "tests/security/test_masking_is_exact.py",
                        "tests/llm/test_secrets.py"),
     "compiler/manifest.py": ("tests/compiler/test_golden.py", "tests/runtime/test_review_core.py",
-                             "tests/security/test_*manifest*.py"),
+                             "tests/compiler/test_manifest_schema.py", "tests/security/test_*manifest*.py"),
+    # the rules a loaded manifest must satisfy; the attacks through the CLI run in a subprocess, which sees
+    # no mutant, so the rules are pinned in process by test_manifest_verification_*.py
+    "compiler/manifest_verify.py": ("tests/security/test_manifest_verification_*.py",
+                                    "tests/security/test_manifest_tampering.py"),
     "compiler/path_policy.py": ("tests/compiler/test_golden.py", "tests/security/test_*path*.py"),
     "oml/diagnostics.py": ("tests/oml", "tests/compiler/test_golden.py"),
     "runtime/publish.py": ("tests/security/test_no_clobber_publish.py", "tests/drivers/test_files_common.py"),

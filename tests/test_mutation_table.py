@@ -7,7 +7,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SAFETY_MODULES = {"compiler/sql_binding.py", "compiler/passes/bind_params.py", "oml/secrets.py",
-                  "compiler/manifest.py", "compiler/path_policy.py", "oml/diagnostics.py"}
+                  "compiler/manifest.py", "compiler/manifest_verify.py", "compiler/path_policy.py",
+                  "oml/diagnostics.py"}
 """runtime/secrets.py re-exports the masker, which lives in oml/secrets.py."""
 
 

@@ -425,6 +425,7 @@ def test_the_sandbox_worker_verifies_with_the_same_function(tmp_path, monkeypatc
     tamper(proj / "compiled", _cycle)
     job = worker._Job.__new__(worker._Job)
     job.root = tmp_path / "sandbox"
+    job.work_dir = tmp_path / "sandbox" / "work"  # the worker verifies paths against its work dir
     (job.root / "job").mkdir(parents=True)
     os.rename(proj / "compiled", job.root / "job" / "compiled")
     with pytest.raises(Exception) as caught:
