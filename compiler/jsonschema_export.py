@@ -92,7 +92,8 @@ def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
             "description": "Named sets of parameter values, applied with `--profile <name>`.",
             "additionalProperties": {
                 "type": "object",
-                "description": "Parameter name -> value for this profile.",
+                "description": "Parameter name -> value for this profile; or the original Osiris's form, "
+                               "`{description: ..., params: {name: value}}`.",
                 "propertyNames": {"pattern": _anchored(PARAM_NAME_RE)},
             },
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from typing import Any
 
 from oml.diagnostics import Diagnostics
@@ -122,7 +123,7 @@ class _Lowerer:
         if metadata_node is not None and self.expect(metadata_node, "map", "`metadata`", example):
             metadata = metadata_node.to_data()
         params = self.params(root.get("params"))
-        profiles = self.profiles(root.get("profiles"))
+        profiles = self.profiles(root.get("profiles"), {param.name for param in params})
         steps = self.steps(root)
         spans: dict[str, Span] = {}
         _index_spans(root, spans)
@@ -226,7 +227,9 @@ class _Lowerer:
             description=description if isinstance(description, str) else None,
         )
 
-    def profiles(self, node: YNode | None) -> list[Profile]:
+    def profiles(self, node: YNode | None, declared: Collection[str] = ()) -> list[Profile]:
+        """`{prod: {min_total: 1000}}`, or the original's form (its ADR-0032) with the values under
+        `params` and an optional `description`: `{prod: {description: ..., params: {min_total: 1000}}}`."""
         if node is None or node.kind == "scalar" and node.value is None:
             return []
         if not self.expect(node, "map", "`profiles`", "`profiles: {prod: {min_total: 1000}}`"):
@@ -235,6 +238,7 @@ class _Lowerer:
         for key, value in node.items():
             if not self.expect(value, "map", f"profile '{key.value}'", f"`{key.value}: {{param: value}}`"):
                 continue
+            value = _profile_values(value, declared)
             values = {k.value: v.to_data() for k, v in value.items()}
             spans = {k.value: v.span for k, v in value.items()}
             result.append(Profile.model_construct(span=key.span, pointer=value.pointer, name=key.value, values=values,
@@ -397,6 +401,16 @@ class _Lowerer:
                        pointer=node.pointer)
             return RetryPolicy.model_construct()
         return RetryPolicy.model_construct(**data)
+
+
+def _profile_values(profile: YNode, declared: Collection[str]) -> YNode:
+    """The node holding a profile's parameter values: the profile itself, or its `params` mapping
+    in the original's form (unless the pipeline declares a parameter named `params`)."""
+    inner = profile.get("params")
+    keys = {key.value for key, _ in profile.items()}
+    if inner is not None and inner.kind == "map" and "params" not in declared and keys <= {"params", "description"}:
+        return inner
+    return profile
 
 
 def _retry_problem(data: dict[str, Any]) -> str | None:

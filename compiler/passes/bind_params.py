@@ -79,6 +79,8 @@ def _render(expr: ConfigExpr, values: dict[str, Any], kinds: Mapping[str, str], 
         else:
             refs.append(piece)
             texts.append("")
+    if not refs:  # only escaped text (`$${x}` is the text `${x}`): nothing is bound, the SQL is as written
+        return texts[0]
     slots = [Slot(values[r.parts[1]], kinds[r.parts[1]]) for r in refs]
     try:
         return bind_sql(texts, slots, dialect, [r.text for r in refs])

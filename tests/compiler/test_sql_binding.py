@@ -668,3 +668,14 @@ def test_a_reference_inside_an_unexpected_token_names_itself() -> None:
 def test_duckdb_rewrites_every_space_and_only_quotes_open_strings() -> None:
     assert duckdb_rewrites("SELECT \u3000\u3000 1") == [7, 8]
     assert duckdb_rewrites("SELECT X, \u3000") == [10]
+
+
+@pytest.mark.parametrize("component", ["duckdb.processor", "postgres.extractor", "mysql.extractor"])
+def test_sql_with_only_escaped_references_is_kept_as_written(component: str) -> None:
+    """`$${x}` is the text `${x}`: nothing to bind, so nothing is refused (a refusal used to
+    point at a reference that does not exist: IndexError, found by the mutation property)."""
+    errors, cfg = _compile(component, "\"SELECT '$${x}' AS a\"", "  n: {type: integer, default: 1}", {})
+    assert errors == []
+    assert json.loads(cfg)["query"] == "SELECT '${x}' AS a"
+    errors, cfg = _compile(component, "\"SELECT $${x} AS a\"", "  n: {type: integer, default: 1}", {})
+    assert errors == [] and json.loads(cfg)["query"] == "SELECT ${x} AS a"
