@@ -15,12 +15,13 @@ import pyarrow as pa
 from drivers.common import display_path, metered, missing_file_error, resolve_config_path
 from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
 from drivers.files.discovery import discover_files
+from drivers.files.health import FileConnectionTools
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
 __all__ = ["CsvExtractor"]
 
 
-class CsvExtractor:
+class CsvExtractor(FileConnectionTools):
     """Extractor and Discoverer for CSV files."""
 
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:

@@ -18,6 +18,7 @@ import pyarrow as pa
 from drivers.common import atomic_path, display_path, resolve_config_path
 from drivers.files.csv_format import CsvFormat, CsvFormatter
 from drivers.files.csv_reading import normalise_encoding
+from drivers.files.health import FileConnectionTools
 from runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
 __all__ = ["CsvWriter"]
@@ -25,7 +26,7 @@ __all__ = ["CsvWriter"]
 COMPRESSIONS = {"none": None, "gzip": "gzip", "zstd": "zstd"}
 
 
-class CsvWriter:
+class CsvWriter(FileConnectionTools):
     """Writer for CSV files."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:

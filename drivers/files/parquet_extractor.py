@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from drivers.common import display_path, metered, missing_file_error, resolve_config_path
 from drivers.common.paths import config_roots, confine_found
 from drivers.files.discovery import discover_files
+from drivers.files.health import FileConnectionTools
 from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["ParquetExtractor"]
 
 
-class ParquetExtractor:
+class ParquetExtractor(FileConnectionTools):
     """Extractor and Discoverer for Parquet files and directories of them."""
 
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:

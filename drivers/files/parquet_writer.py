@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from drivers.common import atomic_path, display_path, resolve_config_path
+from drivers.files.health import FileConnectionTools
 from runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
 __all__ = ["ParquetWriter"]
@@ -46,7 +47,7 @@ DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
 
-class ParquetWriter:
+class ParquetWriter(FileConnectionTools):
     """Writer for Parquet files."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
