@@ -34,6 +34,38 @@ steps:
     config: {path: out/copy.csv}
 """
 
+# An extractor that `needs` another: compiled to an input named after the step it waits for.
+TWO_EXTRACTORS = """\
+oml_version: "0.1.0"
+name: ordered
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: data/in.csv}
+  - id: read2
+    component: filesystem.csv_extractor
+    needs: [read]
+    config: {path: data/in.csv}
+  - id: write
+    component: filesystem.csv_writer
+    needs: [read2]
+    config: {path: out/copy.csv}
+"""
+
+# A writer whose alias holds a key worth stealing (the connections file is the caller's).
+SUPABASE = """\
+oml_version: "0.1.0"
+name: to-supabase
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: data/in.csv}
+  - id: write
+    component: supabase.writer
+    needs: [read]
+    config: {connection: "@supabase.main", table: people}
+"""
+
 Edit = Callable[[dict[str, Any], dict[str, dict[str, Any]]], None]
 """Changes (manifest data, cfg by step id) in place; new cfg entries become new cfg files."""
 

@@ -22,6 +22,7 @@ import pytest
 from compiler.manifest import load_manifest
 from oml.canonical import fingerprint, pretty_json
 from tests.security.manifest_attacks import (
+    SUPABASE,
     assert_refused,
     compiled_project,
     osiris_run,
@@ -243,18 +244,6 @@ def listener() -> Iterator[tuple[str, list[str]]]:
         server.server_close()
 
 
-SUPABASE = """\
-oml_version: "0.1.0"
-name: to-supabase
-steps:
-  - id: read
-    component: filesystem.csv_extractor
-    config: {path: data/in.csv}
-  - id: write
-    component: supabase.writer
-    needs: [read]
-    config: {connection: "@supabase.main", table: people}
-"""
 
 
 def test_a_url_key_added_to_a_supabase_cfg_never_reaches_the_other_server(tmp_path, listener):

@@ -21,6 +21,8 @@ import pytest
 from compiler.api import CompileOptions, compile_path, write_output
 from oml.canonical import fingerprint
 from tests.security.manifest_attacks import (
+    SUPABASE,
+    TWO_EXTRACTORS,
     assert_refused,
     compiled_project,
     osiris_run,
@@ -159,18 +161,6 @@ def test_more_inconsistent_graphs_are_refused(tmp_path, edit):  # noqa: ANN001
 
 
 # -- connections --------------------------------------------------------------------------------------
-SUPABASE = """\
-oml_version: "0.1.0"
-name: to-supabase
-steps:
-  - id: read
-    component: filesystem.csv_extractor
-    config: {path: data/in.csv}
-  - id: write
-    component: supabase.writer
-    needs: [read]
-    config: {connection: "@supabase.main", table: people}
-"""
 CONNECTIONS = ("version: 1\nconnections:\n  supabase:\n    main:\n      url: http://127.0.0.1:9\n"
                "      key: ${SUPA_KEY}\n")
 
@@ -205,23 +195,7 @@ def test_a_connection_the_file_does_not_define_is_refused_before_any_step(tmp_pa
 # -- what the compiler writes still runs ---------------------------------------------------------------
 def test_an_extractor_that_needs_another_extractor_runs_from_its_manifest(tmp_path):
     """Its `needs` compiles to an input named after the step it waits for; that is not a data input."""
-    pipeline = """\
-oml_version: "0.1.0"
-name: ordered
-steps:
-  - id: read
-    component: filesystem.csv_extractor
-    config: {path: data/in.csv}
-  - id: read2
-    component: filesystem.csv_extractor
-    needs: [read]
-    config: {path: data/in.csv}
-  - id: write
-    component: filesystem.csv_writer
-    needs: [read2]
-    config: {path: out/copy.csv}
-"""
-    proj = compiled_project(tmp_path, pipeline)
+    proj = compiled_project(tmp_path, TWO_EXTRACTORS)
     result = osiris_run(proj)
     assert result.returncode == 0, result.stdout + result.stderr
     assert (proj / "out" / "copy.csv").read_text(encoding="utf-8") == 'id,name\n1,"a"\n2,"b"\n'

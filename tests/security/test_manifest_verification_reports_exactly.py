@@ -16,27 +16,11 @@ import pytest
 
 from compiler.manifest import ManifestError, load_manifest
 from compiler.manifest_verify import RECOMPILE
-from tests.security.manifest_attacks import COPY, compiled_project, step, tamper
+from tests.security.manifest_attacks import COPY, TWO_EXTRACTORS, compiled_project, step, tamper
 from tests.security.test_manifest_verification_rules import CONNECTIONS, DUCK, MYSQL
 
 Found = list[tuple[str, str, str, str, str | None]]
 
-TWO_EXTRACTORS = """\
-oml_version: "0.1.0"
-name: two
-steps:
-  - id: read
-    component: filesystem.csv_extractor
-    config: {path: data/in.csv}
-  - id: read2
-    component: filesystem.csv_extractor
-    needs: [read]
-    config: {path: data/in.csv}
-  - id: write
-    component: filesystem.csv_writer
-    needs: [read2]
-    config: {path: out/copy.csv}
-"""
 DEFAULT_CONNECTIONS = CONNECTIONS.replace('password: "${SUPA_KEY}"}', 'password: "${SUPA_KEY}", default: true}')
 DOTTED_DEFAULT = """\
 version: 1
