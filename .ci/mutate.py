@@ -63,6 +63,33 @@ MODULES: dict[str, tuple[str, ...]] = {
 SOURCE_PACKAGES = ("oml", "spec", "compiler", "runtime", "drivers", "llm")
 NOT_COPIED = {".git", ".venv", ".mutate", ".hypothesis", ".pytest_cache", ".ruff_cache", ".mypy_cache",
               ".osiris", "out", "output", "debug_out", "build", "dist", "mutants"}
+ALIAS_SHIM = '''"""Written by .ci/mutate.py into a scratch copy: `osiris.X` is the top-level `X` mutmut copied, mutated.
+
+mutmut names a mutant after the `__name__` its file path gives (`compiler.sql_binding`), so the project's
+`osiris.compiler...` imports are pointed at those modules instead of loading the installed, unmutated ones.
+"""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path=None, target=None):
+        if not name.startswith("osiris."):
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def create_module(self, spec):
+        return importlib.import_module(spec.name.removeprefix("osiris."))
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _Alias())
+'''
 KILLED = ("killed", "timeout")
 """mutmut's own score counts a timeout as a kill: the mutant changed behaviour (it hangs)."""
 
@@ -107,6 +134,8 @@ def _prepare(module: str, scratch: Path, tests: list[str], head: list[str] | Non
         for path in head:
             if (REPO / path).exists():
                 _copy(REPO / path, scratch / path)
+    (scratch / "osiris").mkdir(exist_ok=True)
+    (scratch / "osiris" / "__init__.py").write_text(ALIAS_SHIM, encoding="utf-8")
     also_copy = sorted(e.name for e in scratch.iterdir() if e.name not in SOURCE_PACKAGES)
     table = {
         "source_paths": list(SOURCE_PACKAGES),

@@ -207,15 +207,15 @@ def compare(work: Path, intent: Intent) -> tuple[bool, str]:
 def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespace) -> Outcome:
     from rich.console import Console
 
-    from llm.chat import ChatOptions, Conversation
-    from llm.cli import make_guard
-    from llm.client import ChatClient
-    from llm.discovery import DiscoveryService
-    from llm.session import ChatSession
-    from llm.templates import Templates
-    from llm.ui import ConsoleUI
-    from runtime.connections import load_connections_file
-    from spec.registry import default_registry
+    from osiris.cli.chat import make_guard
+    from osiris.llm.chat import ChatOptions, Conversation
+    from osiris.llm.client import ChatClient
+    from osiris.llm.discovery import DiscoveryService
+    from osiris.llm.session import ChatSession
+    from osiris.llm.templates import Templates
+    from osiris.llm.ui import ConsoleUI
+    from osiris.runtime.connections import load_connections_file
+    from osiris.spec.registry import default_registry
 
     outcome = Outcome(intent.id)
     output = work / intent.output
@@ -311,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     sys.path.insert(0, str(REPO))
-    from llm.client import LLMError, LLMSettings
+    from osiris.llm.client import LLMError, LLMSettings
 
     try:
         settings = LLMSettings.resolve(model=args.model, base_url=args.base_url, stream=args.stream)

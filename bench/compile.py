@@ -35,11 +35,11 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from compiler.api import CompileOptions, compile_text  # noqa: E402
-from spec.registry import default_registry  # noqa: E402
+from osiris.compiler.api import CompileOptions, compile_text  # noqa: E402
+from osiris.spec.registry import default_registry  # noqa: E402
 
 _SCRIPT = Path(sys.executable).with_name("omlc")
-OMLC = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "compiler.cli"]
+OMLC = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "osiris.cli.omlc"]
 """The installed console script, as users run it."""
 OPTIONS = CompileOptions(search_connections=False, env={})
 

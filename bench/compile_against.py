@@ -86,7 +86,8 @@ def main() -> int:
         old, new = best[args.ref][size], best["HEAD"][size]
         print(f"| {size:,} | {old:,.1f} ms | {new:,.1f} ms | {new / old:.2f}x |")
     old_c, new_c = statistics.median(checks[args.ref]), statistics.median(checks["HEAD"])
-    print(f"| `omlc check`, 5 steps, median of {args.checks} | {old_c:.0f} ms | {new_c:.0f} ms | {new_c / old_c:.2f}x |")
+    label = f"`omlc check`, 5 steps, median of {args.checks}"
+    print(f"| {label} | {old_c:.0f} ms | {new_c:.0f} ms | {new_c / old_c:.2f}x |")
     return 0
 
 

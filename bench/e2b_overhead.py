@@ -38,12 +38,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runtime.e2b.host import SandboxExecutor  # noqa: E402
-from runtime.e2b.local import LocalTransport  # noqa: E402
-from runtime.e2b.options import E2BOptions  # noqa: E402
-from runtime.e2b.wheel import cache_root, cached_pins, ensure_wheel  # noqa: E402
-from runtime.local.executor import ExecOptions  # noqa: E402
-from runtime.run import RunRequest, run  # noqa: E402
+from osiris.runtime.e2b.host import SandboxExecutor  # noqa: E402
+from osiris.runtime.e2b.local import LocalTransport  # noqa: E402
+from osiris.runtime.e2b.options import E2BOptions  # noqa: E402
+from osiris.runtime.e2b.wheel import cache_root, cached_pins, ensure_wheel  # noqa: E402
+from osiris.runtime.local.executor import ExecOptions  # noqa: E402
+from osiris.runtime.run import RunRequest, run  # noqa: E402
 
 SHORT = 3
 """The short chain has one step of each kind, so both chains pay the worker's one-time imports
@@ -124,7 +124,7 @@ def cli_once(ws: Path, sandbox: bool) -> float:
     extra = ["--e2b", "--e2b-transport", "local"] if sandbox else []
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "run", "pipeline.yaml", "-q", *extra],
+        [sys.executable, "-m", "osiris.cli.osiris", "run", "pipeline.yaml", "-q", *extra],
         cwd=ws,
         capture_output=True,
         text=True,

@@ -38,13 +38,13 @@ PATHS = ("cli", "bulk", "stream", "pymysql", "cli_load", "executemany", "insert"
 CHILD_PRELUDE = """
 import sys, time
 sys.path.insert(0, {root!r})
-from runtime.driver import ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.runtime.driver import ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 conn = ResolvedConnection("mysql", "bench", {fields!r}, frozenset({{"password"}}))
 """
 
 READ_OURS = CHILD_PRELUDE + """
-from drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.mysql.extractor import MySQLExtractor
 ctx = RecordingContext(config={{"table": "t", "fetch_mode": {mode!r}, "batch_size": 65536}}, connection=conn)
 start = time.perf_counter()
 rows = sum(batch.num_rows for batch in MySQLExtractor().extract(ctx))
@@ -87,7 +87,7 @@ def batches():
 """
 
 WRITE_OURS = CHILD_PRELUDE + BATCHES + """
-from drivers.mysql.writer import MySQLWriter
+from osiris.drivers.mysql.writer import MySQLWriter
 config = {{"table": "w_{method}", "write_mode": "replace", "create_if_missing": True, "primary_key": "id",
           "load_method": {method!r}, "batch_size": {batch}}}
 ctx = RecordingContext(config=config, connection=conn, mode="write")

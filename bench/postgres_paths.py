@@ -77,15 +77,15 @@ def _worker(cmd: list[str]) -> tuple[float, float]:
 
 
 def _context(dsn: str, config: dict):
-    from runtime.driver import ResolvedConnection
-    from runtime.testing import RecordingContext
+    from osiris.runtime.driver import ResolvedConnection
+    from osiris.runtime.testing import RecordingContext
 
     connection = ResolvedConnection("postgres", "bench", {"dsn": dsn}, frozenset({"dsn"}))
     return RecordingContext(config=config, connection=connection, batch_rows=65536)
 
 
 def work_read(dsn: str) -> dict:
-    from drivers.postgres.extractor import PostgresExtractor
+    from osiris.drivers.postgres.extractor import PostgresExtractor
 
     ctx = _context(dsn, {"table": "t"})
     started = time.perf_counter()
@@ -96,7 +96,7 @@ def work_read(dsn: str) -> dict:
 def work_write(dsn: str, source: str, mode: str) -> dict:
     import pyarrow as pa
 
-    from drivers.postgres.writer import PostgresWriter
+    from osiris.drivers.postgres.writer import PostgresWriter
 
     config = {"table": "t_w", "write_mode": mode, "primary_key": "id"}
     ctx = _context(dsn, config)
@@ -117,7 +117,7 @@ def _export_ipc(dsn: str, path: Path) -> None:
     """Write table t to an Arrow IPC file through the extractor (not timed)."""
     import pyarrow as pa
 
-    from drivers.postgres.extractor import PostgresExtractor
+    from osiris.drivers.postgres.extractor import PostgresExtractor
 
     reader = PostgresExtractor().extract(_context(dsn, {"table": "t"}))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, reader.schema) as writer:

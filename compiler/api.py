@@ -13,17 +13,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.checks.secrets import redact_diagnostics
-from compiler.connections import ConnectionsFile, find_connections_file, load_connections
-from compiler.context import CompileContext
-from compiler.passes import PASSES, emit
-from compiler.writer import write_tree
-from oml.diagnostics import Diagnostic, Diagnostics
-from oml.ir import Pipeline
-from oml.lower import parse_pipeline
-from oml.source import InputError, max_input_bytes, read_text
-from oml.span import Span
-from spec.registry import Registry, default_registry
+from osiris.compiler.checks.secrets import redact_diagnostics
+from osiris.compiler.connections import ConnectionsFile, find_connections_file, load_connections
+from osiris.compiler.context import CompileContext
+from osiris.compiler.passes import PASSES, emit
+from osiris.compiler.writer import write_tree
+from osiris.oml.diagnostics import Diagnostic, Diagnostics
+from osiris.oml.ir import Pipeline
+from osiris.oml.lower import parse_pipeline
+from osiris.oml.source import InputError, max_input_bytes, read_text
+from osiris.oml.span import Span
+from osiris.spec.registry import Registry, default_registry
 
 __all__ = ["CompileOptions", "CompileResult", "SourceError", "compile_path", "compile_text", "connections_path",
            "input_limit", "load_connections_for", "read_source", "write_output"]

@@ -28,15 +28,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from oml.diagnostics import Diagnostics
-from oml.expr.nodes import EnvReference, Text
-from oml.expr.parser import ScalarPosition, has_expression, parse_env_template
-from oml.source import InputError, max_input_bytes, read_text
-from oml.span import Span
-from oml.suggest import did_you_mean, one_of
-from oml.yaml_loader import YNode, load_yaml
-from spec.models import Family, FamilyField
-from spec.registry import Registry
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.expr.nodes import EnvReference, Text
+from osiris.oml.expr.parser import ScalarPosition, has_expression, parse_env_template
+from osiris.oml.source import InputError, max_input_bytes, read_text
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean, one_of
+from osiris.oml.yaml_loader import YNode, load_yaml
+from osiris.spec.models import Family, FamilyField
+from osiris.spec.registry import Registry
 
 DEFAULT_FILE_NAME = "osiris_connections.yaml"
 RESERVED_KEYS = ("default", "allow_override")

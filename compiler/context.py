@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.connections import ConnectionsFile
-from oml.diagnostics import Diagnostics
-from spec.registry import Registry
+from osiris.compiler.connections import ConnectionsFile
+from osiris.oml.diagnostics import Diagnostics
+from osiris.spec.registry import Registry
 
 
 @dataclass

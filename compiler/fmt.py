@@ -17,11 +17,11 @@ import json
 
 from ruamel.yaml.nodes import Node
 
-from compiler.fmt_scalars import KEEP_TEXT, literal_block, reindent, scalar_text, string_text
-from compiler.fmt_tree import Entry, FormatError, Parser, Tree, attach_comments
-from oml.diagnostics import Diagnostics
-from oml.lower import PARAM_KEYS, TOP_LEVEL_KEYS
-from oml.yaml_loader import build_tree, compose_checked, key_text, node_value
+from osiris.compiler.fmt_scalars import KEEP_TEXT, literal_block, reindent, scalar_text, string_text
+from osiris.compiler.fmt_tree import Entry, FormatError, Parser, Tree, attach_comments
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.lower import PARAM_KEYS, TOP_LEVEL_KEYS
+from osiris.oml.yaml_loader import build_tree, compose_checked, key_text, node_value
 
 __all__ = ["FormatError", "format_text"]
 

@@ -14,7 +14,7 @@ from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.resolver import VersionedResolver
 
-from oml.yaml_loader import node_value
+from osiris.oml.yaml_loader import node_value
 
 __all__ = ["KEEP_TEXT", "literal_block", "reindent", "scalar_text", "string_text"]
 

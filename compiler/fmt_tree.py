@@ -18,7 +18,7 @@ from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
-from oml.yaml_loader import key_text
+from osiris.oml.yaml_loader import key_text
 
 __all__ = ["Entry", "FormatError", "Parser", "Tree", "attach_comments"]
 

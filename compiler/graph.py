@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from oml.ir import Pipeline
+from osiris.oml.ir import Pipeline
 
 _SHAPES = {"extractor": ("[(", ")]"), "transform": ("[[", "]]"), "writer": ("[/", "/]")}
 

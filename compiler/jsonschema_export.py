@@ -19,9 +19,9 @@ import copy
 import re
 from typing import Any
 
-from oml.codes import CATALOG
-from oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, RetryPolicy
-from oml.lower import (
+from osiris.oml.codes import CATALOG
+from osiris.oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, RetryPolicy
+from osiris.oml.lower import (
     FORBIDDEN_TOP_LEVEL,
     INPUT_NAME_RE,
     NAME_RE,
@@ -30,8 +30,8 @@ from oml.lower import (
     PARAM_TYPES,
     STEP_ID_RE,
 )
-from spec.models import ComponentSpec
-from spec.registry import Registry, default_registry
+from osiris.spec.models import ComponentSpec
+from osiris.spec.registry import Registry, default_registry
 
 __all__ = ["PARAM_REF_PATTERN", "oml_json_schema"]
 

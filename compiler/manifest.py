@@ -3,7 +3,7 @@
 See docs/manifest.md for the contract. Field order here is the order written to
 manifest.yaml, which is part of the byte-for-byte determinism the compiler promises. The
 field constraints (safe ids, `cfg/<id>.json`, bounded retries) are the manifest schema:
-spec/manifest.schema.json is generated from these models (`python -m compiler.manifest
+spec/manifest.schema.json is generated from these models (`python -m osiris.compiler.manifest
 spec/manifest.schema.json`), and a manifest directory from elsewhere is untrusted input,
 checked by `load_manifest` before anything runs.
 """
@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from oml.canonical import fingerprint
-from oml.diagnostics import Diagnostic, Diagnostics
-from oml.pointer import from_path
-from oml.span import Span
+from osiris.oml.canonical import fingerprint
+from osiris.oml.diagnostics import Diagnostic, Diagnostics
+from osiris.oml.pointer import from_path
+from osiris.oml.span import Span
 
 if TYPE_CHECKING:
-    from compiler.connections import ConnectionsFile
-    from spec.registry import Registry
+    from osiris.compiler.connections import ConnectionsFile
+    from osiris.spec.registry import Registry
 
 MANIFEST_VERSION = "1"
 
@@ -165,8 +165,8 @@ def load_manifest(
     `keep` (when given) receives the verified bytes by relative path, so a caller that copies
     the directory copies exactly what was verified, whatever changed on disk meanwhile.
     """
-    from compiler.manifest_verify import verify_manifest
-    from spec.registry import default_registry
+    from osiris.compiler.manifest_verify import verify_manifest
+    from osiris.spec.registry import default_registry
 
     where = label or str(directory)
     d = Diagnostics()
@@ -191,7 +191,7 @@ def max_file_bytes(env: Mapping[str, str] | None = None) -> int:
     """The largest manifest.yaml, meta.json or cfg file read: MANIFEST_SIZE_FACTOR times the
     input cap, at least MIN_MANIFEST_BYTES (a malformed OSIRIS_MAX_INPUT_SIZE means the default:
     the cap's own users report it)."""
-    from oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes
+    from osiris.oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes
 
     try:
         cap = max_input_bytes(env)
@@ -324,7 +324,7 @@ def _depth_exceeds(data: Any, limit: int) -> bool:
 
 def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Span]] | None:
     """manifest.yaml through the schema and its fingerprint, or None after reporting why."""
-    from oml.yaml_loader import YNode, load_yaml
+    from osiris.oml.yaml_loader import YNode, load_yaml
 
     where, d = reader.where, reader.d
     shown = f"{where}/manifest.yaml"
@@ -416,12 +416,12 @@ def _error(d: Diagnostics) -> ManifestError:
     return ManifestError(f"{message}{more}", errors)
 
 
-if __name__ == "__main__":  # python -m compiler.manifest spec/manifest.schema.json
+if __name__ == "__main__":  # python -m osiris.compiler.manifest spec/manifest.schema.json
     import sys
 
-    from oml.canonical import pretty_json
-    from oml.files import write_atomic
+    from osiris.oml.canonical import pretty_json
+    from osiris.oml.files import write_atomic
 
     if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m compiler.manifest OUT.json")
+        raise SystemExit("usage: python -m osiris.compiler.manifest OUT.json")
     write_atomic(sys.argv[1], pretty_json(manifest_schema()))

@@ -26,23 +26,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.checks.config import broken_constraints, schema_errors
-from compiler.checks.duckdb_access import HINT as DUCKDB_HINT
-from compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
-from compiler.checks.graph import find_cycles
-from compiler.checks.secrets import find_inline_secrets
-from compiler.manifest import InputSource, Manifest, ManifestStep
-from compiler.passes.plan import schedule
-from compiler.path_policy import check_path, protected_files, step_roots
-from oml.diagnostics import Diagnostics
-from oml.pointer import from_path, join
-from oml.span import Span
-from oml.suggest import did_you_mean, one_of
-from spec.models import ComponentSpec
-from spec.registry import Registry
+from osiris.compiler.checks.config import broken_constraints, schema_errors
+from osiris.compiler.checks.duckdb_access import HINT as DUCKDB_HINT
+from osiris.compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
+from osiris.compiler.checks.graph import find_cycles
+from osiris.compiler.checks.secrets import find_inline_secrets
+from osiris.compiler.manifest import InputSource, Manifest, ManifestStep
+from osiris.compiler.passes.plan import schedule
+from osiris.compiler.path_policy import check_path, protected_files, step_roots
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.pointer import from_path, join
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean, one_of
+from osiris.spec.models import ComponentSpec
+from osiris.spec.registry import Registry
 
 if TYPE_CHECKING:
-    from compiler.connections import ConnectionsFile
+    from osiris.compiler.connections import ConnectionsFile
 
 __all__ = ["verify_manifest"]
 
@@ -77,7 +77,7 @@ class _Report:
 def _json_spans(text: str, file: str) -> dict[str, Span]:
     """Pointer -> span in a cfg file (JSON is YAML, so the positioned loader reads it); only
     computed for a file that has a problem to point at."""
-    from oml.yaml_loader import YNode, load_yaml
+    from osiris.oml.yaml_loader import YNode, load_yaml
 
     root = load_yaml(text, file, Diagnostics()) if text else None
     spans: dict[str, Span] = {}
@@ -277,7 +277,7 @@ def _check_overrides(step_id: str, ref: str, cfg: dict[str, Any], connections: C
                      registry: Registry, report: _Report) -> None:
     """The compiler's OML077 rule (`compiler.connections.overridable`): a cfg may replace an
     alias field only when the connections file allows it, so a credential goes only to its host."""
-    from compiler.connections import overridable
+    from osiris.compiler.connections import overridable
 
     family_name, _, alias = ref[1:].partition(".")
     family, decl = registry.family(family_name), connections.lookup(family_name, alias)

@@ -12,10 +12,10 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from oml.diagnostics import Diagnostics
-from oml.ir import BoundParam, ParamDecl, Pipeline
-from oml.span import Span
-from oml.suggest import did_you_mean, one_of
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.ir import BoundParam, ParamDecl, Pipeline
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean, one_of
 
 ENV_PREFIX = "OSIRIS_PARAM_"
 _TRUE = {"true", "yes", "on", "1"}

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from compiler.connections import ConnectionsFile
+    from osiris.compiler.connections import ConnectionsFile
 
 __all__ = [
     "MAX_NAME_BYTES",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from compiler import __version__
-from compiler.checks.secrets import Cut, redact_line, secret_cuts
-from oml.codes import CATALOG
-from oml.diagnostics import Diagnostic
+from osiris.compiler import __version__
+from osiris.compiler.checks.secrets import Cut, redact_line, secret_cuts
+from osiris.oml.codes import CATALOG
+from osiris.oml.diagnostics import Diagnostic
 
 FileDiagnostics = Sequence[tuple[str, Sequence[Diagnostic]]]
 """(file label, its diagnostics) in the order the files were given."""

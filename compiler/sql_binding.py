@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from compiler.sql_lexing import (
+from osiris.compiler.sql_lexing import (
     Misplaced,
     NotReadable,
     Position,
@@ -37,7 +37,7 @@ from compiler.sql_lexing import (
     duckdb_rewrites,
     tokenize,
 )
-from compiler.sql_literals import (
+from osiris.compiler.sql_literals import (
     Dialect,
     UnsafeValue,
     code_literal,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from compiler.sql_literals import Dialect
+from osiris.compiler.sql_literals import Dialect
 
 Position = Literal["code", "string"]
 

@@ -22,7 +22,7 @@ import math
 import re
 from typing import Any
 
-from spec.models import SqlDialect as Dialect
+from osiris.spec.models import SqlDialect as Dialect
 
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?")
 _BACKSLASH_STRING = re.compile(r"'((?:[^'\\]|\\[\s\S]|'')*)'")

@@ -11,20 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm.author import Author
-from llm.client import LLMError
-from llm.context import alias_names, build_system_prompt
-from llm.discovery import result_from_json, result_to_json
-from llm.families import FAMILY_WORDS, PATH_PATTERN
-from llm.repair import CheckResult, check_oml, no_draft, repair_request, unresolved_message
-from llm.session import ChatSession
-from llm.states import TERMINAL, State
-from llm.templates import Templates
-from llm.tools import Toolbox
-from oml.files import write_atomic
-from oml.secrets import SecretMasker, strip_userinfo
-from oml.source import InputError, max_input_bytes, read_text
-from runtime.driver import DiscoveryResult, DriverError
+from osiris.llm.author import Author
+from osiris.llm.client import LLMError
+from osiris.llm.context import alias_names, build_system_prompt
+from osiris.llm.discovery import result_from_json, result_to_json
+from osiris.llm.families import FAMILY_WORDS, PATH_PATTERN
+from osiris.llm.repair import CheckResult, check_oml, no_draft, repair_request, unresolved_message
+from osiris.llm.session import ChatSession
+from osiris.llm.states import TERMINAL, State
+from osiris.llm.templates import Templates
+from osiris.llm.tools import Toolbox
+from osiris.oml.files import write_atomic
+from osiris.oml.secrets import SecretMasker, strip_userinfo
+from osiris.oml.source import InputError, max_input_bytes, read_text
+from osiris.runtime.driver import DiscoveryResult, DriverError
 
 __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
 
@@ -54,7 +54,7 @@ class ChatOptions:
     directories the operator granted; empty means the project root (`cwd`) alone."""
 
     def path_roots(self) -> tuple[str, ...]:
-        from compiler.path_policy import path_roots
+        from osiris.compiler.path_policy import path_roots
 
         return self.roots or path_roots(self.cwd)
 
@@ -419,7 +419,7 @@ class Conversation:
     def _confined(self, out: Path) -> Path | None:
         """Where `out` really is, when the path policy lets the chat write there (`out` may come
         from a saved session or an answer); otherwise the session ends with an error."""
-        from compiler.path_policy import PathRefused, confine_path
+        from osiris.compiler.path_policy import PathRefused, confine_path
 
         try:
             return confine_path(str(out), self.options.path_roots(), str(self.options.cwd))
@@ -430,8 +430,8 @@ class Conversation:
             return None
 
     def _run(self) -> None:
-        from runtime.run import RunRequest, UsageError, run
-        from runtime.session import SessionError
+        from osiris.runtime.run import RunRequest, UsageError, run
+        from osiris.runtime.session import SessionError
 
         out = Path(self.data.out or "")
         request = RunRequest(

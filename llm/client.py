@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm.tokens import count_tokens
-from oml.backoff import backoff_delay
-from oml.secrets import mask_text, strip_userinfo
+from osiris.llm.tokens import count_tokens
+from osiris.oml.backoff import backoff_delay
+from osiris.oml.secrets import mask_text, strip_userinfo
 
 __all__ = ["ChatClient", "LLMError", "LLMSettings", "Reply", "ToolCall", "ToolsUnsupported", "Usage"]
 

@@ -16,12 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from llm.families import FAMILY_WORDS, families_named, file_kind, format_words
-from llm.templates import Templates
-from llm.tokens import count_tokens, is_exact
-from runtime.driver import DiscoveryResult, TableInfo
-from spec.models import ComponentSpec
-from spec.registry import Registry
+from osiris.llm.families import FAMILY_WORDS, families_named, file_kind, format_words
+from osiris.llm.templates import Templates
+from osiris.llm.tokens import count_tokens, is_exact
+from osiris.runtime.driver import DiscoveryResult, TableInfo
+from osiris.spec.models import ComponentSpec
+from osiris.spec.registry import Registry
 
 __all__ = [
     "MAX_CONTEXT_TOKENS",

@@ -40,11 +40,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from llm.families import FILE_COMPONENTS, file_kind
-from oml.files import private_dir, write_atomic
-from oml.source import InputError, read_bytes
-from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
-from spec.registry import Registry, default_registry
+from osiris.llm.families import FILE_COMPONENTS, file_kind
+from osiris.oml.files import private_dir, write_atomic
+from osiris.oml.source import InputError, read_bytes
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+from osiris.spec.registry import Registry, default_registry
 
 __all__ = [
     "DiscoveryService",
@@ -88,7 +88,7 @@ def schema_probe_sql(family: str, fields: Mapping[str, Any]) -> str | None:
 
 def driver_for(component: str) -> Any:
     """The driver object for a component, from the runtime's entry-point registry."""
-    from runtime.registry import default_registry as driver_registry
+    from osiris.runtime.registry import default_registry as driver_registry
 
     return driver_registry().create(component)
 
@@ -155,13 +155,13 @@ class DiscoveryService:
         return result
 
     def resolve(self, ref: str) -> ResolvedConnection:
-        from runtime.connections import RuntimeConnections
-        from runtime.secrets import SecretMasker
+        from osiris.runtime.connections import RuntimeConnections
+        from osiris.runtime.secrets import SecretMasker
 
         return RuntimeConnections(self.connections, SecretMasker(), self.env).resolve(ref)
 
     def _roots(self) -> tuple[str, ...]:
-        from compiler.path_policy import path_roots
+        from osiris.compiler.path_policy import path_roots
 
         if self.roots:
             return self.roots
@@ -170,7 +170,7 @@ class DiscoveryService:
 
     def _path(self, target: str) -> Path:
         """The real location of a target path; DriverError when the path policy refuses it."""
-        from compiler.path_policy import PathRefused, confine_path
+        from osiris.compiler.path_policy import PathRefused, confine_path
 
         try:
             return confine_path(target, self._roots(), str(self.cwd))
@@ -325,7 +325,7 @@ def _sha(value: Any) -> str:
 def _confine_files(root: Path, shown: str, roots: tuple[str, ...]) -> None:
     """Every data file under a target directory must really be inside the roots: a symbolic
     link in the project that leads out is refused before the driver reads anything."""
-    from compiler.path_policy import PathRefused, confine_real
+    from osiris.compiler.path_policy import PathRefused, confine_real
 
     if not root.is_dir():
         return

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compiler.api import CompileOptions, compile_text
-from compiler.render import render_text
-from oml.diagnostics import Diagnostic
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.render import render_text
+from osiris.oml.diagnostics import Diagnostic
 
 __all__ = ["DRAFT_FILE", "CheckResult", "check_oml", "extract_oml", "repair_request", "unresolved_message"]
 

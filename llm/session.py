@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llm.states import State, next_state
-from oml.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
-from oml.source import InputError, read_bytes
+from osiris.llm.states import State, next_state
+from osiris.oml.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
+from osiris.oml.source import InputError, read_bytes
 
 SAVED_FILE_LIMIT = 64 * 2**20
 """Largest state.json or transcript.jsonl read back: a saved session may have been edited, so a
@@ -143,7 +143,7 @@ def _expected(types: tuple[type, ...]) -> str:
 
 
 def _check_discovered(items: Any) -> None:
-    from llm.discovery import result_from_json
+    from osiris.llm.discovery import result_from_json
 
     for index, item in enumerate(items):
         try:
@@ -173,7 +173,7 @@ class ChatSession:
 
     @classmethod
     def create(cls, root: Path = DEFAULT_ROOT) -> ChatSession:
-        from runtime.session import new_session_id
+        from osiris.runtime.session import new_session_id
 
         session_id = new_session_id()
         private_dir(root)
@@ -186,7 +186,7 @@ class ChatSession:
 
     @classmethod
     def load(cls, root: Path, session_id: str) -> ChatSession:
-        from runtime.session import SessionError, validate_session_id
+        from osiris.runtime.session import SessionError, validate_session_id
 
         if session_id == "last":
             found = sorted((p for p in root.glob("*/state.json")), key=lambda p: p.parent.name)

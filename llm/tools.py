@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from llm.client import ToolCall
-from llm.context import compact_spec, render_schema
-from llm.repair import CheckResult
-from runtime.driver import DiscoveryResult, DriverError
-from spec.registry import Registry
+from osiris.llm.client import ToolCall
+from osiris.llm.context import compact_spec, render_schema
+from osiris.llm.repair import CheckResult
+from osiris.runtime.driver import DiscoveryResult, DriverError
+from osiris.spec.registry import Registry
 
 __all__ = ["TOOL_SCHEMAS", "Toolbox"]
 
@@ -105,7 +105,7 @@ class Toolbox:
     def _describe_component(self, name: str) -> str:
         spec = self.registry.get(name)
         if spec is None:
-            from oml.suggest import did_you_mean
+            from osiris.oml.suggest import did_you_mean
 
             return _json(
                 {

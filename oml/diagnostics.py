@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from oml.codes import CATALOG, Severity
-from oml.span import Span
+from osiris.oml.codes import CATALOG, Severity
+from osiris.oml.span import Span
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oml.expr.nodes import ConnectionRef, Reference, Text
-from oml.span import Span
+from osiris.oml.expr.nodes import ConnectionRef, Reference, Text
+from osiris.oml.span import Span
 
 ParamType = Literal["string", "integer", "number", "boolean", "identifier"]
 """`identifier` is a string that SQL fields quote as a name (a table, a column), never as a value."""

@@ -11,10 +11,10 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from oml.diagnostics import Diagnostics
-from oml.expr.nodes import Reference
-from oml.expr.parser import ScalarPosition, has_expression, parse_connection, parse_template
-from oml.ir import (
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.expr.nodes import Reference
+from osiris.oml.expr.parser import ScalarPosition, has_expression, parse_connection, parse_template
+from osiris.oml.ir import (
     OML_VERSION,
     ConfigExpr,
     InputRef,
@@ -25,10 +25,10 @@ from oml.ir import (
     RetryPolicy,
     Step,
 )
-from oml.pointer import join
-from oml.span import Span
-from oml.suggest import did_you_mean
-from oml.yaml_loader import YNode, load_yaml
+from osiris.oml.pointer import join
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean
+from osiris.oml.yaml_loader import YNode, load_yaml
 
 TOP_LEVEL_KEYS = ("oml_version", "name", "description", "metadata", "params", "profiles", "steps")
 STEP_KEYS = ("id", "component", "mode", "description", "config", "needs", "inputs", "retry")

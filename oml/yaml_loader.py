@@ -18,11 +18,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from oml.diagnostics import Diagnostics
-from oml.pointer import join
-from oml.source import InputError, check_size, max_input_bytes
-from oml.span import Span
-from oml.yaml_compose import Limits, TooComplex, compose_events
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.pointer import join
+from osiris.oml.source import InputError, check_size, max_input_bytes
+from osiris.oml.span import Span
+from osiris.oml.yaml_compose import Limits, TooComplex, compose_events
 
 Kind = Literal["map", "seq", "scalar"]
 

@@ -17,10 +17,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from compiler.connections import ConnectionsFile
-from oml.diagnostics import Diagnostic, Diagnostics
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.secrets import SecretMasker
+from osiris.compiler.connections import ConnectionsFile
+from osiris.oml.diagnostics import Diagnostic, Diagnostics
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = [
     "ConnectionsUnavailable", "RuntimeConnections", "UnencryptedNotices", "load_connections_file", "parse_ref",
@@ -44,8 +44,8 @@ def load_connections_file(
     so `~` and relative paths mean the same at run time as when compiling; here its problems
     become ConnectionsUnavailable. `registry` is the spec registry (default: the shipped specs).
     """
-    from compiler.api import CompileOptions, connections_path, load_connections_for
-    from spec.registry import default_registry
+    from osiris.compiler.api import CompileOptions, connections_path, load_connections_for
+    from osiris.spec.registry import default_registry
 
     label = str(explicit) if explicit is not None else None
     options = CompileOptions(

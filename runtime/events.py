@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oml.files import open_private
-from runtime.secrets import SecretMasker
+from osiris.oml.files import open_private
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["HEADER_FIELDS", "RESERVED_FIELDS", "EventLog", "JsonlWriter", "MetricLog", "clean_fields", "utc_now"]
 

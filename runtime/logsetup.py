@@ -16,8 +16,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from oml.files import open_private
-from runtime.secrets import SecretMasker
+from osiris.oml.files import open_private
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["MaskingFormatter", "masked_logging"]
 

@@ -15,8 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from runtime.local.context import StepState
-from runtime.secrets import SecretMasker
+from osiris.runtime.local.context import StepState
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["LiveProgress"]
 

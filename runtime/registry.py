@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from runtime.driver import DriverError
+from osiris.runtime.driver import DriverError
 
 __all__ = ["ENTRY_POINT_GROUP", "DriverRegistry", "default_registry", "set_default_overrides"]
 

@@ -13,8 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from oml.files import write_atomic
-from runtime.events import HEADER_FIELDS
+from osiris.oml.files import write_atomic
+from osiris.runtime.events import HEADER_FIELDS
 
 __all__ = ["ReportError", "read_jsonl", "render_report", "write_report"]
 
@@ -75,8 +75,8 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
 
 def render_report(session_dir: Path) -> str:
     """The report's HTML; ReportError when status.json is damaged (not the shape the runtime writes)."""
-    from runtime.session import read_status
-    from runtime.status import session_view
+    from osiris.runtime.session import read_status
+    from osiris.runtime.status import session_view
 
     events = read_jsonl(session_dir / "events.jsonl")
     metrics = read_jsonl(session_dir / "metrics.jsonl")

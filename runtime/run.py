@@ -17,28 +17,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.api import CompileOptions, CompileResult, compile_path, write_output
-from compiler.connections import ConnectionsFile
-from compiler.manifest import COPIED, Manifest, ManifestError, load_manifest, manifest_files
-from compiler.path_policy import protected_files
-from compiler.render import diagnostic_json
-from oml.canonical import fingerprint
-from oml.diagnostics import Diagnostic
-from runtime.connections import (
+from osiris.compiler.api import CompileOptions, CompileResult, compile_path, write_output
+from osiris.compiler.connections import ConnectionsFile
+from osiris.compiler.manifest import COPIED, Manifest, ManifestError, load_manifest, manifest_files
+from osiris.compiler.path_policy import protected_files
+from osiris.compiler.render import diagnostic_json
+from osiris.oml.canonical import fingerprint
+from osiris.oml.diagnostics import Diagnostic
+from osiris.runtime.connections import (
     ConnectionsUnavailable,
     RuntimeConnections,
     UnencryptedNotices,
     load_connections_file,
 )
-from runtime.events import utc_now
-from runtime.local.context import StepState
-from runtime.local.executor import ExecOptions, ExecResult, execute
-from runtime.local.rss import peak_rss_bytes
-from runtime.logsetup import masked_logging
-from runtime.registry import DriverRegistry, default_registry
-from runtime.secrets import SecretMasker
-from runtime.session import Session, SessionError
-from runtime.status import build_status
+from osiris.runtime.events import utc_now
+from osiris.runtime.local.context import StepState
+from osiris.runtime.local.executor import ExecOptions, ExecResult, execute
+from osiris.runtime.local.rss import peak_rss_bytes
+from osiris.runtime.logsetup import masked_logging
+from osiris.runtime.registry import DriverRegistry, default_registry
+from osiris.runtime.secrets import SecretMasker
+from osiris.runtime.session import Session, SessionError
+from osiris.runtime.status import build_status
 
 __all__ = [
     "EXIT_CANCELLED",
@@ -443,7 +443,7 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
     links, no extra files): the bytes that were verified, never the files read again (one
     swapped in after the check would be what the session, the report and a sandbox get);
     the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing."""
-    from compiler.manifest import read_regular
+    from osiris.compiler.manifest import read_regular
 
     for name in manifest_files(manifest):
         data = verified.get(name)
@@ -466,7 +466,7 @@ def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[s
     for the written directory, but built from the compile's IR and artifact bytes in memory."""
     import json
 
-    from compiler.passes.emit import manifest_data  # the one builder of manifest.yaml's data
+    from osiris.compiler.passes.emit import manifest_data  # the one builder of manifest.yaml's data
 
     assert result.ok and result.pipeline is not None
     artifacts = result.artifacts
@@ -478,7 +478,7 @@ def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[s
 
 
 def _version() -> str:
-    from compiler import __version__
+    from osiris.compiler import __version__
 
     return __version__
 

@@ -14,7 +14,7 @@ runtime's name for it.
 
 from __future__ import annotations
 
-from oml.secrets import (
+from osiris.oml.secrets import (
     MASK,
     SHORT_SECRET,
     SecretMasker,

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from oml.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, tighten_subdirs, write_atomic
-from runtime.events import EventLog, MetricLog
-from runtime.secrets import SecretMasker
+from osiris.oml.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, tighten_subdirs, write_atomic
+from osiris.runtime.events import EventLog, MetricLog
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = [
     "DEFAULT_SESSION_DIR",

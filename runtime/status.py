@@ -18,10 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtime.tempfiles import pid_alive
+from osiris.runtime.tempfiles import pid_alive
 
 if TYPE_CHECKING:  # readers of status.json must not import the executor (and pyarrow)
-    from runtime.local.context import StepState
+    from osiris.runtime.local.context import StepState
 
 __all__ = [
     "NOT_FINISHED",

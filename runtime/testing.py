@@ -17,8 +17,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from runtime.driver import Cancelled, ResolvedConnection
-from runtime.local.spill import SpillTable, spill
+from osiris.runtime.driver import Cancelled, ResolvedConnection
+from osiris.runtime.local.spill import SpillTable, spill
 
 __all__ = ["RecordingContext", "ipc_input"]
 

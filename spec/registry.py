@@ -15,9 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from oml.canonical import fingerprint
-from oml.files import cache_root, private_dir, write_atomic
-from spec.models import ComponentSpec, Constraint, Example, Family, FamilyField
+from osiris.oml.canonical import fingerprint
+from osiris.oml.files import cache_root, private_dir, write_atomic
+from osiris.spec.models import ComponentSpec, Constraint, Example, Family, FamilyField
 
 SPEC_DIR = Path(__file__).resolve().parent
 COMPONENT_DIR = SPEC_DIR / "components"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from compiler.checks.secrets import find_inline_secrets
-from oml.diagnostics import Diagnostics
-from oml.ir import MODE_ALIASES, Pipeline, Step
-from oml.lower import KEY_PREFIX
-from oml.pointer import from_path, join
-from oml.span import Span
-from oml.suggest import did_you_mean, one_of
-from spec.models import ComponentSpec
-from spec.registry import Registry
+from osiris.compiler.checks.secrets import find_inline_secrets
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.ir import MODE_ALIASES, Pipeline, Step
+from osiris.oml.lower import KEY_PREFIX
+from osiris.oml.pointer import from_path, join
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean, one_of
+from osiris.spec.models import ComponentSpec
+from osiris.spec.registry import Registry
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator

@@ -23,11 +23,11 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from compiler.sql_lexing import DUCKDB_SPACES
-from oml.diagnostics import Diagnostics
-from oml.ir import Pipeline, Step
-from oml.pointer import join
-from spec.models import ComponentSpec
+from osiris.compiler.sql_lexing import DUCKDB_SPACES
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.ir import Pipeline, Step
+from osiris.oml.pointer import join
+from osiris.spec.models import ComponentSpec
 
 if TYPE_CHECKING:
     from sqlglot.tokens import Token, Tokenizer
@@ -364,7 +364,7 @@ def check_duckdb_access(step: Step, spec: ComponentSpec, config: dict[str, Any],
         if not problems:
             continue
         ok = False
-        from compiler.checks.sql_spans import bound_sql_span  # only when there is something to point at
+        from osiris.compiler.checks.sql_spans import bound_sql_span  # only when there is something to point at
 
         expr = next((e for e in step.exprs if e.path == (original,)), None)
         for problem in problems:

@@ -8,10 +8,10 @@ before it unless the OML says so.
 
 from __future__ import annotations
 
-from oml.diagnostics import Diagnostics
-from oml.ir import DEFAULT_OUTPUT, InputRef, Pipeline, Step
-from oml.pointer import join
-from oml.suggest import did_you_mean, one_of
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.ir import DEFAULT_OUTPUT, InputRef, Pipeline, Step
+from osiris.oml.pointer import join
+from osiris.oml.suggest import did_you_mean, one_of
 
 
 def check_unique_ids(pipeline: Pipeline, d: Diagnostics) -> dict[str, Step]:

@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from oml.diagnostics import Diagnostic
-from oml.pointer import join
-from oml.secrets import (
+from osiris.oml.diagnostics import Diagnostic
+from osiris.oml.pointer import join
+from osiris.oml.secrets import (
     CREDENTIAL_KEY_PATTERN,
     MASK,
     URL_PASSWORD,

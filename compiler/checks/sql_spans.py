@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from oml.expr.nodes import Text
-from oml.expr.parser import ScalarPosition
-from oml.ir import ConfigExpr, Pipeline
-from oml.span import Span
+from osiris.oml.expr.nodes import Text
+from osiris.oml.expr.parser import ScalarPosition
+from osiris.oml.ir import ConfigExpr, Pipeline
+from osiris.oml.span import Span
 
 __all__ = ["bound_sql_span"]
 

@@ -1,11 +1,11 @@
 """The compiler passes, in order. Each is a function (Pipeline, CompileContext) -> Pipeline."""
 
-from compiler.passes.bind_params import bind_params
-from compiler.passes.confine_paths import confine_paths
-from compiler.passes.emit import emit
-from compiler.passes.plan import plan
-from compiler.passes.resolve_connections import resolve_connections
-from compiler.passes.validate import validate
+from osiris.compiler.passes.bind_params import bind_params
+from osiris.compiler.passes.confine_paths import confine_paths
+from osiris.compiler.passes.emit import emit
+from osiris.compiler.passes.plan import plan
+from osiris.compiler.passes.resolve_connections import resolve_connections
+from osiris.compiler.passes.validate import validate
 
 PASSES = (bind_params, validate, resolve_connections, confine_paths, plan)
 """Everything before `emit`; `emit` also returns the artifact bytes."""

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compiler.context import CompileContext
-from compiler.params import bind_values
-from compiler.sql_binding import BindRefused, Slot, bind_sql
-from compiler.sql_literals import Dialect
-from oml.expr.nodes import Text
-from oml.ir import ConfigExpr, Pipeline, Step
-from oml.suggest import did_you_mean, one_of
+from osiris.compiler.context import CompileContext
+from osiris.compiler.params import bind_values
+from osiris.compiler.sql_binding import BindRefused, Slot, bind_sql
+from osiris.compiler.sql_literals import Dialect
+from osiris.oml.expr.nodes import Text
+from osiris.oml.ir import ConfigExpr, Pipeline, Step
+from osiris.oml.suggest import did_you_mean, one_of
 
 
 def bind_params(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 
-from compiler.context import CompileContext
-from compiler.path_policy import check_path, path_roots, protected_files, step_roots
-from oml.ir import Pipeline
-from oml.pointer import join
+from osiris.compiler.context import CompileContext
+from osiris.compiler.path_policy import check_path, path_roots, protected_files, step_roots
+from osiris.oml.ir import Pipeline
+from osiris.oml.pointer import join
 
 
 def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:

@@ -11,14 +11,14 @@ import json
 from pathlib import PurePath
 from typing import Any
 
-from compiler import __version__
-from compiler.context import CompileContext
-from compiler.manifest import MANIFEST_VERSION
-from compiler.yaml_emit import dump_yaml
-from oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
-from oml.ir import Pipeline, Step
-from oml.pointer import join
-from spec.models import ComponentSpec
+from osiris.compiler import __version__
+from osiris.compiler.context import CompileContext
+from osiris.compiler.manifest import MANIFEST_VERSION
+from osiris.compiler.yaml_emit import dump_yaml
+from osiris.oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
+from osiris.oml.ir import Pipeline, Step
+from osiris.oml.pointer import join
+from osiris.spec.models import ComponentSpec
 
 Artifacts = dict[str, bytes]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 
-from compiler.context import CompileContext
-from oml.ir import Edge, Pipeline, Plan
+from osiris.compiler.context import CompileContext
+from osiris.oml.ir import Edge, Pipeline, Plan
 
 
 def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:

@@ -9,13 +9,13 @@ written next to it. Without a connections file nothing can be checked; one warni
 
 from __future__ import annotations
 
-from compiler.connections import AliasDecl, overridable
-from compiler.context import CompileContext
-from oml.ir import Pipeline, Step
-from oml.lower import KEY_PREFIX
-from oml.pointer import join
-from oml.span import Span
-from oml.suggest import did_you_mean, one_of
+from osiris.compiler.connections import AliasDecl, overridable
+from osiris.compiler.context import CompileContext
+from osiris.oml.ir import Pipeline, Step
+from osiris.oml.lower import KEY_PREFIX
+from osiris.oml.pointer import join
+from osiris.oml.span import Span
+from osiris.oml.suggest import did_you_mean, one_of
 
 
 def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:

@@ -7,21 +7,21 @@ run this same pass, so they cannot disagree.
 
 from __future__ import annotations
 
-from compiler.checks.config import apply_renames, check_config, check_mode, check_secrets_only
-from compiler.checks.duckdb_access import check_duckdb_access
-from compiler.checks.graph import (
+from osiris.compiler.checks.config import apply_renames, check_config, check_mode, check_secrets_only
+from osiris.compiler.checks.duckdb_access import check_duckdb_access
+from osiris.compiler.checks.graph import (
     check_inputs_for_kind,
     check_unique_ids,
     data_inputs,
     find_cycles,
     report_cycles,
 )
-from compiler.context import CompileContext
-from oml.diagnostics import Diagnostics
-from oml.ir import DEFAULT_OUTPUT, Pipeline, Step
-from oml.pointer import join
-from oml.suggest import did_you_mean, one_of
-from spec.registry import Registry
+from osiris.compiler.context import CompileContext
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.ir import DEFAULT_OUTPUT, Pipeline, Step
+from osiris.oml.pointer import join
+from osiris.oml.suggest import did_you_mean, one_of
+from osiris.spec.registry import Registry
 
 
 def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runtime.driver import DriverError
+from osiris.runtime.driver import DriverError
 
 __all__ = ["ArrowTypeError", "parse_arrow_type", "parse_schema_overrides"]
 

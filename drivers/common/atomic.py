@@ -19,9 +19,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from runtime.driver import DriverError
-from runtime.publish import publish
-from runtime.tempfiles import owned_temp_name, sweep_stale_temps
+from osiris.runtime.driver import DriverError
+from osiris.runtime.publish import publish
+from osiris.runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["atomic_path", "error_code", "os_error", "temp_name"]
 

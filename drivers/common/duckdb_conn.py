@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from runtime.driver import DriverError
+from osiris.runtime.driver import DriverError
 
 __all__ = ["MAX_THREADS", "closing_batches", "closing_reader", "connect", "duckdb_error", "memory_limit_setting",
            "quote_ident"]

@@ -16,8 +16,8 @@ import difflib
 import os
 from pathlib import Path, PurePosixPath
 
-from compiler.path_policy import PathRefused, confine_path, confine_real, path_roots, text_problem
-from runtime.driver import DriverError, ResolvedConnection, StepContext
+from osiris.compiler.path_policy import PathRefused, confine_path, confine_real, path_roots, text_problem
+from osiris.runtime.driver import DriverError, ResolvedConnection, StepContext
 
 __all__ = [
     "base_description",

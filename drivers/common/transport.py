@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from runtime.driver import ResolvedConnection
+from osiris.runtime.driver import ResolvedConnection
 
 __all__ = ["is_local", "note_transport"]
 

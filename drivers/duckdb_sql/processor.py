@@ -27,9 +27,9 @@ from collections.abc import Mapping
 import duckdb
 import pyarrow as pa
 
-from drivers.common import metered
-from drivers.common.duckdb_conn import closing_batches, connect, duckdb_error, memory_limit_setting, quote_ident
-from runtime.driver import DriverError, InputTable, StepContext
+from osiris.drivers.common import metered
+from osiris.drivers.common.duckdb_conn import closing_batches, connect, duckdb_error, memory_limit_setting, quote_ident
+from osiris.runtime.driver import DriverError, InputTable, StepContext
 
 __all__ = ["DuckDBProcessor", "table_names"]
 

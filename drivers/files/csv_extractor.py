@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from drivers.common import display_path, metered, missing_file_error, resolve_config_path
-from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
-from drivers.files.discovery import discover_files
-from drivers.files.health import FileConnectionTools
-from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+from osiris.drivers.common import display_path, metered, missing_file_error, resolve_config_path
+from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
+from osiris.drivers.files.discovery import discover_files
+from osiris.drivers.files.health import FileConnectionTools
+from osiris.runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
 __all__ = ["CsvExtractor"]
 

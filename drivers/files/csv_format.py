@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from drivers.common.arrow_types import hex_array
-from drivers.files.csv_reading import one_char
-from runtime.driver import DriverError
+from osiris.drivers.common.arrow_types import hex_array
+from osiris.drivers.files.csv_reading import one_char
+from osiris.runtime.driver import DriverError
 
 __all__ = ["CsvFormat", "CsvFormatter"]
 

@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from drivers.common import error_code, parse_schema_overrides
-from runtime.driver import DriverError
+from osiris.drivers.common import error_code, parse_schema_overrides
+from osiris.runtime.driver import DriverError
 
 __all__ = ["CsvReadSpec", "open_csv_reader", "open_input", "translate_read_error"]
 

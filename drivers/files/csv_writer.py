@@ -15,11 +15,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common import atomic_path, display_path, resolve_config_path
-from drivers.files.csv_format import CsvFormat, CsvFormatter
-from drivers.files.csv_reading import normalise_encoding
-from drivers.files.health import FileConnectionTools
-from runtime.driver import DriverError, StepContext, WriteResult, iter_batches
+from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.files.csv_format import CsvFormat, CsvFormatter
+from osiris.drivers.files.csv_reading import normalise_encoding
+from osiris.drivers.files.health import FileConnectionTools
+from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
 __all__ = ["CsvWriter"]
 

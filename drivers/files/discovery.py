@@ -17,10 +17,10 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drivers.common import display_path
-from drivers.common.paths import confine_found, resolve_with_connection
-from drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
-from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+from osiris.drivers.common import display_path
+from osiris.drivers.common.paths import confine_found, resolve_with_connection
+from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
 __all__ = ["discover_files", "list_files"]
 

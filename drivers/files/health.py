@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from runtime.driver import HealthReport, ResolvedConnection
+from osiris.runtime.driver import HealthReport, ResolvedConnection
 
 __all__ = ["FileConnectionTools"]
 

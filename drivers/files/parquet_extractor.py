@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drivers.common import display_path, metered, missing_file_error, resolve_config_path
-from drivers.common.paths import config_roots, confine_found
-from drivers.files.discovery import discover_files
-from drivers.files.health import FileConnectionTools
-from runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+from osiris.drivers.common import display_path, metered, missing_file_error, resolve_config_path
+from osiris.drivers.common.paths import config_roots, confine_found
+from osiris.drivers.files.discovery import discover_files
+from osiris.drivers.files.health import FileConnectionTools
+from osiris.runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -175,7 +175,13 @@ def _filtered(
     """Evaluate the SQL `filter` with DuckDB over the dataset (row-group push-down)."""
     import duckdb
 
-    from drivers.common.duckdb_conn import closing_batches, connect, duckdb_error, memory_limit_setting, quote_ident
+    from osiris.drivers.common.duckdb_conn import (
+        closing_batches,
+        connect,
+        duckdb_error,
+        memory_limit_setting,
+        quote_ident,
+    )
 
     con = connect(ctx.temp_dir, memory_limit=memory_limit_setting(None, ctx.memory_limit_bytes))
     try:

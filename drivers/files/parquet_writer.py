@@ -27,9 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from drivers.common import atomic_path, display_path, resolve_config_path
-from drivers.files.health import FileConnectionTools
-from runtime.driver import DriverError, StepContext, WriteResult, iter_batches
+from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.files.health import FileConnectionTools
+from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
 __all__ = ["ParquetWriter"]
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from drivers.common.transport import is_local
-from runtime.driver import DriverError
+from osiris.drivers.common.transport import is_local
+from osiris.runtime.driver import DriverError
 
 __all__ = ["PasswordGuard", "PasswordRefused"]
 

@@ -27,9 +27,9 @@ import connectorx as cx
 import pyarrow as pa
 import pymysql
 
-from drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url, quote_ident
-from drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
-from runtime.driver import DriverError
+from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url, quote_ident
+from osiris.drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
+from osiris.runtime.driver import DriverError
 
 __all__ = ["BulkPlan", "bulk_batches"]
 

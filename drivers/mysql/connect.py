@@ -29,9 +29,9 @@ from typing import Any
 import pymysql
 from pymysql.constants import CLIENT
 
-from drivers.common.transport import is_local, note_transport
-from drivers.mysql.infile import GuardedConnection
-from runtime.driver import DriverError, ResolvedConnection, TransientError
+from osiris.drivers.common.transport import is_local, note_transport
+from osiris.drivers.mysql.infile import GuardedConnection
+from osiris.runtime.driver import DriverError, ResolvedConnection, TransientError
 
 __all__ = [
     "SSL_MODES", "ConnParams", "classify", "conn_params", "connect", "cx_refused", "cx_url", "error_code", "mask",

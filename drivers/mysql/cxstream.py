@@ -23,10 +23,10 @@ from collections.abc import Iterator, Sequence
 import connectorx as cx
 import pyarrow as pa
 
-from drivers.common.spool import Spool
-from drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url
-from drivers.mysql.types import Column, cx_decimal_safe, fix_bulk_array, schema_of
-from runtime.driver import DriverError, StepContext
+from osiris.drivers.common.spool import Spool
+from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url
+from osiris.drivers.mysql.types import Column, cx_decimal_safe, fix_bulk_array, schema_of
+from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["cx_stream_batches", "cx_stream_unfit"]
 

@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from drivers.mysql.connect import quote_ident
-from runtime.driver import DriverError
+from osiris.drivers.mysql.connect import quote_ident
+from osiris.runtime.driver import DriverError
 
 __all__ = ["create_table_sql", "mysql_type"]
 

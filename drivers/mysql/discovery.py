@@ -12,10 +12,10 @@ import difflib
 
 import pymysql
 
-from drivers.mysql.connect import ConnParams, classify, conn_params, connect, quote_ident
-from drivers.mysql.stream import rows_to_batch
-from drivers.mysql.types import column_from_field, schema_of
-from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+from osiris.drivers.mysql.connect import ConnParams, classify, conn_params, connect, quote_ident
+from osiris.drivers.mysql.stream import rows_to_batch
+from osiris.drivers.mysql.types import column_from_field, schema_of
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
 __all__ = ["discover"]
 

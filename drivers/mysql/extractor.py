@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from drivers.common import metered
-from drivers.mysql.bulk import bulk_batches
-from drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_params, cx_refused
-from drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
-from drivers.mysql.plan import Source, plan_bulk
-from drivers.mysql.stream import probe, stream_batches
-from drivers.mysql.tools import MySQLConnectionTools
-from drivers.mysql.types import Column
-from runtime.driver import DriverError, StepContext
+from osiris.drivers.common import metered
+from osiris.drivers.mysql.bulk import bulk_batches
+from osiris.drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_params, cx_refused
+from osiris.drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
+from osiris.drivers.mysql.plan import Source, plan_bulk
+from osiris.drivers.mysql.stream import probe, stream_batches
+from osiris.drivers.mysql.tools import MySQLConnectionTools
+from osiris.drivers.mysql.types import Column
+from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["MySQLExtractor"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from drivers.mysql.connect import classify, conn_params, connect
-from runtime.driver import DriverError, HealthReport, ResolvedConnection
+from osiris.drivers.mysql.connect import classify, conn_params, connect
+from osiris.runtime.driver import DriverError, HealthReport, ResolvedConnection
 
 __all__ = ["health_check"]
 

@@ -22,8 +22,8 @@ import pymysql
 from pymysql.connections import MySQLResult
 from pymysql.protocol import LoadLocalPacketWrapper
 
-from drivers.mysql.auth import PasswordGuard
-from runtime.driver import DriverError
+from osiris.drivers.mysql.auth import PasswordGuard
+from osiris.runtime.driver import DriverError
 
 __all__ = ["GuardedConnection", "LocalFileRefused", "expect_file"]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import pyarrow as pa
 import pymysql
 
-from drivers.common import os_error
-from drivers.mysql.connect import quote_ident
-from drivers.mysql.infile import expect_file
-from drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
-from runtime.driver import DriverError
+from osiris.drivers.common import os_error
+from osiris.drivers.mysql.connect import quote_ident
+from osiris.drivers.mysql.infile import expect_file
+from osiris.drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
+from osiris.runtime.driver import DriverError
 
 __all__ = ["Loader", "check_columns"]
 

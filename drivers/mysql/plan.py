@@ -14,10 +14,10 @@ from typing import Any
 import pyarrow as pa
 import pymysql
 
-from drivers.mysql.bulk import BulkPlan
-from drivers.mysql.connect import ConnParams, classify, connect, qualified, quote_ident, split_table
-from drivers.mysql.types import Column, column_from_field
-from runtime.driver import DriverError
+from osiris.drivers.mysql.bulk import BulkPlan
+from osiris.drivers.mysql.connect import ConnParams, classify, connect, qualified, quote_ident, split_table
+from osiris.drivers.mysql.types import Column, column_from_field
+from osiris.runtime.driver import DriverError
 
 __all__ = ["Source", "plan_bulk"]
 

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from drivers.common.arrow_types import hex_array
-from runtime.driver import DriverError
+from osiris.drivers.common.arrow_types import hex_array
+from osiris.runtime.driver import DriverError
 
 __all__ = ["csv_bytes", "insert_values", "is_binary", "prepare", "storage_type"]
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pymysql
 
-from drivers.mysql.connect import ConnParams, classify, connect
-from drivers.mysql.types import Column, column_from_field, schema_of, to_arrow
+from osiris.drivers.mysql.connect import ConnParams, classify, connect
+from osiris.drivers.mysql.types import Column, column_from_field, schema_of, to_arrow
 
 __all__ = ["RawStream", "stream_batches"]
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from drivers.mysql.discovery import discover
-from drivers.mysql.health import health_check
-from runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
+from osiris.drivers.mysql.discovery import discover
+from osiris.drivers.mysql.health import health_check
+from osiris.runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
 
 
 class MySQLConnectionTools:

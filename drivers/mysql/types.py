@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pymysql.constants import FIELD_TYPE, FLAG
 
-from runtime.driver import DriverError
+from osiris.runtime.driver import DriverError
 
 __all__ = ["Column", "column_from_field", "to_arrow"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pymysql
 
-from drivers.mysql.connect import (
+from osiris.drivers.mysql.connect import (
     ConnParams,
     classify,
     conn_params,
@@ -33,10 +33,10 @@ from drivers.mysql.connect import (
     quote_ident,
     split_table,
 )
-from drivers.mysql.ddl import create_table_sql
-from drivers.mysql.load import Loader, check_columns
-from drivers.mysql.tools import MySQLConnectionTools
-from runtime.driver import (
+from osiris.drivers.mysql.ddl import create_table_sql
+from osiris.drivers.mysql.load import Loader, check_columns
+from osiris.drivers.mysql.tools import MySQLConnectionTools
+from osiris.runtime.driver import (
     DriverError,
     StepContext,
     WriteResult,

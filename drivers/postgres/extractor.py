@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from drivers.common.pg import params_from, select_sql, stream_query
-from drivers.postgres.tools import PostgresConnectionTools
-from runtime.driver import StepContext
+from osiris.drivers.common.pg import params_from, select_sql, stream_query
+from osiris.drivers.postgres.tools import PostgresConnectionTools
+from osiris.runtime.driver import StepContext
 
 __all__ = ["PostgresExtractor"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drivers.common.pg import discover, health_check, params_from
-from runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
+from osiris.drivers.common.pg import discover, health_check, params_from
+from osiris.runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
 
 
 class PostgresConnectionTools:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from drivers.common.pg import params_from, write_options, write_stream
-from drivers.postgres.tools import PostgresConnectionTools
-from runtime.driver import StepContext, WriteResult
+from osiris.drivers.common.pg import params_from, write_options, write_stream
+from osiris.drivers.postgres.tools import PostgresConnectionTools
+from osiris.runtime.driver import StepContext, WriteResult
 
 __all__ = ["PostgresWriter"]
 

@@ -6,11 +6,11 @@ import time
 
 import pyarrow as pa
 
-from drivers.common import pg
-from drivers.supabase.rest import RestSession, rest_table
-from drivers.supabase.restypes import plan_columns, rows_to_batch
-from drivers.supabase.settings import has_dsn, pg_params, rest_settings
-from runtime.driver import (
+from osiris.drivers.common import pg
+from osiris.drivers.supabase.rest import RestSession, rest_table
+from osiris.drivers.supabase.restypes import plan_columns, rows_to_batch
+from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings
+from osiris.runtime.driver import (
     ColumnInfo,
     DiscoveryResult,
     DriverError,

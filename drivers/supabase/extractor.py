@@ -8,15 +8,15 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common import metered
-from drivers.common.pg import select_sql, stream_query
-from drivers.common.pg.connect import quote_ident
-from drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
-from drivers.supabase.rest import RestSession
-from drivers.supabase.restypes import plan_columns, rows_to_batch
-from drivers.supabase.settings import has_dsn, pg_params, rest_settings
-from drivers.supabase.tools import SupabaseConnectionTools
-from runtime.driver import DriverError, StepContext
+from osiris.drivers.common import metered
+from osiris.drivers.common.pg import select_sql, stream_query
+from osiris.drivers.common.pg.connect import quote_ident
+from osiris.drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
+from osiris.drivers.supabase.rest import RestSession
+from osiris.drivers.supabase.restypes import plan_columns, rows_to_batch
+from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings
+from osiris.drivers.supabase.tools import SupabaseConnectionTools
+from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["SupabaseExtractor", "postgres_sql"]
 

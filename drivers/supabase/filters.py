@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.common.pg.connect import literal, quote_ident
-from runtime.driver import DriverError
+from osiris.drivers.common.pg.connect import literal, quote_ident
+from osiris.runtime.driver import DriverError
 
 __all__ = ["Filter", "OrderTerm", "filters_sql", "order_sql", "parse_filters", "parse_order", "split_top"]
 

@@ -26,11 +26,11 @@ from typing import Any
 import httpx
 import pyarrow as pa
 
-from drivers.common import os_error
-from drivers.common.pg.errors import HINTS, TRANSIENT_STATES, scrub
-from drivers.supabase.filters import Filter, OrderTerm
-from drivers.supabase.settings import RestSettings
-from runtime.driver import DriverError, TransientError
+from osiris.drivers.common import os_error
+from osiris.drivers.common.pg.errors import HINTS, TRANSIENT_STATES, scrub
+from osiris.drivers.supabase.filters import Filter, OrderTerm
+from osiris.drivers.supabase.settings import RestSettings
+from osiris.runtime.driver import DriverError, TransientError
 
 __all__ = ["RedirectRefused", "RestSession", "classify_rest", "rest_table", "spool", "spooled"]
 

@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from drivers.common.pg.types import PG_TYPE_KEY
-from runtime.driver import DriverError
+from osiris.drivers.common.pg.types import PG_TYPE_KEY
+from osiris.runtime.driver import DriverError
 
 __all__ = ["ColumnPlan", "arrow_type", "plan_columns", "rows_to_batch", "to_json_rows"]
 
@@ -104,7 +104,7 @@ _PLAIN = re.compile(r"^(?:([A-Za-z_][\w$]*):)?([A-Za-z_][\w$]*)$")
 
 def plan_columns(select: str, formats: Mapping[str, str | None]) -> list[ColumnPlan]:
     """Plan the select list: `*` or plain names get typed plans; anything else comes back as JSON."""
-    from drivers.supabase.filters import split_top
+    from osiris.drivers.supabase.filters import split_top
 
     if select.strip() in ("", "*"):
         return [_plan(name, name, fmt) for name, fmt in formats.items()]

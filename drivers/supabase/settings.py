@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.common.pg import PgParams, params_from
-from drivers.common.transport import note_transport
-from runtime.driver import DriverError, ResolvedConnection
+from osiris.drivers.common.pg import PgParams, params_from
+from osiris.drivers.common.transport import note_transport
+from osiris.runtime.driver import DriverError, ResolvedConnection
 
 __all__ = ["RestSettings", "has_dsn", "pg_params", "rest_settings"]
 

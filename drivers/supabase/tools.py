@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from drivers.supabase.discovery import discover, health_check
-from runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
+from osiris.drivers.supabase.discovery import discover, health_check
+from osiris.runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
 
 
 class SupabaseConnectionTools:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common.pg import write_options, write_stream
-from drivers.supabase.rest import RestSession, spool, spooled
-from drivers.supabase.restypes import to_json_rows
-from drivers.supabase.settings import has_dsn, pg_params, rest_settings
-from drivers.supabase.tools import SupabaseConnectionTools
-from runtime.driver import (
+from osiris.drivers.common.pg import write_options, write_stream
+from osiris.drivers.supabase.rest import RestSession, spool, spooled
+from osiris.drivers.supabase.restypes import to_json_rows
+from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings
+from osiris.drivers.supabase.tools import SupabaseConnectionTools
+from osiris.runtime.driver import (
     Cancelled,
     DriverError,
     StepContext,

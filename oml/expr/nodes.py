@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oml.span import Span
+from osiris.oml.span import Span
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oml.diagnostics import Diagnostics
-from oml.expr.nodes import ConnectionRef, EnvReference, Piece, Reference, Text
-from oml.span import Span
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.expr.nodes import ConnectionRef, EnvReference, Piece, Reference, Text
+from osiris.oml.span import Span
 
 if TYPE_CHECKING:
     from lark import Lark

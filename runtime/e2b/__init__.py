@@ -15,11 +15,11 @@ __all__ = ["E2BOptions", "SandboxExecutor", "make_transport"]
 
 def __getattr__(name: str) -> Any:
     if name == "E2BOptions":
-        from runtime.e2b.options import E2BOptions
+        from osiris.runtime.e2b.options import E2BOptions
 
         return E2BOptions
     if name in ("SandboxExecutor", "make_transport"):
-        from runtime.e2b import host
+        from osiris.runtime.e2b import host
 
         return getattr(host, name)
     raise AttributeError(name)

@@ -200,7 +200,7 @@ def main(argv: list[str]) -> int:
         site = unpack(wheel, site_dir / build)
         sys.path.insert(0, str(site))
         os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
-        from spec.registry import default_registry  # warm the spec cache inside the image
+        from osiris.spec.registry import default_registry  # warm the spec cache inside the image
 
         default_registry()
         print(site)
@@ -229,7 +229,7 @@ def main(argv: list[str]) -> int:
     # from run to run in a template or the local cache instead of starting cold in every sandbox.
     os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
     try:
-        from runtime.e2b import worker
+        from osiris.runtime.e2b import worker
     except Exception as error:  # noqa: BLE001
         out.send(
             {

@@ -1,6 +1,6 @@
 """`osiris run --e2b ...`: the flags, and the executor they ask for.
 
-Imported by `runtime/cli.py` at start-up, so it uses argparse and the standard library
+Imported by `cli/osiris.py` at start-up, so it uses argparse and the standard library
 only; the host proxy (pyarrow and all) is imported when `--e2b` is actually given.
 """
 
@@ -78,8 +78,8 @@ def executor_from_args(args: argparse.Namespace) -> Any:
         if given:
             raise ValueError(f"{given[0]} needs --e2b")
         return None
-    from runtime.e2b.host import SandboxExecutor
-    from runtime.e2b.options import E2BOptions, transport_from_env
+    from osiris.runtime.e2b.host import SandboxExecutor
+    from osiris.runtime.e2b.options import E2BOptions, transport_from_env
 
     transport = args.e2b_transport or transport_from_env()
     options = E2BOptions(

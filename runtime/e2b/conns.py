@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from compiler.manifest import Manifest
-from runtime.connections import UnencryptedNotices
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.secrets import SecretMasker
+from osiris.compiler.manifest import Manifest
+from osiris.runtime.connections import UnencryptedNotices
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["PayloadConnections", "build_payload", "refs_needed"]
 

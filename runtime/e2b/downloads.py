@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oml.files import file_sha256
-from runtime.e2b.paths import Mount, host_path
-from runtime.e2b.transport import Sandbox, TransportError, with_retries
-from runtime.publish import publish
-from runtime.tempfiles import owned_temp_name, sweep_stale_temps
+from osiris.oml.files import file_sha256
+from osiris.runtime.e2b.paths import Mount, host_path
+from osiris.runtime.e2b.transport import Sandbox, TransportError, with_retries
+from osiris.runtime.publish import publish
+from osiris.runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["Artifact", "Downloader", "TEMP_SUFFIX"]
 

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from runtime.secrets import SecretMasker
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["record_facts"]
 

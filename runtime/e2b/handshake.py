@@ -13,7 +13,7 @@ import logging
 import platform
 from typing import Any
 
-from runtime.e2b.protocol import PROTOCOL
+from osiris.runtime.e2b.protocol import PROTOCOL
 
 __all__ = ["check_handshake", "host_packages"]
 

@@ -21,22 +21,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from compiler.manifest import Manifest
-from runtime.e2b import wheel as wheels
-from runtime.e2b.conns import PayloadConnections, build_payload
-from runtime.e2b.downloads import Artifact, Downloader
-from runtime.e2b.facts import record_facts
-from runtime.e2b.handshake import check_handshake
-from runtime.e2b.jobfiles import build_installed, job_files, worker_env
-from runtime.e2b.link import SandboxFailure, WorkerLink
-from runtime.e2b.mirror import SessionMirror
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.protocol import PROTOCOL
-from runtime.e2b.staging import Staging, StagingRefused, preflight, stage
-from runtime.e2b.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
-from runtime.local.context import StepState
-from runtime.local.executor import ExecOptions, ExecResult
-from runtime.secrets import SecretMasker
+from osiris.compiler.manifest import Manifest
+from osiris.runtime.e2b import wheel as wheels
+from osiris.runtime.e2b.conns import PayloadConnections, build_payload
+from osiris.runtime.e2b.downloads import Artifact, Downloader
+from osiris.runtime.e2b.facts import record_facts
+from osiris.runtime.e2b.handshake import check_handshake
+from osiris.runtime.e2b.jobfiles import build_installed, job_files, worker_env
+from osiris.runtime.e2b.link import SandboxFailure, WorkerLink
+from osiris.runtime.e2b.mirror import SessionMirror
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.protocol import PROTOCOL
+from osiris.runtime.e2b.staging import Staging, StagingRefused, preflight, stage
+from osiris.runtime.e2b.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
+from osiris.runtime.local.context import StepState
+from osiris.runtime.local.executor import ExecOptions, ExecResult
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["SandboxExecutor", "make_transport"]
 
@@ -47,10 +47,10 @@ _TAMPERED = "only the files the manifest's writers declare are downloaded; the s
 
 def make_transport(options: E2BOptions) -> Transport:
     if options.transport == "local":
-        from runtime.e2b.local import LocalTransport
+        from osiris.runtime.e2b.local import LocalTransport
 
         return LocalTransport(cache_dir=wheels.cache_root() / "e2b" / "site")
-    from runtime.e2b.sdk import E2BTransport
+    from osiris.runtime.e2b.sdk import E2BTransport
 
     return E2BTransport()
 
@@ -171,7 +171,7 @@ class _SandboxRun:
 
     # -- prepare: everything that needs no sandbox -------------------------------------------
     def _prepare(self) -> None:
-        from spec.registry import default_registry
+        from osiris.spec.registry import default_registry
 
         self.specs = default_registry()
         problems = preflight(self.manifest, self.cfgs, self.specs)

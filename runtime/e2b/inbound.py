@@ -16,8 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
-from runtime.e2b.protocol import ProtocolError
-from runtime.local.context import PROGRESS_FIELDS
+from osiris.runtime.e2b.protocol import ProtocolError
+from osiris.runtime.local.context import PROGRESS_FIELDS
 
 __all__ = ["MAX_TEXT", "STATE_MODEL_FIELDS", "validate"]
 

@@ -17,13 +17,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from runtime.e2b.bootstrap import MARKER
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.staging import Staging
-from runtime.e2b.transport import Sandbox, UploadFile
-from runtime.e2b.wheel import Build
-from runtime.local.executor import ExecOptions
-from runtime.secrets import SecretMasker
+from osiris.runtime.e2b.bootstrap import MARKER
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.staging import Staging
+from osiris.runtime.e2b.transport import Sandbox, UploadFile
+from osiris.runtime.e2b.wheel import Build
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["FIXED_ENV", "build_installed", "job_files", "worker_env"]
 
@@ -92,7 +92,7 @@ def job_files(
         "heartbeat_s": opts.heartbeat_s,
         "shutdown_grace_s": opts.shutdown_grace_s,
     }
-    bootstrap = resources.files("runtime.e2b").joinpath("bootstrap.py").read_bytes()
+    bootstrap = resources.files("osiris.runtime.e2b").joinpath("bootstrap.py").read_bytes()
     files = [
         UploadFile(f"{root}/bootstrap.py", bootstrap),
         UploadFile(f"{root}/job/boot.json", json.dumps(boot, indent=1).encode()),

@@ -17,9 +17,9 @@ import queue
 import time
 from typing import Any
 
-from runtime.e2b.inbound import validate
-from runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
-from runtime.e2b.transport import (
+from osiris.runtime.e2b.inbound import validate
+from osiris.runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
+from osiris.runtime.e2b.transport import (
     ConnectionLost,
     ProcessExit,
     RemoteProcess,
@@ -27,7 +27,7 @@ from runtime.e2b.transport import (
     SandboxTimeout,
     TransportError,
 )
-from runtime.secrets import SecretMasker
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["SandboxFailure", "WorkerLink"]
 

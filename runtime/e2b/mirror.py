@@ -24,8 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from compiler.manifest import Manifest, ManifestStep
-from runtime.local.context import PROGRESS_FIELDS, StepState
+from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.runtime.local.context import PROGRESS_FIELDS, StepState
 
 __all__ = ["RemoteRunner", "SessionMirror"]
 

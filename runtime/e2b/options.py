@@ -33,7 +33,7 @@ MAX_CPU = 64
 def check_env_name(name: str) -> str | None:
     """Why `--e2b-env NAME` is refused, or None. Step code can read the worker's environment,
     so nothing that looks like a credential goes there (connections get theirs over stdin)."""
-    from runtime.secrets import is_credential_env
+    from osiris.runtime.secrets import is_credential_env
 
     if not _ENV_NAME.match(name):
         return f"--e2b-env expects a variable name, got {name!r}"

@@ -12,9 +12,9 @@ import logging
 import time
 from typing import Any
 
-from runtime.e2b.paths import PathMapper
-from runtime.e2b.protocol import encode
-from runtime.secrets import SecretMasker
+from osiris.runtime.e2b.paths import PathMapper
+from osiris.runtime.e2b.protocol import encode
+from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["ForwardEvents", "ForwardMetrics", "LogForwarder", "Wire", "snapshot"]
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from compiler.manifest import Manifest
-from compiler.path_policy import PathRefused, confine_real, path_roots
-from runtime.driver import DriverError
-from runtime.e2b.paths import Mount, locate
-from runtime.e2b.transport import UploadFile
+from osiris.compiler.manifest import Manifest
+from osiris.compiler.path_policy import PathRefused, confine_real, path_roots
+from osiris.runtime.driver import DriverError
+from osiris.runtime.e2b.paths import Mount, locate
+from osiris.runtime.e2b.transport import UploadFile
 
 __all__ = ["Preflight", "Staging", "StagingRefused", "preflight", "stage"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from oml.backoff import retry
+from osiris.oml.backoff import retry
 
 __all__ = [
     "ConnectionLost",

@@ -18,11 +18,10 @@ import sys
 import tempfile
 import tomllib
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
-from oml.files import cache_root, file_sha256, private_dir, write_atomic
-from runtime.e2b.bootstrap import build_id, normalise
+from osiris.oml.files import cache_root, file_sha256, private_dir, write_atomic
+from osiris.runtime.e2b.bootstrap import build_id, normalise
 
 __all__ = [
     "DIST_NAME",
@@ -100,14 +99,12 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
 def _package_files(root: Path) -> list[Path]:
     """The files setuptools puts in the wheel: package sources and data (see pyproject.toml)."""
     config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    include = config.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {}).get("include", [])
+    folders = config.get("tool", {}).get("setuptools", {}).get("package-dir", {}).values()
     files = [root / "pyproject.toml"]
     readme = config.get("project", {}).get("readme")
     if isinstance(readme, str) and (root / readme).is_file():
         files.append(root / readme)
-    for top in sorted(p for p in root.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
-        if not any(fnmatch(top.name, pattern) for pattern in include):
-            continue
+    for top in sorted(root / folder for folder in folders):
         for path in sorted(top.rglob("*")):
             parts = path.relative_to(root).parts
             if any(part == "__pycache__" or part.startswith(".") for part in parts):

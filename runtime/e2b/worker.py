@@ -27,14 +27,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from oml.files import file_sha256
-from runtime.e2b.paths import Mount, PathMapper, locate
-from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
-from runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
-from runtime.secrets import SecretMasker
+from osiris.oml.files import file_sha256
+from osiris.runtime.e2b.paths import Mount, PathMapper, locate
+from osiris.runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
+from osiris.runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
+from osiris.runtime.secrets import SecretMasker
 
 if TYPE_CHECKING:
-    from runtime.e2b.conns import PayloadConnections
+    from osiris.runtime.e2b.conns import PayloadConnections
 
 __all__ = ["REPORTED_PACKAGES", "main"]
 
@@ -144,10 +144,10 @@ class _Job:
         self._artifacts_sent: set[str] = set()
 
     def run(self, requested: list[dict[str, Any]]) -> None:
-        from compiler.manifest import load_manifest
-        from runtime.local.executor import ExecOptions, execute
-        from runtime.registry import default_registry
-        from spec.registry import default_registry as spec_registry
+        from osiris.compiler.manifest import load_manifest
+        from osiris.runtime.local.executor import ExecOptions, execute
+        from osiris.runtime.registry import default_registry
+        from osiris.spec.registry import default_registry as spec_registry
 
         # The same verification as on the host; paths are judged against the mirrored work dir,
         # not wherever the worker process happened to start.
@@ -251,7 +251,7 @@ class _Job:
 
     def progress(self) -> dict[str, Any]:
         """Live counters of the running steps, for the host's progress display."""
-        from runtime.local.context import PROGRESS_FIELDS
+        from osiris.runtime.local.context import PROGRESS_FIELDS
 
         return {
             s.id: {name: getattr(s, name) for name in PROGRESS_FIELDS}
@@ -302,7 +302,7 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
             return 4
         payload: dict[str, Any] = message["payload"]
         del message
-        from runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
+        from osiris.runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
 
         conns = PayloadConnections(payload, masker)
         requested: list[dict[str, Any]] = []

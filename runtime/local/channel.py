@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from runtime.driver import Cancelled
+from osiris.runtime.driver import Cancelled
 
 __all__ = ["Channel", "UpstreamFailed"]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from runtime.driver import Cancelled, ResolvedConnection
-from runtime.events import EventLog, MetricLog, clean_fields
+from osiris.runtime.driver import Cancelled, ResolvedConnection
+from osiris.runtime.events import EventLog, MetricLog, clean_fields
 
 __all__ = ["PROGRESS_FIELDS", "LocalStepContext", "StepState"]
 

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compiler.manifest import Manifest
-from runtime.connections import RuntimeConnections
-from runtime.events import EventLog, MetricLog
-from runtime.local.context import StepState
-from runtime.local.rss import RssSampler
-from runtime.local.step import StepEnv, StepRunner
-from runtime.local.wiring import wire
-from runtime.registry import DriverRegistry
+from osiris.compiler.manifest import Manifest
+from osiris.runtime.connections import RuntimeConnections
+from osiris.runtime.events import EventLog, MetricLog
+from osiris.runtime.local.context import StepState
+from osiris.runtime.local.rss import RssSampler
+from osiris.runtime.local.step import StepEnv, StepRunner
+from osiris.runtime.local.wiring import wire
+from osiris.runtime.registry import DriverRegistry
 
 __all__ = ["ExecOptions", "ExecResult", "execute"]
 
@@ -71,7 +71,7 @@ def execute(
     on_change: Callable[[StepState], None] | None = None,
 ) -> ExecResult:
     """Run every step of `manifest`; returns when all steps have finished, failed or stopped."""
-    from spec.registry import default_registry as spec_registry
+    from osiris.spec.registry import default_registry as spec_registry
 
     specs = spec_registry()
     families = {}

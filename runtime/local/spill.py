@@ -18,8 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from runtime.driver import Cancelled
-from runtime.local.channel import Channel, UpstreamFailed
+from osiris.runtime.driver import Cancelled
+from osiris.runtime.local.channel import Channel, UpstreamFailed
 
 __all__ = ["SpillTable", "Spiller", "spill"]
 

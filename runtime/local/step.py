@@ -24,10 +24,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from compiler.manifest import ManifestStep
-from oml.backoff import backoff_delay
-from runtime.connections import RuntimeConnections
-from runtime.driver import (
+from osiris.compiler.manifest import ManifestStep
+from osiris.oml.backoff import backoff_delay
+from osiris.runtime.connections import RuntimeConnections
+from osiris.runtime.driver import (
     Cancelled,
     DriverError,
     ResolvedConnection,
@@ -35,13 +35,13 @@ from runtime.driver import (
     WriteResult,
     iter_batches,
 )
-from runtime.events import EventLog, MetricLog
-from runtime.local.channel import Channel, UpstreamFailed
-from runtime.local.context import LocalStepContext, StepState
-from runtime.local.rss import current_rss_bytes
-from runtime.local.spill import SpillTable
-from runtime.local.wiring import Binding
-from runtime.registry import DriverRegistry
+from osiris.runtime.events import EventLog, MetricLog
+from osiris.runtime.local.channel import Channel, UpstreamFailed
+from osiris.runtime.local.context import LocalStepContext, StepState
+from osiris.runtime.local.rss import current_rss_bytes
+from osiris.runtime.local.spill import SpillTable
+from osiris.runtime.local.wiring import Binding
+from osiris.runtime.registry import DriverRegistry
 
 __all__ = ["StepEnv", "StepRunner"]
 

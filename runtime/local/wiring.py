@@ -13,9 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compiler.manifest import Manifest, ManifestStep
-from runtime.local.channel import Channel
-from runtime.local.spill import Spiller
+from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.runtime.local.channel import Channel
+from osiris.runtime.local.spill import Spiller
 
 __all__ = ["Binding", "Wiring", "consumes_streaming", "wire"]
 

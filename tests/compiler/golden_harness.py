@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from compiler.api import CompileOptions, CompileResult, compile_text  # noqa: E402
-from compiler.render import render_text  # noqa: E402
+from osiris.compiler.api import CompileOptions, CompileResult, compile_text  # noqa: E402
+from osiris.compiler.render import render_text  # noqa: E402
 
 GOLDEN = REPO / "golden"
 

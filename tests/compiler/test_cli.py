@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.cli import main
+from osiris.cli.omlc import main
 from tests.compiler.golden_harness import GOLDEN
 
 VALID = GOLDEN / "valid" / "fan-out-csv-parquet" / "pipeline.yaml"
@@ -82,12 +82,11 @@ def test_compile_refuses_to_replace_a_directory_that_is_not_a_manifest(tmp_path:
 
 
 def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import compiler.api
-
+    import osiris.compiler.api as compiler_api
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(compiler.api, "compile_path", boom)
+    monkeypatch.setattr(compiler_api, "compile_path", boom)
     monkeypatch.delenv("OMLC_DEBUG", raising=False)
     assert main(["compile", str(VALID), "--out", "x"]) == 3
     err = capsys.readouterr().err
@@ -106,9 +105,9 @@ def test_graph_and_no_traceback_on_garbage(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_omlc_starts_without_heavy_imports() -> None:
-    code = (f"import sys; from compiler.cli import main; main(['check', {str(VALID)!r}]); "
+    code = (f"import sys; from osiris.cli.omlc import main; main(['check', {str(VALID)!r}]); "
             "heavy = [m for m in ('pyarrow', 'duckdb', 'openai', 'pymysql', 'psycopg', 'adbc_driver_manager',"
-            " 'supabase', 'e2b', 'runtime', 'drivers', 'llm') if m in sys.modules]; print(heavy)")
+            " 'supabase', 'e2b', 'osiris.runtime', 'osiris.drivers', 'osiris.llm') if m in sys.modules]; print(heavy)")
     env = {**os.environ, "PYTHONPATH": str(GOLDEN.parent)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"

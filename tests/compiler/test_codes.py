@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from compiler.cli import main
-from oml.codes import CATALOG, lookup
+from osiris.cli.omlc import main
+from osiris.oml.codes import CATALOG, lookup
 from tests.compiler.golden_harness import compile_invalid, invalid_cases
 
 INTERNAL = {"OML090"}  # cannot be provoked by input; covered by test_cli's internal-error test
@@ -59,7 +59,7 @@ def test_explain_by_code_and_by_name(capsys) -> None:  # noqa: ANN001
 def test_docs_diagnostics_md_is_generated_from_the_catalog() -> None:
     from pathlib import Path
 
-    from oml.codes import catalog_markdown
+    from osiris.oml.codes import catalog_markdown
 
     docs = Path(__file__).resolve().parents[2] / "docs" / "diagnostics.md"
     assert docs.read_text(encoding="utf-8") == catalog_markdown(), (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler.api import CompileOptions, compile_path
+from osiris.compiler.api import CompileOptions, compile_path
 from tests.conftest import CONFORMANCE
 
 CONNECTIONS = """version: 1

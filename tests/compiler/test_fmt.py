@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from compiler.api import CompileOptions, compile_text
-from compiler.cli import main
-from compiler.fmt import FormatError, format_text
+from osiris.cli.omlc import main
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.fmt import FormatError, format_text
 from tests.compiler.golden_harness import invalid_cases, valid_cases
 from tests.conftest import CONFORMANCE, REPO
 

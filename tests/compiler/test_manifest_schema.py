@@ -10,13 +10,13 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from compiler.manifest import Manifest, manifest_schema
-from oml.canonical import pretty_json
+from osiris.compiler.manifest import Manifest, manifest_schema
+from osiris.oml.canonical import pretty_json
 from tests.compiler.golden_harness import valid_cases
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "spec" / "manifest.schema.json"
-REGENERATE = ".venv/bin/python -m compiler.manifest spec/manifest.schema.json"
+REGENERATE = ".venv/bin/python -m osiris.compiler.manifest spec/manifest.schema.json"
 
 
 def _manifests() -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from compiler.api import CompileOptions, compile_text
+from osiris.compiler.api import CompileOptions, compile_text
 
 OML = """oml_version: "0.1.0"
 name: p

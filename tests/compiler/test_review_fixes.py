@@ -8,14 +8,14 @@ from pathlib import Path
 
 import yaml
 
-from compiler.api import CompileOptions, compile_text
-from compiler.checks.config import explainer_for
-from compiler.connections import load_connections
-from compiler.render import render_text
-from oml.canonical import fingerprint
-from oml.diagnostics import Diagnostics
-from oml.span import Span
-from spec.registry import default_registry
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.checks.config import explainer_for
+from osiris.compiler.connections import load_connections
+from osiris.compiler.render import render_text
+from osiris.oml.canonical import fingerprint
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.span import Span
+from osiris.spec.registry import default_registry
 from tests.compiler.golden_harness import compile_valid, valid_cases
 
 NO_CONNECTIONS = CompileOptions(search_connections=False)

@@ -10,11 +10,11 @@ import textwrap
 
 import pytest
 
-from compiler import sql_binding, sql_lexing
-from compiler.api import CompileOptions, compile_text
-from compiler.sql_binding import BindRefused, Slot, bind_sql
-from compiler.sql_lexing import Misplaced, NotReadable, Tok, duckdb_rewrites
-from compiler.sql_literals import (
+from osiris.compiler import sql_binding, sql_lexing
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.sql_binding import BindRefused, Slot, bind_sql
+from osiris.compiler.sql_lexing import Misplaced, NotReadable, Tok, duckdb_rewrites
+from osiris.compiler.sql_literals import (
     UnsafeValue,
     code_literal,
     decode_literal,
@@ -22,7 +22,7 @@ from compiler.sql_literals import (
     same_value,
     value_text,
 )
-from spec.registry import default_registry
+from osiris.spec.registry import default_registry
 
 
 def bind(dialect: str, sql: str, *values: object, kind: str = "string") -> str:
@@ -222,7 +222,7 @@ def test_messages_name_the_reference_not_the_sentinel() -> None:
 def test_plain_sql_is_bound_without_importing_sqlglot() -> None:
     code = textwrap.dedent("""
         import sys
-        from compiler.sql_binding import Slot, bind_sql
+        from osiris.compiler.sql_binding import Slot, bind_sql
         assert bind_sql(["SELECT * FROM t WHERE a >= ", " AND b = ", ""], [Slot(5, "integer"), Slot("x")],
                         "duckdb") == "SELECT * FROM t WHERE a >= 5 AND b = 'x'"
         assert "sqlglot" not in sys.modules

@@ -12,10 +12,10 @@ import pyarrow.compute as pc
 import pytest
 from ruamel.yaml import YAML
 
-from drivers.common.duckdb_conn import closing_reader
-from drivers.duckdb_sql.processor import DuckDBProcessor, table_names
-from runtime.driver import Cancelled, DriverError, Transformer
-from runtime.testing import RecordingContext, ipc_input
+from osiris.drivers.common.duckdb_conn import closing_reader
+from osiris.drivers.duckdb_sql.processor import DuckDBProcessor, table_names
+from osiris.runtime.driver import Cancelled, DriverError, Transformer
+from osiris.runtime.testing import RecordingContext, ipc_input
 from tests.conftest import CONFORMANCE
 
 DEMO = CONFORMANCE / "examples" / "mysql_duckdb_supabase_demo.yaml"

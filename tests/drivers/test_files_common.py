@@ -1,4 +1,4 @@
-"""drivers.common: Arrow type names, atomic output and path resolution."""
+"""osiris.drivers.common: Arrow type names, atomic output and path resolution."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.common import ArrowTypeError, atomic_path, os_error, parse_arrow_type, parse_schema_overrides
-from drivers.common.atomic import TEMP_SUFFIX
-from drivers.common.paths import missing_file_error, resolve_config_path
-from runtime.driver import Cancelled, DriverError, ResolvedConnection
-from runtime.tempfiles import owned_temp_name
-from runtime.testing import RecordingContext
+from osiris.drivers.common import ArrowTypeError, atomic_path, os_error, parse_arrow_type, parse_schema_overrides
+from osiris.drivers.common.atomic import TEMP_SUFFIX
+from osiris.drivers.common.paths import missing_file_error, resolve_config_path
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection
+from osiris.runtime.tempfiles import owned_temp_name
+from osiris.runtime.testing import RecordingContext
 
 TYPES = [
     pa.int8(),

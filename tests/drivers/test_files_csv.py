@@ -10,9 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.files.csv_extractor import CsvExtractor
-from runtime.driver import Cancelled, DriverError, Extractor, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.runtime.driver import Cancelled, DriverError, Extractor, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 ORDERS = (
     'id,customer,amount,day\n1,Žofie Dvořáková,12.30,2024-01-02\n2,,0.05,2024-02-29\n3,"Smith, ""Jr""",,\n'

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drivers.files.csv_extractor import CsvExtractor
-from drivers.files.parquet_extractor import ParquetExtractor
-from runtime.driver import Discoverer, DriverError, ResolvedConnection
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.runtime.driver import Discoverer, DriverError, ResolvedConnection
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from drivers.files.csv_writer import CsvWriter
-from drivers.files.parquet_writer import ParquetWriter
-from runtime.testing import RecordingContext
+from osiris.drivers.files.csv_writer import CsvWriter
+from osiris.drivers.files.parquet_writer import ParquetWriter
+from osiris.runtime.testing import RecordingContext
 
 VALUE = uuid.UUID("12345678-1234-5678-1234-567812345678")
 TABLE = pa.table({

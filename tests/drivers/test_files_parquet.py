@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drivers.files.parquet_extractor import ParquetExtractor
-from runtime.driver import Cancelled, DriverError, Extractor
-from runtime.testing import RecordingContext
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.runtime.driver import Cancelled, DriverError, Extractor
+from osiris.runtime.testing import RecordingContext
 
 N = 5000
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.duckdb_sql.processor import DuckDBProcessor
-from drivers.files.csv_extractor import CsvExtractor
-from drivers.files.parquet_extractor import ParquetExtractor
-from runtime.testing import RecordingContext, ipc_input
+from osiris.drivers.duckdb_sql.processor import DuckDBProcessor
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.runtime.testing import RecordingContext, ipc_input
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.files.csv_extractor import CsvExtractor
-from drivers.files.csv_writer import CsvWriter
-from drivers.files.parquet_extractor import ParquetExtractor
-from drivers.files.parquet_writer import ParquetWriter
-from runtime.testing import RecordingContext
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.drivers.files.csv_writer import CsvWriter
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.drivers.files.parquet_writer import ParquetWriter
+from osiris.runtime.testing import RecordingContext
 
 UTC = dt.UTC
 PRAGUE = dt.timezone(dt.timedelta(hours=2))

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drivers.files.csv_writer import CsvWriter
-from drivers.files.parquet_writer import ParquetWriter
-from runtime.driver import Cancelled, DriverError, Writer
-from runtime.testing import RecordingContext
+from osiris.drivers.files.csv_writer import CsvWriter
+from osiris.drivers.files.parquet_writer import ParquetWriter
+from osiris.runtime.driver import Cancelled, DriverError, Writer
+from osiris.runtime.testing import RecordingContext
 from tests.support.privileges import run_unprivileged
 
 WRITERS = {"csv": CsvWriter, "parquet": ParquetWriter}
@@ -208,9 +208,9 @@ def test_read_only_directory(tmp_path: Path, kind: str) -> None:
                 f"""
                 import pyarrow as pa
                 from pathlib import Path
-                from runtime.driver import DriverError
-                from runtime.testing import RecordingContext
-                from drivers.files.{kind}_writer import {WRITERS[kind].__name__} as W
+                from osiris.runtime.driver import DriverError
+                from osiris.runtime.testing import RecordingContext
+                from osiris.drivers.files.{kind}_writer import {WRITERS[kind].__name__} as W
                 config = {{"path": "locked/out.{kind}"}}
                 ctx = RecordingContext(config=config, work_dir=Path({str(tmp_path)!r}))
                 try:

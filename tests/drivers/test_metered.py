@@ -1,11 +1,11 @@
-"""drivers.common.metered: the shared per-batch loop (limit, cancellation, progress, clean-up)."""
+"""osiris.drivers.common.metered: the shared per-batch loop (limit, cancellation, progress, clean-up)."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 import pytest
 
-from drivers.common import metered
+from osiris.drivers.common import metered
 
 
 class _Ctx:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from drivers.mysql.connect import classify, conn_params, cx_url, mask
-from drivers.mysql.extractor import MySQLExtractor
-from drivers.mysql.writer import MySQLWriter
-from runtime.driver import (
+from osiris.drivers.mysql.connect import classify, conn_params, cx_url, mask
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.mysql.writer import MySQLWriter
+from osiris.runtime.driver import (
     Discoverer,
     DriverError,
     Extractor,

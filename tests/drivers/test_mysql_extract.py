@@ -12,9 +12,9 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from drivers.mysql.extractor import MySQLExtractor
-from runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
-from runtime.testing import RecordingContext
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
+from osiris.runtime.testing import RecordingContext
 
 TYPES_DDL = """
 CREATE TABLE types (

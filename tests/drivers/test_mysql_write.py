@@ -11,10 +11,10 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from drivers.mysql.extractor import MySQLExtractor
-from drivers.mysql.writer import MySQLWriter
-from runtime.driver import Cancelled, DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.mysql.writer import MySQLWriter
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 METHODS = ["insert", "load_data"]
 UTC = dt.UTC

@@ -7,10 +7,10 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-import drivers.common.pg.discovery as pg_discovery
-from drivers.postgres.extractor import PostgresExtractor
-from drivers.postgres.writer import PostgresWriter
-from runtime.driver import Discoverer, DriverError, Extractor, HealthCheck, ResolvedConnection, Writer
+import osiris.drivers.common.pg.discovery as pg_discovery
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.drivers.postgres.writer import PostgresWriter
+from osiris.runtime.driver import Discoverer, DriverError, Extractor, HealthCheck, ResolvedConnection, Writer
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from drivers.postgres.extractor import PostgresExtractor
-from drivers.postgres.writer import PostgresWriter
-from runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
-from runtime.testing import RecordingContext
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.drivers.postgres.writer import PostgresWriter
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
+from osiris.runtime.testing import RecordingContext
 
 SECRET = "pw-SECRET-4711"
 OSIRIS_BACKENDS = (
@@ -138,8 +138,8 @@ def test_stream_is_lazy_and_closes_after_the_last_batch(postgres_db: dict, db: p
 
 
 def test_unescaped_password_characters_never_reach_a_message() -> None:
-    from drivers.common.pg.connect import params_from
-    from runtime.driver import DriverError, ResolvedConnection
+    from osiris.drivers.common.pg.connect import params_from
+    from osiris.runtime.driver import DriverError, ResolvedConnection
 
     conn = ResolvedConnection("postgres", "wh", {"dsn": "postgresql://postgres:Pg/p4ss@9b2d@127.0.0.1:1/test"},
                               frozenset({"dsn", "password"}))

@@ -15,9 +15,9 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from drivers.postgres.extractor import PostgresExtractor
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 UTC = dt.UTC
 U1 = uuid.UUID("12345678-1234-5678-1234-567812345678")

@@ -12,10 +12,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from drivers.postgres.extractor import PostgresExtractor
-from drivers.postgres.writer import PostgresWriter
-from runtime.driver import Cancelled, DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.drivers.postgres.writer import PostgresWriter
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 
 @pytest.fixture(scope="module")

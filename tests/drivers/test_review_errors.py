@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.files.csv_extractor import CsvExtractor
-from drivers.mysql.load import Loader
-from drivers.supabase.rest import spool
-from runtime.driver import DriverError
-from runtime.testing import RecordingContext
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.drivers.mysql.load import Loader
+from osiris.drivers.supabase.rest import spool
+from osiris.runtime.driver import DriverError
+from osiris.runtime.testing import RecordingContext
 from tests.support.privileges import run_unprivileged
 
 
@@ -50,9 +50,9 @@ def test_unreadable_csv(tmp_path: Path) -> None:
     done = run_unprivileged(
         f"""
         from pathlib import Path
-        from runtime.driver import DriverError
-        from runtime.testing import RecordingContext
-        from drivers.files.csv_extractor import CsvExtractor
+        from osiris.runtime.driver import DriverError
+        from osiris.runtime.testing import RecordingContext
+        from osiris.drivers.files.csv_extractor import CsvExtractor
         ctx = RecordingContext(config={{"path": "secret.csv"}}, work_dir=Path({str(tmp_path)!r}))
         try:
             CsvExtractor().extract(ctx).read_all()
@@ -100,9 +100,9 @@ def test_mysql_stream_fallback_reuses_the_planned_probe(mysql_db: dict, monkeypa
     """auto on a table without an integer key: plan_bulk's column probe is the stream path's too."""
     import pymysql
 
-    from drivers.mysql import extractor
-    from drivers.mysql.extractor import MySQLExtractor
-    from runtime.driver import ResolvedConnection
+    from osiris.drivers.mysql import extractor
+    from osiris.drivers.mysql.extractor import MySQLExtractor
+    from osiris.runtime.driver import ResolvedConnection
 
     admin = pymysql.connect(**mysql_db, autocommit=True)
     try:

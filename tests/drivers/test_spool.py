@@ -1,4 +1,4 @@
-"""drivers.common.spool: order kept across memory and disk, errors delivered, files removed."""
+"""osiris.drivers.common.spool: order kept across memory and disk, errors delivered, files removed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.common.spool import Spool
+from osiris.drivers.common.spool import Spool
 
 
 def batch(start: int, rows: int = 1000) -> pa.RecordBatch:

@@ -9,10 +9,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from drivers.supabase.extractor import SupabaseExtractor, postgres_sql
-from drivers.supabase.writer import SupabaseWriter
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.supabase.extractor import SupabaseExtractor, postgres_sql
+from osiris.drivers.supabase.writer import SupabaseWriter
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 
 @pytest.fixture(scope="module")

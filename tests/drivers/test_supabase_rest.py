@@ -11,10 +11,10 @@ import psycopg
 import pyarrow as pa
 import pytest
 
-from drivers.supabase.extractor import SupabaseExtractor
-from drivers.supabase.writer import SupabaseWriter
-from runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
-from runtime.testing import RecordingContext
+from osiris.drivers.supabase.extractor import SupabaseExtractor
+from osiris.drivers.supabase.writer import SupabaseWriter
+from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
+from osiris.runtime.testing import RecordingContext
 from tests.support.postgrest import PostgrestStandIn, running
 
 KEY = "service-role-key-SECRET-0042"

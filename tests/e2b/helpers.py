@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtime.e2b.host import SandboxExecutor
-from runtime.e2b.local import Faults, LocalTransport
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.wheel import cache_root
-from runtime.local.executor import ExecOptions
-from runtime.run import RunOutcome, RunRequest, run
+from osiris.runtime.e2b.host import SandboxExecutor
+from osiris.runtime.e2b.local import Faults, LocalTransport
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.wheel import cache_root
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.run import RunOutcome, RunRequest, run
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart"

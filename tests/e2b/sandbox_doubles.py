@@ -122,7 +122,7 @@ class SymlinkWriter:
     """Stands in for `filesystem.csv_writer`: its declared output becomes a link out of the sandbox."""
 
     def write(self, ctx: Any, data: Any) -> Any:
-        from runtime.driver import WriteResult, iter_batches
+        from osiris.runtime.driver import WriteResult, iter_batches
 
         rows = sum(batch.num_rows for batch in iter_batches(data))
         target = Path(ctx.config["path"])
@@ -140,7 +140,7 @@ class Drain:
     """Stands in for database writers: reads its input, writes nowhere."""
 
     def write(self, ctx: Any, data: Any) -> Any:
-        from runtime.driver import WriteResult, iter_batches
+        from osiris.runtime.driver import WriteResult, iter_batches
 
         rows = sum(batch.num_rows for batch in iter_batches(data))
         return WriteResult(rows=rows, bytes=0, target=f"drain:{ctx.step_id}")
@@ -178,7 +178,7 @@ class _RegistryHook(importlib.abc.MetaPathFinder):
         self.found = found
 
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
-        if name != "runtime.registry":
+        if name != "osiris.runtime.registry":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from runtime.e2b import inbound
-from runtime.e2b.protocol import HOST_MESSAGES, WORKER_MESSAGES, ProtocolError, decode
-from runtime.e2b.sinks import snapshot
-from runtime.local.context import StepState
+from osiris.runtime.e2b import inbound
+from osiris.runtime.e2b.protocol import HOST_MESSAGES, WORKER_MESSAGES, ProtocolError, decode
+from osiris.runtime.e2b.sinks import snapshot
+from osiris.runtime.local.context import StepState
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "e2b-protocol.md"
 

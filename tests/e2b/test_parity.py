@@ -90,7 +90,7 @@ steps:
 def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "OSIRIS_E2B_TRANSPORT"}
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "run", "failing.yaml", *args],
+        [sys.executable, "-m", "osiris.cli.osiris", "run", "failing.yaml", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -185,21 +185,21 @@ def test_mysql_duckdb_postgres(tmp_path, mysql_db, postgres_db):
 
 def test_compiled_manifest(tmp_path):
     """`osiris run --manifest DIR --e2b`: a manifest compiled by omlc runs the same in the sandbox."""
-    from runtime.local.executor import ExecOptions
-    from runtime.run import RunRequest, run
+    from osiris.runtime.local.executor import ExecOptions
+    from osiris.runtime.run import RunRequest, run
     from tests.e2b.helpers import transport
 
     ws = quickstart_workspace(tmp_path / "ws")
     done = subprocess.run(
-        [sys.executable, "-m", "compiler.cli", "compile", PIPELINE, "--out", "build"],
+        [sys.executable, "-m", "osiris.cli.omlc", "compile", PIPELINE, "--out", "build"],
         cwd=ws,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    from runtime.e2b.host import SandboxExecutor
-    from runtime.e2b.options import E2BOptions
+    from osiris.runtime.e2b.host import SandboxExecutor
+    from osiris.runtime.e2b.options import E2BOptions
 
     request = RunRequest(
         manifest_dir=Path("build"),

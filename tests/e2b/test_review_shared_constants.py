@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.e2b import bootstrap, conns, jobfiles, protocol, wheel
-from runtime.e2b.transport import ConnectionLost, TransportError, with_retries
+from osiris.runtime.e2b import bootstrap, conns, jobfiles, protocol, wheel
+from osiris.runtime.e2b.transport import ConnectionLost, TransportError, with_retries
 
 E2B = Path(bootstrap.__file__).parent
 

@@ -13,10 +13,10 @@ import sys
 import e2b
 import pytest
 
-from runtime.e2b.host import SandboxExecutor
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.sdk import E2BTransport, translate
-from runtime.e2b.transport import ConnectionLost, SandboxSpec, SandboxTimeout, TransportError
+from osiris.runtime.e2b.host import SandboxExecutor
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.sdk import E2BTransport, translate
+from osiris.runtime.e2b.transport import ConnectionLost, SandboxSpec, SandboxTimeout, TransportError
 from tests.e2b import fake_e2b
 from tests.e2b.helpers import files_under, leftovers, normalised_events, quickstart_workspace, run_pipeline
 
@@ -42,8 +42,8 @@ def _executor(tmp_path, **options) -> SandboxExecutor:
 def _run(ws, executor):
     from pathlib import Path
 
-    from runtime.local.executor import ExecOptions
-    from runtime.run import RunRequest, run
+    from osiris.runtime.local.executor import ExecOptions
+    from osiris.runtime.run import RunRequest, run
 
     request = RunRequest(
         pipeline=Path(PIPELINE),

@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 import pytest
 
-from runtime.e2b.conns import PayloadConnections
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.paths import PathMapper
-from runtime.e2b.sinks import Wire
-from runtime.secrets import SecretMasker
+from osiris.runtime.e2b.conns import PayloadConnections
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.paths import PathMapper
+from osiris.runtime.e2b.sinks import Wire
+from osiris.runtime.secrets import SecretMasker
 from tests.e2b.helpers import events, run_pipeline, transport
 
 pytestmark = [pytest.mark.mysql, pytest.mark.postgres]

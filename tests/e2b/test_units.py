@@ -7,12 +7,20 @@ import random
 
 import pytest
 
-from runtime.e2b import wheel
-from runtime.e2b.handshake import check_handshake, host_packages
-from runtime.e2b.paths import Mount, PathMapper, host_path, locate
-from runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode
-from runtime.e2b.transport import TransportError, with_retries
-from runtime.e2b.worker import REPORTED_PACKAGES
+from osiris.runtime.e2b import wheel
+from osiris.runtime.e2b.handshake import check_handshake, host_packages
+from osiris.runtime.e2b.paths import Mount, PathMapper, host_path, locate
+from osiris.runtime.e2b.protocol import (
+    HOST_MESSAGES,
+    PROTOCOL,
+    WORKER_MESSAGES,
+    LineBuffer,
+    ProtocolError,
+    decode,
+    encode,
+)
+from osiris.runtime.e2b.transport import TransportError, with_retries
+from osiris.runtime.e2b.worker import REPORTED_PACKAGES
 
 
 def test_lines_survive_any_chunking():
@@ -120,7 +128,7 @@ def test_wheel_is_cached_by_content(tmp_path):
 
 
 def test_cli_flags(capsys):
-    from runtime.cli import build_parser, main
+    from osiris.cli.osiris import build_parser, main
 
     text = build_parser().format_help() + build_parser()._subparsers._group_actions[0].choices["run"].format_help()
     for flag in ("--e2b", "--e2b-timeout", "--e2b-cpu", "--e2b-template", "--e2b-keep", "--e2b-env", "--e2b-transport"):
@@ -136,7 +144,7 @@ def test_template_context_and_a_prebuilt_install(tmp_path):
     import subprocess
     import sys
 
-    from runtime.e2b.template import sdk_template, write_context
+    from osiris.runtime.e2b.template import sdk_template, write_context
     from tests.e2b.helpers import quickstart_workspace, run_pipeline, transport
 
     info = write_context(tmp_path / "ctx")
@@ -186,7 +194,7 @@ def test_wheel_key_is_the_content(tmp_path):
 
 
 def test_cli_e2b_without_a_key_fails_clearly(tmp_path, monkeypatch, capsys):
-    from runtime.cli import main
+    from osiris.cli.osiris import main
     from tests.e2b.helpers import quickstart_workspace
 
     ws = quickstart_workspace(tmp_path / "ws")

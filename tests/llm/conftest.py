@@ -69,6 +69,6 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[Endpoint]:
 
 
 def chat(*argv: str) -> int:
-    from llm.cli import main
+    from osiris.cli.chat import main
 
     return main(list(argv))

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from llm.context import MAX_CONTEXT_TOKENS, build_system_prompt, compact_spec, relevant_components
-from llm.templates import Templates
-from llm.tokens import count_tokens, estimate_tokens, is_exact
-from runtime.driver import ColumnInfo, DiscoveryResult, TableInfo
-from spec.registry import default_registry
+from osiris.llm.context import MAX_CONTEXT_TOKENS, build_system_prompt, compact_spec, relevant_components
+from osiris.llm.templates import Templates
+from osiris.llm.tokens import count_tokens, estimate_tokens, is_exact
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, TableInfo
+from osiris.spec.registry import default_registry
 
 CONNECTIONS = """version: 1
 connections:
@@ -23,7 +23,7 @@ connections:
 
 
 def _connections(tmp_path: Path):
-    from runtime.connections import load_connections_file
+    from osiris.runtime.connections import load_connections_file
 
     (tmp_path / "osiris_connections.yaml").write_text(CONNECTIONS)
     return load_connections_file(None, tmp_path)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from llm.chat import ChatOptions, Conversation, infer_targets
-from llm.client import ChatClient, LLMSettings
-from llm.discovery import DiscoveryService
-from llm.session import ChatSession
-from llm.templates import Templates
-from llm.ui import ConsoleUI
-from spec.registry import default_registry
+from osiris.llm.chat import ChatOptions, Conversation, infer_targets
+from osiris.llm.client import ChatClient, LLMSettings
+from osiris.llm.discovery import DiscoveryService
+from osiris.llm.session import ChatSession
+from osiris.llm.templates import Templates
+from osiris.llm.ui import ConsoleUI
+from osiris.spec.registry import default_registry
 from tests.llm.conftest import GOOD_OML
 from tests.support.openai_server import yaml_reply
 
@@ -85,7 +85,7 @@ def test_overwrite_is_asked_and_can_go_elsewhere(project: Path, endpoint) -> Non
 
 
 def test_infer_targets(project: Path, tmp_path: Path) -> None:
-    from runtime.connections import load_connections_file
+    from osiris.runtime.connections import load_connections_file
 
     (project / "osiris_connections.yaml").write_text(
         "version: 1\nconnections:\n  mysql:\n    shop: {database: s, user: u}\n"

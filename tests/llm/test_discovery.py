@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from llm.discovery import DiscoveryService, driver_for
-from runtime.driver import DriverError
+from osiris.llm.discovery import DiscoveryService, driver_for
+from osiris.runtime.driver import DriverError
 from tests.llm.conftest import DEMO_DATA
 
 
@@ -40,7 +40,7 @@ class CountingFactory:
 
 
 def _service(tmp_path: Path, connections_yaml: str, **kwargs: Any) -> DiscoveryService:
-    from runtime.connections import load_connections_file
+    from osiris.runtime.connections import load_connections_file
 
     (tmp_path / "osiris_connections.yaml").write_text(connections_yaml)
     return DiscoveryService(

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from llm.client import ToolCall
-from llm.repair import no_draft
-from llm.session import ChatSession
-from llm.states import State
-from llm.tools import Toolbox
+from osiris.llm.client import ToolCall
+from osiris.llm.repair import no_draft
+from osiris.llm.session import ChatSession
+from osiris.llm.states import State
+from osiris.llm.tools import Toolbox
 from tests.llm.conftest import GOOD_OML, REPO, chat
 from tests.support.openai_server import LocalHTTPServer, yaml_reply
 
@@ -103,7 +103,7 @@ def test_a_malformed_reply_through_the_real_command(project: Path) -> None:
         env["OSIRIS_LLM_API_KEY"] = "k"
         env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
         done = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", "chat", *ONE_SHOT],
+            [sys.executable, "-m", "osiris.cli.osiris", "chat", *ONE_SHOT],
             capture_output=True,
             text=True,
             env=env,
@@ -190,7 +190,7 @@ def test_a_torn_last_transcript_line_is_dropped_and_the_session_resumes(project:
 
 
 def test_load_reports_damage_as_session_not_found_subclass(project: Path) -> None:
-    from llm.session import SessionDamaged, SessionNotFound
+    from osiris.llm.session import SessionDamaged, SessionNotFound
 
     session = _session(project / "chats")
     (session.dir / "state.json").write_text('{"state": "BOGUS"}')
@@ -331,7 +331,7 @@ def test_a_session_dir_that_is_a_file_is_a_usage_error(project: Path, endpoint, 
 
 
 def test_a_tool_argument_of_the_wrong_type_becomes_a_tool_result() -> None:
-    from spec.registry import default_registry
+    from osiris.spec.registry import default_registry
 
     def discover(*args: object, **kwargs: object) -> object:
         raise AssertionError("must not be reached")

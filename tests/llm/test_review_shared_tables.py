@@ -11,15 +11,15 @@ import httpx
 import openai
 import pytest
 
-from llm.chat import infer_targets
-from llm.client import MAX_DELAY_S, ChatClient, LLMError, LLMSettings, Reply, Usage
-from llm.context import build_system_prompt, relevant_components
-from llm.discovery import DiscoveryService, _file_components
-from llm.families import FILE_COMPONENTS, PATH_PATTERN, file_kind
-from llm.templates import Templates
-from oml.backoff import backoff_delay, retry
-from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
-from spec.registry import default_registry
+from osiris.llm.chat import infer_targets
+from osiris.llm.client import MAX_DELAY_S, ChatClient, LLMError, LLMSettings, Reply, Usage
+from osiris.llm.context import build_system_prompt, relevant_components
+from osiris.llm.discovery import DiscoveryService, _file_components
+from osiris.llm.families import FILE_COMPONENTS, PATH_PATTERN, file_kind
+from osiris.llm.templates import Templates
+from osiris.oml.backoff import backoff_delay, retry
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
+from osiris.spec.registry import default_registry
 
 # -- oml.backoff -----------------------------------------------------------------------------
 
@@ -121,9 +121,9 @@ def test_llm_a_dropped_connection_is_retried_once(monkeypatch: pytest.MonkeyPatc
 
 
 def test_token_use_has_one_tally_the_session(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from llm.author import Author
-    from llm.session import ChatSession
-    from llm.tools import Toolbox
+    from osiris.llm.author import Author
+    from osiris.llm.session import ChatSession
+    from osiris.llm.tools import Toolbox
 
     client, _ = _client(monkeypatch, [], retries=0)
     assert not hasattr(client, "usage") and not hasattr(client, "calls")
@@ -146,7 +146,7 @@ def test_token_use_has_one_tally_the_session(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def _pg_connections(project: Path) -> Any:
-    from runtime.connections import load_connections_file
+    from osiris.runtime.connections import load_connections_file
 
     (project / "osiris_connections.yaml").write_text(
         "version: 1\nconnections:\n  mysql:\n    shop: {database: s, user: u}\n"
@@ -190,8 +190,8 @@ def test_parquet_suffixes_and_non_data_files() -> None:
 
 
 def test_suffix_table_matches_the_file_drivers() -> None:
-    from drivers.files import discovery as files
-    from llm.families import COMPRESSED_SUFFIXES, FILE_SUFFIXES
+    from osiris.drivers.files import discovery as files
+    from osiris.llm.families import COMPRESSED_SUFFIXES, FILE_SUFFIXES
 
     assert FILE_SUFFIXES == files._EXTENSIONS
     assert COMPRESSED_SUFFIXES["csv"] == files._COMPRESSED and not COMPRESSED_SUFFIXES["parquet"]

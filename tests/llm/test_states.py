@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm.states import TERMINAL, TRANSITIONS, IllegalTransition, State, next_state
+from osiris.llm.states import TERMINAL, TRANSITIONS, IllegalTransition, State, next_state
 
 
 def _reachable(start: State) -> set[State]:

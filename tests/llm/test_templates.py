@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llm.cli import dump_prompts_main
-from llm.templates import PLACEHOLDERS
+from osiris.cli.chat import dump_prompts_main
+from osiris.llm.templates import PLACEHOLDERS
 from tests.llm.conftest import GOOD_OML, chat
 from tests.support.openai_server import yaml_reply
 

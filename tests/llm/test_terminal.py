@@ -43,7 +43,7 @@ def _spawn(project: Path, endpoint, *args: str):
     }
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "runtime.cli", "chat", "--tools", "off", *args],
+        ["-m", "osiris.cli.osiris", "chat", "--tools", "off", *args],
         cwd=str(project),
         env=env,
         encoding="utf-8",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from oml.diagnostics import Diagnostic, Diagnostics
-from oml.span import Span
+from osiris.oml.diagnostics import Diagnostic, Diagnostics
+from osiris.oml.span import Span
 from tests.compiler.golden_harness import compile_invalid, invalid_cases
 from tests.support.diagnostic_checks import assert_well_formed, positions
 

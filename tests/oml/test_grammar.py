@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from oml.diagnostics import Diagnostics
-from oml.expr.nodes import EnvReference, Reference, Text
-from oml.expr.parser import ScalarPosition, parse_connection, parse_env_template, parse_template
-from oml.span import Span
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.expr.nodes import EnvReference, Reference, Text
+from osiris.oml.expr.parser import ScalarPosition, parse_connection, parse_env_template, parse_template
+from osiris.oml.span import Span
 
 AT = ScalarPosition(Span(file="f.yaml", line=5, column=10, end_line=5, end_column=60), '"')
 

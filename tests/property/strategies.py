@@ -17,9 +17,9 @@ from typing import Any
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from compiler.checks.secrets import CREDENTIAL_KEY, URL_WITH_PASSWORD
-from oml.expr.parser import has_expression
-from spec.registry import default_registry
+from osiris.compiler.checks.secrets import CREDENTIAL_KEY, URL_WITH_PASSWORD
+from osiris.oml.expr.parser import has_expression
+from osiris.spec.registry import default_registry
 
 EXTRACTORS = ("filesystem.csv_extractor", "filesystem.parquet_extractor")
 TRANSFORMS = ("duckdb.processor", "duckdb.transform")

@@ -8,8 +8,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.api import CompileOptions, compile_text
-from compiler.fmt import format_text
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.fmt import format_text
 from tests.property.strategies import Generated, dump, pipelines, shuffled, with_comments
 
 OPTIONS = CompileOptions(search_connections=False, env={})

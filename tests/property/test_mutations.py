@@ -17,8 +17,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from compiler.api import CompileOptions, compile_text
-from compiler.render import render_json, render_sarif, render_text
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.render import render_json, render_sarif, render_text
 from tests.property.mutations import MUTATIONS, locate
 from tests.property.strategies import Generated, dump, pipelines
 from tests.support.diagnostic_checks import assert_well_formed

@@ -13,8 +13,8 @@ import sys
 
 import pyarrow as pa
 
-from runtime.driver import DriverError, StepContext
-from runtime.registry import set_default_overrides
+from osiris.runtime.driver import DriverError, StepContext
+from osiris.runtime.registry import set_default_overrides
 from tests.runtime.doubles import OVERRIDES, spec_registry
 
 
@@ -37,11 +37,10 @@ class Leaky:
 def main(argv: list[str]) -> int:
     set_default_overrides({**OVERRIDES, "mysql.extractor": Leaky})
     # The test components' specs too: `osiris run --manifest` verifies every step against its spec.
-    import spec.registry
-
+    import osiris.spec.registry as spec_registry_module
     specs = spec_registry()
-    spec.registry.default_registry = lambda: specs  # type: ignore[assignment]
-    from runtime.cli import main as cli_main
+    spec_registry_module.default_registry = lambda: specs  # type: ignore[assignment]
+    from osiris.cli.osiris import main as cli_main
 
     return cli_main(argv)
 

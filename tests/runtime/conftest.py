@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from runtime.local.executor import ExecOptions
-from runtime.registry import DriverRegistry
-from runtime.run import RunOutcome, RunRequest, run
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.registry import DriverRegistry
+from osiris.runtime.run import RunOutcome, RunRequest, run
 from tests.runtime.doubles import OVERRIDES, spec_registry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ SCHEMAS = REPO / "runtime" / "schemas"
 
 def compile_to(text: str, directory: Path, name: str = "pipeline.yaml") -> Path:
     """Compile OML `text` (test components allowed) into `directory/compiled`; returns that dir."""
-    from compiler.api import CompileOptions, compile_text, write_output
+    from osiris.compiler.api import CompileOptions, compile_text, write_output
 
     result = compile_text(
         text, name, CompileOptions(search_connections=False), registry=spec_registry(), connections=None
@@ -109,7 +109,7 @@ class CliResult:
 
 def osiris_inproc(*args: str, cwd: Path) -> CliResult:
     """Run `runtime.cli.main` in this process (fast; for commands that need no process of their own)."""
-    from runtime.cli import main
+    from osiris.cli.osiris import main
 
     out, err = io.StringIO(), io.StringIO()
     previous = Path.cwd()
@@ -132,7 +132,7 @@ def osiris(
     full_env = {**os.environ, **(env or {})}
     full_env.pop("COLUMNS", None)
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "osiris.cli.osiris", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from runtime.driver import DriverError, StepContext, TransientError, WriteResult, iter_batches
-from spec.models import ComponentSpec
-from spec.registry import Registry, default_registry
+from osiris.runtime.driver import DriverError, StepContext, TransientError, WriteResult, iter_batches
+from osiris.spec.models import ComponentSpec
+from osiris.spec.registry import Registry, default_registry
 
 _COMMON = {
     "version": "1.0.0",

@@ -12,10 +12,10 @@ import json
 import sys
 from pathlib import Path
 
-from runtime.local.executor import ExecOptions
-from runtime.local.rss import peak_rss_bytes
-from runtime.registry import DriverRegistry
-from runtime.run import RunRequest, run
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.local.rss import peak_rss_bytes
+from osiris.runtime.registry import DriverRegistry
+from osiris.runtime.run import RunRequest, run
 from tests.runtime.conftest import compile_to
 from tests.runtime.doubles import OVERRIDES, spec_registry
 

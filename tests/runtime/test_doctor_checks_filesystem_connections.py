@@ -24,7 +24,7 @@ connections:
 
 
 def _doctor(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runtime.cli", "connections", "doctor", "--json"], cwd=project,
+    return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "connections", "doctor", "--json"], cwd=project,
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
@@ -46,7 +46,7 @@ def test_each_filesystem_alias_is_checked(tmp_path: Path) -> None:
 
 
 def test_a_fresh_init_project_passes(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "runtime.cli", "init", "proj"], cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "init", "proj"], cwd=tmp_path, check=True,
                    capture_output=True, timeout=120)
     done = _doctor(tmp_path / "proj", {})
     assert done.returncode == 0, done.stdout + done.stderr

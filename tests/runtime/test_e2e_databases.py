@@ -47,7 +47,7 @@ def seeded(mysql_db: dict) -> dict:
 
 def _osiris(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "osiris.cli.osiris", *args],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,

@@ -268,8 +268,8 @@ steps:
 
 
 def test_run_manifest_copies_it_into_the_session(tmp_path):
-    from runtime.registry import DriverRegistry
-    from runtime.run import RunRequest, run
+    from osiris.runtime.registry import DriverRegistry
+    from osiris.runtime.run import RunRequest, run
     from tests.runtime.conftest import compile_to
     from tests.runtime.doubles import OVERRIDES, spec_registry
 
@@ -367,8 +367,8 @@ class _RefEcho:
 
 
 def test_null_connection_resolves_the_family_default_at_run_time(tmp_path):
-    from runtime.registry import DriverRegistry
-    from runtime.run import RunRequest, run
+    from osiris.runtime.registry import DriverRegistry
+    from osiris.runtime.run import RunRequest, run
     from tests.runtime.conftest import compile_to
 
     compiled = compile_to(

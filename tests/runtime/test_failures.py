@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from runtime.commands.output import render_summary
+from osiris.cli.commands.output import render_summary
 from tests.runtime.conftest import events_of, validate_session
 from tests.runtime.doubles import Generator, Sink
 
@@ -285,9 +285,9 @@ steps:
 EMBEDDING_PROGRAM = """
 import _thread, json, os, sys, threading
 from pathlib import Path
-from runtime.local.executor import ExecOptions
-from runtime.registry import DriverRegistry
-from runtime.run import RunRequest, run
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.registry import DriverRegistry
+from osiris.runtime.run import RunRequest, run
 from tests.runtime.doubles import OVERRIDES, Generator, spec_registry
 
 work = Path(sys.argv[1])

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drivers.common.atomic import TEMP_SUFFIX
-from runtime.tempfiles import sweep_stale_temps
+from osiris.drivers.common.atomic import TEMP_SUFFIX
+from osiris.runtime.tempfiles import sweep_stale_temps
 from tests.runtime.conftest import REPO
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -64,7 +64,7 @@ def test_sigkill_mid_write_leaves_targets_unchanged(postgres_db: dict, tmp_path:
     (tmp_path / "p.yaml").write_text(PIPELINE.format(), encoding="utf-8")
     os.mkfifo(tmp_path / "feed.csv")
 
-    run = subprocess.Popen([sys.executable, "-m", "runtime.cli", "run", "p.yaml", "--quiet"], cwd=tmp_path,
+    run = subprocess.Popen([sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--quiet"], cwd=tmp_path,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE)
     feed_open = threading.Event()
@@ -104,7 +104,7 @@ def test_sigkill_mid_write_leaves_targets_unchanged(postgres_db: dict, tmp_path:
     removed = sweep_stale_temps(tmp_path / "out" / "target.parquet", TEMP_SUFFIX)
     assert sorted(p.name for p in removed) == leftovers
 
-    shown = subprocess.run([sys.executable, "-m", "runtime.cli", "logs", "show", "last",
+    shown = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "logs", "show", "last",
                             "--session-dir", str(sessions)], cwd=tmp_path, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
     assert "killed" in shown.stdout and "to-postgres" in shown.stdout, shown.stdout + shown.stderr

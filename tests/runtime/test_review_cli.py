@@ -1,6 +1,6 @@
 """Bad input to `osiris` never ends in a traceback: a clear message, a non-zero exit, nothing half-written.
 
-Every test runs the real CLI as a subprocess (`python -m runtime.cli`).
+Every test runs the real CLI as a subprocess (`python -m osiris.cli.osiris`).
 """
 
 from __future__ import annotations
@@ -237,7 +237,7 @@ def test_stdout_closed_early_is_quiet(project: Path) -> None:
         shutil.copytree(_session(project), _session(project, f"copy-{index:02d}"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     child = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "logs", "list", "--limit", "100"],
+        [sys.executable, "-m", "osiris.cli.osiris", "logs", "list", "--limit", "100"],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -253,8 +253,8 @@ def test_stdout_closed_early_is_quiet(project: Path) -> None:
 
 _BOOM = """
 import sys
-import runtime.commands.logs_cmd as logs_cmd
-from runtime.cli import main
+import osiris.cli.commands.logs_cmd as logs_cmd
+from osiris.cli.osiris import main
 
 def boom(*args):
     raise RuntimeError("bug near " + "hunter2-secret")

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.connections import load_connections_file
-from runtime.local.executor import ExecOptions
-from runtime.registry import DriverRegistry
-from runtime.run import RunRequest, run
-from runtime.session import Session
+from osiris.runtime.connections import load_connections_file
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.registry import DriverRegistry
+from osiris.runtime.run import RunRequest, run
+from osiris.runtime.session import Session
 from tests.runtime.conftest import compile_to, events_of, osiris, validate_session
 from tests.runtime.doubles import OVERRIDES, spec_registry
 

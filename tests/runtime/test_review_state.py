@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from runtime.driver import StepContext
-from runtime.events import HEADER_FIELDS, RESERVED_FIELDS, EventLog, MetricLog
-from runtime.local.context import PROGRESS_FIELDS, LocalStepContext, StepState
-from runtime.secrets import SecretMasker
+from osiris.runtime.driver import StepContext
+from osiris.runtime.events import HEADER_FIELDS, RESERVED_FIELDS, EventLog, MetricLog
+from osiris.runtime.local.context import PROGRESS_FIELDS, LocalStepContext, StepState
+from osiris.runtime.secrets import SecretMasker
 from tests.runtime.conftest import events_of, osiris_inproc, read_jsonl, validate_session
 from tests.runtime.doubles import Generator
 
@@ -27,8 +27,7 @@ ONE_STEP_PAIR = (
 
 # -- 1. the compiled manifest is not read back -----------------------------------------------------
 def test_pipeline_mode_uses_the_compile_result_not_the_written_files(run_oml, monkeypatch):
-    import runtime.run as run_module
-
+    import osiris.runtime.run as run_module
     def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("load_manifest must not run in pipeline mode")
 
@@ -45,9 +44,9 @@ def test_pipeline_mode_uses_the_compile_result_not_the_written_files(run_oml, mo
 
 
 def test_the_in_memory_manifest_equals_the_verified_files(tmp_path):
-    from compiler.api import CompileOptions, compile_text, write_output
-    from compiler.manifest import load_manifest
-    from runtime.run import compiled_manifest
+    from osiris.compiler.api import CompileOptions, compile_text, write_output
+    from osiris.compiler.manifest import load_manifest
+    from osiris.runtime.run import compiled_manifest
     from tests.runtime.doubles import spec_registry
 
     result = compile_text(ONE_STEP_PAIR, "p.yaml", CompileOptions(search_connections=False),
@@ -135,7 +134,7 @@ def test_reserved_names_from_a_driver_in_a_real_run(run_oml):
 
 
 def test_logs_show_hides_only_the_envelope(tmp_path):
-    from runtime.commands.logs_cmd import _event_line
+    from osiris.cli.commands.logs_cmd import _event_line
 
     line = _event_line({"seq": 1, "ts": "T", "session_id": "s", "event": "e", "step_id": "a",
                         "component": "c", "driver_seq": 2})
@@ -167,8 +166,8 @@ def test_a_run_reports_rows_read_for_every_kind(run_oml):
 
 
 def test_the_e2b_mirror_carries_every_state_field_the_worker_snapshots():
-    from runtime.e2b.mirror import _STATE_FIELDS
-    from runtime.e2b.sinks import snapshot
+    from osiris.runtime.e2b.mirror import _STATE_FIELDS
+    from osiris.runtime.e2b.sinks import snapshot
 
     state = StepState("g", "c", "extractor", status="running", rows_out=4, started=1.0)
     sent = set(snapshot(state)) - {"id", "component", "kind", "started", "finished", "elapsed_ms"}
@@ -177,9 +176,9 @@ def test_the_e2b_mirror_carries_every_state_field_the_worker_snapshots():
 
 
 def test_the_e2b_mirror_applies_a_worker_state_and_progress():
-    from compiler.manifest import Manifest
-    from runtime.e2b.mirror import SessionMirror
-    from runtime.e2b.sinks import snapshot
+    from osiris.compiler.manifest import Manifest
+    from osiris.runtime.e2b.mirror import SessionMirror
+    from osiris.runtime.e2b.sinks import snapshot
 
     manifest = Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},
@@ -198,7 +197,7 @@ def test_the_e2b_mirror_applies_a_worker_state_and_progress():
 
 # -- 4. duplicates ---------------------------------------------------------------------------------
 def test_pid_alive_is_the_one_liveness_check():
-    from runtime import status, tempfiles
+    from osiris.runtime import status, tempfiles
 
     assert tempfiles.pid_alive(os.getpid())
     assert not any(tempfiles.pid_alive(p) for p in (None, 0, -1, True, "12", 2**22 + 12345))
@@ -208,7 +207,7 @@ def test_pid_alive_is_the_one_liveness_check():
 
 
 def test_compile_error_events_and_json_output_use_the_compilers_diagnostic_shape(tmp_path):
-    from compiler.render import diagnostic_json
+    from osiris.compiler.render import diagnostic_json
 
     (tmp_path / "p.yaml").write_text('oml_version: "0.1.0"\nname: bad\nsteps: 3\n', encoding="utf-8")
     result = osiris_inproc("run", "p.yaml", "--json", cwd=tmp_path)
@@ -217,7 +216,7 @@ def test_compile_error_events_and_json_output_use_the_compilers_diagnostic_shape
     session = Path(tmp_path / body["session_dir"])
     (event,) = [e for e in read_jsonl(session / "events.jsonl") if e["event"] == "compile_error"]
     assert event["diagnostics"] == body["diagnostics"]
-    from compiler.api import compile_path
+    from osiris.compiler.api import compile_path
 
     expected = compile_path(tmp_path / "p.yaml", label="p.yaml").diagnostics
     assert body["diagnostics"] == [diagnostic_json(d) for d in expected]
@@ -225,8 +224,8 @@ def test_compile_error_events_and_json_output_use_the_compilers_diagnostic_shape
 
 
 def test_ipc_input_is_a_spill_table(tmp_path):
-    from runtime.local.spill import SpillTable
-    from runtime.testing import ipc_input
+    from osiris.runtime.local.spill import SpillTable
+    from osiris.runtime.testing import ipc_input
 
     table = pa.table({"a": [1, 2, 3]})
     spilled = ipc_input("up", table, tmp_path)
@@ -238,8 +237,7 @@ def test_ipc_input_is_a_spill_table(tmp_path):
 
 
 def test_find_session_reads_only_the_status_of_the_session_asked_for(tmp_path, monkeypatch):
-    import runtime.session as session_module
-
+    import osiris.runtime.session as session_module
     for name in ("20250101T000000Z-aaaaaa", "20250102T000000Z-bbbbbb", "20250102T000000Z-bbbbbc"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "events.jsonl").write_text("")
@@ -278,7 +276,7 @@ def test_connections_errors_are_rendered_by_the_compilers_renderer(tmp_path):
 def test_ctrl_c_while_step_threads_start_cancels_and_still_starts_every_thread():
     import threading
 
-    from runtime.local.executor import _start
+    from osiris.runtime.local.executor import _start
 
     class Interrupted(threading.Thread):
         calls = 0

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
-from runtime.secrets import MASK, SecretMasker
+from osiris.runtime.secrets import MASK, SecretMasker
 from tests.runtime.conftest import osiris_inproc
 
 REPO = Path(__file__).resolve().parents[2]

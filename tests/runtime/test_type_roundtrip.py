@@ -67,7 +67,7 @@ connections:
 
 def _run(pipeline: str, work: Path) -> dict:
     (work / "p.yaml").write_text(pipeline, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "p.yaml", "--json", "--quiet"], cwd=work,
+    done = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--json", "--quiet"], cwd=work,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)

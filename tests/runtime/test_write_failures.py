@@ -27,7 +27,7 @@ def _osiris(work: Path, *args: str, limit_bytes: int | None = None) -> subproces
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=work, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", *args], cwd=work, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300,
                           preexec_fn=limit if limit_bytes else None)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sys
 
-import compiler.checks.duckdb_access as duckdb_access
+import osiris.compiler.checks.duckdb_access as duckdb_access
 
 
 def main(argv: list[str]) -> int:
     duckdb_access.may_reach_outside = lambda sql: False  # duckdb_access_problems now finds nothing
-    from runtime.cli import main as cli_main
+    from osiris.cli.osiris import main as cli_main
 
     return cli_main(argv)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from compiler.api import CompileOptions, compile_path, write_output
-from oml.canonical import fingerprint, pretty_json
+from osiris.compiler.api import CompileOptions, compile_path, write_output
+from osiris.oml.canonical import fingerprint, pretty_json
 
 COPY = """\
 oml_version: "0.1.0"
@@ -137,7 +137,7 @@ def osiris_run(project: Path, *args: str, env: dict[str, str] | None = None,
     """`osiris run --manifest compiled` as its own process; a hang fails the test (TimeoutExpired)."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("COLUMNS", None)
-    return subprocess.run([sys.executable, "-m", "runtime.cli", "run", "--manifest", "compiled", *args],
+    return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "--manifest", "compiled", *args],
                           cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 

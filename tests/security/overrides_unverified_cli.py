@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import sys
 
-import compiler.manifest_verify as manifest_verify
+import osiris.compiler.manifest_verify as manifest_verify
 
 
 def main(argv: list[str]) -> int:
     manifest_verify._check_overrides = lambda *args, **kwargs: None  # the runtime's check remains
-    from runtime.cli import main as cli_main
+    from osiris.cli.osiris import main as cli_main
 
     return cli_main(argv)
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.api import CompileOptions, compile_text
+from osiris.compiler.api import CompileOptions, compile_text
 
 COMPONENTS = {"mysql": "mysql.extractor", "postgres": "postgres.extractor", "duckdb": "duckdb.processor"}
 """The component whose `query` field each dialect's tests compile (its spec chooses the dialect)."""
@@ -102,7 +102,7 @@ class MariaDB(Server):
     def __init__(self, db: dict) -> None:
         import pymysql
 
-        from drivers.mysql.connect import SESSION_SETUP
+        from osiris.drivers.mysql.connect import SESSION_SETUP
 
         self._errors = (pymysql.err.MySQLError,)
         self._conn = pymysql.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
@@ -134,8 +134,8 @@ class PostgreSQL(Server):
     def __init__(self, db: dict) -> None:
         import psycopg
 
-        from drivers.common.pg.connect import open_connection, params_from
-        from runtime.driver import ResolvedConnection
+        from osiris.drivers.common.pg.connect import open_connection, params_from
+        from osiris.runtime.driver import ResolvedConnection
 
         with psycopg.connect(db["dsn"], autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{db["database"]}" SET standard_conforming_strings = off')

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.session import ChatSession
+from osiris.llm.session import ChatSession
 from tests.llm.conftest import GOOD_OML, chat
 from tests.support.openai_server import ReplayServer, Reply, yaml_reply
 
@@ -134,7 +134,7 @@ def test_a_redirect_to_another_origin_is_not_followed(project: Path, endpoint, s
 
 
 def test_the_client_itself_refuses_redirects(endpoint, second) -> None:
-    from llm.client import ChatClient, LLMError, LLMSettings
+    from osiris.llm.client import ChatClient, LLMError, LLMSettings
 
     endpoint.server.add(Reply(status=307, location=second.url + "/chat/completions"))
     client = ChatClient(LLMSettings(model="m", base_url=endpoint.server.url, api_key=KEY))

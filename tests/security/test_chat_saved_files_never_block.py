@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.discovery import DiscoveryService
+from osiris.llm.discovery import DiscoveryService
 from tests.llm.conftest import GOOD_OML, chat
 from tests.llm.test_conversation import _conversation
 from tests.llm.test_review_robustness import _session

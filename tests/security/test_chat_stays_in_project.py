@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llm.session import ChatSession
+from osiris.llm.session import ChatSession
 from tests.llm.conftest import GOOD_OML, chat
 from tests.support.openai_server import Reply, yaml_reply
 

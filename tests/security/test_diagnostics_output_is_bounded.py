@@ -31,7 +31,7 @@ def _one_line(extra: str = "") -> str:
 def _check(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "flat.yaml").write_text(text, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "compiler.cli", "check", "flat.yaml"], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, "-m", "osiris.cli.omlc", "check", "flat.yaml"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=100, check=False)
 
 

@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from drivers.common.duckdb_conn import connect
-from drivers.duckdb_sql.processor import DuckDBProcessor
-from drivers.files.parquet_extractor import ParquetExtractor
-from runtime.driver import DriverError
-from runtime.testing import RecordingContext, ipc_input
+from osiris.drivers.common.duckdb_conn import connect
+from osiris.drivers.duckdb_sql.processor import DuckDBProcessor
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.runtime.driver import DriverError
+from osiris.runtime.testing import RecordingContext, ipc_input
 from tests.security.manifest_attacks import compiled_project, snapshot, step, tamper
 from tests.support.http_recorder import recording_server
 
@@ -225,7 +225,7 @@ def test_thread_count_is_bounded(tmp_path: Path, threads: Any) -> None:
 
 
 def test_thread_count_above_the_maximum_is_a_compile_error() -> None:
-    from compiler.api import CompileOptions, compile_text
+    from osiris.compiler.api import CompileOptions, compile_text
 
     text = ('oml_version: "0.1.0"\nname: t\nsteps:\n  - id: e\n    component: filesystem.csv_extractor\n'
             "    config: {path: data/in.csv}\n  - id: q\n    component: duckdb.processor\n    needs: [e]\n"
@@ -351,7 +351,7 @@ def test_tampered_manifest_is_stopped_without_leaks_by_the_real_cli(tmp_path: Pa
                                "SELECT content FROM read_text('osiris_connections.yaml')")
 
     tamper(project / "compiled", edit)
-    result = _run(project, "runtime.cli")
+    result = _run(project, "osiris.cli.osiris")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "unexpected error" not in result.stdout + result.stderr
     assert not (project / "stolen.csv").exists()
@@ -364,7 +364,7 @@ def test_manifest_verification_reads_a_filter_where_it_runs(tmp_path: Path) -> N
     pipeline = PIPELINE.replace('filter: "id > 0"', 'filter: "load > 0.5"')
     project = compiled_project(tmp_path, pipeline)
     pq.write_table(pa.table({"id": [1, 2], "load": [0.2, 0.9]}), project / "data" / "in.parquet")
-    ok = _run(project, "runtime.cli")
+    ok = _run(project, "osiris.cli.osiris")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert (project / "out" / "filtered.csv").read_text(encoding="utf-8").splitlines() == ["id,load", "2,0.9"]
 
@@ -372,7 +372,7 @@ def test_manifest_verification_reads_a_filter_where_it_runs(tmp_path: Path) -> N
         cfgs["filtered"]["filter"] = "true); SET threads = 1; SELECT 1 WHERE (true"
 
     tamper(project / "compiled", edit)
-    refused = _run(project, "runtime.cli")
+    refused = _run(project, "osiris.cli.osiris")
     assert refused.returncode == 1
     assert "error[OML096]" in refused.stderr and "`SET` changes DuckDB's settings" in refused.stderr, refused.stderr
 
@@ -411,7 +411,7 @@ steps:
 """
     project = compiled_project(tmp_path, pipeline)
     pq.write_table(pa.table({"s": rows}), project / "data" / "in.parquet", row_group_size=10_000)
-    result = _run(project, "runtime.cli")
+    result = _run(project, "osiris.cli.osiris")
     assert result.returncode == 1
     (session,) = (project / ".osiris" / "sessions").iterdir()
     status = json.loads((session / "status.json").read_text(encoding="utf-8"))

@@ -21,15 +21,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.api import CompileOptions, compile_text
-from compiler.checks.duckdb_access import (
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.checks.duckdb_access import (
     UNCHECKABLE,
     _refused_function,
     duckdb_access_problems,
     may_reach_outside,
     scan,
 )
-from drivers.common.duckdb_conn import connect
+from osiris.drivers.common.duckdb_conn import connect
 from tests.security.sqlgen import NASTY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,7 +218,7 @@ def test_the_cheap_scan_lets_ordinary_queries_skip_the_tokenizer() -> None:
     """The compile benchmark's queries (and queries like them) never import sqlglot."""
     code = (
         "import sys; sys.path.insert(0, 'bench'); from compile import pipeline; "
-        "from compiler.api import CompileOptions, compile_text; "
+        "from osiris.compiler.api import CompileOptions, compile_text; "
         "r = compile_text(pipeline(100), 'p.yaml', CompileOptions(search_connections=False, env={})); "
         "print(r.ok, 'sqlglot' in sys.modules)"
     )

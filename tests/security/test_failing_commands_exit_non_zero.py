@@ -44,43 +44,43 @@ def project(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(("file", "code"), [("invalid.yaml", "OML040"), ("cycle.yaml", "OML039"),
                                             ("valid.yaml", "OML062")])
 def test_omlc_graph_exits_1_with_the_diagnostics_check_prints(project: Path, file: str, code: str) -> None:
-    graph = _run("compiler.cli", "graph", file, cwd=project)
-    check = _run("compiler.cli", "check", file, cwd=project)
+    graph = _run("osiris.cli.omlc", "graph", file, cwd=project)
+    check = _run("osiris.cli.omlc", "check", file, cwd=project)
     assert graph.returncode == check.returncode == 1, graph.stderr
     assert f"error[{code}]" in graph.stderr and graph.stdout == ""
     assert graph.stderr.splitlines()[0] == check.stderr.splitlines()[0]
 
 
 def test_omlc_graph_draws_a_pipeline_that_checks(project: Path) -> None:
-    done = _run("compiler.cli", "graph", "valid.yaml", "--param", "country=CZ", "--format", "dot", cwd=project)
+    done = _run("osiris.cli.omlc", "graph", "valid.yaml", "--param", "country=CZ", "--format", "dot", cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digraph") and "extract" in done.stdout and "keep" in done.stdout
 
 
 FAILURES = [
-    ("compiler.cli", ["check", "invalid.yaml"], 1),
-    ("compiler.cli", ["check", "missing.yaml"], 1),
-    ("compiler.cli", ["compile", "invalid.yaml", "--out", "build"], 1),
-    ("compiler.cli", ["compile", "valid.yaml", "--param", "country=CZ", "--out", "valid.yaml"], 1),
-    ("compiler.cli", ["fmt", "--check", "missing.yaml"], 1),
-    ("compiler.cli", ["graph", "missing.yaml"], 1),
-    ("compiler.cli", ["schema", "--out", "valid.yaml/schema.json"], 1),
-    ("compiler.cli", ["explain", "OML999"], 2),
-    ("compiler.cli", ["check"], 2),
-    ("runtime.cli", ["run", "invalid.yaml"], 1),
-    ("runtime.cli", ["run", "missing.yaml"], 2),
-    ("runtime.cli", ["run", "--manifest", "nowhere"], 2),
-    ("runtime.cli", ["components", "show", "duckdb.procesor"], 2),
-    ("runtime.cli", ["connections", "list", "--connections", "missing.yaml"], 2),
-    ("runtime.cli", ["connections", "doctor", "--connections", "invalid.yaml"], 1),
-    ("runtime.cli", ["logs", "show", "nope"], 2),
-    ("runtime.cli", ["logs", "list", "--session-dir", "valid.yaml"], 2),
-    ("runtime.cli", ["logs", "gc", "--keep", "1", "--session-dir", "valid.yaml"], 2),
-    ("runtime.cli", ["logs", "gc"], 2),
-    ("runtime.cli", ["report", "nope"], 2),
-    ("runtime.cli", ["init", "valid.yaml"], 2),
-    ("runtime.cli", ["chat", "-m", "x"], 2),
-    ("runtime.cli", ["no-such-command"], 2),
+    ("osiris.cli.omlc", ["check", "invalid.yaml"], 1),
+    ("osiris.cli.omlc", ["check", "missing.yaml"], 1),
+    ("osiris.cli.omlc", ["compile", "invalid.yaml", "--out", "build"], 1),
+    ("osiris.cli.omlc", ["compile", "valid.yaml", "--param", "country=CZ", "--out", "valid.yaml"], 1),
+    ("osiris.cli.omlc", ["fmt", "--check", "missing.yaml"], 1),
+    ("osiris.cli.omlc", ["graph", "missing.yaml"], 1),
+    ("osiris.cli.omlc", ["schema", "--out", "valid.yaml/schema.json"], 1),
+    ("osiris.cli.omlc", ["explain", "OML999"], 2),
+    ("osiris.cli.omlc", ["check"], 2),
+    ("osiris.cli.osiris", ["run", "invalid.yaml"], 1),
+    ("osiris.cli.osiris", ["run", "missing.yaml"], 2),
+    ("osiris.cli.osiris", ["run", "--manifest", "nowhere"], 2),
+    ("osiris.cli.osiris", ["components", "show", "duckdb.procesor"], 2),
+    ("osiris.cli.osiris", ["connections", "list", "--connections", "missing.yaml"], 2),
+    ("osiris.cli.osiris", ["connections", "doctor", "--connections", "invalid.yaml"], 1),
+    ("osiris.cli.osiris", ["logs", "show", "nope"], 2),
+    ("osiris.cli.osiris", ["logs", "list", "--session-dir", "valid.yaml"], 2),
+    ("osiris.cli.osiris", ["logs", "gc", "--keep", "1", "--session-dir", "valid.yaml"], 2),
+    ("osiris.cli.osiris", ["logs", "gc"], 2),
+    ("osiris.cli.osiris", ["report", "nope"], 2),
+    ("osiris.cli.osiris", ["init", "valid.yaml"], 2),
+    ("osiris.cli.osiris", ["chat", "-m", "x"], 2),
+    ("osiris.cli.osiris", ["no-such-command"], 2),
 ]
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from drivers.supabase.extractor import SupabaseExtractor
-from drivers.supabase.rest import RedirectRefused
-from drivers.supabase.writer import SupabaseWriter
-from runtime.driver import ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.supabase.extractor import SupabaseExtractor
+from osiris.drivers.supabase.rest import RedirectRefused
+from osiris.drivers.supabase.writer import SupabaseWriter
+from osiris.runtime.driver import ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 from tests.support.http_recorder import recording_server, redirecting_server
 
 KEY = "service-role-key-REDIRECT-7781"

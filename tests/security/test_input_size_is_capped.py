@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from compiler.api import CompileOptions, compile_path, compile_text
-from oml.diagnostics import Diagnostics
-from oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes, read_bytes
-from oml.yaml_loader import compose_checked
+from osiris.compiler.api import CompileOptions, compile_path, compile_text
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes, read_bytes
+from osiris.oml.yaml_loader import compose_checked
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(60)
@@ -79,7 +79,7 @@ def test_text_in_memory_meets_the_same_cap() -> None:
     assert len(text) < 1000 < len(text.encode())
     assert _codes(compile_text(text, "draft.yaml", capped)) == {"OML011"}
 
-    from llm.repair import check_oml
+    from osiris.llm.repair import check_oml
 
     assert {d.code for d in check_oml(text, env={"OSIRIS_MAX_INPUT_SIZE": "1000"}).diagnostics} == {"OML011"}
 
@@ -89,7 +89,7 @@ def test_the_connections_file_is_capped_too(tmp_path: Path) -> None:
     conns.write_text("version: 1\nconnections: {}\n" + "# padding\n" * 200, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OSIRIS_MAX_INPUT_SIZE": "1KiB"}
     (tmp_path / "p.yaml").write_text(PIPELINE, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", "check", "p.yaml"], cwd=tmp_path, env=env,
+    done = subprocess.run([sys.executable, "-m", "osiris.cli.omlc", "check", "p.yaml"], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert "osiris_connections.yaml:1:1: error[OML011]" in done.stderr
@@ -98,8 +98,8 @@ def test_the_connections_file_is_capped_too(tmp_path: Path) -> None:
 def test_omlc_and_osiris_refuse_an_oversized_file(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(PIPELINE + "# padding\n" * 300, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OSIRIS_MAX_INPUT_SIZE": "2KiB", "NO_COLOR": "1"}
-    for argv in (["compiler.cli", "check", "p.yaml"], ["compiler.cli", "fmt", "p.yaml"],
-                 ["compiler.cli", "graph", "p.yaml"], ["runtime.cli", "run", "p.yaml"]):
+    for argv in (["osiris.cli.omlc", "check", "p.yaml"], ["osiris.cli.omlc", "fmt", "p.yaml"],
+                 ["osiris.cli.omlc", "graph", "p.yaml"], ["osiris.cli.osiris", "run", "p.yaml"]):
         done = subprocess.run([sys.executable, "-m", *argv], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=60, check=False)
         assert done.returncode == 1, (argv, done.stderr)

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from drivers.mysql.extractor import MySQLExtractor
-from drivers.mysql.infile import LocalFileRefused
-from drivers.mysql.writer import MySQLWriter
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.mysql.infile import LocalFileRefused
+from osiris.drivers.mysql.writer import MySQLWriter
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 from tests.support.fake_mysql import FakeMySQL, fake_mysql, writer_script
 
 SECRET_TEXT = "osiris-local-secret-4471"

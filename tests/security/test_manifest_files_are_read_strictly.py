@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from compiler.manifest import (
+from osiris.compiler.manifest import (
     MAX_JSON_DEPTH,
     Manifest,
     ManifestError,
@@ -27,9 +27,9 @@ from compiler.manifest import (
     max_file_bytes,
     read_regular,
 )
-from oml.canonical import fingerprint
-from oml.diagnostics import Diagnostics
-from oml.span import Span
+from osiris.oml.canonical import fingerprint
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.span import Span
 from tests.security.manifest_attacks import compiled_project, step, tamper
 
 OMLC = "recompile the pipeline with omlc"

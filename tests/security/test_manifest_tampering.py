@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from compiler.manifest import load_manifest
-from oml.canonical import fingerprint, pretty_json
+from osiris.compiler.manifest import load_manifest
+from osiris.oml.canonical import fingerprint, pretty_json
 from tests.security.manifest_attacks import (
     SUPABASE,
     assert_refused,
@@ -390,10 +390,10 @@ def test_an_alias_bomb_in_the_manifest_is_refused_quickly(tmp_path):
 
 # -- the E2B path refuses what the local path refuses ----------------------------------------------
 def test_the_sandbox_executor_never_sees_a_refused_manifest(tmp_path):
-    from runtime.e2b.host import SandboxExecutor
-    from runtime.e2b.options import E2BOptions
-    from runtime.local.executor import ExecOptions
-    from runtime.run import RunRequest, run
+    from osiris.runtime.e2b.host import SandboxExecutor
+    from osiris.runtime.e2b.options import E2BOptions
+    from osiris.runtime.local.executor import ExecOptions
+    from osiris.runtime.run import RunRequest, run
     from tests.e2b.helpers import transport
 
     proj = compiled_project(tmp_path)
@@ -408,8 +408,7 @@ def test_the_sandbox_executor_never_sees_a_refused_manifest(tmp_path):
 
 def test_the_sandbox_worker_verifies_with_the_same_function(tmp_path, monkeypatch):
     """The worker loads the job's manifest with `load_manifest`, so it runs the same checks."""
-    import runtime.e2b.worker as worker
-
+    import osiris.runtime.e2b.worker as worker
     proj = compiled_project(tmp_path)
     tamper(proj / "compiled", _cycle)
     job = worker._Job.__new__(worker._Job)

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from compiler.api import CompileOptions, compile_path, write_output
-from oml.canonical import fingerprint
+from osiris.compiler.api import CompileOptions, compile_path, write_output
+from osiris.oml.canonical import fingerprint
 from tests.security.manifest_attacks import (
     SUPABASE,
     TWO_EXTRACTORS,
@@ -239,8 +239,8 @@ SWAP_DURING_RUN = """\
 import sys
 from pathlib import Path
 
-import compiler.manifest_verify as verify
-from runtime.cli import main
+import osiris.compiler.manifest_verify as verify
+from osiris.cli.osiris import main
 
 original = verify.verify_manifest
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from compiler.manifest import ManifestError, load_manifest
-from compiler.manifest_verify import RECOMPILE
+from osiris.compiler.manifest import ManifestError, load_manifest
+from osiris.compiler.manifest_verify import RECOMPILE
 from tests.security.manifest_attacks import COPY, TWO_EXTRACTORS, compiled_project, step, tamper
 from tests.security.test_manifest_verification_rules import CONNECTIONS, DUCK, MYSQL
 
@@ -55,9 +55,9 @@ def _load(project: Path, connections: bool, env: dict[str, str] | None = None,
           project_root: Path | None = None) -> Found:
     conns = None
     if connections:
-        from compiler.api import CompileOptions, load_connections_for
-        from oml.diagnostics import Diagnostics
-        from spec.registry import default_registry
+        from osiris.compiler.api import CompileOptions, load_connections_for
+        from osiris.oml.diagnostics import Diagnostics
+        from osiris.spec.registry import default_registry
 
         conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     try:
@@ -501,9 +501,9 @@ def test_a_base_dir_from_the_environment_is_resolved_with_the_run_s_environment(
 
 
 def test_the_connections_file_in_use_is_off_limits_under_any_name(tmp_path: Path) -> None:
-    from compiler.api import CompileOptions, load_connections_for
-    from oml.diagnostics import Diagnostics
-    from spec.registry import default_registry
+    from osiris.compiler.api import CompileOptions, load_connections_for
+    from osiris.oml.diagnostics import Diagnostics
+    from osiris.spec.registry import default_registry
 
     project = compiled_project(tmp_path, COPY)
     (project / "secrets.yaml").write_text(CONNECTIONS, encoding="utf-8")
@@ -557,9 +557,9 @@ def test_a_sql_expression_is_checked_as_an_expression(tmp_path: Path) -> None:
 
 # -- where a diagnostic points ------------------------------------------------------------------------
 def _report(cfg_texts: dict[str, str] | None = None):  # noqa: ANN202
-    from compiler.manifest_verify import _Report
-    from oml.diagnostics import Diagnostics
-    from oml.span import Span
+    from osiris.compiler.manifest_verify import _Report
+    from osiris.oml.diagnostics import Diagnostics
+    from osiris.oml.span import Span
 
     spans = {"": Span.point("c/manifest.yaml", 1), "/a": Span.point("c/manifest.yaml", 2),
              "/a/b/c/d": Span.point("c/manifest.yaml", 5)}
@@ -576,8 +576,8 @@ def test_a_manifest_problem_is_shown_at_the_nearest_node_that_has_a_line(pointer
 
 
 def test_without_any_line_a_manifest_problem_is_about_the_whole_file() -> None:
-    from compiler.manifest_verify import _Report
-    from oml.diagnostics import Diagnostics
+    from osiris.compiler.manifest_verify import _Report
+    from osiris.oml.diagnostics import Diagnostics
 
     d = Diagnostics()
     _Report(d, "c", {}, {}).manifest("OML094", "/a/b", "m", help="h")
@@ -615,8 +615,7 @@ def test_fastjsonschema_errors_point_at_their_value(tmp_path: Path, monkeypatch:
     starts with "data", which is neither in the pointer nor (once, in front) in the message."""
     from fastjsonschema import JsonSchemaValueException
 
-    import compiler.manifest_verify as verify
-
+    import osiris.compiler.manifest_verify as verify
     message = "data.delimiter must be one of ['data.csv']" if name != "data" else "data must be an object"
     project = compiled_project(tmp_path, COPY)
     fake = JsonSchemaValueException(message, name=name, rule="enum")

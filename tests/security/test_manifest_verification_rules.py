@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from compiler.manifest import ManifestError, load_manifest
+from osiris.compiler.manifest import ManifestError, load_manifest
 from tests.security.manifest_attacks import COPY, compiled_project, step, tamper
 
 DUCK = """\
@@ -59,9 +59,9 @@ def _problems(tmp_path: Path, edit, pipeline: str = COPY, connections: str | Non
     tamper(project / "compiled", edit)
     conns = None
     if connections is not None:
-        from compiler.api import CompileOptions, load_connections_for
-        from oml.diagnostics import Diagnostics
-        from spec.registry import default_registry
+        from osiris.compiler.api import CompileOptions, load_connections_for
+        from osiris.oml.diagnostics import Diagnostics
+        from osiris.spec.registry import default_registry
 
         conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     with pytest.raises(ManifestError) as caught:
@@ -233,9 +233,9 @@ def test_duckdb_sql_reaching_outside(tmp_path: Path) -> None:
 def test_path_rules_use_the_operator_roots(tmp_path: Path, path: str, code: str | None, message: str | None) -> None:
     project = compiled_project(tmp_path, COPY, CONNECTIONS)
     tamper(project / "compiled", lambda d, c: c["write"].update(path=path))
-    from compiler.api import CompileOptions, load_connections_for
-    from oml.diagnostics import Diagnostics
-    from spec.registry import default_registry
+    from osiris.compiler.api import CompileOptions, load_connections_for
+    from osiris.oml.diagnostics import Diagnostics
+    from osiris.spec.registry import default_registry
 
     conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     if code is None:

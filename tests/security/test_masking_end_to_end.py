@@ -84,7 +84,8 @@ steps:
 def _osiris(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
+        [sys.executable, "-m", "osiris.cli.osiris", *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=180,
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oml.secrets import MASK, SecretMasker, is_credential_env, is_credential_key, mask_text, strip_userinfo
+from osiris.oml.secrets import MASK, SecretMasker, is_credential_env, is_credential_key, mask_text, strip_userinfo
 
 
 def _clean(text: str, *secrets: str) -> None:

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from oml.secrets import (
+from osiris.oml.secrets import (
     MASK,
     SecretMasker,
     has_url_password,

@@ -19,12 +19,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from drivers.common.atomic import atomic_path
-from drivers.files.csv_writer import CsvWriter
-from drivers.files.parquet_writer import ParquetWriter
-from runtime import publish as publish_module
-from runtime.driver import DriverError
-from runtime.testing import RecordingContext
+from osiris.drivers.common.atomic import atomic_path
+from osiris.drivers.files.csv_writer import CsvWriter
+from osiris.drivers.files.parquet_writer import ParquetWriter
+from osiris.runtime import publish as publish_module
+from osiris.runtime.driver import DriverError
+from osiris.runtime.testing import RecordingContext
 
 THEIRS = b"written by someone else\n"
 WRITERS = {"csv": CsvWriter, "parquet": ParquetWriter}

@@ -72,7 +72,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _omlc(*args: str) -> tuple[int, str]:
-    from compiler.cli import main
+    from osiris.cli.omlc import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -110,7 +110,7 @@ def test_the_caret_after_a_masked_value_still_points_at_its_key(project: Path) -
 
 def test_a_run_that_fails_to_compile_records_no_inline_secret(project: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    run = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "pipeline.yaml", "--run-id", "c"],
+    run = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "pipeline.yaml", "--run-id", "c"],
                          cwd=project, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
     _assert_clean(run.stdout + run.stderr, "osiris run output")
@@ -123,7 +123,7 @@ def test_a_run_that_fails_to_compile_records_no_inline_secret(project: Path) -> 
 
 
 def test_chat_sends_the_model_no_inline_secret_back(project: Path) -> None:
-    from llm.repair import check_oml
+    from osiris.llm.repair import check_oml
 
     result = check_oml(PIPELINE, cwd=project)
     assert not result.ok

@@ -27,13 +27,13 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from drivers.common.pg import params_from
-from drivers.common.pg.connect import open_connection
-from drivers.mysql.auth import PasswordRefused
-from drivers.mysql.connect import conn_params, connect, cx_refused, cx_url
-from drivers.mysql.extractor import MySQLExtractor
-from runtime.driver import DriverError, ResolvedConnection, TransientError
-from runtime.testing import RecordingContext
+from osiris.drivers.common.pg import params_from
+from osiris.drivers.common.pg.connect import open_connection
+from osiris.drivers.mysql.auth import PasswordRefused
+from osiris.drivers.mysql.connect import conn_params, connect, cx_refused, cx_url
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.runtime.driver import DriverError, ResolvedConnection, TransientError
+from osiris.runtime.testing import RecordingContext
 from tests.support.fake_mysql import AUTH_METHODS, Rows, fake_mysql, writer_script
 from tests.support.fake_pg import fake_postgres
 from tests.support.hosts import remote_name

@@ -18,13 +18,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from compiler.path_policy import MAX_PATH_BYTES, check_path, path_roots
-from drivers.files.csv_extractor import CsvExtractor
-from drivers.files.csv_writer import CsvWriter
-from drivers.files.parquet_extractor import ParquetExtractor
-from drivers.files.parquet_writer import ParquetWriter
-from runtime.driver import DriverError
-from runtime.testing import RecordingContext
+from osiris.compiler.path_policy import MAX_PATH_BYTES, check_path, path_roots
+from osiris.drivers.files.csv_extractor import CsvExtractor
+from osiris.drivers.files.csv_writer import CsvWriter
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.drivers.files.parquet_writer import ParquetWriter
+from osiris.runtime.driver import DriverError
+from osiris.runtime.testing import RecordingContext
 from tests.security.manifest_attacks import snapshot
 
 SECRET = "TOPSECRET-3141"
@@ -59,7 +59,7 @@ def _project(tmp_path: Path) -> Path:
 
 def _osiris(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=env,
+    return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", *args], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -104,7 +104,7 @@ def test_a_path_from_a_parameter_is_checked_where_the_parameter_is_used(tmp_path
 def test_omlc_check_reports_the_code_at_the_path(tmp_path):
     project = _project(tmp_path)
     (project / "p.yaml").write_text(_pipeline("/etc/passwd", "out/x.csv"), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "compiler.cli", "check", "p.yaml"], cwd=project,
+    result = subprocess.run([sys.executable, "-m", "osiris.cli.omlc", "check", "p.yaml"], cwd=project,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "p.yaml:6:20: error[OML083]: path '/etc/passwd' is outside the project" in result.stdout + result.stderr
@@ -293,8 +293,8 @@ def test_a_path_too_long_only_once_joined_to_the_project_is_a_clear_error(tmp_pa
 
 def test_the_run_reports_an_unusable_path_as_the_step_error_not_an_unexpected_one(tmp_path):
     """Through the executor, for an embedder that hands it a cfg no manifest check has seen."""
-    from runtime.local.executor import ExecOptions, execute
-    from runtime.run import RunRequest, run
+    from osiris.runtime.local.executor import ExecOptions, execute
+    from osiris.runtime.run import RunRequest, run
 
     project = _project(tmp_path)
     (project / "p.yaml").write_text(_pipeline("data/in.csv", "out/x.csv"), encoding="utf-8")

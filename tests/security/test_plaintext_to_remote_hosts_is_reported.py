@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from drivers.common.pg import params_from
-from drivers.common.transport import is_local
-from drivers.mysql.connect import conn_params
-from drivers.supabase.settings import rest_settings
-from runtime.driver import ResolvedConnection
+from osiris.drivers.common.pg import params_from
+from osiris.drivers.common.transport import is_local
+from osiris.drivers.mysql.connect import conn_params
+from osiris.drivers.supabase.settings import rest_settings
+from osiris.runtime.driver import ResolvedConnection
 from tests.support.fake_mysql import fake_mysql, writer_script
 from tests.support.hosts import remote_name
 from tests.support.tls import make_pki
@@ -76,7 +76,7 @@ def test_each_family_reports_what_may_travel_in_clear(family: str, fields: dict,
 
 
 def _run(project: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
-    run = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "p.yaml", "--quiet"], cwd=project,
+    run = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--quiet"], cwd=project,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
     sessions = sorted((project / ".osiris" / "sessions").iterdir(), key=lambda p: p.stat().st_mtime)
     return run, sessions[-1]
@@ -143,7 +143,7 @@ connections:
   mysql:
     one: {{host: "{name}", port: {my.port}, database: d, user: u, password: pw}}
 """)
-        doctor = subprocess.run([sys.executable, "-m", "runtime.cli", "connections", "doctor"], cwd=tmp_path,
+        doctor = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "connections", "doctor"], cwd=tmp_path,
                                 env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
                                 timeout=60)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from oml import files
+from osiris.oml import files
 from tests.llm.conftest import GOOD_OML, chat
 from tests.support.openai_server import Reply, yaml_reply
 
@@ -65,7 +65,7 @@ def _modes(root: Path) -> dict[str, str]:
 
 def _osiris(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "runtime.cli", *args],
+        [sys.executable, "-m", "osiris.cli.osiris", *args],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         capture_output=True,
@@ -189,9 +189,9 @@ def test_session_files_are_private_from_their_creation(tmp_path: Path, open_umas
     """Not only once the run is sealed at its end: while it runs too."""
     import logging
 
-    from runtime.logsetup import masked_logging
-    from runtime.secrets import SecretMasker
-    from runtime.session import Session
+    from osiris.runtime.logsetup import masked_logging
+    from osiris.runtime.secrets import SecretMasker
+    from osiris.runtime.session import Session
 
     session = Session(tmp_path / ".osiris" / "sessions", "live", SecretMasker())
     try:

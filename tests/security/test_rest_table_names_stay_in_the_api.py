@@ -22,10 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pyarrow as pa
 import pytest
 
-from drivers.supabase.extractor import SupabaseExtractor
-from drivers.supabase.writer import SupabaseWriter
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.supabase.extractor import SupabaseExtractor
+from osiris.drivers.supabase.writer import SupabaseWriter
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 KEY = "service-role-key-PATHS-5531"
 HOSTILE = ["../../auth/v1/admin/users", "../../storage/v1/bucket", "rpc/drop_everything", "..", ".",
@@ -121,8 +121,8 @@ def test_discovery_leaves_out_names_that_are_not_tables() -> None:
 @pytest.mark.parametrize("table", ["?select=id", "orders#x", "or%2F..%2Fauth", "a\\..\\b"])
 def test_other_special_characters_stay_inside_the_table_segment(table: str) -> None:
     """Not refused, because httpx encodes them: the request still names one table."""
-    from drivers.supabase.rest import RestSession
-    from drivers.supabase.settings import rest_settings
+    from osiris.drivers.supabase.rest import RestSession
+    from osiris.drivers.supabase.settings import rest_settings
 
     with rest_api() as api:
         connection = _connection(api.url)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.e2b.downloads import Artifact, Downloader
-from runtime.e2b.paths import Mount
+from osiris.runtime.e2b.downloads import Artifact, Downloader
+from osiris.runtime.e2b.paths import Mount
 
 OUTPUT = b"id,name\n1,sandbox\n"
 
@@ -75,10 +75,10 @@ steps:
     ("extra", "kept"), [(", overwrite: false", {"write"}), (", overwrite: true", set()), ("", set())]
 )
 def test_staging_marks_the_writers_whose_download_must_not_clobber(tmp_path, extra, kept):
-    from compiler.api import CompileOptions, compile_text
-    from runtime.e2b.staging import stage
-    from runtime.run import compiled_manifest
-    from spec.registry import default_registry
+    from osiris.compiler.api import CompileOptions, compile_text
+    from osiris.runtime.e2b.staging import stage
+    from osiris.runtime.run import compiled_manifest
+    from osiris.spec.registry import default_registry
 
     (tmp_path / "in.csv").write_text("id\n1\n")
     result = compile_text(PIPELINE.format(extra=extra), "pipeline.yaml", CompileOptions(cwd=tmp_path))

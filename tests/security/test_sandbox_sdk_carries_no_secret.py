@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.e2b.host import SandboxExecutor
-from runtime.e2b.options import E2BOptions
-from runtime.e2b.sdk import E2BTransport
-from runtime.local.executor import ExecOptions
-from runtime.run import RunRequest, run
+from osiris.runtime.e2b.host import SandboxExecutor
+from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.sdk import E2BTransport
+from osiris.runtime.local.executor import ExecOptions
+from osiris.runtime.run import RunRequest, run
 from tests.e2b import fake_e2b
 from tests.e2b.helpers import find_secrets, read_snoop, secrets_workspace
 from tests.e2b.sandbox_doubles import worker_python

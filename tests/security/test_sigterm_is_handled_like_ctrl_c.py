@@ -80,7 +80,7 @@ def _no_process_outlives_its_test() -> Iterator[None]:
 
 
 def _start_run(work: Path, run_id: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "runtime.cli", "run", "pipeline.yaml", "--run-id", run_id, *extra]
+    argv = [sys.executable, "-m", "osiris.cli.osiris", "run", "pipeline.yaml", "--run-id", run_id, *extra]
     return _started(subprocess.Popen(argv, cwd=work, env=env or _env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL))
 
@@ -248,7 +248,7 @@ def test_sigterm_during_chat_saves_the_session_and_exits_143(tmp_path: Path) -> 
         env = _env(OSIRIS_LLM_BASE_URL=server.url, OSIRIS_LLM_MODEL="m", OSIRIS_LLM_API_KEY="k",
                    XDG_CACHE_HOME=str(tmp_path / ".cache"))
         process = _started(subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "chat", "-m", "copy in.csv to parquet", "-y", "--tools", "off",
+            [sys.executable, "-m", "osiris.cli.osiris", "chat", "-m", "copy in.csv to parquet", "-y", "--tools", "off",
              "--no-discovery"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL))
         try:
@@ -273,7 +273,8 @@ def test_sigterm_stops_omlc_like_ctrl_c(tmp_path: Path) -> None:
     finally:
         sys.path.remove(str(REPO / "bench"))
     (tmp_path / "big.yaml").write_text(pipeline(15_000), encoding="utf-8")  # several seconds of work
-    process = _started(subprocess.Popen([sys.executable, "-m", "compiler.cli", "compile", "big.yaml", "--out", "build"],
+    command = [sys.executable, "-m", "osiris.cli.omlc", "compile", "big.yaml", "--out", "build"]
+    process = _started(subprocess.Popen(command,
                                         cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True))
     time.sleep(1.0)

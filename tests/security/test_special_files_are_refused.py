@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from oml.source import InputError, read_bytes
+from osiris.oml.source import InputError, read_bytes
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,7 +57,7 @@ def _run(module: str, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]
                                      ["graph"]])
 def test_omlc_refuses_a_special_file_as_the_pipeline(specials: dict[str, Path], tmp_path: Path,
                                                     kind: str, command: list[str]) -> None:
-    done = _run("compiler.cli", command[0], str(specials[kind]), *command[1:], cwd=tmp_path)
+    done = _run("osiris.cli.omlc", command[0], str(specials[kind]), *command[1:], cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert f"error[OML014]: {specials[kind]} is {KINDS[kind]}, not a regular file" in done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "build").exists()
@@ -66,7 +66,7 @@ def test_omlc_refuses_a_special_file_as_the_pipeline(specials: dict[str, Path], 
 @pytest.mark.parametrize("kind", ["fifo", "zero"])
 def test_osiris_run_refuses_a_special_file_as_the_pipeline(specials: dict[str, Path], tmp_path: Path,
                                                            kind: str) -> None:
-    done = _run("runtime.cli", "run", str(specials[kind]), cwd=tmp_path)
+    done = _run("osiris.cli.osiris", "run", str(specials[kind]), cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "error[OML014]" in done.stderr
 
@@ -76,11 +76,11 @@ def test_a_special_connections_file_is_refused_everywhere(specials: dict[str, Pa
                                                          kind: str) -> None:
     (tmp_path / "p.yaml").write_text(PIPELINE, encoding="utf-8")
     given = str(specials[kind])
-    checked = _run("compiler.cli", "check", "p.yaml", "--connections", given, cwd=tmp_path)
+    checked = _run("osiris.cli.omlc", "check", "p.yaml", "--connections", given, cwd=tmp_path)
     assert checked.returncode == 1 and f"{given}:1:1: error[OML014]" in checked.stderr, checked.stderr
-    listed = _run("runtime.cli", "connections", "list", "--connections", given, cwd=tmp_path)
+    listed = _run("osiris.cli.osiris", "connections", "list", "--connections", given, cwd=tmp_path)
     assert listed.returncode == 1 and "OML014" in listed.stderr, listed.stderr
-    ran = _run("runtime.cli", "run", "p.yaml", "--connections", given, cwd=tmp_path)
+    ran = _run("osiris.cli.osiris", "run", "p.yaml", "--connections", given, cwd=tmp_path)
     assert ran.returncode == 1 and "error[OML014]" in ran.stderr, ran.stderr
 
 
@@ -89,7 +89,7 @@ def test_a_fifo_in_a_manifest_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "build").mkdir()
     os.mkfifo(tmp_path / "build" / "manifest.yaml")
     (tmp_path / "build" / "meta.json").write_text("{}", encoding="utf-8")
-    done = _run("runtime.cli", "run", "--manifest", "build", cwd=tmp_path)
+    done = _run("osiris.cli.osiris", "run", "--manifest", "build", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "build/manifest.yaml is not a regular file" in done.stderr
 
@@ -97,7 +97,7 @@ def test_a_fifo_in_a_manifest_directory_is_refused(tmp_path: Path) -> None:
 def test_a_fifo_in_place_of_the_default_connections_file_is_refused_not_skipped(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "osiris_connections.yaml")
     (tmp_path / "p.yaml").write_text(PIPELINE, encoding="utf-8")
-    done = _run("compiler.cli", "check", "p.yaml", cwd=tmp_path)
+    done = _run("osiris.cli.omlc", "check", "p.yaml", cwd=tmp_path)
     assert done.returncode == 1
     assert "osiris_connections.yaml:1:1: error[OML014]" in done.stderr
 
@@ -118,5 +118,5 @@ def test_a_fifo_swapped_in_after_the_stat_cannot_block(tmp_path: Path, monkeypat
 
 
 def test_a_directory_is_a_read_error_not_a_hang(tmp_path: Path) -> None:
-    done = _run("compiler.cli", "check", str(tmp_path), cwd=tmp_path)
+    done = _run("osiris.cli.omlc", "check", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 1 and "error[OML091]" in done.stderr and "is a directory" in done.stderr

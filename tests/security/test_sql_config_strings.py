@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pymysql
 import pytest
 
-from drivers.files.parquet_extractor import ParquetExtractor
-from drivers.mysql.extractor import MySQLExtractor
-from drivers.mysql.writer import MySQLWriter
-from drivers.postgres.extractor import PostgresExtractor
-from drivers.postgres.writer import PostgresWriter
-from drivers.supabase.extractor import SupabaseExtractor
-from runtime.driver import DriverError, ResolvedConnection
-from runtime.testing import RecordingContext
+from osiris.drivers.files.parquet_extractor import ParquetExtractor
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.mysql.writer import MySQLWriter
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.drivers.postgres.writer import PostgresWriter
+from osiris.drivers.supabase.extractor import SupabaseExtractor
+from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.testing import RecordingContext
 
 MYSQL_TABLE = "we`ird # t -- x"
 MYSQL_COLUMN = "c`o'l\"; DROP TABLE canary; --"

@@ -15,11 +15,11 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from drivers.duckdb_sql.processor import DuckDBProcessor
-from drivers.mysql.extractor import MySQLExtractor
-from drivers.postgres.extractor import PostgresExtractor
-from runtime.driver import ResolvedConnection
-from runtime.testing import RecordingContext, ipc_input
+from osiris.drivers.duckdb_sql.processor import DuckDBProcessor
+from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.postgres.extractor import PostgresExtractor
+from osiris.runtime.driver import ResolvedConnection
+from osiris.runtime.testing import RecordingContext, ipc_input
 from tests.security.sqlparams import REFUSALS, compile_sql
 
 SECRET = "s3cr3t-token-4f1c"
@@ -204,7 +204,7 @@ def test_duckdb_constructs_the_binder_cannot_vouch_for_are_refused(tmp_path, que
 def test_mariadb_sessions_lex_as_the_compiler_assumed(mysql_db, monkeypatch, hostile):
     """Whatever sql_mode the server starts a session with, the driver's session reads `"..."` as a
     string and `\\'` as an escaped quote, as compiler/sql_lexing.py did."""
-    from drivers.mysql import connect as mysql_connect
+    from osiris.drivers.mysql import connect as mysql_connect
 
     real = pymysql.connections.Connection.__init__
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler.sql_lexing import DUCKDB_SPACES
+from osiris.compiler.sql_lexing import DUCKDB_SPACES
 from tests.security import sqlgen
 from tests.security.sqlparams import Server, ServerError, compile_sql, servers
 

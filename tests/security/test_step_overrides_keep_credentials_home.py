@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from compiler.api import CompileOptions, compile_text
-from oml.canonical import fingerprint
-from runtime.connections import RuntimeConnections, load_connections_file
-from runtime.driver import DriverError
-from runtime.secrets import SecretMasker
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.oml.canonical import fingerprint
+from osiris.runtime.connections import RuntimeConnections, load_connections_file
+from osiris.runtime.driver import DriverError
+from osiris.runtime.secrets import SecretMasker
 from tests.support.fake_mysql import fake_mysql, writer_script
 from tests.support.fake_pg import fake_postgres
 from tests.support.http_recorder import recording_server
@@ -185,11 +185,11 @@ def test_a_tampered_manifest_never_sends_the_secret_elsewhere(tmp_path: Path, fa
                                                               ref: str, config: dict[str, Any]) -> None:
     (tmp_path / "p.yaml").write_text(_pipeline(component, ref, **config))
     (tmp_path / "osiris_connections.yaml").write_text(_connections())
-    compiled = _cli("compiler.cli", ["compile", "p.yaml", "--out", "build"], tmp_path)
+    compiled = _cli("osiris.cli.omlc", ["compile", "p.yaml", "--out", "build"], tmp_path)
     assert compiled.returncode == 0, compiled.stderr
     with _target(family) as (keys, server):
         _tamper(tmp_path / "build", "extract", **keys)
-        verified = _cli("runtime.cli", ["run", "--manifest", "build", "--quiet"], tmp_path)
+        verified = _cli("osiris.cli.osiris", ["run", "--manifest", "build", "--quiet"], tmp_path)
         assert verified.returncode == 1 and "error[OML096]" in verified.stderr  # refused before it runs
         # The runtime's own refusal, with manifest verification's override check switched off:
         run = _cli("tests.security.overrides_unverified_cli", ["run", "--manifest", "build", "--quiet"], tmp_path)
@@ -211,17 +211,17 @@ def _resolved(tmp_path: Path, ref: str, allow: str = "") -> Any:
 @pytest.mark.parametrize("family", ["postgres", "mysql", "supabase"])
 def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> None:
     """Defence in depth: with the runtime's own check bypassed, each driver still refuses."""
-    from drivers.common.pg import params_from
-    from drivers.mysql.connect import conn_params, connect
-    from drivers.supabase.rest import RestSession
-    from drivers.supabase.settings import rest_settings
+    from osiris.drivers.common.pg import params_from
+    from osiris.drivers.mysql.connect import conn_params, connect
+    from osiris.drivers.supabase.rest import RestSession
+    from osiris.drivers.supabase.settings import rest_settings
 
     ref = {"postgres": "@postgres.wh", "mysql": "@mysql.shop", "supabase": "@supabase.main"}[family]
     connection = _resolved(tmp_path, ref)
     with _target(family) as (keys, server):
         with pytest.raises(DriverError, match="does not let a step override"):
             if family == "postgres":
-                from drivers.common.pg.connect import open_connection
+                from osiris.drivers.common.pg.connect import open_connection
 
                 open_connection(params_from(connection, keys), autocommit=True)
             elif family == "mysql":
@@ -235,8 +235,8 @@ def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> No
 def test_an_allowed_database_override_works_and_cannot_smuggle_a_host(tmp_path: Path, postgres_db: dict) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
-    from drivers.common.pg import params_from
-    from drivers.common.pg.connect import open_connection
+    from osiris.drivers.common.pg import params_from
+    from osiris.drivers.common.pg.connect import open_connection
 
     connection = _resolved(tmp_path, "@postgres.wh", allow="database")
     conn = open_connection(params_from(connection, {"database": postgres_db["database"]}), autocommit=True)
@@ -274,7 +274,7 @@ def test_a_pipeline_with_an_allowed_database_override_runs(tmp_path: Path, postg
         component, ref, database = "mysql.extractor", "@mysql.shop", mysql_db["database"]
     (tmp_path / "p.yaml").write_text(_pipeline(component, ref, database=database, table="granted"))
     (tmp_path / "osiris_connections.yaml").write_text(_connections(allow="database"))
-    run = _cli("runtime.cli", ["run", "p.yaml", "--quiet"], tmp_path, MY_SECRET="")  # local root: no password
+    run = _cli("osiris.cli.osiris", ["run", "p.yaml", "--quiet"], tmp_path, MY_SECRET="")  # local root: no password
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "out.csv").read_text().split() == ["v", "41", "42"]
 
@@ -283,7 +283,7 @@ def test_the_sandbox_worker_gets_the_same_policy(tmp_path: Path) -> None:
     """E2B: the host resolves aliases into the worker's payload; the grant travels with them."""
     from types import SimpleNamespace
 
-    from runtime.e2b.conns import PayloadConnections, build_payload
+    from osiris.runtime.e2b.conns import PayloadConnections, build_payload
 
     (tmp_path / "osiris_connections.yaml").write_text(_connections(allow="database"))
     file = load_connections_file(tmp_path / "osiris_connections.yaml", tmp_path)

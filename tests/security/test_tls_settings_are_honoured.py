@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from drivers.common.pg import params_from
-from drivers.common.pg.connect import open_connection
-from drivers.mysql.connect import conn_params, connect, cx_url
-from runtime.driver import DriverError, ResolvedConnection
+from osiris.drivers.common.pg import params_from
+from osiris.drivers.common.pg.connect import open_connection
+from osiris.drivers.mysql.connect import conn_params, connect, cx_url
+from osiris.runtime.driver import DriverError, ResolvedConnection
 from tests.support.fake_mysql import fake_mysql, writer_script
 from tests.support.fake_pg import fake_postgres
 from tests.support.tls import Pki, make_pki
@@ -156,7 +156,7 @@ steps:
     needs: [extract]
     config: {path: out.csv}
 """)
-    run = subprocess.run([sys.executable, "-m", "runtime.cli", "run", "p.yaml", "--quiet"], cwd=tmp_path,
+    run = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--quiet"], cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
     assert "SSL is required but the server doesn't support it" in run.stderr

@@ -22,11 +22,11 @@ import pytest
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from compiler.api import CompileOptions, compile_text
-from compiler.fmt import format_text
-from compiler.fmt_tree import FormatError
-from oml.diagnostics import Diagnostics
-from oml.yaml_loader import load_yaml
+from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.fmt import format_text
+from osiris.compiler.fmt_tree import FormatError
+from osiris.oml.diagnostics import Diagnostics
+from osiris.oml.yaml_loader import load_yaml
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.timeout(20)
@@ -144,7 +144,7 @@ def test_omlc_fmt_refuses_the_bomb_too(name: str) -> None:
 
 
 def test_chat_drafts_go_through_the_same_loader() -> None:
-    from llm.repair import check_oml
+    from osiris.llm.repair import check_oml
 
     result = check_oml(_merge_laughs(), env={})
     assert not result.ok and {d.code for d in result.diagnostics} == {"OML012"}
@@ -159,7 +159,7 @@ def _cli(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("command", [["check"], ["compile", "--out", "build"], ["graph"], ["fmt", "--check"]])
 def test_every_omlc_command_refuses_the_bomb(tmp_path: Path, command: list[str]) -> None:
     (tmp_path / "bomb.yaml").write_text(_laughs(), encoding="utf-8")
-    done = _cli("-m", "compiler.cli", command[0], "bomb.yaml", *command[1:], cwd=tmp_path)
+    done = _cli("-m", "osiris.cli.omlc", command[0], "bomb.yaml", *command[1:], cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "error[OML012]" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "build").exists()
@@ -167,7 +167,7 @@ def test_every_omlc_command_refuses_the_bomb(tmp_path: Path, command: list[str])
 
 def test_osiris_run_records_the_refusal_in_a_failed_session(tmp_path: Path) -> None:
     (tmp_path / "bomb.yaml").write_text(_merge_laughs(), encoding="utf-8")
-    done = _cli("-m", "runtime.cli", "run", "bomb.yaml", "--run-id", "bomb", cwd=tmp_path)
+    done = _cli("-m", "osiris.cli.osiris", "run", "bomb.yaml", "--run-id", "bomb", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "error[OML012]" in done.stderr
     status = (tmp_path / ".osiris" / "sessions" / "bomb" / "status.json").read_text(encoding="utf-8")
@@ -181,5 +181,5 @@ def test_a_bomb_in_the_connections_file_is_refused(tmp_path: Path) -> None:
         + "".join(f"    x{i}: &x{i} [{', '.join([f'*x{i - 1}'] * 9) if i else 'a'}]\n" for i in range(9)),
         encoding="utf-8")
     (tmp_path / "p.yaml").write_text(HEAD + STEPS, encoding="utf-8")
-    done = _cli("-m", "compiler.cli", "check", "p.yaml", cwd=tmp_path)
+    done = _cli("-m", "osiris.cli.omlc", "check", "p.yaml", cwd=tmp_path)
     assert done.returncode == 1 and "osiris_connections.yaml" in done.stderr and "error[OML012]" in done.stderr

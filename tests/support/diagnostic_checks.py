@@ -9,8 +9,8 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
-from oml.codes import CATALOG
-from oml.diagnostics import Diagnostic
+from osiris.oml.codes import CATALOG
+from osiris.oml.diagnostics import Diagnostic
 
 INTERNAL_ERROR = "OML090"
 YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")

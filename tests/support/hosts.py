@@ -13,7 +13,7 @@ import socket
 
 import pytest
 
-from drivers.common.transport import is_local
+from osiris.drivers.common.transport import is_local
 
 __all__ = ["remote_name"]
 

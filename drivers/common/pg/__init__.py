@@ -5,10 +5,10 @@ parameters, error classification, type repair, DDL, streaming extract, transacti
 discovery and health checks.
 """
 
-from drivers.common.pg.connect import PgParams, params_from, split_table
-from drivers.common.pg.discovery import discover, health_check
-from drivers.common.pg.extract import select_sql, stream_query
-from drivers.common.pg.write import WriteOptions, write_options, write_stream
+from osiris.drivers.common.pg.connect import PgParams, params_from, split_table
+from osiris.drivers.common.pg.discovery import discover, health_check
+from osiris.drivers.common.pg.extract import select_sql, stream_query
+from osiris.drivers.common.pg.write import WriteOptions, write_options, write_stream
 
 __all__ = [
     "PgParams",

@@ -22,8 +22,8 @@ from typing import Any
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from drivers.common.transport import is_local, note_transport
-from runtime.driver import DriverError, ResolvedConnection
+from osiris.drivers.common.transport import is_local, note_transport
+from osiris.runtime.driver import DriverError, ResolvedConnection
 
 __all__ = [
     "PgParams",
@@ -175,7 +175,7 @@ def open_connection(params: PgParams, *, autocommit: bool) -> Any:
     """Open an ADBC connection in UTC; failures become DriverError/TransientError without secrets."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    from drivers.common.pg.errors import classify
+    from osiris.drivers.common.pg.errors import classify
 
     try:
         conn = adbc.connect(params.conninfo, autocommit=autocommit)

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from drivers.common.pg.connect import qualified, quote_ident
-from drivers.common.pg.types import pg_type
-from runtime.driver import DriverError
+from osiris.drivers.common.pg.connect import qualified, quote_ident
+from osiris.drivers.common.pg.types import pg_type
+from osiris.runtime.driver import DriverError
 
 __all__ = ["column_definitions", "create_table_sql"]
 

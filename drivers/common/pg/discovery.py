@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common.pg.catalog import columns_of, primary_key
-from drivers.common.pg.connect import (
+from osiris.drivers.common.pg.catalog import columns_of, primary_key
+from osiris.drivers.common.pg.connect import (
     PgParams,
     close_quietly,
     literal,
@@ -22,10 +22,10 @@ from drivers.common.pg.connect import (
     qualified,
     split_table,
 )
-from drivers.common.pg.errors import classify
-from drivers.common.pg.extract import describe, select_list
-from drivers.common.pg.types import read_schema, restore_batch
-from runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
+from osiris.drivers.common.pg.errors import classify
+from osiris.drivers.common.pg.extract import describe, select_list
+from osiris.drivers.common.pg.types import read_schema, restore_batch
+from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
 
 __all__ = ["discover", "health_check"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from runtime.driver import DriverError, TransientError
+from osiris.runtime.driver import DriverError, TransientError
 
 __all__ = ["HINTS", "TRANSIENT_STATES", "classify", "scrub"]
 

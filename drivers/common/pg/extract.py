@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from drivers.common.metered import metered
-from drivers.common.pg.connect import (
+from osiris.drivers.common.metered import metered
+from osiris.drivers.common.pg.connect import (
     PgParams,
     close_quietly,
     open_connection,
@@ -22,9 +22,9 @@ from drivers.common.pg.connect import (
     quote_ident,
     split_table,
 )
-from drivers.common.pg.errors import classify
-from drivers.common.pg.types import is_numeric, needs_text_cast, read_schema, restore_batch
-from runtime.driver import DriverError, StepContext
+from osiris.drivers.common.pg.errors import classify
+from osiris.drivers.common.pg.types import is_numeric, needs_text_cast, read_schema, restore_batch
+from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["describe", "select_list", "select_sql", "stream_query"]
 

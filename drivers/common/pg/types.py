@@ -28,7 +28,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runtime.driver import DriverError
+from osiris.runtime.driver import DriverError
 
 __all__ = [
     "PG_TYPE_KEY",

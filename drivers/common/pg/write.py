@@ -29,8 +29,8 @@ from typing import Any
 import adbc_driver_manager.dbapi as adbc_errors
 import pyarrow as pa
 
-from drivers.common.pg.catalog import TargetColumn, is_referenced, table_columns
-from drivers.common.pg.connect import (
+from osiris.drivers.common.pg.catalog import TargetColumn, is_referenced, table_columns
+from osiris.drivers.common.pg.connect import (
     PgParams,
     close_quietly,
     open_connection,
@@ -38,10 +38,10 @@ from drivers.common.pg.connect import (
     quote_ident,
     split_table,
 )
-from drivers.common.pg.ddl import column_definitions, create_table_sql
-from drivers.common.pg.errors import classify
-from drivers.common.pg.types import copy_compatible, normalize_batch, normalize_schema
-from runtime.driver import DriverError, StepContext, WriteResult
+from osiris.drivers.common.pg.ddl import column_definitions, create_table_sql
+from osiris.drivers.common.pg.errors import classify
+from osiris.drivers.common.pg.types import copy_compatible, normalize_batch, normalize_schema
+from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
 __all__ = ["WriteOptions", "write_options", "write_stream"]
 

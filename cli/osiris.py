@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory budget per step, e.g. 512MB (default 512MiB)",
     )
     run.add_argument("--batch-rows", type=_positive_int, metavar="N", help="preferred rows per batch")
-    from runtime.e2b.cli_args import add_e2b_arguments  # argparse only; the proxy loads with --e2b
+    from osiris.runtime.e2b.cli_args import add_e2b_arguments  # argparse only; the proxy loads with --e2b
 
     add_e2b_arguments(run)
 
@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # until the arguments are parsed
-    from oml.signals import exit_code, terminate_as_interrupt
+    from osiris.oml.signals import exit_code, terminate_as_interrupt
 
     terminate_as_interrupt()  # SIGTERM takes the Ctrl-C path (chat saves its session), exit 143
     try:
@@ -212,27 +212,27 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.print_help()
         return EXIT_USAGE
     if args.command == "run":
-        from runtime.commands.run_cmd import run_command
+        from osiris.cli.commands.run_cmd import run_command
 
         return run_command(args, parser)
     if args.command == "init":
-        from runtime.commands.init_cmd import init_command
+        from osiris.cli.commands.init_cmd import init_command
 
         return init_command(args)
     if args.command == "connections":
-        from runtime.commands.connections_cmd import connections_command
+        from osiris.cli.commands.connections_cmd import connections_command
 
         return connections_command(args)
     if args.command == "components":
-        from runtime.commands.components_cmd import components_command
+        from osiris.cli.commands.components_cmd import components_command
 
         return components_command(args)
     if args.command == "logs":
-        from runtime.commands.logs_cmd import logs_command
+        from osiris.cli.commands.logs_cmd import logs_command
 
         return logs_command(args)
     if args.command == "report":
-        from runtime.commands.report_cmd import report_command
+        from osiris.cli.commands.report_cmd import report_command
 
         return report_command(args)
     if args.command == "chat":
@@ -264,7 +264,7 @@ def _internal_error(error: BaseException, debug: bool) -> int:
     import os
     import traceback
 
-    from runtime.secrets import SecretMasker
+    from osiris.runtime.secrets import SecretMasker
 
     masker = SecretMasker()
     masker.add_environment(os.environ)
@@ -282,23 +282,18 @@ def _internal_error(error: BaseException, debug: bool) -> int:
 
 
 def _chat(argv: list[str], dump_prompts: bool = False) -> int:
-    try:
-        from llm import cli as llm_cli  # type: ignore[attr-defined]
-    except ImportError as error:
-        if getattr(error, "name", "") in ("llm.cli", "llm"):
-            print("osiris chat is not available yet", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    from osiris.cli import chat as llm_cli
+
     if dump_prompts:
         return int(llm_cli.dump_prompts_main(argv) or 0)
     code = int(llm_cli.main(argv) or 0)
-    from oml.signals import exit_code
+    from osiris.oml.signals import exit_code
 
     return exit_code() if code == EXIT_CANCELLED else code  # chat returns 130 for SIGTERM too
 
 
 def _version() -> str:
-    from compiler import __version__
+    from osiris.compiler import __version__
 
     return __version__
 

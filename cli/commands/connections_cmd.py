@@ -20,8 +20,8 @@ __all__ = ["connections_command"]
 
 
 def connections_command(args: argparse.Namespace) -> int:
-    from runtime.connections import ConnectionsUnavailable, load_connections_file
-    from runtime.secrets import SecretMasker
+    from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
+    from osiris.runtime.secrets import SecretMasker
 
     masker = SecretMasker()
     masker.add_environment(os.environ)
@@ -30,7 +30,7 @@ def connections_command(args: argparse.Namespace) -> int:
     except ConnectionsUnavailable as error:
         sys.stderr.write(masker.mask(f"osiris connections: error: {error}\n"))
         if error.diagnostics:
-            from compiler.render import render_text
+            from osiris.compiler.render import render_text
 
             label = error.diagnostics[0].span.file
             sys.stderr.write(masker.mask(render_text([(label, error.diagnostics)])))
@@ -43,7 +43,7 @@ def connections_command(args: argparse.Namespace) -> int:
         return 2
     if args.action == "list":
         return _list(file, masker, args.json)
-    from runtime.logsetup import masked_logging
+    from osiris.runtime.logsetup import masked_logging
 
     with masked_logging(masker):
         return _doctor(file, masker, args.json, args.timeout)
@@ -95,10 +95,10 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
 
 
 def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
-    from runtime.connections import RuntimeConnections, UnencryptedNotices
-    from runtime.driver import DriverError
-    from runtime.registry import default_registry as drivers
-    from spec.registry import default_registry as specs
+    from osiris.runtime.connections import RuntimeConnections, UnencryptedNotices
+    from osiris.runtime.driver import DriverError
+    from osiris.runtime.registry import default_registry as drivers
+    from osiris.spec.registry import default_registry as specs
 
     notices = UnencryptedNotices(log=False)
     conns = RuntimeConnections(file, masker, notices=notices)
@@ -153,7 +153,7 @@ def _health_checker(family: str, specs: Any, registry: Any) -> Any:
 
 
 def _looks_secret(key: str) -> bool:
-    from runtime.secrets import is_credential_key
+    from osiris.runtime.secrets import is_credential_key
 
     return is_credential_key(key)
 

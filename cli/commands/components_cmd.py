@@ -11,7 +11,7 @@ __all__ = ["components_command"]
 
 
 def components_command(args: argparse.Namespace) -> int:
-    from spec.registry import default_registry
+    from osiris.spec.registry import default_registry
 
     registry = default_registry()
     if args.action == "list":
@@ -20,7 +20,7 @@ def components_command(args: argparse.Namespace) -> int:
 
 
 def _installed() -> set[str]:
-    from runtime.registry import default_registry as drivers
+    from osiris.runtime.registry import default_registry as drivers
 
     registry = drivers()
     return {name for name in registry.names() if registry.installed(name)}
@@ -49,7 +49,7 @@ def _list(registry: Any, as_json: bool) -> int:
             )
         )
         return 0
-    from runtime.commands.output import format_table
+    from osiris.cli.commands.output import format_table
 
     rows = [("COMPONENT", "KIND", "MODES", "DRIVER", "TITLE")]
     for s in specs:

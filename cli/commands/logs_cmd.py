@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.commands.output import format_duration, format_table, render_summary
-from runtime.status import unfinished_state
+from osiris.cli.commands.output import format_duration, format_table, render_summary
+from osiris.runtime.status import unfinished_state
 
 __all__ = ["logs_command", "unfinished_state"]
 
@@ -33,7 +33,7 @@ def logs_command(args: argparse.Namespace) -> int:
 
 
 def _list(root: Path, args: argparse.Namespace) -> int:
-    from runtime.session import list_sessions
+    from osiris.runtime.session import list_sessions
 
     sessions = list_sessions(root)[: args.limit]
     if args.json:
@@ -60,8 +60,8 @@ def _list(root: Path, args: argparse.Namespace) -> int:
 
 
 def _show(root: Path, args: argparse.Namespace) -> int:
-    from runtime.report import read_jsonl
-    from runtime.session import SessionError, find_session
+    from osiris.runtime.report import read_jsonl
+    from osiris.runtime.session import SessionError, find_session
 
     try:
         info = find_session(root, args.session_id)
@@ -109,7 +109,7 @@ def _show(root: Path, args: argparse.Namespace) -> int:
 
 
 def _gc(root: Path, args: argparse.Namespace) -> int:
-    from runtime.session import gc_sessions
+    from osiris.runtime.session import gc_sessions
 
     if args.keep is None and args.older_than is None:
         sys.stderr.write("osiris logs gc: error: give --keep N and/or --older-than DAYS\n")
@@ -134,8 +134,8 @@ def _unfinished_text(state: str, open_steps: list[str]) -> str:
 
 
 def _view(info: Any, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    from runtime.report import read_jsonl
-    from runtime.status import session_view
+    from osiris.runtime.report import read_jsonl
+    from osiris.runtime.status import session_view
 
     return session_view(info.path, info.status, events if events is not None else
                         lambda: read_jsonl(info.path / "events.jsonl"))
@@ -156,7 +156,7 @@ def _brief(info: Any) -> dict[str, Any]:
 
 
 def _event_line(event: dict[str, Any]) -> str:
-    from runtime.events import HEADER_FIELDS
+    from osiris.runtime.events import HEADER_FIELDS
 
     rest = " ".join(
         f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in event.items() if k not in HEADER_FIELDS

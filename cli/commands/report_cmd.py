@@ -10,8 +10,8 @@ __all__ = ["report_command"]
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from runtime.report import ReportError, write_report
-    from runtime.session import SessionError, find_session
+    from osiris.runtime.report import ReportError, write_report
+    from osiris.runtime.session import SessionError, find_session
 
     try:
         info = find_session(Path(args.session_dir), args.session_id)

@@ -17,16 +17,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from oml.signals import exit_code, on_stop_signals
-from runtime.commands.output import render_summary
+from osiris.cli.commands.output import render_summary
+from osiris.oml.signals import exit_code, on_stop_signals
 
 __all__ = ["run_command"]
 
 
 def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from runtime.local.executor import ExecOptions
-    from runtime.run import EXIT_CANCELLED, EXIT_USAGE, RunRequest, UsageError, run
-    from runtime.session import SessionError
+    from osiris.runtime.local.executor import ExecOptions
+    from osiris.runtime.run import EXIT_CANCELLED, EXIT_USAGE, RunRequest, UsageError, run
+    from osiris.runtime.session import SessionError
 
     # The CLI's wording of run._check_request's first rule (which embedders get as UsageError).
     if args.pipeline and args.manifest:
@@ -36,7 +36,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     session_root = Path(args.session_dir).expanduser()
     if session_root.exists() and not session_root.is_dir():
         return _usage(f"--session-dir {args.session_dir} is not a directory")
-    from runtime.e2b.cli_args import executor_from_args
+    from osiris.runtime.e2b.cli_args import executor_from_args
 
     try:
         executor = executor_from_args(args)
@@ -76,7 +76,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     def on_session(session) -> None:  # noqa: ANN001
         nonlocal display
         if live:
-            from runtime.progress import LiveProgress
+            from osiris.runtime.progress import LiveProgress
 
             display = LiveProgress(session.masker)
             display.start()
@@ -104,7 +104,7 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
         body = dict(outcome.status)
         body["session_dir"] = session_dir
         body["exit_code"] = outcome.exit_code
-        from compiler.render import diagnostic_json
+        from osiris.compiler.render import diagnostic_json
 
         body["diagnostics"] = [diagnostic_json(d) for d in outcome.diagnostics]
         print(mask(json.dumps(outcome.masker.mask_data(body), indent=2, ensure_ascii=False, sort_keys=True)))
@@ -124,7 +124,7 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
 
 
 def _render_diagnostics(outcome: Any) -> str:
-    from compiler.render import render_text
+    from osiris.compiler.render import render_text
 
     diagnostics = outcome.diagnostics
     result = outcome.compile_result

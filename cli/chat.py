@@ -1,6 +1,6 @@
 """`osiris chat` and `osiris dump-prompts`: argument handling and the one place that maps
 failures to exit codes (0 ok, 1 no valid pipeline / the run failed / the endpoint failed,
-2 usage, 130 Ctrl-C). runtime/cli.py calls `main(argv)` and `dump_prompts_main(argv)` lazily.
+2 usage, 130 Ctrl-C). cli/osiris.py calls `main(argv)` and `dump_prompts_main(argv)` lazily.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from oml.secrets import SecretMasker
+    from osiris.oml.secrets import SecretMasker
 
 __all__ = ["build_parser", "dump_prompts_main", "main", "make_guard"]
 
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _usage(message: str, hint: str | None = None) -> int:
-    from oml.secrets import mask_text
+    from osiris.oml.secrets import mask_text
 
     print(mask_text(f"osiris chat: error: {message}"), file=sys.stderr)
     if hint:
@@ -126,7 +126,7 @@ def _out_problem(out: Path) -> str | None:
 def make_guard(connections: object, env: Mapping[str, str], settings: object = None) -> SecretMasker:
     """The chat's masker: every connection secret, credential-looking environment variables, the
     API key and the password of the endpoint URL (on top of what it masks by shape)."""
-    from oml.secrets import SecretMasker, secrets_in_value
+    from osiris.oml.secrets import SecretMasker, secrets_in_value
 
     masker = SecretMasker()
     masker.add_environment(env)
@@ -144,7 +144,7 @@ def make_guard(connections: object, env: Mapping[str, str], settings: object = N
 def _path_problem(flag: str, path: Path, roots: tuple[str, ...]) -> tuple[str, str] | None:
     """(message, hint) when `path` (from the command line or a saved session) breaks the path
     policy, or None. The session folder is the operator's to place, hidden or not."""
-    from compiler.path_policy import PathRefused, check_path, confine_path
+    from osiris.compiler.path_policy import PathRefused, check_path, confine_path
 
     hidden = flag == "--session-dir"
     problem = check_path(str(path), roots, hidden=hidden)
@@ -173,15 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
-    from compiler.path_policy import path_roots
-    from llm.chat import ChatOptions, Conversation
-    from llm.client import ChatClient, LLMError, LLMSettings
-    from llm.discovery import DiscoveryService
-    from llm.session import ChatSession, SessionDamaged, SessionNotFound
-    from llm.templates import PRO_MODE_DIR, PromptError, Templates
-    from llm.ui import ConsoleUI
-    from runtime.connections import ConnectionsUnavailable, load_connections_file
-    from spec.registry import default_registry
+    from osiris.compiler.path_policy import path_roots
+    from osiris.llm.chat import ChatOptions, Conversation
+    from osiris.llm.client import ChatClient, LLMError, LLMSettings
+    from osiris.llm.discovery import DiscoveryService
+    from osiris.llm.session import ChatSession, SessionDamaged, SessionNotFound
+    from osiris.llm.templates import PRO_MODE_DIR, PromptError, Templates
+    from osiris.llm.ui import ConsoleUI
+    from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
+    from osiris.spec.registry import default_registry
 
     cwd, env = Path.cwd(), dict(os.environ)
     try:
@@ -269,7 +269,7 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
 
 def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
     """`osiris dump-prompts --export DIR`: write the prompt templates for editing."""
-    from llm.templates import PRO_MODE_DIR, PromptError, export_prompts
+    from osiris.llm.templates import PRO_MODE_DIR, PromptError, export_prompts
 
     parser = argparse.ArgumentParser(
         prog="osiris dump-prompts",

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from compiler import __version__
+from osiris.compiler import __version__
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -72,14 +72,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _options(args: argparse.Namespace, search_connections: bool = True):  # noqa: ANN202 - CompileOptions, imported lazily
-    from compiler.api import CompileOptions
+    from osiris.compiler.api import CompileOptions
 
     return CompileOptions(connections=args.connections, params=dict(args.param), profile=args.profile,
                           search_connections=search_connections)
 
 
 def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
-    from compiler.render import render_json, render_sarif, render_text
+    from osiris.compiler.render import render_json, render_sarif, render_text
 
     files = [(r.file, r.diagnostics) for r in results]
     if fmt == "json":
@@ -93,9 +93,9 @@ def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from compiler.api import compile_path, load_connections_for
-    from oml.diagnostics import Diagnostics
-    from spec.registry import default_registry
+    from osiris.compiler.api import compile_path, load_connections_for
+    from osiris.oml.diagnostics import Diagnostics
+    from osiris.spec.registry import default_registry
 
     options = _options(args)
     registry = default_registry()
@@ -103,7 +103,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     connections = load_connections_for(options, registry, shared)
     results = [compile_path(f, options, registry, connections) for f in args.files]
     if len(shared):
-        from compiler.api import CompileResult
+        from osiris.compiler.api import CompileResult
 
         results.insert(0, CompileResult(str(args.connections or "osiris_connections.yaml"), shared.sorted(), {}, None))
     _print_diagnostics(results, args.format)
@@ -113,7 +113,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from compiler.api import OutputRefused, compile_path, write_output
+    from osiris.compiler.api import OutputRefused, compile_path, write_output
 
     result = compile_path(args.file, _options(args))
     _print_diagnostics([result], args.format)
@@ -135,12 +135,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from compiler.jsonschema_export import oml_json_schema
-    from oml.canonical import pretty_json
+    from osiris.compiler.jsonschema_export import oml_json_schema
+    from osiris.oml.canonical import pretty_json
 
     data = pretty_json(oml_json_schema())
     if args.out:
-        from compiler.writer import write_file
+        from osiris.compiler.writer import write_file
 
         try:
             write_file(args.out, data)
@@ -153,9 +153,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
-    from compiler.api import SourceError, read_source
-    from compiler.fmt import FormatError, format_text
-    from compiler.writer import write_file
+    from osiris.compiler.api import SourceError, read_source
+    from osiris.compiler.fmt import FormatError, format_text
+    from osiris.compiler.writer import write_file
 
     changed = failed = 0
     for path in args.files:
@@ -189,8 +189,8 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     """The graph of a pipeline that checks; otherwise its diagnostics and exit 1, like `check`
     (connection references are checked only when --connections is given)."""
-    from compiler.api import compile_path
-    from compiler.graph import render_graph
+    from osiris.compiler.api import compile_path
+    from osiris.compiler.graph import render_graph
 
     result = compile_path(args.file, _options(args, search_connections=False))
     if not result.ok or result.pipeline is None:
@@ -201,7 +201,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from oml.codes import catalog_markdown, lookup
+    from osiris.oml.codes import catalog_markdown, lookup
 
     if args.markdown:
         sys.stdout.write(catalog_markdown())
@@ -211,8 +211,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     code = lookup(args.code)
     if code is None:
-        from oml.codes import CATALOG
-        from oml.suggest import did_you_mean
+        from osiris.oml.codes import CATALOG
+        from osiris.oml.suggest import did_you_mean
 
         hint = did_you_mean(args.code.upper(), CATALOG)
         sys.stderr.write(f"omlc: unknown code {args.code!r}" + (f"; {hint}" if hint else "") + "\n")
@@ -229,7 +229,7 @@ COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from oml.signals import exit_code, terminate_as_interrupt
+    from osiris.oml.signals import exit_code, terminate_as_interrupt
 
     terminate_as_interrupt()  # SIGTERM like Ctrl-C: `compile` leaves no half-written output, exit 143
     parser = _parser()
