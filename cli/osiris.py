@@ -67,9 +67,8 @@ def _size(text: str) -> int:
 def _session_dir_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--session-dir",
-        default=".osiris/sessions",
         metavar="DIR",
-        help="where sessions live (default: .osiris/sessions)",
+        help="where sessions live (default: sessions_dir of osiris.yaml, else .osiris/sessions)",
     )
 
 
@@ -196,7 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         debug = bool(args.global_debug or getattr(args, "debug", False))
         if hasattr(args, "debug"):
             args.debug = debug  # `osiris --debug run ...` is `osiris run --debug ...`
-        return _dispatch(parser, args)
+        from osiris.cli.project_args import apply_project_settings  # osiris.yaml, environment, defaults
+
+        code = apply_project_settings(args)
+        return code if code is not None else _dispatch(parser, args)
     except BrokenPipeError:
         return _broken_pipe()
     except KeyboardInterrupt:

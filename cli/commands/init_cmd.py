@@ -1,6 +1,7 @@
 """`osiris init`: a starter project in the current directory, never overwriting a file.
 
-Writes a connections file whose secrets come from `${ENV}` variables, a `.env.example`
+Writes osiris.yaml (the project settings; its directory is the project root), a
+connections file whose secrets come from `${ENV}` variables, a `.env.example`
 naming those variables, a demo pipeline and the small CSV it reads, so
 `osiris run pipeline.yaml` works straight away without any server.
 """
@@ -38,6 +39,28 @@ connections:
   #     user: ${PG_USER:-postgres}
   #     password: ${PG_PASSWORD}
   #     default: true
+"""
+
+PROJECT = """\
+# Project settings (docs/project.md). This directory is the project root: relative paths in
+# pipelines, the connections file and the sessions directory resolve here, from wherever you
+# run. Precedence: command line > environment (OSIRIS_*) > this file > defaults.
+# `osiris validate` checks the setup and shows where each value came from.
+version: 1
+sessions_dir: .osiris/sessions          # OSIRIS_SESSIONS_DIR, --session-dir
+connections: osiris_connections.yaml    # OSIRIS_CONNECTIONS, --connections
+validation: warn                        # off | warn | strict (OSIRIS_VALIDATION)
+# run:
+#   step_memory: 512MiB                 # OSIRIS_STEP_MEMORY, osiris run --step-memory
+#   batch_rows: 65536                   # OSIRIS_BATCH_ROWS, osiris run --batch-rows
+# logs:
+#   keep: 20                            # osiris logs gc keeps the newest 20 sessions
+#   older_than_days: 30                 # ...and deletes those older than 30 days
+# e2b:
+#   timeout_s: 600                      # OSIRIS_E2B_TIMEOUT, --e2b-timeout
+# chat:
+#   base_url: http://localhost:11434/v1 # OSIRIS_LLM_BASE_URL (the key stays in the environment)
+#   model: llama3.1                     # OSIRIS_LLM_MODEL
 """
 
 ENV_EXAMPLE = """\
@@ -106,6 +129,7 @@ def _sales_csv() -> str:
 
 
 STARTER_FILES: dict[str, str] = {
+    "osiris.yaml": PROJECT,
     "osiris_connections.yaml": CONNECTIONS,
     ".env.example": ENV_EXAMPLE,
     "pipeline.yaml": PIPELINE,

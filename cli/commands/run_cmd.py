@@ -33,7 +33,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         return _usage("give a pipeline file or --manifest DIR, not both")
     if not args.pipeline and not args.manifest:
         return _usage("give a pipeline file (osiris run PIPELINE.yaml) or --manifest DIR")
-    session_root = Path(args.session_dir).expanduser()
+    session_root = Path(args.session_dir).expanduser().absolute()  # the run works in the project root
     if session_root.exists() and not session_root.is_dir():
         return _usage(f"--session-dir {args.session_dir} is not a directory")
     from osiris.runtime.e2b.cli_args import executor_from_args
@@ -42,7 +42,8 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         executor = executor_from_args(args)
     except ValueError as error:
         return _usage(str(error))
-    options = ExecOptions(work_dir=Path.cwd(), debug=args.debug, keep_spill=args.keep_spill)
+    work_dir = getattr(args, "project_root", None) or Path.cwd()  # the project root (cli/project.py)
+    options = ExecOptions(work_dir=work_dir, debug=args.debug, keep_spill=args.keep_spill)
     if args.step_memory is not None:
         options.step_memory_bytes = args.step_memory
     if args.batch_rows is not None:
@@ -55,7 +56,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
         connections=args.connections,
         run_id=args.run_id,
         session_root=session_root,
-        work_dir=Path.cwd(),
+        work_dir=work_dir,
         exec_options=options,
     )
     cancel = threading.Event()

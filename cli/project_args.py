@@ -1,0 +1,89 @@
+"""Fill a parsed `osiris` command line from the project's settings, once, before dispatch.
+
+The commands keep reading their argparse namespace; what the user did not give on the
+command line comes from the environment, osiris.yaml or the default (cli.settings), and
+paths are made absolute against the project root, so a command means the same from any
+directory of the project. `run` also gets `project_root`, its working directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from osiris.cli.project import Project, load_project, shown_path
+from osiris.cli.settings import SettingsError
+
+__all__ = ["apply_project_settings", "rebased"]
+
+_E2B = {"e2b.timeout_s": "e2b_timeout", "e2b.cpu": "e2b_cpu", "e2b.template": "e2b_template",
+        "e2b.env": "e2b_env", "e2b.transport": "e2b_transport"}
+
+
+def apply_project_settings(args: argparse.Namespace) -> int | None:
+    """Settle `args` for its command; an exit code (2) after printing the problems of a bad
+    osiris.yaml or setting, else None."""
+    command = getattr(args, "command", None)
+    if command not in ("run", "logs", "report", "connections"):
+        return None  # init writes the project; validate reports problems itself
+    cli: dict[str, Any] = {"sessions_dir": getattr(args, "session_dir", None),
+                           "connections": getattr(args, "connections", None)}
+    start: Path | None = None
+    if command == "run":
+        start = Path(args.pipeline or args.manifest or ".").expanduser()
+        cli.update({"run.step_memory": args.step_memory, "run.batch_rows": args.batch_rows})
+        cli.update({key: getattr(args, name) for key, name in _E2B.items()})
+    if command == "logs" and args.action == "gc":
+        cli.update({"logs.keep": args.keep, "logs.older_than_days": args.older_than})
+    try:
+        project = load_project(start, cli=cli)
+    except SettingsError as error:
+        sys.stderr.write("".join(problem.render() for problem in error.problems))
+        sys.stderr.write(f"osiris {command}: error: the project settings are invalid (see above)\n")
+        return 2
+    _fill(args, command, project)
+    return None
+
+
+def _fill(args: argparse.Namespace, command: str, project: Project) -> None:
+    settings, sources = project.settings, project.resolved.sources
+    if hasattr(args, "session_dir"):
+        args.session_dir = shown_path(project.path("sessions_dir"))
+    if hasattr(args, "connections"):
+        if sources["connections"] != "default":
+            args.connections = str(project.path("connections"))
+        elif project.config is not None and command != "run":  # run looks in its work dir, the root
+            found = project.root / settings.connections
+            args.connections = shown_path(found) if found.exists() else None
+    if command == "logs" and args.action == "gc":
+        args.keep, args.older_than = settings.logs.keep, settings.logs.older_than_days
+    if command != "run":
+        return
+    args.project_root = project.root
+    for key, name in (("run.step_memory", "step_memory"), ("run.batch_rows", "batch_rows")):
+        if sources[key] != "default":
+            setattr(args, name, project.resolved.value(key))
+    if args.e2b:  # the sandbox flags are refused without --e2b, so they are filled only with it
+        for key, name in _E2B.items():
+            value = project.resolved.value(key)
+            setattr(args, name, list(value) if key == "e2b.env" else value)
+    if args.connections is not None:
+        args.connections = rebased(Path(args.connections), project.root)
+    if args.pipeline:
+        args.pipeline = rebased(Path(args.pipeline), project.root)
+    if args.manifest:
+        args.manifest = rebased(Path(args.manifest), project.root)
+
+
+def rebased(path: Path, root: Path) -> str:
+    """`path` (as given, relative to the current directory) relative to `root` when inside it,
+    else absolute: what the run, whose working directory is `root`, resolves to the same file."""
+    absolute = Path(os.path.abspath(path.expanduser()))
+    absolute = Path(os.path.realpath(absolute.parent)) / absolute.name  # root is a real path too
+    try:
+        return absolute.relative_to(root).as_posix()
+    except ValueError:
+        return str(absolute)
