@@ -208,6 +208,7 @@ def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespa
     from rich.console import Console
 
     from osiris.cli.chat import make_guard
+    from osiris.compiler.spec_cache import default_registry
     from osiris.llm.chat import ChatOptions, Conversation
     from osiris.llm.client import ChatClient
     from osiris.llm.discovery import DiscoveryService
@@ -215,7 +216,6 @@ def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespa
     from osiris.llm.templates import Templates
     from osiris.llm.ui import ConsoleUI
     from osiris.runtime.connections import load_connections_file
-    from osiris.spec.registry import default_registry
 
     outcome = Outcome(intent.id)
     output = work / intent.output

@@ -36,7 +36,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from osiris.compiler.api import CompileOptions, compile_text  # noqa: E402
-from osiris.spec.registry import default_registry  # noqa: E402
+from osiris.compiler.spec_cache import default_registry  # noqa: E402
 
 _SCRIPT = Path(sys.executable).with_name("omlc")
 OMLC = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "osiris.cli.omlc"]

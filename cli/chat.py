@@ -174,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     from osiris.compiler.path_policy import path_roots
+    from osiris.compiler.spec_cache import default_registry
     from osiris.llm.chat import ChatOptions, Conversation
     from osiris.llm.client import ChatClient, LLMError, LLMSettings
     from osiris.llm.discovery import DiscoveryService
@@ -181,7 +182,6 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     from osiris.llm.templates import PRO_MODE_DIR, PromptError, Templates
     from osiris.llm.ui import ConsoleUI
     from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
-    from osiris.spec.registry import default_registry
 
     cwd, env = Path.cwd(), dict(os.environ)
     try:

@@ -94,8 +94,8 @@ def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
 
 def cmd_check(args: argparse.Namespace) -> int:
     from osiris.compiler.api import compile_path, load_connections_for
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     options = _options(args)
     registry = default_registry()

@@ -17,13 +17,14 @@ from osiris.compiler.checks.secrets import redact_diagnostics
 from osiris.compiler.connections import ConnectionsFile, find_connections_file, load_connections
 from osiris.compiler.context import CompileContext
 from osiris.compiler.passes import PASSES, emit
+from osiris.compiler.spec_cache import default_registry
 from osiris.compiler.writer import write_tree
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.oml.ir import Pipeline
 from osiris.oml.lower import parse_pipeline
 from osiris.oml.source import InputError, max_input_bytes, read_text
 from osiris.oml.span import Span
-from osiris.spec.registry import Registry, default_registry
+from osiris.spec.registry import Registry
 
 __all__ = ["CompileOptions", "CompileResult", "SourceError", "compile_path", "compile_text", "connections_path",
            "input_limit", "load_connections_for", "read_source", "write_output"]

@@ -19,6 +19,7 @@ import copy
 import re
 from typing import Any
 
+from osiris.compiler.spec_cache import default_registry
 from osiris.oml.codes import CATALOG
 from osiris.oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, RetryPolicy
 from osiris.oml.lower import (
@@ -31,7 +32,7 @@ from osiris.oml.lower import (
     STEP_ID_RE,
 )
 from osiris.spec.models import ComponentSpec
-from osiris.spec.registry import Registry, default_registry
+from osiris.spec.registry import Registry
 
 __all__ = ["PARAM_REF_PATTERN", "oml_json_schema"]
 

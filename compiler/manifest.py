@@ -166,7 +166,7 @@ def load_manifest(
     the directory copies exactly what was verified, whatever changed on disk meanwhile.
     """
     from osiris.compiler.manifest_verify import verify_manifest
-    from osiris.spec.registry import default_registry
+    from osiris.compiler.spec_cache import default_registry
 
     where = label or str(directory)
     d = Diagnostics()
@@ -419,8 +419,8 @@ def _error(d: Diagnostics) -> ManifestError:
 if __name__ == "__main__":  # python -m osiris.compiler.manifest spec/manifest.schema.json
     import sys
 
+    from osiris.compiler.files import write_atomic
     from osiris.oml.canonical import pretty_json
-    from osiris.oml.files import write_atomic
 
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m osiris.compiler.manifest OUT.json")

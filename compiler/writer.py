@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from osiris.oml.files import write_atomic
+from osiris.compiler.files import write_atomic
 
 
 def write_tree(out_dir: Path, files: dict[str, bytes]) -> None:

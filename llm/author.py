@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from osiris.compiler.files import write_atomic
 from osiris.llm.client import ChatClient, Reply, ToolsUnsupported
 from osiris.llm.repair import extract_oml
 from osiris.llm.session import ChatSession
 from osiris.llm.tools import TOOL_SCHEMAS, Toolbox
-from osiris.oml.files import write_atomic
 
 __all__ = ["MAX_TOOL_STEPS", "Author"]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osiris.compiler.files import write_atomic
 from osiris.llm.author import Author
 from osiris.llm.client import LLMError
 from osiris.llm.context import alias_names, build_system_prompt
@@ -21,7 +22,6 @@ from osiris.llm.session import ChatSession
 from osiris.llm.states import TERMINAL, State
 from osiris.llm.templates import Templates
 from osiris.llm.tools import Toolbox
-from osiris.oml.files import write_atomic
 from osiris.oml.secrets import SecretMasker, strip_userinfo
 from osiris.oml.source import InputError, max_input_bytes, read_text
 from osiris.runtime.driver import DiscoveryResult, DriverError

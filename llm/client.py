@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from osiris.llm.tokens import count_tokens
-from osiris.oml.backoff import backoff_delay
 from osiris.oml.secrets import mask_text, strip_userinfo
+from osiris.runtime.backoff import backoff_delay
 
 __all__ = ["ChatClient", "LLMError", "LLMSettings", "Reply", "ToolCall", "ToolsUnsupported", "Usage"]
 

@@ -40,11 +40,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from osiris.compiler.files import private_dir, write_atomic
+from osiris.compiler.spec_cache import default_registry
 from osiris.llm.families import FILE_COMPONENTS, file_kind
-from osiris.oml.files import private_dir, write_atomic
 from osiris.oml.source import InputError, read_bytes
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
-from osiris.spec.registry import Registry, default_registry
+from osiris.spec.registry import Registry
 
 __all__ = [
     "DiscoveryService",

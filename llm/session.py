@@ -22,8 +22,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from osiris.compiler.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
 from osiris.llm.states import State, next_state
-from osiris.oml.files import PRIVATE_DIR, open_private, private_dir, tighten_subdirs, write_atomic
 from osiris.oml.source import InputError, read_bytes
 
 SAVED_FILE_LIMIT = 64 * 2**20

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from osiris.oml.files import write_atomic
+from osiris.compiler.files import write_atomic
 
 __all__ = ["PRO_MODE_DIR", "PromptError", "Templates", "export_prompts"]
 

@@ -45,7 +45,7 @@ def load_connections_file(
     become ConnectionsUnavailable. `registry` is the spec registry (default: the shipped specs).
     """
     from osiris.compiler.api import CompileOptions, connections_path, load_connections_for
-    from osiris.spec.registry import default_registry
+    from osiris.compiler.spec_cache import default_registry
 
     label = str(explicit) if explicit is not None else None
     options = CompileOptions(

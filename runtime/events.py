@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from osiris.oml.files import open_private
+from osiris.compiler.files import open_private
 from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["HEADER_FIELDS", "RESERVED_FIELDS", "EventLog", "JsonlWriter", "MetricLog", "clean_fields", "utc_now"]

@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
-from osiris.oml.files import open_private
+from osiris.compiler.files import open_private
 from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["MaskingFormatter", "masked_logging"]

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from osiris.oml.files import write_atomic
+from osiris.compiler.files import write_atomic
 from osiris.runtime.events import HEADER_FIELDS
 
 __all__ = ["ReportError", "read_jsonl", "render_report", "write_report"]

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from osiris.oml.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, tighten_subdirs, write_atomic
+from osiris.compiler.files import PRIVATE_DIR, PRIVATE_FILE, private_dir, tighten_subdirs, write_atomic
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.secrets import SecretMasker
 

@@ -11,7 +11,7 @@ __all__ = ["components_command"]
 
 
 def components_command(args: argparse.Namespace) -> int:
-    from osiris.spec.registry import default_registry
+    from osiris.compiler.spec_cache import default_registry
 
     registry = default_registry()
     if args.action == "list":

@@ -95,10 +95,10 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
 
 
 def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
+    from osiris.compiler.spec_cache import default_registry as specs
     from osiris.runtime.connections import RuntimeConnections, UnencryptedNotices
     from osiris.runtime.driver import DriverError
     from osiris.runtime.registry import default_registry as drivers
-    from osiris.spec.registry import default_registry as specs
 
     notices = UnencryptedNotices(log=False)
     conns = RuntimeConnections(file, masker, notices=notices)

@@ -200,7 +200,7 @@ def main(argv: list[str]) -> int:
         site = unpack(wheel, site_dir / build)
         sys.path.insert(0, str(site))
         os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
-        from osiris.spec.registry import default_registry  # warm the spec cache inside the image
+        from osiris.compiler.spec_cache import default_registry  # warm the spec cache inside the image
 
         default_registry()
         print(site)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from osiris.oml.files import file_sha256
+from osiris.compiler.files import file_sha256
 from osiris.runtime.e2b.paths import Mount, host_path
 from osiris.runtime.e2b.transport import Sandbox, TransportError, with_retries
 from osiris.runtime.publish import publish

@@ -171,7 +171,7 @@ class _SandboxRun:
 
     # -- prepare: everything that needs no sandbox -------------------------------------------
     def _prepare(self) -> None:
-        from osiris.spec.registry import default_registry
+        from osiris.compiler.spec_cache import default_registry
 
         self.specs = default_registry()
         problems = preflight(self.manifest, self.cfgs, self.specs)

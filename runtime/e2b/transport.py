@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
-from osiris.oml.backoff import retry
+from osiris.runtime.backoff import retry
 
 __all__ = [
     "ConnectionLost",

@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from osiris.oml.files import cache_root, file_sha256, private_dir, write_atomic
+from osiris.compiler.files import cache_root, file_sha256, private_dir, write_atomic
 from osiris.runtime.e2b.bootstrap import build_id, normalise
 
 __all__ = [

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from osiris.oml.files import file_sha256
+from osiris.compiler.files import file_sha256
 from osiris.runtime.e2b.paths import Mount, PathMapper, locate
 from osiris.runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
 from osiris.runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
@@ -145,9 +145,9 @@ class _Job:
 
     def run(self, requested: list[dict[str, Any]]) -> None:
         from osiris.compiler.manifest import load_manifest
+        from osiris.compiler.spec_cache import default_registry as spec_registry
         from osiris.runtime.local.executor import ExecOptions, execute
         from osiris.runtime.registry import default_registry
-        from osiris.spec.registry import default_registry as spec_registry
 
         # The same verification as on the host; paths are judged against the mirrored work dir,
         # not wherever the worker process happened to start.

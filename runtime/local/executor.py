@@ -71,7 +71,7 @@ def execute(
     on_change: Callable[[StepState], None] | None = None,
 ) -> ExecResult:
     """Run every step of `manifest`; returns when all steps have finished, failed or stopped."""
-    from osiris.spec.registry import default_registry as spec_registry
+    from osiris.compiler.spec_cache import default_registry as spec_registry
 
     specs = spec_registry()
     families = {}

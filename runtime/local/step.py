@@ -25,7 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.compiler.manifest import ManifestStep
-from osiris.oml.backoff import backoff_delay
+from osiris.runtime.backoff import backoff_delay
 from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.driver import (
     Cancelled,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from osiris.spec.registry import default_registry
+from osiris.compiler.spec_cache import default_registry
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "connections.md"
 SETTABLE = {"grant": "with `allow_override`", "free": "yes", None: "no"}

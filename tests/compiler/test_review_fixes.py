@@ -12,10 +12,10 @@ from osiris.compiler.api import CompileOptions, compile_text
 from osiris.compiler.checks.config import explainer_for
 from osiris.compiler.connections import load_connections
 from osiris.compiler.render import render_text
+from osiris.compiler.spec_cache import default_registry
 from osiris.oml.canonical import fingerprint
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.span import Span
-from osiris.spec.registry import default_registry
 from tests.compiler.golden_harness import compile_valid, valid_cases
 
 NO_CONNECTIONS = CompileOptions(search_connections=False)

@@ -14,10 +14,10 @@ from jsonschema import Draft202012Validator
 
 from osiris.cli.omlc import main
 from osiris.compiler.jsonschema_export import oml_json_schema
+from osiris.compiler.spec_cache import default_registry
 from osiris.oml.canonical import pretty_json
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.yaml_loader import load_yaml
-from osiris.spec.registry import default_registry
 from tests.compiler.golden_harness import compile_invalid, compile_valid, invalid_cases, valid_cases
 from tests.conftest import CONFORMANCE, REPO
 

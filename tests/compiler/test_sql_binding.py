@@ -12,6 +12,7 @@ import pytest
 
 from osiris.compiler import sql_binding, sql_lexing
 from osiris.compiler.api import CompileOptions, compile_text
+from osiris.compiler.spec_cache import default_registry
 from osiris.compiler.sql_binding import BindRefused, Slot, bind_sql
 from osiris.compiler.sql_lexing import Misplaced, NotReadable, Tok, duckdb_rewrites
 from osiris.compiler.sql_literals import (
@@ -22,7 +23,6 @@ from osiris.compiler.sql_literals import (
     same_value,
     value_text,
 )
-from osiris.spec.registry import default_registry
 
 
 def bind(dialect: str, sql: str, *values: object, kind: str = "string") -> str:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from osiris.compiler.spec_cache import default_registry
 from osiris.llm.context import MAX_CONTEXT_TOKENS, build_system_prompt, compact_spec, relevant_components
 from osiris.llm.templates import Templates
 from osiris.llm.tokens import count_tokens, estimate_tokens, is_exact
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, TableInfo
-from osiris.spec.registry import default_registry
 
 CONNECTIONS = """version: 1
 connections:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
+from osiris.compiler.spec_cache import default_registry
 from osiris.llm.chat import ChatOptions, Conversation, infer_targets
 from osiris.llm.client import ChatClient, LLMSettings
 from osiris.llm.discovery import DiscoveryService
 from osiris.llm.session import ChatSession
 from osiris.llm.templates import Templates
 from osiris.llm.ui import ConsoleUI
-from osiris.spec.registry import default_registry
 from tests.llm.conftest import GOOD_OML
 from tests.support.openai_server import yaml_reply
 

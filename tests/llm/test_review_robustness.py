@@ -331,7 +331,7 @@ def test_a_session_dir_that_is_a_file_is_a_usage_error(project: Path, endpoint, 
 
 
 def test_a_tool_argument_of_the_wrong_type_becomes_a_tool_result() -> None:
-    from osiris.spec.registry import default_registry
+    from osiris.compiler.spec_cache import default_registry
 
     def discover(*args: object, **kwargs: object) -> object:
         raise AssertionError("must not be reached")

@@ -11,15 +11,15 @@ import httpx
 import openai
 import pytest
 
+from osiris.compiler.spec_cache import default_registry
 from osiris.llm.chat import infer_targets
 from osiris.llm.client import MAX_DELAY_S, ChatClient, LLMError, LLMSettings, Reply, Usage
 from osiris.llm.context import build_system_prompt, relevant_components
 from osiris.llm.discovery import DiscoveryService, _file_components
 from osiris.llm.families import FILE_COMPONENTS, PATH_PATTERN, file_kind
 from osiris.llm.templates import Templates
-from osiris.oml.backoff import backoff_delay, retry
+from osiris.runtime.backoff import backoff_delay, retry
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
-from osiris.spec.registry import default_registry
 
 # -- oml.backoff -----------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from osiris.compiler.checks.secrets import CREDENTIAL_KEY, URL_WITH_PASSWORD
+from osiris.compiler.spec_cache import default_registry
 from osiris.oml.expr.parser import has_expression
-from osiris.spec.registry import default_registry
 
 EXTRACTORS = ("filesystem.csv_extractor", "filesystem.parquet_extractor")
 TRANSFORMS = ("duckdb.processor", "duckdb.transform")

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from osiris.compiler.checks.config import explainer_for
+from osiris.compiler.spec_cache import default_registry
 from osiris.compiler.yaml_emit import dump_yaml
 from osiris.oml.expr.parser import CONNECTION_FAST, _parser
-from osiris.spec.registry import default_registry
 
 NAMEISH = st.text(st.sampled_from("aZ_09-.@ $x{}\n\t"), max_size=12)
 CONNECTION_LIKE = st.one_of(

@@ -12,8 +12,8 @@ from ruamel.yaml import YAML
 
 from osiris.compiler.api import CompileOptions, CompileResult, compile_text
 from osiris.compiler.manifest import Manifest
+from osiris.compiler.spec_cache import default_registry
 from osiris.oml.lower import STEP_ID_RE
-from osiris.spec.registry import default_registry
 from tests.property.mutations import Expected, locate
 from tests.property.strategies import Generated, dump, pipelines, shuffled, with_comments
 from tests.support.diagnostic_checks import assert_well_formed

@@ -37,7 +37,7 @@ class Leaky:
 def main(argv: list[str]) -> int:
     set_default_overrides({**OVERRIDES, "mysql.extractor": Leaky})
     # The test components' specs too: `osiris run --manifest` verifies every step against its spec.
-    import osiris.spec.registry as spec_registry_module
+    import osiris.compiler.spec_cache as spec_registry_module
     specs = spec_registry()
     spec_registry_module.default_registry = lambda: specs  # type: ignore[assignment]
     from osiris.cli.osiris import main as cli_main

@@ -16,9 +16,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from osiris.compiler.spec_cache import default_registry
 from osiris.runtime.driver import DriverError, StepContext, TransientError, WriteResult, iter_batches
 from osiris.spec.models import ComponentSpec
-from osiris.spec.registry import Registry, default_registry
+from osiris.spec.registry import Registry
 
 _COMMON = {
     "version": "1.0.0",

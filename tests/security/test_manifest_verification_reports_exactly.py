@@ -56,8 +56,8 @@ def _load(project: Path, connections: bool, env: dict[str, str] | None = None,
     conns = None
     if connections:
         from osiris.compiler.api import CompileOptions, load_connections_for
+        from osiris.compiler.spec_cache import default_registry
         from osiris.oml.diagnostics import Diagnostics
-        from osiris.spec.registry import default_registry
 
         conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     try:
@@ -502,8 +502,8 @@ def test_a_base_dir_from_the_environment_is_resolved_with_the_run_s_environment(
 
 def test_the_connections_file_in_use_is_off_limits_under_any_name(tmp_path: Path) -> None:
     from osiris.compiler.api import CompileOptions, load_connections_for
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     project = compiled_project(tmp_path, COPY)
     (project / "secrets.yaml").write_text(CONNECTIONS, encoding="utf-8")

@@ -60,8 +60,8 @@ def _problems(tmp_path: Path, edit, pipeline: str = COPY, connections: str | Non
     conns = None
     if connections is not None:
         from osiris.compiler.api import CompileOptions, load_connections_for
+        from osiris.compiler.spec_cache import default_registry
         from osiris.oml.diagnostics import Diagnostics
-        from osiris.spec.registry import default_registry
 
         conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     with pytest.raises(ManifestError) as caught:
@@ -234,8 +234,8 @@ def test_path_rules_use_the_operator_roots(tmp_path: Path, path: str, code: str 
     project = compiled_project(tmp_path, COPY, CONNECTIONS)
     tamper(project / "compiled", lambda d, c: c["write"].update(path=path))
     from osiris.compiler.api import CompileOptions, load_connections_for
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     conns = load_connections_for(CompileOptions(cwd=project), default_registry(), Diagnostics())
     if code is None:

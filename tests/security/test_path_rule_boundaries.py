@@ -176,8 +176,8 @@ def test_confine_refuses_unusable_paths_before_any_system_call(tmp_path: Path) -
 
 def test_step_roots_add_the_filesystem_alias_base_dir(tmp_path: Path) -> None:
     from osiris.compiler.connections import load_connections
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     file = tmp_path / "c.yaml"
     file.write_text("version: 1\nfilesystem: {roots: [/data/x]}\nconnections:\n  filesystem:\n"
@@ -203,8 +203,8 @@ def test_step_roots_add_the_filesystem_alias_base_dir(tmp_path: Path) -> None:
 ])
 def test_a_malformed_roots_list_is_a_connections_file_error(tmp_path: Path, text: str) -> None:
     from osiris.compiler.connections import load_connections
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     file = tmp_path / "c.yaml"
     file.write_text(f"version: 1\n{text}\nconnections: {{}}\n", encoding="utf-8")
@@ -220,7 +220,7 @@ def x_line(d) -> int:  # noqa: ANN001
 
 def test_every_config_field_that_names_a_file_is_marked_x_path() -> None:
     """The policy confines the fields specs mark; a new component's file field must be marked too."""
-    from osiris.spec.registry import default_registry
+    from osiris.compiler.spec_cache import default_registry
 
     unmarked = [
         (spec.name, key) for spec in default_registry().components.values() for key, prop in spec.properties.items()
@@ -341,8 +341,8 @@ def test_a_file_found_by_walking_is_refused_when_hidden_or_the_connections_file(
 def test_step_roots_edge_cases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """base_dir `.` is the project root itself; an empty one is no base; unset env reads os.environ."""
     from osiris.compiler.connections import load_connections
+    from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
-    from osiris.spec.registry import default_registry
 
     file = tmp_path / "c.yaml"
     file.write_text("version: 1\nconnections:\n  filesystem:\n    here: {base_dir: .}\n"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from osiris.oml import files
+from osiris.compiler import files
 from tests.llm.conftest import GOOD_OML, chat
 from tests.support.openai_server import Reply, yaml_reply
 

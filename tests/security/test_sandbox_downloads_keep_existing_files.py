@@ -76,9 +76,9 @@ steps:
 )
 def test_staging_marks_the_writers_whose_download_must_not_clobber(tmp_path, extra, kept):
     from osiris.compiler.api import CompileOptions, compile_text
+    from osiris.compiler.spec_cache import default_registry
     from osiris.runtime.e2b.staging import stage
     from osiris.runtime.run import compiled_manifest
-    from osiris.spec.registry import default_registry
 
     (tmp_path / "in.csv").write_text("id\n1\n")
     result = compile_text(PIPELINE.format(extra=extra), "pipeline.yaml", CompileOptions(cwd=tmp_path))

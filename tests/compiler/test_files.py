@@ -1,4 +1,4 @@
-"""osiris.oml.files: atomic whole-file writes and file hashing."""
+"""osiris.compiler.files: atomic whole-file writes and file hashing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from osiris.oml.files import file_sha256, write_atomic
+from osiris.compiler.files import file_sha256, write_atomic
 
 
 def test_write_replaces_the_file_and_leaves_no_temp(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Whole-file writes that a reader never sees half done: temp file beside the target, then rename.
 
 Every layer writes small files this way (compiled artifacts, pipelines, session status, chat
-state, caches), so it lives in the package everything else may import. The temp file is
+state, caches). It lives in the compiler, the lowest layer that writes files (artifacts, the
+spec cache): the runtime, llm and the CLIs above may import it, and oml/ stays the language. The temp file is
 removed on any failure; `durable` adds an fsync for files that must survive a crash (compiled
 output, pipelines the user asked for), not for caches and live status files.
 """

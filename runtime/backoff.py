@@ -10,7 +10,8 @@ attempts, the LLM client a number of retries after the first attempt) and in wha
 that stays with them. They share this formula, and `retry` for the plain "call, and on a
 transient error wait and call again" loop.
 
-Standard library only, no project imports: any layer (runtime, llm, the sandbox host) may use it.
+Standard library only, no project imports. It lives in the runtime, the lowest layer that retries
+(step retry policies, the sandbox transport); llm's client sits above and imports it from here.
 """
 
 from __future__ import annotations
