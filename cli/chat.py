@@ -173,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
+    from osiris.cli.project_args import chat_environment
+    from osiris.cli.settings import SettingsError
     from osiris.compiler.path_policy import path_roots
     from osiris.compiler.spec_cache import default_registry
     from osiris.llm.chat import ChatOptions, Conversation
@@ -183,7 +185,11 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     from osiris.llm.ui import ConsoleUI
     from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
 
-    cwd, env = Path.cwd(), dict(os.environ)
+    try:
+        cwd, env = Path.cwd(), chat_environment(os.environ)  # osiris.yaml's chat: settings
+    except SettingsError as error:
+        sys.stderr.write("".join(problem.render() for problem in error.problems))
+        return _usage("the project settings are invalid (see above)", "osiris validate shows them all")
     try:
         templates = Templates.load(args.prompts or (PRO_MODE_DIR if args.pro_mode else None))
     except PromptError as error:

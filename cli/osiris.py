@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a starter project (never overwrites)")
     init.add_argument("directory", nargs="?", default=".", help="where to write (default: .)")
 
+    from osiris.cli.commands.validate_cmd import add_validate_parser  # argparse only
+
+    add_validate_parser(sub)
     conns = sub.add_parser("connections", help="list and check connections")
     conns_sub = conns.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, text in (
@@ -221,6 +224,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from osiris.cli.commands.init_cmd import init_command
 
         return init_command(args)
+    if args.command == "validate":
+        from osiris.cli.commands.validate_cmd import validate_command
+
+        return validate_command(args)
     if args.command == "connections":
         from osiris.cli.commands.connections_cmd import connections_command
 

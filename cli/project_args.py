@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from osiris.cli.project import Project, load_project, shown_path
 from osiris.cli.settings import SettingsError
 
-__all__ = ["apply_project_settings", "rebased"]
+__all__ = ["apply_project_settings", "chat_environment", "rebased"]
 
 _E2B = {"e2b.timeout_s": "e2b_timeout", "e2b.cpu": "e2b_cpu", "e2b.template": "e2b_template",
         "e2b.env": "e2b_env", "e2b.transport": "e2b_transport"}
@@ -87,3 +88,21 @@ def rebased(path: Path, root: Path) -> str:
         return absolute.relative_to(root).as_posix()
     except ValueError:
         return str(absolute)
+
+
+def chat_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` plus the chat settings osiris.yaml sets, as the OSIRIS_LLM_* variables the chat
+    client reads (a variable already set wins: environment > osiris.yaml); SettingsError for a
+    bad osiris.yaml."""
+    from osiris.cli.settings import ENV_VARS
+
+    project = load_project(env=env)
+    merged = dict(env)
+    for key, source in project.resolved.sources.items():
+        if not key.startswith("chat.") or source in ("default", "cli") or source.startswith("env:"):
+            continue
+        if key == "chat.base_url" and env.get("OPENAI_BASE_URL"):
+            continue  # an endpoint in the environment beats the file, under either name
+        value = project.resolved.value(key)
+        merged[ENV_VARS[key]] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    return merged

@@ -130,7 +130,7 @@ class Problem:
     """One finding about the setup: `where` is `file:line:col`, `$VAR` or a command-line flag."""
 
     code: str
-    severity: Literal["error", "warning"]
+    severity: Literal["error", "warning", "note"]
     where: str
     message: str
     help: str | None = None

@@ -3,7 +3,8 @@
 Codes never change meaning once released. Each has a snake_case name (shown in JSON and
 SARIF output) and a paragraph of explanation. Every code except the internal ones is proved
 by at least one file under `golden/invalid/` (tests/compiler/test_codes.py checks it), except
-the manifest codes OML092-OML096, which tests/security/test_manifest_tampering.py proves.
+the manifest codes OML092-OML096, which tests/security/test_manifest_tampering.py proves, and
+OML097 (osiris.yaml, not OML), which tests/cli/test_project_settings.py proves.
 """
 
 from __future__ import annotations
@@ -276,6 +277,13 @@ _CATALOG: tuple[Code, ...] = (
          "secrets, no override of a connection field its alias does not allow (OML077 when "
          "compiling), no DuckDB SQL that reaches outside the step's inputs (OML082 when "
          "compiling), and a `connection` equal to the step's."),
+    # --- the project settings (osiris.yaml) --------------------------------------------------------
+    Code("OML097", "invalid_project_config", "error", "osiris.yaml or a setting's value is invalid",
+         "osiris.yaml is a mapping of known settings (docs/project.md): an unknown key (the hint "
+         "names the nearest one), a value of the wrong type or out of range, a section such as "
+         "`run:` given a value instead of settings, or a secret (passwords and keys stay in the "
+         "environment) is refused, at its line and column. The same check applies to a setting's "
+         "environment variable (OSIRIS_E2B_TIMEOUT=soon). `osiris validate` lists every problem."),
     # --- the tool itself ---------------------------------------------------------------------------
     Code("OML090", "internal_error", "error", "internal compiler error",
          "The compiler failed unexpectedly. This is a bug; please report it with the input."),
@@ -302,7 +310,8 @@ def catalog_markdown() -> str:
         "except OML090 has a failing example in `golden/invalid/<CODE>-<slug>.yaml`, with the",
         "exact output of `omlc check` beside it in the `.txt` file of the same name; the",
         "manifest codes OML092-OML096 are about compiled directories, not OML, and are proved",
-        "by the attacks in tests/security/test_manifest_tampering.py instead.",
+        "by the attacks in tests/security/test_manifest_tampering.py instead; OML097 is about",
+        "osiris.yaml and is proved by tests/cli/test_project_settings.py.",
         "",
         "| code | name | severity | summary |",
         "|---|---|---|---|",

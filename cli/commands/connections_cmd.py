@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["connections_command"]
+__all__ = ["connections_command", "doctor_results"]
 
 
 def connections_command(args: argparse.Namespace) -> int:
@@ -95,6 +95,28 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
 
 
 def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
+    results = doctor_results(file, masker, timeout)
+    failed = [r for r in results if r["ok"] is False]
+    if as_json:
+        print(
+            masker.mask(json.dumps({"ok": not failed, "connections": results}, indent=2, ensure_ascii=False))
+        )
+    else:
+        for r in results:
+            mark = {True: "ok  ", False: "FAIL", None: "skip"}[r["ok"]]
+            latency = f" ({r['latency_ms']:.0f} ms)" if r.get("latency_ms") is not None else ""
+            print(masker.mask(f"{mark} {r['ref']}{latency}: {r['message']}"))
+            if r.get("hint"):
+                print(masker.mask(f"     hint: {r['hint']}"))
+            if r.get("warning"):
+                print(masker.mask(f"     warning: {r['warning']}"))
+    return 1 if failed else 0
+
+
+def doctor_results(file: Any, masker: Any, timeout: float) -> list[dict[str, Any]]:
+    """Each alias's health check, masked: ref, family, ok (True, False, or None when no
+    installed driver offers one), message, and hint, latency_ms, warning when there are any.
+    `osiris validate --doctor` reports the same."""
     from osiris.compiler.spec_cache import default_registry as specs
     from osiris.runtime.connections import RuntimeConnections, UnencryptedNotices
     from osiris.runtime.driver import DriverError
@@ -124,21 +146,7 @@ def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
             host, reason = notices.seen[ref]
             entry["warning"] = f"talks to {host} {reason}"
         results.append(masker.mask_data(entry))
-    failed = [r for r in results if r["ok"] is False]
-    if as_json:
-        print(
-            masker.mask(json.dumps({"ok": not failed, "connections": results}, indent=2, ensure_ascii=False))
-        )
-    else:
-        for r in results:
-            mark = {True: "ok  ", False: "FAIL", None: "skip"}[r["ok"]]
-            latency = f" ({r['latency_ms']:.0f} ms)" if r.get("latency_ms") is not None else ""
-            print(masker.mask(f"{mark} {r['ref']}{latency}: {r['message']}"))
-            if r.get("hint"):
-                print(masker.mask(f"     hint: {r['hint']}"))
-            if r.get("warning"):
-                print(masker.mask(f"     warning: {r['warning']}"))
-    return 1 if failed else 0
+    return results
 
 
 def _health_checker(family: str, specs: Any, registry: Any) -> Any:

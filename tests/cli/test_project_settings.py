@@ -1,0 +1,122 @@
+"""osiris.yaml and the settings model: precedence, sources, and errors that point at the file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from osiris.cli.project import find_root, load_project
+from osiris.cli.settings import ENV_VARS, SettingsError, leaf_keys
+
+
+def _project(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "osiris.yaml").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_defaults_apply_without_osiris_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    project = load_project(env={})
+    assert project.config is None and project.root == tmp_path.resolve()
+    assert project.settings.sessions_dir == ".osiris/sessions"
+    assert set(project.resolved.sources.values()) == {"default"}
+
+
+def test_osiris_yaml_beats_the_default_and_names_its_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "version: 1\nsessions_dir: runs\nrun:\n  step_memory: 1GiB\n"))
+    project = load_project(env={})
+    assert project.settings.sessions_dir == "runs"
+    assert project.settings.run.step_memory == 2**30
+    assert project.resolved.sources["sessions_dir"] == "osiris.yaml:2"
+    assert project.resolved.sources["run.step_memory"] == "osiris.yaml:4"
+
+
+def test_environment_beats_osiris_yaml(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "validation: warn\ne2b:\n  timeout_s: 60\n"))
+    project = load_project(env={"OSIRIS_VALIDATION": "strict", "OSIRIS_E2B_TIMEOUT": "90"})
+    assert project.settings.validation == "strict" and project.settings.e2b.timeout_s == 90
+    assert project.resolved.sources["validation"] == "env:OSIRIS_VALIDATION"
+
+
+def test_command_line_beats_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "validation: warn\n"))
+    project = load_project(env={"OSIRIS_VALIDATION": "strict"}, cli={"validation": "off"})
+    assert project.settings.validation == "off" and project.resolved.sources["validation"] == "cli"
+
+
+def test_relative_paths_in_osiris_yaml_resolve_against_the_project_root(tmp_path, monkeypatch):
+    _project(tmp_path, "sessions_dir: runs\n")
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "deep" / "er")
+    project = load_project(env={})
+    assert project.root == tmp_path.resolve()
+    assert project.path("sessions_dir") == tmp_path.resolve() / "runs"
+    assert find_root(tmp_path / "deep") == tmp_path.resolve()
+
+
+def test_unknown_key_names_file_line_column_code_and_the_nearest_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "version: 1\nsesions_dir: x\nchat:\n  modle: m\n"))
+    with pytest.raises(SettingsError) as caught:
+        load_project(env={})
+    rendered = "".join(p.render() for p in caught.value.problems)
+    assert "osiris.yaml:2:1: error[OML097]: unknown setting 'sesions_dir'" in rendered
+    assert "did you mean 'sessions_dir'?" in rendered
+    assert "osiris.yaml:4:3: error[OML097]: unknown setting 'chat.modle'" in rendered
+    assert "did you mean 'chat.model'?" in rendered
+
+
+def test_a_bad_value_and_a_bad_variable_are_reported_together(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "run:\n  batch_rows: -3\n"))
+    with pytest.raises(SettingsError) as caught:
+        load_project(env={"OSIRIS_E2B_TIMEOUT": "soon"})
+    wheres = {(p.where, p.code) for p in caught.value.problems}
+    assert wheres == {("osiris.yaml:2:3", "OML097"), ("$OSIRIS_E2B_TIMEOUT", "OML097")}
+
+
+def test_yaml_syntax_error_gives_file_line_column(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "version: 1\nrun: [unclosed\n"))
+    with pytest.raises(SettingsError) as caught:
+        load_project(env={})
+    (problem,) = caught.value.problems
+    assert problem.code == "OML001" and problem.where.startswith("osiris.yaml:")
+    assert problem.where.count(":") == 2
+
+
+def test_a_secret_in_osiris_yaml_is_refused_with_where_it_belongs(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "chat:\n  api_key: sk-123\n"))
+    with pytest.raises(SettingsError) as caught:
+        load_project(env={})
+    (problem,) = caught.value.problems
+    assert "secrets do not belong" in problem.message and "OSIRIS_LLM_API_KEY" in (problem.help or "")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_named_osiris_yaml_is_refused_not_read(tmp_path, monkeypatch):
+    os.mkfifo(tmp_path / "osiris.yaml")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError) as caught:
+        load_project(env={})
+    assert caught.value.problems[0].code == "OML014"
+
+
+def test_every_setting_but_the_sandbox_env_list_has_an_environment_variable():
+    assert set(ENV_VARS) == {key for key, _ in leaf_keys()} - {"version", "e2b.env"}
+
+
+def test_the_chat_default_endpoint_is_the_clients():
+    from osiris.cli.settings import DEFAULT_CHAT_URL
+    from osiris.llm.client import DEFAULT_BASE_URL
+
+    assert DEFAULT_CHAT_URL == DEFAULT_BASE_URL
+
+
+def test_chat_settings_from_osiris_yaml_reach_the_client_unless_the_environment_sets_them(tmp_path, monkeypatch):
+    from osiris.cli.project_args import chat_environment
+
+    monkeypatch.chdir(_project(tmp_path, "chat:\n  model: from-file\n  base_url: http://file/v1\n  stream: true\n"))
+    env = chat_environment({"OSIRIS_LLM_MODEL": "from-env"})
+    assert env["OSIRIS_LLM_MODEL"] == "from-env"
+    assert env["OSIRIS_LLM_BASE_URL"] == "http://file/v1" and env["OSIRIS_LLM_STREAM"] == "1"
+    assert "OSIRIS_LLM_BASE_URL" not in chat_environment({"OPENAI_BASE_URL": "http://env/v1"})
