@@ -14,8 +14,8 @@ import pytest
 
 from osiris.llm.discovery import DiscoveryService
 from tests.llm.conftest import GOOD_OML, chat
+from tests.llm.test_chat_bad_input_is_a_clear_error import _session
 from tests.llm.test_conversation import _conversation
-from tests.llm.test_review_robustness import _session
 from tests.support.openai_server import yaml_reply
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,5 +1,5 @@
 """Bad input never produces a traceback: a clear message, a non-zero exit (2 for usage), and
-nothing lost or half-written. One group per review finding."""
+nothing lost or half-written, in `osiris chat`: one group per kind of bad input."""
 
 from __future__ import annotations
 
