@@ -3,7 +3,8 @@
 The commands keep reading their argparse namespace; what the user did not give on the
 command line comes from the environment, osiris.yaml or the default (cli.settings), and
 paths are made absolute against the project root, so a command means the same from any
-directory of the project. `run` also gets `project_root`, its working directory.
+directory of the project. Every command also gets `project_root`: `run` works there, and
+`connections doctor` checks a relative `base_dir` there.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def apply_project_settings(args: argparse.Namespace) -> int | None:
     start: Path | None = None
     if command == "run":
         start = Path(args.pipeline or args.manifest or ".").expanduser()
-        cli.update({"run.step_memory": args.step_memory, "run.batch_rows": args.batch_rows})
+        memory = f"{args.step_memory}B" if args.step_memory is not None else None  # parsed to bytes already
+        cli.update({"run.step_memory": memory, "run.batch_rows": args.batch_rows})
         cli.update({key: getattr(args, name) for key, name in _E2B.items()})
     if command == "logs" and args.action == "gc":
         cli.update({"logs.keep": args.keep, "logs.older_than_days": args.older_than})
@@ -61,9 +63,9 @@ def _fill(args: argparse.Namespace, command: str, project: Project) -> None:
             args.connections = shown_path(found) if found.exists() else None
     if command == "logs" and args.action == "gc":
         args.keep, args.older_than = settings.logs.keep, settings.logs.older_than_days
+    args.project_root = project.root
     if command != "run":
         return
-    args.project_root = project.root
     for key, name in (("run.step_memory", "step_memory"), ("run.batch_rows", "batch_rows")):
         if sources[key] != "default":
             setattr(args, name, project.resolved.value(key))

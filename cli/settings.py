@@ -35,12 +35,14 @@ class _Section(BaseModel):
 
 
 class RunSettings(_Section):
-    step_memory: int = Field(512 * MiB, ge=1, description="memory budget per step in bytes (or a size: 512MB, 2GiB)")
+    step_memory: int = Field(512 * MiB, ge=1, description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
     batch_rows: int = Field(65536, ge=1, description="preferred rows per record batch")
 
     @field_validator("step_memory", mode="before")
     @classmethod
     def _size(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value * MiB  # a bare number is MiB, as `--step-memory 512` always was
         if isinstance(value, str):
             try:
                 return parse_size(value, default_unit="MiB")

@@ -195,8 +195,9 @@ _CATALOG: tuple[Code, ...] = (
          "away from the statement that takes parameters."),
     # --- connections -------------------------------------------------------------------------------
     Code("OML070", "no_connections_file", "warning", "no connections file: references not checked",
-         "Without osiris_connections.yaml (given by --connections, or in the working "
-         "directory) connection references cannot be resolved. They are kept as written and "
+         "Without osiris_connections.yaml (given by --connections, or in the project root: "
+         "the working directory, or for `osiris run` the directory of the nearest osiris.yaml) "
+         "connection references cannot be resolved. They are kept as written and "
          "resolved at run time."),
     Code("OML071", "unknown_family", "error", "unknown connection family",
          "The connection reference names a family that the connections file does not define."),
@@ -240,8 +241,9 @@ _CATALOG: tuple[Code, ...] = (
          "step config keys. The runtime refuses the same things anyway (docs/security.md)."),
     # --- paths -------------------------------------------------------------------------------------
     Code("OML083", "path_outside_project", "error", "a file path leaves the project",
-         "A file path in a step's config must resolve inside the project root (the directory "
-         "`omlc` and `osiris run` start in), inside the `base_dir` of the step's `@filesystem` "
+         "A file path in a step's config must resolve inside the project root (for `osiris run` the "
+         "nearest directory above the pipeline with an osiris.yaml, else the directory it starts in; "
+         "for `omlc` the directory it starts in), inside the `base_dir` of the step's `@filesystem` "
          "connection, or inside a directory the operator lists under `filesystem: roots:` in "
          "osiris_connections.yaml. `..` that climbs out and absolute paths elsewhere are refused, "
          "and at run time so is a symbolic link that leads out. See docs/language.md#file-paths."),

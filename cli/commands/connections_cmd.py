@@ -10,6 +10,7 @@ message and the JSON output are masked.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -45,7 +46,8 @@ def connections_command(args: argparse.Namespace) -> int:
         return _list(file, masker, args.json)
     from osiris.runtime.logsetup import masked_logging
 
-    with masked_logging(masker):
+    # A relative base_dir means the same as in a run: the project root (cli/project.py).
+    with masked_logging(masker), contextlib.chdir(getattr(args, "project_root", None) or Path.cwd()):
         return _doctor(file, masker, args.json, args.timeout)
 
 

@@ -12,6 +12,7 @@ Exit codes: 0 passed, 1 a check failed, 2 usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -91,7 +92,8 @@ def _checks(project: Any, args: argparse.Namespace) -> list[Any]:
         problems += _environment(file)
         problems += _drivers(file)
         if args.doctor:
-            problems += _doctor(file, args.timeout)
+            with contextlib.chdir(project.root):  # a relative base_dir means the project root, as in a run
+                problems += _doctor(file, args.timeout)
     return problems
 
 

@@ -102,3 +102,15 @@ def test_a_bad_osiris_yaml_stops_run_with_its_position_and_exit_2(tmp_path, monk
     err = capsys.readouterr().err
     assert "osiris.yaml:2:1: error[OML097]: unknown setting 'session_dir'" in err
     assert "did you mean 'sessions_dir'?" in err and "Traceback" not in err
+
+
+def test_connections_doctor_checks_a_relative_base_dir_in_the_project_root(tmp_path, monkeypatch, capsys):
+    (tmp_path / "osiris.yaml").write_text("version: 1\n")
+    (tmp_path / "osiris_connections.yaml").write_text(
+        "version: 1\nconnections:\n  filesystem:\n    data:\n      base_dir: data\n      default: true\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # no sub/data: checked against the current directory, it would fail
+    assert main(["connections", "doctor"]) == 0
+    assert "ok   @filesystem.data" in capsys.readouterr().out
+    assert main(["validate", "--doctor", "--mode", "strict"]) == 0

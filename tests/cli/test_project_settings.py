@@ -120,3 +120,46 @@ def test_chat_settings_from_osiris_yaml_reach_the_client_unless_the_environment_
     assert env["OSIRIS_LLM_MODEL"] == "from-env"
     assert env["OSIRIS_LLM_BASE_URL"] == "http://file/v1" and env["OSIRIS_LLM_STREAM"] == "1"
     assert "OSIRIS_LLM_BASE_URL" not in chat_environment({"OPENAI_BASE_URL": "http://env/v1"})
+
+
+def test_step_memory_is_a_size_and_a_bare_number_is_mib_at_every_level(tmp_path, monkeypatch):
+    monkeypatch.chdir(_project(tmp_path, "run:\n  step_memory: 256\n"))
+    assert load_project(env={}).settings.run.step_memory == 256 * 2**20
+    assert load_project(env={"OSIRIS_STEP_MEMORY": "2GiB"}).settings.run.step_memory == 2 * 2**30
+    assert load_project(env={}, cli={"run.step_memory": "1000B"}).settings.run.step_memory == 1000
+
+
+def test_osiris_run_takes_its_budgets_from_osiris_yaml_below_its_flags(tmp_path, monkeypatch):
+    import argparse
+
+    from osiris.cli.project_args import apply_project_settings
+
+    monkeypatch.chdir(_project(tmp_path, "run:\n  step_memory: 64MiB\n  batch_rows: 100\n"))
+    monkeypatch.delenv("OSIRIS_BATCH_ROWS", raising=False)
+    monkeypatch.delenv("OSIRIS_STEP_MEMORY", raising=False)
+    args = argparse.Namespace(command="run", pipeline="p.yaml", manifest=None, session_dir=None, connections=None,
+                              step_memory=None, batch_rows=7, e2b=False, e2b_timeout=None, e2b_cpu=None,
+                              e2b_template=None, e2b_env=[], e2b_transport=None)
+    assert apply_project_settings(args) is None
+    assert args.step_memory == 64 * 2**20 and args.batch_rows == 7
+    assert args.project_root == tmp_path.resolve() and args.pipeline == "p.yaml"
+
+
+def test_docs_project_md_lists_every_setting_with_its_variable_and_default():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "project.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip().strip("`"): line for line in docs.splitlines() if line.startswith("| `")}
+    for key, info in leaf_keys():
+        assert key in rows, f"docs/project.md has no row for {key}"
+        if key in ENV_VARS:
+            assert f"`{ENV_VARS[key]}`" in rows[key], key
+        assert (info.description or "") in rows[key], key
+
+
+def test_the_repository_osiris_yaml_and_the_init_template_are_valid(tmp_path, monkeypatch):
+    from osiris.cli.commands.init_cmd import PROJECT
+
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(repo)
+    assert load_project(env={}).config == repo / "osiris.yaml"
+    monkeypatch.chdir(_project(tmp_path, PROJECT))
+    assert load_project(env={}).resolved.sources["sessions_dir"].startswith("osiris.yaml:")
