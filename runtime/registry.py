@@ -5,6 +5,9 @@ after the component loads to (a class, instantiated without arguments, or a fact
 Tests and embedders pass `overrides` (name -> class, factory or instance) to plug in test
 doubles without installing a package; `set_default_overrides` does the same for code that
 goes through the CLI (e.g. a test script that calls `runtime.cli.main`).
+
+The shipped drivers' client libraries come with pip extras (`osiris-oml[mysql]`, ...): a driver
+whose library is missing is reported as "not installed: needs extra X", never an ImportError.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from osiris.runtime.driver import DriverError
+from osiris.runtime.extras import DRIVER_EXTRAS, extra_for_module, install_hint, missing_modules
 
 __all__ = ["ENTRY_POINT_GROUP", "DriverRegistry", "default_registry", "set_default_overrides"]
 
@@ -51,16 +55,24 @@ class DriverRegistry:
         return component in self._overrides or component in self._eps()
 
     def installed(self, component: str) -> bool:
-        """True when the driver's module can be found (checked without importing the module itself)."""
+        return self.unavailable(component) is None
+
+    def unavailable(self, component: str) -> str | None:
+        """Why `component`'s driver cannot run here, or None when it can; checked without importing
+        the driver: "not installed: needs extra mysql (pip install 'osiris-oml[mysql]')"."""
         if component in self._overrides:
-            return True
+            return None
         entry = self._eps().get(component)
         if entry is None:
-            return False
+            return "not installed"
+        extra = DRIVER_EXTRAS.get(component.partition(".")[0]) if _shipped(entry) else None
+        if extra is not None and missing_modules(extra):
+            return f"not installed: needs extra {extra} ({install_hint(extra)})"
         try:
-            return importlib.util.find_spec(entry.module) is not None
+            found = importlib.util.find_spec(entry.module) is not None
         except (ImportError, ValueError):
-            return False
+            found = False
+        return None if found else "not installed"
 
     def create(self, component: str) -> Any:
         """A fresh driver object for `component`; a clear DriverError when there is none."""
@@ -89,6 +101,15 @@ class DriverRegistry:
             )
         try:
             loaded = entry.load()
+        except ModuleNotFoundError as error:
+            extra = extra_for_module(error.name or "") if _shipped(entry) else None
+            if extra is None:
+                raise DriverError(
+                    f"the driver for {component} cannot be imported ({entry.value}): {error}",
+                    hint="install the package that provides it, or reinstall osiris",
+                ) from None
+            raise DriverError(f"the driver for {component} is not installed: needs extra {extra}",
+                              hint=install_hint(extra)) from None
         except ImportError as error:
             raise DriverError(
                 f"the driver for {component} cannot be imported ({entry.value}): {error}",
@@ -103,6 +124,11 @@ class DriverRegistry:
             if self._entry_points is None:
                 self._entry_points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
             return self._entry_points
+
+
+def _shipped(entry: EntryPoint) -> bool:
+    """A driver of this package (its extras apply), not a plugin of another distribution."""
+    return entry.module.startswith("osiris.drivers.")
 
 
 def _is_driver(obj: Any) -> bool:

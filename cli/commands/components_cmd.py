@@ -19,11 +19,17 @@ def components_command(args: argparse.Namespace) -> int:
     return _show(registry, args.name, args.json)
 
 
-def _installed() -> set[str]:
+def _driver_status() -> dict[str, str]:
+    """Component -> "installed", or why its driver cannot run here ("not installed: needs extra
+    mysql (pip install 'osiris-oml[mysql]')")."""
     from osiris.runtime.registry import default_registry as drivers
 
     registry = drivers()
-    return {name for name in registry.names() if registry.installed(name)}
+    return {name: registry.unavailable(name) or "installed" for name in registry.names()}
+
+
+def _installed() -> set[str]:
+    return {name for name, status in _driver_status().items() if status == "installed"}
 
 
 def _list(registry: Any, as_json: bool) -> int:
@@ -51,11 +57,12 @@ def _list(registry: Any, as_json: bool) -> int:
         return 0
     from osiris.cli.commands.output import format_table
 
+    status = _driver_status()
     rows = [("COMPONENT", "KIND", "MODES", "DRIVER", "TITLE")]
     for s in specs:
-        rows.append(
-            (s.name, s.kind, ",".join(s.pipeline_modes), "yes" if s.name in installed else "no", s.title)
-        )
+        why = status.get(s.name, "not installed")
+        driver = "yes" if why == "installed" else why.partition(" (")[0]  # the hint is in `show`
+        rows.append((s.name, s.kind, ",".join(s.pipeline_modes), driver, s.title))
     print("\n".join(format_table(rows)))
     return 0
 
@@ -81,7 +88,7 @@ def _show(registry: Any, name: str, as_json: bool) -> int:
         out.append(f"aliases:     {', '.join(spec.aliases)}")
     connection = f"{spec.connection}" + (f" (@{spec.family}.<alias>)" if spec.family else "")
     out.append(f"connection:  {connection}")
-    out.append(f"driver:      {'installed' if spec.name in _installed() else 'not installed'}")
+    out.append(f"driver:      {_driver_status().get(spec.name, 'not installed')}")
     required = set(spec.config_schema.get("required", []))
     out.append("")
     out.append("config:")

@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 DIST_NAME = "osiris-oml"
+SANDBOX_EXTRAS = frozenset({"run", "mysql", "postgres", "supabase"})
+"""The extras the sandbox installs: the runtime and every driver (not chat, not the E2B SDK)."""
 _SUFFIXES = (".py", ".lark", ".yaml", ".json", ".md", ".txt")
 
 
@@ -220,8 +222,9 @@ def cached_pins(cache: Path | None = None) -> list[str]:
     return pins
 
 
-def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
-    """`name==version` for every runtime dependency of `dist`, transitively, as installed here."""
+def pinned_requirements(dist: str = DIST_NAME, extras: frozenset[str] = SANDBOX_EXTRAS) -> list[str]:
+    """`name==version` for every dependency of `dist` with `extras`, transitively, as installed here
+    (`dist` itself, which an extra may name, is the wheel and is not pinned)."""
     try:
         from packaging.requirements import Requirement
     except ImportError:  # pragma: no cover - packaging ships with pip's environments
@@ -232,7 +235,7 @@ def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
         if name:
             installed.setdefault(normalise(name), found)
     pins: dict[str, str] = {}
-    todo: list[tuple[str, frozenset[str]]] = [(normalise(dist), frozenset())]
+    todo: list[tuple[str, frozenset[str]]] = [(normalise(dist), frozenset(extras))]
     seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
         name, extras = todo.pop()
@@ -250,6 +253,7 @@ def pinned_requirements(dist: str = DIST_NAME) -> list[str]:
                     f"{requirement.name}, a dependency of {name}, is not installed on the host; "
                     "install the project's dependencies first"
                 )
-            pins[key] = installed[key].version
+            if key != normalise(dist):
+                pins[key] = installed[key].version
             todo.append((key, frozenset(requirement.extras)))
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
