@@ -1,8 +1,10 @@
 """omlc: the OML compiler's command line.
 
-Exit codes: 0 no errors, 1 the input has errors, 2 usage error, 3 internal error (printed
-as one line; OMLC_DEBUG=1 shows the traceback), 130 Ctrl-C, 143 SIGTERM. Heavy or rarely used modules are imported
-inside the commands so `omlc --help` and `omlc check` start fast.
+Exit codes (cli/exits.py, shared with `osiris`): 0 no errors, 1 the input has errors, 2 usage
+error, 3 internal error (one line; `--debug` or OSIRIS_DEBUG=1 shows the traceback), 130 Ctrl-C,
+141 stdout closed early, 143 SIGTERM. Heavy or rarely used modules are imported inside the
+commands so `omlc --help` and `omlc check` start fast. `osiris compile` and `osiris oml validate`
+are `compile` and `check` from here (same arguments, same code).
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from osiris.cli.exits import ExitCode
+from osiris.cli.guard import debug_requested, guarded, unknown_command
 from osiris.compiler import __version__
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    pass
+EXIT_OK, EXIT_INPUT, EXIT_USAGE = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -32,26 +32,11 @@ def _param(text: str) -> tuple[str, str]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omlc", description="Check, compile and inspect OML pipelines.")
     parser.add_argument("--version", action="version", version=f"omlc {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback (secrets masked) when omlc fails unexpectedly")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def inputs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--connections", type=Path, metavar="FILE",
-                       help="osiris_connections.yaml (default: ./osiris_connections.yaml if present)")
-        p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
-                       help="set a parameter (highest precedence); repeatable")
-        p.add_argument("--profile", help="apply a profile's parameter values")
-
-    check = sub.add_parser("check", help="report every problem in OML files (no output written)")
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    check.add_argument("--format", choices=("text", "json", "sarif"), default="text")
-    inputs(check)
-
-    comp = sub.add_parser("compile", help="compile an OML file into a manifest directory")
-    comp.add_argument("file", type=Path, metavar="FILE")
-    comp.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (replaced atomically)")
-    comp.add_argument("--format", choices=("text", "json", "sarif"), default="text",
-                      help="how to print diagnostics")
-    inputs(comp)
+    check_arguments(sub.add_parser("check", help="report every problem in OML files (no output written)"))
+    compile_arguments(sub.add_parser("compile", help="compile an OML file into a manifest directory"))
 
     schema = sub.add_parser("schema", help="print the JSON Schema of OML (for editors)")
     schema.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
@@ -63,12 +48,40 @@ def _parser() -> argparse.ArgumentParser:
     graph = sub.add_parser("graph", help="print the step graph (exit 1, no graph, when the file has errors)")
     graph.add_argument("file", type=Path, metavar="FILE")
     graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
-    inputs(graph)
+    _inputs(graph)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
     explain.add_argument("code", metavar="CODE", nargs="?")
     explain.add_argument("--markdown", action="store_true", help="print every code as Markdown (docs/diagnostics.md)")
+    explain.add_argument("--json", action="store_true", help="print the code's catalog entry (or all) as JSON")
     return parser
+
+
+def _inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--connections", type=Path, metavar="FILE",
+                   help="osiris_connections.yaml (default: ./osiris_connections.yaml if present)")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter (highest precedence); repeatable")
+    p.add_argument("--profile", help="apply a profile's parameter values")
+
+
+def check_arguments(check: argparse.ArgumentParser) -> None:
+    """`omlc check` and `osiris oml validate`."""
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                       help="how to print diagnostics")
+    _inputs(check)
+    check.set_defaults(handler=cmd_check)
+
+
+def compile_arguments(comp: argparse.ArgumentParser) -> None:
+    """`omlc compile` and `osiris compile`."""
+    comp.add_argument("file", type=Path, metavar="FILE")
+    comp.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (replaced atomically)")
+    comp.add_argument("--format", choices=("text", "json", "sarif"), default="text",
+                      help="how to print diagnostics")
+    _inputs(comp)
+    comp.set_defaults(handler=cmd_compile)
 
 
 def _options(args: argparse.Namespace, search_connections: bool = True):  # noqa: ANN202 - CompileOptions, imported lazily
@@ -116,16 +129,25 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from osiris.compiler.api import OutputRefused, compile_path, write_output
 
     result = compile_path(args.file, _options(args))
+    problem = None
+    if result.ok:
+        try:
+            write_output(result, args.out)
+        except OutputRefused as error:
+            problem = str(error)
+        except OSError as error:
+            problem = f"cannot write {args.out}: {error.strerror or error}"
+    if problem is not None:  # a diagnostic like any other, so --format json/sarif carry it too
+        import dataclasses
+
+        from osiris.oml.diagnostics import Diagnostics
+        from osiris.oml.span import Span
+
+        extra = Diagnostics()
+        extra.add("OML091", Span.whole_file(str(args.out)), problem)
+        result = dataclasses.replace(result, diagnostics=[*result.diagnostics, *extra])
     _print_diagnostics([result], args.format)
-    if not result.ok:
-        return EXIT_INPUT
-    try:
-        write_output(result, args.out)
-    except OutputRefused as error:
-        sys.stderr.write(f"omlc: error[OML091]: {error}\n")
-        return EXIT_INPUT
-    except OSError as error:
-        sys.stderr.write(f"omlc: error[OML091]: cannot write {args.out}: {error.strerror}\n")
+    if not result.ok or problem is not None:
         return EXIT_INPUT
     if args.format == "text":
         fps = __import__("json").loads(result.artifacts["meta.json"])["fingerprints"]
@@ -206,6 +228,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.markdown:
         sys.stdout.write(catalog_markdown())
         return EXIT_OK
+    if args.json and args.code is None:
+        from osiris.oml.codes import CATALOG
+
+        sys.stdout.write(_json([_code_json(c) for c in CATALOG.values()]))
+        return EXIT_OK
     if args.code is None:
         sys.stderr.write("omlc explain: give a code such as OML031, or --markdown\n")
         return EXIT_USAGE
@@ -217,6 +244,9 @@ def cmd_explain(args: argparse.Namespace) -> int:
         hint = did_you_mean(args.code.upper(), CATALOG)
         sys.stderr.write(f"omlc: unknown code {args.code!r}" + (f"; {hint}" if hint else "") + "\n")
         return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(_json(_code_json(code)))
+        return EXIT_OK
     sys.stdout.write(f"{code.code} ({code.name}, {code.severity}): {code.summary}\n\n")
     import textwrap
 
@@ -224,32 +254,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _code_json(code) -> dict[str, str]:  # noqa: ANN001 - oml.codes.Code, imported lazily
+    return {"code": code.code, "name": code.name, "severity": code.severity, "summary": code.summary,
+            "explanation": code.explanation}
+
+
+def _json(data: object) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "fmt": cmd_fmt,
             "graph": cmd_graph, "explain": cmd_explain}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from osiris.oml.signals import exit_code, terminate_as_interrupt
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return guarded("omlc", lambda: _main(argv), debug=debug_requested(argv))
 
-    terminate_as_interrupt()  # SIGTERM like Ctrl-C: `compile` leaves no half-written output, exit 143
+
+def _main(argv: list[str]) -> int:
     parser = _parser()
+    code = unknown_command(parser, [a for a in argv if a != "--debug"], "omlc")
+    if code is not None:
+        return code
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0)
-    try:
-        return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        sys.stderr.write("omlc: interrupted\n")
-        return exit_code()
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as error:  # noqa: BLE001 - the one place internal errors become one line
-        if os.environ.get("OMLC_DEBUG"):
-            raise
-        sys.stderr.write(f"omlc: internal error[OML090]: {type(error).__name__}: {error} "
-                         "(this is a bug; OMLC_DEBUG=1 shows the traceback)\n")
-        return EXIT_INTERNAL
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

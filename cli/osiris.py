@@ -2,13 +2,14 @@
 
 A composition root: this module imports only argparse and the standard library at start-up
 (`osiris --help` must not import pyarrow, duckdb or a driver); each command's module is
-imported when that command runs. Exit codes: 0 success, 1 a step or the compile failed (or
-a session's files are damaged, or an internal error), 2 usage error, 130 cancelled (Ctrl-C),
-143 stopped by SIGTERM (handled like Ctrl-C: `run` ends its session `cancelled`, `chat` saves
-its session), 141 stdout closed early (`osiris logs list | head`).
+imported when that command runs. Exit codes (cli/exits.py, shared with `omlc`): 0 success,
+1 a step or the compile failed (or a session's files are damaged), 2 usage error (an unknown
+command names the nearest one; a missing optional dependency names its pip extra), 3 internal
+error, 130 cancelled (Ctrl-C), 143 stopped by SIGTERM (handled like Ctrl-C: `run` ends its
+session `cancelled`, `chat` saves its session), 141 stdout closed early (`osiris logs list | head`).
 
-`main` guards every command: an unexpected exception is one masked line (the traceback only
-under `--debug`), never a raw traceback.
+`main` runs every command inside cli/guard.py: an unexpected exception is one masked line (the
+traceback only under `--debug` or OSIRIS_DEBUG=1), never a raw traceback.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
+from osiris.cli.exits import ExitCode
+
 __all__ = ["build_parser", "main"]
 
-EXIT_INTERNAL, EXIT_USAGE, EXIT_CANCELLED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+EXIT_USAGE = ExitCode.USAGE
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -123,6 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_e2b_arguments(run)
 
+    from osiris.cli.omlc import check_arguments, compile_arguments  # argparse only
+
+    compile_arguments(sub.add_parser("compile", help="compile a pipeline into a manifest directory (omlc compile)"))
+    oml = sub.add_parser("oml", help="the OML language: validate pipeline files")
+    oml_sub = oml.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check_arguments(oml_sub.add_parser("validate", help="report every problem in OML files (omlc check)"))
+    test = sub.add_parser("test", help="test harnesses")
+    test_sub = test.add_subparsers(dest="action", metavar="ACTION", required=True)
+    from osiris.cli.commands.test_cmd import validation_arguments  # argparse only
+
+    validation_arguments(test_sub.add_parser(
+        "validation", help="replay chat repair scenarios against a recorded endpoint (offline)"))
+
     init = sub.add_parser("init", help="write a starter project (never overwrites)")
     init.add_argument("directory", nargs="?", default=".", help="where to write (default: .)")
 
@@ -166,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     logs_gc.add_argument("--older-than", type=_days, metavar="DAYS", help="delete sessions older than DAYS")
     logs_gc.add_argument("--dry-run", action="store_true")
     logs_gc.add_argument("--json", action="store_true")
+    logs_bundle = logs_sub.add_parser("bundle", help="zip one session's files, secrets masked")
+    logs_bundle.add_argument("session_id", metavar="ID")
+    _session_dir_arg(logs_bundle)
+    logs_bundle.add_argument("-o", "--out", required=True, metavar="FILE", help="the zip to write (never overwritten)")
+    logs_bundle.add_argument("--json", action="store_true", help="print what was bundled as JSON")
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a session")
     report.add_argument("session_id", metavar="ID")
@@ -183,39 +204,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from osiris.cli.guard import debug_requested, guarded
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv  # until the arguments are parsed
-    from osiris.oml.signals import exit_code, terminate_as_interrupt
+    return guarded("osiris", lambda: _main(argv), debug=debug_requested(argv))
 
-    terminate_as_interrupt()  # SIGTERM takes the Ctrl-C path (chat saves its session), exit 143
-    try:
-        if argv[:1] == ["chat"]:  # everything after `chat` belongs to llm.cli, options included
-            return _chat(argv[1:])
-        if argv[:1] == ["dump-prompts"]:
-            return _chat(argv[1:], dump_prompts=True)
-        parser = build_parser()
-        args = parser.parse_args(argv)
-        debug = bool(args.global_debug or getattr(args, "debug", False))
-        if hasattr(args, "debug"):
-            args.debug = debug  # `osiris --debug run ...` is `osiris run --debug ...`
-        from osiris.cli.project_args import apply_project_settings  # osiris.yaml, environment, defaults
 
-        code = apply_project_settings(args)
-        return code if code is not None else _dispatch(parser, args)
-    except BrokenPipeError:
-        return _broken_pipe()
-    except KeyboardInterrupt:
-        code = exit_code()
-        sys.stderr.write("\nosiris: " + ("terminated" if code != EXIT_CANCELLED else "interrupted") + "\n")
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["chat"]:  # everything after `chat` belongs to cli/chat.py, options included
+        return _chat(argv[1:])
+    if argv[:1] == ["dump-prompts"]:
+        return _chat(argv[1:], dump_prompts=True)
+    parser = build_parser()
+    from osiris.cli.guard import unknown_command
+
+    code = unknown_command(parser, [a for a in argv if a != "--debug"], "osiris")
+    if code is not None:
         return code
-    except Exception as error:  # noqa: BLE001 - a bug: one masked line, traceback only under --debug
-        return _internal_error(error, debug)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if hasattr(args, "debug"):
+        args.debug = bool(args.global_debug or args.debug)  # `osiris --debug run ...` is `osiris run --debug ...`
+    from osiris.cli.project_args import apply_project_settings  # osiris.yaml, environment, defaults
+
+    code = apply_project_settings(args)
+    return code if code is not None else _dispatch(parser, args)
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command in ("compile", "oml"):  # omlc's own commands, shared
+        return int(args.handler(args))
+    if args.command == "test":
+        from osiris.cli.commands.test_cmd import test_command
+
+        return test_command(args)
     if args.command == "run":
         from osiris.cli.commands.run_cmd import run_command
 
@@ -252,44 +279,6 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-def _broken_pipe() -> int:
-    """The reader of stdout went away (`osiris logs list | head`): stop quietly, like other CLIs.
-
-    stdout is pointed at /dev/null so the interpreter's final flush does not fail again.
-    """
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (AttributeError, OSError, ValueError):  # stdout is not a file (tests, embedding)
-        pass
-    return EXIT_BROKEN_PIPE
-
-
-def _internal_error(error: BaseException, debug: bool) -> int:
-    """A bug, not bad input: one line with the exception (secrets masked); the traceback under --debug."""
-    import os
-    import traceback
-
-    from osiris.runtime.secrets import SecretMasker
-
-    masker = SecretMasker()
-    masker.add_environment(os.environ)
-    try:
-        if debug:
-            sys.stderr.write(masker.mask("".join(traceback.format_exception(error))))
-        sys.stderr.write(
-            masker.mask(f"osiris: internal error: {type(error).__name__}: {error}")
-            + ("" if debug else " (rerun as `osiris --debug ...` for the traceback)")
-            + "\n"
-        )
-    except OSError:  # stderr is gone too: the exit code is all that is left
-        pass
-    return EXIT_INTERNAL
-
-
 def _chat(argv: list[str], dump_prompts: bool = False) -> int:
     from osiris.cli import chat as llm_cli
 
@@ -298,7 +287,7 @@ def _chat(argv: list[str], dump_prompts: bool = False) -> int:
     code = int(llm_cli.main(argv) or 0)
     from osiris.oml.signals import exit_code
 
-    return exit_code() if code == EXIT_CANCELLED else code  # chat returns 130 for SIGTERM too
+    return exit_code() if code == ExitCode.CANCELLED else code  # chat returns 130 for SIGTERM too
 
 
 def _version() -> str:

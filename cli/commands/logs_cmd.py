@@ -1,4 +1,4 @@
-"""`osiris logs list|show ID|gc`: browse and clean up session directories.
+"""`osiris logs list|show ID|gc|bundle ID`: browse, clean up and share session directories.
 
 Everything shown comes from files the runtime already masked when it wrote them. The status
 shown is `runtime.status.session_view`'s: a run whose status.json still says "running" is
@@ -29,6 +29,10 @@ def logs_command(args: argparse.Namespace) -> int:
         return _list(root, args)
     if args.action == "show":
         return _show(root, args)
+    if args.action == "bundle":
+        from osiris.cli.commands.bundle_cmd import bundle_command
+
+        return bundle_command(root, args)
     return _gc(root, args)
 
 

@@ -271,7 +271,7 @@ def test_an_unexpected_error_in_any_command_is_one_masked_line(tmp_path: Path, d
     result = subprocess.run(
         [sys.executable, "-c", _BOOM, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 1
-    assert "osiris: internal error: RuntimeError: bug near ***" in result.stderr
+    assert result.returncode == 3
+    assert "osiris: internal error[OML090]: RuntimeError: bug near ***" in result.stderr
     assert "hunter2-secret" not in result.stderr + result.stdout
     assert ("Traceback" in result.stderr) is debug
