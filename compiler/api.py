@@ -16,6 +16,7 @@ from pathlib import Path
 from osiris.compiler.checks.secrets import redact_diagnostics
 from osiris.compiler.connections import ConnectionsFile, find_connections_file, load_connections
 from osiris.compiler.context import CompileContext
+from osiris.compiler.manifest import Compiled
 from osiris.compiler.passes import PASSES, emit
 from osiris.compiler.spec_cache import default_registry
 from osiris.compiler.writer import write_tree
@@ -26,8 +27,8 @@ from osiris.oml.source import InputError, max_input_bytes, read_text
 from osiris.oml.span import Span
 from osiris.spec.registry import Registry
 
-__all__ = ["CompileOptions", "CompileResult", "SourceError", "compile_path", "compile_text", "connections_path",
-           "input_limit", "load_connections_for", "read_source", "write_output"]
+__all__ = ["CompileOptions", "CompileResult", "Compiled", "SourceError", "compile_path", "compile_text",
+           "connections_path", "input_limit", "load_connections_for", "read_source", "write_output"]
 
 
 @dataclass
@@ -52,6 +53,9 @@ class CompileResult:
     pipeline: Pipeline | None
     connections: ConnectionsFile | None = None
     """The connections file the compile checked against, so a runtime uses it instead of rereading."""
+    compiled: Compiled | None = None
+    """The compiled pipeline (manifest model, step configs, meta, source map): what `artifacts`
+    holds as bytes, for a runtime that runs it without reading the files back."""
 
     @property
     def ok(self) -> bool:
@@ -72,8 +76,9 @@ def connections_path(options: CompileOptions) -> Path | None:
     return path if path.is_absolute() or options.cwd is None else options.cwd / path
 
 
-def load_connections_for(options: CompileOptions, registry: Registry,
+def load_connections_for(options: CompileOptions, registry: Registry | None,
                          diagnostics: Diagnostics) -> ConnectionsFile | None:
+    """The connections file `options` name, parsed against `registry`'s families (default: the shipped specs)."""
     path = connections_path(options)
     if path is None:
         return None
@@ -81,7 +86,7 @@ def load_connections_for(options: CompileOptions, registry: Registry,
     if options.connections is not None and not path.exists():  # a FIFO or device: OML014 on reading
         diagnostics.add("OML091", Span.whole_file(label), f"connections file not found: {label}")
         return None
-    return load_connections(path, label, registry, diagnostics)
+    return load_connections(path, label, registry or default_registry(), diagnostics)
 
 
 def compile_text(text: str, file: str, options: CompileOptions | None = None,
@@ -112,16 +117,18 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
     try:
         pipeline = parse_pipeline(text, file, diagnostics, max_bytes)
         artifacts: dict[str, bytes] = {}
+        compiled: Compiled | None = None
         if pipeline is not None:
             for compiler_pass in PASSES:
                 pipeline = compiler_pass(pipeline, ctx)
-            pipeline, artifacts = emit(pipeline, ctx)
+            pipeline, artifacts, compiled = emit(pipeline, ctx)
     finally:
         if collecting:
             gc.enable()
     used = conns if isinstance(conns, ConnectionsFile) else None
     # A diagnostic may quote a value OML080 reports as a secret: shown masked, like its excerpt.
-    return CompileResult(file, redact_diagnostics(diagnostics.sorted(), text), artifacts, pipeline, used)
+    return CompileResult(file, redact_diagnostics(diagnostics.sorted(), text), artifacts, pipeline, used,
+                         compiled if not diagnostics.has_errors else None)
 
 
 def compile_path(path: Path, options: CompileOptions | None = None, registry: Registry | None = None,

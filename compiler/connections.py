@@ -26,17 +26,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.expr.nodes import EnvReference, Text
-from osiris.oml.expr.parser import ScalarPosition, has_expression, parse_env_template
+from osiris.oml.expr.parser import CONNECTION_FAST, ScalarPosition, has_expression, parse_env_template
 from osiris.oml.source import InputError, max_input_bytes, read_text
 from osiris.oml.span import Span
 from osiris.oml.suggest import did_you_mean, one_of
 from osiris.oml.yaml_loader import YNode, load_yaml
-from osiris.spec.models import Family, FamilyField
-from osiris.spec.registry import Registry
+
+if TYPE_CHECKING:  # a runtime resolves aliases without loading the component specs
+    from osiris.spec.models import Family, FamilyField
+    from osiris.spec.registry import Registry
+
+def split_ref(text: str) -> tuple[str, str] | None:
+    """`@mysql.shop` -> ("mysql", "shop"); None for anything else. Every reference OML can
+    write parses as the OML parser parses it (`oml.expr.parser.CONNECTION_FAST`, the grammar's
+    `connection` rule); beyond that, the alias is everything after the family's dot, because a
+    default alias the connections file defines (`shop.eu`) is referred to the same way."""
+    match = CONNECTION_FAST.fullmatch(text)
+    if match is not None:
+        return match.group(1), match.group(2)
+    family, dot, alias = text[1:].partition(".") if text.startswith("@") else ("", "", "")
+    if not dot or not alias or CONNECTION_FAST.fullmatch(f"@{family}.x") is None:
+        return None
+    return family, alias
+
 
 DEFAULT_FILE_NAME = "osiris_connections.yaml"
 RESERVED_KEYS = ("default", "allow_override")

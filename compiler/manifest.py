@@ -14,6 +14,7 @@ import json
 import os
 import stat
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from osiris.oml.canonical import fingerprint
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
+from osiris.oml.expr.parser import CONNECTION_FAST
 from osiris.oml.pointer import from_path
 from osiris.oml.span import Span
 
@@ -28,12 +30,18 @@ if TYPE_CHECKING:
     from osiris.compiler.connections import ConnectionsFile
     from osiris.spec.registry import Registry
 
-MANIFEST_VERSION = "1"
+MANIFEST_VERSION = "2"
+"""Version 2: each step carries its connection `family` and its one connection reference
+(version 1 also copied the reference into every cfg file, and runtimes read the component
+specs to learn the family). A runtime reads nothing but the manifest directory."""
 
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 """The OML step id rule (oml.lower.STEP_ID_RE): ids name cfg files and session directories."""
 _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
 _FP = r"^sha256:[0-9a-f]{64}$"
+CONNECTION_REF = f"^{CONNECTION_FAST.pattern}$"
+"""`@family.alias`: the OML parser's own pattern (oml.expr.parser), so one rule reads a reference."""
+FAMILY = r"^[a-z][a-z0-9_]*$"
 
 StepId = Annotated[str, StringConstraints(pattern=STEP_ID)]
 Name = Annotated[str, StringConstraints(pattern=_NAME)]
@@ -64,7 +72,13 @@ class ManifestStep(_Model):
     component_version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
     kind: Literal["extractor", "transform", "writer"]
     mode: Literal["extract", "transform", "write"]
-    connection: str | None = Field(pattern=r"^@[A-Za-z_][A-Za-z0-9_-]*\.[A-Za-z_][A-Za-z0-9_-]*$")
+    family: str | None = Field(pattern=FAMILY, description=(
+        "The component's connection family (`mysql`, `filesystem`, ...), or null for a component that "
+        "takes no connection: all a runtime needs to find a default alias or a step's output files."))
+    connection: str | None = Field(pattern=CONNECTION_REF, description=(
+        "The step's one connection reference, `@family.alias`, the default alias filled in when the "
+        "compiler knew the connections file; null otherwise (the runtime then uses the family's default "
+        "alias, if any). Never the alias's fields, and never repeated in the cfg file."))
     cfg: str = Field(pattern=r"^cfg/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$",
                      description="Always `cfg/<id>.json`: the only file a step's config is read from.")
     cfg_fp: Fingerprint
@@ -110,11 +124,57 @@ class Manifest(_Model):
         raise KeyError(step_id)
 
 
+class SourcePosition(_Model):
+    line: int = Field(ge=1)
+    column: int = Field(ge=1)
+
+
+class SourceMap(_Model):
+    """sourcemap.json: where each step is written in the OML, so a runtime error can cite
+    `pipeline.yaml:LINE`. Beside the manifest rather than in it: reformatting the OML moves
+    lines but must leave manifest.yaml and its fingerprint unchanged (docs/manifest.md)."""
+
+    file: str = Field(pattern=r"^[^/\\\x00-\x1f\x7f]{1,255}$", description="The OML file's base name.")
+    steps: dict[StepId, SourcePosition]
+
+    def cite(self, step_id: str) -> str | None:
+        """`pipeline.yaml:12:3` for the step, or None when the map does not know it."""
+        at = self.steps.get(step_id)
+        return None if at is None else f"{self.file}:{at.line}:{at.column}"
+
+    def citations(self) -> dict[str, str]:
+        return {step_id: f"{self.file}:{at.line}:{at.column}" for step_id, at in self.steps.items()}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One compiled pipeline, as a runtime takes it: what `omlc compile` writes, in memory."""
+
+    manifest: Manifest
+    cfgs: dict[str, dict[str, Any]]
+    """Each step's config by step id (the cfg files' data)."""
+    meta: dict[str, Any]
+    """meta.json's data (fingerprints, component versions)."""
+    sources: SourceMap | None = None
+    """sourcemap.json, when present and well-formed (it only ever improves error messages)."""
+
+
+def read_sources(data: bytes | None) -> SourceMap | None:
+    """sourcemap.json's bytes as a SourceMap; None when missing or malformed. It is not
+    fingerprinted, so a damaged one costs only the file:line in error messages, never a run."""
+    if data is None:
+        return None
+    try:
+        return SourceMap.model_validate_json(data)
+    except ValueError:
+        return None
+
+
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema of manifest.yaml, generated from the models (committed as spec/manifest.schema.json)."""
     schema = Manifest.model_json_schema(by_alias=True, mode="validation")
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": "https://osiris.dev/schemas/manifest/v1.json", **schema}
+            "$id": f"https://osiris.dev/schemas/manifest/v{MANIFEST_VERSION}.json", **schema}
 
 
 class ManifestError(Exception):
@@ -185,6 +245,14 @@ def load_manifest(
     if keep is not None:
         keep.update(reader.read)
     return manifest, cfgs, meta
+
+
+def warm_verifier() -> None:
+    """Load (and so cache) what `load_manifest` verifies against: the shipped component specs.
+    A sandbox template calls it once, so no job pays for parsing them."""
+    from osiris.compiler.spec_cache import default_registry
+
+    default_registry()
 
 
 def max_file_bytes(env: Mapping[str, str] | None = None) -> int:
@@ -353,19 +421,25 @@ def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Sp
                 walk(item)
 
     walk(root)
+    data = root.to_data()
+    version = data.get("manifest_version") if isinstance(data, dict) else MANIFEST_VERSION
+    if version != MANIFEST_VERSION:  # before the schema: an older manifest lacks fields, not sense
+        older = isinstance(version, str) and version.isdigit() and int(version) < int(MANIFEST_VERSION)
+        d.add("OML092", _span(spans, "/manifest_version", shown),
+              f"{shown} is a version {version} manifest; this runtime reads version {MANIFEST_VERSION}"
+              if older else f"manifest_version {version!r} is not supported (this runtime reads "
+              f"{MANIFEST_VERSION!r})",
+              help=f"recompile with omlc compile (this omlc writes manifest_version {MANIFEST_VERSION})",
+              pointer="/manifest_version")
+        return None
     try:
-        manifest = Manifest.model_validate(root.to_data())
+        manifest = Manifest.model_validate(data)
     except ValidationError as error:
         for issue in error.errors(include_url=False, include_input=False)[:50]:
             pointer = from_path("", [str(part) for part in issue["loc"]])
             at = _span(spans, pointer, shown)
             d.add("OML092", at, f"{shown} does not match the manifest schema at {pointer or '/'}: {issue['msg']}",
                   help="recompile the pipeline with omlc", pointer=pointer)
-        return None
-    if manifest.manifest_version != MANIFEST_VERSION:
-        d.add("OML092", _span(spans, "/manifest_version", shown),
-              f"manifest_version {manifest.manifest_version!r} is not supported (this runtime reads "
-              f"{MANIFEST_VERSION!r})", help="recompile with this omlc", pointer="/manifest_version")
         return None
     fingerprints = meta.get("fingerprints")
     expected = fingerprints.get("manifest_fp") if isinstance(fingerprints, dict) else None

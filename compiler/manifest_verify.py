@@ -8,11 +8,12 @@ have guaranteed. `verify_manifest` re-checks exactly that, with the compiler's o
   name a file outside the directory or a session directory outside the session);
 - OML094: a DAG whose `needs`, `inputs`, `edges`, `order`, `levels` and `connections` agree
   and name existing steps, recomputed with the planner's own `schedule` and `find_cycles`;
-- OML095: each component exists with this version, kind, mode and outputs, and its connection
-  reference belongs to the component's family;
+- OML095: each component exists with this version, kind, mode and outputs, its `family` is the
+  component's connection family (what runtimes act on), and its connection reference is
+  `@family.alias` of that family;
 - OML096: each cfg passes its component's checks (unknown keys, schema, constraints, inline
-  secrets, connection overrides, DuckDB SQL that reaches outside its inputs) and names the
-  same connection as the manifest;
+  secrets, connection overrides, DuckDB SQL that reaches outside its inputs) and holds no
+  `connection` (the manifest step's reference is the only one);
 - OML083-OML085: the path policy (compiler/path_policy.py), as when compiling.
 
 `load_manifest` calls it for `osiris run --manifest` and for the E2B worker alike, so no
@@ -31,6 +32,7 @@ from osiris.compiler.checks.duckdb_access import HINT as DUCKDB_HINT
 from osiris.compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
 from osiris.compiler.checks.graph import find_cycles
 from osiris.compiler.checks.secrets import find_inline_secrets
+from osiris.compiler.connections import split_ref
 from osiris.compiler.manifest import InputSource, Manifest, ManifestStep
 from osiris.compiler.passes.plan import schedule
 from osiris.compiler.path_policy import check_path, protected_files, step_roots
@@ -154,9 +156,18 @@ def _check_components(manifest: Manifest, registry: Registry, report: _Report) -
             problems.append(("mode", f"runs {spec.name} in mode '{step.mode}'; it runs in {modes}"))
         if step.outputs != list(spec.outputs):
             problems.append(("outputs", f"lists outputs {step.outputs}; {spec.name} produces {list(spec.outputs)}"))
+        family_of_spec = spec.family if spec.connection != "none" else None
+        if step.family != family_of_spec:
+            said = f"says family {step.family!r}" if step.family is not None else "has no family"
+            problems.append(("family", f"{said}; {spec.name} "
+                                       + (f"uses `{family_of_spec}` connections" if family_of_spec
+                                          else "takes no connection, so its family is null")))
         if step.connection is not None:
-            family = step.connection[1:].split(".", 1)[0]
-            if spec.connection == "none":
+            parts = split_ref(step.connection)
+            family = parts[0] if parts else None
+            if parts is None:
+                problems.append(("connection", f"has connection {step.connection!r}, which is not `@family.alias`"))
+            elif spec.connection == "none":
                 problems.append(("connection", f"has connection {step.connection}; {spec.name} takes none"))
             elif family != spec.family:
                 problems.append(("connection", f"has connection {step.connection}; {spec.name} needs "
@@ -177,7 +188,7 @@ def _check_connection_refs(manifest: Manifest, specs: Mapping[str, ComponentSpec
         if spec is None or not spec.family:
             continue
         if step.connection is not None:
-            family, _, alias = step.connection[1:].partition(".")
+            family, alias = split_ref(step.connection) or ("", "")
             if connections.lookup(family, alias) is None:
                 defined = sorted(f"@{family}.{name}" for name in connections.aliases.get(family, {}))
                 report.manifest("OML095", f"/steps/{index}/connection",
@@ -279,7 +290,7 @@ def _check_overrides(step_id: str, ref: str, cfg: dict[str, Any], connections: C
     alias field only when the connections file allows it, so a credential goes only to its host."""
     from osiris.compiler.connections import overridable
 
-    family_name, _, alias = ref[1:].partition(".")
+    family_name, alias = split_ref(ref) or ("", "")
     family, decl = registry.family(family_name), connections.lookup(family_name, alias)
     if family is None or decl is None:
         return
@@ -297,13 +308,13 @@ def _check_cfg(step_id: str, connection: str | None, spec: ComponentSpec, cfg: d
                registry: Registry, report: _Report, connections: ConnectionsFile | None) -> None:
     """OML096: the compiler's config checks on a compiled cfg (defaults filled, params bound)."""
     ref = connection
-    if ref is None and spec.connection == "required" and spec.family and connections is not None:
-        alias = connections.default_alias(spec.family)  # what the runtime will use
+    if ref is None and spec.connection != "none" and spec.family and connections is not None:
+        alias = connections.default_alias(spec.family)  # what the runtime will use (runtime.connections.step_ref)
         ref = f"@{spec.family}.{alias}" if alias else None
-    if cfg.get("connection") != connection:
+    if "connection" in cfg:
         report.cfg("OML096", step_id, "/connection",
-                   f"step '{step_id}': the cfg's connection {cfg.get('connection')!r} is not the manifest's "
-                   f"{connection!r}")
+                   f"step '{step_id}': the cfg names a connection ({cfg['connection']!r}); the manifest step's "
+                   f"`connection` ({connection!r}) is the only one a step runs with")
     properties = spec.properties
     for key in cfg:
         if key not in properties:

@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from osiris.compiler.connections import ConnectionsFile
+from osiris.compiler.connections import ConnectionsFile, split_ref
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.runtime.driver import DriverError, ResolvedConnection
 from osiris.runtime.secrets import SecretMasker
 
 __all__ = [
     "ConnectionsUnavailable", "RuntimeConnections", "UnencryptedNotices", "load_connections_file", "parse_ref",
+    "step_ref",
 ]
 
 
@@ -45,7 +46,6 @@ def load_connections_file(
     become ConnectionsUnavailable. `registry` is the spec registry (default: the shipped specs).
     """
     from osiris.compiler.api import CompileOptions, connections_path, load_connections_for
-    from osiris.compiler.spec_cache import default_registry
 
     label = str(explicit) if explicit is not None else None
     options = CompileOptions(
@@ -57,7 +57,7 @@ def load_connections_file(
     if not path.exists():  # a FIFO or device is refused by the loader (OML014), not called missing
         raise ConnectionsUnavailable(f"connections file not found: {explicit}")
     diagnostics = Diagnostics()
-    loaded = load_connections_for(options, registry or default_registry(), diagnostics)
+    loaded = load_connections_for(options, registry, diagnostics)
     errors = [d for d in diagnostics.sorted() if d.severity == "error"]
     if loaded is None or errors:
         raise ConnectionsUnavailable(f"{label or path.name} has errors", diagnostics.sorted())
@@ -65,12 +65,20 @@ def load_connections_file(
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
-    """`@mysql.shop` -> ("mysql", "shop")."""
-    body = ref[1:] if ref.startswith("@") else ref
-    family, _, alias = body.partition(".")
-    if not family or not alias:
+    """`@mysql.shop` -> ("mysql", "shop"), by the OML's own rule (`compiler.connections.split_ref`)."""
+    parts = split_ref(ref)
+    if parts is None:
         raise DriverError(f"invalid connection reference {ref!r}", hint="write it as @family.alias")
-    return family, alias
+    return parts
+
+
+def step_ref(family: str | None, connection: str | None, connections: Any) -> str | None:
+    """The reference a manifest step runs with: its own, else its family's default alias (the
+    compiler's rule, `ConnectionsFile.default_alias`, applied when the compile had no connections
+    file), else None. `connections` is a RuntimeConnections or the sandbox's stand-in."""
+    if connection:
+        return connection
+    return connections.default_ref(family) if family and connections is not None else None
 
 
 class UnencryptedNotices:

@@ -19,10 +19,17 @@ from typing import Any
 
 from osiris.compiler.api import CompileOptions, CompileResult, compile_path, write_output
 from osiris.compiler.connections import ConnectionsFile
-from osiris.compiler.manifest import COPIED, Manifest, ManifestError, load_manifest, manifest_files
+from osiris.compiler.manifest import (
+    COPIED,
+    Compiled,
+    Manifest,
+    ManifestError,
+    load_manifest,
+    manifest_files,
+    read_sources,
+)
 from osiris.compiler.path_policy import protected_files
 from osiris.compiler.render import diagnostic_json
-from osiris.oml.canonical import fingerprint
 from osiris.oml.diagnostics import Diagnostic
 from osiris.runtime.connections import (
     ConnectionsUnavailable,
@@ -48,7 +55,6 @@ __all__ = [
     "RunOutcome",
     "RunRequest",
     "UsageError",
-    "compiled_manifest",
     "run",
 ]
 
@@ -179,7 +185,7 @@ class _Run:
         self.spec_registry: Any = None
         self.executor: Callable[..., ExecResult] = execute
         self._compile_result: CompileResult | None = None
-        self._loaded: tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]] | None = None
+        self._loaded: Compiled | None = None
         self._connections: ConnectionsFile | None = None
         self._ended = False
 
@@ -219,7 +225,8 @@ class _Run:
         if self.cancel.is_set():  # Ctrl-C or SIGTERM while compiling: no step starts
             return self._finish("cancelled")
         assert self._loaded is not None
-        manifest, cfgs, meta = self._loaded
+        manifest, cfgs, meta = self._loaded.manifest, self._loaded.cfgs, self._loaded.meta
+        options.sources = self._loaded.sources.citations() if self._loaded.sources is not None else {}
         self.pipeline_name = manifest.pipeline.name
         self.manifest_fp = meta.get("fingerprints", {}).get("manifest_fp")
         conns = self._connections  # the file the compile or the manifest check used, not read again
@@ -256,12 +263,13 @@ class _Run:
             source = _absolute(request.manifest_dir, self.work_dir)
             verified: dict[str, bytes] = {}
             try:
-                self._loaded = load_manifest(
+                manifest, cfgs, meta = load_manifest(
                     source, label=str(request.manifest_dir), registry=self.spec_registry,
                     project_root=self.work_dir, connections=self._connections or _no_connections(),
                     env=self.env, keep=verified,
                 )
-                _copy_manifest(source, compiled, self._loaded[0], verified)
+                copied = _copy_manifest(source, compiled, manifest, verified)
+                self._loaded = Compiled(manifest, cfgs, meta, read_sources(copied.get("sourcemap.json")))
             except ManifestError as error:
                 return self._abort("manifest_error", str(error), error.diagnostics)
             except OSError as error:
@@ -304,14 +312,15 @@ class _Run:
         write_output(result, compiled)
         # The run uses what the compile built, not the files it just wrote: reading manifest.yaml
         # back (pure-Python YAML) and re-verifying every cfg took six times the compile itself.
-        self._loaded = compiled_manifest(result)
+        assert result.compiled is not None
+        self._loaded = result.compiled
         events.emit(
             "compile_complete",
             duration_ms=duration,
             warnings=counts["warning"],
             diagnostics=[diagnostic_json(d) for d in result.diagnostics],
             output="compiled",
-            manifest_fp=self._loaded[2].get("fingerprints", {}).get("manifest_fp"),
+            manifest_fp=self._loaded.meta.get("fingerprints", {}).get("manifest_fp"),
         )
         self._compile_result = result
         return None
@@ -438,13 +447,15 @@ class _Run:
             self.session.write_artifact("schemas.json", schemas)
 
 
-def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Mapping[str, bytes]) -> None:
+def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Mapping[str, bytes]) -> dict[str, bytes]:
     """Write the files of a verified manifest directory into the session (nothing else: no
     links, no extra files): the bytes that were verified, never the files read again (one
     swapped in after the check would be what the session, the report and a sandbox get);
-    the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing."""
+    the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing.
+    Returns what was written, by relative path."""
     from osiris.compiler.manifest import read_regular
 
+    written: dict[str, bytes] = {}
     for name in manifest_files(manifest):
         data = verified.get(name)
         if data is None:
@@ -453,28 +464,14 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
             data = read_regular(source / name, name)
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(data)
+        written[name] = data
+    return written
 
 
 def _no_connections() -> ConnectionsFile:
     """What verification checks connection references against when there is no connections
     file: no alias is defined, so a step that needs one is refused before anything runs."""
     return ConnectionsFile(path="(no connections file)")
-
-
-def compiled_manifest(result: CompileResult) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
-    """(manifest, cfg by step id, meta) of a successful compile, as `load_manifest` returns them
-    for the written directory, but built from the compile's IR and artifact bytes in memory."""
-    import json
-
-    from osiris.compiler.passes.emit import manifest_data  # the one builder of manifest.yaml's data
-
-    assert result.ok and result.pipeline is not None
-    artifacts = result.artifacts
-    cfgs = {
-        step.id: json.loads(artifacts[f"cfg/{step.id}.json"]) for step in result.pipeline.steps
-    }
-    data = manifest_data(result.pipeline, {step_id: fingerprint(cfg) for step_id, cfg in cfgs.items()})
-    return Manifest.model_validate(data), cfgs, json.loads(artifacts["meta.json"])
 
 
 def _version() -> str:

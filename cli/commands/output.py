@@ -109,6 +109,7 @@ def _problems(status: dict[str, Any], steps: dict[str, dict[str, Any]]) -> list[
             err = step["error"]
             lines.append("")
             lines.append(f"error: step {step_id} ({step.get('component')}) failed: {err.get('message')}")
+            lines.extend([f"  at: {err['source']}"] if err.get("source") else [])  # the step's OML file:line:col
             if err.get("hint"):
                 lines.append(f"  hint: {err['hint']}")
             if err.get("note"):

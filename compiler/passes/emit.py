@@ -13,7 +13,18 @@ from typing import Any
 
 from osiris.compiler import __version__
 from osiris.compiler.context import CompileContext
-from osiris.compiler.manifest import MANIFEST_VERSION
+from osiris.compiler.manifest import (
+    MANIFEST_VERSION,
+    Compiled,
+    InputSource,
+    Manifest,
+    ManifestEdge,
+    ManifestStep,
+    PipelineInfo,
+    Retry,
+    SourceMap,
+    SourcePosition,
+)
 from osiris.compiler.yaml_emit import dump_yaml
 from osiris.oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
 from osiris.oml.ir import Pipeline, Step
@@ -34,10 +45,12 @@ def oml_fingerprint(pipeline: Pipeline) -> str:
     return sha256_hex(text.encode("utf-8"))
 
 
-def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
+def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, Compiled | None]:
+    """The artifact bytes and the same pipeline as a `Compiled` object (None after an error)."""
     if ctx.diagnostics.has_errors or pipeline.plan is None:
-        return pipeline, {}
+        return pipeline, {}, None
     specs: dict[str, ComponentSpec] = {}
+    cfgs: dict[str, dict[str, Any]] = {}
     cfg_files: Artifacts = {}
     cfg_fps: dict[str, str] = {}
     for step in pipeline.steps:
@@ -52,15 +65,17 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
                                 f"step '{step.id}': NaN and infinity cannot appear in a config",
                                 pointer=join(step.pointer, "config"))
             continue
+        cfgs[step.id] = cfg
         cfg_fps[step.id] = sha256_hex(canonical)
         cfg_files[f"cfg/{step.id}.json"] = pretty_json(cfg)
     if ctx.diagnostics.has_errors:
-        return pipeline, {}
-    manifest = manifest_data(pipeline, cfg_fps)
+        return pipeline, {}, None
+    model = build_manifest(pipeline, cfg_fps, specs)
+    manifest = model.to_data()
     files: Artifacts = cfg_files
     files["manifest.yaml"] = dump_yaml(manifest)
     source = PurePath(pipeline.file).name
-    files["meta.json"] = pretty_json({
+    meta = {
         "compiler": {"name": "omlc", "version": __version__},
         "components": {name: {"spec_fp": spec.fingerprint, "version": spec.version}
                        for name, spec in sorted(specs.items())},
@@ -73,37 +88,33 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts]:
         },
         "manifest_version": MANIFEST_VERSION,
         "pipeline": {"name": pipeline.name, "source": source},
-    })
+    }
+    files["meta.json"] = pretty_json(meta)
     files["effective_config.json"] = pretty_json({
         "params": {k: {"source": b.source, "value": b.value} for k, b in pipeline.bound_params.items()},
         "profile": pipeline.profile,
     })
-    files["sourcemap.json"] = pretty_json({
-        "file": source,
-        "steps": {s.id: {"column": s.span.column, "line": s.span.line} for s in pipeline.steps},
-    })
-    return pipeline, dict(sorted(files.items()))
+    sources = SourceMap(file=source, steps={
+        s.id: SourcePosition(line=s.span.line, column=s.span.column) for s in pipeline.steps})
+    files["sourcemap.json"] = pretty_json(sources.model_dump(mode="json"))
+    # The cfg objects are the ones serialised above; nothing mutates them after this pass.
+    return pipeline, dict(sorted(files.items())), Compiled(model, cfgs, meta, sources)
 
 
 def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
-    """Defaults filled in, the connection reference resolved, nothing secret."""
+    """Defaults filled in, nothing secret. The connection reference is the manifest's alone
+    (`steps[].connection`): a second copy here could only disagree with it."""
     cfg: dict[str, Any] = {}
     for key, prop in spec.properties.items():
-        if isinstance(prop, dict) and "default" in prop and prop["default"] is not None:
+        if key != "connection" and isinstance(prop, dict) and "default" in prop and prop["default"] is not None:
             cfg[key] = prop["default"]
     cfg.update({k: v for k, v in step.config.items() if k != "connection"})
-    if step.connection_ref is not None:
-        cfg["connection"] = step.connection_ref
     return cfg
 
 
-def manifest_data(pipeline: Pipeline, cfg_fps: dict[str, str]) -> dict[str, Any]:
-    """manifest.yaml's data, keys in the order docs/manifest.md documents.
-
-    Built as plain data rather than through the pydantic `Manifest` model, so compiling does
-    not pay for building the model's validators; runtimes load it back through the model
-    (tests/compiler/test_manifest_model.py proves the two agree).
-    """
+def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str, ComponentSpec]) -> Manifest:
+    """The `Manifest` model of a planned pipeline: the one definition of manifest.yaml's shape
+    (its field order is the file's key order). `specs` maps canonical component names to specs."""
     assert pipeline.plan is not None
     plan = pipeline.plan
     by_id = {s.id: s for s in pipeline.steps}
@@ -112,28 +123,33 @@ def manifest_data(pipeline: Pipeline, cfg_fps: dict[str, str]) -> dict[str, Any]
     for step_id in plan.order:
         step = by_id[step_id]
         retry = step.retry
-        steps.append({
-            "id": step.id,
-            "component": step.canonical_component or step.component,
-            "component_version": step.component_version or "",
-            "kind": step.kind,
-            "mode": step.canonical_mode,
-            "connection": step.connection_ref,
-            "cfg": f"cfg/{step.id}.json",
-            "cfg_fp": cfg_fps[step.id],
-            "needs": list(step.depends_on),
-            "inputs": {i.name: {"step": i.step, "output": i.output} for i in step.data_inputs},
-            "outputs": list(step.outputs),
-            "level": level_of[step.id],
-            "retry": {"max_attempts": retry.max_attempts, "backoff_seconds": float(retry.backoff_seconds),
-                      "max_backoff_seconds": float(retry.max_backoff_seconds)},
-        })
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "pipeline": {"name": pipeline.name, "oml_version": pipeline.oml_version},
-        "steps": steps,
-        "order": list(plan.order),
-        "levels": [list(level) for level in plan.levels],
-        "edges": [{"from": e.from_, "output": e.output, "to": e.to, "input": e.input} for e in plan.edges],
-        "connections": sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
-    }
+        component = step.canonical_component or step.component
+        spec = specs[component]
+        assert step.kind is not None and step.canonical_mode is not None  # validate refused the step otherwise
+        steps.append(ManifestStep(
+            id=step.id,
+            component=component,
+            component_version=step.component_version or "",
+            kind=step.kind,
+            mode=step.canonical_mode,
+            family=spec.family if spec.connection != "none" else None,
+            connection=step.connection_ref,
+            cfg=f"cfg/{step.id}.json",
+            cfg_fp=cfg_fps[step.id],
+            needs=list(step.depends_on),
+            inputs={i.name: InputSource(step=i.step, output=i.output) for i in step.data_inputs},
+            outputs=list(step.outputs),
+            level=level_of[step.id],
+            retry=Retry(max_attempts=retry.max_attempts, backoff_seconds=float(retry.backoff_seconds),
+                        max_backoff_seconds=float(retry.max_backoff_seconds)),
+        ))
+    return Manifest(
+        manifest_version=MANIFEST_VERSION,
+        pipeline=PipelineInfo(name=pipeline.name, oml_version=pipeline.oml_version),
+        steps=steps,
+        order=list(plan.order),
+        levels=[list(level) for level in plan.levels],
+        edges=[ManifestEdge.model_validate({"from": e.from_, "output": e.output, "to": e.to, "input": e.input})
+               for e in plan.edges],
+        connections=sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
+    )

@@ -200,9 +200,9 @@ def main(argv: list[str]) -> int:
         site = unpack(wheel, site_dir / build)
         sys.path.insert(0, str(site))
         os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
-        from osiris.compiler.spec_cache import default_registry  # warm the spec cache inside the image
+        from osiris.compiler.manifest import warm_verifier  # cache what verifying a job's manifest reads
 
-        default_registry()
+        warm_verifier()
         print(site)
         return 0
     root = Path(argv[0]).resolve()

@@ -16,41 +16,31 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
-from osiris.runtime.connections import UnencryptedNotices
+from osiris.runtime.connections import UnencryptedNotices, step_ref
 from osiris.runtime.driver import DriverError, ResolvedConnection
 from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["PayloadConnections", "build_payload", "refs_needed"]
 
 
-def refs_needed(
-    manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]], connections: Any, specs: Any
-) -> tuple[list[str], dict[str, str | None]]:
-    """Every reference a step may resolve, and the default alias of each family steps fall back on."""
+def refs_needed(manifest: Manifest, connections: Any) -> tuple[list[str], dict[str, str | None]]:
+    """Every reference a step may resolve, and the default alias of each family steps fall back on
+    (the manifest's `family` of each step without a reference: no component spec is read)."""
     refs: set[str] = set(manifest.connections)
     defaults: dict[str, str | None] = {}
     for step in manifest.steps:
-        ref = step.connection or cfgs.get(step.id, {}).get("connection")
-        if ref:
-            refs.add(str(ref))
-            continue
-        spec = specs.get(step.component)
-        if spec is not None and spec.family and spec.connection == "required" and spec.family not in defaults:
-            defaults[spec.family] = connections.default_ref(spec.family)
-            if defaults[spec.family]:
-                refs.add(str(defaults[spec.family]))
+        if step.connection:
+            refs.add(step.connection)
+        elif step.family and step.family not in defaults:
+            defaults[step.family] = step_ref(step.family, None, connections)
+            if defaults[step.family]:
+                refs.add(str(defaults[step.family]))
     return sorted(refs), defaults
 
 
-def build_payload(
-    manifest: Manifest,
-    cfgs: Mapping[str, Mapping[str, Any]],
-    connections: Any,
-    specs: Any,
-    map_base_dir: Callable[[str], str],
-) -> dict[str, Any]:
+def build_payload(manifest: Manifest, connections: Any, map_base_dir: Callable[[str], str]) -> dict[str, Any]:
     """The JSON the worker gets: {"refs": {ref: fields or error}, "defaults": {family: ref}}."""
-    refs, defaults = refs_needed(manifest, cfgs, connections, specs)
+    refs, defaults = refs_needed(manifest, connections)
     entries: dict[str, Any] = {}
     for ref in refs:
         try:

@@ -171,10 +171,7 @@ class _SandboxRun:
 
     # -- prepare: everything that needs no sandbox -------------------------------------------
     def _prepare(self) -> None:
-        from osiris.compiler.spec_cache import default_registry
-
-        self.specs = default_registry()
-        problems = preflight(self.manifest, self.cfgs, self.specs)
+        problems = preflight(self.manifest, self.cfgs)
         if problems:
             raise _Failure(problems[0].message, problems[0].hint, step_id=problems[0].step_id)
         try:
@@ -188,12 +185,12 @@ class _SandboxRun:
         self.root = root
         try:
             self.staging: Staging = stage(
-                self.manifest, self.cfgs, self.specs, self.connections, self.exec_options.work_dir, root
+                self.manifest, self.cfgs, self.connections, self.exec_options.work_dir, root
             )
         except StagingRefused as refused:
             problem = refused.problem
             raise _Failure(problem.message, problem.hint, step_id=problem.step_id) from None
-        payload = build_payload(self.manifest, self.cfgs, self.connections, self.specs, self.staging.map_dir)
+        payload = build_payload(self.manifest, self.connections, self.staging.map_dir)
         host_env = getattr(self.connections, "env", None) or os.environ
         try:
             self.worker_env = worker_env(self.opts, host_env, PayloadConnections(payload, SecretMasker()).masker)

@@ -85,6 +85,8 @@ class StepError(_Message):
     transient: bool
     hint: Text | None = None
     note: Text | None = None
+    source: Short | None = None
+    """Where the OML writes the step (`pipeline.yaml:12:3`), from the job's sourcemap.json."""
 
 
 class Snapshot(_Message):

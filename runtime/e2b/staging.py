@@ -25,6 +25,7 @@ from typing import Any
 
 from osiris.compiler.manifest import Manifest
 from osiris.compiler.path_policy import PathRefused, confine_real, path_roots
+from osiris.runtime.connections import step_ref
 from osiris.runtime.driver import DriverError
 from osiris.runtime.e2b.paths import Mount, locate
 from osiris.runtime.e2b.transport import UploadFile
@@ -79,13 +80,12 @@ class Staging:
         return self.map_dir(str(host_file.parent)) + "/" + host_file.name
 
 
-def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]], specs: Any) -> list[Preflight]:
+def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]]) -> list[Preflight]:
     """Steps whose file paths a sandbox cannot mirror (checked before a sandbox is created)."""
     problems = []
     for step in manifest.steps:
-        spec = specs.get(step.component)
         raw = cfgs.get(step.id, {}).get("path")
-        if spec is not None and spec.family == "filesystem" and isinstance(raw, str) and raw:
+        if step.family == "filesystem" and isinstance(raw, str) and raw:
             problem = _check_path(step.id, raw)
             if problem is not None:
                 problems.append(problem)
@@ -95,7 +95,6 @@ def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]], specs: 
 def stage(
     manifest: Manifest,
     cfgs: Mapping[str, Mapping[str, Any]],
-    specs: Any,
     connections: Any,
     work_dir: Path,
     root: str,
@@ -107,12 +106,11 @@ def stage(
     extra_roots = tuple(getattr(file, "roots", ()) or ())
     secret_file = os.path.realpath(file.path) if isinstance(getattr(file, "path", None), str) else None
     for step in manifest.steps:
-        spec = specs.get(step.component)
         cfg = cfgs.get(step.id, {})
         raw = cfg.get("path")
-        if spec is None or spec.family != "filesystem" or not isinstance(raw, str) or not raw:
+        if step.family != "filesystem" or not isinstance(raw, str) or not raw:
             continue
-        base = _base_dir(step.connection or cfg.get("connection"), connections)
+        base = _base_dir(step_ref(step.family, step.connection, connections), connections)
         host_base = Path(staging.mounts[0].host) if base is None else _absolute(base, staging.mounts[0].host)
         # Mount a base_dir itself first (the payload maps it the same way), so its files land under it.
         sandbox_base = staging.map_dir(str(host_base))

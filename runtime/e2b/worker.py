@@ -144,8 +144,7 @@ class _Job:
         self._artifacts_sent: set[str] = set()
 
     def run(self, requested: list[dict[str, Any]]) -> None:
-        from osiris.compiler.manifest import load_manifest
-        from osiris.compiler.spec_cache import default_registry as spec_registry
+        from osiris.compiler.manifest import ManifestError, load_manifest, read_regular, read_sources
         from osiris.runtime.local.executor import ExecOptions, execute
         from osiris.runtime.registry import default_registry
 
@@ -159,7 +158,11 @@ class _Job:
                 "exec_step messages must name every step of the manifest with its cfg_fp "
                 f"(got {sorted(wanted)}, manifest has {sorted(plan)})"
             )
-        self.manifest, self.cfgs, self.specs = manifest, cfgs, spec_registry()
+        self.manifest, self.cfgs = manifest, cfgs
+        try:  # optional: it only lets a failed step cite its OML line
+            sources = read_sources(read_regular(self.root / "job" / "compiled" / "sourcemap.json", "sourcemap.json"))
+        except ManifestError:
+            sources = None
         opts = self.job.get("exec", {})
         options = ExecOptions(
             work_dir=self.work_dir,
@@ -168,6 +171,7 @@ class _Job:
             step_memory_bytes=int(opts.get("step_memory_bytes", 512 * 2**20)),
             keep_spill=bool(opts.get("keep_spill", False)),
             debug=bool(opts.get("debug", False)),
+            sources=sources.citations() if sources is not None else {},
         )
         session_id = self.job["session_id"]
         tmp = self.root / "tmp"
@@ -210,14 +214,15 @@ class _Job:
 
     def _send_artifact(self, step_id: str) -> None:
         """Report a filesystem writer's output file so the host can download it."""
+        from osiris.runtime.connections import step_ref
+
         step = self.manifest.step(step_id)
-        spec = self.specs.get(step.component)
         cfg = self.cfgs[step_id]
-        if spec is None or spec.family != "filesystem" or not isinstance(cfg.get("path"), str):
+        if step.family != "filesystem" or not isinstance(cfg.get("path"), str):
             return
         path = Path(cfg["path"]).expanduser()
         if not path.is_absolute():
-            ref = step.connection or cfg.get("connection")
+            ref = step_ref(step.family, step.connection, self.conns)
             base = None
             if ref:
                 try:

@@ -43,6 +43,8 @@ class ExecOptions:
     connections file; compiler/path_policy.py)."""
     protected_files: tuple[str, ...] = ()
     """Absolute paths no step may read or write: the connections file in use, whatever its name."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Step id -> `pipeline.yaml:LINE:COLUMN` (from sourcemap.json), cited by a failed step's error."""
 
 
 @dataclass
@@ -70,14 +72,9 @@ def execute(
     options: ExecOptions,
     on_change: Callable[[StepState], None] | None = None,
 ) -> ExecResult:
-    """Run every step of `manifest`; returns when all steps have finished, failed or stopped."""
-    from osiris.compiler.spec_cache import default_registry as spec_registry
+    """Run every step of `manifest`; returns when all steps have finished, failed or stopped.
 
-    specs = spec_registry()
-    families = {}
-    for step in manifest.steps:
-        spec = specs.get(step.component)
-        families[step.component] = (spec.family, spec.connection) if spec is not None else (None, "none")
+    The manifest and `cfgs` are all it reads: no component spec, no compiler pass."""
     spill_dir = tmp_dir / "spill"
     spill_dir.mkdir(parents=True, exist_ok=True)
     env = StepEnv(
@@ -90,7 +87,7 @@ def execute(
         tmp_dir=tmp_dir,
         batch_rows=options.batch_rows,
         step_memory_bytes=options.step_memory_bytes,
-        spec_family=families,
+        sources=options.sources,
         debug=options.debug,
         path_roots=options.path_roots,
         protected_files=options.protected_files,

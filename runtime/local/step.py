@@ -17,8 +17,8 @@ import logging
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from osiris.compiler.manifest import ManifestStep
 from osiris.runtime.backoff import backoff_delay
-from osiris.runtime.connections import RuntimeConnections
+from osiris.runtime.connections import RuntimeConnections, step_ref
 from osiris.runtime.driver import (
     Cancelled,
     DriverError,
@@ -74,8 +74,8 @@ class StepEnv:
     tmp_dir: Path
     batch_rows: int
     step_memory_bytes: int
-    spec_family: dict[str, tuple[str | None, str]]
-    """component -> (connection family, connection requirement: required|optional|none)."""
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Step id -> where the OML writes it (`pipeline.yaml:12:3`), cited by a failed step's error."""
     debug: bool = False
     on_change: Callable[[StepState], None] | None = None
     """Called after a step starts and after it ends (status.json updates, live display)."""
@@ -341,19 +341,10 @@ class StepRunner:
         metric("peak_rss_mb", round(state.peak_rss_bytes / 2**20, 1), "MiB", **tags)
 
     def _connection(self) -> ResolvedConnection | None:
-        ref = self.step.connection or self.cfg.get("connection")
-        if not ref:
-            family, requirement = self.env.spec_family.get(self.step.component, (None, "none"))
-            if family is None or requirement != "required":
-                return None
-            ref = self.env.connections.default_ref(family)
-            if ref is None:
-                raise DriverError(
-                    f"{self.step.component} needs a {family} connection and none is the default",
-                    hint=f'set `connection: "@{family}.<alias>"` in the step, or mark an alias '
-                    f"`default: true` in osiris_connections.yaml",
-                )
-        connection = self.env.connections.resolve(str(ref), step_id=self.step.id)
+        ref = step_ref(self.step.family, self.step.connection, self.env.connections)
+        if ref is None:
+            return None
+        connection = self.env.connections.resolve(ref, step_id=self.step.id)
         connection.check_overrides(self.cfg)  # whatever the driver does: docs/connections.md
         return connection
 
@@ -416,6 +407,9 @@ class StepRunner:
         self.origin = self.step.id
         self.traceback = "".join(traceback.format_exception(cause))
         self.state.error = describe_error(cause, note)
+        source = self.env.sources.get(self.step.id)
+        if source is not None:
+            self.state.error["source"] = source  # the OML line of the step: `pipeline.yaml:12:3`
         fields: dict[str, Any] = dict(self.state.error)
         if self.env.debug:
             fields["traceback"] = self.traceback

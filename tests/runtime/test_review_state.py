@@ -46,13 +46,14 @@ def test_pipeline_mode_uses_the_compile_result_not_the_written_files(run_oml, mo
 def test_the_in_memory_manifest_equals_the_verified_files(tmp_path):
     from osiris.compiler.api import CompileOptions, compile_text, write_output
     from osiris.compiler.manifest import load_manifest
-    from osiris.runtime.run import compiled_manifest
     from tests.runtime.doubles import spec_registry
 
     result = compile_text(ONE_STEP_PAIR, "p.yaml", CompileOptions(search_connections=False),
                           registry=spec_registry(), connections=None)
     write_output(result, tmp_path / "out")
-    assert compiled_manifest(result) == load_manifest(tmp_path / "out", registry=spec_registry())
+    compiled = result.compiled
+    loaded = load_manifest(tmp_path / "out", registry=spec_registry())
+    assert (compiled.manifest, compiled.cfgs, compiled.meta) == loaded
 
 
 # -- 2. reserved event and metric names ------------------------------------------------------------
@@ -183,8 +184,8 @@ def test_the_e2b_mirror_applies_a_worker_state_and_progress():
     manifest = Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},
         "steps": [{"id": "w", "component": "c.w", "component_version": "1.0.0", "kind": "writer", "mode": "write",
-                   "connection": None, "cfg": "cfg/w.json", "cfg_fp": "sha256:" + "0" * 64, "needs": [], "inputs": {},
-                   "outputs": [], "level": 0, "retry": {}}],
+                   "family": None, "connection": None, "cfg": "cfg/w.json", "cfg_fp": "sha256:" + "0" * 64,
+                   "needs": [], "inputs": {}, "outputs": [], "level": 0, "retry": {}}],
         "order": ["w"], "levels": [["w"]], "edges": [], "connections": [],
     })
     mirror = SessionMirror(manifest, events=None, metrics=None, on_change=None)

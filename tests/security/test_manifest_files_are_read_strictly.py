@@ -106,6 +106,15 @@ def _sixty_bad_steps(compiled: Path) -> None:
     (compiled / "manifest.yaml").write_text(text.replace("steps:\n", "steps:\n" + "- {}\n" * 60, 1), encoding="utf-8")
 
 
+def _as_version_1(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
+    """What omlc wrote before version 2: no `family`, the reference repeated in the cfg."""
+    data["manifest_version"] = "1"
+    for entry in data["steps"]:
+        del entry["family"]
+        if entry["connection"]:
+            cfgs[entry["id"]]["connection"] = entry["connection"]
+
+
 SCENARIOS: dict[str, dict[str, Any]] = {name: {"raw": raw} for name, raw in {
     "cfg-repeats-a-key": _write("cfg/write.json", '{"path": "a", "path": "b"}'),
     "meta-repeats-a-key": _write("meta.json", '{"fingerprints": {}, "fingerprints": {}}'),
@@ -126,7 +135,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {name: {"raw": raw} for name, raw in {
     "cfg-at-max-depth": {"edit": _deep_cfg(MAX_JSON_DEPTH)},
     "cfg-past-max-depth": {"edit": _deep_cfg(MAX_JSON_DEPTH + 1)},
     "schema-value": {"edit": lambda data, cfgs: step(data, "write").update(level=-1)},
-    "manifest-version": {"edit": lambda data, cfgs: data.update(manifest_version="2")},
+    "manifest-version-1": {"edit": _as_version_1},
+    "manifest-version-unknown": {"edit": lambda data, cfgs: data.update(manifest_version="3")},
     "misnamed-first": {"edit": _misnamed_first_and_unknown_key_second},
     "manifest-edited": {"edit": lambda data, cfgs: data["pipeline"].update(name="other"), "refingerprint": False},
     "cfg-edited": {"edit": lambda data, cfgs: cfgs["write"].update(path="out/other.csv"), "refingerprint": False},
@@ -222,15 +232,20 @@ EXPECTED: dict[str, Found] = {
         ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json nests more than 100 levels deep", OMLC),
     ],
     "schema-value": [
-        ("OML092", "c/manifest.yaml:35:10", "/steps/1/level",
+        ("OML092", "c/manifest.yaml:37:10", "/steps/1/level",
          "c/manifest.yaml does not match the manifest schema at /steps/1/level: Input should be greater than or "
          "equal to 0",
          OMLC),
     ],
-    "manifest-version": [
+    "manifest-version-1": [
         ("OML092", "c/manifest.yaml:7:19", "/manifest_version",
-         "manifest_version '2' is not supported (this runtime reads '1')",
-         "recompile with this omlc"),
+         "c/manifest.yaml is a version 1 manifest; this runtime reads version 2",
+         "recompile with omlc compile (this omlc writes manifest_version 2)"),
+    ],
+    "manifest-version-unknown": [
+        ("OML092", "c/manifest.yaml:7:19", "/manifest_version",
+         "manifest_version '3' is not supported (this runtime reads '2')",
+         "recompile with omlc compile (this omlc writes manifest_version 2)"),
     ],
     "misnamed-first": [
         ("OML096", "c/cfg/write.json:12:9", "/zz",

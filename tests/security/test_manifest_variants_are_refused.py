@@ -103,7 +103,7 @@ def _manifest_version(value: Any):  # noqa: ANN202, ANN401
     _retry(max_attempts=0), _retry(max_attempts=-1), _retry(max_attempts=10**30),
     _retry(backoff_seconds=-1),
     _manifest_version(1), _manifest_version(1.0), _manifest_version(None), _manifest_version([]),
-    _manifest_version("2"), _manifest_version("1\n"),
+    _manifest_version("1"), _manifest_version("3"), _manifest_version("2\n"),
 ], ids=lambda f: f.__name__)
 def test_schema_values_out_of_range_are_refused(tmp_path, edit):  # noqa: ANN001
     _refused(tmp_path, "OML092", edit)
@@ -168,10 +168,6 @@ CONNECTIONS = ("version: 1\nconnections:\n  supabase:\n    main:\n      url: htt
 def _alias(ref: str | None):  # noqa: ANN202
     def edit(data, cfgs) -> None:  # noqa: ANN001
         step(data, "write")["connection"] = ref
-        if ref is None:
-            del cfgs["write"]["connection"]
-        else:
-            cfgs["write"]["connection"] = ref
         data["connections"] = [ref] if ref else []
     return edit
 

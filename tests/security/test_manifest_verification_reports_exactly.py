@@ -98,9 +98,7 @@ def _cfg(step_id: str, **values: Any):  # noqa: ANN202, ANN401
 def _connect(step_id: str, ref: str | None, **cfg: Any):  # noqa: ANN202, ANN401
     """Point a step at `ref` everywhere the manifest names it, so only the rule about `ref` fires."""
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
-        step(data, step_id)["connection"] = cfgs[step_id]["connection"] = ref
-        if ref is None:
-            del cfgs[step_id]["connection"]  # as the compiler writes a step without one
+        step(data, step_id)["connection"] = ref
         cfgs[step_id].update(cfg)
         data["connections"] = sorted({ref, *(s["connection"] for s in data["steps"] if s["connection"])} - {None})
     return edit
@@ -151,6 +149,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "mode": {"edit": _set("write", mode="transform")},
     "outputs": {"edit": _set("write", outputs=["df"])},
     "connection-on-no-connection": {"pipeline": DUCK, "edit": _connect("q", "@duckdb.x")},
+    "family-of-another-component": {"edit": _set("write", family="mysql")},
+    "family-on-no-connection": {"pipeline": DUCK, "edit": _set("q", family="filesystem")},
+    "family-missing": {"edit": _set("write", family=None)},
+    "connection-not-an-alias-form": {"edit": _connect("write", "filesystem.lake")},
+    "connection-with-a-dotted-alias": {"edit": _connect("write", "@filesystem.lake.x")},
     "connection-of-another-family": {"pipeline": MYSQL, "connections": CONNECTIONS,
                                      "edit": _connect("read", "@supabase.shop")},
     "undefined-alias": {"pipeline": MYSQL, "connections": CONNECTIONS, "edit": _connect("read", "@mysql.other")},
@@ -192,53 +195,76 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 R = RECOMPILE
+CONNECTION_PATTERN = "'^@([A-Za-z_][A-Za-z0-9_-]*)\\.([A-Za-z_][A-Za-z0-9_-]*)$'"
 EXPECTED: dict[str, Found] = {
+    "family-of-another-component": [
+        ("OML095", "c/manifest.yaml:32:11", "/steps/1/family",
+         "step 'write' says family 'mysql'; filesystem.csv_writer uses `filesystem` connections", R),
+    ],
+    "family-on-no-connection": [
+        ("OML095", "c/manifest.yaml:34:11", "/steps/1/family",
+         "step 'q' says family 'filesystem'; duckdb.processor takes no connection, so its family is null", R),
+    ],
+    "family-missing": [
+        ("OML095", "c/manifest.yaml:32:11", "/steps/1/family",
+         "step 'write' has no family; filesystem.csv_writer uses `filesystem` connections", R),
+    ],
+    "connection-not-an-alias-form": [
+        ("OML092", "c/manifest.yaml:31:15", "/steps/1/connection",
+         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match pattern "
+         + CONNECTION_PATTERN, "recompile the pipeline with omlc"),
+    ],
+    "connection-with-a-dotted-alias": [
+        ("OML092", "c/manifest.yaml:31:15", "/steps/1/connection",
+         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match pattern "
+         + CONNECTION_PATTERN, "recompile the pipeline with omlc"),
+    ],
     "duplicate-id": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:47:7", "/steps/2/id", "step id 'write' appears twice", R),
+        ("OML094", "c/manifest.yaml:50:7", "/steps/2/id", "step id 'write' appears twice", R),
     ],
     "unknown-need": [
-        ("OML094", "c/manifest.yaml:37:17", "/steps/1/needs/1", "step 'write' needs unknown step 'ghost'", R),
+        ("OML094", "c/manifest.yaml:39:17", "/steps/1/needs/1", "step 'write' needs unknown step 'ghost'", R),
     ],
     "self-need": [
-        ("OML094", "c/manifest.yaml:37:17", "/steps/1/needs/1", "step 'write' needs itself", R),
+        ("OML094", "c/manifest.yaml:39:17", "/steps/1/needs/1", "step 'write' needs itself", R),
     ],
     "need-twice": [
-        ("OML094", "c/manifest.yaml:37:10", "/steps/1/needs", "step 'write' lists a step twice in `needs`", R),
+        ("OML094", "c/manifest.yaml:39:10", "/steps/1/needs", "step 'write' lists a step twice in `needs`", R),
     ],
     "input-from-unknown": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:33:11", "/steps/1/inputs/read",
+        ("OML094", "c/manifest.yaml:35:11", "/steps/1/inputs/read",
          "input 'read' of step 'write' comes from unknown step 'ghost'",
          R),
-        ("OML094", "c/manifest.yaml:37:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "input-from-itself": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:33:8", "/steps/1/inputs/x", "input 'x' of step 'write' comes from itself", R),
-        ("OML094", "c/manifest.yaml:37:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:35:8", "/steps/1/inputs/x", "input 'x' of step 'write' comes from itself", R),
+        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "input-not-in-needs": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:50:8", "/steps/2/inputs/x",
+        ("OML094", "c/manifest.yaml:53:8", "/steps/2/inputs/x",
          "input 'x' of step 'write' comes from 'read', which its `needs` does not list",
          R),
-        ("OML094", "c/manifest.yaml:54:11", "/steps/2/needs/0",
+        ("OML094", "c/manifest.yaml:57:11", "/steps/2/needs/0",
          "step 'write' needs 'q', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "unproduced-output": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:33:11", "/steps/1/inputs/read",
+        ("OML094", "c/manifest.yaml:35:11", "/steps/1/inputs/read",
          "input 'read' of step 'write' reads output 'rows', which 'read' does not produce",
          R),
     ],
     "cycle": [
-        ("OML094", "c/manifest.yaml:22:10", "/steps/0/needs", "dependency cycle: read -> write -> read", R),
+        ("OML094", "c/manifest.yaml:23:10", "/steps/0/needs", "dependency cycle: read -> write -> read", R),
     ],
     "edges": [
         ("OML094", "c/manifest.yaml:2:8", "/edges", "`edges` do not match the steps' `inputs`", R),
@@ -258,36 +284,36 @@ EXPECTED: dict[str, Found] = {
         ("OML094", "c/manifest.yaml:5:1", "/levels", "`levels` are not the plan of the steps' `needs`", R),
     ],
     "level": [
-        ("OML094", "c/manifest.yaml:35:10", "/steps/1/level", "step 'write' says level 0; its `needs` put it at 1", R),
+        ("OML094", "c/manifest.yaml:37:10", "/steps/1/level", "step 'write' says level 0; its `needs` put it at 1", R),
     ],
     "extractor-after-extractor": [],
     "extractor-data-input": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:35:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
+        ("OML094", "c/manifest.yaml:37:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
     ],
     "extractor-input-from-unknown": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:35:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
-        ("OML094", "c/manifest.yaml:35:12", "/steps/1/inputs/ghost",
+        ("OML094", "c/manifest.yaml:37:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
+        ("OML094", "c/manifest.yaml:37:12", "/steps/1/inputs/ghost",
          "input 'ghost' of step 'read2' comes from unknown step 'ghost'",
          R),
-        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:41:11", "/steps/1/needs/0",
          "step 'read2' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "extractor-after-a-step-with-two-outputs": [
-        ("OML095", "c/manifest.yaml:25:12", "/steps/0/outputs",
+        ("OML095", "c/manifest.yaml:26:12", "/steps/0/outputs",
          "step 'read' lists outputs ['df', 'x']; filesystem.csv_extractor produces ['df']",
          R),
     ],
     "needed-data-not-read": [
-        ("OML094", "c/manifest.yaml:54:14", "/steps/2/needs/1",
+        ("OML094", "c/manifest.yaml:57:14", "/steps/2/needs/1",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "writer-two-inputs": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:50:5", "/steps/2/inputs", "writer 'write' has 2 data inputs", R),
+        ("OML094", "c/manifest.yaml:53:5", "/steps/2/inputs", "writer 'write' has 2 data inputs", R),
     ],
     "unknown-component": [
         ("OML096", "c/cfg/write.json:10:12", "/pathh",
@@ -300,32 +326,32 @@ EXPECTED: dict[str, Found] = {
          "'postgres.extractor', 'postgres.writer', 'supabase.extractor' or 'supabase.writer'"),
     ],
     "misspelt-component": [
-        ("OML095", "c/manifest.yaml:28:14", "/steps/1/component",
+        ("OML095", "c/manifest.yaml:29:14", "/steps/1/component",
          "step 'write': unknown component 'filesystem.csv_writr'",
          "did you mean 'filesystem.csv_writer'?"),
     ],
     "component-version": [
-        ("OML095", "c/manifest.yaml:29:22", "/steps/1/component_version",
+        ("OML095", "c/manifest.yaml:30:22", "/steps/1/component_version",
          "step 'write' was compiled for filesystem.csv_writer 2.0.0; this runtime has 1.0.0",
          R),
     ],
     "kind": [
-        ("OML095", "c/manifest.yaml:34:9", "/steps/1/kind",
+        ("OML095", "c/manifest.yaml:36:9", "/steps/1/kind",
          "step 'write' says kind 'transform'; filesystem.csv_writer is a writer",
          R),
     ],
     "mode": [
-        ("OML095", "c/manifest.yaml:36:9", "/steps/1/mode",
+        ("OML095", "c/manifest.yaml:38:9", "/steps/1/mode",
          "step 'write' runs filesystem.csv_writer in mode 'transform'; it runs in 'write'",
          R),
     ],
     "outputs": [
-        ("OML095", "c/manifest.yaml:38:12", "/steps/1/outputs",
+        ("OML095", "c/manifest.yaml:40:12", "/steps/1/outputs",
          "step 'write' lists outputs ['df']; filesystem.csv_writer produces []",
          R),
     ],
     "connection-on-no-connection": [
-        ("OML095", "c/manifest.yaml:32:15", "/steps/1/connection",
+        ("OML095", "c/manifest.yaml:33:15", "/steps/1/connection",
          "step 'q' has connection @duckdb.x; duckdb.processor takes none",
          R),
     ],
@@ -348,12 +374,12 @@ EXPECTED: dict[str, Found] = {
         ("OML095", "c/manifest.yaml:15:22", "/steps/0/component_version",
          "step 'read' was compiled for filesystem.csv_extractor 2.0.0; this runtime has 1.0.0",
          R),
-        ("OML095", "c/manifest.yaml:30:15", "/steps/1/connection",
+        ("OML095", "c/manifest.yaml:31:15", "/steps/1/connection",
          "step 'write' uses @mysql.other, which osiris_connections.yaml does not define",
          "defined for mysql: @mysql.shop"),
     ],
     "family-without-aliases": [
-        ("OML095", "c/manifest.yaml:11:15", "/steps/0/connection",
+        ("OML095", "c/manifest.yaml:12:15", "/steps/0/connection",
          "step 'read' uses @mysql.shop, which osiris_connections.yaml does not define",
          "add it to the connections file, or recompile the pipeline with omlc; an edited manifest is not run"),
     ],
@@ -366,7 +392,8 @@ EXPECTED: dict[str, Found] = {
     ],
     "cfg-connection": [
         ("OML096", "c/cfg/read.json:4:17", "/connection",
-         "step 'read': the cfg's connection '@filesystem.lake' is not the manifest's None",
+         "step 'read': the cfg names a connection ('@filesystem.lake'); the manifest step's "
+         "`connection` (None) is the only one a step runs with",
          R),
     ],
     "unknown-key-suggested": [
@@ -391,7 +418,7 @@ EXPECTED: dict[str, Found] = {
          R),
     ],
     "constraint": [
-        ("OML096", "c/cfg/read.json:6:12", "/table",
+        ("OML096", "c/cfg/read.json:5:12", "/table",
          "step 'read': give either `query` or `table`, not both",
          "remove `table` or `query`"),
     ],
@@ -401,7 +428,7 @@ EXPECTED: dict[str, Found] = {
          "add one of 'query' or 'table'"),
     ],
     "override": [
-        ("OML096", "c/cfg/read.json:5:11", "/host",
+        ("OML096", "c/cfg/read.json:4:11", "/host",
          "step 'read' overrides `host` of @mysql.shop, which its connection does not allow",
          "a credential goes only to the host written next to it; recompile the pipeline with omlc; an edited "
          "manifest is not run"),
@@ -413,12 +440,12 @@ EXPECTED: dict[str, Found] = {
          "manifest is not run"),
     ],
     "blank-override": [
-        ("OML096", "c/cfg/read.json:6:11", "/port",
+        ("OML096", "c/cfg/read.json:5:11", "/port",
          "step 'read' (mysql.extractor): /port: None is not of type 'integer'",
          R),
     ],
     "secret-in-cfg": [
-        ("OML096", "c/cfg/read.json:5:15", "/password",
+        ("OML096", "c/cfg/read.json:4:15", "/password",
          "step 'read': secret written inline: `password` is a secret field of this component",
          "secrets come from osiris_connections.yaml at run time, never from a cfg file"),
     ],
@@ -455,7 +482,7 @@ EXPECTED: dict[str, Found] = {
     ],
     "path-from-the-alias-base-dir": [],
     "path-leaves-the-alias-base-dir": [
-        ("OML083", "c/cfg/write.json:10:11", "/path",
+        ("OML083", "c/cfg/write.json:9:11", "/path",
          "step 'write': path '../../x.csv' leaves the project",
          "use a path inside the project (relative to the directory omlc and osiris run start in), or have the "
          "operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"),

@@ -109,10 +109,10 @@ def test_a_missing_meta_file_and_an_unsupported_version(tmp_path: Path) -> None:
     assert str(caught.value).startswith("cannot read c/meta.json")
 
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
-        data["manifest_version"] = "2"
+        data["manifest_version"] = "3"
 
     code, _, _, message = _only(_problems(tmp_path / "b", edit))
-    assert code == "OML092" and message == "manifest_version '2' is not supported (this runtime reads '1')"
+    assert code == "OML092" and message == "manifest_version '3' is not supported (this runtime reads '2')"
 
 
 # -- OML094 -----------------------------------------------------------------------------------------
@@ -176,7 +176,6 @@ def test_component_rules(tmp_path: Path, key: str, value: Any, message: str) -> 
 def test_a_connection_on_a_component_that_takes_none(tmp_path: Path) -> None:
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
         step(data, "q")["connection"] = "@duckdb.x"
-        cfgs["q"]["connection"] = "@duckdb.x"
         data["connections"] = ["@duckdb.x"]
 
     found = _problems(tmp_path, edit, DUCK)
@@ -197,8 +196,8 @@ def test_an_unknown_key_points_at_its_line_in_the_cfg_file(tmp_path: Path) -> No
 @pytest.mark.parametrize(("change", "message"), [
     (lambda c: c.update(delimiter=";;"), "step 'read' (filesystem.csv_extractor): /delimiter: "),
     (lambda c: c.pop("path"), "step 'read' (filesystem.csv_extractor): /path: "),
-    (lambda c: c.update(connection="@filesystem.lake"), "step 'read': the cfg's connection '@filesystem.lake' "
-                                                         "is not the manifest's None"),
+    (lambda c: c.update(connection="@filesystem.lake"), "step 'read': the cfg names a connection "
+                                                         "('@filesystem.lake'); the manifest step's "),
     (lambda c: c.update(encoding="mysql://u:pw@h/db"), "step 'read': secret written inline: "),
 ])
 def test_cfg_rules(tmp_path: Path, change, message: str) -> None:  # noqa: ANN001

@@ -76,14 +76,10 @@ steps:
 )
 def test_staging_marks_the_writers_whose_download_must_not_clobber(tmp_path, extra, kept):
     from osiris.compiler.api import CompileOptions, compile_text
-    from osiris.compiler.spec_cache import default_registry
     from osiris.runtime.e2b.staging import stage
-    from osiris.runtime.run import compiled_manifest
 
     (tmp_path / "in.csv").write_text("id\n1\n")
     result = compile_text(PIPELINE.format(extra=extra), "pipeline.yaml", CompileOptions(cwd=tmp_path))
     assert result.ok, result.diagnostics
-    manifest, cfgs, _ = compiled_manifest(result)
-    specs = {c: default_registry().get(c) for c in ("filesystem.csv_extractor", "filesystem.csv_writer")}
-    staging = stage(manifest, cfgs, specs, None, tmp_path, "/sandbox")
+    staging = stage(result.compiled.manifest, result.compiled.cfgs, None, tmp_path, "/sandbox")
     assert staging.keep_existing == kept

@@ -289,7 +289,7 @@ def test_the_sandbox_worker_gets_the_same_policy(tmp_path: Path) -> None:
     file = load_connections_file(tmp_path / "osiris_connections.yaml", tmp_path)
     host = RuntimeConnections(file, SecretMasker(), ENV)
     manifest = SimpleNamespace(connections=["@postgres.wh"], steps=[])
-    payload = build_payload(manifest, {}, host, None, str)  # type: ignore[arg-type]
+    payload = build_payload(manifest, host, str)  # type: ignore[arg-type]
     worker = PayloadConnections(json.loads(json.dumps(payload)), SecretMasker()).resolve("@postgres.wh")
     keys = ("host", "port", "database", "user")
     assert worker.with_overrides({"database": "other"}, keys)["database"] == "other"
