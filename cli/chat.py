@@ -173,6 +173,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
+    from osiris.cli.extras import require_extra
+
+    require_extra("chat")  # before llm's imports, so a bare install is told [chat] (not [run], for rich)
     from osiris.cli.project_args import chat_environment
     from osiris.cli.settings import SettingsError
     from osiris.compiler.path_policy import path_roots
