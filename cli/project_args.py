@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from osiris.cli.exits import ExitCode
 from osiris.cli.project import Project, load_project, shown_path
 from osiris.cli.settings import SettingsError
 
@@ -46,7 +47,7 @@ def apply_project_settings(args: argparse.Namespace) -> int | None:
     except SettingsError as error:
         sys.stderr.write("".join(problem.render() for problem in error.problems))
         sys.stderr.write(f"osiris {command}: error: the project settings are invalid (see above)\n")
-        return 2
+        return ExitCode.USAGE
     _fill(args, command, project)
     return None
 
@@ -98,10 +99,10 @@ def chat_environment(env: Mapping[str, str]) -> dict[str, str]:
     bad osiris.yaml."""
     from osiris.cli.settings import ENV_VARS
 
-    project = load_project(env=env)
+    project = load_project(env={})  # the chat client reads (and checks) its variables itself
     merged = dict(env)
     for key, source in project.resolved.sources.items():
-        if not key.startswith("chat.") or source in ("default", "cli") or source.startswith("env:"):
+        if not key.startswith("chat.") or source == "default" or env.get(ENV_VARS[key], "").strip():
             continue
         if key == "chat.base_url" and env.get("OPENAI_BASE_URL"):
             continue  # an endpoint in the environment beats the file, under either name

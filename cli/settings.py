@@ -35,7 +35,8 @@ class _Section(BaseModel):
 
 
 class RunSettings(_Section):
-    step_memory: int = Field(512 * MiB, ge=1, description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
+    step_memory: int = Field(512 * MiB, ge=1,
+                             description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
     batch_rows: int = Field(65536, ge=1, description="preferred rows per record batch")
 
     @field_validator("step_memory", mode="before")

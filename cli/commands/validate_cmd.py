@@ -6,7 +6,7 @@ with `--doctor` that each connection answers. Prints every setting with its valu
 it came from. Modes: `off` (only the settings), `warn` (warnings are shown, errors fail),
 `strict` (warnings fail too); `--mode`, else OSIRIS_VALIDATION, else osiris.yaml, else warn.
 
-Exit codes: 0 passed, 1 a check failed, 2 usage error.
+Exit codes (cli/exits.py): 0 passed, 1 a check failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import os
 import sys
 from typing import Any
 
+from osiris.cli.exits import ExitCode
+
 __all__ = ["add_validate_parser", "validate_command"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 MODES = ("off", "warn", "strict")
 
 
@@ -46,7 +47,7 @@ def validate_command(args: argparse.Namespace) -> int:
 
     if not args.timeout > 0 or args.timeout != args.timeout:
         sys.stderr.write(f"osiris validate: error: --timeout expects a positive number, got {args.timeout}\n")
-        return EXIT_USAGE
+        return ExitCode.USAGE
     masker = SecretMasker()
     masker.add_environment(os.environ)
     problems: list[Problem] = []
@@ -70,7 +71,8 @@ def validate_command(args: argparse.Namespace) -> int:
     warnings = sum(p.severity == "warning" for p in problems)
     failed = errors > 0 or (mode == "strict" and warnings > 0)
     report["checks"] = [vars(p) for p in problems]
-    report.update(ok=not failed, errors=errors, warnings=warnings, exit_code=EXIT_FAILED if failed else EXIT_OK)
+    code = ExitCode.FAILED if failed else ExitCode.OK
+    report.update(ok=not failed, errors=errors, warnings=warnings, exit_code=int(code))
     _print(report, problems, masker, as_json=args.json)
     return report["exit_code"]
 

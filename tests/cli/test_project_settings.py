@@ -163,3 +163,26 @@ def test_the_repository_osiris_yaml_and_the_init_template_are_valid(tmp_path, mo
     assert load_project(env={}).config == repo / "osiris.yaml"
     monkeypatch.chdir(_project(tmp_path, PROJECT))
     assert load_project(env={}).resolved.sources["sessions_dir"].startswith("osiris.yaml:")
+
+
+def _run_args(**overrides):
+    import argparse
+
+    values = dict(command="run", pipeline="p.yaml", manifest=None, session_dir=None, connections=None,
+                  step_memory=None, batch_rows=None, e2b=False, e2b_timeout=None, e2b_cpu=None,
+                  e2b_template=None, e2b_env=[], e2b_transport=None)
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def test_sandbox_settings_apply_with_e2b_and_stay_out_without_it(tmp_path, monkeypatch):
+    from osiris.cli.project_args import apply_project_settings
+
+    monkeypatch.chdir(_project(tmp_path, "e2b:\n  timeout_s: 60\n  transport: local\n  env: [TZ]\n"))
+    for name in ("OSIRIS_E2B_TIMEOUT", "OSIRIS_E2B_TRANSPORT"):
+        monkeypatch.delenv(name, raising=False)
+    without = _run_args()
+    assert apply_project_settings(without) is None
+    assert without.e2b_timeout is None and without.e2b_transport is None and without.e2b_env == []
+    with_e2b = _run_args(e2b=True, e2b_timeout=30)
+    assert apply_project_settings(with_e2b) is None
+    assert (with_e2b.e2b_timeout, with_e2b.e2b_transport, with_e2b.e2b_env) == (30, "local", ["TZ"])
