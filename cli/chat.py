@@ -1,6 +1,7 @@
-"""`osiris chat` and `osiris dump-prompts`: argument handling and the one place that maps
-failures to exit codes (0 ok, 1 no valid pipeline / the run failed / the endpoint failed,
-2 usage, 130 Ctrl-C). cli/osiris.py calls `main(argv)` and `dump_prompts_main(argv)` lazily.
+"""`osiris chat` and `osiris dump-prompts`: argument handling and the mapping of chat outcomes
+to the shared exit codes (cli/exits.py: 0 ok, 1 no valid pipeline / the run failed / the
+endpoint failed, 2 usage, 130 Ctrl-C). cli/osiris.py calls `main(argv)` and
+`dump_prompts_main(argv)` lazily, inside its error guard (cli/guard.py).
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from osiris.oml.secrets import SecretMasker
 
-__all__ = ["build_parser", "dump_prompts_main", "main", "make_guard"]
+from osiris.cli.exits import ExitCode
 
-EXIT_USAGE = 2
+__all__ = ["build_parser", "build_dump_prompts_parser", "dump_prompts_main", "main", "make_guard"]
+
+EXIT_USAGE = ExitCode.USAGE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -276,9 +279,8 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
         client.close()
 
 
-def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
-    """`osiris dump-prompts --export DIR`: write the prompt templates for editing."""
-    from osiris.llm.templates import PRO_MODE_DIR, PromptError, export_prompts
+def build_dump_prompts_parser() -> argparse.ArgumentParser:
+    from osiris.llm.templates import PRO_MODE_DIR
 
     parser = argparse.ArgumentParser(
         prog="osiris dump-prompts",
@@ -295,6 +297,15 @@ def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
         help="target directory (default .osiris/prompts, what --pro-mode reads)",
     )
     parser.add_argument("--force", action="store_true", help="overwrite templates already there")
+    parser.add_argument("--json", action="store_true", help="print the files written as JSON")
+    return parser
+
+
+def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
+    """`osiris dump-prompts --export DIR`: write the prompt templates for editing."""
+    from osiris.llm.templates import PromptError, export_prompts
+
+    parser = build_dump_prompts_parser()
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
@@ -306,10 +317,15 @@ def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except OSError as error:
         print(f"osiris dump-prompts: error: cannot write {args.export}: {error.strerror}", file=sys.stderr)
-        return 1
+        return ExitCode.FAILED
+    if args.json:
+        import json
+
+        print(json.dumps({"written": [str(path) for path in written]}, indent=2))
+        return ExitCode.OK
     for path in written:
         print(path)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -42,16 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, metavar="FILE", help="write to FILE instead of stdout")
 
     fmt = sub.add_parser("fmt", help="format OML files canonically, keeping comments")
-    fmt.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    fmt.add_argument("files", nargs="+", type=Path, metavar="FILE", help="OML files, rewritten in place")
     fmt.add_argument("--check", action="store_true", help="only report files that would change (exit 1)")
 
     graph = sub.add_parser("graph", help="print the step graph (exit 1, no graph, when the file has errors)")
-    graph.add_argument("file", type=Path, metavar="FILE")
-    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument("file", type=Path, metavar="FILE", help="the OML pipeline file")
+    graph.add_argument("--format", choices=("mermaid", "dot", "json"), default="mermaid",
+                       help="Mermaid, Graphviz DOT, or the steps and edges as JSON (default mermaid)")
+    graph.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     _inputs(graph)
 
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
-    explain.add_argument("code", metavar="CODE", nargs="?")
+    explain.add_argument("code", metavar="CODE", nargs="?", help="a code (OML031) or its name")
     explain.add_argument("--markdown", action="store_true", help="print every code as Markdown (docs/diagnostics.md)")
     explain.add_argument("--json", action="store_true", help="print the code's catalog entry (or all) as JSON")
     return parser
@@ -67,19 +69,21 @@ def _inputs(p: argparse.ArgumentParser) -> None:
 
 def check_arguments(check: argparse.ArgumentParser) -> None:
     """`omlc check` and `osiris oml validate`."""
-    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="OML pipeline files")
     check.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                        help="how to print diagnostics")
+    check.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     _inputs(check)
     check.set_defaults(handler=cmd_check)
 
 
 def compile_arguments(comp: argparse.ArgumentParser) -> None:
     """`omlc compile` and `osiris compile`."""
-    comp.add_argument("file", type=Path, metavar="FILE")
+    comp.add_argument("file", type=Path, metavar="FILE", help="the OML pipeline file")
     comp.add_argument("--out", type=Path, required=True, metavar="DIR", help="output directory (replaced atomically)")
     comp.add_argument("--format", choices=("text", "json", "sarif"), default="text",
                       help="how to print diagnostics")
+    comp.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     _inputs(comp)
     comp.set_defaults(handler=cmd_compile)
 
@@ -218,6 +222,9 @@ def cmd_graph(args: argparse.Namespace) -> int:
     if not result.ok or result.pipeline is None:
         _print_diagnostics([result], "text")
         return EXIT_INPUT
+    if args.format == "json":
+        sys.stdout.write(_json(_graph_data(result.pipeline)))
+        return EXIT_OK
     sys.stdout.write(render_graph(result.pipeline, args.format))
     return EXIT_OK
 
@@ -252,6 +259,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     sys.stdout.write(textwrap.fill(code.explanation, 88) + "\n")
     return EXIT_OK
+
+
+def _graph_data(pipeline) -> dict[str, object]:  # noqa: ANN001 - oml.ir.Pipeline, imported lazily
+    """The graph `render_graph` draws, as data: steps in file order, data and order-only edges."""
+    steps = sorted(pipeline.steps, key=lambda s: s.index)
+    data = sorted({(i.step, s.id, i.name) for s in steps for i in s.data_inputs})
+    order = sorted({(d, s.id) for s in steps for d in s.depends_on} - {(a, b) for a, b, _ in data})
+    return {"pipeline": pipeline.name,
+            "steps": [{"id": s.id, "component": s.component, "kind": s.kind} for s in steps],
+            "edges": [{"from": a, "to": b, "input": name} for a, b, name in data]
+            + [{"from": a, "to": b, "input": None} for a, b in order]}
 
 
 def _code_json(code) -> dict[str, str]:  # noqa: ANN001 - oml.codes.Code, imported lazily

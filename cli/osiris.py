@@ -141,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     init = sub.add_parser("init", help="write a starter project (never overwrites)")
     init.add_argument("directory", nargs="?", default=".", help="where to write (default: .)")
+    init.add_argument("--json", action="store_true", help="print the files created and kept as JSON")
 
     from osiris.cli.commands.validate_cmd import add_validate_parser  # argparse only
 
@@ -152,48 +153,51 @@ def build_parser() -> argparse.ArgumentParser:
         ("doctor", "check that each connection answers"),
     ):
         action = conns_sub.add_parser(name, help=text)
-        action.add_argument("--connections", metavar="FILE")
-        action.add_argument("--json", action="store_true")
+        action.add_argument("--connections", metavar="FILE", help="connections file (default: from the settings)")
+        action.add_argument("--json", action="store_true", help="print the result as JSON")
         if name == "doctor":
-            action.add_argument("--timeout", type=_seconds, default=5.0, metavar="S")
+            action.add_argument("--timeout", type=_seconds, default=5.0, metavar="S",
+                                help="seconds to wait per connection (default 5)")
 
     comps = sub.add_parser("components", help="list components and show their configuration")
     comps_sub = comps.add_subparsers(dest="action", metavar="ACTION", required=True)
     comps_list = comps_sub.add_parser("list", help="list every component")
-    comps_list.add_argument("--json", action="store_true")
+    comps_list.add_argument("--json", action="store_true", help="print the result as JSON")
     comps_show = comps_sub.add_parser("show", help="show one component's config keys and examples")
-    comps_show.add_argument("name")
-    comps_show.add_argument("--json", action="store_true")
+    comps_show.add_argument("name", help="a component, e.g. filesystem.csv_extractor")
+    comps_show.add_argument("--json", action="store_true", help="print the result as JSON")
 
     logs = sub.add_parser("logs", help="list, show and clean up run sessions")
     logs_sub = logs.add_subparsers(dest="action", metavar="ACTION", required=True)
     logs_list = logs_sub.add_parser("list", help="list sessions, newest first")
     _session_dir_arg(logs_list)
-    logs_list.add_argument("--limit", type=_positive_int, default=20)
-    logs_list.add_argument("--json", action="store_true")
+    logs_list.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                           help="show at most N sessions (default 20)")
+    logs_list.add_argument("--json", action="store_true", help="print the result as JSON")
     logs_show = logs_sub.add_parser("show", help="show one session (ID, a unique prefix, or 'last')")
-    logs_show.add_argument("session_id", metavar="ID")
+    logs_show.add_argument("session_id", metavar="ID", help="a session id, a unique prefix, or 'last'")
     _session_dir_arg(logs_show)
     logs_show.add_argument("--events", action="store_true", help="also print every event")
-    logs_show.add_argument("--json", action="store_true")
+    logs_show.add_argument("--json", action="store_true", help="print the result as JSON")
     logs_gc = logs_sub.add_parser("gc", help="delete old sessions")
     _session_dir_arg(logs_gc)
     logs_gc.add_argument("--keep", type=_count, metavar="N", help="keep the newest N sessions")
     logs_gc.add_argument("--older-than", type=_days, metavar="DAYS", help="delete sessions older than DAYS")
-    logs_gc.add_argument("--dry-run", action="store_true")
-    logs_gc.add_argument("--json", action="store_true")
+    logs_gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    logs_gc.add_argument("--json", action="store_true", help="print the result as JSON")
     logs_bundle = logs_sub.add_parser("bundle", help="zip one session's files, secrets masked")
-    logs_bundle.add_argument("session_id", metavar="ID")
+    logs_bundle.add_argument("session_id", metavar="ID", help="a session id, a unique prefix, or 'last'")
     _session_dir_arg(logs_bundle)
     logs_bundle.add_argument("-o", "--out", required=True, metavar="FILE", help="the zip to write (never overwritten)")
     logs_bundle.add_argument("--json", action="store_true", help="print what was bundled as JSON")
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a session")
-    report.add_argument("session_id", metavar="ID")
+    report.add_argument("session_id", metavar="ID", help="a session id, a unique prefix, or 'last'")
     _session_dir_arg(report)
     report.add_argument(
         "--out", metavar="FILE", help="output file (default: <session>/artifacts/report.html)"
     )
+    report.add_argument("--json", action="store_true", help="print the report's path as JSON")
 
     chat = sub.add_parser("chat", help="design a pipeline in conversation with an LLM", add_help=False)
     chat.add_argument("args", nargs=argparse.REMAINDER)

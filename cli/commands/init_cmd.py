@@ -172,6 +172,12 @@ def init_command(args: argparse.Namespace) -> int:
                 pass
         where = f"{error.filename}: " if error.filename and Path(error.filename) != root else ""
         return _error(f"cannot write the project into {root}: {where}{error.strerror or error}")
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"directory": str(root), "created": [p.relative_to(root).as_posix() for p in created],
+                          "kept": kept}, indent=2))
+        return 0
     for path in created:
         print(f"created  {path.relative_to(root).as_posix()}")
     for relative in kept:

@@ -27,6 +27,11 @@ def report_command(args: argparse.Namespace) -> int:
     except OSError as error:
         where = out or info.path / "artifacts" / "report.html"
         return _error(f"cannot write the report to {where}: {error.strerror or error}", 2)
+    if getattr(args, "json", False):
+        import json
+
+        print(json.dumps({"session_id": info.id, "report": str(target)}, indent=2))
+        return 0
     print(f"wrote {target}")
     return 0
 

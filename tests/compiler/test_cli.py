@@ -87,7 +87,7 @@ def test_internal_errors_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: p
         raise RuntimeError("kaboom")
 
     monkeypatch.setattr(compiler_api, "compile_path", boom)
-    monkeypatch.delenv("OMLC_DEBUG", raising=False)
+    monkeypatch.delenv("OSIRIS_DEBUG", raising=False)
     assert main(["compile", str(VALID), "--out", "x"]) == 3
     err = capsys.readouterr().err
     assert "internal error[OML090]" in err and "Traceback" not in err

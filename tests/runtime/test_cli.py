@@ -114,7 +114,7 @@ steps:
         (["run", "--manifest", "nowhere"], "not a compiled manifest directory"),
         (["run", "p.yaml", "--param", "novalue"], "expected KEY=VALUE"),
         (["run", "p.yaml", "--run-id", "../escape"], "invalid session id"),
-        (["frobnicate"], "invalid choice"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
         (["logs", "show", "nope"], "no session 'nope'"),
         (["logs", "gc"], "give --keep N and/or --older-than DAYS"),
         (["components", "show", "mysql.extractr"], "did you mean mysql.extractor"),
