@@ -329,4 +329,6 @@ def dump_prompts_main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from osiris.cli.guard import debug_requested, guarded
+
+    sys.exit(guarded("osiris chat", main, debug=debug_requested(sys.argv[1:])))

@@ -230,7 +230,9 @@ def _main(argv: list[str]) -> int:
     except SystemExit as exit_:
         return int(exit_.code or 0)
     if hasattr(args, "debug"):
-        args.debug = bool(args.global_debug or args.debug)  # `osiris --debug run ...` is `osiris run --debug ...`
+        from osiris.cli.guard import debug_requested  # OSIRIS_DEBUG=1 is --debug
+
+        args.debug = bool(args.global_debug or args.debug or debug_requested(()))  # `osiris --debug run` too
     from osiris.cli.project_args import apply_project_settings  # osiris.yaml, environment, defaults
 
     code = apply_project_settings(args)

@@ -138,3 +138,23 @@ def test_omlc_explain_json_prints_the_catalog_entry(capsys) -> None:
     assert json.loads(capsys.readouterr().out)["name"] == "io_error"
     assert omlc.main(["explain", "--json"]) == 0
     assert {"OML090", "OML091"} <= {c["code"] for c in json.loads(capsys.readouterr().out)}
+
+
+@pytest.mark.parametrize(("argv", "env", "debug"), [
+    (["run", "p.yaml"], None, False),
+    (["run", "p.yaml"], "1", True),
+    (["run", "p.yaml"], "0", False),
+    (["--debug", "run", "p.yaml"], None, True),
+])
+def test_osiris_debug_env_is_the_debug_flag_for_run(argv, env, debug, monkeypatch, tmp_path) -> None:
+    import osiris.cli.commands.run_cmd as run_cmd
+
+    seen: list[bool] = []
+    monkeypatch.setattr(run_cmd, "run_command", lambda args, parser: seen.append(args.debug) or 0)
+    monkeypatch.chdir(tmp_path)
+    if env is None:
+        monkeypatch.delenv("OSIRIS_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("OSIRIS_DEBUG", env)
+    assert osiris.main(argv) == 0
+    assert seen == [debug]
