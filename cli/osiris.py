@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     logs_bundle.add_argument("session_id", metavar="ID", help="a session id, a unique prefix, or 'last'")
     _session_dir_arg(logs_bundle)
     logs_bundle.add_argument("-o", "--out", required=True, metavar="FILE", help="the zip to write (never overwritten)")
+    logs_bundle.add_argument("--connections", metavar="FILE",
+                             help="mask this connections file's secrets too (default: from the settings)")
     logs_bundle.add_argument("--json", action="store_true", help="print what was bundled as JSON")
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a session")

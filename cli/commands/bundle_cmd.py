@@ -1,11 +1,11 @@
 """`osiris logs bundle ID -o run.zip`: one session's files in a zip to attach to a bug report.
 
-Every text file passes through the one masker (oml/secrets.py: credential-looking environment
-values and credential shapes such as URL passwords and `password=...`), on top of what the
-runtime masked when it wrote them. Files that are not UTF-8 text cannot be checked for secrets
-and are left out (listed). Links are not followed. The zip is written beside its target and
-linked into place only when complete: an existing file is never overwritten, and a failure
-leaves nothing behind.
+Every text file passes through the one masker (oml/secrets.py: the secrets of the project's
+connections file, credential-looking environment values and credential shapes such as URL
+passwords and `password=...`), on top of what the runtime masked when it wrote them. Files
+that are not UTF-8 text cannot be checked for secrets and are left out (listed). Links are not
+followed. The zip is written beside its target and linked into place only when complete: an
+existing file is never overwritten, and a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from osiris.oml.secrets import SecretMasker
 
 __all__ = ["bundle_command", "write_bundle"]
 
@@ -36,7 +40,7 @@ def bundle_command(root: Path, args: argparse.Namespace) -> int:
         sys.stderr.write(f"osiris logs bundle: error: {error}\n")
         return 2
     try:
-        added, left_out = write_bundle(info.path, out, prefix=info.id)
+        added, left_out = write_bundle(info.path, out, prefix=info.id, masker=_masker(args.connections))
     except FileExistsError:
         sys.stderr.write(f"osiris logs bundle: error: {out} appeared meanwhile; it is never overwritten\n")
         return 2
@@ -52,15 +56,23 @@ def bundle_command(root: Path, args: argparse.Namespace) -> int:
     return 0
 
 
-def write_bundle(session: Path, out: Path, *, prefix: str) -> tuple[list[str], list[str]]:
+def _masker(connections: str | None) -> SecretMasker:
+    """The environment's credentials and, when the connections file loads, every alias's secrets."""
+    from osiris.cli.chat import make_guard
+    from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
+
+    try:
+        loaded = load_connections_file(connections, Path.cwd())
+    except ConnectionsUnavailable:  # a broken file has no secrets to add; shapes are still masked
+        loaded = None
+    return make_guard(loaded, os.environ)
+
+
+def write_bundle(session: Path, out: Path, *, prefix: str, masker: SecretMasker) -> tuple[list[str], list[str]]:
     """Zip `session`'s regular files (text masked) into `out`, which must not exist.
 
     Returns (files added, files left out), as paths relative to the session directory.
     """
-    from osiris.oml.secrets import SecretMasker
-
-    masker = SecretMasker()
-    masker.add_environment(os.environ)
     added: list[str] = []
     left_out: list[str] = []
     directory = out.parent if str(out.parent) else Path(".")

@@ -75,7 +75,12 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     assert osiris.main(["run", "pipeline.yaml", "--quiet"]) == 0
     [run] = (tmp_path / ".osiris" / "sessions").iterdir()
-    (run / "notes.log").write_text("connect password=hunter2-plain and token BUNDLE-SECRET-42\n")
+    (run / "notes.log").write_text("connect password=hunter2-plain and token BUNDLE-SECRET-42\n"
+                                   "then with plainvalue-77 as given\n")
+    (tmp_path / "osiris_connections.yaml").write_text(
+        "version: 1\nconnections:\n  mysql:\n    shop:\n      host: 127.0.0.1\n      database: shop\n"
+        "      user: reader\n      password: ${BUNDLE_VALUE}\n")
+    monkeypatch.setenv("BUNDLE_VALUE", "plainvalue-77")  # a name that does not look like a credential
     (run / "blob.bin").write_bytes(b"\xff\xfe\x00binary")
     (tmp_path / "outside.txt").write_text("outside the session")
     (run / "link.txt").symlink_to(tmp_path / "outside.txt")
@@ -93,6 +98,7 @@ def test_logs_bundle_zips_the_session_with_secrets_masked(session: Path, capsys)
     assert f"{session.name}/status.json" in names and f"{session.name}/events.jsonl" in names
     assert f"{session.name}/notes.log" in names and f"{session.name}/link.txt" not in names
     assert b"hunter2-plain" not in body and b"BUNDLE-SECRET-42" not in body and b"outside the session" not in body
+    assert b"plainvalue-77" not in body and b"then with *** as given" in body  # the connections file's secret
 
 
 def test_logs_bundle_never_overwrites_and_leaves_nothing_half_written(session: Path, capsys) -> None:
