@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from osiris.drivers.common.pg import discover, health_check, params_from
+from osiris.drivers.postgres import discover, health_check, params_from
 from osiris.runtime.driver import DiscoveryResult, HealthReport, ResolvedConnection
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from osiris.drivers.common.pg import params_from, write_options, write_stream
+from osiris.drivers.postgres import params_from, write_options, write_stream
 from osiris.drivers.postgres.tools import PostgresConnectionTools
 from osiris.runtime.driver import StepContext, WriteResult
 

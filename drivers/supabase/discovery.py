@@ -6,7 +6,7 @@ import time
 
 import pyarrow as pa
 
-from osiris.drivers.common import pg
+from osiris.drivers import postgres as pg
 from osiris.drivers.supabase.rest import RestSession, rest_table
 from osiris.drivers.supabase.restypes import plan_columns, rows_to_batch
 from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings

@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common import metered
-from osiris.drivers.common.pg import select_sql, stream_query
-from osiris.drivers.common.pg.connect import quote_ident
+from osiris.drivers.postgres import select_sql, stream_query
+from osiris.drivers.postgres.connect import quote_ident
 from osiris.drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
 from osiris.drivers.supabase.rest import RestSession
 from osiris.drivers.supabase.restypes import plan_columns, rows_to_batch

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from osiris.drivers.common.pg.connect import literal, quote_ident
+from osiris.drivers.postgres.connect import literal, quote_ident
 from osiris.runtime.driver import DriverError
 
 __all__ = ["Filter", "OrderTerm", "filters_sql", "order_sql", "parse_filters", "parse_order", "split_top"]

@@ -27,7 +27,7 @@ import httpx
 import pyarrow as pa
 
 from osiris.drivers.common import os_error
-from osiris.drivers.common.pg.errors import HINTS, TRANSIENT_STATES, scrub
+from osiris.drivers.postgres.errors import HINTS, TRANSIENT_STATES, scrub
 from osiris.drivers.supabase.filters import Filter, OrderTerm
 from osiris.drivers.supabase.settings import RestSettings
 from osiris.runtime.driver import DriverError, TransientError

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from osiris.drivers.common.pg.types import PG_TYPE_KEY
+from osiris.drivers.postgres.types import PG_TYPE_KEY
 from osiris.runtime.driver import DriverError
 
 __all__ = ["ColumnPlan", "arrow_type", "plan_columns", "rows_to_batch", "to_json_rows"]

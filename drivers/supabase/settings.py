@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from osiris.drivers.common.pg import PgParams, params_from
+from osiris.drivers.postgres import PgParams, params_from
 from osiris.drivers.common.transport import note_transport
 from osiris.runtime.driver import DriverError, ResolvedConnection
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from osiris.drivers.common.pg import write_options, write_stream
+from osiris.drivers.postgres import write_options, write_stream
 from osiris.drivers.supabase.rest import RestSession, spool, spooled
 from osiris.drivers.supabase.restypes import to_json_rows
 from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings

@@ -7,7 +7,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-import osiris.drivers.common.pg.discovery as pg_discovery
+import osiris.drivers.postgres.discovery as pg_discovery
 from osiris.drivers.postgres.extractor import PostgresExtractor
 from osiris.drivers.postgres.writer import PostgresWriter
 from osiris.runtime.driver import Discoverer, DriverError, Extractor, HealthCheck, ResolvedConnection, Writer

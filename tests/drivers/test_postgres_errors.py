@@ -138,7 +138,7 @@ def test_stream_is_lazy_and_closes_after_the_last_batch(postgres_db: dict, db: p
 
 
 def test_unescaped_password_characters_never_reach_a_message() -> None:
-    from osiris.drivers.common.pg.connect import params_from
+    from osiris.drivers.postgres.connect import params_from
     from osiris.runtime.driver import DriverError, ResolvedConnection
 
     conn = ResolvedConnection("postgres", "wh", {"dsn": "postgresql://postgres:Pg/p4ss@9b2d@127.0.0.1:1/test"},

@@ -134,7 +134,7 @@ class PostgreSQL(Server):
     def __init__(self, db: dict) -> None:
         import psycopg
 
-        from osiris.drivers.common.pg.connect import open_connection, params_from
+        from osiris.drivers.postgres.connect import open_connection, params_from
         from osiris.runtime.driver import ResolvedConnection
 
         with psycopg.connect(db["dsn"], autocommit=True) as admin:

@@ -27,8 +27,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from osiris.drivers.common.pg import params_from
-from osiris.drivers.common.pg.connect import open_connection
+from osiris.drivers.postgres import params_from
+from osiris.drivers.postgres.connect import open_connection
 from osiris.drivers.mysql.auth import PasswordRefused
 from osiris.drivers.mysql.connect import conn_params, connect, cx_refused, cx_url
 from osiris.drivers.mysql.extractor import MySQLExtractor

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from osiris.drivers.common.pg import params_from
+from osiris.drivers.postgres import params_from
 from osiris.drivers.common.transport import is_local
 from osiris.drivers.mysql.connect import conn_params
 from osiris.drivers.supabase.settings import rest_settings

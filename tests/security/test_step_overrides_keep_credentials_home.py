@@ -211,7 +211,7 @@ def _resolved(tmp_path: Path, ref: str, allow: str = "") -> Any:
 @pytest.mark.parametrize("family", ["postgres", "mysql", "supabase"])
 def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> None:
     """Defence in depth: with the runtime's own check bypassed, each driver still refuses."""
-    from osiris.drivers.common.pg import params_from
+    from osiris.drivers.postgres import params_from
     from osiris.drivers.mysql.connect import conn_params, connect
     from osiris.drivers.supabase.rest import RestSession
     from osiris.drivers.supabase.settings import rest_settings
@@ -221,7 +221,7 @@ def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> No
     with _target(family) as (keys, server):
         with pytest.raises(DriverError, match="does not let a step override"):
             if family == "postgres":
-                from osiris.drivers.common.pg.connect import open_connection
+                from osiris.drivers.postgres.connect import open_connection
 
                 open_connection(params_from(connection, keys), autocommit=True)
             elif family == "mysql":
@@ -235,8 +235,8 @@ def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> No
 def test_an_allowed_database_override_works_and_cannot_smuggle_a_host(tmp_path: Path, postgres_db: dict) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
-    from osiris.drivers.common.pg import params_from
-    from osiris.drivers.common.pg.connect import open_connection
+    from osiris.drivers.postgres import params_from
+    from osiris.drivers.postgres.connect import open_connection
 
     connection = _resolved(tmp_path, "@postgres.wh", allow="database")
     conn = open_connection(params_from(connection, {"database": postgres_db["database"]}), autocommit=True)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from osiris.drivers.common.pg.connect import qualified, quote_ident
-from osiris.drivers.common.pg.types import pg_type
+from osiris.drivers.postgres.connect import qualified, quote_ident
+from osiris.drivers.postgres.types import pg_type
 from osiris.runtime.driver import DriverError
 
 __all__ = ["column_definitions", "create_table_sql"]

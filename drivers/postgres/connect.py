@@ -175,7 +175,7 @@ def open_connection(params: PgParams, *, autocommit: bool) -> Any:
     """Open an ADBC connection in UTC; failures become DriverError/TransientError without secrets."""
     import adbc_driver_postgresql.dbapi as adbc
 
-    from osiris.drivers.common.pg.errors import classify
+    from osiris.drivers.postgres.errors import classify
 
     try:
         conn = adbc.connect(params.conninfo, autocommit=autocommit)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from osiris.drivers.common.pg.catalog import columns_of, primary_key
-from osiris.drivers.common.pg.connect import (
+from osiris.drivers.postgres.catalog import columns_of, primary_key
+from osiris.drivers.postgres.connect import (
     PgParams,
     close_quietly,
     literal,
@@ -22,9 +22,9 @@ from osiris.drivers.common.pg.connect import (
     qualified,
     split_table,
 )
-from osiris.drivers.common.pg.errors import classify
-from osiris.drivers.common.pg.extract import describe, select_list
-from osiris.drivers.common.pg.types import read_schema, restore_batch
+from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.extract import describe, select_list
+from osiris.drivers.postgres.types import read_schema, restore_batch
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
 
 __all__ = ["discover", "health_check"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from osiris.drivers.common.pg.connect import literal, qualified
+from osiris.drivers.postgres.connect import literal, qualified
 
 __all__ = ["TargetColumn", "columns_of", "is_referenced", "primary_key", "table_columns", "table_exists"]
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common.metered import metered
-from osiris.drivers.common.pg.connect import (
+from osiris.drivers.postgres.connect import (
     PgParams,
     close_quietly,
     open_connection,
@@ -22,8 +22,8 @@ from osiris.drivers.common.pg.connect import (
     quote_ident,
     split_table,
 )
-from osiris.drivers.common.pg.errors import classify
-from osiris.drivers.common.pg.types import is_numeric, needs_text_cast, read_schema, restore_batch
+from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.types import is_numeric, needs_text_cast, read_schema, restore_batch
 from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["describe", "select_list", "select_sql", "stream_query"]

@@ -29,8 +29,8 @@ from typing import Any
 import adbc_driver_manager.dbapi as adbc_errors
 import pyarrow as pa
 
-from osiris.drivers.common.pg.catalog import TargetColumn, is_referenced, table_columns
-from osiris.drivers.common.pg.connect import (
+from osiris.drivers.postgres.catalog import TargetColumn, is_referenced, table_columns
+from osiris.drivers.postgres.connect import (
     PgParams,
     close_quietly,
     open_connection,
@@ -38,9 +38,9 @@ from osiris.drivers.common.pg.connect import (
     quote_ident,
     split_table,
 )
-from osiris.drivers.common.pg.ddl import column_definitions, create_table_sql
-from osiris.drivers.common.pg.errors import classify
-from osiris.drivers.common.pg.types import copy_compatible, normalize_batch, normalize_schema
+from osiris.drivers.postgres.ddl import column_definitions, create_table_sql
+from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.types import copy_compatible, normalize_batch, normalize_schema
 from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
 __all__ = ["WriteOptions", "write_options", "write_stream"]
