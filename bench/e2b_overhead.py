@@ -38,10 +38,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from osiris.runtime.e2b.host import SandboxExecutor  # noqa: E402
-from osiris.runtime.e2b.local import LocalTransport  # noqa: E402
-from osiris.runtime.e2b.options import E2BOptions  # noqa: E402
-from osiris.runtime.e2b.wheel import cache_root, cached_pins, ensure_wheel  # noqa: E402
+from osiris.runtime.e2b.host.executor import SandboxExecutor  # noqa: E402
+from osiris.runtime.e2b.host.local import LocalTransport  # noqa: E402
+from osiris.runtime.e2b.host.options import E2BOptions  # noqa: E402
+from osiris.runtime.e2b.host.wheel import cache_root, cached_pins, ensure_wheel  # noqa: E402
 from osiris.runtime.local.executor import ExecOptions  # noqa: E402
 from osiris.runtime.run import RunRequest, run  # noqa: E402
 

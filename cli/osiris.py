@@ -122,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="memory budget per step, e.g. 512MB (default 512MiB)",
     )
     run.add_argument("--batch-rows", type=_positive_int, metavar="N", help="preferred rows per batch")
-    from osiris.runtime.e2b.cli_args import add_e2b_arguments  # argparse only; the proxy loads with --e2b
+    from osiris.runtime.e2b.host.cli_args import add_e2b_arguments  # argparse only; the proxy loads with --e2b
 
     add_e2b_arguments(run)
 

@@ -36,7 +36,7 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     session_root = Path(args.session_dir).expanduser().absolute()  # the run works in the project root
     if session_root.exists() and not session_root.is_dir():
         return _usage(f"--session-dir {args.session_dir} is not a directory")
-    from osiris.runtime.e2b.cli_args import executor_from_args
+    from osiris.runtime.e2b.host.cli_args import executor_from_args
 
     try:
         executor = executor_from_args(args)

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from osiris.runtime.e2b.host import SandboxExecutor
-from osiris.runtime.e2b.local import Faults, LocalTransport
-from osiris.runtime.e2b.options import E2BOptions
-from osiris.runtime.e2b.wheel import cache_root
+from osiris.runtime.e2b.host.executor import SandboxExecutor
+from osiris.runtime.e2b.host.local import Faults, LocalTransport
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.wheel import cache_root
 from osiris.runtime.local.executor import ExecOptions
 from osiris.runtime.run import RunOutcome, RunRequest, run
 

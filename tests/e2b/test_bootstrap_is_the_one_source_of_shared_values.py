@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from osiris.runtime.e2b import bootstrap, conns, jobfiles, protocol, wheel
+from osiris.runtime.e2b import protocol
+from osiris.runtime.e2b.host import jobfiles, payload, wheel
+from osiris.runtime.e2b.sandbox import bootstrap, connections
 
-E2B = Path(bootstrap.__file__).parent
+E2B = Path(protocol.__file__).parent
 
 
 def test_bootstrap_has_no_protocol_version_of_its_own() -> None:
@@ -17,11 +19,12 @@ def test_bootstrap_has_no_protocol_version_of_its_own() -> None:
 
 def test_marker_comes_from_bootstrap_and_no_secret_variable_exists() -> None:
     assert jobfiles.MARKER is bootstrap.MARKER
-    for module in ("conns.py", "jobfiles.py", "wheel.py", "host.py", "worker.py", "bootstrap.py"):
+    for module in ("host/payload.py", "sandbox/connections.py", "host/jobfiles.py", "host/wheel.py",
+                   "host/executor.py", "sandbox/worker.py", "sandbox/bootstrap.py"):
         text = (E2B / module).read_text(encoding="utf-8")
         assert "OSIRIS_E2B_CONNECTIONS" not in text, module  # connections travel over stdin (protocol 2)
-        assert module == "bootstrap.py" or ".osiris-complete" not in text, module
-    assert not hasattr(conns, "SECRET_ENV") and not hasattr(bootstrap, "SECRET_ENV")
+        assert module == "sandbox/bootstrap.py" or ".osiris-complete" not in text, module
+    assert not any(hasattr(m, "SECRET_ENV") for m in (payload, connections, bootstrap))
 
 
 def test_build_installed_looks_for_the_bootstrap_marker() -> None:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b.local import Faults, LocalTransport
-from osiris.runtime.e2b.options import E2BOptions
-from osiris.runtime.e2b.transport import SandboxSpec, SandboxTimeout
+from osiris.runtime.e2b.host.local import Faults, LocalTransport
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.transport import SandboxSpec, SandboxTimeout
 from tests.e2b.helpers import events, leftovers, quickstart_workspace, run_pipeline, transport
 
 PIPELINE = "examples/quickstart/pipeline.yaml"
@@ -173,7 +173,7 @@ def test_cancel_stops_the_sandbox_run(tmp_path):
     """Ctrl-C during a sandbox run: the worker stops its steps, the run ends cancelled (130)."""
     import threading
 
-    from osiris.runtime.e2b.host import SandboxExecutor
+    from osiris.runtime.e2b.host.executor import SandboxExecutor
     from osiris.runtime.local.executor import ExecOptions
     from osiris.runtime.run import RunRequest, run
 

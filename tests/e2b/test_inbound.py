@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b import inbound
+from osiris.runtime.e2b.host import inbound
 from osiris.runtime.e2b.protocol import HOST_MESSAGES, WORKER_MESSAGES, ProtocolError, decode
-from osiris.runtime.e2b.sinks import snapshot
+from osiris.runtime.e2b.sandbox.sinks import snapshot
 from osiris.runtime.local.context import StepState
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "e2b-protocol.md"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b.sdk import E2BTransport, translate
-from osiris.runtime.e2b.transport import SandboxSpec, TransportError, UploadFile, with_retries
+from osiris.runtime.e2b.host.sdk import E2BTransport, translate
+from osiris.runtime.e2b.host.transport import SandboxSpec, TransportError, UploadFile, with_retries
 from tests.e2b import fake_e2b
 
 

@@ -198,8 +198,8 @@ def test_compiled_manifest(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    from osiris.runtime.e2b.host import SandboxExecutor
-    from osiris.runtime.e2b.options import E2BOptions
+    from osiris.runtime.e2b.host.executor import SandboxExecutor
+    from osiris.runtime.e2b.host.options import E2BOptions
 
     request = RunRequest(
         manifest_dir=Path("build"),

@@ -13,10 +13,10 @@ import sys
 import e2b
 import pytest
 
-from osiris.runtime.e2b.host import SandboxExecutor
-from osiris.runtime.e2b.options import E2BOptions
-from osiris.runtime.e2b.sdk import E2BTransport, translate
-from osiris.runtime.e2b.transport import ConnectionLost, SandboxSpec, SandboxTimeout, TransportError
+from osiris.runtime.e2b.host.executor import SandboxExecutor
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.sdk import E2BTransport, translate
+from osiris.runtime.e2b.host.transport import ConnectionLost, SandboxSpec, SandboxTimeout, TransportError
 from tests.e2b import fake_e2b
 from tests.e2b.helpers import files_under, leftovers, normalised_events, quickstart_workspace, run_pipeline
 

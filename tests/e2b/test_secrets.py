@@ -15,10 +15,10 @@ from urllib.parse import quote
 
 import pytest
 
-from osiris.runtime.e2b.conns import PayloadConnections
-from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.host.options import E2BOptions
 from osiris.runtime.e2b.paths import PathMapper
-from osiris.runtime.e2b.sinks import Wire
+from osiris.runtime.e2b.sandbox.connections import PayloadConnections
+from osiris.runtime.e2b.sandbox.sinks import Wire
 from osiris.runtime.secrets import SecretMasker
 from tests.e2b.helpers import events, run_pipeline, transport
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from osiris.runtime.e2b.transport import ConnectionLost, TransportError, with_retries
+from osiris.runtime.e2b.host.transport import ConnectionLost, TransportError, with_retries
 
 
 def test_with_retries_counts_attempts_in_all_and_does_not_cap() -> None:

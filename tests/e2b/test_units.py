@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from osiris.runtime.e2b import wheel
-from osiris.runtime.e2b.handshake import check_handshake, host_packages
+from osiris.runtime.e2b.host import wheel
+from osiris.runtime.e2b.host.handshake import check_handshake, host_packages
+from osiris.runtime.e2b.host.transport import TransportError, with_retries
 from osiris.runtime.e2b.paths import Mount, PathMapper, host_path, locate
 from osiris.runtime.e2b.protocol import (
     HOST_MESSAGES,
@@ -19,8 +20,7 @@ from osiris.runtime.e2b.protocol import (
     decode,
     encode,
 )
-from osiris.runtime.e2b.transport import TransportError, with_retries
-from osiris.runtime.e2b.worker import REPORTED_PACKAGES
+from osiris.runtime.e2b.sandbox.worker import REPORTED_PACKAGES
 
 
 def test_lines_survive_any_chunking():
@@ -144,7 +144,7 @@ def test_template_context_and_a_prebuilt_install(tmp_path):
     import subprocess
     import sys
 
-    from osiris.runtime.e2b.template import sdk_template, write_context
+    from osiris.runtime.e2b.host.template import sdk_template, write_context
     from tests.e2b.helpers import quickstart_workspace, run_pipeline, transport
 
     info = write_context(tmp_path / "ctx")

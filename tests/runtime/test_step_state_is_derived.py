@@ -39,8 +39,8 @@ def test_a_run_reports_rows_read_for_every_kind(run_oml):
 
 
 def test_the_e2b_mirror_carries_every_state_field_the_worker_snapshots():
-    from osiris.runtime.e2b.mirror import _STATE_FIELDS
-    from osiris.runtime.e2b.sinks import snapshot
+    from osiris.runtime.e2b.host.mirror import _STATE_FIELDS
+    from osiris.runtime.e2b.sandbox.sinks import snapshot
 
     state = StepState("g", "c", "extractor", status="running", rows_out=4, started=1.0)
     sent = set(snapshot(state)) - {"id", "component", "kind", "started", "finished", "elapsed_ms"}
@@ -50,8 +50,8 @@ def test_the_e2b_mirror_carries_every_state_field_the_worker_snapshots():
 
 def test_the_e2b_mirror_applies_a_worker_state_and_progress():
     from osiris.compiler.manifest import Manifest
-    from osiris.runtime.e2b.mirror import SessionMirror
-    from osiris.runtime.e2b.sinks import snapshot
+    from osiris.runtime.e2b.host.mirror import SessionMirror
+    from osiris.runtime.e2b.sandbox.sinks import snapshot
 
     manifest = Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},

@@ -389,8 +389,8 @@ def test_an_alias_bomb_in_the_manifest_is_refused_quickly(tmp_path):
 
 # -- the E2B path refuses what the local path refuses ----------------------------------------------
 def test_the_sandbox_executor_never_sees_a_refused_manifest(tmp_path):
-    from osiris.runtime.e2b.host import SandboxExecutor
-    from osiris.runtime.e2b.options import E2BOptions
+    from osiris.runtime.e2b.host.executor import SandboxExecutor
+    from osiris.runtime.e2b.host.options import E2BOptions
     from osiris.runtime.local.executor import ExecOptions
     from osiris.runtime.run import RunRequest, run
     from tests.e2b.helpers import transport
@@ -407,7 +407,7 @@ def test_the_sandbox_executor_never_sees_a_refused_manifest(tmp_path):
 
 def test_the_sandbox_worker_verifies_with_the_same_function(tmp_path, monkeypatch):
     """The worker loads the job's manifest with `load_manifest`, so it runs the same checks."""
-    import osiris.runtime.e2b.worker as worker
+    import osiris.runtime.e2b.sandbox.worker as worker
     proj = compiled_project(tmp_path)
     tamper(proj / "compiled", _cycle)
     job = worker._Job.__new__(worker._Job)

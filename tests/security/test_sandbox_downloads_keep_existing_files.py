@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b.downloads import Artifact, Downloader
+from osiris.runtime.e2b.host.downloads import Artifact, Downloader
 from osiris.runtime.e2b.paths import Mount
 
 OUTPUT = b"id,name\n1,sandbox\n"
@@ -76,7 +76,7 @@ steps:
 )
 def test_staging_marks_the_writers_whose_download_must_not_clobber(tmp_path, extra, kept):
     from osiris.compiler.api import CompileOptions, compile_text
-    from osiris.runtime.e2b.staging import stage
+    from osiris.runtime.e2b.host.staging import stage
 
     (tmp_path / "in.csv").write_text("id\n1\n")
     result = compile_text(PIPELINE.format(extra=extra), "pipeline.yaml", CompileOptions(cwd=tmp_path))

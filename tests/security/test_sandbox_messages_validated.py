@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.host.options import E2BOptions
 from tests.e2b.helpers import events, read_jsonl, run_hostile
 from tests.runtime.conftest import validate_session
 

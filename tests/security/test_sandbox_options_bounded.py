@@ -15,8 +15,8 @@ import math
 import pytest
 
 from osiris.cli.osiris import main
-from osiris.runtime.e2b import cli_args
-from osiris.runtime.e2b.options import MAX_CPU, MAX_TIMEOUT_S, E2BOptions
+from osiris.runtime.e2b.host import cli_args
+from osiris.runtime.e2b.host.options import MAX_CPU, MAX_TIMEOUT_S, E2BOptions
 from tests.e2b.helpers import run_hostile, secrets_workspace
 
 ABSURD = ["1e38", str(10**40), "100000000000000000000", "-5", "0", "nan", "NaN", "inf", "-inf", "1.5", "", "0x10"]

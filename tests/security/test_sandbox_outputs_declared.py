@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b.local import LocalTransport
-from osiris.runtime.e2b.transport import SandboxSpec, TransportError
+from osiris.runtime.e2b.host.local import LocalTransport
+from osiris.runtime.e2b.host.transport import SandboxSpec, TransportError
 from tests.e2b.helpers import events, files_under, hostile_workspace, leftovers, run_hostile
 
 BAIT = "HOSTILE CONTENT FROM THE SANDBOX\n"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from osiris.runtime.e2b.host import SandboxExecutor
-from osiris.runtime.e2b.options import E2BOptions
-from osiris.runtime.e2b.sdk import E2BTransport
+from osiris.runtime.e2b.host.executor import SandboxExecutor
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.sdk import E2BTransport
 from osiris.runtime.local.executor import ExecOptions
 from osiris.runtime.run import RunRequest, run
 from tests.e2b import fake_e2b

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.host.options import E2BOptions
 from tests.e2b.helpers import find_secrets, read_snoop, run_hostile, secrets_workspace
 
 

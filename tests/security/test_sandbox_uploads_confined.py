@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 
-from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.host.options import E2BOptions
 from tests.e2b.helpers import hostile_workspace, run_hostile
 
 PIPELINE = """\

@@ -283,7 +283,8 @@ def test_the_sandbox_worker_gets_the_same_policy(tmp_path: Path) -> None:
     """E2B: the host resolves aliases into the worker's payload; the grant travels with them."""
     from types import SimpleNamespace
 
-    from osiris.runtime.e2b.conns import PayloadConnections, build_payload
+    from osiris.runtime.e2b.host.payload import build_payload
+    from osiris.runtime.e2b.sandbox.connections import PayloadConnections
 
     (tmp_path / "osiris_connections.yaml").write_text(_connections(allow="database"))
     file = load_connections_file(tmp_path / "osiris_connections.yaml", tmp_path)

@@ -1,6 +1,6 @@
 """Bring output files home: one background thread, verified and renamed into place atomically.
 
-Each declared output the sandbox reports ready (the host chose the path, runtime/e2b/host.py)
+Each declared output the sandbox reports ready (the host chose the path, runtime/e2b/host/executor.py)
 is copied to a hidden temp name beside its target, checked against the size and sha256 the
 worker computed, and renamed over the target, so a reader on the host sees the old file or
 the whole new one, never a partial file. A writer with `overwrite: false` publishes without
@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from osiris.compiler.files import file_sha256
+from osiris.runtime.e2b.host.transport import Sandbox, TransportError, with_retries
 from osiris.runtime.e2b.paths import Mount, host_path
-from osiris.runtime.e2b.transport import Sandbox, TransportError, with_retries
 from osiris.runtime.publish import publish
 from osiris.runtime.tempfiles import owned_temp_name, sweep_stale_temps
 

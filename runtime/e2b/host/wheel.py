@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from osiris.compiler.files import cache_root, file_sha256, private_dir, write_atomic
-from osiris.runtime.e2b.bootstrap import build_id, normalise
+from osiris.runtime.e2b.sandbox.bootstrap import build_id, normalise
 
 __all__ = [
     "DIST_NAME",
@@ -63,7 +63,7 @@ class Build:
 
 def source_root() -> Path | None:
     """The source tree this package runs from (editable install or checkout), if there is one."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]  # runtime/e2b/host/wheel.py
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         return None

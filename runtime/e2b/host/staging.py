@@ -27,8 +27,8 @@ from osiris.compiler.manifest import Manifest
 from osiris.compiler.path_policy import PathRefused, confine_real, path_roots
 from osiris.runtime.connections import step_ref
 from osiris.runtime.driver import DriverError
+from osiris.runtime.e2b.host.transport import UploadFile
 from osiris.runtime.e2b.paths import Mount, locate
-from osiris.runtime.e2b.transport import UploadFile
 
 __all__ = ["Preflight", "Staging", "StagingRefused", "preflight", "stage"]
 

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 from osiris.compiler.files import file_sha256
 from osiris.runtime.e2b.paths import Mount, PathMapper, locate
 from osiris.runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
-from osiris.runtime.e2b.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
+from osiris.runtime.e2b.sandbox.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
 from osiris.runtime.secrets import SecretMasker
 
 if TYPE_CHECKING:
-    from osiris.runtime.e2b.conns import PayloadConnections
+    from osiris.runtime.e2b.sandbox.connections import PayloadConnections
 
 __all__ = ["REPORTED_PACKAGES", "main"]
 
@@ -112,7 +112,7 @@ def handshake(boot_info: dict[str, Any]) -> dict[str, Any]:
         "pid": os.getpid(),
         "cpus": os.cpu_count(),
         "env_names": sorted(os.environ),
-        "runtime_path": str(Path(__file__).resolve().parents[1]),
+        "runtime_path": str(Path(__file__).resolve().parents[2]),  # the runtime/ folder in use
         **boot_info,
     }
 
@@ -307,7 +307,9 @@ def main(root: Path, out: Any, boot: dict[str, Any], boot_info: dict[str, Any]) 
             return 4
         payload: dict[str, Any] = message["payload"]
         del message
-        from osiris.runtime.e2b.conns import PayloadConnections  # imports pyarrow: after the handshake is out
+        from osiris.runtime.e2b.sandbox.connections import (
+            PayloadConnections,  # imports pyarrow: after the handshake is out
+        )
 
         conns = PayloadConnections(payload, masker)
         requested: list[dict[str, Any]] = []

@@ -229,7 +229,7 @@ def main(argv: list[str]) -> int:
     # from run to run in a template or the local cache instead of starting cold in every sandbox.
     os.environ.setdefault("XDG_CACHE_HOME", str(site / ".cache"))
     try:
-        from osiris.runtime.e2b import worker
+        from osiris.runtime.e2b.sandbox import worker
     except Exception as error:  # noqa: BLE001
         out.send(
             {

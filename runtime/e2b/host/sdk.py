@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from osiris.runtime.e2b.transport import (
+from osiris.runtime.e2b.host.transport import (
     ConnectionLost,
     ProcessExit,
     SandboxSpec,

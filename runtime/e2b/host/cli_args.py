@@ -78,8 +78,8 @@ def executor_from_args(args: argparse.Namespace) -> Any:
         if given:
             raise ValueError(f"{given[0]} needs --e2b")
         return None
-    from osiris.runtime.e2b.host import SandboxExecutor
-    from osiris.runtime.e2b.options import E2BOptions, transport_from_env
+    from osiris.runtime.e2b.host.executor import SandboxExecutor
+    from osiris.runtime.e2b.host.options import E2BOptions, transport_from_env
 
     transport = args.e2b_transport or transport_from_env()
     options = E2BOptions(

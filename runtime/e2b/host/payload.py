@@ -1,4 +1,4 @@
-"""Connections for a sandbox run: resolved on the host, sent to the worker over its stdin.
+"""Connections for a sandbox run, host side: resolved here, sent to the worker over its stdin.
 
 The connections file is never uploaded: it may hold literal passwords, and the original
 Osiris leaked credentials exactly that way. The host resolves every reference the manifest
@@ -7,20 +7,20 @@ as one `connections` protocol message, after the worker's handshake was accepted
 any step runs. They are never in the worker's environment or argv (which step code can read
 from /proc/self/environ and /proc/self/cmdline) nor in any file of the sandbox. A reference
 that fails to resolve travels as its error, so the step fails in the sandbox with the
-message a local run would show.
+message a local run would show. The worker reads the payload with
+`runtime.e2b.sandbox.connections.PayloadConnections`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
-from osiris.runtime.connections import UnencryptedNotices, step_ref
-from osiris.runtime.driver import DriverError, ResolvedConnection
-from osiris.runtime.secrets import SecretMasker
+from osiris.runtime.connections import step_ref
+from osiris.runtime.driver import DriverError
 
-__all__ = ["PayloadConnections", "build_payload", "refs_needed"]
+__all__ = ["build_payload", "refs_needed"]
 
 
 def refs_needed(manifest: Manifest, connections: Any) -> tuple[list[str], dict[str, str | None]]:
@@ -60,42 +60,3 @@ def build_payload(manifest: Manifest, connections: Any, map_base_dir: Callable[[
             "fixed": sorted(resolved.fixed),
         }
     return {"refs": entries, "defaults": defaults}
-
-
-class PayloadConnections:
-    """The worker's stand-in for `runtime.connections.RuntimeConnections` (same three methods)."""
-
-    def __init__(self, payload: Mapping[str, Any], masker: SecretMasker) -> None:
-        self.masker = masker
-        self.notices = UnencryptedNotices()
-        """Its `emit` is set to the run's event sink when the run starts."""
-        self._refs: Mapping[str, Any] = payload.get("refs", {})
-        self._defaults: Mapping[str, str | None] = payload.get("defaults", {})
-        for entry in self._refs.values():
-            if "fields" in entry:
-                masker.add_connection(entry["fields"], entry.get("secret_fields", ()))
-
-    def register_secrets(self, refs: list[str]) -> None:
-        """Already done in __init__: every secret arrived with the payload."""
-
-    def default_ref(self, family: str) -> str | None:
-        return self._defaults.get(family)
-
-    def resolve(self, ref: str, step_id: str | None = None) -> ResolvedConnection:
-        entry = self._refs.get(ref)
-        if entry is None:
-            raise DriverError(
-                f"connection {ref} was not resolved by the host",
-                hint="the manifest names a connection the host did not expect; recompile it",
-            )
-        if "error" in entry:
-            raise DriverError(entry["error"]["message"], hint=entry["error"].get("hint"))
-        return ResolvedConnection(
-            family=entry["family"],
-            alias=entry["alias"],
-            fields=dict(entry["fields"]),
-            secret_fields=frozenset(entry.get("secret_fields", ())),
-            may_override=frozenset(entry.get("may_override", ())),
-            fixed=frozenset(entry.get("fixed", ())),
-            on_unencrypted=self.notices.for_step(step_id),
-        )

@@ -5,7 +5,7 @@ where to find or unpack it), `job/run.json` (session id, mounts, path map, execu
 the dependency lock, the compiled manifest directory, the wheel unless the sandbox's
 template or cache already holds this build, and the input files staging found. None of it
 holds a secret, and neither does the worker's environment (`worker_env`): the resolved
-connections reach the worker over its stdin (runtime.e2b.conns).
+connections reach the worker over its stdin (runtime.e2b.host.payload).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from osiris.runtime.e2b.bootstrap import MARKER
-from osiris.runtime.e2b.options import E2BOptions
-from osiris.runtime.e2b.staging import Staging
-from osiris.runtime.e2b.transport import Sandbox, UploadFile
-from osiris.runtime.e2b.wheel import Build
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.staging import Staging
+from osiris.runtime.e2b.host.transport import Sandbox, UploadFile
+from osiris.runtime.e2b.host.wheel import Build
+from osiris.runtime.e2b.sandbox.bootstrap import MARKER
 from osiris.runtime.local.executor import ExecOptions
 from osiris.runtime.secrets import SecretMasker
 
@@ -92,7 +92,7 @@ def job_files(
         "heartbeat_s": opts.heartbeat_s,
         "shutdown_grace_s": opts.shutdown_grace_s,
     }
-    bootstrap = resources.files("osiris.runtime.e2b").joinpath("bootstrap.py").read_bytes()
+    bootstrap = resources.files("osiris.runtime.e2b.sandbox").joinpath("bootstrap.py").read_bytes()
     files = [
         UploadFile(f"{root}/bootstrap.py", bootstrap),
         UploadFile(f"{root}/job/boot.json", json.dumps(boot, indent=1).encode()),

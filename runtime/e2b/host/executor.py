@@ -22,18 +22,19 @@ from pathlib import Path
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
-from osiris.runtime.e2b import wheel as wheels
-from osiris.runtime.e2b.conns import PayloadConnections, build_payload
-from osiris.runtime.e2b.downloads import Artifact, Downloader
-from osiris.runtime.e2b.facts import record_facts
-from osiris.runtime.e2b.handshake import check_handshake
-from osiris.runtime.e2b.jobfiles import build_installed, job_files, worker_env
-from osiris.runtime.e2b.link import SandboxFailure, WorkerLink
-from osiris.runtime.e2b.mirror import SessionMirror
-from osiris.runtime.e2b.options import E2BOptions
+from osiris.runtime.e2b.host import wheel as wheels
+from osiris.runtime.e2b.host.downloads import Artifact, Downloader
+from osiris.runtime.e2b.host.facts import record_facts
+from osiris.runtime.e2b.host.handshake import check_handshake
+from osiris.runtime.e2b.host.jobfiles import build_installed, job_files, worker_env
+from osiris.runtime.e2b.host.link import SandboxFailure, WorkerLink
+from osiris.runtime.e2b.host.mirror import SessionMirror
+from osiris.runtime.e2b.host.options import E2BOptions
+from osiris.runtime.e2b.host.payload import build_payload
+from osiris.runtime.e2b.host.staging import Staging, StagingRefused, preflight, stage
+from osiris.runtime.e2b.host.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
 from osiris.runtime.e2b.protocol import PROTOCOL
-from osiris.runtime.e2b.staging import Staging, StagingRefused, preflight, stage
-from osiris.runtime.e2b.transport import Sandbox, SandboxSpec, Transport, TransportError, with_retries
+from osiris.runtime.e2b.sandbox.connections import PayloadConnections
 from osiris.runtime.local.context import StepState
 from osiris.runtime.local.executor import ExecOptions, ExecResult
 from osiris.runtime.secrets import SecretMasker
@@ -47,10 +48,10 @@ _TAMPERED = "only the files the manifest's writers declare are downloaded; the s
 
 def make_transport(options: E2BOptions) -> Transport:
     if options.transport == "local":
-        from osiris.runtime.e2b.local import LocalTransport
+        from osiris.runtime.e2b.host.local import LocalTransport
 
         return LocalTransport(cache_dir=wheels.cache_root() / "e2b" / "site")
-    from osiris.runtime.e2b.sdk import E2BTransport
+    from osiris.runtime.e2b.host.sdk import E2BTransport
 
     return E2BTransport()
 

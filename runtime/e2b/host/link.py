@@ -17,9 +17,8 @@ import queue
 import time
 from typing import Any
 
-from osiris.runtime.e2b.inbound import validate
-from osiris.runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
-from osiris.runtime.e2b.transport import (
+from osiris.runtime.e2b.host.inbound import validate
+from osiris.runtime.e2b.host.transport import (
     ConnectionLost,
     ProcessExit,
     RemoteProcess,
@@ -27,6 +26,7 @@ from osiris.runtime.e2b.transport import (
     SandboxTimeout,
     TransportError,
 )
+from osiris.runtime.e2b.protocol import WORKER_MESSAGES, LineBuffer, ProtocolError, decode, encode_many
 from osiris.runtime.secrets import SecretMasker
 
 __all__ = ["SandboxFailure", "WorkerLink"]

@@ -7,7 +7,7 @@ metric value a finite number), unknown fields are dropped, and what the host wri
 session is the validated copy. `protocol.WORKER_MESSAGES` stays the documented table of
 required fields; tests/e2b/test_inbound.py checks the models agree with it. Whether a step
 id is one of the manifest's, or an output one the manifest declares, is checked where the
-manifest is known (runtime/e2b/mirror.py, runtime/e2b/host.py).
+manifest is known (runtime/e2b/host/mirror.py, runtime/e2b/host/executor.py).
 """
 
 from __future__ import annotations

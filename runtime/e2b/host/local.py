@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from osiris.runtime.e2b.transport import (
+from osiris.runtime.e2b.host.transport import (
     ConnectionLost,
     ProcessExit,
     SandboxSpec,
