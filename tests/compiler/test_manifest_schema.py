@@ -59,3 +59,21 @@ def test_the_schema_and_the_model_refuse_the_same_unsafe_values(pointer: tuple, 
     assert list(validator.iter_errors(data)), pointer
     with pytest.raises(ValueError):
         Manifest.model_validate(data)
+
+
+def _documented_manifest() -> dict[str, Any]:
+    """The annotated example under `## manifest.yaml` in docs/manifest.md, as data."""
+    text = (REPO / "docs" / "manifest.md").read_text(encoding="utf-8")
+    section = text.split("## `manifest.yaml`", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    return YAML(typ="safe", pure=True).load(block.replace("sha256:...", "x").replace(", ...]", "]"))
+
+
+def test_docs_manifest_md_shows_every_field_of_the_schema_in_order() -> None:
+    schema = manifest_schema()
+    documented = _documented_manifest()
+    assert list(documented) == list(schema["properties"])
+    step_fields = list(schema["$defs"]["ManifestStep"]["properties"])
+    assert list(documented["steps"][0]) == [name for name in step_fields if name in documented["steps"][0]]
+    assert set(documented["steps"][0]) == set(step_fields)
+    assert documented["manifest_version"] == Manifest.model_fields["manifest_version"].default
