@@ -28,7 +28,7 @@ def debug_requested(argv: Sequence[str]) -> bool:
 
 def guarded(prog: str, command: Callable[[], int], *, debug: bool) -> int:
     """Run `command` and turn whatever escapes it into the shared exit codes."""
-    from osiris.oml.signals import exit_code, terminate_as_interrupt
+    from osiris.cli.signals import exit_code, terminate_as_interrupt
 
     terminate_as_interrupt()  # SIGTERM takes the Ctrl-C path (no half-written output), exit 143
     try:

@@ -293,7 +293,7 @@ def _chat(argv: list[str], dump_prompts: bool = False) -> int:
     if dump_prompts:
         return int(llm_cli.dump_prompts_main(argv) or 0)
     code = int(llm_cli.main(argv) or 0)
-    from osiris.oml.signals import exit_code
+    from osiris.cli.signals import exit_code
 
     return exit_code() if code == ExitCode.CANCELLED else code  # chat returns 130 for SIGTERM too
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from osiris.cli.commands.output import render_summary
-from osiris.oml.signals import exit_code, on_stop_signals
+from osiris.cli.signals import exit_code, on_stop_signals
 
 __all__ = ["run_command"]
 

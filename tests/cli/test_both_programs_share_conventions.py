@@ -99,8 +99,8 @@ def test_a_closed_stdout_exits_141_quietly_in_both(prog, tmp_path) -> None:
 
 
 def test_the_runtime_and_chat_codes_agree_with_the_enum() -> None:
+    from osiris.cli import signals
     from osiris.llm import chat
-    from osiris.oml import signals
     from osiris.runtime import run
 
     assert (run.EXIT_OK, run.EXIT_FAILED, run.EXIT_USAGE, run.EXIT_CANCELLED) == (0, 1, 2, 130)
