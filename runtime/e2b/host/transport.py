@@ -158,7 +158,7 @@ def with_retries(
     """Run `action`, retrying transient TransportErrors with exponential backoff.
 
     `attempts` counts every call, the first included (E2BOptions.retries, default 3: up to 3
-    calls, waiting `backoff_s`, then twice that; oml.backoff's formula, uncapped). A
+    calls, waiting `backoff_s`, then twice that; runtime.backoff's formula, uncapped). A
     non-transient error propagates at once; a transient one that outlasts the attempts is
     re-raised with "(gave up after N attempts)" appended when there was more than one.
     """
