@@ -57,8 +57,8 @@ def _fill(args: argparse.Namespace, command: str, project: Project) -> None:
     if hasattr(args, "session_dir"):
         args.session_dir = shown_path(project.path("sessions_dir"))
     if hasattr(args, "connections"):
-        if sources["connections"] != "default":
-            args.connections = str(project.path("connections"))
+        if sources["connections"] not in ("default", "cli"):  # a flag stays as typed (run rebases it)
+            args.connections = shown_path(project.path("connections"))
         elif project.config is not None and command != "run":  # run looks in its work dir, the root
             found = project.root / settings.connections
             args.connections = shown_path(found) if found.exists() else None
