@@ -152,12 +152,12 @@ def _first(leaves: Mapping[str, Any], section: str) -> str:
 
 
 def shown_path(path: Path | None) -> str:
-    """`path` relative to the current directory when inside it (messages stay short and
-    machine-independent), else as it is."""
+    """`path` relative to the current directory (`../osiris.yaml` from a sub-directory), or
+    absolute when that is shorter: messages stay short and machine-independent."""
     if path is None:
         return ""
     try:
         relative = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return str(path)
-    return str(path) if relative.startswith("..") else Path(relative).as_posix()
+    return Path(relative).as_posix() if len(relative) <= len(str(path)) else str(path)
