@@ -3,8 +3,9 @@
 The wheel is built from the source folders, installed into a fresh venv (pip fetches the core
 dependencies from the configured index), and then: `omlc check` and `omlc compile` work on the
 examples; `osiris run` says which extra to install, exit 2, no traceback; `osiris components list`
-shows each driver's extra. Then the `llm` distribution from the index is installed beside it and
-both are used: the wheel puts no top-level name but `osiris` into site-packages (issue 10, item 9).
+and `osiris connections doctor` show each driver's extra. Then the `llm` distribution from the
+index is installed beside it and both are used: the wheel puts no top-level name but `osiris`
+into site-packages (issue 10, item 9).
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ def test_osiris_run_names_the_extra_to_install(slim: tuple[Path, Path], tmp_path
     assert "pip install 'osiris-oml[run]'" in done.stderr and "Traceback" not in done.stderr
     listed = _sh(bin_dir / "osiris", "components", "list", cwd=tmp_path).stdout
     assert "not installed: needs extra mysql" in listed and "not installed: needs extra run" in listed
+    doctor = _sh(bin_dir / "osiris", "connections", "doctor", cwd=REPO / "examples" / "mysql_to_postgres").stdout
+    assert "skip @mysql.movies: the mysql driver is not installed: needs extra mysql" in doctor
+    assert "hint: pip install 'osiris-oml[postgres]'" in doctor
 
 
 def test_osiris_installs_and_works_beside_the_llm_distribution(slim: tuple[Path, Path], tmp_path: Path) -> None:

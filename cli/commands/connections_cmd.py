@@ -136,7 +136,7 @@ def doctor_results(file: Any, masker: Any, timeout: float) -> list[dict[str, Any
             connection = conns.resolve(ref)
             checker = _health_checker(family, specs(), registry)
             if checker is None:
-                entry.update(ok=None, message=f"no installed {family} driver offers a health check")
+                entry.update(ok=None, **_skip_reason(family))
             else:
                 report = checker.health_check(connection, timeout_s=timeout)
                 entry.update(ok=bool(report.ok), message=str(report.message), latency_ms=report.latency_ms)
@@ -149,6 +149,16 @@ def doctor_results(file: Any, masker: Any, timeout: float) -> list[dict[str, Any
             entry["warning"] = f"talks to {host} {reason}"
         results.append(masker.mask_data(entry))
     return results
+
+
+def _skip_reason(family: str) -> dict[str, str]:
+    """Why an alias gets no health check: its driver's pip extra is missing, or no driver offers one."""
+    from osiris.runtime.extras import DRIVER_EXTRAS, install_hint, missing_modules
+
+    extra = DRIVER_EXTRAS.get(family)
+    if extra is not None and missing_modules(extra):
+        return {"message": f"the {family} driver is not installed: needs extra {extra}", "hint": install_hint(extra)}
+    return {"message": f"no installed {family} driver offers a health check"}
 
 
 def _health_checker(family: str, specs: Any, registry: Any) -> Any:
