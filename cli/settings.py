@@ -35,9 +35,9 @@ class _Section(BaseModel):
 
 
 class RunSettings(_Section):
-    step_memory: int = Field(512 * MiB, ge=1,
+    step_memory: int = Field(default=512 * MiB, ge=1,
                              description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
-    batch_rows: int = Field(65536, ge=1, description="preferred rows per record batch")
+    batch_rows: int = Field(default=65536, ge=1, description="preferred rows per record batch")
 
     @field_validator("step_memory", mode="before")
     @classmethod
@@ -53,38 +53,40 @@ class RunSettings(_Section):
 
 
 class LogSettings(_Section):
-    keep: int | None = Field(None, ge=0, description="`osiris logs gc` keeps the newest N sessions")
-    older_than_days: float | None = Field(None, ge=0, description="`osiris logs gc` deletes sessions older than this")
+    keep: int | None = Field(default=None, ge=0, description="`osiris logs gc` keeps the newest N sessions")
+    older_than_days: float | None = Field(default=None, ge=0,
+                                          description="`osiris logs gc` deletes sessions older than this")
 
 
 class E2BSettings(_Section):
-    transport: Literal["e2b", "local"] = Field("e2b", description="e2b, or local: a worker process (tests, CI)")
-    timeout_s: int = Field(600, ge=1, le=86_400, description="sandbox lifetime in seconds")
-    cpu: int | None = Field(None, ge=1, le=64, description="least CPUs the sandbox must have")
-    template: str | None = Field(None, description="E2B template (default: E2B's base image)")
-    env: tuple[str, ...] = Field((), description="host variables passed into the sandbox (names only)")
+    transport: Literal["e2b", "local"] = Field(default="e2b", description="e2b, or local: a worker process (tests, CI)")
+    timeout_s: int = Field(default=600, ge=1, le=86_400, description="sandbox lifetime in seconds")
+    cpu: int | None = Field(default=None, ge=1, le=64, description="least CPUs the sandbox must have")
+    template: str | None = Field(default=None, description="E2B template (default: E2B's base image)")
+    env: tuple[str, ...] = Field(default=(), description="host variables passed into the sandbox (names only)")
 
 
 class ChatSettings(_Section):
-    base_url: str = Field(DEFAULT_CHAT_URL, description="OpenAI-compatible endpoint of `osiris chat`")
-    model: str | None = Field(None, description="model name")
-    timeout_s: float = Field(120.0, gt=0, description="seconds to wait for one reply")
-    retries: int = Field(3, ge=0, description="retries after the first request")
-    backoff_s: float = Field(1.0, ge=0, description="first retry delay in seconds (doubles per retry)")
-    stream: bool = Field(False, description="stream replies")
+    base_url: str = Field(default=DEFAULT_CHAT_URL, description="OpenAI-compatible endpoint of `osiris chat`")
+    model: str | None = Field(default=None, description="model name")
+    timeout_s: float = Field(default=120.0, gt=0, description="seconds to wait for one reply")
+    retries: int = Field(default=3, ge=0, description="retries after the first request")
+    backoff_s: float = Field(default=1.0, ge=0, description="first retry delay in seconds (doubles per retry)")
+    stream: bool = Field(default=False, description="stream replies")
 
 
 class Settings(_Section):
     """The whole of osiris.yaml; every field has a default, so an empty file is valid."""
 
-    version: Literal[1] = Field(1, description="the osiris.yaml format (1)")
-    sessions_dir: str = Field(".osiris/sessions", description="where run sessions are written")
-    connections: str = Field("osiris_connections.yaml", description="the connections file")
-    validation: ValidationMode = Field("warn", description="`osiris validate`: off, warn, or strict (warnings fail)")
-    run: RunSettings = RunSettings()
-    logs: LogSettings = LogSettings()
-    e2b: E2BSettings = E2BSettings()
-    chat: ChatSettings = ChatSettings()
+    version: Literal[1] = Field(default=1, description="the osiris.yaml format (1)")
+    sessions_dir: str = Field(default=".osiris/sessions", description="where run sessions are written")
+    connections: str = Field(default="osiris_connections.yaml", description="the connections file")
+    validation: ValidationMode = Field(default="warn",
+                                       description="`osiris validate`: off, warn, or strict (warnings fail)")
+    run: RunSettings = Field(default_factory=RunSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
+    e2b: E2BSettings = Field(default_factory=E2BSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
 
 ENV_VARS: dict[str, str] = {

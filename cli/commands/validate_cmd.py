@@ -124,8 +124,8 @@ def _connections(project: Any, problems: list[Any]) -> Any:
     for d in diagnostics.sorted():
         if d.code == "OML076":
             continue  # reported by _environment, once per variable
-        severity = "error" if d.severity == "error" else "warning"
-        problems.append(Problem(d.code, severity, f"{d.span.file}:{d.span.line}:{d.span.column}", d.message, d.help))
+        where = f"{d.span.file}:{d.span.line}:{d.span.column}"
+        problems.append(Problem(d.code, "error" if d.severity == "error" else "warning", where, d.message, d.help))
     return file if file is not None and not diagnostics.has_errors else None
 
 
