@@ -211,11 +211,11 @@ def run_intent(intent: Intent, work: Path, settings: Any, args: argparse.Namespa
     from osiris.compiler.spec_cache import default_registry
     from osiris.llm.chat import ChatOptions, Conversation
     from osiris.llm.client import ChatClient
-    from osiris.llm.discovery import DiscoveryService
     from osiris.llm.session import ChatSession
     from osiris.llm.templates import Templates
     from osiris.llm.ui import ConsoleUI
     from osiris.runtime.connections import load_connections_file
+    from osiris.runtime.discovery_service import DiscoveryService
 
     outcome = Outcome(intent.id)
     output = work / intent.output

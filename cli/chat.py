@@ -185,11 +185,11 @@ def _chat(args: argparse.Namespace, *, interactive: bool) -> int:
     from osiris.compiler.spec_cache import default_registry
     from osiris.llm.chat import ChatOptions, Conversation
     from osiris.llm.client import ChatClient, LLMError, LLMSettings
-    from osiris.llm.discovery import DiscoveryService
     from osiris.llm.session import ChatSession, SessionDamaged, SessionNotFound
     from osiris.llm.templates import PRO_MODE_DIR, PromptError, Templates
     from osiris.llm.ui import ConsoleUI
     from osiris.runtime.connections import ConnectionsUnavailable, load_connections_file
+    from osiris.runtime.discovery_service import DiscoveryService
 
     try:
         cwd, env = Path.cwd(), chat_environment(os.environ)  # osiris.yaml's chat: settings

@@ -15,7 +15,6 @@ from osiris.compiler.files import write_atomic
 from osiris.llm.author import Author
 from osiris.llm.client import LLMError
 from osiris.llm.context import alias_names, build_system_prompt
-from osiris.llm.discovery import result_from_json, result_to_json
 from osiris.llm.families import FAMILY_WORDS, PATH_PATTERN
 from osiris.llm.repair import CheckResult, check_oml, no_draft, repair_request, unresolved_message
 from osiris.llm.session import ChatSession
@@ -24,7 +23,8 @@ from osiris.llm.templates import Templates
 from osiris.llm.tools import Toolbox
 from osiris.oml.secrets import SecretMasker, strip_userinfo
 from osiris.oml.source import InputError, max_input_bytes, read_text
-from osiris.runtime.driver import DiscoveryResult, DriverError
+from osiris.runtime.discovery import DiscoveryResult, result_from_json, result_to_json
+from osiris.runtime.driver import DriverError
 
 __all__ = ["ChatOptions", "Conversation", "infer_targets", "pipeline_io"]
 

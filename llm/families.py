@@ -1,20 +1,19 @@
 """The words and file names that point chat at a connection family or a file format.
 
-One table each; `llm.chat` (what to discover for an intent), `llm.context` (which specs go in
-the prompt) and `llm.discovery` (which extractor discovers a file) all derive from these.
-The file suffixes follow the file drivers (drivers/files/discovery.py): CSV and TSV files,
-optionally compressed, and Parquet files.
+`llm.chat` (what to discover for an intent) and `llm.context` (which specs go in the prompt)
+derive from these. The file suffixes are not chat's: they are the runtime's one table
+(`runtime.discovery.FILE_SUFFIXES`, which the files driver reads too); here they only become
+words and a pattern that finds paths in free text.
 """
 
 from __future__ import annotations
 
 import re
 
+from osiris.runtime.discovery import COMPRESSED_SUFFIXES, FILE_SUFFIXES, file_kind
+
 __all__ = [
-    "COMPRESSED_SUFFIXES",
     "FAMILY_WORDS",
-    "FILE_COMPONENTS",
-    "FILE_SUFFIXES",
     "PATH_PATTERN",
     "families_named",
     "file_kind",
@@ -27,22 +26,6 @@ FAMILY_WORDS: dict[str, tuple[str, ...]] = {
     "supabase": ("supabase",),
 }
 """Connection family -> the words that name it in an intent (the family's own name first)."""
-
-FILE_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "csv": (".csv", ".tsv"),
-    "parquet": (".parquet", ".pq"),
-}
-"""File format (the `filesystem.<format>_extractor` kind) -> its file name suffixes."""
-
-COMPRESSED_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "csv": (".gz", ".bz2", ".zst", ".zstd", ".lz4"),
-    "parquet": (),
-}
-"""Compression suffixes a format may carry after its own (`orders.tsv.gz` is a CSV-family file)."""
-
-FILE_COMPONENTS: dict[str, str] = {kind: f"filesystem.{kind}_extractor" for kind in FILE_SUFFIXES}
-"""File format -> the extractor that discovers it."""
-
 
 def _alternatives(suffixes: tuple[str, ...]) -> str:
     return "|".join(re.escape(s.lstrip(".")) for s in sorted(suffixes, key=len, reverse=True))
@@ -59,20 +42,6 @@ def _path_pattern() -> re.Pattern[str]:
 
 PATH_PATTERN = _path_pattern()
 """A file path in free text whose name has a discoverable suffix (group 1 is the path)."""
-
-
-def file_kind(name: str) -> str | None:
-    """The format of a file name ("csv" for `a.TSV.gz`, "parquet" for `b.pq`), or None."""
-    lowered = name.lower()
-    for kind, suffixes in FILE_SUFFIXES.items():
-        stem = lowered
-        for compressed in COMPRESSED_SUFFIXES.get(kind, ()):
-            if stem.endswith(compressed):
-                stem = stem.removesuffix(compressed)
-                break
-        if stem.endswith(suffixes):
-            return kind
-    return None
 
 
 def format_words() -> dict[str, tuple[str, ...]]:

@@ -143,7 +143,7 @@ def _expected(types: tuple[type, ...]) -> str:
 
 
 def _check_discovered(items: Any) -> None:
-    from osiris.llm.discovery import result_from_json
+    from osiris.runtime.discovery import result_from_json
 
     for index, item in enumerate(items):
         try:

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+# discovery has its own protocol module; its names stay importable from here for drivers
+from osiris.runtime.discovery import ColumnInfo, Discoverer, DiscoveryResult, TableInfo
+
 if TYPE_CHECKING:  # annotations only: `osiris components list` runs without the [run] extra
     import pyarrow as pa
 
@@ -146,32 +149,6 @@ class WriteResult:
 
 
 @dataclass(frozen=True)
-class ColumnInfo:
-    name: str
-    type: str
-    """The source system's declared type, e.g. ``decimal(15,2)`` or ``timestamp with time zone``."""
-    arrow_type: str | None = None
-    nullable: bool = True
-    primary_key: bool = False
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    columns: tuple[ColumnInfo, ...]
-    row_count: int | None = None
-    schema: str | None = None
-    sample: tuple[Mapping[str, Any], ...] = ()
-
-
-@dataclass(frozen=True)
-class DiscoveryResult:
-    tables: tuple[TableInfo, ...]
-    source: str = ""
-    """The connection reference or path that was discovered (never a secret)."""
-
-
-@dataclass(frozen=True)
 class HealthReport:
     ok: bool
     message: str
@@ -257,19 +234,6 @@ class Writer(Protocol):
 class HealthCheck(Protocol):
     def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
         """Check the connection answers (used by `osiris connections doctor`)."""
-
-
-@runtime_checkable
-class Discoverer(Protocol):
-    def discover(
-        self,
-        connection: ResolvedConnection | None,
-        *,
-        tables: list[str] | None = None,
-        sample_rows: int = 0,
-        path: str | None = None,
-    ) -> DiscoveryResult:
-        """List tables, columns, types, keys and row counts; samples only when asked."""
 
 
 def iter_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -21,9 +21,11 @@ from typing import Any
 from osiris.runtime.driver import DriverError
 from osiris.runtime.extras import DRIVER_EXTRAS, extra_for_module, install_hint, missing_modules
 
-__all__ = ["ENTRY_POINT_GROUP", "DriverRegistry", "default_registry", "set_default_overrides"]
+__all__ = ["DISCOVERY_GROUP", "ENTRY_POINT_GROUP", "DriverRegistry", "default_registry", "set_default_overrides"]
 
 ENTRY_POINT_GROUP = "osiris.drivers"
+DISCOVERY_GROUP = "osiris.discovery"
+"""Connection family -> its discoverer (runtime/discovery.py), e.g. `mysql`, `filesystem`."""
 
 _default_overrides: dict[str, Any] = {}
 
@@ -41,8 +43,11 @@ def default_registry() -> DriverRegistry:
 class DriverRegistry:
     """Component name -> driver instance, one instance per call to `create`."""
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, overrides: Mapping[str, Any] | None = None, *, discoverers: Mapping[str, Any] | None = None
+    ) -> None:
         self._overrides = dict(overrides or {})
+        self._discoverers = dict(discoverers or {})
         self._lock = threading.Lock()
         self._entry_points: dict[str, EntryPoint] | None = None
         self._loaded: dict[str, Any] = {}
@@ -85,6 +90,32 @@ class DriverRegistry:
                     f"the driver for {component} could not be created: {type(error).__name__}: {error}"
                 ) from None
         return target
+
+    def discoverer(self, family: str) -> Any:
+        """A fresh discoverer for a connection family (`osiris.discovery` entry points); a clear
+        DriverError when none is registered or its library is missing."""
+        if family in self._discoverers:
+            target = self._discoverers[family]
+            return target() if isinstance(target, type) else target
+        entry = {ep.name: ep for ep in entry_points(group=DISCOVERY_GROUP)}.get(family)
+        if entry is None:
+            raise DriverError(f"no installed driver can discover {family} connections",
+                              hint=f"a driver registers its discoverer in the `{DISCOVERY_GROUP}` entry-point group")
+        try:
+            target = entry.load()
+        except ImportError as error:
+            extra = extra_for_module(getattr(error, "name", None) or "") if _shipped(entry) else None
+            if extra is not None:
+                raise DriverError(f"the {family} driver is not installed: needs extra {extra}",
+                                  hint=install_hint(extra)) from None
+            raise DriverError(f"the {family} discoverer cannot be imported ({entry.value}): {error}",
+                              hint="install the package that provides it, or reinstall osiris") from None
+        try:
+            return target() if isinstance(target, type) else target
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not crash the caller
+            raise DriverError(
+                f"the {family} discoverer could not be created: {type(error).__name__}: {error}"
+            ) from None
 
     def _target(self, component: str) -> Any:
         if component in self._overrides:

@@ -4,12 +4,15 @@ Parquet answers from its footer (schema and row count without reading data). CSV
 footer: the delimiter and encoding are sniffed from the first 64 KiB, types come from
 pyarrow's inference over the first block, and rows are counted by a streaming pass that
 converts only the first column. Samples are read only when `sample_rows > 0`.
+`FilesDiscoverer` is the `filesystem` family's discoverer (the `osiris.discovery` entry point):
+CSV and Parquet files alike, told apart by the runtime's one suffix table (`file_kind`).
 """
 
 from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -20,14 +23,63 @@ import pyarrow.parquet as pq
 from osiris.drivers.common import display_path
 from osiris.drivers.common.paths import confine_found, resolve_with_connection
 from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
+from osiris.runtime.discovery import file_kind
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
-__all__ = ["discover_files", "list_files"]
+__all__ = ["FilesDiscoverer", "discover_files", "list_files"]
 
 Kind = Literal["csv", "parquet"]
-_COMPRESSED = (".gz", ".bz2", ".zst", ".zstd", ".lz4")
-_EXTENSIONS: dict[str, tuple[str, ...]] = {"csv": (".csv", ".tsv"), "parquet": (".parquet", ".pq")}
 _SNIFF_BYTES = 64 * 1024
+
+
+class FilesDiscoverer:
+    """Every CSV and Parquet file at a path (a file, or a directory searched recursively)."""
+
+    def discover(
+        self,
+        connection: ResolvedConnection | None,
+        *,
+        tables: list[str] | None = None,
+        sample_rows: int = 0,
+        path: str | None = None,
+    ) -> DiscoveryResult:
+        root = _root(connection, path)
+        if root.is_file():
+            kind = file_kind(root.name)
+            if kind is None:
+                raise DriverError(f"cannot discover {display_path(str(path))}: not a CSV or Parquet file")
+            kinds: tuple[Kind, ...] = (kind,)  # type: ignore[assignment]
+        else:
+            kinds = ("csv", "parquet")
+        found: list[TableInfo] = []
+        source = ""
+        for kind in kinds:
+            # a name of no known kind goes to the CSV pass, which says no such file (and suggests one)
+            wanted = [t for t in tables if (file_kind(Path(t).name) or "csv") == kind] if tables else None
+            if wanted == [] and tables:
+                continue
+            result = discover_files(kind, connection, tables=wanted, sample_rows=sample_rows, path=path)
+            found.extend(result.tables)
+            source = result.source
+        return DiscoveryResult(tables=tuple(sorted(found, key=lambda t: t.name)), source=source)
+
+    def fingerprint(self, connection: ResolvedConnection | None, *, path: str | None = None) -> str:
+        """(name, size, mtime_ns) of every data file at the path: a stat, no reads."""
+        root = _root(connection, path)
+        if root.is_file():
+            files = [root]
+        else:
+            files = sorted(p for p in root.rglob("*") if p.is_file() and file_kind(p.name) is not None)
+        stats = [(p.relative_to(root.parent).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+        return "sha256:" + hashlib.sha256(repr(stats).encode()).hexdigest()
+
+
+def _root(connection: ResolvedConnection | None, path: str | None) -> Path:
+    if path is None and (connection is None or not connection.get("base_dir")):
+        raise DriverError("discovery needs a path", hint="give a file or directory to discover")
+    return resolve_with_connection(connection, path or ".", lambda text: Path.cwd() / text)
+
+
 
 
 def discover_files(
@@ -45,7 +97,7 @@ def discover_files(
         path = "."
     shown = display_path(path)
     root = resolve_with_connection(connection, path, lambda text: Path.cwd() / text)
-    # Whoever names `path` applies the path policy to it (`osiris chat`: llm/discovery.py); here
+    # Whoever names `path` applies the path policy to it (runtime/discovery_service.py); here
     # a symbolic link inside the directory must not lead out of it.
     files = list_files(kind, root, shown, (str(root),) if root.is_dir() else ())
     if tables is not None:
@@ -74,10 +126,7 @@ def list_files(kind: Kind, root: Path, shown: str, roots: tuple[str, ...] = ()) 
 
 
 def _matches(kind: Kind, file: Path) -> bool:
-    name = file.name.lower()
-    for suffix in _COMPRESSED if kind == "csv" else ():
-        name = name.removesuffix(suffix)
-    return name.endswith(_EXTENSIONS[kind])
+    return file_kind(file.name) == kind
 
 
 def _hidden(relative: Path) -> bool:

@@ -9,6 +9,7 @@ EXACT_COUNT_BELOW rows, and the server's estimate above that; views get none.
 from __future__ import annotations
 
 import difflib
+import hashlib
 
 import pymysql
 
@@ -17,9 +18,31 @@ from osiris.drivers.mysql.stream import rows_to_batch
 from osiris.drivers.mysql.types import column_from_field, schema_of
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
-__all__ = ["discover"]
+__all__ = ["discover", "fingerprint"]
 
 EXACT_COUNT_BELOW = 100_000
+_FINGERPRINT_SQL = (
+    "SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, "
+    "COLUMN_KEY, ORDINAL_POSITION))), 0) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE()"
+)
+
+
+def fingerprint(connection: ResolvedConnection | None) -> str:
+    """One row over information_schema.COLUMNS (a count and a CRC32 sum over table, column, type,
+    nullability, key and position): it changes with ALTER/CREATE/DROP TABLE, not with INSERT."""
+    if connection is None:
+        raise DriverError("MySQL discovery needs a connection", hint="pass a `@mysql.<alias>` connection")
+    params = conn_params(connection)
+    conn = connect(params)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_FINGERPRINT_SQL)
+            count, crc = cur.fetchone()
+    except pymysql.MySQLError as error:
+        raise classify(error, params, action="fingerprint the schema") from None
+    finally:
+        conn.close()
+    return "sha256:" + hashlib.sha256(f"{params.database}|{count}|{crc}".encode()).hexdigest()
 
 
 def discover(

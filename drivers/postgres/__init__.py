@@ -5,7 +5,7 @@ the one import between drivers that the import contract allows (pyproject.toml).
 """
 
 from osiris.drivers.postgres.connect import PgParams, params_from, split_table
-from osiris.drivers.postgres.discovery import discover, health_check
+from osiris.drivers.postgres.discovery import discover, fingerprint, health_check
 from osiris.drivers.postgres.extract import select_sql, stream_query
 from osiris.drivers.postgres.write import WriteOptions, write_options, write_stream
 
@@ -13,6 +13,7 @@ __all__ = [
     "PgParams",
     "WriteOptions",
     "discover",
+    "fingerprint",
     "health_check",
     "params_from",
     "select_sql",

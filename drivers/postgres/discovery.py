@@ -8,6 +8,7 @@ above (a count(*) over a big table is a full scan).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -27,10 +28,17 @@ from osiris.drivers.postgres.extract import describe, select_list
 from osiris.drivers.postgres.types import read_schema, restore_batch
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, HealthReport, TableInfo
 
-__all__ = ["discover", "health_check"]
+__all__ = ["discover", "fingerprint", "health_check"]
 
 EXACT_COUNT_BELOW = 100_000
 _RELKINDS = "'r', 'p', 'v', 'm', 'f'"
+_USER_SCHEMAS = "table_schema NOT IN ('pg_catalog', 'information_schema')"
+_FINGERPRINT_SQL = (
+    "SELECT count(*), COALESCE(sum(hashtext(concat_ws('|', table_schema, table_name, column_name, data_type, "
+    "is_nullable, ordinal_position))::bigint), 0), (SELECT COALESCE(sum(hashtext(concat_ws('|', table_name, "
+    f"column_name, constraint_name))::bigint), 0) FROM information_schema.key_column_usage WHERE {_USER_SCHEMAS}) "
+    f"FROM information_schema.columns WHERE {_USER_SCHEMAS}"
+)
 
 
 def discover(
@@ -49,6 +57,21 @@ def discover(
         raise classify(error, action="discovery", label=params.label, secrets=params.secrets) from None
     finally:
         close_quietly(cursor, conn)
+
+
+def fingerprint(params: PgParams) -> str:
+    """One row over information_schema.columns and key_column_usage: it changes with ALTER,
+    CREATE or DROP TABLE and with keys, not with INSERT."""
+    conn = open_connection(params, autocommit=True)
+    cursor = conn.cursor()
+    try:
+        cursor.execute(_FINGERPRINT_SQL)
+        row = cursor.fetchone()
+    except Exception as error:  # noqa: BLE001
+        raise classify(error, action="schema fingerprint", label=params.label, secrets=params.secrets) from None
+    finally:
+        close_quietly(cursor, conn)
+    return "sha256:" + hashlib.sha256("|".join(str(v) for v in row).encode()).hexdigest()
 
 
 def _relations(cursor: Any, schema: str, tables: list[str] | None) -> list[tuple[str, str, str, float]]:

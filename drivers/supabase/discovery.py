@@ -19,7 +19,7 @@ from osiris.runtime.driver import (
     TableInfo,
 )
 
-__all__ = ["discover", "health_check"]
+__all__ = ["discover", "fingerprint", "health_check"]
 
 
 def discover(
@@ -40,6 +40,11 @@ def discover(
                 raise DriverError(f"table {settings.schema}.{name} is not in the API schema")
             found.append(_table(session, settings.schema, name, definition, sample_rows))
     return DiscoveryResult(tables=tuple(found), source=connection.ref)
+
+
+def fingerprint(connection: ResolvedConnection | None) -> str | None:
+    """With `dsn` the PostgreSQL schema fingerprint; over REST there is no cheap probe (None)."""
+    return pg.fingerprint(pg_params(connection)) if has_dsn(connection) else None
 
 
 def _is_table_path(name: str) -> bool:

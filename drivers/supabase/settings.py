@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from osiris.drivers.postgres import PgParams, params_from
 from osiris.drivers.common.transport import note_transport
+from osiris.drivers.postgres import PgParams, params_from
 from osiris.runtime.driver import DriverError, ResolvedConnection
 
 __all__ = ["RestSettings", "has_dsn", "pg_params", "rest_settings"]

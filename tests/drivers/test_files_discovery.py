@@ -31,8 +31,14 @@ def lake(tmp_path: Path) -> Path:
     return root
 
 
-def test_protocol() -> None:
-    assert isinstance(CsvExtractor(), Discoverer) and isinstance(ParquetExtractor(), Discoverer)
+def test_every_registered_discoverer_implements_the_protocol() -> None:
+    from osiris.drivers.files.discovery import FilesDiscoverer
+    from osiris.runtime.registry import default_registry
+
+    registry = default_registry()
+    for family in ("filesystem", "mysql", "postgres", "supabase"):
+        assert isinstance(registry.discoverer(family), Discoverer), family
+    assert isinstance(registry.discoverer("filesystem"), FilesDiscoverer)
 
 
 def test_csv_directory(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,10 +12,10 @@ from rich.console import Console
 from osiris.compiler.spec_cache import default_registry
 from osiris.llm.chat import ChatOptions, Conversation, infer_targets
 from osiris.llm.client import ChatClient, LLMSettings
-from osiris.llm.discovery import DiscoveryService
 from osiris.llm.session import ChatSession
 from osiris.llm.templates import Templates
 from osiris.llm.ui import ConsoleUI
+from osiris.runtime.discovery_service import DiscoveryService
 from tests.llm.conftest import GOOD_OML
 from tests.support.openai_server import yaml_reply
 

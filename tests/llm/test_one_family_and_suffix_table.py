@@ -1,5 +1,5 @@
 """One family table and one suffix table: every synonym selects the same target in chat, and the
-suffixes chat recognises are the file drivers' own."""
+suffixes chat recognises are the runtime's, which the files driver reads too."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from osiris.compiler.spec_cache import default_registry
+from osiris.drivers.files.discovery import FilesDiscoverer
 from osiris.llm.chat import infer_targets
 from osiris.llm.context import build_system_prompt, relevant_components
-from osiris.llm.discovery import _file_components
-from osiris.llm.families import FILE_COMPONENTS, PATH_PATTERN, file_kind
+from osiris.llm.families import PATH_PATTERN, file_kind
 from osiris.llm.templates import Templates
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, TableInfo
 
@@ -46,7 +46,7 @@ def test_compressed_and_tsv_files_are_csv_family_everywhere(tmp_path: Path, name
     assert file_kind(name) == "csv"
     assert infer_targets(f"load {path} into duckdb", None, tmp_path) == [path]  # chat
     assert "filesystem.csv_extractor" in relevant_components(f"load {path}", default_registry())  # context
-    assert _file_components(tmp_path / path) == ["filesystem.csv_extractor"]  # discovery
+    assert [t.name for t in FilesDiscoverer().discover(None, path=str(tmp_path / path)).tables] == [name]
     files = DiscoveryResult(tables=(TableInfo(path, (ColumnInfo("id", "int64"),)),), source="data")
     prompt = build_system_prompt(Templates.load(), default_registry(), discovered=[files])  # context._file_kind
     assert "filesystem.csv_extractor" in prompt.components
@@ -56,14 +56,20 @@ def test_parquet_suffixes_and_non_data_files() -> None:
     assert file_kind("a.parquet") == file_kind("b.PQ") == "parquet"
     assert file_kind("a.parquet.gz") is None and file_kind("notes.txt") is None and file_kind("x.gz") is None
     assert PATH_PATTERN.findall("join a/b.parquet with c.tsv.gz, not d.txt") == ["a/b.parquet", "c.tsv.gz"]
-    assert sorted(FILE_COMPONENTS.values()) == ["filesystem.csv_extractor", "filesystem.parquet_extractor"]
     with pytest.raises(DriverError, match="not a CSV or Parquet file"):
-        _file_components(Path(__file__))
+        FilesDiscoverer().discover(None, path=__file__)
 
 
-def test_suffix_table_matches_the_file_drivers() -> None:
-    from osiris.drivers.files import discovery as files
-    from osiris.llm.families import COMPRESSED_SUFFIXES, FILE_SUFFIXES
+def test_the_files_driver_reads_the_runtimes_suffix_table(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    assert FILE_SUFFIXES == files._EXTENSIONS
-    assert COMPRESSED_SUFFIXES["csv"] == files._COMPRESSED and not COMPRESSED_SUFFIXES["parquet"]
+    from osiris.runtime import discovery
+
+    assert file_kind is discovery.file_kind
+    for name in ("a.csv", "b.tsv.gz", "e.txt", "f.parquet.gz"):
+        (tmp_path / name).write_bytes(b"")
+    for name in ("c.pq", "d.parquet"):
+        pq.write_table(pa.table({"id": [1]}), tmp_path / name)
+    found = {t.name for t in FilesDiscoverer().discover(None, path=str(tmp_path)).tables}
+    assert found == {"a.csv", "b.tsv.gz", "c.pq", "d.parquet"}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from osiris.llm.discovery import DiscoveryService
+from osiris.runtime.discovery_cache import DiscoveryCache
 from tests.llm.conftest import GOOD_OML, chat
 from tests.llm.test_chat_bad_input_is_a_clear_error import _session
 from tests.llm.test_conversation import _conversation
@@ -43,10 +43,10 @@ def test_a_fifo_for_the_transcript_is_a_damaged_session(project: Path, endpoint,
 
 
 def test_a_fifo_in_the_discovery_cache_is_a_miss(tmp_path: Path) -> None:
-    service = DiscoveryService(None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache")
+    cache = DiscoveryCache(tmp_path / "cache")
     (tmp_path / "cache").mkdir()
     os.mkfifo(tmp_path / "cache" / "k.json")
-    assert service._load("k") is None
+    assert cache.load("k") is None
 
 
 def test_a_fifo_at_the_out_path_is_asked_about_and_replaced(project: Path, endpoint) -> None:  # noqa: ANN001

@@ -27,11 +27,11 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from osiris.drivers.postgres import params_from
-from osiris.drivers.postgres.connect import open_connection
 from osiris.drivers.mysql.auth import PasswordRefused
 from osiris.drivers.mysql.connect import conn_params, connect, cx_refused, cx_url
 from osiris.drivers.mysql.extractor import MySQLExtractor
+from osiris.drivers.postgres import params_from
+from osiris.drivers.postgres.connect import open_connection
 from osiris.runtime.driver import DriverError, ResolvedConnection, TransientError
 from osiris.runtime.testing import RecordingContext
 from tests.support.fake_mysql import AUTH_METHODS, Rows, fake_mysql, writer_script

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from osiris.drivers.postgres import params_from
 from osiris.drivers.common.transport import is_local
 from osiris.drivers.mysql.connect import conn_params
+from osiris.drivers.postgres import params_from
 from osiris.drivers.supabase.settings import rest_settings
 from osiris.runtime.driver import ResolvedConnection
 from tests.support.fake_mysql import fake_mysql, writer_script

@@ -211,8 +211,8 @@ def _resolved(tmp_path: Path, ref: str, allow: str = "") -> Any:
 @pytest.mark.parametrize("family", ["postgres", "mysql", "supabase"])
 def test_drivers_merge_only_allowed_overrides(tmp_path: Path, family: str) -> None:
     """Defence in depth: with the runtime's own check bypassed, each driver still refuses."""
-    from osiris.drivers.postgres import params_from
     from osiris.drivers.mysql.connect import conn_params, connect
+    from osiris.drivers.postgres import params_from
     from osiris.drivers.supabase.rest import RestSession
     from osiris.drivers.supabase.settings import rest_settings
 

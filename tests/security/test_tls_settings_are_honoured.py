@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from osiris.drivers.mysql.connect import conn_params, connect, cx_url
 from osiris.drivers.postgres import params_from
 from osiris.drivers.postgres.connect import open_connection
-from osiris.drivers.mysql.connect import conn_params, connect, cx_url
 from osiris.runtime.driver import DriverError, ResolvedConnection
 from tests.support.fake_mysql import fake_mysql, writer_script
 from tests.support.fake_pg import fake_postgres

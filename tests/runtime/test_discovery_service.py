@@ -1,8 +1,9 @@
-"""Discovery through the drivers against the real MariaDB and PostgreSQL, files, and the cache.
+"""Discovery through the drivers' discoverers against the real MariaDB and PostgreSQL, files,
+and the shared cache.
 
-The cache test wraps the discoverer to count calls: a second discovery of an unchanged schema
-must not call it; ALTER TABLE must. (The cheap schema probe still runs one query, through the
-extractor, not through `discover`.)
+The cache tests wrap the family's discoverer to count calls: a second discovery of an unchanged
+schema must not call it; ALTER TABLE must. (The fingerprint still runs one query, through the
+discoverer's `fingerprint`, not through `discover`.)
 """
 
 from __future__ import annotations
@@ -13,28 +14,29 @@ from typing import Any
 
 import pytest
 
-from osiris.llm.discovery import DiscoveryService, driver_for
+from osiris.runtime.discovery_service import DiscoveryService
 from osiris.runtime.driver import DriverError
+from osiris.runtime.registry import default_registry
 from tests.llm.conftest import DEMO_DATA
 
 
 class CountingFactory:
-    """driver_for, but every driver's `discover` is counted."""
+    """The registry's discoverer for a family, but every `discover` is counted."""
 
     def __init__(self) -> None:
         self.discover_calls = 0
 
-    def __call__(self, component: str) -> Any:
-        driver = driver_for(component)
+    def __call__(self, family: str) -> Any:
+        discoverer = default_registry().discoverer(family)
         factory = self
 
         class Counted:
             def discover(self, *args: Any, **kwargs: Any) -> Any:
                 factory.discover_calls += 1
-                return driver.discover(*args, **kwargs)
+                return discoverer.discover(*args, **kwargs)
 
-            def extract(self, ctx: Any) -> Any:
-                return driver.extract(ctx)
+            def fingerprint(self, *args: Any, **kwargs: Any) -> Any:
+                return discoverer.fingerprint(*args, **kwargs)
 
         return Counted()
 
@@ -98,12 +100,12 @@ def test_mysql_cache_hit_and_invalidation_by_alter_table(tmp_path: Path, mysql_s
     import pymysql
 
     counting = CountingFactory()
-    service = _service(tmp_path, _mysql_yaml(mysql_shop), driver_factory=counting)
+    service = _service(tmp_path, _mysql_yaml(mysql_shop), discoverer_for=counting)
     first = service.discover("@mysql.shop", tables=["orders"])
     again = service.discover("@mysql.shop", tables=["orders"])
     assert counting.discover_calls == 1 and again == first
     # a new process (a new service) reads the same entry from disk
-    fresh = _service(tmp_path, _mysql_yaml(mysql_shop), driver_factory=counting)
+    fresh = _service(tmp_path, _mysql_yaml(mysql_shop), discoverer_for=counting)
     assert fresh.discover("@mysql.shop", tables=["orders"]) == first and counting.discover_calls == 1
     conn = pymysql.connect(**mysql_shop, autocommit=True)
     with conn.cursor() as cur:
@@ -119,7 +121,7 @@ def test_ttl_expiry_forces_a_new_discovery(tmp_path: Path, mysql_shop: dict) -> 
     now = [1000.0]
     counting = CountingFactory()
     service = _service(
-        tmp_path, _mysql_yaml(mysql_shop), driver_factory=counting, ttl_s=60, clock=lambda: now[0]
+        tmp_path, _mysql_yaml(mysql_shop), discoverer_for=counting, ttl_s=60, clock=lambda: now[0]
     )
     service.discover("@mysql.shop")
     now[0] += 59
@@ -155,7 +157,7 @@ def test_postgres_discovery_and_cache(tmp_path: Path, pg_shop: dict) -> None:
     import psycopg
 
     counting = CountingFactory()
-    service = _service(tmp_path, _pg_yaml(pg_shop), driver_factory=counting)
+    service = _service(tmp_path, _pg_yaml(pg_shop), discoverer_for=counting)
     tables = {t.name: t for t in service.discover("@postgres.wh").tables}
     assert set(tables) == {"products", "cheap"}
     products = tables["products"]
@@ -179,7 +181,7 @@ def test_files_discovery_and_invalidation_by_rewrite(tmp_path: Path) -> None:
     shutil.copytree(DEMO_DATA, tmp_path / "data")
     counting = CountingFactory()
     service = DiscoveryService(
-        None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", driver_factory=counting
+        None, cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", discoverer_for=counting
     )
     names = {t.name: t for t in service.discover("data").tables}
     assert set(names) == {
@@ -189,12 +191,12 @@ def test_files_discovery_and_invalidation_by_rewrite(tmp_path: Path) -> None:
         "data/products.parquet",
     }
     assert names["data/orders.csv"].row_count == 2500
-    assert counting.discover_calls == 2  # one per file kind (CSV and Parquet extractors)
+    assert counting.discover_calls == 1  # one discoverer for the filesystem family, CSV and Parquet alike
     service.discover("data")
-    assert counting.discover_calls == 2
+    assert counting.discover_calls == 1
     (tmp_path / "data" / "customers.csv").write_text("id,name\n1,Ada\n")
     names = {t.name: t for t in service.discover("data").tables}
-    assert counting.discover_calls == 4 and names["data/customers.csv"].row_count == 1
+    assert counting.discover_calls == 2 and names["data/customers.csv"].row_count == 1
 
 
 @pytest.mark.mysql

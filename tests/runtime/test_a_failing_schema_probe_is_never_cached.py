@@ -6,36 +6,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-from osiris.llm.discovery import DiscoveryService
+from osiris.runtime.discovery_service import DiscoveryService
 from osiris.runtime.driver import ColumnInfo, DiscoveryResult, DriverError, ResolvedConnection, TableInfo
 
 
-class _Rows:
-    def __init__(self, rows: list[dict[str, Any]]) -> None:
-        self.rows = rows
-
-    def read_all(self) -> _Rows:
-        return self
-
-    def to_pylist(self) -> list[dict[str, Any]]:
-        return self.rows
-
-
 class FakeDatabase:
-    """A MySQL extractor stand-in: the schema probe runs through `extract`, discovery through `discover`."""
+    """A MySQL discoverer stand-in: the schema probe is `fingerprint`, discovery is `discover`."""
 
     def __init__(self) -> None:
         self.columns = ["id"]
         self.probe_fails = False
         self.discover_calls = 0
 
-    def __call__(self, component: str) -> FakeDatabase:
+    def __call__(self, family: str) -> FakeDatabase:
         return self
 
-    def extract(self, ctx: Any) -> _Rows:
+    def fingerprint(self, connection: Any, *, path: str | None = None) -> str:
         if self.probe_fails:
             raise DriverError("information_schema is not readable")
-        return _Rows([{"n": str(len(self.columns)), "h": "|".join(self.columns)}])
+        return "sha256:" + "|".join(self.columns)
 
     def discover(self, connection: Any, **kwargs: Any) -> DiscoveryResult:
         self.discover_calls += 1
@@ -44,7 +33,7 @@ class FakeDatabase:
 
 
 def _fake_service(tmp_path: Path, db: FakeDatabase) -> DiscoveryService:
-    service = DiscoveryService(cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", driver_factory=db)
+    service = DiscoveryService(cwd=tmp_path, env={}, cache_dir=tmp_path / "cache", discoverer_for=db)
     connection = ResolvedConnection("mysql", "shop", {"host": "db", "database": "shop", "user": "u"})
     service.resolve = lambda ref: connection  # type: ignore[method-assign]
     return service
@@ -68,7 +57,7 @@ def test_a_probe_that_keeps_failing_never_serves_a_stale_schema(tmp_path: Path) 
     service.discover("@mysql.shop")
     assert _columns(service.discover("@mysql.shop")) == ["id", "total"] and db.discover_calls == 3
     entries = [json.loads(p.read_text()) for p in (tmp_path / "cache").glob("*.json")]
-    assert [e["schema_fp"].startswith("sha256:") for e in entries] == [True]
+    assert [e["fingerprint"].startswith("sha256:") for e in entries] == [True]
 
 
 def test_a_failing_probe_ignores_an_entry_cached_when_it_worked(tmp_path: Path) -> None:
@@ -85,7 +74,7 @@ def test_an_old_unavailable_entry_is_never_a_hit(tmp_path: Path) -> None:
     service.discover("@mysql.shop")
     (entry,) = (tmp_path / "cache").glob("*.json")
     data = json.loads(entry.read_text())
-    entry.write_text(json.dumps({**data, "schema_fp": "unavailable"}))  # what older versions stored
+    entry.write_text(json.dumps({**data, "fingerprint": "unavailable"}))  # what older versions stored
     for fails in (True, False):
         db.probe_fails = fails
         service.discover("@mysql.shop")
