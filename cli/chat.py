@@ -139,8 +139,7 @@ def make_guard(connections: object, env: Mapping[str, str], settings: object = N
     if connections is not None:
         for family in connections.families():
             for alias in connections.aliases.get(family, {}):
-                resolved = connections.resolve(family, alias, env)
-                masker.add_connection(resolved.fields, resolved.secret_fields)
+                masker.add_connection(connections.values(family, alias, env)[0], connections.rules(family, alias)[0])
     return masker
 
 

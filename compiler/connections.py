@@ -79,28 +79,6 @@ class AliasDecl:
                 for key, pieces in self.templates.items()}
 
 
-@dataclass(frozen=True)
-class ResolvedFields:
-    """An alias after environment substitution and family defaults: secrets included."""
-
-    family: str
-    alias: str
-    fields: Mapping[str, Any]
-    secret_fields: frozenset[str]
-    missing_env: tuple[str, ...] = ()
-    may_override: frozenset[str] = frozenset()
-    """Fields a step's config may replace (`overridable()`)."""
-    fixed: frozenset[str] = frozenset()
-    """The family's other fields: a step config that sets one is refused."""
-
-    @property
-    def ref(self) -> str:
-        return f"@{self.family}.{self.alias}"
-
-    def __repr__(self) -> str:
-        return f"ResolvedFields({self.ref}, fields=[{', '.join(sorted(self.fields))}])"
-
-
 @dataclass
 class ConnectionsFile:
     path: str
@@ -130,8 +108,11 @@ class ConnectionsFile:
             return marked[0]
         return "default" if "default" in aliases else None
 
-    def resolve(self, family: str, alias: str, env: Mapping[str, str] | None = None) -> ResolvedFields:
-        """Substitute `${VAR}` from `env` (default: os.environ) and fill family defaults."""
+    def values(self, family: str, alias: str,
+               env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The alias's field values, secrets included, with `${VAR}` substituted from `env`
+        (default: os.environ) and the family's defaults filled in; and the variables that were
+        not set. The runtime wraps them in its one resolved type (`runtime.driver.ResolvedConnection`)."""
         decl = self.aliases[family][alias]
         env = os.environ if env is None else env
         spec = self.family_specs.get(family)
@@ -147,11 +128,16 @@ class ConnectionsFile:
                 continue
             pieces = decl.templates.get(key)
             values[key] = raw if pieces is None else _substitute(pieces, env, missing)
+        return values, tuple(sorted(set(missing)))
+
+    def rules(self, family: str, alias: str) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        """(secret fields, fields a step may override, the family's other fields) of an alias:
+        what masking and `overridable` need, for compiler and runtime alike."""
+        spec = self.family_specs.get(family)
         if spec is None:
-            return ResolvedFields(family, alias, values, frozenset(), tuple(sorted(set(missing))))
-        may = overridable(spec, decl)
-        return ResolvedFields(family, alias, values, spec.secret_fields, tuple(sorted(set(missing))),
-                              may_override=may, fixed=frozenset(spec.fields) - may)
+            return frozenset(), frozenset(), frozenset()
+        may = overridable(spec, self.aliases[family][alias])
+        return spec.secret_fields, may, frozenset(spec.fields) - may
 
 
 def overridable(family: Family, decl: AliasDecl) -> frozenset[str]:

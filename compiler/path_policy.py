@@ -150,7 +150,7 @@ def step_roots(project_root: str | os.PathLike[str], connections: ConnectionsFil
             if any(r.default is None and r.name not in env for r in decl.env_refs.get("base_dir", ())):
                 base_dir = UNKNOWN_BASE  # resolved only when the run starts (OML076 warned)
             else:
-                value = connections.resolve("filesystem", alias, env).fields.get("base_dir")
+                value = connections.values("filesystem", alias, env)[0].get("base_dir")
                 base_dir = value if isinstance(value, str) and value else None
     roots = path_roots(project_root, extra, base_dir)
     base = None if base_dir is None else path_roots(project_root, base_dir=base_dir)[-1]

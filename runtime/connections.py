@@ -148,23 +148,24 @@ class RuntimeConnections:
                 if known
                 else f"add `{family}: {{{alias}: {{...}}}}` under `connections:`",
             )
-        resolved = self.file.resolve(family, alias, self.env)
-        self.masker.add_connection(resolved.fields, resolved.secret_fields)
-        if resolved.missing_env:
-            names = ", ".join(resolved.missing_env)
-            several = len(resolved.missing_env) > 1
+        fields, missing = self.file.values(family, alias, self.env)
+        secret_fields, may_override, fixed = self.file.rules(family, alias)
+        self.masker.add_connection(fields, secret_fields)
+        if missing:
+            names = ", ".join(missing)
+            several = len(missing) > 1
             what = f"variables {names}, which are" if several else f"variable {names}, which is"
             raise DriverError(
                 f"connection {ref} needs the environment {what} not set",
-                hint=f"export {resolved.missing_env[0]}=... (or put it in a .env file you source) "
+                hint=f"export {missing[0]}=... (or put it in a .env file you source) "
                 "before running",
             )
         return ResolvedConnection(
             family=family,
             alias=alias,
-            fields=dict(resolved.fields),
-            secret_fields=frozenset(resolved.secret_fields),
-            may_override=resolved.may_override,
-            fixed=resolved.fixed,
+            fields=fields,
+            secret_fields=secret_fields,
+            may_override=may_override,
+            fixed=fixed,
             on_unencrypted=self.notices.for_step(step_id),
         )

@@ -32,11 +32,12 @@ def test_connections_resolve_from_parsed_pieces(tmp_path: Path) -> None:
     assert decl is not None
     assert sorted(decl.env_refs) == ["host", "password"]
     assert [r.name for r in decl.env_refs["password"]] == ["MYSQL_PASSWORD"]
-    resolved = conns.resolve("mysql", "shop", {"MYSQL_PASSWORD": "s3cret"})
-    assert resolved.fields["host"] == "localhost"
-    assert resolved.fields["password"] == "pre-s3cret-post"
-    assert resolved.fields["database"] == "shop"
-    assert "password" in resolved.secret_fields
-    assert conns.secret_fields["mysql"] == resolved.secret_fields
-    missing = conns.resolve("mysql", "shop", {})
-    assert missing.missing_env == ("MYSQL_PASSWORD",) and missing.fields["password"] == "pre--post"
+    fields, missing = conns.values("mysql", "shop", {"MYSQL_PASSWORD": "s3cret"})
+    assert fields["host"] == "localhost"
+    assert fields["password"] == "pre-s3cret-post"
+    assert fields["database"] == "shop" and missing == ()
+    secret_fields, _, _ = conns.rules("mysql", "shop")
+    assert "password" in secret_fields
+    assert conns.secret_fields["mysql"] == secret_fields
+    fields, missing = conns.values("mysql", "shop", {})
+    assert missing == ("MYSQL_PASSWORD",) and fields["password"] == "pre--post"
