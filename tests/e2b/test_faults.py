@@ -161,6 +161,8 @@ def test_absolute_paths_are_refused_before_a_sandbox_exists(tmp_path):
     assert outcome.exit_code == 1 and local.created == []
     error = outcome.status["steps"]["write-csv"]["error"]
     assert "absolute path" in error["message"] and "relative" in error["hint"]
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if row.strip() == "- id: write-csv")
+    assert error["source"] == f"abs.yaml:{line}:5"  # a step the host fails cites its OML line, as locally
 
 
 @pytest.fixture(autouse=True)

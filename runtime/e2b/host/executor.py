@@ -118,7 +118,7 @@ class _SandboxRun:
         self.cancel, self.exec_options = cancel, exec_options
         self.masker: SecretMasker = getattr(connections, "masker", None) or SecretMasker()
         self.session_dir = tmp_dir.parent
-        self.mirror = SessionMirror(manifest, events, metrics, on_change)
+        self.mirror = SessionMirror(manifest, events, metrics, on_change, exec_options.sources)
         self.sandbox: Sandbox | None = None
         self.link = WorkerLink(self.masker, opts.timeout_s, opts.heartbeat_timeout_s, opts.max_protocol_bytes)
         self.downloader: Downloader | None = None

@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,9 +61,12 @@ class RemoteRunner:
 
 class SessionMirror:
     def __init__(
-        self, manifest: Manifest, events: Any, metrics: Any, on_change: Callable[[StepState], None] | None
+        self, manifest: Manifest, events: Any, metrics: Any, on_change: Callable[[StepState], None] | None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self.manifest, self.events, self.metrics, self.on_change = manifest, events, metrics, on_change
+        self.sources = sources or {}
+        """Step id -> `pipeline.yaml:LINE:COLUMN`, cited by a step the host fails (as the executor does)."""
         self.states = {s.id: StepState(s.id, s.component, s.kind) for s in (manifest.step(i) for i in manifest.order)}
         self.runners = {step_id: RemoteRunner(manifest.step(step_id)) for step_id in manifest.order}
         self._lock = threading.Lock()
@@ -156,6 +159,8 @@ class SessionMirror:
         error: dict[str, Any] = {"error_type": "SandboxError", "message": message, "transient": False}
         if hint:
             error["hint"] = hint
+        if step_id in self.sources:
+            error["source"] = self.sources[step_id]
         state.error = error
         self.events.emit("step_error", step_id=step_id, component=state.component, attempt=state.attempts, **error)
         self._changed(state)
