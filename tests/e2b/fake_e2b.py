@@ -1,6 +1,6 @@
 """A stand-in for `e2b.Sandbox` that runs commands on this machine, for the E2B transport's tests.
 
-It implements only what `runtime.e2b.sdk` calls, returns and raises the SDK's own types
+It implements only what `runtime.e2b.host.sdk` calls, returns and raises the SDK's own types
 (`CommandResult`, `CommandExitException`, `SandboxException`), and checks every call
 against the real SDK signatures (`inspect.signature(...).bind`), so a call the pinned SDK
 would reject fails here too. Stdout reaches `wait(on_stdout=...)` in small, uneven chunks,

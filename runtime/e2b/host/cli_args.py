@@ -44,7 +44,7 @@ def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
 def _whole(low: int, high: int) -> Any:
     """An argparse type: a whole number in [low, high]; anything else (1e38, -5, nan) is a usage error.
 
-    The bounds repeat runtime.e2b.options.MAX_TIMEOUT_S / MAX_CPU (this module stays import-light;
+    The bounds repeat runtime.e2b.host.options.MAX_TIMEOUT_S / MAX_CPU (this module stays import-light;
     tests/e2b/test_options.py checks they agree), and E2BOptions checks them again.
     """
 

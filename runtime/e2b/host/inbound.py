@@ -90,7 +90,7 @@ class StepError(_Message):
 
 
 class Snapshot(_Message):
-    """A step state (runtime.e2b.sinks.snapshot); the host keeps its own id, component and kind."""
+    """A step state (runtime.e2b.sandbox.sinks.snapshot); the host keeps its own id, component and kind."""
 
     id: StepId
     status: Literal["pending", "waiting", "running", "succeeded", "failed", "skipped", "cancelled"]

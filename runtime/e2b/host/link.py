@@ -5,7 +5,7 @@ queued; the host's run loop takes them from the queue, decodes them, and learns 
 the worker is gone (its process ended, the sandbox expired, the stream broke) or silent for
 longer than the heartbeat timeout. Every such ending becomes a `SandboxFailure` with a
 message a user can act on; its text is masked by the caller. The sandbox is untrusted:
-every message is validated (runtime.e2b.inbound) before it is returned, and the worker may
+every message is validated (runtime.e2b.host.inbound) before it is returned, and the worker may
 send at most `max_bytes` in all.
 """
 

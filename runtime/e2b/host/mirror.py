@@ -75,7 +75,7 @@ class SessionMirror:
 
     # -- worker messages ---------------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
-        """A validated event message (runtime.e2b.inbound); checked here against the manifest."""
+        """A validated event message (runtime.e2b.host.inbound); checked here against the manifest."""
         step_id = message.get("step_id")
         fields = message.get("fields") or {}
         if message["event"] in _HOST_EVENTS:

@@ -1,7 +1,7 @@
 """The sandbox seam: what the host needs from a sandbox, and the errors a transport raises.
 
-Two implementations: `runtime.e2b.sdk.E2BTransport` (the E2B cloud through the `e2b` SDK)
-and `runtime.e2b.local.LocalTransport` (a worker process in an empty temporary directory,
+Two implementations: `runtime.e2b.host.sdk.E2BTransport` (the E2B cloud through the `e2b` SDK)
+and `runtime.e2b.host.local.LocalTransport` (a worker process in an empty temporary directory,
 used by tests and CI). The host proxy only talks to these protocols, so every fault path is
 exercised on the local transport and the real one needs only its own thin contract tests.
 """

@@ -11,7 +11,7 @@ file and started as `python bootstrap.py ROOT`; `ROOT/job/boot.json` says which 
 3. The project: the wheel is unpacked into `<site dir>/<build id>/` unless a template already
    holds that build; a pure-Python wheel unpacked on sys.path is an installed distribution
    (its entry points included). Unpacking takes ~50 ms; `pip install` would take seconds.
-4. Hand over to `runtime.e2b.worker.main` in this same process.
+4. Hand over to `runtime.e2b.sandbox.worker.main` in this same process.
 
 Also usable at template build time: `python bootstrap.py --install-only WHEEL LOCK SITE_DIR`.
 """
