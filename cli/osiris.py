@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     from osiris.cli.commands.validate_cmd import add_validate_parser  # argparse only
 
     add_validate_parser(sub)
+    from osiris.cli.commands.discover_cmd import add_discover_parser  # argparse only
+
+    add_discover_parser(sub)
     conns = sub.add_parser("connections", help="list and check connections")
     conns_sub = conns.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, text in (
@@ -259,6 +262,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from osiris.cli.commands.init_cmd import init_command
 
         return init_command(args)
+    if args.command == "discover":
+        from osiris.cli.commands.discover_cmd import discover_command
+
+        return discover_command(args)
     if args.command == "validate":
         from osiris.cli.commands.validate_cmd import validate_command
 

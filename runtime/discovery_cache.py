@@ -6,7 +6,8 @@ The key is the sha256 of the connection's identity (family, alias, host, port, d
 schema, url; a DSN is parsed and its password dropped; for files the absolute path), the options
 (tables, sample rows) and the discoverer with the Osiris version: never a secret, so the same
 key is computed in memory and on disk. Each entry stores its creation time, its TTL and the
-schema fingerprint it was discovered under, so a restarted process honours the same expiry and
+schema fingerprint it was discovered under, so a restarted process honours the same expiry (a
+reader asking for a shorter TTL gets that) and
 an entry is served only while the discoverer's fingerprint still matches.
 Writes are atomic (a reader never sees half an entry); the directory keeps at most
 `MAX_ENTRIES` entries, the oldest going first.
@@ -78,12 +79,13 @@ class DiscoveryCache:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def load(self, key: str) -> CachedEntry | None:
-        """The entry for `key` within its TTL, or None (missing, expired, damaged, not an entry)."""
+        """The entry for `key` within its TTL, or None (missing, expired, damaged, not an entry).
+        The TTL is the shorter of the entry's own and this cache's: a caller may ask for fresher."""
         try:
             entry = json.loads(read_bytes(self.directory / f"{key}.json", f"{key}.json", CACHE_FILE_LIMIT))
             if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
                 return None
-            created, ttl = float(entry["created_at"]), float(entry["ttl_s"])
+            created, ttl = float(entry["created_at"]), min(float(entry["ttl_s"]), self.ttl_s)
             if self.clock() > created + ttl:
                 return None
             return CachedEntry(result_from_json(entry["result"]), created, ttl, entry.get("fingerprint"))

@@ -49,6 +49,8 @@ class DiscoveryService:
     clock: Callable[[], float] | None = None
     roots: tuple[str, ...] = ()
     """Where discovery may read; empty: the project root (`cwd`) and the granted directories."""
+    masker: Any = None
+    """A runtime.secrets.SecretMasker told each resolved connection's secrets (to mask output)."""
     hits: int = 0
     misses: int = 0
 
@@ -91,6 +93,8 @@ class DiscoveryService:
         result = discoverer.discover(connection, tables=tables or None, sample_rows=sample_rows, path=path)
         if path is not None:
             result = _as_given(target, Path(path), result)
+        else:  # the reference, whatever the discoverer called it (a filesystem alias: its base_dir)
+            result = replace(result, source=connection.ref if connection is not None else target)
         if probed:
             cache.store(key, identity, probe, result)
         return result
@@ -99,7 +103,7 @@ class DiscoveryService:
         from osiris.runtime.connections import RuntimeConnections
         from osiris.runtime.secrets import SecretMasker
 
-        return RuntimeConnections(self.connections, SecretMasker(), self.env).resolve(ref)
+        return RuntimeConnections(self.connections, self.masker or SecretMasker(), self.env).resolve(ref)
 
     def _roots(self) -> tuple[str, ...]:
         from osiris.compiler.path_policy import path_roots

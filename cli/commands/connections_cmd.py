@@ -3,8 +3,9 @@
 Secret fields are never shown (`***`); `${VAR}` references are reported by name with
 whether the variable is set. `doctor` resolves each alias from the environment and calls
 the health check of a driver of that family (the drivers' own connection code, TLS settings
-included), and says when an alias talks to a remote host unencrypted or possibly so; every
-message and the JSON output are masked.
+included), and says when an alias talks to a remote host unencrypted or possibly so, and what
+the discovery cache shared with `osiris discover` and chat holds for it; every message and the
+JSON output are masked.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def _doctor(file: Any, masker: Any, as_json: bool, timeout: float) -> int:
                 print(masker.mask(f"     hint: {r['hint']}"))
             if r.get("warning"):
                 print(masker.mask(f"     warning: {r['warning']}"))
+            if r.get("discovery"):
+                found = r["discovery"]
+                print(f"     discovery cache: {found['tables']} table(s), {found['age_s']} s old "
+                      f"(osiris discover {r['ref']} --refresh asks again)")
     return 1 if failed else 0
 
 
@@ -147,8 +152,22 @@ def doctor_results(file: Any, masker: Any, timeout: float) -> list[dict[str, Any
         if ref in notices.seen:
             host, reason = notices.seen[ref]
             entry["warning"] = f"talks to {host} {reason}"
+        entry.update(_cached_discovery(family, alias))
         results.append(masker.mask_data(entry))
     return results
+
+
+def _cached_discovery(family: str, alias: str) -> dict[str, Any]:
+    """What the discovery cache shared with `osiris discover` and chat holds for this alias:
+    {"discovery": {"tables": N, "age_s": S}} for the newest live entry, else nothing."""
+    from osiris.runtime.discovery_cache import DiscoveryCache
+
+    cache = DiscoveryCache()
+    entries = cache.entries_for(family, alias)
+    if not entries:
+        return {}
+    newest = entries[0]
+    return {"discovery": {"tables": len(newest.result.tables), "age_s": round(cache.clock() - newest.created_at)}}
 
 
 def _skip_reason(family: str) -> dict[str, str]:
