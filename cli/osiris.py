@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="osiris",
         description="Run OML data pipelines locally and inspect their sessions.",
-        epilog="Compile-only checks: omlc check PIPELINE.yaml. Docs: docs/architecture.md.",
+        epilog="Compile-only checks: omlc check PIPELINE.yaml. Every command, flag and exit code: docs/cli.md.",
     )
     parser.add_argument("--version", action="version", version=f"osiris {_version()}")
     parser.add_argument(
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     oml = sub.add_parser("oml", help="the OML language: validate pipeline files")
     oml_sub = oml.add_subparsers(dest="action", metavar="ACTION", required=True)
     check_arguments(oml_sub.add_parser("validate", help="report every problem in OML files (omlc check)"))
-    test = sub.add_parser("test", help="test harnesses")
+    test = sub.add_parser("test", help="test harnesses (validation: chat repair scenarios, offline)")
     test_sub = test.add_subparsers(dest="action", metavar="ACTION", required=True)
     from osiris.cli.commands.test_cmd import validation_arguments  # argparse only
 
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     comps_show.add_argument("name", help="a component, e.g. filesystem.csv_extractor")
     comps_show.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    logs = sub.add_parser("logs", help="list, show and clean up run sessions")
+    logs = sub.add_parser("logs", help="list, show, clean up and bundle run sessions")
     logs_sub = logs.add_subparsers(dest="action", metavar="ACTION", required=True)
     logs_list = logs_sub.add_parser("list", help="list sessions, newest first")
     _session_dir_arg(logs_list)
