@@ -130,3 +130,22 @@ def test_step_config_overrides_only_the_fields_the_alias_allows(db: dict) -> Non
     assert (params.host, params.database, params.port) == (db["host"], "other", db["port"])
     with pytest.raises(DriverError, match="`host`.*does not let a step override"):
         conn_params(base, overrides)  # no policy given: nothing may be overridden
+
+
+@pytest.mark.mysql
+def test_the_schema_fingerprint_changes_with_alter_table_not_with_insert(db: dict) -> None:
+    tools, connection = MySQLExtractor(), resolved(db)
+    before = tools.fingerprint(connection)
+    assert before.startswith("sha256:") and tools.fingerprint(connection) == before
+    conn = admin(db)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO orders VALUES (3, 4, NULL, NULL)")
+        assert tools.fingerprint(connection) == before  # data is not schema
+        cur.execute("CREATE TABLE fp_probe (id INT)")
+        created = tools.fingerprint(connection)
+        cur.execute("ALTER TABLE fp_probe ADD COLUMN label CHAR(2)")
+        altered = tools.fingerprint(connection)
+        cur.execute("DROP TABLE fp_probe")
+        cur.execute("DELETE FROM orders WHERE id = 3")
+    conn.close()
+    assert len({before, created, altered}) == 3 and tools.fingerprint(connection) == before

@@ -95,3 +95,20 @@ def test_health_check_reports_version_and_failures(postgres_db: dict) -> None:
     bad = ResolvedConnection("postgres", "h", {**good.fields, "port": 1}, frozenset({"password"}))
     report = PostgresWriter().health_check(bad, timeout_s=1)
     assert not report.ok and "connect failed" in report.message and "pw-x-123" not in report.message
+
+
+@pytest.mark.postgres
+def test_the_schema_fingerprint_changes_with_alter_table_not_with_insert(
+    connection: ResolvedConnection, postgres_db: dict
+) -> None:
+    tools = PostgresExtractor()
+    before = tools.fingerprint(connection)
+    assert before.startswith("sha256:") and tools.fingerprint(connection) == before
+    with psycopg.connect(postgres_db["dsn"], autocommit=True) as conn:
+        conn.execute("INSERT INTO pairs VALUES (1, 'x', NULL)")
+        assert tools.fingerprint(connection) == before  # data is not schema
+        conn.execute("ALTER TABLE pairs ADD COLUMN w int")
+        altered = tools.fingerprint(connection)
+        conn.execute("ALTER TABLE pairs DROP COLUMN w")
+        conn.execute("DELETE FROM pairs")
+    assert altered != before and tools.fingerprint(connection) == before

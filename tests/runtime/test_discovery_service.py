@@ -206,3 +206,13 @@ def test_unknown_alias_and_missing_path_are_driver_errors(tmp_path: Path, mysql_
         service.discover("@mysql.nope")
     with pytest.raises(DriverError, match="path not found"):
         service.discover("nowhere/")
+
+
+def test_a_family_without_a_discoverer_is_a_clear_error_and_overrides_plug_in() -> None:
+    from osiris.runtime.registry import DriverRegistry
+
+    with pytest.raises(DriverError, match="no installed driver can discover ftp connections") as caught:
+        DriverRegistry().discoverer("ftp")
+    assert "osiris.discovery" in (caught.value.hint or "")
+    fake = object()
+    assert DriverRegistry(discoverers={"ftp": fake}).discoverer("ftp") is fake
