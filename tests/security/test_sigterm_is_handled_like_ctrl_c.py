@@ -282,5 +282,5 @@ def test_sigterm_stops_omlc_like_ctrl_c(tmp_path: Path) -> None:
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
-    assert stderr.strip() == "omlc: interrupted"
+    assert stderr.strip() == "omlc: terminated"  # the same words as osiris (cli/guard.py)
     assert not (tmp_path / "build").exists()
