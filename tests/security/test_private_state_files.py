@@ -141,7 +141,8 @@ def test_folders_older_versions_left_open_are_tightened(tmp_path: Path) -> None:
 
 
 def test_every_file_and_folder_a_chat_leaves_is_private(project: Path, endpoint, open_umask: None) -> None:
-    for path in (project / ".osiris" / "chat", project / ".osiris" / "cache" / "discovery"):
+    cache = project / ".cache" / "osiris" / "discovery"  # under the cache root, $XDG_CACHE_HOME/osiris here
+    for path in (project / ".osiris" / "chat", cache):
         path.mkdir(parents=True, mode=0o755)  # as an older version left them
         path.chmod(0o755)
     endpoint.server.add(Reply(tool_calls=[("discover", {"target": "data"})]), yaml_reply(GOOD_OML))
@@ -150,8 +151,8 @@ def test_every_file_and_folder_a_chat_leaves_is_private(project: Path, endpoint,
     state = project / ".osiris"
     chat_dir = next((state / "chat").iterdir())
     assert {p.name for p in chat_dir.iterdir()} >= {"state.json", "transcript.jsonl", "system_prompt.md"}
-    assert list((state / "cache" / "discovery").glob("*.json"))
-    assert _modes(state / "chat") == {} and _modes(state / "cache") == {}
+    assert list(cache.glob("*.json"))
+    assert _modes(state / "chat") == {} and _modes(cache) == {}
 
 
 def test_a_private_file_is_never_world_readable_not_even_before_its_rename(tmp_path: Path, monkeypatch,
