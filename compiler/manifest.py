@@ -111,8 +111,10 @@ class Manifest(_Model):
     connections: list[str]
 
     def to_data(self) -> dict[str, Any]:
-        """Plain data in documented key order (`from` spelled as in the file)."""
-        return self.model_dump(mode="json", by_alias=True)
+        """Plain data in documented key order (`from` spelled as in the file): the same as
+        `model_dump(mode="json", by_alias=True)`, walked by hand so that the compiler, which only
+        constructs the model, never pays for building pydantic's serializer (20 ms a process)."""
+        return _plain(self)
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_data())
@@ -168,6 +170,16 @@ def read_sources(data: bytes | None) -> SourceMap | None:
         return SourceMap.model_validate_json(data)
     except ValueError:
         return None
+
+
+def _plain(value: Any) -> Any:  # noqa: ANN401 - a model's field values, recursively
+    if isinstance(value, BaseModel):
+        return {field.alias or name: _plain(getattr(value, name)) for name, field in type(value).model_fields.items()}
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def manifest_schema() -> dict[str, Any]:

@@ -94,9 +94,10 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
         "params": {k: {"source": b.source, "value": b.value} for k, b in pipeline.bound_params.items()},
         "profile": pipeline.profile,
     })
-    sources = SourceMap(file=source, steps={
-        s.id: SourcePosition(line=s.span.line, column=s.span.column) for s in pipeline.steps})
-    files["sourcemap.json"] = pretty_json(sources.model_dump(mode="json"))
+    sources = SourceMap.model_construct(file=source, steps={
+        s.id: SourcePosition.model_construct(line=s.span.line, column=s.span.column) for s in pipeline.steps})
+    files["sourcemap.json"] = pretty_json({"file": source, "steps": {
+        step_id: {"column": at.column, "line": at.line} for step_id, at in sources.steps.items()}})
     # The cfg objects are the ones serialised above; nothing mutates them after this pass.
     return pipeline, dict(sorted(files.items())), Compiled(model, cfgs, meta, sources)
 
@@ -114,7 +115,11 @@ def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
 
 def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str, ComponentSpec]) -> Manifest:
     """The `Manifest` model of a planned pipeline: the one definition of manifest.yaml's shape
-    (its field order is the file's key order). `specs` maps canonical component names to specs."""
+    (its field order is the file's key order). `specs` maps canonical component names to specs.
+
+    Constructed without validation: every value comes from passes that enforced the same rules,
+    and building pydantic's validators would cost each `omlc` process 20 ms. The golden and
+    property tests validate what this builds against the model and the committed schema."""
     assert pipeline.plan is not None
     plan = pipeline.plan
     by_id = {s.id: s for s in pipeline.steps}
@@ -125,8 +130,7 @@ def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str,
         retry = step.retry
         component = step.canonical_component or step.component
         spec = specs[component]
-        assert step.kind is not None and step.canonical_mode is not None  # validate refused the step otherwise
-        steps.append(ManifestStep(
+        steps.append(ManifestStep.model_construct(
             id=step.id,
             component=component,
             component_version=step.component_version or "",
@@ -137,19 +141,19 @@ def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str,
             cfg=f"cfg/{step.id}.json",
             cfg_fp=cfg_fps[step.id],
             needs=list(step.depends_on),
-            inputs={i.name: InputSource(step=i.step, output=i.output) for i in step.data_inputs},
+            inputs={i.name: InputSource.model_construct(step=i.step, output=i.output) for i in step.data_inputs},
             outputs=list(step.outputs),
             level=level_of[step.id],
-            retry=Retry(max_attempts=retry.max_attempts, backoff_seconds=float(retry.backoff_seconds),
-                        max_backoff_seconds=float(retry.max_backoff_seconds)),
+            retry=Retry.model_construct(max_attempts=retry.max_attempts, backoff_seconds=float(retry.backoff_seconds),
+                                        max_backoff_seconds=float(retry.max_backoff_seconds)),
         ))
-    return Manifest(
+    return Manifest.model_construct(
         manifest_version=MANIFEST_VERSION,
-        pipeline=PipelineInfo(name=pipeline.name, oml_version=pipeline.oml_version),
+        pipeline=PipelineInfo.model_construct(name=pipeline.name, oml_version=pipeline.oml_version),
         steps=steps,
         order=list(plan.order),
         levels=[list(level) for level in plan.levels],
-        edges=[ManifestEdge.model_validate({"from": e.from_, "output": e.output, "to": e.to, "input": e.input})
+        edges=[ManifestEdge.model_construct(from_=e.from_, output=e.output, to=e.to, input=e.input)
                for e in plan.edges],
         connections=sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
     )

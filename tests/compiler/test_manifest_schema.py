@@ -77,3 +77,16 @@ def test_docs_manifest_md_shows_every_field_of_the_schema_in_order() -> None:
     assert list(documented["steps"][0]) == [name for name in step_fields if name in documented["steps"][0]]
     assert set(documented["steps"][0]) == set(step_fields)
     assert documented["manifest_version"] == Manifest.model_fields["manifest_version"].default
+
+
+def test_what_emit_constructs_is_what_the_model_validates() -> None:
+    """emit builds the model without validating (no validator build per omlc process); each
+    golden's model must survive validation unchanged, and `to_data` must be pydantic's dump."""
+    from tests.compiler.golden_harness import compile_valid
+
+    for case in valid_cases():
+        compiled = compile_valid(case).compiled
+        assert compiled is not None, case.name
+        validated = Manifest.model_validate(compiled.manifest.to_data())
+        assert validated == compiled.manifest, case.name
+        assert validated.to_data() == validated.model_dump(mode="json", by_alias=True), case.name
