@@ -7,7 +7,7 @@ reads up to N rows per table (at most 10). Secrets never reach the output: every
 JSON are masked with the connection's secrets and the environment's.
 
 Exit codes (cli/exits.py): 0 found, 1 discovery failed (unknown alias, server away, path
-refused), 2 usage error.
+refused), 2 usage error or a missing driver extra (named, with the pip command).
 """
 
 from __future__ import annotations
@@ -50,6 +50,12 @@ def discover_command(args: argparse.Namespace) -> int:
         return _usage("--sample and --ttl take numbers >= 0")
     if args.target.startswith("@") and "." not in args.target:
         return _usage(f"invalid connection reference {args.target!r}", "write it as @family.alias, e.g. @mysql.main")
+    from osiris.cli.extras import require_extra
+    from osiris.runtime.extras import DRIVER_EXTRAS
+
+    family = args.target[1:].partition(".")[0] if args.target.startswith("@") else "filesystem"
+    if family in DRIVER_EXTRAS:
+        require_extra(DRIVER_EXTRAS[family])  # a missing extra is named, exit 2 (cli/guard.py)
     masker = SecretMasker()
     masker.add_environment(os.environ)
     loaded = _service(args, masker, DEFAULT_TTL_S if args.ttl is None else args.ttl)

@@ -162,3 +162,14 @@ def test_a_filesystem_alias_is_its_base_dir_and_doctor_sees_the_cached_answer(
     assert lake["ref"] == "@filesystem.lake" and lake["discovery"]["tables"] == 1
     assert osiris.main(["connections", "doctor"]) == 0
     assert "discovery cache: 1 table(s)" in capsys.readouterr().out
+
+
+def test_a_missing_driver_extra_is_named_with_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pymysql", None)  # as if installed without [mysql]
+    assert osiris.main(["discover", "@mysql.main"]) == 2
+    err = capsys.readouterr().err
+    assert "this needs the extra [mysql]" in err and "pip install 'osiris-oml[mysql]'" in err
