@@ -65,7 +65,7 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
                                 f"step '{step.id}': NaN and infinity cannot appear in a config",
                                 pointer=join(step.pointer, "config"))
             continue
-        cfgs[step.id] = cfg
+        cfgs[step.id] = json.loads(canonical)  # exactly what the file says (a YAML int key becomes "1")
         cfg_fps[step.id] = sha256_hex(canonical)
         cfg_files[f"cfg/{step.id}.json"] = pretty_json(cfg)
     if ctx.diagnostics.has_errors:
@@ -98,7 +98,6 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
         s.id: SourcePosition.model_construct(line=s.span.line, column=s.span.column) for s in pipeline.steps})
     files["sourcemap.json"] = pretty_json({"file": source, "steps": {
         step_id: {"column": at.column, "line": at.line} for step_id, at in sources.steps.items()}})
-    # The cfg objects are the ones serialised above; nothing mutates them after this pass.
     return pipeline, dict(sorted(files.items())), Compiled(model, cfgs, meta, sources)
 
 
