@@ -4,7 +4,9 @@
     .venv/bin/python bench/compile_against.py REF --rounds 2 --checks 20
 
 REF is checked out into a temporary git worktree and imported from there (PYTHONPATH) with
-this checkout's virtualenv, so both sides use the same interpreter and libraries. The two
+this checkout's virtualenv, so both sides use the same interpreter and libraries. A tree laid out
+under the `osiris` namespace (pyproject's package-dir) is imported through a symlinked `osiris/`
+folder placed first on the path, so the editable install's hook never answers for it. The two
 sides alternate: `bench/compile.py` runs `--rounds` times each (best of its own repeats per
 size), then `omlc check` of a 5-step pipeline runs `--checks` times each, interleaved, as a
 whole process. Byte-code caches are allowed (PYTHONDONTWRITEBYTECODE is dropped), as in any
@@ -15,13 +17,17 @@ grows with the amount of code rather than with what it does.
 from __future__ import annotations
 
 import argparse
+import atexit
+import functools
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,9 +38,34 @@ from compile import pipeline  # noqa: E402
 ROW = re.compile(r"^\| ([\d,]+) \| [\d,]+ \| \d+ \| [\d,.]+ ms \| ([\d,.]+) ms \|")
 
 
+def _package_dirs(tree: Path) -> dict[str, str]:
+    config = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
+    return config.get("tool", {}).get("setuptools", {}).get("package-dir", {})
+
+
+@functools.cache
+def _import_root(tree: Path) -> Path:
+    """Where `tree`'s packages import from: the tree itself (old layout) or a symlinked osiris/ folder."""
+    mapping = _package_dirs(tree)
+    if not mapping:
+        return tree
+    farm = Path(tempfile.mkdtemp(prefix="osiris-bench-imports-"))
+    atexit.register(shutil.rmtree, farm, ignore_errors=True)
+    for name, folder in mapping.items():
+        link = farm.joinpath(*name.split("."))
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(tree / folder, target_is_directory=True)
+    return farm
+
+
 def _env(tree: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return {**env, "PYTHONPATH": str(tree)}
+    return {**env, "PYTHONPATH": os.pathsep.join([str(_import_root(tree)), str(tree)])}
+
+
+def _omlc(tree: Path) -> list[str]:
+    module = "osiris.cli.omlc" if (tree / "cli" / "omlc.py").is_file() else "compiler.cli"
+    return [sys.executable, "-m", module]
 
 
 def compile_times(tree: Path, sizes: list[str]) -> dict[int, float]:
@@ -46,9 +77,8 @@ def compile_times(tree: Path, sizes: list[str]) -> dict[int, float]:
 
 
 def check_ms(tree: Path, path: Path) -> float:
-    omlc = Path(sys.executable).with_name("omlc")
     start = time.perf_counter()
-    subprocess.run([str(omlc), "check", str(path)], cwd=path.parent, env=_env(tree),
+    subprocess.run([*_omlc(tree), "check", str(path)], cwd=path.parent, env=_env(tree),
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
     return (time.perf_counter() - start) * 1000
 
