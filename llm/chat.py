@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osiris.compiler.connections import split_ref
 from osiris.compiler.files import write_atomic
 from osiris.llm.author import Author
 from osiris.llm.client import LLMError
@@ -66,7 +67,10 @@ def infer_targets(intent: str, connections: Any, cwd: Path) -> list[str]:
     refs = alias_names(connections)
     named = {f"@{f}.{a}" for f, a in _REF.findall(intent)}
     for ref, default in refs:
-        family, alias = ref[1:].split(".", 1)
+        parsed = split_ref(ref)
+        if parsed is None:
+            continue
+        family, alias = parsed
         siblings = [r for r, _ in refs if r.startswith(f"@{family}.")]
         family_named = bool(words & set(FAMILY_WORDS.get(family, (family,))))
         if ref in named or alias.lower() in words or (family_named and (default or len(siblings) == 1)):

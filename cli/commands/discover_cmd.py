@@ -48,12 +48,15 @@ def discover_command(args: argparse.Namespace) -> int:
 
     if args.sample < 0 or (args.ttl is not None and not args.ttl >= 0):
         return _usage("--sample and --ttl take numbers >= 0")
-    if args.target.startswith("@") and "." not in args.target:
+    from osiris.compiler.connections import split_ref
+
+    parsed = split_ref(args.target) if args.target.startswith("@") else ("filesystem", "")
+    if parsed is None:
         return _usage(f"invalid connection reference {args.target!r}", "write it as @family.alias, e.g. @mysql.main")
     from osiris.cli.extras import require_extra
     from osiris.runtime.extras import DRIVER_EXTRAS
 
-    family = args.target[1:].partition(".")[0] if args.target.startswith("@") else "filesystem"
+    family = parsed[0]
     if family in DRIVER_EXTRAS:
         require_extra(DRIVER_EXTRAS[family])  # a missing extra is named, exit 2 (cli/guard.py)
     masker = SecretMasker()
