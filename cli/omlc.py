@@ -88,11 +88,28 @@ def compile_arguments(comp: argparse.ArgumentParser) -> None:
     comp.set_defaults(handler=cmd_compile)
 
 
-def _options(args: argparse.Namespace, search_connections: bool = True):  # noqa: ANN202 - CompileOptions, imported lazily
+def _options(args: argparse.Namespace, first: str, search_connections: bool = True):  # noqa: ANN202 - CompileOptions
+    """Compile options as `osiris run` settles them: relative paths in the pipeline and the connections
+    file resolve against the project root (the nearest osiris.yaml above `first`, else the current
+    directory), and osiris.yaml or OSIRIS_CONNECTIONS may name the connections file. A bad osiris.yaml
+    is printed with its positions and ends the command with exit 2."""
+    from osiris.cli.project import load_project, shown_path
+    from osiris.cli.settings import SettingsError
     from osiris.compiler.api import CompileOptions
 
-    return CompileOptions(connections=args.connections, params=dict(args.param), profile=args.profile,
-                          search_connections=search_connections)
+    try:
+        given = None if args.connections is None else str(args.connections)
+        project = load_project(Path(first).expanduser(), cli={"connections": given})
+    except SettingsError as error:
+        sys.stderr.write("".join(problem.render() for problem in error.problems))
+        sys.stderr.write(f"omlc {args.command}: error: the project settings are invalid (see above)\n")
+        raise SystemExit(EXIT_USAGE) from None
+    connections = label = None
+    if project.resolved.sources["connections"] != "default":
+        connections = project.path("connections")
+        label = str(args.connections) if args.connections is not None else shown_path(connections)
+    return CompileOptions(connections=connections, connections_label=label, params=dict(args.param),
+                          profile=args.profile, search_connections=search_connections, cwd=project.root)
 
 
 def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001
@@ -114,7 +131,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from osiris.compiler.spec_cache import default_registry
     from osiris.oml.diagnostics import Diagnostics
 
-    options = _options(args)
+    options = _options(args, args.files[0])
     registry = default_registry()
     shared = Diagnostics()
     connections = load_connections_for(options, registry, shared)
@@ -132,7 +149,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from osiris.compiler.api import OutputRefused, compile_path, write_output
 
-    result = compile_path(args.file, _options(args))
+    result = compile_path(args.file, _options(args, args.file))
     problem = None
     if result.ok:
         try:
@@ -218,7 +235,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from osiris.compiler.api import compile_path
     from osiris.compiler.graph import render_graph
 
-    result = compile_path(args.file, _options(args, search_connections=False))
+    result = compile_path(args.file, _options(args, args.file, search_connections=False))
     if not result.ok or result.pipeline is None:
         _print_diagnostics([result], "text")
         return EXIT_INPUT

@@ -114,3 +114,30 @@ def test_connections_doctor_checks_a_relative_base_dir_in_the_project_root(tmp_p
     assert main(["connections", "doctor"]) == 0
     assert "ok   @filesystem.data" in capsys.readouterr().out
     assert main(["validate", "--doctor", "--mode", "strict"]) == 0
+
+
+def test_omlc_checks_and_compiles_against_the_project_root_from_any_directory(repo_copy, monkeypatch, capsys):
+    """omlc settles paths like `osiris run`: the connections file is found in the project root, so a
+    reference is checked (and the compiled output is the same) from the root and from the example."""
+    from osiris.cli.omlc import main as omlc
+
+    (repo_copy / "osiris_connections.yaml").write_text(
+        "version: 1\nconnections:\n  mysql:\n    shop:\n      host: db.example\n      user: u\n"
+        "      database: d\n", encoding="utf-8")
+    (repo_copy / "examples" / "quickstart" / "ref.yaml").write_text(
+        'oml_version: "0.1.0"\nname: ref\nsteps:\n  - id: extract\n    component: mysql.extractor\n'
+        '    mode: read\n    config:\n      connection: "@mysql.nope"\n      query: SELECT 1 AS x\n',
+        encoding="utf-8")
+    monkeypatch.chdir(repo_copy)
+    assert omlc(["compile", "examples/quickstart/pipeline.yaml", "--out", str(repo_copy / "a")]) == 0
+    monkeypatch.chdir(repo_copy / "examples" / "quickstart")
+    assert omlc(["compile", "pipeline.yaml", "--out", str(repo_copy / "b")]) == 0
+    built = {p.relative_to(repo_copy / "a").as_posix(): p.read_bytes() for p in (repo_copy / "a").rglob("*")
+             if p.is_file()}
+    assert built and all((repo_copy / "b" / name).read_bytes() == data for name, data in built.items())
+    capsys.readouterr()
+    assert omlc(["check", "ref.yaml"]) == 1  # the root's connections file was found: @mysql.nope is undefined
+    assert "nope" in capsys.readouterr().err
+    (repo_copy / "osiris.yaml").unlink()  # without a project, the current directory is the root again
+    assert omlc(["check", "ref.yaml"]) == 0
+    assert "OML070" in capsys.readouterr().err  # no connections file here: references are not checked
