@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--connections", type=Path, metavar="FILE",
-                   help="osiris_connections.yaml (default: ./osiris_connections.yaml if present)")
+                   help="osiris_connections.yaml (default: the one in the project root, if present)")
     p.add_argument("--param", type=_param, action="append", default=[], metavar="NAME=VALUE",
                    help="set a parameter (highest precedence); repeatable")
     p.add_argument("--profile", help="apply a profile's parameter values")

@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--profile", help="parameter profile to apply")
     run.add_argument(
-        "--connections", metavar="FILE", help="connections file (default: ./osiris_connections.yaml)"
+        "--connections", metavar="FILE", help="connections file (default: osiris_connections.yaml in the project root)"
     )
     run.add_argument("--run-id", metavar="ID", help="session id to use instead of a generated one")
     _session_dir_arg(run)
