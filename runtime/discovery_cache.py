@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,14 +27,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from osiris.compiler.files import cache_root, private_dir, write_atomic
-from osiris.oml.source import InputError, read_bytes
 from osiris.runtime.discovery import DiscoveryResult, result_from_json, result_to_json
 
 __all__ = ["DEFAULT_TTL_S", "CachedEntry", "DiscoveryCache", "connection_identity", "default_cache_dir"]
 
 CACHE_FORMAT = 2
 CACHE_FILE_LIMIT = 64 * 2**20
-"""Largest entry read back (a cache may have been edited: see oml.source.read_bytes)."""
+"""Largest entry read back (a cache may have been edited: see _read_own)."""
 DEFAULT_TTL_S = 3600.0
 MAX_ENTRIES = 256
 _IDENTITY_KEYS = ("host", "port", "database", "user", "schema", "url", "project_id", "base_dir")
@@ -82,14 +83,14 @@ class DiscoveryCache:
         """The entry for `key` within its TTL, or None (missing, expired, damaged, not an entry).
         The TTL is the shorter of the entry's own and this cache's: a caller may ask for fresher."""
         try:
-            entry = json.loads(read_bytes(self.directory / f"{key}.json", f"{key}.json", CACHE_FILE_LIMIT))
+            entry = json.loads(_read_own(self.directory / f"{key}.json"))
             if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
                 return None
             created, ttl = float(entry["created_at"]), min(float(entry["ttl_s"]), self.ttl_s)
             if self.clock() > created + ttl:
                 return None
             return CachedEntry(result_from_json(entry["result"]), created, ttl, entry.get("fingerprint"))
-        except (InputError, ValueError, KeyError, TypeError, AttributeError):  # a miss, never a crash
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):  # a miss, never a crash
             return None
 
     def store(self, key: str, identity: Mapping[str, Any], fingerprint: str | None,
@@ -109,8 +110,8 @@ class DiscoveryCache:
         found = []
         for path in self._files():
             try:
-                identity = json.loads(read_bytes(path, path.name, CACHE_FILE_LIMIT)).get("identity") or {}
-            except (InputError, ValueError, AttributeError):
+                identity = json.loads(_read_own(path)).get("identity") or {}
+            except (OSError, ValueError, AttributeError):
                 continue
             if identity.get("family") == family and identity.get("alias") == alias:
                 entry = self.load(path.stem)
@@ -128,3 +129,20 @@ class DiscoveryCache:
         files = self._files()
         for stale in files[:-MAX_ENTRIES] if len(files) > MAX_ENTRIES else []:
             stale.unlink(missing_ok=True)
+
+
+def _read_own(path: Path) -> bytes:
+    """An entry's bytes, only from a regular file (not a link, FIFO or device) that this user
+    owns and no one else may write: an entry another user planted or could edit is a miss
+    (OSError), since chat and `osiris discover` would trust its tables and samples."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+            raise OSError(f"{path.name} is not a private entry of this user")
+        if info.st_size > CACHE_FILE_LIMIT:
+            raise OSError(f"{path.name} is larger than {CACHE_FILE_LIMIT} bytes")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(CACHE_FILE_LIMIT + 1)
+    finally:
+        os.close(fd)

@@ -451,7 +451,8 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
     """Write the files of a verified manifest directory into the session (nothing else: no
     links, no extra files): the bytes that were verified, never the files read again (one
     swapped in after the check would be what the session, the report and a sandbox get);
-    the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing.
+    the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing
+    or not a plain file within the size limit (a link, FIFO, directory or huge file).
     Returns what was written, by relative path."""
     from osiris.compiler.manifest import read_regular
 
@@ -459,9 +460,12 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
     for name in manifest_files(manifest):
         data = verified.get(name)
         if data is None:
-            if not (source / name).exists() and name in COPIED[2:]:
-                continue
-            data = read_regular(source / name, name)
+            try:
+                data = read_regular(source / name, name)
+            except ManifestError:
+                if name in COPIED[2:]:
+                    continue  # optional and unverified: a missing or unreadable one costs what it adds
+                raise
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         (target / name).write_bytes(data)
         written[name] = data

@@ -4,9 +4,13 @@ sourcemap.json for error locations (issue 10, item 1)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
+
+import pytest
 
 from osiris.compiler.api import CompileOptions, compile_text, write_output
 from osiris.compiler.connections import ConnectionsFile, split_ref
@@ -152,6 +156,34 @@ def test_a_damaged_source_map_costs_only_the_location(tmp_path: Path) -> None:
     assert outcome.exit_code == 1
     assert outcome.status["steps"]["sum"]["error"]["message"].startswith("DuckDB query failed")
     assert "source" not in outcome.status["steps"]["sum"]["error"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link_out", "directory", "huge"])
+def test_a_source_map_that_is_not_a_plain_file_costs_only_the_location(tmp_path: Path, kind: str) -> None:
+    """sourcemap.json is optional and unverified: a FIFO, a link out of the directory, a
+    directory or a file past the size limit in its place must not refuse the run."""
+    project = _project(tmp_path, BROKEN)
+    compiled = _compile(project, BROKEN)
+    sources = compiled / "sourcemap.json"
+    sources.unlink()
+    if kind == "fifo":
+        os.mkfifo(sources)
+    elif kind == "link_out":
+        (tmp_path / "outside.json").write_text('{"file": "SECRET", "steps": {}}', encoding="utf-8")
+        sources.symlink_to(tmp_path / "outside.json")
+    elif kind == "directory":
+        sources.mkdir()
+    else:
+        sources.write_text('{"file": "pipeline.yaml", "steps": {}, "pad": "' + "x" * 20_000 + '"}', encoding="utf-8")
+    env = {"OSIRIS_MAX_INPUT_SIZE": "1024"} if kind == "huge" else {}
+    with mock.patch.dict(os.environ, env), mock.patch("osiris.compiler.manifest.MIN_MANIFEST_BYTES", 1024):
+        outcome = run(RunRequest(manifest_dir=Path("compiled"), work_dir=project, session_root=project / "sessions"))
+    assert outcome.exit_code == 1
+    error = outcome.status["steps"]["sum"]["error"]
+    assert error["message"].startswith("DuckDB query failed")
+    assert "source" not in error
+    session = project / "sessions"
+    assert not any(p.name == "sourcemap.json" for p in session.rglob("*"))
 
 
 def test_the_cli_prints_the_oml_location_of_a_failed_step(tmp_path: Path) -> None:

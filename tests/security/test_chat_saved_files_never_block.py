@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from osiris.runtime.discovery import DiscoveryResult
 from osiris.runtime.discovery_cache import DiscoveryCache
 from tests.llm.conftest import GOOD_OML, chat
 from tests.llm.test_chat_bad_input_is_a_clear_error import _session
@@ -56,3 +57,34 @@ def test_a_fifo_at_the_out_path_is_asked_about_and_replaced(project: Path, endpo
     assert conversation.run() == 0
     assert "orders-copy.yaml exists. Overwrite it?" in screen.getvalue()
     assert (project / "orders-copy.yaml").read_text() == GOOD_OML
+
+
+def _planted(tmp_path: Path) -> DiscoveryCache:
+    """A cache holding one live entry for key `k`, as store() writes it."""
+    cache = DiscoveryCache(tmp_path / "cache")
+    identity = {"family": "filesystem", "alias": "x", "path": "/p"}
+    cache.store("k", identity, None, DiscoveryResult(tables=(), source="/p"))
+    assert cache.load("k") is not None and len(cache.entries_for("filesystem", "x")) == 1
+    return cache
+
+
+def test_a_discovery_cache_entry_others_may_write_is_a_miss(tmp_path: Path) -> None:
+    cache = _planted(tmp_path)
+    os.chmod(tmp_path / "cache" / "k.json", 0o666)
+    assert cache.load("k") is None
+
+
+def test_a_discovery_cache_entry_that_is_a_link_is_a_miss(tmp_path: Path) -> None:
+    cache = _planted(tmp_path)
+    entry = tmp_path / "cache" / "k.json"
+    entry.rename(tmp_path / "elsewhere.json")
+    entry.symlink_to(tmp_path / "elsewhere.json")
+    assert cache.load("k") is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_a_discovery_cache_entry_another_user_owns_is_a_miss(tmp_path: Path) -> None:
+    cache = _planted(tmp_path)
+    os.chown(tmp_path / "cache" / "k.json", 65534, -1)
+    assert cache.load("k") is None
+    assert cache.entries_for("filesystem", "x") == []
