@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from osiris.cli.exits import ExitCode
 
-__all__ = ["DEBUG_ENV", "debug_requested", "guarded", "unknown_command"]
+__all__ = ["DEBUG_ENV", "debug_requested", "guarded", "parse_command_line", "unknown_command"]
 
 DEBUG_ENV = "OSIRIS_DEBUG"
 
@@ -49,6 +49,18 @@ def guarded(prog: str, command: Callable[[], int], *, debug: bool) -> int:
         return ExitCode.USAGE
     except Exception as error:  # noqa: BLE001 - the one place a bug becomes one line
         return _internal_error(prog, error, debug)
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv: Sequence[str], prog: str) -> argparse.Namespace | int:
+    """The parsed arguments, or the exit code when the command line is refused: an unknown
+    command word names the nearest one; argparse's own errors (and --help) end as it says."""
+    code = unknown_command(parser, [a for a in argv if a != "--debug"], prog)
+    if code is not None:
+        return code
+    try:
+        return parser.parse_args(list(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
 
 
 def unknown_command(parser: argparse.ArgumentParser, argv: Sequence[str], prog: str) -> int | None:

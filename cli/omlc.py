@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from osiris.cli.exits import ExitCode
-from osiris.cli.guard import debug_requested, guarded, unknown_command
+from osiris.cli.guard import debug_requested, guarded, parse_command_line
 from osiris.compiler import __version__
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE = ExitCode.OK, ExitCode.FAILED, ExitCode.USAGE
@@ -310,15 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = _parser()
-    code = unknown_command(parser, [a for a in argv if a != "--debug"], "omlc")
-    if code is not None:
-        return code
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return COMMANDS[args.command](args)
+    args = parse_command_line(_parser(), argv, "omlc")
+    return args if isinstance(args, int) else COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -225,15 +225,11 @@ def _main(argv: list[str]) -> int:
     if argv[:1] == ["dump-prompts"]:
         return _chat(argv[1:], dump_prompts=True)
     parser = build_parser()
-    from osiris.cli.guard import unknown_command
+    from osiris.cli.guard import parse_command_line
 
-    code = unknown_command(parser, [a for a in argv if a != "--debug"], "osiris")
-    if code is not None:
-        return code
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
+    args = parse_command_line(parser, argv, "osiris")
+    if isinstance(args, int):
+        return args
     if hasattr(args, "debug"):
         from osiris.cli.guard import debug_requested  # OSIRIS_DEBUG=1 is --debug
 

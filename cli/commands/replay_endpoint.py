@@ -13,17 +13,15 @@ from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
 
-__all__ = ["ReplayEndpoint"]
+__all__ = ["LocalHTTPServer", "ReplayEndpoint"]
 
 
-class ReplayEndpoint:
-    """`with ReplayEndpoint(["reply 1", ...]) as endpoint: ...endpoint.url...`"""
+class LocalHTTPServer:
+    """A threaded HTTP server on a free loopback port, serving `handler` inside a `with` block
+    (the test suite's OpenAI stand-ins reuse it)."""
 
-    def __init__(self, replies: Iterable[str]) -> None:
-        self.replies = list(replies)
-        self.requests = 0
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
@@ -40,6 +38,16 @@ class ReplayEndpoint:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class ReplayEndpoint(LocalHTTPServer):
+    """`with ReplayEndpoint(["reply 1", ...]) as endpoint: ...endpoint.url...`"""
+
+    def __init__(self, replies: Iterable[str]) -> None:
+        self.replies = list(replies)
+        self.requests = 0
+        self._lock = threading.Lock()
+        super().__init__(self._handler())
 
     def _next(self) -> str | None:
         with self._lock:

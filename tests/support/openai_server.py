@@ -18,8 +18,10 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from osiris.cli.commands.replay_endpoint import LocalHTTPServer
 
 __all__ = ["RecordedRequest", "Reply", "ReplayServer", "yaml_reply"]
 
@@ -61,30 +63,6 @@ class RecordedRequest:
             for call in message.get("tool_calls") or []:
                 parts.append(call["function"]["arguments"])
         return "\n".join(parts)
-
-
-class LocalHTTPServer:
-    """A threaded HTTP server on a free loopback port, serving `handler` inside a `with` block."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class ReplayServer(LocalHTTPServer):
