@@ -35,7 +35,11 @@ __all__ = [
     "HealthCheck",
     "HealthReport",
     "InputTable",
+    "Partition",
+    "PartitionHints",
+    "PartitionedExtractor",
     "ResolvedConnection",
+    "StagedWriter",
     "StepContext",
     "TableInfo",
     "TransientError",
@@ -156,6 +160,39 @@ class HealthReport:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PartitionHints:
+    """A step's `partitions:` block as an extractor sees it when a backend splits its source.
+
+    ``count`` is the most partitions wanted (the step's `count`, else the CLI's
+    `--partitions`, else the cluster's CPUs); ``key`` and ``bounds`` are the user's choice of
+    split column and range, or None for the driver to choose (min/max of the key, page ranges,
+    row groups, files).
+    """
+
+    count: int
+    key: str | None = None
+    bounds: tuple[Any, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One slice of an extractor's source: planned once, read by one task, possibly twice
+    (a backend retries a task whose worker died), so reading it must have no side effect.
+
+    ``spec`` is the driver's own plain, JSON-serialisable description (say
+    ``{"key": "id", "lo": 1, "hi": 500}``, ``{"pages": [0, 128]}`` or
+    ``{"file": "a.parquet", "row_groups": [0, 1]}``). It travels in task arguments, so it never
+    holds a secret; its values reach SQL only as bound parameters or validated identifiers.
+    ``label`` is a short human description for events ("id in [1, 500)").
+    """
+
+    index: int
+    count: int
+    spec: Mapping[str, Any]
+    label: str = ""
+
+
 class InputTable(Protocol):
     """One upstream output as a transform sees it: re-scannable and memory-mapped.
 
@@ -195,6 +232,9 @@ class StepContext(Protocol):
     """Preferred rows per record batch (drivers may deviate for wide or narrow rows)."""
     memory_limit_bytes: int
     """Soft budget for this step's buffers, e.g. DuckDB's memory_limit."""
+    partition: Partition | None
+    """The slice of the source this extract reads (a `PartitionedExtractor` on a distributed
+    backend), or None for the whole source; read it with ``getattr(ctx, "partition", None)``."""
 
     def event(self, name: str, /, **fields: Any) -> None:
         """Record a structured event (masked, timestamped, written to events.jsonl)."""
@@ -228,6 +268,45 @@ class Transformer(Protocol):
 class Writer(Protocol):
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         """Write the whole stream atomically: all of it reaches the target, or none of it."""
+
+
+@runtime_checkable
+class PartitionedExtractor(Protocol):
+    """An extractor a distributed backend may split: plan once, then one `extract` per partition."""
+
+    def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
+        """Split the source into 1..``hints.count`` partitions (``ctx.partition`` is None here).
+
+        The partitions' rows together are exactly the rows of an unpartitioned extract, each in
+        exactly one partition (NULL keys included); half-open ranges, so a boundary value is read
+        once. Fewer partitions than asked is fine (a small table, one file)."""
+
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        """Read ``ctx.partition`` only when it is set; same schema for every partition."""
+
+
+@runtime_checkable
+class StagedWriter(Protocol):
+    """A database writer a distributed backend may feed from many tasks, all or nothing.
+
+    Each partition is loaded into its own staging table (`stage`, safe to repeat: a retried task
+    replaces what the earlier attempt staged), then one `publish` applies the step's write mode
+    to the target with every staged partition, in one transaction. ``token`` is
+    ``[a-z0-9]{12}``, unique per run and step; staging table names derive from it.
+    """
+
+    def stage(self, ctx: StepContext, data: pa.RecordBatchReader, token: str, partition: int) -> WriteResult:
+        """Load one partition's rows into its staging table (created from the stream's schema,
+        even for zero rows); the target is not touched."""
+
+    def publish(self, ctx: StepContext, token: str, partitions: int) -> WriteResult:
+        """In one transaction: apply the write mode (append, replace, upsert; create_if_missing)
+        to the target with the rows of staging tables 0..partitions-1, in partition order, and
+        drop them. On failure the target is as it was."""
+
+    def discard(self, ctx: StepContext, token: str, partitions: int) -> None:
+        """Drop the staging tables of ``token`` that exist (a failed or cancelled run); quiet
+        when there are none."""
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from osiris.runtime.driver import Cancelled, ResolvedConnection
+from osiris.runtime.driver import Cancelled, Partition, ResolvedConnection
 from osiris.runtime.events import EventLog, MetricLog, clean_fields
 
 __all__ = ["PROGRESS_FIELDS", "LocalStepContext", "StepState"]
@@ -101,6 +101,8 @@ class LocalStepContext:
     attempt: int = 1
     path_roots: tuple[str, ...] = ()
     protected_files: tuple[str, ...] = ()
+    partition: Partition | None = None
+    """Set by a distributed backend for one slice of a `PartitionedExtractor`; never by the local run."""
 
     def __post_init__(self) -> None:
         self.config = MappingProxyType(dict(self.config))
