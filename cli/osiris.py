@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     from osiris.runtime.e2b.host.cli_args import add_e2b_arguments  # argparse only; the proxy loads with --e2b
 
     add_e2b_arguments(run)
+    from osiris.runtime.ray.cli_args import add_ray_arguments  # argparse only; Ray loads with --backend ray
+
+    add_ray_arguments(run)
 
     from osiris.cli.omlc import check_arguments, compile_arguments  # argparse only
 

@@ -22,6 +22,7 @@ from osiris.cli.settings import SettingsError
 
 __all__ = ["apply_project_settings", "chat_environment", "rebased"]
 
+_RAY = {"ray.address": "ray_address", "ray.partitions": "partitions", "ray.cpus": "ray_cpus"}
 _E2B = {"e2b.timeout_s": "e2b_timeout", "e2b.cpu": "e2b_cpu", "e2b.template": "e2b_template",
         "e2b.env": "e2b_env", "e2b.transport": "e2b_transport"}
 
@@ -40,6 +41,8 @@ def apply_project_settings(args: argparse.Namespace) -> int | None:
         memory = f"{args.step_memory}B" if args.step_memory is not None else None  # parsed to bytes already
         cli.update({"run.step_memory": memory, "run.batch_rows": args.batch_rows})
         cli.update({key: getattr(args, name) for key, name in _E2B.items()})
+        cli.update({key: getattr(args, name, None) for key, name in _RAY.items()})
+        cli["run.backend"] = getattr(args, "backend", None)
     if command == "logs" and args.action == "gc":
         cli.update({"logs.keep": args.keep, "logs.older_than_days": args.older_than})
     try:
@@ -69,6 +72,10 @@ def _fill(args: argparse.Namespace, command: str, project: Project) -> None:
         return
     for key, name in (("run.step_memory", "step_memory"), ("run.batch_rows", "batch_rows")):
         if sources[key] != "default":
+            setattr(args, name, project.resolved.value(key))
+    if not args.e2b and (getattr(args, "backend", None) or project.resolved.value("run.backend")) == "ray":
+        args.backend = "ray"  # the Ray values are filled only for a Ray run, as the sandbox's for --e2b
+        for key, name in _RAY.items():
             setattr(args, name, project.resolved.value(key))
     if args.e2b:  # the sandbox flags are refused without --e2b, so they are filled only with it
         for key, name in _E2B.items():

@@ -38,6 +38,8 @@ class RunSettings(_Section):
     step_memory: int = Field(default=512 * MiB, ge=1,
                              description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
     batch_rows: int = Field(default=65536, ge=1, description="preferred rows per record batch")
+    backend: Literal["local", "ray"] = Field(default="local",
+                                             description="`osiris run` backend: local, or ray (docs/scale-out.md)")
 
     @field_validator("step_memory", mode="before")
     @classmethod
@@ -66,6 +68,13 @@ class E2BSettings(_Section):
     env: tuple[str, ...] = Field(default=(), description="host variables passed into the sandbox (names only)")
 
 
+class RaySettings(_Section):
+    address: str | None = Field(default=None, description="Ray cluster to join (default: start a local one)")
+    partitions: int | None = Field(default=None, ge=1, le=1024,
+                                   description="partitions per splittable source (default: the cluster's CPUs)")
+    cpus: int | None = Field(default=None, ge=1, le=1024, description="CPUs of a local Ray cluster")
+
+
 class ChatSettings(_Section):
     base_url: str = Field(default=DEFAULT_CHAT_URL, description="OpenAI-compatible endpoint of `osiris chat`")
     model: str | None = Field(default=None, description="model name")
@@ -86,6 +95,7 @@ class Settings(_Section):
     run: RunSettings = Field(default_factory=RunSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     e2b: E2BSettings = Field(default_factory=E2BSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     chat: ChatSettings = Field(default_factory=ChatSettings)
 
 
@@ -95,12 +105,16 @@ ENV_VARS: dict[str, str] = {
     "validation": "OSIRIS_VALIDATION",
     "run.step_memory": "OSIRIS_STEP_MEMORY",
     "run.batch_rows": "OSIRIS_BATCH_ROWS",
+    "run.backend": "OSIRIS_BACKEND",
     "logs.keep": "OSIRIS_LOGS_KEEP",
     "logs.older_than_days": "OSIRIS_LOGS_OLDER_THAN_DAYS",
     "e2b.transport": "OSIRIS_E2B_TRANSPORT",
     "e2b.timeout_s": "OSIRIS_E2B_TIMEOUT",
     "e2b.cpu": "OSIRIS_E2B_CPU",
     "e2b.template": "OSIRIS_E2B_TEMPLATE",
+    "ray.address": "RAY_ADDRESS",
+    "ray.partitions": "OSIRIS_RAY_PARTITIONS",
+    "ray.cpus": "OSIRIS_RAY_CPUS",
     "chat.base_url": "OSIRIS_LLM_BASE_URL",
     "chat.model": "OSIRIS_LLM_MODEL",
     "chat.timeout_s": "OSIRIS_LLM_TIMEOUT",
@@ -116,6 +130,7 @@ CLI_FLAGS: dict[str, str] = {
     "validation": "osiris validate --mode",
     "run.step_memory": "osiris run --step-memory",
     "run.batch_rows": "osiris run --batch-rows",
+    "run.backend": "osiris run --backend",
     "logs.keep": "osiris logs gc --keep",
     "logs.older_than_days": "osiris logs gc --older-than",
     "e2b.transport": "--e2b-transport",
@@ -123,6 +138,9 @@ CLI_FLAGS: dict[str, str] = {
     "e2b.cpu": "--e2b-cpu",
     "e2b.template": "--e2b-template",
     "e2b.env": "--e2b-env",
+    "ray.address": "--ray-address",
+    "ray.partitions": "--partitions",
+    "ray.cpus": "--ray-cpus",
     "chat.base_url": "osiris chat --base-url",
     "chat.model": "osiris chat --model",
     "chat.timeout_s": "osiris chat --timeout",

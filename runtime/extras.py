@@ -20,11 +20,12 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "supabase": ("supabase", "postgrest", "httpx"),
     "chat": ("openai",),
     "e2b": ("e2b",),
+    "ray": ("ray",),
 }
 """Top-level modules each extra installs (its own, not those of the extras it includes)."""
 
 INCLUDES: dict[str, tuple[str, ...]] = {"mysql": ("run",), "postgres": ("run",), "supabase": ("postgres",),
-                                        "e2b": ("run",), "chat": ("run",)}
+                                        "e2b": ("run",), "chat": ("run",), "ray": ("run",)}
 """Extras an extra pulls in (`osiris-oml[supabase]` brings `[postgres]`, which brings `[run]`)."""
 
 DRIVER_EXTRAS: dict[str, str] = {"filesystem": "run", "duckdb": "run", "mysql": "mysql",

@@ -52,6 +52,11 @@ class DriverRegistry:
         self._entry_points: dict[str, EntryPoint] | None = None
         self._loaded: dict[str, Any] = {}
 
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The embedder's drivers by component (tests' doubles); a distributed backend ships them to its workers."""
+        return dict(self._overrides)
+
     def names(self) -> list[str]:
         """Every component name a driver is registered for (entry points and overrides)."""
         return sorted({*self._eps(), *self._overrides})

@@ -37,9 +37,10 @@ def run_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
     if session_root.exists() and not session_root.is_dir():
         return _usage(f"--session-dir {args.session_dir} is not a directory")
     from osiris.runtime.e2b.host.cli_args import executor_from_args
+    from osiris.runtime.ray.cli_args import ray_executor_from_args
 
     try:
-        executor = executor_from_args(args)
+        executor = ray_executor_from_args(args) or executor_from_args(args)
     except ValueError as error:
         return _usage(str(error))
     work_dir = getattr(args, "project_root", None) or Path.cwd()  # the project root (cli/project.py)

@@ -43,7 +43,7 @@ from osiris.runtime.local.spill import SpillTable
 from osiris.runtime.local.wiring import Binding
 from osiris.runtime.registry import DriverRegistry
 
-__all__ = ["StepEnv", "StepRunner"]
+__all__ = ["StepEnv", "StepRunner", "describe_error", "record_completion"]
 
 
 class _NotRetryable(Exception):
@@ -314,31 +314,8 @@ class StepRunner:
         state.status = "succeeded"
         state.finished = time.monotonic()
         self.origin = None
-        writer = self.step.kind == "writer"
-        fields: dict[str, Any] = {
-            "rows_read": state.rows_read,
-            "rows_written": state.rows_written,
-            "rows_out": state.rows_out,
-            "bytes": state.bytes,
-            "duration_ms": state.duration_ms,
-            "attempts": state.attempts,
-        }
-        if writer:
-            fields["target"] = state.target
-        self.env.events.emit("step_complete", step_id=self.step.id, component=self.step.component, **fields)
-        metric = self.env.metrics.emit
-        tags = {"step_id": self.step.id, "component": self.step.component}
-        metric("rows_read", state.rows_read, "rows", **tags)
-        if writer:
-            metric("rows_written", state.rows_written, "rows", **tags)
-            metric("bytes_written", state.bytes_written, "bytes", **tags)
-        else:
-            metric("rows_out", state.rows_out, "rows", **tags)
-            metric("bytes_out", state.bytes_out, "bytes", **tags)
-        metric("duration_ms", state.duration_ms, "ms", **tags)
-        metric("attempts", state.attempts, "count", **tags)
         state.peak_rss_bytes = max(state.peak_rss_bytes, current_rss_bytes())
-        metric("peak_rss_mb", round(state.peak_rss_bytes / 2**20, 1), "MiB", **tags)
+        record_completion(self.env.events, self.env.metrics, self.step, state)
 
     def _connection(self) -> ResolvedConnection | None:
         ref = step_ref(self.step.family, self.step.connection, self.env.connections)
@@ -420,6 +397,34 @@ class StepRunner:
             attempt=self.state.attempts,
             **fields,
         )
+
+
+def record_completion(events: EventLog, metrics: MetricLog, step: ManifestStep, state: StepState) -> None:
+    """The `step_complete` event and the step's metrics, the same for every backend."""
+    writer = step.kind == "writer"
+    fields: dict[str, Any] = {
+        "rows_read": state.rows_read,
+        "rows_written": state.rows_written,
+        "rows_out": state.rows_out,
+        "bytes": state.bytes,
+        "duration_ms": state.duration_ms,
+        "attempts": state.attempts,
+    }
+    if writer:
+        fields["target"] = state.target
+    events.emit("step_complete", step_id=step.id, component=step.component, **fields)
+    metric = metrics.emit
+    tags = {"step_id": step.id, "component": step.component}
+    metric("rows_read", state.rows_read, "rows", **tags)
+    if writer:
+        metric("rows_written", state.rows_written, "rows", **tags)
+        metric("bytes_written", state.bytes_written, "bytes", **tags)
+    else:
+        metric("rows_out", state.rows_out, "rows", **tags)
+        metric("bytes_out", state.bytes_out, "bytes", **tags)
+    metric("duration_ms", state.duration_ms, "ms", **tags)
+    metric("attempts", state.attempts, "count", **tags)
+    metric("peak_rss_mb", round(state.peak_rss_bytes / 2**20, 1), "MiB", **tags)
 
 
 def _call(driver: Any, method: str, component: str) -> Any:
