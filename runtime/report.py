@@ -73,6 +73,29 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] = frozen
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def partition_rows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (step, partition) a distributed run finished, from its `partition_complete`
+    events, with how often Ray re-ran it (`partition_retry`); empty for a local run."""
+    retried: dict[tuple[Any, Any], int] = {}
+    for event in events:
+        if event.get("event") == "partition_retry":
+            key = (event.get("step_id"), event.get("partition"))
+            retried[key] = retried.get(key, 0) + 1
+    rows = []
+    for event in events:
+        if event.get("event") != "partition_complete":
+            continue
+        worker = event.get("worker") or {}
+        where = f"{worker.get('node', '?')}/{worker.get('pid', '?')}" if isinstance(worker, dict) else str(worker)
+        rows.append({
+            "step_id": event.get("step_id"), "partition": event.get("partition"), "rows": event.get("rows", 0),
+            "worker": where,
+            "attempt": event.get("attempt", 1), "duration_ms": event.get("duration_ms", 0),
+            "lost_workers": retried.get((event.get("step_id"), event.get("partition")), 0),
+        })
+    return rows
+
+
 def render_report(session_dir: Path) -> str:
     """The report's HTML; ReportError when status.json is damaged (not the shape the runtime writes)."""
     from osiris.runtime.session import read_status
@@ -191,6 +214,15 @@ def render_report(session_dir: Path) -> str:
                 numeric={2, 3},
             )
         )
+    partitions = partition_rows(events)
+    if partitions:
+        parts.append("<h2>Partitions</h2>")
+        parts.append(_table(
+            ["step", "partition", "rows", "worker", "attempt", "ms"],
+            [[f"<code>{escape(str(p['step_id']))}</code>", str(p["partition"]), f"{int(p['rows'] or 0):,}",
+              escape(p["worker"]), str(p["attempt"]), f"{int(p['duration_ms'] or 0):,}"] for p in partitions],
+            numeric={1, 2, 4, 5},
+        ))
     if metrics:
         parts.append("<h2>Metrics</h2>")
         parts.append(_metrics_table(metrics))

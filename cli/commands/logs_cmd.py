@@ -64,7 +64,7 @@ def _list(root: Path, args: argparse.Namespace) -> int:
 
 
 def _show(root: Path, args: argparse.Namespace) -> int:
-    from osiris.runtime.report import read_jsonl
+    from osiris.runtime.report import partition_rows, read_jsonl
     from osiris.runtime.session import SessionError, find_session
 
     try:
@@ -85,6 +85,8 @@ def _show(root: Path, args: argparse.Namespace) -> int:
             body["damaged"] = damaged
         if view["unfinished_steps"]:
             body["unfinished_steps"] = view["unfinished_steps"]
+        if partitions := partition_rows(events):
+            body["partitions"] = partitions
         if args.events:
             body["events"] = events
         print(json.dumps(body, indent=2, ensure_ascii=False))
@@ -105,6 +107,7 @@ def _show(root: Path, args: argparse.Namespace) -> int:
         sys.stdout.write(render_summary(view, str(info.path)))
     else:
         print(f"{info.id}: {_unfinished_text(*unfinished_state(events))}")
+    _print_partitions(partition_rows(events))
     if args.events:
         print("\nevents:")
         for event in events:
@@ -135,6 +138,21 @@ def _unfinished_text(state: str, open_steps: list[str]) -> str:
         return f"still running{steps}"
     return (f"killed (the process ended without finishing the run{steps}); "
             "writers commit all or nothing, so targets were left as they were")
+
+
+def _print_partitions(partitions: list[dict[str, Any]]) -> None:
+    """Per step of a distributed run: its partitions, rows and the partitions whose worker was lost."""
+    if not partitions:
+        return
+    print("\npartitions:")
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for row in partitions:
+        steps.setdefault(str(row["step_id"]), []).append(row)
+    for step_id, rows in steps.items():
+        retried = [str(r["partition"]) for r in rows if r["lost_workers"]]
+        note = f", re-run after a lost worker: {', '.join(retried)}" if retried else ""
+        counts = " ".join(f"{r['partition']}:{r['rows']:,}" for r in rows)
+        print(f"  {step_id}: {len(rows)} partition(s), rows {counts}{note}")
 
 
 def _view(info: Any, events: list[dict[str, Any]] | None = None) -> dict[str, Any]:

@@ -92,6 +92,7 @@ class RayExecutor:
         with connected(self.options.address, self.options.cpus) as ray:
             run = _Coordinator(ray, self.options, manifest, cfgs, events, metrics, connections, registry,
                                cancel, options, on_change)
+            run.tmp_dir = tmp_dir
             result = run.go()
             self.last_report = run.report
             return result
@@ -136,12 +137,15 @@ class _Coordinator:
         self.started_steps: set[str] = set()
         self.staged_counts: dict[str, int] = {}
         self.report: dict[str, Any] = {}
+        self.tmp_dir: Path | None = None
+        self.staging: dict[str, dict[str, Any]] = {}
 
     # -- the run -------------------------------------------------------------------------
     def go(self) -> ExecResult:
         plan = self._plan()
         self.events.emit("ray_plan", stages=plan.describe(), partitions=self.width)
         self.report = {"stages": plan.describe(), "partitions": self.width}
+        self._sweep()
         pending = list(plan.stages)
         waiting: dict[Any, tuple[int, int]] = {}
         last_drain = 0.0
@@ -228,6 +232,7 @@ class _Coordinator:
                 self._skip_stage(stage, first.id)
                 return
             run.partitions = partitions
+            self._record_staging(stage, plan, len(partitions))
             for index, partition in enumerate(partitions):
                 ref = self.remote_stage.remote(self.env, chain, index, partition, [], self.log)
                 run.refs.append(ref)
@@ -252,6 +257,7 @@ class _Coordinator:
         else:
             groups = [([(name, len(refs)) for name, refs in inputs.items()],
                        [ref for refs in inputs.values() for ref in refs])]
+        self._record_staging(stage, plan, len(groups))
         for index, (layout, payloads) in enumerate(groups):
             ref = self.remote_stage.remote(self.env, chain, index, None, layout, self.log, *payloads)
             run.refs.append(ref)
@@ -383,19 +389,55 @@ class _Coordinator:
 
     def _local_context(self, sid: str) -> tuple[LocalStepContext, Any]:
         step = self.manifest.step(sid)
-        ref = step_ref(step.family, step.connection, self.connections)
+        return self._context_for(sid, step.component, step.family, step.connection, self.cfgs[sid], self.states[sid])
+
+    def _context_for(self, sid: str, component: str, family: str | None, connection_ref: str | None,
+                     cfg: Mapping[str, Any], state: StepState) -> tuple[LocalStepContext, Any]:
+        """A context for a driver call made here, in the coordinator (publish, discard)."""
+        ref = step_ref(family, connection_ref, self.connections)
         connection = self.connections.resolve(ref, step_id=sid) if ref else None
         if connection is not None:
-            connection.check_overrides(self.cfgs[sid])
-        temp = Path(self.options.work_dir)
+            connection.check_overrides(cfg)
         ctx = LocalStepContext(
-            step_id=sid, component=step.component, mode=step.mode, config=self.cfgs[sid], connection=connection,
-            work_dir=self.options.work_dir, temp_dir=temp, batch_rows=self.options.batch_rows,
-            memory_limit_bytes=self.options.step_memory_bytes, state=self.states[sid], events=self.events,
-            metrics=self.metrics, cancel=self.cancel, path_roots=tuple(self.options.path_roots),
+            step_id=sid, component=component, mode="write", config=cfg, connection=connection,
+            work_dir=self.options.work_dir, temp_dir=self.tmp_dir or Path(self.options.work_dir),
+            batch_rows=self.options.batch_rows, memory_limit_bytes=self.options.step_memory_bytes, state=state,
+            events=self.events, metrics=self.metrics, cancel=self.cancel, path_roots=tuple(self.options.path_roots),
             protected_files=tuple(self.options.protected_files),
         )
-        return ctx, self.registry.create(step.component)
+        return ctx, self.registry.create(component)
+
+    def _sweep(self) -> None:
+        """Drop what killed runs staged (leftovers.py)."""
+        from osiris.runtime.ray.leftovers import sweep
+
+        if self.tmp_dir is None:
+            return
+
+        def discard(entry: dict[str, Any]) -> None:
+            state = StepState(str(entry["step_id"]), str(entry["component"]), "writer")
+            ctx, driver = self._context_for(state.id, state.component, entry.get("family"), entry.get("connection"),
+                                            entry.get("cfg") or {}, state)
+            driver.discard(ctx, str(entry["token"]), int(entry["partitions"]))
+
+        swept = sweep(self.tmp_dir.parent.parent, self.tmp_dir.parent, discard)
+        if swept:
+            shown = [{k: e[k] for k in ("session", "step_id", "token")} for e in swept]
+            self.events.emit("staging_swept", staged=shown)
+
+    def _record_staging(self, stage: Stage, plan: Plan, partitions: int) -> None:
+        """Before a stage stages anything: add its staged writers to this run's record (leftovers.py)."""
+        from osiris.runtime.ray.leftovers import record_staging
+
+        staged = [sid for sid in stage.steps if plan.shapes[sid].shape == "staged"]
+        if not staged or self.tmp_dir is None:
+            return
+        for sid in staged:
+            step = self.manifest.step(sid)
+            self.staging[sid] = {"step_id": sid, "component": step.component, "family": step.family,
+                                 "connection": step.connection, "cfg": dict(self.cfgs[sid]),
+                                 "token": self.tokens[sid], "partitions": partitions}
+        record_staging(self.tmp_dir, list(self.staging.values()))
 
     # -- events and states -----------------------------------------------------------------
     def _drain(self) -> None:

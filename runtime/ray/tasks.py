@@ -14,6 +14,7 @@ by Ray (`max_retries`), and the run's log actor counts those attempts.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -57,8 +58,10 @@ __all__ = [
 ]
 
 FAILPOINTS = "OSIRIS_FAILPOINTS"
-"""Test hook, set by the operator only: `kill:<step>:<partition>` makes the worker running that
-partition's first attempt die with SIGKILL (a real worker death, retried by Ray)."""
+"""Test hooks, set by the operator only (the environment is trusted), comma-separated:
+`kill:<step>:<partition>` makes the worker running that partition's first attempt die with
+SIGKILL (a real worker death, which Ray retries); `hang:<step>:<partition>` makes that
+partition's task wait until it is killed (a run caught mid-way)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class _Worker:
         file = load_connections_file(path, Path(env.work_dir)) if path else None
         self.connections = RuntimeConnections(file, self.masker, os.environ)
         self.registry = DriverRegistry(env.overrides)
+        _mask_logs(self.masker)
 
     def connection(self, step: ManifestStep, cfg: Mapping[str, Any]) -> ResolvedConnection | None:
         ref = step_ref(step.family, step.connection, self.connections)
@@ -148,6 +152,31 @@ class _Worker:
         connection = self.connections.resolve(ref, step_id=step.id)
         connection.check_overrides(cfg)
         return connection
+
+
+class _MaskRecords(logging.Filter):
+    """Mask a log record's text before any handler of the worker formats it: a worker's log
+    files belong to the cluster (Ray collects and shows them), not to the run."""
+
+    def __init__(self, masker: SecretMasker) -> None:
+        super().__init__()
+        self.masker = masker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = self.masker.mask(record.getMessage()), ()
+        if record.exc_info:
+            record.exc_text = self.masker.mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def _mask_logs(masker: SecretMasker) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(logging.StreamHandler())
+    for handler in root.handlers:
+        if not any(isinstance(f, _MaskRecords) for f in handler.filters):
+            handler.addFilter(_MaskRecords(masker))
 
 
 @lru_cache(maxsize=4)
@@ -414,9 +443,12 @@ def recorded_now() -> str:
 
 
 def _failpoint(step_id: str, index: int, attempt: int) -> None:
-    """`OSIRIS_FAILPOINTS=kill:<step>:<partition>`: die like a lost machine on the first attempt."""
-    wanted = os.environ.get(FAILPOINTS, "")
-    if attempt == 1 and f"kill:{step_id}:{index}" in wanted.split(","):
+    """`OSIRIS_FAILPOINTS`: die like a lost machine on the first attempt, or hang until killed."""
+    wanted = os.environ.get(FAILPOINTS, "").split(",")
+    if attempt == 1 and f"kill:{step_id}:{index}" in wanted:
         import signal
 
         os.kill(os.getpid(), signal.SIGKILL)
+    if f"hang:{step_id}:{index}" in wanted:
+        while True:
+            time.sleep(3600)
