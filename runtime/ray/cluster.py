@@ -9,6 +9,7 @@ and does not shut it down.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,13 +45,34 @@ def connected(address: str | None, cpus: int | None) -> Iterator[Any]:
         "configure_logging": False,
     }
     if address:
-        ray.init(address=address, **options)
+        _probe(address)
+        try:
+            ray.init(address=address, **options)
+        except Exception as error:  # noqa: BLE001 - Ray's errors vary by release; the user needs one message
+            raise DriverError(f"could not join the Ray cluster at {address}: {error}", hint=JOIN_HINT) from None
     else:
         ray.init(num_cpus=cpus, _node_ip_address="127.0.0.1", **options)
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+JOIN_HINT = ("check --ray-address / RAY_ADDRESS (host:port of the head's GCS, default port 6379), that the "
+             "cluster runs Ray 2.60.0, and its token (RAY_AUTH_TOKEN); leave the address unset for a local cluster")
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds when nothing answers at `host:port`: Ray itself waits minutes for a GCS
+    that is not there. Other forms (`auto`, `ray://...`) are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise DriverError(f"no Ray cluster answers at {address}: {error.strerror or error}", hint=JOIN_HINT) from None
 
 
 def cluster_cpus(ray: Any) -> int:

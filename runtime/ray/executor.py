@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ from typing import Any
 from osiris.compiler.manifest import Manifest, ManifestStep
 from osiris.compiler.path_policy import protected_files
 from osiris.runtime.connections import RuntimeConnections, step_ref
-from osiris.runtime.driver import Partition, PartitionedExtractor, PartitionHints, StagedWriter, WriteResult
+from osiris.runtime.driver import (
+    DriverError,
+    Partition,
+    PartitionedExtractor,
+    PartitionHints,
+    StagedWriter,
+    WriteResult,
+)
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.context import LocalStepContext, StepState
 from osiris.runtime.local.executor import ExecOptions, ExecResult
@@ -89,7 +97,11 @@ class RayExecutor:
         connections.register_secrets(
             sorted({*manifest.connections, *(s.connection for s in manifest.steps if s.connection)})
         )
-        with connected(self.options.address, self.options.cpus) as ray:
+        with ExitStack() as stack:
+            try:
+                ray = stack.enter_context(connected(self.options.address, self.options.cpus))
+            except DriverError as error:
+                return _unavailable(manifest, events, error, options, on_change)
             run = _Coordinator(ray, self.options, manifest, cfgs, events, metrics, connections, registry,
                                cancel, options, on_change)
             run.tmp_dir = tmp_dir
@@ -555,6 +567,28 @@ class _Coordinator:
                 self.on_change(state)
             except Exception:  # noqa: BLE001 - a status write must not stop the run
                 pass
+
+
+def _unavailable(manifest: Manifest, events: EventLog, error: DriverError, options: ExecOptions,
+                 on_change: Callable[[StepState], None] | None) -> ExecResult:
+    """No cluster to run on: the first steps fail with why, the others are skipped."""
+    states = {s.id: StepState(s.id, s.component, s.kind) for s in manifest.steps}
+    first = set(manifest.levels[0]) if manifest.levels else {manifest.order[0]}
+    for step in manifest.steps:
+        state = states[step.id]
+        if step.id in first:
+            state.status = "failed"
+            state.error = describe_error(error)
+            if options.sources.get(step.id):
+                state.error["source"] = options.sources[step.id]
+            events.emit("step_error", step_id=step.id, component=step.component, attempt=0, **state.error)
+        else:
+            state.status, state.skip_reason = "skipped", f"upstream step {sorted(first)[0]} did not succeed"
+            events.emit("step_skipped", step_id=step.id, component=step.component, reason=state.skip_reason,
+                        upstream=sorted(first)[0], rolled_back=False)
+        if on_change is not None:
+            on_change(state)
+    return ExecResult("failed", states, {})
 
 
 def _stage_key(plan: Plan, step_id: str) -> int:
