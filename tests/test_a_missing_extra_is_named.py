@@ -88,3 +88,19 @@ def test_a_driver_whose_library_is_missing_is_not_installed_and_names_its_extra(
     assert str(caught.value).startswith("the driver for mysql.extractor is not installed: needs extra mysql")
     assert caught.value.hint == "pip install 'osiris-oml[mysql]'"
     assert DriverRegistry().unavailable("no.such") == "not installed"
+
+
+def test_backend_ray_without_the_ray_extra_is_a_usage_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    from osiris.cli.osiris import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if installed without [ray]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "osiris.yaml").write_text("version: 1\n", encoding="utf-8")
+    pipeline = REPO / "examples" / "quickstart" / "pipeline.yaml"
+    code = main(["run", str(pipeline), "--backend", "ray"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--backend ray needs the ray extra: pip install 'osiris-oml[ray]'" in err
+    assert "Traceback" not in err and not (tmp_path / ".osiris").exists()  # refused before any session

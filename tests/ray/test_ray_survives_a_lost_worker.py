@@ -124,3 +124,32 @@ def test_a_killed_coordinator_changes_no_target_and_the_rerun_is_clean(tmp_path,
     rows = target()
     assert len(rows) == 12_001 and rows[0] == (-1, "before")
     assert pq.read_table(work / "out" / "orders.parquet").num_rows == 12_000
+
+
+@pytest.mark.postgres
+def test_ctrl_c_cancels_every_task_and_drops_what_was_staged(tmp_path, postgres_db):
+    import psycopg
+
+    with psycopg.connect(postgres_db["dsn"], autocommit=True) as pg:
+        pg.execute("DROP TABLE IF EXISTS ray_cancelled_target")
+        pg.execute("CREATE TABLE ray_cancelled_target (id bigint, customer_id int, amount numeric(12,2), "
+                   "status text, ts timestamptz, note text)")
+    connections = (f"version: 1\nconnections:\n  postgres:\n    dst: {{host: 127.0.0.1, port: 5432, "
+                   f"database: {postgres_db['database']}, user: postgres, password: ''}}\n")
+    pipeline = STAGED.replace("ray_killed_target", "ray_cancelled_target")
+    work = workspace(tmp_path / "ray", {"pipeline.yaml": pipeline, "osiris_connections.yaml": connections, **_data()})
+    process = _osiris(work, "pipeline.yaml", "--backend", "ray", "--partitions", "3", "--ray-cpus", "2", "--quiet",
+                      env={"OSIRIS_FAILPOINTS": "hang:orders:1"})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and not any(
+            e["event"] == "partition_complete" and e["step_id"] == "load" for e in _events(work)):
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    with psycopg.connect(postgres_db["dsn"]) as pg:
+        assert pg.execute("SELECT count(*) FROM ray_cancelled_target").fetchone()[0] == 0
+        assert pg.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE '_osiris_stage_%'").fetchone()[0] == 0
+    statuses = {e["step_id"]: e["event"] for e in _events(work) if e["event"].startswith("step_") and "step_id" in e}
+    assert statuses["load"] == "step_cancelled"
