@@ -14,6 +14,9 @@ Plan, per step:
 * upsert: COPY into staging, then ``INSERT ... SELECT DISTINCT ON (key) ... ON CONFLICT (key)
   DO UPDATE``; when a key repeats inside the stream the last row wins.
 
+`staged.py` reuses the pieces (`transaction`, `prepare_target`, `empty_target`, `load_staging`,
+`merge_sql`) for the distributed backends' staged writes.
+
 The incoming stream is consumed lazily (never materialised). Cancellation or an upstream
 error raised while COPY pulls batches aborts the COPY, the transaction is rolled back and the
 original exception is re-raised.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +47,19 @@ from osiris.drivers.postgres.errors import classify
 from osiris.drivers.postgres.types import copy_compatible, normalize_batch, normalize_schema
 from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
-__all__ = ["WriteOptions", "write_options", "write_stream"]
+__all__ = [
+    "Feed",
+    "WriteOptions",
+    "check_mode",
+    "empty_target",
+    "feed_stream",
+    "load_staging",
+    "merge_sql",
+    "prepare_target",
+    "transaction",
+    "write_options",
+    "write_stream",
+]
 
 MODES = ("append", "replace", "upsert")
 
@@ -59,7 +75,7 @@ class WriteOptions:
 
 
 @dataclass
-class _Feed:
+class Feed:
     """Counts what COPY pulled and keeps the exception an upstream batch raised."""
 
     rows: int = 0
@@ -81,30 +97,68 @@ def write_options(config: Mapping[str, Any], default_schema: str, batch_rows: in
     )
 
 
-def write_stream(
-    params: PgParams, ctx: StepContext, data: pa.RecordBatchReader, opts: WriteOptions
-) -> WriteResult:
+def check_mode(opts: WriteOptions) -> None:
+    """Refuse a write mode the writer does not know, or an upsert without a key."""
     if opts.mode not in MODES:
         raise DriverError(f"unknown write_mode {opts.mode!r}", hint=f"use one of {', '.join(MODES)}")
     if opts.mode == "upsert" and not opts.primary_key:
         raise DriverError("`write_mode: upsert` needs `primary_key`")
-    wire = normalize_schema(data.schema)
-    feed = _Feed()
-    target = f"{opts.schema}.{opts.table}"
+
+
+@contextmanager
+def transaction(params: PgParams, action: str, feed: Feed | None = None) -> Iterator[Any]:
+    """One transaction on a fresh connection, yielding its cursor: committed when the block
+    ends, rolled back on any failure. A failure of the incoming stream (kept in `feed`) is
+    re-raised as it was; client errors become DriverError/TransientError naming `action`."""
     conn = open_connection(params, autocommit=False)
     cursor = conn.cursor()
     try:
-        columns = table_columns(cursor, opts.schema, opts.table)
-        created = columns is None
-        if created:
-            if not opts.create_if_missing:
-                raise DriverError(
-                    f"table {target} does not exist", hint="create it first or set `create_if_missing: true`"
-                )
-            cursor.execute(create_table_sql(opts.schema, opts.table, wire, opts.primary_key))
-            columns = table_columns(cursor, opts.schema, opts.table) or []
-        by_name = _match_columns(wire, columns, target)
-        _check_key(opts, wire)
+        yield cursor
+        conn.commit()
+    except BaseException as error:
+        _rollback(conn)
+        close_quietly(cursor, conn)
+        if feed is not None and feed.error is not None:
+            raise feed.error from None
+        if isinstance(error, (adbc_errors.Error, OSError)):
+            raise classify(error, action=action, label=params.label, secrets=params.secrets) from None
+        raise
+    close_quietly(cursor, conn)
+
+
+def prepare_target(cursor: Any, opts: WriteOptions, wire: pa.Schema) -> tuple[dict[str, TargetColumn], bool]:
+    """Check the target against the stream (creating it when missing and allowed), inside the
+    caller's transaction; returns its columns by name and whether it was created."""
+    target = f"{opts.schema}.{opts.table}"
+    columns = table_columns(cursor, opts.schema, opts.table)
+    created = columns is None
+    if created:
+        if not opts.create_if_missing:
+            raise DriverError(
+                f"table {target} does not exist", hint="create it first or set `create_if_missing: true`"
+            )
+        cursor.execute(create_table_sql(opts.schema, opts.table, wire, opts.primary_key))
+        columns = table_columns(cursor, opts.schema, opts.table) or []
+    by_name = _match_columns(wire, columns or [], target)
+    _check_key(opts, wire)
+    return by_name, created
+
+
+def empty_target(cursor: Any, opts: WriteOptions) -> None:
+    """`replace`: empty the target inside the transaction (DELETE when a foreign key refers to it)."""
+    verb = "DELETE FROM" if is_referenced(cursor, opts.schema, opts.table) else "TRUNCATE"
+    cursor.execute(f"{verb} {qualified(opts.schema, opts.table)}")
+
+
+def write_stream(
+    params: PgParams, ctx: StepContext, data: pa.RecordBatchReader, opts: WriteOptions
+) -> WriteResult:
+    check_mode(opts)
+    wire = normalize_schema(data.schema)
+    feed = Feed()
+    target = f"{opts.schema}.{opts.table}"
+    with transaction(params, f"writing {target}", feed) as cursor:
+        by_name, created = prepare_target(cursor, opts, wire)
         direct = opts.mode != "upsert" and all(copy_compatible(f, by_name[f.name].typname) for f in wire)
         ctx.event(
             "postgres_write_plan",
@@ -114,28 +168,23 @@ def write_stream(
             path="copy" if direct else "staging",
         )
         if opts.mode == "replace" and not created:
-            verb = "DELETE FROM" if is_referenced(cursor, opts.schema, opts.table) else "TRUNCATE"
-            cursor.execute(f"{verb} {qualified(opts.schema, opts.table)}")
-        stream = pa.RecordBatchReader.from_batches(wire, _feed(data, wire, ctx, feed, opts.batch_rows))
+            empty_target(cursor, opts)
+        stream = feed_stream(data, wire, ctx, feed, opts.batch_rows)
         if direct:
             cursor.adbc_ingest(opts.table, stream, mode="append", db_schema_name=opts.schema)
         else:
-            stage = _stage(cursor, wire, stream)
-            cursor.execute(_merge_sql(opts, wire, by_name, stage))
+            stage = f"osiris_stage_{uuid.uuid4().hex[:12]}"
+            load_staging(cursor, wire, stream, stage)
+            cursor.execute(merge_sql(opts, wire, by_name, f"pg_temp.{quote_ident(stage)}", ("s.ctid",)))
         ctx.check_cancelled()
-        conn.commit()
-    except BaseException as error:
-        _rollback(conn)
-        close_quietly(cursor, conn)
-        if feed.error is not None:
-            raise feed.error from None
-        if isinstance(error, (adbc_errors.Error, OSError)):
-            raise classify(
-                error, action=f"writing {target}", label=params.label, secrets=params.secrets
-            ) from None
-        raise
-    close_quietly(cursor, conn)
     return WriteResult(rows=feed.rows, bytes=feed.nbytes, target=target)
+
+
+def feed_stream(
+    data: pa.RecordBatchReader, wire: pa.Schema, ctx: StepContext, feed: Feed, batch_rows: int
+) -> pa.RecordBatchReader:
+    """The incoming stream normalised to `wire`, counted into `feed` as COPY pulls it."""
+    return pa.RecordBatchReader.from_batches(wire, _feed(data, wire, ctx, feed, batch_rows))
 
 
 def _rollback(conn: object) -> None:
@@ -146,7 +195,7 @@ def _rollback(conn: object) -> None:
 
 
 def _feed(
-    data: pa.RecordBatchReader, wire: pa.Schema, ctx: StepContext, feed: _Feed, batch_rows: int
+    data: pa.RecordBatchReader, wire: pa.Schema, ctx: StepContext, feed: Feed, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     try:
         for batch in data:
@@ -188,27 +237,39 @@ def _check_key(opts: WriteOptions, wire: pa.Schema) -> None:
         raise DriverError(f"primary_key column(s) {missing} are not in the stream (columns: {wire.names})")
 
 
-def _stage(cursor: object, wire: pa.Schema, stream: pa.RecordBatchReader) -> str:
-    name = f"osiris_stage_{uuid.uuid4().hex[:12]}"
+def load_staging(cursor: Any, wire: pa.Schema, stream: pa.RecordBatchReader, name: str,
+                 schema: str | None = None) -> None:
+    """Create staging table `name` for `wire` and COPY `stream` into it: a temporary table
+    dropped at commit when `schema` is None, else an unlogged table in `schema` that outlives
+    the transaction (staged writes)."""
     definitions = ", ".join(column_definitions(pa.schema([f.remove_metadata() for f in wire])))
-    cursor.execute(f"CREATE TEMP TABLE {quote_ident(name)} ({definitions}) ON COMMIT DROP")  # type: ignore[attr-defined]
-    cursor.adbc_ingest(name, stream, mode="append", temporary=True)  # type: ignore[attr-defined]
-    return name
+    if schema is None:
+        cursor.execute(f"CREATE TEMP TABLE {quote_ident(name)} ({definitions}) ON COMMIT DROP")
+        cursor.adbc_ingest(name, stream, mode="append", temporary=True)
+    else:
+        cursor.execute(f"CREATE UNLOGGED TABLE {qualified(schema, name)} ({definitions})")
+        cursor.adbc_ingest(name, stream, mode="append", db_schema_name=schema)
 
 
-def _merge_sql(opts: WriteOptions, wire: pa.Schema, by_name: dict[str, TargetColumn], stage: str) -> str:
+def merge_sql(
+    opts: WriteOptions, wire: pa.Schema, by_name: dict[str, TargetColumn], source: str, order: Sequence[str]
+) -> str:
+    """INSERT ... SELECT from `source` (a relation holding the stream's columns, read as `s`)
+    into the target under the write mode, casting where COPY's encoding does not fit. For
+    upsert, `order` (expressions over `s`) ranks the rows so the last one of a key wins."""
     names = ", ".join(quote_ident(n) for n in wire.names)
     exprs = []
     for f in wire:
         column = by_name[f.name]
         expr = f"s.{quote_ident(f.name)}"
         exprs.append(expr if copy_compatible(f, column.typname) else f"{expr}::{column.base}")
-    source = f"FROM pg_temp.{quote_ident(stage)} AS s"
+    frm = f"FROM {source} AS s"
     insert = f"INSERT INTO {qualified(opts.schema, opts.table)} ({names}) "
     if opts.mode != "upsert":
-        return f"{insert}SELECT {', '.join(exprs)} {source}"
+        return f"{insert}SELECT {', '.join(exprs)} {frm}"
     keys = ", ".join(f"s.{quote_ident(k)}" for k in opts.primary_key)
-    select = f"SELECT DISTINCT ON ({keys}) {', '.join(exprs)} {source} ORDER BY {keys}, s.ctid DESC"
+    last = ", ".join(f"{o} DESC" for o in order)
+    select = f"SELECT DISTINCT ON ({keys}) {', '.join(exprs)} {frm} ORDER BY {keys}, {last}"
     updates = [
         f"{quote_ident(n)} = EXCLUDED.{quote_ident(n)}" for n in wire.names if n not in opts.primary_key
     ]
