@@ -36,7 +36,7 @@ import pyarrow as pa
 from osiris.drivers.mysql.connect import quote_ident
 from osiris.runtime.driver import DriverError
 
-__all__ = ["create_table_sql", "mysql_type"]
+__all__ = ["create_table_sql", "mysql_type", "staging_table_sql"]
 
 _INTS = {
     pa.int8(): "TINYINT", pa.int16(): "SMALLINT", pa.int32(): "INT", pa.int64(): "BIGINT",
@@ -90,18 +90,43 @@ def mysql_type(field: pa.Field, *, key: bool = False) -> str:
     )
 
 
-def create_table_sql(table_sql: str, schema: pa.Schema, keys: Sequence[str]) -> str:
-    """CREATE TABLE for `schema`; `keys` become the primary key (and NOT NULL)."""
-    missing = [k for k in keys if k not in schema.names]
-    if missing:
-        raise DriverError(f"`primary_key` names {missing[0]!r}, which the input does not have",
-                          hint=f"the input's columns are: {', '.join(schema.names)}")
+def _column_lines(schema: pa.Schema, keys: Sequence[str]) -> list[str]:
+    """One definition per field; `keys` get key types (VARCHAR(255), not LONGTEXT) and NOT NULL."""
     lines = []
     for field in schema:
         is_key = field.name in keys
         null = " NOT NULL" if is_key or not field.nullable else " NULL"
         lines.append(f"  {quote_ident(field.name)} {mysql_type(field, key=is_key)}{null}")
-    if keys:
-        lines.append(f"  PRIMARY KEY ({', '.join(quote_ident(k) for k in keys)})")
+    return lines
+
+
+def _check_keys(schema: pa.Schema, keys: Sequence[str]) -> None:
+    missing = [k for k in keys if k not in schema.names]
+    if missing:
+        raise DriverError(f"`primary_key` names {missing[0]!r}, which the input does not have",
+                          hint=f"the input's columns are: {', '.join(schema.names)}")
+
+
+def _create(table_sql: str, lines: Sequence[str]) -> str:
     body = ",\n".join(lines)
     return f"CREATE TABLE {table_sql} (\n{body}\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+
+
+def create_table_sql(table_sql: str, schema: pa.Schema, keys: Sequence[str]) -> str:
+    """CREATE TABLE for `schema`; `keys` become the primary key (and NOT NULL)."""
+    _check_keys(schema, keys)
+    lines = _column_lines(schema, keys)
+    if keys:
+        lines.append(f"  PRIMARY KEY ({', '.join(quote_ident(k) for k in keys)})")
+    return _create(table_sql, lines)
+
+
+def staging_table_sql(table_sql: str, schema: pa.Schema, keys: Sequence[str], ordinal: str) -> str:
+    """CREATE TABLE for one staged partition: the columns `create_table_sql` would give the
+    target (so `CREATE TABLE ... LIKE` the staging table builds the same target), no key
+    constraint (a key may repeat across the stream), and a last `ordinal` column that numbers
+    the rows in load order (an upsert keeps the last row of a key)."""
+    _check_keys(schema, keys)
+    lines = _column_lines(schema, keys)
+    lines.append(f"  {quote_ident(ordinal)} BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY")
+    return _create(table_sql, lines)

@@ -25,9 +25,9 @@ from osiris.drivers.common import os_error
 from osiris.drivers.mysql.connect import quote_ident
 from osiris.drivers.mysql.infile import expect_file
 from osiris.drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
-from osiris.runtime.driver import DriverError
+from osiris.runtime.driver import DriverError, StepContext, iter_batches
 
-__all__ = ["Loader", "check_columns"]
+__all__ = ["Loader", "check_columns", "load_stream", "raise_warnings"]
 
 MAX_STATEMENT_BYTES = 4 << 20
 _STOP = object()
@@ -187,18 +187,42 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
                     cur.execute(sql)
             finally:
                 path.unlink(missing_ok=True)
-            if cur._result is not None and cur._result.warning_count:  # noqa: SLF001
-                cur.execute("SHOW WARNINGS")
-                for level, code, message in cur.fetchall():
-                    if level != "Note":
-                        raise pymysql.err.IntegrityError(code, message) if code == 1062 \
-                            else pymysql.err.DataError(code, message)
+            raise_warnings(cur)
     return run
 
 
-def check_columns(schema: pa.Schema, target_columns: Sequence[str], table: str) -> None:
+def raise_warnings(cur: pymysql.cursors.Cursor) -> None:
+    """Fail on the first warning (not note) of the statement just run: a lenient server (LOAD
+    DATA always, INSERT without a strict sql_mode) reports bad values only as warnings."""
+    if cur._result is not None and cur._result.warning_count:  # noqa: SLF001
+        cur.execute("SHOW WARNINGS")
+        for level, code, message in cur.fetchall():
+            if level != "Note":
+                raise pymysql.err.IntegrityError(code, message) if code == 1062 \
+                    else pymysql.err.DataError(code, message)
+
+
+def load_stream(ctx: StepContext, loader: Loader, data: pa.RecordBatchReader) -> tuple[int, int]:
+    """Feed the stream to `loader` (inside the caller's transaction); returns (rows, bytes).
+    The loader is finished on success and closed either way."""
+    rows = nbytes = 0
+    try:
+        for batch in iter_batches(data):
+            ctx.check_cancelled()
+            loader.add(batch)
+            rows += batch.num_rows
+            nbytes += batch.nbytes
+            ctx.progress(rows, nbytes)
+        ctx.check_cancelled()
+        loader.finish()
+    finally:
+        loader.close()
+    return rows, nbytes
+
+
+def check_columns(columns: Sequence[str], target_columns: Sequence[str], table: str) -> None:
     """Every input column must exist in the target table."""
-    unknown = [c for c in schema.names if c not in target_columns]
+    unknown = [c for c in columns if c not in target_columns]
     if unknown:
         raise DriverError(
             f"the input has column(s) {', '.join(unknown)} that table {table!r} does not have",

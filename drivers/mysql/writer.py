@@ -13,12 +13,15 @@
 
 `load_method: auto` uses LOAD DATA LOCAL INFILE when the server allows it (`local_infile`),
 which measured faster than multi-row INSERT (see bench/mysql_paths.py), else INSERT.
+
+It is also a `StagedWriter` for distributed backends (`staged.py`): partitions are staged in
+tables of their own, then published through the same `ApplyMode` as a write.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -34,22 +37,19 @@ from osiris.drivers.mysql.connect import (
     split_table,
 )
 from osiris.drivers.mysql.ddl import create_table_sql
-from osiris.drivers.mysql.load import Loader, check_columns
+from osiris.drivers.mysql.load import Loader, check_columns, load_stream
 from osiris.drivers.mysql.tools import MySQLConnectionTools
-from osiris.runtime.driver import (
-    DriverError,
-    StepContext,
-    WriteResult,
-    iter_batches,
-)
+from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
-__all__ = ["MySQLWriter"]
+__all__ = ["ApplyMode", "MySQLWriter", "Options", "check_target", "load_method", "table_info"]
 
 WRITE_MODES = ("append", "replace", "upsert")
 LOAD_METHODS = ("auto", "insert", "load_data")
 
 
-class _Options:
+class Options:
+    """The writer's keys from the step config, checked."""
+
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.table = str(config.get("table") or "")
         if not self.table:
@@ -68,7 +68,7 @@ class _Options:
             raise DriverError(f"`load_method` must be one of {', '.join(LOAD_METHODS)}, got {self.method!r}")
 
 
-def _table_info(
+def table_info(
     cur: pymysql.cursors.Cursor, params: ConnParams, table: str
 ) -> tuple[list[str], list[set[str]]]:
     """(columns, unique key column sets) of an existing table; ([], []) when it does not exist."""
@@ -85,7 +85,8 @@ def _table_info(
     return columns, list(keys.values())
 
 
-def _method(cur: pymysql.cursors.Cursor, wanted: str) -> str:
+def load_method(cur: pymysql.cursors.Cursor, wanted: str) -> str:
+    """The load method to use: `auto` is LOAD DATA when the server allows LOCAL INFILE."""
     cur.execute("SELECT @@GLOBAL.local_infile")
     allowed = bool(int(cur.fetchone()[0]))
     if wanted == "load_data" and not allowed:
@@ -96,95 +97,115 @@ def _method(cur: pymysql.cursors.Cursor, wanted: str) -> str:
     return wanted
 
 
+def check_target(opts: Options, names: Sequence[str], columns: Sequence[str], unique_keys: Sequence[set[str]]) -> None:
+    """Refuse a write the target cannot take: missing (without create_if_missing), columns it
+    lacks, an upsert key that is not its primary key or a unique index."""
+    if not columns and not opts.create:
+        raise DriverError(f"table {opts.table!r} does not exist",
+                          hint="create it, or set `create_if_missing: true` to create it from the input")
+    if columns:
+        check_columns(names, columns, opts.table)
+        if opts.mode == "upsert" and set(opts.keys) not in unique_keys:
+            raise DriverError(f"upsert on {', '.join(opts.keys)} needs a primary key or unique index on "
+                              f"exactly those columns in {opts.table!r}",
+                              hint="add the index, or set `primary_key` to the table's key")
+    missing_keys = [k for k in opts.keys if k not in names]
+    if opts.mode == "upsert" and missing_keys:
+        raise DriverError(f"`primary_key` column {missing_keys[0]!r} is not in the input")
+
+
 class MySQLWriter(MySQLConnectionTools):
-    """Writer + Discoverer + HealthCheck for MySQL and MariaDB."""
+    """Writer + StagedWriter + Discoverer + HealthCheck for MySQL and MariaDB."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
-        opts = _Options(ctx.config)
+        opts = Options(ctx.config)
         params = conn_params(ctx.connection, ctx.config)
         # LOCAL INFILE lets the server ask for client files: enable it only when it may be used
         conn = connect(params, local_infile=opts.method != "insert", autocommit=False)
         try:
-            return _Write(ctx, conn, params, opts, data.schema).run(data)
+            return _write(ctx, conn, params, opts, data)
         finally:
             conn.close()
 
+    def stage(self, ctx: StepContext, data: pa.RecordBatchReader, token: str, partition: int) -> WriteResult:
+        from osiris.drivers.mysql.staged import stage_partition  # staged.py builds on this module
 
-class _Write:
-    """One write: inspect the target, load the stream, commit or swap; undo on failure."""
+        return stage_partition(ctx, Options(ctx.config), conn_params(ctx.connection, ctx.config), data, token,
+                               partition)
+
+    def publish(self, ctx: StepContext, token: str, partitions: int) -> WriteResult:
+        from osiris.drivers.mysql.staged import publish_staged
+
+        return publish_staged(ctx, Options(ctx.config), conn_params(ctx.connection, ctx.config), token, partitions)
+
+    def discard(self, ctx: StepContext, token: str, partitions: int) -> None:
+        from osiris.drivers.mysql.staged import discard_staged
+
+        discard_staged(Options(ctx.config), conn_params(ctx.connection, ctx.config), token, partitions)
+
+
+def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams, opts: Options,
+           data: pa.RecordBatchReader) -> WriteResult:
+    """One write: inspect the target, then load the stream into it under the write mode."""
+    schema = data.schema
+    try:
+        with conn.cursor() as cur:
+            columns, unique_keys = table_info(cur, params, opts.table)
+            method = load_method(cur, opts.method)
+    except pymysql.MySQLError as error:
+        raise classify(error, params, action=f"inspect table {opts.table!r}") from None
+    check_target(opts, schema.names, columns, unique_keys)
+    ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=bool(columns))
+
+    def create(table_sql: str) -> None:
+        with conn.cursor() as cur:
+            cur.execute(create_table_sql(table_sql, schema, [k for k in opts.keys if k in schema.names]))
+
+    def fill(table_sql: str) -> WriteResult:
+        keys = opts.keys if opts.mode == "upsert" else []
+        loader = Loader(conn, table_sql, schema, method, keys, ctx.temp_dir, opts.batch_size)
+        rows, nbytes = load_stream(ctx, loader, data)
+        return WriteResult(rows=rows, bytes=nbytes, target=opts.table)
+
+    return ApplyMode(ctx, conn, params, opts, create, fill).run(bool(columns))
+
+
+class ApplyMode:
+    """Rows into the target under the write mode, all or nothing: `fill(table_sql)` loads them
+    into a table (inside a transaction this class opens), `create(table_sql)` makes a table for
+    a missing target. append/upsert fill the target in one transaction; replace fills a copy
+    and swaps it in. On failure: rollback, and whatever this write created is dropped."""
 
     def __init__(self, ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
-                 opts: _Options, schema: pa.Schema) -> None:
-        self.ctx, self.conn, self.params, self.opts, self.schema = ctx, conn, params, opts, schema
+                 opts: Options, create: Callable[[str], None], fill: Callable[[str], WriteResult]) -> None:
+        self.ctx, self.conn, self.params, self.opts = ctx, conn, params, opts
+        self.create, self.fill = create, fill
         self.target = qualified(opts.table)
 
     def _sql(self, sql: str) -> None:
         with self.conn.cursor() as cur:
             cur.execute(sql)
 
-    def run(self, data: pa.RecordBatchReader) -> WriteResult:
-        opts = self.opts
-        try:
-            with self.conn.cursor() as cur:
-                columns, unique_keys = _table_info(cur, self.params, opts.table)
-                method = _method(cur, opts.method)
-        except pymysql.MySQLError as error:
-            raise classify(error, self.params, action=f"inspect table {opts.table!r}") from None
-        exists = bool(columns)
-        if not exists and not opts.create:
-            raise DriverError(f"table {opts.table!r} does not exist",
-                              hint="create it, or set `create_if_missing: true` to create it from the input")
-        if exists:
-            check_columns(self.schema, columns, opts.table)
-            if opts.mode == "upsert" and set(opts.keys) not in unique_keys:
-                raise DriverError(f"upsert on {', '.join(opts.keys)} needs a primary key or unique index on "
-                                  f"exactly those columns in {opts.table!r}",
-                                  hint="add the index, or set `primary_key` to the table's key")
-        missing_keys = [k for k in opts.keys if k not in self.schema.names]
-        if opts.mode == "upsert" and missing_keys:
-            raise DriverError(f"`primary_key` column {missing_keys[0]!r} is not in the input")
-        self.ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=exists)
-        if opts.mode == "replace":
-            return self._replace(data, method, exists)
-        return self._transactional(data, method, exists)
+    def run(self, exists: bool) -> WriteResult:
+        if self.opts.mode == "replace":
+            return self._replace(exists)
+        return self._transactional(exists)
 
-    def _create(self, table_sql: str) -> None:
-        keys = [k for k in self.opts.keys if k in self.schema.names]
-        self._sql(create_table_sql(table_sql, self.schema, keys))
-
-    def _load(self, data: pa.RecordBatchReader, table_sql: str, method: str) -> WriteResult:
-        keys = self.opts.keys if self.opts.mode == "upsert" else []
-        loader = Loader(self.conn, table_sql, self.schema, method, keys, self.ctx.temp_dir,
-                        self.opts.batch_size)
-        rows = nbytes = 0
-        try:
-            for batch in iter_batches(data):
-                self.ctx.check_cancelled()
-                loader.add(batch)
-                rows += batch.num_rows
-                nbytes += batch.nbytes
-                self.ctx.progress(rows, nbytes)
-            self.ctx.check_cancelled()
-            loader.finish()
-        finally:
-            loader.close()
-        return WriteResult(rows=rows, bytes=nbytes, target=self.opts.table)
-
-    def _transactional(self, data: pa.RecordBatchReader, method: str, exists: bool) -> WriteResult:
+    def _transactional(self, exists: bool) -> WriteResult:
         created = False
         try:
             if not exists:
-                self._create(self.target)  # DDL commits implicitly: do it before the transaction
+                self.create(self.target)  # DDL commits implicitly: do it before the transaction
                 created = True
             self.conn.begin()
-            result = self._load(data, self.target, method)
+            result = self.fill(self.target)
             self.conn.commit()
             return result
         except BaseException as error:
             self._undo(f"DROP TABLE IF EXISTS {self.target}" if created else None)
             raise self._failure(error) from None
 
-    def _replace(self, data: pa.RecordBatchReader, method: str, exists: bool) -> WriteResult:
+    def _replace(self, exists: bool) -> WriteResult:
         schema_name, name = split_table(self.opts.table)
         tag = uuid.uuid4().hex[:8]
         stage_name, old_name = f"{name[:40]}__osiris_new_{tag}", f"{name[:40]}__osiris_old_{tag}"
@@ -194,9 +215,9 @@ class _Write:
             if exists:
                 self._sql(f"CREATE TABLE {stage} LIKE {self.target}")
             else:
-                self._create(stage)
+                self.create(stage)
             self.conn.begin()
-            result = self._load(data, stage, method)
+            result = self.fill(stage)
             self.conn.commit()
             if exists:
                 self._sql(f"RENAME TABLE {self.target} TO {old}, {stage} TO {self.target}")

@@ -264,8 +264,8 @@ def test_zero_partitions_is_refused(connection: ResolvedConnection) -> None:
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    keys=st.lists(st.integers(0, 12), max_size=24),
-    cuts=st.lists(st.integers(0, 24), max_size=4),
+    keys=st.lists(st.integers(0, 5), max_size=20),
+    cuts=st.lists(st.integers(0, 20), max_size=4),
     mode=st.sampled_from(["append", "upsert"]),
 )
 def test_any_partitioning_publishes_what_one_write_writes(db: psycopg.Connection, connection: ResolvedConnection,
