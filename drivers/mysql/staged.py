@@ -147,7 +147,9 @@ def publish_staged(ctx: StepContext, opts: Options, params: ConnParams, token: s
 def discard_staged(opts: Options, params: ConnParams, token: str, partitions: int) -> None:
     """Drop the token's staging tables that exist (those of 0..partitions-1 and any other
     partition the catalog shows); quiet when there are none."""
-    names = {stage_name(token, p) for p in range(max(int(partitions), 0))}
+    if isinstance(partitions, bool) or not isinstance(partitions, int):
+        raise DriverError(f"the number of staged partitions must be a whole number, got {partitions!r}")
+    names = {stage_name(token, p) for p in range(max(partitions, 0))}
     database, prefix = _database(opts, params)
     start = f"{PREFIX}{token}_p"
     conn = connect(params)

@@ -313,3 +313,24 @@ def test_any_partitioning_publishes_what_one_write_writes(db: dict, keys: list[i
     assert result.rows == len(keys)
     assert snapshot(db, "prop_stage") == snapshot(db, "prop_write")
     assert leftovers(db) == []
+
+
+def test_staging_tables_live_in_the_targets_database(db: dict) -> None:
+    other = f"{db['database']}_other"
+    run_sql(db, f"DROP DATABASE IF EXISTS `{other}`", f"CREATE DATABASE `{other}`")
+    try:
+        tok = token()
+        config = {"table": f"{other}.orders", "create_if_missing": True, "primary_key": "id", "write_mode": "upsert"}
+        stage_all(db, [people([1, 2]), people([2], tag="b")], tok, **config)
+        assert len(run_sql(db, f"SHOW TABLES FROM `{other}` LIKE '\\_osiris\\_stage\\_%'")) == 2
+        assert leftovers(db) == []
+        publish(db, tok, 2, **config)
+        assert run_sql(db, f"SELECT id, name FROM `{other}`.orders ORDER BY id") == [(1, "n1"), (2, "b2")]
+        assert run_sql(db, f"SHOW TABLES FROM `{other}`") == [("orders",)]
+    finally:
+        run_sql(db, f"DROP DATABASE IF EXISTS `{other}`")
+
+
+def test_a_partition_count_that_is_not_a_number_is_refused(db: dict) -> None:
+    with pytest.raises(DriverError, match="whole number"):
+        MySQLWriter().discard(context(db, table="x"), token(), "3")  # type: ignore[arg-type]

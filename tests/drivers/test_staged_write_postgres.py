@@ -286,3 +286,16 @@ def test_any_partitioning_publishes_what_one_write_writes(db: psycopg.Connection
     assert result.rows == len(keys)
     assert snapshot(db, "prop_stage") == snapshot(db, "prop_write")
     assert leftovers(db) == []
+
+
+def test_staging_tables_live_in_the_targets_schema(db: psycopg.Connection, connection: ResolvedConnection) -> None:
+    db.execute("DROP SCHEMA IF EXISTS sales CASCADE")
+    db.execute("CREATE SCHEMA sales")
+    tok = token()
+    config = {"table": "sales.orders", "create_if_missing": True, "primary_key": "id", "write_mode": "upsert"}
+    stage_all(connection, [people([1, 2]), people([2], tag="b")], tok, **config)
+    assert db.execute("SELECT schemaname FROM pg_tables WHERE tablename LIKE '\\_osiris\\_stage\\_%'").fetchall() == [
+        ("sales",), ("sales",)]
+    assert publish(connection, tok, 2, **config).target == "sales.orders"
+    assert db.execute("SELECT id, name FROM sales.orders ORDER BY id").fetchall() == [(1, "n1"), (2, "b2")]
+    assert leftovers(db) == []
