@@ -2,7 +2,8 @@
 the internal key-value store) and the files of its session (logs of every worker and daemon).
 
 Workers resolve connections themselves from the connections file and their own environment, so
-task arguments carry only a path and a reference. The object store's contents (the rows) are
+task arguments carry only a path and a reference: the pickled arguments of every task the
+coordinator submits are checked too (Ray keeps small ones inline in the task's specification). The object store's contents (the rows) are
 outside the claim. The positive control plants a second canary where Ray does keep it (a task's
 `runtime_env`) and checks the scan finds it, so the scan cannot pass by looking nowhere.
 """
@@ -88,7 +89,35 @@ def _everything_ray_keeps(ray) -> str:  # noqa: ANN001
     return "\n".join(parts)
 
 
-def test_no_secret_in_what_ray_keeps(tmp_path, ray_cluster, postgres_db):
+class _Recording:
+    """Wraps a remote function: keeps the pickled arguments of every task it submits."""
+
+    def __init__(self, inner, sent: list[bytes]) -> None:  # noqa: ANN001
+        self.inner, self.sent = inner, sent
+
+    def options(self, **options):  # noqa: ANN003, ANN201
+        return _Recording(self.inner.options(**options), self.sent)
+
+    def remote(self, *args):  # noqa: ANN002, ANN201
+        from ray import cloudpickle
+
+        plain = [a for a in args if type(a).__name__ != "ObjectRef"]
+        self.sent.append(cloudpickle.dumps(plain))
+        return self.inner.remote(*args)
+
+
+def test_no_secret_in_what_ray_keeps(tmp_path, ray_cluster, postgres_db, monkeypatch):
+    from osiris.runtime.ray import executor
+
+    sent: list[bytes] = []
+    original = executor._Coordinator.__init__
+
+    def recording(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        original(self, *args, **kwargs)
+        for name in ("remote_stage", "remote_plan", "remote_split"):
+            setattr(self, name, _Recording(getattr(self, name), sent))
+
+    monkeypatch.setattr(executor._Coordinator, "__init__", recording)
     rows = pa.table({"id": list(range(5000)), "name": [f"n{i}" for i in range(5000)]})
     sink = pa.BufferOutputStream()
     pq.write_table(rows, sink, row_group_size=500)
@@ -109,6 +138,9 @@ def test_no_secret_in_what_ray_keeps(tmp_path, ray_cluster, postgres_db):
     assert "planted-" + CANARY[::-1] in kept  # the scan reads where Ray keeps things
     assert CANARY not in kept
     assert LITERAL not in kept
+    arguments = b"".join(sent)
+    assert b"ray_secret_target" in arguments and b"osiris_connections.yaml" in arguments  # what tasks do get
+    assert CANARY.encode() not in arguments and LITERAL.encode() not in arguments
     session_files = "".join(p.read_text(encoding="utf-8", errors="replace")
                             for p in ran.outcome.session.dir.rglob("*") if p.is_file())
     assert CANARY not in session_files and LITERAL not in session_files
