@@ -4,8 +4,9 @@ the internal key-value store) and the files of its session (logs of every worker
 Workers resolve connections themselves from the connections file and their own environment, so
 task arguments carry only a path and a reference: the pickled arguments of every task the
 coordinator submits are checked too (Ray keeps small ones inline in the task's specification).
-The object store's contents (the rows) are outside the claim. The positive control plants a second canary where Ray does keep it (a task's
-`runtime_env`) and checks the scan finds it, so the scan cannot pass by looking nowhere.
+The object store's contents (the rows) are outside the claim. The positive control plants a
+second canary where Ray does keep it (a task's `runtime_env`) and checks the scan finds it, so the
+scan cannot pass by looking nowhere.
 """
 
 from __future__ import annotations
