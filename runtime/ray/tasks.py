@@ -267,15 +267,16 @@ def run_stage(
     return result
 
 
-def split_buckets(result: Any, keys: Sequence[str], buckets: int) -> tuple[Any, ...]:
+def split_buckets(result: Any, keys: Sequence[str], buckets: int) -> Any:
     """One upstream partition's table as `buckets` tables by a hash of `keys` (`num_returns`)."""
     failure = result if isinstance(result, Failure) else getattr(result, "failure", None)
     if failure is not None:
-        return tuple(Failure(step_id=failure.step_id, upstream=failure.upstream) for _ in range(buckets))
-    from osiris.runtime.ray.exchange import split_by_hash
+        parts: list[Any] = [Failure(step_id=failure.step_id, upstream=failure.upstream) for _ in range(buckets)]
+    else:
+        from osiris.runtime.ray.exchange import split_by_hash
 
-    parts = split_by_hash(_table(result), list(keys), buckets)
-    return tuple(parts) if buckets > 1 else (parts[0],)
+        parts = list(split_by_hash(_table(result), list(keys), buckets))
+    return tuple(parts) if buckets > 1 else parts[0]  # Ray stores one return value as is
 
 
 class _StepFailed(Exception):

@@ -65,9 +65,14 @@ connections:
 """
 
 
-def _run(pipeline: str, work: Path) -> dict:
+BACKENDS = {"local": [], "ray": ["--backend", "ray", "--partitions", "2", "--ray-cpus", "2"]}
+"""The same hops on the local backend and on Ray (the MySQL table splits by its primary key there)."""
+
+
+def _run(pipeline: str, work: Path, backend: str = "local") -> dict:
     (work / "p.yaml").write_text(pipeline, encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--json", "--quiet"], cwd=work,
+    argv = [sys.executable, "-m", "osiris.cli.osiris", "run", "p.yaml", "--json", "--quiet", *BACKENDS[backend]]
+    done = subprocess.run(argv, cwd=work,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
@@ -86,7 +91,13 @@ def source(mysql_db: dict) -> dict:
     return mysql_db
 
 
-def test_types_survive_mysql_parquet_postgres_csv(source: dict, postgres_db: dict, tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_types_survive_mysql_parquet_postgres_csv(source: dict, postgres_db: dict, tmp_path: Path,
+                                                  backend: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_db["dsn"], autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS everything")
     (tmp_path / "osiris_connections.yaml").write_text(
         CONNECTIONS.format(mysql=source["database"], dsn=postgres_db["dsn"]), encoding="utf-8")
     head = 'oml_version: "0.1.0"\nname: hop\nsteps:\n'
@@ -97,7 +108,7 @@ def test_types_survive_mysql_parquet_postgres_csv(source: dict, postgres_db: dic
     component: filesystem.parquet_writer
     needs: [src]
     config: {path: hop/everything.parquet}
-""", tmp_path)
+""", tmp_path, backend)
     table = pq.read_table(tmp_path / "hop" / "everything.parquet").sort_by("id")
     schema = table.schema
     assert schema.field("amount").type == pa.decimal128(15, 2)
@@ -126,8 +137,7 @@ def test_types_survive_mysql_parquet_postgres_csv(source: dict, postgres_db: dic
     component: postgres.writer
     needs: [src]
     config: {connection: "@postgres.dst", table: everything, create_if_missing: true, primary_key: id}
-""", tmp_path)
-    import psycopg
+""", tmp_path, backend)
 
     with psycopg.connect(postgres_db["dsn"]) as conn:
         declared = dict(conn.execute(
@@ -147,7 +157,7 @@ def test_types_survive_mysql_parquet_postgres_csv(source: dict, postgres_db: dic
     component: filesystem.csv_writer
     needs: [src]
     config: {path: hop/everything.csv}
-""", tmp_path)
+""", tmp_path, backend)
     back = pq.read_table(tmp_path / "hop" / "everything.parquet").sort_by("id")
     from pyarrow import csv as pacsv
 
