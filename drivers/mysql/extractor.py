@@ -23,11 +23,12 @@ from osiris.drivers.common import metered
 from osiris.drivers.mysql.bulk import bulk_batches
 from osiris.drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_params, cx_refused
 from osiris.drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
+from osiris.drivers.mysql.partitions import partitioned_source, plan_partitions
 from osiris.drivers.mysql.plan import Source, plan_bulk
 from osiris.drivers.mysql.stream import probe, stream_batches
 from osiris.drivers.mysql.tools import MySQLConnectionTools
 from osiris.drivers.mysql.types import Column
-from osiris.runtime.driver import DriverError, StepContext
+from osiris.runtime.driver import DriverError, Partition, PartitionHints, StepContext
 
 __all__ = ["MySQLExtractor"]
 
@@ -44,12 +45,19 @@ def _int_option(config: dict, key: str, default: int | None) -> int | None:
 
 
 class MySQLExtractor(MySQLConnectionTools):
-    """Extractor + Discoverer + HealthCheck for MySQL and MariaDB."""
+    """Extractor + PartitionedExtractor + Discoverer + HealthCheck for MySQL and MariaDB."""
+
+    def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
+        config = dict(ctx.config)
+        return plan_partitions(conn_params(ctx.connection, config), config, hints)
 
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
         config = dict(ctx.config)
         params = conn_params(ctx.connection, config)
         source = Source.from_config(config)
+        partition = getattr(ctx, "partition", None)
+        if partition is not None:
+            source = partitioned_source(source, partition.spec)
         batch_size = _int_option(config, "batch_size", ctx.batch_rows or 65536) or 65536
         limit = _int_option(config, "limit", None)
         mode = config.get("fetch_mode") or "auto"

@@ -32,6 +32,8 @@ class Source:
     table: str | None
     query: str | None
     columns: tuple[str, ...] = ()
+    where: str = ""
+    """A table read's row filter, SQL built by `partitions.py` from values it rendered (one slice)."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Source:
@@ -65,12 +67,16 @@ class Source:
                 f"CAST({quote_ident(c.name)} AS DOUBLE) AS {quote_ident(c.name)}"
                 if c.arrow == pa.float32() else quote_ident(c.name) for c in columns)
         sql = f"SELECT {select} FROM {qualified(self.table or '')}"
+        if self.where:
+            sql += f" WHERE {self.where}"
         return sql + (f" LIMIT {int(limit)}" if limit else "")
 
     @property
     def from_clause(self) -> str:
         if self.query:
             return f"FROM ({self.query}\n) AS {WRAP_ALIAS}"  # the newline ends a trailing `#`/`--` comment
+        if self.where:  # a derived table, so the bulk path's own `WHERE <key range>` still follows
+            return f"FROM (SELECT * FROM {qualified(self.table or '')} WHERE {self.where}) AS {WRAP_ALIAS}"
         return f"FROM {qualified(self.table or '')}"
 
 
@@ -173,6 +179,7 @@ def plan_bulk(params: ConnParams, source: Source,
         key=key_sql,
         low=int(low) if not empty else 1,
         high=int(high) if not empty else 0,
-        estimated_rows=int(total) if total is not None else estimate,
+        # An empty read has no span to spread an estimate over (a partition's slice of a full table).
+        estimated_rows=None if empty else int(total) if total is not None else estimate,
         null_keys=bool(nulls),
     ), "", columns
