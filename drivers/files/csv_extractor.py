@@ -16,7 +16,14 @@ from osiris.drivers.common import display_path, metered, missing_file_error, res
 from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
 from osiris.drivers.files.discovery import discover_files
 from osiris.drivers.files.health import FileConnectionTools
-from osiris.runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+from osiris.runtime.driver import (
+    DiscoveryResult,
+    DriverError,
+    Partition,
+    PartitionHints,
+    ResolvedConnection,
+    StepContext,
+)
 
 __all__ = ["CsvExtractor"]
 
@@ -39,6 +46,14 @@ class CsvExtractor(FileConnectionTools):
         _check_overrides(spec, reader.schema, shown)
         batches = metered(ctx, _batches(reader, spec, path, shown), limit=spec.limit, on_close=reader.close)
         return pa.RecordBatchReader.from_batches(reader.schema, batches)
+
+    def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
+        """Always one partition: the extractor reads one file, and a CSV file cannot be cut at a
+        row boundary without reading it (a quoted field may hold newlines)."""
+        spec = CsvReadSpec.from_config(ctx.config)
+        resolve_config_path(ctx, spec.path)  # a bad path fails here, at planning, like extract would
+        return [Partition(index=0, count=1, spec={"mode": "whole"},
+                          label="one partition: a single CSV file is read whole")]
 
     def discover(
         self,

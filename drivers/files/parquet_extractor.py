@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -25,7 +26,15 @@ from osiris.drivers.common import display_path, metered, missing_file_error, res
 from osiris.drivers.common.paths import config_roots, confine_found
 from osiris.drivers.files.discovery import discover_files
 from osiris.drivers.files.health import FileConnectionTools
-from osiris.runtime.driver import DiscoveryResult, DriverError, ResolvedConnection, StepContext
+from osiris.drivers.files.partitions import FileSlice, plan_row_groups, relative_name, select_slices, whole
+from osiris.runtime.driver import (
+    DiscoveryResult,
+    DriverError,
+    Partition,
+    PartitionHints,
+    ResolvedConnection,
+    StepContext,
+)
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -33,10 +42,19 @@ if TYPE_CHECKING:
 __all__ = ["ParquetExtractor"]
 
 
-class ParquetExtractor(FileConnectionTools):
-    """Extractor and Discoverer for Parquet files and directories of them."""
+@dataclass(frozen=True)
+class _Read:
+    """What a step reads: its files (hive values alongside), their names in specs, and the schema."""
 
-    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+    shown: str
+    schema: pa.Schema
+    files: list[tuple[str, dict[str, Any]]]
+    names: list[str]
+    where: Any
+    dataset: Any
+
+    @classmethod
+    def open(cls, ctx: StepContext) -> _Read:
         config = ctx.config
         raw_path = config.get("path")
         if not isinstance(raw_path, str) or not raw_path:
@@ -55,17 +73,42 @@ class ParquetExtractor(FileConnectionTools):
         full = dataset.schema if dataset is not None else _file_schema(path, shown)
         columns = _columns(config.get("columns"), full, shown)
         schema = pa.schema([full.field(name) for name in columns], metadata=full.metadata)
+        files = _fragments(dataset) if dataset is not None and path.is_dir() else [(str(path), {})]
+        names = [relative_name(file, str(path), path.is_dir()) for file, _ in files]
+        return cls(shown, schema, files, names, where, dataset)
+
+
+class ParquetExtractor(FileConnectionTools):
+    """Extractor and Discoverer for Parquet files and directories of them."""
+
+    def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
+        read = _Read.open(ctx)
+        config, schema, shown = ctx.config, read.schema, read.shown
         batch_size = int(config.get("batch_size") or ctx.batch_rows or 65536)
         limit = int(config["limit"]) if config.get("limit") is not None else None
-        if where:
-            assert dataset is not None
-            batches = _filtered(ctx, dataset, schema, str(where), batch_size, limit, shown)
+        partition = getattr(ctx, "partition", None)
+        if read.where and (partition is None or partition.spec.get("mode") == "whole"):
+            assert read.dataset is not None
+            batches = _filtered(ctx, read.dataset, schema, str(read.where), batch_size, limit, shown)
+        elif partition is not None and partition.spec.get("mode") != "whole":
+            slices = select_slices(read.files, read.names, partition.spec)
+            batches = _file_batches(slices, schema, batch_size)
         else:
-            files = _fragments(dataset) if dataset is not None else [(str(path), {})]
-            batches = _file_batches(files, schema, batch_size)
+            batches = _file_batches([(f, keys, None) for f, keys in read.files], schema, batch_size)
         return pa.RecordBatchReader.from_batches(
             schema, metered(ctx, _translated(batches, schema, shown), limit=limit, on_close=batches.close)
         )
+
+    def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
+        """Runs of row groups (whole files when there are enough); one partition with a filter or limit."""
+        read = _Read.open(ctx)
+        if read.where or ctx.config.get("limit") is not None:
+            return whole("`filter` or `limit` is set (DuckDB reads the whole dataset)")
+        try:
+            return plan_row_groups([(name, f) for name, (f, _) in zip(read.names, read.files, strict=True)],
+                                   hints.count)
+        except (pa.ArrowException, OSError) as error:
+            raise _unreadable(error, read.shown) from None
 
     def discover(
         self,
@@ -115,20 +158,23 @@ def _fragments(dataset: ds.Dataset) -> list[tuple[str, dict[str, Any]]]:
             for fragment in dataset.get_fragments()]
 
 
-def _file_batches(
-    files: list[tuple[str, dict[str, Any]]], schema: pa.Schema, batch_size: int
-) -> Iterator[pa.RecordBatch]:
-    """Each file in turn, its requested columns in `batch_size` batches, conformed to `schema`."""
-    for file_path, keys in files:
+def _file_batches(files: Sequence[FileSlice], schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Each file (only its chosen row groups, if any) in turn, its requested columns in `batch_size`
+    batches, conformed to `schema`."""
+    for file_path, keys, row_groups in files:
         with pq.ParquetFile(file_path, pre_buffer=False) as file:
             present = set(file.schema_arrow.names)
             wanted = [name for name in schema.names if name in present]
+            groups = range(file.num_row_groups) if row_groups is None else row_groups
             if not wanted:  # only partition columns asked for: rows come from the footer
-                for index in range(file.num_row_groups):
+                for index in groups:
                     yield _conform(pa.RecordBatch.from_pydict({}), file.metadata.row_group(index).num_rows,
                                    schema, keys)
                 continue
-            for batch in file.iter_batches(batch_size=batch_size, columns=wanted):
+            if not groups:
+                continue
+            chosen = None if row_groups is None else list(groups)
+            for batch in file.iter_batches(batch_size=batch_size, columns=wanted, row_groups=chosen):
                 yield _conform(batch, batch.num_rows, schema, keys)
 
 
