@@ -110,6 +110,8 @@ def _cuts(kind: str, lo: Any, hi: Any, count: int) -> list[Any]:
 
 def key_ranges(kind: str, lo: Any, hi: Any, count: int) -> list[KeyRange]:
     """At most `count` slices cut evenly over [lo, hi]; together they cover every key and NULL."""
+    if kind == "timestamp" and lo is not None and hi is not None and (lo.tzinfo is None) != (hi.tzinfo is None):
+        lo, hi = (v if v.tzinfo is not None else v.replace(tzinfo=UTC) for v in (lo, hi))  # sessions run in UTC
     if lo is not None and hi is not None and hi < lo:
         raise DriverError(f"partitions: bounds [{lo}, {hi}] are reversed", hint="write them low first")
     cuts = _cuts(kind, lo, hi, count) if lo is not None and hi is not None else []

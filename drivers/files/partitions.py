@@ -32,18 +32,21 @@ def relative_name(file: str, base: str, is_dir: bool) -> str:
     return os.path.relpath(file, base) if is_dir else ""
 
 
-def _units(files: Sequence[tuple[str, str]]) -> list[tuple[str, int, int]]:
-    """(name, row group, rows) for every row group of every file, in order."""
-    units = []
+def _units(files: Sequence[tuple[str, str]], count: int) -> list[tuple[str, range, int]]:
+    """(name, row groups, rows) per file when at least `count` files hold row groups, else per row group."""
+    groups = []
     for name, file in files:
         metadata = pq.read_metadata(file)
-        units.extend((name, index, metadata.row_group(index).num_rows) for index in range(metadata.num_row_groups))
-    return units
+        groups.append((name, [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]))
+    if sum(1 for _, rows in groups if rows) >= count:
+        return [(name, range(len(rows)), sum(rows)) for name, rows in groups if rows]
+    return [(name, range(i, i + 1), n) for name, rows in groups for i, n in enumerate(rows)]
 
 
 def plan_row_groups(files: Sequence[tuple[str, str]], count: int) -> list[Partition]:
-    """At most `count` slices over (name, path) `files`: contiguous row-group runs balanced by rows."""
-    units = _units(files)
+    """At most `count` slices over (name, path) `files`: whole files when there are at least
+    `count` of them, else runs of row groups; contiguous and balanced by rows either way."""
+    units = _units(files, count)
     if count <= 1 or len(units) <= 1:
         return whole(f"{len(units)} row group(s)" if count > 1 else "one partition asked for")
     parts = min(count, len(units))
@@ -53,8 +56,8 @@ def plan_row_groups(files: Sequence[tuple[str, str]], count: int) -> list[Partit
         weights, total = [1] * len(units), len(units)
     groups: list[list[tuple[str, int]]] = [[] for _ in range(parts)]
     before = 0
-    for (name, index, _rows), weight in zip(units, weights, strict=True):
-        groups[min(parts - 1, before * parts // total)].append((name, index))
+    for (name, indexes, _rows), weight in zip(units, weights, strict=True):
+        groups[min(parts - 1, before * parts // total)].extend((name, index) for index in indexes)
         before += weight
     groups = [group for group in groups if group]
     return [Partition(index=i, count=len(groups), spec={"files": _runs(group)}, label=_label(group))

@@ -81,6 +81,8 @@ def plan_partitions(params: ConnParams, config: Mapping[str, Any], hints: Partit
         return _whole("`limit` is set (slices would each apply it)")
     if hints.count <= 1 and hints.key is None:
         return _whole("one partition asked for")
+    if source.query and hints.key is None:
+        return _whole("a query without `partitions.key`")
     whole_source = replace(source, columns=())
     conn = connect(params)
     try:
@@ -89,8 +91,7 @@ def plan_partitions(params: ConnParams, config: Mapping[str, Any], hints: Partit
             key = hints.key if hints.key is not None else \
                 (_default_key(cur, source, params) if source.table else None)
             if key is None:
-                return _whole("no key: a query, or a table without a single-column integer/date primary key "
-                              "(set `partitions.key`)")
+                return _whole("the table has no single-column integer/date primary key (set `partitions.key`)")
             column = _check_key(key, columns, "the query's result" if source.query else "the table")
             kind = _KINDS.get(column.kind)
             if kind is None:

@@ -82,6 +82,14 @@ def test_directory_keeps_hive_keys_and_columns(hive: Path) -> None:
     assert len(parts) == 3
     assert {name for p in parts for name, _, _ in p.spec["files"]} == {
         "region=eu/part.parquet", "region=us/part.parquet", "region=asia/part.parquet"}
+    groups = {"region=eu/part.parquet": 5, "region=us/part.parquet": 1, "region=asia/part.parquet": 8}
+    assert all(len(p.spec["files"]) == 1 for p in parts)  # as many files as partitions: whole files
+    assert all(end - first == groups[name] for p in parts for name, first, end in p.spec["files"])
+
+
+def test_fewer_files_than_partitions_split_row_groups(hive: Path) -> None:
+    parts = assert_exact(ParquetExtractor(), hive, 7, path="data")
+    assert len(parts) == 7
 
 
 def test_only_partition_columns(hive: Path) -> None:

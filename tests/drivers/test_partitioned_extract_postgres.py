@@ -179,7 +179,7 @@ def test_specs_are_plain_json(connection, items) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keys=st.lists(st.one_of(st.none(), st.integers(-50, 50)), max_size=40),
        count=st.integers(1, 6),
-       bounds=st.one_of(st.none(), st.tuples(st.integers(-80, 20), st.integers(0, 80))))
+       bounds=st.one_of(st.none(), st.tuples(st.integers(-80, 80), st.integers(-80, 80)).map(sorted)))
 def test_any_key_distribution_is_read_exactly_once(connection, db, keys, count, bounds) -> None:
     db.execute("DROP TABLE IF EXISTS rnd")
     db.execute("CREATE TABLE rnd (k int4, n int4)")
@@ -198,3 +198,9 @@ def test_timestamp_cuts_are_even(connection, db) -> None:
     parts = assert_exact(connection, PartitionHints(count=2), table="ev")
     assert parts[1].spec["lo"] == dt.datetime(2024, 1, 2).isoformat()  # the middle of the two days
     assert_exact(connection, PartitionHints(count=3, key="v", bounds=(Decimal("1.5"), "2.5")), table="ev")
+
+
+def test_timestamp_bounds_with_and_without_zone(connection, items) -> None:
+    hints = PartitionHints(count=3, key="at", bounds=("2024-01-05", "2024-01-10T00:00:00+00:00"))
+    parts = assert_exact(connection, hints, table=items)
+    assert parts[1].spec["lo"].endswith("+00:00")
