@@ -21,21 +21,23 @@ from osiris.compiler.fmt_scalars import KEEP_TEXT, literal_block, reindent, scal
 from osiris.compiler.fmt_tree import Entry, FormatError, Parser, Tree, attach_comments
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.lower import PARAM_KEYS, TOP_LEVEL_KEYS
+from osiris.oml.partitions import PARTITION_KEYS
 from osiris.oml.yaml_loader import build_tree, compose_checked, key_text, node_value
 
 __all__ = ["FormatError", "format_text"]
 
-STEP_ORDER = ("id", "component", "mode", "description", "needs", "inputs", "config", "retry")
+STEP_ORDER = ("id", "component", "mode", "description", "needs", "inputs", "config", "retry", "partitions")
 RETRY_ORDER = ("max_attempts", "backoff_seconds", "max_backoff_seconds")
 FLOW_WIDTH = 100
 """A list of scalars is written `[a, b]` when its whole line fits in this many characters."""
 
 _ORDERS: dict[str, tuple[str, ...]] = {
     "root": TOP_LEVEL_KEYS, "step": STEP_ORDER, "param": PARAM_KEYS, "retry": RETRY_ORDER,
+    "partitions": PARTITION_KEYS,
     "config": ("connection",),
 }
 _CHILD_CONTEXT = {("root", "steps"): "step", ("root", "params"): "params", ("params", None): "param",
-                  ("step", "config"): "config", ("step", "retry"): "retry"}
+                  ("step", "config"): "config", ("step", "retry"): "retry", ("step", "partitions"): "partitions"}
 
 
 def _ordered(tree: Tree, context: str | None) -> list[Entry]:

@@ -19,9 +19,10 @@ import copy
 import re
 from typing import Any
 
+from osiris.compiler.checks.partitions import allowed_partition_keys
 from osiris.compiler.spec_cache import default_registry
 from osiris.oml.codes import CATALOG
-from osiris.oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, RetryPolicy
+from osiris.oml.ir import MODE_ALIASES, OML_VERSION, ParamDecl, PartitionPolicy, RetryPolicy
 from osiris.oml.lower import (
     FORBIDDEN_TOP_LEVEL,
     INPUT_NAME_RE,
@@ -31,6 +32,7 @@ from osiris.oml.lower import (
     PARAM_TYPES,
     STEP_ID_RE,
 )
+from osiris.oml.partitions import IDENTIFIER_RE, INSTANT_RE, MAX_PARTITIONS, PARTITION_KEYS, SCOPES
 from osiris.spec.models import ComponentSpec
 from osiris.spec.registry import Registry
 
@@ -67,6 +69,7 @@ def oml_json_schema(registry: Registry | None = None) -> dict[str, Any]:
         },
         "param": _param(),
         "param_declaration": _param_declaration(),
+        "partitions": _partitions(),
         "retry": _retry(),
         "step": _step(registry),
     }
@@ -161,6 +164,39 @@ def _retry() -> dict[str, Any]:
     }
 
 
+def _partitions() -> dict[str, Any]:
+    """oml.partitions' rules that a schema can state; the order of `bounds` and the step kinds'
+    keys (per component, in `_step_rules`) aside, omlc checks the same."""
+    fields = PartitionPolicy.model_fields
+    count = {"type": "integer", "minimum": 1, "maximum": MAX_PARTITIONS, "description": fields["count"].description}
+    column = {"type": "string", "pattern": _anchored(IDENTIFIER_RE)}
+    number = {"type": "number"}
+    instant = {"type": "string", "pattern": _anchored(INSTANT_RE)}
+    props: dict[str, Any] = {
+        "count": count,
+        "key": {**column, "description": fields["key"].description},
+        "bounds": {"type": "array", "minItems": 2, "maxItems": 2, "description": fields["bounds"].description,
+                   "anyOf": [{"items": number}, {"items": instant}]},
+        "scope": {"type": "string", "enum": list(SCOPES), "description": fields["scope"].description},
+        "by": {"type": "array", "minItems": 1, "items": column, "description": fields["by"].description},
+    }
+    assert tuple(props) == PARTITION_KEYS, "keep in step with oml.partitions.PARTITION_KEYS"
+    block = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": props,
+        "allOf": [
+            {"if": {"required": ["bounds"]}, "then": {"required": ["key"]}},
+            {"if": {"required": ["by", "scope"]}, "then": {"properties": {"scope": {"const": "hash"}}}},
+        ],
+    }
+    return {
+        "description": "How a backend that splits a step's work (`--backend ray`) splits it; the local and "
+                       "E2B backends ignore it. A number is shorthand for `count`.",
+        "anyOf": [{k: v for k, v in count.items() if k != "description"}, block],
+    }
+
+
 def _drop_titles(schema: dict[str, Any]) -> None:
     schema.pop("title", None)
     for prop in schema.get("properties", {}).values():
@@ -198,6 +234,7 @@ def _step(registry: Registry) -> dict[str, Any]:
         },
         "config": {"type": ["object", "null"], "description": "The component's settings (see its spec)."},
         "retry": _ref("retry"),
+        "partitions": _ref("partitions"),
     }
     rules = []
     for name in names:
@@ -243,6 +280,8 @@ def _step_rules(spec: ComponentSpec) -> dict[str, Any]:
             {"required": ["needs"],
              "properties": {"needs": {"anyOf": [{"type": "string"}, {"type": "array", "minItems": 1}]}}},
         ]
+    allowed = allowed_partition_keys(spec.kind)
+    properties["partitions"] = {"properties": {key: {"not": {}} for key in PARTITION_KEYS if key not in allowed}}
     if required:
         rules["required"] = sorted(required)
     return rules

@@ -16,13 +16,28 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from osiris.oml.canonical import fingerprint
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.oml.expr.parser import CONNECTION_FAST
+from osiris.oml.partitions import IDENTIFIER, INSTANT_RE, MAX_PARTITIONS, Scope, partition_problems
 from osiris.oml.pointer import from_path
 from osiris.oml.span import Span
 
@@ -52,6 +67,21 @@ Fingerprint = Annotated[str, StringConstraints(pattern=_FP)]
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, populate_by_name=True)
 
+    omit_when_none: ClassVar[frozenset[str]] = frozenset()
+    """Optional fields written only when set, so a manifest without them keeps its bytes."""
+
+
+class _Sparse(_Model):
+    """A model whose `omit_when_none` fields are left out of `model_dump` too (as `_plain` does)."""
+
+    @model_serializer(mode="wrap")
+    def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self.omit_when_none:
+            if getattr(self, name) is None:
+                data.pop(type(self).model_fields[name].alias or name, None)
+        return data
+
 
 class InputSource(_Model):
     step: StepId
@@ -66,7 +96,47 @@ class Retry(_Model):
     max_backoff_seconds: float = Field(default=30.0, ge=0, le=86400, allow_inf_nan=False)
 
 
-class ManifestStep(_Model):
+Column = Annotated[str, StringConstraints(pattern=f"^{IDENTIFIER}$")]
+Instant = Annotated[StrictStr, StringConstraints(pattern=f"^{INSTANT_RE.pattern}$")]
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+
+
+class Partitions(_Sparse):
+    """A step's `partitions:` block, normalised (oml.partitions.normalise): how a backend that
+    splits work (Ray) splits this step; absent fields are the backend's choice. The local and
+    E2B runtimes ignore it. oml.partitions' rules are checked again on a manifest from elsewhere."""
+
+    omit_when_none = frozenset({"count", "key", "bounds", "scope", "by"})
+
+    count: Annotated[int, Field(ge=1, le=MAX_PARTITIONS)] | SkipJsonSchema[None] = Field(default=None, description=(
+        "How many partitions; absent: the backend decides (`--partitions`, the cluster's CPUs)."))
+    key: Column | SkipJsonSchema[None] = Field(default=None, description=(
+        "Extractors: the column the read is split by."))
+    bounds: (tuple[StrictInt, StrictInt] | tuple[FiniteFloat, FiniteFloat] | tuple[Instant, Instant]
+             | SkipJsonSchema[None]) = Field(default=None, description=(
+        "Extractors, with `key`: the split column's range [low, high], low < high; two integers, two "
+        "numbers or two ISO-8601 dates or timestamps. Absent: the driver finds it."))
+    scope: Scope | SkipJsonSchema[None] = Field(default=None, description=(
+        "Transforms: local (each partition on its own), hash (a hash exchange by `by`, then one task "
+        "per bucket) or single (one task sees all rows); absent: the backend reads the SQL."))
+    by: Annotated[list[Column], Field(min_length=1)] | SkipJsonSchema[None] = Field(default=None, description=(
+        "Transforms, with `scope: hash`: the columns rows are hashed by."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rules(cls, data: Any) -> Any:  # noqa: ANN401 - the raw value, before any conversion
+        """oml.partitions' rules on the raw value, so `true` is not read as a count of 1."""
+        if isinstance(data, cls):
+            return data
+        problems = partition_problems(data, compiled=True)
+        if problems:
+            raise ValueError("; ".join(problem.message for problem in problems))
+        return data
+
+
+class ManifestStep(_Sparse):
+    omit_when_none = frozenset({"partitions"})
+
     id: StepId
     component: str = Field(pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$")
     component_version: str = Field(pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")
@@ -87,6 +157,17 @@ class ManifestStep(_Model):
     outputs: list[Name]
     level: int = Field(ge=0)
     retry: Retry
+    partitions: Partitions | SkipJsonSchema[None] = Field(default=None, description=(
+        "The OML step's `partitions:` block, normalised; absent when the OML has none (so the "
+        "manifest is byte for byte what it was before the field existed). Only the Ray backend "
+        "reads it; the local and E2B backends ignore it."))
+
+    @field_validator("partitions", mode="before")
+    @classmethod
+    def _absent_not_null(cls, value: Any) -> Any:  # noqa: ANN401
+        if value is None:
+            raise ValueError("leave `partitions` out rather than writing null")
+        return value
 
 
 class ManifestEdge(_Model):
@@ -174,10 +255,12 @@ def read_sources(data: bytes | None) -> SourceMap | None:
 
 def _plain(value: Any) -> Any:  # noqa: ANN401 - a model's field values, recursively
     if isinstance(value, BaseModel):
-        return {field.alias or name: _plain(getattr(value, name)) for name, field in type(value).model_fields.items()}
+        omit = getattr(value, "omit_when_none", ())
+        return {field.alias or name: _plain(item) for name, field in type(value).model_fields.items()
+                if (item := getattr(value, name)) is not None or name not in omit}
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
     return value
 

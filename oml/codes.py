@@ -89,13 +89,22 @@ _CATALOG: tuple[Code, ...] = (
          "has required settings."),
     Code("OML022", "unknown_step_key", "error", "unknown step key",
          "A step accepts `id`, `component`, `mode`, `description`, `config`, `needs`, "
-         "`inputs` and `retry`."),
+         "`inputs`, `retry` and `partitions`."),
     Code("OML023", "invalid_step_id", "error", "invalid step id",
          "A step id is 1-64 characters of letters, digits, `_` and `-`, starting with a letter "
          "or digit. Ids name inputs, cfg files and session directories."),
     Code("OML024", "invalid_retry", "error", "invalid retry policy",
          "`retry` takes `max_attempts` (1-20), `backoff_seconds` (0-86400, a day) and "
          "`max_backoff_seconds` (from backoff_seconds to 86400). Only transient failures are retried."),
+    Code("OML025", "invalid_partitions", "error", "invalid partitions block",
+         "`partitions` tells a backend that splits a step's work (`osiris run --backend ray`) how to "
+         "split it; the local and E2B backends ignore it. It is a number of partitions (1-1024), "
+         "shorthand for `{count: N}`, or a mapping of `count`; for an extractor `key` (the split "
+         "column, a plain SQL identifier) and `bounds` (with `key`: [low, high], low < high, two "
+         "integers, two finite numbers or two ISO-8601 dates or timestamps); for a transform `scope` "
+         "(local, hash or single) and `by` (a non-empty list of columns, with `scope: hash` or alone). "
+         "A writer takes `count` only. Which keys a step may use depends on its component's kind, so "
+         "an unknown component is not blamed for them."),
     # --- the graph -----------------------------------------------------------------------------
     Code("OML031", "duplicate_step_id", "error", "a step id is defined twice",
          "Step ids must be unique; the original Osiris silently replaced the first step with "

@@ -70,6 +70,28 @@ class RetryPolicy(BaseModel):
                                        description="Upper bound of the wait (at most a day).")
 
 
+class PartitionPolicy(BaseModel):
+    """How a backend that splits a step's work (the Ray backend) should split it; the local and
+    E2B backends ignore it. Absent fields are the backend's choice. The rules are in
+    oml.partitions (shared with manifest verification); lowering stores the normalised form."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+    count: int | None = Field(default=None, ge=1, le=1024,
+                              description="How many partitions (1-1024); absent: the backend decides "
+                                          "(`--partitions`, the cluster's CPUs).")
+    key: str | None = Field(default=None, description="Extractors: the column the read is split by "
+                                                      "(a plain SQL identifier).")
+    bounds: tuple[Any, Any] | None = Field(default=None, description=(
+        "Extractors, with `key`: the split column's range [low, high], low < high; two integers, two "
+        "numbers, or two ISO-8601 dates or timestamps. Absent: the driver finds it."))
+    scope: Literal["local", "hash", "single"] | None = Field(default=None, description=(
+        "Transforms: local (each partition on its own), hash (a hash exchange by `by`, then one task per "
+        "bucket) or single (one task sees all rows); overrides the backend's reading of the SQL."))
+    by: tuple[str, ...] | None = Field(default=None, description=(
+        "Transforms: the columns rows are hashed by (implies `scope: hash`)."))
+
+
 class NeedRef(Node):
     step: str
 
@@ -118,6 +140,8 @@ class Step(Node):
     needs: tuple[NeedRef, ...] = ()
     inputs: tuple[InputRef, ...] = ()
     retry: RetryPolicy = RetryPolicy.model_construct()
+    partitions: PartitionPolicy | None = None
+    """The `partitions:` block, normalised (oml.partitions.normalise); None when absent or invalid."""
     unbound: tuple[str, ...] = ()
     """Pointers of config values whose parameters could not be bound (already reported)."""
     declares_inputs: bool = False

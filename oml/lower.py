@@ -20,18 +20,20 @@ from osiris.oml.ir import (
     InputRef,
     NeedRef,
     ParamDecl,
+    PartitionPolicy,
     Pipeline,
     Profile,
     RetryPolicy,
     Step,
 )
+from osiris.oml.partitions import normalise, partition_problems
 from osiris.oml.pointer import join
 from osiris.oml.span import Span
 from osiris.oml.suggest import did_you_mean
 from osiris.oml.yaml_loader import YNode, load_yaml
 
 TOP_LEVEL_KEYS = ("oml_version", "name", "description", "metadata", "params", "profiles", "steps")
-STEP_KEYS = ("id", "component", "mode", "description", "config", "needs", "inputs", "retry")
+STEP_KEYS = ("id", "component", "mode", "description", "config", "needs", "inputs", "retry", "partitions")
 PARAM_KEYS = ("type", "default", "enum", "minimum", "maximum", "description")
 PARAM_TYPES = ("string", "integer", "number", "boolean", "identifier")
 
@@ -297,7 +299,8 @@ class _Lowerer:
             config=config, config_span=config_span, connection=connection,
             needs=tuple(self.needs(node.get("needs"))), inputs=tuple(self.inputs(node.get("inputs"))),
             declares_inputs=node.get("inputs") is not None,
-            retry=self.retry(node.get("retry")), exprs=tuple(exprs),
+            retry=self.retry(node.get("retry")), partitions=self.partitions(node.get("partitions")),
+            exprs=tuple(exprs),
         )
 
     def config(self, node: YNode | None) -> tuple[dict[str, Any], Span | None, Any, list[ConfigExpr]]:
@@ -401,6 +404,40 @@ class _Lowerer:
                        pointer=node.pointer)
             return RetryPolicy.model_construct()
         return RetryPolicy.model_construct(**data)
+
+    def partitions(self, node: YNode | None) -> PartitionPolicy | None:
+        """The block's shape (oml.partitions); which keys a step's kind allows is checked once the
+        component is known (compiler.checks.partitions)."""
+        if node is None:
+            return None
+        data = node.to_data()
+        problems = partition_problems(data)
+        for problem in problems:
+            at, key = _locate(node, problem.path)
+            span = key.span if problem.at_key and key is not None else at.span
+            self.d.add("OML025", span, problem.message, help=problem.help, pointer=at.pointer)
+        if problems:
+            return None
+        fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                                  for key, value in normalise(data).items()}
+        return PartitionPolicy.model_construct(**fields)
+
+
+def _locate(node: YNode, path: tuple[str | int, ...]) -> tuple[YNode, YNode | None]:
+    """The node at `path` below `node` and the mapping key that holds it (None for list items
+    and for `node` itself); the deepest existing node when the path runs out."""
+    key_node: YNode | None = None
+    for part in path:
+        if node.kind == "map":
+            found = next(((k, v) for k, v in node.items() if str(k.value) == str(part)), None)
+            if found is None:
+                break
+            key_node, node = found
+        elif node.kind == "seq" and isinstance(part, int) and 0 <= part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+    return node, key_node
 
 
 def _profile_values(profile: YNode, declared: Collection[str]) -> YNode:

@@ -20,6 +20,7 @@ from osiris.compiler.manifest import (
     Manifest,
     ManifestEdge,
     ManifestStep,
+    Partitions,
     PipelineInfo,
     Retry,
     SourceMap,
@@ -112,6 +113,19 @@ def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
     return cfg
 
 
+def _partitions(step: Step) -> dict[str, Any]:
+    """`{"partitions": ...}` for a step with the block, else nothing: a step without it keeps the
+    manifest's bytes (and the model's set fields) exactly as they were before the field existed."""
+    block = step.partitions
+    if block is None:
+        return {}
+    values: dict[str, Any] = {name: value for name in type(block).model_fields
+                              if (value := getattr(block, name)) is not None}
+    if "by" in values:
+        values["by"] = list(values["by"])  # the manifest model's type (a list of columns)
+    return {"partitions": Partitions.model_construct(**values)}
+
+
 def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str, ComponentSpec]) -> Manifest:
     """The `Manifest` model of a planned pipeline: the one definition of manifest.yaml's shape
     (its field order is the file's key order). `specs` maps canonical component names to specs.
@@ -145,6 +159,7 @@ def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str,
             level=level_of[step.id],
             retry=Retry.model_construct(max_attempts=retry.max_attempts, backoff_seconds=float(retry.backoff_seconds),
                                         max_backoff_seconds=float(retry.max_backoff_seconds)),
+            **_partitions(step),
         ))
     return Manifest.model_construct(
         manifest_version=MANIFEST_VERSION,

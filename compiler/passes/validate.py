@@ -1,8 +1,8 @@
 """Pass 2: everything that can be wrong with a pipeline that parsed.
 
 Components and modes, config against each component's schema and rules, inline secrets,
-unique ids, references, data inputs per kind, and cycles. `omlc check` and `omlc compile`
-run this same pass, so they cannot disagree.
+the `partitions:` keys each kind takes, unique ids, references, data inputs per kind, and
+cycles. `omlc check` and `omlc compile` run this same pass, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from osiris.compiler.checks.graph import (
     find_cycles,
     report_cycles,
 )
+from osiris.compiler.checks.partitions import check_partition_keys
 from osiris.compiler.context import CompileContext
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.ir import DEFAULT_OUTPUT, Pipeline, Step
@@ -71,6 +72,7 @@ def _check_step(step: Step, pipeline: Pipeline, registry: Registry, d: Diagnosti
     config = apply_renames(step, spec, pipeline, d)
     ok = check_config(step, spec, config, pipeline, d, registry)
     ok = check_duckdb_access(step, spec, config, pipeline, d) and ok
+    ok = check_partition_keys(step, spec.kind, spec.name, pipeline, d) and ok
     return step.model_copy(update={
         "canonical_component": spec.name,
         "component_version": spec.version,

@@ -28,7 +28,7 @@ REGENERATE = "omlc schema --out spec/oml.schema.json"
 # config schema and rules, connection reference syntax and family, secret fields.
 SCHEMA_SEES = {
     "OML002", "OML003", "OML004", "OML005", "OML006", "OML007", "OML008", "OML010", "OML020",
-    "OML021", "OML022", "OML023", "OML024", "OML034", "OML036", "OML037", "OML038", "OML040",
+    "OML021", "OML022", "OML023", "OML024", "OML025", "OML034", "OML036", "OML037", "OML038", "OML040",
     "OML041", "OML042", "OML043", "OML044", "OML045", "OML053", "OML060", "OML075", "OML080",
 }
 # Codes the schema cannot see: they need the YAML text (duplicate keys), the whole graph,
