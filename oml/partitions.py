@@ -115,8 +115,8 @@ def _bounds(value: Any, has_key: bool, compiled: bool) -> list[Problem]:  # noqa
         return [Problem(("bounds",), "`partitions.bounds` needs `partitions.key`: they are the range of the "
                                      "split column", help="name the split column in `key`, or drop `bounds`",
                         at_key=True)]
-    if not isinstance(value, list) or len(value) != 2:
-        shown = f"{len(value)} values" if isinstance(value, list) else _type_name(value)
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        shown = f"{len(value)} values" if isinstance(value, list | tuple) else _type_name(value)
         return [Problem(("bounds",), f"`partitions.bounds` must be a list of two values [low, high], not {shown}",
                         help=help)]
     kinds: list[str] = []
@@ -173,7 +173,7 @@ def _instant(text: str) -> datetime:
 
 
 def _by(value: Any, scope: Any, compiled: bool) -> list[Problem]:  # noqa: ANN401
-    if not isinstance(value, list) or not value or not all(_identifier(column) for column in value):
+    if not isinstance(value, list | tuple) or not value or not all(_identifier(column) for column in value):
         return [Problem(("by",), f"`partitions.by` must be a non-empty list of column names, not {value!r}",
                         help="e.g. `by: [customer_id]`: rows with equal values land in one partition")]
     if scope in ("local", "single"):

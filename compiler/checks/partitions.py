@@ -38,9 +38,13 @@ def check_partition_keys(step: Step, kind: Kind, component: str, pipeline: Pipel
         uses = "extractors" if key in EXTRACTOR_KEYS else "transforms"
         takes = [f"`{k}`" for k in allowed]
         listed = takes[0] if len(takes) == 1 else f"{', '.join(takes[:-1])} and {takes[-1]}"
-        d.add("OML025", at, f"`partitions.{key}` applies to {uses}; step '{step.id}' is a {kind} ({component})",
-              help=f"under `partitions`, a {kind} takes {listed}{' only' if len(takes) == 1 else ''}",
+        d.add("OML025", at, f"`partitions.{key}` applies to {uses}; step '{step.id}' is {_a(kind)} ({component})",
+              help=f"under `partitions`, {_a(kind)} takes {listed}{' only' if len(takes) == 1 else ''}",
               pointer=pointer)
         ok = False
     return ok
 
+
+
+def _a(kind: Kind) -> str:
+    return f"an {kind}" if kind == "extractor" else f"a {kind}"
