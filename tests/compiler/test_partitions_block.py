@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from osiris.compiler.api import CompileOptions, compile_text, write_output
 from osiris.compiler.fmt import format_text
+from osiris.compiler.jsonschema_export import oml_json_schema
 from osiris.compiler.manifest import Manifest, ManifestError, Partitions, load_manifest
 from osiris.compiler.render import render_text
 from osiris.compiler.yaml_emit import dump_yaml
@@ -343,11 +345,24 @@ def _blocks_for(draw: st.DrawFn, kind: str) -> int | dict[str, Any]:
     return {key: block[key] for key in draw(st.permutations(keys))}
 
 
+EDITOR_SCHEMA = Draft202012Validator(oml_json_schema())
+
+
+def test_the_editor_schema_sees_the_kind_rules() -> None:
+    for text in (_pipeline(shape="partitions: {key: id}"), _pipeline(read="partitions: {by: [c]}"),
+                 _pipeline(write="partitions: {scope: single}"), _pipeline(read="partitions: {bounds: [1, 2]}"),
+                 _pipeline(shape="partitions: {scope: local, by: [c]}"), _pipeline(read="partitions: 0")):
+        root = load_yaml(text, "p.yaml", Diagnostics())
+        assert root is not None and list(EDITOR_SCHEMA.iter_errors(root.to_data())), text
+
+
 @given(read=_blocks_for("extractor"), shape=_blocks_for("transform"), write=_blocks_for("writer"))
 def test_any_valid_block_compiles_normalised_and_round_trips(read: Any, shape: Any, write: Any) -> None:  # noqa: ANN401
     blocks = {"read": read, "shape": shape, "write": write}
     assert all(partition_problems(block) == [] for block in blocks.values())
     text = _pipeline(**{name: f"partitions: {json.dumps(block)}" for name, block in blocks.items()})
+    root = load_yaml(text, "p.yaml", Diagnostics())
+    assert root is not None and list(EDITOR_SCHEMA.iter_errors(root.to_data())) == []  # never stricter than omlc
     manifest = _manifest(text)
     data = manifest.to_data()
     assert _blocks(manifest) == {name: normalise(block) for name, block in blocks.items()}
