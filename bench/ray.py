@@ -20,7 +20,8 @@
 Memory: "osiris RSS" is the osiris process's own peak (the session's run_peak_rss_mb). Ray's
 workers, raylet and GCS are other processes: a sampler walks this process's descendants every
 --sample-interval seconds and keeps the peak sum of their RSS, of their PSS (shared pages such
-as Ray's object store counted once) and of the `ray::` workers' RSS, and their CPU seconds.
+as Ray's object store counted once) and of the task workers' RSS (`ray::IDLE`, `ray::run_stage`,
+...; not the per-node agents), and their CPU seconds (a process's last sample).
 The server's CPU is not in that tree; "machine busy" is the whole machine's, from /proc/stat.
 
 This file is named ray.py: never put bench/ on the path of a process that imports the real
@@ -64,6 +65,8 @@ c = _load_common()
 DEFAULT_CONFIGS = ("1x1", "1x2", "2x2", "2x4")
 QUICKSTART = c.ROOT / "examples" / "quickstart"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+"""Per-node helper processes, counted with the cluster (all processes), not with the task workers."""
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -200,8 +203,9 @@ class TreeSampler:
             rollup = _read(f"/proc/{pid}/smaps_rollup")
             pss += next((int(line.split()[1]) * 1024 for line in rollup.splitlines() if line.startswith("Pss:")),
                         resident)
-            if pid not in self._workers:
-                self._workers[pid] = _read(f"/proc/{pid}/cmdline").startswith("ray::")
+            if not self._workers.get(pid):  # a worker renames itself to ray::... once it has started
+                title = _read(f"/proc/{pid}/cmdline").split("\0")[0]
+                self._workers[pid] = title.startswith("ray::") and title not in RAY_AGENTS
             workers += resident if self._workers[pid] else 0
         sample = self.sample
         sample.rss_mb = max(sample.rss_mb, rss / 2**20)
@@ -330,7 +334,10 @@ def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, 
             order = ("local", "ray") if rep % 2 == 0 else ("ray", "local")
             for backend in order:
                 flags = ray_flags() if backend == "ray" else []
-                runs[name][backend].append(osiris_run(backend, path, work, flags, args.sample_interval))
+                measured = osiris_run(backend, path, work, flags, args.sample_interval)
+                runs[name][backend].append(measured)
+                if measured.error:
+                    print(f"FAILED {name}, {backend}: {measured.error}", file=sys.stderr, flush=True)
     return runs
 
 
@@ -366,6 +373,7 @@ def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int) -> di
     c.print_table(["pipeline", "local s", "ray s", "difference s", "paired diff s", "ray / local",
                    "osiris RSS local / ray", "ray: all processes (PSS)"], table,
                   f"### Fixed overhead: `osiris run` local vs `--backend ray` (local cluster), medians of {reps}")
+    print_failures({f"{name}, {b}": ms for name, by in runs.items() for b, ms in by.items()})
     c.print_table(["run", *PHASE_TITLES, "process ms"], split,
                   "Where the time goes (medians, ms, from events.jsonl; `setup` on Ray holds the cluster start, "
                   "`finish` its shutdown)")
@@ -496,9 +504,10 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
             "checks": checks, "errors": [m.error for m in ms if m.error],
         }
     c.print_table(["backend", "median s", "best s", "rows/s", "speed vs local", "osiris RSS",
-                   "Ray workers RSS (sum)", "all processes RSS / PSS", "CPU s (tree)", "machine busy",
+                   "Ray task workers RSS (sum)", "all processes RSS / PSS", "CPU s (tree)", "machine busy",
                    "output = local + table"], table,
                   f"### PostgreSQL -> Parquet, {args.rows:,} rows (`{result['table']}`), medians of {args.reps}")
+    print_failures(runs)
     c.print_table(["backend", "extract partitions", "start", "compile", "setup (Ray: cluster start)",
                    "extract", "write (after the last extract partition)", "finish (Ray: shutdown)", "exit"], split,
                   "Where the time goes (medians, ms, from events.jsonl)")
@@ -506,6 +515,14 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
     for text in slopes.values():
         print(f"- {text}")
     return {"configs": figures, "scaling": slopes, "source": result["source"], "reference": result["reference"]}
+
+
+def print_failures(runs: dict[str, list[Measured]]) -> None:
+    """Each failed configuration's first error, under its table."""
+    for label, ms in runs.items():
+        errors = [m.error for m in ms if m.error]
+        if errors:
+            print(f"\n- **{label} failed** ({len(errors)} of {len(ms)} runs): `{errors[0].splitlines()[-1][-400:]}`")
 
 
 def scaling(med: dict[str, float]) -> dict[str, str]:
