@@ -188,8 +188,6 @@ class _Coordinator:
         return ExecResult(status, self.states, dict(self.schemas))  # type: ignore[arg-type]
 
     def _plan(self) -> Plan:
-        from osiris.runtime.ray.scope import classify
-
         def capabilities(component: str) -> Capabilities:
             try:
                 driver = self.registry.create(component)
@@ -198,6 +196,8 @@ class _Coordinator:
             return Capabilities(isinstance(driver, PartitionedExtractor), isinstance(driver, StagedWriter))
 
         def classifier(sql: str, names: Any, scope: str | None, by: Any) -> Any:
+            from osiris.runtime.ray.scope import classify  # sqlglot's parser: only for SQL steps
+
             return classify(sql, names, override=scope, by=by)
 
         return plan_stages(self.manifest, self.cfgs, capabilities, classifier)
