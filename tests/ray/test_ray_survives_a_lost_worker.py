@@ -114,7 +114,7 @@ def test_a_killed_coordinator_changes_no_target_and_the_rerun_is_clean(tmp_path,
     assert not (work / "out" / "orders.parquet").exists()
     shown = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "logs", "show", "last", "--json"], cwd=work,
                            capture_output=True, text=True, timeout=60)
-    assert json.loads(shown.stdout)["status"] in ("killed", "failed"), shown.stdout
+    assert json.loads(shown.stdout)["state"] == "killed", shown.stdout
 
     rerun = _osiris(work, "pipeline.yaml", "--backend", "ray", "--partitions", "3", "--ray-cpus", "2", "--quiet")
     _, err = rerun.communicate(timeout=240)
