@@ -5,11 +5,11 @@
     .venv/bin/python bench/ray.py --only overhead --overhead-reps 9 --json out.json
     .venv/bin/python bench/ray.py --only scale --rows 3000000 --config 1x2 --config 2x2
 
-1. Overhead: small pipelines (the quickstart, 5 steps with a join, and a 3-step CSV -> DuckDB
-   -> CSV chain) as whole `osiris run` processes, local vs `--backend ray` (the local cluster's
-   start and shutdown included), interleaved; medians and the difference. Each run's
-   events.jsonl splits the wall time: process start -> run_start, compile, set-up up to the
-   first work (for Ray: the cluster start, up to `ray_plan`), steps, finish (Ray: shutdown),
+1. Overhead: small pipelines (the quickstart, 5 steps with a join; a 3-step CSV -> DuckDB ->
+   CSV chain; a 2-step CSV -> Parquet copy) as whole `osiris run` processes, local vs
+   `--backend ray` (the local cluster's start and shutdown included), interleaved; medians and
+   the difference. Each run's events.jsonl splits the wall time: process start -> run_start,
+   compile, set-up up to the first work (for Ray: the cluster start, up to `ray_plan`), steps, finish (Ray: shutdown),
    interpreter exit.
 2. Scale: PostgreSQL -> Parquet over the seeded bench table (bench/_common.py, `--rows`),
    local vs `--backend ray --ray-cpus C --partitions P` for each `--config CxP`, interleaved.
@@ -226,6 +226,8 @@ class Measured:
     partitions: dict[str, int] = field(default_factory=dict)
     """Step id -> partitions it ran as (partition_complete events; 1 on the local backend)."""
     rows_written: int = 0
+    command: str = ""
+    """`osiris run PIPELINE.yaml FLAGS` as run (the temporary paths left out)."""
     error: str | None = None
 
 
@@ -267,14 +269,14 @@ def osiris_run(label: str, pipeline_path: Path, work: Path, extra: list[str], in
     sessions = work / "sessions"
     argv = [c.OSIRIS, "run", str(pipeline_path), "--connections", str(work / "osiris_connections.yaml"),
             "--session-dir", str(sessions), "--json", "--quiet", *extra]
-    measured = Measured(label)
+    measured = Measured(label, command=" ".join(["osiris run", pipeline_path.name, *extra]))
     spawned = time.time()
     try:
         with TreeSampler(interval) as sampler:
             result = c.run(argv, cwd=work)
     except SystemExit as failure:  # c.run's report of a non-zero exit: keep benching the rest
         detail = str(failure).partition("\n")[2].strip() or str(failure)
-        measured.error = f"osiris {' '.join(argv[1:])}: {detail}"[-2000:]
+        measured.error = detail[-2000:]
         measured.tree = sampler.sample
         return measured
     ended = time.time()
@@ -292,7 +294,7 @@ def osiris_run(label: str, pipeline_path: Path, work: Path, extra: list[str], in
             measured.partitions[event["step_id"]] = measured.partitions.get(event["step_id"], 0) + 1
     measured.rows_written = int(status.get("totals", {}).get("rows_written") or 0)
     if not status.get("ok"):
-        measured.error = f"{' '.join(argv[1:])}: status {status.get('status')}"
+        measured.error = f"status {status.get('status')}"
     shutil.rmtree(session, ignore_errors=True)
     return measured
 
@@ -307,7 +309,8 @@ def ray_flags(cpus: int | None = None, partitions: int | None = None) -> list[st
 
 
 def overhead_pipelines(work: Path) -> dict[str, Path]:
-    """The quickstart (copied, its paths made relative to `work`) and a 3-step chain."""
+    """The quickstart (copied, its paths made relative to `work`), a 3-step chain, and a CSV ->
+    Parquet copy (no SQL step: the Ray coordinator then never loads its SQL classifier)."""
     shutil.copytree(QUICKSTART / "data", work / "data", dirs_exist_ok=True)
     text = (QUICKSTART / "pipeline.yaml").read_text(encoding="utf-8").replace("examples/quickstart/data/", "data/")
     (work / "quickstart.yaml").write_text(text, encoding="utf-8")
@@ -318,7 +321,11 @@ def overhead_pipelines(work: Path) -> dict[str, Path]:
         ("s02", "duckdb.processor", "transform",
          {"query": "SELECT id, amount * 1.01 AS amount, label FROM input_df"}),
         ("s03", "filesystem.csv_writer", "write", {"path": "out/chain3.csv"})])
-    return {"quickstart (5 steps, a join)": work / "quickstart.yaml", "chain (3 steps)": chain}
+    copy = c.pipeline(work, "copy2", [
+        ("read", "filesystem.csv_extractor", "read", {"path": "data/small.csv"}),
+        ("write", "filesystem.parquet_writer", "write", {"path": "out/copy2.parquet"})])
+    return {"quickstart (5 steps, a join)": work / "quickstart.yaml", "chain (3 steps)": chain,
+            "copy (2 steps, no SQL)": copy}
 
 
 def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, list[Measured]]]:
@@ -337,7 +344,8 @@ def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, 
                 measured = osiris_run(backend, path, work, flags, args.sample_interval)
                 runs[name][backend].append(measured)
                 if measured.error:
-                    print(f"FAILED {name}, {backend}: {measured.error}", file=sys.stderr, flush=True)
+                    print(f"FAILED {name}, {backend}: {measured.command}: {measured.error}", file=sys.stderr,
+                          flush=True)
     return runs
 
 
@@ -451,7 +459,7 @@ def bench_scale(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             measured = osiris_run(label, pipe, work, configs[label], args.sample_interval, "extract")
             runs[label].append(measured)
             if measured.error:
-                print(f"FAILED {label}: {measured.error}", file=sys.stderr, flush=True)
+                print(f"FAILED {label}: {measured.command}: {measured.error}", file=sys.stderr, flush=True)
                 continue
             got = fingerprint(target)
             if label == "local" and reference is None:
@@ -512,6 +520,7 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                    "extract", "write (after the last extract partition)", "finish (Ray: shutdown)", "exit"], split,
                   "Where the time goes (medians, ms, from events.jsonl)")
     slopes = scaling(med)
+    print()
     for text in slopes.values():
         print(f"- {text}")
     return {"configs": figures, "scaling": slopes, "source": result["source"], "reference": result["reference"]}
@@ -520,9 +529,10 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
 def print_failures(runs: dict[str, list[Measured]]) -> None:
     """Each failed configuration's first error, under its table."""
     for label, ms in runs.items():
-        errors = [m.error for m in ms if m.error]
-        if errors:
-            print(f"\n- **{label} failed** ({len(errors)} of {len(ms)} runs): `{errors[0].splitlines()[-1][-400:]}`")
+        failed = [m for m in ms if m.error]
+        if failed:
+            print(f"\n- **{label} failed** ({len(failed)} of {len(ms)} runs): `{failed[0].command}`: "
+                  f"{(failed[0].error or '').strip().splitlines()[-1][-400:]}")
 
 
 def scaling(med: dict[str, float]) -> dict[str, str]:
