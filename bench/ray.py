@@ -65,6 +65,8 @@ c = _load_common()
 DEFAULT_CONFIGS = ("1x1", "1x2", "2x2", "2x4")
 QUICKSTART = c.ROOT / "examples" / "quickstart"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+SERVER = "postgres"
+"""The process name of PostgreSQL's server and backends, whose CPU shares the cores with the run."""
 RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 """Per-node helper processes, counted with the cluster (all processes), not with the task workers."""
 TICK = os.sysconf("SC_CLK_TCK")
@@ -124,15 +126,31 @@ def _read(path: str) -> str:
         return ""
 
 
-def descendants(root: int) -> list[int]:
-    """Every live process below `root` (from /proc/*/stat's parent ids)."""
-    children: dict[int, list[int]] = {}
+@dataclass(frozen=True)
+class Proc:
+    ppid: int
+    name: str
+    cpu_s: float
+    """User + system CPU seconds so far."""
+
+
+def processes() -> dict[int, Proc]:
+    """Every live process, from /proc/*/stat."""
+    table = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            stat = _read(f"/proc/{entry}/stat")
-            if stat:
-                ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
+        stat = _read(f"/proc/{entry}/stat") if entry.isdigit() else ""
+        if stat:
+            rest = stat[stat.rindex(")") + 2:].split()
+            table[int(entry)] = Proc(int(rest[1]), stat[stat.index("(") + 1:stat.rindex(")")],
+                                     (int(rest[11]) + int(rest[12])) / TICK)
+    return table
+
+
+def descendants(root: int, table: dict[int, Proc]) -> list[int]:
+    """Every process below `root` in `table`."""
+    children: dict[int, list[int]] = {}
+    for pid, proc in table.items():
+        children.setdefault(proc.ppid, []).append(pid)
     found, todo = [], list(children.get(root, []))
     while todo:
         pid = todo.pop()
@@ -155,6 +173,9 @@ class TreeSample:
     pss_mb: float = 0.0
     workers_rss_mb: float = 0.0
     cpu_s: float = 0.0
+    """CPU seconds of the tree (each process's last sample)."""
+    server_cpu_s: float = 0.0
+    """CPU seconds of PostgreSQL's processes over the run (sampled the same way)."""
     processes: int = 0
     machine_busy: float = 0.0
     """Share of all the machine's CPUs busy during the run (server and other work included)."""
@@ -174,15 +195,19 @@ class TreeSampler:
 
     def __enter__(self) -> TreeSampler:
         self._busy0 = _busy_jiffies()
+        self._server0 = {pid: p.cpu_s for pid, p in processes().items() if p.name == SERVER}
+        self._server = dict(self._server0)
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._once()  # the server's processes after the run (the tree has exited)
         busy, total = (a - b for a, b in zip(_busy_jiffies(), self._busy0, strict=True))
         self.sample.machine_busy = busy / total if total else 0.0
         self.sample.cpu_s = sum(self._cpu.values())
+        self.sample.server_cpu_s = sum(cpu - self._server0.get(pid, 0.0) for pid, cpu in self._server.items())
         self.sample.processes = len(self._cpu)
         self.sample.leftovers = sum(1 for pid in self._cpu if os.path.exists(f"/proc/{pid}"))
 
@@ -192,12 +217,12 @@ class TreeSampler:
 
     def _once(self) -> None:
         rss = pss = workers = 0
-        for pid in descendants(os.getpid()):
-            stat = _read(f"/proc/{pid}/stat")
-            if not stat or stat[stat.index("(") + 1:stat.rindex(")")] == "time":  # GNU time's 2 MB
+        table = processes()
+        self._server |= {pid: p.cpu_s for pid, p in table.items() if p.name == SERVER}
+        for pid in descendants(os.getpid(), table):
+            if table[pid].name == "time":  # GNU time's 2 MB
                 continue
-            rest = stat[stat.rindex(")") + 2:].split()
-            self._cpu[pid] = (int(rest[11]) + int(rest[12])) / TICK
+            self._cpu[pid] = table[pid].cpu_s
             resident = int((_read(f"/proc/{pid}/statm").split() or ["0", "0"])[1]) * PAGE
             rss += resident
             rollup = _read(f"/proc/{pid}/smaps_rollup")
@@ -225,6 +250,9 @@ class Measured:
     phases_ms: dict[str, float] = field(default_factory=dict)
     partitions: dict[str, int] = field(default_factory=dict)
     """Step id -> partitions it ran as (partition_complete events; 1 on the local backend)."""
+    task_ms: dict[str, list[float]] = field(default_factory=dict)
+    """Step id -> its Ray tasks' durations (partition_complete duration_ms; a fused chain's task
+    counts for each of its steps)."""
     rows_written: int = 0
     command: str = ""
     """`osiris run PIPELINE.yaml FLAGS` as run (the temporary paths left out)."""
@@ -292,6 +320,7 @@ def osiris_run(label: str, pipeline_path: Path, work: Path, extra: list[str], in
     for event in events:
         if event["event"] == "partition_complete":
             measured.partitions[event["step_id"]] = measured.partitions.get(event["step_id"], 0) + 1
+            measured.task_ms.setdefault(event["step_id"], []).append(float(event.get("duration_ms") or 0))
     measured.rows_written = int(status.get("totals", {}).get("rows_written") or 0)
     if not status.get("ok"):
         measured.error = f"status {status.get('status')}"
@@ -486,7 +515,7 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
         verified = "yes" if checks and not any(checks) else ("NO: " + "; ".join(next(w for w in checks if w))
                                                              if any(checks) else "-")
         if not good:
-            table.append([label, "failed", "", "", "", "", "", "", "", "", verified])
+            table.append([label, "failed", "", "", "", "", "", "", "", "", "", verified])
             figures[label] = {"errors": [m.error for m in ms]}
             continue
         parts = max((m.partitions.get("extract", 1) for m in good), default=1)
@@ -496,28 +525,35 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
             f"{local / med[label]:.2f}x" if local else "", f"{max(m.osiris_rss_mb for m in good):.0f} MB",
             f"{tree['workers_rss_mb']:.0f} MB" if label != "local" else "-",
             f"{tree['rss_mb']:.0f} / {tree['pss_mb']:.0f} MB", f"{median([m.tree.cpu_s for m in good]):.1f}",
-            f"{median([m.tree.machine_busy for m in good]):.0%}", verified])
+            f"{median([m.tree.server_cpu_s for m in good]):.1f}", f"{median([m.tree.machine_busy for m in good]):.0%}",
+            verified])
         phase = {k: median([m.phases_ms[k] for m in good]) for k in good[0].phases_ms}
+        tasks = {step: median([median(m.task_ms[step]) for m in good if m.task_ms.get(step)])
+                 for step in ("extract", "write")}
         split.append([label, parts, *(f"{phase[k]:,.0f}" for k in ("start", "compile", "setup", "extract",
-                                                                     "write", "finish", "exit"))])
+                                                                     "write", "finish", "exit")),
+                      *("-" if t != t else f"{t:,.0f}" for t in tasks.values())])
         figures[label] = {
             "median_s": round(med[label], 2), "all_s": [round(m.seconds, 2) for m in ms],
             "rows_per_s": round(args.rows / med[label]), "vs_local": round(local / med[label], 3) if local else None,
             "osiris_peak_rss_mb": max(m.osiris_rss_mb for m in good),
             "tree_peak": {k: round(v, 1) for k, v in tree.items()},
             "tree_cpu_s_median": round(median([m.tree.cpu_s for m in good]), 2),
+            "server_cpu_s_median": round(median([m.tree.server_cpu_s for m in good]), 2),
+            "task_ms_median": {step: None if ms_ != ms_ else ms_ for step, ms_ in tasks.items()},
             "machine_busy_median": round(median([m.tree.machine_busy for m in good]), 3),
             "leftover_processes": max(m.tree.leftovers for m in ms),
             "extract_partitions": parts, "phases_ms_median": phase,
             "checks": checks, "errors": [m.error for m in ms if m.error],
         }
     c.print_table(["backend", "median s", "best s", "rows/s", "speed vs local", "osiris RSS",
-                   "Ray task workers RSS (sum)", "all processes RSS / PSS", "CPU s (tree)", "machine busy",
-                   "output = local + table"], table,
+                   "Ray task workers RSS (sum)", "all processes RSS / PSS", "CPU s (tree)",
+                   "PostgreSQL CPU s (sampled)", "machine busy", "output = local + table"], table,
                   f"### PostgreSQL -> Parquet, {args.rows:,} rows (`{result['table']}`), medians of {args.reps}")
     print_failures(runs)
     c.print_table(["backend", "extract partitions", "start", "compile", "setup (Ray: cluster start)",
-                   "extract", "write (after the last extract partition)", "finish (Ray: shutdown)", "exit"], split,
+                   "extract", "write (after the last extract partition)", "finish (Ray: shutdown)", "exit",
+                   "one extract task", "write task"], split,
                   "Where the time goes (medians, ms, from events.jsonl)")
     slopes = scaling(med)
     print()
