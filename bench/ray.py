@@ -357,7 +357,33 @@ def overhead_pipelines(work: Path) -> dict[str, Path]:
             "copy (2 steps, no SQL)": copy}
 
 
-def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, list[Measured]]]:
+RAY_ALONE = """
+import json, time
+t0 = time.perf_counter()
+import ray
+t1 = time.perf_counter()
+ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False, _node_ip_address="127.0.0.1")
+t2 = time.perf_counter()
+ray.get(ray.remote(lambda: 1).remote())
+t3 = time.perf_counter()
+ray.shutdown()
+t4 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "init": t2 - t1, "first_task": t3 - t2, "shutdown": t4 - t3}))
+"""
+"""Ray by itself, as the backend starts it (runtime/ray/cluster.py's options): the floor of the overhead."""
+
+
+def ray_alone(work: Path) -> dict[str, float]:
+    """One RAY_ALONE process: its phases and whole wall time, in ms."""
+    result = c.run([c.PYTHON, "-c", RAY_ALONE], cwd=work)
+    phases_s = json.loads(result.stdout.strip().splitlines()[-1])
+    return {name: round(value * 1000, 1) for name, value in phases_s.items()} | {
+        "process": round(result.seconds * 1000, 1)}
+
+
+def bench_overhead(args: argparse.Namespace,
+                   work: Path) -> tuple[dict[str, dict[str, list[Measured]]], list[dict[str, float]]]:
+    """Every pipeline on both backends per round, and one Ray-alone process per round."""
     (work / "osiris.yaml").write_text("version: 1\n", encoding="utf-8")
     c.connections_file(work)
     pipes = overhead_pipelines(work)
@@ -365,6 +391,7 @@ def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, 
         osiris_run("warm", path, work, [], args.sample_interval)
         osiris_run("warm", path, work, ray_flags(), args.sample_interval)
     runs: dict[str, dict[str, list[Measured]]] = {name: {"local": [], "ray": []} for name in pipes}
+    alone: list[dict[str, float]] = []
     for rep in range(args.overhead_reps):
         for name, path in pipes.items():
             order = ("local", "ray") if rep % 2 == 0 else ("ray", "local")
@@ -375,10 +402,15 @@ def bench_overhead(args: argparse.Namespace, work: Path) -> dict[str, dict[str, 
                 if measured.error:
                     print(f"FAILED {name}, {backend}: {measured.command}: {measured.error}", file=sys.stderr,
                           flush=True)
-    return runs
+        try:
+            alone.append(ray_alone(work))
+        except SystemExit as failure:  # c.run's report of a failed child
+            print(f"FAILED Ray alone: {failure}", file=sys.stderr, flush=True)
+    return runs, alone
 
 
-def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int) -> dict[str, Any]:
+def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int,
+                    alone: list[dict[str, float]]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     table, split = [], []
     for name, by_backend in runs.items():
@@ -386,7 +418,8 @@ def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int) -> di
         errors = [m.error for ms in by_backend.values() for m in ms if m.error]
         if not ok["local"] or not ok["ray"]:
             figures[name] = {"errors": errors}
-            table.append([name, "failed", "", "", "", "", "", ""])
+            shown = [f"{median([m.seconds for m in ok[b]]):.2f}" if ok[b] else "failed" for b in ("local", "ray")]
+            table.append([name, *shown, "", "", "", "", ""])
             continue
         med = {b: median([m.seconds for m in ms]) for b, ms in ok.items()}
         paired = median([r.seconds - lo.seconds for lo, r in zip(ok["local"], ok["ray"], strict=False)])
@@ -411,6 +444,13 @@ def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int) -> di
                    "osiris RSS local / ray", "ray: all processes (PSS)"], table,
                   f"### Fixed overhead: `osiris run` local vs `--backend ray` (local cluster), medians of {reps}")
     print_failures({f"{name}, {b}": ms for name, by in runs.items() for b, ms in by.items()})
+    if alone:
+        floor = {k: median([a[k] for a in alone]) for k in alone[0]}
+        figures["ray_alone_ms_median"] = floor
+        print(f"\nRay alone (`import ray`, `ray.init` with the backend's options, one trivial task, "
+              f"`ray.shutdown`; {len(alone)} processes, medians): import {floor['import']:,.0f} ms, init "
+              f"{floor['init']:,.0f} ms, first task {floor['first_task']:,.0f} ms, shutdown "
+              f"{floor['shutdown']:,.0f} ms; the whole process {floor['process']:,.0f} ms.")
     c.print_table(["run", *PHASE_TITLES, "process ms"], split,
                   "Where the time goes (medians, ms, from events.jsonl; `setup` on Ray holds the cluster start, "
                   "`finish` its shutdown)")
@@ -615,8 +655,8 @@ def main(argv: list[str] | None = None) -> int:
         if "overhead" in args.only:
             work = Path(tmp) / "overhead"
             work.mkdir()
-            runs = bench_overhead(args, work)
-            figures["overhead"] = report_overhead(runs, args.overhead_reps)
+            runs, alone = bench_overhead(args, work)
+            figures["overhead"] = report_overhead(runs, args.overhead_reps, alone)
             figures["overhead_runs"] = _plain(runs)
         if "scale" in args.only:
             work = Path(tmp) / "scale"
