@@ -1,0 +1,87 @@
+"""Hash exchange: one table -> `buckets` tables by a hash of its key columns.
+
+The bucket of a row must depend only on its key VALUES, never on the column types or on the
+process: a join's two sides are split in different tasks (maybe on different hosts, with keys
+typed int32 on one side and DECIMAL on the other), and equal keys must meet in one bucket. So the
+keys are normalised first (every number -> DOUBLE, every date/timestamp -> TIMESTAMP in UTC,
+text -> VARCHAR) and hashed by DuckDB's `hash()`, which is deterministic, unlike Python's `hash()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from osiris.runtime.driver import DriverError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["split_by_hash"]
+
+
+def split_by_hash(table: pa.Table, keys: Sequence[str], buckets: int) -> list[pa.Table]:
+    """`buckets` tables with the input's schema; each row in exactly one, input order kept."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if buckets < 1:
+        raise ValueError(f"buckets must be at least 1, not {buckets}")
+    if not keys:
+        raise DriverError("a hash exchange needs at least one key column", hint="set `partitions: {by: [...]}`")
+    missing = [k for k in keys if k not in table.column_names]
+    if missing:
+        raise DriverError(
+            f"hash key column(s) {', '.join(missing)} not in the input",
+            hint=f"columns: {', '.join(table.column_names)}",
+        )
+    if buckets == 1:
+        return [table]
+    if table.num_rows == 0:
+        return [table.slice(0, 0) for _ in range(buckets)]
+    bucket_of = _bucket_numbers(table, keys, buckets)
+    return [table.filter(pc.equal(bucket_of, pa.scalar(b, pa.int64()))) for b in range(buckets)]
+
+
+def _bucket_numbers(table: pa.Table, keys: Sequence[str], buckets: int) -> pa.Array:
+    """Bucket number per row, in input order."""
+    import duckdb
+    import pyarrow as pa
+
+    columns = {}
+    for i, key in enumerate(keys):
+        column = table.column(key)
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        columns[f"k{i}"] = column
+    columns["_row"] = pa.array(range(table.num_rows), pa.int64())
+    keyed = pa.table(columns)
+    normalised = ", ".join(_normalise(f'"k{i}"', keyed.schema.field(f"k{i}").type) for i in range(len(keys)))
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("keyed", keyed)
+        result = con.execute(
+            f"SELECT (hash({normalised}) % {int(buckets)})::BIGINT AS b FROM keyed ORDER BY _row"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return result.column("b").combine_chunks()
+
+
+def _normalise(column: str, arrow_type: pa.DataType) -> str:
+    """SQL that maps equal values of different types to one value (and one hash)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_integer(arrow_type) or t.is_floating(arrow_type) or t.is_decimal(arrow_type):
+        return f"(CAST({column} AS DOUBLE) + 0.0)"  # + 0.0 turns -0.0 into 0.0
+    if t.is_boolean(arrow_type):
+        return f"CAST({column} AS DOUBLE)"
+    if t.is_timestamp(arrow_type) and arrow_type.tz is not None:
+        return f"CAST(CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP)"  # the session is UTC
+    if t.is_date(arrow_type) or t.is_timestamp(arrow_type):
+        return f"CAST({column} AS TIMESTAMP)"
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or getattr(t, "is_string_view", lambda _: False)(arrow_type):
+        return f"CAST({column} AS VARCHAR)"
+    return column
