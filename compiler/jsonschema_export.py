@@ -174,7 +174,7 @@ def _partitions() -> dict[str, Any]:
     instant = {"type": "string", "pattern": _anchored(INSTANT_RE)}
     props: dict[str, Any] = {
         "count": count,
-        "key": {**column, "description": fields["key"].description},
+        "column": {**column, "description": fields["column"].description},
         "bounds": {"type": "array", "minItems": 2, "maxItems": 2, "description": fields["bounds"].description,
                    "anyOf": [{"items": number}, {"items": instant}]},
         "scope": {"type": "string", "enum": list(SCOPES), "description": fields["scope"].description},
@@ -186,7 +186,7 @@ def _partitions() -> dict[str, Any]:
         "additionalProperties": False,
         "properties": props,
         "allOf": [
-            {"if": {"required": ["bounds"]}, "then": {"required": ["key"]}},
+            {"if": {"required": ["bounds"]}, "then": {"required": ["column"]}},
             {"if": {"required": ["by", "scope"]}, "then": {"properties": {"scope": {"const": "hash"}}}},
         ],
     }

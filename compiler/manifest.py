@@ -106,15 +106,15 @@ class Partitions(_Sparse):
     splits work (Ray) splits this step; absent fields are the backend's choice. The local and
     E2B runtimes ignore it. oml.partitions' rules are checked again on a manifest from elsewhere."""
 
-    omit_when_none = frozenset({"count", "key", "bounds", "scope", "by"})
+    omit_when_none = frozenset({"count", "column", "bounds", "scope", "by"})
 
     count: Annotated[int, Field(ge=1, le=MAX_PARTITIONS)] | SkipJsonSchema[None] = Field(default=None, description=(
         "How many partitions; absent: the backend decides (`--partitions`, the cluster's CPUs)."))
-    key: Column | SkipJsonSchema[None] = Field(default=None, description=(
+    column: Column | SkipJsonSchema[None] = Field(default=None, description=(
         "Extractors: the column the read is split by."))
     bounds: (tuple[StrictInt, StrictInt] | tuple[FiniteFloat, FiniteFloat] | tuple[Instant, Instant]
              | SkipJsonSchema[None]) = Field(default=None, description=(
-        "Extractors, with `key`: the split column's range [low, high], low < high; two integers, two "
+        "Extractors, with `column`: the split column's range [low, high], low < high; two integers, two "
         "numbers or two ISO-8601 dates or timestamps. Absent: the driver finds it."))
     scope: Scope | SkipJsonSchema[None] = Field(default=None, description=(
         "Transforms: local (each partition on its own), hash (a hash exchange by `by`, then one task "

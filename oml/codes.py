@@ -99,8 +99,8 @@ _CATALOG: tuple[Code, ...] = (
     Code("OML025", "invalid_partitions", "error", "invalid partitions block",
          "`partitions` tells a backend that splits a step's work (`osiris run --backend ray`) how to "
          "split it; the local and E2B backends ignore it. It is a number of partitions (1-1024), "
-         "shorthand for `{count: N}`, or a mapping of `count`; for an extractor `key` (the split "
-         "column, a plain SQL identifier) and `bounds` (with `key`: [low, high], low < high, two "
+         "shorthand for `{count: N}`, or a mapping of `count`; for an extractor `column` (the "
+         "split column, a plain SQL identifier) and `bounds` (with `column`: [low, high], low < high, two "
          "integers, two finite numbers or two ISO-8601 dates or timestamps); for a transform `scope` "
          "(local, hash or single) and `by` (a non-empty list of columns, with `scope: hash` or alone). "
          "A writer takes `count` only. Which keys a step may use depends on its component's kind, so "

@@ -80,10 +80,10 @@ class PartitionPolicy(BaseModel):
     count: int | None = Field(default=None, ge=1, le=1024,
                               description="How many partitions (1-1024); absent: the backend decides "
                                           "(`--partitions`, the cluster's CPUs).")
-    key: str | None = Field(default=None, description="Extractors: the column the read is split by "
-                                                      "(a plain SQL identifier).")
+    column: str | None = Field(default=None, description="Extractors: the column the read is split by "
+                                                         "(a plain SQL identifier).")
     bounds: tuple[Any, Any] | None = Field(default=None, description=(
-        "Extractors, with `key`: the split column's range [low, high], low < high; two integers, two "
+        "Extractors, with `column`: the split column's range [low, high], low < high; two integers, two "
         "numbers, or two ISO-8601 dates or timestamps. Absent: the driver finds it."))
     scope: Literal["local", "hash", "single"] | None = Field(default=None, description=(
         "Transforms: local (each partition on its own), hash (a hash exchange by `by`, then one task per "

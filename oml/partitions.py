@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from osiris.oml.suggest import did_you_mean
 
-PARTITION_KEYS = ("count", "key", "bounds", "scope", "by")
+PARTITION_KEYS = ("count", "column", "bounds", "scope", "by")
 """Every key of the block, in the order `omlc fmt` and the manifest write them."""
-EXTRACTOR_KEYS = ("key", "bounds")
+EXTRACTOR_KEYS = ("column", "bounds")
 """Keys only an extractor may use: the column it splits its read by, and that column's range."""
 TRANSFORM_KEYS = ("scope", "by")
 """Keys only a transform may use: how its rows are grouped into partitions."""
@@ -33,10 +33,8 @@ IDENTIFIER_RE = re.compile(IDENTIFIER)
 INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
                         r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 """The ISO-8601 dates and date-times `bounds` takes (then checked by `datetime.fromisoformat`)."""
-EXAMPLE = ("e.g. `partitions: 8`; an extractor also takes `key` (its split column) and `bounds`, "
-           "a transform `scope` and `by`")
-"""Help text never writes `key:` followed by a value: diagnostics mask credential-shaped text,
-and a bare `key` is a credential name to the masker (oml.secrets)."""
+EXAMPLE = ("e.g. `partitions: 8` or `partitions: {count: 8, column: id, bounds: [1, 1000000]}` for an "
+           "extractor; a transform takes `scope` and `by`")
 
 
 @dataclass(frozen=True)
@@ -66,12 +64,12 @@ def partition_problems(value: Any, *, compiled: bool = False) -> list[Problem]: 
             found.append(Problem((key,), f"unknown key `partitions.{key}`", help=hint, at_key=True))
         elif key == "count":
             found += _count(item, ("count",))
-        elif key == "key" and not _identifier(item):
-            found.append(Problem(("key",), f"`partitions.key` must be a column name (letters, digits and `_`, "
+        elif key == "column" and not _identifier(item):
+            found.append(Problem(("column",), f"`partitions.column` must be a column name (letters, digits and `_`, "
                                            f"at most 63, not starting with a digit), not {item!r}",
                                  help="a column such as `id` or `order_id`; the driver quotes the name itself"))
         elif key == "bounds":
-            found += _bounds(item, "key" in value, compiled)
+            found += _bounds(item, "column" in value, compiled)
         elif key == "scope" and item not in SCOPES:
             found.append(Problem(("scope",), f"`partitions.scope` must be local, hash or single, not {item!r}",
                                  help="local: each partition on its own; hash: rows grouped by `by` first; "
@@ -109,11 +107,11 @@ def _count(value: Any, path: tuple[str | int, ...]) -> list[Problem]:  # noqa: A
                          "(`--partitions`, the cluster's CPUs)")]
 
 
-def _bounds(value: Any, has_key: bool, compiled: bool) -> list[Problem]:  # noqa: ANN401
-    help = "e.g. `bounds: [1, 1000000]` or `bounds: [\"2024-01-01\", \"2025-01-01\"]`, the range of the `key` column"
-    if not has_key:
-        return [Problem(("bounds",), "`partitions.bounds` needs `partitions.key`: they are the range of the "
-                                     "split column", help="name the split column in `key`, or drop `bounds`",
+def _bounds(value: Any, has_column: bool, compiled: bool) -> list[Problem]:  # noqa: ANN401
+    help = "e.g. `bounds: [1, 1000000]` or `bounds: [\"2024-01-01\", \"2025-01-01\"]`, the range of `column`"
+    if not has_column:
+        return [Problem(("bounds",), "`partitions.bounds` needs `partitions.column`: they are the range of the "
+                                     "split column", help="name the split column, e.g. `column: id`, or drop `bounds`",
                         at_key=True)]
     if not isinstance(value, list | tuple) or len(value) != 2:
         shown = f"{len(value)} values" if isinstance(value, list | tuple) else _type_name(value)

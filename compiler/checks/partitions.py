@@ -1,6 +1,6 @@
 """Which `partitions:` keys a step may use, once its component (and so its kind) is known.
 
-Lowering checked the block's shape (oml.partitions). Here: `key` and `bounds` split an
+Lowering checked the block's shape (oml.partitions). Here: `column` and `bounds` split an
 extractor's read, `scope` and `by` group a transform's rows, and a writer takes `count` only.
 A step whose component is unknown is not checked (OML040 already says what is wrong).
 """

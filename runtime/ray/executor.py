@@ -280,7 +280,7 @@ class _Coordinator:
         """The partitions of a source step: planned by its driver in a task, or one."""
         hints = getattr(step, "partitions", None)
         count = getattr(hints, "count", None) or self.width
-        key = getattr(hints, "key", None)
+        key = getattr(hints, "column", None)
         bounds = getattr(hints, "bounds", None)
         can_split = _is_splittable(self.registry, step.component)
         if count <= 1 or not can_split:

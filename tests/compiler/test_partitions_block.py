@@ -74,26 +74,26 @@ RULES = [
     # unknown keys, with "did you mean"
     ("read", "partitions: {cuont: 4}", "cuont", "unknown key `partitions.cuont`"),
     ("shape", "partitions: {scpoe: hash}", "scpoe", "unknown key `partitions.scpoe`"),
-    # key: a plain SQL identifier
-    ("read", "partitions:\n  key: 1st", "1st", "`partitions.key` must be a column name"),
-    ("read", "partitions:\n  key: order-id", "order-id", "must be a column name"),
-    ("read", "partitions:\n  key: 7", "7", "must be a column name"),
-    ("read", f"partitions:\n  key: {'c' * 64}", "c" * 64, "must be a column name"),
-    # bounds: with key, two values of one kind, low < high, finite
-    ("read", "partitions:\n  bounds: [1, 9]", "bounds", "`partitions.bounds` needs `partitions.key`"),
-    ("read", "partitions:\n  key: id\n  bounds: [1]", "[1]", "a list of two values [low, high], not 1 values"),
-    ("read", "partitions:\n  key: id\n  bounds: [1, 2, 3]", "[1, 2, 3]", "not 3 values"),
-    ("read", "partitions:\n  key: id\n  bounds: 5", "5", "not an integer"),
-    ("read", "partitions:\n  key: id\n  bounds: [1, '2024-01-01']", "[1, ", "mixes integer 1 and timestamp"),
-    ("read", "partitions:\n  key: id\n  bounds: [9, 9]", "[9, 9]", "low < high, not [9, 9]"),
-    ("read", "partitions:\n  key: id\n  bounds: [10, 2.5]", "[10, 2.5]", "low < high"),
-    ("read", "partitions:\n  key: day\n  bounds: [2024-02-01, 2024-01-31]", "[2024-02-01", "low < high"),
-    ("read", "partitions:\n  key: id\n  bounds: [.nan, 1]", ".nan", "`partitions.bounds[0]` must be"),
-    ("read", "partitions:\n  key: id\n  bounds: [1, .inf]", ".inf", "`partitions.bounds[1]` must be"),
-    ("read", "partitions:\n  key: id\n  bounds: [true, false]", "true", "`partitions.bounds[0]` must be"),
-    ("read", "partitions:\n  key: day\n  bounds: [2024-13-01, 2025-01-01]", "2024-13-01", "bounds[0]"),
-    ("read", "partitions:\n  key: day\n  bounds: ['2024W01', '2024W09']", "'2024W01'", "bounds[0]"),
-    ("read", "partitions:\n  key: ts\n  bounds: ['2024-01-01T00:00Z', '2024-02-01T00:00']", "['2024",
+    # column: a plain SQL identifier
+    ("read", "partitions:\n  column: 1st", "1st", "`partitions.column` must be a column name"),
+    ("read", "partitions:\n  column: order-id", "order-id", "must be a column name"),
+    ("read", "partitions:\n  column: 7", "7", "must be a column name"),
+    ("read", f"partitions:\n  column: {'c' * 64}", "c" * 64, "must be a column name"),
+    # bounds: with column, two values of one kind, low < high, finite
+    ("read", "partitions:\n  bounds: [1, 9]", "bounds", "`partitions.bounds` needs `partitions.column`"),
+    ("read", "partitions:\n  column: id\n  bounds: [1]", "[1]", "a list of two values [low, high], not 1 values"),
+    ("read", "partitions:\n  column: id\n  bounds: [1, 2, 3]", "[1, 2, 3]", "not 3 values"),
+    ("read", "partitions:\n  column: id\n  bounds: 5", "5", "not an integer"),
+    ("read", "partitions:\n  column: id\n  bounds: [1, '2024-01-01']", "[1, ", "mixes integer 1 and timestamp"),
+    ("read", "partitions:\n  column: id\n  bounds: [9, 9]", "[9, 9]", "low < high, not [9, 9]"),
+    ("read", "partitions:\n  column: id\n  bounds: [10, 2.5]", "[10, 2.5]", "low < high"),
+    ("read", "partitions:\n  column: day\n  bounds: [2024-02-01, 2024-01-31]", "[2024-02-01", "low < high"),
+    ("read", "partitions:\n  column: id\n  bounds: [.nan, 1]", ".nan", "`partitions.bounds[0]` must be"),
+    ("read", "partitions:\n  column: id\n  bounds: [1, .inf]", ".inf", "`partitions.bounds[1]` must be"),
+    ("read", "partitions:\n  column: id\n  bounds: [true, false]", "true", "`partitions.bounds[0]` must be"),
+    ("read", "partitions:\n  column: day\n  bounds: [2024-13-01, 2025-01-01]", "2024-13-01", "bounds[0]"),
+    ("read", "partitions:\n  column: day\n  bounds: ['2024W01', '2024W09']", "'2024W01'", "bounds[0]"),
+    ("read", "partitions:\n  column: ts\n  bounds: ['2024-01-01T00:00Z', '2024-02-01T00:00']", "['2024",
      "a timestamp with a UTC offset to one without"),
     # scope and by
     ("shape", "partitions: {scope: global}", "global", "must be local, hash or single, not 'global'"),
@@ -104,9 +104,9 @@ RULES = [
      "`partitions.by` goes with `scope: hash`, not `scope: local`"),
     ("shape", "partitions: {scope: single, by: [c]}", "by", "not `scope: single`"),
     # which kind takes which key (checked once the component is known)
-    ("shape", "partitions: {count: 4, key: id}", "key",
-     "`partitions.key` applies to extractors; step 'shape' is a transform"),
-    ("write", "partitions: {count: 2, key: id}", "key", "step 'write' is a writer (filesystem.csv_writer)"),
+    ("shape", "partitions: {count: 4, column: id}", "column",
+     "`partitions.column` applies to extractors; step 'shape' is a transform"),
+    ("write", "partitions: {count: 2, column: id}", "column", "step 'write' is a writer (filesystem.csv_writer)"),
     ("read", "partitions: {scope: local}", "scope",
      "`partitions.scope` applies to transforms; step 'read' is an extractor"),
     ("read", "partitions: {by: [c]}", "by", "`partitions.by` applies to transforms"),
@@ -127,9 +127,9 @@ def test_each_rule_is_oml025_at_the_offending_node(where: str, block: str, marke
 
 
 def test_each_key_a_kind_does_not_take_is_reported_at_that_key() -> None:
-    text = _pipeline(shape="partitions:\n  key: id\n  bounds: [1, 2]\n  scope: local")
+    text = _pipeline(shape="partitions:\n  column: id\n  bounds: [1, 2]\n  scope: local")
     found = [(code, line, column, message.split(";")[0]) for code, line, column, message, _ in _errors(text)]
-    assert found == [("OML025", *_at(text, "key"), "`partitions.key` applies to extractors"),
+    assert found == [("OML025", *_at(text, "column"), "`partitions.column` applies to extractors"),
                      ("OML025", *_at(text, "bounds"), "`partitions.bounds` applies to extractors")]
 
 
@@ -137,11 +137,11 @@ def test_an_unknown_key_suggests_the_nearest_one() -> None:
     (_, _, _, _, help_text), = _errors(_pipeline(read="partitions: {cuont: 4}"))
     assert help_text == "did you mean 'count'?"
     (_, _, _, _, help_text), = _errors(_pipeline(read="partitions: {zzz: 4}"))
-    assert help_text == "allowed keys: count, key, bounds, scope, by"
+    assert help_text == "allowed keys: count, column, bounds, scope, by"
 
 
 def test_every_problem_of_a_block_is_reported_not_only_the_first() -> None:
-    text = _pipeline(read="partitions:\n  count: 0\n  key: 9x\n  bounds: [3, 1]\n  colour: red")
+    text = _pipeline(read="partitions:\n  count: 0\n  column: 9x\n  bounds: [3, 1]\n  colour: red")
     found = [(code, line, column) for code, line, column, _, _ in _errors(text)]
     assert found == [("OML025", *_at(text, "0\n")), ("OML025", *_at(text, "9x")),
                      ("OML025", *_at(text, "[3, 1]")), ("OML025", *_at(text, "colour"))]
@@ -165,6 +165,15 @@ def test_the_rendered_diagnostic_shows_the_line_and_a_caret() -> None:
     assert f"p.yaml:{line}:{column}: error[OML025]:" in rendered
     assert "partitions: {scope: global}" in rendered and "^^^^^^" in rendered
     assert result.artifacts == {}
+
+
+def test_the_excerpt_shows_the_split_column_unmasked() -> None:
+    """The field is `column`, not `key`: the secret masker reads a bare `key` as a credential name."""
+    text = _pipeline(read="partitions: {count: 8, column: id, bounds: [9, 1]}")
+    result = compile_text(text, "p.yaml", NO_CONNECTIONS)
+    rendered = render_text([("p.yaml", result.diagnostics)], {"p.yaml": text})
+    assert "partitions: {count: 8, column: id, bounds: [9, 1]}" in rendered, rendered
+    assert "***" not in rendered
 
 
 # -- valid blocks and the manifest ---------------------------------------------------------------
@@ -192,12 +201,12 @@ def test_both_forms_compile_to_the_normalised_block() -> None:
     assert manifest.step("shape").partitions is not None and manifest.step("shape").partitions.scope == "hash"
 
 
-def test_an_extractor_block_keeps_its_key_and_bounds_in_documented_order() -> None:
-    manifest = _manifest(_pipeline(read="partitions:\n  bounds: [1, 1000000]\n  key: id\n  count: 16"))
+def test_an_extractor_block_keeps_its_column_and_bounds_in_documented_order() -> None:
+    manifest = _manifest(_pipeline(read="partitions:\n  bounds: [1, 1000000]\n  column: id\n  count: 16"))
     block = manifest.to_data()["steps"][0]["partitions"]
-    assert list(block) == ["count", "key", "bounds"] and block["bounds"] == [1, 1000000]
+    assert list(block) == ["count", "column", "bounds"] and block["bounds"] == [1, 1000000]
     text = dump_yaml(manifest.to_data()).decode()
-    assert "  partitions:\n    count: 16\n    key: id\n    bounds: [1, 1000000]\n" in text
+    assert "  partitions:\n    count: 16\n    column: id\n    bounds: [1, 1000000]\n" in text
 
 
 @pytest.mark.parametrize(("bounds", "expected"), [
@@ -207,7 +216,7 @@ def test_an_extractor_block_keeps_its_key_and_bounds_in_documented_order() -> No
     ("['2024-01-01T10:00+02:00', '2024-01-01T09:00Z']", ["2024-01-01T10:00+02:00", "2024-01-01T09:00Z"]),
 ])
 def test_bounds_compare_as_what_they_are(bounds: str, expected: list[Any]) -> None:
-    manifest = _manifest(_pipeline(read=f"partitions:\n  key: k\n  bounds: {bounds}"))
+    manifest = _manifest(_pipeline(read=f"partitions:\n  column: k\n  bounds: {bounds}"))
     block = manifest.to_data()["steps"][0]["partitions"]
     assert block["bounds"] == expected and [type(v) for v in block["bounds"]] == [type(v) for v in expected]
 
@@ -254,7 +263,7 @@ def test_fmt_puts_partitions_last_and_its_keys_in_order() -> None:
 # -- a manifest from elsewhere -------------------------------------------------------------------
 @pytest.fixture
 def compiled(tmp_path: Path) -> Path:
-    result = compile_text(_pipeline(read="partitions: {count: 4, key: id, bounds: [1, 100]}",
+    result = compile_text(_pipeline(read="partitions: {count: 4, column: id, bounds: [1, 100]}",
                                     shape="partitions: {by: [c]}"), "p.yaml", NO_CONNECTIONS)
     out = tmp_path / "compiled"
     write_output(result, out)
@@ -267,16 +276,17 @@ def _load(directory: Path) -> Manifest:
 
 def test_a_compiled_manifest_with_blocks_loads_unchanged(compiled: Path) -> None:
     manifest = _load(compiled)
-    assert manifest.step("read").partitions == Partitions(count=4, key="id", bounds=(1, 100))
+    assert manifest.step("read").partitions == Partitions(count=4, column="id", bounds=(1, 100))
     assert manifest.step("shape").partitions == Partitions(scope="hash", by=["c"])
     assert manifest.step("write").partitions is None
 
 
 @pytest.mark.parametrize("block", [
     {"count": 0}, {"count": 2000}, {"count": True}, {"count": 2.0}, {"count": None},
-    {"key": "id; DROP TABLE x", "bounds": [1, 2]}, {"bounds": [1, 2]}, {"key": "id", "bounds": [5, 1]},
-    {"key": "id", "bounds": [1, "2024-01-01"]}, {"key": "id", "bounds": [1, 2.5]}, {"key": "id", "bounds": [1]},
-    {"key": "id", "bounds": ["2024-01-01", "tomorrow"]}, {"scope": "everywhere"}, {"by": ["c"]},
+    {"column": "id; DROP TABLE x", "bounds": [1, 2]}, {"bounds": [1, 2]}, {"column": "id", "bounds": [5, 1]},
+    {"column": "id", "bounds": [1, "2024-01-01"]}, {"column": "id", "bounds": [1, 2.5]},
+    {"column": "id", "bounds": [1]},
+    {"column": "id", "bounds": ["2024-01-01", "tomorrow"]}, {"scope": "everywhere"}, {"by": ["c"]},
     {"scope": "local", "by": ["c"]}, {"scope": "hash", "by": []}, {"scope": "hash", "by": ["a b"]},
     {"colour": "red"}, 8, None, [4],
 ])
@@ -333,7 +343,7 @@ def _blocks_for(draw: st.DrawFn, kind: str) -> int | dict[str, Any]:
         return draw(COUNT)
     block = _optional(draw, "count", COUNT)
     if kind == "extractor" and draw(st.booleans()):
-        block["key"] = draw(COLUMN)
+        block["column"] = draw(COLUMN)
         block.update(_optional(draw, "bounds", _bounds()))
     if kind == "transform":
         scope = draw(st.sampled_from([None, "local", "hash", "single"]))
@@ -349,7 +359,7 @@ EDITOR_SCHEMA = Draft202012Validator(oml_json_schema())
 
 
 def test_the_editor_schema_sees_the_kind_rules() -> None:
-    for text in (_pipeline(shape="partitions: {key: id}"), _pipeline(read="partitions: {by: [c]}"),
+    for text in (_pipeline(shape="partitions: {column: id}"), _pipeline(read="partitions: {by: [c]}"),
                  _pipeline(write="partitions: {scope: single}"), _pipeline(read="partitions: {bounds: [1, 2]}"),
                  _pipeline(shape="partitions: {scope: local, by: [c]}"), _pipeline(read="partitions: 0")):
         root = load_yaml(text, "p.yaml", Diagnostics())
