@@ -61,7 +61,7 @@ def _bucket_numbers(table: pa.Table, keys: Sequence[str], buckets: int) -> pa.Ar
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("keyed", keyed)
-        result = con.execute(
+        result = con.sql(
             f"SELECT (hash({normalised}) % {int(buckets)})::BIGINT AS b FROM keyed ORDER BY _row"
         ).to_arrow_table()
     finally:
@@ -82,6 +82,10 @@ def _normalise(column: str, arrow_type: pa.DataType) -> str:
         return f"CAST(CAST({column} AS TIMESTAMPTZ) AS TIMESTAMP)"  # the session is UTC
     if t.is_date(arrow_type) or t.is_timestamp(arrow_type):
         return f"CAST({column} AS TIMESTAMP)"
-    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or getattr(t, "is_string_view", lambda _: False)(arrow_type):
+    if (
+        t.is_string(arrow_type)
+        or t.is_large_string(arrow_type)
+        or getattr(t, "is_string_view", lambda _: False)(arrow_type)
+    ):
         return f"CAST({column} AS VARCHAR)"
     return column
