@@ -92,10 +92,10 @@ _NONDETERMINISTIC = {
 def _select_scope(select: Any, inputs: list[str]) -> Scope:
     from sqlglot import exp
 
-    if select.args.get("with"):
-        raise _Single("WITH (CTEs) are not analysed")
     if select.args.get("order"):
         raise _Single("ORDER BY needs all rows")
+    if select.args.get("with") or select.args.get("with_"):
+        raise _Single("WITH (CTEs) are not analysed")
     if select.args.get("limit") or select.args.get("offset"):
         raise _Single("LIMIT/OFFSET needs all rows")
     if select.args.get("qualify"):
@@ -244,16 +244,8 @@ def _hash_scope(
     )
     outputs = [resolve(e.this if isinstance(e, exp.Alias) else e) for e in select.expressions]
 
-    first_columns = sorted(
-        {
-            c
-            for c in group_cols
-            + outputs
-            + [p for f in pairs for pr in f for p in pr]
-            + [c for w in window_cols for c in w]
-            if c and c[0] == order[0]
-        }
-    )
+    candidates = group_cols + [p for f in pairs for pr in f for p in pr] + [c for w in window_cols for c in w]
+    first_columns = list(dict.fromkeys(c for c in candidates + outputs if c and c[0] == order[0]))  # first named
     tried: list[str] = []
     for _, column in first_columns:
         assign = {order[0]: column}
