@@ -116,7 +116,7 @@ def _select_scope(select: Any, inputs: list[str]) -> Scope:
         if isinstance(node, (exp.Unnest, exp.Explode, exp.Lateral, exp.Pivot)):
             raise _Single(f"{node.key.upper()} is not analysed")
     aliases = _tables(select, inputs)
-    aggregates = any(isinstance(n, exp.AggFunc) for n in select.walk())
+    aggregates = any(isinstance(n, exp.AggFunc) and n.find_ancestor(exp.Window) is None for n in select.walk())
     windows = list(select.find_all(exp.Window))
     group = select.args.get("group")
     distinct = select.args.get("distinct")
@@ -198,7 +198,7 @@ def _hash_scope(
         right, left = order[i + 1], order[: i + 1]
         kind, side = (join.kind or "").upper(), (join.side or "").upper()
         if kind not in ("", "INNER", "OUTER", "SEMI", "ANTI") or join.args.get("method"):
-            raise _Single(f"{(side + ' ' + kind).strip() or 'this'} JOIN needs all rows")
+            raise _Single(f"{join.sql(dialect='duckdb').split(' ON ')[0].strip()} is not analysed")
         if side == "LEFT":
             nullable.add(right)
         elif side == "RIGHT":

@@ -39,6 +39,12 @@ CASES = [
     ("SELECT * FROM o CROSS JOIN c", ["o", "c"], "single", {}, "CROSS"),
     ("SELECT k, row_number() OVER (PARTITION BY k ORDER BY a) FROM t", ["t"], "hash", {"t": ("k",)}, "PARTITION BY"),
     ("SELECT k, row_number() OVER (ORDER BY a) FROM t", ["t"], "single", {}, "window without PARTITION BY"),
+    ("SELECT k, sum(a) OVER (PARTITION BY k) AS s FROM t", ["t"], "hash", {"t": ("k",)}, "PARTITION BY k"),
+    ("SELECT sum(a) OVER () FROM t", ["t"], "single", {}, "window without PARTITION BY"),
+    ("SELECT * FROM t ASOF JOIN u ON t.k = u.k AND t.a >= u.b", ["t", "u"], "single", {}, "ASOF"),
+    ("SELECT * FROM t, u WHERE t.k = u.k", ["t", "u"], "single", {}, "no column equality"),
+    ("SELECT k, count(*) FROM t GROUP BY ROLLUP (k)", ["t"], "single", {}, ""),
+    ("SELECT * FROM t JOIN t AS t2 ON t.k = t2.a", ["t"], "single", {}, "no key"),
     ("SELECT DISTINCT k, a FROM t", ["t"], "hash", {"t": ("k",)}, "DISTINCT"),
     ("SELECT DISTINCT ON (k) k, a FROM t", ["t"], "single", {}, "DISTINCT ON"),
     ("SELECT a FROM t ORDER BY a", ["t"], "single", {}, "ORDER BY"),
@@ -146,6 +152,7 @@ HASH_QUERIES = [
     "SELECT t.k, t.a, u.b FROM t JOIN u ON u.k = t.k",
     "SELECT t.k, count(u.b) AS n FROM t LEFT JOIN u ON t.k = u.k GROUP BY t.k",
     "SELECT * FROM t FULL JOIN u USING (k)",
+    "SELECT k, a, sum(a) OVER (PARTITION BY k) AS s, lag(a) OVER (PARTITION BY k ORDER BY a, s) AS p FROM t",
 ]
 
 rows_t = st.lists(
