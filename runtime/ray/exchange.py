@@ -29,6 +29,7 @@ def split_by_hash(table: pa.Table, keys: Sequence[str], buckets: int) -> list[pa
         raise ValueError(f"buckets must be at least 1, not {buckets}")
     if not keys:
         raise DriverError("a hash exchange needs at least one key column", hint="set `partitions: {by: [...]}`")
+    keys = [_column_name(table, k) for k in keys]
     missing = [k for k in keys if k not in table.column_names]
     if missing:
         raise DriverError(
@@ -41,6 +42,14 @@ def split_by_hash(table: pa.Table, keys: Sequence[str], buckets: int) -> list[pa
         return [table.slice(0, 0) for _ in range(buckets)]
     bucket_of = _bucket_numbers(table, keys, buckets)
     return [table.filter(pc.equal(bucket_of, pa.scalar(b, pa.int64()))) for b in range(buckets)]
+
+
+def _column_name(table: pa.Table, key: str) -> str:
+    """The column `key` names; SQL identifiers are case-insensitive in DuckDB, so `Country` is `country`."""
+    if key in table.column_names:
+        return key
+    same = [name for name in table.column_names if name.lower() == key.lower()]
+    return same[0] if len(same) == 1 else key
 
 
 def _bucket_numbers(table: pa.Table, keys: Sequence[str], buckets: int) -> pa.Array:

@@ -114,3 +114,8 @@ def test_empty_table_gives_empty_buckets_with_the_schema() -> None:
 def test_a_missing_key_column_is_a_clear_error() -> None:
     with pytest.raises(DriverError, match="not in the input"):
         split_by_hash(pa.table({"k": [1]}), ["id"], 2)
+
+
+def test_key_names_match_columns_case_insensitively_like_sql() -> None:
+    table = pa.table({"country": ["a", "b", "a", "c"]})
+    assert split_by_hash(table, ["Country"], 3) == split_by_hash(table, ["country"], 3)
