@@ -310,6 +310,11 @@ class _Coordinator:
         run.done[partition] = result
         steps = run.stage.steps
         self._start_steps(steps)
+        if result.started_wall:  # the task's own start, on this process's clock (the drain only polls)
+            began = time.monotonic() - max(0.0, time.time() - result.started_wall)
+            for sid in steps:
+                state = self.states[sid]
+                state.started = min(state.started, began) if state.started is not None else began
         for _, name, recorded in result.events:
             fields = dict(recorded)
             step_id = fields.pop("step_id", None)

@@ -128,6 +128,8 @@ class ChainResult:
     worker: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     started: str = ""
+    started_wall: float = 0.0
+    """`time.time()` when the task began: the coordinator dates the step's start from it."""
     duration_ms: int = 0
     peak_rss_bytes: int = 0
 
@@ -235,7 +237,7 @@ def run_stage(
     worker = _worker(env)
     started_at = time.monotonic()
     recorded = Recorded()
-    result = ChainResult(index)
+    result = ChainResult(index, started_wall=time.time())
     result.worker = _where()
     result.attempt = _attempt(log, chain[0].step.id, index, result.worker)
     result.started = recorded_now()

@@ -238,3 +238,24 @@ def test_mysql_to_postgres_example_leaves_identical_tables(tmp_path, mysql_db, p
         seen[backend] = tables()
     assert seen["ray"] == seen["local"]
     assert len(seen["local"]["movies"]) == 16 and seen["local"]["staging tables left"] == [(0,)]
+
+
+def test_a_compiled_manifest_runs_on_ray_as_it_does_locally(tmp_path, ray_cluster):
+    from osiris.runtime.local.executor import ExecOptions
+    from osiris.runtime.ray.executor import RayExecutor, RayOptions
+    from osiris.runtime.run import RunRequest, run
+
+    files = {"pipeline.yaml": PARTITIONED, **_data()}
+    results = {}
+    for backend in ("local", "ray"):
+        work = workspace(tmp_path / backend, files)
+        compiled = subprocess.run([sys.executable, "-m", "osiris.cli.omlc", "compile", "pipeline.yaml", "--out",
+                                   "build"], cwd=work, capture_output=True, text=True, timeout=120)
+        assert compiled.returncode == 0, compiled.stderr
+        executor = RayExecutor(RayOptions(partitions=2)) if backend == "ray" else None
+        outcome = run(RunRequest(manifest_dir=Path("build"), session_root=work / ".osiris" / "sessions",
+                                 work_dir=work, exec_options=ExecOptions(work_dir=work)), executor=executor)
+        assert outcome.exit_code == 0, outcome.status
+        results[backend] = work
+    assert outputs(results["ray"])["out/by_country.parquet"] == outputs(results["local"])["out/by_country.parquet"]
+    assert _rows(results["ray"] / "out/clean.parquet") == _rows(results["local"] / "out/clean.parquet")
