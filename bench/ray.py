@@ -452,13 +452,13 @@ def report_overhead(runs: dict[str, dict[str, list[Measured]]], reps: int,
               f"{floor['init']:,.0f} ms, first task {floor['first_task']:,.0f} ms, shutdown "
               f"{floor['shutdown']:,.0f} ms; the whole process {floor['process']:,.0f} ms.")
     c.print_table(["run", *PHASE_TITLES, "process ms"], split,
-                  "Where the time goes (medians, ms, from events.jsonl; `setup` on Ray holds the cluster start, "
-                  "`finish` its shutdown)")
+                  "Where the time goes (medians, ms, from events.jsonl; `setup` on Ray holds the cluster start and "
+                  "the plan, `finish` its shutdown)")
     return figures
 
 
 PHASES = ("start", "compile", "setup", "steps", "finish", "exit")
-PHASE_TITLES = ("start -> run_start", "compile", "setup (Ray: cluster start)", "steps",
+PHASE_TITLES = ("start -> run_start", "compile", "setup (Ray: cluster start + plan)", "steps",
                 "finish (Ray: shutdown)", "exit")
 
 
@@ -591,7 +591,7 @@ def report_scale(result: dict[str, Any], args: argparse.Namespace) -> dict[str, 
                    "PostgreSQL CPU s (sampled)", "machine busy", "output = local + table"], table,
                   f"### PostgreSQL -> Parquet, {args.rows:,} rows (`{result['table']}`), medians of {args.reps}")
     print_failures(runs)
-    c.print_table(["backend", "extract partitions", "start", "compile", "setup (Ray: cluster start)",
+    c.print_table(["backend", "extract partitions", "start", "compile", "setup (Ray: cluster start + plan)",
                    "extract", "write (after the last extract partition)", "finish (Ray: shutdown)", "exit",
                    "one extract task", "write task"], split,
                   "Where the time goes (medians, ms, from events.jsonl)")
