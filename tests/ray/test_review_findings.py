@@ -145,3 +145,36 @@ def test_a_join_of_decimal_and_real_keys_keeps_every_match():
     u = pa.table({"k": pa.array([0.1, 2.5], pa.float32())})
     whole, buckets = _per_bucket("SELECT t.k, u.k FROM t JOIN u ON t.k = u.k", {"t": t, "u": u}, buckets=4)
     assert buckets == whole
+
+
+BAD_BY = """\
+oml_version: "0.1.0"
+name: bad-by
+steps:
+  - id: t
+    component: filesystem.parquet_extractor
+    config: {path: data/t.parquet}
+  - id: q
+    component: duckdb.processor
+    needs: [t]
+    partitions: {by: [no_such_column]}
+    config: {query: "SELECT k, count(*) AS n FROM t GROUP BY k"}
+  - id: w
+    component: filesystem.csv_writer
+    needs: [q]
+    config: {path: out/q.csv}
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="tasks.split_buckets (and run_stage's _group) raise DriverError into Ray: "
+                                       "the step_error message is Ray's traceback ('the Ray task ... was lost: "
+                                       "ray::run_stage() ... File tasks.py'), and the dependent writer is "
+                                       "'failed' instead of 'skipped'")
+def test_a_hash_key_missing_from_the_input_is_a_clear_error(tmp_path, ray_cluster):
+    ray = run_in(workspace(tmp_path / "ray", {"pipeline.yaml": BAD_BY, **_data()}), "pipeline.yaml",
+                 backend="ray", partitions=3)
+    assert ray.outcome.exit_code == 1
+    errors = {e["step_id"]: e["message"] for e in ray.named("step_error")}
+    assert set(errors) == {"q"}, errors  # the writer is skipped, not failed with Ray's text
+    assert "no_such_column" in errors["q"]
+    assert "File \"" not in errors["q"] and "ray::" not in errors["q"], errors["q"]
