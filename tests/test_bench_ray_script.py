@@ -8,9 +8,9 @@ fingerprint that must match across backends, the 1 -> 2 CPU ratio, and the proce
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -120,24 +120,33 @@ def test_scaling_compares_one_and_two_cpus(bench: ModuleType) -> None:
     assert got["best"].startswith("1 -> 2 CPUs, best configuration of each: 1.50x")
 
 
-def test_the_sampler_sees_a_child_and_its_memory(bench: ModuleType) -> None:
-    with subprocess.Popen(
-        [sys.executable, "-c", "import sys; block = bytearray(64 << 20); block[::4096] = b'x' * len(block[::4096]);"
-         "print('ready', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    ) as child:
-        try:
-            assert child.stdout is not None and child.stdout.readline().strip() == "ready"
-            with bench.TreeSampler(0.05) as sampler:
-                deadline = time.monotonic() + 30
-                while sampler.sample.rss_mb < 64 and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert child.stdin is not None
-                child.stdin.close()
-                child.wait(timeout=30)
-        finally:
-            child.kill()
-    sample = sampler.sample
-    assert sample.rss_mb >= 64 and sample.pss_mb >= 64
-    assert sample.workers_rss_mb == 0  # not a ray:: worker
-    assert sample.processes >= 1 and sample.leftovers == 0
+SAMPLER_PROBE = """
+import importlib.util, json, subprocess, sys, time
+spec = importlib.util.spec_from_file_location("bench_ray", sys.argv[1])
+bench = importlib.util.module_from_spec(spec); sys.modules[spec.name] = bench; spec.loader.exec_module(bench)
+code = ("import sys; block = bytearray(64 << 20); block[::4096] = b'x' * len(block[::4096]);"
+        "print('ready', flush=True); sys.stdin.read()")
+with subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with bench.TreeSampler(0.05) as sampler:
+            deadline = time.monotonic() + 30
+            while sampler.sample.rss_mb < 64 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            child.stdin.close()
+            child.wait(timeout=30)
+    finally:
+        child.kill()
+print(json.dumps(vars(sampler.sample)))
+"""
+
+
+def test_the_sampler_sees_a_child_and_its_memory() -> None:
+    # In a process of its own: the test session's other children (a Ray cluster) are not the probe's.
+    done = subprocess.run([sys.executable, "-c", SAMPLER_PROBE, str(REPO / "bench" / "ray.py")],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    sample = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sample["rss_mb"] >= 64 and sample["pss_mb"] >= 64
+    assert sample["workers_rss_mb"] == 0  # not a ray:: worker
+    assert sample["processes"] >= 1 and sample["leftovers"] == 0

@@ -35,7 +35,7 @@ from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.context import LocalStepContext, StepState
 from osiris.runtime.local.executor import ExecOptions, ExecResult
 from osiris.runtime.local.step import describe_error, record_completion
-from osiris.runtime.ray.plan import Capabilities, Plan, Stage, plan_stages
+from osiris.runtime.ray.plan import Capabilities, Plan, Stage, StepShape, plan_stages
 from osiris.runtime.ray.tasks import ChainResult, Failure, StepTask, TaskEnv
 from osiris.runtime.registry import DriverRegistry
 
@@ -67,6 +67,9 @@ class _Schema:
 class _StageRun:
     stage: Stage
     refs: list[Any] = field(default_factory=list)
+    """The reports' references, one per task: what the coordinator waits for and fetches."""
+    tables: list[Any] = field(default_factory=list)
+    """The output tables' references, one per task: what the next stages' tasks take."""
     partitions: list[Partition | None] = field(default_factory=list)
     done: dict[int, ChainResult] = field(default_factory=dict)
 
@@ -142,7 +145,8 @@ class _Coordinator:
         self.tokens = {s.id: _token(events.session_id, s.id) for s in manifest.steps}
         self.log = ray.remote(num_cpus=0)(RunLog).remote()
         self.remote_plan = ray.remote(tasks.plan_partitions).options(max_retries=self.retries)
-        self.remote_stage = ray.remote(tasks.run_stage).options(max_retries=self.retries, retry_exceptions=False)
+        self.remote_stage = ray.remote(tasks.run_stage).options(num_returns=2, max_retries=self.retries,
+                                                                retry_exceptions=False)
         self.remote_split = ray.remote(tasks.split_buckets)
         self.runs: dict[int, _StageRun] = {}
         self.labels: dict[tuple[str, int], str] = {}
@@ -215,6 +219,9 @@ class _Coordinator:
             if any(_stage_key(plan, s) not in self.runs for s in sources):
                 still.append(stage)
                 continue
+            if stage.shape == "hash" and not self._hash_inputs_ready(plan, stage):
+                still.append(stage)
+                continue
             unfinished = [n for n in ordering if self.states[n].status in ("pending", "waiting", "running")]
             if unfinished:
                 still.append(stage)
@@ -226,6 +233,32 @@ class _Coordinator:
                 continue
             self._submit(plan, stage, waiting)
         return still
+
+    def _hash_inputs_ready(self, plan: Plan, stage: Stage) -> bool:
+        """A hash exchange starts once its inputs are complete, so their key types are known: keys
+        of types DuckDB compares only after an implicit cast ('5' = 5, DECIMAL = REAL, timestamp
+        = timestamptz) do not hash alike, and such a step runs as one task instead."""
+        first = self.manifest.step(stage.steps[0])
+        runs = {name: self.runs[_stage_key(plan, src.step)] for name, src in first.inputs.items()}
+        if any(len(run.done) < len(run.refs) for run in runs.values()):
+            return False
+        shape = plan.shapes[first.id]
+        families = {}
+        for name, run in runs.items():
+            producer = first.inputs[name].step
+            schema = next((r.reports[producer].schema for r in run.done.values()
+                           if producer in r.reports and r.reports[producer].schema is not None), None)
+            if schema is None:
+                continue  # failed or empty: the stage is skipped or sees nothing
+            families[name] = tuple(_key_family(schema, column) for column in shape.keys.get(name, ()))
+        if len(set(families.values())) > 1 or any(None in f for f in families.values()):
+            reason = "key types differ between inputs: " + ", ".join(
+                f"{name} {'/'.join(str(x) for x in fams)}" for name, fams in sorted(families.items()))
+            plan.shapes[first.id] = StepShape(first.id, "single", reason)
+            stage.shape = "single"
+            self.events.emit("ray_replan", step_id=first.id, component=first.component, shape="single",
+                             reason=reason)
+        return True
 
     def _submit(self, plan: Plan, stage: Stage, waiting: dict[Any, tuple[int, int]]) -> None:
         key = _stage_key(plan, stage.steps[0])
@@ -246,11 +279,12 @@ class _Coordinator:
             run.partitions = partitions
             self._record_staging(stage, plan, len(partitions))
             for index, partition in enumerate(partitions):
-                ref = self.remote_stage.remote(self.env, chain, index, partition, [], self.log)
+                ref, table = self.remote_stage.remote(self.env, chain, index, partition, [], self.log)
                 run.refs.append(ref)
+                run.tables.append(table)
                 waiting[ref] = (key, index)
             return
-        inputs = {name: self.runs[_stage_key(plan, src.step)].refs for name, src in first.inputs.items()}
+        inputs = {name: self.runs[_stage_key(plan, src.step)].tables for name, src in first.inputs.items()}
         missing = [src.step for name, src in first.inputs.items() if not inputs[name]]
         if missing:  # its source never ran (a failed plan, a skipped stage)
             self._skip_stage(stage, self._origin(missing[0]))
@@ -261,7 +295,8 @@ class _Coordinator:
             groups = [([(name, 1)], [ref]) for ref in refs]
         elif stage.shape == "hash":
             buckets = self.width
-            split = {name: [self.remote_split.options(num_returns=buckets).remote(ref, shape.keys[name], buckets)
+            split = {name: [self.remote_split.options(num_returns=buckets).remote(ref, shape.keys[name], buckets,
+                                                                                  first.id)
                             for ref in refs] for name, refs in inputs.items()}
             split = {name: [parts if buckets > 1 else [parts] for parts in lists] for name, lists in split.items()}
             groups = [([(name, len(lists)) for name, lists in split.items()],
@@ -271,8 +306,9 @@ class _Coordinator:
                        [ref for refs in inputs.values() for ref in refs])]
         self._record_staging(stage, plan, len(groups))
         for index, (layout, payloads) in enumerate(groups):
-            ref = self.remote_stage.remote(self.env, chain, index, None, layout, self.log, *payloads)
+            ref, table = self.remote_stage.remote(self.env, chain, index, None, layout, self.log, *payloads)
             run.refs.append(ref)
+            run.tables.append(table)
             run.partitions.append(None)
             waiting[ref] = (key, index)
 
@@ -301,6 +337,10 @@ class _Coordinator:
             return self.ray.get(ref)
         except Exception as error:  # noqa: BLE001 - a lost worker after its retries, a cancelled task
             first = self.runs[stage_index].stage.steps[0]
+            stopped = [src.step for src in self.manifest.step(first).inputs.values()
+                       if self.states[src.step].status in ("failed", "skipped")]
+            if stopped:  # its input was lost with an upstream task: that failure is the cause
+                return ChainResult(partition, failure=Failure(upstream=self._origin(stopped[0])))
             failure = Failure(step_id=first, error=describe_error(error))
             failure.error["message"] = f"the Ray task for partition {partition} was lost: {failure.error['message']}"
             return ChainResult(partition, failure=failure)
@@ -607,6 +647,31 @@ def _is_splittable(registry: DriverRegistry, component: str) -> bool:
         return isinstance(registry.create(component), PartitionedExtractor)
     except Exception:  # noqa: BLE001
         return False
+
+
+def _key_family(schema: Any, column: str) -> str | None:
+    """The kind of value a hash key holds, as far as hashing it alike across inputs goes: integers,
+    decimals and doubles compare as DOUBLE (the exchange's normal form); a REAL, text, a date or
+    timestamp, a zoned timestamp each only with its own kind; None for a column it cannot find."""
+    import pyarrow as pa
+
+    names = {name.lower(): name for name in schema.names}
+    if column.lower() not in names:
+        return None
+    kind = schema.field(names[column.lower()]).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_float32(kind) or pa.types.is_float16(kind):
+        return "real"
+    if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind):
+        return "number"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "text"
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    if pa.types.is_date(kind):
+        return "timestamp"
+    return str(kind)
 
 
 def _token(session_id: str, step_id: str) -> str:

@@ -117,10 +117,9 @@ class Failure:
 
 @dataclass
 class ChainResult:
-    """A stage's result for one partition: its output table (None after a writer) and reports."""
+    """A stage's report for one partition (its output table is the task's second return value)."""
 
     partition: int
-    table: pa.Table | None = None
     reports: dict[str, StepReport] = field(default_factory=dict)
     failure: Failure | None = None
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -231,9 +230,14 @@ def run_stage(
     layout: Sequence[tuple[str, int]],
     log: Any,
     *payloads: Any,
-) -> ChainResult:
-    """Run `chain` on one partition; `layout` says how `payloads` group into named inputs
-    (input name, how many payloads), all of them for the chain's first step."""
+) -> tuple[ChainResult, Any]:
+    """Run `chain` on one partition; `layout` says how `payloads` (tables, or the `Failure` an
+    upstream stage returned instead) group into named inputs (input name, how many payloads),
+    all of them for the chain's first step.
+
+    Two return values (`num_returns=2`): the report, which the coordinator fetches, and the
+    output table, which only the next stages' tasks fetch (rows never travel to the coordinator);
+    a `Failure` in its place when the stage did not finish, None after a writer."""
     worker = _worker(env)
     started_at = time.monotonic()
     recorded = Recorded()
@@ -242,42 +246,49 @@ def run_stage(
     result.attempt = _attempt(log, chain[0].step.id, index, result.worker)
     result.started = recorded_now()
     _failpoint(chain[0].step.id, index, result.attempt)
-    upstream = next((p for p in payloads if isinstance(p, Failure)), None) or next(
-        (p.failure for p in payloads if isinstance(p, ChainResult) and p.failure is not None), None
-    )
+    upstream = next((p for p in payloads if isinstance(p, Failure)), None)
     if upstream is not None:
-        result.failure = Failure(upstream=upstream.step_id or upstream.upstream)
-        return result
-    inputs = _group(layout, payloads, chain[0])
+        own = upstream.step_id == chain[0].step.id  # the exchange into this step's buckets failed
+        result.failure = upstream if own else Failure(upstream=upstream.step_id or upstream.upstream)
+        return result, result.failure
     temp = Path(tempfile.mkdtemp(prefix=f"osiris-{env.session_id[-6:]}-"))
     current: pa.Table | None = None
     try:
+        inputs = _group(layout, payloads, chain[0])
         for position, task in enumerate(chain):
             step_inputs = inputs if position == 0 else {_only_input(task): _as_input(chain[position - 1], current)}
             report, current = _run_step(worker, task, step_inputs, partition if position == 0 else None,
                                         index, temp, recorded)
             result.reports[task.step.id] = report
-        result.table = current
     except _StepFailed as failed:
         result.failure = failed.failure
+    except Exception as error:  # noqa: BLE001 - inputs that cannot be read together: the first step's failure
+        result.failure = _failure(worker, chain[0].step.id, error)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
         result.events = worker.masker.mask_data(recorded.events)
         result.metrics = worker.masker.mask_data(recorded.metrics)
         result.duration_ms = int((time.monotonic() - started_at) * 1000)
         result.peak_rss_bytes = current_rss_bytes()
-    return result
+    if result.failure is not None:
+        return result, result.failure
+    return result, current
 
 
-def split_buckets(result: Any, keys: Sequence[str], buckets: int) -> Any:
-    """One upstream partition's table as `buckets` tables by a hash of `keys` (`num_returns`)."""
-    failure = result if isinstance(result, Failure) else getattr(result, "failure", None)
-    if failure is not None:
-        parts: list[Any] = [Failure(step_id=failure.step_id, upstream=failure.upstream) for _ in range(buckets)]
+def split_buckets(result: Any, keys: Sequence[str], buckets: int, step_id: str = "") -> Any:
+    """One upstream partition's table as `buckets` tables by a hash of `keys` (`num_returns`);
+    `Failure`s in their place when the upstream stage failed or the split itself fails (a key
+    the input does not have), never an exception into Ray."""
+    if isinstance(result, Failure):
+        parts: list[Any] = [Failure(step_id=result.step_id, upstream=result.upstream) for _ in range(buckets)]
     else:
         from osiris.runtime.ray.exchange import split_by_hash
 
-        parts = list(split_by_hash(_table(result), list(keys), buckets))
+        try:
+            parts = list(split_by_hash(_table(result), list(keys), buckets))
+        except Exception as error:  # noqa: BLE001 - the consuming step's failure, as data
+            info = describe_error(error)
+            parts = [Failure(step_id=step_id or None, error=info) for _ in range(buckets)]
     return tuple(parts) if buckets > 1 else parts[0]  # Ray stores one return value as is
 
 
@@ -411,8 +422,6 @@ def _as_input(previous: StepTask, table: pa.Table | None) -> TableInput:
 def _table(payload: Any) -> pa.Table:
     if isinstance(payload, pa.Table):
         return payload
-    if isinstance(payload, ChainResult) and payload.table is not None:
-        return payload.table
     raise DriverError(f"a task received {type(payload).__name__} where a table was expected")
 
 
