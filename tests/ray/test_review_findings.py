@@ -1,5 +1,6 @@
-"""Review findings on the Ray backend (issue 11): each test states the promised behaviour and is
-expected to fail until the bug it names is fixed (strict xfail, so a fix makes it pass loudly)."""
+"""Review findings on the Ray backend (issue 11): each test states the promised behaviour. Those
+marked strict xfail still fail (the reason names the bug); the unmarked ones were fixed (4dd6686)
+and stay as regression tests."""
 
 from __future__ import annotations
 
@@ -84,8 +85,6 @@ def test_self_join_through_two_names_of_one_input(tmp_path, ray_cluster):
     assert ray == local
 
 
-@pytest.mark.xfail(strict=True, reason="scope.py: a window PARTITION BY a select alias resolves to an input "
-                                       "column of that name, so the exchange fails (or hashes the wrong column)")
 def test_window_partition_by_an_alias_runs(tmp_path, ray_cluster):
     local, ray = _both(tmp_path, "SELECT k, v % 3 AS g, sum(k) OVER (PARTITION BY g) AS s FROM t",
                        '{t: "${t.df}"}')
@@ -144,8 +143,6 @@ def _join_both(tmp_path: Path, t: pa.Table, u: pa.Table) -> tuple[list, list]:
     return rows(local), rows(ray)
 
 
-@pytest.mark.xfail(strict=True, reason="exchange.py normalises text keys as VARCHAR and numbers as DOUBLE, but "
-                                       "DuckDB joins VARCHAR = BIGINT by casting the text ('01' = 1): matches lost")
 def test_a_join_of_text_and_integer_keys_keeps_every_match(tmp_path, ray_cluster):
     t = pa.table({"k": [str(i) if i % 2 else f"0{i}" for i in range(24)]})
     u = pa.table({"k": pa.array(range(24), pa.int64())})
@@ -154,8 +151,6 @@ def test_a_join_of_text_and_integer_keys_keeps_every_match(tmp_path, ray_cluster
     assert ray == local
 
 
-@pytest.mark.xfail(strict=True, reason="exchange.py casts REAL keys to DOUBLE, but DuckDB compares DECIMAL = REAL "
-                                       "in REAL precision: 0.10 (decimal) meets 0.1 (float32) only by chance")
 def test_a_join_of_decimal_and_real_keys_keeps_every_match(tmp_path, ray_cluster):
     from decimal import Decimal
 
@@ -185,10 +180,6 @@ steps:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="tasks.split_buckets (and run_stage's _group) raise DriverError into Ray: "
-                                       "the step_error message is Ray's traceback ('the Ray task ... was lost: "
-                                       "ray::run_stage() ... File tasks.py'), and the dependent writer is "
-                                       "'failed' instead of 'skipped'")
 def test_a_hash_key_missing_from_the_input_is_a_clear_error(tmp_path, ray_cluster):
     ray = run_in(workspace(tmp_path / "ray", {"pipeline.yaml": BAD_BY, **_data()}), "pipeline.yaml",
                  backend="ray", partitions=3)
