@@ -294,7 +294,7 @@ class _Coordinator:
             (name, refs), = inputs.items()
             groups = [([(name, 1)], [ref]) for ref in refs]
         elif stage.shape == "hash":
-            buckets = self.width
+            buckets = getattr(getattr(first, "partitions", None), "count", None) or self.width
             split = {name: [self.remote_split.options(num_returns=buckets).remote(ref, shape.keys[name], buckets,
                                                                                   first.id)
                             for ref in refs] for name, refs in inputs.items()}

@@ -175,7 +175,10 @@ def _shape(
     if kind == "hash":
         keys: dict[str, tuple[str, ...]] = {}
         for name, columns in result.keys.items():
-            keys.setdefault(names.get(name, name), tuple(columns))
+            input_name = names.get(name, name)
+            if keys.setdefault(input_name, tuple(columns)) != tuple(columns):
+                # one input under two names (`t` and `input_df`) joined on different columns
+                return StepShape(step.id, "single", f"{input_name} is read under two names with different keys")
         if set(keys) != set(inputs) or len({len(k) for k in keys.values()}) != 1:
             return StepShape(step.id, "single", f"no hash key for every input ({result.reason})")
         return StepShape(step.id, "hash", result.reason, keys)

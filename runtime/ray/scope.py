@@ -89,6 +89,13 @@ _NONDETERMINISTIC = {
 }
 
 
+def _clock_nodes(exp: Any) -> tuple[type, ...]:
+    """sqlglot's node types for DuckDB's local clock (`localtimestamp`, `localtime`); each task
+    would read its own time. Looked up by name: not every sqlglot release has all of them."""
+    return tuple(getattr(exp, name) for name in ("Localtimestamp", "Localtime", "CurrentDatetime")
+                 if isinstance(getattr(exp, name, None), type))
+
+
 def _select_scope(select: Any, inputs: list[str]) -> Scope:
     from sqlglot import exp
 
@@ -108,7 +115,8 @@ def _select_scope(select: Any, inputs: list[str]) -> Scope:
         if (
             isinstance(node, (exp.Rand, exp.Uuid))
             or (isinstance(node, exp.Func) and node.sql_name().lower() in _NONDETERMINISTIC)
-            or isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime))
+            or isinstance(node, (exp.CurrentTimestamp, exp.CurrentDate, exp.CurrentTime,
+                                 *_clock_nodes(exp)))
         ):
             raise _Single(f"{node.sql_name().lower()}() differs between tasks")
         if isinstance(node, exp.Anonymous):
@@ -163,11 +171,25 @@ def _tables(select: Any, inputs: list[str]) -> dict[str, str]:
         name = table.name.lower()
         if name not in by_lower:
             raise _Single(f"reads {table.name}, not an input")
+        table_alias = table.args.get("alias")
+        if table_alias is not None and table_alias.args.get("columns"):
+            raise _Single(f"{table.name} renames its columns ({table_alias.sql(dialect='duckdb')})")
         alias = (table.alias or table.name).lower()
         if alias in aliases:
             raise _Single(f"{alias} is read twice under one name")
         aliases[alias] = by_lower[name]
     return aliases
+
+
+def _plain_star(expression: Any) -> bool:
+    """`*` or `t.*` that keeps every column as it is: `* EXCLUDE (k)` or `* REPLACE (...)` may
+    drop or rewrite the key, so it does not count as holding it."""
+    from sqlglot import exp
+
+    star = expression.this if isinstance(expression, exp.Column) else expression
+    if not isinstance(star, exp.Star):
+        return False
+    return not any(star.args.get(arg) for arg in ("except", "except_", "replace", "rename"))
 
 
 def _hash_scope(
@@ -238,10 +260,7 @@ def _hash_scope(
         if not partition:
             raise _Single("a window without PARTITION BY needs all rows")
         window_cols.append([resolve(e) for e in partition])
-    star = any(
-        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star))
-        for e in select.expressions
-    )
+    star = any(_plain_star(e) for e in select.expressions)
     outputs = [resolve(e.this if isinstance(e, exp.Alias) else e) for e in select.expressions]
 
     candidates = group_cols + [p for f in pairs for pr in f for p in pr] + [c for w in window_cols for c in w]
