@@ -17,7 +17,7 @@ from osiris.runtime.driver import DriverError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["split_by_hash"]
+__all__ = ["key_family", "split_by_hash"]
 
 
 def split_by_hash(table: pa.Table, keys: Sequence[str], buckets: int) -> list[pa.Table]:
@@ -98,3 +98,28 @@ def _normalise(column: str, arrow_type: pa.DataType) -> str:
     ):
         return f"CAST({column} AS VARCHAR)"
     return column
+
+
+def key_family(schema: pa.Schema, column: str) -> str | None:
+    """The kind of value a hash key holds, as far as hashing it alike across inputs goes: integers,
+    decimals and doubles compare as DOUBLE (the exchange's normal form); a REAL, text, a date or
+    timestamp, a zoned timestamp each only with its own kind; None for a column it cannot find."""
+    import pyarrow as pa
+
+    names = {name.lower(): name for name in schema.names}
+    if column.lower() not in names:
+        return None
+    kind = schema.field(names[column.lower()]).type
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    if pa.types.is_float32(kind) or pa.types.is_float16(kind):
+        return "real"
+    if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind):
+        return "number"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "text"
+    if pa.types.is_timestamp(kind):
+        return "timestamptz" if kind.tz else "timestamp"
+    if pa.types.is_date(kind):
+        return "timestamp"
+    return str(kind)

@@ -11,7 +11,6 @@ no target has changed. Ctrl-C cancels every task and drops the staging tables.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -22,20 +21,21 @@ from typing import Any
 
 from osiris.compiler.manifest import Manifest, ManifestStep
 from osiris.compiler.path_policy import protected_files
-from osiris.runtime.connections import RuntimeConnections, step_ref
+from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.driver import (
     DriverError,
     Partition,
     PartitionedExtractor,
     PartitionHints,
     StagedWriter,
-    WriteResult,
 )
 from osiris.runtime.events import EventLog, MetricLog
-from osiris.runtime.local.context import LocalStepContext, StepState
+from osiris.runtime.local.context import StepState
 from osiris.runtime.local.executor import ExecOptions, ExecResult
 from osiris.runtime.local.step import describe_error, record_completion
+from osiris.runtime.ray.exchange import key_family
 from osiris.runtime.ray.plan import Capabilities, Plan, Stage, StepShape, plan_stages
+from osiris.runtime.ray.staging import StagedTargets
 from osiris.runtime.ray.tasks import ChainResult, Failure, StepTask, TaskEnv
 from osiris.runtime.registry import DriverRegistry
 
@@ -106,8 +106,7 @@ class RayExecutor:
             except DriverError as error:
                 return _unavailable(manifest, events, error, options, on_change)
             run = _Coordinator(ray, self.options, manifest, cfgs, events, metrics, connections, registry,
-                               cancel, options, on_change)
-            run.tmp_dir = tmp_dir
+                               cancel, options, on_change, tmp_dir)
             result = run.go()
             self.last_report = run.report
             return result
@@ -117,7 +116,7 @@ class _Coordinator:
     def __init__(self, ray: Any, ray_options: RayOptions, manifest: Manifest, cfgs: Mapping[str, dict[str, Any]],
                  events: EventLog, metrics: MetricLog, connections: RuntimeConnections, registry: DriverRegistry,
                  cancel: threading.Event, options: ExecOptions,
-                 on_change: Callable[[StepState], None] | None) -> None:
+                 on_change: Callable[[StepState], None] | None, tmp_dir: Path | None = None) -> None:
         from osiris.runtime.ray import tasks
         from osiris.runtime.ray.cluster import cluster_cpus
         from osiris.runtime.ray.runlog import RunLog
@@ -142,7 +141,9 @@ class _Coordinator:
         )
         self.states = {s.id: StepState(s.id, s.component, s.kind) for s in manifest.steps}
         self.schemas: dict[str, _Schema] = {s.id: _Schema() for s in manifest.steps}
-        self.tokens = {s.id: _token(events.session_id, s.id) for s in manifest.steps}
+        self.staged = StagedTargets(manifest, cfgs, events=events, metrics=metrics, connections=connections,
+                                    registry=registry, options=options, cancel=cancel, tmp_dir=tmp_dir)
+        self.tokens = self.staged.tokens
         self.log = ray.remote(num_cpus=0)(RunLog).remote()
         self.remote_plan = ray.remote(tasks.plan_partitions).options(max_retries=self.retries)
         self.remote_stage = ray.remote(tasks.run_stage).options(num_returns=2, max_retries=self.retries,
@@ -153,15 +154,13 @@ class _Coordinator:
         self.started_steps: set[str] = set()
         self.staged_counts: dict[str, int] = {}
         self.report: dict[str, Any] = {}
-        self.tmp_dir: Path | None = None
-        self.staging: dict[str, dict[str, Any]] = {}
 
     # -- the run -------------------------------------------------------------------------
     def go(self) -> ExecResult:
         plan = self._plan()
         self.events.emit("ray_plan", stages=plan.describe(), partitions=self.width)
         self.report = {"stages": plan.describe(), "partitions": self.width}
-        self._sweep()
+        self.staged.sweep()
         pending = list(plan.stages)
         waiting: dict[Any, tuple[int, int]] = {}
         last_drain = 0.0
@@ -250,7 +249,7 @@ class _Coordinator:
                            if producer in r.reports and r.reports[producer].schema is not None), None)
             if schema is None:
                 continue  # failed or empty: the stage is skipped or sees nothing
-            families[name] = tuple(_key_family(schema, column) for column in shape.keys.get(name, ()))
+            families[name] = tuple(key_family(schema, column) for column in shape.keys.get(name, ()))
         if len(set(families.values())) > 1 or any(None in f for f in families.values()):
             reason = "key types differ between inputs: " + ", ".join(
                 f"{name} {'/'.join(str(x) for x in fams)}" for name, fams in sorted(families.items()))
@@ -421,13 +420,10 @@ class _Coordinator:
         """Move every staged partition into the target, in one transaction, from here."""
         state = self.states[sid]
         try:
-            ctx, driver = self._local_context(sid)
-            written = driver.publish(ctx, self.tokens[sid], partitions)
-            if not isinstance(written, WriteResult):
-                raise TypeError(f"publish returned {type(written).__name__}, not a WriteResult")
+            written = self.staged.publish(state, partitions)
         except Exception as error:  # noqa: BLE001 - the step's failure, target unchanged
             self._fail(sid, Failure(step_id=sid, error=describe_error(error)))
-            self._discard(sid, partitions)
+            self.staged.discard(state, partitions)
             return
         state.rows_written, state.bytes_written = int(written.rows), int(written.bytes)
         state.target = str(written.target) or state.target
@@ -435,66 +431,10 @@ class _Coordinator:
                          rows_written=state.rows_written)
 
     def _discard(self, sid: str, partitions: int) -> None:
-        try:
-            ctx, driver = self._local_context(sid)
-            driver.discard(ctx, self.tokens[sid], partitions)
-        except Exception as error:  # noqa: BLE001 - best effort; the staging tables are named in the log
-            import logging
-
-            logging.getLogger("osiris.runtime").warning(
-                "could not drop the staging tables of step %s (token %s): %s", sid, self.tokens[sid], error)
-
-    def _local_context(self, sid: str) -> tuple[LocalStepContext, Any]:
-        step = self.manifest.step(sid)
-        return self._context_for(sid, step.component, step.family, step.connection, self.cfgs[sid], self.states[sid])
-
-    def _context_for(self, sid: str, component: str, family: str | None, connection_ref: str | None,
-                     cfg: Mapping[str, Any], state: StepState) -> tuple[LocalStepContext, Any]:
-        """A context for a driver call made here, in the coordinator (publish, discard)."""
-        ref = step_ref(family, connection_ref, self.connections)
-        connection = self.connections.resolve(ref, step_id=sid) if ref else None
-        if connection is not None:
-            connection.check_overrides(cfg)
-        ctx = LocalStepContext(
-            step_id=sid, component=component, mode="write", config=cfg, connection=connection,
-            work_dir=self.options.work_dir, temp_dir=self.tmp_dir or Path(self.options.work_dir),
-            batch_rows=self.options.batch_rows, memory_limit_bytes=self.options.step_memory_bytes, state=state,
-            events=self.events, metrics=self.metrics, cancel=self.cancel, path_roots=tuple(self.options.path_roots),
-            protected_files=tuple(self.options.protected_files),
-        )
-        return ctx, self.registry.create(component)
-
-    def _sweep(self) -> None:
-        """Drop what killed runs staged (leftovers.py)."""
-        from osiris.runtime.ray.leftovers import sweep
-
-        if self.tmp_dir is None:
-            return
-
-        def discard(entry: dict[str, Any]) -> None:
-            state = StepState(str(entry["step_id"]), str(entry["component"]), "writer")
-            ctx, driver = self._context_for(state.id, state.component, entry.get("family"), entry.get("connection"),
-                                            entry.get("cfg") or {}, state)
-            driver.discard(ctx, str(entry["token"]), int(entry["partitions"]))
-
-        swept = sweep(self.tmp_dir.parent.parent, self.tmp_dir.parent, discard)
-        if swept:
-            shown = [{k: e[k] for k in ("session", "step_id", "token")} for e in swept]
-            self.events.emit("staging_swept", staged=shown)
+        self.staged.discard(self.states[sid], partitions)
 
     def _record_staging(self, stage: Stage, plan: Plan, partitions: int) -> None:
-        """Before a stage stages anything: add its staged writers to this run's record (leftovers.py)."""
-        from osiris.runtime.ray.leftovers import record_staging
-
-        staged = [sid for sid in stage.steps if plan.shapes[sid].shape == "staged"]
-        if not staged or self.tmp_dir is None:
-            return
-        for sid in staged:
-            step = self.manifest.step(sid)
-            self.staging[sid] = {"step_id": sid, "component": step.component, "family": step.family,
-                                 "connection": step.connection, "cfg": dict(self.cfgs[sid]),
-                                 "token": self.tokens[sid], "partitions": partitions}
-        record_staging(self.tmp_dir, list(self.staging.values()))
+        self.staged.record([sid for sid in stage.steps if plan.shapes[sid].shape == "staged"], partitions)
 
     # -- events and states -----------------------------------------------------------------
     def _drain(self) -> None:
@@ -647,33 +587,3 @@ def _is_splittable(registry: DriverRegistry, component: str) -> bool:
         return isinstance(registry.create(component), PartitionedExtractor)
     except Exception:  # noqa: BLE001
         return False
-
-
-def _key_family(schema: Any, column: str) -> str | None:
-    """The kind of value a hash key holds, as far as hashing it alike across inputs goes: integers,
-    decimals and doubles compare as DOUBLE (the exchange's normal form); a REAL, text, a date or
-    timestamp, a zoned timestamp each only with its own kind; None for a column it cannot find."""
-    import pyarrow as pa
-
-    names = {name.lower(): name for name in schema.names}
-    if column.lower() not in names:
-        return None
-    kind = schema.field(names[column.lower()]).type
-    if pa.types.is_dictionary(kind):
-        kind = kind.value_type
-    if pa.types.is_float32(kind) or pa.types.is_float16(kind):
-        return "real"
-    if pa.types.is_integer(kind) or pa.types.is_decimal(kind) or pa.types.is_floating(kind):
-        return "number"
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        return "text"
-    if pa.types.is_timestamp(kind):
-        return "timestamptz" if kind.tz else "timestamp"
-    if pa.types.is_date(kind):
-        return "timestamp"
-    return str(kind)
-
-
-def _token(session_id: str, step_id: str) -> str:
-    """`[a-z0-9]{12}`, unique per run and step: names the step's staging tables."""
-    return hashlib.sha256(f"{session_id}/{step_id}".encode()).hexdigest()[:12]
