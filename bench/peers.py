@@ -1,0 +1,332 @@
+"""Peers, side by side: `osiris run` against the tools a user would pick instead, one run.
+
+    .venv/bin/python bench/peers.py [--rows 3000000] [--reps 3] [--quick] [--json FILE]
+
+On the same seeded table (N rows x 10 mixed columns, bench/_common.py) in PostgreSQL and
+MariaDB, times each path as a whole child process (wall seconds, CPU seconds, peak RSS from
+GNU time), interleaved tool by tool within each repetition, and keeps the median:
+
+  PostgreSQL -> Parquet   osiris run postgres.extractor -> parquet_writer
+                          DuckDB 1.5.5 + postgres_scanner: COPY (SELECT * FROM db.public.t) TO 'x.parquet'
+                          dlt sql_table(backend="pyarrow") and (backend="connectorx") -> filesystem, parquet
+                          floor: psql -c "\\copy (SELECT * FROM t) TO STDOUT" > /dev/null
+  MariaDB -> Parquet      osiris run mysql.extractor -> parquet_writer
+                          DuckDB 1.5.5 + mysql_scanner, dlt (pyarrow over pymysql, connectorx)
+                          floor: mariadb --quick --batch -e "SELECT * FROM t" > /dev/null
+
+Every Parquet output is verified after its run (outside the timing): row count, the exact
+Decimal sum of `amount` against the server's own sum(amount), and the type of the timestamp
+column `created` (a timestamp without time zone is expected; a string or float fails). The
+floors discard their text and are not verified.
+
+The peers live in their own virtualenv (default ~/.cache/osiris-bench/peers-venv), created on
+first use with pinned versions (PEERS_PINS), never in the project's dependencies. A peer that
+cannot be installed or loaded is reported as such and the others are measured. `--quick` is
+200,000 rows and one repetition: a smoke test of the whole harness, not a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as c  # noqa: E402
+
+PEERS_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres-scanner==1.5.5", "duckdb-extension-mysql-scanner==1.5.5",
+              "dlt[parquet]==1.31.0", "connectorx==0.4.6", "sqlalchemy==2.1.9", "psycopg2-binary==2.9.13",
+              "pymysql==1.2.4", "pyarrow==26.0.1"]
+PEERS_VENV = Path.home() / ".cache" / "osiris-bench" / "peers-venv"
+
+DUCKDB_SCRIPT = """
+import sys, duckdb, pathlib
+kind, dsn, table, out = sys.argv[1:5]
+ext = {"pg": "postgres_scanner", "my": "mysql_scanner"}[kind]
+site = pathlib.Path(duckdb.__file__).parent.parent
+found = sorted(site.glob(f"duckdb_extension_*/extensions/v{duckdb.__version__}/{ext}.duckdb_extension"))
+if not found:
+    sys.exit(f"{ext} extension for duckdb {duckdb.__version__} not installed")
+con = duckdb.connect()
+con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
+con.execute(f"LOAD '{found[0]}'")
+con.execute(f"ATTACH '{dsn}' AS db (TYPE {'postgres' if kind == 'pg' else 'mysql'}, READ_ONLY)")
+source = f"db.public.{table}" if kind == "pg" else f"db.{table}"
+con.execute(f"COPY (SELECT * FROM {source}) TO '{out}' (FORMAT parquet)")
+"""
+
+DLT_SCRIPT = """
+import sys, os
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+import dlt
+from dlt.sources.sql_database import sql_table
+url, cx_url, table, backend, out, work = sys.argv[1:7]
+kwargs = {"backend_kwargs": {"conn": cx_url}} if backend == "connectorx" else {}
+source = sql_table(credentials=url, table=table, schema="public" if url.startswith("postgresql") else None,
+                   backend=backend, **kwargs)
+pipeline = dlt.pipeline(pipeline_name="peers", pipelines_dir=work, dataset_name="peers",
+                        destination=dlt.destinations.filesystem(bucket_url=out))
+pipeline.run(source, loader_file_format="parquet")
+print(pipeline.last_trace.last_normalize_info.row_counts.get(table, 0))
+"""
+
+LABELS = {
+    "ours": "ours: osiris run",
+    "duckdb": "DuckDB 1.5.5 {ext} COPY TO parquet",
+    "dlt_pyarrow": 'dlt 1.31 sql_table(backend="pyarrow")',
+    "dlt_cx": 'dlt 1.31 sql_table(backend="connectorx")',
+    "floor": "floor: {cli}",
+}
+PATHS = {"pg": "PostgreSQL -> Parquet", "my": "MariaDB -> Parquet"}
+
+
+# --- the peers' virtualenv --------------------------------------------------------------------
+
+
+def peers_python(venv: Path) -> tuple[str | None, dict[str, str]]:
+    """The peers' python (created with PEERS_PINS when missing) and peer -> why it is unavailable."""
+    python = venv / "bin" / "python"
+    if not (venv / "installed").exists():
+        print(f"creating {venv} for the peers ({', '.join(PEERS_PINS)}) ...", file=sys.stderr, flush=True)
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS_PINS], capture_output=True, text=True)
+        if done.returncode != 0:  # one by one: keep whatever can be installed
+            print(done.stderr[-2000:], file=sys.stderr)
+            for pin in PEERS_PINS:
+                subprocess.run([str(python), "-m", "pip", "install", "-q", pin], capture_output=True)
+        (venv / "installed").write_text("\n".join(PEERS_PINS) + "\n")
+    if not python.exists():
+        return None, {"duckdb": "no virtualenv", "dlt_pyarrow": "no virtualenv", "dlt_cx": "no virtualenv"}
+    missing = {}
+    checks = {
+        "duckdb": "import duckdb, pathlib; s = pathlib.Path(duckdb.__file__).parent.parent; "
+                  "assert list(s.glob('duckdb_extension_*/extensions/*/*.duckdb_extension')), 'no extensions'",
+        "dlt_pyarrow": "import dlt, sqlalchemy, psycopg2, pymysql, pyarrow",
+        "dlt_cx": "import dlt, connectorx",
+    }
+    for peer, code in checks.items():
+        done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            missing[peer] = (done.stderr.strip().splitlines() or ["import failed"])[-1]
+    return str(python), missing
+
+
+def versions(python: str | None) -> str:
+    if not python:
+        return "peers: not installed"
+    code = ("from importlib.metadata import version as v\n"
+            "print(', '.join(f'{p} {v(p)}' for p in ('duckdb', 'dlt', 'connectorx', 'sqlalchemy', 'pymysql',"
+            " 'psycopg2-binary', 'pyarrow')))")
+    return "peers: " + subprocess.run([python, "-c", code], capture_output=True, text=True).stdout.strip()
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+def expected(table: str) -> dict[str, tuple[int, Decimal]]:
+    """Row count and exact sum(amount) as each server computes them."""
+    pg = c.pg_sql(f"SELECT count(*) || ' ' || sum(amount) FROM {table}").split()
+    my = c.mysql_sql(f"SELECT count(*), sum(amount) FROM {table}").split()
+    return {"pg": (int(pg[0]), Decimal(pg[1])), "my": (int(my[0]), Decimal(my[1]))}
+
+
+def verify(out: Path, want: tuple[int, Decimal]) -> dict[str, object]:
+    """Rows, exact Decimal sum of `amount`, and the Parquet type of `created`, `amount` of an output."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    import pyarrow.types as pt
+
+    files = [out] if out.is_file() else sorted(p for p in out.rglob("*.parquet") if "_dlt" not in p.name)
+    if not files:
+        return {"ok": False, "why": "no parquet output"}
+    data = ds.dataset([str(f) for f in files], format="parquet")
+    schema = data.schema
+    rows = data.count_rows()
+    amount_type, created_type = schema.field("amount").type, schema.field("created").type
+    column = data.to_table(columns=["amount"]).column("amount")
+    if pt.is_decimal(amount_type):
+        total = pc.sum(column).as_py()
+    else:  # a float cannot hold cents exactly: sum it as Decimal of its repr, it should still fail loudly
+        total = sum((Decimal(repr(x)) for x in column.to_pylist() if x is not None), Decimal(0))
+    problems = []
+    if rows != want[0]:
+        problems.append(f"{rows} rows, expected {want[0]}")
+    if total != want[1]:
+        problems.append(f"sum(amount) {total}, expected {want[1]}")
+    if not pt.is_decimal(amount_type):
+        problems.append(f"amount is {amount_type}, not a decimal")
+    if not pt.is_timestamp(created_type) or created_type.tz is not None:
+        problems.append(f"created is {created_type}, not a timestamp without time zone")
+    return {"ok": not problems, "why": "; ".join(problems), "rows": rows, "sum": str(total),
+            "amount_type": str(amount_type), "created_type": str(created_type)}
+
+
+# --- the measured paths -----------------------------------------------------------------------
+
+
+def paths_for(rows: int, table: str, work: Path, python: str | None, missing: dict[str, str],
+              only: list[str]) -> dict[str, dict[str, tuple]]:
+    """path -> tool -> (measure, output path or None); a tool's output is removed before each run."""
+    password = f":{c.MY['password']}" if c.MY["password"] else ""
+    my_plain = f"{c.MY['user']}{password}@{c.MY['host']}:{c.MY['port']}/{c.DB}"
+    urls = {
+        "pg": (c.PG_DSN, c.PG_DSN.replace("postgresql://", "postgresql+psycopg2://"),
+               f"host=127.0.0.1 port=5432 dbname={c.DB} user=postgres"),
+        "my": (f"mysql://{my_plain}", f"mysql+pymysql://{my_plain}",
+               f"host={c.MY['host']} port={c.MY['port']} user={c.MY['user']} database={c.DB}"
+               + (f" password={c.MY['password']}" if c.MY["password"] else "")),
+    }
+    select = f"SELECT * FROM {table}"
+    floors = {
+        "pg": lambda: c.run(c.psql_argv("-c", f"\\copy ({select}) TO STDOUT"), stdout=os.devnull),
+        "my": lambda: c.run(c.mariadb_argv() + ["-e", select], stdout=os.devnull),
+    }
+    component = {"pg": "postgres.extractor", "my": "mysql.extractor"}
+    paths: dict[str, dict[str, tuple]] = {}
+    for key in [k for k in PATHS if not only or k in only]:
+        plain, alchemy, duck = urls[key]
+        out = work / f"out_{key}"
+        sink = out / "ours.parquet"
+        pipe = c.pipeline(work, f"{key}_to_parquet", [
+            ("extract", component[key], "read", {"table": table}),
+            ("write", "filesystem.parquet_writer", "write", {"path": str(sink)})])
+        tools: dict[str, tuple] = {"ours": (lambda p=pipe: c.osiris_run(p, work, rows), sink)}
+        if "duckdb" not in missing:
+            target = out / "duckdb.parquet"
+            tools["duckdb"] = (lambda k=key, d=duck, t=target: c.run(
+                [python, "-c", DUCKDB_SCRIPT, k, d, table, str(t)]), target)
+        for tool, backend in (("dlt_pyarrow", "pyarrow"), ("dlt_cx", "connectorx")):
+            if tool not in missing:
+                target = out / tool
+                tools[tool] = (lambda b=backend, a=alchemy, p=plain, t=target: c.run(
+                    [python, "-c", DLT_SCRIPT, a, p, table, b, str(t), str(work / "dlt")]), target)
+        tools["floor"] = (floors[key], None)
+        paths[key] = tools
+    return paths
+
+
+def measure_all(paths: dict, reps: int, want: dict) -> dict[str, dict[str, dict]]:
+    runs: dict[str, dict[str, list]] = {key: {tool: [] for tool in tools} for key, tools in paths.items()}
+    checks: dict[str, dict[str, list]] = {key: {tool: [] for tool in tools} for key, tools in paths.items()}
+    for rep in range(reps):
+        print(f"repetition {rep + 1}/{reps}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+        for key, tools in paths.items():
+            for tool, (measure, out) in tools.items():
+                if out is not None:
+                    shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    result = measure()
+                except SystemExit as failed:  # one peer failing does not stop the others
+                    print(f"{key} {tool} failed: {str(failed)[-600:]}", file=sys.stderr, flush=True)
+                    checks[key][tool].append({"ok": False, "why": "run failed: " + str(failed).splitlines()[-1][:200]})
+                    continue
+                runs[key][tool].append(result)
+                print(f"  {key} {tool}: {result.seconds:.2f} s, {result.rss_mb:.0f} MB", file=sys.stderr, flush=True)
+                if out is not None:
+                    checks[key][tool].append(verify(out, want[key]))
+    summary: dict[str, dict[str, dict]] = {}
+    for key, tools in runs.items():
+        summary[key] = {}
+        for tool, found in tools.items():
+            verdicts = checks[key][tool]
+            entry: dict[str, object] = {"runs": len(found), "seconds": [round(r.seconds, 3) for r in found],
+                                        "checks": verdicts}
+            if found:
+                entry |= {"median_s": statistics.median(r.seconds for r in found),
+                          "median_cpu_s": statistics.median(r.cpu_s for r in found),
+                          "peak_rss_mb": max(r.rss_mb for r in found)}
+            summary[key][tool] = entry
+    return summary
+
+
+def verdict(entry: dict) -> str:
+    checks = entry["checks"]
+    if not checks:
+        return "not verified (discarded)"
+    bad = [ch for ch in checks if not ch["ok"]]
+    if bad:
+        return f"FAILED: {bad[0]['why']}"
+    first = checks[0]
+    return f"{first['rows']:,} rows, sum exact, created {first['created_type']}, amount {first['amount_type']}"
+
+
+def report(rows: int, summary: dict, missing: dict[str, str], labels: dict) -> None:
+    table = []
+    for key, tools in summary.items():
+        ours = tools["ours"].get("median_s")
+        for tool, entry in tools.items():
+            median = entry.get("median_s")
+            if median is None:
+                table.append([PATHS[key], labels[key][tool], "failed", "", "", "", "", verdict(entry)])
+                continue
+            if tool == "ours" or not ours:
+                versus = ""
+            elif median >= ours:
+                versus = f"{median / ours:.2f}x faster"
+            else:
+                versus = f"**{ours / median:.2f}x slower**"
+            table.append([PATHS[key], labels[key][tool], f"{median:.2f}",
+                          f"{median / ours:.2f}" if ours else "", f"{entry['peak_rss_mb']:,.0f} MB",
+                          f"{entry['median_cpu_s']:.1f}", versus, verdict(entry)])
+        for tool, why in missing.items():
+            table.append([PATHS[key], labels[key].get(tool, tool), "not installed", "", "", "", "", why])
+    c.print_table(["path", "tool", "median s", "its s / ours", "peak RSS", "CPU s", "ours vs it", "output"],
+                  table, f"### {rows:,} rows x 10 columns, whole processes, medians")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=3_000_000, help="table size (default 3,000,000)")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions, interleaved; the median counts")
+    parser.add_argument("--quick", action="store_true", help="200,000 rows, 1 repetition (a smoke test)")
+    parser.add_argument("--only", action="append", default=[], choices=sorted(PATHS), help="only these paths")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "osiris-bench")
+    parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' own virtualenv")
+    args = parser.parse_args()
+    if args.quick:
+        args.rows, args.reps = 200_000, 1
+    python, missing = peers_python(args.peers_venv)
+    line = (f"# bench/peers.py --rows {args.rows} --reps {args.reps}"
+            + (" --only " + " --only ".join(args.only) if args.only else ""))
+    print(line + "\n")
+    print(f"machine: {c.machine_line()}; Postgres and MariaDB on loopback")
+    print(versions(python))
+    for peer, why in missing.items():
+        print(f"NOT INSTALLED: {peer}: {why}")
+    labels = {key: {tool: text.format(ext="postgres_scanner" if key == "pg" else "mysql_scanner",
+                                      cli='psql \\copy (SELECT ...) TO STDOUT > /dev/null' if key == "pg"
+                                      else "mariadb --quick --batch -e 'SELECT ...' > /dev/null")
+                    for tool, text in LABELS.items()} for key in PATHS}
+    warm = c.ensure_seeded(c.ensure_files(args.data_dir, 1000), 1000)
+    table = c.ensure_seeded(c.ensure_files(args.data_dir, args.rows), args.rows)
+    with tempfile.TemporaryDirectory(prefix="osiris-bench-peers-") as tmp:
+        work = Path(tmp)
+        c.connections_file(work)
+        # one untimed run of every tool on 1,000 rows: bytecode, extensions and OS caches warm
+        measure_all(paths_for(1000, warm, work, python, missing, args.only), 1, expected(warm))
+        summary = measure_all(paths_for(args.rows, table, work, python, missing, args.only), args.reps,
+                              expected(table))
+    report(args.rows, summary, missing, labels)
+    print(f"\nmachine at the end: {c.machine_line()}")
+    if args.json:
+        args.json.write_text(json.dumps({"command": line.removeprefix("# "), "rows": args.rows, "reps": args.reps,
+                                         "machine": c.machine_line(), "peers": versions(python),
+                                         "not_installed": missing, "results": summary}, indent=2, default=str))
+    failed = any(not ch["ok"] for tools in summary.values() for e in tools.values() for ch in e["checks"])
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
