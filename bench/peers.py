@@ -13,11 +13,18 @@ GNU time), interleaved tool by tool within each repetition, and keeps the median
   MariaDB -> Parquet      osiris run mysql.extractor -> parquet_writer
                           DuckDB 1.5.5 + mysql_scanner, dlt (pyarrow over pymysql, connectorx)
                           floor: mariadb --quick --batch -e "SELECT * FROM t" > /dev/null
+  Parquet -> PostgreSQL   osiris run parquet_extractor -> postgres.writer (append)    [--only pg_load]
+                          DuckDB postgres_scanner: INSERT INTO db.public.t SELECT * FROM read_parquet(...)
+                          floor: psql -c "\\copy t FROM 'data.csv' CSV HEADER"
+  Parquet -> MariaDB      osiris run parquet_extractor -> mysql.writer (load_data)    [--only my_load]
+                          DuckDB mysql_scanner INSERT ... SELECT; floor: LOAD DATA LOCAL INFILE of a ready TSV
 
 Every Parquet output is verified after its run (outside the timing): row count, the exact
 Decimal sum of `amount` against the server's own sum(amount), and the type of the timestamp
 column `created` (a timestamp without time zone is expected; a string or float fails). The
-floors discard their text and are not verified.
+extraction floors discard their text and are not verified. The loads run only when named with
+--only; each targets an empty table with the seeded DDL, checked after the run (row count,
+exact sum(amount), the column type of `created`).
 
 The peers live in their own virtualenv (default ~/.cache/osiris-bench/peers-venv), created on
 first use with pinned versions (PEERS_PINS), never in the project's dependencies. A peer that
@@ -63,6 +70,22 @@ source = f"db.public.{table}" if kind == "pg" else f"db.{table}"
 con.execute(f"COPY (SELECT * FROM {source}) TO '{out}' (FORMAT parquet)")
 """
 
+DUCKDB_LOAD_SCRIPT = """
+import sys, duckdb, pathlib
+kind, dsn, table, source = sys.argv[1:5]
+ext = {"pg": "postgres_scanner", "my": "mysql_scanner"}[kind]
+site = pathlib.Path(duckdb.__file__).parent.parent
+found = sorted(site.glob(f"duckdb_extension_*/extensions/v{duckdb.__version__}/{ext}.duckdb_extension"))
+if not found:
+    sys.exit(f"{ext} extension for duckdb {duckdb.__version__} not installed")
+con = duckdb.connect()
+con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
+con.execute(f"LOAD '{found[0]}'")
+con.execute(f"ATTACH '{dsn}' AS db (TYPE {'postgres' if kind == 'pg' else 'mysql'})")
+target = f"db.public.{table}" if kind == "pg" else f"db.{table}"
+con.execute(f"INSERT INTO {target} SELECT * FROM read_parquet('{source}')")
+"""
+
 DLT_SCRIPT = """
 import sys, os
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -85,7 +108,9 @@ LABELS = {
     "dlt_cx": 'dlt 1.31 sql_table(backend="connectorx")',
     "floor": "floor: {cli}",
 }
-PATHS = {"pg": "PostgreSQL -> Parquet", "my": "MariaDB -> Parquet"}
+PATHS = {"pg": "PostgreSQL -> Parquet", "my": "MariaDB -> Parquet",
+         "pg_load": "Parquet -> PostgreSQL", "my_load": "Parquet -> MariaDB"}
+LOAD_TABLE = {"pg_load": "peers_load_pg", "my_load": "peers_load_my"}
 
 
 # --- the peers' virtualenv --------------------------------------------------------------------
@@ -137,7 +162,54 @@ def expected(table: str) -> dict[str, tuple[int, Decimal]]:
     """Row count and exact sum(amount) as each server computes them."""
     pg = c.pg_sql(f"SELECT count(*) || ' ' || sum(amount) FROM {table}").split()
     my = c.mysql_sql(f"SELECT count(*), sum(amount) FROM {table}").split()
-    return {"pg": (int(pg[0]), Decimal(pg[1])), "my": (int(my[0]), Decimal(my[1]))}
+    # the Parquet file the loads read holds the same generated rows as both tables
+    return {"pg": (int(pg[0]), Decimal(pg[1])), "my": (int(my[0]), Decimal(my[1])),
+            "pg_load": (int(pg[0]), Decimal(pg[1])), "my_load": (int(pg[0]), Decimal(pg[1]))}
+
+
+class ParquetOut:
+    """A tool's Parquet output: removed before each run, verified after it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def prepare(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True) if self.path.is_dir() else self.path.unlink(missing_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def check(self, want: tuple[int, Decimal]) -> dict[str, object]:
+        return verify(self.path, want)
+
+
+class TableOut:
+    """A load's target table: recreated empty with the seeded DDL before each run, summed after it."""
+
+    def __init__(self, key: str) -> None:
+        self.key, self.table = key, LOAD_TABLE[key]
+
+    def prepare(self) -> None:
+        if self.key == "pg_load":
+            c.pg_sql(f"DROP TABLE IF EXISTS {self.table}; CREATE TABLE {self.table} ({c.PG_COLUMNS})")
+        else:
+            c.mysql_sql(f"DROP TABLE IF EXISTS {self.table}; CREATE TABLE {self.table} ({c.MY_COLUMNS})")
+
+    def check(self, want: tuple[int, Decimal]) -> dict[str, object]:
+        if self.key == "pg_load":
+            rows, total = c.pg_sql(f"SELECT count(*) || ' ' || coalesce(sum(amount), 0) FROM {self.table}").split()
+            created = c.pg_sql(f"SELECT data_type FROM information_schema.columns WHERE table_name = '{self.table}' "
+                               "AND column_name = 'created'")
+        else:
+            rows, total = c.mysql_sql(f"SELECT count(*), coalesce(sum(amount), 0) FROM {self.table}").split()
+            created = c.mysql_sql(f"SELECT data_type FROM information_schema.columns WHERE table_schema = '{c.DB}' "
+                                  f"AND table_name = '{self.table}' AND column_name = 'created'")
+        problems = []
+        if int(rows) != want[0]:
+            problems.append(f"{rows} rows, expected {want[0]}")
+        if Decimal(total) != want[1]:
+            problems.append(f"sum(amount) {total}, expected {want[1]}")
+        return {"ok": not problems, "why": "; ".join(problems), "rows": int(rows), "sum": total,
+                "amount_type": "numeric(12,2)" if self.key == "pg_load" else "DECIMAL(12,2)",
+                "created_type": created}
 
 
 def verify(out: Path, want: tuple[int, Decimal]) -> dict[str, object]:
@@ -174,9 +246,9 @@ def verify(out: Path, want: tuple[int, Decimal]) -> dict[str, object]:
 # --- the measured paths -----------------------------------------------------------------------
 
 
-def paths_for(rows: int, table: str, work: Path, python: str | None, missing: dict[str, str],
-              only: list[str]) -> dict[str, dict[str, tuple]]:
-    """path -> tool -> (measure, output path or None); a tool's output is removed before each run."""
+def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, python: str | None,
+              missing: dict[str, str], only: list[str]) -> dict[str, dict[str, tuple]]:
+    """path -> tool -> (measure, its output: prepared before each run, checked after, or None)."""
     password = f":{c.MY['password']}" if c.MY["password"] else ""
     my_plain = f"{c.MY['user']}{password}@{c.MY['host']}:{c.MY['port']}/{c.DB}"
     urls = {
@@ -193,48 +265,66 @@ def paths_for(rows: int, table: str, work: Path, python: str | None, missing: di
     }
     component = {"pg": "postgres.extractor", "my": "mysql.extractor"}
     paths: dict[str, dict[str, tuple]] = {}
-    for key in [k for k in PATHS if not only or k in only]:
+    for key in [k for k in ("pg", "my") if not only or k in only]:
         plain, alchemy, duck = urls[key]
         out = work / f"out_{key}"
         sink = out / "ours.parquet"
         pipe = c.pipeline(work, f"{key}_to_parquet", [
             ("extract", component[key], "read", {"table": table}),
             ("write", "filesystem.parquet_writer", "write", {"path": str(sink)})])
-        tools: dict[str, tuple] = {"ours": (lambda p=pipe: c.osiris_run(p, work, rows), sink)}
+        tools: dict[str, tuple] = {"ours": (lambda p=pipe: c.osiris_run(p, work, rows), ParquetOut(sink))}
         if "duckdb" not in missing:
             target = out / "duckdb.parquet"
             tools["duckdb"] = (lambda k=key, d=duck, t=target: c.run(
-                [python, "-c", DUCKDB_SCRIPT, k, d, table, str(t)]), target)
+                [python, "-c", DUCKDB_SCRIPT, k, d, table, str(t)]), ParquetOut(target))
         for tool, backend in (("dlt_pyarrow", "pyarrow"), ("dlt_cx", "connectorx")):
             if tool not in missing:
                 target = out / tool
                 tools[tool] = (lambda b=backend, a=alchemy, p=plain, t=target: c.run(
-                    [python, "-c", DLT_SCRIPT, a, p, table, b, str(t), str(work / "dlt")]), target)
+                    [python, "-c", DLT_SCRIPT, a, p, table, b, str(t), str(work / "dlt")]), ParquetOut(target))
         tools["floor"] = (floors[key], None)
+        paths[key] = tools
+    source = ("extract", "filesystem.parquet_extractor", "read", {"path": str(files["parquet"])})
+    writers = {"pg_load": ("postgres.writer", {"write_mode": "append"}),
+               "my_load": ("mysql.writer", {"write_mode": "append", "load_method": "load_data"})}
+    load_floors = {
+        "pg_load": lambda: c.run(c.psql_argv("-c", f"\\copy {LOAD_TABLE['pg_load']} FROM '{files['csv']}' CSV HEADER")),
+        "my_load": lambda: c.run(c.mariadb_argv("--local-infile=1") + [
+            "-e", f"LOAD DATA LOCAL INFILE '{files['tsv']}' INTO TABLE {LOAD_TABLE['my_load']}"]),
+    }
+    for key in [k for k in ("pg_load", "my_load") if k in only]:  # loads only when asked: --only pg_load
+        writer, config = writers[key]
+        pipe = c.pipeline(work, f"parquet_to_{key}", [
+            source, ("write", writer, "write", {"table": LOAD_TABLE[key], **config})])
+        tools = {"ours": (lambda p=pipe: c.osiris_run(p, work, rows), TableOut(key))}
+        if "duckdb" not in missing:
+            kind = key.removesuffix("_load")
+            tools["duckdb"] = (lambda k=kind, d=urls[kind][2], t=LOAD_TABLE[key]: c.run(
+                [python, "-c", DUCKDB_LOAD_SCRIPT, k, d, t, str(files["parquet"])]), TableOut(key))
+        tools["floor"] = (load_floors[key], TableOut(key))
         paths[key] = tools
     return paths
 
 
-def measure_all(paths: dict, reps: int, want: dict) -> dict[str, dict[str, dict]]:
+def measure_all(paths: dict, reps: int, want: dict, label: str = "repetition") -> dict[str, dict[str, dict]]:
     runs: dict[str, dict[str, list]] = {key: {tool: [] for tool in tools} for key, tools in paths.items()}
     checks: dict[str, dict[str, list]] = {key: {tool: [] for tool in tools} for key, tools in paths.items()}
     for rep in range(reps):
-        print(f"repetition {rep + 1}/{reps}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+        print(f"{label} {rep + 1}/{reps}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
         for key, tools in paths.items():
             for tool, (measure, out) in tools.items():
                 if out is not None:
-                    shutil.rmtree(out, ignore_errors=True) if out.is_dir() else out.unlink(missing_ok=True)
-                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.prepare()
                 try:
                     result = measure()
                 except SystemExit as failed:  # one peer failing does not stop the others
                     print(f"{key} {tool} failed: {str(failed)[-600:]}", file=sys.stderr, flush=True)
-                    checks[key][tool].append({"ok": False, "why": "run failed: " + str(failed).splitlines()[-1][:200]})
+                    checks[key][tool].append({"ok": False, "why": "run failed: " + reason(str(failed))})
                     continue
                 runs[key][tool].append(result)
                 print(f"  {key} {tool}: {result.seconds:.2f} s, {result.rss_mb:.0f} MB", file=sys.stderr, flush=True)
                 if out is not None:
-                    checks[key][tool].append(verify(out, want[key]))
+                    checks[key][tool].append(out.check(want[key]))
     summary: dict[str, dict[str, dict]] = {}
     for key, tools in runs.items():
         summary[key] = {}
@@ -248,6 +338,16 @@ def measure_all(paths: dict, reps: int, want: dict) -> dict[str, dict[str, dict]
                           "peak_rss_mb": max(r.rss_mb for r in found)}
             summary[key][tool] = entry
     return summary
+
+
+def reason(message: str) -> str:
+    """The telling line of a failed child's stderr (an exception or a schema mismatch), not its last."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for marker in ("does not match", "Error", "Exception"):
+        found = [line for line in lines if marker in line]
+        if found:
+            return found[-1 if marker != "does not match" else 0][:200]
+    return (lines or ["unknown"])[-1][:200]
 
 
 def verdict(entry: dict) -> str:
@@ -279,7 +379,7 @@ def report(rows: int, summary: dict, missing: dict[str, str], labels: dict) -> N
             table.append([PATHS[key], labels[key][tool], f"{median:.2f}",
                           f"{median / ours:.2f}" if ours else "", f"{entry['peak_rss_mb']:,.0f} MB",
                           f"{entry['median_cpu_s']:.1f}", versus, verdict(entry)])
-        for tool, why in missing.items():
+        for tool, why in [(t, w) for t, w in missing.items() if t in labels[key]]:
             table.append([PATHS[key], labels[key].get(tool, tool), "not installed", "", "", "", "", why])
     c.print_table(["path", "tool", "median s", "its s / ours", "peak RSS", "CPU s", "ours vs it", "output"],
                   table, f"### {rows:,} rows x 10 columns, whole processes, medians")
@@ -308,15 +408,24 @@ def main() -> None:
     labels = {key: {tool: text.format(ext="postgres_scanner" if key == "pg" else "mysql_scanner",
                                       cli='psql \\copy (SELECT ...) TO STDOUT > /dev/null' if key == "pg"
                                       else "mariadb --quick --batch -e 'SELECT ...' > /dev/null")
-                    for tool, text in LABELS.items()} for key in PATHS}
-    warm = c.ensure_seeded(c.ensure_files(args.data_dir, 1000), 1000)
-    table = c.ensure_seeded(c.ensure_files(args.data_dir, args.rows), args.rows)
+                    for tool, text in LABELS.items()} for key in ("pg", "my")}
+    labels["pg_load"] = {"ours": "ours: osiris run (postgres.writer append)",
+                         "duckdb": "DuckDB 1.5.5 postgres_scanner INSERT ... SELECT * FROM read_parquet",
+                         "floor": "floor: psql \\copy t FROM 'data.csv' CSV HEADER"}
+    labels["my_load"] = {"ours": "ours: osiris run (mysql.writer load_data)",
+                         "duckdb": "DuckDB 1.5.5 mysql_scanner INSERT ... SELECT * FROM read_parquet",
+                         "floor": "floor: mariadb LOAD DATA LOCAL INFILE 'data.tsv' (ready TSV)"}
+    warm_files = c.ensure_files(args.data_dir, 1000)
+    warm = c.ensure_seeded(warm_files, 1000)
+    files = c.ensure_files(args.data_dir, args.rows)
+    table = c.ensure_seeded(files, args.rows)
     with tempfile.TemporaryDirectory(prefix="osiris-bench-peers-") as tmp:
         work = Path(tmp)
-        c.connections_file(work)
+        connections = c.connections_file(work)  # the loads read the cached Parquet file outside the work dir
+        connections.write_text(f"filesystem:\n  roots: [{json.dumps(str(args.data_dir))}]\n" + connections.read_text())
         # one untimed run of every tool on 1,000 rows: bytecode, extensions and OS caches warm
-        measure_all(paths_for(1000, warm, work, python, missing, args.only), 1, expected(warm))
-        summary = measure_all(paths_for(args.rows, table, work, python, missing, args.only), args.reps,
+        measure_all(paths_for(1000, warm, warm_files, work, python, missing, args.only), 1, expected(warm), "warm-up")
+        summary = measure_all(paths_for(args.rows, table, files, work, python, missing, args.only), args.reps,
                               expected(table))
     report(args.rows, summary, missing, labels)
     print(f"\nmachine at the end: {c.machine_line()}")
