@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from osiris.runtime.argtypes import whole_number
+
 __all__ = ["add_ray_arguments", "ray_executor_from_args"]
 
 MAX_PARTITIONS = 1024
@@ -22,24 +24,11 @@ def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ray-address", metavar="ADDR",
                        help="join this Ray cluster (also RAY_ADDRESS, osiris.yaml ray.address); default: "
                             "start a local one")
-    group.add_argument("--partitions", type=_whole(1, MAX_PARTITIONS), metavar="N",
+    group.add_argument("--partitions", type=whole_number(1, MAX_PARTITIONS), metavar="N",
                        help="partitions per splittable source and buckets per hash exchange "
                             "(default: the cluster's CPUs; a step's `partitions:` wins)")
-    group.add_argument("--ray-cpus", type=_whole(1, 1024), metavar="N",
+    group.add_argument("--ray-cpus", type=whole_number(1, 1024), metavar="N",
                        help="CPUs of the local Ray cluster (default: all of this machine's)")
-
-
-def _whole(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip(), 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
-        return value
-
-    return parse
 
 
 def ray_executor_from_args(args: argparse.Namespace) -> Any:

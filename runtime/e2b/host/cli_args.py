@@ -10,6 +10,10 @@ import argparse
 import sys
 from typing import Any
 
+from osiris.runtime.argtypes import (
+    whole_number,  # the bounds repeat options.MAX_TIMEOUT_S / MAX_CPU (tests/e2b/test_options.py)
+)
+
 __all__ = ["add_e2b_arguments", "executor_from_args"]
 
 
@@ -18,12 +22,12 @@ def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--e2b", action="store_true", help="run in an E2B sandbox (API key from E2B_API_KEY)")
     group.add_argument(
         "--e2b-timeout",
-        type=_whole(1, 86_400),
+        type=whole_number(1, 86_400),
         metavar="S",
         help="sandbox lifetime in seconds, 1-86400 (default 600)",
     )
     group.add_argument(
-        "--e2b-cpu", type=_whole(1, 64), metavar="N", help="require at least N CPUs in the sandbox (1-64)"
+        "--e2b-cpu", type=whole_number(1, 64), metavar="N", help="require at least N CPUs in the sandbox (1-64)"
     )
     group.add_argument("--e2b-template", metavar="NAME", help="E2B template (default: E2B's base image)")
     group.add_argument("--e2b-keep", action="store_true", help="leave the sandbox up after the run")
@@ -39,25 +43,6 @@ def add_e2b_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("e2b", "local"),
         help="e2b (default) or local: a worker process in a temporary directory (also OSIRIS_E2B_TRANSPORT=local)",
     )
-
-
-def _whole(low: int, high: int) -> Any:
-    """An argparse type: a whole number in [low, high]; anything else (1e38, -5, nan) is a usage error.
-
-    The bounds repeat runtime.e2b.host.options.MAX_TIMEOUT_S / MAX_CPU (this module stays import-light;
-    tests/e2b/test_options.py checks they agree), and E2BOptions checks them again.
-    """
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip(), 10)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
-        return value
-
-    return parse
 
 
 def executor_from_args(args: argparse.Namespace) -> Any:
