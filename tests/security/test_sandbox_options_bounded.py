@@ -55,10 +55,10 @@ def test_absurd_cpu_counts_are_usage_errors(value, capsys):
 
 
 def test_cli_and_options_share_their_bounds():
-    parser_timeout = cli_args._whole(1, MAX_TIMEOUT_S)
+    parser_timeout = cli_args.whole_number(1, MAX_TIMEOUT_S)
     assert parser_timeout(str(MAX_TIMEOUT_S)) == MAX_TIMEOUT_S
     source = cli_args.__loader__.get_source(cli_args.__name__)  # type: ignore[union-attr]
-    assert f"_whole(1, {MAX_TIMEOUT_S:_})" in source and f"_whole(1, {MAX_CPU})" in source
+    assert f"whole_number(1, {MAX_TIMEOUT_S:_})" in source and f"whole_number(1, {MAX_CPU})" in source
 
 
 @pytest.mark.parametrize(
