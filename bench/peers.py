@@ -385,18 +385,34 @@ def report(rows: int, summary: dict, missing: dict[str, str], labels: dict) -> N
                   table, f"### {rows:,} rows x 10 columns, whole processes, medians")
 
 
-def main() -> None:
+def positive(text: str) -> int:
+    """A whole number of at least 1 (rows, repetitions)."""
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is less than 1")
+    return value
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=3_000_000, help="table size (default 3,000,000)")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions, interleaved; the median counts")
+    parser.add_argument("--rows", type=positive, default=3_000_000, help="table size (default 3,000,000)")
+    parser.add_argument("--reps", type=positive, default=3, help="repetitions, interleaved; the median counts")
     parser.add_argument("--quick", action="store_true", help="200,000 rows, 1 repetition (a smoke test)")
     parser.add_argument("--only", action="append", default=[], choices=sorted(PATHS), help="only these paths")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "osiris-bench")
     parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' own virtualenv")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.reps = 200_000, 1
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     python, missing = peers_python(args.peers_venv)
     line = (f"# bench/peers.py --rows {args.rows} --reps {args.reps}"
             + (" --only " + " --only ".join(args.only) if args.only else ""))
