@@ -22,6 +22,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ROWS = [(1, Decimal("10.25")), (2, Decimal("-3.10")), (3, None)]
 WANT = (3, Decimal("7.15"))
+CENTS = pa.decimal128(12, 2)
+NAIVE_US = pa.timestamp("us")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def bench() -> ModuleType:
     return module
 
 
-def _parquet(path: Path, *, amount: pa.DataType = pa.decimal128(12, 2), created: pa.DataType = pa.timestamp("us"),
+def _parquet(path: Path, *, amount: pa.DataType = CENTS, created: pa.DataType = NAIVE_US,
              rows: list = ROWS) -> Path:
     amounts = [None if a is None else (float(a) if pa.types.is_floating(amount) else a) for _, a in rows]
     stamps = [1_700_000_000_000_000 + i for i in range(len(rows))]
