@@ -10,6 +10,11 @@ A step's host/port/database/user apply only where the alias allows them
 it. `sslmode` is always explicit (the alias's, else the dsn's, else `prefer`): libpq's
 environment (PGSSLMODE) does not decide it, and a remote host without guaranteed TLS is
 reported once per run (`drivers.common.transport`).
+
+The conninfo string is written here (`_emit`, libpq's documented key='value' quoting) and a
+`dsn` is read by libpq's own parser (psycopg's `conninfo_to_dict`, imported only then): psycopg
+costs ~65 ms of start-up that a run whose connections have no `dsn` does not pay.
+tests/drivers/test_postgres_conninfo_matches_libpq.py proves the two agree.
 """
 
 from __future__ import annotations
@@ -18,9 +23,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from osiris.drivers.common.transport import is_local, note_transport
 from osiris.runtime.driver import DriverError, ResolvedConnection
@@ -67,9 +69,8 @@ class PgParams:
 
     def with_timeout(self, seconds: float) -> PgParams:
         timeout = max(1, int(seconds + 0.999))
-        return PgParams(
-            make_conninfo(self.conninfo, connect_timeout=timeout), self.schema, self.label, self.secrets
-        )
+        # libpq keeps the last value of a keyword given twice
+        return PgParams(f"{self.conninfo} connect_timeout={timeout}", self.schema, self.label, self.secrets)
 
 
 def params_from(
@@ -87,7 +88,7 @@ def params_from(
     dsn = fields.get("dsn") or ""
     _refuse_unescaped_userinfo(str(dsn), connection.ref)
     try:
-        parsed = conninfo_to_dict(dsn) if dsn else {}
+        parsed = _parse_dsn(dsn) if dsn else {}
     except Exception:  # noqa: BLE001 - the parser's message would echo the secret dsn
         raise DriverError(
             f"{connection.ref}: `dsn` is not a valid PostgreSQL connection string",
@@ -119,8 +120,7 @@ def params_from(
     if "connect_timeout" not in parsed:
         extra["connect_timeout"] = CONNECT_TIMEOUT_S
     extra.setdefault("application_name", parsed.get("application_name") or "osiris")
-    conninfo = make_conninfo(dsn, **{k: v for k, v in extra.items() if v is not None})
-    merged = conninfo_to_dict(conninfo)
+    merged = {**parsed, **{k: str(v) for k, v in extra.items() if v is not None}}
     host = merged.get("host") or os.environ.get("PGHOST")  # a dsn without a host: libpq's default
     port = merged.get("port") or os.environ.get("PGPORT") or 5432
     where = f"{host or 'localhost'}:{port}/{merged.get('dbname', '')}"
@@ -129,9 +129,29 @@ def params_from(
     if sslmode in _UNSURE and any(not is_local(h) for h in hosts) and "require_auth" not in merged:
         # The link may be plaintext (a server or anyone on the path can refuse TLS): never answer
         # a request for the password in clear. SCRAM and md5 reveal no password; TLS modes may.
-        conninfo = make_conninfo(conninfo, require_auth=NO_CLEARTEXT)
+        merged["require_auth"] = NO_CLEARTEXT
     note_transport(connection, hosts, _UNSURE.get(sslmode))
-    return PgParams(conninfo, str(schema), f"{connection.ref} {where}", tuple(secrets))
+    return PgParams(_emit(merged), str(schema), f"{connection.ref} {where}", tuple(secrets))
+
+
+def _parse_dsn(dsn: str) -> dict[str, str]:
+    """A `dsn` (URL or key=value) read by libpq's own parser, as libpq will read it."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    return {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+
+
+def _emit(options: Mapping[str, str]) -> str:
+    """libpq key=value conninfo (the form psycopg's `make_conninfo` writes)."""
+    return " ".join(f"{key}={_quote_value(str(value))}" for key, value in options.items())
+
+
+def _quote_value(value: str) -> str:
+    """libpq's rule: backslashes and quotes escaped; empty values and values with spaces quoted."""
+    if "\x00" in value:
+        raise DriverError("a connection setting contains a NUL character")
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'" if not escaped or any(ch.isspace() for ch in escaped) else escaped
 
 
 def _refuse_unescaped_userinfo(dsn: str, ref: str) -> None:
@@ -151,11 +171,13 @@ def quote_ident(name: str) -> str:
     """Quote an identifier exactly as PostgreSQL's quote_ident does (always quoted)."""
     if "\x00" in name:
         raise DriverError(f"identifier {name!r} contains a NUL character")
-    return sql.Identifier(name).as_string(None)
+    return '"' + name.replace('"', '""') + '"'
 
 
 def literal(value: Any) -> str:
     """Render a Python value as a safely escaped SQL literal (for the few places without binding)."""
+    from psycopg import sql
+
     return sql.Literal(value).as_string(None)
 
 
