@@ -305,7 +305,12 @@ COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the console script: skip the interpreter's teardown at exit (cli/quick_exit.py)
+        from osiris.cli import quick_exit
+
+        quick_exit.arm()
+        return quick_exit.leave_with(main(sys.argv[1:]))
+    argv = list(argv)
     return guarded("omlc", lambda: _main(argv), debug=debug_requested(argv))
 
 

@@ -216,9 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:  # the console script: skip the interpreter's teardown at exit (cli/quick_exit.py)
+        from osiris.cli import quick_exit
+
+        quick_exit.arm()
+        return quick_exit.leave_with(main(sys.argv[1:]))
     from osiris.cli.guard import debug_requested, guarded
 
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = list(argv)
     return guarded("osiris", lambda: _main(argv), debug=debug_requested(argv))
 
 
