@@ -35,6 +35,8 @@ cannot be installed or loaded is reported as such and the others are measured. `
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -385,6 +387,27 @@ def report(rows: int, summary: dict, missing: dict[str, str], labels: dict) -> N
                   table, f"### {rows:,} rows x 10 columns, whole processes, medians")
 
 
+DOCS = c.ROOT / "docs" / "performance.md"
+END_MARK = "<!-- /peers -->"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces a run: printed first, and the marker of its block in the docs."""
+    return (f"bench/peers.py --rows {args.rows} --reps {args.reps}"
+            + (" --only " + " --only ".join(args.only) if args.only else ""))
+
+
+def update_docs(path: Path, command: str, block: str) -> None:
+    """Replace what lies between `<!-- peers: COMMAND -->` and the next `<!-- /peers -->` in `path`."""
+    text = path.read_text()
+    begin = f"<!-- peers: {command} -->"
+    start = text.find(begin)
+    end = text.find(END_MARK, start) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise SystemExit(f"{path}: no block between {begin!r} and {END_MARK!r}; put both where the table goes")
+    path.write_text(text[: start + len(begin)] + "\n" + block.strip("\n") + "\n" + text[end:])
+
+
 def positive(text: str) -> int:
     """A whole number of at least 1 (rows, repetitions)."""
     try:
@@ -405,6 +428,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "osiris-bench")
     parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' own virtualenv")
+    parser.add_argument("--update-docs", nargs="?", type=Path, const=DOCS, metavar="FILE",
+                        help="also put the table into FILE (default docs/performance.md), in place of the block "
+                             "that starts with this command's marker, <!-- peers: bench/peers.py ... -->")
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.reps = 200_000, 1
@@ -414,10 +440,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     python, missing = peers_python(args.peers_venv)
-    line = (f"# bench/peers.py --rows {args.rows} --reps {args.reps}"
-            + (" --only " + " --only ".join(args.only) if args.only else ""))
-    print(line + "\n")
-    print(f"machine: {c.machine_line()}; Postgres and MariaDB on loopback")
+    command = command_line(args)
+    print(f"# {command}\n")
+    started = f"machine at the start: {c.machine_line()}; Postgres and MariaDB on loopback"
+    print(started)
     print(versions(python))
     for peer, why in missing.items():
         print(f"NOT INSTALLED: {peer}: {why}")
@@ -443,10 +469,17 @@ def main() -> None:
         measure_all(paths_for(1000, warm, warm_files, work, python, missing, args.only), 1, expected(warm), "warm-up")
         summary = measure_all(paths_for(args.rows, table, files, work, python, missing, args.only), args.reps,
                               expected(table))
-    report(args.rows, summary, missing, labels)
-    print(f"\nmachine at the end: {c.machine_line()}")
+    table_text = io.StringIO()
+    with contextlib.redirect_stdout(table_text):
+        report(args.rows, summary, missing, labels)
+        print(f"\nmachine at the end: {c.machine_line()}")
+    print(table_text.getvalue(), end="")
+    if args.update_docs:
+        update_docs(args.update_docs, command, "\n".join(
+            ["", f"    .venv/bin/python {command}", "", started + ";", versions(python) + ".",
+             table_text.getvalue()]))
     if args.json:
-        args.json.write_text(json.dumps({"command": line.removeprefix("# "), "rows": args.rows, "reps": args.reps,
+        args.json.write_text(json.dumps({"command": command, "rows": args.rows, "reps": args.reps,
                                          "machine": c.machine_line(), "peers": versions(python),
                                          "not_installed": missing, "results": summary}, indent=2, default=str))
     failed = any(not ch["ok"] for tools in summary.values() for e in tools.values() for ch in e["checks"])

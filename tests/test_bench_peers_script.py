@@ -117,3 +117,24 @@ def test_bad_arguments_are_usage_errors(bench: ModuleType, argv: list[str]) -> N
     with pytest.raises(SystemExit) as exit_:
         bench.parse_args(argv)
     assert exit_.value.code == 2
+
+
+def test_the_docs_block_of_the_same_command_is_replaced_and_nothing_else(bench: ModuleType, tmp_path: Path) -> None:
+    args = bench.parse_args(["--only", "pg"])
+    command = bench.command_line(args)
+    assert command == "bench/peers.py --rows 3000000 --reps 3 --only pg"
+    other = "<!-- peers: bench/peers.py --rows 3000000 --reps 3 --only my -->\nmy old table\n<!-- /peers -->"
+    docs = tmp_path / "performance.md"
+    docs.write_text(f"# Title\n\n<!-- peers: {command} -->\nold table\n<!-- /peers -->\n\nprose\n\n{other}\n")
+    bench.update_docs(docs, command, "\n| new | table |\n")
+    assert docs.read_text() == (f"# Title\n\n<!-- peers: {command} -->\n| new | table |\n<!-- /peers -->\n\nprose\n\n"
+                                f"{other}\n")
+
+
+def test_a_command_without_its_block_in_the_docs_is_an_error_not_an_append(bench: ModuleType, tmp_path: Path) -> None:
+    docs = tmp_path / "performance.md"
+    docs.write_text("<!-- peers: bench/peers.py --rows 3000000 --reps 3 -->\nold\n<!-- /peers -->\n")
+    with pytest.raises(SystemExit, match="no block between"):
+        bench.update_docs(docs, "bench/peers.py --rows 1000000 --reps 3", "new")
+    assert docs.read_text().endswith("old\n<!-- /peers -->\n")
+    assert bench.parse_args(["--update-docs"]).update_docs == bench.DOCS
