@@ -15,7 +15,7 @@ neither read nor write them. Only the part of a path below its root counts, so a
 operator placed under a hidden folder still works.
 
 The compiler checks the text (`check_path`: OML083 when it leaves the roots, OML084 for NUL
-bytes and over-long paths), manifest verification checks compiled cfg files the same way, and
+bytes, over-long paths and URLs), manifest verification checks compiled cfg files the same way, and
 the file drivers check again when the step runs (`confine_path`), after resolving symbolic
 links, so a link inside the project that points outside is refused too. `osiris chat` applies
 the same functions to the paths a model writes. One module, so these cannot disagree.
@@ -27,6 +27,7 @@ diagnostics and events stay machine-independent.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,9 @@ MAX_NAME_BYTES = 255
 
 CONNECTIONS_NAMES = frozenset({"osiris_connections.yaml", "osiris_connections.yml"})
 """File names that are a connections file wherever they are (compared without case)."""
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+"""A URL's scheme: `s3://`, `gs://`, `az://`, `https://`, `file://` ..."""
 
 OUTSIDE = "OML083"
 UNUSABLE = "OML084"
@@ -103,7 +107,13 @@ def shown_path(path: str, limit: int = 80) -> str:
 
 
 def text_problem(path: str) -> PathProblem | None:
-    """OML084 for a path no file system can hold: a NUL byte, over-long path or component."""
+    """OML084 for a path no file system can hold: a NUL byte, over-long path or component, or a
+    URL (`s3://bucket/x` would otherwise become a local folder named `s3:`)."""
+    if _URL.match(path):
+        scheme = path.split(":", 1)[0].lower()
+        return PathProblem(UNUSABLE, f"path '{shown_path(path)}' is a URL ({scheme}://), not a file path",
+                           "object stores and URLs are not read or written yet: copy the data to a local "
+                           "path inside the project (or a root the operator allows) and name that path")
     if "\x00" in path:
         return PathProblem(UNUSABLE, f"path '{shown_path(path)}' holds a NUL byte",
                            "remove the \\0 character: no file name can contain it")

@@ -256,9 +256,11 @@ _CATALOG: tuple[Code, ...] = (
          "connection, or inside a directory the operator lists under `filesystem: roots:` in "
          "osiris_connections.yaml. `..` that climbs out and absolute paths elsewhere are refused, "
          "and at run time so is a symbolic link that leads out. See docs/language.md#file-paths."),
-    Code("OML084", "path_unusable", "error", "a file path holds a NUL byte or is too long",
+    Code("OML084", "path_unusable", "error", "a file path holds a NUL byte, is too long or is a URL",
          "No file system accepts a path containing a NUL byte, longer than 4095 bytes, or with a "
-         "file or directory name longer than 255 bytes (UTF-8)."),
+         "file or directory name longer than 255 bytes (UTF-8). A URL (`s3://`, `gs://`, `az://`, "
+         "`https://`, `file://`, ...) is not a file path: object stores are not read or written yet, "
+         "and the file drivers would otherwise create a local folder named after the scheme."),
     Code("OML085", "path_protected", "error", "a file path names a hidden file or the connections file",
          "Inside the project and the operator's roots, a path may not go through a name that starts "
          "with a dot (`.git`, `.env`, `.venv`, `.osiris`, `.ssh`: credentials, code that runs later, "

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from osiris.compiler.path_policy import MAX_PATH_BYTES, check_path, path_roots
+from osiris.compiler.path_policy import MAX_PATH_BYTES, PathRefused, check_path, confine_path, path_roots
 from osiris.drivers.files.csv_extractor import CsvExtractor
 from osiris.drivers.files.csv_writer import CsvWriter
 from osiris.drivers.files.parquet_extractor import ParquetExtractor
@@ -309,3 +309,26 @@ def test_the_run_reports_an_unusable_path_as_the_step_error_not_an_unexpected_on
     assert error["message"] == "path 'out/x\\x00.csv' holds a NUL byte [OML084]", error
     assert "unexpected" not in error.get("hint", "")
     assert not (project / "out").exists()
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/out.parquet", "gs://b/x.csv", "az://container/x", "https://host/x.csv",
+                                 "file:///etc/passwd", "S3://Bucket/x"])
+def test_a_url_is_not_taken_for_a_local_path(url: str, tmp_path: Path) -> None:
+    """`s3://b/x` used to compile and then write a local folder named `s3:`: refused at compile and run time."""
+    problem = check_path(url, path_roots(tmp_path))
+    assert problem is not None and problem.code == "OML084" and "is a URL" in problem.message
+    with pytest.raises(PathRefused) as refused:
+        confine_path(url, path_roots(tmp_path))
+    assert refused.value.code == "OML084"
+    assert not any(tmp_path.iterdir())
+    assert check_path("data/s3:/x.csv", path_roots(tmp_path)) is None  # a colon inside a name is still a name
+
+
+def test_omlc_points_at_the_url_in_the_pipeline(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(
+        'oml_version: "0.1.0"\nname: lake\nsteps:\n  - id: w\n    component: filesystem.csv_extractor\n'
+        '    mode: read\n    config:\n      path: "s3://bucket/in.csv"\n')
+    done = subprocess.run([str(Path(sys.executable).parent / "omlc"), "check", "p.yaml"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "p.yaml:8:13: error[OML084]: path 's3://bucket/in.csv' is a URL (s3://), not a file path" in done.stderr
