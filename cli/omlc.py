@@ -93,12 +93,17 @@ def _options(args: argparse.Namespace, first: str, search_connections: bool = Tr
     file resolve against the project root (the nearest osiris.yaml above `first`, else the current
     directory), and osiris.yaml or OSIRIS_CONNECTIONS may name the connections file. A bad osiris.yaml
     is printed with its positions and ends the command with exit 2."""
-    from osiris.cli.project import load_project, shown_path
-    from osiris.cli.settings import SettingsError
+    from osiris.cli.project import command_line_only, load_project, shown_path
     from osiris.compiler.api import CompileOptions
 
+    given = None if args.connections is None else str(args.connections)
+    quick = command_line_only(Path(first).expanduser(), given)
+    if quick is not None:  # no osiris.yaml, no setting in the environment: no settings model to build
+        return CompileOptions(connections=quick.connections, connections_label=given, params=dict(args.param),
+                              profile=args.profile, search_connections=search_connections, cwd=quick.root)
+    from osiris.cli.settings import SettingsError
+
     try:
-        given = None if args.connections is None else str(args.connections)
         project = load_project(Path(first).expanduser(), cli={"connections": given})
     except SettingsError as error:
         sys.stderr.write("".join(problem.render() for problem in error.problems))

@@ -15,11 +15,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from osiris.cli.settings import Problem, Resolved, Settings, SettingsError, leaf_keys, resolve
+if TYPE_CHECKING:
+    from osiris.cli.settings import Problem, Resolved, Settings
 
-__all__ = ["CONFIG_NAME", "Project", "find_root", "load_project", "read_config", "shown_path"]
+__all__ = ["CONFIG_NAME", "Project", "command_line_only", "find_root", "load_project", "read_config", "shown_path"]
 
 CONFIG_NAME = "osiris.yaml"
 _SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "key")
@@ -59,6 +60,8 @@ def load_project(start: Path | None = None, *, env: Mapping[str, str] | None = N
                  cli: Mapping[str, Any] | None = None) -> Project:
     """The project `start` (a file or directory; default the current directory) belongs to,
     with its settings resolved; SettingsError for an unreadable or invalid osiris.yaml."""
+    from osiris.cli.settings import SettingsError, resolve
+
     start = Path.cwd() if start is None else Path(start)
     if not start.is_dir():
         start = start.parent if str(start.parent) else Path(".")
@@ -74,9 +77,43 @@ def load_project(start: Path | None = None, *, env: Mapping[str, str] | None = N
     return Project((root or Path.cwd()).resolve(), config, resolved)
 
 
+@dataclass(frozen=True)
+class CommandLineOnly:
+    """What `load_project` would settle for a compile when only the command line sets anything."""
+
+    root: Path
+    """The current directory, absolute (no osiris.yaml above)."""
+    connections: Path | None
+    """The `--connections` file made absolute against the current directory, or None (not given)."""
+
+
+def command_line_only(start: Path, connections: str | None,
+                      env: Mapping[str, str] | None = None) -> CommandLineOnly | None:
+    """The project root and connections file `load_project(start, cli={"connections": ...})` gives
+    when no osiris.yaml is at or above `start` and no setting's environment variable is set, or
+    None (then call `load_project`: only it reports a bad setting).
+
+    In that case every setting but `connections` is its default and cannot be invalid, so the
+    compilers skip building the settings model (~20 ms of pydantic at every start)."""
+    from osiris.cli.setting_names import ENV_VARS
+
+    env = os.environ if env is None else env
+    if any(env.get(name, "").strip() for name in ENV_VARS.values()):
+        return None
+    start = Path(start)
+    if not start.is_dir():
+        start = start.parent if str(start.parent) else Path(".")
+    if find_root(start) is not None:
+        return None
+    cwd = Path.cwd()
+    path = None if connections is None else Path(connections).expanduser()
+    return CommandLineOnly(cwd.resolve(), None if path is None else path if path.is_absolute() else cwd / path)
+
+
 def read_config(path: Path, label: str) -> tuple[dict[str, tuple[Any, str]], list[Problem]]:
     """osiris.yaml as dotted key -> (value, `label:line:col`) for the known keys, and the
     problems met (unknown keys, a YAML error); SettingsError when the file cannot be read."""
+    from osiris.cli.settings import Problem, SettingsError
     from osiris.oml.diagnostics import Diagnostics
     from osiris.oml.source import InputError, max_input_bytes, read_text
     from osiris.oml.yaml_loader import load_yaml
@@ -103,6 +140,8 @@ def read_config(path: Path, label: str) -> tuple[dict[str, tuple[Any, str]], lis
 
 
 def _walk(node: Any, prefix: str, label: str, values: dict[str, tuple[Any, str]], problems: list[Problem]) -> None:
+    from osiris.cli.settings import Problem, leaf_keys
+
     leaves = dict(leaf_keys())
     sections = {key.split(".")[0] for key in leaves if "." in key}
     for key_node, value_node in node.items():
@@ -124,6 +163,7 @@ def _walk(node: Any, prefix: str, label: str, values: dict[str, tuple[Any, str]]
 
 
 def _unknown(key: str, dotted: str, prefix: str, leaves: Mapping[str, Any], where: str) -> Problem:
+    from osiris.cli.settings import Problem
     from osiris.oml.suggest import closest
 
     lowered = key.lower()
