@@ -200,10 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     logs_bundle.add_argument("--json", action="store_true", help="print what was bundled as JSON")
 
     report = sub.add_parser("report", help="write a self-contained HTML report of a session")
-    report.add_argument("session_id", metavar="ID", help="a session id, a unique prefix, or 'last'")
+    report.add_argument("session_id", metavar="ID", nargs="?", help="a session id, a unique prefix, or 'last'")
+    report.add_argument("--index", action="store_true",
+                        help="instead of ID: one page listing every session, newest first, linking their reports")
     _session_dir_arg(report)
     report.add_argument(
-        "--out", metavar="FILE", help="output file (default: <session>/artifacts/report.html)"
+        "--out", metavar="FILE",
+        help="output file (default: <session>/artifacts/report.html; with --index <session dir>/index.html)",
     )
     report.add_argument("--json", action="store_true", help="print the report's path as JSON")
 
