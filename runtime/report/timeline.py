@@ -41,38 +41,59 @@ def _ms(stamp: Any) -> float | None:
         return None
 
 
-def spans(events: list[dict[str, Any]]) -> tuple[list[Span], list[Span], float]:
-    """(step spans, partition spans, run length in ms), times relative to the first event."""
+def _earlier(start: float | None, end: float, duration: Any) -> float:
+    """A bar's start: its start event, or its end minus the `duration_ms` it reports, whichever is
+    earlier. The Ray coordinator writes a task's step and partition events when the task returns,
+    so there the events' times are all alike and only the durations tell how long the work took."""
+    candidates = [c for c in (start, end - float(duration) if _number(duration) else None) if c is not None]
+    return min(candidates) if candidates else end
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def spans(events: list[dict[str, Any]]) -> tuple[list[Span], list[Span], float, float]:
+    """(step spans, partition spans, length in ms, ms from the run's first event to the first step).
+
+    Times count from the first step's start: what came before (compiling, a Ray cluster's start-up,
+    seconds against milliseconds of work) would squeeze the bars into a corner; its length is
+    returned so the page can say it."""
     stamped = [(t, e) for e in events if (t := _ms(e.get("ts"))) is not None]
     if not stamped:
-        return [], [], 0.0
-    t0 = min(t for t, _ in stamped)
-    t_end = max(t for t, _ in stamped)
+        return [], [], 0.0, 0.0
+    first = min(t for t, _ in stamped)
     starts: dict[str, float] = {}
     steps: dict[str, Span] = {}
     part_starts: dict[tuple[Any, Any, Any], float] = {}
     parts: list[Span] = []
-    for t, event in stamped:
-        name, step_id, at = event.get("event"), str(event.get("step_id")), t - t0
+    for at, event in sorted(stamped, key=lambda pair: pair[0]):
+        name, step_id = event.get("event"), str(event.get("step_id"))
         if name == "step_start":
             starts.setdefault(step_id, at)
-        elif name in _END and step_id in starts:
-            steps[step_id] = Span(step_id, starts[step_id], at, _END[name])
+        elif name in _END and (step_id in starts or _number(event.get("duration_ms"))):
+            begin = _earlier(starts.get(step_id), at, event.get("duration_ms"))
+            steps[step_id] = Span(step_id, begin, at, _END[name])
         elif name == "partition_start":
             part_starts[(step_id, event.get("partition"), event.get("attempt", 1))] = at
         elif name in ("partition_complete", "partition_retry"):
             attempt = event.get("attempt", 1)
-            key = (step_id, event.get("partition"), attempt)
-            duration = event.get("duration_ms")
-            begin = part_starts.pop(key, None)
-            if begin is None:
-                begin = at - float(duration) if isinstance(duration, (int, float)) else at
+            begin = _earlier(part_starts.pop((step_id, event.get("partition"), attempt), None), at,
+                             event.get("duration_ms"))
             retried = name == "partition_retry"
-            parts.append(Span(step_id, max(begin, 0.0), at, "failed" if retried else "succeeded",
+            parts.append(Span(step_id, begin, at, "failed" if retried else "succeeded",
                               event.get("partition"), attempt if isinstance(attempt, int) else 1, retried))
+    last = max(t for t, _ in stamped)
     for step_id, begin in starts.items():  # still open: killed, or running now
-        steps.setdefault(step_id, Span(step_id, begin, t_end - t0, "running"))
-    return list(steps.values()), parts, t_end - t0
+        steps.setdefault(step_id, Span(step_id, begin, last, "running"))
+    bars = [*steps.values(), *parts]
+    if not bars:
+        return [], [], 0.0, 0.0
+    t0 = min(b.start for b in bars)
+    t_end = max(b.end for b in bars)
+    for bar in bars:
+        bar.start, bar.end = bar.start - t0, bar.end - t0
+    return list(steps.values()), parts, t_end - t0, max(t0 - first, 0.0)
 
 
 def _tick(ms: float) -> str:
@@ -80,7 +101,7 @@ def _tick(ms: float) -> str:
 
 
 def render_timeline(order: list[StepData], events: list[dict[str, Any]]) -> str:
-    step_spans, part_spans, total = spans(events)
+    step_spans, part_spans, total, before = spans(events)
     if not step_spans and not part_spans:
         return ""
     by_step = {s.step_id: s for s in step_spans}
@@ -125,8 +146,12 @@ def render_timeline(order: list[StepData], events: list[dict[str, Any]]) -> str:
         anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         axis.append(f'<text x="{x:.1f}" y="{PAD + 8}" text-anchor="{anchor}" class="tick">{_tick(ms)}</text>')
         axis.append(f'<line x1="{x:.1f}" y1="{PAD + 14}" x2="{x:.1f}" y2="{height - PAD}" class="grid"/>')
+    caption = (f'<p class="muted">0 is the first step\'s start, {_tick(before)} after the run began '
+               "(compiling, and for Ray the cluster's start-up)</p>") if before >= 1 else ""
     return (
-        f'<svg class="timeline" role="img" aria-label="timeline of the steps" viewBox="0 0 {width} {height}" '
+        caption
+        + f'<svg class="timeline" data-total-ms="{total:.3f}" role="img" aria-label="timeline of the steps" '
+        f'viewBox="0 0 {width} {height}" '
         f'width="{width}" height="{height}">'
         + "".join(axis) + "".join(rows) + "</svg>"
     )
