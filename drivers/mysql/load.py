@@ -1,13 +1,19 @@
 """Moving batches into a table: multi-row INSERT or LOAD DATA LOCAL INFILE.
 
 Both run inside the caller's transaction and never commit. Rendering (Arrow compute, in this
-thread) overlaps with the server's work: statements go to a one-slot queue that a worker
-thread executes on the connection, which nothing else touches until `finish`.
+thread) overlaps with the server's work: statements go to a worker thread that executes them
+on the connection, which nothing else touches until `finish`.
+
+LOAD DATA is ONE statement per write, fed while it runs: its "file" is a name made up for the
+statement, whose bytes the worker sends from a bounded queue of rendered chunks (no temp file;
+`drivers.mysql.infile.expect_stream`). The server parses continuously, as it does for the
+`mariadb` client's LOAD DATA of a ready file; a statement per chunk left it idle between
+statements and wrote and re-read every byte on disk (docs/performance.md).
 
 LOAD DATA LOCAL turns duplicate keys and conversion errors into warnings (the server cannot
 stop the client mid-file), so every load checks its warnings and fails on the first one:
-the writer stays as strict as a plain INSERT. The server may ask only for the file of the
-statement running (`drivers.mysql.infile.expect_file`); any other request aborts the load.
+the writer stays as strict as a plain INSERT. The server may ask only for the stream of the
+statement running; any other request aborts the load.
 """
 
 from __future__ import annotations
@@ -15,21 +21,24 @@ from __future__ import annotations
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 import pymysql
 
-from osiris.drivers.common import os_error
 from osiris.drivers.mysql.connect import quote_ident
-from osiris.drivers.mysql.infile import expect_file
-from osiris.drivers.mysql.render import csv_bytes, insert_values, is_binary, storage_type
+from osiris.drivers.mysql.infile import expect_stream
+from osiris.drivers.mysql.render import LOAD_FORMAT, insert_values, is_binary, load_bytes, storage_type
 from osiris.runtime.driver import DriverError, StepContext, iter_batches
 
 __all__ = ["Loader", "check_columns", "load_stream", "raise_warnings"]
 
 MAX_STATEMENT_BYTES = 4 << 20
+MAX_LOAD_PACKET = 1 << 20
+"""LOAD DATA packets: at most this (and the server's max_allowed_packet); one Python call each."""
+QUEUED_CHUNKS = 4
+"""Rendered chunks waiting for the LOAD DATA statement: bounds memory to a few batch_size chunks."""
 _STOP = object()
 
 
@@ -75,6 +84,29 @@ class _Worker(threading.Thread):
         self.join()
 
 
+class _Chunks:
+    """Rendered chunks from the caller's thread to the LOAD DATA statement that sends them.
+
+    `put` never blocks for good: once the statement has ended (it failed), chunks are dropped
+    and the caller learns why from the worker."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self.ended = threading.Event()
+
+    def put(self, chunk: object) -> None:
+        while not self.ended.is_set():
+            try:
+                self.queue.put(chunk, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (chunk := self.queue.get()) is not _STOP:
+            yield chunk  # type: ignore[misc]
+
+
 class Loader:
     """Loads batches into `target` with `method` ("insert" or "load_data")."""
 
@@ -85,13 +117,16 @@ class Loader:
         self.batch_size = batch_size
         self.columns = list(schema.names)
         self.column_sql = ", ".join(quote_ident(c) for c in self.columns)
-        self.file = temp_dir / f"mysql-load-{uuid.uuid4().hex}.csv"
-        self.pending: list[bytes] = []
-        self.pending_rows = 0
+        self.stream_name = str(temp_dir / f"osiris-load-{uuid.uuid4().hex}.tsv")  # a name only: no file
+        self.chunks: _Chunks | None = None
         self.stage: str | None = None
+        self.packet = MAX_LOAD_PACKET
         self.worker = _Worker()
         self.worker.start()
-        self._files = 0
+        if method == "load_data":
+            with conn.cursor() as cur:
+                cur.execute("SELECT @@max_allowed_packet")
+                self.packet = min(MAX_LOAD_PACKET, int(cur.fetchone()[0]))
         if method == "load_data" and self.keys:
             self.stage = quote_ident(f"_osiris_upsert_{uuid.uuid4().hex[:12]}")
             self._run(f"CREATE TEMPORARY TABLE {self.stage} ENGINE=InnoDB "
@@ -107,10 +142,13 @@ class Loader:
             if self.method == "insert":
                 self._insert(chunk)
             else:
-                self.pending.append(csv_bytes(chunk))
-                self.pending_rows += chunk.num_rows
-                if self.pending_rows >= self.batch_size:
-                    self._flush_file()
+                rendered = load_bytes(chunk)
+                if self.chunks is None:  # the statement starts with the first rows
+                    self.worker.raise_error()
+                    self.chunks = _Chunks()
+                    self.worker.submit(_load_data(self.conn, self.stream_name, self.chunks, self.packet,
+                                                  self.stage or self.target, self.schema))
+                self.chunks.put(rendered)
 
     def _insert(self, chunk: pa.RecordBatch) -> None:
         prefix = f"INSERT INTO {self.target} ({self.column_sql}) VALUES "
@@ -126,23 +164,16 @@ class Loader:
         if parts:
             self.worker.submit(_statement(self.conn, prefix + ",".join(parts) + suffix))
 
-    def _flush_file(self) -> None:
-        if not self.pending:
-            return
-        self._files += 1
-        path = self.file.with_suffix(f".{self._files}.csv")  # one per chunk; its load job deletes it
-        try:
-            path.write_bytes(b"".join(self.pending))
-        except OSError as error:  # e.g. disk full; `close` removes the partial file
-            raise os_error(error, "the LOAD DATA temp file") from None
-        self.pending, self.pending_rows = [], 0
-        self.worker.submit(_load_data(self.conn, path, self.stage or self.target, self.schema))
+    def _end_stream(self) -> None:
+        if self.chunks is not None:
+            self.chunks.put(_STOP)  # the statement ends with the data sent so far
+            self.chunks = None
 
     def finish(self) -> None:
-        """Flush what is buffered and wait for the worker; raises its first failure."""
+        """End the LOAD DATA stream and wait for the worker; raises its first failure."""
         try:
             if self.method == "load_data":
-                self._flush_file()
+                self._end_stream()
                 if self.stage:
                     self.worker.submit(_statement(
                         self.conn, f"INSERT INTO {self.target} ({self.column_sql}) SELECT {self.column_sql} "
@@ -153,11 +184,11 @@ class Loader:
         self.worker.raise_error()
 
     def close(self) -> None:
-        """Stop the worker and remove temp files (safe to call twice)."""
+        """End the stream (a failed write: the caller rolls back what it loaded) and stop the
+        worker (safe to call twice)."""
+        self._end_stream()
         if self.worker.is_alive():
             self.worker.stop()
-        for path in self.file.parent.glob(self.file.stem + ".*"):
-            path.unlink(missing_ok=True)
 
 
 def _statement(conn: pymysql.connections.Connection, sql: str) -> Callable[[], None]:
@@ -167,7 +198,7 @@ def _statement(conn: pymysql.connections.Connection, sql: str) -> Callable[[], N
     return run
 
 
-def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
+def _load_data(conn: pymysql.connections.Connection, name: str, chunks: _Chunks, packet: int, table: str,
                schema: pa.Schema) -> Callable[[], None]:
     targets, sets = [], []
     for index, field in enumerate(schema):
@@ -176,17 +207,16 @@ def _load_data(conn: pymysql.connections.Connection, path: Path, table: str,
             sets.append(f"{quote_ident(field.name)} = UNHEX(@v{index})")
         else:
             targets.append(quote_ident(field.name))
-    sql = (f"LOAD DATA LOCAL INFILE {_string_literal(str(path))} INTO TABLE {table} CHARACTER SET utf8mb4 "
-           "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' LINES TERMINATED BY '\\n' "
+    sql = (f"LOAD DATA LOCAL INFILE {_string_literal(name)} INTO TABLE {table} {LOAD_FORMAT} "
            f"({', '.join(targets)})" + (f" SET {', '.join(sets)}" if sets else ""))
 
     def run() -> None:
         with conn.cursor() as cur:
             try:
-                with expect_file(conn, path):
+                with expect_stream(conn, name, chunks, packet):
                     cur.execute(sql)
             finally:
-                path.unlink(missing_ok=True)
+                chunks.ended.set()  # a failed statement takes no more chunks
             raise_warnings(cur)
     return run
 

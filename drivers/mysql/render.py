@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 from osiris.drivers.common.arrow_types import hex_array
 from osiris.runtime.driver import DriverError
 
-__all__ = ["csv_bytes", "insert_values", "is_binary", "prepare", "storage_type"]
+__all__ = ["LOAD_FORMAT", "insert_values", "is_binary", "load_bytes", "prepare", "storage_type"]
 
 
 def is_binary(kind: pa.DataType) -> bool:
@@ -96,21 +96,67 @@ def storage_type(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
-_CSV = pacsv.WriteOptions(include_header=False, null_string="NULL", quoting_style="all_valid")
+LOAD_FORMAT = ("CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ENCLOSED BY '' ESCAPED BY '\\\\' "
+               "LINES TERMINATED BY '\\n' STARTING BY ''")
+"""LOAD DATA's own text format (its defaults, spelled out): what `load_bytes` writes."""
+
+_TSV = pacsv.WriteOptions(include_header=False, delimiter="\t", null_string="\\N", quoting_style="none")
+_STRUCTURE = (("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+"""Bytes LOAD DATA would read as a field or line end; a `"` needs no escape (ENCLOSED BY '')."""
 
 
-def csv_bytes(batch: pa.RecordBatch) -> bytes:
-    """The batch as LOAD DATA input: every value in double quotes, NULL bare, binary as hex.
+def _replace(array: pa.Array, pairs: tuple[tuple[str, str], ...]) -> pa.Array:
+    """`array` with each (raw, escaped) pair replaced in order; a plain substring search first
+    skips the (usual) column that has none."""
+    for raw, escaped in pairs:
+        if pc.any(pc.match_substring(array, raw)).as_py():
+            array = pc.replace_substring(array, raw, escaped)
+    return array
 
-    Read with FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '"' ESCAPED BY '' (no
-    backslash processing; embedded quotes are doubled).
+
+def load_bytes(batch: pa.RecordBatch) -> bytes:
+    """The batch in LOAD DATA's default text format (`LOAD_FORMAT`): tab-separated, NULL as
+    `\\N`, backslash escapes in text, binary as hex.
+
+    This is the format `mariadb`/`mysqldump --tab` write and the server parses fastest: against
+    double-quoted CSV fields it measured ~4% less server CPU and 12% fewer bytes (docs/performance.md).
+    pyarrow's CSV writer writes it, but refuses a tab, newline, CR or `"` in an unquoted field:
+    such a batch is escaped and joined with Arrow compute instead, at about twice the cost.
     """
     arrays = []
     for name, array in zip(batch.schema.names, batch.columns, strict=True):
         prepared = prepare(name, array)
         if pa.types.is_null(prepared.type):
             prepared = pa.nulls(len(prepared), pa.string())
+        elif pa.types.is_string(prepared.type):  # backslash first: the escapes added later stay single
+            prepared = _replace(prepared, (("\\", "\\\\"), ("\x00", "\\0")))
+        elif pa.types.is_timestamp(prepared.type) and prepared.type.unit != "s":
+            prepared = _whole_seconds(prepared)
         arrays.append(prepared)
     sink = io.BytesIO()
-    pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), sink, _CSV)
+    try:
+        pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), sink, _TSV)
+    except pa.ArrowInvalid:  # a tab, newline, carriage return or double quote in some text
+        return _joined([_replace(a, _STRUCTURE) if pa.types.is_string(a.type) else a for a in arrays],
+                       batch.num_rows)
     return sink.getvalue()
+
+
+def _whole_seconds(array: pa.Array) -> pa.Array:
+    """Timestamps in seconds when no value has a fraction: `12:00:37`, not `12:00:37.000`, is
+    less for the server to parse; any fraction keeps the unit (and its digits)."""
+    try:
+        return array.cast(pa.timestamp("s"), safe=True)
+    except pa.ArrowInvalid:
+        return array
+
+
+def _joined(arrays: list[pa.Array], rows: int) -> bytes:
+    """`load_bytes` without pyarrow's CSV writer: each value as text, tabs between, newline after."""
+    if rows == 0:
+        return b""
+    columns = [pc.fill_null(a if pa.types.is_string(a.type) else a.cast(pa.string()), "\\N") for a in arrays]
+    lines = pc.binary_join_element_wise(*columns, "\t") if columns else pa.array([""] * rows)
+    lines = pc.binary_join_element_wise(lines, "", "\n")  # "" + "\n" + "": each line ends with a newline
+    whole = pa.ListArray.from_arrays([0, len(lines)], lines.cast(pa.binary()))
+    return pc.binary_join(whole, b"")[0].as_buffer().to_pybytes()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pymysql
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from osiris.drivers.mysql.extractor import MySQLExtractor
 from osiris.drivers.mysql.writer import MySQLWriter
@@ -250,3 +253,62 @@ def test_many_chunks_all_arrive_once(db: dict, method: str) -> None:
                "load_method": method, "batch_size": 50}, data.to_reader(max_chunksize=500))
     assert run_sql(db, f"SELECT COUNT(*), SUM(id), SUM(v = REPEAT(id, 3)) FROM chunks_{method}") == [
         (6000, sum(ids), 6000)]
+
+
+@pytest.mark.mysql
+def test_load_data_is_one_statement_fed_from_memory(db: dict, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole write is one LOAD DATA statement whose bytes never touch the disk: the step's
+    temp dir stays empty while the rows stream in (a statement per chunk left the server idle
+    between statements and wrote every byte to a file first)."""
+    import osiris.drivers.mysql.load as load
+
+    statements: list[str] = []
+    real = load._load_data
+    monkeypatch.setattr(load, "_load_data", lambda conn, name, *rest: statements.append(name) or real(
+        conn, name, *rest))
+    seen: list[list[str]] = []
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for lo in range(0, 3000, 300):
+            seen.append([p.name for p in tmp_path.iterdir()])
+            yield pa.record_batch({"id": pa.array(range(lo, lo + 300), pa.int64()),
+                                   "v": [f"row {i}\t\"{i}\"" for i in range(lo, lo + 300)]})
+
+    schema = pa.schema([("id", pa.int64()), ("v", pa.string())])
+    write(db, {"table": "one_stream", "create_if_missing": True, "primary_key": "id", "load_method": "load_data",
+               "batch_size": 100}, pa.RecordBatchReader.from_batches(schema, batches()), temp_dir=tmp_path)
+    assert len(statements) == 1 and not Path(statements[0]).exists()
+    assert seen == [[]] * 10 and list(tmp_path.iterdir()) == []
+    assert run_sql(db, "SELECT COUNT(*), SUM(v = CONCAT('row ', id, '\\t\"', id, '\"')) FROM one_stream") == [
+        (3000, 3000)]
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.mysql
+def test_timestamps_keep_their_fractions_batch_by_batch(db: dict, method: str) -> None:
+    """load_data writes whole-second timestamps without `.000`; a batch with a fraction keeps it."""
+    whole = dt.datetime(2024, 1, 2, 3, 4, 5)
+    data = pa.Table.from_batches([
+        pa.record_batch({"id": [1, 2], "at": pa.array([whole, None], pa.timestamp("ms"))}),
+        pa.record_batch({"id": [3, 4], "at": pa.array([whole, whole.replace(microsecond=7000)], pa.timestamp("ms"))}),
+    ])
+    run_sql(db, f"DROP TABLE IF EXISTS ts_{method}", f"CREATE TABLE ts_{method} (id INT PRIMARY KEY, at DATETIME(6))")
+    write(db, {"table": f"ts_{method}", "load_method": method}, data.to_reader())
+    assert run_sql(db, f"SELECT id, CAST(at AS CHAR) FROM ts_{method} ORDER BY id") == [
+        (1, "2024-01-02 03:04:05.000000"), (2, None), (3, "2024-01-02 03:04:05.000000"),
+        (4, "2024-01-02 03:04:05.007000")]
+
+
+_TEXT = st.one_of(st.none(), st.text(st.characters(exclude_categories=("Cs",)), max_size=12),
+                  st.sampled_from(["\\", "\\N", "\t", "\n", "\r", "\"", "\x00", "NULL", "", "\\\t"]))
+
+
+@pytest.mark.mysql
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_TEXT, min_size=1, max_size=20))
+def test_any_text_survives_load_data(db: dict, values: list[str | None]) -> None:
+    """LOAD DATA's escapes (backslash, tab, newline, CR, NUL; `"` bare) against the real parser."""
+    data = pa.table({"id": list(range(len(values))), "s": pa.array(values, pa.string())})
+    write(db, {"table": "any_text", "write_mode": "replace", "create_if_missing": True, "primary_key": "id",
+               "load_method": "load_data", "batch_size": 7}, data.to_reader(max_chunksize=5))
+    assert read(db, "any_text").column("s").to_pylist() == values
