@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/compile_original.py                  # demo + 10 / 100 / 1,000 steps, 5 rounds
     .venv/bin/python bench/compile_original.py --sizes 10 100 --rounds 3
+    .venv/bin/python bench/compile_original.py --ours-at f9f743a   # and an earlier commit of ours
     .venv/bin/python bench/compile_original.py --build-original DIR   # make the original's venv first
 
 The original (keboola/osiris at e6d55ed, where the conformance examples come from) lives in its
@@ -20,8 +21,9 @@ Ours runs twice per round: with byte-code cached (PYTHONDONTWRITEBYTECODE droppe
 written by a warm-up run, as an installed copy has them) and from source (the project's
 modules copied without __pycache__ and imported first on PYTHONPATH, PYTHONDONTWRITEBYTECODE=1:
 every process compiles every module it imports). The original runs as pip installed it (its
-wheel's byte-code written at install). A run that exits non-zero or writes no manifest stops
-the benchmark.
+wheel's byte-code written at install). `--ours-at REF` adds our tree at an earlier
+commit (git archive, imported first on PYTHONPATH, byte-code cached), for before/after figures
+from the same run. A run that exits non-zero or writes no manifest stops the benchmark.
 """
 
 from __future__ import annotations
@@ -101,14 +103,23 @@ def pipeline(steps: int) -> str:
     return f'oml_version: "0.1.0"\nname: bench-{steps}\n\nsteps:\n' + "\n- id: ".join(kept).rstrip("\n") + "\n"
 
 
-def _source_copy(scratch: Path) -> Path:
-    """The project's packages copied without byte-code, laid out as pyproject's package-dir maps them."""
-    mapping = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
-    root = scratch / "source"
-    for name, folder in mapping.items():
-        shutil.copytree(REPO / folder, root.joinpath(*name.split(".")),
+def _source_copy(scratch: Path, tree: Path = REPO, name: str = "source") -> Path:
+    """`tree`'s packages copied without byte-code, laid out as its pyproject's package-dir maps them."""
+    mapping = tomllib.loads((tree / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"]
+    root = scratch / name
+    for package, folder in mapping.items():
+        shutil.copytree(tree / folder, root.joinpath(*package.split(".")),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return root
+
+
+def _copy_at(scratch: Path, ref: str) -> Path:
+    """This repository's packages as of commit `ref` (git archive), laid out for PYTHONPATH."""
+    tree = scratch / f"tree-{ref}"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return _source_copy(scratch, tree, f"at-{ref}")
 
 
 class Side:
@@ -130,7 +141,7 @@ class Side:
         return seconds
 
 
-def sides(scratch: Path, base_env: dict[str, str], source_mode: bool) -> list[Side]:
+def sides(scratch: Path, base_env: dict[str, str], source_mode: bool, refs: Sequence[str] = ()) -> list[Side]:
     original = ORIGINAL_VENV / "bin" / "osiris"
     if not original.is_file():
         raise SystemExit(f"no original Osiris at {original}: run with --build-original DIR "
@@ -144,6 +155,10 @@ def sides(scratch: Path, base_env: dict[str, str], source_mode: bool) -> list[Si
         path = os.pathsep.join(filter(None, [str(_source_copy(scratch)), cached.get("PYTHONPATH")]))
         result.append(Side("ours, from source", [str(OMLC), "compile", "{file}", "--out", "out"],
                            {**cached, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}, "out/manifest.yaml"))
+    for ref in refs:  # an earlier commit of ours, byte-code cached (written into its copy by the warm-up)
+        path = os.pathsep.join(filter(None, [str(_copy_at(scratch, ref)), cached.get("PYTHONPATH")]))
+        result.append(Side(f"ours at {ref}, cached", [str(OMLC), "compile", "{file}", "--out", "out"],
+                           {**cached, "PYTHONPATH": path}, "out/manifest.yaml"))
     return result
 
 
@@ -169,6 +184,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="generated pipelines' step counts (the demo always runs)")
     parser.add_argument("--rounds", type=whole_number, default=5, help="interleaved rounds (median)")
     parser.add_argument("--no-source", action="store_true", help="skip ours-from-source (no byte-code)")
+    parser.add_argument("--ours-at", nargs="+", default=[], metavar="REF",
+                        help="also time these commits of ours (before/after in the same run)")
     parser.add_argument("--build-original", type=Path, metavar="DIR",
                         help=f"create {ORIGINAL_VENV} from this checkout of the original, then measure")
     return parser.parse_args(argv)
@@ -183,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, "SUPABASE_SERVICE_ROLE_KEY": "bench-key"}
     with tempfile.TemporaryDirectory(prefix="osiris-bench-original-") as tmp:
         scratch = Path(tmp)
-        everyone = sides(scratch, env, not args.no_source)
+        everyone = sides(scratch, env, not args.no_source, args.ours_at)
         cases: dict[str, tuple[Path, str]] = {}
         texts = {"demo pipeline (3 steps)": DEMO.read_text(encoding="utf-8")}
         texts.update({f"{n:,} steps": pipeline(n) for n in args.sizes})

@@ -30,7 +30,8 @@ def bench() -> ModuleType:
 
 def test_defaults_are_the_full_benchmark(bench: ModuleType) -> None:
     args = bench.parse_args([])
-    assert (args.sizes, args.rounds, args.no_source, args.build_original) == ([10, 100, 1000], 5, False, None)
+    assert (args.sizes, args.rounds, args.no_source) == ([10, 100, 1000], 5, False)
+    assert (args.ours_at, args.build_original) == ([], None)
 
 
 @pytest.mark.parametrize("argv", [["--rounds", "0"], ["--sizes", "10", "-3"], ["--rounds", "x"]])
