@@ -1,6 +1,6 @@
 """End-to-end loading: `osiris run` Parquet -> Postgres / MySQL against the CLIs' bulk loads, same run.
 
-    .venv/bin/python bench/load.py --rows 1000000 [--rows 3000000] [--repeat 2]
+    .venv/bin/python bench/load.py --rows 1000000 [--rows 3000000] [--repeat 2] [--paths my]
 
 For each size, generates (once; cached) N rows x 10 mixed columns as Parquet, CSV and a
 MariaDB-native TSV, then measures each path as a whole child process (wall time, and peak
@@ -21,6 +21,7 @@ format, so they are the ceiling. Paths are interleaved round by round; the best 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -39,6 +40,9 @@ LABELS = {
 }
 BASE_OF = {"ours_pg": "base_pg", "base_pg": "base_pg", "ours_my_insert": "base_my",
            "ours_my_load_data": "base_my", "base_my": "base_my"}
+GROUPS = {"pg": {"ours_pg", "base_pg"}, "my": {"ours_my_insert", "ours_my_load_data", "base_my"},
+          "my_insert": {"ours_my_insert", "base_my"}, "my_load_data": {"ours_my_load_data", "base_my"}}
+"""--paths: each path comes with its baseline."""
 PG_TARGET, MY_TARGET = "load_pg", "load_my"
 
 
@@ -61,7 +65,7 @@ def counted(measure, system: str, rows: int):
     return wrapped
 
 
-def paths_for(rows: int, files: dict[str, Path], work: Path) -> dict:
+def paths_for(rows: int, files: dict[str, Path], work: Path, wanted: set[str]) -> dict:
     source = ("extract", "filesystem.parquet_extractor", "read", {"path": str(files["parquet"])})
     pipes = {
         "ours_pg": c.pipeline(work, "parquet_to_pg", [
@@ -78,7 +82,7 @@ def paths_for(rows: int, files: dict[str, Path], work: Path) -> dict:
     measures["base_my"] = counted(lambda: c.run(c.mariadb_argv("--local-infile=1") + [
         "-e", f"LOAD DATA LOCAL INFILE '{files['tsv']}' INTO TABLE {MY_TARGET}"]), "my", rows)
     order = ("ours_pg", "base_pg", "ours_my_insert", "ours_my_load_data", "base_my")
-    return {name: measures[name] for name in order}
+    return {name: measures[name] for name in order if name in wanted}
 
 
 def bench_size(rows: int, args: argparse.Namespace) -> dict[str, c.Run]:
@@ -88,8 +92,9 @@ def bench_size(rows: int, args: argparse.Namespace) -> dict[str, c.Run]:
     loads = []
     with tempfile.TemporaryDirectory(prefix="osiris-bench-load-") as tmp:
         work = Path(tmp)
-        c.connections_file(work)
-        measures = paths_for(rows, files, work)
+        connections = c.connections_file(work)  # the Parquet file is outside the work dir (OML083 without this)
+        connections.write_text(f"filesystem:\n  roots: [{json.dumps(str(args.data_dir))}]\n" + connections.read_text())
+        measures = paths_for(rows, files, work, set().union(*(GROUPS[g] for g in args.paths)))
         runs: dict[str, list[c.Run]] = {name: [] for name in measures}
         for _ in range(args.repeat):
             if rows >= args.quiet_from:
@@ -128,9 +133,13 @@ def main() -> None:
     parser.add_argument("--quiet-from", type=int, default=3_000_000, help="sizes from which to wait for quiet")
     parser.add_argument("--max-wait", type=float, default=120, help="longest wait for quiet, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the load_pg / load_my tables afterwards")
+    parser.add_argument("--paths", action="append", choices=sorted(GROUPS),
+                        help="only these paths and their baselines (repeatable); default all")
     args = parser.parse_args()
     sizes = args.rows or [1_000_000]
-    print(f"# bench/load.py --rows {' --rows '.join(map(str, sizes))} --repeat {args.repeat}\n")
+    args.paths = args.paths or ["pg", "my"]
+    print(f"# bench/load.py --rows {' --rows '.join(map(str, sizes))} --repeat {args.repeat}"
+          f"{''.join(' --paths ' + p for p in args.paths)}\n")
     print(f"machine: {c.machine_line()}; Postgres and MariaDB on loopback")
     print(f"columns: {c.PG_COLUMNS}; NULLs in {c.NULLABLE}")
     for rows in sizes:
