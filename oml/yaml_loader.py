@@ -78,8 +78,10 @@ class YNode:
 _BOOL = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
 
 
-def scalar_value(node: ScalarNode) -> Any:
-    tag, text = node.tag or "", node.value
+def scalar_value(node: ScalarNode, tag: str | None = None) -> Any:
+    """The scalar's value by its resolved tag; `tag` is `node.tag or ""` when the caller has it
+    (ruamel builds that string on every read)."""
+    tag, text = (node.tag or "") if tag is None else tag, node.value
     if tag.endswith(":null"):
         return None
     if tag.endswith(":bool"):
@@ -109,12 +111,13 @@ def scalar_value(node: ScalarNode) -> Any:
     return text
 
 
-def node_value(node: ScalarNode) -> Any:
+def node_value(node: ScalarNode, tag: str | None = None) -> Any:
     """A scalar node's value: timestamps stay as written (configs remain JSON), everything
     else is converted by its resolved tag (`scalar_value`, ValueError when it cannot be)."""
-    if (node.tag or "").endswith(":timestamp"):
+    tag = (node.tag or "") if tag is None else tag
+    if tag.endswith(":timestamp"):
         return node.value
-    value = scalar_value(node)
+    value = scalar_value(node, tag)
     if node.style == ">" and isinstance(value, str):
         value = value.replace("\a", "")  # ruamel's round-trip composer marks folds with BEL
     return value
@@ -176,7 +179,7 @@ class _Builder:
                     self.diagnostics.add("OML007", key.span, "mapping keys must be plain scalars",
                                          pointer=pointer)
                     continue
-                key.value = key_text(key_node)
+                key.value = "null" if key.value is None else str(key.value)  # key_text(key_node), already read
                 child_pointer = join(pointer, key.value)
                 if key.value in seen:
                     first = seen[key.value].span
@@ -196,7 +199,7 @@ class _Builder:
         assert isinstance(node, ScalarNode)
         tag = node.tag or ""
         try:
-            value = node_value(node)
+            value = node_value(node, tag)
         except ValueError as error:
             raise BadScalar(span, str(error)) from None
         if isinstance(value, str) and _SURROGATE.search(value):
