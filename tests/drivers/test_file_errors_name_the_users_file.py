@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import gzip
 import os
 from pathlib import Path
@@ -11,7 +10,6 @@ import pyarrow as pa
 import pytest
 
 from osiris.drivers.files.csv_extractor import CsvExtractor
-from osiris.drivers.mysql.load import Loader
 from osiris.drivers.supabase.rest import spool
 from osiris.runtime.driver import DriverError
 from osiris.runtime.testing import RecordingContext
@@ -61,22 +59,6 @@ def test_unreadable_csv(tmp_path: Path) -> None:
         """
     )
     assert done.stdout.strip() == expected, done.stderr
-
-
-def _disk_full(*_args: object, **_kwargs: object) -> None:
-    raise OSError(errno.ENOSPC, "No space left on device")
-
-
-def test_mysql_load_file_disk_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    schema = pa.schema([("a", pa.int64())])
-    loader = Loader(None, "`t`", schema, "load_data", [], tmp_path, 10)  # type: ignore[arg-type]
-    monkeypatch.setattr(Path, "write_bytes", _disk_full)
-    try:
-        with pytest.raises(DriverError, match="no space left on the device while writing the LOAD DATA temp"):
-            loader.add(pa.record_batch([pa.array(range(10))], schema=schema))
-    finally:
-        loader.close()
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_supabase_spool_errors(tmp_path: Path) -> None:
