@@ -138,3 +138,9 @@ def test_a_command_without_its_block_in_the_docs_is_an_error_not_an_append(bench
         bench.update_docs(docs, "bench/peers.py --rows 1000000 --reps 3", "new")
     assert docs.read_text().endswith("old\n<!-- /peers -->\n")
     assert bench.parse_args(["--update-docs"]).update_docs == bench.DOCS
+
+
+def test_only_our_own_failed_output_fails_the_run(bench: ModuleType) -> None:
+    ok, bad = {"ok": True}, {"ok": False, "why": "2 rows, expected 3"}
+    assert bench.exit_code({"my": {"ours": {"checks": [ok]}, "dlt_pyarrow": {"checks": [bad]}}}) == 0
+    assert bench.exit_code({"pg": {"ours": {"checks": [ok, bad]}, "duckdb": {"checks": [ok]}}}) == 1
