@@ -57,9 +57,9 @@ PEERS_PINS = ["duckdb==1.5.5", "duckdb-extension-postgres-scanner==1.5.5", "duck
               "pymysql==1.2.4", "pyarrow==26.0.1"]
 PEERS_VENV = Path.home() / ".cache" / "osiris-bench" / "peers-venv"
 
-DUCKDB_SCRIPT = """
+_DUCKDB_ATTACH = """
 import sys, duckdb, pathlib
-kind, dsn, table, out = sys.argv[1:5]
+kind, dsn, table, path = sys.argv[1:5]
 ext = {"pg": "postgres_scanner", "my": "mysql_scanner"}[kind]
 site = pathlib.Path(duckdb.__file__).parent.parent
 found = sorted(site.glob(f"duckdb_extension_*/extensions/v{duckdb.__version__}/{ext}.duckdb_extension"))
@@ -68,26 +68,16 @@ if not found:
 con = duckdb.connect()
 con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
 con.execute(f"LOAD '{found[0]}'")
-con.execute(f"ATTACH '{dsn}' AS db (TYPE {'postgres' if kind == 'pg' else 'mysql'}, READ_ONLY)")
-source = f"db.public.{table}" if kind == "pg" else f"db.{table}"
-con.execute(f"COPY (SELECT * FROM {source}) TO '{out}' (FORMAT parquet)")
+con.execute(f"ATTACH '{dsn}' AS db (TYPE {'postgres' if kind == 'pg' else 'mysql'}<MODE>)")
+name = f"db.public.{table}" if kind == "pg" else f"db.{table}"
 """
+"""The peers' DuckDB child, up to its statement: argv kind (pg|my), dsn, table, file path."""
 
-DUCKDB_LOAD_SCRIPT = """
-import sys, duckdb, pathlib
-kind, dsn, table, source = sys.argv[1:5]
-ext = {"pg": "postgres_scanner", "my": "mysql_scanner"}[kind]
-site = pathlib.Path(duckdb.__file__).parent.parent
-found = sorted(site.glob(f"duckdb_extension_*/extensions/v{duckdb.__version__}/{ext}.duckdb_extension"))
-if not found:
-    sys.exit(f"{ext} extension for duckdb {duckdb.__version__} not installed")
-con = duckdb.connect()
-con.execute("SET autoinstall_known_extensions = false; SET autoload_known_extensions = false")
-con.execute(f"LOAD '{found[0]}'")
-con.execute(f"ATTACH '{dsn}' AS db (TYPE {'postgres' if kind == 'pg' else 'mysql'})")
-target = f"db.public.{table}" if kind == "pg" else f"db.{table}"
-con.execute(f"INSERT INTO {target} SELECT * FROM read_parquet('{source}')")
-"""
+DUCKDB_SCRIPT = _DUCKDB_ATTACH.replace("<MODE>", ", READ_ONLY") + \
+    """con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")\n"""
+
+DUCKDB_LOAD_SCRIPT = _DUCKDB_ATTACH.replace("<MODE>", "") + \
+    """con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet('{path}')")\n"""
 
 DLT_SCRIPT = """
 import sys, os
