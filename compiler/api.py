@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from osiris.compiler.checks.secrets import redact_diagnostics
+from osiris.compiler.compiled import Compiled
 from osiris.compiler.connections import ConnectionsFile, find_connections_file, load_connections
 from osiris.compiler.context import CompileContext
-from osiris.compiler.manifest import Compiled
 from osiris.compiler.passes import PASSES, emit
 from osiris.compiler.spec_cache import default_registry
 from osiris.compiler.writer import write_tree

@@ -16,7 +16,9 @@ it drifts. Output is deterministic: lists whose order carries no meaning are sor
 from __future__ import annotations
 
 import copy
+import inspect
 import re
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from osiris.compiler.checks.partitions import allowed_partition_keys
@@ -130,13 +132,13 @@ def _param() -> dict[str, Any]:
 
 
 def _param_declaration() -> dict[str, Any]:
-    fields = ParamDecl.model_fields
+    text = _descriptions(ParamDecl)
     props: dict[str, Any] = {
-        "type": {"type": "string", "enum": list(PARAM_TYPES), "description": fields["type"].description},
-        "default": {"description": fields["default"].description},
-        "enum": {"type": "array", "description": fields["enum"].description},
-        "minimum": {"type": "number", "description": fields["minimum"].description},
-        "maximum": {"type": "number", "description": fields["maximum"].description},
+        "type": {"type": "string", "enum": list(PARAM_TYPES), "description": text["type"]},
+        "default": {"description": text["default"]},
+        "enum": {"type": "array", "description": text["enum"]},
+        "minimum": {"type": "number", "description": text["minimum"]},
+        "maximum": {"type": "number", "description": text["maximum"]},
         "description": {"description": "What the parameter means, for people."},
     }
     assert set(props) == set(PARAM_KEYS), "keep in step with oml.lower.PARAM_KEYS"
@@ -155,30 +157,40 @@ def _param_declaration() -> dict[str, Any]:
 
 
 def _retry() -> dict[str, Any]:
-    policy = RetryPolicy.model_json_schema()
-    _drop_titles(policy)
-    attempts = policy["properties"]["max_attempts"]
+    properties: dict[str, Any] = {}
+    for item in dataclass_fields(RetryPolicy):
+        bounds = item.metadata
+        properties[item.name] = {"default": item.default, "description": bounds["description"],
+                                 "maximum": bounds["le"], "minimum": bounds["ge"],
+                                 "type": "integer" if item.type in (int, "int") else "number"}
+    policy = {"additionalProperties": False, "properties": properties, "type": "object"}
+    attempts = properties["max_attempts"]
     return {
-        "description": f"{policy.pop('description')} A number is shorthand for `max_attempts`.",
+        "description": f"{inspect.getdoc(RetryPolicy)} A number is shorthand for `max_attempts`.",
         "anyOf": [{k: v for k, v in attempts.items() if k != "default"}, policy],
     }
+
+
+def _descriptions(cls: type) -> dict[str, str]:
+    """Field name -> the text its `described(...)` field gives (oml.ir)."""
+    return {item.name: item.metadata["description"] for item in dataclass_fields(cls) if "description" in item.metadata}
 
 
 def _partitions() -> dict[str, Any]:
     """oml.partitions' rules that a schema can state; the order of `bounds` and the step kinds'
     keys (per component, in `_step_rules`) aside, omlc checks the same."""
-    fields = PartitionPolicy.model_fields
-    count = {"type": "integer", "minimum": 1, "maximum": MAX_PARTITIONS, "description": fields["count"].description}
+    text = _descriptions(PartitionPolicy)
+    count = {"type": "integer", "minimum": 1, "maximum": MAX_PARTITIONS, "description": text["count"]}
     column = {"type": "string", "pattern": _anchored(IDENTIFIER_RE)}
     number = {"type": "number"}
     instant = {"type": "string", "pattern": _anchored(INSTANT_RE)}
     props: dict[str, Any] = {
         "count": count,
-        "column": {**column, "description": fields["column"].description},
-        "bounds": {"type": "array", "minItems": 2, "maxItems": 2, "description": fields["bounds"].description,
+        "column": {**column, "description": text["column"]},
+        "bounds": {"type": "array", "minItems": 2, "maxItems": 2, "description": text["bounds"],
                    "anyOf": [{"items": number}, {"items": instant}]},
-        "scope": {"type": "string", "enum": list(SCOPES), "description": fields["scope"].description},
-        "by": {"type": "array", "minItems": 1, "items": column, "description": fields["by"].description},
+        "scope": {"type": "string", "enum": list(SCOPES), "description": text["scope"]},
+        "by": {"type": "array", "minItems": 1, "items": column, "description": text["by"]},
     }
     assert tuple(props) == PARTITION_KEYS, "keep in step with oml.partitions.PARTITION_KEYS"
     block = {
@@ -195,12 +207,6 @@ def _partitions() -> dict[str, Any]:
                        "E2B backends ignore it. A number is shorthand for `count`.",
         "anyOf": [{k: v for k, v in count.items() if k != "description"}, block],
     }
-
-
-def _drop_titles(schema: dict[str, Any]) -> None:
-    schema.pop("title", None)
-    for prop in schema.get("properties", {}).values():
-        prop.pop("title", None)
 
 
 # --- steps ------------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import json
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -34,6 +33,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from osiris.compiler.compiled import MANIFEST_VERSION
 from osiris.oml.canonical import fingerprint
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.oml.expr.parser import CONNECTION_FAST
@@ -44,11 +44,6 @@ from osiris.oml.span import Span
 if TYPE_CHECKING:
     from osiris.compiler.connections import ConnectionsFile
     from osiris.spec.registry import Registry
-
-MANIFEST_VERSION = "2"
-"""Version 2: each step carries its connection `family` and its one connection reference
-(version 1 also copied the reference into every cfg file, and runtimes read the component
-specs to learn the family). A runtime reads nothing but the manifest directory."""
 
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 """The OML step id rule (oml.lower.STEP_ID_RE): ids name cfg files and session directories."""
@@ -229,17 +224,36 @@ class SourceMap(_Model):
         return {step_id: f"{self.file}:{at.line}:{at.column}" for step_id, at in self.steps.items()}
 
 
-@dataclass(frozen=True)
-class Compiled:
-    """One compiled pipeline, as a runtime takes it: what `omlc compile` writes, in memory."""
+def trusted_manifest(data: dict[str, Any]) -> Manifest:
+    """The model of manifest data the compiler itself just built (compiler.passes.emit), without
+    validation (the passes enforced the same rules; the property tests check that validating it
+    gives the same model). Data from anywhere else goes through `load_manifest`."""
+    def step(raw: dict[str, Any]) -> ManifestStep:
+        inputs = {name: InputSource.model_construct(**source) for name, source in raw["inputs"].items()}
+        fields = {**raw, "inputs": inputs, "retry": Retry.model_construct(**raw["retry"])}
+        if "partitions" in raw:
+            block = dict(raw["partitions"])
+            if "bounds" in block:
+                block["bounds"] = tuple(block["bounds"])
+            fields["partitions"] = Partitions.model_construct(**block)
+        return ManifestStep.model_construct(**fields)
 
-    manifest: Manifest
-    cfgs: dict[str, dict[str, Any]]
-    """Each step's config by step id (the cfg files' data)."""
-    meta: dict[str, Any]
-    """meta.json's data (fingerprints, component versions)."""
-    sources: SourceMap | None = None
-    """sourcemap.json, when present and well-formed (it only ever improves error messages)."""
+    return Manifest.model_construct(
+        manifest_version=data["manifest_version"],
+        pipeline=PipelineInfo.model_construct(**data["pipeline"]),
+        steps=[step(raw) for raw in data["steps"]],
+        order=data["order"],
+        levels=data["levels"],
+        edges=[ManifestEdge.model_construct(from_=edge["from"], output=edge["output"], to=edge["to"],
+                                            input=edge["input"]) for edge in data["edges"]],
+        connections=data["connections"],
+    )
+
+
+def trusted_sources(data: dict[str, Any]) -> SourceMap:
+    """The source map the compiler itself just built, as a model (see `trusted_manifest`)."""
+    return SourceMap.model_construct(file=data["file"], steps={
+        step_id: SourcePosition.model_construct(**at) for step_id, at in data["steps"].items()})
 
 
 def read_sources(data: bytes | None) -> SourceMap | None:

@@ -124,7 +124,7 @@ def bind_values(pipeline: Pipeline, cli: Mapping[str, str], env: Mapping[str, st
                 diagnostics.add("OML061", at_cli if source == "cli" else decl.span,
                                 f"parameter '{decl.name}' from {where}: {problem}", pointer=decl.pointer)
             continue
-        bound[decl.name] = BoundParam.model_construct(value=value, source=source)
+        bound[decl.name] = BoundParam(value=value, source=source)
     return bound
 
 

@@ -1,15 +1,15 @@
 """The typed intermediate representation of an OML pipeline.
 
-Every node carries its source span and JSON Pointer. Models are frozen: a pass returns a new
-IR (via `model_copy(update=...)`) instead of mutating the one it was given, so each pass can
-be run and tested alone.
+Every node carries its source span and JSON Pointer. Nodes are frozen: a pass returns a new
+IR (via `evolve(...)`) instead of mutating the one it was given, so each pass can be run and
+tested alone. They are plain dataclasses, not pydantic models: `omlc` never imports pydantic
+(about 60 ms of every compile's start-up), and every value is checked by the passes anyway.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import MISSING, dataclass, field
+from typing import Any, Literal, Self
 
 from osiris.oml.expr.nodes import ConnectionRef, Reference, Text
 from osiris.oml.span import Span
@@ -32,70 +32,98 @@ MODE_ALIASES: dict[str, CanonicalMode] = {
 """OML mode names (the original's included) -> the canonical mode a component declares."""
 
 
-class Node(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, arbitrary_types_allowed=True)
+def described(default: Any = MISSING, *, description: str, default_factory: Any = MISSING,  # noqa: ANN401
+              ge: float | None = None, le: float | None = None) -> Any:  # noqa: ANN401
+    """A field with the text (and bounds) that the JSON Schema export and lowering read."""
+    metadata = {"description": description, "ge": ge, "le": le}
+    return field(default=default, default_factory=default_factory, metadata=metadata)
 
+
+class Frozen:
+    """Base of the IR's frozen dataclasses."""
+
+    __slots__ = ()
+
+    def evolve(self, **changes: Any) -> Self:  # noqa: ANN401
+        """A copy with `changes` applied, without re-running `__init__` (passes copy every step
+        several times; this is what pydantic's `model_copy` did)."""
+        unknown = changes.keys() - self.__dataclass_fields__.keys()  # type: ignore[attr-defined]
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone.__dict__.update(changes)
+        return clone
+
+
+@dataclass(frozen=True, kw_only=True)
+class Node(Frozen):
     span: Span
     pointer: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class ParamDecl(Node):
-    name: str = Field(description="Parameter name, referenced as ${params.<name>}.")
-    type: ParamType = Field(description="Value type; CLI and environment values are converted to it. "
-                                        "`identifier` is a name (table, column) that SQL quotes as an "
-                                        "identifier: `SELECT * FROM ${params.t}`.")
-    default: Any = Field(default=None, description="Value used when nothing else sets one.")
+    name: str = described(description="Parameter name, referenced as ${params.<name>}.")
+    type: ParamType = described(description="Value type; CLI and environment values are converted to it. "
+                                            "`identifier` is a name (table, column) that SQL quotes as an "
+                                            "identifier: `SELECT * FROM ${params.t}`.")
+    default: Any = described(default=None, description="Value used when nothing else sets one.")
     has_default: bool = False
-    enum: list[Any] | None = Field(default=None, description="The only values allowed.")
-    minimum: float | None = Field(default=None, description="Smallest allowed number.")
-    maximum: float | None = Field(default=None, description="Largest allowed number.")
+    enum: list[Any] | None = described(default=None, description="The only values allowed.")
+    minimum: float | None = described(default=None, description="Smallest allowed number.")
+    maximum: float | None = described(default=None, description="Largest allowed number.")
     description: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class Profile(Node):
     name: str
     values: dict[str, Any]
     value_spans: dict[str, Span]
 
 
-class RetryPolicy(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy(Frozen):
     """How often a step is retried after a transient failure (permanent ones never are)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    max_attempts: int = Field(default=1, ge=1, le=20, description="Attempts in all, the first included.")
-    backoff_seconds: float = Field(default=1.0, ge=0, le=86400,
-                                   description="Wait before the second attempt; doubles each time (at most a day).")
-    max_backoff_seconds: float = Field(default=30.0, ge=0, le=86400,
-                                       description="Upper bound of the wait (at most a day).")
+    max_attempts: int = described(default=1, ge=1, le=20, description="Attempts in all, the first included.")
+    backoff_seconds: float = described(default=1.0, ge=0, le=86400,
+                                       description="Wait before the second attempt; doubles each time (at most a day).")
+    max_backoff_seconds: float = described(default=30.0, ge=0, le=86400,
+                                           description="Upper bound of the wait (at most a day).")
 
 
-class PartitionPolicy(BaseModel):
+DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionPolicy(Frozen):
     """How a backend that splits a step's work (the Ray backend) should split it; the local and
     E2B backends ignore it. Absent fields are the backend's choice. The rules are in
     oml.partitions (shared with manifest verification); lowering stores the normalised form."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-    count: int | None = Field(default=None, ge=1, le=1024,
-                              description="How many partitions (1-1024); absent: the backend decides "
-                                          "(`--partitions`, the cluster's CPUs).")
-    column: str | None = Field(default=None, description="Extractors: the column the read is split by "
-                                                         "(a plain SQL identifier).")
-    bounds: tuple[Any, Any] | None = Field(default=None, description=(
+    count: int | None = described(default=None, ge=1, le=1024,
+                                  description="How many partitions (1-1024); absent: the backend decides "
+                                              "(`--partitions`, the cluster's CPUs).")
+    column: str | None = described(default=None, description="Extractors: the column the read is split by "
+                                                             "(a plain SQL identifier).")
+    bounds: tuple[Any, Any] | None = described(default=None, description=(
         "Extractors, with `column`: the split column's range [low, high], low < high; two integers, two "
         "numbers, or two ISO-8601 dates or timestamps. Absent: the driver finds it."))
-    scope: Literal["local", "hash", "single"] | None = Field(default=None, description=(
+    scope: Literal["local", "hash", "single"] | None = described(default=None, description=(
         "Transforms: local (each partition on its own), hash (a hash exchange by `by`, then one task per "
         "bucket) or single (one task sees all rows); overrides the backend's reading of the SQL."))
-    by: tuple[str, ...] | None = Field(default=None, description=(
+    by: tuple[str, ...] | None = described(default=None, description=(
         "Transforms: the columns rows are hashed by (implies `scope: hash`)."))
 
 
+@dataclass(frozen=True, kw_only=True)
 class NeedRef(Node):
     step: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class InputRef(Node):
     """One data input: `name` inside the step, fed by `step`'s `output`."""
 
@@ -104,10 +132,9 @@ class InputRef(Node):
     output: str
 
 
-class ConfigExpr(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class ConfigExpr(Frozen):
     """A config string that contains `${...}` references, parsed once at lowering time."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, arbitrary_types_allowed=True)
 
     path: tuple[str | int, ...]
     """Location inside the step's config (keys and list indexes)."""
@@ -125,6 +152,7 @@ class ConfigExpr(BaseModel):
         return len(self.pieces) == 1 and isinstance(self.pieces[0], Reference)
 
 
+@dataclass(frozen=True, kw_only=True)
 class Step(Node):
     index: int
     id: str
@@ -134,12 +162,12 @@ class Step(Node):
     mode: str | None = None
     mode_span: Span | None = None
     description: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
     config_span: Span | None = None
     connection: ConnectionRef | None = None
     needs: tuple[NeedRef, ...] = ()
     inputs: tuple[InputRef, ...] = ()
-    retry: RetryPolicy = RetryPolicy.model_construct()
+    retry: RetryPolicy = DEFAULT_RETRY
     partitions: PartitionPolicy | None = None
     """The `partitions:` block, normalised (oml.partitions.normalise); None when absent or invalid."""
     unbound: tuple[str, ...] = ()
@@ -162,25 +190,23 @@ class Step(Node):
     """False once a pass found an error in this step; later passes skip it."""
 
 
-class BoundParam(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class BoundParam(Frozen):
     value: Any
     source: Literal["cli", "env", "profile", "default"]
 
 
-class Edge(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True, populate_by_name=True)
-
-    from_: str = Field(alias="from")
+@dataclass(frozen=True, kw_only=True)
+class Edge(Frozen):
+    from_: str
+    """`from` in the manifest (a Python keyword here)."""
     output: str
     to: str
     input: str
 
 
-class Plan(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class Plan(Frozen):
     order: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]
     edges: tuple[Edge, ...]
@@ -192,22 +218,23 @@ class Plan(BaseModel):
         return {step_id: n for n, level in enumerate(self.levels) for step_id in level}
 
 
+@dataclass(frozen=True, kw_only=True)
 class Pipeline(Node):
     file: str
-    text: str = Field(repr=False)
+    text: str = field(repr=False)
     oml_version: str
     name: str
     description: str | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
     params: tuple[ParamDecl, ...] = ()
     profiles: tuple[Profile, ...] = ()
     steps: tuple[Step, ...] = ()
-    data: dict[str, Any] = Field(default_factory=dict, repr=False)
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
     """The whole document as plain data; `oml_fp` hashes it."""
-    spans: dict[str, Span] = Field(default_factory=dict, repr=False)
+    spans: dict[str, Span] = field(default_factory=dict, repr=False)
     """JSON Pointer -> span of every node, for diagnostics raised on plain data."""
     # Filled in by passes:
-    bound_params: dict[str, BoundParam] = Field(default_factory=dict)
+    bound_params: dict[str, BoundParam] = field(default_factory=dict)
     profile: str | None = None
     plan: Plan | None = None
 
@@ -226,4 +253,4 @@ class Pipeline(Node):
         return None
 
     def replace_steps(self, steps: list[Step]) -> Pipeline:
-        return self.model_copy(update={"steps": tuple(steps)})
+        return self.evolve(steps=tuple(steps))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from osiris.oml.diagnostics import Diagnostics
@@ -20,6 +21,7 @@ from osiris.oml.ir import (
     InputRef,
     NeedRef,
     ParamDecl,
+    ParamType,
     PartitionPolicy,
     Pipeline,
     Profile,
@@ -129,7 +131,7 @@ class _Lowerer:
         steps = self.steps(root)
         spans: dict[str, Span] = {}
         _index_spans(root, spans)
-        return Pipeline.model_construct(
+        return Pipeline(
             span=root.span, pointer="", file=self.file, text=self.text,
             oml_version=version or OML_VERSION, name=name or "", description=description,
             metadata=metadata, params=tuple(params), profiles=tuple(profiles), steps=tuple(steps),
@@ -195,7 +197,7 @@ class _Lowerer:
                            help="write `{type: integer, default: 10}`, or a plain scalar default",
                            pointer=node.pointer)
                 return None
-            return ParamDecl.model_construct(span=key.span, pointer=node.pointer, name=name, type=inferred,
+            return ParamDecl(span=key.span, pointer=node.pointer, name=name, type=inferred,
                              default=value, has_default=True)
         self.unknown_keys(node, PARAM_KEYS, "OML060", f"in parameter '{name}'")
         data = node.to_data()
@@ -222,7 +224,7 @@ class _Lowerer:
                 value = None
             bounds[bound] = value
         description = data.get("description")
-        return ParamDecl.model_construct(
+        return ParamDecl(
             span=key.span, pointer=node.pointer, name=name, type=declared,
             default=data.get("default"), has_default=default_node is not None, enum=enum,
             minimum=bounds["minimum"], maximum=bounds["maximum"],
@@ -243,7 +245,7 @@ class _Lowerer:
             value = _profile_values(value, declared)
             values = {k.value: v.to_data() for k, v in value.items()}
             spans = {k.value: v.span for k, v in value.items()}
-            result.append(Profile.model_construct(span=key.span, pointer=value.pointer, name=key.value, values=values,
+            result.append(Profile(span=key.span, pointer=value.pointer, name=key.value, values=values,
                                   value_spans=spans))
         return result
 
@@ -291,7 +293,7 @@ class _Lowerer:
         if mode_node is not None and self.expect(mode_node, "scalar", "`mode`", "`mode: extract`"):
             mode = mode_node.value
         config, config_span, connection, exprs = self.config(node.get("config"))
-        return Step.model_construct(
+        return Step(
             span=node.span, pointer=node.pointer, index=index, id=id_node.value, id_span=id_node.span,
             component=component_node.value, component_span=component_node.span,
             mode=mode, mode_span=mode_node.span if mode_node is not None else None,
@@ -338,20 +340,20 @@ class _Lowerer:
             pieces = parse_template(node.value, self.position(node), self.d, node.pointer)
             # Also keep strings whose only "expression" is an escaped `$${`: binding unescapes it.
             if len(pieces) > 1 or any(isinstance(p, Reference) for p in pieces) or "$${" in node.value:
-                out.append(ConfigExpr.model_construct(path=path, pointer=node.pointer, span=node.span,
+                out.append(ConfigExpr(path=path, pointer=node.pointer, span=node.span,
                                                       pieces=tuple(pieces)))
 
     def needs(self, node: YNode | None) -> list[NeedRef]:
         if node is None or node.kind == "scalar" and node.value is None:
             return []
         if node.kind == "scalar" and isinstance(node.value, str):
-            return [NeedRef.model_construct(span=node.span, pointer=node.pointer, step=node.value)]
+            return [NeedRef(span=node.span, pointer=node.pointer, step=node.value)]
         if not self.expect(node, "seq", "`needs`", "`needs: [extract-orders]`"):
             return []
         result = []
         for item in node.value:
             if self.expect(item, "scalar", "each `needs` entry", "`- extract-orders`"):
-                result.append(NeedRef.model_construct(span=item.span, pointer=item.pointer, step=item.value))
+                result.append(NeedRef(span=item.span, pointer=item.pointer, step=item.value))
         return result
 
     def inputs(self, node: YNode | None) -> list[InputRef]:
@@ -383,11 +385,11 @@ class _Lowerer:
                        help=f"e.g. {example}", pointer=node.pointer)
             return None
         step, output = refs[0].parts
-        return InputRef.model_construct(span=refs[0].span, pointer=node.pointer, name=name, step=step, output=output)
+        return InputRef(span=refs[0].span, pointer=node.pointer, name=name, step=step, output=output)
 
     def retry(self, node: YNode | None) -> RetryPolicy:
         if node is None:
-            return RetryPolicy.model_construct()
+            return RetryPolicy()
         if node.kind == "scalar" and isinstance(node.value, int) and not isinstance(node.value, bool):
             data: Any = {"max_attempts": node.value}
         elif node.kind == "map":
@@ -395,15 +397,15 @@ class _Lowerer:
         else:
             self.d.add("OML024", node.span, "`retry` must be a mapping or a number of attempts",
                        help="e.g. `retry: {max_attempts: 3, backoff_seconds: 2}`", pointer=node.pointer)
-            return RetryPolicy.model_construct()
+            return RetryPolicy()
         problem = _retry_problem(data)
         if problem:
             self.d.add("OML024", node.span, problem,
                        help="`max_attempts` 1-20, `backoff_seconds` 0-86400, "
                        "`max_backoff_seconds` from `backoff_seconds` to 86400",
                        pointer=node.pointer)
-            return RetryPolicy.model_construct()
-        return RetryPolicy.model_construct(**data)
+            return RetryPolicy()
+        return RetryPolicy(**data)
 
     def partitions(self, node: YNode | None) -> PartitionPolicy | None:
         """The block's shape (oml.partitions); which keys a step's kind allows is checked once the
@@ -420,7 +422,7 @@ class _Lowerer:
             return None
         fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
                                   for key, value in normalise(data).items()}
-        return PartitionPolicy.model_construct(**fields)
+        return PartitionPolicy(**fields)
 
 
 def _locate(node: YNode, path: tuple[str | int, ...]) -> tuple[YNode, YNode | None]:
@@ -451,21 +453,21 @@ def _profile_values(profile: YNode, declared: Collection[str]) -> YNode:
 
 
 def _retry_problem(data: dict[str, Any]) -> str | None:
-    """Check a retry mapping against RetryPolicy's own field bounds (read from the model, not
-    repeated here) without building pydantic validators, which costs ~80 ms of start-up."""
-    fields = RetryPolicy.model_fields
+    """Check a retry mapping against RetryPolicy's own field bounds (read from its fields'
+    metadata, not repeated here)."""
+    fields = {f.name: f for f in dataclass_fields(RetryPolicy)}
     for key, value in data.items():
         if key not in fields:
             return f"unknown key `retry.{key}`" + (f"; {hint}" if (hint := did_you_mean(key, fields)) else "")
-        wanted = int if fields[key].annotation in (int, "int") else float
+        wanted = int if fields[key].type in (int, "int") else float
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         if not numeric or (wanted is int and not isinstance(value, int)):
             return f"`retry.{key}` must be {'an integer' if wanted is int else 'a finite number'}, not {value!r}"
-        for bound in fields[key].metadata:
-            if getattr(bound, "ge", None) is not None and value < bound.ge:
-                return f"`retry.{key}` must be at least {bound.ge}, not {value!r}"
-            if getattr(bound, "le", None) is not None and value > bound.le:
-                return f"`retry.{key}` must be at most {bound.le}, not {value!r}"
+        bounds = fields[key].metadata
+        if bounds.get("ge") is not None and value < bounds["ge"]:
+            return f"`retry.{key}` must be at least {bounds['ge']}, not {value!r}"
+        if bounds.get("le") is not None and value > bounds["le"]:
+            return f"`retry.{key}` must be at most {bounds['le']}, not {value!r}"
     low, high = data.get("backoff_seconds"), data.get("max_backoff_seconds")
     if low is not None and high is not None and high < low:
         return f"`retry.max_backoff_seconds` ({high!r}) must be at least `retry.backoff_seconds` ({low!r})"
@@ -480,7 +482,7 @@ def _finite(value: int | float) -> bool:
         return False
 
 
-def _infer_type(value: Any) -> str | None:
+def _infer_type(value: Any) -> ParamType | None:  # noqa: ANN401
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from osiris.compiler.api import CompileOptions, CompileResult, compile_path, write_output
+from osiris.compiler.compiled import Compiled
 from osiris.compiler.connections import ConnectionsFile
 from osiris.compiler.manifest import (
     COPIED,
-    Compiled,
     Manifest,
     ManifestError,
     load_manifest,

@@ -1,10 +1,13 @@
-"""Typed views of component specs and connection families (see spec/schema/)."""
+"""Typed views of component specs and connection families (see spec/schema/).
+
+Plain frozen dataclasses: the registry builds them from specs that already passed the spec JSON
+Schema (spec/schema/), so nothing is validated twice and `omlc` never imports pydantic.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
-
-from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["extractor", "transform", "writer"]
 SqlDialect = Literal["mysql", "postgres", "duckdb"]
@@ -12,10 +15,9 @@ SqlDialect = Literal["mysql", "postgres", "duckdb"]
 SQL_DIALECTS: tuple[str, ...] = get_args(SqlDialect)
 
 
-class Constraint(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Constraint:
     """One cross-field rule; exactly one of the three forms is set."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     require_one_of: tuple[str, ...] | None = None
     exclusive: tuple[str, ...] | None = None
@@ -24,17 +26,15 @@ class Constraint(BaseModel):
     message: str
 
 
-class Example(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class Example:
     title: str
     config: dict[str, Any]
     notes: str | None = None
 
 
-class ComponentSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class ComponentSpec:
     name: str
     version: str
     title: str
@@ -48,12 +48,16 @@ class ComponentSpec(BaseModel):
     outputs: tuple[str, ...]
     connection_fields: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
-    renamed: dict[str, str] = Field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
     config_schema: dict[str, Any]
     constraints: tuple[Constraint, ...] = ()
     examples: tuple[Example, ...] = ()
     fingerprint: str = ""
     """`sha256:` of the spec's canonical JSON; set by the registry."""
+
+    def to_data(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, fields in declaration order (`osiris components show --json`)."""
+        return _json_ready(asdict(self))
 
     @property
     def pipeline_modes(self) -> tuple[str, ...]:
@@ -94,9 +98,8 @@ class ComponentSpec(BaseModel):
                 if isinstance(prop, dict) and "x-path" in prop}
 
 
-class FamilyField(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class FamilyField:
     type: Literal["string", "integer", "boolean", "object"]
     secret: bool = False
     default: Any = None
@@ -111,9 +114,8 @@ class FamilyField(BaseModel):
     moves no credential, e.g. the default schema); absent: never."""
 
 
-class Family(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
+@dataclass(frozen=True, kw_only=True)
+class Family:
     name: str
     description: str
     fields: dict[str, FamilyField]
@@ -127,3 +129,12 @@ class Family(BaseModel):
     def step_overrides(self) -> dict[str, str]:
         """Field -> `grant` or `free`, for the fields a step's config may replace."""
         return {k: f.override for k, f in self.fields.items() if f.override is not None}
+
+
+def _json_ready(value: Any) -> Any:  # noqa: ANN401 - plain data, recursively
+    """Tuples as lists, as JSON has them."""
+    if isinstance(value, dict):
+        return {key: _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    return value

@@ -116,17 +116,9 @@ class Registry:
     def from_raw(cls, raw: dict[str, Any]) -> Registry:
         # The raw data passed the spec JSON Schema when it was cached, so construct the models
         # without re-validating (pydantic's validators cost more start-up time than the check).
-        components = []
-        for data in raw["components"]:
-            fp = fingerprint(data)
-            fields = {**data, "fingerprint": fp}
-            fields["constraints"] = tuple(Constraint.model_construct(**c) for c in data.get("constraints", ()))
-            fields["examples"] = tuple(Example.model_construct(**e) for e in data.get("examples", ()))
-            for key in ("aliases", "modes", "outputs", "connection_fields", "secrets"):
-                fields[key] = tuple(data.get(key, ()))
-            components.append(ComponentSpec.model_construct(**fields))
+        components = [component_spec(data) for data in raw["components"]]
         families = {
-            name: Family.model_construct(
+            name: Family(
                 name=name, description=body["description"], required=tuple(body.get("required", ())),
                 fields={k: _family_field(f) for k, f in body["fields"].items()})
             for name, body in raw["families"].items()
@@ -139,10 +131,21 @@ class Registry:
         return cls.from_raw(parse_specs(spec_files(directory), families_file))
 
 
+def component_spec(data: dict[str, Any]) -> ComponentSpec:
+    """A spec's parsed data (already checked against the spec JSON Schema) as the typed view,
+    fingerprinted."""
+    fields = {**data, "fingerprint": fingerprint(data)}
+    fields["constraints"] = tuple(Constraint(**c) for c in data.get("constraints", ()))
+    fields["examples"] = tuple(Example(**e) for e in data.get("examples", ()))
+    for key in ("aliases", "modes", "outputs", "connection_fields", "secrets"):
+        fields[key] = tuple(data.get(key, ()))
+    return ComponentSpec(**fields)
+
+
 def _family_field(raw: dict[str, Any]) -> FamilyField:
     data = dict(raw)
     if "enum" in data:
         data["enum"] = tuple(data["enum"])
     if "fields" in data:
         data["fields"] = {k: _family_field(f) for k, f in data["fields"].items()}
-    return FamilyField.model_construct(**data)
+    return FamilyField(**data)

@@ -77,7 +77,7 @@ def _show(registry: Any, name: str, as_json: bool) -> int:
         sys.stderr.write(f"osiris components show: error: unknown component {name!r}{hint}\n")
         return 2
     if as_json:
-        data = spec.model_dump(mode="json")
+        data = spec.to_data()
         data["driver_installed"] = spec.name in _installed()
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0

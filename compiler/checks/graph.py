@@ -55,7 +55,7 @@ def data_inputs(step: Step, by_id: dict[str, Step], d: Diagnostics) -> tuple[lis
         depends.add(source.id)
         if source.id in fed_by or not source.outputs:
             continue
-        inputs.append(InputRef.model_construct(span=need.span, pointer=need.pointer, name=source.id, step=source.id,
+        inputs.append(InputRef(span=need.span, pointer=need.pointer, name=source.id, step=source.id,
                                output=source.outputs[0] if source.outputs else DEFAULT_OUTPUT))
         fed_by.add(source.id)
     return inputs, depends

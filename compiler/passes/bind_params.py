@@ -24,8 +24,7 @@ def bind_params(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     values = {name: b.value for name, b in bound.items()}
     kinds = {p.name: p.type for p in pipeline.params}
     steps = [_bind_step(step, values, kinds, ctx) for step in pipeline.steps]
-    return pipeline.model_copy(update={"steps": tuple(steps), "bound_params": bound,
-                                       "profile": ctx.profile})
+    return pipeline.evolve(steps=tuple(steps), bound_params=bound, profile=ctx.profile)
 
 
 def _bind_step(step: Step, values: dict[str, Any], kinds: Mapping[str, str], ctx: CompileContext) -> Step:
@@ -42,8 +41,7 @@ def _bind_step(step: Step, values: dict[str, Any], kinds: Mapping[str, str], ctx
             unbound.append(expr.pointer)
             continue
         _assign(config, expr.path, result)
-    return step.model_copy(update={"config": config, "valid": step.valid and not unbound,
-                                   "unbound": tuple(unbound)})
+    return step.evolve(config=config, valid=step.valid and not unbound, unbound=tuple(unbound))
 
 
 _FAILED = object()

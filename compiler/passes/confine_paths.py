@@ -46,5 +46,5 @@ def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
                 refused.add(step.index)
     if not refused:
         return pipeline
-    return pipeline.replace_steps([step.model_copy(update={"valid": False}) if step.index in refused else step
+    return pipeline.replace_steps([step.evolve(valid=False) if step.index in refused else step
                                    for step in pipeline.steps])

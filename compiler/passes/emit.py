@@ -8,24 +8,13 @@ paths, canonical key order: the same inputs give the same bytes on any machine.
 from __future__ import annotations
 
 import json
+from dataclasses import fields as dataclass_fields
 from pathlib import PurePath
 from typing import Any
 
 from osiris.compiler import __version__
+from osiris.compiler.compiled import MANIFEST_VERSION, Compiled
 from osiris.compiler.context import CompileContext
-from osiris.compiler.manifest import (
-    MANIFEST_VERSION,
-    Compiled,
-    InputSource,
-    Manifest,
-    ManifestEdge,
-    ManifestStep,
-    Partitions,
-    PipelineInfo,
-    Retry,
-    SourceMap,
-    SourcePosition,
-)
 from osiris.compiler.yaml_emit import dump_yaml
 from osiris.oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
 from osiris.oml.ir import Pipeline, Step
@@ -71,8 +60,7 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
         cfg_files[f"cfg/{step.id}.json"] = pretty_json(cfg)
     if ctx.diagnostics.has_errors:
         return pipeline, {}, None
-    model = build_manifest(pipeline, cfg_fps, specs)
-    manifest = model.to_data()
+    manifest = build_manifest(pipeline, cfg_fps, specs)
     files: Artifacts = cfg_files
     files["manifest.yaml"] = dump_yaml(manifest)
     source = PurePath(pipeline.file).name
@@ -95,11 +83,9 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
         "params": {k: {"source": b.source, "value": b.value} for k, b in pipeline.bound_params.items()},
         "profile": pipeline.profile,
     })
-    sources = SourceMap.model_construct(file=source, steps={
-        s.id: SourcePosition.model_construct(line=s.span.line, column=s.span.column) for s in pipeline.steps})
-    files["sourcemap.json"] = pretty_json({"file": source, "steps": {
-        step_id: {"column": at.column, "line": at.line} for step_id, at in sources.steps.items()}})
-    return pipeline, dict(sorted(files.items())), Compiled(model, cfgs, meta, sources)
+    sources = {"file": source, "steps": {s.id: {"line": s.span.line, "column": s.span.column} for s in pipeline.steps}}
+    files["sourcemap.json"] = pretty_json(sources)
+    return pipeline, dict(sorted(files.items())), Compiled(manifest, cfgs, meta, sources)
 
 
 def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
@@ -115,24 +101,27 @@ def _cfg(step: Step, spec: ComponentSpec) -> dict[str, Any]:
 
 def _partitions(step: Step) -> dict[str, Any]:
     """`{"partitions": ...}` for a step with the block, else nothing: a step without it keeps the
-    manifest's bytes (and the model's set fields) exactly as they were before the field existed."""
+    manifest's bytes exactly as they were before the field existed."""
     block = step.partitions
     if block is None:
         return {}
-    values: dict[str, Any] = {name: value for name in type(block).model_fields
-                              if (value := getattr(block, name)) is not None}
-    if "by" in values:
-        values["by"] = list(values["by"])  # the manifest model's type (a list of columns)
-    return {"partitions": Partitions.model_construct(**values)}
+    values: dict[str, Any] = {item.name: value for item in dataclass_fields(block)
+                              if (value := getattr(block, item.name)) is not None}
+    for key in ("bounds", "by"):
+        if key in values:
+            values[key] = list(values[key])
+    return {"partitions": values}
 
 
-def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str, ComponentSpec]) -> Manifest:
-    """The `Manifest` model of a planned pipeline: the one definition of manifest.yaml's shape
-    (its field order is the file's key order). `specs` maps canonical component names to specs.
+def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str, ComponentSpec]) -> dict[str, Any]:
+    """manifest.yaml's data for a planned pipeline, keys in the order of the `Manifest` model's
+    fields (compiler.manifest, the definition of its shape and rules). `specs` maps canonical
+    component names to specs.
 
-    Constructed without validation: every value comes from passes that enforced the same rules,
-    and building pydantic's validators would cost each `omlc` process 20 ms. The golden and
-    property tests validate what this builds against the model and the committed schema."""
+    Plain data, not the model: every value comes from passes that enforced the same rules, and
+    importing pydantic would cost each `omlc` process ~60 ms. The golden and property tests
+    validate what this builds against the model (`Manifest.model_validate(data).to_data() == data`)
+    and the committed schema."""
     assert pipeline.plan is not None
     plan = pipeline.plan
     by_id = {s.id: s for s in pipeline.steps}
@@ -143,31 +132,30 @@ def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str,
         retry = step.retry
         component = step.canonical_component or step.component
         spec = specs[component]
-        steps.append(ManifestStep.model_construct(
-            id=step.id,
-            component=component,
-            component_version=step.component_version or "",
-            kind=step.kind,
-            mode=step.canonical_mode,
-            family=spec.family if spec.connection != "none" else None,
-            connection=step.connection_ref,
-            cfg=f"cfg/{step.id}.json",
-            cfg_fp=cfg_fps[step.id],
-            needs=list(step.depends_on),
-            inputs={i.name: InputSource.model_construct(step=i.step, output=i.output) for i in step.data_inputs},
-            outputs=list(step.outputs),
-            level=level_of[step.id],
-            retry=Retry.model_construct(max_attempts=retry.max_attempts, backoff_seconds=float(retry.backoff_seconds),
-                                        max_backoff_seconds=float(retry.max_backoff_seconds)),
+        steps.append({
+            "id": step.id,
+            "component": component,
+            "component_version": step.component_version or "",
+            "kind": step.kind,
+            "mode": step.canonical_mode,
+            "family": spec.family if spec.connection != "none" else None,
+            "connection": step.connection_ref,
+            "cfg": f"cfg/{step.id}.json",
+            "cfg_fp": cfg_fps[step.id],
+            "needs": list(step.depends_on),
+            "inputs": {i.name: {"step": i.step, "output": i.output} for i in step.data_inputs},
+            "outputs": list(step.outputs),
+            "level": level_of[step.id],
+            "retry": {"max_attempts": retry.max_attempts, "backoff_seconds": float(retry.backoff_seconds),
+                      "max_backoff_seconds": float(retry.max_backoff_seconds)},
             **_partitions(step),
-        ))
-    return Manifest.model_construct(
-        manifest_version=MANIFEST_VERSION,
-        pipeline=PipelineInfo.model_construct(name=pipeline.name, oml_version=pipeline.oml_version),
-        steps=steps,
-        order=list(plan.order),
-        levels=[list(level) for level in plan.levels],
-        edges=[ManifestEdge.model_construct(from_=e.from_, output=e.output, to=e.to, input=e.input)
-               for e in plan.edges],
-        connections=sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
-    )
+        })
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "pipeline": {"name": pipeline.name, "oml_version": pipeline.oml_version},
+        "steps": steps,
+        "order": list(plan.order),
+        "levels": [list(level) for level in plan.levels],
+        "edges": [{"from": e.from_, "output": e.output, "to": e.to, "input": e.input} for e in plan.edges],
+        "connections": sorted({s.connection_ref for s in pipeline.steps if s.connection_ref}),
+    }

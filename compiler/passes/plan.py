@@ -18,13 +18,13 @@ def plan(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         return pipeline  # a plan over an invalid graph would be meaningless
     order, levels = schedule({s.id: set(s.depends_on) for s in pipeline.steps})
     edges = sorted(
-        (Edge.model_construct(from_=i.step, output=i.output, to=s.id, input=i.name)
+        (Edge(from_=i.step, output=i.output, to=s.id, input=i.name)
          for s in pipeline.steps for i in s.data_inputs),
         key=lambda e: (e.to, e.input),
     )
-    result = Plan.model_construct(order=tuple(order), levels=tuple(tuple(lv) for lv in levels),
+    result = Plan(order=tuple(order), levels=tuple(tuple(lv) for lv in levels),
                                   edges=tuple(edges))
-    return pipeline.model_copy(update={"plan": result})
+    return pipeline.evolve(plan=result)
 
 
 def schedule(depends: dict[str, set[str]]) -> tuple[list[str], list[list[str]]]:

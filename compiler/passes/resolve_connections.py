@@ -30,7 +30,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             if step.connection is not None and spec is not None:
                 d.add("OML042", step.connection.span, f"{spec.name} takes no connection",
                       help="remove `connection`", pointer=join(step.pointer, "config", "connection"))
-                step = step.model_copy(update={"valid": False})
+                step = step.evolve(valid=False)
             steps.append(step)
             continue
         ref = step.connection
@@ -38,13 +38,13 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         if ref is not None and spec.family is not None and ref.family != spec.family:
             d.add("OML075", ref.span, f"{spec.name} needs a `{spec.family}` connection, not `{ref.text}`",
                   help=f"use `@{spec.family}.<alias>`", pointer=pointer)
-            steps.append(step.model_copy(update={"valid": False}))
+            steps.append(step.evolve(valid=False))
             continue
         if conns is None:
             if not warned and (ref is not None or spec.connection == "required"):
                 warned = True
                 _warn_no_file(ctx, pipeline.file)
-            steps.append(step.model_copy(update={"connection_ref": ref.text if ref else None}))
+            steps.append(step.evolve(connection_ref=ref.text if ref else None))
             continue
         family = spec.family or ""
         if ref is None:
@@ -57,17 +57,17 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
                           help=(f"add `connection: \"@{family}.{known[0]}\"` or mark an alias `default: true`"
                                 if known else f"define a `{family}` alias in {conns.path}"),
                           pointer=pointer)
-                    step = step.model_copy(update={"valid": False})
+                    step = step.evolve(valid=False)
                 steps.append(step)
                 continue
             step = _check_overrides(step, conns.aliases[family][alias], pipeline, ctx)
-            steps.append(step.model_copy(update={"connection_ref": f"@{family}.{alias}"}))
+            steps.append(step.evolve(connection_ref=f"@{family}.{alias}"))
             continue
         if ref.family not in conns.aliases:
             d.add("OML071", ref.span, f"connection family '{ref.family}' is not defined in {conns.path}",
                   help=did_you_mean(ref.family, conns.aliases) or f"defined families: {one_of(conns.aliases)}",
                   pointer=pointer)
-            steps.append(step.model_copy(update={"valid": False}))
+            steps.append(step.evolve(valid=False))
             continue
         decl = conns.lookup(ref.family, ref.alias)
         if decl is None:
@@ -75,7 +75,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             d.add("OML072", ref.span, f"no alias '{ref.alias}' under `{ref.family}` in {conns.path}",
                   help=did_you_mean(ref.alias, aliases) or f"`{ref.family}` aliases: {one_of(aliases)}",
                   pointer=pointer)
-            steps.append(step.model_copy(update={"valid": False}))
+            steps.append(step.evolve(valid=False))
             continue
         missing = sorted({r.name for refs in decl.env_refs.values() for r in refs
                           if r.default is None and r.name not in ctx.env})
@@ -84,7 +84,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             d.add("OML076", ref.span, f"`{ref.text}` uses unset environment variable(s) {', '.join(missing)}",
                   help="set them before `osiris run`, or give a default with `${VAR:-value}`", pointer=pointer)
         step = _check_overrides(step, decl, pipeline, ctx)
-        steps.append(step.model_copy(update={"connection_ref": ref.text}))
+        steps.append(step.evolve(connection_ref=ref.text))
     return pipeline.replace_steps(steps)
 
 
@@ -109,7 +109,7 @@ def _check_overrides(step: Step, decl: AliasDecl, pipeline: Pipeline, ctx: Compi
                             f"step '{step.id}' overrides `{key}` of {ref}, which its connection does not allow",
                             help=hint, pointer=pointer)
         refused = True
-    return step.model_copy(update={"valid": False}) if refused else step
+    return step.evolve(valid=False) if refused else step
 
 
 def _warn_no_file(ctx: CompileContext, file: str) -> None:

@@ -29,11 +29,10 @@ def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
     d = ctx.diagnostics
     first = check_unique_ids(pipeline, d)
     # Duplicates are checked too (all errors in one run) but stay out of the graph.
-    steps = [
-        _check_step(step, pipeline, ctx.registry, d).model_copy(
-            update={} if first[step.id] is step else {"valid": False})
-        for step in pipeline.steps
-    ]
+    steps: list[Step] = []
+    for step in pipeline.steps:
+        checked = _check_step(step, pipeline, ctx.registry, d)
+        steps.append(checked if first[step.id] is step else checked.evolve(valid=False))
     by_id = {s.id: s for s in steps if first[s.id].index == s.index}
     depends: dict[str, set[str]] = {}
     linked: list[Step] = []
@@ -47,11 +46,8 @@ def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         # A step whose references are wrong is not also blamed for lacking inputs.
         ok = d.error_count == errors_before and check_inputs_for_kind(step, inputs, previous, d)
         depends[step.id] = deps
-        linked.append(step.model_copy(update={
-            "data_inputs": tuple(sorted(inputs, key=lambda i: i.name)),
-            "depends_on": tuple(sorted(deps)),
-            "valid": step.valid and ok,
-        }))
+        linked.append(step.evolve(data_inputs=tuple(sorted(inputs, key=lambda i: i.name)),
+                                  depends_on=tuple(sorted(deps)), valid=step.valid and ok))
         if step.outputs:
             previous = step
     report_cycles(find_cycles(depends), by_id, d)
@@ -67,18 +63,12 @@ def _check_step(step: Step, pipeline: Pipeline, registry: Registry, d: Diagnosti
               pointer=join(step.pointer, "component"))
         check_secrets_only(step, pipeline, d)
         # Assume it produces data so downstream steps are not blamed for this mistake.
-        return step.model_copy(update={"valid": False, "outputs": (DEFAULT_OUTPUT,)})
+        return step.evolve(valid=False, outputs=(DEFAULT_OUTPUT,))
     mode = check_mode(step, spec, d)
     config = apply_renames(step, spec, pipeline, d)
     ok = check_config(step, spec, config, pipeline, d, registry)
     ok = check_duckdb_access(step, spec, config, pipeline, d) and ok
     ok = check_partition_keys(step, spec.kind, spec.name, pipeline, d) and ok
-    return step.model_copy(update={
-        "canonical_component": spec.name,
-        "component_version": spec.version,
-        "kind": spec.kind,
-        "canonical_mode": mode,
-        "outputs": tuple(spec.outputs),
-        "config": config,
-        "valid": step.valid and ok and mode is not None,
-    })
+    return step.evolve(canonical_component=spec.name, component_version=spec.version, kind=spec.kind,
+                       canonical_mode=mode, outputs=tuple(spec.outputs), config=config,
+                       valid=step.valid and ok and mode is not None)

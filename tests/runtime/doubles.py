@@ -18,8 +18,7 @@ import pyarrow as pa
 
 from osiris.compiler.spec_cache import default_registry
 from osiris.runtime.driver import DriverError, StepContext, TransientError, WriteResult, iter_batches
-from osiris.spec.models import ComponentSpec
-from osiris.spec.registry import Registry
+from osiris.spec.registry import Registry, component_spec
 
 _COMMON = {
     "version": "1.0.0",
@@ -99,10 +98,7 @@ SINK_SPEC = {
 def spec_registry() -> Registry:
     """The shipped specs plus the test components."""
     base = default_registry()
-    extra = [
-        ComponentSpec.model_validate({**raw, "fingerprint": "sha256:" + "0" * 64})
-        for raw in (GENERATOR_SPEC, SINK_SPEC)
-    ]
+    extra = [component_spec(raw) for raw in (GENERATOR_SPEC, SINK_SPEC)]
     return Registry([*base.components.values(), *extra], dict(base.families))
 
 

@@ -1,0 +1,54 @@
+"""One compiled pipeline in memory, as a runtime takes it, and the manifest format's version.
+
+Free of pydantic on purpose: `omlc` builds this and writes its files without ever importing the
+typed models of compiler.manifest (~60 ms of every compile's start-up); a runtime gets them on
+first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from osiris.compiler.manifest import Manifest, SourceMap
+
+MANIFEST_VERSION = "2"
+"""Version 2: each step carries its connection `family` and its one connection reference
+(version 1 also copied the reference into every cfg file, and runtimes read the component
+specs to learn the family). A runtime reads nothing but the manifest directory."""
+
+
+class Compiled:
+    """What `omlc compile` writes, in memory: the manifest, each step's config by step id (the
+    cfg files' data), meta.json's data and the source map (sourcemap.json, which only ever
+    improves error messages).
+
+    The compiler passes the manifest and the source map as the files' plain data, and the typed
+    models are built from it, without validation, on first use: the passes that built the data
+    enforced the same rules. A runtime that loaded a manifest directory passes the models it
+    verified."""
+
+    __slots__ = ("_manifest", "_sources", "cfgs", "meta")
+
+    def __init__(self, manifest: Manifest | dict[str, Any], cfgs: dict[str, dict[str, Any]],
+                 meta: dict[str, Any], sources: SourceMap | dict[str, Any] | None = None) -> None:
+        self._manifest = manifest
+        self.cfgs = cfgs
+        self.meta = meta
+        self._sources = sources
+
+    @property
+    def manifest(self) -> Manifest:
+        if isinstance(self._manifest, dict):
+            from osiris.compiler.manifest import trusted_manifest
+
+            self._manifest = trusted_manifest(self._manifest)
+        return self._manifest
+
+    @property
+    def sources(self) -> SourceMap | None:
+        if isinstance(self._sources, dict):
+            from osiris.compiler.manifest import trusted_sources
+
+            self._sources = trusted_sources(self._sources)
+        return self._sources
