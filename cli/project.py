@@ -94,7 +94,7 @@ def command_line_only(start: Path, connections: str | None,
     None (then call `load_project`: only it reports a bad setting).
 
     In that case every setting but `connections` is its default and cannot be invalid, so the
-    compilers skip building the settings model (~20 ms of pydantic at every start)."""
+    compilers skip building the settings model (~20 ms at every start)."""
     from osiris.cli.setting_names import ENV_VARS
 
     env = os.environ if env is None else env

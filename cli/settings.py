@@ -6,22 +6,27 @@ line, the environment and osiris.yaml cannot disagree about names, types or defa
 Precedence is fixed: command line > environment > osiris.yaml > default, and `resolve`
 records which of the four supplied each value (`osiris validate` prints it).
 
+The sections are plain frozen dataclasses checked by `_convert` below rather than pydantic
+models: every `omlc` and `osiris` command in a project reads them, and importing pydantic
+cost each one ~60 ms. Values from the environment arrive as text and are converted to the
+field's type (`"600"` -> 600, `"true"` -> True), as a command-line flag's would be.
+
 Secrets are not settings: API keys and passwords stay in the environment (and `${VAR}`
 references in the connections file), never in osiris.yaml.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from osiris.cli.setting_names import CLI_FLAGS, ENV_VARS
 from osiris.oml.source import parse_size
 
-__all__ = ["CLI_FLAGS", "ENV_VARS", "Problem", "Resolved", "Settings", "SettingsError", "leaf_keys", "resolve"]
+__all__ = ["CLI_FLAGS", "ENV_VARS", "Problem", "Resolved", "Setting", "Settings", "SettingsError", "leaf_keys",
+           "resolve"]
 
 MiB = 2**20
 DEFAULT_CHAT_URL = "https://api.openai.com/v1"
@@ -29,75 +34,104 @@ DEFAULT_CHAT_URL = "https://api.openai.com/v1"
 tests/cli/test_project_settings.py checks they agree)."""
 
 ValidationMode = Literal["off", "warn", "strict"]
+Kind = Literal["int", "float", "str", "bool", "names"]
+_TRUE = frozenset({"1", "true", "yes", "on", "t", "y"})
+_FALSE = frozenset({"0", "false", "no", "off", "f", "n"})
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class Setting:
+    """What one leaf setting accepts: its type, bounds or choices, and its documentation."""
+
+    kind: Kind
+    description: str
+    default: Any = None
+    optional: bool = False
+    """None (YAML `key:` with no value) is allowed and means the default behaviour."""
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    choices: tuple[Any, ...] | None = None
+    before: Callable[[Any], Any] | None = None
+    """A conversion applied first (sizes such as `2GiB`)."""
 
 
-class RunSettings(_Section):
-    step_memory: int = Field(default=512 * MiB, ge=1,
-                             description="memory budget per step: a size (512MB, 2GiB; a bare number is MiB)")
-    batch_rows: int = Field(default=65536, ge=1, description="preferred rows per record batch")
-    backend: Literal["local", "ray"] = Field(default="local",
-                                             description="`osiris run` backend: local, or ray (docs/scale-out.md)")
-
-    @field_validator("step_memory", mode="before")
-    @classmethod
-    def _size(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value * MiB  # a bare number is MiB, as `--step-memory 512` always was
-        if isinstance(value, str):
-            try:
-                return parse_size(value, default_unit="MiB")
-            except ValueError as error:
-                raise ValueError(str(error)) from None
-        return value
+def setting(default: Any, description: str, kind: Kind, **rules: Any) -> Any:  # noqa: ANN401
+    """A dataclass field carrying its `Setting` (read by `leaf_keys` and `_convert`)."""
+    rule = Setting(kind=kind, description=description, default=default, **rules)
+    return field(default=default, metadata={"setting": rule})
 
 
-class LogSettings(_Section):
-    keep: int | None = Field(default=None, ge=0, description="`osiris logs gc` keeps the newest N sessions")
-    older_than_days: float | None = Field(default=None, ge=0,
-                                          description="`osiris logs gc` deletes sessions older than this")
+def _section(cls: type) -> Any:  # noqa: ANN401 - a field holding a whole section
+    return field(default_factory=cls, metadata={"section": cls})
 
 
-class E2BSettings(_Section):
-    transport: Literal["e2b", "local"] = Field(default="e2b", description="e2b, or local: a worker process (tests, CI)")
-    timeout_s: int = Field(default=600, ge=1, le=86_400, description="sandbox lifetime in seconds")
-    cpu: int | None = Field(default=None, ge=1, le=64, description="least CPUs the sandbox must have")
-    template: str | None = Field(default=None, description="E2B template (default: E2B's base image)")
-    env: tuple[str, ...] = Field(default=(), description="host variables passed into the sandbox (names only)")
+def _size(value: Any) -> Any:  # noqa: ANN401
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value * MiB  # a bare number is MiB, as `--step-memory 512` always was
+    if isinstance(value, str):
+        return parse_size(value, default_unit="MiB")
+    return value
 
 
-class RaySettings(_Section):
-    address: str | None = Field(default=None, description="Ray cluster to join (default: start a local one)")
-    partitions: int | None = Field(default=None, ge=1, le=1024,
-                                   description="partitions per splittable source (default: the cluster's CPUs)")
-    cpus: int | None = Field(default=None, ge=1, le=1024, description="CPUs of a local Ray cluster")
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    step_memory: int = setting(512 * MiB, "memory budget per step: a size (512MB, 2GiB; a bare number is MiB)",
+                               "int", ge=1, before=_size)
+    batch_rows: int = setting(65536, "preferred rows per record batch", "int", ge=1)
+    backend: Literal["local", "ray"] = setting("local", "`osiris run` backend: local, or ray (docs/scale-out.md)",
+                                               "str", choices=("local", "ray"))
 
 
-class ChatSettings(_Section):
-    base_url: str = Field(default=DEFAULT_CHAT_URL, description="OpenAI-compatible endpoint of `osiris chat`")
-    model: str | None = Field(default=None, description="model name")
-    timeout_s: float = Field(default=120.0, gt=0, description="seconds to wait for one reply")
-    retries: int = Field(default=3, ge=0, description="retries after the first request")
-    backoff_s: float = Field(default=1.0, ge=0, description="first retry delay in seconds (doubles per retry)")
-    stream: bool = Field(default=False, description="stream replies")
+@dataclass(frozen=True, kw_only=True)
+class LogSettings:
+    keep: int | None = setting(None, "`osiris logs gc` keeps the newest N sessions", "int", optional=True, ge=0)
+    older_than_days: float | None = setting(None, "`osiris logs gc` deletes sessions older than this", "float",
+                                            optional=True, ge=0)
 
 
-class Settings(_Section):
+@dataclass(frozen=True, kw_only=True)
+class E2BSettings:
+    transport: Literal["e2b", "local"] = setting("e2b", "e2b, or local: a worker process (tests, CI)", "str",
+                                                 choices=("e2b", "local"))
+    timeout_s: int = setting(600, "sandbox lifetime in seconds", "int", ge=1, le=86_400)
+    cpu: int | None = setting(None, "least CPUs the sandbox must have", "int", optional=True, ge=1, le=64)
+    template: str | None = setting(None, "E2B template (default: E2B's base image)", "str", optional=True)
+    env: tuple[str, ...] = setting((), "host variables passed into the sandbox (names only)", "names")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RaySettings:
+    address: str | None = setting(None, "Ray cluster to join (default: start a local one)", "str", optional=True)
+    partitions: int | None = setting(None, "partitions per splittable source (default: the cluster's CPUs)", "int",
+                                     optional=True, ge=1, le=1024)
+    cpus: int | None = setting(None, "CPUs of a local Ray cluster", "int", optional=True, ge=1, le=1024)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatSettings:
+    base_url: str = setting(DEFAULT_CHAT_URL, "OpenAI-compatible endpoint of `osiris chat`", "str")
+    model: str | None = setting(None, "model name", "str", optional=True)
+    timeout_s: float = setting(120.0, "seconds to wait for one reply", "float", gt=0)
+    retries: int = setting(3, "retries after the first request", "int", ge=0)
+    backoff_s: float = setting(1.0, "first retry delay in seconds (doubles per retry)", "float", ge=0)
+    stream: bool = setting(False, "stream replies", "bool")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """The whole of osiris.yaml; every field has a default, so an empty file is valid."""
 
-    version: Literal[1] = Field(default=1, description="the osiris.yaml format (1)")
-    sessions_dir: str = Field(default=".osiris/sessions", description="where run sessions are written")
-    connections: str = Field(default="osiris_connections.yaml", description="the connections file")
-    validation: ValidationMode = Field(default="warn",
-                                       description="`osiris validate`: off, warn, or strict (warnings fail)")
-    run: RunSettings = Field(default_factory=RunSettings)
-    logs: LogSettings = Field(default_factory=LogSettings)
-    e2b: E2BSettings = Field(default_factory=E2BSettings)
-    ray: RaySettings = Field(default_factory=RaySettings)
-    chat: ChatSettings = Field(default_factory=ChatSettings)
+    version: Literal[1] = setting(1, "the osiris.yaml format (1)", "int", choices=(1,))
+    sessions_dir: str = setting(".osiris/sessions", "where run sessions are written", "str")
+    connections: str = setting("osiris_connections.yaml", "the connections file", "str")
+    validation: ValidationMode = setting("warn", "`osiris validate`: off, warn, or strict (warnings fail)", "str",
+                                         choices=("off", "warn", "strict"))
+    run: RunSettings = _section(RunSettings)
+    logs: LogSettings = _section(LogSettings)
+    e2b: E2BSettings = _section(E2BSettings)
+    ray: RaySettings = _section(RaySettings)
+    chat: ChatSettings = _section(ChatSettings)
 
 
 @dataclass(frozen=True)
@@ -136,19 +170,18 @@ class Resolved:
         return node
 
 
-def leaf_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every setting as (dotted key, its pydantic FieldInfo), in declaration order."""
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, _Section):
-            yield from leaf_keys(annotation, f"{prefix}{name}.")
+def leaf_keys(model: type = Settings, prefix: str = "") -> Iterator[tuple[str, Setting]]:
+    """Every setting as (dotted key, its `Setting`), in declaration order."""
+    for item in fields(model):
+        if "section" in item.metadata:
+            yield from leaf_keys(item.metadata["section"], f"{prefix}{item.name}.")
         else:
-            yield f"{prefix}{name}", info
+            yield f"{prefix}{item.name}", item.metadata["setting"]
 
 
 def resolve(file_values: Mapping[str, tuple[Any, str]], env: Mapping[str, str],
             cli: Mapping[str, Any]) -> Resolved:
-    """Merge the four levels into a validated Settings; SettingsError names each bad value's source.
+    """Merge the four levels into checked Settings; SettingsError names each bad value's source.
 
     `file_values` maps dotted keys to (value, `file:line:col`); `cli` holds only flags given.
     """
@@ -162,33 +195,106 @@ def resolve(file_values: Mapping[str, tuple[Any, str]], env: Mapping[str, str],
     for key, value in cli.items():
         if value is not None and value != [] and value != ():
             chosen[key] = (value, "cli", CLI_FLAGS.get(key, key))
-    nested: dict[str, Any] = {}
-    for key, (value, _, _) in chosen.items():
-        *sections, leaf = key.split(".")
-        target = nested
-        for section in sections:
-            target = target.setdefault(section, {})
-        target[leaf] = value
-    try:
-        settings = Settings.model_validate(nested)
-    except ValidationError as error:
-        raise SettingsError([_problem(item, chosen) for item in error.errors()]) from None
-    sources = {key: chosen[key][1] if key in chosen else "default" for key, _ in leaf_keys()}
-    return Resolved(settings, sources)
+    leaves = dict(leaf_keys())
+    converted: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, (value, _, where) in chosen.items():
+        try:
+            converted[key] = _convert(value, leaves[key])
+        except (ValueError, KeyError) as error:
+            message = str(error) if isinstance(error, ValueError) else "unknown setting"
+            shown = "" if value is None else f" {value!r}"
+            problems.append(Problem("OML097", "error", where, f"setting '{key}'{shown}: {message}", _hint(key)))
+    if problems:
+        raise SettingsError(problems)
+    sources = {key: chosen[key][1] if key in chosen else "default" for key in leaves}
+    return Resolved(_build(Settings, converted, ""), sources)
 
 
-def _problem(item: Mapping[str, Any], chosen: Mapping[str, tuple[Any, str, str]]) -> Problem:
-    loc = [str(part) for part in item["loc"]]
-    key = ".".join(part for part in loc if not part.isdigit())
-    value, _, where = chosen.get(key, (None, "", "osiris.yaml"))
-    shown = "" if value is None else f" {value!r}"
-    message = str(item["msg"]).removeprefix("Value error, ")
-    return Problem("OML097", "error", where, f"setting '{key}'{shown}: {message}",
-                   _hint(key))
+def _build(model: type, values: Mapping[str, Any], prefix: str) -> Any:  # noqa: ANN401 - a settings section
+    given: dict[str, Any] = {}
+    for item in fields(model):
+        key = prefix + item.name
+        if "section" in item.metadata:
+            given[item.name] = _build(item.metadata["section"], values, key + ".")
+        elif key in values:
+            given[item.name] = values[key]
+    return model(**given)
+
+
+def _convert(value: Any, rule: Setting) -> Any:  # noqa: ANN401, C901 - one branch per kind
+    """`value` as the setting's type, within its bounds; ValueError says why not."""
+    if value is None:
+        if rule.optional:
+            return None
+        raise ValueError("a value is required")
+    if rule.before is not None:
+        value = rule.before(value)
+    if rule.kind == "int":
+        result: Any = _integer(value)
+    elif rule.kind == "float":
+        result = _number(value)
+    elif rule.kind == "bool":
+        result = _boolean(value)
+    elif rule.kind == "names":
+        if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+            raise ValueError("should be a list of names")
+        result = tuple(value)
+    else:
+        if not isinstance(value, str):
+            raise ValueError("should be text")
+        result = value
+    if rule.choices is not None and result not in rule.choices:
+        raise ValueError(f"should be {' or '.join(repr(choice) for choice in rule.choices)}")
+    if rule.ge is not None and result < rule.ge:
+        raise ValueError(f"should be at least {rule.ge:g}")
+    if rule.gt is not None and result <= rule.gt:
+        raise ValueError(f"should be greater than {rule.gt:g}")
+    if rule.le is not None and result > rule.le:
+        raise ValueError(f"should be at most {rule.le:g}")
+    return result
+
+
+def _integer(value: Any) -> int:  # noqa: ANN401
+    if isinstance(value, bool):
+        raise ValueError("should be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip().replace("_", ""))
+        except ValueError:
+            pass
+    raise ValueError("should be a whole number")
+
+
+def _number(value: Any) -> float:  # noqa: ANN401
+    if not isinstance(value, bool) and isinstance(value, int | float | str):
+        try:
+            number = float(value)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return number
+    raise ValueError("should be a finite number")
+
+
+def _boolean(value: Any) -> bool:  # noqa: ANN401
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower() if isinstance(value, int | str) else None
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("should be true or false")
 
 
 def _hint(key: str) -> str:
-    default = dict(leaf_keys()).get(key)
-    if default is None:
+    rule = dict(leaf_keys()).get(key)
+    if rule is None:
         return "see docs/project.md for every setting"
-    return f"{default.description}; default {default.default!r} (docs/project.md)"
+    return f"{rule.description}; default {rule.default!r} (docs/project.md)"
