@@ -6,7 +6,7 @@ line, the environment and osiris.yaml cannot disagree about names, types or defa
 Precedence is fixed: command line > environment > osiris.yaml > default, and `resolve`
 records which of the four supplied each value (`osiris validate` prints it).
 
-The sections are plain frozen dataclasses checked by `_convert` below rather than pydantic
+The sections are frozen records (oml.records) checked by `_convert` below rather than pydantic
 models: every `omlc` and `osiris` command in a project reads them, and importing pydantic
 cost each one ~60 ms. Values from the environment arrive as text and are converted to the
 field's type (`"600"` -> 600, `"true"` -> True), as a command-line flag's would be.
@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from osiris.cli.setting_names import CLI_FLAGS, ENV_VARS
+from osiris.oml.records import Record, record, record_fields
 from osiris.oml.source import parse_size
 
 __all__ = ["CLI_FLAGS", "ENV_VARS", "Problem", "Resolved", "Setting", "Settings", "SettingsError", "leaf_keys",
@@ -74,8 +75,8 @@ def _size(value: Any) -> Any:  # noqa: ANN401
     return value
 
 
-@dataclass(frozen=True, kw_only=True)
-class RunSettings:
+@record
+class RunSettings(Record):
     step_memory: int = setting(512 * MiB, "memory budget per step: a size (512MB, 2GiB; a bare number is MiB)",
                                "int", ge=1, before=_size)
     batch_rows: int = setting(65536, "preferred rows per record batch", "int", ge=1)
@@ -83,15 +84,15 @@ class RunSettings:
                                                "str", choices=("local", "ray"))
 
 
-@dataclass(frozen=True, kw_only=True)
-class LogSettings:
+@record
+class LogSettings(Record):
     keep: int | None = setting(None, "`osiris logs gc` keeps the newest N sessions", "int", optional=True, ge=0)
     older_than_days: float | None = setting(None, "`osiris logs gc` deletes sessions older than this", "float",
                                             optional=True, ge=0)
 
 
-@dataclass(frozen=True, kw_only=True)
-class E2BSettings:
+@record
+class E2BSettings(Record):
     transport: Literal["e2b", "local"] = setting("e2b", "e2b, or local: a worker process (tests, CI)", "str",
                                                  choices=("e2b", "local"))
     timeout_s: int = setting(600, "sandbox lifetime in seconds", "int", ge=1, le=86_400)
@@ -100,16 +101,16 @@ class E2BSettings:
     env: tuple[str, ...] = setting((), "host variables passed into the sandbox (names only)", "names")
 
 
-@dataclass(frozen=True, kw_only=True)
-class RaySettings:
+@record
+class RaySettings(Record):
     address: str | None = setting(None, "Ray cluster to join (default: start a local one)", "str", optional=True)
     partitions: int | None = setting(None, "partitions per splittable source (default: the cluster's CPUs)", "int",
                                      optional=True, ge=1, le=1024)
     cpus: int | None = setting(None, "CPUs of a local Ray cluster", "int", optional=True, ge=1, le=1024)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ChatSettings:
+@record
+class ChatSettings(Record):
     base_url: str = setting(DEFAULT_CHAT_URL, "OpenAI-compatible endpoint of `osiris chat`", "str")
     model: str | None = setting(None, "model name", "str", optional=True)
     timeout_s: float = setting(120.0, "seconds to wait for one reply", "float", gt=0)
@@ -118,8 +119,8 @@ class ChatSettings:
     stream: bool = setting(False, "stream replies", "bool")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
+@record
+class Settings(Record):
     """The whole of osiris.yaml; every field has a default, so an empty file is valid."""
 
     version: Literal[1] = setting(1, "the osiris.yaml format (1)", "int", choices=(1,))
@@ -172,7 +173,7 @@ class Resolved:
 
 def leaf_keys(model: type = Settings, prefix: str = "") -> Iterator[tuple[str, Setting]]:
     """Every setting as (dotted key, its `Setting`), in declaration order."""
-    for item in fields(model):
+    for item in record_fields(model):
         if "section" in item.metadata:
             yield from leaf_keys(item.metadata["section"], f"{prefix}{item.name}.")
         else:
@@ -213,7 +214,7 @@ def resolve(file_values: Mapping[str, tuple[Any, str]], env: Mapping[str, str],
 
 def _build(model: type, values: Mapping[str, Any], prefix: str) -> Any:  # noqa: ANN401 - a settings section
     given: dict[str, Any] = {}
-    for item in fields(model):
+    for item in record_fields(model):
         key = prefix + item.name
         if "section" in item.metadata:
             given[item.name] = _build(item.metadata["section"], values, key + ".")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import inspect
 import re
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from osiris.compiler.checks.partitions import allowed_partition_keys
@@ -35,6 +34,7 @@ from osiris.oml.lower import (
     STEP_ID_RE,
 )
 from osiris.oml.partitions import IDENTIFIER_RE, INSTANT_RE, MAX_PARTITIONS, PARTITION_KEYS, SCOPES
+from osiris.oml.records import record_fields
 from osiris.spec.models import ComponentSpec
 from osiris.spec.registry import Registry
 
@@ -158,7 +158,7 @@ def _param_declaration() -> dict[str, Any]:
 
 def _retry() -> dict[str, Any]:
     properties: dict[str, Any] = {}
-    for item in dataclass_fields(RetryPolicy):
+    for item in record_fields(RetryPolicy):
         bounds = item.metadata
         properties[item.name] = {"default": item.default, "description": bounds["description"],
                                  "maximum": bounds["le"], "minimum": bounds["ge"],
@@ -173,7 +173,7 @@ def _retry() -> dict[str, Any]:
 
 def _descriptions(cls: type) -> dict[str, str]:
     """Field name -> the text its `described(...)` field gives (oml.ir)."""
-    return {item.name: item.metadata["description"] for item in dataclass_fields(cls) if "description" in item.metadata}
+    return {item.name: item.metadata["description"] for item in record_fields(cls) if "description" in item.metadata}
 
 
 def _partitions() -> dict[str, Any]:

@@ -2,16 +2,17 @@
 
 Every node carries its source span and JSON Pointer. Nodes are frozen: a pass returns a new
 IR (via `evolve(...)`) instead of mutating the one it was given, so each pass can be run and
-tested alone. They are plain dataclasses, not pydantic models: `omlc` never imports pydantic
-(about 60 ms of every compile's start-up), and every value is checked by the passes anyway.
+tested alone. They are frozen records (oml.records), not pydantic models: `omlc` never imports
+pydantic (about 60 ms of every compile's start-up), and every value is checked by the passes anyway.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field
-from typing import Any, Literal, Self
+from dataclasses import field
+from typing import Any, Literal
 
 from osiris.oml.expr.nodes import ConnectionRef, Reference, Text
+from osiris.oml.records import Record, described, record
 from osiris.oml.span import Span
 
 ParamType = Literal["string", "integer", "number", "boolean", "identifier"]
@@ -32,37 +33,13 @@ MODE_ALIASES: dict[str, CanonicalMode] = {
 """OML mode names (the original's included) -> the canonical mode a component declares."""
 
 
-def described(default: Any = MISSING, *, description: str, default_factory: Any = MISSING,  # noqa: ANN401
-              ge: float | None = None, le: float | None = None) -> Any:  # noqa: ANN401
-    """A field with the text (and bounds) that the JSON Schema export and lowering read."""
-    metadata = {"description": description, "ge": ge, "le": le}
-    return field(default=default, default_factory=default_factory, metadata=metadata)
-
-
-class Frozen:
-    """Base of the IR's frozen dataclasses."""
-
-    __slots__ = ()
-
-    def evolve(self, **changes: Any) -> Self:  # noqa: ANN401
-        """A copy with `changes` applied, without re-running `__init__` (passes copy every step
-        several times; this is what pydantic's `model_copy` did)."""
-        unknown = changes.keys() - self.__dataclass_fields__.keys()  # type: ignore[attr-defined]
-        if unknown:
-            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.__dict__.update(changes)
-        return clone
-
-
-@dataclass(frozen=True, kw_only=True)
-class Node(Frozen):
+@record
+class Node(Record):
     span: Span
     pointer: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class ParamDecl(Node):
     name: str = described(description="Parameter name, referenced as ${params.<name>}.")
     type: ParamType = described(description="Value type; CLI and environment values are converted to it. "
@@ -76,15 +53,15 @@ class ParamDecl(Node):
     description: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Profile(Node):
     name: str
     values: dict[str, Any]
     value_spans: dict[str, Span]
 
 
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy(Frozen):
+@record
+class RetryPolicy(Record):
     """How often a step is retried after a transient failure (permanent ones never are)."""
 
     max_attempts: int = described(default=1, ge=1, le=20, description="Attempts in all, the first included.")
@@ -97,8 +74,8 @@ class RetryPolicy(Frozen):
 DEFAULT_RETRY = RetryPolicy()
 
 
-@dataclass(frozen=True, kw_only=True)
-class PartitionPolicy(Frozen):
+@record
+class PartitionPolicy(Record):
     """How a backend that splits a step's work (the Ray backend) should split it; the local and
     E2B backends ignore it. Absent fields are the backend's choice. The rules are in
     oml.partitions (shared with manifest verification); lowering stores the normalised form."""
@@ -118,12 +95,12 @@ class PartitionPolicy(Frozen):
         "Transforms: the columns rows are hashed by (implies `scope: hash`)."))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class NeedRef(Node):
     step: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class InputRef(Node):
     """One data input: `name` inside the step, fed by `step`'s `output`."""
 
@@ -132,8 +109,8 @@ class InputRef(Node):
     output: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class ConfigExpr(Frozen):
+@record
+class ConfigExpr(Record):
     """A config string that contains `${...}` references, parsed once at lowering time."""
 
     path: tuple[str | int, ...]
@@ -152,7 +129,7 @@ class ConfigExpr(Frozen):
         return len(self.pieces) == 1 and isinstance(self.pieces[0], Reference)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Step(Node):
     index: int
     id: str
@@ -190,14 +167,14 @@ class Step(Node):
     """False once a pass found an error in this step; later passes skip it."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class BoundParam(Frozen):
+@record
+class BoundParam(Record):
     value: Any
     source: Literal["cli", "env", "profile", "default"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Edge(Frozen):
+@record
+class Edge(Record):
     from_: str
     """`from` in the manifest (a Python keyword here)."""
     output: str
@@ -205,8 +182,8 @@ class Edge(Frozen):
     input: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Plan(Frozen):
+@record
+class Plan(Record):
     order: tuple[str, ...]
     levels: tuple[tuple[str, ...], ...]
     edges: tuple[Edge, ...]
@@ -218,7 +195,7 @@ class Plan(Frozen):
         return {step_id: n for n, level in enumerate(self.levels) for step_id in level}
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Pipeline(Node):
     file: str
     text: str = field(repr=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
-from dataclasses import fields as dataclass_fields
 from typing import Any
 
 from osiris.oml.diagnostics import Diagnostics
@@ -30,6 +29,7 @@ from osiris.oml.ir import (
 )
 from osiris.oml.partitions import normalise, partition_problems
 from osiris.oml.pointer import join
+from osiris.oml.records import record_fields
 from osiris.oml.span import Span
 from osiris.oml.suggest import did_you_mean
 from osiris.oml.yaml_loader import YNode, load_yaml
@@ -455,7 +455,7 @@ def _profile_values(profile: YNode, declared: Collection[str]) -> YNode:
 def _retry_problem(data: dict[str, Any]) -> str | None:
     """Check a retry mapping against RetryPolicy's own field bounds (read from its fields'
     metadata, not repeated here)."""
-    fields = {f.name: f for f in dataclass_fields(RetryPolicy)}
+    fields = {f.name: f for f in record_fields(RetryPolicy)}
     for key, value in data.items():
         if key not in fields:
             return f"unknown key `retry.{key}`" + (f"; {hint}" if (hint := did_you_mean(key, fields)) else "")

@@ -1,13 +1,15 @@
 """Typed views of component specs and connection families (see spec/schema/).
 
-Plain frozen dataclasses: the registry builds them from specs that already passed the spec JSON
+Frozen records (oml.records): the registry builds them from specs that already passed the spec JSON
 Schema (spec/schema/), so nothing is validated twice and `omlc` never imports pydantic.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import field
 from typing import Any, Literal, get_args
+
+from osiris.oml.records import Record, record, record_fields
 
 Kind = Literal["extractor", "transform", "writer"]
 SqlDialect = Literal["mysql", "postgres", "duckdb"]
@@ -15,8 +17,8 @@ SqlDialect = Literal["mysql", "postgres", "duckdb"]
 SQL_DIALECTS: tuple[str, ...] = get_args(SqlDialect)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Constraint:
+@record
+class Constraint(Record):
     """One cross-field rule; exactly one of the three forms is set."""
 
     require_one_of: tuple[str, ...] | None = None
@@ -26,15 +28,15 @@ class Constraint:
     message: str
 
 
-@dataclass(frozen=True, kw_only=True)
-class Example:
+@record
+class Example(Record):
     title: str
     config: dict[str, Any]
     notes: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class ComponentSpec:
+@record
+class ComponentSpec(Record):
     name: str
     version: str
     title: str
@@ -57,7 +59,7 @@ class ComponentSpec:
 
     def to_data(self) -> dict[str, Any]:
         """The spec as JSON-ready data, fields in declaration order (`osiris components show --json`)."""
-        return _json_ready(asdict(self))
+        return _json_ready(self)
 
     @property
     def pipeline_modes(self) -> tuple[str, ...]:
@@ -98,8 +100,8 @@ class ComponentSpec:
                 if isinstance(prop, dict) and "x-path" in prop}
 
 
-@dataclass(frozen=True, kw_only=True)
-class FamilyField:
+@record
+class FamilyField(Record):
     type: Literal["string", "integer", "boolean", "object"]
     secret: bool = False
     default: Any = None
@@ -114,8 +116,8 @@ class FamilyField:
     moves no credential, e.g. the default schema); absent: never."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class Family:
+@record
+class Family(Record):
     name: str
     description: str
     fields: dict[str, FamilyField]
@@ -132,7 +134,9 @@ class Family:
 
 
 def _json_ready(value: Any) -> Any:  # noqa: ANN401 - plain data, recursively
-    """Tuples as lists, as JSON has them."""
+    """Records as mappings and tuples as lists, as JSON has them."""
+    if isinstance(value, Record):
+        return {item.name: _json_ready(getattr(value, item.name)) for item in record_fields(value)}
     if isinstance(value, dict):
         return {key: _json_ready(item) for key, item in value.items()}
     if isinstance(value, list | tuple):

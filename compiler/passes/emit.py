@@ -8,7 +8,6 @@ paths, canonical key order: the same inputs give the same bytes on any machine.
 from __future__ import annotations
 
 import json
-from dataclasses import fields as dataclass_fields
 from pathlib import PurePath
 from typing import Any
 
@@ -19,6 +18,7 @@ from osiris.compiler.yaml_emit import dump_yaml
 from osiris.oml.canonical import canonical_json, fingerprint, pretty_json, sha256_hex
 from osiris.oml.ir import Pipeline, Step
 from osiris.oml.pointer import join
+from osiris.oml.records import record_fields
 from osiris.spec.models import ComponentSpec
 
 Artifacts = dict[str, bytes]
@@ -105,7 +105,7 @@ def _partitions(step: Step) -> dict[str, Any]:
     block = step.partitions
     if block is None:
         return {}
-    values: dict[str, Any] = {item.name: value for item in dataclass_fields(block)
+    values: dict[str, Any] = {item.name: value for item in record_fields(block)
                               if (value := getattr(block, item.name)) is not None}
     for key in ("bounds", "by"):
         if key in values:

@@ -4,7 +4,6 @@ config explainer is cached per spec name and fingerprint."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import yaml
@@ -12,6 +11,7 @@ import yaml
 from osiris.compiler.checks.config import explainer_for
 from osiris.compiler.spec_cache import default_registry
 from osiris.oml.canonical import fingerprint
+from osiris.oml.records import record_fields
 from tests.compiler.golden_harness import compile_valid, valid_cases
 
 
@@ -35,7 +35,7 @@ def test_plan_levels_and_level_of_agree() -> None:
             assert all(level_of[s] == n for s in level)
         for step in result.pipeline.steps:
             assert all(level_of[d] < level_of[step.id] for d in step.depends_on)
-        stored = {item.name for item in dataclasses.fields(plan)}
+        stored = {item.name for item in record_fields(plan)}
         assert "level_of" not in stored and "needs" not in stored
 
 
@@ -43,5 +43,5 @@ def test_explainer_is_cached_per_name_and_fingerprint() -> None:
     registry = default_registry()
     spec = next(iter(registry.components.values()))
     assert explainer_for(spec) is explainer_for(spec)
-    changed = dataclasses.replace(spec, fingerprint=spec.fingerprint + "x")
+    changed = spec.evolve(fingerprint=spec.fingerprint + "x")
     assert explainer_for(changed) is not explainer_for(spec)

@@ -3,7 +3,6 @@ refused (OML066: this reference; OML067: SQL whose reading the binder cannot vou
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import sys
@@ -249,7 +248,7 @@ def test_a_marker_without_a_dialect_is_an_error_in_the_spec() -> None:
     assert spec is not None
     schema = {**spec.config_schema, "properties": {"query": {"type": "string", "x-sql": True}}}
     with pytest.raises(ValueError, match="x-sql"):
-        dataclasses.replace(spec, config_schema=schema).sql_dialects()
+        spec.evolve(config_schema=schema).sql_dialects()
 
 
 # --- through the compiler ----------------------------------------------------------------------------
