@@ -14,7 +14,8 @@ __all__ = ["ExitCode"]
 class ExitCode(IntEnum):
     OK = 0
     FAILED = 1
-    """The input has errors, a step or the compile failed, a session is damaged."""
+    """The input has errors, a step or the compile failed, a session is damaged; for
+    `omlc diff --exit-code`, the two sides differ (and USAGE that they could not be compared)."""
     USAGE = 2
     """Bad command line, unknown command, missing optional dependency (names the pip extra)."""
     INTERNAL = 3

@@ -52,6 +52,16 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     _inputs(graph)
 
+    diff = sub.add_parser("diff", help="what changed between two versions of a pipeline, and whether it is breaking")
+    diff.add_argument("old", type=Path, metavar="OLD", help="an OML file or a compiled directory")
+    diff.add_argument("new", type=Path, metavar="NEW", help="an OML file or a compiled directory")
+    diff.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                      help="text, JSON, or Markdown for a pull-request comment (default text)")
+    diff.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
+    diff.add_argument("--exit-code", action="store_true",
+                      help="as `git diff --exit-code`: 1 when they differ, 0 when not, 2 when they cannot be compared")
+    _inputs(diff)
+
     explain = sub.add_parser("explain", help="explain a diagnostic code, e.g. `omlc explain OML031`")
     explain.add_argument("code", metavar="CODE", nargs="?", help="a code (OML031) or its name")
     explain.add_argument("--markdown", action="store_true", help="print every code as Markdown (docs/diagnostics.md)")
@@ -251,6 +261,51 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compile (or verify) both sides, then classify each change (compiler/diff.py). A side that
+    does not compile prints its diagnostics; the command then exits 1, or 2 with --exit-code
+    (1 there means "they differ")."""
+    from osiris.compiler.diff import diff
+    from osiris.compiler.diff_render import RENDERERS
+    from osiris.compiler.spec_cache import default_registry
+
+    registry = default_registry()
+    sides = [_diff_side(path, args, registry) for path in (args.old, args.new)]
+    if sides[0] is None or sides[1] is None:
+        sys.stderr.write("omlc diff: error: cannot compare (see above)\n")
+        return EXIT_USAGE if args.exit_code else EXIT_INPUT
+    result = diff(sides[0], sides[1], registry)
+    sys.stdout.write(RENDERERS[args.format](result))
+    return EXIT_INPUT if args.exit_code and not result.identical else EXIT_OK
+
+
+def _diff_side(path: Path, args: argparse.Namespace, registry):  # noqa: ANN001, ANN202 - a compiler.diff.Side or None
+    from osiris.compiler.diff import side_from_compile, side_from_directory
+
+    label = str(path)
+    if path.is_dir():
+        from osiris.compiler.manifest import ManifestError, load_manifest, read_regular, read_sources
+        from osiris.compiler.render import render_text
+
+        try:
+            manifest, cfgs, meta = load_manifest(path, label=label, registry=registry)
+        except ManifestError as error:
+            sys.stderr.write(render_text([(label, error.diagnostics)], {}, colour=False))
+            return None
+        try:
+            sources = read_sources(read_regular(path / "sourcemap.json", f"{label}/sourcemap.json"))
+        except (ManifestError, OSError):
+            sources = None
+        return side_from_directory(label, manifest, cfgs, meta, sources)
+    from osiris.compiler.api import compile_path
+
+    result = compile_path(path, _options(args, str(path)), registry)
+    if not result.ok or result.compiled is None:
+        _print_diagnostics([result], "text")
+        return None
+    return side_from_compile(label, result)
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from osiris.oml.codes import catalog_markdown, lookup
 
@@ -306,7 +361,7 @@ def _json(data: object) -> str:
 
 
 COMMANDS = {"check": cmd_check, "compile": cmd_compile, "schema": cmd_schema, "fmt": cmd_fmt,
-            "graph": cmd_graph, "explain": cmd_explain}
+            "graph": cmd_graph, "explain": cmd_explain, "diff": cmd_diff}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,6 +38,11 @@ class Compiled:
         self._sources = sources
 
     @property
+    def manifest_data(self) -> dict[str, Any]:
+        """manifest.yaml's data, without building the model when the compiler made it."""
+        return self._manifest if isinstance(self._manifest, dict) else self._manifest.to_data()
+
+    @property
     def manifest(self) -> Manifest:
         if isinstance(self._manifest, dict):
             from osiris.compiler.manifest import trusted_manifest

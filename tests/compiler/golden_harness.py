@@ -4,6 +4,8 @@
     golden/valid/<case>/expected/...         its compiled tree, byte for byte
     golden/invalid/<CODE>-<slug>.yaml        an invalid pipeline
     golden/invalid/<CODE>-<slug>.txt         its diagnostics as `omlc check` prints them
+    golden/diff/<case>/{old,new}.yaml        two versions of a pipeline
+    golden/diff/<case>/expected.{txt,json,md}  `omlc diff old.yaml new.yaml` in each format
     <case>.connections.yaml / osiris_connections.yaml   the connections file to use (optional)
     <case>.args.json / args.json             {"params": {...}, "profile": ..., "env": {...}} (optional)
 
@@ -58,6 +60,30 @@ def compile_invalid(path: Path) -> tuple[CompileResult, str]:
     return result, rendered
 
 
+def diff_output(case: Path, fmt: str) -> str:
+    """`omlc diff old.yaml new.yaml --format fmt` of a golden diff case, run in that folder."""
+    from osiris.compiler.diff import diff, side_from_compile
+    from osiris.compiler.diff_render import RENDERERS
+    from osiris.compiler.spec_cache import default_registry
+
+    conns = case / "osiris_connections.yaml"
+    options = _options(case / "args.json", conns if conns.is_file() else None, case)
+    sides = []
+    for name in ("old.yaml", "new.yaml"):
+        result = compile_text((case / name).read_text(encoding="utf-8"), name, options)
+        if not result.ok:
+            raise SystemExit(f"{case.name}/{name} does not compile:\n" + render_text([(name, result.diagnostics)]))
+        sides.append(side_from_compile(name, result))
+    return RENDERERS[fmt](diff(sides[0], sides[1], default_registry()))
+
+
+DIFF_FORMATS = {"text": "expected.txt", "json": "expected.json", "markdown": "expected.md"}
+
+
+def diff_cases() -> list[Path]:
+    return sorted(p for p in (GOLDEN / "diff").iterdir() if (p / "old.yaml").is_file())
+
+
 def valid_cases() -> list[Path]:
     return sorted(p for p in (GOLDEN / "valid").iterdir() if (p / "pipeline.yaml").is_file())
 
@@ -90,6 +116,10 @@ def update() -> None:
         result, rendered = compile_invalid(path)
         path.with_suffix(".txt").write_text(rendered, encoding="utf-8")
         print(f"updated golden/invalid/{path.with_suffix('.txt').name}")
+    for case in diff_cases():
+        for fmt, name in DIFF_FORMATS.items():
+            (case / name).write_text(diff_output(case, fmt), encoding="utf-8")
+        print(f"updated golden/diff/{case.name}/expected.*")
 
 
 if __name__ == "__main__":
