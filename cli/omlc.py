@@ -315,7 +315,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json and args.code is None:
         from osiris.oml.codes import CATALOG
 
-        sys.stdout.write(_json([_code_json(c) for c in CATALOG.values()]))
+        sys.stdout.write(_json([code_json(c) for c in CATALOG.values()]))
         return EXIT_OK
     if args.code is None:
         sys.stderr.write("omlc explain: give a code such as OML031, or --markdown\n")
@@ -329,7 +329,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         sys.stderr.write(f"omlc: unknown code {args.code!r}" + (f"; {hint}" if hint else "") + "\n")
         return EXIT_USAGE
     if args.json:
-        sys.stdout.write(_json(_code_json(code)))
+        sys.stdout.write(_json(code_json(code)))
         return EXIT_OK
     sys.stdout.write(f"{code.code} ({code.name}, {code.severity}): {code.summary}\n\n")
     import textwrap
@@ -349,7 +349,7 @@ def _graph_data(pipeline) -> dict[str, object]:  # noqa: ANN001 - oml.ir.Pipelin
             + [{"from": a, "to": b, "input": None} for a, b in order]}
 
 
-def _code_json(code) -> dict[str, str]:  # noqa: ANN001 - oml.codes.Code, imported lazily
+def code_json(code) -> dict[str, str]:  # noqa: ANN001 - oml.codes.Code, imported lazily
     return {"code": code.code, "name": code.name, "severity": code.severity, "summary": code.summary,
             "explanation": code.explanation}
 

@@ -152,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     from osiris.cli.commands.discover_cmd import add_discover_parser  # argparse only
 
     add_discover_parser(sub)
+    from osiris.cli.commands.mcp_cmd import add_mcp_parser  # argparse only
+
+    add_mcp_parser(sub)
     conns = sub.add_parser("connections", help="list and check connections")
     conns_sub = conns.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, text in (
@@ -289,6 +292,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from osiris.cli.commands.logs_cmd import logs_command
 
         return logs_command(args)
+    if args.command == "mcp":
+        from osiris.cli.commands.mcp_cmd import mcp_command
+
+        return mcp_command(args)
     if args.command == "report":
         from osiris.cli.commands.report_cmd import report_command
 

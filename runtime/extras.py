@@ -21,11 +21,13 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "chat": ("openai",),
     "e2b": ("e2b",),
     "ray": ("ray",),
+    "mcp": ("mcp",),
 }
 """Top-level modules each extra installs (its own, not those of the extras it includes)."""
 
 INCLUDES: dict[str, tuple[str, ...]] = {"mysql": ("run",), "postgres": ("run",), "supabase": ("postgres",),
-                                        "e2b": ("run",), "chat": ("run",), "ray": ("run",)}
+                                        "e2b": ("run",), "chat": ("run",), "ray": ("run",),
+                                        "mcp": ("run",)}
 """Extras an extra pulls in (`osiris-oml[supabase]` brings `[postgres]`, which brings `[run]`)."""
 
 DRIVER_EXTRAS: dict[str, str] = {"filesystem": "run", "duckdb": "run", "mysql": "mysql",

@@ -32,28 +32,28 @@ def _installed() -> set[str]:
     return {name for name, status in _driver_status().items() if status == "installed"}
 
 
-def _list(registry: Any, as_json: bool) -> int:
+def component_list(registry: Any) -> list[dict[str, Any]]:
+    """`osiris components list --json` (and the MCP tool `list_components`)."""
     installed = _installed()
+    return [
+        {"name": s.name, "version": s.version, "kind": s.kind, "family": s.family, "modes": list(s.pipeline_modes),
+         "aliases": list(s.aliases), "title": s.title, "driver_installed": s.name in installed}
+        for s in (registry.components[name] for name in registry.canonical_names())
+    ]
+
+
+def component_detail(registry: Any, name: str) -> dict[str, Any] | None:
+    """`osiris components show NAME --json` (and the MCP tool `describe_component`); None when unknown."""
+    spec = registry.get(name)
+    if spec is None:
+        return None
+    return {**spec.to_data(), "driver_installed": spec.name in _installed()}
+
+
+def _list(registry: Any, as_json: bool) -> int:
     specs = [registry.components[name] for name in registry.canonical_names()]
     if as_json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "name": s.name,
-                        "version": s.version,
-                        "kind": s.kind,
-                        "family": s.family,
-                        "modes": list(s.pipeline_modes),
-                        "aliases": list(s.aliases),
-                        "title": s.title,
-                        "driver_installed": s.name in installed,
-                    }
-                    for s in specs
-                ],
-                indent=2,
-            )
-        )
+        print(json.dumps(component_list(registry), indent=2))
         return 0
     from osiris.cli.commands.output import format_table
 
@@ -77,9 +77,7 @@ def _show(registry: Any, name: str, as_json: bool) -> int:
         sys.stderr.write(f"osiris components show: error: unknown component {name!r}{hint}\n")
         return 2
     if as_json:
-        data = spec.to_data()
-        data["driver_installed"] = spec.name in _installed()
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json.dumps(component_detail(registry, name), indent=2, ensure_ascii=False))
         return 0
     out = [f"{spec.name} {spec.version}: {spec.title}", "", spec.description, ""]
     out.append(f"kind:        {spec.kind}")

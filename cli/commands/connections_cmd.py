@@ -60,7 +60,9 @@ def _aliases(file: Any) -> list[tuple[str, str, Any]]:
     ]
 
 
-def _list(file: Any, masker: Any, as_json: bool) -> int:
+def alias_entries(file: Any) -> list[dict[str, Any]]:
+    """Every alias of the connections file as `osiris connections list --json` shows it, secret
+    fields written as their `${VAR}` references or `***` (mask the result before printing it)."""
     entries = []
     for family, alias, decl in _aliases(file):
         secret = file.secret_fields.get(family, frozenset())
@@ -82,6 +84,11 @@ def _list(file: Any, masker: Any, as_json: bool) -> int:
                 "env": env,
             }
         )
+    return entries
+
+
+def _list(file: Any, masker: Any, as_json: bool) -> int:
+    entries = alias_entries(file)
     if as_json:
         print(masker.mask(json.dumps(masker.mask_data(entries), indent=2, ensure_ascii=False)))
         return 0

@@ -61,7 +61,7 @@ def discover_command(args: argparse.Namespace) -> int:
         require_extra(DRIVER_EXTRAS[family])  # a missing extra is named, exit 2 (cli/guard.py)
     masker = SecretMasker()
     masker.add_environment(os.environ)
-    loaded = _service(args, masker, DEFAULT_TTL_S if args.ttl is None else args.ttl)
+    loaded = discovery_service(args.connections, masker, DEFAULT_TTL_S if args.ttl is None else args.ttl)
     if isinstance(loaded, int):
         return loaded
     service = loaded
@@ -87,8 +87,10 @@ def discover_command(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _service(args: argparse.Namespace, masker: Any, ttl_s: float) -> Any:
-    """The discovery service for this project (settings' connections file, project root), or an exit code."""
+def discovery_service(connections: str | None, masker: Any, ttl_s: float, start: Path | None = None) -> Any:
+    """The discovery service for the project of `start` (default the current directory): the
+    settings' connections file unless `connections` names one, the project root; or an exit
+    code after printing why (`osiris discover`, the MCP tool `discover`)."""
     from osiris.cli.project import load_project
     from osiris.cli.settings import SettingsError
     from osiris.compiler.path_policy import path_roots
@@ -96,7 +98,7 @@ def _service(args: argparse.Namespace, masker: Any, ttl_s: float) -> Any:
     from osiris.runtime.discovery_service import DiscoveryService
 
     try:
-        project = load_project(cli={"connections": args.connections})
+        project = load_project(start, cli={"connections": connections})
     except SettingsError as error:
         sys.stderr.write("".join(problem.render() for problem in error.problems))
         return _usage("the project settings are invalid (see above)", "osiris validate shows them all")
@@ -110,7 +112,7 @@ def _service(args: argparse.Namespace, masker: Any, ttl_s: float) -> Any:
         sys.stderr.write(masker.mask(f"osiris discover: error: {error}" + (f" ({details})" if details else "") + "\n"))
         return ExitCode.FAILED if error.diagnostics else ExitCode.USAGE
     granted = getattr(connections, "roots", ()) if connections is not None else ()
-    return DiscoveryService(connections, cwd=Path.cwd(), env=dict(os.environ), ttl_s=ttl_s,
+    return DiscoveryService(connections, cwd=start or Path.cwd(), env=dict(os.environ), ttl_s=ttl_s,
                             roots=path_roots(project.root, granted), masker=masker)
 
 
