@@ -184,7 +184,7 @@ def build_server(root: Path, *, connections: str | None = None, allow_run: bool 
                              "the diagnostics. With `out` (a project directory) they are also written there.")
     def compile(oml: str | None = None, path: str | None = None, out: str | None = None,  # noqa: A001
                 params: dict[str, str] | None = None) -> dict[str, Any]:
-        from osiris.compiler.api import write_output
+        from osiris.compiler.api import OutputRefused, write_output
         from osiris.compiler.render import render_json
 
         result = _compile(root, connections, path, oml, params)
@@ -195,7 +195,11 @@ def build_server(root: Path, *, connections: str | None = None, allow_run: bool 
             answer["fingerprints"] = json.loads(result.artifacts["meta.json"])["fingerprints"]
             if out is not None:
                 target = _confined(root, out)
-                write_output(result, target)
+                try:
+                    write_output(result, target)
+                except (OutputRefused, OSError) as error:
+                    why = getattr(error, "strerror", None) or error
+                    raise ToolError(f"OML091: cannot write {out}: {why}") from None
                 answer["written"] = str(target.relative_to(root))
         return answer
 

@@ -158,6 +158,14 @@ def test_paths_outside_the_project_are_refused(project: Path, path: str) -> None
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("out", [".", "data"])
+def test_compile_never_replaces_a_directory_that_is_not_its_output(project: Path, out: str) -> None:
+    [result] = _in_process(project, [("compile", {"path": "pipeline.yaml", "out": out})])
+    assert result.is_error and "OML091" in result.content[0].text
+    assert (project / "data" / "in.csv").is_file() and (project / "pipeline.yaml").is_file()
+
+
+@pytest.mark.postgres
 def test_run_is_offered_only_with_allow_run(project: Path) -> None:
     async def names(**options: Any) -> set[str]:  # noqa: ANN401
         async with Client(build_server(project, **options)) as client:
