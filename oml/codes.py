@@ -258,9 +258,17 @@ _CATALOG: tuple[Code, ...] = (
          "and at run time so is a symbolic link that leads out. See docs/language.md#file-paths."),
     Code("OML084", "path_unusable", "error", "a file path holds a NUL byte, is too long or is a URL",
          "No file system accepts a path containing a NUL byte, longer than 4095 bytes, or with a "
-         "file or directory name longer than 255 bytes (UTF-8). A URL (`s3://`, `gs://`, `az://`, "
-         "`https://`, `file://`, ...) is not a file path: object stores are not read or written yet, "
-         "and the file drivers would otherwise create a local folder named after the scheme."),
+         "file or directory name longer than 255 bytes (UTF-8). A URL other than an object-store "
+         "URI (`https://`, `file://`, an unknown scheme) is not a file path: the file drivers would "
+         "otherwise create a local folder named after the scheme. `s3://`, `gs://` and `az://` "
+         "URIs are read and written through the step's object-store connection (OML086); an "
+         "object-store URI with a query, a fragment, user info or no bucket is refused here too."),
+    Code("OML086", "object_store_connection", "error", "an object-store URI needs a matching connection",
+         "A path `s3://bucket/key`, `gs://bucket/key` or `az://container/key` is read or written with "
+         "the credentials, region and endpoint of the step's connection: `connection: \"@s3.<alias>\"` "
+         "for s3://, `@gcs.<alias>` for gs://, `@azure.<alias>` for az:// (docs/connections.md). "
+         "Without one, or with a connection of another family, the step is refused: keys never come "
+         "from the OML, and a key goes only to the endpoint written next to it."),
     Code("OML085", "path_protected", "error", "a file path names a hidden file or the connections file",
          "Inside the project and the operator's roots, a path may not go through a name that starts "
          "with a dot (`.git`, `.env`, `.venv`, `.osiris`, `.ssh`: credentials, code that runs later, "
