@@ -39,7 +39,11 @@ steps:
 
 @pytest.fixture
 def project(tmp_path: Path, postgres_db: dict, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder inside this test's own tmp_path (whose other files are outside it)."""
     import psycopg
+
+    tmp_path = tmp_path / "project"
+    tmp_path.mkdir()
 
     with psycopg.connect(postgres_db["dsn"], autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS mcp_orders (id bigint PRIMARY KEY, amount numeric(12,2), note text)")
