@@ -308,6 +308,8 @@ def _config(spec: ComponentSpec) -> dict[str, Any]:
                                      "here (OML080): secrets belong in osiris_connections.yaml."}
     if "connection" in props:
         family = spec.family or EXPR_NAME
+        if spec.object_stores:
+            family = "(?:" + "|".join((family, *spec.object_stores)) + ")"
         props["connection"] = {"type": "string", "pattern": f"^@{family}\\.{EXPR_NAME}$",
                                "description": spec.properties["connection"].get("description", "")}
     aliases: dict[str, list[str]] = {}

@@ -35,7 +35,7 @@ from osiris.compiler.checks.secrets import find_inline_secrets
 from osiris.compiler.connections import split_ref
 from osiris.compiler.manifest import InputSource, Manifest, ManifestStep
 from osiris.compiler.passes.plan import schedule
-from osiris.compiler.path_policy import check_path, protected_files, step_roots
+from osiris.compiler.path_policy import protected_files, step_path_problem, step_roots
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.pointer import from_path, join
 from osiris.oml.span import Span
@@ -128,7 +128,8 @@ def verify_manifest(
             roots, base = step_roots(root, connections, step.connection, env)
             for key in spec.path_fields():
                 value = cfg.get(key)
-                problem = check_path(value, roots, base, protected) if isinstance(value, str) else None
+                problem = (step_path_problem(value, step.connection, roots, base, protected)
+                           if isinstance(value, str) else None)
                 if problem is not None:
                     report.cfg(problem.code, step.id, f"/{key}", f"step '{step.id}': {problem.message}",
                                help=problem.hint)
@@ -169,7 +170,7 @@ def _check_components(manifest: Manifest, registry: Registry, report: _Report) -
                 problems.append(("connection", f"has connection {step.connection!r}, which is not `@family.alias`"))
             elif spec.connection == "none":
                 problems.append(("connection", f"has connection {step.connection}; {spec.name} takes none"))
-            elif family != spec.family:
+            elif not spec.takes_family(family):
                 problems.append(("connection", f"has connection {step.connection}; {spec.name} needs "
                                                f"a `{spec.family}` connection"))
         for key, text in problems:

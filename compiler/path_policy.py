@@ -14,6 +14,11 @@ later or Osiris's own sessions, and `osiris_connections.yaml` holds the secrets;
 neither read nor write them. Only the part of a path below its root counts, so a root the
 operator placed under a hidden folder still works.
 
+Object-store URIs (`s3://`, `gs://`, `az://`) are not local paths: `store_problem` accepts one
+only when the step's connection is of the store's family (`@s3.<alias>` for s3://; OML086
+otherwise), because the keys, region and endpoint come from that alias; any other URL stays
+refused (OML084). The file drivers hand an accepted URI to drivers/common/objectstore.py.
+
 The compiler checks the text (`check_path`: OML083 when it leaves the roots, OML084 for NUL
 bytes, over-long paths and URLs), manifest verification checks compiled cfg files the same way, and
 the file drivers check again when the step runs (`confine_path`), after resolving symbolic
@@ -42,13 +47,17 @@ __all__ = [
     "MAX_PATH_BYTES",
     "PathProblem",
     "PathRefused",
+    "STORE_SCHEMES",
     "check_path",
     "confine_path",
     "confine_real",
     "path_roots",
     "protected_files",
     "shown_path",
+    "step_path_problem",
     "step_roots",
+    "store_problem",
+    "store_scheme",
     "text_problem",
 ]
 
@@ -66,6 +75,10 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 OUTSIDE = "OML083"
 UNUSABLE = "OML084"
 PROTECTED = "OML085"
+STORE_CONNECTION = "OML086"
+
+STORE_SCHEMES = {"s3": "s3", "gs": "gcs", "az": "azure"}
+"""Object-store URI scheme -> the connection family whose alias holds its credentials."""
 
 ROOTS_HINT = (
     "use a path inside the project (relative to the directory omlc and osiris run start in), "
@@ -106,14 +119,47 @@ def shown_path(path: str, limit: int = 80) -> str:
     return text
 
 
+def store_scheme(path: str) -> str | None:
+    """`s3`, `gs` or `az` when `path` is an object-store URI, else None."""
+    if not _URL.match(path):
+        return None
+    scheme = path.split(":", 1)[0].lower()
+    return scheme if scheme in STORE_SCHEMES else None
+
+
+def store_problem(path: str, connection: str | None) -> PathProblem | None:
+    """For an object-store URI: OML084 when it is malformed (no bucket, user info, a query or
+    fragment, a NUL byte), OML086 when `connection` (`@family.alias`) is not of its store's
+    family; None when it may be used. Keys come only from that alias, never from the URI."""
+    scheme = store_scheme(path)
+    assert scheme is not None
+    family = STORE_SCHEMES[scheme]
+    rest = path.split("://", 1)[1]
+    bucket = rest.split("/", 1)[0]
+    shown = shown_path(path)
+    if "\x00" in path or any(ch in path for ch in "?#") or "@" in bucket or not bucket or "\\" in path:
+        return PathProblem(UNUSABLE, f"path '{shown}' is not a plain {scheme}://bucket/key URI",
+                           "write the URI without user info, query (`?...`) or fragment; keys and tokens go "
+                           f"in an `{family}` alias of osiris_connections.yaml")
+    ref_family = connection[1:].split(".", 1)[0] if connection and connection.startswith("@") else None
+    if ref_family != family:
+        what = f"its connection is {connection}" if connection else "the step has no connection"
+        return PathProblem(STORE_CONNECTION, f"path '{shown}' is an object-store URI and {what}",
+                           f"add `connection: \"@{family}.<alias>\"`; the alias in osiris_connections.yaml "
+                           "holds the region, endpoint and keys")
+    return None
+
+
 def text_problem(path: str) -> PathProblem | None:
     """OML084 for a path no file system can hold: a NUL byte, over-long path or component, or a
-    URL (`s3://bucket/x` would otherwise become a local folder named `s3:`)."""
+    URL (`https://x` would otherwise become a local folder named `https:`). Object-store URIs
+    are judged by `store_problem` instead; here they are refused like any URL."""
     if _URL.match(path):
         scheme = path.split(":", 1)[0].lower()
-        return PathProblem(UNUSABLE, f"path '{shown_path(path)}' is a URL ({scheme}://), not a file path",
-                           "object stores and URLs are not read or written yet: copy the data to a local "
-                           "path inside the project (or a root the operator allows) and name that path")
+        hint = (f"name the step's `@{STORE_SCHEMES[scheme]}.<alias>` connection" if scheme in STORE_SCHEMES
+                else "only s3://, gs:// and az:// URIs are read and written (with their connection); copy "
+                     "other data to a local path inside the project and name that path")
+        return PathProblem(UNUSABLE, f"path '{shown_path(path)}' is a URL ({scheme}://), not a file path", hint)
     if "\x00" in path:
         return PathProblem(UNUSABLE, f"path '{shown_path(path)}' holds a NUL byte",
                            "remove the \\0 character: no file name can contain it")
@@ -127,6 +173,15 @@ def text_problem(path: str) -> PathProblem | None:
             return PathProblem(UNUSABLE, f"path '{shown_path(path)}' has a {longest}-byte file or directory "
                                f"name (at most {MAX_NAME_BYTES})", "use shorter names")
     return None
+
+
+def step_path_problem(path: str, connection: str | None, roots: Sequence[str], base: str | None = None,
+                      protected: Iterable[str] = ()) -> PathProblem | None:
+    """A step config's path: an object-store URI against the step's `connection` reference
+    (`store_problem`), anything else by `check_path`."""
+    if store_scheme(path) is not None:
+        return store_problem(path, connection)
+    return check_path(path, roots, base, protected)
 
 
 def path_roots(project_root: str | os.PathLike[str], extra: Iterable[str] = (),
@@ -213,7 +268,8 @@ def check_path(path: str, roots: Sequence[str], base: str | None = None,
     """Compile-time check, without touching the file system: `path` resolved against `base`
     (default: the project root, `roots[0]`) must stay inside one of `roots` (from `path_roots`),
     clear of hidden names and connections files (`protected`: absolute paths of the one in use).
-    `hidden=True` lets an operator's own flag name a hidden folder (`--session-dir .osiris/chat`)."""
+    `hidden=True` lets an operator's own flag name a hidden folder (`--session-dir .osiris/chat`).
+    A step's object-store URI is judged by `step_path_problem` instead."""
     problem = text_problem(path)
     if problem is not None:
         return problem

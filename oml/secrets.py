@@ -36,6 +36,7 @@ __all__ = [
     "MASK",
     "SHORT_SECRET",
     "URL_PASSWORD",
+    "has_signed_url",
     "SecretMasker",
     "has_url_password",
     "is_credential_env",
@@ -144,6 +145,19 @@ _VALUE_GROUPS = ("ejq", "dq", "sq", "bare")
 """The groups of a key/value match that hold a value to hide (`ref` and `lit` are left alone)."""
 _NUMBER_CHARS = frozenset("0123456789.eE+-")
 _ENV_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+_SIGNED_URL = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s]*[?&;](?:x-amz-signature|x-amz-credential|x-amz-security-token|"
+    r"awsaccesskeyid|signature|x-goog-signature|x-goog-credential|googleaccessid|sig|access_token|token)=",
+    re.IGNORECASE,
+)
+
+
+def has_signed_url(text: str) -> bool:
+    """True when `text` holds a pre-signed or SAS URL (`?X-Amz-Signature=`, `?sig=`,
+    `?AWSAccessKeyId=`, `?X-Goog-Signature=` ...): the signature is a credential."""
+    return _SIGNED_URL.search(text) is not None
 
 
 def has_url_password(text: str) -> bool:

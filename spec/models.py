@@ -49,6 +49,9 @@ class ComponentSpec(Record):
     capabilities: dict[str, bool]
     outputs: tuple[str, ...]
     connection_fields: tuple[str, ...] = ()
+    object_stores: tuple[str, ...] = ()
+    """Object-store families (`s3`, `gcs`, `azure`) whose alias a step may name instead of
+    `family`'s, to read or write an `s3://`, `gs://` or `az://` path (compiler/path_policy.py)."""
     secrets: tuple[str, ...] = ()
     renamed: dict[str, str] = field(default_factory=dict)
     config_schema: dict[str, Any]
@@ -60,6 +63,10 @@ class ComponentSpec(Record):
     def to_data(self) -> dict[str, Any]:
         """The spec as JSON-ready data, fields in declaration order (`osiris components show --json`)."""
         return _json_ready(self)
+
+    def takes_family(self, name: str | None) -> bool:
+        """Whether a step of this component may use a connection of family `name`."""
+        return name is not None and (name == self.family or name in self.object_stores)
 
     @property
     def pipeline_modes(self) -> tuple[str, ...]:

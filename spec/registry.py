@@ -137,7 +137,7 @@ def component_spec(data: dict[str, Any]) -> ComponentSpec:
     fields = {**data, "fingerprint": fingerprint(data)}
     fields["constraints"] = tuple(Constraint(**c) for c in data.get("constraints", ()))
     fields["examples"] = tuple(Example(**e) for e in data.get("examples", ()))
-    for key in ("aliases", "modes", "outputs", "connection_fields", "secrets"):
+    for key in ("aliases", "modes", "outputs", "connection_fields", "object_stores", "secrets"):
         fields[key] = tuple(data.get(key, ()))
     return ComponentSpec(**fields)
 

@@ -26,6 +26,7 @@ from osiris.oml.secrets import (
     MASK,
     URL_PASSWORD,
     SecretMasker,
+    has_signed_url,
     has_url_password,
     is_credential_key,
     mask_text,
@@ -77,6 +78,8 @@ def _walk(value: Any, pointer: str, key: str | None) -> Iterator[tuple[str, str]
             yield pointer, f"`{key}` looks like a credential"
         elif "://" in value and has_url_password(value):  # the `in` test first: most values hold no URL
             yield pointer, "the value is a URL with a password in it"
+        elif "://" in value and has_signed_url(value):
+            yield pointer, "the value is a signed URL (its signature or token is a credential)"
 
 
 def secret_values_in(config: dict[str, Any], secret_keys: frozenset[str]) -> list[str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from osiris.compiler.context import CompileContext
-from osiris.compiler.path_policy import check_path, path_roots, protected_files, step_roots
+from osiris.compiler.path_policy import path_roots, protected_files, step_path_problem, step_roots
 from osiris.oml.ir import Pipeline
 from osiris.oml.pointer import join
 
@@ -38,7 +38,7 @@ def confine_paths(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             ref = step.connection_ref
             step_roots_, base = (step_roots(root, ctx.connections, ref, ctx.env)
                                  if ref and ref.startswith("@filesystem.") else (roots, None))
-            problem = check_path(value, step_roots_, base, protected)
+            problem = step_path_problem(value, ref, step_roots_, base, protected)
             if problem is not None:
                 pointer = join(step.pointer, "config", key)
                 ctx.diagnostics.add(problem.code, pipeline.span_of(pointer), problem.message,

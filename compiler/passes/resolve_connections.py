@@ -35,7 +35,7 @@ def resolve_connections(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
             continue
         ref = step.connection
         pointer = join(step.pointer, "config", "connection")
-        if ref is not None and spec.family is not None and ref.family != spec.family:
+        if ref is not None and spec.family is not None and not spec.takes_family(ref.family):
             d.add("OML075", ref.span, f"{spec.name} needs a `{spec.family}` connection, not `{ref.text}`",
                   help=f"use `@{spec.family}.<alias>`", pointer=pointer)
             steps.append(step.evolve(valid=False))

@@ -37,7 +37,7 @@ SCHEMA_BLIND = {
     "OML009", "OML031", "OML032", "OML033", "OML035", "OML039", "OML046", "OML050", "OML051",
     "OML052", "OML061", "OML062", "OML063", "OML064", "OML065", "OML066", "OML067", "OML070", "OML071",
     "OML072", "OML073", "OML074", "OML076", "OML091",
-    "OML083", "OML084", "OML085",  # the path policy needs the project root and the operator's roots
+    "OML083", "OML084", "OML085", "OML086",  # the path policy needs the project root and the operator's roots
     "OML077",  # which overrides an alias allows is in the connections file
     "OML011", "OML014",  # the input's size and file type, not its data
     "OML082",  # what DuckDB SQL reaches is inside the query text

@@ -325,10 +325,14 @@ def test_a_url_is_not_taken_for_a_local_path(url: str, tmp_path: Path) -> None:
 
 
 def test_omlc_points_at_the_url_in_the_pipeline(tmp_path: Path) -> None:
+    """An object-store URI without its store's connection is OML086; any other URL stays OML084."""
     (tmp_path / "p.yaml").write_text(
         'oml_version: "0.1.0"\nname: lake\nsteps:\n  - id: w\n    component: filesystem.csv_extractor\n'
-        '    mode: read\n    config:\n      path: "s3://bucket/in.csv"\n')
+        '    mode: read\n    config:\n      path: "s3://bucket/in.csv"\n'
+        '  - id: h\n    component: filesystem.csv_extractor\n    config:\n      path: "https://host/in.csv"\n')
     done = subprocess.run([str(Path(sys.executable).parent / "omlc"), "check", "p.yaml"], cwd=tmp_path,
                           capture_output=True, text=True)
     assert done.returncode == 1
-    assert "p.yaml:8:13: error[OML084]: path 's3://bucket/in.csv' is a URL (s3://), not a file path" in done.stderr
+    assert ("p.yaml:8:13: error[OML086]: path 's3://bucket/in.csv' is an object-store URI and the step has no "
+            "connection") in done.stderr
+    assert "p.yaml:12:13: error[OML084]: path 'https://host/in.csv' is a URL (https://), not a file path" in done.stderr
