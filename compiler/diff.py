@@ -119,10 +119,43 @@ def diff(old: Side, new: Side, registry: Registry) -> Diff:
         if step_id not in new_steps:
             changes.append(Change(step_id, "removed", "step", "breaking",
                                   f"{step['kind']} `{step['component']}` removed", old_at=old.cite(step_id, None)))
-    if not changes and old.text is not None and new.text is not None and old.text != new.text:
-        changes.append(Change(None, "changed", "text", "cosmetic",
-                              "formatting, comments or key order only: the manifest is unchanged"))
+    if not changes:
+        changes += _unclassified(old, new)
     return Diff(old, new, changes)
+
+
+def _fp(side: Side, key: str) -> str | None:
+    return side.meta.get("fingerprints", {}).get(key)
+
+
+def _unclassified(old: Side, new: Side) -> list[Change]:
+    """No step changed: the fingerprints decide. The same `manifest_fp` proves that whatever differs
+    in the OML is cosmetic; a different one that no step explains is reported as breaking:
+    a change this module cannot name is never hidden."""
+    if _fp(old, "manifest_fp") != _fp(new, "manifest_fp"):
+        rest = sorted(key for key in old.manifest.keys() | new.manifest.keys()
+                      if key != "steps" and old.manifest.get(key) != new.manifest.get(key))
+        return [Change(None, "changed", "manifest", "breaking",
+                       f"manifest.yaml differs outside the steps compared ({', '.join(rest) or 'fingerprint only'})",
+                       {k: old.manifest.get(k) for k in rest}, {k: new.manifest.get(k) for k in rest})]
+    line = _first_difference(old.text, new.text)
+    same_oml = _fp(old, "oml_fp") == _fp(new, "oml_fp")
+    if line is None and same_oml:
+        return []
+    reason = ("formatting, comments or key order only: oml_fp and manifest_fp unchanged" if same_oml else
+              "the OML data changed but compiles to the same manifest (steps listed in another order, "
+              "a default written out): manifest_fp unchanged")
+    at = (f"{old.label}:{line}:1", f"{new.label}:{line}:1") if line is not None else (None, None)
+    return [Change(None, "changed", "text", "cosmetic", reason, None, None, *at)]
+
+
+def _first_difference(old: str | None, new: str | None) -> int | None:
+    """The first line (1-based) where two texts differ; None when equal or either is unknown."""
+    if old is None or new is None or old == new:
+        return None
+    a, b = old.splitlines(), new.splitlines()
+    first = next((n for n, (x, y) in enumerate(zip(a, b, strict=False), 1) if x != y), min(len(a), len(b)) + 1)
+    return min(first, max(len(a), len(b), 1))
 
 
 def _step_changes(step_id: str, before: dict[str, Any], after: dict[str, Any], old: Side, new: Side,
@@ -133,9 +166,17 @@ def _step_changes(step_id: str, before: dict[str, Any], after: dict[str, Any], o
         if before.get(name) != after.get(name):
             severity: Severity = "non-breaking" if name in STEP_FIELDS_TUNING else "breaking"
             reason = _STEP_REASONS.get(name, f"`{name}` changed")
+            if name == "needs" and before.get("inputs") == after.get("inputs"):
+                reason = ("the step runs after other steps (same inputs): what it reads from outside, "
+                          "e.g. a table another step writes, can differ")
             path = _OML_PATHS.get(name, name)
             where = (old.cite(step_id, path) or at[0], new.cite(step_id, path) or at[1])
             found.append(Change(step_id, "changed", name, severity, reason, before.get(name), after.get(name), *where))
+    for name in sorted(before.keys() | after.keys()):
+        if name not in _STEP_FIELDS_SEEN and before.get(name) != after.get(name):
+            found.append(Change(step_id, "changed", name, "breaking",
+                                f"`{name}` changed: a manifest field `omlc diff` does not classify",
+                                before.get(name), after.get(name), *at))
     spec = registry.get(after["component"])
     dialects = spec.sql_dialects() if spec is not None else {}
     tuning = {key for key, prop in (spec.properties.items() if spec is not None else ())
@@ -165,6 +206,9 @@ def _step_changes(step_id: str, before: dict[str, Any], after: dict[str, Any], o
 
 
 _ABSENT = object()
+_STEP_FIELDS_SEEN = frozenset((*STEP_FIELDS_BREAKING, *STEP_FIELDS_TUNING, "id", "family", "cfg", "cfg_fp", "level"))
+"""Compared above, or derived from what is (`family` from the component, `cfg_fp` from the cfg compared
+key by key, `level` from `needs`); any other step field that differs is breaking."""
 _OML_PATHS = {"connection": "config/connection", "kind": "component", "component_version": "component",
               "outputs": "component"}
 """Where in the OML step a manifest field comes from, when not under its own name."""
@@ -174,7 +218,7 @@ _STEP_REASONS = {
     "kind": "the step's kind changed",
     "mode": "the step's mode changed",
     "connection": "another connection: another server, database or credentials",
-    "needs": "the step runs after other steps",
+    "needs": "the step reads from and runs after other steps",
     "inputs": "the step reads other inputs",
     "outputs": "the step produces other outputs",
     "retry": "retries: how often a transient failure is tried again",

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from osiris.cli.omlc import main
 from osiris.compiler.api import CompileOptions, compile_text
-from osiris.compiler.diff import diff, normalise_sql, side_from_compile
+from osiris.compiler.diff import Side, diff, normalise_sql, side_from_compile
+from osiris.compiler.fmt import format_text
 from osiris.compiler.spec_cache import default_registry
 from tests.compiler.golden_harness import DIFF_FORMATS, GOLDEN, diff_cases, diff_output
 from tests.property.strategies import Generated, dump, pipelines, shuffled, with_comments
@@ -46,6 +47,16 @@ def test_the_golden_verdicts() -> None:
     assert ("load", "config.write_mode", "breaking") in _classes("targets-and-steps")
     assert ("archive", "step", "breaking") in _classes("targets-and-steps")
     assert ("extract-movies", "config.batch_size", "non-breaking") in _classes("targets-and-steps")
+    assert _classes("same-manifest-other-oml") == [(None, "text", "cosmetic")]
+    assert _classes("ordering-needs") == [("write-customers", "needs", "breaking")]
+
+
+@pytest.mark.parametrize("case", ["formatting-only", "same-manifest-other-oml"])
+def test_cosmetic_means_the_manifest_fingerprint_is_unchanged(case: str) -> None:
+    data = json.loads((CASES / case / "expected.json").read_text())
+    fps = data["fingerprints"]
+    assert fps["old"]["manifest_fp"] == fps["new"]["manifest_fp"]
+    assert (fps["old"]["oml_fp"] == fps["new"]["oml_fp"]) is (case == "formatting-only")
 
 
 def _omlc(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -136,3 +147,37 @@ def test_a_pipeline_against_itself_or_its_respelling(generated: Generated, rng: 
     respelled = with_comments(dump(shuffled(generated.data, rng), indent=(4, 6, 4)), rng)
     result = diff(original, _side(respelled, "b.yaml"), registry)
     assert {c.severity for c in result.changes} <= {"cosmetic"}, [c.to_data() for c in result.changes]
+
+
+@settings(max_examples=15, deadline=None)
+@given(pipelines())
+def test_a_pipeline_against_its_formatted_self_is_cosmetic_only(generated: Generated) -> None:
+    """`omlc fmt`'s output differs from the input in text only: the diff says cosmetic, and the
+    manifest fingerprint that proves it is the same on both sides."""
+    original = _side(generated.text, "a.yaml")
+    formatted = _side(format_text(generated.text), "b.yaml")
+    result = diff(original, formatted, default_registry())
+    assert {c.severity for c in result.changes} <= {"cosmetic"}, [c.to_data() for c in result.changes]
+    assert [c.where for c in result.changes] in ([], ["text"])
+    fps = result.to_data()["fingerprints"]
+    assert fps["old"]["manifest_fp"] == fps["new"]["manifest_fp"]
+
+
+def test_a_changed_fingerprint_no_step_explains_is_breaking() -> None:
+    """The safe default: a manifest difference outside the compared steps is never called cosmetic."""
+    text = (CASES / "formatting-only" / "old.yaml").read_text()
+    old = _side(text, "a.yaml")
+    manifest = {**old.manifest, "pipeline": {**old.manifest["pipeline"], "oml_version": "0.2.0"}}
+    meta = {**old.meta, "fingerprints": {**old.meta["fingerprints"], "manifest_fp": "sha256:other"}}
+    new = Side("b.yaml", manifest, old.cfgs, meta, text)
+    [change] = diff(old, new, default_registry()).changes
+    assert (change.where, change.severity) == ("manifest", "breaking") and "pipeline" in change.reason
+
+
+def test_an_unclassified_step_field_is_breaking() -> None:
+    text = (CASES / "formatting-only" / "old.yaml").read_text()
+    old = _side(text, "a.yaml")
+    steps = [{**step, "placement": "gpu"} if step["id"] == "paid" else step for step in old.manifest["steps"]]
+    new = Side("b.yaml", {**old.manifest, "steps": steps}, old.cfgs, old.meta, text)
+    [change] = diff(old, new, default_registry()).changes
+    assert (change.step, change.where, change.severity) == ("paid", "placement", "breaking")
