@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from osiris.drivers.common import display_path, metered, missing_file_error, resolve_config_path
+from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.common.paths import config_roots, confine_found
 from osiris.drivers.files.discovery import discover_files
 from osiris.drivers.files.health import FileConnectionTools
@@ -52,6 +53,8 @@ class _Read:
     names: list[str]
     where: Any
     dataset: Any
+    store: bool = False
+    """An object-store read: `dataset` is scanned (or filtered) whole; `names` are its URIs."""
 
     @classmethod
     def open(cls, ctx: StepContext) -> _Read:
@@ -60,6 +63,13 @@ class _Read:
         if not isinstance(raw_path, str) or not raw_path:
             raise DriverError("`path` is required", hint="set `path` to a Parquet file or directory")
         shown = display_path(raw_path)
+        if is_store_uri(raw_path):
+            from osiris.drivers.files.parquet_store import open_store_dataset
+
+            dataset, uris, _ = open_store_dataset(ctx, raw_path)
+            columns = _columns(config.get("columns"), dataset.schema, shown)
+            schema = pa.schema([dataset.schema.field(name) for name in columns], metadata=dataset.schema.metadata)
+            return cls(shown, schema, [], uris, config.get("filter"), dataset, store=True)
         path = resolve_config_path(ctx, raw_path)
         if not path.exists():
             raise missing_file_error(ctx.connection, raw_path, path)
@@ -87,7 +97,11 @@ class ParquetExtractor(FileConnectionTools):
         batch_size = int(config.get("batch_size") or ctx.batch_rows or 65536)
         limit = int(config["limit"]) if config.get("limit") is not None else None
         partition = getattr(ctx, "partition", None)
-        if read.where and (partition is None or partition.spec.get("mode") == "whole"):
+        if read.store and not read.where:
+            from osiris.drivers.files.parquet_store import scan_batches
+
+            batches = scan_batches(read.dataset, schema, batch_size)
+        elif read.where and (partition is None or partition.spec.get("mode") == "whole"):
             assert read.dataset is not None
             batches = _filtered(ctx, read.dataset, schema, str(read.where), batch_size, limit, shown)
         elif partition is not None and partition.spec.get("mode") != "whole":
@@ -102,6 +116,8 @@ class ParquetExtractor(FileConnectionTools):
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
         """Runs of row groups (whole files when there are enough); one partition with a filter or limit."""
         read = _Read.open(ctx)
+        if read.store:
+            return whole("an object-store dataset is scanned by one reader")
         if read.where or ctx.config.get("limit") is not None:
             return whole("`filter` or `limit` is set (DuckDB reads the whole dataset)")
         try:

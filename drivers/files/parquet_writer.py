@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.files.health import FileConnectionTools
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
@@ -60,6 +61,16 @@ class ParquetWriter(FileConnectionTools):
         level = config.get("compression_level")
         row_group_size = int(config.get("row_group_size") or 1024 * 1024)
         flush_bytes = min(MAX_FLUSH_BYTES, max(MIN_FLUSH_BYTES, int(ctx.memory_limit_bytes) // 4))
+        if is_store_uri(raw_path):
+            from osiris.drivers.files.parquet_store import write_store
+
+            def groups_over(stream, schema, group_rows, budget):  # noqa: ANN001, ANN202
+                return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
+
+            return write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
+        if config.get("partition_by") or config.get("max_rows_per_file") or config.get("max_bytes_per_file"):
+            raise DriverError("`partition_by` and file rotation are for object-store paths (s3://, gs://, az://)",
+                              hint="write one local file, or name an object-store prefix")
         target = resolve_config_path(ctx, raw_path)
         rows = 0
         with atomic_path(
@@ -96,7 +107,7 @@ class ParquetWriter(FileConnectionTools):
 class _Options:
     """How to open the file; the writer opens lazily, once the first rows choose the encodings."""
 
-    def __init__(self, path: str, schema: pa.Schema, compression: str, level: Any, shown: str) -> None:
+    def __init__(self, path: Any, schema: pa.Schema, compression: str, level: Any, shown: str) -> None:
         self.path, self.schema, self.compression, self.level, self.shown = path, schema, compression, level, shown
 
     def open(self, sample: pa.Table | None) -> pq.ParquetWriter:
