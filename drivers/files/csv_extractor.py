@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator
+from pathlib import PurePosixPath
 
 import pyarrow as pa
 
 from osiris.drivers.common import display_path, metered, missing_file_error, resolve_config_path
-from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, translate_read_error
+from osiris.drivers.common.objectstore import is_store_uri, open_store, store_error
+from osiris.drivers.files.csv_reading import _CODECS_BY_SUFFIX, CsvReadSpec, open_csv_reader, translate_read_error
 from osiris.drivers.files.discovery import discover_files
 from osiris.drivers.files.health import FileConnectionTools
 from osiris.runtime.driver import (
@@ -34,6 +36,8 @@ class CsvExtractor(FileConnectionTools):
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
         spec = CsvReadSpec.from_config(ctx.config)
         shown = display_path(spec.path)
+        if is_store_uri(spec.path):
+            return _extract_store(ctx, spec, shown)
         path = resolve_config_path(ctx, spec.path)
         if path.is_dir():
             raise DriverError(
@@ -51,6 +55,10 @@ class CsvExtractor(FileConnectionTools):
         """Always one partition: the extractor reads one file, and a CSV file cannot be cut at a
         row boundary without reading it (a quoted field may hold newlines)."""
         spec = CsvReadSpec.from_config(ctx.config)
+        if is_store_uri(spec.path):
+            open_store(ctx.connection, spec.path)  # refused here, at planning, like extract would
+            return [Partition(index=0, count=1, spec={"mode": "whole"},
+                              label="one partition: a single CSV object is read whole")]
         resolve_config_path(ctx, spec.path)  # a bad path fails here, at planning, like extract would
         return [Partition(index=0, count=1, spec={"mode": "whole"},
                           label="one partition: a single CSV file is read whole")]
@@ -64,6 +72,24 @@ class CsvExtractor(FileConnectionTools):
         path: str | None = None,
     ) -> DiscoveryResult:
         return discover_files("csv", connection, tables=tables, sample_rows=sample_rows, path=path)
+
+
+def _extract_store(ctx: StepContext, spec: CsvReadSpec, shown: str) -> pa.RecordBatchReader:
+    """One CSV object, streamed from the store block by block (never downloaded whole)."""
+    location = open_store(ctx.connection, spec.path)
+    codec = {"infer": None, "none": None}.get(spec.compression, spec.compression)
+    if spec.compression == "infer":
+        codec = _CODECS_BY_SUFFIX.get(PurePosixPath(location.path).suffix.lower())
+    try:
+        source = location.fs.open_input_stream(location.path, compression=codec)
+    except FileNotFoundError:
+        raise DriverError(f"file not found: {shown}", hint="check the bucket and the key") from None
+    except (pa.ArrowException, OSError) as error:
+        raise store_error(error, f"cannot read {shown}") from None
+    reader = open_csv_reader(None, spec, shown, source)
+    _check_overrides(spec, reader.schema, shown)
+    batches = metered(ctx, _batches(reader, spec, None, shown), limit=spec.limit, on_close=reader.close)
+    return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
 
 def _batches(reader, spec: CsvReadSpec, path, shown: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001

@@ -109,8 +109,10 @@ def open_input(path: Path, compression: str) -> pa.NativeFile:
     return pa.input_stream(open(path, "rb"), compression=codec)  # noqa: SIM115 - closed by pyarrow
 
 
-def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStreamingReader:
-    """Open the streaming reader (it parses the first block now, so header errors surface here)."""
+def open_csv_reader(path: Path | None, spec: CsvReadSpec, shown: str,
+                    source: pa.NativeFile | None = None) -> pacsv.CSVStreamingReader:
+    """Open the streaming reader (it parses the first block now, so header errors surface here).
+    `source`: an already open input (an object-store stream, `path` None), decompressed."""
     names = list(spec.column_names) if spec.column_names else None
     read_options = pacsv.ReadOptions(
         block_size=spec.block_size,
@@ -131,7 +133,7 @@ def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStrea
     )
     stream = None
     try:
-        stream = open_input(path, spec.compression)
+        stream = source if path is None else open_input(path, spec.compression)
         reader = pacsv.open_csv(
             stream, read_options=read_options, parse_options=parse_options, convert_options=convert_options
         )
@@ -151,10 +153,13 @@ def open_csv_reader(path: Path, spec: CsvReadSpec, shown: str) -> pacsv.CSVStrea
     return reader
 
 
-def translate_read_error(error: BaseException, path: Path, spec: CsvReadSpec, shown: str) -> BaseException:
-    """A DriverError saying what is wrong and where; other exceptions pass through unchanged."""
+def translate_read_error(error: BaseException, path: Path | None, spec: CsvReadSpec, shown: str) -> BaseException:
+    """A DriverError saying what is wrong and where; other exceptions pass through unchanged.
+    With `path` None (an object-store object) the file is not rescanned for the line."""
     if isinstance(error, DriverError):
         return error
+    if path is None and isinstance(error, pa.ArrowException | OSError):
+        return DriverError(f"cannot read {shown}: {str(error).splitlines()[0] if str(error) else error!r}")
     if isinstance(error, UnicodeError) or "invalid UTF8" in str(error) or "codec can't decode" in str(error):
         return DriverError(
             f"{shown} is not valid {spec.encoding} text",

@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.objectstore import StagedPrefix, is_store_uri, open_store
 from osiris.drivers.files.csv_format import CsvFormat, CsvFormatter
 from osiris.drivers.files.csv_reading import normalise_encoding
 from osiris.drivers.files.health import FileConnectionTools
@@ -39,6 +40,23 @@ class CsvWriter(FileConnectionTools):
         compression = str(config.get("compression") or "none")
         if compression not in COMPRESSIONS:
             raise DriverError(f"unknown compression {compression!r}", hint="use none, gzip or zstd")
+        if is_store_uri(raw_path):
+            staged = StagedPrefix(open_store(ctx.connection, raw_path), single=True,
+                                  overwrite=bool(config.get("overwrite", True)))
+            rows = size = 0
+            with staged.session():
+                raw = staged.fs.open_output_stream(staged.path("data"), compression=None)
+                with _Sink(raw, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
+                    if formatter.fmt.header:
+                        sink.write(formatter.header())
+                    for batch in iter_batches(data):
+                        ctx.check_cancelled()
+                        sink.write(formatter.rows(batch))
+                        rows += batch.num_rows
+                        ctx.progress(rows, sink.bytes_written())
+                    size = sink.bytes_written()
+            ctx.progress(rows, size)
+            return WriteResult(rows=rows, bytes=size, target=raw_path)
         target = resolve_config_path(ctx, raw_path)
         rows = 0
         with atomic_path(
@@ -63,8 +81,8 @@ class CsvWriter(FileConnectionTools):
 class _Sink:
     """UTF-8 bytes in; encoded, compressed bytes out to a file."""
 
-    def __init__(self, path: Path, encoding: str, shown_encoding: str, codec: str | None) -> None:
-        self._raw = pa.OSFile(str(path), mode="wb")
+    def __init__(self, path: Path | pa.NativeFile, encoding: str, shown_encoding: str, codec: str | None) -> None:
+        self._raw = path if isinstance(path, pa.NativeFile) else pa.OSFile(str(path), mode="wb")
         self._out = pa.CompressedOutputStream(self._raw, codec) if codec else self._raw
         self._encoding = shown_encoding
         self._encoder = None if encoding == "utf-8" else codecs.getincrementalencoder(encoding)("strict")

@@ -118,3 +118,17 @@ def test_a_missing_prefix_and_a_wrong_connection_are_driver_errors(store: Store)
     ctx = RecordingContext(config={"path": store.uri(bucket, "x.parquet")}, connection=None)
     with pytest.raises(DriverError, match=r"\[OML086\]"):
         ParquetExtractor().extract(ctx)
+
+
+def test_csv_round_trips_through_one_object(store: Store) -> None:
+    from osiris.drivers.files.csv_extractor import CsvExtractor
+    from osiris.drivers.files.csv_writer import CsvWriter
+
+    bucket = store.new_bucket()
+    uri = store.uri(bucket, "exports/orders.csv.gz")
+    table = _table(8)
+    ctx = RecordingContext(config={"path": uri, "compression": "gzip"}, connection=store.connection(), mode="write")
+    CsvWriter().write(ctx, pa.RecordBatchReader.from_batches(table.schema, table.to_batches(max_chunksize=3)))
+    assert _objects(store, bucket) == ["exports/orders.csv.gz"]
+    back = CsvExtractor().extract(RecordingContext(config={"path": uri}, connection=store.connection())).read_all()
+    assert back.equals(table)
