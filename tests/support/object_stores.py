@@ -36,7 +36,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait(port: int, seconds: float = 30.0) -> None:
+def wait_for_port(port: int, seconds: float = 30.0) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with socket.socket() as probe:
@@ -81,7 +81,7 @@ def _moto() -> Store:
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
-    _wait(port)
+    wait_for_port(port)
     fields = {"endpoint": f"http://127.0.0.1:{port}", "region": "us-east-1",
               "access_key_id": "testing", "secret_access_key": "testing"}
     return _S3Store("s3", fields, frozenset({"access_key_id", "secret_access_key"}), [server.stop])
@@ -114,7 +114,7 @@ def azurite_binary() -> Path:
 def _popen(args: list[str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(port)
+        wait_for_port(port)
     except RuntimeError:
         process.kill()
         process.wait()
