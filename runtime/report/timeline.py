@@ -1,8 +1,9 @@
 """The run's timeline as inline SVG: one bar per step, from its first `step_start` to the event
 that ended it, and under it, for Ray runs, one thin bar per partition task (from
 `partition_start`, or the task's `duration_ms` before `partition_complete`) with retried tasks
-drawn hatched up to their `partition_retry`. Times are the events' own timestamps, so the
-picture is what the run recorded, not a re-computation."""
+drawn hatched up to their `partition_retry`; a step retried after a transient error (`retry`)
+gets one hatched sub-bar per failed attempt, from the attempt's start to the `retry` event. Times
+are the events' own timestamps, so the picture is what the run recorded, not a re-computation."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def spans(events: list[dict[str, Any]]) -> tuple[list[Span], list[Span], float, 
     starts: dict[str, float] = {}
     steps: dict[str, Span] = {}
     part_starts: dict[tuple[Any, Any, Any], float] = {}
+    attempt_starts: dict[str, float] = {}
     parts: list[Span] = []
     for at, event in sorted(stamped, key=lambda pair: pair[0]):
         name, step_id = event.get("event"), str(event.get("step_id"))
@@ -74,6 +76,12 @@ def spans(events: list[dict[str, Any]]) -> tuple[list[Span], list[Span], float, 
         elif name in _END and (step_id in starts or _number(event.get("duration_ms"))):
             begin = _earlier(starts.get(step_id), at, event.get("duration_ms"))
             steps[step_id] = Span(step_id, begin, at, _END[name])
+        elif name == "retry" and step_id in starts:  # the local runtime's step-level retry
+            attempt = event.get("attempt", 1)
+            parts.append(Span(step_id, attempt_starts.get(step_id, starts[step_id]), at, "failed", None,
+                              attempt if isinstance(attempt, int) else 1, True))
+            delay = event.get("delay_s")
+            attempt_starts[step_id] = at + (float(delay) * 1000.0 if _number(delay) else 0.0)
         elif name == "partition_start":
             part_starts[(step_id, event.get("partition"), event.get("attempt", 1))] = at
         elif name in ("partition_complete", "partition_retry"):
@@ -113,7 +121,8 @@ def render_timeline(order: list[StepData], events: list[dict[str, Any]]) -> str:
     y = PAD + 18
     for step in order:
         span: Span | None = by_step.get(step.id)
-        subs = sorted(parts_by_step.get(step.id, []), key=lambda s: (str(s.partition), s.attempt))
+        subs = sorted(parts_by_step.get(step.id, []), key=lambda s: (s.partition is not None, str(s.partition),
+                                                                       s.attempt))
         if span is None and not subs:
             continue
         rows.append(f'<text x="{PAD}" y="{y + 15}" class="lbl">{escape(step.id[:28])}</text>')
@@ -128,6 +137,14 @@ def render_timeline(order: list[StepData], events: list[dict[str, Any]]) -> str:
         y += ROW_H
         for sub in subs:
             x, w = LABEL_W + sub.start * scale, max((sub.end - sub.start) * scale, 2.0)
+            if sub.partition is None:  # a failed attempt of the whole step
+                rows.append(
+                    f'<rect class="part retried" data-step="{escape(step.id)}" data-attempt="{sub.attempt}" '
+                    f'x="{x:.1f}" y="{y}" width="{w:.1f}" height="{SUB_H - 2}"><title>{escape(step.id)} attempt '
+                    f"{sub.attempt}: {sub.end - sub.start:,.0f} ms, transient error, retried</title></rect>"
+                )
+                y += SUB_H
+                continue
             what = "lost worker, re-run" if sub.retried else "done"
             rows.append(
                 f'<rect class="part{" retried" if sub.retried else ""}" data-step="{escape(step.id)}" '

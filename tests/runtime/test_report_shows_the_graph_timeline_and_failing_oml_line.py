@@ -156,3 +156,21 @@ def test_partitions_and_retries_of_a_ray_run_are_sub_bars(session: Path, tmp_pat
     parts = re.findall(r'<rect class="part( retried)?" data-step="orders" data-partition="(\d)"', html)
     assert sorted(parts) == [("", "0"), ("", "1"), (" retried", "1")]
     assert "<h2>Partitions</h2>" in html
+
+
+def test_a_retried_step_shows_each_failed_attempt(session: Path, tmp_path: Path) -> None:
+    """The local runtime's step-level `retry` events: one hatched sub-bar per failed attempt."""
+    copy = tmp_path / ".osiris" / "sessions" / "demo"
+    shutil.copytree(session, copy)
+    events = [json.loads(line) for line in (copy / "events.jsonl").read_text().splitlines()]
+    start = next(e for e in events if e["event"] == "step_start" and e["step_id"] == "orders")
+    at = events.index(start) + 1
+    for attempt in (1, 2):
+        events.insert(at, {"event": "retry", "step_id": "orders", "component": "x", "attempt": attempt,
+                           "next_attempt": attempt + 1, "delay_s": 0.0, "max_attempts": 3, "error": "reset",
+                           "ts": start["ts"], "session_id": "demo"})
+        at += 1
+    (copy / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    html = _report(copy)
+    assert re.findall(r'<rect class="part retried" data-step="orders" data-attempt="(\d)"', html) == ["1", "2"]
+    assert re.findall(r'<rect class="bar st-\w+" data-step="orders"', html)  # the step's own bar stays
