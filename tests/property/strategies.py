@@ -139,8 +139,6 @@ def _ints(lo: int, hi: int) -> st.SearchStrategy[int]:
 
 
 _ITEMS = st.text(SAFE_CHARS, min_size=1, max_size=8).filter(_clean)
-_LISTS = st.lists(_ITEMS, max_size=3)
-_UNIQUE_LISTS = st.lists(_ITEMS, max_size=3, unique=True)
 _OBJECTS = st.dictionaries(SAFE_TEXT.filter(lambda k: not CREDENTIAL_KEY.match(k)), SAFE_TEXT, max_size=3)
 
 
@@ -158,7 +156,8 @@ def _value(draw: Any, prop: dict[str, Any], params: _Params, top: bool) -> Any:
     elif kind == "boolean":
         value = draw(st.booleans())
     elif kind == "array":
-        return draw(_UNIQUE_LISTS if prop.get("uniqueItems") else _LISTS)
+        least = prop.get("minItems", 0)
+        return draw(st.lists(_ITEMS, min_size=least, max_size=max(3, least), unique=bool(prop.get("uniqueItems"))))
     elif kind == "object":
         return draw(_OBJECTS)
     else:
