@@ -296,7 +296,7 @@ def _diff_side(path: Path, args: argparse.Namespace, registry):  # noqa: ANN001,
             sources = read_sources(read_regular(path / "sourcemap.json", f"{label}/sourcemap.json"))
         except (ManifestError, OSError):
             sources = None
-        return side_from_directory(label, manifest, cfgs, meta, sources)
+        return side_from_directory(label, manifest, cfgs, meta, sources, _diff_source(path, sources, args, registry))
     from osiris.compiler.api import compile_path
 
     result = compile_path(path, _options(args, str(path)), registry)
@@ -304,6 +304,20 @@ def _diff_side(path: Path, args: argparse.Namespace, registry):  # noqa: ANN001,
         _print_diagnostics([result], "text")
         return None
     return side_from_compile(label, result)
+
+
+def _diff_source(directory: Path, sources, args: argparse.Namespace, registry):  # noqa: ANN001, ANN202
+    """The OML file a compiled directory's sourcemap.json names, beside the directory or in the
+    working directory, compiled for its config lines (compiler/diff.py keeps it only if unedited)."""
+    from osiris.compiler.api import compile_path
+
+    if sources is None:
+        return None
+    for base in (directory.parent, Path()):
+        candidate = base / sources.file
+        if candidate.is_file():
+            return compile_path(candidate, _options(args, str(candidate)), registry)
+    return None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
