@@ -266,10 +266,17 @@ def side_from_compile(label: str, result: Any) -> Side:  # noqa: ANN401 - a comp
 
 
 def side_from_directory(label: str, manifest: Any, cfgs: dict[str, dict[str, Any]], meta: dict[str, Any],  # noqa: ANN401
-                        sources: Any = None) -> Side:  # noqa: ANN401 - a verified Manifest and its SourceMap
-    """The side of a compiled directory (verified by `load_manifest`): steps cited through its
-    sourcemap.json, which names the OML file the directory came from."""
+                        sources: Any = None, oml: Any = None) -> Side:  # noqa: ANN401 - a verified Manifest, its SourceMap
+    """The side of a compiled directory (verified by `load_manifest`). Its steps are cited through
+    sourcemap.json; `oml`, the compile result of the OML file that map names, gives each config
+    key's line too, but only when its `oml_fp` equals the directory's (the file was not edited since)."""
+    source = side_from_compile(oml.file, oml) if oml is not None and oml.ok and oml.compiled is not None else None
+    if source is not None and _fp(source, "oml_fp") != meta.get("fingerprints", {}).get("oml_fp"):
+        source = None
+
     def cite(step_id: str, path: str | None) -> str | None:
+        if source is not None:
+            return source.cite(step_id, path)
         return sources.cite(step_id) if sources is not None else None
 
     return Side(label, manifest.to_data(), cfgs, meta, None, cite)

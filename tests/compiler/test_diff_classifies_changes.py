@@ -93,12 +93,23 @@ def test_a_side_that_does_not_compile_is_reported_not_compared(pair: Path, exit_
 
 
 def test_a_compiled_directory_compares_like_its_oml(pair: Path) -> None:
+    """Its changes and their lines are the OML file's: sourcemap.json names old.yaml, whose
+    oml_fp still matches the directory's, so each config key is cited at its own line."""
     assert _omlc("compile", "old.yaml", "--out", "old-compiled", cwd=pair).returncode == 0
     from_dir = json.loads(_omlc("diff", "old-compiled", "new.yaml", "--json", cwd=pair).stdout)
     from_oml = json.loads(_omlc("diff", "old.yaml", "new.yaml", "--json", cwd=pair).stdout)
-    strip = [{k: v for k, v in c.items() if k != "old_at"} for c in from_oml["changes"]]
-    assert [{k: v for k, v in c.items() if k != "old_at"} for c in from_dir["changes"]] == strip
-    assert {c["old_at"] for c in from_dir["changes"] if c["step"] == "load"} == {"old.yaml:15:5"}  # sourcemap.json
+    assert from_dir["changes"] == from_oml["changes"]
+    assert from_dir["old"] == "old-compiled" and from_dir["fingerprints"] == from_oml["fingerprints"]
+
+
+def test_a_directory_whose_oml_was_edited_cites_its_steps_only(pair: Path) -> None:
+    """Once old.yaml no longer matches the directory's oml_fp, its lines would be wrong: the step's
+    line from sourcemap.json is cited instead."""
+    assert _omlc("compile", "old.yaml", "--out", "old-compiled", cwd=pair).returncode == 0
+    (pair / "old.yaml").write_text((pair / "old.yaml").read_text().replace("append", "replace"))
+    from_dir = json.loads(_omlc("diff", "old-compiled", "new.yaml", "--json", cwd=pair).stdout)
+    assert {c["old_at"] for c in from_dir["changes"] if c["step"] == "load"} == {"old.yaml:15:5"}
+    assert ("load", "config.write_mode") in {(c["step"], c["where"]) for c in from_dir["changes"]}
 
 
 def test_a_tampered_directory_is_refused(pair: Path) -> None:
