@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from osiris.compiler.path_policy import STORE_SCHEMES, store_problem, store_scheme
+from osiris.drivers.common.transport import note_transport
 from osiris.runtime.driver import DriverError, ResolvedConnection
 
 __all__ = ["StagedPrefix", "StoreLocation", "is_store_uri", "open_store", "store_error"]
@@ -68,6 +69,10 @@ def open_store(connection: ResolvedConnection | None, raw_path: str) -> StoreLoc
     scheme = str(store_scheme(raw_path))
     path = raw_path.split("://", 1)[1].rstrip("/")
     try:
+        authority, endpoint_scheme = _endpoint(connection)
+        if endpoint_scheme == "http" and authority is not None:  # keys in plaintext to a remote host: say so
+            note_transport(connection, [urlsplit(f"http://{authority}").hostname or authority],
+                           "over http:// (its `endpoint` has no TLS)")
         fs = _FACTORIES[STORE_SCHEMES[scheme]](connection)
     except (pa.ArrowException, OSError, ValueError, TypeError) as error:
         raise DriverError(f"cannot open {connection.ref}: {_first_line(error)}",

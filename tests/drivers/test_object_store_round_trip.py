@@ -132,3 +132,17 @@ def test_csv_round_trips_through_one_object(store: Store) -> None:
     assert _objects(store, bucket) == ["exports/orders.csv.gz"]
     back = CsvExtractor().extract(RecordingContext(config={"path": uri}, connection=store.connection())).read_all()
     assert back.equals(table)
+
+
+def test_an_http_endpoint_on_a_remote_host_is_reported_as_unencrypted() -> None:
+    from osiris.runtime.driver import ResolvedConnection
+
+    told: list[tuple[str, str, str]] = []
+    remote = ResolvedConnection("s3", "lake", {"endpoint": "http://minio.internal:9000", "access_key_id": "k",
+                                               "secret_access_key": "s"}, frozenset({"access_key_id"}),
+                                on_unencrypted=lambda *args: told.append(args))
+    open_store(remote, "s3://lake/x.parquet")
+    local = ResolvedConnection("s3", "dev", {"endpoint": "http://127.0.0.1:9000"},
+                               on_unencrypted=lambda *args: told.append(args))
+    open_store(local, "s3://lake/x.parquet")
+    assert told == [("@s3.lake", "minio.internal", "over http:// (its `endpoint` has no TLS)")]
