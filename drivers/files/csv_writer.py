@@ -43,22 +43,15 @@ class CsvWriter(FileConnectionTools):
         if is_store_uri(raw_path):
             staged = StagedPrefix(open_store(ctx.connection, raw_path), single=True,
                                   overwrite=bool(config.get("overwrite", True)))
-            rows = size = 0
+            size = 0
             with staged.session():
                 raw = staged.fs.open_output_stream(staged.path("data"), compression=None)
                 with _Sink(raw, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
-                    if formatter.fmt.header:
-                        sink.write(formatter.header())
-                    for batch in iter_batches(data):
-                        ctx.check_cancelled()
-                        sink.write(formatter.rows(batch))
-                        rows += batch.num_rows
-                        ctx.progress(rows, sink.bytes_written())
+                    rows = _write_rows(sink, formatter, data, ctx)
                     size = sink.bytes_written()
             ctx.progress(rows, size)
             return WriteResult(rows=rows, bytes=size, target=raw_path)
         target = resolve_config_path(ctx, raw_path)
-        rows = 0
         with atomic_path(
             target,
             shown=shown,
@@ -66,13 +59,7 @@ class CsvWriter(FileConnectionTools):
             create_dirs=bool(config.get("create_dirs", True)),
         ) as temp:
             with _Sink(temp, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
-                if formatter.fmt.header:
-                    sink.write(formatter.header())
-                for batch in iter_batches(data):
-                    ctx.check_cancelled()
-                    sink.write(formatter.rows(batch))
-                    rows += batch.num_rows
-                    ctx.progress(rows, sink.bytes_written())
+                rows = _write_rows(sink, formatter, data, ctx)
         size = target.stat().st_size
         ctx.progress(rows, size)
         return WriteResult(rows=rows, bytes=size, target=raw_path)
@@ -112,6 +99,19 @@ class _Sink:
         self._out.close()
         if not self._raw.closed:
             self._raw.close()
+
+
+def _write_rows(sink: _Sink, formatter: Any, data: Any, ctx: Any) -> int:  # noqa: ANN401 - driver types
+    """The header, then every batch as CSV text, reporting progress; the rows written."""
+    if formatter.fmt.header:
+        sink.write(formatter.header())
+    rows = 0
+    for batch in iter_batches(data):
+        ctx.check_cancelled()
+        sink.write(formatter.rows(batch))
+        rows += batch.num_rows
+        ctx.progress(rows, sink.bytes_written())
+    return rows
 
 
 def _path(config: Mapping[str, Any]) -> str:
