@@ -154,6 +154,14 @@ _CATALOG: tuple[Code, ...] = (
     Code("OML046", "renamed_key", "warning", "a config key uses the original Osiris's name",
          "The key is accepted and renamed in the compiled config; rename it in the OML to "
          "silence the warning."),
+    Code("OML047", "invalid_incremental", "error", "an incremental read has no writer that can keep its state",
+         "An extractor with `incremental:` reads only what changed since the last successful run. "
+         "Its cursor state is committed by the one writer its rows reach, in the same transaction "
+         "as the rows, so the state never runs ahead of the data. The step must therefore feed "
+         "exactly one writer; that writer must keep state (postgres.writer, mysql.writer) and "
+         "append or upsert (`replace` would keep only the changes). `lookback` reads rows again, "
+         "so the writer must upsert by the same `primary_key`. `limit` and `partitions:` do not "
+         "combine with `incremental` (the state must cover every row read). docs/incremental.md."),
     # --- expressions -----------------------------------------------------------------------------
     Code("OML050", "expression_syntax", "error", "malformed `${...}` expression",
          "Inside strings, `${params.name}` inserts a parameter and `${step.output}` names a "

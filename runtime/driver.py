@@ -40,6 +40,7 @@ __all__ = [
     "PartitionedExtractor",
     "ResolvedConnection",
     "StagedWriter",
+    "StateKeeper",
     "StepContext",
     "TableInfo",
     "TransientError",
@@ -235,6 +236,12 @@ class StepContext(Protocol):
     partition: Partition | None
     """The slice of the source this extract reads (a `PartitionedExtractor` on a distributed
     backend), or None for the whole source; read it with ``getattr(ctx, "partition", None)``."""
+    incremental: Any
+    """For an incremental extractor, the `runtime.incremental.CursorFilter` of the rows to read
+    (render it with its `where()`), else None; read it with ``getattr(ctx, "incremental", None)``."""
+    state_commit: Any
+    """For the writer that keeps incremental state, the `runtime.local.cursors.StateCommit`
+    whose `records()` it writes in its own transaction just before committing, else None."""
 
     def event(self, name: str, /, **fields: Any) -> None:
         """Record a structured event (masked, timestamped, written to events.jsonl)."""
@@ -307,6 +314,24 @@ class StagedWriter(Protocol):
     def discard(self, ctx: StepContext, token: str, partitions: int) -> None:
         """Drop the staging tables of ``token`` that exist (a failed or cancelled run); quiet
         when there are none."""
+
+
+@runtime_checkable
+class StateKeeper(Protocol):
+    """A writer that keeps incremental state next to its target (docs/incremental.md).
+
+    `write` persists ``ctx.state_commit.records()`` in the transaction that loads the rows;
+    these two methods read and clear the stored rows, each in its own short transaction.
+    """
+
+    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
+        """The stored state (JSON text) of ``pipeline``/``step`` at this target, or None."""
+
+    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
+        """Step id -> stored state (JSON text) of every step of ``pipeline`` at this target."""
+
+    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
+        """Delete the stored state of ``steps``; returns how many rows went."""
 
 
 @runtime_checkable

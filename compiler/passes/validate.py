@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from osiris.compiler.checks.config import apply_renames, check_config, check_mode, check_secrets_only
 from osiris.compiler.checks.duckdb_access import check_duckdb_access
+from osiris.compiler.checks.incremental import check_incremental
 from osiris.compiler.checks.graph import (
     check_inputs_for_kind,
     check_unique_ids,
@@ -51,6 +52,7 @@ def validate(pipeline: Pipeline, ctx: CompileContext) -> Pipeline:
         if step.outputs:
             previous = step
     report_cycles(find_cycles(depends), by_id, d)
+    check_incremental(linked, pipeline, ctx.registry, d)
     return pipeline.replace_steps(linked)
 
 

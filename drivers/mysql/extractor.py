@@ -25,6 +25,7 @@ from osiris.drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_param
 from osiris.drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
 from osiris.drivers.mysql.partitions import partitioned_source, plan_partitions
 from osiris.drivers.mysql.plan import Source, plan_bulk
+from osiris.drivers.mysql.state import incremental_source
 from osiris.drivers.mysql.stream import probe, stream_batches
 from osiris.drivers.mysql.tools import MySQLConnectionTools
 from osiris.drivers.mysql.types import Column
@@ -58,6 +59,9 @@ class MySQLExtractor(MySQLConnectionTools):
         partition = getattr(ctx, "partition", None)
         if partition is not None:
             source = partitioned_source(source, partition.spec)
+        bound = getattr(ctx, "incremental", None)
+        if bound is not None:
+            source = incremental_source(source, bound)
         batch_size = _int_option(config, "batch_size", ctx.batch_rows or 65536) or 65536
         limit = _int_option(config, "limit", None)
         mode = config.get("fetch_mode") or "auto"

@@ -21,7 +21,7 @@ tables of their own, then published through the same `ApplyMode` as a write.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -38,6 +38,7 @@ from osiris.drivers.mysql.connect import (
 )
 from osiris.drivers.mysql.ddl import create_table_sql
 from osiris.drivers.mysql.load import Loader, check_columns, load_stream
+from osiris.drivers.mysql.state import clear_state, ensure_table, load_state, save_state, state_table
 from osiris.drivers.mysql.tools import MySQLConnectionTools
 from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
@@ -115,7 +116,7 @@ def check_target(opts: Options, names: Sequence[str], columns: Sequence[str], un
 
 
 class MySQLWriter(MySQLConnectionTools):
-    """Writer + StagedWriter + Discoverer + HealthCheck for MySQL and MariaDB."""
+    """Writer + StagedWriter + StateKeeper + Discoverer + HealthCheck for MySQL and MariaDB."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         opts = Options(ctx.config)
@@ -143,6 +144,19 @@ class MySQLWriter(MySQLConnectionTools):
 
         discard_staged(Options(ctx.config), conn_params(ctx.connection, ctx.config), token, partitions)
 
+    # -- StateKeeper: `_osiris_state` in the target's database (state.py) ------------------------
+    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
+        params = conn_params(ctx.connection, ctx.config)
+        return load_state(params, state_table(params, Options(ctx.config).table), pipeline, step).get(step)
+
+    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
+        params = conn_params(ctx.connection, ctx.config)
+        return load_state(params, state_table(params, Options(ctx.config).table), pipeline)
+
+    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
+        params = conn_params(ctx.connection, ctx.config)
+        return clear_state(params, state_table(params, Options(ctx.config).table), pipeline, steps)
+
 
 def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams, opts: Options,
            data: pa.RecordBatchReader) -> WriteResult:
@@ -156,6 +170,14 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
         raise classify(error, params, action=f"inspect table {opts.table!r}") from None
     check_target(opts, schema.names, columns, unique_keys)
     ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=bool(columns))
+    commit = getattr(ctx, "state_commit", None)
+    state_sql = state_table(params, opts.table) if commit is not None else ""
+    if commit is not None:
+        try:
+            with conn.cursor() as cur:
+                ensure_table(cur, state_sql)  # DDL commits implicitly: before the transaction
+        except pymysql.MySQLError as error:
+            raise classify(error, params, action="create the incremental state table") from None
 
     def create(table_sql: str) -> None:
         with conn.cursor() as cur:
@@ -165,6 +187,9 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
         keys = opts.keys if opts.mode == "upsert" else []
         loader = Loader(conn, table_sql, schema, method, keys, ctx.temp_dir, opts.batch_size)
         rows, nbytes = load_stream(ctx, loader, data)
+        if commit is not None:
+            with conn.cursor() as cur:
+                save_state(cur, state_sql, commit.records())
         return WriteResult(rows=rows, bytes=nbytes, target=opts.table)
 
     return ApplyMode(ctx, conn, params, opts, create, fill).run(bool(columns))

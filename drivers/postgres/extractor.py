@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pyarrow as pa
 
 from osiris.drivers.postgres import params_from, select_sql, stream_query
+from osiris.drivers.postgres.connect import literal, quote_ident
 from osiris.drivers.postgres.partitions import partition_sql, plan_partitions
 from osiris.drivers.postgres.tools import PostgresConnectionTools
 from osiris.runtime.driver import Partition, PartitionHints, StepContext
@@ -19,9 +23,26 @@ class PostgresExtractor(PostgresConnectionTools):
         params = params_from(ctx.connection, ctx.config)
         batch_rows = int(ctx.config.get("batch_size") or ctx.batch_rows)
         partition = getattr(ctx, "partition", None)
-        sql = partition_sql(ctx.config, params.schema, partition.spec) if partition is not None \
-            else select_sql(ctx.config, params.schema)
+        bound = getattr(ctx, "incremental", None)
+        if partition is not None:
+            sql = partition_sql(ctx.config, params.schema, partition.spec)
+        elif bound is not None:
+            sql = incremental_sql(ctx.config, params.schema, bound)
+        else:
+            sql = select_sql(ctx.config, params.schema)
         return stream_query(params, sql, ctx, batch_rows=batch_rows)
 
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
         return plan_partitions(params_from(ctx.connection, ctx.config), ctx.config, hints)
+
+
+def incremental_sql(config: Mapping[str, Any], schema: str, bound: Any) -> str:
+    """The step's read narrowed to its incremental window (runtime/incremental.py); cursor
+    values are typed literals rendered by psycopg, never spliced text."""
+    if bound.value is None:
+        return select_sql(config, schema)
+    if config.get("table"):
+        return select_sql(config, schema, where=f" WHERE {bound.where(quote_ident(bound.column), literal)}")
+    query = str(config.get("query") or "").strip().rstrip(";").strip()
+    predicate = bound.where(f"osiris_inc.{quote_ident(bound.column)}", literal)
+    return f"SELECT * FROM ({query}\n) AS osiris_inc WHERE {predicate}"

@@ -44,6 +44,7 @@ from osiris.drivers.postgres.connect import (
 )
 from osiris.drivers.postgres.ddl import column_definitions, create_table_sql
 from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.state import save_state
 from osiris.drivers.postgres.types import copy_compatible, normalize_batch, normalize_schema
 from osiris.runtime.driver import DriverError, StepContext, WriteResult
 
@@ -176,6 +177,9 @@ def write_stream(
             stage = f"osiris_stage_{uuid.uuid4().hex[:12]}"
             load_staging(cursor, wire, stream, stage)
             cursor.execute(merge_sql(opts, wire, by_name, f"pg_temp.{quote_ident(stage)}", ("s.ctid",)))
+        commit = getattr(ctx, "state_commit", None)
+        if commit is not None:
+            save_state(cursor, opts.schema, commit.records())
         ctx.check_cancelled()
     return WriteResult(rows=feed.rows, bytes=feed.nbytes, target=target)
 

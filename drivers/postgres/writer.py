@@ -6,10 +6,13 @@ publishes them all in one transaction (`staged.py`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pyarrow as pa
 
 from osiris.drivers.postgres import params_from, write_options, write_stream
 from osiris.drivers.postgres.staged import discard_staged, publish_staged, stage_partition
+from osiris.drivers.postgres.state import clear_state, load_state
 from osiris.drivers.postgres.tools import PostgresConnectionTools
 from osiris.runtime.driver import StepContext, WriteResult
 
@@ -17,7 +20,7 @@ __all__ = ["PostgresWriter"]
 
 
 class PostgresWriter(PostgresConnectionTools):
-    """Writer + StagedWriter + Discoverer + HealthCheck for the `postgres` family."""
+    """Writer + StagedWriter + StateKeeper + Discoverer + HealthCheck for the `postgres` family."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         params = params_from(ctx.connection, ctx.config)
@@ -37,3 +40,20 @@ class PostgresWriter(PostgresConnectionTools):
         params = params_from(ctx.connection, ctx.config)
         opts = write_options(dict(ctx.config), params.schema, ctx.batch_rows)
         discard_staged(params, opts.schema, token, partitions)
+
+    # -- StateKeeper: `_osiris_state` in the target table's schema (state.py) --------------------
+    def _state_place(self, ctx: StepContext) -> tuple[object, str]:
+        params = params_from(ctx.connection, ctx.config)
+        return params, write_options(dict(ctx.config), params.schema, ctx.batch_rows).schema
+
+    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
+        params, schema = self._state_place(ctx)
+        return load_state(params, schema, pipeline, step).get(step)
+
+    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
+        params, schema = self._state_place(ctx)
+        return load_state(params, schema, pipeline)
+
+    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
+        params, schema = self._state_place(ctx)
+        return clear_state(params, schema, pipeline, steps)

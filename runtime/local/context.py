@@ -103,6 +103,10 @@ class LocalStepContext:
     protected_files: tuple[str, ...] = ()
     partition: Partition | None = None
     """Set by a distributed backend for one slice of a `PartitionedExtractor`; never by the local run."""
+    incremental: Any = None
+    """An incremental extractor's `CursorFilter` (runtime/incremental.py), else None."""
+    state_commit: Any = None
+    """The `StateCommit` a state-keeping writer writes before it commits (runtime/local/cursors.py)."""
 
     def __post_init__(self) -> None:
         self.config = MappingProxyType(dict(self.config))

@@ -19,6 +19,7 @@ from osiris.compiler.manifest import Manifest
 from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.context import StepState
+from osiris.runtime.local.cursors import link_cursors
 from osiris.runtime.local.rss import RssSampler
 from osiris.runtime.local.step import StepEnv, StepRunner
 from osiris.runtime.local.wiring import wire
@@ -110,6 +111,13 @@ def execute(
             wiring.outputs[step_id],
             [runners[n] for n in wiring.ordering[step_id]],
         )
+    links, commits = link_cursors(
+        manifest, cfgs, lambda keeper, step_id: runners[keeper].state_reader(step_id, manifest.pipeline.name)
+    )
+    for step_id, link in links.items():
+        runners[step_id].cursor = link
+    for step_id, commit in commits.items():
+        runners[step_id].state_commit = commit
     for runner in runners.values():
         # ordering-only waits too: a step still waiting for this one keeps it reading to the end
         for upstream in {b.producer for b in runner.inputs} | set(wiring.ordering[runner.step.id]):

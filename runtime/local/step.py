@@ -38,6 +38,7 @@ from osiris.runtime.driver import (
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.channel import Channel, UpstreamFailed
 from osiris.runtime.local.context import LocalStepContext, StepState
+from osiris.runtime.local.cursors import CursorLink, StateCommit
 from osiris.runtime.local.rss import current_rss_bytes
 from osiris.runtime.local.spill import SpillTable
 from osiris.runtime.local.wiring import Binding
@@ -115,6 +116,10 @@ class StepRunner:
         self.schema: pa.Schema | None = None
         self.dependents: list[StepRunner] = []
         """Steps that take this step's output or wait for it (set by the executor)."""
+        self.cursor: CursorLink | None = None
+        """An incremental extractor's link to its stored state (set by the executor)."""
+        self.state_commit: StateCommit | None = None
+        """The incremental states this writer commits with its rows (set by the executor)."""
 
     # -- thread body ---------------------------------------------------------------------
     def run(self) -> None:
@@ -208,12 +213,10 @@ class StepRunner:
         )
         self.env.changed(state)
 
-    def _attempt(
-        self, driver: Any, connection: ResolvedConnection | None, tables: dict[str, SpillTable], attempt: int
-    ) -> None:
-        temp_dir = self.env.tmp_dir / "steps" / self.step.id / f"attempt-{attempt}"
+    def _context(self, connection: ResolvedConnection | None, attempt: int, label: str) -> LocalStepContext:
+        temp_dir = self.env.tmp_dir / "steps" / self.step.id / label
         temp_dir.mkdir(parents=True, exist_ok=True)
-        ctx = LocalStepContext(
+        return LocalStepContext(
             step_id=self.step.id,
             component=self.step.component,
             mode=self.step.mode,
@@ -230,9 +233,37 @@ class StepRunner:
             metrics=self.env.metrics,
             cancel=self.env.cancel,
             attempt=attempt,
+            state_commit=self.state_commit,
         )
+
+    def state_reader(self, step_id: str, pipeline: str) -> Callable[[], str | None]:
+        """How an incremental extractor reads its stored state through this (keeper) step."""
+
+        def read() -> str | None:
+            driver = self.env.registry.create(self.step.component)
+            ctx = self._context(self._connection(), 0, "state")
+            return _call(driver, "read_state", self.step.component)(ctx, pipeline, step_id)
+
+        return read
+
+    def _attempt(
+        self, driver: Any, connection: ResolvedConnection | None, tables: dict[str, SpillTable], attempt: int
+    ) -> None:
+        ctx = self._context(connection, attempt, f"attempt-{attempt}")
         kind = self.step.kind
-        if kind == "extractor":
+        if kind == "extractor" and self.cursor is not None:
+            ctx.incremental = self.cursor.begin(ctx)
+            tracker = self.cursor.tracker
+            assert tracker is not None  # begin() made it
+            source = _reader(_call(driver, "extract", self.step.component)(ctx), self.step.component)
+            try:
+                self._emit(tracker.wrap(source))
+            finally:
+                source.close()
+            ctx.event("incremental_read", cursor=tracker.spec.cursor, rows=tracker.rows,
+                      null_cursor_rows=tracker.null_rows, dropped_at_boundary=tracker.dropped,
+                      maximum=None if tracker.maximum is None else str(tracker.maximum))
+        elif kind == "extractor":
             self._emit(_call(driver, "extract", self.step.component)(ctx))
         elif kind == "transform":
             self._emit(_call(driver, "transform", self.step.component)(ctx, dict(tables)))
@@ -242,10 +273,7 @@ class StepRunner:
 
     # -- data movement -------------------------------------------------------------------
     def _emit(self, reader: Any) -> None:
-        if not isinstance(reader, pa.RecordBatchReader):
-            raise DriverError(
-                f"{self.step.component} returned {type(reader).__name__}, not a RecordBatchReader"
-            )
+        reader = _reader(reader, self.step.component)
         state = self.state
         try:
             for batch in iter_batches(reader):
@@ -425,6 +453,12 @@ def record_completion(events: EventLog, metrics: MetricLog, step: ManifestStep, 
     metric("duration_ms", state.duration_ms, "ms", **tags)
     metric("attempts", state.attempts, "count", **tags)
     metric("peak_rss_mb", round(state.peak_rss_bytes / 2**20, 1), "MiB", **tags)
+
+
+def _reader(reader: Any, component: str) -> pa.RecordBatchReader:
+    if not isinstance(reader, pa.RecordBatchReader):
+        raise DriverError(f"{component} returned {type(reader).__name__}, not a RecordBatchReader")
+    return reader
 
 
 def _call(driver: Any, method: str, component: str) -> Any:
