@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     from osiris.cli.commands.mcp_cmd import add_mcp_parser  # argparse only
 
     add_mcp_parser(sub)
+    from osiris.cli.commands.state_cmd import add_state_parser  # argparse only
+
+    add_state_parser(sub, _param)
     conns = sub.add_parser("connections", help="list and check connections")
     conns_sub = conns.add_subparsers(dest="action", metavar="ACTION", required=True)
     for name, text in (
@@ -292,6 +295,10 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from osiris.cli.commands.logs_cmd import logs_command
 
         return logs_command(args)
+    if args.command == "state":
+        from osiris.cli.commands.state_cmd import state_command
+
+        return state_command(args)
     if args.command == "mcp":
         from osiris.cli.commands.mcp_cmd import mcp_command
 

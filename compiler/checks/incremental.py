@@ -9,19 +9,21 @@ upserting, and upserting by the same key when `lookback` reads rows again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.ir import Pipeline, Step
+from osiris.oml.lower import KEY_PREFIX
 from osiris.oml.pointer import join
 from osiris.spec.registry import Registry
 
 __all__ = ["check_incremental", "state_keepers"]
 
 
-def _keys(value: object) -> tuple[str, ...]:
+def _keys(value: Any) -> tuple[str, ...]:
     if not value:
         return ()
-    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)  # type: ignore[union-attr]
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def state_keepers(steps: Sequence[Step]) -> dict[str, list[Step]]:
@@ -59,7 +61,8 @@ def check_incremental(steps: Sequence[Step], pipeline: Pipeline, registry: Regis
         block = step.config["incremental"]
 
         def report(message: str, hint: str, *, where: str = pointer) -> None:
-            d.add("OML047", pipeline.span_of(where), message, help=hint, pointer=where)
+            at = pipeline.spans.get(KEY_PREFIX + where) or pipeline.span_of(where)
+            d.add("OML047", at, message, help=hint, pointer=where)
 
         if step.config.get("limit") is not None:
             report(f"step '{step_id}' combines `limit` with `incremental`",

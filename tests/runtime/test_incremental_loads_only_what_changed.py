@@ -180,3 +180,38 @@ steps:
         (1, 4, "late"), (2, 5, "five"), (3, 9, "nine")]
     [(state,)] = _my(mysql_db, "SELECT state FROM _osiris_state WHERE pipeline = 'my-sync'")
     assert json.loads(state)["value"] == 9
+
+
+@pytest.mark.postgres
+def test_osiris_state_lists_shows_and_resets(pg_tables: str, run_oml: Callable[..., Any], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.runtime.conftest import REPO
+
+    dsn = pg_tables
+    _pg(dsn, "INSERT INTO src VALUES (1, 'a', '2026-01-01+00'), (2, NULL, NULL)")
+    assert _ok(run_oml(_pg_pipeline(), connections=PG_CONNECTIONS.format(dsn=dsn)))
+
+    def state(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "state", *args], cwd=tmp_path,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+
+    listed = state("list", "pipeline.yaml", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [step] = json.loads(listed.stdout)["steps"]
+    assert (step["step"], step["keeper"], step["value"], step["null_rows"]) == (
+        "read", "save", "2026-01-01 00:00:00+00:00", 1)
+    shown = state("show", "pipeline.yaml")
+    assert shown.returncode == 0 and "cursor type: timestamptz" in shown.stdout, shown.stdout + shown.stderr
+    unknown = state("show", "pipeline.yaml", "nope")
+    assert unknown.returncode == 2 and "incremental steps: read" in unknown.stderr
+    refused = state("reset", "pipeline.yaml")
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert _pg(dsn, "SELECT count(*) FROM _osiris_state") == [(1,)], "nothing deleted without --yes"
+    reset = state("reset", "pipeline.yaml", "read", "--yes")
+    assert reset.returncode == 0 and "deleted 1" in reset.stdout, reset.stderr
+    after = json.loads(state("list", "pipeline.yaml", "--json").stdout)
+    assert after["steps"][0]["stored"] is False
