@@ -9,9 +9,10 @@ killed run never commits, so the state never runs ahead of the data. docs/increm
 Semantics, all decided here rather than per driver:
 - `>`: rows strictly after the last maximum. Rows that later arrive with exactly that value
   are missed; `>=` exists for them.
-- `>=`: rows at the last maximum are read again and those already loaded are dropped by
-  identity (`primary_key`, else the whole row). Only the identities of the rows *at* the
-  maximum are kept, so the state is bounded by the ties at one value and never accumulates.
+- `>=`: rows at the last maximum are read again and those already loaded are dropped by a
+  digest of the whole row, so a row changed without its cursor moving is loaded again. Only
+  the digests of the rows *at* the maximum are kept, so the state is bounded by the ties at
+  one value and never accumulates.
 - `lookback`: the window starts that far before the maximum, for late data; the rows read
   again are upserted by the keeper (the compiler requires `write_mode: upsert`).
 - NULL cursors: such rows cannot be placed after anything, so every run reads them again
@@ -275,13 +276,9 @@ def _minus(kind: str, value: Any, lookback: Any) -> Any:
 
 # -- watching what was read ----------------------------------------------------------------------
 
-def _identity(batch: pa.RecordBatch, rows: Sequence[int], key: Sequence[str]) -> set[str]:
-    """Stable digests of the rows' identities (key columns, else every column)."""
-    names = list(key) or batch.schema.names
-    missing = [n for n in names if n not in batch.schema.names]
-    if missing:
-        raise DriverError(f"`incremental.primary_key` column(s) {missing} are not in the extractor's output")
-    columns = [batch.column(batch.schema.get_field_index(n)) for n in names]
+def _identity(batch: pa.RecordBatch, rows: Sequence[int]) -> set[str]:
+    """Stable digests of whole rows: a row that changed without its cursor moving differs."""
+    columns = batch.columns
     out = set()
     for row in rows:
         values = tuple(repr(column[row].as_py()) for column in columns)
@@ -346,7 +343,7 @@ class CursorTracker:
             self.maximum, self.ties = top, set()
         if top is not None and top == self.maximum and (self.spec.strategy == ">=" or self.spec.lookback):
             at_top = pc.equal(column, pa.scalar(top, column.type))
-            self.ties |= _identity(batch, _true_rows(at_top), self.spec.primary_key)
+            self.ties |= _identity(batch, _true_rows(at_top))
         return batch
 
     def _drop_loaded(self, batch: pa.RecordBatch, column: pa.Array) -> pa.RecordBatch:
@@ -358,7 +355,7 @@ class CursorTracker:
             return batch
         seen = [
             row for row in at_boundary
-            if _identity(batch, [row], self.spec.primary_key) <= previous.boundary
+            if _identity(batch, [row]) <= previous.boundary
         ]
         if not seen:
             return batch

@@ -100,6 +100,11 @@ class RayExecutor:
         connections.register_secrets(
             sorted({*manifest.connections, *(s.connection for s in manifest.steps if s.connection)})
         )
+        incremental = sorted(step_id for step_id, cfg in cfgs.items() if cfg.get("incremental"))
+        if incremental:  # its cursor state commits with one writer's transaction: a local-run guarantee
+            return _unavailable(manifest, events, DriverError(
+                f"the Ray backend does not run incremental steps ({', '.join(incremental)})",
+                hint="run this pipeline without `--backend ray` (docs/incremental.md)"), options, on_change)
         with ExitStack() as stack:
             try:
                 ray = stack.enter_context(connected(self.options.address, self.options.cpus))
@@ -556,7 +561,8 @@ class _Coordinator:
 
 def _unavailable(manifest: Manifest, events: EventLog, error: DriverError, options: ExecOptions,
                  on_change: Callable[[StepState], None] | None) -> ExecResult:
-    """No cluster to run on: the first steps fail with why, the others are skipped."""
+    """No cluster to run on (or a pipeline it cannot run): the first steps fail with why, the
+    others are skipped."""
     states = {s.id: StepState(s.id, s.component, s.kind) for s in manifest.steps}
     first = set(manifest.levels[0]) if manifest.levels else {manifest.order[0]}
     for step in manifest.steps:
