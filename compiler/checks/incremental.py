@@ -8,16 +8,18 @@ upserting, and upserting by the same key when `lookback` reads rows again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.ir import Pipeline, Step
 from osiris.oml.lower import KEY_PREFIX
 from osiris.oml.pointer import join
+from osiris.spec.models import ComponentSpec
 from osiris.spec.registry import Registry
 
-__all__ = ["check_incremental", "state_keepers"]
+__all__ = ["KeeperProblem", "check_incremental", "keeper_problems", "state_keepers"]
 
 
 def _keys(value: Any) -> tuple[str, ...]:
@@ -50,57 +52,77 @@ def state_keepers(steps: Sequence[Step]) -> dict[str, list[Step]]:
     return out
 
 
+@dataclass(frozen=True)
+class KeeperProblem:
+    """Why an incremental step cannot keep its state; `where` is `limit`, `partitions`,
+    `incremental`, `write_mode` or `lookback` (which key of which step to point at)."""
+
+    message: str
+    hint: str
+    where: str
+
+
+def keeper_problems(step_id: str, config: Mapping[str, Any], partitioned: bool,
+                    writers: Sequence[tuple[str, Mapping[str, Any], ComponentSpec | None]],
+                    registry: Registry) -> list[KeeperProblem]:
+    """The OML047 rules, for the compiler (on OML) and for a manifest from elsewhere (OML094).
+    `writers` are the (id, config, spec) of every writer the step's rows reach."""
+    block = config.get("incremental") or {}
+    out: list[KeeperProblem] = []
+    if config.get("limit") is not None:
+        out.append(KeeperProblem(f"step '{step_id}' combines `limit` with `incremental`",
+                                 "remove `limit`: the state must cover every row the window holds", "limit"))
+    if partitioned:
+        out.append(KeeperProblem(f"step '{step_id}' is incremental and partitioned",
+                                 "remove `partitions:`; an incremental window is read in one piece", "partitions"))
+    if len(writers) != 1:
+        names = ", ".join(f"'{w[0]}'" for w in writers) or "none"
+        out.append(KeeperProblem(f"incremental step '{step_id}' reaches {len(writers)} writers ({names}); its "
+                                 "state is kept by exactly one",
+                                 "split the pipeline so each incremental extractor feeds one writer", "incremental"))
+        return out
+    writer_id, writer_config, spec = writers[0]
+    if spec is None:
+        return out
+    if not spec.capabilities.get("keeps_state"):
+        keepers = ", ".join(sorted(n for n, s in registry.components.items() if s.capabilities.get("keeps_state")))
+        out.append(KeeperProblem(f"incremental step '{step_id}' writes through '{writer_id}' ({spec.name}), which "
+                                 "cannot keep incremental state", f"write to a component that can: {keepers}",
+                                 "incremental"))
+        return out
+    mode = str(writer_config.get("write_mode") or "append")
+    if mode == "replace":
+        out.append(KeeperProblem(f"writer '{writer_id}' replaces its table, so after an incremental run it would "
+                                 f"hold only what changed since the last one (step '{step_id}')",
+                                 "use `write_mode: upsert` (with `primary_key`) or `append`", "write_mode"))
+    elif isinstance(block, Mapping) and block.get("lookback") is not None:
+        key, writer_key = _keys(block.get("primary_key")), _keys(writer_config.get("primary_key"))
+        if mode != "upsert":
+            out.append(KeeperProblem(f"`lookback` reads rows of step '{step_id}' again, and writer '{writer_id}' "
+                                     "appends them a second time",
+                                     "set `write_mode: upsert` with the same `primary_key` on the writer", "write_mode"))
+        elif not key or key != writer_key:
+            out.append(KeeperProblem(f"`lookback` needs `incremental.primary_key` equal to writer '{writer_id}'s "
+                                     "`primary_key`, so rows read again replace themselves",
+                                     f"set `primary_key: {list(writer_key)}` in the incremental block", "lookback"))
+    return out
+
+
 def check_incremental(steps: Sequence[Step], pipeline: Pipeline, registry: Registry, d: Diagnostics) -> None:
-    """Report OML047 at the `incremental:` block of every step that cannot keep its state."""
+    """Report OML047 at the key of every incremental step (or its writer) that breaks a rule."""
     by_id = {s.id: s for s in steps}
     for step_id, writers in state_keepers(steps).items():
         step = by_id[step_id]
-        if not step.valid:
+        if not step.valid or any(not w.valid for w in writers):
             continue
-        pointer = join(step.pointer, "config", "incremental")
-        block = step.config["incremental"]
-
-        def report(message: str, hint: str, *, where: str = pointer) -> None:
+        described = [(w.id, w.config, registry.get(w.canonical_component or w.component)) for w in writers]
+        for problem in keeper_problems(step_id, step.config, step.partitions is not None, described, registry):
+            where = {
+                "limit": join(step.pointer, "config", "limit"),
+                "partitions": join(step.pointer, "partitions"),
+                "incremental": join(step.pointer, "config", "incremental"),
+                "lookback": join(step.pointer, "config", "incremental", "lookback"),
+                "write_mode": join(writers[0].pointer, "config", "write_mode") if writers else "",
+            }[problem.where]
             at = pipeline.spans.get(KEY_PREFIX + where) or pipeline.span_of(where)
-            d.add("OML047", at, message, help=hint, pointer=where)
-
-        if step.config.get("limit") is not None:
-            report(f"step '{step_id}' combines `limit` with `incremental`",
-                   "remove `limit`: the state must cover every row the window holds",
-                   where=join(step.pointer, "config", "limit"))
-        if step.partitions is not None:
-            report(f"step '{step_id}' is incremental and partitioned",
-                   "remove `partitions:`; an incremental window is read in one piece",
-                   where=join(step.pointer, "partitions"))
-        if len(writers) != 1:
-            names = ", ".join(f"'{w.id}'" for w in writers) or "none"
-            report(f"incremental step '{step_id}' reaches {len(writers)} writers ({names}); "
-                   "its state is kept by exactly one",
-                   "split the pipeline so each incremental extractor feeds one writer")
-            continue
-        writer = writers[0]
-        spec = registry.get(writer.canonical_component or writer.component)
-        if spec is None or not writer.valid:
-            continue
-        if not spec.capabilities.get("keeps_state"):
-            keepers = ", ".join(sorted(n for n, s in registry.components.items() if s.capabilities.get("keeps_state")))
-            report(f"incremental step '{step_id}' writes through '{writer.id}' ({spec.name}), "
-                   "which cannot keep incremental state", f"write to a component that can: {keepers}")
-            continue
-        mode = str(writer.config.get("write_mode") or "append")
-        mode_at = join(writer.pointer, "config", "write_mode")
-        if mode == "replace":
-            report(f"writer '{writer.id}' replaces its table, so after an incremental run it would hold "
-                   f"only what changed since the last one (step '{step_id}')",
-                   "use `write_mode: upsert` (with `primary_key`) or `append`", where=mode_at)
-        elif isinstance(block, dict) and block.get("lookback") is not None:
-            key = _keys(block.get("primary_key"))
-            if mode != "upsert":
-                report(f"`lookback` reads rows of step '{step_id}' again, and writer '{writer.id}' appends "
-                       "them a second time", "set `write_mode: upsert` with the same `primary_key` on the "
-                       "writer", where=mode_at)
-            elif not key or key != _keys(writer.config.get("primary_key")):
-                report(f"`lookback` needs `incremental.primary_key` equal to writer '{writer.id}'s "
-                       "`primary_key`, so rows read again replace themselves",
-                       f"set `primary_key: {list(_keys(writer.config.get('primary_key')))}` in the incremental block",
-                       where=join(pointer, "lookback"))
+            d.add("OML047", at, problem.message, help=problem.hint, pointer=where)

@@ -418,3 +418,32 @@ def test_the_sandbox_worker_verifies_with_the_same_function(tmp_path, monkeypatc
     with pytest.raises(Exception) as caught:
         job.run([])
     assert [d.code for d in caught.value.diagnostics] == ["OML094"]
+
+
+# -- incremental state (OML094): a window nobody commits the state of ---------------------------
+_INCREMENTAL = """oml_version: "0.1.0"
+name: inc
+steps:
+  - id: read
+    component: postgres.extractor
+    config: {connection: "@postgres.db", table: src, incremental: {cursor: updated_at, lookback: 2h, primary_key: id}}
+  - id: save
+    component: postgres.writer
+    needs: [read]
+    config: {connection: "@postgres.db", table: dst, write_mode: upsert, primary_key: id}
+"""
+_PG = 'version: 1\nconnections:\n  postgres:\n    db: {dsn: "postgresql://nobody@127.0.0.1:1/x"}\n'
+
+
+def _replace_mode(cfg) -> None:  # noqa: ANN001
+    cfg["write_mode"] = "replace"
+
+
+def _append_mode(cfg) -> None:  # noqa: ANN001
+    cfg["write_mode"] = "append"
+
+
+@pytest.mark.parametrize("change", [_replace_mode, _append_mode], ids=lambda f: f.__name__.strip("_"))
+def test_an_incremental_step_whose_keeper_cannot_keep_its_state_is_refused(tmp_path, change):  # noqa: ANN001
+    result = _attack(tmp_path, _cfg("save", change), "OML094", pipeline=_INCREMENTAL, connections=_PG)
+    assert "incremental" in json.dumps(result) or "lookback" in json.dumps(result)
