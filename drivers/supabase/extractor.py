@@ -10,8 +10,9 @@ import pyarrow as pa
 
 from osiris.drivers.common import metered
 from osiris.drivers.postgres import select_sql, stream_query
-from osiris.drivers.postgres.connect import quote_ident
-from osiris.drivers.supabase.filters import filters_sql, order_sql, parse_filters, parse_order
+from osiris.drivers.postgres.connect import literal, quote_ident
+from osiris.drivers.postgres.extractor import incremental_sql
+from osiris.drivers.supabase.filters import filters_sql, incremental_any_of, order_sql, parse_filters, parse_order
 from osiris.drivers.supabase.rest import RestSession
 from osiris.drivers.supabase.restypes import plan_columns, rows_to_batch
 from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings
@@ -23,10 +24,11 @@ __all__ = ["SupabaseExtractor", "postgres_sql"]
 _PLAIN = r"^[A-Za-z_][\w$]*$"
 
 
-def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
-    """SQL for the Postgres path: `query` as given, or `table` + select/filter/order/limit/offset."""
+def postgres_sql(config: Mapping[str, Any], schema: str, bound: Any = None) -> str:
+    """SQL for the Postgres path: `query` as given, or `table` + select/filter/order/limit/offset;
+    `bound`, an incremental window (runtime/incremental.py), narrows either."""
     if config.get("query"):
-        return select_sql(config, schema)
+        return incremental_sql(config, schema, bound) if bound is not None else select_sql(config, schema)
     select = str(config.get("select") or "*").strip()
     names = [part.strip() for part in select.split(",")] if select != "*" else []
     if any(not re.match(_PLAIN, name) for name in names):
@@ -38,10 +40,18 @@ def postgres_sql(config: Mapping[str, Any], schema: str) -> str:
         config,
         schema,
         projection=", ".join(quote_ident(n) for n in names) or "*",
-        where=filters_sql(parse_filters(config.get("filter"))),
+        where=_and(filters_sql(parse_filters(config.get("filter"))),
+                   bound.where(quote_ident(bound.column), literal) if bound is not None else None),
         order=order_sql(parse_order(config.get("order"))),
         offset=int(config["offset"]) if config.get("offset") else None,
     )
+
+
+def _and(where: str, predicate: str | None) -> str:
+    """`where` (" WHERE ..." or "") with `predicate` added."""
+    if not predicate:
+        return where
+    return f"{where} AND {predicate}" if where else f" WHERE {predicate}"
 
 
 class SupabaseExtractor(SupabaseConnectionTools):
@@ -50,8 +60,9 @@ class SupabaseExtractor(SupabaseConnectionTools):
     def extract(self, ctx: StepContext) -> pa.RecordBatchReader:
         if has_dsn(ctx.connection):
             params = pg_params(ctx.connection, ctx.config)
+            bound = getattr(ctx, "incremental", None)
             return stream_query(
-                params, postgres_sql(ctx.config, params.schema), ctx, batch_rows=ctx.batch_rows
+                params, postgres_sql(ctx.config, params.schema, bound), ctx, batch_rows=ctx.batch_rows
             )
         if ctx.config.get("query"):
             raise DriverError(
@@ -97,6 +108,7 @@ def _rest_extract(ctx: StepContext) -> pa.RecordBatchReader:
         ",".join(plan.request for plan in plans),
         filters,
         order,
+        any_of=incremental_any_of(getattr(ctx, "incremental", None)),
         offset=int(config.get("offset") or 0),
         limit=int(config["limit"]) if config.get("limit") else None,
         page_size=int(config.get("page_size") or 1000),

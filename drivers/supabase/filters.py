@@ -15,7 +15,8 @@ from typing import Any
 from osiris.drivers.postgres.connect import literal, quote_ident
 from osiris.runtime.driver import DriverError
 
-__all__ = ["Filter", "OrderTerm", "filters_sql", "order_sql", "parse_filters", "parse_order", "split_top"]
+__all__ = ["Filter", "OrderTerm", "filters_sql", "incremental_any_of", "order_sql", "parse_filters", "parse_order",
+           "split_top"]
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "is", "in")
 _SQL_OPS = {
@@ -151,3 +152,28 @@ def order_sql(terms: list[OrderTerm]) -> str:
             text += " NULLS FIRST" if term.nulls_first else " NULLS LAST"
         parts.append(text)
     return f" ORDER BY {', '.join(parts)}" if parts else ""
+
+
+def _rest_value(value: Any) -> str:
+    """A cursor value for a PostgREST logic tree: typed text (timestamps as ISO with their
+    offset), double-quoted so commas, dots and parentheses stay inside the value."""
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str, date)):
+        raise DriverError(f"{value!r} is not a cursor value")
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    text = value.isoformat() if isinstance(value, date) else format(value, "f") if isinstance(value, Decimal) \
+        else str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def incremental_any_of(bound: Any) -> str | None:
+    """An incremental window (runtime/incremental.py) as PostgREST's `or` filter, or None."""
+    if bound is None or bound.value is None:
+        return None
+    op = {">": "gt", ">=": "gte"}[bound.op]
+    column = bound.column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", bound.column) else \
+        '"' + bound.column.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"({column}.{op}.{_rest_value(bound.value)},{column}.is.null)"

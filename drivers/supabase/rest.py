@@ -180,14 +180,18 @@ class RestSession:
         offset: int,
         limit: int | None,
         page_size: int,
+        any_of: str | None = None,
     ) -> Iterator[list[Mapping[str, Any]]]:
-        """Yield pages of rows until the table (or `limit`) is exhausted."""
+        """Yield pages of rows until the table (or `limit`) is exhausted; `any_of` is a
+        PostgREST `or` tree (`(a.gt.1,a.is.null)`) every row must also satisfy."""
         remaining = limit
         while remaining is None or remaining > 0:
             size = page_size if remaining is None else min(page_size, remaining)
             query = self.client.table(rest_table(table)).select(select)
             for item in filters:
                 query = query.filter(item.column, item.operator, item.value)
+            if any_of:
+                query = query.or_(any_of.removeprefix("(").removesuffix(")"))
             for term in order:
                 query = query.order(term.column, desc=term.desc, nullsfirst=term.nulls_first)
             rows = self._execute(query.range(offset, offset + size - 1), f"reading {table}").data

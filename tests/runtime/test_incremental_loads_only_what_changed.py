@@ -215,3 +215,32 @@ def test_osiris_state_lists_shows_and_resets(pg_tables: str, run_oml: Callable[.
     assert reset.returncode == 0 and "deleted 1" in reset.stdout, reset.stderr
     after = json.loads(state("list", "pipeline.yaml", "--json").stdout)
     assert after["steps"][0]["stored"] is False
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ["rest", "dsn"])
+def test_supabase_reads_the_window_over_rest_and_postgres(pg_tables: str, run_oml: Callable[..., Any],
+                                                          path: str) -> None:
+    from tests.support.postgrest import PostgrestStandIn, running
+
+    dsn = pg_tables
+    _pg(dsn, "INSERT INTO src VALUES (1, 'a', '2026-01-01T00:00:00.5+00'), (2, 'b, (odd)', NULL)")
+    pipeline = _pg_pipeline(">=", "      write_mode: upsert\n      primary_key: id\n").replace(
+        "component: postgres.extractor", "component: supabase.extractor").replace(
+        '"@postgres.db"\n      table: src', '"@supabase.main"\n      table: src', 1)
+    with running(PostgrestStandIn(dsn, api_key="k")) as api:
+        fields = f'{{url: "{api.url}", service_role_key: "k"}}' if path == "rest" else f'{{dsn: "{dsn}"}}'
+        conns = PG_CONNECTIONS.format(dsn=dsn) + f"  supabase:\n    main: {fields}\n"
+        assert _ok(run_oml(pipeline, connections=conns))
+        _pg(dsn, "INSERT INTO src VALUES (3, 'c', '2026-01-01T00:00:00.5+00'), (4, 'old', '2025-01-01+00')",
+            "UPDATE src SET name = 'b2' WHERE id = 2")
+        second = run_oml(pipeline, connections=conns)
+        assert _ok(second), (second.diagnostics, second.failures and second.failures[0].error)
+        if path == "rest":
+            trees = [dict(r["query"]).get("or") for r in api.requests if r["method"] == "GET"]
+            assert trees[-1] == '(updated_at.gte."2026-01-01T00:00:00.500000+00:00",updated_at.is.null)'
+
+    [read] = events_of(second, "incremental_read")
+    assert (read["rows"], read["dropped_at_boundary"], read["null_cursor_rows"]) == (2, 1, 1)
+    assert _pg(dsn, "SELECT id, name FROM dst ORDER BY id") == [(1, "a"), (2, "b2"), (3, "c")], \
+        "the tie at the maximum is loaded, the older row is not, the NULL-cursor row is updated"

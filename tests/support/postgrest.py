@@ -302,27 +302,45 @@ def _where(query: list[tuple[str, str]], alias: str | None = None) -> tuple[sql.
     for column, raw in query:
         if column in RESERVED:
             continue
-        negate = raw.startswith("not.")
-        op, _, value = (raw[4:] if negate else raw).partition(".")
-        column = _name(column)
-        target = sql.Identifier(alias, column) if alias else sql.Identifier(column)
-        if op in OPS:
-            if op in ("like", "ilike"):
-                value = value.replace("*", "%")
-            clause = sql.SQL("{} {} %s").format(target, sql.SQL(OPS[op]))
-            params.append(value)
-        elif op == "is" and value.lower() in IS_VALUES:
-            clause = sql.SQL("{} IS {}").format(target, sql.SQL(IS_VALUES[value.lower()]))
-        elif op == "in":
-            values = _in_values(value)
-            clause = sql.SQL("{} IN ({})").format(target, sql.SQL(", ").join(sql.SQL("%s") for _ in values))
-            params.extend(values)
-        else:
-            raise ApiError(400, "PGRST100", f'"failed to parse filter ({raw})"')
-        clauses.append(sql.SQL("NOT ({})").format(clause) if negate else clause)
+        if column == "or":  # a logic tree: (a.gt."x",a.is.null)
+            if not (raw.startswith("(") and raw.endswith(")")):
+                raise ApiError(400, "PGRST100", f'"failed to parse logic tree ({raw})"')
+            parts = []
+            for item in _split_top(raw[1:-1]):
+                quoted = item.startswith('"')
+                name, _, condition = item[1:].partition('".') if quoted else item.partition(".")
+                op, _, value = condition.partition(".")
+                if value.startswith('"') and value.endswith('"'):
+                    value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+                parts.append(_clause(name.replace('\\"', '"'), f"{op}.{value}", alias, params))
+            clauses.append(sql.SQL("({})").format(sql.SQL(" OR ").join(parts)))
+            continue
+        clauses.append(_clause(column, raw, alias, params))
     if not clauses:
         return sql.SQL(""), params
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
+
+
+def _clause(column: str, raw: str, alias: str | None, params: list[Any]) -> sql.Composable:
+    """One `column=op.value` filter as SQL; its values are appended to `params`."""
+    negate = raw.startswith("not.")
+    op, _, value = (raw[4:] if negate else raw).partition(".")
+    column = _name(column)
+    target = sql.Identifier(alias, column) if alias else sql.Identifier(column)
+    if op in OPS:
+        if op in ("like", "ilike"):
+            value = value.replace("*", "%")
+        clause = sql.SQL("{} {} %s").format(target, sql.SQL(OPS[op]))
+        params.append(value)
+    elif op == "is" and value.lower() in IS_VALUES:
+        clause = sql.SQL("{} IS {}").format(target, sql.SQL(IS_VALUES[value.lower()]))
+    elif op == "in":
+        values = _in_values(value)
+        clause = sql.SQL("{} IN ({})").format(target, sql.SQL(", ").join(sql.SQL("%s") for _ in values))
+        params.extend(values)
+    else:
+        raise ApiError(400, "PGRST100", f'"failed to parse filter ({raw})"')
+    return sql.SQL("NOT ({})").format(clause) if negate else clause
 
 
 def _order(text: str | None) -> sql.Composable:
