@@ -158,7 +158,7 @@ _CATALOG: tuple[Code, ...] = (
          "An extractor with `incremental:` reads only what changed since the last successful run. "
          "Its cursor state is committed by the one writer its rows reach, in the same transaction "
          "as the rows, so the state never runs ahead of the data. The step must therefore feed "
-         "exactly one writer; that writer must keep state (postgres.writer, mysql.writer) and "
+         "exactly one writer; that writer must keep state (the PostgreSQL, MySQL and file writers) and "
          "append or upsert (`replace` would keep only the changes). `lookback` reads rows again, "
          "so the writer must upsert by the same `primary_key`. `limit` and `partitions:` do not "
          "combine with `incremental` (the state must cover every row read). docs/incremental.md."),

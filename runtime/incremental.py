@@ -45,12 +45,18 @@ __all__ = [
     "IncrementalSpec",
     "StateRecord",
     "cursor_kind",
+    "in_window",
     "source_label",
     "window",
+    "window_batches",
 ]
 
 STATE_TABLE = "_osiris_state"
 """The table a database keeper holds state rows in, next to the target table."""
+
+MAX_BOUNDARY_ROWS = 100_000
+"""Rows sharing the maximum cursor value that `>=` will remember; beyond it the run fails
+(the state would grow with them) and says how to read such a source instead."""
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -220,6 +226,8 @@ def source_label(component: str, config: Mapping[str, Any], cursor: str) -> str:
     state belongs to another read and must not be applied to this one."""
     if config.get("table"):
         what = f"table {config['table']}"
+    elif config.get("path"):
+        what = f"path {config['path']}"
     else:
         digest = hashlib.sha256(str(config.get("query") or "").strip().encode()).hexdigest()[:16]
         what = f"query sha256:{digest}"
@@ -272,6 +280,51 @@ def _minus(kind: str, value: Any, lookback: Any) -> Any:
     if kind == "float":
         return value - float(lookback)
     raise DriverError("`incremental.lookback` needs a numeric, date or timestamp cursor")
+
+
+def _bound_scalar(value: Any, kind: pa.DataType) -> pa.Scalar:
+    """The window's value as a scalar of the cursor's Arrow type (`initial` may be ISO text)."""
+    try:
+        return pa.scalar(value, kind)
+    except (pa.ArrowException, TypeError, ValueError):
+        pass
+    try:
+        return pc.cast(pa.scalar(str(value)), kind)
+    except (pa.ArrowException, TypeError, ValueError):
+        raise DriverError(
+            f"the incremental bound {value!r} is not a value of the cursor's type {kind}",
+            hint="write `initial` as the cursor's type (an ISO date or timestamp, a number)",
+        ) from None
+
+
+def in_window(batch: pa.RecordBatch, bound: CursorFilter) -> pa.RecordBatch:
+    """The rows of `batch` inside the window: for sources that cannot filter as they read (files)."""
+    if bound.value is None:
+        return batch
+    index = batch.schema.get_field_index(bound.column)
+    if index < 0:
+        raise DriverError(
+            f"the incremental cursor {bound.column!r} is not a column of the data",
+            hint=f"columns: {', '.join(batch.schema.names)}",
+        )
+    column = batch.column(index)
+    compare = pc.greater if bound.op == ">" else pc.greater_equal
+    keep = pc.or_kleene(compare(column, _bound_scalar(bound.value, column.type)), pc.is_null(column))
+    return batch.filter(pc.fill_null(keep, False))
+
+
+def value_in_window(value: Any, bound: CursorFilter | None, kind: pa.DataType) -> bool:
+    """Whether one cursor value (a hive partition's, say) can hold rows inside the window."""
+    if bound is None or bound.value is None or value is None:
+        return True
+    mask = in_window(pa.record_batch([pa.array([value], kind)], names=[bound.column]), bound)
+    return mask.num_rows == 1
+
+
+def window_batches(batches: Iterator[pa.RecordBatch], bound: CursorFilter | None) -> Iterator[pa.RecordBatch]:
+    """`batches` narrowed to the window (all of them when there is none)."""
+    for batch in batches:
+        yield batch if bound is None else in_window(batch, bound)
 
 
 # -- watching what was read ----------------------------------------------------------------------
@@ -344,6 +397,13 @@ class CursorTracker:
         if top is not None and top == self.maximum and (self.spec.strategy == ">=" or self.spec.lookback):
             at_top = pc.equal(column, pa.scalar(top, column.type))
             self.ties |= _identity(batch, _true_rows(at_top))
+            if len(self.ties) > MAX_BOUNDARY_ROWS:
+                raise DriverError(
+                    f"more than {MAX_BOUNDARY_ROWS:,} rows share the cursor value {top!r}; `>=` would keep "
+                    "a digest of each in the state",
+                    hint="use `strategy: \">\"` with a writer that upserts (and `lookback` for late rows), "
+                    "or a finer cursor",
+                )
         return batch
 
     def _drop_loaded(self, batch: pa.RecordBatch, column: pa.Array) -> pa.RecordBatch:

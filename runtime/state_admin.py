@@ -88,7 +88,8 @@ class StateAdmin:
             spec = IncrementalSpec.from_config(self.cfgs[step_id])
             assert spec is not None
             stored = driver.read_state(ctx, self.manifest.pipeline.name, step_id)
-            out.append(KeptState(step_id, keeper, str(self.cfgs[keeper].get("table") or keeper), spec, stored))
+            target = self.cfgs[keeper].get("table") or self.cfgs[keeper].get("path") or keeper
+            out.append(KeptState(step_id, keeper, str(target), spec, stored))
         return out
 
     def reset(self, steps: Iterable[str] | None = None) -> int:

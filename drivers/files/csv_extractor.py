@@ -26,6 +26,7 @@ from osiris.runtime.driver import (
     ResolvedConnection,
     StepContext,
 )
+from osiris.runtime.incremental import window_batches
 
 __all__ = ["CsvExtractor"]
 
@@ -48,7 +49,8 @@ class CsvExtractor(FileConnectionTools):
             raise missing_file_error(ctx.connection, spec.path, path)
         reader = open_csv_reader(path, spec, shown)
         _check_overrides(spec, reader.schema, shown)
-        batches = metered(ctx, _batches(reader, spec, path, shown), limit=spec.limit, on_close=reader.close)
+        rows = window_batches(_batches(reader, spec, path, shown), getattr(ctx, "incremental", None))
+        batches = metered(ctx, rows, limit=spec.limit, on_close=reader.close)
         return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
@@ -88,7 +90,8 @@ def _extract_store(ctx: StepContext, spec: CsvReadSpec, shown: str) -> pa.Record
         raise store_error(error, f"cannot read {shown}") from None
     reader = open_csv_reader(None, spec, shown, source)
     _check_overrides(spec, reader.schema, shown)
-    batches = metered(ctx, _batches(reader, spec, None, shown), limit=spec.limit, on_close=reader.close)
+    rows = window_batches(_batches(reader, spec, None, shown), getattr(ctx, "incremental", None))
+    batches = metered(ctx, rows, limit=spec.limit, on_close=reader.close)
     return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
 

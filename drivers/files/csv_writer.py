@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.file_state import FileStateKeeper, commit_state, pending_state
 from osiris.drivers.common.objectstore import StagedPrefix, is_store_uri, open_store
 from osiris.drivers.files.csv_format import CsvFormat, CsvFormatter
 from osiris.drivers.files.csv_reading import normalise_encoding
@@ -27,8 +28,8 @@ __all__ = ["CsvWriter"]
 COMPRESSIONS = {"none": None, "gzip": "gzip", "zstd": "zstd"}
 
 
-class CsvWriter(FileConnectionTools):
-    """Writer for CSV files."""
+class CsvWriter(FileStateKeeper, FileConnectionTools):
+    """Writer (and incremental StateKeeper) for CSV files."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         config = ctx.config
@@ -49,6 +50,8 @@ class CsvWriter(FileConnectionTools):
                 with _Sink(raw, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
                     rows = _write_rows(sink, formatter, data, ctx)
                     size = sink.bytes_written()
+                pending = pending_state(ctx, raw_path)
+            commit_state(ctx, raw_path, pending)
             ctx.progress(rows, size)
             return WriteResult(rows=rows, bytes=size, target=raw_path)
         target = resolve_config_path(ctx, raw_path)
@@ -60,6 +63,8 @@ class CsvWriter(FileConnectionTools):
         ) as temp:
             with _Sink(temp, encoding, encoding_name, COMPRESSIONS[compression]) as sink:
                 rows = _write_rows(sink, formatter, data, ctx)
+            pending = pending_state(ctx, raw_path)
+        commit_state(ctx, raw_path, pending)
         size = target.stat().st_size
         ctx.progress(rows, size)
         return WriteResult(rows=rows, bytes=size, target=raw_path)

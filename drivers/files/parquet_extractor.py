@@ -36,6 +36,7 @@ from osiris.runtime.driver import (
     ResolvedConnection,
     StepContext,
 )
+from osiris.runtime.incremental import value_in_window, window_batches
 
 if TYPE_CHECKING:
     import pyarrow.dataset as ds
@@ -97,6 +98,7 @@ class ParquetExtractor(FileConnectionTools):
         batch_size = int(config.get("batch_size") or ctx.batch_rows or 65536)
         limit = int(config["limit"]) if config.get("limit") is not None else None
         partition = getattr(ctx, "partition", None)
+        bound = getattr(ctx, "incremental", None)
         if read.store and not read.where:
             from osiris.drivers.files.parquet_store import scan_batches
 
@@ -108,9 +110,11 @@ class ParquetExtractor(FileConnectionTools):
             slices = select_slices(read.files, read.names, partition.spec)
             batches = _file_batches(slices, schema, batch_size)
         else:
-            batches = _file_batches([(f, keys, None) for f, keys in read.files], schema, batch_size)
+            files = [(f, keys) for f, keys in read.files if _may_hold_window(keys, bound, schema)]
+            batches = _file_batches([(f, keys, None) for f, keys in files], schema, batch_size)
+        rows = window_batches(_translated(batches, schema, shown), bound)
         return pa.RecordBatchReader.from_batches(
-            schema, metered(ctx, _translated(batches, schema, shown), limit=limit, on_close=batches.close)
+            schema, metered(ctx, rows, limit=limit, on_close=batches.close)
         )
 
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
@@ -135,6 +139,14 @@ class ParquetExtractor(FileConnectionTools):
         path: str | None = None,
     ) -> DiscoveryResult:
         return discover_files("parquet", connection, tables=tables, sample_rows=sample_rows, path=path)
+
+
+def _may_hold_window(keys: Mapping[str, Any], bound: Any, schema: pa.Schema) -> bool:
+    """False for a hive partition whose cursor value lies before the incremental window, so
+    its files are not even opened."""
+    if bound is None or bound.column not in keys or bound.column not in schema.names:
+        return True
+    return value_in_window(keys[bound.column], bound, schema.field(bound.column).type)
 
 
 def _unreadable(error: Exception, shown: str) -> DriverError:

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.file_state import FileStateKeeper, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.files.health import FileConnectionTools
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
@@ -48,8 +49,8 @@ DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
 
-class ParquetWriter(FileConnectionTools):
-    """Writer for Parquet files."""
+class ParquetWriter(FileStateKeeper, FileConnectionTools):
+    """Writer (and incremental StateKeeper) for Parquet files."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
         config = ctx.config
@@ -67,7 +68,9 @@ class ParquetWriter(FileConnectionTools):
             def groups_over(stream, schema, group_rows, budget):  # noqa: ANN001, ANN202
                 return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
 
-            return write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
+            result = write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
+            commit_state(ctx, raw_path, pending_state(ctx, raw_path))  # after a multi-object publish
+            return result
         if config.get("partition_by") or config.get("max_rows_per_file") or config.get("max_bytes_per_file"):
             raise DriverError("`partition_by` and file rotation are for object-store paths (s3://, gs://, az://)",
                               hint="write one local file, or name an object-store prefix")
@@ -99,6 +102,8 @@ class ParquetWriter(FileConnectionTools):
                 groups.close(quietly=True)
                 raise
             groups.close()
+            pending = pending_state(ctx, raw_path)
+        commit_state(ctx, raw_path, pending)
         size = target.stat().st_size
         ctx.progress(rows, size)
         return WriteResult(rows=rows, bytes=size, target=raw_path)

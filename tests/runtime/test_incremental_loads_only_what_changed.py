@@ -244,3 +244,91 @@ def test_supabase_reads_the_window_over_rest_and_postgres(pg_tables: str, run_om
     assert (read["rows"], read["dropped_at_boundary"], read["null_cursor_rows"]) == (2, 1, 1)
     assert _pg(dsn, "SELECT id, name FROM dst ORDER BY id") == [(1, "a"), (2, "b2"), (3, "c")], \
         "the tie at the maximum is loaded, the older row is not, the NULL-cursor row is updated"
+
+
+@pytest.mark.postgres
+def test_files_by_partition_and_by_column(pg_tables: str, run_oml: Callable[..., Any], tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dsn = pg_tables
+    _pg(dsn, "DROP TABLE dst", "CREATE TABLE dst (id bigint PRIMARY KEY, name text, dt text)")
+    lake = tmp_path / "lake"
+
+    def drop(day: str, ids: list[int]) -> None:
+        (lake / f"dt={day}").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"id": ids, "name": [f"n{i}" for i in ids]}), lake / f"dt={day}" / "part.parquet")
+
+    drop("2026-01-01", [1, 2])
+    drop("2026-01-02", [3])
+    pipeline = """oml_version: "0.1.0"
+name: lake-sync
+steps:
+  - id: read
+    component: filesystem.parquet_extractor
+    config: {path: lake, incremental: {cursor: dt, strategy: ">="}}
+  - id: save
+    component: postgres.writer
+    needs: [read]
+    config: {connection: "@postgres.db", table: dst, write_mode: upsert, primary_key: id}
+"""
+    conns = PG_CONNECTIONS.format(dsn=dsn)
+    assert _ok(run_oml(pipeline, connections=conns))
+    drop("2026-01-02", [3, 4])  # the last day gets more rows; an older day is rewritten too
+    drop("2026-01-01", [1, 2, 99])
+    drop("2026-01-03", [5])
+    second = run_oml(pipeline, connections=conns)
+    assert _ok(second), (second.diagnostics, second.failures and second.failures[0].error)
+    [read] = events_of(second, "incremental_read")
+    assert (read["rows"], read["dropped_at_boundary"]) == (2, 1), "day 2's new row and day 3; day 1 not opened"
+    assert [r[0] for r in _pg(dsn, "SELECT id FROM dst ORDER BY id")] == [1, 2, 3, 4, 5]
+
+    (tmp_path / "events.csv").write_text("id,name,version\n1,a,0\n2,b,7\n", encoding="utf-8")
+    _pg(dsn, "CREATE TABLE ev (id bigint, name text, version bigint)")
+    csv_pipeline = """oml_version: "0.1.0"
+name: csv-sync
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: events.csv, incremental: {cursor: version}}
+  - id: save
+    component: postgres.writer
+    needs: [read]
+    config: {connection: "@postgres.db", table: ev}
+"""
+    assert _ok(run_oml(csv_pipeline, connections=conns))
+    (tmp_path / "events.csv").write_text("id,name,version\n1,a,0\n2,b,7\n3,c,8\n", encoding="utf-8")
+    assert _ok(run_oml(csv_pipeline, connections=conns))
+    assert _pg(dsn, "SELECT id FROM ev ORDER BY id") == [(1,), (2,), (3,)], "appended once each"
+
+
+def test_a_file_keeper_publishes_the_state_after_the_data(run_oml: Callable[..., Any], tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,version\n1,10\n2,20\n", encoding="utf-8")
+    pipeline = """oml_version: "0.1.0"
+name: files
+steps:
+  - id: read
+    component: filesystem.csv_extractor
+    config: {path: in.csv, block_size: 65536, incremental: {cursor: version}}
+  - id: save
+    component: filesystem.parquet_writer
+    needs: [read]
+    config: {path: out/delta.parquet}
+"""
+    import pyarrow.parquet as pq
+
+    assert _ok(run_oml(pipeline))
+    state_file = tmp_path / "out" / ".osiris-state" / "files" / "read.json"
+    assert json.loads(state_file.read_text(encoding="utf-8"))["value"] == 20
+    # the source breaks after many rows went to the writer: neither the data nor the state may change
+    broken = "".join(f"{i},{100 + i}\n" for i in range(3, 20_000)) + "x,not a number\n"
+    (tmp_path / "in.csv").write_text("id,version\n1,10\n2,20\n" + broken, encoding="utf-8")
+    failed = run_oml(pipeline)
+    assert not _ok(failed)
+    assert failed.result.steps["read"].rows_out > 0, "rows had reached the writer"
+    assert json.loads(state_file.read_text(encoding="utf-8"))["value"] == 20
+    assert pq.read_table(tmp_path / "out" / "delta.parquet").column("id").to_pylist() == [1, 2]
+    (tmp_path / "in.csv").write_text("id,version\n1,10\n2,20\n3,30\n", encoding="utf-8")
+    assert _ok(run_oml(pipeline))
+    assert pq.read_table(tmp_path / "out" / "delta.parquet").column("id").to_pylist() == [3], "only the delta"
+    assert json.loads(state_file.read_text(encoding="utf-8"))["value"] == 30

@@ -1,0 +1,164 @@
+"""Incremental state kept by the file writers: one JSON file per step, next to the target.
+
+`<target's directory>/.osiris-state/<pipeline>/<step>.json`, locally or under the same prefix
+of an object store (the leading dot keeps dataset readers from taking it for data). A file
+cannot share a transaction with another file, so the order is what keeps the state honest:
+the new state is collected and checked against the stored one (`pending_state`) before the
+data is published, and written right after it (`commit_state`). A run that fails before the
+data is published changes neither; a crash between the two renames leaves the data newer
+than the state, so the next run reads that window again. A row is never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from osiris.drivers.common.objectstore import is_store_uri, open_store, store_error
+from osiris.drivers.common.paths import resolve_config_path
+from osiris.runtime.driver import DriverError, StepContext
+from osiris.runtime.incremental import StateRecord
+
+__all__ = ["FileStateKeeper", "commit_state", "pending_state"]
+
+STATE_DIR = ".osiris-state"
+
+
+class _Place:
+    """Where one writer's state files live: a local directory or an object-store prefix."""
+
+    def __init__(self, ctx: StepContext, raw_path: str) -> None:
+        self.fs: Any = None
+        if is_store_uri(raw_path):
+            location = open_store(ctx.connection, raw_path)
+            self.fs, self.base = location.fs, posixpath.join(posixpath.dirname(location.path), STATE_DIR)
+        else:
+            self.base = str(resolve_config_path(ctx, raw_path).parent / STATE_DIR)
+
+    def _file(self, pipeline: str, step: str) -> str:
+        return posixpath.join(self.base, pipeline, f"{step}.json") if self.fs else \
+            os.path.join(self.base, pipeline, f"{step}.json")
+
+    def read(self, pipeline: str, step: str) -> str | None:
+        name = self._file(pipeline, step)
+        try:
+            if self.fs is None:
+                return Path(name).read_text(encoding="utf-8")
+            with self.fs.open_input_stream(name) as stream:
+                return stream.read().decode("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, pa.ArrowException) as error:
+            if self.fs is not None and ("not found" in str(error).lower() or "NoSuchKey" in str(error)):
+                return None
+            raise _failed(error, "read the incremental state") from None
+
+    def steps(self, pipeline: str) -> list[str]:
+        folder = posixpath.join(self.base, pipeline) if self.fs else os.path.join(self.base, pipeline)
+        try:
+            if self.fs is None:
+                names = os.listdir(folder)
+            else:
+                from pyarrow import fs as pafs
+
+                names = [posixpath.basename(i.path) for i in self.fs.get_file_info(pafs.FileSelector(folder))]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except (OSError, pa.ArrowException) as error:
+            if self.fs is not None:
+                return []
+            raise _failed(error, "list the incremental state") from None
+        return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
+
+    def write(self, pipeline: str, step: str, text: str) -> None:
+        name = self._file(pipeline, step)
+        try:
+            if self.fs is not None:
+                with self.fs.open_output_stream(name) as stream:  # one PUT: the object appears whole
+                    stream.write(text.encode("utf-8"))
+                return
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            temp = f"{name}.{os.getpid()}.tmp"
+            with open(temp, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, name)
+        except (OSError, pa.ArrowException) as error:
+            raise _failed(error, "write the incremental state") from None
+
+    def delete(self, pipeline: str, step: str) -> bool:
+        name = self._file(pipeline, step)
+        if self.read(pipeline, step) is None:
+            return False
+        try:
+            if self.fs is None:
+                os.remove(name)
+            else:
+                self.fs.delete_file(name)
+        except FileNotFoundError:
+            return False
+        except (OSError, pa.ArrowException) as error:
+            raise _failed(error, "reset the incremental state") from None
+        return True
+
+
+def _failed(error: BaseException, action: str) -> DriverError:
+    if isinstance(error, pa.ArrowException):
+        return store_error(error, f"cannot {action}")
+    return DriverError(f"cannot {action}: {getattr(error, 'strerror', None) or error}")
+
+
+def pending_state(ctx: StepContext, raw_path: str) -> list[StateRecord]:
+    """The states to commit with this write, each checked against what is stored now; call it
+    before the data is published, so an unfinished read or a concurrent run publishes nothing."""
+    commit = getattr(ctx, "state_commit", None)
+    if commit is None:
+        return []
+    records = commit.records()
+    place = _Place(ctx, raw_path)
+    for record in records:
+        if place.read(record.pipeline, record.step) != record.previous:
+            raise DriverError(
+                f"the incremental state of step {record.step} changed while this run loaded it "
+                "(another run of the pipeline committed first)",
+                hint="run again to load from the new state",
+            )
+    return records
+
+
+def commit_state(ctx: StepContext, raw_path: str, records: Sequence[StateRecord]) -> None:
+    """Write `records` next to the target, right after its data was published."""
+    if not records:
+        return
+    place = _Place(ctx, raw_path)
+    for record in records:
+        place.write(record.pipeline, record.step, record.state)
+
+
+class FileStateKeeper:
+    """StateKeeper for the file writers (the `path` of their config names the target)."""
+
+    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
+        return _Place(ctx, _target(ctx)).read(pipeline, step)
+
+    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
+        place = _Place(ctx, _target(ctx))
+        found = {step: place.read(pipeline, step) for step in place.steps(pipeline)}
+        return {step: text for step, text in found.items() if text is not None}
+
+    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
+        place = _Place(ctx, _target(ctx))
+        return sum(1 for step in steps if place.delete(pipeline, step))
+
+
+def _target(ctx: StepContext) -> str:
+    path = ctx.config.get("path")
+    if not isinstance(path, str) or not path:
+        raise DriverError("`path` is required")
+    return path
