@@ -4,7 +4,9 @@
 of an object store (the leading dot keeps dataset readers from taking it for data). A file
 cannot share a transaction with another file, so the order is what keeps the state honest:
 the new state is collected and checked against the stored one (`pending_state`) before the
-data is published, and written right after it (`commit_state`). A run that fails before the
+data is published (before anything is written, for an object-store dataset, whose publish of
+many objects cannot be taken back: `check_unchanged`), and written right after it
+(`commit_state`). A run that fails before the
 data is published changes neither; a crash between the two renames leaves the data newer
 than the state, so the next run reads that window again. A row is never skipped.
 """
@@ -24,7 +26,7 @@ from osiris.drivers.common.paths import resolve_config_path
 from osiris.runtime.driver import DriverError, StepContext
 from osiris.runtime.incremental import StateRecord
 
-__all__ = ["FileStateKeeper", "commit_state", "pending_state"]
+__all__ = ["FileStateKeeper", "check_unchanged", "commit_state", "pending_state"]
 
 STATE_DIR = ".osiris-state"
 
@@ -114,6 +116,22 @@ def _failed(error: BaseException, action: str) -> DriverError:
     return DriverError(f"cannot {action}: {getattr(error, 'strerror', None) or error}")
 
 
+def check_unchanged(ctx: StepContext, raw_path: str) -> None:
+    """Fail before writing anything if another run moved a state this run started from (a
+    multi-object publish cannot be taken back, so object stores check first)."""
+    commit = getattr(ctx, "state_commit", None)
+    if commit is None:
+        return
+    place = _Place(ctx, raw_path)
+    for pipeline, step, stored in commit.expected():
+        if place.read(pipeline, step) != stored:
+            raise DriverError(
+                f"the incremental state of step {step} changed while this run loaded it "
+                "(another run of the pipeline committed first)",
+                hint="run again to load from the new state",
+            )
+
+
 def pending_state(ctx: StepContext, raw_path: str) -> list[StateRecord]:
     """The states to commit with this write, each checked against what is stored now; call it
     before the data is published, so an unfinished read or a concurrent run publishes nothing."""
@@ -121,14 +139,7 @@ def pending_state(ctx: StepContext, raw_path: str) -> list[StateRecord]:
     if commit is None:
         return []
     records = commit.records()
-    place = _Place(ctx, raw_path)
-    for record in records:
-        if place.read(record.pipeline, record.step) != record.previous:
-            raise DriverError(
-                f"the incremental state of step {record.step} changed while this run loaded it "
-                "(another run of the pipeline committed first)",
-                hint="run again to load from the new state",
-            )
+    check_unchanged(ctx, raw_path)
     return records
 
 

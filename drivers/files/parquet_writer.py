@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
-from osiris.drivers.common.file_state import FileStateKeeper, commit_state, pending_state
+from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.files.health import FileConnectionTools
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
@@ -68,6 +68,7 @@ class ParquetWriter(FileStateKeeper, FileConnectionTools):
             def groups_over(stream, schema, group_rows, budget):  # noqa: ANN001, ANN202
                 return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
 
+            check_unchanged(ctx, raw_path)
             result = write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
             commit_state(ctx, raw_path, pending_state(ctx, raw_path))  # after a multi-object publish
             return result

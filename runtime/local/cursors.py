@@ -106,6 +106,11 @@ class StateCommit:
     def records(self) -> list[StateRecord]:
         return [link.record() for link in self.links]
 
+    def expected(self) -> list[tuple[str, str, str | None]]:
+        """(pipeline, step, stored state this run started from): what must still be stored
+        when the keeper commits, known before any row is read."""
+        return [(link.pipeline, link.step_id, link.stored) for link in self.links]
+
 
 def link_cursors(
     manifest: Manifest,

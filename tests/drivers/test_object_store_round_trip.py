@@ -146,3 +146,40 @@ def test_an_http_endpoint_on_a_remote_host_is_reported_as_unencrypted() -> None:
                                on_unencrypted=lambda *args: told.append(args))
     open_store(local, "s3://lake/x.parquet")
     assert told == [("@s3.lake", "minio.internal", "over http:// (its `endpoint` has no TLS)")]
+
+
+class _Commit:
+    """What the runtime hands a keeper: the states to write with this write's data."""
+
+    def __init__(self, *records: object) -> None:
+        self.list = list(records)
+
+    def records(self) -> list:
+        return self.list
+
+    def expected(self) -> list:
+        return [(r.pipeline, r.step, r.previous) for r in self.list]
+
+
+def test_incremental_state_is_kept_beside_the_dataset(store: Store) -> None:
+    from osiris.runtime.incremental import StateRecord
+
+    bucket = store.new_bucket()
+    path = store.uri(bucket, "lake/orders/")
+    first = StateRecord("sync", "read", '{"value":1}', None)
+    ctx = RecordingContext(config={"path": path, "connection": "@x", "partition_by": ["country"]},
+                           connection=store.connection(), mode="write")
+    ctx.state_commit = _Commit(first)  # type: ignore[attr-defined]
+    writer = ParquetWriter()
+    writer.write(ctx, _table().to_reader())
+    assert "lake/.osiris-state/sync/read.json" in _objects(store, bucket), "beside the dataset, not inside it"
+    assert writer.read_state(ctx, "sync", "read") == '{"value":1}'
+    assert writer.list_state(ctx, "sync") == {"read": '{"value":1}'}
+    ctx.state_commit = _Commit(StateRecord("sync", "read", '{"value":2}', '{"value":0}'))  # type: ignore[attr-defined]
+    before = _objects(store, bucket)
+    with pytest.raises(DriverError, match="changed while this run loaded it"):
+        writer.write(ctx, _table(4).to_reader())
+    assert _objects(store, bucket) == before and _read(store, path).num_rows == 10, "nothing written"
+    assert writer.read_state(ctx, "sync", "read") == '{"value":1}'
+    assert writer.reset_state(ctx, "sync", ["read", "other"]) == 1
+    assert writer.read_state(ctx, "sync", "read") is None
