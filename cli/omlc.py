@@ -110,7 +110,8 @@ def _options(args: argparse.Namespace, first: str, search_connections: bool = Tr
     quick = command_line_only(Path(first).expanduser(), given)
     if quick is not None:  # no osiris.yaml, no setting in the environment: no settings model to build
         return CompileOptions(connections=quick.connections, connections_label=given, params=dict(args.param),
-                              profile=args.profile, search_connections=search_connections, cwd=quick.root)
+                              profile=args.profile, search_connections=search_connections, cwd=quick.root,
+                              discovered=_cached_table)
     from osiris.cli.settings import SettingsError
 
     try:
@@ -124,7 +125,15 @@ def _options(args: argparse.Namespace, first: str, search_connections: bool = Tr
         connections = project.path("connections")
         label = str(args.connections) if args.connections is not None else shown_path(connections)
     return CompileOptions(connections=connections, connections_label=label, params=dict(args.param),
-                          profile=args.profile, search_connections=search_connections, cwd=project.root)
+                          profile=args.profile, search_connections=search_connections, cwd=project.root,
+                          discovered=_cached_table)
+
+
+def _cached_table(ref: str, table: str) -> object:
+    """What `osiris discover` cached of a table, for the cursor check (imported only when asked)."""
+    from osiris.runtime.discovery_cache import cached_table
+
+    return cached_table(ref, table)
 
 
 def _print_diagnostics(results: list, fmt: str) -> None:  # noqa: ANN001

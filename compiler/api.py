@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from osiris.compiler.checks.secrets import redact_diagnostics
 from osiris.compiler.compiled import Compiled
@@ -43,6 +44,9 @@ class CompileOptions:
     env: Mapping[str, str] | None = None
     """Environment for OSIRIS_PARAM_* and ${VAR} checks; None means os.environ."""
     cwd: Path | None = None
+    discovered: Callable[[str, str], Any] | None = None
+    """What discovery already knows of a table's columns (compiler/passes/check_cursors.py);
+    the compiler itself never connects to anything."""
 
 
 @dataclass
@@ -109,6 +113,7 @@ def compile_text(text: str, file: str, options: CompileOptions | None = None,
         registry=registry, connections=conns if isinstance(conns, ConnectionsFile) else None,
         cli_params=dict(options.params), env=os.environ if options.env is None else options.env,
         profile=options.profile, diagnostics=diagnostics, project_root=options.cwd,
+        discovered=options.discovered,
     )
     # The IR is acyclic and short-lived: the cyclic garbage collector only rescans it (a third
     # of the time on 10,000-step files), so it is paused while compiling.

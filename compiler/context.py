@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from osiris.compiler.connections import ConnectionsFile
 from osiris.oml.diagnostics import Diagnostics
@@ -24,3 +25,6 @@ class CompileContext:
     project_root: Path | None = None
     """Where relative config paths resolve and what they must stay inside (compiler/path_policy.py);
     None means the current directory."""
+    discovered: Callable[[str, str], Any] | None = None
+    """(connection reference, table) -> what discovery knows of its columns, or None
+    (compiler/passes/check_cursors.py); None means nothing is known."""

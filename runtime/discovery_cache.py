@@ -26,10 +26,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from osiris.compiler.checks.incremental import DiscoveredTable
 from osiris.compiler.files import cache_root, private_dir, write_atomic
 from osiris.runtime.discovery import DiscoveryResult, result_from_json, result_to_json
 
-__all__ = ["DEFAULT_TTL_S", "CachedEntry", "DiscoveryCache", "connection_identity", "default_cache_dir"]
+__all__ = ["DEFAULT_TTL_S", "CachedEntry", "DiscoveryCache", "cached_table", "connection_identity",
+           "default_cache_dir"]
 
 CACHE_FORMAT = 2
 CACHE_FILE_LIMIT = 64 * 2**20
@@ -146,3 +148,19 @@ def _read_own(path: Path) -> bytes:
             return handle.read(CACHE_FILE_LIMIT + 1)
     finally:
         os.close(fd)
+
+
+def cached_table(ref: str, table: str, directory: Path | None = None) -> DiscoveredTable | None:
+    """What the live cache entries of `ref` know of `table` (plain or schema-qualified), for the
+    compiler's cursor check; never connects. None when no entry holds the table."""
+    family, _, alias = ref.removeprefix("@").partition(".")
+    wanted = table.replace('"', "").replace("`", "")
+    cache = DiscoveryCache(directory or default_cache_dir())
+    for entry in cache.entries_for(family, alias):
+        for info in entry.result.tables:
+            names = {info.name, f"{info.schema}.{info.name}" if info.schema else info.name}
+            if wanted in names:
+                minutes = max(0, int((cache.clock() - entry.created_at) // 60))
+                return DiscoveredTable({c.name: (c.arrow_type or "", c.nullable) for c in info.columns},
+                                       f"the discovery cache of {ref}, {minutes} min old")
+    return None

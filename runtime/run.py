@@ -278,6 +278,7 @@ class _Run:
             return None
         t0 = time.monotonic()
         options = CompileOptions(
+            discovered=_cached_table,
             connections=Path(request.connections) if request.connections else None,
             connections_label=request.connections,
             params=dict(request.params),
@@ -470,6 +471,13 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
         (target / name).write_bytes(data)
         written[name] = data
     return written
+
+
+def _cached_table(ref: str, table: str) -> Any:
+    """The discovery cache's view of a table, for the compiler's cursor check (OML047)."""
+    from osiris.runtime.discovery_cache import cached_table
+
+    return cached_table(ref, table)
 
 
 def _no_connections() -> ConnectionsFile:

@@ -8,7 +8,7 @@ upserting, and upserting by the same key when `lookback` reads rows again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,22 @@ from osiris.oml.pointer import join
 from osiris.spec.models import ComponentSpec
 from osiris.spec.registry import Registry
 
-__all__ = ["KeeperProblem", "check_incremental", "keeper_problems", "state_keepers"]
+__all__ = ["ColumnTypes", "DiscoveredTable", "KeeperProblem", "check_incremental", "keeper_problems",
+           "state_keepers"]
+
+
+@dataclass(frozen=True)
+class DiscoveredTable:
+    """A table's columns as discovery saw them: name -> (Arrow type as text, "" when unknown;
+    nullable). What `CompileOptions.discovered` returns (compiler/passes/check_cursors.py)."""
+
+    columns: Mapping[str, tuple[str, bool]]
+    source: str
+    """Where it came from, for messages: `the discovery cache of @postgres.db, 12 min old`."""
+
+
+ColumnTypes = Callable[[str, str], "DiscoveredTable | None"]
+"""(connection reference, table as written) -> its discovered columns, or None."""
 
 
 def _keys(value: Any) -> tuple[str, ...]:
