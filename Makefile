@@ -5,7 +5,10 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test install install-dev golden bench clean mutate
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+# setup.py builds the one C extension (the PostgreSQL COPY decoder); a change to its sources re-runs the
+# editable install, which compiles it in place (drivers/postgres/_pgcopy.*.so)
+$(VENV)/.installed: pyproject.toml constraints.txt setup.py drivers/postgres/_pgcopy.c drivers/postgres/pgcopy_core.c \
+		drivers/postgres/pgcopy_core.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'

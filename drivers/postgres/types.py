@@ -37,6 +37,7 @@ __all__ = [
     "needs_text_cast",
     "normalize_batch",
     "normalize_schema",
+    "numeric_precision",
     "pg_type",
     "read_schema",
     "restore_batch",
@@ -51,7 +52,8 @@ _MIN_TS_US = -210866803200000000
 _MIN_DATE = -2440588
 
 
-def _numeric_precision(typmod: int) -> tuple[int, int] | None:
+def numeric_precision(typmod: int) -> tuple[int, int] | None:
+    """(precision, scale) of a numeric typmod, None when unconstrained."""
     if typmod < 4:
         return None
     raw = typmod - 4
@@ -95,7 +97,7 @@ def _restored_type(field: pa.Field) -> pa.DataType:
         return type_
     if _is_numeric(type_):
         typmod = int((field.metadata or {}).get(_TYPMOD_KEY, b"-1"))
-        declared = _numeric_precision(typmod)
+        declared = numeric_precision(typmod)
         if declared and declared[0] <= 38:
             return pa.decimal128(*declared)
         if declared and declared[0] <= _MAX_DECIMAL256:
