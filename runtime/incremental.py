@@ -121,7 +121,8 @@ def cursor_kind(kind: pa.DataType) -> str:
     if pa.types.is_date(kind):
         return "date"
     if pa.types.is_timestamp(kind):
-        return "timestamptz" if kind.tz else "timestamp"
+        # nanoseconds do not fit a datetime: they are kept as integers (files written by pandas)
+        return ("timestamptz" if kind.tz else "timestamp") + ("_ns" if kind.unit == "ns" else "")
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return "string"
     raise DriverError(
@@ -133,7 +134,7 @@ def cursor_kind(kind: pa.DataType) -> str:
 def _encode(kind: str, value: Any) -> Any:
     if value is None:
         return None
-    if kind in ("int", "float", "string"):
+    if kind in ("int", "float", "string") or kind.endswith("_ns"):
         return value
     if kind == "decimal":
         return format(value, "f")
@@ -145,7 +146,7 @@ def _encode(kind: str, value: Any) -> Any:
 def _decode(kind: str, value: Any) -> Any:
     if value is None:
         return None
-    if kind == "int":
+    if kind == "int" or kind.endswith("_ns"):
         return int(value)
     if kind == "float":
         return float(value)
@@ -263,6 +264,10 @@ def window(spec: IncrementalSpec, previous: CursorState | None) -> CursorFilter:
 
 
 def _minus(kind: str, value: Any, lookback: Any) -> Any:
+    if kind.endswith("_ns"):
+        if not isinstance(lookback, timedelta):
+            raise DriverError("`incremental.lookback` for a timestamp cursor is a duration such as 2h")
+        return value - round(lookback.total_seconds() * 1_000_000_000)
     if kind in ("timestamp", "timestamptz"):
         if not isinstance(lookback, timedelta):
             raise DriverError("`incremental.lookback` for a timestamp cursor is a duration such as 2h")
@@ -391,7 +396,7 @@ class CursorTracker:
         column = batch.column(index)
         self.null_rows += column.null_count
         self.rows += batch.num_rows
-        top = pc.max(column).as_py()
+        top = _top(column, self.kind)
         if top is not None and (self.maximum is None or top > self.maximum):
             self.maximum, self.ties = top, set()
         if top is not None and top == self.maximum and (self.spec.strategy == ">=" or self.spec.lookback):
@@ -451,6 +456,13 @@ class CursorTracker:
             null_rows=self.null_rows,
             rows=self.rows,
         )
+
+
+def _top(column: pa.Array, kind: str) -> Any:
+    """The column's maximum as a state value (nanosecond timestamps as integers)."""
+    if kind.endswith("_ns"):
+        return pc.max(column.cast(pa.int64())).as_py()
+    return pc.max(column).as_py()
 
 
 def _true_rows(mask: pa.Array) -> list[int]:
