@@ -20,6 +20,9 @@ Semantics, all decided here rather than per driver:
   With an upsert keeper they are idempotent; with append they repeat (docs/incremental.md).
 - Values are exact: integers and decimals as text, timestamps with microseconds, time zones
   as UTC offsets; 0 and the epoch are values like any other.
+
+`pyarrow.compute` is imported inside the functions that use it, so `osiris run` starts without
+it (docs/performance.md) and only an incremental step pays for it.
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from osiris.runtime.driver import DriverError
 
@@ -289,6 +291,7 @@ def _minus(kind: str, value: Any, lookback: Any) -> Any:
 
 def _bound_scalar(value: Any, kind: pa.DataType) -> pa.Scalar:
     """The window's value as a scalar of the cursor's Arrow type (`initial` may be ISO text)."""
+    import pyarrow.compute as pc
     try:
         return pa.scalar(value, kind)
     except (pa.ArrowException, TypeError, ValueError):
@@ -304,6 +307,7 @@ def _bound_scalar(value: Any, kind: pa.DataType) -> pa.Scalar:
 
 def in_window(batch: pa.RecordBatch, bound: CursorFilter) -> pa.RecordBatch:
     """The rows of `batch` inside the window: for sources that cannot filter as they read (files)."""
+    import pyarrow.compute as pc
     if bound.value is None:
         return batch
     index = batch.schema.get_field_index(bound.column)
@@ -377,6 +381,7 @@ class CursorTracker:
         self.complete = True
 
     def _observe(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        import pyarrow.compute as pc
         index = batch.schema.get_field_index(self.spec.cursor)
         if index < 0:
             raise DriverError(
@@ -412,6 +417,7 @@ class CursorTracker:
         return batch
 
     def _drop_loaded(self, batch: pa.RecordBatch, column: pa.Array) -> pa.RecordBatch:
+        import pyarrow.compute as pc
         previous = self.previous
         if previous is None or previous.value is None or not previous.boundary:
             return batch
@@ -460,10 +466,12 @@ class CursorTracker:
 
 def _top(column: pa.Array, kind: str) -> Any:
     """The column's maximum as a state value (nanosecond timestamps as integers)."""
+    import pyarrow.compute as pc
     if kind.endswith("_ns"):
         return pc.max(column.cast(pa.int64())).as_py()
     return pc.max(column).as_py()
 
 
 def _true_rows(mask: pa.Array) -> list[int]:
+    import pyarrow.compute as pc
     return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
