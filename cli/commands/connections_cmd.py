@@ -190,7 +190,7 @@ def _skip_reason(family: str) -> dict[str, str]:
 def _health_checker(family: str, specs: Any, registry: Any) -> Any:
     for name in specs.canonical_names():
         spec = specs.components[name]
-        if spec.family != family or not registry.installed(name):
+        if (spec.family != family and family not in spec.object_stores) or not registry.installed(name):
             continue
         driver = registry.create(name)
         if callable(getattr(driver, "health_check", None)):

@@ -30,9 +30,9 @@ import pyarrow.fs as pafs
 
 from osiris.compiler.path_policy import STORE_SCHEMES, store_problem, store_scheme
 from osiris.drivers.common.transport import note_transport
-from osiris.runtime.driver import DriverError, ResolvedConnection
+from osiris.runtime.driver import DriverError, HealthReport, ResolvedConnection
 
-__all__ = ["StagedPrefix", "StoreLocation", "is_store_uri", "open_store", "store_error"]
+__all__ = ["StagedPrefix", "StoreLocation", "is_store_uri", "open_store", "store_error", "store_health"]
 
 TEMP_MARK = ".osiris-tmp-"
 
@@ -68,16 +68,20 @@ def open_store(connection: ResolvedConnection | None, raw_path: str) -> StoreLoc
     assert connection is not None
     scheme = str(store_scheme(raw_path))
     path = raw_path.split("://", 1)[1].rstrip("/")
+    return StoreLocation(store_filesystem(connection), path, raw_path, scheme)
+
+
+def store_filesystem(connection: ResolvedConnection) -> pafs.FileSystem:
+    """The pyarrow file system of an `@s3`, `@gcs` or `@azure` alias (DriverError if unusable)."""
     try:
         authority, endpoint_scheme = _endpoint(connection)
         if endpoint_scheme == "http" and authority is not None:  # keys in plaintext to a remote host: say so
             note_transport(connection, [urlsplit(f"http://{authority}").hostname or authority],
                            "over http:// (its `endpoint` has no TLS)")
-        fs = _FACTORIES[STORE_SCHEMES[scheme]](connection)
-    except (pa.ArrowException, OSError, ValueError, TypeError) as error:
+        return _FACTORIES[connection.family](connection)
+    except (pa.ArrowException, OSError, ValueError, TypeError, KeyError) as error:
         raise DriverError(f"cannot open {connection.ref}: {_first_line(error)}",
                           hint=f"check the {connection.family} alias in osiris_connections.yaml") from None
-    return StoreLocation(fs, path, raw_path, scheme)
 
 
 def _endpoint(connection: ResolvedConnection) -> tuple[str | None, str | None]:
@@ -135,6 +139,44 @@ _FACTORIES = {"s3": _s3, "gcs": _gcs, "azure": _azure}
 def _first_line(error: BaseException) -> str:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     return text[:300]
+
+
+def store_health(connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+    """`osiris connections doctor` for an `@s3`, `@gcs` or `@azure` alias: list the buckets (or
+    containers) it can see, within `timeout_s`. The keys go only to the alias's own endpoint."""
+    import threading
+    import time
+
+    start = time.perf_counter()
+    outcome: dict[str, Any] = {}
+
+    def probe() -> None:
+        try:
+            fs = store_filesystem(connection)
+            if connection.family == "gcs":  # pyarrow lists no GCS buckets: ask for one that is not there
+                fs.get_file_info(f"osiris-health-{secrets.token_hex(6)}")
+                outcome["buckets"] = None
+            else:
+                infos = fs.get_file_info(pafs.FileSelector("", recursive=False))
+                outcome["buckets"] = sum(1 for i in infos if i.type == pafs.FileType.Directory)
+        except DriverError as error:
+            outcome["error"] = str(error)
+        except (pa.ArrowException, OSError, ValueError) as error:
+            outcome["error"] = f"cannot list the buckets: {_first_line(error)}"
+
+    worker = threading.Thread(target=probe, name="osiris-store-health", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    took = (time.perf_counter() - start) * 1000
+    if worker.is_alive():
+        return HealthReport(False, f"no answer within {timeout_s:g} s", took)
+    if "error" in outcome:
+        return HealthReport(False, outcome["error"], took)
+    buckets = outcome["buckets"]
+    if buckets is None:
+        return HealthReport(True, "answers (an unknown bucket came back as not found)", took)
+    noun = "container" if connection.family == "azure" else "bucket"
+    return HealthReport(True, f"answers; {buckets} {noun}{'s' if buckets != 1 else ''} visible", took)
 
 
 def store_error(error: BaseException, what: str) -> DriverError:

@@ -1,4 +1,6 @@
 """`osiris connections doctor` for a filesystem alias: is its `base_dir` there and usable?
+(An `@s3`, `@gcs` or `@azure` alias, which the file drivers also read and write with, is asked
+to list its buckets instead: drivers/common/objectstore.py.)
 
 A file connection has no server to reach; what fails at run time instead is a `base_dir` that
 does not exist, is a file, or cannot be written (every writer publishes into it) or read.
@@ -19,6 +21,10 @@ class FileConnectionTools:
     """Mixed into the file drivers: the health check of a `@filesystem` alias."""
 
     def health_check(self, connection: ResolvedConnection, timeout_s: float = 5.0) -> HealthReport:
+        if connection.family in ("s3", "gcs", "azure"):
+            from osiris.drivers.common.objectstore import store_health
+
+            return store_health(connection, timeout_s)
         start = time.perf_counter()
         written = connection.get("base_dir")
         where = Path(str(written)).expanduser() if written else Path.cwd()

@@ -183,3 +183,30 @@ def test_incremental_state_is_kept_beside_the_dataset(store: Store) -> None:
     assert writer.read_state(ctx, "sync", "read") == '{"value":1}'
     assert writer.reset_state(ctx, "sync", ["read", "other"]) == 1
     assert writer.read_state(ctx, "sync", "read") is None
+
+
+def test_the_doctor_lists_what_the_alias_can_see(store: Store) -> None:
+    store.new_bucket()
+    report = ParquetWriter().health_check(store.connection(), timeout_s=20)
+    assert report.ok, report.message
+    assert report.message.startswith("answers")
+    if store.kind != "gcs":
+        assert "visible" in report.message and not report.message.startswith("answers; 0 ")
+
+
+def test_osiris_connections_doctor_checks_a_store_alias(store: Store, tmp_path) -> None:  # noqa: ANN001
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.runtime.conftest import REPO
+
+    fields = {k: v for k, v in store.fields.items()}
+    (tmp_path / "osiris_connections.yaml").write_text(
+        json.dumps({"version": 1, "connections": {store.kind: {"lake": fields}}}), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "connections", "doctor", "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f'"ref": "@{store.kind}.lake"' in done.stdout and '"ok": true' in done.stdout, done.stdout
