@@ -20,6 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from osiris.compiler.path_policy import STORE_SCHEMES
 from osiris.runtime.discovery import DiscoveryResult, TableInfo, file_kind
 from osiris.runtime.discovery_cache import DEFAULT_TTL_S, DiscoveryCache, connection_identity, default_cache_dir
 from osiris.runtime.driver import DriverError, ResolvedConnection
@@ -60,14 +61,26 @@ class DiscoveryService:
         return DiscoveryCache(directory, self.ttl_s, *([self.clock] if self.clock else []))
 
     def discover(
-        self, target: str, *, tables: list[str] | None = None, sample_rows: int = 0, refresh: bool = False
+        self, target: str, *, tables: list[str] | None = None, sample_rows: int = 0, refresh: bool = False,
+        via: str | None = None,
     ) -> DiscoveryResult:
-        """`target` is `@family.alias` or a file/directory path (relative to `cwd`); `refresh`
-        skips the cached entry (the fresh result replaces it)."""
+        """`target` is `@family.alias`, a file/directory path (relative to `cwd`) or an object-store
+        URI read with the alias `via` (default: its family's default alias); `refresh` skips the
+        cached entry (the fresh result replaces it)."""
         sample_rows = max(0, min(int(sample_rows), MAX_SAMPLE_ROWS))
         connection: ResolvedConnection | None = None
         path: str | None = None
-        if target.startswith("@"):
+        store_family = STORE_SCHEMES.get(target.split("://", 1)[0]) if "://" in target else None
+        if store_family is not None:
+            ref = via or self._default_ref(store_family)
+            connection = self.resolve(ref)
+            if connection.family != store_family:
+                raise DriverError(f"{target} is read with an @{store_family} alias, not {ref}",
+                                  hint=f"pass --via @{store_family}.<alias>")
+            path = target
+            family = "filesystem"
+            identity = {**connection_identity(connection.family, connection.alias, connection.fields), "uri": target}
+        elif target.startswith("@"):
             connection = self.resolve(target)
             family, identity = connection.family, connection_identity(
                 connection.family, connection.alias, connection.fields)
@@ -91,13 +104,22 @@ class DiscoveryService:
             return cached.result
         self.misses += 1
         result = discoverer.discover(connection, tables=tables or None, sample_rows=sample_rows, path=path)
-        if path is not None:
+        if store_family is not None:
+            result = replace(result, source=target)
+        elif path is not None:
             result = _as_given(target, Path(path), result)
         else:  # the reference, whatever the discoverer called it (a filesystem alias: its base_dir)
             result = replace(result, source=connection.ref if connection is not None else target)
         if probed:
             cache.store(key, identity, probe, result)
         return result
+
+    def _default_ref(self, family: str) -> str:
+        alias = self.connections.default_alias(family) if self.connections is not None else None
+        if not alias:
+            raise DriverError(f"no @{family} alias to read this with",
+                              hint=f"pass --via @{family}.<alias>, or mark one alias `default: true`")
+        return f"@{family}.{alias}"
 
     def resolve(self, ref: str) -> ResolvedConnection:
         from osiris.runtime.connections import RuntimeConnections

@@ -1,4 +1,5 @@
-"""`osiris discover @family.alias|PATH`: the tables and columns of a connection or a path.
+"""`osiris discover @family.alias|PATH|URI`: the tables and columns of a connection, a path, or
+an object-store prefix (`s3://bucket/lake/ --via @s3.prod`).
 
 The original Osiris's standalone discovery, through the same service and cache as `osiris chat`
 (runtime/discovery_service.py): within the cache's TTL and while the schema's fingerprint is
@@ -32,7 +33,11 @@ def add_discover_parser(sub: Any) -> None:
         description="Show what a connection (@family.alias) or a CSV/Parquet path holds: tables, "
         "columns, types, keys, row counts; sample rows with --sample.",
     )
-    discover.add_argument("target", metavar="TARGET", help="@family.alias, or a CSV/Parquet file or directory")
+    discover.add_argument("target", metavar="TARGET",
+                          help="@family.alias, a CSV/Parquet file or directory, or s3:// gs:// az:// URI")
+    discover.add_argument("--via", metavar="@FAMILY.ALIAS",
+                          help="the @s3/@gcs/@azure alias to read an object-store URI with (default: the family's "
+                          "default alias)")
     discover.add_argument("--tables", metavar="T1,T2", help="only these tables (comma-separated)")
     discover.add_argument("--sample", type=int, default=0, metavar="N", help="read up to N rows per table (max 10)")
     discover.add_argument("--refresh", action="store_true", help="ask the server again, bypassing the cache")
@@ -50,7 +55,12 @@ def discover_command(args: argparse.Namespace) -> int:
         return _usage("--sample and --ttl take numbers >= 0")
     from osiris.compiler.connections import split_ref
 
+    from osiris.compiler.path_policy import STORE_SCHEMES
+
+    store = STORE_SCHEMES.get(args.target.split("://", 1)[0]) if "://" in args.target else None
     parsed = split_ref(args.target) if args.target.startswith("@") else ("filesystem", "")
+    if args.via is not None and (store is None or split_ref(args.via) is None):
+        return _usage("--via takes @family.alias and applies to s3://, gs:// and az:// targets")
     if parsed is None:
         return _usage(f"invalid connection reference {args.target!r}", "write it as @family.alias, e.g. @mysql.main")
     from osiris.cli.extras import require_extra
@@ -69,7 +79,8 @@ def discover_command(args: argparse.Namespace) -> int:
     from osiris.runtime.driver import DriverError
 
     try:
-        result = service.discover(args.target, tables=tables, sample_rows=args.sample, refresh=args.refresh)
+        result = service.discover(args.target, tables=tables, sample_rows=args.sample, refresh=args.refresh,
+                                  via=args.via)
     except DriverError as error:
         sys.stderr.write(masker.mask(f"osiris discover: error: {error}\n"))
         if error.hint:

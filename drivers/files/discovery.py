@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from osiris.drivers.common import display_path
+from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.common.paths import confine_found, resolve_with_connection
 from osiris.drivers.files.csv_reading import CsvReadSpec, open_csv_reader, open_input, translate_read_error
 from osiris.runtime.discovery import file_kind
@@ -43,6 +44,10 @@ class FilesDiscoverer:
         sample_rows: int = 0,
         path: str | None = None,
     ) -> DiscoveryResult:
+        if path is not None and is_store_uri(path):
+            from osiris.drivers.files.store_discovery import discover_store
+
+            return discover_store(connection, path, tables=tables, sample_rows=sample_rows)
         root = _root(connection, path)
         if root.is_file():
             kind = file_kind(root.name)
@@ -65,6 +70,10 @@ class FilesDiscoverer:
 
     def fingerprint(self, connection: ResolvedConnection | None, *, path: str | None = None) -> str:
         """(name, size, mtime_ns) of every data file at the path: a stat, no reads."""
+        if path is not None and is_store_uri(path):
+            from osiris.drivers.files.store_discovery import store_fingerprint
+
+            return store_fingerprint(connection, path)
         root = _root(connection, path)
         if root.is_file():
             files = [root]

@@ -210,3 +210,41 @@ def test_osiris_connections_doctor_checks_a_store_alias(store: Store, tmp_path) 
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stdout + done.stderr
     assert f'"ref": "@{store.kind}.lake"' in done.stdout and '"ok": true' in done.stdout, done.stdout
+
+
+def test_osiris_discover_lists_the_objects_under_a_prefix(store: Store, tmp_path) -> None:  # noqa: ANN001
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.runtime.conftest import REPO
+
+    bucket = store.new_bucket()
+    _write(store, store.uri(bucket, "lake/orders/"), _table(12), partition_by=["country"])
+    fs = open_store(store.connection(), store.uri(bucket, "x")).fs
+    with fs.open_output_stream(f"{bucket}/lake/notes.csv") as out:
+        out.write(b"id,text\n1,a\n2,b\n")
+    with fs.open_output_stream(f"{bucket}/lake/.osiris-state/p/read.json") as out:
+        out.write(b"{}")
+    aliases = {"lake": dict(store.fields), "main": {**store.fields, "default": True}}
+    (tmp_path / "osiris_connections.yaml").write_text(
+        json.dumps({"version": 1, "connections": {store.kind: aliases}}), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OSIRIS_CACHE_DIR": str(tmp_path / "cache")}
+
+    def discover(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "osiris.cli.osiris", "discover", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, env=env)
+
+    done = discover(store.uri(bucket, "lake/"), "--via", f"@{store.kind}.lake", "--json", "--sample", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = {t["name"]: t for t in json.loads(done.stdout)["tables"]}
+    assert set(found) == {"orders/country=cz/part-00000.parquet", "orders/country=de/part-00000.parquet",
+                          "notes.csv"}, "the state file is not a table"
+    assert found["orders/country=cz/part-00000.parquet"]["row_count"] == 6
+    assert [c["name"] for c in found["notes.csv"]["columns"]] == ["id", "text"]
+    assert found["notes.csv"]["sample"] == [{"id": 1, "text": "a"}]
+    assert discover(store.uri(bucket, "lake/"), "--json").returncode == 0, "the family's default alias"
+    wrong = discover(store.uri(bucket, "lake/"), "--via", "@postgres.db")
+    assert wrong.returncode == 1 and "not defined" in wrong.stderr, wrong.stderr
+    assert discover(store.uri(bucket, "nothing/")).returncode == 1
