@@ -1,6 +1,10 @@
-"""Stream a PostgreSQL query as Arrow record batches through ADBC.
+"""Stream a PostgreSQL query as Arrow record batches: the native decoder, else ADBC.
 
-The result is described first (a prepare, no rows), so the output schema is known before any
+`stream_query` first offers the read to the native COPY decoder (native_stream.py), which takes
+results whose every column it decodes and yields the same schema and values; everything else,
+and every read where the decoder is not built, goes through ADBC as below.
+
+The ADBC result is described first (a prepare, no rows), so the output schema is known before any
 data moves and columns ADBC cannot decode can be re-selected as text. Batches are then pulled
 lazily from ADBC's COPY-based reader; the connection stays open until the consumer has read
 the last batch (or abandons the stream), then it is closed.
@@ -23,10 +27,11 @@ from osiris.drivers.postgres.connect import (
     split_table,
 )
 from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.native_stream import PageSplit, open_native
 from osiris.drivers.postgres.types import is_numeric, needs_text_cast, read_schema, restore_batch
 from osiris.runtime.driver import DriverError, StepContext
 
-__all__ = ["describe", "select_list", "select_sql", "stream_query"]
+__all__ = ["PageSplit", "describe", "select_list", "select_sql", "stream_adbc", "stream_query"]
 
 _MIN_HINT, _MAX_HINT = 1 << 20, 64 << 20
 
@@ -122,8 +127,18 @@ def describe(cursor: Any, sql: str, params: PgParams) -> pa.Schema:
         ) from None
 
 
-def stream_query(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: int) -> pa.RecordBatchReader:
-    """Run `sql` and return a lazy reader; the connection closes when the reader is done."""
+def stream_query(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: int,
+                 split: PageSplit | None = None) -> pa.RecordBatchReader:
+    """Run `sql` and return a lazy reader; the connections close when the reader is done. `split`
+    marks a plain table read the native path may cut into page ranges."""
+    native = open_native(params, sql, ctx, batch_rows=batch_rows, split=split)
+    if native is not None:
+        return native
+    return stream_adbc(params, sql, ctx, batch_rows=batch_rows)
+
+
+def stream_adbc(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: int) -> pa.RecordBatchReader:
+    """`sql` through ADBC's COPY reader (the path for every type the native decoder does not read)."""
     conn = open_connection(params, autocommit=True)
     cursor = conn.cursor()
     try:

@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.postgres import params_from, select_sql, stream_query
-from osiris.drivers.postgres.connect import literal, quote_ident
+from osiris.drivers.postgres.connect import literal, quote_ident, split_table
+from osiris.drivers.postgres.extract import PageSplit
 from osiris.drivers.postgres.partitions import partition_sql, plan_partitions
 from osiris.drivers.postgres.tools import PostgresConnectionTools
 from osiris.runtime.driver import Partition, PartitionHints, StepContext
@@ -24,16 +25,26 @@ class PostgresExtractor(PostgresConnectionTools):
         batch_rows = int(ctx.config.get("batch_size") or ctx.batch_rows)
         partition = getattr(ctx, "partition", None)
         bound = getattr(ctx, "incremental", None)
+        split = None
         if partition is not None:
             sql = partition_sql(ctx.config, params.schema, partition.spec)
-        elif bound is not None:
+        elif bound is not None and bound.value is not None:
             sql = incremental_sql(ctx.config, params.schema, bound)
         else:
             sql = select_sql(ctx.config, params.schema)
-        return stream_query(params, sql, ctx, batch_rows=batch_rows)
+            split = page_split(ctx.config, params.schema)
+        return stream_query(params, sql, ctx, batch_rows=batch_rows, split=split)
 
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
         return plan_partitions(params_from(ctx.connection, ctx.config), ctx.config, hints)
+
+
+def page_split(config: Mapping[str, Any], schema: str) -> PageSplit | None:
+    """A whole-table read (no `query`, no `limit`) may be read as page ranges in parallel."""
+    table = config.get("table")
+    if config.get("query") or not table or config.get("limit"):
+        return None
+    return PageSplit(*split_table(str(table), schema), lambda where: select_sql(config, schema, where=where))
 
 
 def incremental_sql(config: Mapping[str, Any], schema: str, bound: Any) -> str:

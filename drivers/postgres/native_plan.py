@@ -21,7 +21,7 @@ import pyarrow as pa
 from osiris.drivers.postgres.types import PG_TYPE_KEY, numeric_precision
 from osiris.runtime.driver import DriverError
 
-__all__ = ["NativePlan", "decoder_module", "plan", "to_batch"]
+__all__ = ["NativePlan", "decode_error", "decoder_missing_reason", "decoder_module", "plan", "to_batch", "unsupported"]
 
 _ADBC_TYPNAME_KEY = b"ADBC:postgresql:typname"
 _TYPMOD_KEY = b"POSTGRESQL:typmod"
@@ -115,6 +115,19 @@ def plan(columns: Sequence[tuple[str, int, int]]) -> NativePlan | None:
     return NativePlan(tuple(kinds), pa.schema(fields), tuple(storage), tuple(variable))
 
 
+def unsupported(columns: Sequence[tuple[str, int, int]]) -> list[str]:
+    """The columns `plan` refuses, as `name (type OID)`, for the event that says why ADBC reads."""
+    refused = []
+    for name, oid, typmod in columns:
+        declared = numeric_precision(typmod) if oid == NUMERIC_OID else None
+        if oid == NUMERIC_OID and not (declared and 1 <= declared[0] <= 38 and 0 <= declared[1] <= declared[0]):
+            shape = f"({declared[0]},{declared[1]})" if declared else " without a precision"
+            refused.append(f"{name} (numeric{shape})")
+        elif oid != NUMERIC_OID and oid not in _SCALARS:
+            refused.append(f"{name} (type OID {oid})")
+    return refused
+
+
 def to_batch(native: NativePlan, rows: int, buffers: Sequence[tuple[Any, Any, Any, int]]) -> pa.RecordBatch:
     """The decoder's buffers (from `Decoder.take`) as a record batch of `native.schema`, no copies."""
     arrays = []
@@ -145,8 +158,9 @@ def decode_error(error: BaseException, schema: pa.Schema, label: str) -> DriverE
             hint=f"select NULLIF({name}, 'infinity') or LEAST({name}, '9999-12-31') in a `query`",
         )
     if module is not None and code == module.ERR_DECIMAL and name is not None:
+        value = repr(text) if text in ("NaN", "Infinity", "-Infinity") else f"with {text}"
         return DriverError(
-            f"column {name!r}: a value ({text}) does not fit {schema.field(column).type}",
+            f"column {name!r}: value {value} does not fit {schema.field(column).type}",
             hint=f"numeric NaN/Infinity have no decimal form; filter or cast {name!r} in a query",
         )
     where = f" in column {name!r}" if name is not None else ""

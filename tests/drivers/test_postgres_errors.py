@@ -109,7 +109,8 @@ def test_sql_errors_carry_the_server_message(postgres_db: dict) -> None:
     assert "schema" in info.value.hint
     with pytest.raises(DriverError, match=r"\[42601\].*syntax error"):
         extract(connection, query="SELEC 1")
-    with pytest.raises(DriverError, match="reading rows failed: division by zero"):
+    # the native reader keeps the SQLSTATE of an error mid-stream; ADBC's COPY reader drops it
+    with pytest.raises(DriverError, match=r"reading rows failed( \[22012\])?: division by zero"):
         extract(connection, query="SELECT 1 / (g - 3) FROM generate_series(1, 5) g").read_all()
 
 
