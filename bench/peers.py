@@ -385,7 +385,8 @@ END_MARK = "<!-- /peers -->"
 def command_line(args: argparse.Namespace) -> str:
     """The command that reproduces a run: printed first, and the marker of its block in the docs."""
     return (f"bench/peers.py --rows {args.rows} --reps {args.reps}"
-            + (" --only " + " --only ".join(args.only) if args.only else ""))
+            + (" --only " + " --only ".join(args.only) if args.only else "")
+            + (" --skip " + " --skip ".join(args.skip) if args.skip else ""))
 
 
 def update_docs(path: Path, command: str, block: str) -> None:
@@ -416,6 +417,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=positive, default=3, help="repetitions, interleaved; the median counts")
     parser.add_argument("--quick", action="store_true", help="200,000 rows, 1 repetition (a smoke test)")
     parser.add_argument("--only", action="append", default=[], choices=sorted(PATHS), help="only these paths")
+    parser.add_argument("--skip", action="append", default=[], choices=["duckdb", "dlt_pyarrow", "dlt_cx"],
+                        help="leave out this peer (the dlt ones take minutes at 10M rows)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "osiris-bench")
     parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' own virtualenv")
@@ -431,13 +434,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     python, missing = peers_python(args.peers_venv)
+    missing.update({tool: "skipped (--skip)" for tool in args.skip})
     command = command_line(args)
     print(f"# {command}\n")
     started = f"machine at the start: {c.machine_line()}; Postgres and MariaDB on loopback"
     print(started)
     print(versions(python))
     for peer, why in missing.items():
-        print(f"NOT INSTALLED: {peer}: {why}")
+        print(f"{'SKIPPED' if why.startswith('skipped') else 'NOT INSTALLED'}: {peer}: {why}")
     labels = {key: {tool: text.format(ext="postgres_scanner" if key == "pg" else "mysql_scanner",
                                       cli='psql \\copy (SELECT ...) TO STDOUT > /dev/null' if key == "pg"
                                       else "mariadb --quick --batch -e 'SELECT ...' > /dev/null")
