@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from osiris.runtime.e2b.host.transport import (
     UploadFile,
 )
 
-__all__ = ["E2BProcess", "E2BSandbox", "E2BTransport", "translate"]
+__all__ = ["E2BProcess", "E2BSandbox", "E2BTransport", "exit_code", "translate"]
 
 SANDBOX_ROOT = "/home/user/osiris"
 TEMPLATE_CACHE = "/opt/osiris/site"
@@ -98,6 +99,25 @@ def _is_httpx_transport(error: BaseException) -> bool:
         if isinstance(error, getattr(lib, "TransportError", ())):
             return True
     return False
+
+
+def exit_code(error: Any) -> int:
+    """The worker's exit code from a `CommandExitException`, negative for a signal as locally.
+
+    envd reports a process killed by a signal with Go's `ProcessState.ExitCode()`, which is -1
+    whatever the signal, and says which one in `error` ("signal: killed", "signal: terminated",
+    "signal: segmentation fault (core dumped)"): Go's names, the C library's in lower case.
+    Without this a worker killed by the OOM killer read as "killed by signal 1".
+    """
+    code = int(error.exit_code)
+    text = str(getattr(error, "error", None) or "")
+    if code != -1 or not text.startswith("signal: "):
+        return code
+    name = text.removeprefix("signal: ").removesuffix(" (core dumped)").strip().lower()
+    for number in signal.valid_signals():
+        if (signal.strsignal(number) or "").lower() == name:
+            return -int(number)
+    return code
 
 
 class E2BTransport:
@@ -242,7 +262,7 @@ class E2BProcess:
             result = self.handle.wait(on_stdout=on_stdout, on_stderr=on_stderr)
             self._exit = ProcessExit(int(getattr(result, "exit_code", 0) or 0))
         except e2b.CommandExitException as error:
-            self._exit = ProcessExit(int(error.exit_code))
+            self._exit = ProcessExit(exit_code(error))
         except Exception as error:  # noqa: BLE001 - the stream broke: decide why
             if time.monotonic() >= self.sandbox.deadline - 1:
                 self._exit = ProcessExit(None, SandboxTimeout("the sandbox reached its timeout and was stopped"))
