@@ -5,15 +5,17 @@ for a Python stand-in of `e2b.Sandbox`; here the real SDK (pinned 2.63.0) speaks
 and HTTP to a local envd (tests/support/envd.py), so its serialisation, streaming, uploads,
 downloads and error mapping are in the path. The same scenarios: the shipped demo, the
 MySQL -> DuckDB -> PostgreSQL example, a failing pipeline (each against a run without a
-sandbox), and a killed worker and an elapsed sandbox lifetime (each against the local
-sandbox transport with the same fault): same exit code, status.json, events, row and byte
-metrics and output files.
+sandbox), and a killed worker, an elapsed sandbox lifetime and a dropped stream (each against
+the local sandbox transport with the same fault): same exit code, status.json, events, row and
+byte metrics and output files (for the drop, apart from the transport's words after "lost the
+connection to the sandbox: ").
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,10 +23,14 @@ from osiris.runtime.e2b.host.local import Faults
 from osiris.runtime.e2b.host.options import E2BOptions
 from tests.e2b.helpers import (
     REPO,
+    comparable_status,
     files_under,
     leftovers,
+    normalised_events,
     quickstart_workspace,
+    row_byte_metrics,
     run_pipeline,
+    step_metric_names,
     transport,
 )
 from tests.e2b.test_parity import FAILING, assert_parity
@@ -169,3 +175,34 @@ def test_sandbox_lifetime_elapses(tmp_path: Path, envd: EnvdStandIn, monkeypatch
     assert message == f"the sandbox reached its timeout ({lifetime} s, --e2b-timeout) and was stopped", message
     assert files_under(there) == files_under(here) and not (there / "out").exists()
     assert envd.errors == []
+
+
+def test_dropped_stream(tmp_path: Path, envd: EnvdStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The output stream's connection resets mid-step while the worker runs on: the step fails
+    with "lost the connection to the sandbox: <what the transport saw>" (the SDK's words here),
+    otherwise the same as the local transport's drop."""
+    here, local = _local_with_fault(tmp_path, Faults(trigger=RUNNING, action="drop"))
+    there = quickstart_workspace(tmp_path / "wire")
+    envd.drop_on(RUNNING)
+    wired, _ = run_on_the_wire(envd, monkeypatch, there, PIPELINE)
+    message = wired.status["steps"]["revenue-by-country"]["error"]["message"]
+    assert message.startswith(LOST) and "SandboxUnreachableException" in message, message  # /health answered
+    assert local.status["steps"]["revenue-by-country"]["error"]["message"].startswith(LOST)
+    assert _cut(normalised_events(wired)) == _cut(normalised_events(local))
+    assert _cut(comparable_status(wired)) == _cut(comparable_status(local))
+    assert row_byte_metrics(wired) == row_byte_metrics(local) and step_metric_names(wired) == step_metric_names(local)
+    assert wired.exit_code == local.exit_code == 1
+    assert files_under(there) == files_under(here) and not (there / "out").exists()
+    assert envd.errors == []
+
+
+LOST = "lost the connection to the sandbox: "
+
+
+def _cut(value: Any) -> Any:
+    """`value` with every "lost the connection ..." message cut after its prefix."""
+    if isinstance(value, dict):
+        return {k: LOST if k == "message" and str(v).startswith(LOST) else _cut(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_cut(v) for v in value]
+    return value

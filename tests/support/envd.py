@@ -151,7 +151,6 @@ class _Process:
     tag: str | None
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     output_stopped: bool = False
-    exchange: _Exchange | None = None
     watch: str = ""
     """The tail of its stdout, to find fault triggers that span two chunks."""
 
@@ -393,7 +392,6 @@ class EnvdStandIn:
         except OSError as error:
             raise ConnectError(Code.INTERNAL, f"error starting process '{config.cmd}': {error}") from None
         process = _Process(proc.pid, proc, config, request.tag if request.has_field("tag") else None)
-        process.exchange = _EXCHANGE.get(None)
         self._processes[proc.pid] = process
         self.started.append((proc.pid, config))
         asyncio.ensure_future(self._pump(process, timeout_ms))
@@ -439,8 +437,7 @@ class EnvdStandIn:
                 os.kill(process.pid, signal.SIGKILL)
             elif action == "freeze":
                 _kill_group(process.pid, signal.SIGSTOP)
-            elif action == "drop" and process.exchange is not None:
-                process.exchange.cut = True
+            elif action == "drop":  # after this chunk has gone out, as a connection reset would
                 process.events.put_nowait(("cut", None))
         longest = max((len(t) for t in self._faults), default=0)
         process.watch = seen[-longest:] if longest else ""
@@ -508,6 +505,7 @@ class _ProcessService(Process):
                 yield pb.StartResponse(event=pb.ProcessEvent(event=Oneof("keepalive", pb.ProcessEvent.KeepAlive())))
                 continue
             if kind == "cut":
+                _EXCHANGE.get().cut = True
                 raise _ConnectionCut("the connection to the sandbox was cut")
             if kind == "end":
                 yield pb.StartResponse(event=pb.ProcessEvent(event=Oneof("end", value)))
