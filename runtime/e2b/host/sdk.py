@@ -5,8 +5,9 @@ Calls made, and nothing else: `Sandbox.create(template, timeout, metadata)` (API
 `files.read(format="stream")`, `commands.run(cmd, background=True, envs=...,
 stdin=True, timeout=0)` whose handle streams stdout/stderr through `wait(on_stdout=...,
 on_stderr=...)` and takes input through `send_stdin`, and `kill()`. The worker's
-environment (allow-list and connection payload) goes only in `envs=` of that one command,
-never in `Sandbox.create(envs=...)` and never in a file.
+environment (the fixed variables and the `--e2b-env` allow-list) goes only in `envs=` of that
+one command, never in `Sandbox.create(envs=...)`; the connections go only through
+`send_stdin` (docs/e2b.md; tests/e2b/test_no_secret_on_the_wire.py checks the wire).
 
 SDK exceptions are translated to `TransportError`s: rate limits, busy service, unreachable
 sandbox and network errors are transient (retried by the host); authentication, invalid
