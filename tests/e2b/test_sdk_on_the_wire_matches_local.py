@@ -149,6 +149,7 @@ def test_killed_worker(tmp_path: Path, envd: EnvdStandIn, monkeypatch: pytest.Mo
     there = quickstart_workspace(tmp_path / "wire")
     envd.kill_on(RUNNING)
     wired, _ = run_on_the_wire(envd, monkeypatch, there, PIPELINE)
+    assert envd.fired == [("kill", RUNNING)]
     assert_parity(local, wired)
     message = wired.status["steps"]["revenue-by-country"]["error"]["message"]
     assert message.startswith("the sandbox worker died (killed by signal 9)"), message
@@ -161,7 +162,7 @@ def test_killed_worker(tmp_path: Path, envd: EnvdStandIn, monkeypatch: pytest.Mo
 def test_sandbox_lifetime_elapses(tmp_path: Path, envd: EnvdStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     """A step hangs until the sandbox reaches its end of life (E2B kills it, streams break,
     the proxy answers 502 "was not found"): the run fails naming the step and the timeout."""
-    lifetime = 4
+    lifetime = 5  # the step starts ~1 s in; the margin is for a loaded machine
     here, local = _local_with_fault(tmp_path, Faults(trigger=RUNNING, action="expire"), timeout_s=lifetime)
     there = quickstart_workspace(tmp_path / "wire")
     envd.freeze_on(RUNNING)
@@ -169,7 +170,7 @@ def test_sandbox_lifetime_elapses(tmp_path: Path, envd: EnvdStandIn, monkeypatch
     wired, _ = run_on_the_wire(
         envd, monkeypatch, there, PIPELINE, options=E2BOptions(transport="e2b", timeout_s=lifetime)
     )
-    assert envd.expired
+    assert envd.fired == [("freeze", RUNNING)] and envd.expired  # the step had started when the sandbox ended
     assert_parity(local, wired)
     message = wired.status["steps"]["revenue-by-country"]["error"]["message"]
     assert message == f"the sandbox reached its timeout ({lifetime} s, --e2b-timeout) and was stopped", message
@@ -185,6 +186,7 @@ def test_dropped_stream(tmp_path: Path, envd: EnvdStandIn, monkeypatch: pytest.M
     there = quickstart_workspace(tmp_path / "wire")
     envd.drop_on(RUNNING)
     wired, _ = run_on_the_wire(envd, monkeypatch, there, PIPELINE)
+    assert envd.fired == [("drop", RUNNING)]
     message = wired.status["steps"]["revenue-by-country"]["error"]["message"]
     assert message.startswith(LOST) and "SandboxUnreachableException" in message, message  # /health answered
     assert local.status["steps"]["revenue-by-country"]["error"]["message"].startswith(LOST)

@@ -48,7 +48,7 @@ def run_on_the_wire(
         pipeline,
         sandbox=True,
         options=options,
-        local=wire_transport(envd, monkeypatch, python),  # type: ignore[arg-type] - any Transport
+        local=wire_transport(envd, monkeypatch, python),  # type: ignore[arg-type]  # any Transport works
         **kwargs,
     )
     assert executor is not None

@@ -170,6 +170,8 @@ class EnvdStandIn:
         """(pid, config) of every process started, in order."""
         self.errors: list[str] = []
         """Unexpected exceptions of the stand-in itself (a test of the SDK should see none)."""
+        self.fired: list[tuple[str, str]] = []
+        """(action, trigger) of every fault fired, in order."""
         self.lifetime_s: float | None = None
         self.expired = False
         self.url = ""
@@ -177,7 +179,6 @@ class EnvdStandIn:
         self._processes: dict[int, _Process] = {}
         self._exchanges: set[_Exchange] = set()
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._first_request: float | None = None
@@ -223,11 +224,7 @@ class EnvdStandIn:
     def _serve(self, sock: socket.socket) -> None:
         assert self._server is not None
 
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            await self._server.serve(sockets=[sock])  # type: ignore[union-attr]
-
-        asyncio.run(main())
+        asyncio.run(self._server.serve(sockets=[sock]))
 
     def stop(self) -> None:
         """Kill every process still running and stop the server."""
@@ -433,6 +430,7 @@ class EnvdStandIn:
             if trigger not in seen:
                 continue
             del self._faults[trigger]
+            self.fired.append((action, trigger))
             if action == "kill":
                 os.kill(process.pid, signal.SIGKILL)
             elif action == "freeze":
@@ -480,10 +478,11 @@ def _multipart(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
     message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
     if not message.is_multipart():
         raise ValueError("not a multipart body")
-    found = []
+    found: list[tuple[str, bytes]] = []
     for part in message.iter_parts():
         if part.get_param("name", header="content-disposition") == "file":
-            found.append((part.get_filename() or "", part.get_payload(decode=True) or b""))
+            data = part.get_payload(decode=True)
+            found.append((part.get_filename() or "", data if isinstance(data, bytes) else b""))
     return found
 
 
