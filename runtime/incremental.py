@@ -47,6 +47,7 @@ __all__ = [
     "IncrementalSpec",
     "StateRecord",
     "cursor_kind",
+    "MODIFIED",
     "in_window",
     "source_label",
     "window",
@@ -55,6 +56,10 @@ __all__ = [
 
 STATE_TABLE = "_osiris_state"
 """The table a database keeper holds state rows in, next to the target table."""
+
+MODIFIED = "@modified"
+"""The cursor of a file extractor that reads whole files changed since the last run (their
+modification time), instead of rows by a column's value."""
 
 MAX_BOUNDARY_ROWS = 100_000
 """Rows sharing the maximum cursor value that `>=` will remember; beyond it the run fails
@@ -74,6 +79,11 @@ class IncrementalSpec:
     lookback: Any = None
     """A number for numeric cursors, a `timedelta` for dates and timestamps."""
     primary_key: tuple[str, ...] = ()
+
+    @property
+    def by_file(self) -> bool:
+        """Whole files by modification time (`cursor: "@modified"`), not rows by a column."""
+        return self.cursor == MODIFIED
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> IncrementalSpec | None:
@@ -247,6 +257,22 @@ class CursorFilter:
     column: str
     op: str
     value: Any
+    loaded: frozenset[str] = frozenset()
+    """With `@modified`: digests of the files at the last maximum already loaded (for `>=`)."""
+    seen: Any = field(default=None, compare=False, repr=False)
+    """With `@modified`: `seen(name, size, mtime_ns)`, called by the driver for each file it reads."""
+
+    @property
+    def by_file(self) -> bool:
+        return self.column == MODIFIED
+
+    def wants_file(self, name: str, size: int, mtime_ns: int) -> bool:
+        """With `@modified`: whether a file belongs to this run's window."""
+        if self.value is None:
+            return True
+        if self.op == ">":
+            return mtime_ns > self.value
+        return mtime_ns >= self.value and file_digest(name, size, mtime_ns) not in self.loaded
 
     def where(self, column_sql: str, literal: Any) -> str | None:
         """The SQL predicate, given the quoted column and a driver's literal renderer."""
@@ -258,17 +284,36 @@ class CursorFilter:
 def window(spec: IncrementalSpec, previous: CursorState | None) -> CursorFilter:
     """Where this run starts: after the last state (less `lookback`), else at `initial`."""
     if previous is None or previous.value is None:
-        return CursorFilter(spec.cursor, ">=", spec.initial)
+        initial = _as_ns(spec.initial) if spec.by_file and spec.initial is not None else spec.initial
+        return CursorFilter(spec.cursor, ">=", initial)
     value, op = previous.value, spec.strategy
     if spec.lookback is not None:
         value, op = _minus(previous.kind, value, spec.lookback), ">="
-    return CursorFilter(spec.cursor, op, value)
+    loaded = previous.boundary if spec.by_file and op == ">=" and value == previous.value else frozenset()
+    return CursorFilter(spec.cursor, op, value, loaded)
+
+
+def file_digest(name: str, size: int, mtime_ns: int) -> str:
+    """A file as `@modified` remembers it: rewritten with another size, it is new."""
+    return hashlib.blake2b(f"{name}\x1f{size}\x1f{mtime_ns}".encode(), digest_size=16).hexdigest()
+
+
+def _as_ns(value: Any) -> int:
+    """`initial` of a `@modified` cursor (an ISO timestamp, UTC unless it says) in nanoseconds."""
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise DriverError(f"`initial` {value!r} of a `@modified` cursor is not an ISO timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 
 def _minus(kind: str, value: Any, lookback: Any) -> Any:
     if kind.endswith("_ns"):
         if not isinstance(lookback, timedelta):
-            raise DriverError("`incremental.lookback` for a timestamp cursor is a duration such as 2h")
+            raise DriverError("`incremental.lookback` for a timestamp or `@modified` cursor is a duration such as 2h")
         return value - round(lookback.total_seconds() * 1_000_000_000)
     if kind in ("timestamp", "timestamptz"):
         if not isinstance(lookback, timedelta):
@@ -308,7 +353,7 @@ def _bound_scalar(value: Any, kind: pa.DataType) -> pa.Scalar:
 def in_window(batch: pa.RecordBatch, bound: CursorFilter) -> pa.RecordBatch:
     """The rows of `batch` inside the window: for sources that cannot filter as they read (files)."""
     import pyarrow.compute as pc
-    if bound.value is None:
+    if bound.value is None or bound.by_file:  # `@modified`: the driver chose whole files
         return batch
     index = batch.schema.get_field_index(bound.column)
     if index < 0:
@@ -370,7 +415,8 @@ class CursorTracker:
         self.ties, self.null_rows, self.dropped, self.rows = set(), 0, 0, 0
 
     def wrap(self, reader: pa.RecordBatchReader) -> pa.RecordBatchReader:
-        self.reset()
+        """The reader's batches, watched. Not reset here: a `@modified` driver already reported
+        its files while it opened the reader (a new attempt gets a new tracker)."""
         return pa.RecordBatchReader.from_batches(reader.schema, self._watch(reader))
 
     def _watch(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -380,8 +426,20 @@ class CursorTracker:
                 yield batch
         self.complete = True
 
+    def saw_file(self, name: str, size: int, mtime_ns: int) -> None:
+        """A driver read this whole file (`@modified`): it may be the new maximum or a tie."""
+        self.kind = "file_mtime_ns"
+        if self.maximum is None or mtime_ns > self.maximum:
+            self.maximum, self.ties = mtime_ns, set()
+        if mtime_ns == self.maximum:
+            self.ties.add(file_digest(name, size, mtime_ns))
+
     def _observe(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         import pyarrow.compute as pc
+
+        if self.spec.by_file:  # the driver chose the files; their rows all pass
+            self.rows += batch.num_rows
+            return batch
         index = batch.schema.get_field_index(self.spec.cursor)
         if index < 0:
             raise DriverError(
@@ -446,7 +504,7 @@ class CursorTracker:
                 hint="a step between the extractor and the writer stopped reading early (a LIMIT?)",
             )
         previous = self.previous
-        kind = self.kind or (previous.kind if previous else "int")
+        kind = self.kind or (previous.kind if previous else "file_mtime_ns" if self.spec.by_file else "int")
         value, ties = self.maximum, set(self.ties)
         if previous is not None and previous.value is not None:
             if value is None or value < previous.value:
@@ -475,3 +533,10 @@ def _top(column: pa.Array, kind: str) -> Any:
 def _true_rows(mask: pa.Array) -> list[int]:
     import pyarrow.compute as pc
     return pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+
+
+def mtime_ns(moment: Any) -> int:
+    """A file's modification time (a datetime from pyarrow.fs, or ns already) in nanoseconds."""
+    if isinstance(moment, int):
+        return moment
+    return _as_ns(moment)

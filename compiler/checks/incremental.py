@@ -130,6 +130,13 @@ def check_incremental(steps: Sequence[Step], pipeline: Pipeline, registry: Regis
         step = by_id[step_id]
         if not step.valid or any(not w.valid for w in writers):
             continue
+        block = step.config.get("incremental")
+        spec = registry.get(step.canonical_component or step.component)
+        if isinstance(block, dict) and block.get("cursor") == "@modified" and spec is not None \
+                and spec.family != "filesystem":
+            where = join(step.pointer, "config", "incremental", "cursor")
+            d.add("OML047", pipeline.span_of(where), f"step '{step_id}' reads {spec.name}: `@modified` is the "
+                  "modification time of files", help="name a column that grows when a row changes", pointer=where)
         described = [(w.id, w.config, registry.get(w.canonical_component or w.component)) for w in writers]
         for problem in keeper_problems(step_id, step.config, step.partitions is not None, described, registry):
             where = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
+from typing import Any
 
 import pyarrow as pa
 
@@ -26,7 +27,7 @@ from osiris.runtime.driver import (
     ResolvedConnection,
     StepContext,
 )
-from osiris.runtime.incremental import window_batches
+from osiris.runtime.incremental import mtime_ns, window_batches
 
 __all__ = ["CsvExtractor"]
 
@@ -49,7 +50,13 @@ class CsvExtractor(FileConnectionTools):
             raise missing_file_error(ctx.connection, spec.path, path)
         reader = open_csv_reader(path, spec, shown)
         _check_overrides(spec, reader.schema, shown)
-        rows = window_batches(_batches(reader, spec, path, shown), getattr(ctx, "incremental", None))
+        bound = getattr(ctx, "incremental", None)
+        if bound is not None and bound.by_file:
+            stat = path.stat()
+            if not _changed(bound, spec.path, stat.st_size, stat.st_mtime_ns):
+                reader.close()
+                return pa.RecordBatchReader.from_batches(reader.schema, iter(()))
+        rows = window_batches(_batches(reader, spec, path, shown), bound)
         batches = metered(ctx, rows, limit=spec.limit, on_close=reader.close)
         return pa.RecordBatchReader.from_batches(reader.schema, batches)
 
@@ -90,9 +97,23 @@ def _extract_store(ctx: StepContext, spec: CsvReadSpec, shown: str) -> pa.Record
         raise store_error(error, f"cannot read {shown}") from None
     reader = open_csv_reader(None, spec, shown, source)
     _check_overrides(spec, reader.schema, shown)
-    rows = window_batches(_batches(reader, spec, None, shown), getattr(ctx, "incremental", None))
+    bound = getattr(ctx, "incremental", None)
+    if bound is not None and bound.by_file:
+        info = location.fs.get_file_info(location.path)
+        if not _changed(bound, spec.path, info.size, mtime_ns(info.mtime)):
+            reader.close()
+            return pa.RecordBatchReader.from_batches(reader.schema, iter(()))
+    rows = window_batches(_batches(reader, spec, None, shown), bound)
     batches = metered(ctx, rows, limit=spec.limit, on_close=reader.close)
     return pa.RecordBatchReader.from_batches(reader.schema, batches)
+
+
+def _changed(bound: Any, name: str, size: int, modified: int) -> bool:
+    """`@modified`: whether the file is in the window; if so the run's state learns it."""
+    if not bound.wants_file(name, size, modified):
+        return False
+    bound.seen(name, size, modified)
+    return True
 
 
 def _batches(reader, spec: CsvReadSpec, path, shown: str) -> Iterator[pa.RecordBatch]:  # noqa: ANN001

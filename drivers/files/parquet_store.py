@@ -174,8 +174,10 @@ class _PartFiles:
 # -- reading ----------------------------------------------------------------------------------
 
 
-def open_store_dataset(ctx: StepContext, raw_path: str) -> tuple[Any, list[str], StoreLocation]:
-    """(pyarrow dataset, its files as URIs, location) for a prefix, an object or a glob."""
+def open_store_dataset(ctx: StepContext, raw_path: str,
+                       keep: Any = None) -> tuple[Any, list[str], StoreLocation]:
+    """(pyarrow dataset, its files as URIs, location) for a prefix, an object or a glob;
+    `keep(name, size, mtime)` narrows the objects (an incremental `@modified` window)."""
     import pyarrow.dataset as ds
 
     location = open_store(ctx.connection, raw_path)
@@ -185,16 +187,21 @@ def open_store_dataset(ctx: StepContext, raw_path: str) -> tuple[Any, list[str],
     try:
         info = location.fs.get_file_info(base)
         if not glob and info.type == pafs.FileType.File:
-            files = [base]
+            found = [info]
             base = base.rsplit("/", 1)[0]
         else:
             selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-            files = sorted(i.path for i in location.fs.get_file_info(selector)
-                           if i.type == pafs.FileType.File and ".osiris-tmp-" not in i.path
-                           and not any(part.startswith(("_", ".")) for part in i.path[len(base) + 1:].split("/"))
-                           and (not glob or fnmatch.fnmatchcase(i.path, path)))
+            found = sorted((i for i in location.fs.get_file_info(selector)
+                            if i.type == pafs.FileType.File and ".osiris-tmp-" not in i.path
+                            and not any(part.startswith(("_", ".")) for part in i.path[len(base) + 1:].split("/"))
+                            and (not glob or fnmatch.fnmatchcase(i.path, path))), key=lambda i: i.path)
     except (pa.ArrowException, OSError) as error:
         raise store_error(error, f"cannot list {location.shown}") from None
+    if found and keep is not None:
+        found = [i for i in found if keep(location.uri(i.path), i.size, i.mtime)]
+        if not found:  # nothing changed since the last run: the caller reads no rows
+            return None, [], location
+    files = [i.path for i in found]
     if not files:
         raise DriverError(f"{location.shown} holds no Parquet files", hint="check the bucket, the prefix and the glob")
     try:

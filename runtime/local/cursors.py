@@ -10,7 +10,7 @@ before it commits (`StateCommit.records`), which fails unless the extractor read
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
@@ -81,6 +81,8 @@ class CursorLink:
             )
         self.tracker = CursorTracker(self.spec, previous, self.source)
         bound = window(self.spec, previous)
+        if self.spec.by_file:
+            bound = replace(bound, seen=self.tracker.saw_file)
         ctx.event(
             "incremental_window",
             cursor=self.spec.cursor,

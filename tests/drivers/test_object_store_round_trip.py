@@ -248,3 +248,28 @@ def test_osiris_discover_lists_the_objects_under_a_prefix(store: Store, tmp_path
     wrong = discover(store.uri(bucket, "lake/"), "--via", "@postgres.db")
     assert wrong.returncode == 1 and "not defined" in wrong.stderr, wrong.stderr
     assert discover(store.uri(bucket, "nothing/")).returncode == 1
+
+
+def test_modified_cursor_reads_only_objects_not_loaded(store: Store) -> None:
+    from osiris.runtime.incremental import CursorFilter, file_digest
+
+    bucket = store.new_bucket()
+    _write(store, store.uri(bucket, "drops/a.parquet"), _table(4))
+    _write(store, store.uri(bucket, "drops/b.parquet"), _table(6))
+    seen: list[tuple[str, int, int]] = []
+
+    def read(bound: CursorFilter) -> pa.Table:
+        ctx = RecordingContext(config={"path": store.uri(bucket, "drops/")}, connection=store.connection())
+        ctx.incremental = bound  # type: ignore[attr-defined]
+        return ParquetExtractor().extract(ctx).read_all()
+
+    assert read(CursorFilter("@modified", ">=", None, seen=lambda *f: seen.append(f))).num_rows == 10
+    assert sorted(name.rsplit("/", 1)[1] for name, _, _ in seen) == ["a.parquet", "b.parquet"]
+    top = max(m for _, _, m in seen)
+    loaded = frozenset(file_digest(*f) for f in seen if f[2] == top)
+    again: list = []
+    assert read(CursorFilter("@modified", ">=", top, loaded, seen=lambda *f: again.append(f))).num_rows == 0
+    assert again == []
+    _write(store, store.uri(bucket, "drops/c.parquet"), _table(2))
+    later = read(CursorFilter("@modified", ">=", top, loaded, seen=lambda *f: again.append(f)))
+    assert later.num_rows == 2 and [n.rsplit("/", 1)[1] for n, _, _ in again] == ["c.parquet"]

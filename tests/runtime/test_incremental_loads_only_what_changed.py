@@ -332,3 +332,56 @@ steps:
     assert _ok(run_oml(pipeline))
     assert pq.read_table(tmp_path / "out" / "delta.parquet").column("id").to_pylist() == [3], "only the delta"
     assert json.loads(state_file.read_text(encoding="utf-8"))["value"] == 30
+
+
+def test_files_by_modification_time(run_oml: Callable[..., Any], tmp_path: Path) -> None:
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = tmp_path / "drops"
+    lake.mkdir()
+
+    def drop(name: str, ids: list[int], at: int) -> None:
+        pq.write_table(pa.table({"id": ids}), lake / name)
+        os.utime(lake / name, ns=(at, at))
+
+    drop("a.parquet", [1, 2], 1_000_000_000_000_000_000)
+    drop("b.parquet", [3], 1_000_000_000_000_000_000)
+    pipeline = """oml_version: "0.1.0"
+name: drops
+steps:
+  - id: read
+    component: filesystem.parquet_extractor
+    config: {path: drops, incremental: {cursor: "@modified", strategy: ">="}}
+  - id: save
+    component: filesystem.csv_writer
+    needs: [read]
+    config:
+      path: out/new-${params.n}.csv
+params:
+  n: {type: string}
+"""
+    assert _ok(run_oml(pipeline, params={"n": "1"}))
+    assert (tmp_path / "out" / "new-1.csv").read_text(encoding="utf-8").split() == ["id", "1", "2", "3"]
+    drop("c.parquet", [4], 1_000_000_000_000_000_000)  # same second as the last maximum: a tie, not missed
+    drop("b.parquet", [3, 30], 1_000_000_000_000_000_000)  # rewritten within that second, another size
+    drop("d.parquet", [5], 1_000_000_000_500_000_000)
+    second = run_oml(pipeline, params={"n": "2"})
+    assert _ok(second), (second.diagnostics, second.failures and second.failures[0].error)
+    assert sorted((tmp_path / "out" / "new-2.csv").read_text(encoding="utf-8").split()[1:], key=int) == [
+        "3", "4", "5", "30"], "a.parquet was loaded already; the rest changed"
+    third = run_oml(pipeline, params={"n": "3"})
+    assert _ok(third)
+    assert (tmp_path / "out" / "new-3.csv").read_text(encoding="utf-8").split() == ["id"], "nothing changed"
+
+    (tmp_path / "one.csv").write_text("id\n1\n", encoding="utf-8")
+    csv_pipeline = pipeline.replace("filesystem.parquet_extractor", "filesystem.csv_extractor").replace(
+        "path: drops", "path: one.csv").replace("new-", "csv-").replace("name: drops", "name: drops-csv")
+    assert _ok(run_oml(csv_pipeline, params={"n": "1"}))
+    assert _ok(run_oml(csv_pipeline, params={"n": "2"}))
+    assert (tmp_path / "out" / "csv-2.csv").read_text(encoding="utf-8").split() == ["id"], "unchanged: not read"
+    (tmp_path / "one.csv").write_text("id\n1\n2\n", encoding="utf-8")
+    assert _ok(run_oml(csv_pipeline, params={"n": "3"}))
+    assert (tmp_path / "out" / "csv-3.csv").read_text(encoding="utf-8").split() == ["id", "1", "2"], "changed: all"

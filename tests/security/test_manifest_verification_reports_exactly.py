@@ -405,7 +405,7 @@ EXPECTED: dict[str, Found] = {
         ("OML096", "c/cfg/read.json:10:13", "/zzzzzz",
          "step 'read': unknown config key 'zzzzzz' for filesystem.csv_extractor",
          "filesystem.csv_extractor accepts 'block_size', 'column_names', 'columns', 'compression', 'connection', "
-         "'delimiter', 'encoding', 'header', 'limit', 'null_values', 'path', 'quotechar', 'schema' or 'skip_rows'"),
+         "'delimiter', 'encoding', 'header', 'incremental', 'limit', 'null_values', 'path', 'quotechar', 'schema' or 'skip_rows'"),
     ],
     "schema": [
         ("OML096", "c/cfg/read.json:4:16", "/delimiter",
