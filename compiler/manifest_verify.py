@@ -31,7 +31,7 @@ from osiris.compiler.checks.config import broken_constraints, schema_errors
 from osiris.compiler.checks.duckdb_access import HINT as DUCKDB_HINT
 from osiris.compiler.checks.duckdb_access import duckdb_access_problems, duckdb_sql_fields
 from osiris.compiler.checks.graph import find_cycles
-from osiris.compiler.checks.incremental import keeper_problems
+from osiris.compiler.checks.incremental import keeper_problems, manifest_state_writers
 from osiris.compiler.checks.secrets import find_inline_secrets
 from osiris.compiler.connections import split_ref
 from osiris.compiler.manifest import InputSource, Manifest, ManifestStep
@@ -284,22 +284,12 @@ def _check_incremental(manifest: Manifest, cfgs: Mapping[str, dict[str, Any]], s
                        registry: Registry, report: _Report) -> None:
     """OML094: every incremental extractor reaches exactly one writer that can keep its state
     (the OML047 rules), so a run never loads a window whose state nobody commits."""
-    downstream: dict[str, list[str]] = {}
-    for edge in manifest.edges:
-        downstream.setdefault(edge.from_, []).append(edge.to)
-    kinds = {s.id: s.kind for s in manifest.steps}
+    reached = manifest_state_writers(manifest, cfgs)
     for index, step in enumerate(manifest.steps):
-        cfg = cfgs.get(step.id) or {}
-        if step.kind != "extractor" or not cfg.get("incremental"):
+        if step.id not in reached:
             continue
-        seen, todo, writers = {step.id}, [step.id], []
-        while todo:
-            for nxt in downstream.get(todo.pop(), []):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-                    if kinds.get(nxt) == "writer":
-                        writers.append((nxt, cfgs.get(nxt) or {}, specs.get(nxt)))
+        cfg = cfgs.get(step.id) or {}
+        writers = [(w, cfgs.get(w) or {}, specs.get(w)) for w in reached[step.id]]
         for problem in keeper_problems(step.id, cfg, step.partitions is not None, writers, registry):
             report.manifest("OML094", f"/steps/{index}", problem.message, help=problem.hint)
 

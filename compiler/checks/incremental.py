@@ -19,7 +19,7 @@ from osiris.oml.pointer import join
 from osiris.spec.models import ComponentSpec
 from osiris.spec.registry import Registry
 
-__all__ = ["ColumnTypes", "DiscoveredTable", "KeeperProblem", "check_incremental", "keeper_problems",
+__all__ = ["ColumnTypes", "DiscoveredTable", "KeeperProblem", "check_incremental", "keeper_problems", "manifest_state_writers",
            "state_keepers"]
 
 
@@ -120,6 +120,29 @@ def keeper_problems(step_id: str, config: Mapping[str, Any], partitioned: bool,
             out.append(KeeperProblem(f"`lookback` needs `incremental.primary_key` equal to writer '{writer_id}'s "
                                      "`primary_key`, so rows read again replace themselves",
                                      f"set `primary_key: {list(writer_key)}` in the incremental block", "lookback"))
+    return out
+
+
+def manifest_state_writers(manifest: Any, cfgs: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The same walk over a compiled manifest (its `edges`): incremental extractor id -> every
+    writer its rows reach. Manifest verification and the runtime both ask it."""
+    downstream: dict[str, list[str]] = {}
+    for edge in manifest.edges:
+        downstream.setdefault(edge.from_, []).append(edge.to)
+    kinds = {s.id: s.kind for s in manifest.steps}
+    out: dict[str, list[str]] = {}
+    for step in manifest.steps:
+        if step.kind != "extractor" or not (cfgs.get(step.id) or {}).get("incremental"):
+            continue
+        seen, todo, writers = {step.id}, [step.id], []
+        while todo:
+            for nxt in downstream.get(todo.pop(), []):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+                    if kinds.get(nxt) == "writer":
+                        writers.append(nxt)
+        out[step.id] = writers
     return out
 
 

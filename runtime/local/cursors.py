@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from osiris.compiler.checks.incremental import manifest_state_writers
 from osiris.compiler.manifest import Manifest
 from osiris.runtime.driver import DriverError, StepContext
 from osiris.runtime.incremental import (
@@ -30,28 +31,15 @@ __all__ = ["CursorLink", "StateCommit", "keepers", "link_cursors"]
 
 def keepers(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
     """Incremental extractor id -> the id of the one writer its rows reach."""
-    downstream: dict[str, list[str]] = {}
-    for edge in manifest.edges:
-        downstream.setdefault(edge.from_, []).append(edge.to)
     out: dict[str, str] = {}
-    for step in manifest.steps:
-        if step.kind != "extractor" or not (cfgs.get(step.id) or {}).get("incremental"):
-            continue
-        seen, todo, writers = {step.id}, [step.id], []
-        while todo:
-            for nxt in downstream.get(todo.pop(), []):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-                    if manifest.step(nxt).kind == "writer":
-                        writers.append(nxt)
+    for step_id, writers in manifest_state_writers(manifest, cfgs).items():
         if len(writers) != 1:
             raise DriverError(
-                f"incremental step {step.id} feeds {len(writers)} writers ({', '.join(sorted(writers)) or 'none'}); "
+                f"incremental step {step_id} feeds {len(writers)} writers ({', '.join(sorted(writers)) or 'none'}); "
                 "its state is kept by exactly one",
                 hint="recompile the pipeline: `omlc check` reports this as OML047",
             )
-        out[step.id] = writers[0]
+        out[step_id] = writers[0]
     return out
 
 
