@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.ir import Pipeline, Step
 from osiris.oml.lower import KEY_PREFIX
 from osiris.oml.pointer import join
-from osiris.spec.models import ComponentSpec
-from osiris.spec.registry import Registry
+
+if TYPE_CHECKING:  # the runtime imports manifest_state_writers with the component specs unimportable
+    from osiris.spec.models import ComponentSpec
+    from osiris.spec.registry import Registry
 
 __all__ = ["ColumnTypes", "DiscoveredTable", "KeeperProblem", "check_incremental", "keeper_problems", "manifest_state_writers",
            "state_keepers"]
