@@ -4,11 +4,13 @@
 of an object store (the leading dot keeps dataset readers from taking it for data). A file
 cannot share a transaction with another file, so the order is what keeps the state honest:
 the new state is collected and checked against the stored one (`pending_state`) before the
-data is published (before anything is written, for an object-store dataset, whose publish of
-many objects cannot be taken back: `check_unchanged`), and written right after it
-(`commit_state`). A run that fails before the
+data is published (and before anything is written, for an object-store dataset:
+`check_unchanged`), and written right after it (`commit_state`). A run that fails before the
 data is published changes neither; a crash between the two renames leaves the data newer
-than the state, so the next run reads that window again. A row is never skipped.
+than the state, so the next run reads that window again. A row is never skipped. An
+object-store dataset commits its state inside its publish intent (`state_objects`,
+drivers/common/store_publish.py), so data and state are committed by one PUT; until the
+intent is finished, the state is read from it.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ import pyarrow as pa
 
 from osiris.drivers.common.objectstore import is_store_uri, open_store, store_error
 from osiris.drivers.common.paths import resolve_config_path
+from osiris.drivers.common.store_publish import STATE_DIR, read_intent, state_folder
 from osiris.runtime.driver import DriverError, StepContext
 from osiris.runtime.incremental import StateRecord
 
-__all__ = ["FileStateKeeper", "check_unchanged", "commit_state", "pending_state"]
-
-STATE_DIR = ".osiris-state"
+__all__ = ["FileStateKeeper", "check_unchanged", "commit_state", "pending_state", "state_objects"]
 
 
 class _Place:
@@ -36,18 +37,28 @@ class _Place:
 
     def __init__(self, ctx: StepContext, raw_path: str) -> None:
         self.fs: Any = None
+        self._committed: dict[str, str] | None = None
         if is_store_uri(raw_path):
             location = open_store(ctx.connection, raw_path)
-            self.fs, self.base = location.fs, posixpath.join(posixpath.dirname(location.path), STATE_DIR)
+            self.fs, self.target, self.base = location.fs, location.path, state_folder(location.path)
         else:
             self.base = str(resolve_config_path(ctx, raw_path).parent / STATE_DIR)
 
-    def _file(self, pipeline: str, step: str) -> str:
+    def _file_of(self, pipeline: str, step: str) -> str:
         return posixpath.join(self.base, pipeline, f"{step}.json") if self.fs else \
             os.path.join(self.base, pipeline, f"{step}.json")
 
+    def committed(self) -> dict[str, str]:
+        """State files committed by an unfinished publish into the target (path -> text)."""
+        if self._committed is None:
+            intent = read_intent(self.fs, self.target) if self.fs is not None else None
+            self._committed = dict(intent.states) if intent is not None else {}
+        return self._committed
+
     def read(self, pipeline: str, step: str) -> str | None:
-        name = self._file(pipeline, step)
+        name = self._file_of(pipeline, step)
+        if name in self.committed():
+            return self.committed()[name]
         try:
             if self.fs is None:
                 return Path(name).read_text(encoding="utf-8")
@@ -70,15 +81,16 @@ class _Place:
 
                 names = [posixpath.basename(i.path) for i in self.fs.get_file_info(pafs.FileSelector(folder))]
         except (FileNotFoundError, NotADirectoryError):
-            return []
+            names = []
         except (OSError, pa.ArrowException) as error:
-            if self.fs is not None:
-                return []
-            raise _failed(error, "list the incremental state") from None
-        return sorted(n.removesuffix(".json") for n in names if n.endswith(".json"))
+            if self.fs is None:
+                raise _failed(error, "list the incremental state") from None
+            names = []
+        names += [posixpath.basename(path) for path in self.committed() if posixpath.dirname(path) == folder]
+        return sorted({n.removesuffix(".json") for n in names if n.endswith(".json")})
 
     def write(self, pipeline: str, step: str, text: str) -> None:
-        name = self._file(pipeline, step)
+        name = self._file_of(pipeline, step)
         try:
             if self.fs is not None:
                 with self.fs.open_output_stream(name) as stream:  # one PUT: the object appears whole
@@ -95,7 +107,11 @@ class _Place:
             raise _failed(error, "write the incremental state") from None
 
     def delete(self, pipeline: str, step: str) -> bool:
-        name = self._file(pipeline, step)
+        name = self._file_of(pipeline, step)
+        if name in self.committed():
+            raise DriverError(f"the state of step {step} is part of an unfinished publish into the target",
+                              hint="run the pipeline (or any writer into that target) again to finish it, "
+                                   "then reset")
         if self.read(pipeline, step) is None:
             return False
         try:
@@ -141,6 +157,13 @@ def pending_state(ctx: StepContext, raw_path: str) -> list[StateRecord]:
     records = commit.records()
     check_unchanged(ctx, raw_path)
     return records
+
+
+def state_objects(ctx: StepContext, raw_path: str, records: Sequence[StateRecord]) -> list[tuple[str, str]]:
+    """(state object path, text) of `records` for an object-store target, to commit in its
+    publish intent."""
+    place = _Place(ctx, raw_path)
+    return [(place._file_of(r.pipeline, r.step), r.state) for r in records]
 
 
 def commit_state(ctx: StepContext, raw_path: str, records: Sequence[StateRecord]) -> None:

@@ -6,20 +6,12 @@ is built from that connection's resolved fields alone: region, endpoint and keys
 osiris_connections.yaml (runtime.connections, the one resolver), never from the OML, so a key
 goes only to the endpoint written next to it. Nothing here prints a field value.
 
-Writes are published atomically per step (`StagedPrefix`): every object is written under a
-temporary prefix beside the target (`<target>.osiris-tmp-<token>/`), and only when the whole
-stream has been written are the objects copied into place (server-side copies) and the
-target's previous objects that the new set does not overwrite removed. A failed or cancelled
-run removes its temporary prefix and leaves the target prefix exactly as it was. Object
-stores have no multi-object rename, so while the copies run a reader listing the prefix can
-see new and old objects side by side; it never sees a partly written object.
+Writes are staged and published by drivers/common/store_publish.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,14 +20,11 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from osiris.compiler.path_policy import STORE_SCHEMES, store_problem, store_scheme
+from osiris.compiler.path_policy import store_problem, store_scheme
 from osiris.drivers.common.transport import note_transport
 from osiris.runtime.driver import DriverError, HealthReport, ResolvedConnection
 
-__all__ = ["StagedPrefix", "StoreLocation", "is_store_uri", "open_store", "store_error", "store_health"]
-
-TEMP_MARK = ".osiris-tmp-"
-
+__all__ = ["StoreLocation", "is_store_uri", "open_store", "store_error", "store_health"]
 
 def is_store_uri(path: str) -> bool:
     return store_scheme(path) is not None
@@ -183,68 +172,3 @@ def store_error(error: BaseException, what: str) -> DriverError:
     """A pyarrow.fs failure as a one-line DriverError (the SDKs' messages hold no secret)."""
     return DriverError(f"{what}: {_first_line(error)}", hint="check the bucket, the path and the alias's "
                        "endpoint and credentials in osiris_connections.yaml")
-
-
-class StagedPrefix:
-    """Objects written under a temporary prefix, published into `target` all together (see the
-    module docstring). `target` is `bucket/key`: a prefix (dataset) or one object (`single`)."""
-
-    def __init__(self, location: StoreLocation, *, single: bool, overwrite: bool) -> None:
-        self.location, self.single, self.overwrite = location, single, overwrite
-        self.fs, self.target = location.fs, location.path
-        bucket_end = self.target.find("/")
-        if bucket_end < 0 and single:
-            raise DriverError(f"cannot write {location.shown}: it names a bucket, not an object",
-                              hint="add a key after the bucket, e.g. s3://bucket/out/data.parquet")
-        self.temp = f"{self.target}{TEMP_MARK}{secrets.token_hex(8)}"
-        self.written: list[str] = []
-        """Relative names written under the temporary prefix."""
-
-    def path(self, name: str) -> str:
-        """Where to write object `name` (relative to the target prefix) while the step runs."""
-        self.written.append(name)
-        return f"{self.temp}/{name}"
-
-    def _existing(self) -> list[str]:
-        """Objects now under the target (relative names); [] when there are none."""
-        if self.single:
-            info = self.fs.get_file_info(self.target)
-            return [""] if info.type == pafs.FileType.File else []
-        selector = pafs.FileSelector(self.target, recursive=True, allow_not_found=True)
-        return sorted(info.path[len(self.target) + 1:] for info in self.fs.get_file_info(selector)
-                      if info.type == pafs.FileType.File and TEMP_MARK not in info.path)
-
-    def publish(self) -> None:
-        existing = self._existing()
-        if existing and not self.overwrite:
-            raise DriverError(f"{self.location.shown} already exists and overwrite is false",
-                              hint="set `overwrite: true` or remove the objects")
-        if self.single:
-            self.fs.copy_file(f"{self.temp}/{self.written[0]}", self.target)
-        else:
-            for name in self.written:
-                self.fs.copy_file(f"{self.temp}/{name}", f"{self.target}/{name}")
-            stale = set(existing) - set(self.written)
-            for name in sorted(stale):
-                self.fs.delete_file(f"{self.target}/{name}")
-        self.discard()
-
-    def discard(self) -> None:
-        """Remove the temporary prefix (quietly: the step's own error matters more)."""
-        for name in self.written:
-            with contextlib.suppress(Exception):
-                self.fs.delete_file(f"{self.temp}/{name}")
-        with contextlib.suppress(Exception):
-            self.fs.delete_dir(self.temp)
-
-    @contextlib.contextmanager
-    def session(self) -> Iterator[StagedPrefix]:
-        """Yield self; publish on success, discard on any failure (Cancelled and Ctrl-C included)."""
-        try:
-            yield self
-            self.publish()
-        except BaseException as error:
-            self.discard()
-            if isinstance(error, (pa.ArrowException, OSError)):
-                raise store_error(error, f"cannot write {self.location.shown}") from None
-            raise

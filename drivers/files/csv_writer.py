@@ -17,7 +17,8 @@ import pyarrow as pa
 
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
 from osiris.drivers.common.file_state import FileStateKeeper, commit_state, pending_state
-from osiris.drivers.common.objectstore import StagedPrefix, is_store_uri, open_store
+from osiris.drivers.common.objectstore import is_store_uri, open_store
+from osiris.drivers.common.store_publish import StagedPrefix
 from osiris.drivers.files.csv_format import CsvFormat, CsvFormatter
 from osiris.drivers.files.csv_reading import normalise_encoding
 from osiris.drivers.files.health import FileConnectionTools

@@ -20,16 +20,17 @@ statistics into the Parquet reads.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 
-from osiris.drivers.common.objectstore import StagedPrefix, StoreLocation, open_store, store_error
+from osiris.drivers.common.file_state import commit_state, pending_state, state_objects
+from osiris.drivers.common.objectstore import StoreLocation, open_store, store_error
+from osiris.drivers.common.store_publish import INTENT, StagedPrefix
+from osiris.drivers.files.store_listing import list_committed
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
 __all__ = ["dataset_wanted", "open_store_dataset", "write_store"]
@@ -46,7 +47,9 @@ def dataset_wanted(config: dict[str, Any], raw_path: str) -> bool:
 def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, make_groups: Any,
                 flush_bytes: int, row_group_size: int) -> WriteResult:
     """Write `data` to an object store; `make_groups(where, schema)` opens the row-group layer
-    over an output stream (the local writer's, so both lay out files alike)."""
+    over an output stream (the local writer's, so both lay out files alike). The step's
+    incremental state is committed with the data: inside a dataset's publish intent, or
+    right after a single object's copy (drivers/common/file_state.py)."""
     config = ctx.config
     location = open_store(ctx.connection, raw_path)
     partition_by = [str(c) for c in config.get("partition_by") or ()]
@@ -83,6 +86,11 @@ def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, mak
             for writer in files.values():
                 writer.close(quietly=True)
             raise
+        records = pending_state(ctx, raw_path)
+        if not staged.single:
+            staged.states = state_objects(ctx, raw_path, records)
+    if staged.single:
+        commit_state(ctx, raw_path, records)
     size = sum(w.bytes for w in files.values())
     ctx.progress(rows, size)
     return WriteResult(rows=rows, bytes=size, target=raw_path)
@@ -181,27 +189,18 @@ def open_store_dataset(ctx: StepContext, raw_path: str,
     import pyarrow.dataset as ds
 
     location = open_store(ctx.connection, raw_path)
-    path = location.path
-    glob = any(ch in path for ch in "*?[")
-    base = path.split("*")[0].split("?")[0].split("[")[0].rsplit("/", 1)[0] if glob else path
     try:
-        info = location.fs.get_file_info(base)
-        if not glob and info.type == pafs.FileType.File:
-            found = [info]
-            base = base.rsplit("/", 1)[0]
-        else:
-            selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-            found = sorted((i for i in location.fs.get_file_info(selector)
-                            if i.type == pafs.FileType.File and ".osiris-tmp-" not in i.path
-                            and not any(part.startswith(("_", ".")) for part in i.path[len(base) + 1:].split("/"))
-                            and (not glob or fnmatch.fnmatchcase(i.path, path))), key=lambda i: i.path)
+        found, base, through_intent = list_committed(location.fs, location.path)
     except (pa.ArrowException, OSError) as error:
         raise store_error(error, f"cannot list {location.shown}") from None
     if found and keep is not None:
-        found = [i for i in found if keep(location.uri(i.path), i.size, i.mtime)]
+        if through_intent:  # the copies into place would look modified to the next run
+            raise DriverError(f"a publish into {location.shown} is unfinished ({INTENT} is there), so which "
+                              "objects changed cannot be told yet", hint="run its writer again to finish it, then read")
+        found = [o for o in found if keep(location.uri(o.name), o.size, o.mtime)]
         if not found:  # nothing changed since the last run: the caller reads no rows
             return None, [], location
-    files = [i.path for i in found]
+    files = [o.real for o in found]
     if not files:
         raise DriverError(f"{location.shown} holds no Parquet files", hint="check the bucket, the prefix and the glob")
     try:
@@ -209,7 +208,7 @@ def open_store_dataset(ctx: StepContext, raw_path: str,
                              partitioning=ds.HivePartitioning.discover(infer_dictionary=False), partition_base_dir=base)
     except (pa.ArrowException, OSError) as error:
         raise store_error(error, f"cannot read {location.shown}") from None
-    return dataset, [location.uri(f) for f in files], location
+    return dataset, [location.uri(o.name) for o in found], location
 
 
 def scan_batches(dataset: Any, schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:

@@ -69,9 +69,7 @@ class ParquetWriter(FileStateKeeper, FileConnectionTools):
                 return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
 
             check_unchanged(ctx, raw_path)
-            result = write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
-            commit_state(ctx, raw_path, pending_state(ctx, raw_path))  # after a multi-object publish
-            return result
+            return write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
         if config.get("partition_by") or config.get("max_rows_per_file") or config.get("max_bytes_per_file"):
             raise DriverError("`partition_by` and file rotation are for object-store paths (s3://, gs://, az://)",
                               hint="write one local file, or name an object-store prefix")

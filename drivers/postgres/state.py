@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from osiris.drivers.postgres.connect import PgParams, literal, open_connection, qualified, close_quietly
+from osiris.drivers.postgres.connect import PgParams, close_quietly, literal, open_connection, qualified
 from osiris.drivers.postgres.errors import classify
 from osiris.runtime.driver import DriverError
 from osiris.runtime.incremental import STATE_TABLE, StateRecord

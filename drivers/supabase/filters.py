@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from osiris.drivers.postgres.connect import literal, quote_ident
@@ -157,13 +158,13 @@ def order_sql(terms: list[OrderTerm]) -> str:
 def _rest_value(value: Any) -> str:
     """A cursor value for a PostgREST logic tree: typed text (timestamps as ISO with their
     offset), double-quoted so commas, dots and parentheses stay inside the value."""
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
     from decimal import Decimal
 
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, str, date)):
         raise DriverError(f"{value!r} is not a cursor value")
     if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     text = value.isoformat() if isinstance(value, date) else format(value, "f") if isinstance(value, Decimal) \
         else str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
