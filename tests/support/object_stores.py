@@ -151,3 +151,63 @@ def _gcs() -> Store:
 
 def start_store(kind: str) -> Store:
     return {"s3": _moto, "azure": _azurite, "gcs": _gcs}[kind]()
+
+
+LAKE_PIPELINE = """oml_version: "0.1.0"
+name: lake
+steps:
+  - id: orders
+    component: filesystem.parquet_extractor
+    config: {{connection: "@{kind}.lake", path: "{source}"}}
+  - id: doubled
+    component: duckdb.processor
+    inputs: {{orders: "${{orders.df}}"}}
+    config: {{query: "SELECT id, country, amount * 2 AS doubled FROM orders WHERE amount > 3"}}
+  - id: save
+    component: filesystem.parquet_writer
+    inputs: {{df: "${{doubled.df}}"}}
+    config: {{connection: "@{kind}.lake", path: "{target}", partition_by: [country]}}
+"""
+
+
+def lake_project(store: Store, work: Path, out: str) -> tuple[str, str]:
+    """A project in `work` whose pipeline (`p.yaml`) reads a seeded dataset from a new bucket and
+    writes `out/` there, partitioned; returns (bucket, target URI). The alias is in
+    osiris_connections.yaml, as an operator would write it."""
+    import json
+
+    import pyarrow as pa
+
+    from osiris.drivers.files.parquet_writer import ParquetWriter
+    from osiris.runtime.testing import RecordingContext
+
+    bucket = store.new_bucket()
+    table = pa.table({"id": pa.array(range(40), pa.int64()), "country": ["cz", "de"] * 20,
+                      "amount": [i * 1.5 for i in range(40)]})
+    seed = RecordingContext(config={"path": store.uri(bucket, "in/"), "max_rows_per_file": 10},
+                            connection=store.connection(), mode="write")
+    ParquetWriter().write(seed, table.to_reader())
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "osiris.yaml").write_text("version: 1\n", encoding="utf-8")
+    (work / "osiris_connections.yaml").write_text(
+        json.dumps({"version": 1, "connections": {store.kind: {"lake": store.fields}}}), encoding="utf-8")
+    target = store.uri(bucket, f"{out}/")
+    (work / "p.yaml").write_text(LAKE_PIPELINE.format(kind=store.kind, source=store.uri(bucket, "in/"),
+                                                      target=target), encoding="utf-8")
+    return bucket, target
+
+
+def store_objects(store: Store, bucket: str, prefix: str) -> dict[str, bytes]:
+    """Every object under `bucket/prefix/` (relative name -> bytes)."""
+    import pyarrow.fs as pafs
+
+    from osiris.drivers.common.objectstore import open_store
+
+    fs = open_store(store.connection(), store.uri(bucket, "x")).fs
+    base = f"{bucket}/{prefix}"
+    out = {}
+    for info in fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True)):
+        if info.type == pafs.FileType.File:
+            with fs.open_input_stream(info.path) as stream:
+                out[info.path[len(base) + 1:]] = stream.read()
+    return out

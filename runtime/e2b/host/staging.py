@@ -11,7 +11,9 @@ The host also decides here, from the manifest alone, which file each filesystem 
 declares (`Staging.outputs`): those are the only files it will ever download, whatever the
 sandbox reports. And it uploads only what the path policy lets the step read on the host
 (a link inside the project that leads out of the granted roots is refused, as locally), and
-never the connections file, whose secrets reach the worker only over its stdin.
+never the connections file, whose secrets reach the worker only over its stdin. Object-store
+paths (s3://, gs://, az://) are neither uploaded nor downloaded: the worker reaches the store
+itself with the step's alias, as the local backend does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
-from osiris.compiler.path_policy import PathRefused, confine_real, path_roots
+from osiris.compiler.path_policy import PathRefused, confine_real, path_roots, store_scheme
 from osiris.runtime.connections import step_ref
 from osiris.runtime.driver import DriverError
 from osiris.runtime.e2b.host.transport import UploadFile
@@ -85,7 +87,7 @@ def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]]) -> list
     problems = []
     for step in manifest.steps:
         raw = cfgs.get(step.id, {}).get("path")
-        if step.family == "filesystem" and isinstance(raw, str) and raw:
+        if step.family == "filesystem" and isinstance(raw, str) and raw and store_scheme(raw) is None:
             problem = _check_path(step.id, raw)
             if problem is not None:
                 problems.append(problem)
@@ -108,8 +110,8 @@ def stage(
     for step in manifest.steps:
         cfg = cfgs.get(step.id, {})
         raw = cfg.get("path")
-        if step.family != "filesystem" or not isinstance(raw, str) or not raw:
-            continue
+        if step.family != "filesystem" or not isinstance(raw, str) or not raw or store_scheme(raw) is not None:
+            continue  # an object-store path is reached from the sandbox itself: nothing to upload or download
         base = _base_dir(step_ref(step.family, step.connection, connections), connections)
         host_base = Path(staging.mounts[0].host) if base is None else _absolute(base, staging.mounts[0].host)
         # Mount a base_dir itself first (the payload maps it the same way), so its files land under it.

@@ -1,0 +1,49 @@
+"""`--backend ray` reads a dataset from an object store and writes one back with the same rows
+as the local backend, on S3 (moto), Azure (Azurite) and GCS (the emulator)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import _unavailable
+from tests.ray.helpers import run_in
+from tests.support.object_stores import Store, lake_project, start_store, store_objects
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module", params=["s3", "azure", "gcs"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    try:
+        running = start_store(request.param)
+    except Exception as error:  # noqa: BLE001 - any failure to start is "unavailable"
+        _unavailable(f"the {request.param} emulator", error)
+    yield running
+    running.stop()
+
+
+def _rows(objects: dict[str, bytes]) -> list[tuple]:
+    rows = []
+    for name, data in objects.items():
+        country = name.split("/")[0].removeprefix("country=")
+        table: pa.Table = pq.read_table(io.BytesIO(data))
+        rows += [(r["id"], country, r["doubled"]) for r in table.to_pylist()]
+    return sorted(rows)
+
+
+def test_ray_writes_the_rows_the_local_backend_writes(store: Store, tmp_path: Path, ray_cluster) -> None:  # noqa: ANN001
+    written = {}
+    for backend in ("local", "ray"):
+        bucket, target = lake_project(store, tmp_path / backend, "out")
+        ran = run_in(tmp_path / backend, "p.yaml", backend=backend, connections="osiris_connections.yaml")
+        assert ran.outcome.exit_code == 0, ran.status
+        assert ran.status["outputs"][0]["target"] == target
+        written[backend] = store_objects(store, bucket, "out")
+    assert {n.split("/")[0] for n in written["ray"]} == {"country=cz", "country=de"}
+    assert _rows(written["ray"]) == _rows(written["local"]) and len(_rows(written["local"])) == 37
