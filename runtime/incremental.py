@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -151,7 +151,7 @@ def _encode(kind: str, value: Any) -> Any:
     if kind == "decimal":
         return format(value, "f")
     if kind == "timestamptz":
-        return value.astimezone(timezone.utc).isoformat()
+        return value.astimezone(UTC).isoformat()
     return value.isoformat()  # date, timestamp (naive)
 
 
@@ -305,8 +305,8 @@ def _as_ns(value: Any) -> int:
     except ValueError:
         raise DriverError(f"`initial` {value!r} of a `@modified` cursor is not an ISO timestamp") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    delta = moment - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
 
 

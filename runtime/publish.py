@@ -16,10 +16,11 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["publish"]
+__all__ = ["exchange", "publish"]
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 _NOT_SUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
 """renameat2 on a kernel or file system without RENAME_NOREPLACE."""
 _NO_HARD_LINKS = {errno.EPERM, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK}
@@ -57,6 +58,22 @@ def _rename_noreplace(temp: Path, target: Path) -> bool:
     if code in _NOT_SUPPORTED:
         return False
     raise OSError(code, os.strerror(code), str(target))
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two existing names in one step (renameat2 RENAME_EXCHANGE: a directory replaced by
+    another with no moment where neither is there); False where that is not available."""
+    renameat2 = _renameat2()
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+
+    code = ctypes.get_errno()
+    if code in _NOT_SUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(second))
 
 
 def _replace_own_placeholder(temp: Path, target: Path) -> None:

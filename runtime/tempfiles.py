@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 
@@ -59,7 +60,10 @@ def sweep_stale_temps(target: Path, suffix: str) -> list[Path]:
         match = pattern.match(path.name)
         if not match or match["host"] != host or pid_alive(int(match["pid"])):
             continue
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
-            path.unlink()
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if path.is_dir() and not path.is_symlink():  # a dataset directory's staging
+                shutil.rmtree(path)
+            else:
+                path.unlink()
             removed.append(path)
     return removed

@@ -158,6 +158,8 @@ class StagedPrefix:
         self.temp = f"{self.target}{TEMP_MARK}{secrets.token_hex(8)}"
         self.written: list[str] = []
         """Relative names written under the temporary prefix."""
+        self.carries_state = not self.single
+        """A dataset's state rides in its intent; a single object's is written after its copy."""
         self.committing = self.committed = False
         """Whether the intent's PUT was sent, and whether it succeeded."""
 

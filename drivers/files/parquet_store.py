@@ -30,28 +30,32 @@ import pyarrow.compute as pc
 from osiris.drivers.common.file_state import commit_state, pending_state, state_objects
 from osiris.drivers.common.objectstore import StoreLocation, open_store, store_error
 from osiris.drivers.common.store_publish import INTENT, StagedPrefix
+from osiris.drivers.files.parquet_writer import dataset_wanted
 from osiris.drivers.files.store_listing import list_committed
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
-__all__ = ["dataset_wanted", "open_store_dataset", "write_store"]
+__all__ = ["open_store_dataset", "write_parts", "write_store"]
 
 PART = "part-{:05d}.parquet"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
-def dataset_wanted(config: dict[str, Any], raw_path: str) -> bool:
-    return raw_path.endswith("/") or bool(config.get("partition_by")) or bool(
-        config.get("max_rows_per_file") or config.get("max_bytes_per_file"))
-
-
 def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, make_groups: Any,
                 flush_bytes: int, row_group_size: int) -> WriteResult:
-    """Write `data` to an object store; `make_groups(where, schema)` opens the row-group layer
-    over an output stream (the local writer's, so both lay out files alike). The step's
-    incremental state is committed with the data: inside a dataset's publish intent, or
-    right after a single object's copy (drivers/common/file_state.py)."""
+    """Write `data` to an object store: one object, or a dataset published by its intent."""
+    staged = StagedPrefix(open_store(ctx.connection, raw_path), single=not dataset_wanted(ctx.config, raw_path),
+                          overwrite=bool(ctx.config.get("overwrite", True)))
+    return write_parts(ctx, data, staged, raw_path, make_groups, flush_bytes, row_group_size)
+
+
+def write_parts(ctx: StepContext, data: pa.RecordBatchReader, staged: Any, raw_path: str, make_groups: Any,
+                flush_bytes: int, row_group_size: int) -> WriteResult:
+    """Write `data` through `staged` (a StagedPrefix, or a LocalStagedDir for a local dataset);
+    `make_groups(where, schema)` opens the row-group layer over an output stream (the local
+    writer's, so both lay out files alike). The step's incremental state is committed with the
+    data: inside a store dataset's publish intent, else right after the publish
+    (drivers/common/file_state.py)."""
     config = ctx.config
-    location = open_store(ctx.connection, raw_path)
     partition_by = [str(c) for c in config.get("partition_by") or ()]
     for column in partition_by:
         if column not in data.schema.names:
@@ -59,8 +63,6 @@ def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, mak
                               hint="columns: " + ", ".join(data.schema.names))
     max_rows = int(config.get("max_rows_per_file") or 0) or None
     max_bytes = int(config.get("max_bytes_per_file") or 0) or None
-    staged = StagedPrefix(location, single=not dataset_wanted(config, raw_path),
-                          overwrite=bool(config.get("overwrite", True)))
     file_schema = pa.schema([f for f in data.schema if f.name not in partition_by], metadata=data.schema.metadata)
     group_rows = min(row_group_size, max_rows) if max_rows else row_group_size
     files: dict[str, _PartFiles] = {}
@@ -87,9 +89,9 @@ def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, mak
                 writer.close(quietly=True)
             raise
         records = pending_state(ctx, raw_path)
-        if not staged.single:
+        if staged.carries_state:
             staged.states = state_objects(ctx, raw_path, records)
-    if staged.single:
+    if not staged.carries_state:
         commit_state(ctx, raw_path, records)
     size = sum(w.bytes for w in files.values())
     ctx.progress(rows, size)

@@ -49,6 +49,13 @@ DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
 
 
+def dataset_wanted(config: Mapping[str, Any], raw_path: str) -> bool:
+    """A directory (prefix) of part files, not one file: a path ending in `/`, `partition_by`
+    or a rotation limit."""
+    return raw_path.endswith("/") or bool(config.get("partition_by")) or bool(
+        config.get("max_rows_per_file") or config.get("max_bytes_per_file"))
+
+
 class ParquetWriter(FileStateKeeper, FileConnectionTools):
     """Writer (and incremental StateKeeper) for Parquet files."""
 
@@ -62,18 +69,23 @@ class ParquetWriter(FileStateKeeper, FileConnectionTools):
         level = config.get("compression_level")
         row_group_size = int(config.get("row_group_size") or 1024 * 1024)
         flush_bytes = min(MAX_FLUSH_BYTES, max(MIN_FLUSH_BYTES, int(ctx.memory_limit_bytes) // 4))
+
+        def groups_over(stream, schema, group_rows, budget):  # noqa: ANN001, ANN202
+            return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
+
         if is_store_uri(raw_path):
             from osiris.drivers.files.parquet_store import write_store
 
-            def groups_over(stream, schema, group_rows, budget):  # noqa: ANN001, ANN202
-                return _RowGroups(_Options(stream, schema, compression, level, shown), group_rows, budget)
-
             check_unchanged(ctx, raw_path)
             return write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
-        if config.get("partition_by") or config.get("max_rows_per_file") or config.get("max_bytes_per_file"):
-            raise DriverError("`partition_by` and file rotation are for object-store paths (s3://, gs://, az://)",
-                              hint="write one local file, or name an object-store prefix")
         target = resolve_config_path(ctx, raw_path)
+        if dataset_wanted(config, raw_path):  # a directory of parts: partition_by, rotation, a path ending in /
+            from osiris.drivers.common.local_dataset import LocalStagedDir
+            from osiris.drivers.files.parquet_store import write_parts
+
+            staged = LocalStagedDir(target, shown=shown, overwrite=bool(config.get("overwrite", True)),
+                                    create_dirs=bool(config.get("create_dirs", True)))
+            return write_parts(ctx, data, staged, raw_path, groups_over, flush_bytes, row_group_size)
         rows = 0
         with atomic_path(
             target,
