@@ -36,12 +36,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from osiris.compiler.connections import ConnectionsFile
 
 __all__ = [
+    "writes_dataset",
     "MAX_NAME_BYTES",
     "CONNECTIONS_NAMES",
     "MAX_PATH_BYTES",
@@ -125,6 +126,13 @@ def store_scheme(path: str) -> str | None:
         return None
     scheme = path.split(":", 1)[0].lower()
     return scheme if scheme in STORE_SCHEMES else None
+
+
+def writes_dataset(config: Mapping[str, Any], path: str) -> bool:
+    """Whether a Parquet writer writes a directory (prefix) of part files rather than one file:
+    a path ending in `/`, `partition_by`, or a rotation limit."""
+    return path.endswith("/") or bool(config.get("partition_by")) or bool(
+        config.get("max_rows_per_file") or config.get("max_bytes_per_file"))
 
 
 def store_problem(path: str, connection: str | None) -> PathProblem | None:

@@ -27,10 +27,10 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common.file_state import commit_state, pending_state, state_objects
 from osiris.drivers.common.objectstore import StoreLocation, open_store, store_error
 from osiris.drivers.common.store_publish import INTENT, StagedPrefix
-from osiris.drivers.files.parquet_writer import dataset_wanted
 from osiris.drivers.files.store_listing import list_committed
 from osiris.runtime.driver import DriverError, StepContext, WriteResult, iter_batches
 
@@ -43,7 +43,7 @@ NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 def write_store(ctx: StepContext, data: pa.RecordBatchReader, raw_path: str, make_groups: Any,
                 flush_bytes: int, row_group_size: int) -> WriteResult:
     """Write `data` to an object store: one object, or a dataset published by its intent."""
-    staged = StagedPrefix(open_store(ctx.connection, raw_path), single=not dataset_wanted(ctx.config, raw_path),
+    staged = StagedPrefix(open_store(ctx.connection, raw_path), single=not writes_dataset(ctx.config, raw_path),
                           overwrite=bool(ctx.config.get("overwrite", True)))
     return write_parts(ctx, data, staged, raw_path, make_groups, flush_bytes, row_group_size)
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
 from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
@@ -47,13 +48,6 @@ PROGRESS_STAT_BYTES = 16 * MiB
 """Input bytes between file-size checks for progress when no row group was written meanwhile."""
 DICTIONARY_MAX_DISTINCT = 0.5
 """Keep dictionary encoding for a column whose sample has at most this share of distinct values."""
-
-
-def dataset_wanted(config: Mapping[str, Any], raw_path: str) -> bool:
-    """A directory (prefix) of part files, not one file: a path ending in `/`, `partition_by`
-    or a rotation limit."""
-    return raw_path.endswith("/") or bool(config.get("partition_by")) or bool(
-        config.get("max_rows_per_file") or config.get("max_bytes_per_file"))
 
 
 class ParquetWriter(FileStateKeeper, FileConnectionTools):
@@ -79,7 +73,7 @@ class ParquetWriter(FileStateKeeper, FileConnectionTools):
             check_unchanged(ctx, raw_path)
             return write_store(ctx, data, raw_path, groups_over, flush_bytes, row_group_size)
         target = resolve_config_path(ctx, raw_path)
-        if dataset_wanted(config, raw_path):  # a directory of parts: partition_by, rotation, a path ending in /
+        if writes_dataset(config, raw_path):  # a directory of parts: partition_by, rotation, a path ending in /
             from osiris.drivers.common.local_dataset import LocalStagedDir
             from osiris.drivers.files.parquet_store import write_parts
 

@@ -37,3 +37,34 @@ def test_the_sandbox_writes_the_same_objects_as_the_local_run(store: Store, tmp_
         written[where] = store_objects(store, bucket, "out")
     assert sorted(written["local"]) == ["country=cz/part-00000.parquet", "country=de/part-00000.parquet"]
     assert written["sandbox"] == written["local"]
+
+
+LOCAL_DATASET = """oml_version: "0.1.0"
+name: ds
+steps:
+  - id: r
+    component: filesystem.parquet_extractor
+    config: {path: data/in.parquet}
+  - id: w
+    component: filesystem.parquet_writer
+    inputs: {df: "${r.df}"}
+    config: {path: out/ds/, partition_by: [country]}
+"""
+
+
+def test_a_local_dataset_directory_is_refused_before_a_sandbox_is_created(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "osiris.yaml").write_text("version: 1\n", encoding="utf-8")
+    pq.write_table(pa.table({"id": [1, 2], "country": ["cz", "de"]}), tmp_path / "data/in.parquet")
+    (tmp_path / "p.yaml").write_text(LOCAL_DATASET, encoding="utf-8")
+    outcome, executor = run_pipeline(tmp_path, "p.yaml", sandbox=True)
+    error = outcome.status["steps"]["w"]["error"]
+    assert outcome.exit_code != 0 and "cannot be downloaded from an E2B sandbox yet" in error["message"]
+    assert "object store" in error["hint"] and not (tmp_path / "out").exists()
+    assert executor is not None and executor.transport.created == [], "refused before a sandbox was paid for"
+    local, _ = run_pipeline(tmp_path, "p.yaml", sandbox=False)
+    assert local.exit_code == 0 and sorted(p.name for p in (tmp_path / "out/ds").iterdir()) == ["country=cz",
+                                                                                                 "country=de"]

@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from osiris.compiler.manifest import Manifest
-from osiris.compiler.path_policy import PathRefused, confine_real, path_roots, store_scheme
+from osiris.compiler.path_policy import PathRefused, confine_real, path_roots, store_scheme, writes_dataset
 from osiris.runtime.connections import step_ref
 from osiris.runtime.driver import DriverError
 from osiris.runtime.e2b.host.transport import UploadFile
@@ -89,6 +89,11 @@ def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]]) -> list
         raw = cfgs.get(step.id, {}).get("path")
         if step.family == "filesystem" and isinstance(raw, str) and raw and store_scheme(raw) is None:
             problem = _check_path(step.id, raw)
+            if problem is None and step.component == "filesystem.parquet_writer" and writes_dataset(cfgs.get(step.id, {}), raw):
+                problem = Preflight(step.id, f"the dataset directory {raw} (partition_by, rotation or a path "
+                                    "ending in /) cannot be downloaded from an E2B sandbox yet; only single "
+                                    "files are", "write it to an object store (s3://, gs://, az://), "
+                                    "or run this pipeline without --e2b")
             if problem is not None:
                 problems.append(problem)
     return problems
