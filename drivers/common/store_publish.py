@@ -31,7 +31,8 @@ import json
 import posixpath
 import re
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = ["INTENT", "STATE_DIR", "TEMP_MARK", "PublishIntent", "StagedPrefix", 
 TEMP_MARK = ".osiris-tmp-"
 INTENT = "_osiris_publish.json"
 STATE_DIR = ".osiris-state"
+PUBLISH_THREADS = 8
 _TOKEN = re.compile(r"[0-9a-f]{16}")
 
 
@@ -118,11 +120,13 @@ def read_intent(fs: pafs.FileSystem, target: str) -> PublishIntent | None:
 
 def finish_publish(fs: pafs.FileSystem, target: str, intent: PublishIntent) -> None:
     """Move a committed publish into place (idempotent: a rerun after a crash is harmless)."""
-    for name in intent.objects:
-        fs.copy_file(f"{intent.staged}/{name}", f"{target}/{name}")
-    for name in intent.remove:
+    _each(lambda name: fs.copy_file(f"{intent.staged}/{name}", f"{target}/{name}"), intent.objects)
+
+    def remove(name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             fs.delete_file(f"{target}/{name}")
+
+    _each(remove, intent.remove)
     for path, text in intent.states:
         with fs.open_output_stream(path) as stream:  # one PUT: the state appears whole
             stream.write(text.encode("utf-8"))
@@ -130,11 +134,28 @@ def finish_publish(fs: pafs.FileSystem, target: str, intent: PublishIntent) -> N
     _remove_prefix(fs, intent.staged, intent.objects)
 
 
+def _each(action: Callable[[str], None], names: Sequence[str]) -> None:
+    """`action` on every name, PUBLISH_THREADS requests at a time (a server-side copy of a
+    256 MB part takes seconds, and the store runs many at once); the first error is raised
+    once all have ended."""
+    if len(names) < 2:
+        for name in names:
+            action(name)
+        return
+    with ThreadPoolExecutor(max_workers=min(PUBLISH_THREADS, len(names))) as pool:
+        futures = [pool.submit(action, name) for name in names]
+    for future in futures:
+        future.result()
+
+
 def _remove_prefix(fs: pafs.FileSystem, prefix: str, names: Sequence[str]) -> None:
     """Delete a temporary prefix (quietly: what matters has happened or failed already)."""
-    for name in names:
+
+    def remove(name: str) -> None:
         with contextlib.suppress(Exception):
             fs.delete_file(f"{prefix}/{name}")
+
+    _each(remove, names)
     with contextlib.suppress(Exception):
         fs.delete_dir(prefix)
 
