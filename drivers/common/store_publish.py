@@ -120,7 +120,8 @@ def read_intent(fs: pafs.FileSystem, target: str) -> PublishIntent | None:
 
 def finish_publish(fs: pafs.FileSystem, target: str, intent: PublishIntent) -> None:
     """Move a committed publish into place (idempotent: a rerun after a crash is harmless)."""
-    _each(lambda name: fs.copy_file(f"{intent.staged}/{name}", f"{target}/{name}"), intent.objects)
+    for name in intent.objects:  # one at a time: a server that answers a copy only when done (moto) must
+        fs.copy_file(f"{intent.staged}/{name}", f"{target}/{name}")  # answer within the SDK's 3 s
 
     def remove(name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -135,9 +136,8 @@ def finish_publish(fs: pafs.FileSystem, target: str, intent: PublishIntent) -> N
 
 
 def _each(action: Callable[[str], None], names: Sequence[str]) -> None:
-    """`action` on every name, PUBLISH_THREADS requests at a time (a server-side copy of a
-    256 MB part takes seconds, and the store runs many at once); the first error is raised
-    once all have ended."""
+    """`action` on every name, PUBLISH_THREADS requests at a time (deletes: a dataset of many
+    parts has as many objects to remove twice); the first error is raised once all have ended."""
     if len(names) < 2:
         for name in names:
             action(name)

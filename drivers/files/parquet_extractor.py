@@ -106,7 +106,14 @@ class _Read:
             if bound.wants_file(name, stat.st_size, stat.st_mtime_ns):
                 bound.seen(name, stat.st_size, stat.st_mtime_ns)
                 kept.append(((file, keys), name))
-        return replace(self, files=[f for f, _ in kept], names=[n for _, n in kept])
+        dataset = self.dataset
+        if dataset is not None:  # a `filter` runs over the changed files only, with the whole dataset's schema
+            import pyarrow.dataset as ds
+
+            chosen = {os.path.realpath(file) for (file, _), _ in kept}
+            dataset = ds.FileSystemDataset([f for f in dataset.get_fragments() if os.path.realpath(f.path) in chosen],
+                                           dataset.schema, dataset.format, dataset.filesystem)
+        return replace(self, files=[f for f, _ in kept], names=[n for _, n in kept], dataset=dataset)
 
 
 def _keeper(bound: Any) -> Any:
@@ -133,9 +140,6 @@ class ParquetExtractor(FileConnectionTools):
         partition = getattr(ctx, "partition", None)
         bound = getattr(ctx, "incremental", None)
         if bound is not None and bound.by_file:
-            if read.where:
-                raise DriverError("`incremental: {cursor: \"@modified\"}` does not combine with `filter` yet",
-                                  hint="filter in a duckdb.processor step after the extractor")
             read = read.changed_files(ctx, bound)
         if read.store and not read.where:
             from osiris.drivers.files.parquet_store import scan_batches

@@ -273,3 +273,23 @@ def test_modified_cursor_reads_only_objects_not_loaded(store: Store) -> None:
     _write(store, store.uri(bucket, "drops/c.parquet"), _table(2))
     later = read(CursorFilter("@modified", ">=", top, loaded, seen=lambda *f: again.append(f)))
     assert later.num_rows == 2 and [n.rsplit("/", 1)[1] for n, _, _ in again] == ["c.parquet"]
+
+
+def test_modified_cursor_combines_with_a_filter(store: Store) -> None:
+    from osiris.runtime.incremental import CursorFilter, file_digest
+
+    bucket = store.new_bucket()
+    _write(store, store.uri(bucket, "drops/a.parquet"), _table(4))
+    seen: list = []
+
+    def read(bound: CursorFilter) -> list[int]:
+        ctx = RecordingContext(config={"path": store.uri(bucket, "drops/"), "filter": "country = 'de'"},
+                               connection=store.connection())
+        ctx.incremental = bound  # type: ignore[attr-defined]
+        return sorted(ParquetExtractor().extract(ctx).read_all().column("id").to_pylist())
+
+    assert read(CursorFilter("@modified", ">", None, seen=lambda *f: seen.append(f))) == [1, 3]
+    top = max(m for _, _, m in seen)
+    loaded = frozenset(file_digest(*f) for f in seen if f[2] == top)
+    _write(store, store.uri(bucket, "drops/b.parquet"), _table(6))
+    assert read(CursorFilter("@modified", ">=", top, loaded, seen=lambda *f: None)) == [1, 3, 5], "b only, filtered"

@@ -385,3 +385,42 @@ params:
     (tmp_path / "one.csv").write_text("id\n1\n2\n", encoding="utf-8")
     assert _ok(run_oml(csv_pipeline, params={"n": "3"}))
     assert (tmp_path / "out" / "csv-3.csv").read_text(encoding="utf-8").split() == ["id", "1", "2"], "changed: all"
+
+
+def test_modified_files_are_filtered_by_the_sql_filter(run_oml: Callable[..., Any], tmp_path: Path) -> None:
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    lake = tmp_path / "drops"
+    for day in ("d=1", "d=2"):
+        (lake / day).mkdir(parents=True)
+
+    def drop(name: str, ids: list[int], at: int) -> None:
+        pq.write_table(pa.table({"id": ids}), lake / name)
+        os.utime(lake / name, ns=(at, at))
+
+    drop("d=1/a.parquet", [1, 2, 3, 4], 1_000_000_000_000_000_000)
+    pipeline = """oml_version: "0.1.0"
+name: drops-filtered
+steps:
+  - id: read
+    component: filesystem.parquet_extractor
+    config: {path: drops, filter: "id % 2 = 0 AND d >= 1", incremental: {cursor: "@modified", strategy: ">"}}
+  - id: save
+    component: filesystem.csv_writer
+    needs: [read]
+    config:
+      path: out/new-${params.n}.csv
+params:
+  n: {type: string}
+"""
+    assert _ok(run_oml(pipeline, params={"n": "1"}))
+    assert (tmp_path / "out" / "new-1.csv").read_text(encoding="utf-8").split() == ["id,d", "2,1", "4,1"]
+    drop("d=2/b.parquet", [5, 6, 8], 1_000_000_000_500_000_000)
+    assert _ok(run_oml(pipeline, params={"n": "2"}))
+    assert (tmp_path / "out" / "new-2.csv").read_text(encoding="utf-8").split() == ["id,d", "6,2", "8,2"], \
+        "only the changed file, filtered, with the partition column typed as in the whole dataset"
+    assert _ok(run_oml(pipeline, params={"n": "3"}))
+    assert (tmp_path / "out" / "new-3.csv").read_text(encoding="utf-8").split() == ["id,d"], "nothing changed"
