@@ -40,7 +40,6 @@ def test_one_state_keeping_writer_compiles(incremental: str, extra: str, writers
     ("", "", _writer("a", "postgres.writer", "table: x") + _writer("b", "postgres.writer", "table: y"),
      6, "reaches 2 writers"),
     ("", "", "", 6, "reaches 0 writers"),
-    ("", "", _writer("save", "supabase.writer", "table: x"), 6, "cannot keep incremental state"),
     ("", "", _writer("save", "postgres.writer", "table: x, write_mode: replace"), 10, "replaces its table"),
     (", lookback: 10", "", _writer("save", "postgres.writer", "table: x, write_mode: append"), 10,
      "appends them a second time"),
@@ -48,10 +47,21 @@ def test_one_state_keeping_writer_compiles(incremental: str, extra: str, writers
                                                      "table: x, write_mode: upsert, primary_key: [id, v]"),
      6, "equal to writer 'save'"),
     ("", ", limit: 5", _writer("save", "postgres.writer", "table: x"), 6, "combines `limit`"),
-], ids=["two-writers", "no-writer", "not-a-keeper", "replace", "lookback-append", "lookback-key", "limit"])
+], ids=["two-writers", "no-writer", "replace", "lookback-append", "lookback-key", "limit"])
 def test_each_rule_is_reported_where_it_is_broken(incremental: str, extra: str, writers: str, line: int,
                                                    words: str) -> None:
     errors = [e for e in _codes(HEAD + READ % (incremental, extra) + writers) if e[0] == "OML047"]
     assert len(errors) == 1, errors
     code, at, message = errors[0]
     assert words in message and at == line, errors
+
+
+def test_a_writer_without_the_keeps_state_capability_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shipped writer keeps state now; a component spec without `keeps_state` (a new or
+    third-party writer) is still refused."""
+    from osiris.compiler.spec_cache import default_registry
+
+    monkeypatch.setitem(default_registry().components["supabase.writer"].capabilities, "keeps_state", False)
+    errors = [e for e in _codes(HEAD + READ % ("", "") + _writer("save", "supabase.writer", "table: x"))
+              if e[0] == "OML047"]
+    assert len(errors) == 1 and "cannot keep incremental state" in errors[0][2] and errors[0][1] == 6, errors

@@ -424,3 +424,32 @@ params:
         "only the changed file, filtered, with the partition column typed as in the whole dataset"
     assert _ok(run_oml(pipeline, params={"n": "3"}))
     assert (tmp_path / "out" / "new-3.csv").read_text(encoding="utf-8").split() == ["id,d"], "nothing changed"
+
+
+@pytest.mark.postgres
+def test_supabase_writer_keeps_state_on_its_postgres_path_and_refuses_rest(pg_tables: str,
+                                                                           run_oml: Callable[..., Any]) -> None:
+    from tests.support.postgrest import PostgrestStandIn, running
+
+    dsn = pg_tables
+    _pg(dsn, "INSERT INTO src VALUES (1, 'a', '2026-01-01+00'), (2, 'b', '2026-01-02+00')")
+    pipeline = _pg_pipeline(">", "      write_mode: upsert\n      primary_key: id\n").replace(
+        "component: postgres.writer", "component: supabase.writer").replace(
+        '"@postgres.db"\n      table: dst', '"@supabase.main"\n      table: dst', 1)
+    with running(PostgrestStandIn(dsn, api_key="k")) as api:
+        rest = PG_CONNECTIONS.format(dsn=dsn) + f'  supabase:\n    main: {{url: "{api.url}", service_role_key: "k"}}\n'
+        refused = run_oml(pipeline, connections=rest)
+        assert not _ok(refused)
+        assert "needs the Postgres path" in str(refused.failures[0].error) if refused.failures else \
+            "needs the Postgres path" in json.dumps(refused.status)
+        assert _pg(dsn, "SELECT count(*) FROM dst") == [(0,)], "nothing written over REST"
+    conns = PG_CONNECTIONS.format(dsn=dsn) + f'  supabase:\n    main: {{dsn: "{dsn}"}}\n'
+    assert _ok(run_oml(pipeline, connections=conns))
+    assert _state(dsn)["value"].startswith("2026-01-02")
+    _pg(dsn, "INSERT INTO src VALUES (3, 'c', '2026-01-03+00')", "UPDATE src SET name = 'a2' WHERE id = 1")
+    second = run_oml(pipeline, connections=conns)
+    assert _ok(second)
+    [read] = events_of(second, "incremental_read")
+    assert read["rows"] == 1, "only the row past the committed cursor"
+    assert _pg(dsn, "SELECT id, name FROM dst ORDER BY id") == [(1, "a"), (2, "b"), (3, "c")]
+    assert _state(dsn)["value"].startswith("2026-01-03")
