@@ -149,6 +149,11 @@ def store_problem(path: str, connection: str | None) -> PathProblem | None:
         return PathProblem(UNUSABLE, f"path '{shown}' is not a plain {scheme}://bucket/key URI",
                            "write the URI without user info, query (`?...`) or fragment; keys and tokens go "
                            f"in an `{family}` alias of osiris_connections.yaml")
+    key_parts = rest.split("/")[1:]
+    if any(part in (".", "..") for part in key_parts) or "" in key_parts[:-1]:
+        return PathProblem(UNUSABLE, f"path '{shown}' has an empty, `.` or `..` segment in its key",
+                           "write the key as the store names it (stores do not resolve `..`; tools that "
+                           "do would read another key than the one written)")
     ref_family = connection[1:].split(".", 1)[0] if connection and connection.startswith("@") else None
     if ref_family != family:
         what = f"its connection is {connection}" if connection else "the step has no connection"

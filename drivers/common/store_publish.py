@@ -173,9 +173,10 @@ class StagedPrefix:
 
     def __post_init__(self) -> None:
         self.fs, self.target = self.location.fs, self.location.path
-        if "/" not in self.target and self.single:
-            raise DriverError(f"cannot write {self.location.shown}: it names a bucket, not an object",
-                              hint="add a key after the bucket, e.g. s3://bucket/out/data.parquet")
+        if "/" not in self.target:  # a dataset's temporary prefix would be another bucket
+            raise DriverError(f"cannot write {self.location.shown}: it names a bucket, not an object or a prefix",
+                              hint="add a key after the bucket, e.g. s3://bucket/out/data.parquet or "
+                                   "s3://bucket/orders/")
         self.temp = f"{self.target}{TEMP_MARK}{secrets.token_hex(8)}"
         self.written: list[str] = []
         """Relative names written under the temporary prefix."""

@@ -293,3 +293,11 @@ def test_modified_cursor_combines_with_a_filter(store: Store) -> None:
     loaded = frozenset(file_digest(*f) for f in seen if f[2] == top)
     _write(store, store.uri(bucket, "drops/b.parquet"), _table(6))
     assert read(CursorFilter("@modified", ">=", top, loaded, seen=lambda *f: None)) == [1, 3, 5], "b only, filtered"
+
+
+def test_a_bucket_alone_is_not_a_write_target(store: Store) -> None:
+    bucket = store.new_bucket()
+    for path in (store.uri(bucket, ""), store.uri(bucket, "").rstrip("/")):
+        with pytest.raises(DriverError, match="names a bucket, not an object or a prefix"):
+            _write(store, path, _table(4), partition_by=["country"])
+    assert _objects(store, bucket) == []

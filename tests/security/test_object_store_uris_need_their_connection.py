@@ -27,6 +27,10 @@ def test_a_uri_with_its_stores_connection_is_accepted(path: str, connection: str
     ("s3://key:secret@lake/x", "@s3.lake", "OML084"),        # user info
     ("s3://lake/x?versionId=3", "@s3.lake", "OML084"),       # a query
     ("s3://lake/x#frag", "@s3.lake", "OML084"),
+    ("s3://lake/a/../victim/", "@s3.lake", "OML084"),        # a key segment stores do not resolve
+    ("gs://lake/./x.parquet", "@gcs.lake", "OML084"),
+    ("az://lake/a//x.parquet", "@azure.lake", "OML084"),     # an empty segment
+    ("s3://lake/a/..", "@s3.lake", "OML084"),
 ])
 def test_a_uri_without_its_connection_or_with_extras_is_refused(path: str, connection: str | None,
                                                                 code: str) -> None:
