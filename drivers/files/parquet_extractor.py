@@ -8,11 +8,14 @@ directory is still opened as a dataset first, for the schema (hive partition col
 included) and the file list; a single file without a filter never imports `pyarrow.dataset`
 (~90 ms of every run's start-up). A `filter` is SQL, so DuckDB evaluates it over that dataset (pushing it down to row
 groups through their statistics); its output is cast back to the file's exact Arrow types, so
-a filter never changes a column's type.
+a filter never changes a column's type. An object-store dataset is read the same way when a
+distributed backend splits it into row-group runs (`plan_partitions`), and through the dataset
+scanner (one file and one batch read ahead) when it is read whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,7 +58,9 @@ class _Read:
     where: Any
     dataset: Any
     store: bool = False
-    """An object-store read: `dataset` is scanned (or filtered) whole; `names` are its URIs."""
+    """An object-store read: `names` are its objects' URIs, `files` where their bytes are."""
+    filesystem: Any = None
+    """The object store's pyarrow file system (None for local files)."""
 
     @classmethod
     def open(cls, ctx: StepContext) -> _Read:
@@ -67,10 +72,11 @@ class _Read:
         if is_store_uri(raw_path):
             from osiris.drivers.files.parquet_store import open_store_dataset
 
-            dataset, uris, _ = open_store_dataset(ctx, raw_path)
+            dataset, uris, location = open_store_dataset(ctx, raw_path)
             columns = _columns(config.get("columns"), dataset.schema, shown)
             schema = pa.schema([dataset.schema.field(name) for name in columns], metadata=dataset.schema.metadata)
-            return cls(shown, schema, [], uris, config.get("filter"), dataset, store=True)
+            return cls(shown, schema, _fragments(dataset), uris, config.get("filter"), dataset, store=True,
+                       filesystem=location.fs)
         path = resolve_config_path(ctx, raw_path)
         if not path.exists():
             raise missing_file_error(ctx.connection, raw_path, path)
@@ -98,8 +104,9 @@ class _Read:
             if dataset is None:  # nothing changed: no rows, the same columns
                 import pyarrow.dataset as ds
 
-                dataset = ds.dataset(pa.Table.from_batches([], schema=self.schema))
-            return replace(self, names=uris, dataset=dataset)
+                empty = ds.dataset(pa.Table.from_batches([], schema=self.schema))
+                return replace(self, files=[], names=[], dataset=empty)
+            return replace(self, files=_fragments(dataset), names=uris, dataset=dataset)
         kept = []
         for (file, keys), name in zip(self.files, self.names, strict=True):
             stat = os.stat(file)
@@ -141,16 +148,16 @@ class ParquetExtractor(FileConnectionTools):
         bound = getattr(ctx, "incremental", None)
         if bound is not None and bound.by_file:
             read = read.changed_files(ctx, bound)
-        if read.store and not read.where:
-            from osiris.drivers.files.parquet_store import scan_batches
-
-            batches = scan_batches(read.dataset, schema, batch_size)
-        elif read.where and (partition is None or partition.spec.get("mode") == "whole"):
+        if read.where and (partition is None or partition.spec.get("mode") == "whole"):
             assert read.dataset is not None
             batches = _filtered(ctx, read.dataset, schema, str(read.where), batch_size, limit, shown)
         elif partition is not None and partition.spec.get("mode") != "whole":
             slices = select_slices(read.files, read.names, partition.spec)
-            batches = _file_batches(slices, schema, batch_size)
+            batches = _file_batches(slices, schema, batch_size, read.filesystem)
+        elif read.store:
+            from osiris.drivers.files.parquet_store import scan_batches
+
+            batches = scan_batches(read.dataset, schema, batch_size)
         else:
             files = [(f, keys) for f, keys in read.files if _may_hold_window(keys, bound, schema)]
             batches = _file_batches([(f, keys, None) for f, keys in files], schema, batch_size)
@@ -162,13 +169,11 @@ class ParquetExtractor(FileConnectionTools):
     def plan_partitions(self, ctx: StepContext, hints: PartitionHints) -> list[Partition]:
         """Runs of row groups (whole files when there are enough); one partition with a filter or limit."""
         read = _Read.open(ctx)
-        if read.store:
-            return whole("an object-store dataset is scanned by one reader")
         if read.where or ctx.config.get("limit") is not None:
             return whole("`filter` or `limit` is set (DuckDB reads the whole dataset)")
         try:
             return plan_row_groups([(name, f) for name, (f, _) in zip(read.names, read.files, strict=True)],
-                                   hints.count)
+                                   hints.count, read.filesystem)
         except (pa.ArrowException, OSError) as error:
             raise _unreadable(error, read.shown) from None
 
@@ -228,11 +233,14 @@ def _fragments(dataset: ds.Dataset) -> list[tuple[str, dict[str, Any]]]:
             for fragment in dataset.get_fragments()]
 
 
-def _file_batches(files: Sequence[FileSlice], schema: pa.Schema, batch_size: int) -> Iterator[pa.RecordBatch]:
+def _file_batches(files: Sequence[FileSlice], schema: pa.Schema, batch_size: int,
+                  filesystem: Any = None) -> Iterator[pa.RecordBatch]:
     """Each file (only its chosen row groups, if any) in turn, its requested columns in `batch_size`
-    batches, conformed to `schema`."""
+    batches, conformed to `schema`; `filesystem` for an object store's files."""
     for file_path, keys, row_groups in files:
-        with pq.ParquetFile(file_path, pre_buffer=False) as file:
+        with contextlib.ExitStack() as stack:
+            source = stack.enter_context(filesystem.open_input_file(file_path)) if filesystem else file_path
+            file = stack.enter_context(pq.ParquetFile(source, pre_buffer=False))
             present = set(file.schema_arrow.names)
             wanted = [name for name in schema.names if name in present]
             groups = range(file.num_row_groups) if row_groups is None else row_groups

@@ -32,21 +32,22 @@ def relative_name(file: str, base: str, is_dir: bool) -> str:
     return os.path.relpath(file, base) if is_dir else ""
 
 
-def _units(files: Sequence[tuple[str, str]], count: int) -> list[tuple[str, range, int]]:
+def _units(files: Sequence[tuple[str, str]], count: int, filesystem: Any) -> list[tuple[str, range, int]]:
     """(name, row groups, rows) per file when at least `count` files hold row groups, else per row group."""
     groups = []
     for name, file in files:
-        metadata = pq.read_metadata(file)
+        metadata = pq.read_metadata(file, filesystem=filesystem)
         groups.append((name, [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]))
     if sum(1 for _, rows in groups if rows) >= count:
         return [(name, range(len(rows)), sum(rows)) for name, rows in groups if rows]
     return [(name, range(i, i + 1), n) for name, rows in groups for i, n in enumerate(rows)]
 
 
-def plan_row_groups(files: Sequence[tuple[str, str]], count: int) -> list[Partition]:
-    """At most `count` slices over (name, path) `files`: whole files when there are at least
-    `count` of them, else runs of row groups; contiguous and balanced by rows either way."""
-    units = _units(files, count)
+def plan_row_groups(files: Sequence[tuple[str, str]], count: int, filesystem: Any = None) -> list[Partition]:
+    """At most `count` slices over (name, path) `files` (on `filesystem`, an object store's, when
+    given): whole files when there are at least `count` of them, else runs of row groups;
+    contiguous and balanced by rows either way."""
+    units = _units(files, count, filesystem)
     if count <= 1 or len(units) <= 1:
         return whole(f"{len(units)} row group(s)" if count > 1 else "one partition asked for")
     parts = min(count, len(units))

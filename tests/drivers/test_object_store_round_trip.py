@@ -301,3 +301,25 @@ def test_a_bucket_alone_is_not_a_write_target(store: Store) -> None:
         with pytest.raises(DriverError, match="names a bucket, not an object or a prefix"):
             _write(store, path, _table(4), partition_by=["country"])
     assert _objects(store, bucket) == []
+
+
+def test_a_distributed_read_splits_the_objects_into_row_group_runs(store: Store) -> None:
+    from osiris.runtime.driver import PartitionHints
+
+    bucket = store.new_bucket()
+    path = store.uri(bucket, "d/")
+    _write(store, path, _table(40), partition_by=["country"], max_rows_per_file=5)
+    parts = ParquetExtractor().plan_partitions(RecordingContext(config={"path": path}, connection=store.connection()),
+                                               PartitionHints(count=3))
+    assert len(parts) == 3 and all("row group" in p.label for p in parts)
+    rows: list[tuple[int, str]] = []
+    for part in parts:
+        ctx = RecordingContext(config={"path": path}, connection=store.connection())
+        ctx.partition = part  # type: ignore[attr-defined]
+        table = ParquetExtractor().extract(ctx).read_all()
+        assert table.schema.names == ["id", "amount", "country"], "the partition column as in a whole read"
+        rows += zip(table.column("id").to_pylist(), table.column("country").to_pylist(), strict=True)
+    assert sorted(rows) == sorted(zip(range(40), ["cz", "de"] * 20, strict=True)), "every row once"
+    filtered = ParquetExtractor().plan_partitions(
+        RecordingContext(config={"path": path, "filter": "id > 3"}, connection=store.connection()), PartitionHints(3))
+    assert len(filtered) == 1, "a filter is DuckDB over the whole dataset: one partition"

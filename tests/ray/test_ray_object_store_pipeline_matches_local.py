@@ -1,5 +1,5 @@
-"""`--backend ray` reads a dataset from an object store and writes one back with the same rows
-as the local backend, on S3 (moto), Azure (Azurite) and GCS (the emulator)."""
+"""`--backend ray` reads a dataset from an object store in several tasks and writes one back with
+the same rows as the local backend, on S3 (moto), Azure (Azurite) and GCS (the emulator)."""
 
 from __future__ import annotations
 
@@ -45,5 +45,8 @@ def test_ray_writes_the_rows_the_local_backend_writes(store: Store, tmp_path: Pa
         assert ran.outcome.exit_code == 0, ran.status
         assert ran.status["outputs"][0]["target"] == target
         written[backend] = store_objects(store, bucket, "out")
+        if backend == "ray":
+            reads = [e for e in ran.named("partition_complete") if e["step_id"] == "orders"]
+            assert len(reads) == 3, "the 4 seeded objects are read by 3 tasks (row-group runs), not one"
     assert {n.split("/")[0] for n in written["ray"]} == {"country=cz", "country=de"}
     assert _rows(written["ray"]) == _rows(written["local"]) and len(_rows(written["local"])) == 37
