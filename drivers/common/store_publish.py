@@ -15,7 +15,9 @@ What they do have is an atomic single-object PUT, and that is the commit point:
 
 Steps 3-4 are idempotent. A run killed or failing after step 2 leaves the intent and its staged
 objects; the next publish into the target finishes it first (`finish_publish`), and until then
-readers read through it. A single object (`single`) is published by one server-side copy,
+readers read through it. A run killed before step 2 cannot remove its temporary prefix;
+readers skip it, and the next publish into the target removes it once nothing has been
+written there for a day (`sweep_abandoned`). A single object (`single`) is published by one server-side copy,
 which is atomic by itself, and needs no intent.
 
 The intent is read back from the store, which the connections file does not vouch for, so it is
@@ -34,6 +36,7 @@ import secrets
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -48,6 +51,8 @@ TEMP_MARK = ".osiris-tmp-"
 INTENT = "_osiris_publish.json"
 STATE_DIR = ".osiris-state"
 PUBLISH_THREADS = 8
+ABANDONED_AFTER = timedelta(hours=24)
+"""A temporary prefix with no object this recent belongs to a run that was killed."""
 _TOKEN = re.compile(r"[0-9a-f]{16}")
 
 
@@ -160,6 +165,26 @@ def _remove_prefix(fs: pafs.FileSystem, prefix: str, names: Sequence[str]) -> No
         fs.delete_dir(prefix)
 
 
+def sweep_abandoned(fs: pafs.FileSystem, target: str) -> list[str]:
+    """Remove the temporary prefixes beside `target` that runs killed before their commit left
+    (no object written for ABANDONED_AFTER: a writer still running writes parts). Quiet: a
+    failed sweep leaves only what readers skip anyway. Returns the prefixes removed."""
+    parent, _, name = target.rpartition("/")
+    now, removed = datetime.now(UTC), []
+    with contextlib.suppress(Exception):
+        for info in fs.get_file_info(pafs.FileSelector(parent, recursive=False, allow_not_found=True)):
+            base = info.path.rpartition("/")[2]
+            if info.type != pafs.FileType.Directory or not base.startswith(name + TEMP_MARK) \
+                    or _TOKEN.fullmatch(base[len(name + TEMP_MARK):]) is None:
+                continue
+            objects = [o for o in fs.get_file_info(pafs.FileSelector(info.path, recursive=True))
+                       if o.type == pafs.FileType.File]
+            if all(o.mtime is not None and now - o.mtime > ABANDONED_AFTER for o in objects):
+                _remove_prefix(fs, info.path, [o.path[len(info.path) + 1:] for o in objects])
+                removed.append(info.path)
+    return removed
+
+
 @dataclass
 class StagedPrefix:
     """Objects written under a temporary prefix, published into the target all together (see
@@ -207,6 +232,7 @@ class StagedPrefix:
             self.fs.copy_file(f"{self.temp}/{self.written[0]}", self.target)
             self.committed = True
             self.discard()
+            sweep_abandoned(self.fs, self.target)
             return
         leftover = read_intent(self.fs, self.target)
         if leftover is not None:  # a killed run's committed publish: it happened, finish it first
@@ -222,6 +248,7 @@ class StagedPrefix:
             stream.write(payload)
         self.committed = True
         finish_publish(self.fs, self.target, intent)
+        sweep_abandoned(self.fs, self.target)
 
     def _exists(self) -> DriverError:
         return DriverError(f"{self.location.shown} already exists and overwrite is false",
