@@ -16,7 +16,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-__all__ = ["exchange", "publish"]
+__all__ = ["exchange", "publish", "publish_dir"]
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
@@ -58,6 +58,21 @@ def _rename_noreplace(temp: Path, target: Path) -> bool:
     if code in _NOT_SUPPORTED:
         return False
     raise OSError(code, os.strerror(code), str(target))
+
+
+def publish_dir(staged: Path, target: Path, *, overwrite: bool, aside: Path) -> Path | None:
+    """Put a finished directory in `target`'s place. Without `overwrite`, FileExistsError when
+    anything is there (atomically, renameat2 NOREPLACE). With it, an existing target is swapped
+    out in one step (RENAME_EXCHANGE) or, where that is missing, renamed to `aside` first;
+    returns the old directory's new name (the caller removes it), or None when there was none."""
+    if not overwrite or not os.path.lexists(target):
+        publish(staged, target, overwrite=overwrite)
+        return None
+    if exchange(staged, target):
+        return staged
+    os.rename(target, aside)
+    os.rename(staged, target)
+    return aside
 
 
 def exchange(first: Path, second: Path) -> bool:

@@ -25,7 +25,7 @@ import pyarrow.fs as pafs
 
 from osiris.drivers.common.atomic import os_error
 from osiris.runtime.driver import DriverError
-from osiris.runtime.publish import exchange, publish
+from osiris.runtime.publish import publish_dir
 from osiris.runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
 __all__ = ["LocalStagedDir"]
@@ -43,11 +43,11 @@ class LocalStagedDir:
 
     def __init__(self, target: Path, *, shown: str, overwrite: bool, create_dirs: bool) -> None:
         self.target, self.shown, self.overwrite = target, shown, overwrite
+        if not overwrite and os.path.lexists(target):
+            raise self._exists()
         if os.path.lexists(target) and not target.is_dir():
             raise DriverError(f"cannot write the dataset {shown}: a file is there",
                               hint="name a directory (a path ending in /) or remove the file")
-        if not overwrite and os.path.lexists(target):
-            raise self._exists()
         try:
             if create_dirs:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,18 +80,13 @@ class LocalStagedDir:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        if not self.overwrite or not os.path.lexists(self.target):
-            try:
-                publish(self.temp, self.target, overwrite=self.overwrite)
-            except FileExistsError:
-                raise self._exists() from None
-            return
-        if not exchange(self.temp, self.target):  # the old one aside, then the new one in
-            aside = owned_temp_name(self.target, SUFFIX)
-            os.rename(self.target, aside)
-            os.rename(self.temp, self.target)
-            self.temp = aside
-        shutil.rmtree(self.temp, ignore_errors=True)  # the old dataset, now under the staging name
+        try:
+            old = publish_dir(self.temp, self.target, overwrite=self.overwrite,
+                              aside=owned_temp_name(self.target, SUFFIX))
+        except FileExistsError:
+            raise self._exists() from None
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)  # the old dataset, under a staging name
 
     def discard(self) -> None:
         shutil.rmtree(self.temp, ignore_errors=True)

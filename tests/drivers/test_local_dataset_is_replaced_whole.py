@@ -74,18 +74,18 @@ def test_a_rewrite_replaces_the_dataset_and_drops_parts_the_new_one_lacks(tmp_pa
 @pytest.mark.parametrize("exchange_available", [True, False], ids=["renameat2-exchange", "rename-aside"])
 def test_the_new_directory_takes_the_targets_place_in_one_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  exchange_available: bool) -> None:
-    from osiris.drivers.common import local_dataset
+    from osiris.runtime import publish
 
     _write(tmp_path, _table(8), partition_by=["country"], max_rows_per_file=2)
     swaps: list[tuple[str, list[str]]] = []
-    real = local_dataset.exchange
+    real = publish.exchange
 
     def recording(first: Path, second: Path) -> bool:
         staged = sorted(str(p.relative_to(first)) for p in first.rglob("*.parquet"))
         swaps.append((second.name, staged))
         return real(first, second) if exchange_available else False
 
-    monkeypatch.setattr(local_dataset, "exchange", recording)
+    monkeypatch.setattr(publish, "exchange", recording)
     _write(tmp_path, _table(2, start=100), partition_by=["country"])
     assert swaps == [("orders", ["country=cz/part-00000.parquet", "country=de/part-00000.parquet"])], \
         "the complete new dataset, staged beside the target, swapped in once"

@@ -171,3 +171,53 @@ def test_local_sandbox_download_refuses_what_is_not_its_own_regular_file(tmp_pat
         assert hashlib.sha256(target.read_bytes()).hexdigest() == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
     finally:
         sandbox.kill()
+
+
+DATASET_PIPELINE = """\
+oml_version: "0.1.0"
+name: hostile-dataset
+steps:
+  - id: extract-orders
+    component: filesystem.csv_extractor
+    config: {path: data/orders.csv}
+  - id: snoop
+    component: duckdb.processor
+    inputs: {orders: "${extract-orders.df}"}
+    config: {query: "SELECT * FROM orders"}
+  - id: write-ds
+    component: filesystem.parquet_writer
+    needs: [snoop]
+    config: {path: out/ds/, max_rows_per_file: 5}
+  - id: write-csv
+    component: filesystem.csv_writer
+    needs: [snoop]
+    config: {path: out/one.csv}
+"""
+
+
+def _listing(*names: str) -> list[dict[str, object]]:
+    return [{"name": name, "size": len(BAIT), "sha256": hashlib.sha256(BAIT.encode()).hexdigest()} for name in names]
+
+
+FORGED_DATASETS = {
+    "a name climbing onto the pipeline": _artifact("write-ds", "out/ds", files=_listing("../../pipeline.yaml")),
+    "an absolute name": _artifact("write-ds", "out/ds", files=_listing("/etc/hostname")),
+    "a hidden name": _artifact("write-ds", "out/ds", files=_listing(".git/config")),
+    "an empty segment": _artifact("write-ds", "out/ds", files=_listing("a//b.parquet")),
+    "a name twice": _artifact("write-ds", "out/ds", files=_listing("part-00000.parquet", "part-00000.parquet")),
+    "a dataset reported as one file": _artifact("write-ds", "out/ds"),
+    "a file reported as a dataset": _artifact("write-csv", "out/one.csv", files=_listing("part-00000.parquet")),
+}
+
+
+@pytest.mark.parametrize("forged", list(FORGED_DATASETS.values()), ids=list(FORGED_DATASETS))
+def test_forged_dataset_reports_are_refused(tmp_path, forged):
+    ws = hostile_workspace(tmp_path / "ws", DATASET_PIPELINE)
+    before = _project(ws)
+    forged = {"size": len(BAIT), "sha256": hashlib.sha256(BAIT.encode()).hexdigest(), **forged}
+    plan = {"write": {"out/ds/part-00000.parquet": BAIT, "pipeline.yaml": BAIT}, "forge": [forged]}
+    outcome, _, _ = run_hostile(tmp_path, plan, workspace=ws)
+    assert outcome.exit_code == 1
+    assert _project(ws) == before and not (ws / "out").exists(), "nothing downloaded"
+    assert "refused" in _failure_text(outcome), _failure_text(outcome)
+    assert leftovers(ws) == []

@@ -386,10 +386,13 @@ class _SandboxRun:
             )
         if step_id in self.announced:
             raise _Failure(f"the sandbox reported the output of {step_id} twice; refused", _TAMPERED, step_id=blame)
+        files = _dataset_files(message.get("files"), step_id in self.staging.datasets)
+        if isinstance(files, str):
+            raise _Failure(f"the sandbox reported the output of {step_id} {files}; refused", _TAMPERED, step_id=blame)
         self.announced.add(step_id)
         self.downloader.submit(
             Artifact(step_id, declared[0], declared[1], int(message["size"]), str(message["sha256"]),
-                     overwrite=step_id not in self.staging.keep_existing)
+                     overwrite=step_id not in self.staging.keep_existing, files=files)
         )
 
     def _shutdown_worker(self) -> None:
@@ -473,3 +476,24 @@ class _SandboxRun:
             "failure": getattr(self, "failure", None),
         }
         record_facts(self.report, self.session_dir / "artifacts" / "e2b.json", self.masker, self.metrics)
+
+
+def _dataset_files(listed: Any, dataset: bool) -> tuple[tuple[str, int, str], ...] | None | str:
+    """A dataset's files as (name, size, sha256), None for a single file, or why the report is
+    refused: a list for a single file or none for a dataset, a name that is empty, absolute,
+    hidden, climbs (`..`) or repeats. The names land under the host's staging directory."""
+    if not dataset:
+        return None if listed is None else "as a directory, but it declares one file"
+    if listed is None:
+        return "as one file, but it declares a dataset directory"
+    seen: set[str] = set()
+    out = []
+    for entry in listed:
+        name = str(entry["name"])
+        bad_part = any(part in ("", ".", "..") or part.startswith(".") for part in name.split("/"))
+        if name in seen or bad_part or "\\" in name or "\x00" in name:
+            return f"with the file name {name[:200]!r}"
+        seen.add(name)
+        out.append((name, int(entry["size"]), str(entry["sha256"])))
+    return tuple(out)
+

@@ -119,13 +119,26 @@ class State(_Message):
     step: Snapshot
 
 
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class DatasetFile(_Message):
+    """One file of a dataset directory, `name` relative to the artifact's `path`."""
+
+    name: Annotated[str, Field(min_length=1, max_length=4096)]
+    size: Count
+    sha256: Sha256
+
+
 class ArtifactMessage(_Message):
     type: Literal["artifact"]
     step_id: StepId
     mount: Annotated[int, Field(ge=0, le=10_000)] = 0
     path: PathText
     size: Count
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sha256: Sha256
+    files: Annotated[list[DatasetFile], Field(max_length=100_000)] | None = None
+    """A dataset directory's files (a writer with partition_by or rotation); None for one file."""
 
 
 class Log(_Message):

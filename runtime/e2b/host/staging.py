@@ -58,7 +58,10 @@ class Staging:
     mounts: list[Mount]
     uploads: list[UploadFile] = field(default_factory=list)
     outputs: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """step id -> (mount index, normalised relative POSIX path) of the file a writer declares."""
+    """step id -> (mount index, normalised relative POSIX path) of the file (or dataset
+    directory) a writer declares."""
+    datasets: set[str] = field(default_factory=set)
+    """Writers whose declared output is a dataset directory (partition_by, rotation, a path ending in /)."""
     keep_existing: set[str] = field(default_factory=set)
     """Writers with `overwrite: false`: their download must never replace a file on the host."""
 
@@ -89,11 +92,6 @@ def preflight(manifest: Manifest, cfgs: Mapping[str, Mapping[str, Any]]) -> list
         raw = cfgs.get(step.id, {}).get("path")
         if step.family == "filesystem" and isinstance(raw, str) and raw and store_scheme(raw) is None:
             problem = _check_path(step.id, raw)
-            if problem is None and step.component == "filesystem.parquet_writer" and writes_dataset(cfgs.get(step.id, {}), raw):
-                problem = Preflight(step.id, f"the dataset directory {raw} (partition_by, rotation or a path "
-                                    "ending in /) cannot be downloaded from an E2B sandbox yet; only single "
-                                    "files are", "write it to an object store (s3://, gs://, az://), "
-                                    "or run this pipeline without --e2b")
             if problem is not None:
                 problems.append(problem)
     return problems
@@ -130,6 +128,8 @@ def stage(
             where = locate(staging.mounts, posixpath.normpath(f"{sandbox_base}/{Path(raw).as_posix()}"))
             if where is not None:
                 staging.outputs[step.id] = where
+                if step.component == "filesystem.parquet_writer" and writes_dataset(cfg, raw):
+                    staging.datasets.add(step.id)
             if cfg.get("overwrite") is False:
                 staging.keep_existing.add(step.id)
             if cfg.get("overwrite") is False and host_file.exists():

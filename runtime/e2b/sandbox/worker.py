@@ -15,6 +15,7 @@ read) and `exec_step` for every step -> execute (heartbeats and live progress me
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.metadata as metadata
 import json
 import logging
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from osiris.compiler.files import file_sha256
+from osiris.compiler.path_policy import store_scheme, writes_dataset
 from osiris.runtime.e2b.paths import Mount, PathMapper, locate
 from osiris.runtime.e2b.protocol import HOST_MESSAGES, PROTOCOL, ProtocolError, decode
 from osiris.runtime.e2b.sandbox.sinks import ForwardEvents, ForwardMetrics, LogForwarder, Wire, snapshot
@@ -218,8 +220,8 @@ class _Job:
 
         step = self.manifest.step(step_id)
         cfg = self.cfgs[step_id]
-        if step.family != "filesystem" or not isinstance(cfg.get("path"), str):
-            return
+        if step.family != "filesystem" or not isinstance(cfg.get("path"), str) or store_scheme(cfg["path"]):
+            return  # an object store's objects are the store's; nothing to download
         path = Path(cfg["path"]).expanduser()
         if not path.is_absolute():
             ref = step_ref(step.family, step.connection, self.conns)
@@ -236,23 +238,23 @@ class _Job:
             path = (base_path if base_path.is_absolute() else self.work_dir / base_path) / path
         path = Path(os.path.normpath(path))  # the host expects the normalised form it computed itself
         where = locate(self.mounts, str(path))
-        if where is None or path.is_symlink() or not path.is_file():
+        dataset = step.component == "filesystem.parquet_writer" and writes_dataset(cfg, cfg["path"])
+        if where is None or path.is_symlink() or not (path.is_dir() if dataset else path.is_file()):
             # The host fails the step: a writer that succeeded must report its declared file.
             logging.getLogger("osiris.e2b.worker").warning(
-                "output of %s is not a regular file under a mount: %s", step_id, path
+                "output of %s is not a regular %s under a mount: %s", step_id, "directory" if dataset else "file", path
             )
             return
-        digest, size = file_sha256(path), path.stat().st_size
-        self.wire.send(
-            {
-                "type": "artifact",
-                "step_id": step_id,
-                "mount": where[0],
-                "path": where[1],
-                "size": size,
-                "sha256": digest,
-            }
-        )
+        message: dict[str, Any] = {"type": "artifact", "step_id": step_id, "mount": where[0], "path": where[1]}
+        if dataset:  # every regular file under it; the host downloads them all, then swaps the directory in
+            files = [{"name": file.relative_to(path).as_posix(), "size": file.stat().st_size,
+                      "sha256": file_sha256(file)}
+                     for file in sorted(path.rglob("*")) if file.is_file() and not file.is_symlink()]
+            listing = json.dumps(files, sort_keys=True).encode("utf-8")
+            message.update(size=sum(f["size"] for f in files), sha256=hashlib.sha256(listing).hexdigest(), files=files)
+        else:
+            message.update(size=path.stat().st_size, sha256=file_sha256(path))
+        self.wire.send(message)
 
     def progress(self) -> dict[str, Any]:
         """Live counters of the running steps, for the host's progress display."""
