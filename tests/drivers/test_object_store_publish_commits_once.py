@@ -209,3 +209,18 @@ def test_the_next_publish_sweeps_temporary_prefixes_that_killed_runs_left(
     expected = list(planted) if store.kind == "gcs" else list(planted)[1:]
     assert [key for key in planted if key in left] == expected, "only the killed run's prefix went"
     assert _ids(_read(store, store.uri(bucket, target))) == [0, 1, 2, 3]
+
+
+def test_discovery_reads_through_an_unfinished_publish(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from osiris.drivers.files.store_discovery import discover_store
+
+    bucket = store.new_bucket()
+    path = store.uri(bucket, "d/")
+    _write(store, path, _table(12), max_rows_per_file=4)  # part-00000 .. part-00002
+    _die_after_first_copy(monkeypatch)
+    with pytest.raises(DriverError, match="is committed"):
+        _write(store, path, _table(2), max_rows_per_file=4)  # part-00000 only, 2 rows
+    monkeypatch.undo()
+    found = discover_store(store.connection(), path)
+    assert [(t.name, t.row_count) for t in found.tables] == [("part-00000.parquet", 2)], \
+        "the committed dataset, not the old parts still in place"
