@@ -13,10 +13,10 @@ from typing import Any
 
 from osiris.drivers.postgres.connect import PgParams, close_quietly, literal, open_connection, qualified
 from osiris.drivers.postgres.errors import classify
-from osiris.runtime.driver import DriverError
+from osiris.runtime.driver import DriverError, StepContext
 from osiris.runtime.incremental import STATE_TABLE, StateRecord
 
-__all__ = ["clear_state", "load_state", "save_state"]
+__all__ = ["TableStateKeeper", "clear_state", "load_state", "save_state"]
 
 
 def _table(schema: str) -> str:
@@ -91,3 +91,24 @@ def clear_state(params: PgParams, schema: str, pipeline: str, steps: Iterable[st
     rows = _read(params, schema, f"DELETE FROM {_table(schema)} WHERE {where} RETURNING 1",
                  "resetting the incremental state")
     return len(rows)
+
+
+class TableStateKeeper:
+    """StateKeeper for writers into PostgreSQL: `_osiris_state` in the schema of the target
+    table that `_state_place(ctx)` names (postgres.writer, and supabase.writer on its dsn)."""
+
+    def _state_place(self, ctx: StepContext) -> tuple[PgParams, str]:
+        raise NotImplementedError
+
+    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
+        params, schema = self._state_place(ctx)
+        return load_state(params, schema, pipeline, step).get(step)
+
+    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
+        params, schema = self._state_place(ctx)
+        return load_state(params, schema, pipeline)
+
+    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
+        params, schema = self._state_place(ctx)
+        return clear_state(params, schema, pipeline, steps)
+

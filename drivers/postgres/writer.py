@@ -6,20 +6,19 @@ publishes them all in one transaction (`staged.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pyarrow as pa
 
 from osiris.drivers.postgres import params_from, write_options, write_stream
+from osiris.drivers.postgres.connect import PgParams
 from osiris.drivers.postgres.staged import discard_staged, publish_staged, stage_partition
-from osiris.drivers.postgres.state import clear_state, load_state
+from osiris.drivers.postgres.state import TableStateKeeper
 from osiris.drivers.postgres.tools import PostgresConnectionTools
 from osiris.runtime.driver import StepContext, WriteResult
 
 __all__ = ["PostgresWriter"]
 
 
-class PostgresWriter(PostgresConnectionTools):
+class PostgresWriter(TableStateKeeper, PostgresConnectionTools):
     """Writer + StagedWriter + StateKeeper + Discoverer + HealthCheck for the `postgres` family."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
@@ -41,19 +40,7 @@ class PostgresWriter(PostgresConnectionTools):
         opts = write_options(dict(ctx.config), params.schema, ctx.batch_rows)
         discard_staged(params, opts.schema, token, partitions)
 
-    # -- StateKeeper: `_osiris_state` in the target table's schema (state.py) --------------------
-    def _state_place(self, ctx: StepContext) -> tuple[object, str]:
+    # -- StateKeeper: `_osiris_state` in the target table's schema (state.TableStateKeeper) -------
+    def _state_place(self, ctx: StepContext) -> tuple[PgParams, str]:
         params = params_from(ctx.connection, ctx.config)
         return params, write_options(dict(ctx.config), params.schema, ctx.batch_rows).schema
-
-    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
-        params, schema = self._state_place(ctx)
-        return load_state(params, schema, pipeline, step).get(step)
-
-    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
-        params, schema = self._state_place(ctx)
-        return load_state(params, schema, pipeline)
-
-    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
-        params, schema = self._state_place(ctx)
-        return clear_state(params, schema, pipeline, steps)

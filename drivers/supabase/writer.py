@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
 
 from osiris.drivers.postgres import write_options, write_stream
-from osiris.drivers.postgres.state import clear_state, load_state
+from osiris.drivers.postgres.state import TableStateKeeper
 from osiris.drivers.supabase.rest import RestSession, spool, spooled
 from osiris.drivers.supabase.restypes import to_json_rows
 from osiris.drivers.supabase.settings import has_dsn, pg_params, rest_settings
@@ -27,7 +26,7 @@ __all__ = ["SupabaseWriter"]
 NEEDS_DSN = "add the project's database URL as `dsn` to the connection; that path runs in one transaction"
 
 
-class SupabaseWriter(SupabaseConnectionTools):
+class SupabaseWriter(TableStateKeeper, SupabaseConnectionTools):
     """Writer + Discoverer + HealthCheck for the `supabase` family."""
 
     def write(self, ctx: StepContext, data: pa.RecordBatchReader) -> WriteResult:
@@ -41,23 +40,11 @@ class SupabaseWriter(SupabaseConnectionTools):
     # -- StateKeeper: `_osiris_state` beside the target table, through `dsn` only ----------------
     # The state row must commit in the data's transaction (postgres write_stream does it); over
     # REST every request commits on its own, so an incremental load there could skip rows.
-    def _state_place(self, ctx: StepContext) -> tuple[Any, str]:
+    def _state_place(self, ctx: StepContext) -> tuple[Any, str]:  # TableStateKeeper's place
         if not has_dsn(ctx.connection):
             raise _state_needs_dsn()
         params = pg_params(ctx.connection, ctx.config)
         return params, write_options(dict(ctx.config), params.schema, ctx.batch_rows).schema
-
-    def read_state(self, ctx: StepContext, pipeline: str, step: str) -> str | None:
-        params, schema = self._state_place(ctx)
-        return load_state(params, schema, pipeline, step).get(step)
-
-    def list_state(self, ctx: StepContext, pipeline: str) -> dict[str, str]:
-        params, schema = self._state_place(ctx)
-        return load_state(params, schema, pipeline)
-
-    def reset_state(self, ctx: StepContext, pipeline: str, steps: Iterable[str]) -> int:
-        params, schema = self._state_place(ctx)
-        return clear_state(params, schema, pipeline, steps)
 
 
 def _state_needs_dsn() -> DriverError:

@@ -20,20 +20,12 @@ from osiris.drivers.files.parquet_extractor import ParquetExtractor
 from osiris.drivers.files.parquet_writer import ParquetWriter
 from osiris.runtime.driver import DriverError
 from osiris.runtime.testing import RecordingContext
-from tests.conftest import _unavailable
-from tests.support.object_stores import Store, start_store
+from tests.support.object_stores import Store, store_fixture
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module", params=["s3", "azure", "gcs"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    try:
-        running = start_store(request.param)
-    except Exception as error:  # noqa: BLE001 - any failure to start is "unavailable"
-        _unavailable(f"the {request.param} emulator", error)
-    yield running
-    running.stop()
+store = store_fixture()
 
 
 def _table(rows: int = 10) -> pa.Table:

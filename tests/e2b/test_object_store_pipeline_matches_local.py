@@ -9,26 +9,17 @@ keeps an existing one, as locally."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import _unavailable
 from tests.e2b.helpers import run_pipeline
-from tests.support.object_stores import Store, lake_project, start_store, store_objects
+from tests.support.object_stores import Store, lake_project, store_fixture, store_objects
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module", params=["s3", "azure", "gcs"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    try:
-        running = start_store(request.param)
-    except Exception as error:  # noqa: BLE001 - any failure to start is "unavailable"
-        _unavailable(f"the {request.param} emulator", error)
-    yield running
-    running.stop()
+store = store_fixture()
 
 
 def test_the_sandbox_writes_the_same_objects_as_the_local_run(store: Store, tmp_path: Path) -> None:

@@ -4,28 +4,19 @@ the same rows as the local backend, on S3 (moto), Azure (Azurite) and GCS (the e
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import _unavailable
 from tests.ray.helpers import run_in
-from tests.support.object_stores import Store, lake_project, start_store, store_objects
+from tests.support.object_stores import Store, lake_project, store_fixture, store_objects
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-@pytest.fixture(scope="module", params=["s3", "azure", "gcs"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
-    try:
-        running = start_store(request.param)
-    except Exception as error:  # noqa: BLE001 - any failure to start is "unavailable"
-        _unavailable(f"the {request.param} emulator", error)
-    yield running
-    running.stop()
+store = store_fixture()
 
 
 def _rows(objects: dict[str, bytes]) -> list[tuple]:

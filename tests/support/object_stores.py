@@ -211,3 +211,22 @@ def store_objects(store: Store, bucket: str, prefix: str) -> dict[str, bytes]:
             with fs.open_input_stream(info.path) as stream:
                 out[info.path[len(base) + 1:]] = stream.read()
     return out
+
+
+def store_fixture() -> Any:
+    """A module-scoped pytest fixture `store`, run once per emulator (s3, azure, gcs); under
+    CI=true an emulator that cannot start fails the test (tests.conftest._unavailable)."""
+    import pytest
+
+    @pytest.fixture(scope="module", params=["s3", "azure", "gcs"])
+    def store(request: pytest.FixtureRequest) -> Any:
+        from tests.conftest import _unavailable
+
+        try:
+            running = start_store(request.param)
+        except Exception as error:  # noqa: BLE001 - any failure to start is "unavailable"
+            _unavailable(f"the {request.param} emulator", error)
+        yield running
+        running.stop()
+
+    return store
