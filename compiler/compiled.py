@@ -12,15 +12,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from osiris.compiler.manifest import Manifest, SourceMap
 
-MANIFEST_VERSION = "2"
-"""Version 2: each step carries its connection `family` and its one connection reference
-(version 1 also copied the reference into every cfg file, and runtimes read the component
-specs to learn the family). A runtime reads nothing but the manifest directory."""
+MANIFEST_VERSION = "3"
+"""Version 3: every step's config in one file, cfg.json, keyed by step id (version 2 wrote a
+cfg/<id>.json per step: a 1,000-step pipeline was 1,004 files to fsync, half its compile time).
+Version 2: each step carries its connection `family` and its one connection reference (version
+1 also copied the reference into every cfg file, and runtimes read the component specs to learn
+the family). A runtime reads nothing but the manifest directory."""
 
 
 class Compiled:
-    """What `omlc compile` writes, in memory: the manifest, each step's config by step id (the
-    cfg files' data), meta.json's data and the source map (sourcemap.json, which only ever
+    """What `omlc compile` writes, in memory: the manifest, each step's config by step id
+    (cfg.json's data), meta.json's data and the source map (sourcemap.json, which only ever
     improves error messages).
 
     The compiler passes the manifest and the source map as the files' plain data, and the typed

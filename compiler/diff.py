@@ -2,7 +2,7 @@
 
 Both sides are compiled first (an OML file through the compiler, a compiled directory through
 `load_manifest`, which verifies it), so the comparison is between what would run: each step's
-manifest entry and its cfg file, defaults filled in and parameters bound. Each change gets a class:
+manifest entry and its config in cfg.json, defaults filled in and parameters bound. Each change gets a class:
 
   breaking      the data read or written can differ: a step added or removed, its component,
                 mode, connection, inputs or needs, a config value (a table, a write mode, a path),
@@ -206,7 +206,7 @@ def _step_changes(step_id: str, before: dict[str, Any], after: dict[str, Any], o
 
 
 _ABSENT = object()
-_STEP_FIELDS_SEEN = frozenset((*STEP_FIELDS_BREAKING, *STEP_FIELDS_TUNING, "id", "family", "cfg", "cfg_fp", "level"))
+_STEP_FIELDS_SEEN = frozenset((*STEP_FIELDS_BREAKING, *STEP_FIELDS_TUNING, "id", "family", "cfg_fp", "level"))
 """Compared above, or derived from what is (`family` from the component, `cfg_fp` from the cfg compared
 key by key, `level` from `needs`); any other step field that differs is breaking."""
 _OML_PATHS = {"connection": "config/connection", "kind": "component", "component_version": "component",

@@ -2,7 +2,7 @@
 
 See docs/manifest.md for the contract. Field order here is the order written to
 manifest.yaml, which is part of the byte-for-byte determinism the compiler promises. The
-field constraints (safe ids, `cfg/<id>.json`, bounded retries) are the manifest schema:
+field constraints (safe ids, bounded retries) are the manifest schema:
 spec/manifest.schema.json is generated from these models (`python -m osiris.compiler.manifest
 spec/manifest.schema.json`), and a manifest directory from elsewhere is untrusted input,
 checked by `load_manifest` before anything runs.
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from osiris.spec.registry import Registry
 
 STEP_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-"""The OML step id rule (oml.lower.STEP_ID_RE): ids name cfg files and session directories."""
+"""The OML step id rule (oml.lower.STEP_ID_RE): ids key cfg.json and name session directories."""
 _NAME = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$"
 _FP = r"^sha256:[0-9a-f]{64}$"
 CONNECTION_REF = f"^{CONNECTION_FAST.pattern}$"
@@ -143,10 +143,9 @@ class ManifestStep(_Sparse):
     connection: str | None = Field(pattern=CONNECTION_REF, description=(
         "The step's one connection reference, `@family.alias`, the default alias filled in when the "
         "compiler knew the connections file; null otherwise (the runtime then uses the family's default "
-        "alias, if any). Never the alias's fields, and never repeated in the cfg file."))
-    cfg: str = Field(pattern=r"^cfg/[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.json$",
-                     description="Always `cfg/<id>.json`: the only file a step's config is read from.")
-    cfg_fp: Fingerprint
+        "alias, if any). Never the alias's fields, and never repeated in cfg.json."))
+    cfg_fp: Fingerprint = Field(description=(
+        "Fingerprint of the step's config, the object under its id in cfg.json (canonical JSON)."))
     needs: list[StepId]
     inputs: dict[Name, InputSource] = Field(json_schema_extra={"propertyNames": {"pattern": _NAME}})
     outputs: list[Name]
@@ -290,7 +289,7 @@ class ManifestError(Exception):
     """A manifest directory is missing, unreadable or fails verification.
 
     `diagnostics` holds one coded diagnostic per problem (OML092-OML096, OML083-OML085),
-    at the file and line of manifest.yaml or the cfg file concerned; the message sums them up.
+    at the file and line of manifest.yaml or cfg.json; the message sums them up.
     """
 
     def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
@@ -304,11 +303,16 @@ least MIN_MANIFEST_BYTES: the compiler writes more than it reads (a 2 MB, 10,000
 is a 5 MB manifest.yaml; a terse step of 90 bytes becomes 480), so what omlc writes, osiris runs."""
 MIN_MANIFEST_BYTES = 64 * 2**20
 MAX_JSON_DEPTH = 100
-"""How deep meta.json and cfg files may nest: what the YAML they were compiled from may
-(oml.yaml_compose.Limits.max_depth); deeper JSON blew Python's recursion limit."""
-COPIED = ("manifest.yaml", "meta.json", "effective_config.json", "sourcemap.json")
-"""The files of a manifest directory besides cfg/: what `osiris run --manifest` copies into
-the session, with each step's cfg file (nothing else, and never a symbolic link)."""
+"""How deep meta.json and a step's config may nest: what the YAML they were compiled from may
+(oml.yaml_compose.Limits.max_depth); deeper JSON blew Python's recursion limit. cfg.json holds
+the configs one level down, so it may nest one level more."""
+VERIFIED = ("manifest.yaml", "meta.json", "cfg.json")
+"""The files a run acts on, each verified before anything runs."""
+OPTIONAL = ("effective_config.json", "sourcemap.json")
+"""The files nothing runs: copied when present and readable, for people and reports."""
+COPIED = (*VERIFIED, *OPTIONAL)
+"""The files of a manifest directory: what `osiris run --manifest` copies into the session
+(nothing else, and never a symbolic link)."""
 
 
 def load_manifest(
@@ -324,8 +328,8 @@ def load_manifest(
     """Read and verify a compiled directory: (manifest, cfg by step id, meta).
 
     A manifest from elsewhere is untrusted input, so before anything runs it must pass the
-    manifest schema, match its fingerprints (`manifest_fp` in meta.json, every cfg file its
-    `cfg_fp`: an edited or half-copied directory is refused instead of half-run), and pass
+    manifest schema, match its fingerprints (`manifest_fp` in meta.json, every step's config in
+    cfg.json its `cfg_fp`: an edited or half-copied directory is refused instead of half-run), and pass
     `compiler.manifest_verify.verify_manifest` (graph, components, each cfg as the compiler
     checks a config, the path policy against `project_root` and the roots `connections` grant).
     Every problem is a coded diagnostic, raised together as one ManifestError; `label` is how
@@ -344,9 +348,9 @@ def load_manifest(
     if loaded is None:
         raise _error(d)
     manifest, meta, spans = loaded
-    cfgs, texts = _load_cfgs(reader, manifest)
+    cfgs, cfg_text = _load_cfgs(reader, manifest)
     verify_manifest(
-        manifest, cfgs, registry or default_registry(), d, where=where, spans=spans, cfg_texts=texts,
+        manifest, cfgs, registry or default_registry(), d, where=where, spans=spans, cfg_text=cfg_text,
         project_root=project_root, connections=connections, env=env,
     )
     if d.has_errors:
@@ -365,7 +369,7 @@ def warm_verifier() -> None:
 
 
 def max_file_bytes(env: Mapping[str, str] | None = None) -> int:
-    """The largest manifest.yaml, meta.json or cfg file read: MANIFEST_SIZE_FACTOR times the
+    """The largest manifest.yaml, meta.json or cfg.json read: MANIFEST_SIZE_FACTOR times the
     input cap, at least MIN_MANIFEST_BYTES (a malformed OSIRIS_MAX_INPUT_SIZE means the default:
     the cap's own users report it)."""
     from osiris.oml.source import DEFAULT_MAX_INPUT_BYTES, InputError, max_input_bytes
@@ -375,11 +379,6 @@ def max_file_bytes(env: Mapping[str, str] | None = None) -> int:
     except InputError:
         cap = DEFAULT_MAX_INPUT_BYTES
     return max(MIN_MANIFEST_BYTES, MANIFEST_SIZE_FACTOR * cap)
-
-
-def manifest_files(manifest: Manifest) -> list[str]:
-    """The relative paths a verified manifest directory consists of (see COPIED)."""
-    return [*COPIED, *(step.cfg for step in manifest.steps)]
 
 
 def read_regular(path: Path, shown: str, limit: int | None = None) -> bytes:
@@ -426,8 +425,6 @@ class _Reader:
     def text(self, name: str) -> str | None:
         shown = f"{self.where}/{name}"
         try:
-            if name.startswith("cfg/") and (self.directory / "cfg").is_symlink():
-                raise ManifestError(f"{self.where}/cfg is a symbolic link; a manifest directory holds plain files")
             data = read_regular(self.directory / name, shown, self.limit)
             text = data.decode("utf-8")
         except ManifestError as error:
@@ -439,10 +436,10 @@ class _Reader:
         self.read[name] = data
         return text
 
-    def json_object(self, name: str) -> dict[str, Any] | None:
+    def json_object(self, name: str, depth: int = MAX_JSON_DEPTH) -> dict[str, Any] | None:
         """A JSON object file with no repeated key (json.loads keeps the last one, so a file
         could show a reader one value and run another under the same fingerprint), at most
-        MAX_JSON_DEPTH deep."""
+        `depth` deep."""
         text = self.text(name)
         if text is None:
             return None
@@ -453,7 +450,7 @@ class _Reader:
             self.malformed(shown, f"{shown} repeats the key {error.args[0]!r} in one object")
             return None
         except RecursionError:
-            self.malformed(shown, f"{shown} nests more than {MAX_JSON_DEPTH} levels deep")
+            self.malformed(shown, f"{shown} nests more than {depth} levels deep")
             return None
         except ValueError as error:
             self.malformed(shown, f"{shown} is not valid JSON: {error}")
@@ -461,8 +458,8 @@ class _Reader:
         if not isinstance(data, dict):
             self.malformed(shown, f"{shown} is not a JSON object")
             return None
-        if _depth_exceeds(data, MAX_JSON_DEPTH):
-            self.malformed(shown, f"{shown} nests more than {MAX_JSON_DEPTH} levels deep")
+        if _depth_exceeds(data, depth):
+            self.malformed(shown, f"{shown} nests more than {depth} levels deep")
             return None
         return data
 
@@ -558,27 +555,33 @@ def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Sp
     return manifest, meta, spans
 
 
-def _load_cfgs(reader: _Reader, manifest: Manifest) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Each step's cfg file, checked against its `cfg_fp` (a step whose file is unusable is left out)."""
+def _load_cfgs(reader: _Reader, manifest: Manifest) -> tuple[dict[str, dict[str, Any]], str]:
+    """cfg.json: one object per step, under the step's id, each checked against its `cfg_fp`;
+    a key that is not a step, or a step without a config, is refused (a step whose config is
+    unusable is left out). Returns the configs and the file's text (for diagnostics' lines)."""
     cfgs: dict[str, dict[str, Any]] = {}
-    texts: dict[str, str] = {}
-    for step in manifest.steps:
-        if step.cfg != f"cfg/{step.id}.json" or step.cfg in reader.read:
-            continue  # verify_manifest reports both: never read a file the step id does not name, nor twice
-        cfg = reader.json_object(step.cfg)
-        if cfg is None:
+    found = reader.json_object("cfg.json", MAX_JSON_DEPTH + 1)
+    if found is None:
+        return cfgs, ""
+    shown = f"{reader.where}/cfg.json"
+    steps = {step.id: step for step in manifest.steps}
+    for key in sorted(found.keys() - steps.keys()):
+        reader.malformed(shown, f"{shown} holds a config for {key!r}, which is not a step of the manifest")
+    for step_id, step in steps.items():
+        cfg = found.get(step_id)
+        if not isinstance(cfg, dict):
+            reader.malformed(shown, f"{shown} has no config object for step {step_id!r}")
             continue
-        shown = f"{reader.where}/{step.cfg}"
         try:
             matches = fingerprint(cfg) == step.cfg_fp
         except ValueError:  # NaN or infinity: no canonical form
             matches = False
         if not matches:
-            reader.d.add("OML093", Span.whole_file(shown), f"{shown} does not match its cfg_fp",
-                         help="the file was edited or half-copied after compiling; recompile the pipeline")
-        cfgs[step.id] = cfg
-        texts[step.id] = reader.read[step.cfg].decode("utf-8")
-    return cfgs, texts
+            reader.d.add("OML093", Span.whole_file(shown), f"{shown}: the config of step {step_id!r} does not "
+                         "match its cfg_fp", help="the file was edited or half-copied after compiling; "
+                         "recompile the pipeline")
+        cfgs[step_id] = cfg
+    return cfgs, reader.read["cfg.json"].decode("utf-8")
 
 
 def _span(spans: Mapping[str, Span], pointer: str, file: str) -> Span:

@@ -4,8 +4,9 @@ Fingerprints are easy to recompute, so they prove only that nothing was damaged 
 what makes an edited manifest safe to run is that it satisfies everything the compiler would
 have guaranteed. `verify_manifest` re-checks exactly that, with the compiler's own functions:
 
-- OML092: each cfg file is `cfg/<step id>.json` (with the schema's step id rule, nothing can
-  name a file outside the directory or a session directory outside the session);
+- OML092 (read by compiler.manifest): the files parse, cfg.json holds one config per step id
+  and nothing else (with the schema's step id rule, no id can name a session directory
+  outside the session);
 - OML094: a DAG whose `needs`, `inputs`, `edges`, `order`, `levels` and `connections` agree
   and name existing steps, recomputed with the planner's own `schedule` and `find_cycles`;
 - OML095: each component exists with this version, kind, mode and outputs, its `family` is the
@@ -53,11 +54,11 @@ RECOMPILE = "recompile the pipeline with omlc; an edited manifest is not run"
 
 
 class _Report:
-    """Diagnostics at manifest.yaml's lines (by JSON Pointer) or a cfg file's lines."""
+    """Diagnostics at manifest.yaml's lines (by JSON Pointer) or cfg.json's."""
 
-    def __init__(self, d: Diagnostics, where: str, spans: Mapping[str, Span], cfg_texts: Mapping[str, str]) -> None:
-        self.d, self.where, self.spans, self.cfg_texts = d, where, spans, cfg_texts
-        self._cfg_spans: dict[str, dict[str, Span]] = {}
+    def __init__(self, d: Diagnostics, where: str, spans: Mapping[str, Span], cfg_text: str) -> None:
+        self.d, self.where, self.spans, self.cfg_text = d, where, spans, cfg_text
+        self._cfg_spans: dict[str, Span] | None = None
 
     def manifest(self, code: str, pointer: str, message: str, help: str = RECOMPILE) -> None:
         at = pointer
@@ -67,19 +68,19 @@ class _Report:
         self.d.add(code, span, message, help=help, pointer=pointer)
 
     def cfg(self, code: str, step_id: str, pointer: str, message: str, help: str = RECOMPILE) -> None:
-        file = f"{self.where}/cfg/{step_id}.json"
-        spans = self._cfg_spans.get(step_id)
-        if spans is None:
-            spans = self._cfg_spans[step_id] = _json_spans(self.cfg_texts.get(step_id, ""), file)
-        at = pointer
-        while at and at not in spans:
+        """At `pointer` within the step's config, the object under its id in cfg.json."""
+        file = f"{self.where}/cfg.json"
+        if self._cfg_spans is None:
+            self._cfg_spans = _json_spans(self.cfg_text, file)
+        at = f"/{step_id}{pointer}"  # a step id needs no escaping in a JSON Pointer
+        while at and at not in self._cfg_spans:
             at = at.rsplit("/", 1)[0]
-        self.d.add(code, spans.get(at) or Span.whole_file(file), message, help=help, pointer=pointer)
+        self.d.add(code, self._cfg_spans.get(at) or Span.whole_file(file), message, help=help, pointer=pointer)
 
 
 def _json_spans(text: str, file: str) -> dict[str, Span]:
-    """Pointer -> span in a cfg file (JSON is YAML, so the positioned loader reads it); only
-    computed for a file that has a problem to point at."""
+    """Pointer -> span in cfg.json (JSON is YAML, so the positioned loader reads it); only
+    computed when there is a problem to point at."""
     from osiris.oml.yaml_loader import YNode, load_yaml
 
     root = load_yaml(text, file, Diagnostics()) if text else None
@@ -105,17 +106,13 @@ def verify_manifest(
     *,
     where: str,
     spans: Mapping[str, Span],
-    cfg_texts: Mapping[str, str],
+    cfg_text: str,
     project_root: Path | None = None,
     connections: ConnectionsFile | None = None,
     env: Mapping[str, str] | None = None,
 ) -> None:
     """Add a diagnostic to `d` for everything in `manifest` the compiler could not have produced."""
-    report = _Report(d, where, spans, cfg_texts)
-    for index, step in enumerate(manifest.steps):
-        if step.cfg != f"cfg/{step.id}.json":
-            report.manifest("OML092", f"/steps/{index}/cfg",
-                            f"step '{step.id}' names its config {step.cfg!r}; it must be 'cfg/{step.id}.json'")
+    report = _Report(d, where, spans, cfg_text)
     specs = _check_components(manifest, registry, report)
     if connections is not None:
         _check_connection_refs(manifest, specs, connections, report)

@@ -5,10 +5,9 @@ two renames (target -> backup, temp -> target). A crash between them leaves the 
 beside the target, never a half-written target.
 
 Every file is fsynced before the renames, so the new target is complete on disk when it
-appears. One fsync costs about a millisecond here, and a 1,000-step pipeline has a file per
-step, so they are issued from a few threads at once: the filesystem commits concurrent fsyncs
-together (one journal commit for many), 1,004 files take ~0.2 s instead of ~0.4-0.6 s, and
-every file is still synced before the rename.
+appears. A manifest is five files whatever the step count (manifest version 3 holds every
+step's config in cfg.json): version 2's file per step cost a 1,000-step compile ~0.2 s of
+fsyncs, half its time.
 """
 
 from __future__ import annotations
@@ -20,11 +19,6 @@ from pathlib import Path
 
 from osiris.compiler.files import write_atomic
 
-SYNC_THREADS = 8
-"""Threads that write and fsync the files of a large output (measured: 8 as fast as 32 or 64)."""
-_SERIAL_UP_TO = 16
-"""Outputs this small are written in the calling thread (no thread pool to import or start)."""
-
 
 def _write_durably(target: Path, data: bytes) -> None:
     with open(target, "wb") as handle:
@@ -34,18 +28,10 @@ def _write_durably(target: Path, data: bytes) -> None:
 
 
 def _write_all(staging: Path, files: dict[str, bytes]) -> None:
-    targets = [(staging / relative, data) for relative, data in files.items()]
-    for folder in sorted({target.parent for target, _ in targets}):
-        folder.mkdir(parents=True, exist_ok=True)
-    if len(targets) <= _SERIAL_UP_TO:
-        for target, data in targets:
-            _write_durably(target, data)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="omlc-write") as pool:
-        for _ in pool.map(lambda item: _write_durably(*item), targets):
-            pass  # re-raises the first failure
+    for relative, data in files.items():
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_durably(target, data)
 
 
 def write_tree(out_dir: Path, files: dict[str, bytes]) -> None:

@@ -92,7 +92,7 @@ _CATALOG: tuple[Code, ...] = (
          "`inputs`, `retry` and `partitions`."),
     Code("OML023", "invalid_step_id", "error", "invalid step id",
          "A step id is 1-64 characters of letters, digits, `_` and `-`, starting with a letter "
-         "or digit. Ids name inputs, cfg files and session directories."),
+         "or digit. Ids name inputs, configs in cfg.json and session directories."),
     Code("OML024", "invalid_retry", "error", "invalid retry policy",
          "`retry` takes `max_attempts` (1-20), `backoff_seconds` (0-86400, a day) and "
          "`max_backoff_seconds` (from backoff_seconds to 86400). Only transient failures are retried."),
@@ -285,13 +285,15 @@ _CATALOG: tuple[Code, ...] = (
          "resolving symbolic links. See docs/language.md#file-paths."),
     # --- compiled manifests (osiris run --manifest) -------------------------------------------------
     Code("OML092", "manifest_malformed", "error", "a compiled manifest directory is malformed",
-         "`osiris run --manifest DIR` reads manifest.yaml, meta.json and cfg/<step>.json, and "
-         "checks them against the manifest schema (spec/manifest.schema.json) before anything "
-         "runs: a missing, unreadable or non-regular file, a value of the wrong type, an unsafe "
-         "step id or a cfg path other than `cfg/<step id>.json` is refused. Recompile with omlc."),
+         "`osiris run --manifest DIR` reads manifest.yaml, meta.json and cfg.json, and checks "
+         "them against the manifest schema (spec/manifest.schema.json) before anything runs: a "
+         "missing, unreadable or non-regular file, a value of the wrong type, an unsafe step id, "
+         "a cfg.json that is not one config object per step id, or an older manifest version is "
+         "refused. Recompile with omlc."),
     Code("OML093", "manifest_fingerprint_mismatch", "error", "a compiled file does not match its fingerprint",
          "meta.json's `manifest_fp` covers manifest.yaml, and each step's `cfg_fp` covers its "
-         "cfg file. A file edited or half-copied after compiling is refused; recompile with omlc."),
+         "config in cfg.json. A file edited or half-copied after compiling is refused; recompile "
+         "with omlc."),
     Code("OML094", "manifest_graph_invalid", "error", "the manifest's step graph is inconsistent",
          "Step ids are unique; `needs`, `inputs`, `edges`, `order`, `levels` and `connections` "
          "agree with each other and name existing steps; the graph has no cycle; extractors take "
@@ -301,7 +303,7 @@ _CATALOG: tuple[Code, ...] = (
          "kind, mode and outputs, and its connection must be an `@family.alias` reference of the "
          "component's family (or none when the component takes none)."),
     Code("OML096", "manifest_cfg_invalid", "error", "a step's compiled config fails its component's checks",
-         "A cfg file is checked exactly as the compiler checks a step's config: no unknown keys, "
+         "A step's config in cfg.json is checked exactly as the compiler checks it: no unknown keys, "
          "the component's config schema (types, required keys), its constraints, no inline "
          "secrets, no override of a connection field its alias does not allow (OML077 when "
          "compiling), no DuckDB SQL that reaches outside the step's inputs (OML082 when "

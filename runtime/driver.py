@@ -218,7 +218,7 @@ class StepContext(Protocol):
     component: str
     mode: str
     config: Mapping[str, Any]
-    """The step's compiled config (cfg/<step_id>.json): defaults filled, params bound, no secrets."""
+    """The step's compiled config (its object in cfg.json): defaults filled, params bound, no secrets."""
     connection: ResolvedConnection | None
     work_dir: Path
     """Relative paths in config resolve against this (the directory `osiris run` started in)."""

@@ -47,17 +47,7 @@ def publish(temp: Path, target: Path, *, overwrite: bool) -> None:
 
 def _rename_noreplace(temp: Path, target: Path) -> bool:
     """True when renameat2 published; False when it is not available here."""
-    renameat2 = _renameat2()
-    if renameat2 is None:
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(temp), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE) == 0:
-        return True
-    import ctypes
-
-    code = ctypes.get_errno()
-    if code in _NOT_SUPPORTED:
-        return False
-    raise OSError(code, os.strerror(code), str(target))
+    return _renameat2_with(temp, target, _RENAME_NOREPLACE)
 
 
 def publish_dir(staged: Path, target: Path, *, overwrite: bool, aside: Path) -> Path | None:
@@ -78,17 +68,23 @@ def publish_dir(staged: Path, target: Path, *, overwrite: bool, aside: Path) -> 
 def exchange(first: Path, second: Path) -> bool:
     """Swap two existing names in one step (renameat2 RENAME_EXCHANGE: a directory replaced by
     another with no moment where neither is there); False where that is not available."""
+    return _renameat2_with(first, second, _RENAME_EXCHANGE)
+
+
+def _renameat2_with(source: Path, target: Path, flag: int) -> bool:
+    """renameat2(source, target, flag): True when done, False where the C library, the kernel or
+    the file system lacks it; any other failure is the OSError it is."""
     renameat2 = _renameat2()
     if renameat2 is None:
         return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+    if renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flag) == 0:
         return True
     import ctypes
 
     code = ctypes.get_errno()
     if code in _NOT_SUPPORTED:
         return False
-    raise OSError(code, os.strerror(code), str(second))
+    raise OSError(code, os.strerror(code), str(target))
 
 
 def _replace_own_placeholder(temp: Path, target: Path) -> None:

@@ -22,10 +22,10 @@ from osiris.compiler.compiled import Compiled
 from osiris.compiler.connections import ConnectionsFile
 from osiris.compiler.manifest import (
     COPIED,
+    OPTIONAL,
     Manifest,
     ManifestError,
     load_manifest,
-    manifest_files,
     read_sources,
 )
 from osiris.compiler.path_policy import protected_files
@@ -268,7 +268,7 @@ class _Run:
                     project_root=self.work_dir, connections=self._connections or _no_connections(),
                     env=self.env, keep=verified,
                 )
-                copied = _copy_manifest(source, compiled, manifest, verified)
+                copied = _copy_manifest(source, compiled, verified)
                 self._loaded = Compiled(manifest, cfgs, meta, read_sources(copied.get("sourcemap.json")))
             except ManifestError as error:
                 return self._abort("manifest_error", str(error), error.diagnostics)
@@ -448,7 +448,7 @@ class _Run:
             self.session.write_artifact("schemas.json", schemas)
 
 
-def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Mapping[str, bytes]) -> dict[str, bytes]:
+def _copy_manifest(source: Path, target: Path, verified: Mapping[str, bytes]) -> dict[str, bytes]:
     """Write the files of a verified manifest directory into the session (nothing else: no
     links, no extra files): the bytes that were verified, never the files read again (one
     swapped in after the check would be what the session, the report and a sandbox get);
@@ -458,13 +458,13 @@ def _copy_manifest(source: Path, target: Path, manifest: Manifest, verified: Map
     from osiris.compiler.manifest import read_regular
 
     written: dict[str, bytes] = {}
-    for name in manifest_files(manifest):
+    for name in COPIED:
         data = verified.get(name)
         if data is None:
             try:
                 data = read_regular(source / name, name)
             except ManifestError:
-                if name in COPIED[2:]:
+                if name in OPTIONAL:
                     continue  # optional and unverified: a missing or unreadable one costs what it adds
                 raise
         (target / name).parent.mkdir(parents=True, exist_ok=True)

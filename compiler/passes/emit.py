@@ -41,14 +41,13 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
         return pipeline, {}, None
     specs: dict[str, ComponentSpec] = {}
     cfgs: dict[str, dict[str, Any]] = {}
-    cfg_files: Artifacts = {}
     cfg_fps: dict[str, str] = {}
     for step in pipeline.steps:
         spec = ctx.registry.get(step.component)
         assert spec is not None and step.canonical_component is not None
         specs[spec.name] = spec
         cfg = _cfg(step, spec)
-        try:  # serialised once each way: the file's bytes and its fingerprint's input
+        try:  # serialised once: the fingerprint's input, and what cfg.json holds
             canonical = canonical_json(cfg)  # raises on NaN and infinity
         except ValueError:
             ctx.diagnostics.add("OML044", pipeline.span_of(join(step.pointer, "config")),
@@ -57,12 +56,10 @@ def emit(pipeline: Pipeline, ctx: CompileContext) -> tuple[Pipeline, Artifacts, 
             continue
         cfgs[step.id] = json.loads(canonical)  # exactly what the file says (a YAML int key becomes "1")
         cfg_fps[step.id] = sha256_hex(canonical)
-        cfg_files[f"cfg/{step.id}.json"] = pretty_json(cfg)
     if ctx.diagnostics.has_errors:
         return pipeline, {}, None
     manifest = build_manifest(pipeline, cfg_fps, specs)
-    files: Artifacts = cfg_files
-    files["manifest.yaml"] = dump_yaml(manifest)
+    files: Artifacts = {"cfg.json": pretty_json(cfgs), "manifest.yaml": dump_yaml(manifest)}
     source = PurePath(pipeline.file).name
     meta = {
         "compiler": {"name": "omlc", "version": __version__},
@@ -140,7 +137,6 @@ def build_manifest(pipeline: Pipeline, cfg_fps: dict[str, str], specs: dict[str,
             "mode": step.canonical_mode,
             "family": spec.family if spec.connection != "none" else None,
             "connection": step.connection_ref,
-            "cfg": f"cfg/{step.id}.json",
             "cfg_fp": cfg_fps[step.id],
             "needs": list(step.depends_on),
             "inputs": {i.name: {"step": i.step, "output": i.output} for i in step.data_inputs},

@@ -70,9 +70,10 @@ def gather(session_dir: Path) -> RunData:
     manifest_text = _read_text(compiled / "manifest.yaml")
     manifest = _load_yaml(manifest_text)
     steps = _steps(status, manifest, metrics, _sourcemap(compiled))
+    configs = _read_json(compiled / "cfg.json")
     for step in steps:
-        cfg_name = step.config
-        step.config = _masked(_read_json(compiled / cfg_name)) if isinstance(cfg_name, str) else None
+        config = configs.get(step.id) if isinstance(configs, dict) else None
+        step.config = _masked(config) if isinstance(config, dict) else None
     effective = _masked(_read_json(compiled / "effective_config.json"))
     return RunData(session_dir, status, events, metrics, steps, effective, manifest_text)
 
@@ -91,10 +92,8 @@ def _steps(
             continue
         needs = [str(n) for n in raw.get("needs") or [] if isinstance(n, str)]
         level = raw["level"] if isinstance(raw.get("level"), int) else 0
-        steps[raw["id"]] = StepData(
-            raw["id"], str(raw.get("component") or ""), str(raw.get("kind") or ""), needs, level,
-            config=raw.get("cfg") if isinstance(raw.get("cfg"), str) and ".." not in raw["cfg"] else None,
-        )
+        component, kind = str(raw.get("component") or ""), str(raw.get("kind") or "")
+        steps[raw["id"]] = StepData(raw["id"], component, kind, needs, level)
     for step_id, result in results.items():
         step = steps.setdefault(str(step_id), StepData(str(step_id)))
         if isinstance(result, dict):

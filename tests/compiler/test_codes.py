@@ -12,7 +12,7 @@ PROVED_BY_TESTS = {
     # A compiled manifest directory is not OML, so no golden/invalid file can hold the attack:
     # each of these codes is proved by a test that tampers with a compiled directory and runs it.
     "OML092": "test_a_step_id_with_traversal_is_refused_and_creates_nothing_outside",
-    "OML093": "test_a_cfg_file_edited_without_its_fingerprint_is_refused",
+    "OML093": "test_a_step_config_edited_without_its_fingerprint_is_refused",
     "OML094": "test_a_cycle_fails_the_session_instead_of_hanging",
     "OML095": "test_a_step_its_component_disagrees_with_is_refused",
     "OML096": "test_a_cfg_the_component_would_reject_is_refused",

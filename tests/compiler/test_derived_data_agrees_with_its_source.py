@@ -20,7 +20,7 @@ def test_cfg_fingerprints_match_the_cfg_files() -> None:
         result = compile_valid(case)
         manifest = yaml.safe_load(result.artifacts["manifest.yaml"])
         for step in manifest["steps"]:
-            cfg = json.loads(result.artifacts[step["cfg"]])
+            cfg = json.loads(result.artifacts["cfg.json"])[step["id"]]
             assert step["cfg_fp"] == fingerprint(cfg), (case.name, step["id"])
 
 

@@ -114,7 +114,7 @@ def test_a_directory_whose_oml_was_edited_cites_its_steps_only(pair: Path) -> No
 
 def test_a_tampered_directory_is_refused(pair: Path) -> None:
     assert _omlc("compile", "old.yaml", "--out", "old-compiled", cwd=pair).returncode == 0
-    cfg = pair / "old-compiled" / "cfg" / "load.json"
+    cfg = pair / "old-compiled" / "cfg.json"
     cfg.write_text(cfg.read_text().replace("movie_stats", "other_table"))
     done = _omlc("diff", "old-compiled", "new.yaml", "--exit-code", cwd=pair)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "error[OML" in done.stderr

@@ -40,8 +40,8 @@ def _effective(result) -> dict:  # noqa: ANN001
 
 def test_defaults_keep_their_types() -> None:
     result = _compile()
-    cfg_e = json.loads(result.artifacts["cfg/e.json"])
-    cfg_w = json.loads(result.artifacts["cfg/w.json"])
+    cfg_e = json.loads(result.artifacts["cfg.json"])["e"]
+    cfg_w = json.loads(result.artifacts["cfg.json"])["w"]
     assert cfg_e["limit"] == 10 and isinstance(cfg_e["limit"], int)
     assert cfg_w["header"] is False and cfg_w["path"] == "out/10.csv"
 

@@ -23,6 +23,7 @@ from osiris.compiler.sql_literals import (
     same_value,
     value_text,
 )
+from osiris.oml.canonical import pretty_json
 
 
 def bind(dialect: str, sql: str, *values: object, kind: str = "string") -> str:
@@ -265,7 +266,7 @@ def _compile(component: str, query: str, params: str, cli: dict[str, str]) -> tu
                                                      else f'      connection: "@{family}.db"\n'))
     result = compile_text(text, "p.yaml", CompileOptions(params=cli, env={}, search_connections=False))
     errors = [(d.code, d.span.line, d.span.column) for d in result.diagnostics if d.severity == "error"]
-    return errors, result.artifacts.get("cfg/t.json", b"").decode()
+    return errors, pretty_json(json.loads(result.artifacts["cfg.json"])["t"]).decode() if not errors else ""
 
 
 def test_the_mysql_extractor_binds_with_mysql_rules() -> None:
@@ -573,7 +574,7 @@ def test_duckdb_rewrites_what_duckdb_rewrites(prefix: str) -> None:
 def _diagnostics(steps: str, params: str = "", cli: dict[str, str] | None = None) -> tuple[list, dict]:
     text = f'oml_version: "0.1.0"\nname: p\n{params}steps:\n{steps}'
     result = compile_text(text, "p.yaml", CompileOptions(params=cli or {}, env={}, search_connections=False))
-    cfgs = {k: json.loads(v) for k, v in result.artifacts.items() if k.startswith("cfg/")}
+    cfgs = json.loads(result.artifacts.get("cfg.json", b"{}"))
     return [d for d in result.diagnostics if d.severity == "error"], cfgs
 
 
@@ -611,8 +612,8 @@ def test_values_land_where_their_references_are() -> None:
     for flag in ("true", "false"):
         errors, cfgs = _diagnostics(steps, "params:\n  flag: false\n  n: 3\n  col: c\n", {"flag": flag})
         assert errors == []
-        assert cfgs["cfg/e.json"]["path"] == f"out/{flag}-3.csv" and cfgs["cfg/e.json"]["columns"] == ["a", "c"]
-        assert cfgs["cfg/s.json"]["filter"] == {"status": "eq.c", "n": 3}
+        assert cfgs["e"]["path"] == f"out/{flag}-3.csv" and cfgs["e"]["columns"] == ["a", "c"]
+        assert cfgs["s"]["filter"] == {"status": "eq.c", "n": 3}
 
 
 def test_an_unknown_component_with_a_reference_is_reported_not_crashed() -> None:

@@ -388,7 +388,7 @@ steps:
 """,
         tmp_path,
     )
-    assert '"connection"' not in (compiled / "cfg" / "extract.json").read_text()
+    assert '"connection"' not in (compiled / "cfg.json").read_text()
     (tmp_path / "osiris_connections.yaml").write_text("""
 version: 1
 connections:

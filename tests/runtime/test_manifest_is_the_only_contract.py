@@ -67,7 +67,7 @@ from osiris.runtime.secrets import SecretMasker
 work = Path(sys.argv[1])
 compiled = work / "compiled"
 manifest = Manifest.model_validate(YAML(typ="safe", pure=True).load((compiled / "manifest.yaml").read_text()))
-cfgs = {s.id: json.loads((compiled / s.cfg).read_text()) for s in manifest.steps}
+cfgs = json.loads((compiled / "cfg.json").read_text())
 masker = SecretMasker()
 result = execute(
     manifest, cfgs, events=EventLog(work / "events.jsonl", "s", masker),
@@ -107,11 +107,11 @@ def test_a_compiled_manifest_runs_with_the_component_specs_unimportable(tmp_path
 def test_each_step_carries_its_family_and_one_connection_reference(tmp_path: Path) -> None:
     compiled = _compile(_project(tmp_path))
     manifest = (compiled / "manifest.yaml").read_text(encoding="utf-8")
-    assert 'manifest_version: "2"' in manifest
+    assert 'manifest_version: "3"' in manifest
     families = [line.strip() for line in manifest.splitlines() if line.strip().startswith("family:")]
     assert families == ["family: filesystem", "family: null", "family: filesystem"]
-    for cfg in (compiled / "cfg").iterdir():
-        assert "connection" not in json.loads(cfg.read_text(encoding="utf-8"))
+    for cfg in json.loads((compiled / "cfg.json").read_text(encoding="utf-8")).values():
+        assert "connection" not in cfg
 
 
 def test_a_step_without_a_reference_runs_with_its_family_s_default_alias(tmp_path: Path) -> None:
@@ -209,8 +209,7 @@ def test_the_compiled_object_is_what_the_files_say(tmp_path: Path) -> None:
     assert result.compiled is not None
     compiled = result.compiled
     assert compiled.manifest.to_data() == Manifest.model_validate(compiled.manifest.to_data()).to_data()
-    assert {f"cfg/{k}.json": v for k, v in compiled.cfgs.items()} == {
-        k: json.loads(v) for k, v in result.artifacts.items() if k.startswith("cfg/")}
+    assert compiled.cfgs == json.loads(result.artifacts["cfg.json"])
     assert compiled.meta == json.loads(result.artifacts["meta.json"])
     assert compiled.sources is not None and compiled.sources.cite("write") == "pipeline.yaml:12:5"
 

@@ -124,9 +124,10 @@ def test_the_page_is_self_contained(session: Path) -> None:
 def test_the_config_is_shown_masked(session: Path, tmp_path: Path) -> None:
     copy = tmp_path / ".osiris" / "sessions" / "demo"
     shutil.copytree(session, copy)
-    cfg = copy / "compiled" / "cfg" / "orders.json"
+    cfg = copy / "compiled" / "cfg.json"
     data = json.loads(cfg.read_text())
-    cfg.write_text(json.dumps({**data, "password": "hunter2-secret", "dsn": "postgresql://u:pw-secret@h/db"}))
+    data["orders"].update(password="hunter2-secret", dsn="postgresql://u:pw-secret@h/db")
+    cfg.write_text(json.dumps(data))
     html = unescape(_report(copy))
     assert '"path": "orders.csv"' in html and '"password": "***"' in html
     assert "hunter2-secret" not in html and "pw-secret" not in html

@@ -56,7 +56,7 @@ def test_the_e2b_mirror_applies_a_worker_state_and_progress():
     manifest = Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},
         "steps": [{"id": "w", "component": "c.w", "component_version": "1.0.0", "kind": "writer", "mode": "write",
-                   "family": None, "connection": None, "cfg": "cfg/w.json", "cfg_fp": "sha256:" + "0" * 64,
+                   "family": None, "connection": None, "cfg_fp": "sha256:" + "0" * 64,
                    "needs": [], "inputs": {}, "outputs": [], "level": 0, "retry": {}}],
         "order": ["w"], "levels": [["w"]], "edges": [], "connections": [],
     })

@@ -89,14 +89,12 @@ def compiled_project(root: Path, pipeline: str = COPY, connections: str | None =
 def tamper(compiled: Path, edit: Edit, *, refingerprint: bool = True) -> None:
     """Apply `edit` as an attacker would: rewrite the files and (by default) every fingerprint."""
     data = YAML(typ="safe", pure=True).load((compiled / "manifest.yaml").read_text(encoding="utf-8"))
-    cfgs = {step["id"]: json.loads((compiled / step["cfg"]).read_text(encoding="utf-8")) for step in data["steps"]}
+    cfgs = json.loads((compiled / "cfg.json").read_text(encoding="utf-8"))
     before = json.dumps(cfgs, sort_keys=True)
     edit(data, cfgs)
     changed = json.dumps(cfgs, sort_keys=True) != before
-    for step_id, cfg in cfgs.items():
-        target = compiled / "cfg" / f"{step_id}.json"
-        if changed and ".." not in step_id and "/" not in step_id:
-            target.write_bytes(pretty_json(cfg))
+    if changed:
+        (compiled / "cfg.json").write_bytes(pretty_json(cfgs))
     if refingerprint:
         for step in data["steps"]:
             if step.get("id") in cfgs:

@@ -67,7 +67,7 @@ def compile_sql(dialect: str, query: str, values: dict[str, str], kinds: dict[st
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if errors:
         return Compiled([d.code for d in errors], None, [d.message for d in errors])
-    cfg = json.loads(result.artifacts["cfg/q.json"])
+    cfg = json.loads(result.artifacts["cfg.json"])["q"]
     return Compiled([], cfg[field], [])
 
 

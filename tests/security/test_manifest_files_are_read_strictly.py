@@ -69,7 +69,8 @@ def _nested(depth: int) -> Any:  # noqa: ANN401
 
 
 def _deep_cfg(depth: int):  # noqa: ANN202
-    """cfg/write.json with a key whose value nests `depth` lists (the object itself is level 1)."""
+    """The write step's config with a key whose value nests `depth` lists (the config itself is level
+    1, one level below cfg.json's)."""
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
         cfgs["write"]["x"] = _nested(depth - 1)
     return edit
@@ -77,33 +78,35 @@ def _deep_cfg(depth: int):  # noqa: ANN202
 
 def _symlinked_cfg(compiled: Path) -> None:
     target = compiled.parent / "elsewhere.json"
-    (compiled / "cfg" / "write.json").rename(target)
-    (compiled / "cfg" / "write.json").symlink_to(target)
-
-
-def _symlinked_cfg_dir(compiled: Path) -> None:
-    (compiled / "cfg").rename(compiled.parent / "cfg-elsewhere")
-    (compiled / "cfg").symlink_to(compiled.parent / "cfg-elsewhere")
+    (compiled / "cfg.json").rename(target)
+    (compiled / "cfg.json").symlink_to(target)
 
 
 def _fifo_cfg(compiled: Path) -> None:
-    (compiled / "cfg" / "write.json").unlink()
-    os.mkfifo(compiled / "cfg" / "write.json")
+    (compiled / "cfg.json").unlink()
+    os.mkfifo(compiled / "cfg.json")
 
 
-def _misnamed_first_and_unknown_key_second(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
-    step(data, "read")["cfg"] = "cfg/write.json"
+def _config_of_no_step_and_unknown_key(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
+    cfgs["ghost"] = dict(cfgs["write"])
     cfgs["write"]["zz"] = 1
 
 
 def _nan(compiled: Path) -> None:
-    text = (compiled / "cfg" / "write.json").read_text(encoding="utf-8")
-    (compiled / "cfg" / "write.json").write_text(text.replace('"path":', '"x": NaN, "path":'), encoding="utf-8")
+    text = (compiled / "cfg.json").read_text(encoding="utf-8")
+    (compiled / "cfg.json").write_text(text.replace('"write": {', '"write": {\n    "x": NaN,', 1), encoding="utf-8")
 
 
 def _sixty_bad_steps(compiled: Path) -> None:
     text = (compiled / "manifest.yaml").read_text(encoding="utf-8")
     (compiled / "manifest.yaml").write_text(text.replace("steps:\n", "steps:\n" + "- {}\n" * 60, 1), encoding="utf-8")
+
+
+def _as_version_2(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
+    """What omlc wrote before version 3: a `cfg/<id>.json` file per step, named by the step."""
+    data["manifest_version"] = "2"
+    for entry in data["steps"]:
+        entry["cfg"] = f"cfg/{entry['id']}.json"
 
 
 def _as_version_1(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
@@ -116,15 +119,16 @@ def _as_version_1(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
 
 
 SCENARIOS: dict[str, dict[str, Any]] = {name: {"raw": raw} for name, raw in {
-    "cfg-repeats-a-key": _write("cfg/write.json", '{"path": "a", "path": "b"}'),
+    "cfg-repeats-a-key": _write("cfg.json", '{"write": {"path": "a", "path": "b"}}'),
+    "cfg-repeats-a-step": _write("cfg.json", '{"write": {}, "write": {}}'),
     "meta-repeats-a-key": _write("meta.json", '{"fingerprints": {}, "fingerprints": {}}'),
-    "cfg-too-deep-to-parse": _write("cfg/write.json", "[" * 100_000 + "]" * 100_000),
-    "cfg-not-json": _write("cfg/write.json", "{nope"),
-    "cfg-not-an-object": _write("cfg/write.json", "[]"),
-    "cfg-not-utf8": _write("cfg/write.json", b'{"path": "\xff"}'),
+    "cfg-too-deep-to-parse": _write("cfg.json", "[" * 100_000 + "]" * 100_000),
+    "cfg-not-json": _write("cfg.json", "{nope"),
+    "cfg-not-an-object": _write("cfg.json", "[]"),
+    "cfg-not-utf8": _write("cfg.json", b'{"path": "\xff"}'),
     "cfg-symlink": _symlinked_cfg,
-    "cfg-dir-symlink": _symlinked_cfg_dir,
     "cfg-fifo": _fifo_cfg,
+    "cfg-missing": lambda compiled: (compiled / "cfg.json").unlink(),
     "meta-missing": lambda compiled: (compiled / "meta.json").unlink(),
     "manifest-empty": _write("manifest.yaml", ""),
     "manifest-not-yaml": _write("manifest.yaml", "a: [\n"),
@@ -136,8 +140,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {name: {"raw": raw} for name, raw in {
     "cfg-past-max-depth": {"edit": _deep_cfg(MAX_JSON_DEPTH + 1)},
     "schema-value": {"edit": lambda data, cfgs: step(data, "write").update(level=-1)},
     "manifest-version-1": {"edit": _as_version_1},
-    "manifest-version-unknown": {"edit": lambda data, cfgs: data.update(manifest_version="3")},
-    "misnamed-first": {"edit": _misnamed_first_and_unknown_key_second},
+    "manifest-version-2": {"edit": _as_version_2},
+    "manifest-version-unknown": {"edit": lambda data, cfgs: data.update(manifest_version="4")},
+    "config-of-no-step-and-unknown-key": {"edit": _config_of_no_step_and_unknown_key},
     "manifest-edited": {"edit": lambda data, cfgs: data["pipeline"].update(name="other"), "refingerprint": False},
     "cfg-edited": {"edit": lambda data, cfgs: cfgs["write"].update(path="out/other.csv"), "refingerprint": False},
 }
@@ -154,41 +159,39 @@ def _scenario(tmp_path: Path, edit=None, raw=None, refingerprint: bool = True) -
 R = "recompile the pipeline with omlc; an edited manifest is not run"
 EXPECTED: dict[str, Found] = {
     "cfg-repeats-a-key": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json repeats the key 'path' in one object", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json repeats the key 'path' in one object", OMLC),
+    ],
+    "cfg-repeats-a-step": [
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json repeats the key 'write' in one object", OMLC),
     ],
     "meta-repeats-a-key": [
         ("OML092", "c/meta.json:1:1*", "", "c/meta.json repeats the key 'fingerprints' in one object", OMLC),
     ],
     "cfg-too-deep-to-parse": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json nests more than 100 levels deep", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json nests more than 101 levels deep", OMLC),
     ],
     "cfg-not-json": [
-        ("OML092", "c/cfg/write.json:1:1*", "",
-         "c/cfg/write.json is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 "
+        ("OML092", "c/cfg.json:1:1*", "",
+         "c/cfg.json is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 "
          "(char 1)",
          OMLC),
     ],
     "cfg-not-an-object": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json is not a JSON object", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json is not a JSON object", OMLC),
     ],
     "cfg-not-utf8": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json is not UTF-8 text (byte 10)", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json is not UTF-8 text (byte 10)", OMLC),
     ],
     "cfg-symlink": [
-        ("OML092", "c/cfg/write.json:1:1*", "",
-         "c/cfg/write.json is a symbolic link; a manifest directory holds plain files",
-         OMLC),
-    ],
-    "cfg-dir-symlink": [
-        ("OML092", "c/cfg/read.json:1:1*", "",
-         "c/cfg is a symbolic link; a manifest directory holds plain files",
-         OMLC),
-        ("OML092", "c/cfg/write.json:1:1*", "",
-         "c/cfg is a symbolic link; a manifest directory holds plain files",
+        ("OML092", "c/cfg.json:1:1*", "",
+         "c/cfg.json is a symbolic link; a manifest directory holds plain files",
          OMLC),
     ],
     "cfg-fifo": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json is not a regular file", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json is not a regular file", OMLC),
+    ],
+    "cfg-missing": [
+        ("OML092", "c/cfg.json:1:1*", "", "cannot read c/cfg.json: No such file or directory", OMLC),
     ],
     "meta-missing": [
         ("OML092", "c/meta.json:1:1*", "", "cannot read c/meta.json: No such file or directory", OMLC),
@@ -214,47 +217,52 @@ EXPECTED: dict[str, Found] = {
          "the manifest was edited or half-copied after compiling; recompile it"),
     ],
     "cfg-nan": [
-        ("OML093", "c/cfg/write.json:1:1*", "",
-         "c/cfg/write.json does not match its cfg_fp",
+        ("OML093", "c/cfg.json:1:1*", "",
+         "c/cfg.json: the config of step 'write' does not match its cfg_fp",
          "the file was edited or half-copied after compiling; recompile the pipeline"),
-        ("OML096", "c/cfg/write.json:9:8", "/x",
+        ("OML096", "c/cfg.json:13:10", "/x",
          "step 'write': unknown config key 'x' for filesystem.csv_writer",
          "filesystem.csv_writer accepts 'compression', 'connection', 'create_dirs', 'delimiter', 'encoding', "
          "'header', 'newline', 'overwrite', 'path', 'quotechar' or 'quoting'"),
     ],
     "cfg-at-max-depth": [
-        ("OML096", "c/cfg/write.json:12:8", "/x",
+        ("OML096", "c/cfg.json:1:1*", "/x",
          "step 'write': unknown config key 'x' for filesystem.csv_writer",
          "filesystem.csv_writer accepts 'compression', 'connection', 'create_dirs', 'delimiter', 'encoding', "
          "'header', 'newline', 'overwrite', 'path', 'quotechar' or 'quoting'"),
     ],
     "cfg-past-max-depth": [
-        ("OML092", "c/cfg/write.json:1:1*", "", "c/cfg/write.json nests more than 100 levels deep", OMLC),
+        ("OML092", "c/cfg.json:1:1*", "", "c/cfg.json nests more than 101 levels deep", OMLC),
     ],
     "schema-value": [
-        ("OML092", "c/manifest.yaml:37:10", "/steps/1/level",
-         "c/manifest.yaml does not match the manifest schema at /steps/1/level: Input should be greater than or "
-         "equal to 0",
+        ("OML092", "c/manifest.yaml:35:10", "/steps/1/level",
+         "c/manifest.yaml does not match the manifest schema at /steps/1/level: Input should be greater than "
+         "or equal to 0",
          OMLC),
     ],
     "manifest-version-1": [
         ("OML092", "c/manifest.yaml:7:19", "/manifest_version",
-         "c/manifest.yaml is a version 1 manifest; this runtime reads version 2",
-         "recompile with omlc compile (this omlc writes manifest_version 2)"),
+         "c/manifest.yaml is a version 1 manifest; this runtime reads version 3",
+         "recompile with omlc compile (this omlc writes manifest_version 3)"),
+    ],
+    "manifest-version-2": [
+        ("OML092", "c/manifest.yaml:7:19", "/manifest_version",
+         "c/manifest.yaml is a version 2 manifest; this runtime reads version 3",
+         "recompile with omlc compile (this omlc writes manifest_version 3)"),
     ],
     "manifest-version-unknown": [
         ("OML092", "c/manifest.yaml:7:19", "/manifest_version",
-         "manifest_version '3' is not supported (this runtime reads '2')",
-         "recompile with omlc compile (this omlc writes manifest_version 2)"),
+         "manifest_version '4' is not supported (this runtime reads '3')",
+         "recompile with omlc compile (this omlc writes manifest_version 3)"),
     ],
-    "misnamed-first": [
-        ("OML096", "c/cfg/write.json:12:9", "/zz",
+    "config-of-no-step-and-unknown-key": [
+        ("OML092", "c/cfg.json:1:1*", "",
+         "c/cfg.json holds a config for 'ghost', which is not a step of the manifest",
+         OMLC),
+        ("OML096", "c/cfg.json:35:11", "/zz",
          "step 'write': unknown config key 'zz' for filesystem.csv_writer",
          "filesystem.csv_writer accepts 'compression', 'connection', 'create_dirs', 'delimiter', 'encoding', "
          "'header', 'newline', 'overwrite', 'path', 'quotechar' or 'quoting'"),
-        ("OML092", "c/manifest.yaml:11:8", "/steps/0/cfg",
-         "step 'read' names its config 'cfg/write.json'; it must be 'cfg/read.json'",
-         R),
     ],
     "manifest-edited": [
         ("OML093", "c/manifest.yaml:1:1*", "",
@@ -262,8 +270,8 @@ EXPECTED: dict[str, Found] = {
          "the manifest was edited or half-copied after compiling; recompile it"),
     ],
     "cfg-edited": [
-        ("OML093", "c/cfg/write.json:1:1*", "",
-         "c/cfg/write.json does not match its cfg_fp",
+        ("OML093", "c/cfg.json:1:1*", "",
+         "c/cfg.json: the config of step 'write' does not match its cfg_fp",
          "the file was edited or half-copied after compiling; recompile the pipeline"),
     ],
 }
@@ -292,13 +300,13 @@ def test_a_larger_input_cap_lets_a_larger_manifest_file_be_read(tmp_path: Path) 
     """64 MiB + 1 (sparse) is past the default limit; with a cap of 8 MiB the limit is 128 MiB, so
     the file is read, and refused for what it holds."""
     project = compiled_project(tmp_path)
-    with open(project / "compiled" / "cfg" / "write.json", "r+b") as file:
+    with open(project / "compiled" / "cfg.json", "r+b") as file:
         file.truncate(64 * 2**20 + 1)
     (default,) = _found(project)
-    assert default[3] == ("c/cfg/write.json is 67,108,865 bytes, more than a manifest file may be (67,108,864: "
+    assert default[3] == ("c/cfg.json is 67,108,865 bytes, more than a manifest file may be (67,108,864: "
                           "16 times OSIRIS_MAX_INPUT_SIZE, at least 67,108,864)")
     (larger,) = _found(project, env={"OSIRIS_MAX_INPUT_SIZE": "8MB"})
-    assert larger[3].startswith("c/cfg/write.json is not valid JSON: ")
+    assert larger[3].startswith("c/cfg.json is not valid JSON: ")
 
 
 def test_a_manifest_larger_than_the_input_cap_is_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -416,7 +424,7 @@ def test_the_error_names_the_first_problem_and_counts_the_others(count: int, suf
 
 def test_cfg_fingerprints_are_checked_against_the_exact_file(tmp_path: Path) -> None:
     project = compiled_project(tmp_path)
-    cfg = json.loads((project / "compiled" / "cfg" / "write.json").read_text(encoding="utf-8"))
+    cfg = json.loads((project / "compiled" / "cfg.json").read_text(encoding="utf-8"))["write"]
     assert fingerprint(cfg) == step(_manifest_data(project), "write")["cfg_fp"]
 
 

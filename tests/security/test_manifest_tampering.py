@@ -54,7 +54,7 @@ def _unknown_input(data, cfgs) -> None:  # noqa: ANN001
 
 
 def _input_not_needed(data, cfgs) -> None:  # noqa: ANN001
-    data["steps"].insert(1, {**step(data, "read"), "id": "read2", "cfg": "cfg/read2.json"})
+    data["steps"].insert(1, {**step(data, "read"), "id": "read2"})
     cfgs["read2"] = cfgs["read"]
     step(data, "write")["inputs"] = {"read": {"step": "read2", "output": "df"}}
     data["edges"] = [{"from": "read2", "output": "df", "to": "write", "input": "read"}]
@@ -109,16 +109,32 @@ def test_an_inconsistent_graph_is_refused(tmp_path, edit):  # noqa: ANN001
     _attack(tmp_path, edit, "OML094")
 
 
-# -- ids and cfg paths (OML092) -------------------------------------------------------------------
-def _rename(new_id: str, cfg: str | None = None):  # noqa: ANN202
+# -- ids and cfg.json's keys (OML092) -------------------------------------------------------------
+def _rename(new_id: str):  # noqa: ANN202
     def edit(data, cfgs) -> None:  # noqa: ANN001
-        write = step(data, "write")
-        write["id"], write["cfg"] = new_id, cfg or f"cfg/{new_id}.json"
+        step(data, "write")["id"] = new_id
+        cfgs[new_id] = cfgs.pop("write")
         data["order"] = ["read", new_id]
         data["levels"] = [["read"], [new_id]]
         data["edges"][0]["to"] = new_id
-    edit.__name__ = f"id {new_id!r} cfg {cfg!r}"
+    edit.__name__ = f"id {new_id!r}"
     return edit
+
+
+def _no_config(data, cfgs) -> None:  # noqa: ANN001
+    del cfgs["write"]
+
+
+def _config_not_an_object(data, cfgs) -> None:  # noqa: ANN001
+    cfgs["write"] = [cfgs["write"]]
+
+
+def _config_of_no_step(data, cfgs) -> None:  # noqa: ANN001
+    cfgs["ghost"] = {"path": "/etc/passwd"}
+
+
+def _version_2_cfg_path(data, cfgs) -> None:  # noqa: ANN001
+    step(data, "write")["cfg"] = "cfg/../../data/in.csv"  # version 2's field, pointing out of the directory
 
 
 def test_a_step_id_with_traversal_is_refused_and_creates_nothing_outside(tmp_path):
@@ -127,14 +143,15 @@ def test_a_step_id_with_traversal_is_refused_and_creates_nothing_outside(tmp_pat
 
 
 @pytest.mark.parametrize("edit", [
-    _rename("../../../../../../x", "cfg/x.json"),
-    _rename("x", "cfg/../../data/in.csv"),
-    _rename("x", "/etc/passwd"),
-    _rename("x", "cfg/read.json"),  # another step's file
     _rename("a" * 65),
     _rename("x\nevil"),
-], ids=lambda f: f.__name__)
-def test_unsafe_ids_and_cfg_paths_are_refused(tmp_path, edit):  # noqa: ANN001
+    _rename("x/y"),
+    _no_config,
+    _config_not_an_object,
+    _config_of_no_step,
+    _version_2_cfg_path,
+], ids=lambda f: f.__name__.strip("_"))
+def test_unsafe_ids_and_configs_that_are_not_one_per_step_are_refused(tmp_path, edit):  # noqa: ANN001
     _attack(tmp_path, edit, "OML092")
 
 
@@ -306,28 +323,28 @@ def _retarget(cfg) -> None:  # noqa: ANN001
     cfg["path"] = "out/elsewhere.csv"  # a change every other check accepts: only cfg_fp catches it
 
 
-def test_a_cfg_file_edited_without_its_fingerprint_is_refused(tmp_path):
+def test_a_step_config_edited_without_its_fingerprint_is_refused(tmp_path):
     proj = compiled_project(tmp_path)
     tamper(proj / "compiled", _cfg("write", _retarget), refingerprint=False)
     before = snapshot(tmp_path)
     status = assert_refused(tmp_path, proj, before, osiris_run(proj), "OML093")
-    assert "compiled/cfg/write.json does not match its cfg_fp" in status["error"]["message"]
+    assert "compiled/cfg.json: the config of step 'write' does not match its cfg_fp" in status["error"]["message"]
     assert not (proj / "out").exists()
 
 
-def test_load_manifest_checks_each_cfg_file_against_its_cfg_fp(tmp_path):
+def test_load_manifest_checks_each_step_s_config_against_its_cfg_fp(tmp_path):
     proj = compiled_project(tmp_path)
     load_manifest(proj / "compiled", project_root=proj)  # untouched: accepted
+    cfg_file = proj / "compiled" / "cfg.json"
+    original = cfg_file.read_bytes()
     for step_id in ("read", "write"):
-        cfg_file = proj / "compiled" / "cfg" / f"{step_id}.json"
-        original = cfg_file.read_bytes()
-        cfg = json.loads(original)
-        cfg["encoding"] = "latin-1"  # valid for both components
-        cfg_file.write_bytes(pretty_json(cfg))
+        cfgs = json.loads(original)
+        cfgs[step_id]["encoding"] = "latin-1"  # valid for both components
+        cfg_file.write_bytes(pretty_json(cfgs))
         with pytest.raises(Exception) as caught:
             load_manifest(proj / "compiled", project_root=proj)
-        assert [(d.code, d.span.file) for d in caught.value.diagnostics] == [
-            ("OML093", f"{proj / 'compiled'}/cfg/{step_id}.json")]
+        assert [(d.code, d.span.file, d.message.split(": ", 1)[1]) for d in caught.value.diagnostics] == [
+            ("OML093", f"{proj / 'compiled'}/cfg.json", f"the config of step '{step_id}' does not match its cfg_fp")]
         cfg_file.write_bytes(original)
 
 
@@ -352,9 +369,9 @@ def test_load_manifest_checks_the_manifest_against_manifest_fp(tmp_path):
 
 
 # -- the files themselves (OML092): links, FIFOs, bombs -------------------------------------------
-def test_a_fifo_in_place_of_a_cfg_file_is_refused_without_blocking(tmp_path):
+def test_a_fifo_in_place_of_cfg_json_is_refused_without_blocking(tmp_path):
     proj = compiled_project(tmp_path)
-    cfg_file = proj / "compiled" / "cfg" / "write.json"
+    cfg_file = proj / "compiled" / "cfg.json"
     cfg_file.unlink()
     os.mkfifo(cfg_file)
     before = snapshot(tmp_path)
@@ -362,11 +379,13 @@ def test_a_fifo_in_place_of_a_cfg_file_is_refused_without_blocking(tmp_path):
     assert "not a regular file" in status["error"]["message"]
 
 
-def test_a_symlinked_cfg_file_is_refused_and_not_copied(tmp_path):
+def test_a_symlinked_cfg_json_is_refused_and_not_copied(tmp_path):
     proj = compiled_project(tmp_path)
     secret = tmp_path / "secret.json"
-    secret.write_text(json.dumps({"path": "out/copy.csv", "token": "s3cr3t"}), encoding="utf-8")
-    cfg_file = proj / "compiled" / "cfg" / "write.json"
+    cfgs = json.loads((proj / "compiled" / "cfg.json").read_text(encoding="utf-8"))
+    cfgs["write"].update(path="out/copy.csv", token="s3cr3t")
+    secret.write_text(json.dumps(cfgs), encoding="utf-8")
+    cfg_file = proj / "compiled" / "cfg.json"
     cfg_file.unlink()
     cfg_file.symlink_to(secret)
     before = snapshot(tmp_path)

@@ -46,12 +46,19 @@ def _refused(tmp_path: Path, code: str, edit=None, raw=None, **project: Any) -> 
 
 # -- cfg and meta.json are strict JSON ------------------------------------------------------------
 def _duplicate_path(compiled: Path) -> None:
-    """The attacker's cfg: `path` twice. json.loads keeps the last, so the fingerprint of the
+    """The attacker's config: `path` twice. json.loads keeps the last, so the fingerprint of the
     innocent value matches; a reader that keeps the first sees the other file."""
-    cfg = json.loads((compiled / "cfg" / "write.json").read_text(encoding="utf-8"))
-    body = json.dumps(cfg)[1:-1]
-    (compiled / "cfg" / "write.json").write_text('{"path": "../../evil.csv", ' + body + "}", encoding="utf-8")
-    assert fingerprint(json.loads((compiled / "cfg" / "write.json").read_text())) == fingerprint(cfg)
+    cfgs = json.loads((compiled / "cfg.json").read_text(encoding="utf-8"))
+    text = json.dumps(cfgs).replace('"write": {', '"write": {"path": "../../evil.csv", ', 1)
+    (compiled / "cfg.json").write_text(text, encoding="utf-8")
+    assert fingerprint(json.loads((compiled / "cfg.json").read_text())["write"]) == fingerprint(cfgs["write"])
+
+
+def _duplicate_step(compiled: Path) -> None:
+    """cfg.json naming a step twice: the same trick one level up."""
+    cfgs = json.loads((compiled / "cfg.json").read_text(encoding="utf-8"))
+    evil = json.dumps({**cfgs["write"], "path": "../../evil.csv"})
+    (compiled / "cfg.json").write_text('{"write": ' + evil + ", " + json.dumps(cfgs)[1:], encoding="utf-8")
 
 
 def _duplicate_fingerprints(compiled: Path) -> None:
@@ -64,16 +71,16 @@ def _deep(name: str, depth: int):  # noqa: ANN202
     def raw(compiled: Path) -> None:
         target = compiled / name
         data = json.loads(target.read_text(encoding="utf-8"))
-        data["extra"] = "__DEEP__"
+        (data["write"] if name == "cfg.json" else data)["extra"] = "__DEEP__"
         target.write_text(json.dumps(data).replace('"__DEEP__"', "[" * depth + "]" * depth), encoding="utf-8")
     raw.__name__ = f"{name.replace('/', '_')}_{depth}_deep"
     return raw
 
 
 @pytest.mark.parametrize("raw", [
-    _duplicate_path, _duplicate_fingerprints,
-    _deep("cfg/write.json", 200_000), _deep("meta.json", 200_000),  # past Python's recursion limit
-    _deep("cfg/write.json", 150), _deep("meta.json", 150),  # parsed, but deeper than any compiled file
+    _duplicate_path, _duplicate_step, _duplicate_fingerprints,
+    _deep("cfg.json", 200_000), _deep("meta.json", 200_000),  # past Python's recursion limit
+    _deep("cfg.json", 150), _deep("meta.json", 150),  # parsed, but deeper than any compiled file
 ], ids=lambda f: f.__name__.strip("_"))
 def test_json_files_with_repeated_keys_or_deep_nesting_are_malformed(tmp_path, raw):  # noqa: ANN001
     status = _refused(tmp_path, "OML092", raw=raw)
@@ -103,7 +110,7 @@ def _manifest_version(value: Any):  # noqa: ANN202, ANN401
     _retry(max_attempts=0), _retry(max_attempts=-1), _retry(max_attempts=10**30),
     _retry(backoff_seconds=-1),
     _manifest_version(1), _manifest_version(1.0), _manifest_version(None), _manifest_version([]),
-    _manifest_version("1"), _manifest_version("3"), _manifest_version("2\n"),
+    _manifest_version("1"), _manifest_version("2"), _manifest_version("4"), _manifest_version("3\n"),
 ], ids=lambda f: f.__name__)
 def test_schema_values_out_of_range_are_refused(tmp_path, edit):  # noqa: ANN001
     _refused(tmp_path, "OML092", edit)
@@ -145,7 +152,7 @@ def _unknown_output(data, cfgs) -> None:  # noqa: ANN001
 
 
 def _extractor_reads_another_output(data, cfgs) -> None:  # noqa: ANN001
-    data["steps"].insert(1, {**step(data, "read"), "id": "read2", "cfg": "cfg/read2.json",
+    data["steps"].insert(1, {**step(data, "read"), "id": "read2",
                              "needs": ["read"], "level": 1,
                              "inputs": {"renamed": {"step": "read", "output": "df"}}})
     cfgs["read2"] = cfgs["read"]
@@ -221,9 +228,9 @@ def test_a_manifest_larger_than_the_input_cap_still_runs(tmp_path):
 
 
 def test_a_manifest_file_beyond_the_size_limit_is_refused_unread(tmp_path):
-    """A cfg file of 64 MiB + 1 (sparse: the size is checked before a byte is read)."""
+    """A cfg.json of 64 MiB + 1 (sparse: the size is checked before a byte is read)."""
     def enormous(compiled: Path) -> None:
-        with open(compiled / "cfg" / "write.json", "r+b") as file:
+        with open(compiled / "cfg.json", "r+b") as file:
             file.truncate(64 * 2**20 + 1)
 
     status = _refused(tmp_path, "OML092", raw=enormous)
@@ -253,14 +260,14 @@ sys.exit(main(["run", "--manifest", "compiled"]))
 """
 
 
-@pytest.mark.parametrize("swapped", [["cfg/write.json"], ["cfg/write.json", "manifest.yaml", "meta.json"]],
+@pytest.mark.parametrize("swapped", [["cfg.json"], ["cfg.json", "manifest.yaml", "meta.json"]],
                          ids=["cfg", "whole-directory"])
 def test_files_swapped_after_verification_are_neither_run_nor_copied(tmp_path, swapped):  # noqa: ANN001
     """A cfg (or every file, fingerprints recomputed) replaced between the check and the copy:
     the session holds, and the run uses, exactly the bytes that were verified."""
     proj = compiled_project(tmp_path)
     compiled = proj / "compiled"
-    verified = {name: (compiled / name).read_bytes() for name in ("cfg/write.json", "manifest.yaml", "meta.json")}
+    verified = {name: (compiled / name).read_bytes() for name in ("cfg.json", "manifest.yaml", "meta.json")}
     evil = tmp_path / "evil" / "compiled"
     shutil.copytree(compiled, evil)
 
@@ -277,7 +284,7 @@ def test_files_swapped_after_verification_are_neither_run_nor_copied(tmp_path, s
     result = subprocess.run([sys.executable, str(script), str(tmp_path / "swap"), *swapped], cwd=proj,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (compiled / "cfg" / "write.json").read_bytes() != verified["cfg/write.json"]  # the swap happened
+    assert (compiled / "cfg.json").read_bytes() != verified["cfg.json"]  # the swap happened
     assert (proj / "out" / "copy.csv").is_file()
     assert not (proj / "out" / "evil.csv").exists()
     (session,) = (proj / ".osiris" / "sessions").iterdir()

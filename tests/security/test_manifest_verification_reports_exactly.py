@@ -197,74 +197,52 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 R = RECOMPILE
 CONNECTION_PATTERN = "'^@([A-Za-z_][A-Za-z0-9_-]*)\\.([A-Za-z_][A-Za-z0-9_-]*)$'"
 EXPECTED: dict[str, Found] = {
-    "family-of-another-component": [
-        ("OML095", "c/manifest.yaml:32:11", "/steps/1/family",
-         "step 'write' says family 'mysql'; filesystem.csv_writer uses `filesystem` connections", R),
-    ],
-    "family-on-no-connection": [
-        ("OML095", "c/manifest.yaml:34:11", "/steps/1/family",
-         "step 'q' says family 'filesystem'; duckdb.processor takes no connection, so its family is null", R),
-    ],
-    "family-missing": [
-        ("OML095", "c/manifest.yaml:32:11", "/steps/1/family",
-         "step 'write' has no family; filesystem.csv_writer uses `filesystem` connections", R),
-    ],
-    "connection-not-an-alias-form": [
-        ("OML092", "c/manifest.yaml:31:15", "/steps/1/connection",
-         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match pattern "
-         + CONNECTION_PATTERN, "recompile the pipeline with omlc"),
-    ],
-    "connection-with-a-dotted-alias": [
-        ("OML092", "c/manifest.yaml:31:15", "/steps/1/connection",
-         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match pattern "
-         + CONNECTION_PATTERN, "recompile the pipeline with omlc"),
-    ],
     "duplicate-id": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:50:7", "/steps/2/id", "step id 'write' appears twice", R),
+        ("OML094", "c/manifest.yaml:47:7", "/steps/2/id", "step id 'write' appears twice", R),
     ],
     "unknown-need": [
-        ("OML094", "c/manifest.yaml:39:17", "/steps/1/needs/1", "step 'write' needs unknown step 'ghost'", R),
+        ("OML094", "c/manifest.yaml:37:17", "/steps/1/needs/1", "step 'write' needs unknown step 'ghost'", R),
     ],
     "self-need": [
-        ("OML094", "c/manifest.yaml:39:17", "/steps/1/needs/1", "step 'write' needs itself", R),
+        ("OML094", "c/manifest.yaml:37:17", "/steps/1/needs/1", "step 'write' needs itself", R),
     ],
     "need-twice": [
-        ("OML094", "c/manifest.yaml:39:10", "/steps/1/needs", "step 'write' lists a step twice in `needs`", R),
+        ("OML094", "c/manifest.yaml:37:10", "/steps/1/needs", "step 'write' lists a step twice in `needs`", R),
     ],
     "input-from-unknown": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:35:11", "/steps/1/inputs/read",
+        ("OML094", "c/manifest.yaml:33:11", "/steps/1/inputs/read",
          "input 'read' of step 'write' comes from unknown step 'ghost'",
          R),
-        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:37:11", "/steps/1/needs/0",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "input-from-itself": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:35:8", "/steps/1/inputs/x", "input 'x' of step 'write' comes from itself", R),
-        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:33:8", "/steps/1/inputs/x", "input 'x' of step 'write' comes from itself", R),
+        ("OML094", "c/manifest.yaml:37:11", "/steps/1/needs/0",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "input-not-in-needs": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:53:8", "/steps/2/inputs/x",
+        ("OML094", "c/manifest.yaml:50:8", "/steps/2/inputs/x",
          "input 'x' of step 'write' comes from 'read', which its `needs` does not list",
          R),
-        ("OML094", "c/manifest.yaml:57:11", "/steps/2/needs/0",
+        ("OML094", "c/manifest.yaml:54:11", "/steps/2/needs/0",
          "step 'write' needs 'q', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "unproduced-output": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:35:11", "/steps/1/inputs/read",
+        ("OML094", "c/manifest.yaml:33:11", "/steps/1/inputs/read",
          "input 'read' of step 'write' reads output 'rows', which 'read' does not produce",
          R),
     ],
     "cycle": [
-        ("OML094", "c/manifest.yaml:23:10", "/steps/0/needs", "dependency cycle: read -> write -> read", R),
+        ("OML094", "c/manifest.yaml:22:10", "/steps/0/needs", "dependency cycle: read -> write -> read", R),
     ],
     "edges": [
         ("OML094", "c/manifest.yaml:2:8", "/edges", "`edges` do not match the steps' `inputs`", R),
@@ -284,97 +262,126 @@ EXPECTED: dict[str, Found] = {
         ("OML094", "c/manifest.yaml:5:1", "/levels", "`levels` are not the plan of the steps' `needs`", R),
     ],
     "level": [
-        ("OML094", "c/manifest.yaml:37:10", "/steps/1/level", "step 'write' says level 0; its `needs` put it at 1", R),
+        ("OML094", "c/manifest.yaml:35:10", "/steps/1/level",
+         "step 'write' says level 0; its `needs` put it at 1",
+         R),
     ],
     "extractor-after-extractor": [],
     "extractor-data-input": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:37:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
+        ("OML094", "c/manifest.yaml:35:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
     ],
     "extractor-input-from-unknown": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:37:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
-        ("OML094", "c/manifest.yaml:37:12", "/steps/1/inputs/ghost",
+        ("OML094", "c/manifest.yaml:35:5", "/steps/1/inputs", "extractor 'read2' cannot take data inputs", R),
+        ("OML094", "c/manifest.yaml:35:12", "/steps/1/inputs/ghost",
          "input 'ghost' of step 'read2' comes from unknown step 'ghost'",
          R),
-        ("OML094", "c/manifest.yaml:41:11", "/steps/1/needs/0",
+        ("OML094", "c/manifest.yaml:39:11", "/steps/1/needs/0",
          "step 'read2' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "extractor-after-a-step-with-two-outputs": [
-        ("OML095", "c/manifest.yaml:26:12", "/steps/0/outputs",
+        ("OML095", "c/manifest.yaml:25:12", "/steps/0/outputs",
          "step 'read' lists outputs ['df', 'x']; filesystem.csv_extractor produces ['df']",
          R),
     ],
     "needed-data-not-read": [
-        ("OML094", "c/manifest.yaml:57:14", "/steps/2/needs/1",
+        ("OML094", "c/manifest.yaml:54:14", "/steps/2/needs/1",
          "step 'write' needs 'read', which produces data, but none of its `inputs` reads it",
          R),
     ],
     "writer-two-inputs": [
         ("OML094", "c/manifest.yaml:3:1", "/edges", "`edges` do not match the steps' `inputs`", R),
-        ("OML094", "c/manifest.yaml:53:5", "/steps/2/inputs", "writer 'write' has 2 data inputs", R),
+        ("OML094", "c/manifest.yaml:50:5", "/steps/2/inputs", "writer 'write' has 2 data inputs", R),
     ],
     "unknown-component": [
-        ("OML096", "c/cfg/write.json:10:12", "/pathh",
+        ("OML096", "c/cfg.json:21:14", "/pathh",
          "step 'write': unknown config key 'pathh' for filesystem.csv_writer",
          "did you mean 'path'?"),
-        ("OML095", "c/manifest.yaml:14:14", "/steps/0/component",
+        ("OML095", "c/manifest.yaml:13:14", "/steps/0/component",
          "step 'read': unknown component 'nope.nothing'",
          "components: 'duckdb.processor', 'filesystem.csv_extractor', 'filesystem.csv_writer', "
          "'filesystem.parquet_extractor', 'filesystem.parquet_writer', 'mysql.extractor', 'mysql.writer', "
          "'postgres.extractor', 'postgres.writer', 'supabase.extractor' or 'supabase.writer'"),
     ],
     "misspelt-component": [
-        ("OML095", "c/manifest.yaml:29:14", "/steps/1/component",
+        ("OML095", "c/manifest.yaml:27:14", "/steps/1/component",
          "step 'write': unknown component 'filesystem.csv_writr'",
          "did you mean 'filesystem.csv_writer'?"),
     ],
     "component-version": [
-        ("OML095", "c/manifest.yaml:30:22", "/steps/1/component_version",
+        ("OML095", "c/manifest.yaml:28:22", "/steps/1/component_version",
          "step 'write' was compiled for filesystem.csv_writer 2.0.0; this runtime has 1.0.0",
          R),
     ],
     "kind": [
-        ("OML095", "c/manifest.yaml:36:9", "/steps/1/kind",
+        ("OML095", "c/manifest.yaml:34:9", "/steps/1/kind",
          "step 'write' says kind 'transform'; filesystem.csv_writer is a writer",
          R),
     ],
     "mode": [
-        ("OML095", "c/manifest.yaml:38:9", "/steps/1/mode",
+        ("OML095", "c/manifest.yaml:36:9", "/steps/1/mode",
          "step 'write' runs filesystem.csv_writer in mode 'transform'; it runs in 'write'",
          R),
     ],
     "outputs": [
-        ("OML095", "c/manifest.yaml:40:12", "/steps/1/outputs",
+        ("OML095", "c/manifest.yaml:38:12", "/steps/1/outputs",
          "step 'write' lists outputs ['df']; filesystem.csv_writer produces []",
          R),
     ],
     "connection-on-no-connection": [
-        ("OML095", "c/manifest.yaml:33:15", "/steps/1/connection",
+        ("OML095", "c/manifest.yaml:31:15", "/steps/1/connection",
          "step 'q' has connection @duckdb.x; duckdb.processor takes none",
          R),
     ],
+    "family-of-another-component": [
+        ("OML095", "c/manifest.yaml:30:11", "/steps/1/family",
+         "step 'write' says family 'mysql'; filesystem.csv_writer uses `filesystem` connections",
+         R),
+    ],
+    "family-on-no-connection": [
+        ("OML095", "c/manifest.yaml:32:11", "/steps/1/family",
+         "step 'q' says family 'filesystem'; duckdb.processor takes no connection, so its family is null",
+         R),
+    ],
+    "family-missing": [
+        ("OML095", "c/manifest.yaml:30:11", "/steps/1/family",
+         "step 'write' has no family; filesystem.csv_writer uses `filesystem` connections",
+         R),
+    ],
+    "connection-not-an-alias-form": [
+        ("OML092", "c/manifest.yaml:29:15", "/steps/1/connection",
+         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match "
+         "pattern '^@([A-Za-z_][A-Za-z0-9_-]*)\\.([A-Za-z_][A-Za-z0-9_-]*)$'",
+         "recompile the pipeline with omlc"),
+    ],
+    "connection-with-a-dotted-alias": [
+        ("OML092", "c/manifest.yaml:29:15", "/steps/1/connection",
+         "c/manifest.yaml does not match the manifest schema at /steps/1/connection: String should match "
+         "pattern '^@([A-Za-z_][A-Za-z0-9_-]*)\\.([A-Za-z_][A-Za-z0-9_-]*)$'",
+         "recompile the pipeline with omlc"),
+    ],
     "connection-of-another-family": [
-        ("OML095", "c/manifest.yaml:16:15", "/steps/0/connection",
+        ("OML095", "c/manifest.yaml:15:15", "/steps/0/connection",
          "step 'read' has connection @supabase.shop; mysql.extractor needs a `mysql` connection",
          R),
     ],
     "undefined-alias": [
-        ("OML095", "c/manifest.yaml:16:15", "/steps/0/connection",
+        ("OML095", "c/manifest.yaml:15:15", "/steps/0/connection",
          "step 'read' uses @mysql.other, which osiris_connections.yaml does not define",
          "defined for mysql: @mysql.shop"),
     ],
     "undefined-alias-among-two": [
-        ("OML095", "c/manifest.yaml:16:15", "/steps/0/connection",
+        ("OML095", "c/manifest.yaml:15:15", "/steps/0/connection",
          "step 'read' uses @mysql.other, which osiris_connections.yaml does not define",
          "defined for mysql: @mysql.shop, @mysql.shop2"),
     ],
     "each-step-s-connection-is-checked": [
-        ("OML095", "c/manifest.yaml:15:22", "/steps/0/component_version",
+        ("OML095", "c/manifest.yaml:14:22", "/steps/0/component_version",
          "step 'read' was compiled for filesystem.csv_extractor 2.0.0; this runtime has 1.0.0",
          R),
-        ("OML095", "c/manifest.yaml:31:15", "/steps/1/connection",
+        ("OML095", "c/manifest.yaml:29:15", "/steps/1/connection",
          "step 'write' uses @mysql.other, which osiris_connections.yaml does not define",
          "defined for mysql: @mysql.shop"),
     ],
@@ -384,111 +391,112 @@ EXPECTED: dict[str, Found] = {
          "add it to the connections file, or recompile the pipeline with omlc; an edited manifest is not run"),
     ],
     "no-default-alias": [
-        ("OML095", "c/manifest.yaml:16:15", "/steps/0/connection",
-         "step 'read' (mysql.extractor) needs a `mysql` connection and osiris_connections.yaml has no default "
-         "alias for it",
-         "mark an alias `default: true` in the connections file, or recompile the pipeline with omlc; an edited "
-         "manifest is not run"),
+        ("OML095", "c/manifest.yaml:15:15", "/steps/0/connection",
+         "step 'read' (mysql.extractor) needs a `mysql` connection and osiris_connections.yaml has no "
+         "default alias for it",
+         "mark an alias `default: true` in the connections file, or recompile the pipeline with omlc; an "
+         "edited manifest is not run"),
     ],
     "cfg-connection": [
-        ("OML096", "c/cfg/read.json:4:17", "/connection",
-         "step 'read': the cfg names a connection ('@filesystem.lake'); the manifest step's "
-         "`connection` (None) is the only one a step runs with",
+        ("OML096", "c/cfg.json:5:19", "/connection",
+         "step 'read': the cfg names a connection ('@filesystem.lake'); the manifest step's `connection` "
+         "(None) is the only one a step runs with",
          R),
     ],
     "unknown-key-suggested": [
-        ("OML096", "c/cfg/read.json:8:12", "/pathh",
+        ("OML096", "c/cfg.json:9:14", "/pathh",
          "step 'read': unknown config key 'pathh' for filesystem.csv_extractor",
          "did you mean 'path'?"),
     ],
     "unknown-key-listed": [
-        ("OML096", "c/cfg/read.json:10:13", "/zzzzzz",
+        ("OML096", "c/cfg.json:11:15", "/zzzzzz",
          "step 'read': unknown config key 'zzzzzz' for filesystem.csv_extractor",
-         "filesystem.csv_extractor accepts 'block_size', 'column_names', 'columns', 'compression', 'connection', "
-         "'delimiter', 'encoding', 'header', 'incremental', 'limit', 'null_values', 'path', 'quotechar', 'schema' or 'skip_rows'"),
+         "filesystem.csv_extractor accepts 'block_size', 'column_names', 'columns', 'compression', "
+         "'connection', 'delimiter', 'encoding', 'header', 'incremental', 'limit', 'null_values', 'path', "
+         "'quotechar', 'schema' or 'skip_rows'"),
     ],
     "schema": [
-        ("OML096", "c/cfg/read.json:4:16", "/delimiter",
+        ("OML096", "c/cfg.json:5:18", "/delimiter",
          "step 'read' (filesystem.csv_extractor): /delimiter: ';;' is too long",
          R),
     ],
     "schema-required": [
-        ("OML096", "c/cfg/read.json:1:1*", "/path",
+        ("OML096", "c/cfg.json:2:11", "/path",
          "step 'read' (filesystem.csv_extractor): /path: 'path' is a required property",
          R),
     ],
     "constraint": [
-        ("OML096", "c/cfg/read.json:5:12", "/table",
+        ("OML096", "c/cfg.json:6:14", "/table",
          "step 'read': give either `query` or `table`, not both",
          "remove `table` or `query`"),
     ],
     "constraint-on-the-whole-config": [
-        ("OML096", "c/cfg/read.json:1:1*", "",
+        ("OML096", "c/cfg.json:2:11", "",
          "step 'read': the extractor needs either `query` or `table`",
          "add one of 'query' or 'table'"),
     ],
     "override": [
-        ("OML096", "c/cfg/read.json:4:11", "/host",
+        ("OML096", "c/cfg.json:5:13", "/host",
          "step 'read' overrides `host` of @mysql.shop, which its connection does not allow",
          "a credential goes only to the host written next to it; recompile the pipeline with omlc; an edited "
          "manifest is not run"),
     ],
     "override-of-the-default-alias": [
-        ("OML096", "c/cfg/read.json:4:11", "/host",
+        ("OML096", "c/cfg.json:5:13", "/host",
          "step 'read' overrides `host` of @mysql.shop, which its connection does not allow",
          "a credential goes only to the host written next to it; recompile the pipeline with omlc; an edited "
          "manifest is not run"),
     ],
     "blank-override": [
-        ("OML096", "c/cfg/read.json:5:11", "/port",
+        ("OML096", "c/cfg.json:6:13", "/port",
          "step 'read' (mysql.extractor): /port: None is not of type 'integer'",
          R),
     ],
     "secret-in-cfg": [
-        ("OML096", "c/cfg/read.json:4:15", "/password",
+        ("OML096", "c/cfg.json:5:17", "/password",
          "step 'read': secret written inline: `password` is a secret field of this component",
          "secrets come from osiris_connections.yaml at run time, never from a cfg file"),
     ],
     "override-of-a-dotted-default-alias": [
-        ("OML096", "c/cfg/read.json:4:11", "/host",
+        ("OML096", "c/cfg.json:5:13", "/host",
          "step 'read' overrides `host` of @mysql.shop.eu, which its connection does not allow",
          "a credential goes only to the host written next to it; recompile the pipeline with omlc; an edited "
          "manifest is not run"),
     ],
     "no-default-alias-beside-one-named-None": [
-        ("OML095", "c/manifest.yaml:16:15", "/steps/0/connection",
-         "step 'read' (mysql.extractor) needs a `mysql` connection and osiris_connections.yaml has no default "
-         "alias for it",
-         "mark an alias `default: true` in the connections file, or recompile the pipeline with omlc; an edited "
-         "manifest is not run"),
+        ("OML095", "c/manifest.yaml:15:15", "/steps/0/connection",
+         "step 'read' (mysql.extractor) needs a `mysql` connection and osiris_connections.yaml has no "
+         "default alias for it",
+         "mark an alias `default: true` in the connections file, or recompile the pipeline with omlc; an "
+         "edited manifest is not run"),
     ],
     "inline-secret": [
-        ("OML096", "c/cfg/read.json:5:15", "/encoding",
+        ("OML096", "c/cfg.json:6:17", "/encoding",
          "step 'read': secret written inline: the value is a URL with a password in it",
          "secrets come from osiris_connections.yaml at run time, never from a cfg file"),
     ],
     "duckdb-sql": [
-        ("OML096", "c/cfg/q.json:2:12", "/query",
+        ("OML096", "c/cfg.json:3:14", "/query",
          "step 'q': `read_csv(` reads files or URLs; DuckDB SQL may read only the step's inputs",
-         "a DuckDB step reads only its inputs, by name (e.g. `FROM input_df`): read files with an extractor step "
-         "(filesystem.csv_extractor, filesystem.parquet_extractor) and pass its output in `needs` or `inputs`; "
-         "settings such as memory_limit and threads are step config keys"),
+         "a DuckDB step reads only its inputs, by name (e.g. `FROM input_df`): read files with an extractor "
+         "step (filesystem.csv_extractor, filesystem.parquet_extractor) and pass its output in `needs` or "
+         "`inputs`; settings such as memory_limit and threads are step config keys"),
     ],
     "path-leaves": [
-        ("OML083", "c/cfg/write.json:9:11", "/path",
+        ("OML083", "c/cfg.json:20:13", "/path",
          "step 'write': path '../x.csv' leaves the project",
-         "use a path inside the project (relative to the directory omlc and osiris run start in), or have the "
-         "operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"),
+         "use a path inside the project (relative to the directory omlc and osiris run start in), or have "
+         "the operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"),
     ],
     "path-from-the-alias-base-dir": [],
     "path-leaves-the-alias-base-dir": [
-        ("OML083", "c/cfg/write.json:9:11", "/path",
+        ("OML083", "c/cfg.json:20:13", "/path",
          "step 'write': path '../../x.csv' leaves the project",
-         "use a path inside the project (relative to the directory omlc and osiris run start in), or have the "
-         "operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"),
+         "use a path inside the project (relative to the directory omlc and osiris run start in), or have "
+         "the operator allow the directory under `filesystem: roots:` in osiris_connections.yaml"),
     ],
     "path-in-connections-file": [
-        ("OML085", "c/cfg/write.json:9:11", "/path",
+        ("OML085", "c/cfg.json:15:13", "/path",
          "step 'write': path 'osiris_connections.yaml' is the connections file",
          "the connections file holds the secrets and is read only by Osiris itself; point the step at a data file"),
     ],
@@ -504,10 +512,10 @@ def test_each_rule_says_what_where_and_what_to_do(tmp_path: Path, name: str) -> 
 
 
 def test_a_cfg_too_large_to_position_is_reported_at_the_whole_file(tmp_path: Path) -> None:
-    """Lines are found by the YAML loader, which stops at the input cap (4 MiB); a larger cfg
-    file (up to the manifest file limit) still gets its diagnostic, at 1:1."""
+    """Lines are found by the YAML loader, which stops at the input cap (4 MiB); a larger cfg.json
+    (up to the manifest file limit) still gets its diagnostic, at 1:1."""
     found = _found(tmp_path, _cfg("write", x="a" * (4 * 2**20)))
-    assert [(code, where, pointer) for code, where, pointer, *_ in found] == [("OML096", "c/cfg/write.json:1:1*", "/x")]
+    assert [(code, where, pointer) for code, where, pointer, *_ in found] == [("OML096", "c/cfg.json:1:1*", "/x")]
 
 
 # -- the roots a path is checked against --------------------------------------------------------------
@@ -583,7 +591,7 @@ def test_a_sql_expression_is_checked_as_an_expression(tmp_path: Path) -> None:
 
 
 # -- where a diagnostic points ------------------------------------------------------------------------
-def _report(cfg_texts: dict[str, str] | None = None):  # noqa: ANN202
+def _report(cfg_text: str = ""):  # noqa: ANN202
     from osiris.compiler.manifest_verify import _Report
     from osiris.oml.diagnostics import Diagnostics
     from osiris.oml.span import Span
@@ -591,7 +599,7 @@ def _report(cfg_texts: dict[str, str] | None = None):  # noqa: ANN202
     spans = {"": Span.point("c/manifest.yaml", 1), "/a": Span.point("c/manifest.yaml", 2),
              "/a/b/c/d": Span.point("c/manifest.yaml", 5)}
     d = Diagnostics()
-    return _Report(d, "c", spans, cfg_texts or {}), d
+    return _Report(d, "c", spans, cfg_text), d
 
 
 @pytest.mark.parametrize(("pointer", "line"), [("/a/b/c/d/e", 5), ("/a/b/c", 2), ("/a", 2), ("/x/y", 1)])
@@ -607,28 +615,27 @@ def test_without_any_line_a_manifest_problem_is_about_the_whole_file() -> None:
     from osiris.oml.diagnostics import Diagnostics
 
     d = Diagnostics()
-    _Report(d, "c", {}, {}).manifest("OML094", "/a/b", "m", help="h")
+    _Report(d, "c", {}, "").manifest("OML094", "/a/b", "m", help="h")
     (only,) = d
     assert (only.span.file, only.span.file_level, only.pointer, only.help) == ("c/manifest.yaml", True, "/a/b", "h")
 
 
-CFG = '{\n  "a": {\n    "b": [\n      1,\n      {"c": {"d": 2}}\n    ]\n  },\n  "e": 3\n}\n'
+CFG = '{"s": {\n  "a": {\n    "b": [\n      1,\n      {"c": {"d": 2}}\n    ]\n  },\n  "e": 3\n}}\n'
+"""cfg.json with one step, "s"."""
 
 
 @pytest.mark.parametrize(("pointer", "where"), [
     ("/a/b/1/c/d/x/y", (5, 19)), ("/a/b/1/c", (5, 13)), ("/a/b/0", (4, 7)), ("/a/zz", (2, 8)), ("/e", (8, 8)),
-    ("/zz", None), ("", None),
+    ("/zz", (1, 7)), ("", (1, 7)),  # the step's config as a whole
 ])
-def test_a_cfg_problem_is_shown_at_the_nearest_value_in_its_file(pointer: str, where: tuple[int, int] | None) -> None:
-    report, d = _report({"s": CFG})
+def test_a_cfg_problem_is_shown_at_the_nearest_value_in_cfg_json(pointer: str, where: tuple[int, int]) -> None:
+    report, d = _report(CFG)
     report.cfg("OML096", "s", pointer, "m")
-    report.cfg("OML096", "other", pointer, "m", help="h")  # no text: the whole file
+    report.cfg("OML096", "other", pointer, "m", help="h")  # a step cfg.json has no config for: the whole file
     first, second = d
-    assert first.span.file == "c/cfg/s.json" and first.pointer == pointer and first.help == RECOMPILE
-    assert (first.span.file_level, (first.span.line, first.span.column)) == (
-        (True, (1, 1)) if where is None else (False, where))
-    assert (second.span.file, second.span.file_level, second.pointer, second.help) == (
-        "c/cfg/other.json", True, pointer, "h")
+    assert first.span.file == "c/cfg.json" and first.pointer == pointer and first.help == RECOMPILE
+    assert (first.span.file_level, (first.span.line, first.span.column)) == (False, where)
+    assert (second.span.file, second.span.file_level, second.pointer, second.help) == ("c/cfg.json", True, pointer, "h")
 
 
 # -- the schema's fallback errors ---------------------------------------------------------------------
@@ -648,5 +655,5 @@ def test_fastjsonschema_errors_point_at_their_value(tmp_path: Path, monkeypatch:
     fake = JsonSchemaValueException(message, name=name, rule="enum")
     monkeypatch.setattr(verify, "schema_errors", lambda spec, cfg, registry: [fake] if spec.kind == "writer" else [])
     assert [(code, file, at, text) for code, file, at, text, _ in _load(project, False)] == [
-        ("OML096", "c/cfg/write.json:4:16" if pointer else "c/cfg/write.json:1:1*", pointer,
+        ("OML096", "c/cfg.json:15:18" if pointer else "c/cfg.json:12:12", pointer,
          f"step 'write' (filesystem.csv_writer): {shown}")]

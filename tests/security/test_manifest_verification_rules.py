@@ -82,13 +82,18 @@ def test_an_untouched_directory_loads(tmp_path: Path) -> None:
 
 
 # -- OML092 -----------------------------------------------------------------------------------------
-def test_a_cfg_named_for_another_step_is_refused_at_its_line(tmp_path: Path) -> None:
+def test_a_config_for_no_step_is_refused(tmp_path: Path) -> None:
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
-        step(data, "write")["cfg"] = "cfg/read.json"
+        cfgs["ghost"] = dict(cfgs["write"])
 
-    code, file, line, message = _only(_problems(tmp_path, edit))
-    assert (code, file) == ("OML092", "c/manifest.yaml") and int(line) > 1
-    assert message == "step 'write' names its config 'cfg/read.json'; it must be 'cfg/write.json'"
+    code, file, _, message = _only(_problems(tmp_path, edit))
+    assert (code, file) == ("OML092", "c/cfg.json")
+    assert message == "c/cfg.json holds a config for 'ghost', which is not a step of the manifest"
+
+
+def test_a_step_without_a_config_is_refused(tmp_path: Path) -> None:
+    code, file, _, message = _only(_problems(tmp_path, lambda d, c: c.pop("write")))
+    assert (code, file, message) == ("OML092", "c/cfg.json", "c/cfg.json has no config object for step 'write'")
 
 
 def test_schema_violations_point_at_the_value(tmp_path: Path) -> None:
@@ -109,10 +114,10 @@ def test_a_missing_meta_file_and_an_unsupported_version(tmp_path: Path) -> None:
     assert str(caught.value).startswith("cannot read c/meta.json")
 
     def edit(data: dict[str, Any], cfgs: dict[str, Any]) -> None:
-        data["manifest_version"] = "3"
+        data["manifest_version"] = "4"
 
     code, _, _, message = _only(_problems(tmp_path / "b", edit))
-    assert code == "OML092" and message == "manifest_version '3' is not supported (this runtime reads '2')"
+    assert code == "OML092" and message == "manifest_version '4' is not supported (this runtime reads '3')"
 
 
 # -- OML094 -----------------------------------------------------------------------------------------
@@ -187,8 +192,8 @@ def test_a_connection_on_a_component_that_takes_none(tmp_path: Path) -> None:
 def test_an_unknown_key_points_at_its_line_in_the_cfg_file(tmp_path: Path) -> None:
     found = _problems(tmp_path, lambda d, c: c["read"].update(pathh="x"))
     code, file, line, message = _only(found)
-    assert (code, file) == ("OML096", "c/cfg/read.json")
-    text = (tmp_path / "proj" / "compiled" / "cfg" / "read.json").read_text(encoding="utf-8").splitlines()
+    assert (code, file) == ("OML096", "c/cfg.json")
+    text = (tmp_path / "proj" / "compiled" / "cfg.json").read_text(encoding="utf-8").splitlines()
     assert '"pathh"' in text[int(line) - 1]
     assert message == "step 'read': unknown config key 'pathh' for filesystem.csv_extractor"
 
@@ -219,7 +224,7 @@ def test_an_override_the_alias_does_not_grant(tmp_path: Path) -> None:
 def test_duckdb_sql_reaching_outside(tmp_path: Path) -> None:
     found = _problems(tmp_path, lambda d, c: c["q"].update(query="SELECT * FROM read_csv('x.csv')"), DUCK)
     code, file, _, message = _only(found)
-    assert (code, file) == ("OML096", "c/cfg/q.json") and message.startswith("step 'q': `read_csv(`")
+    assert (code, file) == ("OML096", "c/cfg.json") and message.startswith("step 'q': `read_csv(`")
 
 
 # -- paths --------------------------------------------------------------------------------------------
@@ -242,7 +247,7 @@ def test_path_rules_use_the_operator_roots(tmp_path: Path, path: str, code: str 
         return
     with pytest.raises(ManifestError) as caught:
         load_manifest(project / "compiled", label="c", project_root=project, connections=conns)
-    assert [(d.code, d.span.file, d.message) for d in caught.value.diagnostics] == [(code, "c/cfg/write.json", message)]
+    assert [(d.code, d.span.file, d.message) for d in caught.value.diagnostics] == [(code, "c/cfg.json", message)]
 
 
 def test_the_error_sums_up_every_problem(tmp_path: Path) -> None:
@@ -255,4 +260,4 @@ def test_the_error_sums_up_every_problem(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as caught:
         load_manifest(project / "compiled", label="c", project_root=project)
     assert str(caught.value).endswith(" (and 1 more problem)")
-    assert str(caught.value).startswith("c/cfg/read.json:")
+    assert str(caught.value).startswith("c/cfg.json:")

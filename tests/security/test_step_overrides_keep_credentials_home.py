@@ -131,9 +131,10 @@ def test_the_connections_file_cannot_grant_secrets_or_unknown_fields(tmp_path: P
 def _tamper(build: Path, step: str, **extra: Any) -> None:
     """Add `extra` to a step's cfg and recompute cfg_fp and manifest_fp, as an attacker would."""
     yaml = YAML(typ="safe")
-    cfg_path = build / "cfg" / f"{step}.json"
-    cfg = {**json.loads(cfg_path.read_text()), **extra}
-    cfg_path.write_text(json.dumps(cfg, indent=2))
+    cfg_path = build / "cfg.json"
+    cfgs = json.loads(cfg_path.read_text())
+    cfg = cfgs[step] = {**cfgs[step], **extra}
+    cfg_path.write_text(json.dumps(cfgs, indent=2))
     manifest = yaml.load((build / "manifest.yaml").read_text())
     for entry in manifest["steps"]:
         if entry["id"] == step:
