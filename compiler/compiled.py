@@ -1,8 +1,8 @@
 """One compiled pipeline in memory, as a runtime takes it, and the manifest format's version.
 
-Free of pydantic on purpose: `omlc` builds this and writes its files without ever importing the
-typed models of compiler.manifest (~60 ms of every compile's start-up); a runtime gets them on
-first use.
+Free of pydantic on purpose: `omlc` builds this and writes its files, and `osiris run` executes
+it, without importing the pydantic models of compiler.manifest (~80 ms of a process's start-up):
+a runtime reads the frozen records of compiler.manifest_records.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from osiris.compiler.manifest import Manifest, SourceMap
+    from osiris.compiler.manifest_records import Manifest, SourceMap
 
 MANIFEST_VERSION = "3"
 """Version 3: every step's config in one file, cfg.json, keyed by step id (version 2 wrote a
@@ -25,10 +25,10 @@ class Compiled:
     (cfg.json's data), meta.json's data and the source map (sourcemap.json, which only ever
     improves error messages).
 
-    The compiler passes the manifest and the source map as the files' plain data, and the typed
-    models are built from it, without validation, on first use: the passes that built the data
-    enforced the same rules. A runtime that loaded a manifest directory passes the models it
-    verified."""
+    The compiler passes the manifest and the source map as the files' plain data, and the
+    records are built from it, without validation, on first use: the passes that built the data
+    enforced the same rules. A runtime that loaded a manifest directory passes the records of
+    what it verified."""
 
     __slots__ = ("_manifest", "_sources", "cfgs", "meta")
 
@@ -47,15 +47,15 @@ class Compiled:
     @property
     def manifest(self) -> Manifest:
         if isinstance(self._manifest, dict):
-            from osiris.compiler.manifest import trusted_manifest
+            from osiris.compiler.manifest_records import manifest_from_data
 
-            self._manifest = trusted_manifest(self._manifest)
+            self._manifest = manifest_from_data(self._manifest)
         return self._manifest
 
     @property
     def sources(self) -> SourceMap | None:
         if isinstance(self._sources, dict):
-            from osiris.compiler.manifest import trusted_sources
+            from osiris.compiler.manifest_records import sources_from_data
 
-            self._sources = trusted_sources(self._sources)
+            self._sources = sources_from_data(self._sources)
         return self._sources

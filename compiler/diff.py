@@ -238,16 +238,16 @@ _CONFIG_REASONS = {
 
 def normalise_sql(text: str, dialect: str) -> str:
     """`text` reprinted by sqlglot in `dialect` without comments: whitespace, comments, keyword
-    case and redundant formatting disappear, meaning stays. Unparseable SQL is compared with its
-    whitespace collapsed instead."""
+    case and redundant formatting disappear, meaning stays. SQL sqlglot cannot parse (or nests
+    too deeply for it) is compared with its whitespace collapsed instead."""
     import sqlglot
     from sqlglot.errors import SqlglotError
 
     try:
         statements = sqlglot.parse(text, read=dialect)
-    except SqlglotError:
+        return ";\n".join(s.sql(dialect=dialect, comments=False) for s in statements if s is not None)
+    except (SqlglotError, RecursionError):  # deep nesting beats sqlglot's recursive parser and printer
         return " ".join(text.split())
-    return ";\n".join(s.sql(dialect=dialect, comments=False) for s in statements if s is not None)
 
 
 def side_from_compile(label: str, result: Any) -> Side:  # noqa: ANN401 - a compiler.api.CompileResult that is ok

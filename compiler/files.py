@@ -14,16 +14,19 @@ import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
 __all__ = [
     "PRIVATE_DIR",
     "PRIVATE_FILE",
+    "NotAPlainFile",
     "cache_root",
     "file_sha256",
     "open_private",
     "private_dir",
+    "read_plain_file",
     "tighten_subdirs",
     "write_atomic",
 ]
@@ -161,3 +164,40 @@ def cache_root(env: dict[str, str] | None = None) -> Path:
         return Path(env["OSIRIS_CACHE_DIR"]).expanduser()
     base = Path(env["XDG_CACHE_HOME"]).expanduser() if env.get("XDG_CACHE_HOME") else Path.home() / ".cache"
     return base / "osiris"
+
+
+class NotAPlainFile(ValueError):
+    """A file `read_plain_file` refuses: a link, a FIFO or device, too large, unreadable."""
+
+
+def read_plain_file(path: Path, shown: str, limit: int, *, kind: str = "file", where: str = "here",
+                    limit_text: Callable[[int], str] | None = None) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, never following a symbolic link
+    (O_NOFOLLOW: a link could point anywhere, such as a connections file), never blocking on a
+    FIFO or device, never reading more than limit + 1 bytes. `kind` and `where` word the refusals
+    ("a manifest file", "a manifest directory holds plain files")."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if path.is_symlink():
+            raise NotAPlainFile(f"{shown} is a symbolic link; {where}") from None
+        raise NotAPlainFile(f"cannot read {shown}: {error.strerror or error}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAPlainFile(f"{shown} is not a regular file")
+        if info.st_size > limit:
+            shown_limit = limit_text(limit) if limit_text else f"({limit:,})"
+            raise NotAPlainFile(f"{shown} is {info.st_size:,} bytes, more than a {kind} may be {shown_limit}")
+        chunks, size = [], 0
+        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise NotAPlainFile(f"{shown} grew beyond {limit:,} bytes while being read")
+        return b"".join(chunks)
+    except OSError as error:
+        raise NotAPlainFile(f"cannot read {shown}: {error.strerror or error}") from None
+    finally:
+        os.close(fd)

@@ -1,4 +1,6 @@
-"""The compiled manifest as a typed model: built by `emit`, loaded and verified by runtimes.
+"""The compiled manifest's shape and rules as pydantic models, and the loading and verification
+of a manifest directory from elsewhere (untrusted input). Runtimes read the result as the frozen
+records of compiler.manifest_records, which do not import pydantic.
 
 See docs/manifest.md for the contract. Field order here is the order written to
 manifest.yaml, which is part of the byte-for-byte determinism the compiler promises. The
@@ -11,8 +13,7 @@ checked by `load_manifest` before anything runs.
 from __future__ import annotations
 
 import json
-import os
-import stat
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -33,8 +34,9 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
+from osiris.compiler import manifest_records as records
 from osiris.compiler.compiled import MANIFEST_VERSION
-from osiris.oml.canonical import fingerprint
+from osiris.oml.canonical import fingerprint, nests_deeper_than
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.oml.expr.parser import CONNECTION_FAST
 from osiris.oml.partitions import IDENTIFIER, INSTANT_RE, MAX_PARTITIONS, Scope, partition_problems
@@ -194,12 +196,6 @@ class Manifest(_Model):
     def fingerprint(self) -> str:
         return fingerprint(self.to_data())
 
-    def step(self, step_id: str) -> ManifestStep:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
 
 class SourcePosition(_Model):
     line: int = Field(ge=1)
@@ -214,54 +210,14 @@ class SourceMap(_Model):
     file: str = Field(pattern=r"^[^/\\\x00-\x1f\x7f]{1,255}$", description="The OML file's base name.")
     steps: dict[StepId, SourcePosition]
 
-    def cite(self, step_id: str) -> str | None:
-        """`pipeline.yaml:12:3` for the step, or None when the map does not know it."""
-        at = self.steps.get(step_id)
-        return None if at is None else f"{self.file}:{at.line}:{at.column}"
 
-    def citations(self) -> dict[str, str]:
-        return {step_id: f"{self.file}:{at.line}:{at.column}" for step_id, at in self.steps.items()}
-
-
-def trusted_manifest(data: dict[str, Any]) -> Manifest:
-    """The model of manifest data the compiler itself just built (compiler.passes.emit), without
-    validation (the passes enforced the same rules; the property tests check that validating it
-    gives the same model). Data from anywhere else goes through `load_manifest`."""
-    def step(raw: dict[str, Any]) -> ManifestStep:
-        inputs = {name: InputSource.model_construct(**source) for name, source in raw["inputs"].items()}
-        fields = {**raw, "inputs": inputs, "retry": Retry.model_construct(**raw["retry"])}
-        if "partitions" in raw:
-            block = dict(raw["partitions"])
-            if "bounds" in block:
-                block["bounds"] = tuple(block["bounds"])
-            fields["partitions"] = Partitions.model_construct(**block)
-        return ManifestStep.model_construct(**fields)
-
-    return Manifest.model_construct(
-        manifest_version=data["manifest_version"],
-        pipeline=PipelineInfo.model_construct(**data["pipeline"]),
-        steps=[step(raw) for raw in data["steps"]],
-        order=data["order"],
-        levels=data["levels"],
-        edges=[ManifestEdge.model_construct(from_=edge["from"], output=edge["output"], to=edge["to"],
-                                            input=edge["input"]) for edge in data["edges"]],
-        connections=data["connections"],
-    )
-
-
-def trusted_sources(data: dict[str, Any]) -> SourceMap:
-    """The source map the compiler itself just built, as a model (see `trusted_manifest`)."""
-    return SourceMap.model_construct(file=data["file"], steps={
-        step_id: SourcePosition.model_construct(**at) for step_id, at in data["steps"].items()})
-
-
-def read_sources(data: bytes | None) -> SourceMap | None:
-    """sourcemap.json's bytes as a SourceMap; None when missing or malformed. It is not
-    fingerprinted, so a damaged one costs only the file:line in error messages, never a run."""
+def read_sources(data: bytes | None) -> records.SourceMap | None:
+    """sourcemap.json's bytes as the runtime's SourceMap; None when missing or malformed. It is
+    not fingerprinted, so a damaged one costs only the file:line in error messages, never a run."""
     if data is None:
         return None
     try:
-        return SourceMap.model_validate_json(data)
+        return records.sources_from_data(_plain(SourceMap.model_validate_json(data)))
     except ValueError:
         return None
 
@@ -324,8 +280,9 @@ def load_manifest(
     connections: ConnectionsFile | None = None,
     env: Mapping[str, str] | None = None,
     keep: dict[str, bytes] | None = None,
-) -> tuple[Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
-    """Read and verify a compiled directory: (manifest, cfg by step id, meta).
+) -> tuple[records.Manifest, dict[str, dict[str, Any]], dict[str, Any]]:
+    """Read and verify a compiled directory: (manifest, cfg by step id, meta), the manifest as
+    the runtime's records.
 
     A manifest from elsewhere is untrusted input, so before anything runs it must pass the
     manifest schema, match its fingerprints (`manifest_fp` in meta.json, every step's config in
@@ -385,33 +342,17 @@ def read_regular(path: Path, shown: str, limit: int | None = None) -> bytes:
     """A regular file's bytes, at most `limit` (default `max_file_bytes()`); refuses links,
     FIFOs and devices (which could point outside the directory or block forever) with a
     ManifestError."""
-    limit = max_file_bytes() if limit is None else limit
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    from osiris.compiler.files import NotAPlainFile, read_plain_file
+
     try:
-        fd = os.open(path, flags)
-    except OSError as error:
-        if path.is_symlink():
-            raise ManifestError(f"{shown} is a symbolic link; a manifest directory holds plain files") from None
-        raise ManifestError(f"cannot read {shown}: {error.strerror or error}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ManifestError(f"{shown} is not a regular file")
-        if info.st_size > limit:
-            raise ManifestError(f"{shown} is {info.st_size:,} bytes, more than a manifest file may be "
-                                f"({limit:,}: {MANIFEST_SIZE_FACTOR} times OSIRIS_MAX_INPUT_SIZE, at least "
-                                f"{MIN_MANIFEST_BYTES:,})")
-        chunks, size = [], 0
-        while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > limit:
-            raise ManifestError(f"{shown} grew beyond {limit:,} bytes while being read")
-        return b"".join(chunks)
-    except OSError as error:
-        raise ManifestError(f"cannot read {shown}: {error.strerror or error}") from None
-    finally:
-        os.close(fd)
+        return read_plain_file(path, shown, max_file_bytes() if limit is None else limit, kind="manifest file",
+                               where="a manifest directory holds plain files", limit_text=_limit_text)
+    except NotAPlainFile as error:
+        raise ManifestError(str(error)) from None
+
+
+def _limit_text(limit: int) -> str:
+    return f"({limit:,}: {MANIFEST_SIZE_FACTOR} times OSIRIS_MAX_INPUT_SIZE, at least {MIN_MANIFEST_BYTES:,})"
 
 
 class _Reader:
@@ -458,8 +399,12 @@ class _Reader:
         if not isinstance(data, dict):
             self.malformed(shown, f"{shown} is not a JSON object")
             return None
-        if _depth_exceeds(data, depth):
+        if nests_deeper_than(data, depth):
             self.malformed(shown, f"{shown} nests more than {depth} levels deep")
+            return None
+        if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+            self.malformed(shown, f"{shown} holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without "
+                                  "its pair), which no UTF-8 text can carry")
             return None
         return data
 
@@ -469,6 +414,26 @@ class _Reader:
 
 class _RepeatedKey(ValueError):
     pass
+
+
+_VERSION_NUMBER = re.compile(r"[0-9]{1,9}")
+"""A manifest_version that reads as an older version: ASCII digits, bounded (`str.isdigit` also
+accepts "²", which `int` refuses)."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A JSON escape of a UTF-16 surrogate: paired, it is one character; alone, json.loads returns a
+string that cannot be encoded, which crashed the event log and the report downstream."""
+MAX_EXTRA_KEYS_SHOWN = 10
+MAX_DIAGNOSTICS = 200
+"""The diagnostics a ManifestError carries (its message counts them all): a hostile directory
+can hold hundreds of thousands of problems, and each would be a line of the session's events."""
+
+
+def _encodable(data: Any) -> bool:  # noqa: ANN401 - parsed JSON
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -482,21 +447,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _depth_exceeds(data: Any, limit: int) -> bool:
-    """Whether `data` nests containers more than `limit` deep (iteratively: no recursion)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
-    return False
-
-
-def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Span]] | None:
+def _load_model(reader: _Reader) -> tuple[records.Manifest, dict[str, Any], dict[str, Span]] | None:
     """manifest.yaml through the schema and its fingerprint, or None after reporting why."""
     from osiris.oml.yaml_loader import YNode, load_yaml
 
@@ -530,7 +481,8 @@ def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Sp
     data = root.to_data()
     version = data.get("manifest_version") if isinstance(data, dict) else MANIFEST_VERSION
     if version != MANIFEST_VERSION:  # before the schema: an older manifest lacks fields, not sense
-        older = isinstance(version, str) and version.isdigit() and int(version) < int(MANIFEST_VERSION)
+        older = (isinstance(version, str) and _VERSION_NUMBER.fullmatch(version) is not None
+                 and int(version) < int(MANIFEST_VERSION))
         d.add("OML092", _span(spans, "/manifest_version", shown),
               f"{shown} is a version {version} manifest; this runtime reads version {MANIFEST_VERSION}"
               if older else f"manifest_version {version!r} is not supported (this runtime reads "
@@ -549,13 +501,14 @@ def _load_model(reader: _Reader) -> tuple[Manifest, dict[str, Any], dict[str, Sp
         return None
     fingerprints = meta.get("fingerprints")
     expected = fingerprints.get("manifest_fp") if isinstance(fingerprints, dict) else None
-    if expected != manifest.fingerprint():
+    validated = manifest.to_data()
+    if expected != fingerprint(validated):
         d.add("OML093", Span.whole_file(shown), f"{shown} does not match manifest_fp in meta.json",
               help="the manifest was edited or half-copied after compiling; recompile it")
-    return manifest, meta, spans
+    return records.manifest_from_data(validated), meta, spans
 
 
-def _load_cfgs(reader: _Reader, manifest: Manifest) -> tuple[dict[str, dict[str, Any]], str]:
+def _load_cfgs(reader: _Reader, manifest: records.Manifest) -> tuple[dict[str, dict[str, Any]], str]:
     """cfg.json: one object per step, under the step's id, each checked against its `cfg_fp`;
     a key that is not a step, or a step without a config, is refused (a step whose config is
     unusable is left out). Returns the configs and the file's text (for diagnostics' lines)."""
@@ -565,8 +518,12 @@ def _load_cfgs(reader: _Reader, manifest: Manifest) -> tuple[dict[str, dict[str,
         return cfgs, ""
     shown = f"{reader.where}/cfg.json"
     steps = {step.id: step for step in manifest.steps}
-    for key in sorted(found.keys() - steps.keys()):
+    extra = sorted(found.keys() - steps.keys())
+    for key in extra[:MAX_EXTRA_KEYS_SHOWN]:
         reader.malformed(shown, f"{shown} holds a config for {key!r}, which is not a step of the manifest")
+    if len(extra) > MAX_EXTRA_KEYS_SHOWN:
+        reader.malformed(shown, f"{shown} holds configs for {len(extra) - MAX_EXTRA_KEYS_SHOWN:,} more keys that are "
+                                "not steps of the manifest")
     for step_id, step in steps.items():
         cfg = found.get(step_id)
         if not isinstance(cfg, dict):
@@ -599,7 +556,7 @@ def _error(d: Diagnostics) -> ManifestError:
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     message = first.message if first.message.startswith(first.span.file) or first.span.file_level else (
         f"{first.span.file}:{first.span.line}:{first.span.column}: {first.message}")
-    return ManifestError(f"{message}{more}", errors)
+    return ManifestError(f"{message}{more}", errors[:MAX_DIAGNOSTICS])
 
 
 if __name__ == "__main__":  # python -m osiris.compiler.manifest spec/manifest.schema.json

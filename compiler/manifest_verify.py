@@ -35,7 +35,7 @@ from osiris.compiler.checks.graph import find_cycles
 from osiris.compiler.checks.incremental import keeper_problems, manifest_state_writers
 from osiris.compiler.checks.secrets import find_inline_secrets
 from osiris.compiler.connections import split_ref
-from osiris.compiler.manifest import InputSource, Manifest, ManifestStep
+from osiris.compiler.manifest_records import InputSource, Manifest, ManifestStep
 from osiris.compiler.passes.plan import schedule
 from osiris.compiler.path_policy import protected_files, step_path_problem, step_roots
 from osiris.oml.diagnostics import Diagnostics

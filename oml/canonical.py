@@ -41,3 +41,17 @@ def sha256_hex(data: bytes) -> str:
 def fingerprint(value: Any) -> str:
     """`sha256:<hex>` of the canonical JSON of `value`."""
     return sha256_hex(canonical_json(value))
+
+
+def nests_deeper_than(data: Any, limit: int) -> bool:
+    """Whether `data` nests containers more than `limit` deep (iteratively: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

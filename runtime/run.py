@@ -20,14 +20,6 @@ from typing import Any
 from osiris.compiler.api import CompileOptions, CompileResult, compile_path, write_output
 from osiris.compiler.compiled import Compiled
 from osiris.compiler.connections import ConnectionsFile
-from osiris.compiler.manifest import (
-    COPIED,
-    OPTIONAL,
-    Manifest,
-    ManifestError,
-    load_manifest,
-    read_sources,
-)
 from osiris.compiler.path_policy import protected_files
 from osiris.compiler.render import diagnostic_json
 from osiris.oml.diagnostics import Diagnostic
@@ -254,6 +246,9 @@ class _Run:
         request, events = self.request, self.session.events
         compiled = self.session.compiled_dir
         if request.manifest_dir is not None:
+            # pydantic's models, imported only to verify a directory from elsewhere (~80 ms)
+            from osiris.compiler.manifest import ManifestError, load_manifest, read_sources
+
             try:  # first: the operator's roots and base_dirs are part of checking the manifest's paths
                 self._connections = load_connections_file(request.connections, self.work_dir, self.spec_registry)
             except ConnectionsUnavailable as error:
@@ -455,7 +450,7 @@ def _copy_manifest(source: Path, target: Path, verified: Mapping[str, bytes]) ->
     the optional files nothing runs (sourcemap.json, ...) are read once, and skipped when missing
     or not a plain file within the size limit (a link, FIFO, directory or huge file).
     Returns what was written, by relative path."""
-    from osiris.compiler.manifest import read_regular
+    from osiris.compiler.manifest import COPIED, OPTIONAL, ManifestError, read_regular
 
     written: dict[str, bytes] = {}
     for name in COPIED:

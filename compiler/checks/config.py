@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from functools import cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from osiris.compiler.checks.secrets import find_inline_secrets
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 _EXPLAINERS: dict[tuple[str, str], Draft202012Validator] = {}
 _EXPLAINERS_MAX = 64
+MAX_SCHEMA_ERRORS = 50
+"""Schema errors reported per config: a list of 10,000 wrong items is one problem, not 10,000."""
 
 
 def explainer_for(spec: ComponentSpec) -> Draft202012Validator:
@@ -31,17 +35,49 @@ def explainer_for(spec: ComponentSpec) -> Draft202012Validator:
     the key changes whenever the schema does. A spec built without a fingerprint (tests) is
     not cached, as its name alone does not identify its schema.
     """
-    from jsonschema import Draft202012Validator
-
+    explainer = _explainer_class()
     if not spec.fingerprint:
-        return Draft202012Validator(spec.config_schema)
+        return explainer(spec.config_schema)
     key = (spec.name, spec.fingerprint)
     validator = _EXPLAINERS.get(key)
     if validator is None:
         if len(_EXPLAINERS) >= _EXPLAINERS_MAX:
             del _EXPLAINERS[next(iter(_EXPLAINERS))]
-        validator = _EXPLAINERS[key] = Draft202012Validator(spec.config_schema)
+        validator = _EXPLAINERS[key] = explainer(spec.config_schema)
     return validator
+
+
+@cache
+def _explainer_class() -> type[Draft202012Validator]:
+    """Draft 2020-12 with a linear `uniqueItems`: jsonschema's own compares every pair of items
+    it cannot sort (objects), so a 177 KiB list of distinct objects took four minutes to refuse."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.validators import extend
+
+    def unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Any:  # noqa: ANN401
+        if not unique or not validator.is_type(instance, "array"):
+            return
+        seen: set[Any] = set()
+        for item in instance:
+            key = _identity(item)
+            if key in seen:
+                yield ValidationError(f"has non-unique elements ({item!r} repeats)"[:300])
+                return
+            seen.add(key)
+
+    return extend(Draft202012Validator, {"uniqueItems": unique_items})
+
+
+def _identity(value: Any) -> Any:  # noqa: ANN401 - a JSON value
+    """A hashable form with JSON Schema's equality: 1 == 1.0, but true is not 1."""
+    if isinstance(value, bool) or value is None:
+        return ("literal", value)
+    if isinstance(value, list):
+        return ("array", tuple(_identity(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _identity(item)) for key, item in value.items()))
+    return ("value", value)
 
 
 def schema_errors(spec: ComponentSpec, config: dict[str, Any], registry: Registry) -> list[Any]:
@@ -52,8 +88,8 @@ def schema_errors(spec: ComponentSpec, config: dict[str, Any], registry: Registr
         registry.fast_validator(spec.name)(config)
         return []
     except JsonSchemaValueException as fast_error:
-        errors = sorted(explainer_for(spec).iter_errors(config),
-                        key=lambda e: (list(map(str, e.absolute_path)), e.message))
+        found = itertools.islice(explainer_for(spec).iter_errors(config), MAX_SCHEMA_ERRORS)
+        errors = sorted(found, key=lambda e: (list(map(str, e.absolute_path)), e.message))
         return errors or [fast_error]
 
 

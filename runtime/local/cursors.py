@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from osiris.compiler.checks.incremental import manifest_state_writers
-from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import Manifest
 from osiris.runtime.driver import DriverError, StepContext
 from osiris.runtime.incremental import (
     CursorFilter,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import Manifest
 from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.context import StepState

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.compiler.manifest_records import Manifest, ManifestStep
 from osiris.runtime.local.channel import Channel
 from osiris.runtime.local.spill import Spiller
 

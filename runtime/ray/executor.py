@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.compiler.manifest_records import Manifest, ManifestStep
 from osiris.compiler.path_policy import protected_files
 from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.driver import (

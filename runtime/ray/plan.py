@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.compiler.manifest_records import Manifest, ManifestStep
 
 __all__ = ["SQL_COMPONENT", "Capabilities", "Plan", "Stage", "StepShape", "plan_stages", "sql_names"]
 

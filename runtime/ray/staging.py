@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import Manifest
 from osiris.runtime.connections import RuntimeConnections, step_ref
 from osiris.runtime.driver import WriteResult
 from osiris.runtime.events import EventLog, MetricLog

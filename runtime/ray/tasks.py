@@ -28,7 +28,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from osiris.compiler.manifest import ManifestStep
+from osiris.compiler.manifest_records import ManifestStep
 from osiris.runtime.backoff import backoff_delay
 from osiris.runtime.connections import RuntimeConnections, load_connections_file, step_ref
 from osiris.runtime.driver import (

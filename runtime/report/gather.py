@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from osiris.oml.canonical import nests_deeper_than
 from osiris.runtime.report.jsonl import read_jsonl
 
 __all__ = ["ReportError", "RunData", "StepData", "gather"]
@@ -151,21 +152,36 @@ def _masked(value: Any) -> Any:
     return SecretMasker().mask_data(value)
 
 
+MAX_JSON_DEPTH = 100
+"""How deep a shown JSON file may nest: what a compiled one may (compiler.manifest), and far
+below what masking and rendering it recursively can take."""
+REPORT_FILE_LIMIT = 64 * 2**20
+"""The largest session file a report reads (the manifest file floor of compiler.manifest)."""
+
+
 def _read_text(path: Path) -> str | None:
+    """A session file's text; None for one that is missing, a symbolic link (a hostile session
+    could link compiled/manifest.yaml to a connections file), special or too large."""
+    from osiris.compiler.files import NotAPlainFile, read_plain_file
+
     try:
-        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
-    except OSError:
+        return read_plain_file(path, path.name, REPORT_FILE_LIMIT).decode("utf-8", errors="replace")
+    except NotAPlainFile:
         return None
 
 
 def _read_json(path: Path) -> Any:
+    """A session JSON file's data; None when unreadable, malformed, too deep to parse, or holding
+    a lone surrogate escape (which no HTML page can carry)."""
     text = _read_text(path)
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
+        data = json.loads(text)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError, UnicodeEncodeError):
         return None
+    return None if nests_deeper_than(data, MAX_JSON_DEPTH) else data
 
 
 def _load_yaml(text: str | None) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from osiris.compiler.files import write_atomic
 from osiris.runtime.events import HEADER_FIELDS
 from osiris.runtime.report.dag import render_dag
-from osiris.runtime.report.gather import RunData, StepData, gather
+from osiris.runtime.report.gather import ReportError, RunData, StepData, gather
 from osiris.runtime.report.style import CSS
 from osiris.runtime.report.timeline import render_timeline
 
@@ -276,6 +276,9 @@ def write_report(session_dir: Path, out: Path | None = None) -> Path:
 
     Raises ReportError for a damaged session and OSError when the target cannot be written.
     """
+    if out is None and (session_dir / "artifacts").is_symlink():  # it could lead out of the session
+        raise ReportError(f"{session_dir / 'artifacts'} is a symbolic link; the report is written only "
+                          "inside the session (give --out FILE)")
     target = out or session_dir / "artifacts" / "report.html"
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))

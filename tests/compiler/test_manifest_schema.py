@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import MISSING
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
 from osiris.compiler.manifest import Manifest, manifest_schema
+from osiris.compiler.manifest_records import manifest_from_data
 from osiris.oml.canonical import pretty_json
 from tests.compiler.golden_harness import valid_cases
 
@@ -88,5 +90,24 @@ def test_what_emit_constructs_is_what_the_model_validates() -> None:
         compiled = compile_valid(case).compiled
         assert compiled is not None, case.name
         validated = Manifest.model_validate(compiled.manifest.to_data())
-        assert validated == compiled.manifest, case.name
+        assert manifest_from_data(validated.to_data()) == compiled.manifest, case.name
+        assert validated.to_data() == compiled.manifest.to_data(), case.name
         assert validated.to_data() == validated.model_dump(mode="json", by_alias=True), case.name
+
+
+@pytest.mark.parametrize("name", ["InputSource", "Retry", "Partitions", "ManifestStep", "ManifestEdge",
+                                  "PipelineInfo", "Manifest", "SourcePosition", "SourceMap"])
+def test_the_runtime_records_have_the_models_fields_in_order(name: str) -> None:
+    """The records a runtime reads (no pydantic) and the models that define and validate the
+    shape name the same fields in the same order, with the same defaults."""
+    from osiris.compiler import manifest as models
+    from osiris.compiler import manifest_records as records
+    from osiris.oml.records import record_fields
+
+    model, kept = getattr(models, name), getattr(records, name)
+    assert [item.name for item in record_fields(kept)] == list(model.model_fields)
+    for item in record_fields(kept):
+        info = model.model_fields[item.name]
+        assert (item.default is MISSING) == info.is_required(), (name, item.name)
+        if not info.is_required():
+            assert item.default == info.default, (name, item.name)

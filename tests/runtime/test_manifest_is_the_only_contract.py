@@ -58,6 +58,7 @@ class Blocker:
 sys.meta_path.insert(0, Blocker())
 from ruamel.yaml import YAML
 from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import manifest_from_data
 from osiris.runtime.connections import RuntimeConnections
 from osiris.runtime.events import EventLog, MetricLog
 from osiris.runtime.local.executor import ExecOptions, execute
@@ -66,7 +67,8 @@ from osiris.runtime.secrets import SecretMasker
 
 work = Path(sys.argv[1])
 compiled = work / "compiled"
-manifest = Manifest.model_validate(YAML(typ="safe", pure=True).load((compiled / "manifest.yaml").read_text()))
+data = YAML(typ="safe", pure=True).load((compiled / "manifest.yaml").read_text())
+manifest = manifest_from_data(Manifest.model_validate(data).to_data())
 cfgs = json.loads((compiled / "cfg.json").read_text())
 masker = SecretMasker()
 result = execute(

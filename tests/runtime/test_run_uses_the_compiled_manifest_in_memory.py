@@ -15,11 +15,12 @@ ONE_STEP_PAIR = (
 
 
 def test_pipeline_mode_uses_the_compile_result_not_the_written_files(run_oml, monkeypatch):
-    import osiris.runtime.run as run_module
+    import osiris.compiler.manifest as manifest_module
+
     def refuse(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("load_manifest must not run in pipeline mode")
 
-    monkeypatch.setattr(run_module, "load_manifest", refuse)
+    monkeypatch.setattr(manifest_module, "load_manifest", refuse)
     outcome = run_oml(ONE_STEP_PAIR)
     assert outcome.exit_code == 0, outcome.status
     compiled = outcome.session.compiled_dir

@@ -50,16 +50,17 @@ def test_the_e2b_mirror_carries_every_state_field_the_worker_snapshots():
 
 def test_the_e2b_mirror_applies_a_worker_state_and_progress():
     from osiris.compiler.manifest import Manifest
+    from osiris.compiler.manifest_records import manifest_from_data
     from osiris.runtime.e2b.host.mirror import SessionMirror
     from osiris.runtime.e2b.sandbox.sinks import snapshot
 
-    manifest = Manifest.model_validate({
+    manifest = manifest_from_data(Manifest.model_validate({
         "pipeline": {"name": "p", "oml_version": "0.1.0"},
         "steps": [{"id": "w", "component": "c.w", "component_version": "1.0.0", "kind": "writer", "mode": "write",
                    "family": None, "connection": None, "cfg_fp": "sha256:" + "0" * 64,
                    "needs": [], "inputs": {}, "outputs": [], "level": 0, "retry": {}}],
         "order": ["w"], "levels": [["w"]], "edges": [], "connections": [],
-    })
+    }).to_data())
     mirror = SessionMirror(manifest, events=None, metrics=None, on_change=None)
     remote = StepState("w", "c", "writer", status="running", rows_in=3, started=1.0)
     mirror.state(snapshot(remote))

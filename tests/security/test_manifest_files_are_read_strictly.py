@@ -16,9 +16,7 @@ import pytest
 
 from osiris.compiler.manifest import (
     MAX_JSON_DEPTH,
-    Manifest,
     ManifestError,
-    _depth_exceeds,
     _error,
     _RepeatedKey,
     _span,
@@ -27,7 +25,8 @@ from osiris.compiler.manifest import (
     max_file_bytes,
     read_regular,
 )
-from osiris.oml.canonical import fingerprint
+from osiris.compiler.manifest_records import manifest_from_data
+from osiris.oml.canonical import fingerprint, nests_deeper_than
 from osiris.oml.diagnostics import Diagnostics
 from osiris.oml.span import Span
 from tests.security.manifest_attacks import compiled_project, step, tamper
@@ -382,11 +381,11 @@ def test_a_growing_file_is_counted_across_chunks(limit: int) -> None:
 
 # -- the helpers ------------------------------------------------------------------------------------
 def test_depth_counts_the_outer_container_as_one() -> None:
-    assert not _depth_exceeds({}, 1) and not _depth_exceeds({"a": 1, "b": "x"}, 1)
-    assert _depth_exceeds({"a": {}}, 1) and not _depth_exceeds({"a": {}}, 2)
-    assert not _depth_exceeds({"a": [[{"b": []}]]}, 5) and _depth_exceeds({"a": [[{"b": []}]]}, 4)
-    assert _depth_exceeds([[[]]], 2) and not _depth_exceeds([[[]]], 3)
-    assert not _depth_exceeds({"a": [1], "b": {"c": 2}}, 2)
+    assert not nests_deeper_than({}, 1) and not nests_deeper_than({"a": 1, "b": "x"}, 1)
+    assert nests_deeper_than({"a": {}}, 1) and not nests_deeper_than({"a": {}}, 2)
+    assert not nests_deeper_than({"a": [[{"b": []}]]}, 5) and nests_deeper_than({"a": [[{"b": []}]]}, 4)
+    assert nests_deeper_than([[[]]], 2) and not nests_deeper_than([[[]]], 3)
+    assert not nests_deeper_than({"a": [1], "b": {"c": 2}}, 2)
 
 
 def test_repeated_keys_are_named() -> None:
@@ -405,9 +404,10 @@ def test_a_schema_problem_is_shown_at_its_nearest_node() -> None:
 
 
 def test_a_missing_step_is_a_key_error_naming_it() -> None:
-    project_steps = Manifest.model_construct(steps=[])
+    no_steps = manifest_from_data({"manifest_version": "3", "pipeline": {"name": "p", "oml_version": "0.1.0"},
+                                   "steps": [], "order": [], "levels": [], "edges": [], "connections": []})
     with pytest.raises(KeyError) as caught:
-        project_steps.step("ghost")
+        no_steps.step("ghost")
     assert caught.value.args == ("ghost",)
 
 

@@ -111,6 +111,7 @@ def _manifest_version(value: Any):  # noqa: ANN202, ANN401
     _retry(backoff_seconds=-1),
     _manifest_version(1), _manifest_version(1.0), _manifest_version(None), _manifest_version([]),
     _manifest_version("1"), _manifest_version("2"), _manifest_version("4"), _manifest_version("3\n"),
+    _manifest_version("\u00b2"), _manifest_version("9" * 5000),  # digits `int` refuses or cannot bound
 ], ids=lambda f: f.__name__)
 def test_schema_values_out_of_range_are_refused(tmp_path, edit):  # noqa: ANN001
     _refused(tmp_path, "OML092", edit)

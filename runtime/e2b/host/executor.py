@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import Manifest
 from osiris.runtime.e2b.host import wheel as wheels
 from osiris.runtime.e2b.host.downloads import Artifact, Downloader
 from osiris.runtime.e2b.host.facts import record_facts

@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from osiris.compiler.manifest import Manifest, ManifestStep
+from osiris.compiler.manifest_records import Manifest, ManifestStep
 from osiris.runtime.local.context import PROGRESS_FIELDS, StepState
 
 __all__ = ["RemoteRunner", "SessionMirror"]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from osiris.compiler.manifest import Manifest
+from osiris.compiler.manifest_records import Manifest
 from osiris.compiler.path_policy import PathRefused, confine_real, path_roots, store_scheme, writes_dataset
 from osiris.runtime.connections import step_ref
 from osiris.runtime.driver import DriverError
