@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from osiris.compiler.diff import Change, Diff
+from osiris.compiler.render import terminal_safe
 
 _MARK = {"added": "+", "removed": "-", "changed": "~"}
 _SHOWN = 60
@@ -43,7 +44,7 @@ def render_text(result: Diff) -> str:
             line += f"\n    at {_at(change)}"
         lines.append(line)
     lines.append(_summary(result))
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines)) + "\n"
 
 
 def render_json(result: Diff) -> str:

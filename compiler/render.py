@@ -7,6 +7,7 @@ byte-identical from run to run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from osiris.compiler import __version__
@@ -27,6 +28,19 @@ with many problems prints a few kilobytes, not 50 copies of itself."""
 
 _Redacted = dict[tuple[str, int], tuple[str, Callable[[int, bool], int]]]
 
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters a terminal acts on rather than shows: C0 controls but tab and newline (ESC starts
+colour, cursor and title sequences, CR rewrites the line), DEL, C1 controls (0x9b is an 8-bit
+CSI), and the bidirectional overrides that reorder what is read."""
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with every character a terminal would act on written as its escape (`\x1b`,
+    `\u202e`): a key or value from an untrusted manifest or session can reach a message, and
+    must not rewrite the screen or its title."""
+    return _UNSAFE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                       else f"\\u{ord(m.group()):04x}", text)
+
 
 def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool,
              cuts: Mapping[tuple[str, int], list[Cut]], redacted: _Redacted) -> list[str]:
@@ -41,6 +55,7 @@ def _excerpt(diagnostic: Diagnostic, lines: list[str] | None, colour: bool,
     if key not in redacted:
         redacted[key] = redact_line(lines[span.line - 1].rstrip("\n").expandtabs(1), cuts.get(key, ()))
     source, column_of = redacted[key]
+    source = terminal_safe(source)
     width = len(str(span.line))
     column = column_of(span.column, False)
     end = column_of(span.end_column, True) if span.end_line == span.line else len(source) + 1
@@ -78,12 +93,14 @@ def render_text(files: FileDiagnostics, sources: Mapping[str, str] | None = None
             if shown >= limit:
                 continue
             severity = f"{_COLOURS[d.severity]}{d.severity}{_RESET}" if colour else d.severity
-            out.append(f"{d.span.file}:{d.span.line}:{d.span.column}: {severity}[{d.code}]: {d.message}")
+            out.append(f"{terminal_safe(d.span.file)}:{d.span.line}:{d.span.column}: {severity}[{d.code}]: "
+                       f"{terminal_safe(d.message)}")
             out.extend(_excerpt(d, split.get(d.span.file), colour, cuts, redacted))
             if d.help:
-                out.append(f"  help: {d.help}")
+                out.append(f"  help: {terminal_safe(d.help)}")
         if len(diagnostics) > limit:
-            out.append(f"{file}: ... and {len(diagnostics) - limit} more diagnostics (use --format json for all)")
+            out.append(f"{terminal_safe(file)}: ... and {len(diagnostics) - limit} more diagnostics "
+                       "(use --format json for all)")
     if errors or warnings:
         parts = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((errors, "error"), (warnings, "warning")) if n]
         out.append(f"{' and '.join(parts)} in {len(files)} file{'s' if len(files) != 1 else ''}")

@@ -19,6 +19,7 @@ from typing import Any
 
 from osiris.cli.commands.output import render_summary
 from osiris.cli.signals import exit_code, on_stop_signals
+from osiris.compiler.render import terminal_safe
 
 __all__ = ["run_command"]
 
@@ -117,11 +118,11 @@ def _report(outcome: Any, args: argparse.Namespace) -> int:
         for runner in outcome.result.runners.values() if outcome.result else ():
             if runner.traceback:
                 sys.stderr.write(f"--- traceback of step {runner.step.id} (secrets masked) ---\n")
-                sys.stderr.write(mask(runner.traceback))
+                sys.stderr.write(terminal_safe(mask(runner.traceback)))
     text = render_summary(outcome.status, session_dir, quiet=args.quiet)
     stream = sys.stdout if outcome.exit_code == 0 else sys.stderr
     if text:
-        stream.write(mask(text))
+        stream.write(terminal_safe(mask(text)))
     return outcome.exit_code
 
 

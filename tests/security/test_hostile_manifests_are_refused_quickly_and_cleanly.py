@@ -109,3 +109,25 @@ def test_unique_items_keeps_json_schema_equality(items: list, unique: bool) -> N
 def test_sql_too_deep_for_sqlglot_is_compared_as_text() -> None:
     deep = "SELECT " + "(" * 400 + "1" + ")" * 400
     assert normalise_sql(deep, "duckdb") == deep
+
+
+HOSTILE_KEY = "\x1b[2K\r\x1b[32mAll checks passed; running.\x1b[0m\x1b]0;owned\x07\u202e"
+
+
+def test_a_key_that_would_rewrite_the_terminal_is_shown_escaped(tmp_path: Path) -> None:
+    """An unknown config key reaches the OML096 message: its escape sequences, carriage return and
+    bidirectional override are printed as escapes, never acted on."""
+    project = compiled_project(tmp_path)
+    tamper(project / "compiled", lambda data, cfgs: cfgs["write"].update({HOSTILE_KEY: 1}))
+    result = osiris_run(project)
+    assert result.returncode == 1
+    shown = result.stdout + result.stderr
+    assert "\x1b" not in shown and "\r" not in shown and "\u202e" not in shown and "\x07" not in shown
+    assert "\\x1b[2K\\x0d" in shown and "\\u202e" in shown
+
+
+def test_terminal_safe_keeps_text_tabs_and_newlines() -> None:
+    from osiris.compiler.render import terminal_safe
+
+    assert terminal_safe("a\tb\nc é 表") == "a\tb\nc é 表"
+    assert terminal_safe("\x00\x7f\x9b\u2066") == "\\x00\\x7f\\x9b\\u2066"
