@@ -36,12 +36,13 @@ from pydantic.json_schema import SkipJsonSchema
 
 from osiris.compiler import manifest_records as records
 from osiris.compiler.compiled import MANIFEST_VERSION
-from osiris.oml.canonical import fingerprint, nests_deeper_than
+from osiris.oml.canonical import fingerprint, nests_deeper_than, utf8_encodable
 from osiris.oml.diagnostics import Diagnostic, Diagnostics
 from osiris.oml.expr.parser import CONNECTION_FAST
 from osiris.oml.partitions import IDENTIFIER, INSTANT_RE, MAX_PARTITIONS, Scope, partition_problems
 from osiris.oml.pointer import from_path
 from osiris.oml.span import Span
+from osiris.oml.yaml_compose import Limits
 
 if TYPE_CHECKING:
     from osiris.compiler.connections import ConnectionsFile
@@ -69,7 +70,7 @@ class _Model(BaseModel):
 
 
 class _Sparse(_Model):
-    """A model whose `omit_when_none` fields are left out of `model_dump` too (as `_plain` does)."""
+    """A model whose `omit_when_none` fields are left out of `model_dump` (as manifest.yaml leaves them out)."""
 
     @model_serializer(mode="wrap")
     def _leave_out_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -188,10 +189,8 @@ class Manifest(_Model):
     connections: list[str]
 
     def to_data(self) -> dict[str, Any]:
-        """Plain data in documented key order (`from` spelled as in the file): the same as
-        `model_dump(mode="json", by_alias=True)`, walked by hand so that the compiler, which only
-        constructs the model, never pays for building pydantic's serializer (20 ms a process)."""
-        return _plain(self)
+        """Plain data in documented key order (`from` spelled as in the file), as written."""
+        return self.model_dump(mode="json", by_alias=True)
 
     def fingerprint(self) -> str:
         return fingerprint(self.to_data())
@@ -217,21 +216,9 @@ def read_sources(data: bytes | None) -> records.SourceMap | None:
     if data is None:
         return None
     try:
-        return records.sources_from_data(_plain(SourceMap.model_validate_json(data)))
+        return records.sources_from_data(SourceMap.model_validate_json(data).model_dump(mode="json"))
     except ValueError:
         return None
-
-
-def _plain(value: Any) -> Any:  # noqa: ANN401 - a model's field values, recursively
-    if isinstance(value, BaseModel):
-        omit = getattr(value, "omit_when_none", ())
-        return {field.alias or name: _plain(item) for name, field in type(value).model_fields.items()
-                if (item := getattr(value, name)) is not None or name not in omit}
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    return value
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -258,7 +245,7 @@ MANIFEST_SIZE_FACTOR = 16
 least MIN_MANIFEST_BYTES: the compiler writes more than it reads (a 2 MB, 10,000-step pipeline
 is a 5 MB manifest.yaml; a terse step of 90 bytes becomes 480), so what omlc writes, osiris runs."""
 MIN_MANIFEST_BYTES = 64 * 2**20
-MAX_JSON_DEPTH = 100
+MAX_JSON_DEPTH = Limits.max_depth
 """How deep meta.json and a step's config may nest: what the YAML they were compiled from may
 (oml.yaml_compose.Limits.max_depth); deeper JSON blew Python's recursion limit. cfg.json holds
 the configs one level down, so it may nest one level more."""
@@ -402,7 +389,7 @@ class _Reader:
         if nests_deeper_than(data, depth):
             self.malformed(shown, f"{shown} nests more than {depth} levels deep")
             return None
-        if _SURROGATE_ESCAPE.search(text) and not _encodable(data):
+        if _SURROGATE_ESCAPE.search(text) and not utf8_encodable(data):
             self.malformed(shown, f"{shown} holds a lone UTF-16 surrogate (a \\ud800-\\udfff escape without "
                                   "its pair), which no UTF-8 text can carry")
             return None
@@ -426,14 +413,6 @@ MAX_EXTRA_KEYS_SHOWN = 10
 MAX_DIAGNOSTICS = 200
 """The diagnostics a ManifestError carries (its message counts them all): a hostile directory
 can hold hundreds of thousands of problems, and each would be a line of the session's events."""
-
-
-def _encodable(data: Any) -> bool:  # noqa: ANN401 - parsed JSON
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

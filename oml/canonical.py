@@ -55,3 +55,13 @@ def nests_deeper_than(data: Any, limit: int) -> bool:
                     return True
                 stack.append((child, depth + 1))
     return False
+
+
+def utf8_encodable(data: Any) -> bool:  # noqa: ANN401 - parsed JSON
+    """Whether `data` can be written as UTF-8: json.loads turns a lone surrogate escape
+    (\\ud800) into a string that cannot be, and a log or a page writing it crashes."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

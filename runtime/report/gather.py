@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from osiris.oml.canonical import nests_deeper_than
+from osiris.oml.canonical import nests_deeper_than, utf8_encodable
+from osiris.oml.yaml_compose import Limits
 from osiris.runtime.report.jsonl import read_jsonl
 
 __all__ = ["ReportError", "RunData", "StepData", "gather"]
@@ -152,9 +153,6 @@ def _masked(value: Any) -> Any:
     return SecretMasker().mask_data(value)
 
 
-MAX_JSON_DEPTH = 100
-"""How deep a shown JSON file may nest: what a compiled one may (compiler.manifest), and far
-below what masking and rendering it recursively can take."""
 REPORT_FILE_LIMIT = 64 * 2**20
 """The largest session file a report reads (the manifest file floor of compiler.manifest)."""
 
@@ -178,10 +176,9 @@ def _read_json(path: Path) -> Any:
         return None
     try:
         data = json.loads(text)
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError, UnicodeEncodeError):
+    except (ValueError, RecursionError):
         return None
-    return None if nests_deeper_than(data, MAX_JSON_DEPTH) else data
+    return None if nests_deeper_than(data, Limits.max_depth) or not utf8_encodable(data) else data
 
 
 def _load_yaml(text: str | None) -> Any:

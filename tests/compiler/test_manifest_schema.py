@@ -111,3 +111,4 @@ def test_the_runtime_records_have_the_models_fields_in_order(name: str) -> None:
         assert (item.default is MISSING) == info.is_required(), (name, item.name)
         if not info.is_required():
             assert item.default == info.default, (name, item.name)
+    assert records._OMITTED_WHEN_NONE.get(kept, frozenset()) == model.omit_when_none
