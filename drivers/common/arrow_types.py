@@ -13,7 +13,6 @@ import zoneinfo
 from collections.abc import Mapping
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from osiris.runtime.driver import DriverError
 
@@ -125,6 +124,8 @@ def hex_array(array: pa.Array) -> pa.Array:
     Writers spell binary as hex (MySQL's X'..', uuid text); a per-value `bytes.hex()` loop in
     Python was the slowest part of a batch with binary columns.
     """
+    import pyarrow.compute as pc  # ~30 ms of import that a read path, which never calls this, does not pay
+
     storage = array.storage if isinstance(array, pa.ExtensionArray) else array
     binary = storage.cast(pa.large_binary())
     if not len(binary):

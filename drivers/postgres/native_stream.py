@@ -1,6 +1,6 @@
 """A PostgreSQL read through the native COPY decoder, or None so the caller reads through ADBC.
 
-`open_native` decides the path: the decoder must be built, psycopg's libpq reachable, and every
+`open_native` decides the path: the decoder must be built, a libpq loadable, and every
 column of the result of a type the decoder reads (native_plan.py); otherwise the caller's ADBC path
 reads the whole query, and the `postgres_reader` event says why. OSIRIS_POSTGRES_READER=adbc
 forces ADBC (a way out should the native path ever misbehave somewhere).
@@ -31,10 +31,11 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common.metered import metered
-from osiris.drivers.postgres.connect import PgParams, close_quietly, literal, qualified
+from osiris.drivers.postgres.connect import PgParams, close_quietly, qualified
 from osiris.drivers.postgres.errors import classify
+from osiris.drivers.postgres.libpq import Connection, ServerError, library_missing_reason
 from osiris.drivers.postgres.native_plan import NativePlan, decoder_missing_reason, decoder_module, plan, unsupported
-from osiris.drivers.postgres.native_read import LibpqFunctions, connect, copy_batches, describe, libpq_functions
+from osiris.drivers.postgres.native_read import connect, copy_batches, describe
 from osiris.runtime.driver import DriverError, StepContext
 
 __all__ = ["MIN_SPLIT_PAGES", "PageSplit", "open_native"]
@@ -65,23 +66,21 @@ def open_native(params: PgParams, sql: str, ctx: StepContext, *, batch_rows: int
         ctx.event("postgres_reader", path="adbc", reason=why_not)
         return None
     conn = connect(params)
-    jobs: list[tuple[Any, str]] = []
+    jobs: list[tuple[Connection, str]] = []
     try:
-        functions = libpq_functions(conn)
-        columns = describe(conn, sql, params) if functions else []
-        native = plan(columns) if functions else None
-        if functions is None or native is None:
-            reason = "psycopg's libpq is not reachable" if functions is None else \
-                f"column types the native decoder does not read: {', '.join(unsupported(columns))}"
+        columns = describe(conn, sql, params)
+        native = plan(columns)
+        if native is None:
+            reason = f"column types the native decoder does not read: {', '.join(unsupported(columns))}"
             ctx.event("postgres_reader", path="adbc", reason=reason)
             close_quietly(conn)
             return None
-        jobs = (_page_jobs(conn, params, split, functions) if split else None) or [(conn, sql)]
+        jobs = (_page_jobs(conn, params, split) if split else None) or [(conn, sql)]
     except BaseException:
         close_quietly(conn, *(other for other, _ in jobs if other is not conn))
         raise
     ctx.event("postgres_reader", path="native", connections=len(jobs))
-    batches = _read(jobs, native, params, functions, batch_rows=batch_rows)
+    batches = _read(jobs, native, params, batch_rows=batch_rows)
     return pa.RecordBatchReader.from_batches(native.schema, metered(ctx, batches))
 
 
@@ -90,37 +89,32 @@ def _unavailable() -> str | None:
         return f"{READER_ENV}=adbc"
     if decoder_module() is None:
         return f"the native decoder is not built ({decoder_missing_reason()})"
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return "psycopg is not installed"
-    return None
+    missing = library_missing_reason()
+    return f"libpq cannot be loaded ({missing})" if missing else None
 
 
-def _page_jobs(conn: Any, params: PgParams, split: PageSplit,
-               functions: LibpqFunctions) -> list[tuple[Any, str]] | None:
+def _page_jobs(conn: Connection, params: PgParams, split: PageSplit) -> list[tuple[Connection, str]] | None:
     """Two connections on one exported snapshot, each with half the table's pages; None when the
     table is small, not a plain table, the server older than 14, or the snapshot cannot be shared."""
-    if conn.info.server_version < 140000:
-        return None
-    regclass = f"to_regclass({literal(qualified(split.schema, split.table))})"
     try:
-        row = conn.execute(f"SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::int8 "
-                           f"FROM pg_class c WHERE c.oid = {regclass}").fetchone()
-    except Exception as error:  # noqa: BLE001
+        if conn.server_version < 140000:
+            return None
+        regclass = f"to_regclass({conn.literal(qualified(split.schema, split.table))})"
+        rows = conn.execute(f"SELECT c.relkind::text, pg_relation_size(c.oid) / current_setting('block_size')::int8 "
+                            f"FROM pg_class c WHERE c.oid = {regclass}")
+    except ServerError as error:
         raise classify(error, action="sizing the table", label=params.label, secrets=params.secrets) from None
-    if row is None or row[0] not in ("r", "m") or int(row[1]) < MIN_SPLIT_PAGES:
+    row = rows[0] if rows else None
+    if row is None or row[0] not in ("r", "m") or int(row[1] or 0) < MIN_SPLIT_PAGES:
         return None
     middle = int(row[1]) // 2
     other = None
     try:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        snapshot = conn.execute("SELECT pg_export_snapshot()")[0][0] or ""
         other = connect(params)
         other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        other.execute(f"SET TRANSACTION SNAPSHOT {literal(snapshot)}")
-        if libpq_functions(other) != functions:
-            raise DriverError("the second connection's libpq differs")
+        other.execute(f"SET TRANSACTION SNAPSHOT {other.literal(snapshot)}")
     except Exception:  # noqa: BLE001 - a standby, a pooler, a privilege: read on one connection instead
         close_quietly(other)
         try:
@@ -150,11 +144,10 @@ class _Feed:
         return False
 
 
-def _reader(conn: Any, sql: str, native: NativePlan, params: PgParams, functions: LibpqFunctions,
-            batch_rows: int, feed: _Feed) -> None:
+def _reader(conn: Connection, sql: str, native: NativePlan, params: PgParams, batch_rows: int,
+            feed: _Feed) -> None:
     try:
-        for batch in copy_batches(conn, sql, native, params, functions, batch_rows=batch_rows,
-                                  max_bytes=MAX_BATCH_BYTES):
+        for batch in copy_batches(conn, sql, native, params, batch_rows=batch_rows, max_bytes=MAX_BATCH_BYTES):
             if not feed.put(batch):
                 return
         feed.put(_END)
@@ -165,11 +158,11 @@ def _reader(conn: Any, sql: str, native: NativePlan, params: PgParams, functions
         close_quietly(conn)
 
 
-def _read(jobs: list[tuple[Any, str]], native: NativePlan, params: PgParams, functions: LibpqFunctions, *,
+def _read(jobs: list[tuple[Connection, str]], native: NativePlan, params: PgParams, *,
           batch_rows: int) -> Iterator[pa.RecordBatch]:
     feed = _Feed()
-    cancels = [conn.pgconn.get_cancel() for conn, _ in jobs]
-    threads = [threading.Thread(target=_reader, args=(conn, sql, native, params, functions, batch_rows, feed),
+    cancels = [conn.canceller() for conn, _ in jobs]
+    threads = [threading.Thread(target=_reader, args=(conn, sql, native, params, batch_rows, feed),
                                 name=f"osiris-pg-native-{i}", daemon=True) for i, (conn, sql) in enumerate(jobs)]
     for thread in threads:
         thread.start()
@@ -198,3 +191,5 @@ def _read(jobs: list[tuple[Any, str]], native: NativePlan, params: PgParams, fun
                 pass
         for thread in threads:
             thread.join()
+        for cancel in cancels:
+            cancel.free()

@@ -48,8 +48,8 @@ static int fail(pgc_decoder *d, int code, int column, const char *fmt, ...) {
     return -1;
 }
 
-static int reserve(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
-    if (b->len + extra <= b->cap) return 0;
+/* the rare path of reserve(): double the buffer (from `first` bytes) until `extra` more fit */
+static __attribute__((noinline)) int grow(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
     size_t cap = b->cap ? b->cap * 2 : (first > 64 ? first : 64);
     while (cap < b->len + extra) cap *= 2;
     uint8_t *p = realloc(b->data, cap);
@@ -59,7 +59,13 @@ static int reserve(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
     return 0;
 }
 
-static int append(pgc_decoder *d, pgc_buf *b, const void *src, size_t n, size_t first) {
+/* inline, so that an append of a constant width compiles to a store, not a call to memcpy */
+static inline int reserve(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
+    if (__builtin_expect(b->len + extra <= b->cap, 1)) return 0;
+    return grow(d, b, extra, first);
+}
+
+static inline int append(pgc_decoder *d, pgc_buf *b, const void *src, size_t n, size_t first) {
     if (reserve(d, b, n, first)) return -1;
     if (n) memcpy(b->data + b->len, src, n);
     b->len += n;
@@ -67,7 +73,7 @@ static int append(pgc_decoder *d, pgc_buf *b, const void *src, size_t n, size_t 
 }
 
 /* bit `row` of a bitmap grown one byte per 8 rows */
-static int bit_append(pgc_decoder *d, pgc_buf *b, int64_t row, int set) {
+static inline int bit_append(pgc_decoder *d, pgc_buf *b, int64_t row, int set) {
     if ((row & 7) == 0) {
         uint8_t zero = 0;
         if (append(d, b, &zero, 1, (size_t)(d->row_hint / 8 + 1))) return -1;
@@ -76,11 +82,11 @@ static int bit_append(pgc_decoder *d, pgc_buf *b, int64_t row, int set) {
     return 0;
 }
 
-static int fixed_append(pgc_decoder *d, pgc_column *c, const void *value, size_t width) {
+static inline int fixed_append(pgc_decoder *d, pgc_column *c, const void *value, size_t width) {
     return append(d, &c->data, value, width, (size_t)d->row_hint * width);
 }
 
-static int var_append(pgc_decoder *d, pgc_column *c, int col, const uint8_t *p, int32_t len) {
+static inline int var_append(pgc_decoder *d, pgc_column *c, int col, const uint8_t *p, int32_t len) {
     if (c->offsets.len == 0) {
         int32_t zero = 0;
         if (append(d, &c->offsets, &zero, 4, (size_t)(d->row_hint + 1) * 4)) return -1;
@@ -149,7 +155,9 @@ static int decode_numeric(pgc_decoder *d, pgc_column *c, int col, const uint8_t 
         if (digit == 0) continue;
         int e = 4 * (weight - k) + c->scale;  /* this group's power of ten in the scaled integer */
         if (e >= 0) {
-            if (e > 38 || digit > limit / POW10[e])
+            /* below 10^35 a group adds less than 10^39 - 10^38 to a v <= limit < 10^38: no wrap,
+             * so only the rare large exponents need the (128-bit, slow) division */
+            if (e > 38 || (e > 34 && digit > limit / POW10[e]))
                 return fail(d, PGC_ERR_DECIMAL, col, "more than %d digits", c->precision);
             v += digit * POW10[e];
         } else {

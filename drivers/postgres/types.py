@@ -26,7 +26,6 @@ stream should have.
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from osiris.runtime.driver import DriverError
 
@@ -122,7 +121,7 @@ def _restore_array(array: pa.Array, target: pa.DataType, column: str) -> pa.Arra
     storage = array.storage if isinstance(array, pa.ExtensionArray) else array
     if pa.types.is_decimal(target):
         try:
-            return pc.cast(storage, target)
+            return storage.cast(target)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             bad = _first_non_decimal(storage)
             raise DriverError(
@@ -146,6 +145,8 @@ def _check_range(array: pa.Array, type_: pa.DataType, column: str) -> None:
         raw, lowest = array.view(pa.int32()), _MIN_DATE
     else:
         return
+    import pyarrow.compute as pc  # only the ADBC path checks ranges; the native read need not import it
+
     smallest = pc.min(raw).as_py()
     if smallest is not None and smallest < lowest:
         raise DriverError(
@@ -229,7 +230,7 @@ def normalize_batch(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 array = array.dictionary_decode()
             safe = not (pa.types.is_time(field.type) or pa.types.is_timestamp(field.type))
             try:
-                array = pc.cast(array, field.type, safe=safe)
+                array = array.cast(field.type, safe=safe)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 raise DriverError(
                     f"column {field.name!r}: cannot convert {array.type} to {field.type}: {error}"
