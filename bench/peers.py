@@ -8,6 +8,8 @@ GNU time), interleaved tool by tool within each repetition, and keeps the median
 
   PostgreSQL -> Parquet   osiris run postgres.extractor -> parquet_writer
                           DuckDB 1.5.5 + postgres_scanner: COPY (SELECT * FROM db.public.t) TO 'x.parquet'
+                          both again with the other's default codec (ours zstd, DuckDB snappy),
+                          so like is compared with like ([--skip same_codec] leaves them out)
                           dlt sql_table(backend="pyarrow") and (backend="connectorx") -> filesystem, parquet
                           floor: psql -c "\\copy (SELECT * FROM t) TO STDOUT" > /dev/null
   MariaDB -> Parquet      osiris run mysql.extractor -> parquet_writer
@@ -75,6 +77,8 @@ name = f"db.public.{table}" if kind == "pg" else f"db.{table}"
 
 DUCKDB_SCRIPT = _DUCKDB_ATTACH.replace("<MODE>", ", READ_ONLY") + \
     """con.execute(f"COPY (SELECT * FROM {name}) TO '{path}' (FORMAT parquet)")\n"""
+DUCKDB_ZSTD_SCRIPT = DUCKDB_SCRIPT.replace("(FORMAT parquet)", "(FORMAT parquet, COMPRESSION zstd)")
+"""DuckDB writing ours' default codec (its own default is snappy): the same kind of file as ours."""
 
 DUCKDB_LOAD_SCRIPT = _DUCKDB_ATTACH.replace("<MODE>", "") + \
     """con.execute(f"INSERT INTO {name} SELECT * FROM read_parquet('{path}')")\n"""
@@ -96,7 +100,9 @@ print(pipeline.last_trace.last_normalize_info.row_counts.get(table, 0))
 
 LABELS = {
     "ours": "ours: osiris run",
-    "duckdb": "DuckDB 1.5.5 {ext} COPY TO parquet",
+    "ours_snappy": "ours: osiris run, `compression: snappy` (DuckDB's default codec)",
+    "duckdb": "DuckDB 1.5.5 {ext} COPY TO parquet (its default: snappy)",
+    "duckdb_zstd": "DuckDB 1.5.5 {ext} COPY TO parquet (COMPRESSION zstd, ours' default)",
     "dlt_pyarrow": 'dlt 1.31 sql_table(backend="pyarrow")',
     "dlt_cx": 'dlt 1.31 sql_table(backend="connectorx")',
     "floor": "floor: {cli}",
@@ -266,10 +272,18 @@ def paths_for(rows: int, table: str, files: dict[str, Path], work: Path, python:
             ("extract", component[key], "read", {"table": table}),
             ("write", "filesystem.parquet_writer", "write", {"path": str(sink)})])
         tools: dict[str, tuple] = {"ours": (lambda p=pipe: c.osiris_run(p, work, rows), ParquetOut(sink))}
-        if "duckdb" not in missing:
-            target = out / "duckdb.parquet"
-            tools["duckdb"] = (lambda k=key, d=duck, t=target: c.run(
-                [python, "-c", DUCKDB_SCRIPT, k, d, table, str(t)]), ParquetOut(target))
+        if "same_codec" not in missing:  # each tool once more with the other's codec: like against like
+            snappy_sink = out / "ours_snappy.parquet"
+            snappy = c.pipeline(work, f"{key}_to_parquet_snappy", [
+                ("extract", component[key], "read", {"table": table}),
+                ("write", "filesystem.parquet_writer", "write", {"path": str(snappy_sink), "compression": "snappy"})])
+            tools["ours_snappy"] = (lambda p=snappy: c.osiris_run(p, work, rows), ParquetOut(snappy_sink))
+        for tool, script in (("duckdb", DUCKDB_SCRIPT), ("duckdb_zstd", DUCKDB_ZSTD_SCRIPT)):
+            if "duckdb" in missing or (tool == "duckdb_zstd" and "same_codec" in missing):
+                continue
+            target = out / f"{tool}.parquet"
+            tools[tool] = (lambda k=key, d=duck, t=target, s=script: c.run(
+                [python, "-c", s, k, d, table, str(t)]), ParquetOut(target))
         for tool, backend in (("dlt_pyarrow", "pyarrow"), ("dlt_cx", "connectorx")):
             if tool not in missing:
                 target = out / tool
@@ -417,8 +431,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=positive, default=3, help="repetitions, interleaved; the median counts")
     parser.add_argument("--quick", action="store_true", help="200,000 rows, 1 repetition (a smoke test)")
     parser.add_argument("--only", action="append", default=[], choices=sorted(PATHS), help="only these paths")
-    parser.add_argument("--skip", action="append", default=[], choices=["duckdb", "dlt_pyarrow", "dlt_cx"],
-                        help="leave out this peer (the dlt ones take minutes at 10M rows)")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["duckdb", "same_codec", "dlt_pyarrow", "dlt_cx"],
+                        help="leave out this peer (the dlt ones take minutes at 10M rows; same_codec: the runs "
+                        "with the other tool's codec)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "osiris-bench")
     parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' own virtualenv")

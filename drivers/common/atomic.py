@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from osiris.runtime.driver import DriverError
 from osiris.runtime.publish import publish
 from osiris.runtime.tempfiles import owned_temp_name, sweep_stale_temps
 
-__all__ = ["atomic_path", "error_code", "os_error", "temp_name"]
+__all__ = ["atomic_path", "error_code", "os_error", "temp_name", "writing_back"]
 
 TEMP_SUFFIX = ".osiris-tmp"
 
@@ -111,6 +112,23 @@ def _exists(shown: str) -> DriverError:
     return DriverError(
         f"{shown} already exists and overwrite is false", hint="set `overwrite: true` or remove the file"
     )
+
+
+@contextlib.contextmanager
+def writing_back(temp: Path) -> Iterator[None]:
+    """Put what `temp` holds so far on disk while the block runs (a writer's last encode), so the
+    fsync that publishes it waits only for the rest. A failure here is left to that fsync."""
+
+    def sync() -> None:
+        with contextlib.suppress(OSError):
+            _fsync_file(temp)
+
+    thread = threading.Thread(target=sync, name="osiris-writeback", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
 
 
 def _fsync_file(path: Path) -> None:

@@ -34,7 +34,6 @@ import posixpath
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -147,6 +146,8 @@ def _each(action: Callable[[str], None], names: Sequence[str]) -> None:
         for name in names:
             action(name)
         return
+    from concurrent.futures import ThreadPoolExecutor  # object stores only: every local write imports this module
+
     with ThreadPoolExecutor(max_workers=min(PUBLISH_THREADS, len(names))) as pool:
         futures = [pool.submit(action, name) for name in names]
     for future in futures:

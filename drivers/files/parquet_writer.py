@@ -30,6 +30,7 @@ from pyarrow._compute import call_function  # the kernels alone; see _count_dist
 
 from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.atomic import writing_back
 from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
 from osiris.drivers.files.health import FileConnectionTools
@@ -103,7 +104,8 @@ class ParquetWriter(FileStateKeeper, FileConnectionTools):
                         measured_at, unmeasured = groups.written, 0
                         size = temp.stat().st_size
                     ctx.progress(rows, size)
-                groups.flush()
+                with writing_back(temp):  # the row groups written so far reach the disk meanwhile
+                    groups.flush()
             except BaseException:
                 groups.close(quietly=True)
                 raise

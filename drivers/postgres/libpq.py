@@ -16,6 +16,7 @@ for this) may run on another.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.util
 import os
@@ -76,6 +77,13 @@ class ServerError(Exception):
 
 def _text(raw: bytes | None) -> str:
     return (raw or b"").decode("utf-8", "replace")
+
+
+def _c(text: str, what: str) -> bytes:
+    """`text` as a C string; a NUL would silently cut it short there, so it is refused."""
+    if "\x00" in text:
+        raise ServerError(f"{what} contains a NUL character", None)
+    return text.encode()
 
 
 def _extension_of(package: str) -> Path | None:
@@ -146,6 +154,10 @@ class Canceller:
         if handle:
             self._lib.PQfreeCancel(handle)
 
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.free()
+
 
 class Connection:
     """One libpq connection, used by one thread at a time."""
@@ -155,6 +167,7 @@ class Connection:
         if lib is None:
             raise ConnectError(library_missing_reason() or "libpq is not available")
         self._lib = lib
+        self.pointer: int = 0
         if "\x00" in conninfo:
             raise ConnectError("a connection setting contains a NUL character")
         pointer = lib.PQconnectdb(conninfo.encode())
@@ -164,12 +177,12 @@ class Connection:
             message = _text(lib.PQerrorMessage(pointer)).strip()
             lib.PQfinish(pointer)
             raise ConnectError(message or "the connection failed")
-        self.pointer: int = pointer
+        self.pointer = pointer
 
     # -- plain commands --------------------------------------------------------------------
     def execute(self, sql: str) -> list[tuple[str | None, ...]]:
         """Run one command; its rows as text (none for a command without a result set)."""
-        result = self._lib.PQexec(self._live(), sql.encode())
+        result = self._lib.PQexec(self._live(), _c(sql, "a query"))
         try:
             self._check(result, (PGRES_COMMAND_OK, PGRES_TUPLES_OK))
             lib = self._lib
@@ -182,7 +195,7 @@ class Connection:
     def describe(self, sql: str) -> list[tuple[str, int, int]]:
         """(name, type OID, typmod) of each column `sql` returns: prepared, never executed."""
         lib = self._lib
-        result = lib.PQprepare(self._live(), b"", sql.encode(), 0, None)
+        result = lib.PQprepare(self._live(), b"", _c(sql, "a query"), 0, None)
         try:
             self._check(result, (PGRES_COMMAND_OK,))
         finally:
@@ -197,7 +210,7 @@ class Connection:
 
     def literal(self, text: str) -> str:
         """`text` as an SQL string literal, escaped by libpq for this connection."""
-        raw = text.encode()
+        raw = _c(text, "a quoted value")
         escaped = self._lib.PQescapeLiteral(self._live(), raw, len(raw))
         if not escaped:
             raise ServerError(_text(self._lib.PQerrorMessage(self.pointer)).strip() or "cannot quote a value", None)
@@ -211,7 +224,7 @@ class Connection:
         """Send `sql` (a COPY TO STDOUT) and wait until the server starts sending rows."""
         lib = self._lib
         lib.PQsetnonblocking(self._live(), 0)  # the pump waits inside libpq for each message
-        if not lib.PQsendQuery(self.pointer, sql.encode()):
+        if not lib.PQsendQuery(self.pointer, _c(sql, "a query")):
             raise ServerError(self.error_message(), None)
         result = lib.PQgetResult(self.pointer)
         try:
@@ -251,6 +264,10 @@ class Connection:
         pointer, self.pointer = self.pointer, 0
         if pointer:
             self._lib.PQfinish(pointer)
+
+    def __del__(self) -> None:  # a connection dropped unclosed (an exception between open and close)
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _live(self) -> int:
         if not self.pointer:

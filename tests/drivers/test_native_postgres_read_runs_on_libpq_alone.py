@@ -114,6 +114,10 @@ def test_server_errors_carry_the_message_and_sqlstate(pg: dict) -> None:
             conn.execute("SELECT 1/0")
         assert failure.value.sqlstate == "22012"
         assert conn.execute("SELECT 2") == [("2",)]  # the connection is still usable
+        for call in (conn.execute, conn.describe, conn.literal, conn.start_copy):  # C strings end at a NUL:
+            with pytest.raises(ServerError, match="NUL"):  # refused, never cut short
+                call("SELECT 1\x00; DROP TABLE items")
+        assert conn.execute("SELECT count(*) FROM items") == [("5000",)]
     finally:
         conn.close()
     with pytest.raises(ServerError, match="closed"):
