@@ -78,6 +78,23 @@ def test_pg_never_answers_a_cleartext_request_on_a_link_that_may_be_plaintext(
     assert "in clear text" in str(failure.value) and "sslmode: verify-full" in (failure.value.hint or "")
 
 
+@pytest.mark.parametrize("sslmode", [None, "disable"])
+def test_pg_the_native_reader_s_own_libpq_never_answers_a_cleartext_request(
+        sslmode: str | None, remote: tuple[str, str]) -> None:
+    """The native COPY reader connects through libpq directly (drivers/postgres/libpq.py), not
+    through ADBC: the same pinned `require_auth` must hold for it."""
+    from osiris.drivers.postgres.native_read import connect as native_connect
+
+    name, address = remote
+    with fake_postgres(host=address) as pg:
+        fields = {"host": name, "port": pg.port} | ({"sslmode": sslmode} if sslmode else {})
+        with pytest.raises(DriverError) as failure:
+            native_connect(params_from(_pg(**fields)))
+    assert pg.connections and pg.passwords == []
+    assert not isinstance(failure.value, TransientError)
+    assert "in clear text" in str(failure.value)
+
+
 def test_pg_the_attack_is_real_for_plain_libpq(remote: tuple[str, str]) -> None:
     import adbc_driver_postgresql.dbapi as adbc
 
