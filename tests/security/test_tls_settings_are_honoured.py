@@ -10,6 +10,7 @@ servers, which have no TLS, show that a required mode fails with a clear message
 from __future__ import annotations
 
 import os
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -118,6 +119,20 @@ def test_mysql_modes_decide_tls_against_a_server_offering_it(pki: Pki, mode: str
     with fake_mysql(writer_script(lambda q: None), tls=pki.server_context()) as my:
         connect(conn_params(_my(my.host, my.port, mode=mode))).close()
         assert my.connections[-1].tls is tls
+
+
+def test_mysql_preferred_verifies_nothing_and_loads_no_ca_store(pki: Pki) -> None:
+    """`preferred` checks no certificate (as pymysql's and the mysql client's preferred), so its
+    context skips loading the system's CA store (~20 ms per connection); the modes that verify
+    keep pymysql's own context, with the CA loaded."""
+    with fake_mysql(writer_script(lambda q: None), tls=pki.server_context()) as my:
+        preferred = connect(conn_params(_my(my.host, my.port, mode="preferred")))
+        verifying = connect(conn_params(_my(my.host, my.port, mode="verify_ca", ca=str(pki.ca))))
+    assert preferred.ctx.verify_mode == ssl.CERT_NONE and not preferred.ctx.check_hostname
+    assert preferred.ctx.cert_store_stats()["x509_ca"] == 0
+    assert verifying.ctx.verify_mode == ssl.CERT_REQUIRED and verifying.ctx.cert_store_stats()["x509_ca"] >= 1
+    preferred.close()
+    verifying.close()
 
 
 def test_mysql_missing_ca_file_is_a_clear_error(tmp_path: Path) -> None:
