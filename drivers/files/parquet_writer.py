@@ -26,10 +26,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pyarrow._compute import call_function  # the kernels alone; see _count_distinct
 
 from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
+from osiris.drivers.common.arrow_types import count_distinct
 from osiris.drivers.common.atomic import writing_back
 from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
@@ -152,7 +152,7 @@ def _dictionary_columns(sample: pa.Table) -> list[str] | bool:
             keep.append(field.name)
             continue
         try:
-            distinct = _count_distinct(column)
+            distinct = count_distinct(column)
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
             keep.append(field.name)
             continue
@@ -249,12 +249,6 @@ def _bytes_per_row(sample: pa.Table) -> float:
         except ValueError:
             total += UNKNOWN_WIDTH * sample.num_rows
     return total / sample.num_rows
-
-
-def _count_distinct(column: pa.ChunkedArray) -> int:
-    """Distinct non-null values, by the kernel itself: importing pyarrow.compute (~25-50 ms, it
-    builds ~300 documented wrappers) would delay every run's first row group."""
-    return int(call_function("count_distinct", [column]).as_py())
 
 
 def _value_bytes(chunk: pa.Array) -> int:

@@ -39,9 +39,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from pymysql.constants import FIELD_TYPE, FLAG
 
+from osiris.drivers.common.arrow_types import cast
 from osiris.runtime.driver import DriverError
 
 __all__ = ["Column", "column_from_field", "to_arrow"]
@@ -168,6 +168,8 @@ def time_array(column: Column, text: pa.Array | pa.ChunkedArray) -> pa.Array | p
     the time of day. Arrow refuses hours outside 0-23 and signs, so durations (negative or
     >= 24h) fail the cast; the per-value parser then names the offending value.
     """
+    import pyarrow.compute as pc  # TIME columns only
+
     try:
         stamps = pc.cast(pc.binary_join_element_wise("1970-01-01 ", text, ""), pa.timestamp("us"))
     except pa.ArrowInvalid:
@@ -192,6 +194,8 @@ def time_range_error(column: str, value: str) -> DriverError:
 
 def to_arrow(column: Column, values: Sequence[object]) -> pa.Array:
     """Build the column's Arrow array from raw values (str, bytes or None)."""
+    import pyarrow.compute as pc  # the stream path's parse; the bulk path never calls this
+
     kind, target = column.kind, column.arrow
     try:
         if kind in ("int", "float", "decimal", "year", "date", "datetime"):
@@ -254,9 +258,9 @@ def fix_bulk_array(column: Column, array: pa.Array | pa.ChunkedArray) -> pa.Arra
     if array.type == target:
         return array
     if column.kind == "timestamp":
-        return array.cast(pa.timestamp("us")).cast(target)
+        return cast(cast(array, pa.timestamp("us")), target)
     if column.kind == "null":
         return pa.nulls(len(array))
     if column.kind == "time":
-        return time_array(column, array.cast(pa.string()))
-    return array.cast(target)
+        return time_array(column, cast(array, pa.string()))
+    return cast(array, target)
