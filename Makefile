@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # setup.py builds the one C extension (the PostgreSQL COPY decoder); a change to its sources re-runs the
 # editable install, which compiles it in place (drivers/postgres/_pgcopy.*.so)
 $(VENV)/.installed: pyproject.toml constraints.txt setup.py drivers/postgres/_pgcopy.c drivers/postgres/pgcopy_core.c \
-		drivers/postgres/pgcopy_core.h
+		drivers/postgres/pgcopy_core.h drivers/postgres/pgcopy_pool.c drivers/postgres/pgcopy_pool.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'

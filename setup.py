@@ -12,8 +12,8 @@ setup(
     ext_modules=[
         Extension(
             "osiris.drivers.postgres._pgcopy",
-            sources=["drivers/postgres/_pgcopy.c", "drivers/postgres/pgcopy_core.c"],
-            depends=["drivers/postgres/pgcopy_core.h"],
+            sources=["drivers/postgres/_pgcopy.c", "drivers/postgres/pgcopy_core.c", "drivers/postgres/pgcopy_pool.c"],
+            depends=["drivers/postgres/pgcopy_core.h", "drivers/postgres/pgcopy_pool.h"],
             extra_compile_args=["-O2", "-fvisibility=hidden"],
             optional=True,
         )

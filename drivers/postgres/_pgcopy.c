@@ -8,13 +8,15 @@
  *                per row and nothing links against libpq at build time. True while the COPY goes on,
  *                False once libpq reports its end (the caller then checks the server's result).
  * Both release the GIL while decoding. take() hands the batch's buffers over without copying
- * (each an object with the buffer protocol, freed when pyarrow lets go of it):
+ * (each an object with the buffer protocol; when pyarrow lets go of it, its memory goes to the
+ * buffer cache of pgcopy_pool.c for the next batches, or is freed):
  *   (rows, [(validity or None, offsets or None, data, null_count), ...]).
  * A malformed stream raises DecodeError(code, column, message); the decoder is unusable after. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "pgcopy_core.h"
+#include "pgcopy_pool.h"
 
 typedef int (*getcopydata_fn)(void *conn, char **buffer, int async);
 typedef void (*freemem_fn)(void *ptr);
@@ -28,10 +30,11 @@ typedef struct {
     PyObject_HEAD
     uint8_t *data;
     Py_ssize_t len;
+    size_t cap;
 } Owned;
 
 static void Owned_dealloc(Owned *self) {
-    free(self->data);
+    pgc_pool_give(self->data, self->cap);  /* the next batch's buffers, already mapped */
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -54,14 +57,14 @@ static PyObject *owned_from(pgc_buf *b) {
     if (!b->data) {
         b->data = calloc(1, 8);
         b->len = 0;
+        b->cap = 8;
         if (!b->data) return PyErr_NoMemory();
     }
     Owned *o = PyObject_New(Owned, &OwnedType);
     if (!o) return NULL;
-    o->data = b->data;
-    o->len = (Py_ssize_t)b->len;
-    b->data = NULL;
-    b->len = b->cap = 0;
+    size_t len;
+    o->data = pgc_buf_release(b, &len, &o->cap);
+    o->len = (Py_ssize_t)len;
     return (PyObject *)o;
 }
 
@@ -276,8 +279,22 @@ static PyTypeObject DecoderType = {
     .tp_getset = Decoder_getset,
 };
 
+/* pool_stats() -> (blocks held, bytes held, reservations served): the buffer cache, for the tests */
+static PyObject *pool_stats(PyObject *unused, PyObject *noargs) {
+    int blocks;
+    size_t bytes;
+    long served;
+    pgc_pool_stats(&blocks, &bytes, &served);
+    return Py_BuildValue("(inl)", blocks, (Py_ssize_t)bytes, served);
+}
+
+static PyMethodDef module_methods[] = {
+    {"pool_stats", pool_stats, METH_NOARGS, "(blocks held, bytes held, reservations served) of the buffer cache"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_pgcopy",
-                                    "PostgreSQL binary COPY -> Arrow buffers (see _pgcopy.c).", -1, NULL};
+                                    "PostgreSQL binary COPY -> Arrow buffers (see _pgcopy.c).", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__pgcopy(void) {
     if (PyType_Ready(&OwnedType) < 0 || PyType_Ready(&DecoderType) < 0) return NULL;

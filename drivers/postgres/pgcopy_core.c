@@ -6,6 +6,7 @@
  * whole (every length checked against the bytes present) before any of it is decoded, so an
  * incomplete tuple is kept for the next feed instead of being half-decoded. */
 #include "pgcopy_core.h"
+#include "pgcopy_pool.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -50,7 +51,20 @@ static int fail(pgc_decoder *d, int code, int column, const char *fmt, ...) {
 
 /* the rare path of reserve(): double the buffer (from `first` bytes) until `extra` more fit */
 static __attribute__((noinline)) int grow(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
-    size_t cap = b->cap ? b->cap * 2 : (first > 64 ? first : 64);
+    if (!b->data) {  /* a new batch: as much as the last one needed, from the cache where it can */
+        size_t want = first > b->hint ? first : b->hint;
+        if (want < 64) want = 64;
+        while (want < extra) want *= 2;
+        size_t got = 0;
+        uint8_t *cached = pgc_pool_take(want, &got);
+        if (cached) {
+            b->data = cached;
+            b->cap = got;
+            return 0;
+        }
+        first = want;
+    }
+    size_t cap = b->cap ? b->cap * 2 : first;
     while (cap < b->len + extra) cap *= 2;
     uint8_t *p = realloc(b->data, cap);
     if (!p) return fail(d, PGC_ERR_MEMORY, -1, "out of memory");
@@ -363,12 +377,28 @@ int pgc_finish(pgc_decoder *d) {
     return 0;
 }
 
+/* empty `b` (its memory now belongs elsewhere), remembering its capacity: the next batch reserves
+ * as much at once, and a block of exactly that size comes back to the cache for it */
+static void forget(pgc_buf *b) {
+    if (b->cap > b->hint) b->hint = b->cap;
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+uint8_t *pgc_buf_release(pgc_buf *b, size_t *len, size_t *cap) {
+    uint8_t *data = b->data;
+    *len = b->len;
+    *cap = b->cap;
+    forget(b);
+    return data;
+}
+
 void pgc_reset_batch(pgc_decoder *d) {
     for (int i = 0; d->cols && i < d->ncols; i++) {
         pgc_column *c = &d->cols[i];
-        memset(&c->valid, 0, sizeof c->valid);
-        memset(&c->offsets, 0, sizeof c->offsets);
-        memset(&c->data, 0, sizeof c->data);
+        forget(&c->valid);
+        forget(&c->offsets);
+        forget(&c->data);
         c->nulls = 0;
     }
     d->rows = 0;
@@ -377,9 +407,9 @@ void pgc_reset_batch(pgc_decoder *d) {
 
 void pgc_clear_batch(pgc_decoder *d) {
     for (int i = 0; d->cols && i < d->ncols; i++) {
-        free(d->cols[i].valid.data);
-        free(d->cols[i].offsets.data);
-        free(d->cols[i].data.data);
+        pgc_pool_give(d->cols[i].valid.data, d->cols[i].valid.cap);
+        pgc_pool_give(d->cols[i].offsets.data, d->cols[i].offsets.cap);
+        pgc_pool_give(d->cols[i].data.data, d->cols[i].data.cap);
     }
     pgc_reset_batch(d);
 }
@@ -410,11 +440,15 @@ int pgc_init(pgc_decoder *d, int ncols, const int *kinds, const int *precisions,
         d->cols[i].precision = precisions[i];
         d->cols[i].scale = scales[i];
     }
+    d->pooled = 1;
+    pgc_pool_users(+1);
     return 0;
 }
 
 void pgc_free(pgc_decoder *d) {
     pgc_clear_batch(d);
+    if (d->pooled) pgc_pool_users(-1);
+    d->pooled = 0;
     free(d->cols);
     free(d->field_at);
     free(d->field_len);

@@ -41,6 +41,7 @@ enum {
 typedef struct {
     uint8_t *data;
     size_t len, cap;
+    size_t hint;  /* the largest capacity an earlier batch needed: a new batch's first reservation */
 } pgc_buf;
 
 typedef struct {
@@ -64,6 +65,7 @@ typedef struct {
     int error_code;
     int error_column;     /* the column the error is about, -1 when none */
     char error[200];
+    int pooled;           /* counted among the buffer cache's users (pgcopy_pool.h) */
 } pgc_decoder;
 
 /* 0, or -1 when out of memory. kinds/precisions/scales have ncols entries; 1 <= ncols <= 1664. */
@@ -73,6 +75,9 @@ void pgc_free(pgc_decoder *d);
 int pgc_feed(pgc_decoder *d, const uint8_t *p, size_t n);
 /* The stream ended: 0 when it was complete (header, tuples, end-of-data marker, nothing after), else -1. */
 int pgc_finish(pgc_decoder *d);
+/* Hand `b`'s memory over (NULL when it has none): its size in *len, its capacity in *cap; `b` is
+ * left empty, remembering its capacity for the next batch's first reservation. */
+uint8_t *pgc_buf_release(pgc_buf *b, size_t *len, size_t *cap);
 /* Forget the current batch's buffers (the caller took ownership of them or drops them). */
 void pgc_reset_batch(pgc_decoder *d);
 /* Free the current batch's buffers and start an empty batch. */
