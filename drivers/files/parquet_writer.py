@@ -20,7 +20,6 @@ does not let us set, so bytes change only when pyarrow's version does.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ import pyarrow.parquet as pq
 
 from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
-from osiris.drivers.common.arrow_types import count_distinct
+from osiris.drivers.common.arrow_types import count_distinct, value_bytes
 from osiris.drivers.common.atomic import writing_back
 from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
@@ -242,26 +241,13 @@ def _bytes_per_row(sample: pa.Table) -> float:
             or pa.types.is_large_binary(type_)
         ):
             chunks = [c.storage if isinstance(c, pa.ExtensionArray) else c for c in column.chunks]
-            total += sum(_value_bytes(chunk) for chunk in chunks) + 4 * sample.num_rows
+            total += sum(len(value_bytes(chunk)) for chunk in chunks) + 4 * sample.num_rows
             continue
         try:
             total += type_.bit_width / 8 * sample.num_rows
         except ValueError:
             total += UNKNOWN_WIDTH * sample.num_rows
     return total / sample.num_rows
-
-
-def _value_bytes(chunk: pa.Array) -> int:
-    """Bytes of the values a string or binary array holds: its last offset minus its first."""
-    if not len(chunk):
-        return 0
-    width = 8 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else 4
-    offsets = memoryview(chunk.buffers()[1])
-
-    def offset(i: int) -> int:
-        return int.from_bytes(offsets[i * width:(i + 1) * width], sys.byteorder, signed=True)
-
-    return offset(chunk.offset + len(chunk)) - offset(chunk.offset)
 
 
 def _path(config: Mapping[str, Any]) -> str:
