@@ -4,7 +4,7 @@
 
 On the same seeded table (N rows x 10 mixed columns, bench/_common.py) in PostgreSQL and
 MariaDB, times each path as a whole child process (wall seconds, CPU seconds, peak RSS from
-GNU time), interleaved tool by tool within each repetition, and keeps the median:
+GNU time), interleaved tool by tool within each repetition (every other one in reverse order), and keeps the median:
 
   PostgreSQL -> Parquet   osiris run postgres.extractor -> parquet_writer
                           DuckDB 1.5.5 + postgres_scanner: COPY (SELECT * FROM db.public.t) TO 'x.parquet'
@@ -319,7 +319,10 @@ def measure_all(paths: dict, reps: int, want: dict, label: str = "repetition") -
     for rep in range(reps):
         print(f"{label} {rep + 1}/{reps}: load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
         for key, tools in paths.items():
-            for tool, (measure, out) in tools.items():
+            order = list(tools.items())
+            # every other repetition in reverse: no tool always runs right after the same one (a
+            # load after a load, say, meets the previous table's drop and dirty pages)
+            for tool, (measure, out) in (order if rep % 2 == 0 else order[::-1]):
                 if out is not None:
                     out.prepare()
                 try:

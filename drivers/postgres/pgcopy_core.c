@@ -51,8 +51,8 @@ static int fail(pgc_decoder *d, int code, int column, const char *fmt, ...) {
 
 /* the rare path of reserve(): double the buffer (from `first` bytes) until `extra` more fit */
 static __attribute__((noinline)) int grow(pgc_decoder *d, pgc_buf *b, size_t extra, size_t first) {
-    if (!b->data) {  /* a new batch: as much as the last one needed, from the cache where it can */
-        size_t want = first > b->hint ? first : b->hint;
+    if (!b->data) {  /* a new batch: as much as earlier ones needed, from the cache where it can */
+        size_t want = b->hint > first ? b->hint + b->hint / 16 : first;
         if (want < 64) want = 64;
         while (want < extra) want *= 2;
         size_t got = 0;
@@ -377,10 +377,11 @@ int pgc_finish(pgc_decoder *d) {
     return 0;
 }
 
-/* empty `b` (its memory now belongs elsewhere), remembering its capacity: the next batch reserves
- * as much at once, and a block of exactly that size comes back to the cache for it */
+/* empty `b` (its memory now belongs elsewhere), remembering the most bytes a batch needed: a
+ * column that outgrew its first reservation (text) starts the next batch at that size plus 1/16,
+ * not at the doubled capacity it grew to, which held up to twice the batch's bytes */
 static void forget(pgc_buf *b) {
-    if (b->cap > b->hint) b->hint = b->cap;
+    if (b->len > b->hint) b->hint = b->len;
     b->data = NULL;
     b->len = b->cap = 0;
 }

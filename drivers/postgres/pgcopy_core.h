@@ -41,7 +41,7 @@ enum {
 typedef struct {
     uint8_t *data;
     size_t len, cap;
-    size_t hint;  /* the largest capacity an earlier batch needed: a new batch's first reservation */
+    size_t hint;  /* the most bytes an earlier batch needed: sizes a new batch's first reservation */
 } pgc_buf;
 
 typedef struct {
@@ -76,7 +76,7 @@ int pgc_feed(pgc_decoder *d, const uint8_t *p, size_t n);
 /* The stream ended: 0 when it was complete (header, tuples, end-of-data marker, nothing after), else -1. */
 int pgc_finish(pgc_decoder *d);
 /* Hand `b`'s memory over (NULL when it has none): its size in *len, its capacity in *cap; `b` is
- * left empty, remembering its capacity for the next batch's first reservation. */
+ * left empty, remembering its size for the next batch's first reservation. */
 uint8_t *pgc_buf_release(pgc_buf *b, size_t *len, size_t *cap);
 /* Forget the current batch's buffers (the caller took ownership of them or drops them). */
 void pgc_reset_batch(pgc_decoder *d);
