@@ -144,3 +144,19 @@ def test_only_our_own_failed_output_fails_the_run(bench: ModuleType) -> None:
     ok, bad = {"ok": True}, {"ok": False, "why": "2 rows, expected 3"}
     assert bench.exit_code({"my": {"ours": {"checks": [ok]}, "dlt_pyarrow": {"checks": [bad]}}}) == 0
     assert bench.exit_code({"pg": {"ours": {"checks": [ok, bad]}, "duckdb": {"checks": [ok]}}}) == 1
+
+
+def test_every_other_repetition_runs_the_tools_in_reverse(bench: ModuleType) -> None:
+    """No tool always runs right after the same one (a load after a load meets its table's drop)."""
+    order: list[str] = []
+
+    def tool(name: str):  # noqa: ANN202
+        def measure():  # noqa: ANN202
+            order.append(name)
+            return bench.c.Run(1.0, 10.0, "", "", 0.5)
+        return measure
+
+    paths = {"pg": {"ours": (tool("ours"), None), "duckdb": (tool("duckdb"), None), "floor": (tool("floor"), None)}}
+    summary = bench.measure_all(paths, 3, {"pg": WANT})
+    assert order == ["ours", "duckdb", "floor", "floor", "duckdb", "ours", "ours", "duckdb", "floor"]
+    assert summary["pg"]["ours"]["runs"] == 3
