@@ -166,9 +166,8 @@ def hex_array(array: pa.Array) -> pa.Array:
     if not len(binary):
         return pa.array([], pa.string())
     offsets = pa.Array.from_buffers(pa.int64(), len(binary) + 1, [None, binary.buffers()[1]], offset=binary.offset)
-    start, end = offsets[0].as_py(), offsets[-1].as_py()
-    text = bytes(memoryview(binary.buffers()[2])[start:end]).hex().encode("ascii") if end > start else b""
-    doubled = pc.multiply(pc.subtract(offsets, start), 2)
+    text = bytes(value_bytes(binary)).hex().encode("ascii")
+    doubled = pc.multiply(pc.subtract(offsets, offsets[0]), 2)
     validity = binary.buffers()[0] if binary.offset == 0 else None
     result = pa.Array.from_buffers(pa.large_string(), len(binary), [validity, doubled.buffers()[1], pa.py_buffer(text)],
                                    null_count=binary.null_count if validity is not None else 0)

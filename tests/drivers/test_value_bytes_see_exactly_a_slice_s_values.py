@@ -12,7 +12,7 @@ import pyarrow as pa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from osiris.drivers.common.arrow_types import value_bytes
+from osiris.drivers.common.arrow_types import hex_array, value_bytes
 from osiris.drivers.mysql.render import load_bytes
 
 _VALUES = st.lists(st.one_of(st.none(), st.text(max_size=6)), max_size=30)
@@ -36,3 +36,12 @@ def test_a_backslash_outside_a_batch_s_slice_is_not_escaped_inside_it() -> None:
     assert load_bytes(whole.slice(1, 1)) == b"plain\n"
     assert load_bytes(whole.slice(3, 1)) == b"tail\n"
     assert load_bytes(whole.slice(0, 3)) == b"a\\\\b\nplain\nc\\0d\n"
+
+
+@given(values=st.lists(st.one_of(st.none(), st.binary(max_size=6)), max_size=30), data=st.data())
+def test_hex_text_of_a_slice_is_its_own_values(values: list, data: st.DataObject) -> None:
+    """`hex_array` (binary columns written as hex) reads the same span: a slice's text is its own."""
+    start = data.draw(st.integers(0, len(values)))
+    length = data.draw(st.integers(0, len(values) - start))
+    piece = pa.array(values, pa.binary()).slice(start, length)
+    assert hex_array(piece).to_pylist() == [None if v is None else v.hex() for v in values[start:start + length]]
