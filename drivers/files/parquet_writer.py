@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from osiris.compiler.path_policy import writes_dataset
 from osiris.drivers.common import atomic_path, display_path, resolve_config_path
-from osiris.drivers.common.arrow_types import count_distinct, value_bytes
+from osiris.drivers.common.arrow_types import few_distinct, value_bytes
 from osiris.drivers.common.atomic import writing_back
 from osiris.drivers.common.file_state import FileStateKeeper, check_unchanged, commit_state, pending_state
 from osiris.drivers.common.objectstore import is_store_uri
@@ -147,16 +147,8 @@ def _dictionary_columns(sample: pa.Table) -> list[str] | bool:
     keep = []
     for field, column in zip(sample.schema, sample.columns, strict=True):
         valid = len(column) - column.null_count
-        if pa.types.is_dictionary(field.type) or pa.types.is_boolean(field.type) or valid == 0:
-            keep.append(field.name)
-            continue
-        try:
-            distinct = count_distinct(column)
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            keep.append(field.name)
-            continue
-        if distinct <= valid * DICTIONARY_MAX_DISTINCT:
-            keep.append(field.name)
+        if valid == 0 or few_distinct(column, int(valid * DICTIONARY_MAX_DISTINCT)) is not False:
+            keep.append(field.name)  # repeating, or a type counted by no one (booleans, dictionaries)
     return keep
 
 

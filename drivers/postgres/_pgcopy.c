@@ -257,7 +257,7 @@ static PyObject *Decoder_get_batch_bytes(Decoder *self, void *unused) {
 static PyMethodDef Decoder_methods[] = {
     {"feed", (PyCFunction)Decoder_feed, METH_O, "Decode the next bytes of the stream (any split)."},
     {"pump", (PyCFunction)Decoder_pump, METH_VARARGS, "Read CopyData from a libpq connection until a batch is full."},
-    {"finish", (PyCFunction)Decoder_finish, METH_NOARGS, "The stream ended: raise unless it was complete."},
+    {"finish", (PyCFunction)Decoder_finish, METH_NOARGS, "The stream ended: raise unless it was complete; a next stream may follow into the same batch."},
     {"take", (PyCFunction)Decoder_take, METH_NOARGS, "(rows, column buffers) of the current batch; starts a new one."},
     {NULL},
 };

@@ -13,7 +13,7 @@ the pump costs ~50 ns a row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 
@@ -50,39 +50,41 @@ def describe(conn: Connection, sql: str, params: PgParams) -> list[tuple[str, in
         raise classify(error, action="preparing the query", label=params.label, secrets=params.secrets) from None
 
 
-def copy_batches(conn: Connection, sql: str, native: NativePlan, params: PgParams, *,
+def copy_batches(conn: Connection, queries: Iterable[str], native: NativePlan, params: PgParams, *,
                  batch_rows: int, max_bytes: int) -> Iterator[pa.RecordBatch]:
-    """`COPY (sql) TO STDOUT (FORMAT BINARY)` decoded into batches of at most `batch_rows` rows
-    (or about `max_bytes` of stream); the server's final result is checked before the last batch
-    counts as complete. The caller owns and closes `conn`."""
+    """`COPY (sql) TO STDOUT (FORMAT BINARY)` of each query in turn (page ranges of one table, taken
+    as they come), decoded into batches of at most `batch_rows` rows (or about `max_bytes` of
+    stream); one query's rows go on into the batch the previous one left unfilled. Each query's
+    final result is checked before its rows count as complete. The caller owns and closes `conn`."""
     module = decoder_module()
     if module is None:
         raise DriverError("the native COPY decoder is not built")
-    try:
-        conn.start_copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)")
-    except ServerError as error:
-        raise classify(error, action="running the query", label=params.label, secrets=params.secrets) from None
     decoder = module.Decoder(native.kinds, batch_rows)
     get, free = conn.copy_functions()
-    while True:
+    for sql in queries:
         try:
-            more = decoder.pump(conn.pointer, get, free, batch_rows, max_bytes)
+            conn.start_copy(f"COPY ({sql}) TO STDOUT (FORMAT BINARY)")
+        except ServerError as error:
+            raise classify(error, action="running the query", label=params.label, secrets=params.secrets) from None
+        while True:
+            try:
+                more = decoder.pump(conn.pointer, get, free, batch_rows, max_bytes)
+            except module.DecodeError as error:
+                raise decode_error(error, native.schema, params.label) from None
+            except module.LibpqError:
+                error = ServerError(conn.error_message(), None)
+                raise classify(error, action="reading rows", label=params.label, secrets=params.secrets) from None
+            if not more:
+                break
+            yield to_batch(native, *decoder.take())
+        try:
+            conn.finish_copy()  # e.g. a division by zero at row 5M
+        except ServerError as error:
+            raise classify(error, action="reading rows", label=params.label, secrets=params.secrets) from None
+        try:
+            decoder.finish()
         except module.DecodeError as error:
             raise decode_error(error, native.schema, params.label) from None
-        except module.LibpqError:
-            error = ServerError(conn.error_message(), None)
-            raise classify(error, action="reading rows", label=params.label, secrets=params.secrets) from None
-        if not more:
-            break
-        yield to_batch(native, *decoder.take())
-    try:
-        conn.finish_copy()  # e.g. a division by zero at row 5M
-    except ServerError as error:
-        raise classify(error, action="reading rows", label=params.label, secrets=params.secrets) from None
-    try:
-        decoder.finish()
-    except module.DecodeError as error:
-        raise decode_error(error, native.schema, params.label) from None
     rows, buffers = decoder.take()
     if rows:
         yield to_batch(native, rows, buffers)

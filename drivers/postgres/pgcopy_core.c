@@ -374,6 +374,7 @@ int pgc_finish(pgc_decoder *d) {
     if (d->state == 0) return fail(d, PGC_ERR_STREAM, -1, "the stream ended before its header");
     if (d->carry.len) return fail(d, PGC_ERR_STREAM, -1, "the stream ended inside a row");
     if (d->state != 2) return fail(d, PGC_ERR_STREAM, -1, "the stream ended without its end-of-data marker");
+    d->state = 0; /* a next stream may follow (another page range): its rows go on into the same batch */
     return 0;
 }
 

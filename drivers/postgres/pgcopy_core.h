@@ -73,7 +73,8 @@ int pgc_init(pgc_decoder *d, int ncols, const int *kinds, const int *precisions,
 void pgc_free(pgc_decoder *d);
 /* Decode `n` bytes of the stream (any split: a message, a part of one, several). 0, or -1 (d->error). */
 int pgc_feed(pgc_decoder *d, const uint8_t *p, size_t n);
-/* The stream ended: 0 when it was complete (header, tuples, end-of-data marker, nothing after), else -1. */
+/* The stream ended: 0 when it was complete (header, tuples, end-of-data marker, nothing after), else -1.
+ * After 0 the decoder expects the header of a next stream, whose rows continue the current batch. */
 int pgc_finish(pgc_decoder *d);
 /* Hand `b`'s memory over (NULL when it has none): its size in *len, its capacity in *cap; `b` is
  * left empty, remembering its size for the next batch's first reservation. */

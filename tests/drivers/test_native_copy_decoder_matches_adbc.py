@@ -156,11 +156,43 @@ def _extract(pg, config, **kw):
     return PostgresExtractor().extract(ctx), ctx
 
 
-def test_a_table_read_goes_over_two_page_ranges_and_matches_adbc(pg, monkeypatch):
+def test_a_table_read_over_two_connections_matches_adbc(pg, monkeypatch):
     monkeypatch.setattr(native_stream, "MIN_SPLIT_PAGES", 2)
     reader, ctx = _extract(pg, {"table": "many"}, batch_rows=500)
     native = reader.read_all()
     assert ("postgres_reader", {"path": "native", "connections": 2}) in ctx.events
+    adbc = stream_adbc(params_from(_connection(pg), {}), "SELECT * FROM many", RecordingContext(config={}),
+                       batch_rows=500).read_all()
+    _assert_same(native.sort_by("id"), adbc.sort_by("id"))
+
+
+def _many_ranges(monkeypatch) -> list[str]:
+    """Split every table read into ranges of one page; the queries the readers run are recorded."""
+    monkeypatch.setattr(native_stream, "MIN_SPLIT_PAGES", 2)
+    monkeypatch.setattr(native_stream, "MIN_RANGE_PAGES", 1)
+    seen: list[str] = []
+    original = native_stream.copy_batches
+
+    def recording(conn, queries, *args, **kwargs):
+        def each():
+            for sql in queries:
+                seen.append(sql)
+                yield sql
+        return original(conn, each(), *args, **kwargs)
+
+    monkeypatch.setattr(native_stream, "copy_batches", recording)
+    return seen
+
+
+def test_a_table_read_over_many_page_ranges_gets_every_row_once(pg, monkeypatch):
+    queries = _many_ranges(monkeypatch)
+    with psycopg.connect(pg["dsn"], autocommit=True) as conn:
+        pages = conn.execute("SELECT pg_relation_size('many') / current_setting('block_size')::int").fetchone()[0]
+    reader, ctx = _extract(pg, {"table": "many"}, batch_rows=700)
+    native = reader.read_all()
+    assert ("postgres_reader", {"path": "native", "connections": 2}) in ctx.events
+    assert len(queries) == len(list(native_stream.PageRanges(pages, readers=2).bounds())) > 4
+    assert len(set(queries)) == len(queries)
     adbc = stream_adbc(params_from(_connection(pg), {}), "SELECT * FROM many", RecordingContext(config={}),
                        batch_rows=500).read_all()
     _assert_same(native.sort_by("id"), adbc.sort_by("id"))
@@ -175,23 +207,40 @@ def test_a_limit_or_a_query_reads_on_one_connection(pg, monkeypatch):
     assert table.column("id").to_pylist() == list(range(1, 20001))
 
 
-def test_both_page_ranges_read_one_snapshot(pg, monkeypatch):
-    """Rows changed after the read's snapshot was taken (before either COPY starts) are invisible to both."""
-    monkeypatch.setattr(native_stream, "MIN_SPLIT_PAGES", 2)
+@pytest.mark.parametrize("when", ["before the first range", "after the first range"])
+def test_every_page_range_reads_one_snapshot(pg, monkeypatch, when):
+    """Rows changed after the read's snapshot was taken, before any COPY or while the first range is
+    read, are invisible to every range, on either connection."""
+    queries = _many_ranges(monkeypatch)
     with psycopg.connect(pg["dsn"], autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS moving")
         conn.execute("CREATE TABLE moving AS SELECT g AS id, 'row ' || g AS t FROM generate_series(1, 20000) AS g")
-    original = native_stream._read
+
+    def change():
+        with psycopg.connect(pg["dsn"], autocommit=True) as conn:
+            conn.execute("DELETE FROM moving WHERE id % 2 = 0; UPDATE moving SET id = -id WHERE id % 3 = 0; "
+                         "INSERT INTO moving SELECT g, 'new' FROM generate_series(20001, 30000) AS g")
+
+    original_read, original_clauses = native_stream._read, native_stream.PageRanges.clauses
 
     def change_then_read(*args, **kwargs):
-        with psycopg.connect(pg["dsn"], autocommit=True) as conn:
-            conn.execute("DELETE FROM moving WHERE id % 2 = 0; INSERT INTO moving SELECT g, 'new' "
-                         "FROM generate_series(20001, 30000) AS g")
-        return original(*args, **kwargs)
+        change()
+        return original_read(*args, **kwargs)
 
-    monkeypatch.setattr(native_stream, "_read", change_then_read)
+    def change_after_the_first(self):
+        for number, clause in enumerate(original_clauses(self)):
+            if number == 1:
+                change()
+            yield clause
+
+    if when == "before the first range":
+        monkeypatch.setattr(native_stream, "_read", change_then_read)
+    else:
+        monkeypatch.setattr(native_stream.PageRanges, "clauses", change_after_the_first)
     reader, ctx = _extract(pg, {"table": "moving"}, batch_rows=1000)
     ids = sorted(reader.read_all().column("id").to_pylist())
     assert ("postgres_reader", {"path": "native", "connections": 2}) in ctx.events
+    assert len(queries) > 4
     assert ids == list(range(1, 20001))
 
 
@@ -201,8 +250,11 @@ def _copies_running(pg) -> int:
                             "AND pid <> pg_backend_pid()", [pg["database"]]).fetchone()[0]
 
 
-def test_stopping_early_cancels_the_reads_and_closes_the_connections(pg, monkeypatch):
+@pytest.mark.parametrize("ranges", ["one range", "ranges of one page"])
+def test_stopping_early_cancels_the_reads_and_closes_the_connections(pg, monkeypatch, ranges):
     monkeypatch.setattr(native_stream, "MIN_SPLIT_PAGES", 2)
+    if ranges == "ranges of one page":
+        monkeypatch.setattr(native_stream, "MIN_RANGE_PAGES", 1)
     before = threading.active_count()
     reader, ctx = _extract(pg, {"table": "many"}, batch_rows=100)
     first = reader.read_next_batch()

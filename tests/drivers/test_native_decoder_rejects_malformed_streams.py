@@ -103,6 +103,33 @@ def test_a_valid_stream_decodes_to_its_rows_however_it_is_split(pgcopy, table, c
     assert _decode(pgcopy, names, _split(data, cuts)).equals(_expected(names, rows))
 
 
+@settings(max_examples=200)
+@given(st.lists(st.sampled_from(sorted(COLUMNS)), min_size=1, max_size=5).flatmap(
+    lambda names: st.tuples(st.just(names), st.lists(st.lists(
+        st.tuples(*[st.one_of(st.none(), COLUMNS[n][3]) for n in names]), max_size=6), min_size=1, max_size=4))))
+def test_streams_read_one_after_another_continue_the_same_batch(pgcopy, table):
+    """One decoder reads a table's page ranges as consecutive COPY streams: after each stream's
+    `finish`, the next stream's header is expected and its rows go on into the unfilled batch."""
+    names, parts = table
+    native = _plan(names)
+    decoder = pgcopy.Decoder(native.kinds, 16)
+    for rows in parts:
+        decoder.feed(stream([COLUMNS[n][0] for n in names], rows))
+        decoder.finish()
+    batch = to_batch(native, *decoder.take())
+    batch.validate(full=True)
+    assert batch.equals(_expected(names, [row for rows in parts for row in rows]))
+
+
+def test_a_second_stream_is_checked_like_the_first(pgcopy):
+    native = _plan(["int4"])
+    decoder = pgcopy.Decoder(native.kinds, 16)
+    decoder.feed(stream(["INT4"], [(1,)]))
+    decoder.finish()
+    with pytest.raises(pgcopy.DecodeError, match="not a binary COPY stream"):
+        decoder.feed(tuple_bytes([b"\0\0\0\2"]) + TRAILER)  # rows without the next stream's header
+
+
 _INTERESTING_INT32 = [-2, -(2**31), 2**31 - 1, 2**30 + 1, 0, 1, 3, 7, 8, 15, 16, 17]
 
 

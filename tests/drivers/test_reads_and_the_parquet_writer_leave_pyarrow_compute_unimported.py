@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from osiris.drivers.common.arrow_types import cast, count_distinct
+from osiris.drivers.common.arrow_types import cast
 
 
 @pytest.mark.parametrize("module", ["osiris.drivers.postgres.extractor", "osiris.drivers.postgres.extract",
@@ -40,9 +40,3 @@ def test_cast_refuses_what_a_safe_cast_refuses() -> None:
         cast(pa.array([Decimal("1.234")], pa.decimal128(10, 3)), pa.decimal128(10, 2))
     with pytest.raises(pa.ArrowInvalid):
         cast(pa.array([2**40]), pa.int32())
-
-
-@pytest.mark.parametrize("values", [pa.array([1, 1, 2, None]), pa.array(["a", "b", "a"]),
-                                    pa.chunked_array([pa.array([1.0]), pa.array([1.0, 2.0])]), pa.array([], pa.int8())])
-def test_count_distinct_is_pyarrow_s(values: pa.Array) -> None:
-    assert count_distinct(values) == pc.count_distinct(values).as_py()
