@@ -4,7 +4,8 @@
  * Input: byte 0 picks the column count (1-6), the next bytes one kind each (and, for decimals, one of
  * three precisions), the next byte how the rest is split into feeds; the rest is the stream. After a
  * stream the decoder accepts, the batch's buffers must be consistent (what pyarrow would trust):
- * offsets rising and ending at the data's length, fixed-width data exactly rows x width. */
+ * offsets rising and ending at the data's length, fixed-width data exactly rows x width; the same
+ * stream fed again after `pgc_finish` (the next page range) must leave them consistent too. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             pgc_clear_batch(&d);
         }
     }
-    if (rc == 0 && pgc_finish(&d) == 0) check_batch(&d);
+    if (rc == 0 && pgc_finish(&d) == 0) {
+        check_batch(&d);
+        /* the next page range of the same table: a second stream whose rows go on into the batch */
+        uint8_t *again = malloc(n ? n : 1);
+        memcpy(again, p, n);
+        if (pgc_feed(&d, again, n) == 0 && pgc_finish(&d) == 0) check_batch(&d);
+        free(again);
+    }
     pgc_free(&d);
     return 0;
 }
