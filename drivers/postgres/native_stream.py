@@ -19,7 +19,9 @@ so batches go on as they come.
 
 Every connection is read by a thread of its own (the pump releases the GIL), into one queue of at
 most QUEUE_BATCHES batches: memory stays bounded by the batch size whatever the table's size, and
-decoding overlaps with the consumer (the Parquet writer). One slot is enough: each thread holds
+decoding overlaps with the consumer (the Parquet writer). The reader threads run a few nice
+levels below the consumer (drivers/common/priority.py), so the consumer never waits behind them
+for a core and they fill every gap it leaves. One slot is enough: each thread holds
 the batch it decodes next, and a deeper queue only let the readers run further ahead of a
 slower consumer, into fresh memory the buffer cache could not serve (4 slots: 3-7% slower and
 ~25 MB more RSS from 1M to 10M rows, docs/performance.md). When the consumer stops early (a
@@ -39,6 +41,7 @@ from typing import Any
 import pyarrow as pa
 
 from osiris.drivers.common.metered import metered
+from osiris.drivers.common.priority import lower_this_thread
 from osiris.drivers.postgres.connect import PgParams, close_quietly, qualified
 from osiris.drivers.postgres.errors import classify
 from osiris.drivers.postgres.libpq import Connection, ServerError, library_missing_reason
@@ -202,6 +205,7 @@ class _Feed:
 
 def _reader(conn: Connection, queries: _Queries, native: NativePlan, params: PgParams, batch_rows: int,
             feed: _Feed) -> None:
+    lower_this_thread()  # the consumer (the encode) first: see drivers/common/priority.py
     try:
         for batch in copy_batches(conn, queries, native, params, batch_rows=batch_rows, max_bytes=MAX_BATCH_BYTES):
             if not feed.put(batch):

@@ -12,6 +12,7 @@ fails these tests (tests/support/pgcopy.require_decoder).
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 
@@ -19,6 +20,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 
+from osiris.drivers.common.priority import READER_NICE
 from osiris.drivers.postgres import native_stream
 from osiris.drivers.postgres.connect import params_from
 from osiris.drivers.postgres.extract import stream_adbc, stream_query
@@ -268,6 +270,20 @@ def test_stopping_early_cancels_the_reads_and_closes_the_connections(pg, monkeyp
             break
         time.sleep(0.1)
     assert _copies_running(pg) == 0
+
+
+def test_the_reader_threads_run_below_their_consumer(pg, monkeypatch):
+    """The decoding threads lower their own priority (drivers/common/priority.py); the thread that
+    consumes the batches keeps its own."""
+    _many_ranges(monkeypatch)  # both readers have ranges left while the first batch is consumed
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    reader, ctx = _extract(pg, {"table": "many"}, batch_rows=100)
+    assert reader.read_next_batch().num_rows == 100  # the readers now wait on the full queue
+    readers = [t for t in threading.enumerate() if t.name.startswith("osiris-pg-native-")]
+    assert len(readers) == 2
+    assert {os.getpriority(os.PRIO_PROCESS, t.native_id) for t in readers} == {min(19, mine + READER_NICE)}
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+    assert reader.read_all().num_rows == 20000 - 100
 
 
 def test_text_that_is_not_utf8_is_a_clean_error(pg):
