@@ -13,6 +13,7 @@ import re
 import sys
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -129,6 +130,22 @@ def cast(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array | p
     return call_function("cast", [array], CastOptions.safe(target))
 
 
+def unsafe_cast(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array | pa.ChunkedArray:
+    """`array.cast(target, safe=False)` by the kernel itself (see `cast`): truncates, never raises
+    on lost precision."""
+    from pyarrow._compute import CastOptions, call_function
+
+    return call_function("cast", [array], CastOptions.unsafe(target))
+
+
+def kernel(name: str, *args: Any, options: Any = None) -> Any:
+    """Arrow's compute function `name` on `args` (arrays or scalars), called the way
+    pyarrow.compute's wrappers call it, without importing them (see `cast`)."""
+    from pyarrow._compute import call_function
+
+    return call_function(name, list(args), options)
+
+
 _UNSIGNED = {1: "B", 2: "H", 4: "I", 8: "Q"}
 _DISTINCT_BLOCK = 8192
 
@@ -219,18 +236,16 @@ def hex_array(array: pa.Array) -> pa.Array:
     Writers spell binary as hex (MySQL's X'..', uuid text); a per-value `bytes.hex()` loop in
     Python was the slowest part of a batch with binary columns.
     """
-    import pyarrow.compute as pc  # ~30 ms of import that a read path, which never calls this, does not pay
-
     storage = array.storage if isinstance(array, pa.ExtensionArray) else array
-    binary = storage.cast(pa.large_binary())
+    binary = cast(storage, pa.large_binary())
     if not len(binary):
         return pa.array([], pa.string())
     offsets = pa.Array.from_buffers(pa.int64(), len(binary) + 1, [None, binary.buffers()[1]], offset=binary.offset)
     text = bytes(value_bytes(binary)).hex().encode("ascii")
-    doubled = pc.multiply(pc.subtract(offsets, offsets[0]), 2)
+    doubled = kernel("multiply", kernel("subtract", offsets, offsets[0]), pa.scalar(2, pa.int64()))
     validity = binary.buffers()[0] if binary.offset == 0 else None
     result = pa.Array.from_buffers(pa.large_string(), len(binary), [validity, doubled.buffers()[1], pa.py_buffer(text)],
                                    null_count=binary.null_count if validity is not None else 0)
     if binary.null_count and validity is None:
-        result = pc.if_else(pc.is_valid(binary), result, pa.scalar(None, pa.large_string()))
-    return result.cast(pa.string())
+        result = kernel("if_else", kernel("is_valid", binary), result, pa.scalar(None, pa.large_string()))
+    return cast(result, pa.string())

@@ -23,11 +23,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import connectorx as cx
 import pyarrow as pa
 import pymysql
 
-from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url, quote_ident
+from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, connectorx, cx_url, quote_ident
 from osiris.drivers.mysql.types import Column, bulk_select_expr, fix_bulk_array, schema_of
 from osiris.runtime.driver import DriverError
 
@@ -89,7 +88,7 @@ class _Fetcher(threading.Thread):
         if remaining is not None and remaining <= 0:
             return None
         self._check_source()
-        table = cx.read_sql(cx_url(self.params), range_sql(self.plan, where, remaining),
+        table = connectorx().read_sql(cx_url(self.params), range_sql(self.plan, where, remaining),
                             return_type="arrow", pre_execution_query=list(SESSION_SETUP))
         self.fetched_rows += table.num_rows
         return table
@@ -183,6 +182,7 @@ def bulk_batches(
     `limit` caps what the ranges fetch; the caller slices the stream to it exactly (`metered`).
     """
     schema = schema_of(plan.columns)
+    connectorx()  # loaded here, not in the fetcher: a missing library fails the step with its extra named
     # Three ranges may be alive at once (plus connectorx's own buffers): 1/16 of the budget,
     # at most 32 MiB, keeps the whole read well inside the budget (docs/performance.md, hot spot 5).
     target_bytes = min(max(memory_budget // 16, 8 << 20), 32 << 20)

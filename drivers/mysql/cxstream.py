@@ -20,11 +20,10 @@ import secrets
 import threading
 from collections.abc import Iterator, Sequence
 
-import connectorx as cx
 import pyarrow as pa
 
 from osiris.drivers.common.spool import Spool
-from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, cx_url
+from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, connectorx, cx_url
 from osiris.drivers.mysql.types import Column, cx_decimal_safe, fix_bulk_array, schema_of
 from osiris.runtime.driver import DriverError, StepContext
 
@@ -56,7 +55,7 @@ class _Drain(threading.Thread):
 
     def run(self) -> None:
         try:
-            reader = cx.read_sql(cx_url(self.params), self.sql, return_type="arrow_stream",
+            reader = connectorx().read_sql(cx_url(self.params), self.sql, return_type="arrow_stream",
                                  batch_size=self.batch_size, pre_execution_query=list(SESSION_SETUP))
             rows = 0
             for batch in reader:
@@ -102,6 +101,7 @@ def cx_stream_batches(
 
     The drain stops once it has `limit` rows; the caller slices the stream to it exactly (`metered`).
     """
+    connectorx()  # loaded here, not in the drain thread: a missing library fails the step with its extra named
     tag = f"osiris-read-{secrets.token_hex(6)}"
     spool = Spool(ctx.temp_dir / tag, memory_bytes=min(max(memory_budget // 4, 8 << 20), 64 << 20))
     drain = _Drain(params, f"/* {tag} */ {query}", columns, batch_size, limit, spool)

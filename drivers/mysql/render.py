@@ -1,7 +1,9 @@
 """Arrow batches -> MySQL text: multi-row INSERT literals or LOAD DATA file lines.
 
 All of it runs as vectorised Arrow compute (casts, string replaces, element-wise joins), so
-rendering costs a fraction of what per-value Python escaping (pymysql's executemany) does.
+rendering costs a fraction of what per-value Python escaping (pymysql's executemany) does. The
+kernels are called without importing pyarrow.compute, whose ~300 generated wrappers cost ~35 ms
+before a write's first row (drivers/common/arrow_types.cast).
 Both forms need the same preparation: booleans as 0/1, UTC for zoned timestamps (columns
 are DATETIME), microseconds at most, binary as hex (decoded server-side), and no NaN or
 infinity (MySQL has no such values).
@@ -12,10 +14,10 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+from pyarrow._compute import JoinOptions, ReplaceSubstringOptions
 
-from osiris.drivers.common.arrow_types import hex_array, value_bytes
+from osiris.drivers.common.arrow_types import cast, hex_array, kernel, unsafe_cast, value_bytes
 from osiris.runtime.driver import DriverError
 
 __all__ = ["LOAD_FORMAT", "insert_values", "is_binary", "load_bytes", "prepare", "storage_type"]
@@ -30,38 +32,38 @@ def prepare(name: str, array: pa.Array) -> pa.Array:
     """A column in a form whose text cast is what MySQL reads back as the same value."""
     kind = array.type
     if isinstance(kind, pa.DictionaryType):
-        return prepare(name, array.dictionary_decode())
+        return prepare(name, kernel("take", array.dictionary, array.indices))
     if isinstance(kind, pa.ExtensionType):
         return prepare(name, array.storage)
     if pa.types.is_boolean(kind):
-        return array.cast(pa.int8())
+        return cast(array, pa.int8())
     if pa.types.is_floating(kind):
         if pa.types.is_float16(kind):
-            array = array.cast(pa.float32())
-        bad = pc.any(pc.invert(pc.is_finite(array))).as_py()
+            array = cast(array, pa.float32())
+        bad = kernel("any", kernel("invert", kernel("is_finite", array))).as_py()
         if bad:
             raise DriverError(f"column {name!r} holds NaN or infinity, which MySQL cannot store",
                               hint="replace them with NULL upstream (e.g. nullif / CASE in a transform)")
         return array
     if pa.types.is_timestamp(kind):
         unit = "us" if kind.unit == "ns" else kind.unit
-        return array.cast(pa.timestamp(unit), safe=False)
+        return unsafe_cast(array, pa.timestamp(unit))
     if pa.types.is_time64(kind) and kind.unit == "ns":
-        return array.cast(pa.time64("us"), safe=False)
+        return unsafe_cast(array, pa.time64("us"))
     if pa.types.is_date64(kind):
-        return array.cast(pa.date32())
+        return cast(array, pa.date32())
     if is_binary(kind):
         return hex_array(array)
     if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return array.cast(pa.string())
+        return cast(array, pa.string())
     return array
 
 
 def _quoted_text(array: pa.Array) -> pa.Array:
-    text = pc.replace_substring(array, "\\", "\\\\")
-    text = pc.replace_substring(text, "'", "\\'")
-    text = pc.replace_substring(text, "\x00", "\\0")
-    return pc.binary_join_element_wise("'", text, "'", "")
+    text = _replace_substring(array, "\\", "\\\\")
+    text = _replace_substring(text, "'", "\\'")
+    text = _replace_substring(text, "\x00", "\\0")
+    return _join("'", text, "'", "")
 
 
 def insert_values(batch: pa.RecordBatch) -> list[str]:
@@ -73,17 +75,17 @@ def insert_values(batch: pa.RecordBatch) -> list[str]:
         if pa.types.is_null(kind):
             literal = pa.array(["NULL"] * len(array), pa.string())
         elif is_binary(storage_type(kind)):
-            literal = pc.binary_join_element_wise("X'", prepared, "'", "")
+            literal = _join("X'", prepared, "'", "")
         elif pa.types.is_string(prepared.type):
             literal = _quoted_text(prepared)
         elif pa.types.is_temporal(prepared.type):
-            literal = pc.binary_join_element_wise("'", prepared.cast(pa.string()), "'", "")
+            literal = _join("'", cast(prepared, pa.string()), "'", "")
         else:
-            literal = prepared.cast(pa.string())
-        columns.append(pc.fill_null(literal, "NULL"))
+            literal = cast(prepared, pa.string())
+        columns.append(_fill_null(literal, "NULL"))
     if not columns:
         return ["()"] * batch.num_rows
-    rows = pc.binary_join_element_wise("(", pc.binary_join_element_wise(*columns, ","), ")", "")
+    rows = _join("(", _join(*columns, ","), ")", "")
     return rows.to_pylist()
 
 
@@ -112,7 +114,7 @@ def _replace(array: pa.Array, pairs: tuple[tuple[str, str], ...]) -> pa.Array:
     values = bytes(value_bytes(array))
     for raw, escaped in pairs:
         if raw.encode() in values:
-            array = pc.replace_substring(array, raw, escaped)
+            array = _replace_substring(array, raw, escaped)
             values = bytes(value_bytes(array))
     return array
 
@@ -149,7 +151,7 @@ def _whole_seconds(array: pa.Array) -> pa.Array:
     """Timestamps in seconds when no value has a fraction: `12:00:37`, not `12:00:37.000`, is
     less for the server to parse; any fraction keeps the unit (and its digits)."""
     try:
-        return array.cast(pa.timestamp("s"), safe=True)
+        return cast(array, pa.timestamp("s"))
     except pa.ArrowInvalid:
         return array
 
@@ -158,8 +160,23 @@ def _joined(arrays: list[pa.Array], rows: int) -> bytes:
     """`load_bytes` without pyarrow's CSV writer: each value as text, tabs between, newline after."""
     if rows == 0:
         return b""
-    columns = [pc.fill_null(a if pa.types.is_string(a.type) else a.cast(pa.string()), "\\N") for a in arrays]
-    lines = pc.binary_join_element_wise(*columns, "\t") if columns else pa.array([""] * rows)
-    lines = pc.binary_join_element_wise(lines, "", "\n")  # "" + "\n" + "": each line ends with a newline
-    whole = pa.ListArray.from_arrays([0, len(lines)], lines.cast(pa.binary()))
-    return pc.binary_join(whole, b"")[0].as_buffer().to_pybytes()
+    columns = [_fill_null(a if pa.types.is_string(a.type) else cast(a, pa.string()), "\\N") for a in arrays]
+    lines = _join(*columns, "\t") if columns else pa.array([""] * rows)
+    lines = _join(lines, "", "\n")  # "" + "\n" + "": each line ends with a newline
+    whole = pa.ListArray.from_arrays([0, len(lines)], cast(lines, pa.binary()))
+    return kernel("binary_join", whole, pa.scalar(b"", pa.binary()))[0].as_buffer().to_pybytes()
+
+
+def _replace_substring(array: pa.Array, pattern: str, replacement: str) -> pa.Array:
+    return kernel("replace_substring", array, options=ReplaceSubstringOptions(pattern, replacement))
+
+
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """Element-wise concatenation of `parts` with the last one as the separator (pyarrow.compute's
+    binary_join_element_wise); a str part is the same text on every row."""
+    return kernel("binary_join_element_wise", *(pa.scalar(p) if isinstance(p, str) else p for p in parts),
+                  options=JoinOptions())
+
+
+def _fill_null(array: pa.Array, text: str) -> pa.Array:
+    return kernel("coalesce", array, pa.scalar(text, array.type))
