@@ -110,8 +110,7 @@ class DriverRegistry:
         if family in self._discoverers:
             target = self._discoverers[family]
             return target() if isinstance(target, type) else target
-        entry = (_shipped_entry_points(DISCOVERY_GROUP).get(family)
-                 or {ep.name: ep for ep in entry_points(group=DISCOVERY_GROUP)}.get(family))
+        entry = _shipped_entry_points(DISCOVERY_GROUP).get(family) or _every_entry_point(DISCOVERY_GROUP).get(family)
         if entry is None:
             raise DriverError(f"no installed driver can discover {family} connections",
                               hint=f"a driver registers its discoverer in the `{DISCOVERY_GROUP}` entry-point group")
@@ -175,13 +174,9 @@ class DriverRegistry:
             return self._shipped
 
     def _eps(self) -> dict[str, EntryPoint]:
-        """Every driver entry point in the environment; a shipped name keeps the shipped driver."""
         with self._lock:
             if self._entry_points is None:
-                self._entry_points = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-        shipped = self._shipped_eps()
-        with self._lock:
-            self._entry_points.update(shipped)
+                self._entry_points = _every_entry_point(ENTRY_POINT_GROUP)
             return self._entry_points
 
 
@@ -192,6 +187,12 @@ def _shipped_entry_points(group: str) -> dict[str, EntryPoint]:
     except PackageNotFoundError:  # not installed as a distribution: the scan finds what there is
         return {}
     return {ep.name: ep for ep in found}
+
+
+def _every_entry_point(group: str) -> dict[str, EntryPoint]:
+    """Every entry point in `group` in the environment (all installed distributions scanned);
+    a name this package ships keeps the shipped one."""
+    return {**{ep.name: ep for ep in entry_points(group=group)}, **_shipped_entry_points(group)}
 
 
 def _shipped(entry: EntryPoint) -> bool:

@@ -125,17 +125,17 @@ def cast(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array | p
     """`array.cast(target)` (a safe cast) by the kernel itself. `Array.cast` imports
     pyarrow.compute, which builds ~300 documented wrappers: ~25 ms alone and 100+ ms beside
     reader threads, paid before a read's first batch. pyarrow is pinned to 26.x (pyproject.toml)."""
-    from pyarrow._compute import CastOptions, call_function
+    from pyarrow._compute import CastOptions
 
-    return call_function("cast", [array], CastOptions.safe(target))
+    return kernel("cast", array, options=CastOptions.safe(target))
 
 
 def unsafe_cast(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -> pa.Array | pa.ChunkedArray:
     """`array.cast(target, safe=False)` by the kernel itself (see `cast`): truncates, never raises
     on lost precision."""
-    from pyarrow._compute import CastOptions, call_function
+    from pyarrow._compute import CastOptions
 
-    return call_function("cast", [array], CastOptions.unsafe(target))
+    return kernel("cast", array, options=CastOptions.unsafe(target))
 
 
 def kernel(name: str, *args: Any, options: Any = None) -> Any:
