@@ -35,6 +35,15 @@ _STATE_FIELDS = tuple(
 """What a worker's state snapshot (`sinks.snapshot`, also from dataclasses.fields) carries over; the
 identity is the host's own and the monotonic clock readings travel as `elapsed_ms`."""
 _FINAL = ("succeeded", "failed", "skipped", "cancelled")
+_EVENT_STATUS = {
+    "step_start": "running",
+    "step_complete": "succeeded",
+    "step_error": "failed",
+    "step_skipped": "skipped",
+    "step_cancelled": "cancelled",
+}
+"""The status each step event moves its step to, on the worker as here (runtime/local/step.py)."""
+_ERROR_FIELDS = ("error_type", "message", "transient", "hint", "source", "note")
 _HOST_EVENTS = frozenset(
     {
         "run_start",
@@ -87,6 +96,24 @@ class SessionMirror:
             if fields.get("component", component) != component:
                 raise ValueError(f"event for step {step_id!r} names another component")
         self.events.emit(str(message["event"]), step_id=step_id, **fields)
+        if step_id is not None and message["event"] in _EVENT_STATUS:
+            self._follow(str(step_id), str(message["event"]), fields)
+
+    def _follow(self, step_id: str, event: str, fields: dict[str, Any]) -> None:
+        """Move the step to the status its start or end event implies.
+
+        The worker sends a step's state snapshot right after the event, so a sandbox lost in
+        between would leave the host one transition behind: a started step still pending (and a
+        failure blamed on another step), a completed one still running (and then cancelled).
+        The snapshot that follows fills in the rest.
+        """
+        state = self.states[step_id]
+        if step_id in self._host_failed:
+            return
+        with self._lock:
+            state.status = _EVENT_STATUS[event]
+            if event == "step_error":
+                state.error = {name: fields[name] for name in _ERROR_FIELDS if name in fields}
 
     def metric(self, message: dict[str, Any]) -> None:
         self._known(message.get("step_id"), "metric")
