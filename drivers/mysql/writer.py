@@ -27,6 +27,14 @@ from typing import Any
 import pyarrow as pa
 import pymysql
 
+from osiris.drivers.mysql.branches import (
+    Branches,
+    FanOut,
+    decision_table,
+    ensure_decision_table,
+    recover,
+    routing_column,
+)
 from osiris.drivers.mysql.connect import (
     ConnParams,
     classify,
@@ -46,6 +54,9 @@ __all__ = ["ApplyMode", "MySQLWriter", "Options", "check_target", "load_method",
 
 WRITE_MODES = ("append", "replace", "upsert")
 LOAD_METHODS = ("auto", "insert", "load_data")
+DEFAULT_LOAD_CONNECTIONS = 2
+"""LOAD DATA statements at once (branches.py); the spec's default, used when the config has none."""
+MAX_LOAD_CONNECTIONS = 8
 
 
 class Options:
@@ -67,6 +78,9 @@ class Options:
         self.method = config.get("load_method") or "auto"
         if self.method not in LOAD_METHODS:
             raise DriverError(f"`load_method` must be one of {', '.join(LOAD_METHODS)}, got {self.method!r}")
+        self.connections = int(config.get("load_connections") or DEFAULT_LOAD_CONNECTIONS)
+        if not 1 <= self.connections <= MAX_LOAD_CONNECTIONS:
+            raise DriverError(f"`load_connections` must be 1 to {MAX_LOAD_CONNECTIONS}, got {self.connections}")
 
 
 def table_info(
@@ -169,7 +183,11 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
     except pymysql.MySQLError as error:
         raise classify(error, params, action=f"inspect table {opts.table!r}") from None
     check_target(opts, schema.names, columns, unique_keys)
-    ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=bool(columns))
+    created_keys = [{k for k in opts.keys if k in schema.names}] if opts.keys else []
+    route = routing_column(schema, unique_keys if columns else created_keys)
+    branches = _parallel(ctx, conn, params, opts, method, route)
+    ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=bool(columns),
+              connections=branches.count if branches is not None else 1)
     commit = getattr(ctx, "state_commit", None)
     state_sql = state_table(params, opts.table) if commit is not None else ""
     if commit is not None:
@@ -185,14 +203,48 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
 
     def fill(table_sql: str) -> WriteResult:
         keys = opts.keys if opts.mode == "upsert" else []
-        loader = Loader(conn, table_sql, schema, method, keys, ctx.temp_dir, opts.batch_size)
-        rows, nbytes = load_stream(ctx, loader, data)
-        if commit is not None:
-            with conn.cursor() as cur:
+        conns = [conn, *branches.start(conn)] if branches is not None else [conn]
+        loaders: list[Loader] = []
+        try:
+            for each in conns:
+                loaders.append(Loader(each, table_sql, schema, method, keys, ctx.temp_dir, opts.batch_size))
+        except BaseException:
+            FanOut(loaders).close()
+            raise
+        rows, nbytes = load_stream(ctx, loaders[0] if len(loaders) == 1 else FanOut(loaders, route or None), data)
+        with conn.cursor() as cur:
+            if commit is not None:
                 save_state(cur, state_sql, commit.records())
+            if branches is not None:
+                branches.prepare(cur)
         return WriteResult(rows=rows, bytes=nbytes, target=opts.table)
 
-    return ApplyMode(ctx, conn, params, opts, create, fill).run(bool(columns))
+    return ApplyMode(ctx, conn, params, opts, create, fill, branches).run(bool(columns))
+
+
+def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams, opts: Options,
+              method: str, route: str | None | bool) -> Branches | None:
+    """The extra LOAD DATA connections of this write (branches.py), or None for one connection:
+    asked for, no way to keep equal keys on one connection, or the server refuses XA or the
+    decision table (an event says why)."""
+    if method != "load_data" or opts.connections < 2 or opts.mode == "upsert":
+        return None  # upsert's rows meet in a temporary table, which belongs to one connection
+    if route is False:
+        ctx.event("mysql.write.one_connection", table=opts.table,
+                  reason="the table has several unique keys, or its key has no integer column to deal rows by")
+        return None
+    table_sql = decision_table(params, opts.table)
+    try:
+        with conn.cursor() as cur:
+            ensure_decision_table(cur, table_sql)  # DDL commits implicitly: before the transaction
+        finished = recover(conn, table_sql)
+    except pymysql.MySQLError as error:
+        ctx.event("mysql.write.one_connection", table=opts.table, reason=str(classify(
+            error, params, action="prepare a parallel load (XA and the `_osiris_loads` table)")))
+        return None
+    for xid, action in finished:
+        ctx.event("mysql.write.recovered", xid=xid, action=action)
+    return Branches(params, opts.connections, table_sql)
 
 
 class ApplyMode:
@@ -202,9 +254,10 @@ class ApplyMode:
     and swaps it in. On failure: rollback, and whatever this write created is dropped."""
 
     def __init__(self, ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
-                 opts: Options, create: Callable[[str], None], fill: Callable[[str], WriteResult]) -> None:
+                 opts: Options, create: Callable[[str], None], fill: Callable[[str], WriteResult],
+                 branches: Branches | None = None) -> None:
         self.ctx, self.conn, self.params, self.opts = ctx, conn, params, opts
-        self.create, self.fill = create, fill
+        self.create, self.fill, self.branches = create, fill, branches
         self.target = qualified(opts.table)
 
     def _sql(self, sql: str) -> None:
@@ -225,10 +278,11 @@ class ApplyMode:
             self.conn.begin()
             result = self.fill(self.target)
             self.conn.commit()
-            return result
         except BaseException as error:
             self._undo(f"DROP TABLE IF EXISTS {self.target}" if created else None)
             raise self._failure(error) from None
+        self._commit_branches()
+        return result
 
     def _replace(self, exists: bool) -> WriteResult:
         schema_name, name = split_table(self.opts.table)
@@ -244,6 +298,7 @@ class ApplyMode:
             self.conn.begin()
             result = self.fill(stage)
             self.conn.commit()
+            self._commit_branches()
             if exists:
                 self._sql(f"RENAME TABLE {self.target} TO {old}, {stage} TO {self.target}")
             else:
@@ -259,13 +314,33 @@ class ApplyMode:
                     error, self.params, action="drop the replaced table")))
         return result
 
+    def _commit_branches(self) -> None:
+        """Phase 2 of a parallel load, after its commit point (branches.py)."""
+        if self.branches is None:
+            return
+        try:
+            self.branches.commit(self.conn)
+        except pymysql.MySQLError as error:
+            raise DriverError(
+                f"the load into {self.opts.table!r} is committed, but part of its rows are not visible yet: "
+                f"{classify(error, self.params, action='commit the parallel loads')}",
+                hint="the next parallel write to this database finishes it (or an admin: XA RECOVER, XA COMMIT)",
+            ) from None
+        finally:
+            self.branches.close()
+
     def _undo(self, drop_sql: str | None) -> None:
-        """Roll back, and drop what this run created; best effort (the connection may be gone)."""
+        """Roll back, and drop what this run created; best effort (the connection may be gone).
+        Parallel branches go first: a prepared one holds the table, which DROP would wait for."""
         try:
             self.conn.rollback()
-            if drop_sql:
-                self._sql(drop_sql)
         except Exception:  # noqa: BLE001 - a lost connection has rolled back by itself
+            pass
+        clean = self.branches.rollback(self.conn) if self.branches is not None else True
+        try:
+            if drop_sql and clean:
+                self._sql(drop_sql)
+        except Exception:  # noqa: BLE001 - best effort, as above
             pass
 
     def _failure(self, error: BaseException) -> BaseException:
