@@ -18,7 +18,8 @@ is a two-phase commit whose decision is recorded in the target's database:
 A failure before 2 rolls every branch back. A writer that dies between 2 and 3 leaves prepared
 branches behind whose decision row says "commit"; one that dies before 2 leaves prepared
 branches without one. The next parallel write to that database finishes either (`recover`),
-skipping branches whose writer is still connected. Readers may see branch 0's rows a moment
+skipping branches whose writer still holds its load's named lock (GET_LOCK, released by the
+server when the writer's connection ends). Readers may see branch 0's rows a moment
 (the XA COMMITs) before the others'; `load_connections: 1` loads on one connection, in one
 ordinary transaction, as before. A server that refuses XA or the decision table (privileges,
 Galera) gets one connection too, and an event says why.
@@ -40,8 +41,8 @@ from osiris.drivers.mysql.connect import ConnParams, connect, quote_ident, split
 from osiris.drivers.mysql.load import Loader
 from osiris.runtime.driver import DriverError
 
-__all__ = ["DECISION_TABLE", "Branches", "FanOut", "decision_table", "ensure_decision_table", "load_id", "recover",
-           "routing_column"]
+__all__ = ["DECISION_TABLE", "Branches", "FanOut", "decision_table", "ensure_decision_table", "load_id",
+           "probe_xa", "recover", "routing_column"]
 
 DECISION_TABLE = "_osiris_loads"
 _PREFIX = "osiris-load"
@@ -57,7 +58,8 @@ def decision_table(params: ConnParams, table: str) -> str:
 
 
 def load_id(writer: int, table_sql: str, unique: str) -> str:
-    """The XA gtrid of one parallel load: `osiris-load:<writer's connection id>:<tag>:<unique>`.
+    """The XA gtrid of one parallel load, `osiris-load:<writer's connection id>:<tag>:<unique>`,
+    also the name of the lock its writer holds (GET_LOCK: at most 64 characters, ~49 here).
     The tag names the decision table, so recovery from another database leaves it alone."""
     tag = hashlib.sha256(table_sql.encode()).hexdigest()[:8]
     return f"{_PREFIX}:{writer}:{tag}:{unique}"
@@ -78,6 +80,15 @@ def _autocommit(conn: pymysql.connections.Connection) -> Iterator[pymysql.cursor
             yield cur
     finally:
         conn.autocommit(False)
+
+
+def probe_xa(conn: pymysql.connections.Connection) -> None:
+    """Raise the server's error if it has no XA transactions (Galera, some proxies)."""
+    xid = f"'{_PREFIX}-probe:{uuid.uuid4().hex[:16]}'"
+    with _autocommit(conn) as cur:
+        cur.execute(f"XA START {xid}")
+        cur.execute(f"XA END {xid}")
+        cur.execute(f"XA ROLLBACK {xid}")
 
 
 def recover(conn: pymysql.connections.Connection, table_sql: str) -> list[tuple[str, str]]:
@@ -104,17 +115,20 @@ def _recover(cur: pymysql.cursors.Cursor, table_sql: str) -> list[tuple[str, str
         + (f" AND load_id NOT IN ({', '.join(['%s'] * len(prepared))})" if prepared else ""), prepared)
     if not found:
         return []
-    cur.execute("SELECT ID FROM information_schema.PROCESSLIST")
-    alive = {int(row[0]) for row in cur.fetchall()}
+    alive = set()
+    for gtrid in prepared:  # a writer holds its load's named lock until its connection ends
+        cur.execute("SELECT IS_FREE_LOCK(%s)", (gtrid,))
+        if cur.fetchone()[0] != 1:
+            alive.add(gtrid)
     done = []
-    for gtrid, bqual, writer in found:
-        if writer in alive:
+    for gtrid, bqual, _ in found:
+        if gtrid in alive:
             continue  # its writer may still commit or roll back
         cur.execute(f"SELECT 1 FROM {table_sql} WHERE load_id = %s", (gtrid,))
         action = "commit" if cur.fetchone() else "rollback"
         cur.execute(f"XA {action.upper()} {_xid(gtrid, int(bqual))}")
         done.append((f"{gtrid}/{bqual}", action))
-    for gtrid in sorted({g for g, _, w in found if w not in alive}):
+    for gtrid in sorted(set(prepared) - alive):
         cur.execute(f"DELETE FROM {table_sql} WHERE load_id = %s", (gtrid,))
     return done
 
@@ -196,11 +210,19 @@ class Branches:
         with main.cursor() as cur:
             cur.execute("SELECT CONNECTION_ID()")
             self.gtrid = load_id(int(cur.fetchone()[0]), self.table_sql, uuid.uuid4().hex[:16])
+            cur.execute("SELECT GET_LOCK(%s, 0)", (self.gtrid,))  # held while we live: recovery skips us
         for branch in range(1, self.count):
-            conn = connect(self.params, local_infile=True, autocommit=False)
+            try:
+                conn = connect(self.params, local_infile=True, autocommit=False)
+            except DriverError:
+                break  # e.g. the server's max_connections: load on the connections there are
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(f"XA START {_xid(self.gtrid, branch)}")
+            except pymysql.MySQLError:
+                _quietly(conn.close)
+                break
             self.conns.append(conn)
-            with conn.cursor() as cur:
-                cur.execute(f"XA START {_xid(self.gtrid, branch)}")
         return list(self.conns)
 
     def prepare(self, main_cur: pymysql.cursors.Cursor) -> None:

@@ -32,6 +32,7 @@ from osiris.drivers.mysql.branches import (
     FanOut,
     decision_table,
     ensure_decision_table,
+    probe_xa,
     recover,
     routing_column,
 )
@@ -237,6 +238,7 @@ def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: Co
     try:
         with conn.cursor() as cur:
             ensure_decision_table(cur, table_sql)  # DDL commits implicitly: before the transaction
+        probe_xa(conn)
         finished = recover(conn, table_sql)
     except pymysql.MySQLError as error:
         ctx.event("mysql.write.one_connection", table=opts.table, reason=str(classify(

@@ -191,9 +191,12 @@ def test_the_next_write_finishes_what_a_lost_writer_prepared(db: dict, table: st
 
 
 def test_a_prepared_branch_whose_writer_is_connected_is_left_alone(db: dict, table: str) -> None:
+    """A live writer holds its load's named lock; its branch may be about to commit."""
     holder = pymysql.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"])
     try:
         gtrid = _load_id(db, holder.thread_id())
+        with holder.cursor() as cur:
+            cur.execute("SELECT GET_LOCK(%s, 0)", (gtrid,))
         _leave_prepared(db, table, gtrid, [810], decided=False)
         events = _write(db, {"table": table, "load_method": "load_data"}, people([910]))
         assert _events(events, "mysql.write.recovered") == []
@@ -238,3 +241,17 @@ def test_routing_needs_one_unique_key_with_an_integer_column() -> None:
     assert routing_column(schema, [{"id"}, {"code"}]) is False
 
 
+
+
+def test_a_connection_the_server_refuses_leaves_the_load_on_the_ones_there_are(
+        db: dict, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Too many connections on the server is no reason to fail the write."""
+    import osiris.drivers.mysql.branches as branches
+
+    def refused(*_args, **_kwargs):
+        raise DriverError("Too many connections (1040)")
+
+    monkeypatch.setattr(branches, "connect", refused)
+    write(db, {"table": table, "load_method": "load_data", "load_connections": 3}, people(list(range(40, 100))))
+    assert run_sql(db, f"SELECT COUNT(*) FROM `{table}`") == [(61,)]
+    assert _prepared(db) == [] and _decisions(db) == []
