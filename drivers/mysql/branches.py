@@ -3,8 +3,8 @@
 One LOAD DATA statement keeps one server thread busy: parsing the rows and inserting them into
 InnoDB is the whole cost of a load, and a second connection doubles what the server can do
 (docs/performance.md: 3M rows in 11.3 s on two connections against 17.4 s on one, with the
-`mariadb` client itself). Rows are dealt out by batch to the writer's own connection (branch 0)
-and to `load_connections - 1` more, each running its own LOAD DATA.
+`mariadb` client itself). Rows are dealt out to the writer's own connection (branch 0) and to
+`load_connections - 1` more, each running its own LOAD DATA.
 
 InnoDB transactions belong to one connection, so the extra ones are XA branches, and the commit
 is a two-phase commit whose decision is recorded in the target's database:
@@ -15,20 +15,25 @@ is a two-phase commit whose decision is recorded in the target's database:
    COMMITs: this is the commit point, atomic with branch 0's rows;
 3. every extra branch: `XA COMMIT`; then the decision row is deleted.
 
-A failure before 2 rolls every branch back. A writer that dies between 2 and 3 leaves prepared
-branches behind whose decision row says "commit"; one that dies before 2 leaves prepared
-branches without one. The next parallel write to that database finishes either (`recover`),
-skipping branches whose writer still holds its load's named lock (GET_LOCK, released by the
-server when the writer's connection ends). Readers may see branch 0's rows a moment
-(the XA COMMITs) before the others'; `load_connections: 1` loads on one connection, in one
-ordinary transaction, as before. A server that refuses XA or the decision table (privileges,
-Galera) gets one connection too, and an event says why.
+A failure before 2 rolls every branch back. When the outcome of 2 is unknown (the COMMIT's
+reply lost) or 3 fails, `settle` ends our sessions and, once the server has let go of them,
+does what the decision row says. A writer that dies between the phases leaves prepared
+branches behind; the next parallel write to that database finishes them the same way
+(`recover`), skipping those whose sessions still hold their named locks (GET_LOCK, released
+by the server when a session ends, after it has dealt with its transaction).
+
+Every session of a load must be free to finish without the others: a lock one branch waits
+for and another holds until our commit would stall the load (`parallel_hazard`). Readers may
+see branch 0's rows a moment (the XA COMMITs) before the others'; `load_connections: 1` loads
+on one connection, in one ordinary transaction, as before.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,10 +47,16 @@ from osiris.drivers.mysql.load import Loader
 from osiris.runtime.driver import DriverError
 
 __all__ = ["DECISION_TABLE", "Branches", "FanOut", "decision_table", "ensure_decision_table", "load_id",
-           "probe_xa", "recover", "routing_column"]
+           "parallel_hazard", "probe_xa", "recover", "routing_column"]
 
 DECISION_TABLE = "_osiris_loads"
 _PREFIX = "osiris-load"
+_LOAD_ID = re.compile(r"osiris-load:([0-9]{1,20}):([0-9a-f]{8}):([0-9a-f]{16})")
+_BRANCH = re.compile(r"[1-9][0-9]?")
+_XAER_NOTA = 1397
+"""Unknown XID: the branch was already committed or rolled back."""
+SETTLE_WAIT_S = 30.0
+"""How long `settle` waits for the server to end our sessions before leaving it to recovery."""
 
 
 def decision_table(params: ConnParams, table: str) -> str:
@@ -66,7 +77,12 @@ def load_id(writer: int, table_sql: str, unique: str) -> str:
 
 
 def _xid(gtrid: str, branch: int) -> str:
-    return f"'{gtrid}', '{branch}'"  # both made here of [a-z0-9-]: nothing to escape
+    return f"'{gtrid}', '{branch}'"  # both match _LOAD_ID / _BRANCH ([a-z0-9:-]): nothing to escape
+
+
+def _lock(gtrid: str, branch: int) -> str:
+    """The named lock branch `branch`'s session holds (the writer's own holds `gtrid`)."""
+    return f"{gtrid}/{branch}"
 
 
 @contextmanager
@@ -98,39 +114,91 @@ def recover(conn: pymysql.connections.Connection, table_sql: str) -> list[tuple[
         return _recover(cur, table_sql)
 
 
+def _ours(row: Sequence[object], table_sql: str) -> tuple[str, int] | None:
+    """(gtrid, branch) of an `XA RECOVER` row that is a parallel load recorded in `table_sql`;
+    None for anything else (other applications' XA, binary ids, another database's loads)."""
+    format_id, gtrid_length, bqual_length, data = row
+    raw = data if isinstance(data, bytes) else str(data).encode("utf-8", "replace")
+    try:
+        cut = int(gtrid_length)  # type: ignore[call-overload]
+        gtrid = raw[:cut].decode("ascii")
+        bqual = raw[cut:cut + int(bqual_length)].decode("ascii")  # type: ignore[call-overload]
+        if int(format_id) != 1:  # type: ignore[call-overload]
+            return None
+    except (UnicodeDecodeError, ValueError, TypeError):
+        return None
+    match = _LOAD_ID.fullmatch(gtrid)
+    if match is None or not _BRANCH.fullmatch(bqual) or gtrid != load_id(int(match[1]), table_sql, match[3]):
+        return None
+    return gtrid, int(bqual)
+
+
+def _lock_free(cur: pymysql.cursors.Cursor, name: str, wait_s: float = 0.0) -> bool:
+    """Whether no session holds the named lock, waiting up to `wait_s` for it to be let go."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        cur.execute("SELECT IS_FREE_LOCK(%s)", (name,))
+        if cur.fetchone()[0] == 1:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
 def _recover(cur: pymysql.cursors.Cursor, table_sql: str) -> list[tuple[str, str]]:
     cur.execute("XA RECOVER")
-    found = []
-    for _format, gtrid_length, bqual_length, data in cur.fetchall():
-        data = data.decode() if isinstance(data, bytes) else str(data)
-        gtrid, bqual = data[:int(gtrid_length)], data[int(gtrid_length):int(gtrid_length) + int(bqual_length)]
-        parts = gtrid.split(":")
-        if len(parts) != 4 or not parts[1].isdigit() or not bqual.isdigit() \
-                or gtrid != load_id(int(parts[1]), table_sql, parts[3]):
-            continue  # not a parallel load recorded in this database's table
-        found.append((gtrid, bqual, int(parts[1])))
-    prepared = sorted({gtrid for gtrid, _, _ in found})
+    found = [x for x in (_ours(row, table_sql) for row in cur.fetchall()) if x is not None]
+    prepared = sorted({gtrid for gtrid, _ in found})
     cur.execute(  # decisions whose branches were all committed, kept by a writer lost just before deleting them
         f"DELETE FROM {table_sql} WHERE decided_at < NOW(6) - INTERVAL 1 DAY"
         + (f" AND load_id NOT IN ({', '.join(['%s'] * len(prepared))})" if prepared else ""), prepared)
-    if not found:
-        return []
-    alive = set()
-    for gtrid in prepared:  # a writer holds its load's named lock until its connection ends
-        cur.execute("SELECT IS_FREE_LOCK(%s)", (gtrid,))
-        if cur.fetchone()[0] != 1:
-            alive.add(gtrid)
+    gone = [gtrid for gtrid in prepared  # every session of the load has ended
+            if _lock_free(cur, gtrid) and all(_lock_free(cur, _lock(g, b)) for g, b in found if g == gtrid)]
     done = []
-    for gtrid, bqual, _ in found:
-        if gtrid in alive:
-            continue  # its writer may still commit or roll back
-        cur.execute(f"SELECT 1 FROM {table_sql} WHERE load_id = %s", (gtrid,))
-        action = "commit" if cur.fetchone() else "rollback"
-        cur.execute(f"XA {action.upper()} {_xid(gtrid, int(bqual))}")
-        done.append((f"{gtrid}/{bqual}", action))
-    for gtrid in sorted(set(prepared) - alive):
+    for gtrid in gone:
+        action = _decision(cur, table_sql, gtrid)
+        for branch in sorted(b for g, b in found if g == gtrid):
+            _finish(cur, action, gtrid, branch)
+            done.append((f"{gtrid}/{branch}", action))
         cur.execute(f"DELETE FROM {table_sql} WHERE load_id = %s", (gtrid,))
     return done
+
+
+def _decision(cur: pymysql.cursors.Cursor, table_sql: str, gtrid: str) -> str:
+    cur.execute(f"SELECT 1 FROM {table_sql} WHERE load_id = %s", (gtrid,))
+    return "commit" if cur.fetchone() else "rollback"
+
+
+def _finish(cur: pymysql.cursors.Cursor, action: str, gtrid: str, branch: int) -> None:
+    """XA COMMIT or ROLLBACK of one prepared branch; one already finished (XAER_NOTA) is fine."""
+    try:
+        cur.execute(f"XA {action.upper()} {_xid(gtrid, branch)}")
+    except pymysql.MySQLError as error:
+        if error.args[0] != _XAER_NOTA:
+            raise
+
+
+def parallel_hazard(cur: pymysql.cursors.Cursor, database: str, table: str) -> str | None:
+    """Why rows of one load on several connections could wait for each other, or None.
+
+    Each branch holds its locks until our commit, which waits for every branch: a wait between
+    them ends only at innodb_lock_wait_timeout, as a false error. An AUTO_INCREMENT column takes
+    the table's AUTO-INC lock for a whole LOAD DATA statement (innodb_autoinc_lock_mode < 2,
+    with ids given); a foreign key into the same table checks parent rows another branch may
+    hold; a trigger may write rows every branch touches."""
+    cur.execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                "AND EXTRA LIKE %s", (database, table, "%auto_increment%"))
+    if cur.fetchone()[0]:
+        return "the table has an AUTO_INCREMENT column"
+    cur.execute("SELECT COUNT(*) FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND REFERENCED_TABLE_NAME = %s", (database, table, table))
+    if cur.fetchone()[0]:
+        return "the table has a foreign key into itself"
+    cur.execute("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = %s "
+                "AND EVENT_OBJECT_TABLE = %s", (database, table))
+    if cur.fetchone()[0]:
+        return "the table has triggers"
+    return None
 
 
 def routing_column(schema: pa.Schema, unique_keys: Sequence[set[str]]) -> str | None | bool:
@@ -204,13 +272,15 @@ class Branches:
         self.gtrid = ""
         self.prepared = 0
         self.decided = False
+        """The decision row is in branch 0's transaction: from its COMMIT on, never roll back blindly."""
+        self.settled: str | None = None
 
     def start(self, main: pymysql.connections.Connection) -> list[pymysql.connections.Connection]:
         """Open the extra connections, each in an XA branch of this load; returns them."""
         with main.cursor() as cur:
             cur.execute("SELECT CONNECTION_ID()")
             self.gtrid = load_id(int(cur.fetchone()[0]), self.table_sql, uuid.uuid4().hex[:16])
-            cur.execute("SELECT GET_LOCK(%s, 0)", (self.gtrid,))  # held while we live: recovery skips us
+            _hold(cur, self.gtrid)
         for branch in range(1, self.count):
             try:
                 conn = connect(self.params, local_infile=True, autocommit=False)
@@ -218,6 +288,7 @@ class Branches:
                 break  # e.g. the server's max_connections: load on the connections there are
             try:
                 with conn.cursor() as cur:
+                    _hold(cur, _lock(self.gtrid, branch))
                     cur.execute(f"XA START {_xid(self.gtrid, branch)}")
             except pymysql.MySQLError:
                 _quietly(conn.close)
@@ -237,48 +308,78 @@ class Branches:
         self.decided = True
 
     def commit(self, main: pymysql.connections.Connection) -> None:
-        """Phase 2, after branch 0 committed: commit every extra branch, then drop the decision.
-
-        A branch whose own connection fails is committed through branch 0's (a prepared branch
-        belongs to no connection once its own is gone); if that fails too, its decision row stays
-        and the next parallel write commits it."""
-        pending = []
-        for branch, conn in enumerate(self.conns, start=1):
-            try:
+        """Phase 2, after branch 0 committed: commit every extra branch on its own connection,
+        then delete the decision. Any failure: `settle` (which closes `main`)."""
+        try:
+            for branch, conn in enumerate(self.conns, start=1):
                 with conn.cursor() as cur:
-                    cur.execute(f"XA COMMIT {_xid(self.gtrid, branch)}")
-            except pymysql.MySQLError:
-                pending.append(branch)
-        with _autocommit(main) as cur:
-            for branch in pending:
-                _quietly(self.conns[branch - 1].close)
-                cur.execute(f"XA COMMIT {_xid(self.gtrid, branch)}")
-            cur.execute(f"DELETE FROM {self.table_sql} WHERE load_id = %s", (self.gtrid,))
+                    _finish(cur, "commit", self.gtrid, branch)
+            with main.cursor() as cur:
+                cur.execute(f"DELETE FROM {self.table_sql} WHERE load_id = %s", (self.gtrid,))
+            main.commit()
+            self.settled = "commit"
+        except pymysql.MySQLError:
+            self.settle(main)
+
+    def settle(self, main: pymysql.connections.Connection) -> str:
+        """Finish the load as its decision row says, from a fresh connection, once the server has
+        ended every session of it (their named locks free): the way to a certain outcome when
+        branch 0's COMMIT reply was lost or phase 2 failed. Closes `main`. Returns "commit" or
+        "rollback"; raises DriverError if the server would not let go of our sessions in time
+        (the next parallel write finishes the load then)."""
+        if self.settled is not None:
+            return self.settled
+        self.close()
+        _quietly(main.close)
+        fresh = connect(self.params, autocommit=True)
+        try:
+            with fresh.cursor() as cur:
+                names = [self.gtrid] + [_lock(self.gtrid, b) for b in range(1, len(self.conns) + 1)]
+                if not all(_lock_free(cur, name, SETTLE_WAIT_S) for name in names):
+                    raise DriverError(
+                        f"the server still holds a session of the parallel load {self.gtrid} after "
+                        f"{SETTLE_WAIT_S:.0f} s; its outcome is left to the next parallel write to this database",
+                        hint="an admin can finish it: XA RECOVER, then XA COMMIT if `_osiris_loads` lists it, "
+                             "else XA ROLLBACK")
+                action = _decision(cur, self.table_sql, self.gtrid)
+                for branch in range(1, len(self.conns) + 1):
+                    _finish(cur, action, self.gtrid, branch)
+                cur.execute(f"DELETE FROM {self.table_sql} WHERE load_id = %s", (self.gtrid,))
+        finally:
+            _quietly(fresh.close)
+        self.settled = action
+        return action
 
     def rollback(self, main: pymysql.connections.Connection) -> bool:
         """Before the commit point: undo every extra branch. A branch not yet prepared is rolled
-        back by the server when its connection closes; a prepared one is rolled back through its
-        connection, else through branch 0's. False if a prepared branch is left (recovery's job)."""
-        clean = True
+        back by the server when its connection closes; a prepared one through its connection,
+        else the whole load is settled. False if a branch may be left prepared (it holds the
+        table: a DROP would wait for it)."""
+        if self.settled is not None:
+            return self.settled == "rollback"
         for branch, conn in enumerate(self.conns, start=1):
             xid = _xid(self.gtrid, branch)
             if branch > self.prepared:
                 _sql_quietly(conn, f"XA END {xid}")
                 _sql_quietly(conn, f"XA ROLLBACK {xid}")
             elif not _sql_quietly(conn, f"XA ROLLBACK {xid}"):
-                _quietly(conn.close)
-                clean = _quietly(lambda xid=xid: _rollback_through(main, xid)) and clean
+                try:
+                    return self.settle(main) == "rollback"
+                except (DriverError, pymysql.MySQLError):
+                    return False
         self.close()
-        return clean
+        self.settled = "rollback"
+        return True
 
     def close(self) -> None:
         for conn in self.conns:
             _quietly(conn.close)
 
 
-def _rollback_through(main: pymysql.connections.Connection, xid: str) -> None:
-    with _autocommit(main) as cur:
-        cur.execute(f"XA ROLLBACK {xid}")
+def _hold(cur: pymysql.cursors.Cursor, name: str) -> None:
+    cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
+    if cur.fetchone()[0] != 1:  # names are unique per load: only a broken server refuses
+        raise pymysql.err.OperationalError(0, f"could not take the named lock {name}")
 
 
 def _sql_quietly(conn: pymysql.connections.Connection, sql: str) -> bool:

@@ -32,6 +32,7 @@ from osiris.drivers.mysql.branches import (
     FanOut,
     decision_table,
     ensure_decision_table,
+    parallel_hazard,
     probe_xa,
     recover,
     routing_column,
@@ -79,9 +80,12 @@ class Options:
         self.method = config.get("load_method") or "auto"
         if self.method not in LOAD_METHODS:
             raise DriverError(f"`load_method` must be one of {', '.join(LOAD_METHODS)}, got {self.method!r}")
-        self.connections = int(config.get("load_connections") or DEFAULT_LOAD_CONNECTIONS)
-        if not 1 <= self.connections <= MAX_LOAD_CONNECTIONS:
-            raise DriverError(f"`load_connections` must be 1 to {MAX_LOAD_CONNECTIONS}, got {self.connections}")
+        connections = config.get("load_connections", DEFAULT_LOAD_CONNECTIONS)
+        if isinstance(connections, bool) or not isinstance(connections, int) \
+                or not 1 <= connections <= MAX_LOAD_CONNECTIONS:
+            raise DriverError(f"`load_connections` must be a whole number from 1 to {MAX_LOAD_CONNECTIONS}, "
+                              f"got {connections!r}")
+        self.connections = connections
 
 
 def table_info(
@@ -141,7 +145,8 @@ class MySQLWriter(MySQLConnectionTools):
         try:
             return _write(ctx, conn, params, opts, data)
         finally:
-            conn.close()
+            if conn.open:  # settling a parallel load may have closed it
+                conn.close()
 
     def stage(self, ctx: StepContext, data: pa.RecordBatchReader, token: str, partition: int) -> WriteResult:
         from osiris.drivers.mysql.staged import stage_partition  # staged.py builds on this module
@@ -205,6 +210,9 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
     def fill(table_sql: str) -> WriteResult:
         keys = opts.keys if opts.mode == "upsert" else []
         conns = [conn, *branches.start(conn)] if branches is not None else [conn]
+        if branches is not None and len(conns) < branches.count:
+            ctx.event("mysql.write.fewer_connections", table=opts.table, asked=branches.count, opened=len(conns),
+                      reason="the server refused a connection (e.g. max_connections)")
         loaders: list[Loader] = []
         try:
             for each in conns:
@@ -235,10 +243,17 @@ def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: Co
                   reason="the table has several unique keys, or its key has no integer column to deal rows by")
         return None
     table_sql = decision_table(params, opts.table)
+    database, name = split_table(opts.table)
     try:
         with conn.cursor() as cur:
-            ensure_decision_table(cur, table_sql)  # DDL commits implicitly: before the transaction
+            hazard = parallel_hazard(cur, database or params.database or "", name)
+        if hazard is not None:
+            ctx.event("mysql.write.one_connection", table=opts.table,
+                      reason=f"{hazard}: rows on two connections could wait for each other's locks")
+            return None
         probe_xa(conn)
+        with conn.cursor() as cur:
+            ensure_decision_table(cur, table_sql)  # DDL commits implicitly: before the transaction
         finished = recover(conn, table_sql)
     except pymysql.MySQLError as error:
         ctx.event("mysql.write.one_connection", table=opts.table, reason=str(classify(
@@ -253,7 +268,10 @@ class ApplyMode:
     """Rows into the target under the write mode, all or nothing: `fill(table_sql)` loads them
     into a table (inside a transaction this class opens), `create(table_sql)` makes a table for
     a missing target. append/upsert fill the target in one transaction; replace fills a copy
-    and swaps it in. On failure: rollback, and whatever this write created is dropped."""
+    and swaps it in. On failure: rollback, and whatever this write created is dropped.
+
+    With parallel `branches` (branches.py) the COMMIT is the load's commit point: after it
+    nothing undoes the load, and a COMMIT whose reply was lost is settled by its decision row."""
 
     def __init__(self, ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
                  opts: Options, create: Callable[[str], None], fill: Callable[[str], WriteResult],
@@ -261,15 +279,22 @@ class ApplyMode:
         self.ctx, self.conn, self.params, self.opts = ctx, conn, params, opts
         self.create, self.fill, self.branches = create, fill, branches
         self.target = qualified(opts.table)
+        self._given = conn
 
     def _sql(self, sql: str) -> None:
+        if not self.conn.open:  # settling a parallel load closed it
+            self.conn = connect(self.params, autocommit=False)
         with self.conn.cursor() as cur:
             cur.execute(sql)
 
     def run(self, exists: bool) -> WriteResult:
-        if self.opts.mode == "replace":
-            return self._replace(exists)
-        return self._transactional(exists)
+        try:
+            if self.opts.mode == "replace":
+                return self._replace(exists)
+            return self._transactional(exists)
+        finally:
+            if self.conn is not self._given:
+                self.conn.close()
 
     def _transactional(self, exists: bool) -> WriteResult:
         created = False
@@ -279,11 +304,12 @@ class ApplyMode:
                 created = True
             self.conn.begin()
             result = self.fill(self.target)
-            self.conn.commit()
+            self._commit()
         except BaseException as error:
             self._undo(f"DROP TABLE IF EXISTS {self.target}" if created else None)
             raise self._failure(error) from None
-        self._commit_branches()
+        self._commit_branches(f"the load into {self.opts.table!r} is committed, but part of its rows "
+                              "may not be visible yet")
         return result
 
     def _replace(self, exists: bool) -> WriteResult:
@@ -299,8 +325,14 @@ class ApplyMode:
                 self.create(stage)
             self.conn.begin()
             result = self.fill(stage)
-            self.conn.commit()
-            self._commit_branches()
+            self._commit()
+        except BaseException as error:
+            self._undo(f"DROP TABLE IF EXISTS {stage}")
+            raise self._failure(error) from None
+        # a branch left prepared holds the stage (DROP would wait for it): it stays, named
+        self._commit_branches(f"the new contents of {self.opts.table!r} are committed in {stage_name!r} but "
+                              "were not swapped in (the table is unchanged); drop it once the load is finished")
+        try:
             if exists:
                 self._sql(f"RENAME TABLE {self.target} TO {old}, {stage} TO {self.target}")
             else:
@@ -316,24 +348,36 @@ class ApplyMode:
                     error, self.params, action="drop the replaced table")))
         return result
 
-    def _commit_branches(self) -> None:
-        """Phase 2 of a parallel load, after its commit point (branches.py)."""
-        if self.branches is None:
+    def _commit(self) -> None:
+        """COMMIT the write's transaction. For a parallel load whose COMMIT reply was lost, its
+        decision row says whether it happened (Branches.settle)."""
+        try:
+            self.conn.commit()
+        except BaseException:
+            if self.branches is None or not self.branches.decided or self.branches.settle(self.conn) != "commit":
+                raise
+            self.ctx.event("mysql.write.commit_confirmed", table=self.opts.table,
+                           reason="the COMMIT's reply was lost; the load's decision row shows it happened")
+
+    def _commit_branches(self, unfinished: str) -> None:
+        """Phase 2 of a parallel load, after its commit point: nothing undoes the load any more."""
+        branches, self.branches = self.branches, None
+        if branches is None:
             return
         try:
-            self.branches.commit(self.conn)
-        except pymysql.MySQLError as error:
+            branches.commit(self.conn)  # settles it on failure
+        except (DriverError, pymysql.MySQLError) as error:
             raise DriverError(
-                f"the load into {self.opts.table!r} is committed, but part of its rows are not visible yet: "
-                f"{classify(error, self.params, action='commit the parallel loads')}",
-                hint="the next parallel write to this database finishes it (or an admin: XA RECOVER, XA COMMIT)",
+                f"{unfinished}: {error}",
+                hint="the next parallel write to this database finishes the load (or an admin: XA RECOVER, "
+                     "then XA COMMIT)",
             ) from None
         finally:
-            self.branches.close()
+            branches.close()
 
     def _undo(self, drop_sql: str | None) -> None:
         """Roll back, and drop what this run created; best effort (the connection may be gone).
-        Parallel branches go first: a prepared one holds the table, which DROP would wait for."""
+        A parallel load's branch left prepared holds the table: then no DROP (it would wait)."""
         try:
             self.conn.rollback()
         except Exception:  # noqa: BLE001 - a lost connection has rolled back by itself

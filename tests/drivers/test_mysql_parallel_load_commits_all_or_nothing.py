@@ -255,3 +255,155 @@ def test_a_connection_the_server_refuses_leaves_the_load_on_the_ones_there_are(
     write(db, {"table": table, "load_method": "load_data", "load_connections": 3}, people(list(range(40, 100))))
     assert run_sql(db, f"SELECT COUNT(*) FROM `{table}`") == [(61,)]
     assert _prepared(db) == [] and _decisions(db) == []
+
+
+@pytest.mark.parametrize(("ddl", "why"), [
+    ("ALTER TABLE `{t}` MODIFY id BIGINT NOT NULL AUTO_INCREMENT", "AUTO_INCREMENT"),
+    ("ALTER TABLE `{t}` ADD parent BIGINT NULL, ADD FOREIGN KEY (parent) REFERENCES `{t}` (id)",
+     "foreign key into itself"),
+    ("CREATE TRIGGER `{t}_tr` BEFORE INSERT ON `{t}` FOR EACH ROW SET NEW.name = NEW.name", "triggers"),
+])
+def test_a_table_whose_rows_could_wait_on_each_other_loads_on_one_connection(db: dict, table: str, ddl: str,
+                                                                              why: str) -> None:
+    """AUTO-INC table locks, parent-row checks and trigger writes would make one branch wait for
+    another's locks until our commit, which waits for it: a 50 s stall and a false error."""
+    run_sql(db, ddl.format(t=table))
+    events = _write(db, {"table": table, "load_method": "load_data"}, people(list(range(100, 700))))
+    assert _events(events, "mysql.write.start")[0]["connections"] == 1
+    assert why in _events(events, "mysql.write.one_connection")[0]["reason"]
+    assert run_sql(db, f"SELECT COUNT(*) FROM `{table}`") == [(601,)]
+
+
+def _main_commit(monkeypatch: pytest.MonkeyPatch, *, reaches_server: bool) -> None:
+    """The writer's COMMIT at the load's commit point (after phase 1) raises 'lost connection'
+    after (or instead of) committing."""
+    import osiris.drivers.mysql.branches as branches
+    import osiris.drivers.mysql.writer as writer
+
+    real_connect, real_prepare, patched, armed = writer.connect, branches.Branches.prepare, [], []
+
+    def prepare(self, main_cur) -> None:
+        real_prepare(self, main_cur)
+        armed.append(True)
+
+    def connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        if not patched:
+            patched.append(conn)
+            real_commit = conn.commit
+
+            def commit() -> None:
+                if not armed:
+                    return real_commit()
+                armed.clear()
+                if reaches_server:
+                    real_commit()
+                raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
+
+            conn.commit = commit
+        return conn
+
+    monkeypatch.setattr(writer, "connect", connect)
+    monkeypatch.setattr(branches.Branches, "prepare", prepare)
+
+
+def test_a_commit_whose_reply_was_lost_is_confirmed_by_its_decision_row(
+        db: dict, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _main_commit(monkeypatch, reaches_server=True)
+    ids = list(range(200, 400))
+    events = _write(db, {"table": table, "load_method": "load_data"}, people(ids))
+    assert _events(events, "mysql.write.commit_confirmed")
+    assert run_sql(db, f"SELECT COUNT(*), SUM(id) FROM `{table}`") == [(201, 1 + sum(ids))]
+    assert _prepared(db) == [] and _decisions(db) == []
+
+
+def test_a_commit_that_never_reached_the_server_rolls_every_branch_back(
+        db: dict, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = rows(db, table)
+    _main_commit(monkeypatch, reaches_server=False)
+    with pytest.raises(DriverError, match="Lost connection"):
+        write(db, {"table": table, "load_method": "load_data"}, people(list(range(200, 400))))
+    assert rows(db, table) == before
+    assert _prepared(db) == [] and _decisions(db) == []
+
+
+def test_a_failed_second_phase_is_settled_and_the_write_succeeds(
+        db: dict, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import osiris.drivers.mysql.branches as branches
+
+    real, calls = branches._finish, []
+
+    def finish(cur, action, gtrid, branch):
+        calls.append(action)
+        if len(calls) == 1:
+            raise pymysql.err.OperationalError(2013, "Lost connection to server during query")
+        real(cur, action, gtrid, branch)
+
+    monkeypatch.setattr(branches, "_finish", finish)
+    ids = list(range(300, 500))
+    write(db, {"table": table, "load_method": "load_data"}, people(ids))
+    assert calls == ["commit", "commit"]  # the lost one, then settled from a fresh connection
+    assert run_sql(db, f"SELECT COUNT(*), SUM(id) FROM `{table}`") == [(201, 1 + sum(ids))]
+    assert _prepared(db) == [] and _decisions(db) == []
+
+
+def test_a_replace_whose_swap_fails_after_the_commit_leaves_no_stage(
+        db: dict, table: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import osiris.drivers.mysql.writer as writer
+
+    real = writer.ApplyMode._sql
+
+    def sql(self, statement: str) -> None:
+        if statement.startswith("RENAME"):
+            raise pymysql.err.OperationalError(1205, "Lock wait timeout exceeded")
+        real(self, statement)
+
+    monkeypatch.setattr(writer.ApplyMode, "_sql", sql)
+    before = rows(db, table)
+    with pytest.raises(DriverError, match="1205"):
+        write(db, {"table": table, "write_mode": "replace", "load_method": "load_data"}, people(list(range(5, 300))))
+    assert rows(db, table) == before
+    assert [r for r in run_sql(db, "SHOW TABLES LIKE '%osiris%'") if r[0] != "_osiris_loads"] == []
+    assert _prepared(db) == []
+
+
+def test_binary_xa_ids_of_other_applications_do_not_stop_a_parallel_load(db: dict, table: str) -> None:
+    """Java transaction managers use binary XIDs; recovery must skip them, not fail on them."""
+    conn = pymysql.connect(host=db["host"], port=db["port"], user=db["user"], password=db["password"],
+                           database=db["database"])
+    with conn.cursor() as cur:
+        cur.execute("XA START X'01ff00c3', X'b2', 4660")
+        cur.execute(f"INSERT INTO `{table}` VALUES (830, 'java', 1)")
+        cur.execute("XA END X'01ff00c3', X'b2', 4660")
+        cur.execute("XA PREPARE X'01ff00c3', X'b2', 4660")
+    conn.close()
+    try:
+        events = _write(db, {"table": table, "load_method": "load_data"}, people([930, 931]))
+        assert _events(events, "mysql.write.start")[0]["connections"] == 2
+        assert _events(events, "mysql.write.recovered") == []
+    finally:
+        run_sql(db, "XA ROLLBACK X'01ff00c3', X'b2', 4660")
+
+
+def test_recovery_reads_only_well_formed_ids_of_its_own_table() -> None:
+    from osiris.drivers.mysql.branches import _ours
+
+    table_sql = "`test`.`_osiris_loads`"
+    good = load_id(42, table_sql, "0123456789abcdef")
+    assert _ours((1, len(good), 1, (good + "1").encode()), table_sql) == (good, 1)
+    assert _ours((1, len(good), 1, good + "1"), table_sql) == (good, 1)
+    for row in [
+        (1, 4, 1, b"\x01\xff\x00\xc3\xb2"),                                  # binary
+        (4660, len(good), 1, (good + "1").encode()),                         # another format id
+        (1, len(good), 1, (good + "\xb2").encode("latin-1")),                # a non-ASCII branch
+        (1, len(good), 2, (good + "01").encode()),                           # not a branch we make
+        (1, len(good) + 1, 1, (good + "'" + "1").encode()),                  # a quote in the id
+        (1, len(good), 1, (load_id(42, "`other`.`_osiris_loads`", "0123456789abcdef") + "1").encode()),
+    ]:
+        assert _ours(row, table_sql) is None, row
+
+
+@pytest.mark.parametrize("value", [0, 9, True, "2", 1.5])
+def test_load_connections_must_be_a_whole_number_from_1_to_8(db: dict, table: str, value) -> None:
+    with pytest.raises(DriverError, match="load_connections"):
+        write(db, {"table": table, "load_method": "load_data", "load_connections": value}, people([5]))

@@ -109,3 +109,13 @@ def test_a_step_the_host_failed_is_not_revived_by_a_later_event():
 def test_with_nothing_started_the_next_step_in_plan_order_is_blamed():
     mirror, _ = _mirror()
     assert mirror.blame() == ["read"]
+
+
+def test_a_writer_stays_running_after_its_complete_event_until_its_output_is_accepted():
+    """A forged or repeated output report after the writer's step_complete must still fail it
+    (tests/security/test_sandbox_outputs_declared.py): the event alone does not finish a writer."""
+    mirror, _ = _mirror()
+    mirror.event({"type": "event", "event": "step_start", "step_id": "write", "fields": {"component": "c.writer"}})
+    mirror.event({"type": "event", "event": "step_complete", "step_id": "write", "fields": {}})
+    assert mirror.states["write"].status == "running"
+    assert mirror.blame() == ["write"]

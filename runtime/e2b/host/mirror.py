@@ -106,9 +106,13 @@ class SessionMirror:
         between would leave the host one transition behind: a started step still pending (and a
         failure blamed on another step), a completed one still running (and then cancelled).
         The snapshot that follows fills in the rest.
+
+        A writer is not done at its `step_complete`: its output is still to be announced,
+        checked and downloaded by the host, and a refusal there must fail it. It stays running
+        until its state says otherwise.
         """
         state = self.states[step_id]
-        if step_id in self._host_failed:
+        if step_id in self._host_failed or (event == "step_complete" and state.kind == "writer"):
             return
         with self._lock:
             state.status = _EVENT_STATUS[event]
