@@ -178,14 +178,36 @@ def _finish(cur: pymysql.cursors.Cursor, action: str, gtrid: str, branch: int) -
             raise
 
 
-def parallel_hazard(cur: pymysql.cursors.Cursor, database: str, table: str) -> str | None:
+_INTEGER_BITS = {"tinyint": 8, "smallint": 16, "mediumint": 24, "int": 32, "bigint": 64}
+
+
+def parallel_hazard(cur: pymysql.cursors.Cursor, database: str, table: str, schema: pa.Schema,
+                    route: str | None) -> str | None:
     """Why rows of one load on several connections could wait for each other, or None.
 
     Each branch holds its locks until our commit, which waits for every branch: a wait between
-    them ends only at innodb_lock_wait_timeout, as a false error. An AUTO_INCREMENT column takes
-    the table's AUTO-INC lock for a whole LOAD DATA statement (innodb_autoinc_lock_mode < 2,
-    with ids given); a foreign key into the same table checks parent rows another branch may
-    hold; a trigger may write rows every branch touches."""
+    them ends only at innodb_lock_wait_timeout (or never, for a table lock), as a false error.
+    Parallel loads need an InnoDB base table (not a view, not MyISAM/Aria's table locks) whose
+    only unique key is its primary key (a secondary unique index checks deleted rows under gap
+    locks), keyed by a column that stores every input value as itself (a narrower or non-integer
+    column could turn two routed-apart values into one key), without an AUTO_INCREMENT column
+    (its AUTO-INC lock lasts a whole LOAD DATA), a foreign key into itself (parent rows another
+    branch holds) or triggers (rows every branch may write). A table this write creates passes."""
+    cur.execute("SELECT ENGINE, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s", (database, table))
+    found = cur.fetchone()
+    if found is None:
+        return None  # created by this write: InnoDB, keyed by the input's own types (ddl.py)
+    if str(found[1]).upper() != "BASE TABLE":
+        return "the target is a view"
+    if str(found[0]).lower() != "innodb":
+        return f"the table's engine is {found[0]}, not InnoDB"
+    cur.execute("SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
+                "AND NON_UNIQUE = 0 AND INDEX_NAME <> 'PRIMARY'", (database, table))
+    if cur.fetchone()[0]:
+        return "the table has a unique key other than its primary key"
+    if route is not None and not _stores_as_itself(cur, database, table, route, schema.field(route).type):
+        return f"column {route!r} cannot hold every {schema.field(route).type} value as itself"
     cur.execute("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                 "AND EXTRA LIKE %s", (database, table, "%auto_increment%"))
     if cur.fetchone()[0]:
@@ -199,6 +221,21 @@ def parallel_hazard(cur: pymysql.cursors.Cursor, database: str, table: str) -> s
     if cur.fetchone()[0]:
         return "the table has triggers"
     return None
+
+
+def _stores_as_itself(cur: pymysql.cursors.Cursor, database: str, table: str, column: str,
+                      arrow_type: pa.DataType) -> bool:
+    """Whether the key column is an integer type holding every value of `arrow_type` unchanged."""
+    cur.execute("SELECT DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "AND TABLE_NAME = %s AND COLUMN_NAME = %s", (database, table, column))
+    found = cur.fetchone()
+    if found is None or str(found[0]).lower() not in _INTEGER_BITS:
+        return False
+    bits, unsigned = _INTEGER_BITS[str(found[0]).lower()], "unsigned" in str(found[1]).lower()
+    wanted, wanted_unsigned = arrow_type.bit_width, pa.types.is_unsigned_integer(arrow_type)
+    if unsigned:
+        return wanted_unsigned and bits >= wanted
+    return bits >= wanted + (1 if wanted_unsigned else 0)
 
 
 def routing_column(schema: pa.Schema, unique_keys: Sequence[set[str]]) -> str | None | bool:
@@ -274,6 +311,8 @@ class Branches:
         self.decided = False
         """The decision row is in branch 0's transaction: from its COMMIT on, never roll back blindly."""
         self.settled: str | None = None
+        self.unsettled = False
+        """A settle was tried and failed: its outcome is recovery's."""
 
     def start(self, main: pymysql.connections.Connection) -> list[pymysql.connections.Connection]:
         """Open the extra connections, each in an XA branch of this load; returns them."""
@@ -329,13 +368,18 @@ class Branches:
         (the next parallel write finishes the load then)."""
         if self.settled is not None:
             return self.settled
+        if self.unsettled:
+            raise DriverError(f"the outcome of the parallel load {self.gtrid} is left to the next parallel write "
+                              "to this database")
+        self.unsettled = True  # until it succeeds: never settle twice (each try may wait SETTLE_WAIT_S)
         self.close()
         _quietly(main.close)
         fresh = connect(self.params, autocommit=True)
         try:
             with fresh.cursor() as cur:
                 names = [self.gtrid] + [_lock(self.gtrid, b) for b in range(1, len(self.conns) + 1)]
-                if not all(_lock_free(cur, name, SETTLE_WAIT_S) for name in names):
+                deadline = time.monotonic() + SETTLE_WAIT_S
+                if not all(_lock_free(cur, name, max(0.0, deadline - time.monotonic())) for name in names):
                     raise DriverError(
                         f"the server still holds a session of the parallel load {self.gtrid} after "
                         f"{SETTLE_WAIT_S:.0f} s; its outcome is left to the next parallel write to this database",
@@ -347,7 +391,7 @@ class Branches:
                 cur.execute(f"DELETE FROM {self.table_sql} WHERE load_id = %s", (self.gtrid,))
         finally:
             _quietly(fresh.close)
-        self.settled = action
+        self.settled, self.unsettled = action, False
         return action
 
     def rollback(self, main: pymysql.connections.Connection) -> bool:
@@ -355,7 +399,7 @@ class Branches:
         back by the server when its connection closes; a prepared one through its connection,
         else the whole load is settled. False if a branch may be left prepared (it holds the
         table: a DROP would wait for it)."""
-        if self.settled is not None:
+        if self.settled is not None or self.unsettled:
             return self.settled == "rollback"
         for branch, conn in enumerate(self.conns, start=1):
             xid = _xid(self.gtrid, branch)

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pymysql
 
 from osiris.drivers.mysql.branches import (
+    DECISION_TABLE,
     Branches,
     FanOut,
     decision_table,
@@ -80,7 +81,8 @@ class Options:
         self.method = config.get("load_method") or "auto"
         if self.method not in LOAD_METHODS:
             raise DriverError(f"`load_method` must be one of {', '.join(LOAD_METHODS)}, got {self.method!r}")
-        connections = config.get("load_connections", DEFAULT_LOAD_CONNECTIONS)
+        connections = config.get("load_connections")
+        connections = DEFAULT_LOAD_CONNECTIONS if connections is None else connections
         if isinstance(connections, bool) or not isinstance(connections, int) \
                 or not 1 <= connections <= MAX_LOAD_CONNECTIONS:
             raise DriverError(f"`load_connections` must be a whole number from 1 to {MAX_LOAD_CONNECTIONS}, "
@@ -191,7 +193,9 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
     check_target(opts, schema.names, columns, unique_keys)
     created_keys = [{k for k in opts.keys if k in schema.names}] if opts.keys else []
     route = routing_column(schema, unique_keys if columns else created_keys)
-    branches = _parallel(ctx, conn, params, opts, method, route)
+    branches = _parallel(ctx, conn, params, opts, method, schema, route)
+    if branches is None:
+        _finish_lost_loads(ctx, conn, params, opts)
     ctx.event("mysql.write.start", table=opts.table, mode=opts.mode, method=method, exists=bool(columns),
               connections=branches.count if branches is not None else 1)
     commit = getattr(ctx, "state_commit", None)
@@ -232,7 +236,7 @@ def _write(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnP
 
 
 def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams, opts: Options,
-              method: str, route: str | None | bool) -> Branches | None:
+              method: str, schema: pa.Schema, route: str | None | bool) -> Branches | None:
     """The extra LOAD DATA connections of this write (branches.py), or None for one connection:
     asked for, no way to keep equal keys on one connection, or the server refuses XA or the
     decision table (an event says why)."""
@@ -242,11 +246,12 @@ def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: Co
         ctx.event("mysql.write.one_connection", table=opts.table,
                   reason="the table has several unique keys, or its key has no integer column to deal rows by")
         return None
+    key = route if isinstance(route, str) else None
     table_sql = decision_table(params, opts.table)
     database, name = split_table(opts.table)
     try:
         with conn.cursor() as cur:
-            hazard = parallel_hazard(cur, database or params.database or "", name)
+            hazard = parallel_hazard(cur, database or params.database or "", name, schema, key)
         if hazard is not None:
             ctx.event("mysql.write.one_connection", table=opts.table,
                       reason=f"{hazard}: rows on two connections could wait for each other's locks")
@@ -262,6 +267,27 @@ def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: Co
     for xid, action in finished:
         ctx.event("mysql.write.recovered", xid=xid, action=action)
     return Branches(params, opts.connections, table_sql)
+
+
+def _finish_lost_loads(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
+                       opts: Options) -> None:
+    """A one-connection write also finishes parallel loads a lost writer left prepared in this
+    database (branches.recover): their locks would otherwise hold up its rows or its RENAME.
+    Only where `_osiris_loads` exists; a user who may not run XA RECOVER skips it."""
+    database = split_table(opts.table)[0] or params.database
+    if not database:
+        return
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s",
+                        (database, DECISION_TABLE))
+            if cur.fetchone() is None:
+                return
+        finished = recover(conn, decision_table(params, opts.table))
+    except pymysql.MySQLError:
+        return
+    for xid, action in finished:
+        ctx.event("mysql.write.recovered", xid=xid, action=action)
 
 
 class ApplyMode:

@@ -262,6 +262,10 @@ def test_a_connection_the_server_refuses_leaves_the_load_on_the_ones_there_are(
     ("ALTER TABLE `{t}` ADD parent BIGINT NULL, ADD FOREIGN KEY (parent) REFERENCES `{t}` (id)",
      "foreign key into itself"),
     ("CREATE TRIGGER `{t}_tr` BEFORE INSERT ON `{t}` FOR EACH ROW SET NEW.name = NEW.name", "triggers"),
+    ("ALTER TABLE `{t}` ENGINE=Aria", "not InnoDB"),  # table locks: the load would hang
+    ("ALTER TABLE `{t}` DROP PRIMARY KEY, MODIFY id BIGINT NULL, ADD UNIQUE KEY by_id (id)",
+     "unique key other than its primary key"),  # deleted rows' gap locks
+    ("ALTER TABLE `{t}` MODIFY id INT NOT NULL", "cannot hold every int64 value"),  # 2**32 and 0 would meet
 ])
 def test_a_table_whose_rows_could_wait_on_each_other_loads_on_one_connection(db: dict, table: str, ddl: str,
                                                                               why: str) -> None:
@@ -272,6 +276,35 @@ def test_a_table_whose_rows_could_wait_on_each_other_loads_on_one_connection(db:
     assert _events(events, "mysql.write.start")[0]["connections"] == 1
     assert why in _events(events, "mysql.write.one_connection")[0]["reason"]
     assert run_sql(db, f"SELECT COUNT(*) FROM `{table}`") == [(601,)]
+
+
+def test_a_view_as_target_loads_on_one_connection(db: dict, table: str) -> None:
+    """A view has no keys of its own to deal rows by: its base table's checks do not apply to it."""
+    view = f"{table}_v"[:64]
+    run_sql(db, f"CREATE OR REPLACE VIEW `{view}` AS SELECT * FROM `{table}`")
+    try:
+        events = _write(db, {"table": view, "load_method": "load_data"}, people([600, 601]))
+        assert "view" in _events(events, "mysql.write.one_connection")[0]["reason"]
+        with pytest.raises(DriverError, match="Duplicate entry '700'"):
+            write(db, {"table": view, "load_method": "load_data"}, people([700, 702, 704, 700]))
+    finally:
+        run_sql(db, f"DROP VIEW IF EXISTS `{view}`")
+    assert run_sql(db, f"SELECT COUNT(*) FROM `{table}`") == [(3,)]
+
+
+def test_a_missing_load_connections_means_the_default(db: dict, table: str) -> None:
+    events = _write(db, {"table": table, "load_method": "load_data", "load_connections": None}, people([5, 6]))
+    assert _events(events, "mysql.write.start")[0]["connections"] == 2
+
+
+def test_a_one_connection_write_also_finishes_a_lost_load(db: dict, table: str) -> None:
+    """Its prepared rows would hold up this write's own rows (or a replace's RENAME)."""
+    gtrid = _load_id(db, 999999999)
+    _leave_prepared(db, table, gtrid, [840], decided=True)
+    events = _write(db, {"table": table, "load_method": "insert"}, people([940]))
+    assert _events(events, "mysql.write.recovered") == [{"xid": f"{gtrid}/1", "action": "commit"}]
+    assert {r[0] for r in run_sql(db, f"SELECT id FROM `{table}`")} == {1, 840, 940}
+    assert _prepared(db) == []
 
 
 def _main_commit(monkeypatch: pytest.MonkeyPatch, *, reaches_server: bool) -> None:

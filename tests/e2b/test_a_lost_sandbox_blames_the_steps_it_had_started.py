@@ -119,3 +119,13 @@ def test_a_writer_stays_running_after_its_complete_event_until_its_output_is_acc
     mirror.event({"type": "event", "event": "step_complete", "step_id": "write", "fields": {}})
     assert mirror.states["write"].status == "running"
     assert mirror.blame() == ["write"]
+
+
+def test_a_database_writer_is_done_at_its_complete_event():
+    """Nothing of it is downloaded: its step_complete means it committed, and a sandbox lost
+    right after must not fail it (a rerun of an append would repeat its rows)."""
+    mirror, _ = _mirror()
+    mirror.downloaded = frozenset()
+    mirror.event({"type": "event", "event": "step_start", "step_id": "write", "fields": {"component": "c.writer"}})
+    mirror.event({"type": "event", "event": "step_complete", "step_id": "write", "fields": {}})
+    assert mirror.states["write"].status == "succeeded"

@@ -191,6 +191,7 @@ class _SandboxRun:
         except StagingRefused as refused:
             problem = refused.problem
             raise _Failure(problem.message, problem.hint, step_id=problem.step_id) from None
+        self.mirror.downloaded = frozenset(self.staging.outputs)
         payload = build_payload(self.manifest, self.connections, self.staging.map_dir)
         host_env = getattr(self.connections, "env", None) or os.environ
         try:

@@ -81,6 +81,8 @@ class SessionMirror:
         self._lock = threading.Lock()
         self._host_failed: set[str] = set()
         """Steps the host failed (e.g. a lost download); later worker states cannot revive them."""
+        self.downloaded: frozenset[str] | None = None
+        """Writers whose output the host downloads (the executor sets it from its staging); None: all."""
 
     # -- worker messages ---------------------------------------------------------------------
     def event(self, message: dict[str, Any]) -> None:
@@ -107,17 +109,20 @@ class SessionMirror:
         failure blamed on another step), a completed one still running (and then cancelled).
         The snapshot that follows fills in the rest.
 
-        A writer is not done at its `step_complete`: its output is still to be announced,
-        checked and downloaded by the host, and a refusal there must fail it. It stays running
-        until its state says otherwise.
+        A writer whose output the host downloads is not done at its `step_complete`: the output
+        is still to be announced, checked and downloaded, and a refusal there must fail it. It
+        stays running until its state says otherwise. A database writer has committed by then.
         """
         state = self.states[step_id]
-        if step_id in self._host_failed or (event == "step_complete" and state.kind == "writer"):
+        if step_id in self._host_failed or (event == "step_complete" and self._downloads(state)):
             return
         with self._lock:
             state.status = _EVENT_STATUS[event]
             if event == "step_error":
                 state.error = {name: fields[name] for name in _ERROR_FIELDS if name in fields}
+
+    def _downloads(self, state: StepState) -> bool:
+        return state.kind == "writer" and (self.downloaded is None or state.id in self.downloaded)
 
     def metric(self, message: dict[str, Any]) -> None:
         self._known(message.get("step_id"), "metric")
