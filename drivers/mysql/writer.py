@@ -30,13 +30,10 @@ import pymysql
 from osiris.drivers.mysql.branches import (
     DECISION_TABLE,
     Branches,
-    FanOut,
     decision_table,
     ensure_decision_table,
-    parallel_hazard,
     probe_xa,
     recover,
-    routing_column,
 )
 from osiris.drivers.mysql.connect import (
     ConnParams,
@@ -48,6 +45,7 @@ from osiris.drivers.mysql.connect import (
     split_table,
 )
 from osiris.drivers.mysql.ddl import create_table_sql
+from osiris.drivers.mysql.fanout import FanOut, parallel_hazard, routing_column
 from osiris.drivers.mysql.load import Loader, check_columns, load_stream
 from osiris.drivers.mysql.state import clear_state, ensure_table, load_state, save_state, state_table
 from osiris.drivers.mysql.tools import MySQLConnectionTools
@@ -264,9 +262,18 @@ def _parallel(ctx: StepContext, conn: pymysql.connections.Connection, params: Co
         ctx.event("mysql.write.one_connection", table=opts.table, reason=str(classify(
             error, params, action="prepare a parallel load (XA and the `_osiris_loads` table)")))
         return None
+    except _UNEXPECTED_ANSWER:
+        ctx.event("mysql.write.one_connection", table=opts.table,
+                  reason="the server's answers to the parallel-load checks were not understood")
+        return None
     for xid, action in finished:
         ctx.event("mysql.write.recovered", xid=xid, action=action)
     return Branches(params, opts.connections, table_sql)
+
+
+_UNEXPECTED_ANSWER = (LookupError, TypeError, ValueError)
+"""What a server (or a stand-in) whose answers have another shape raises in the checks: the
+write goes on as before, on one connection."""
 
 
 def _finish_lost_loads(ctx: StepContext, conn: pymysql.connections.Connection, params: ConnParams,
@@ -284,7 +291,7 @@ def _finish_lost_loads(ctx: StepContext, conn: pymysql.connections.Connection, p
             if cur.fetchone() is None:
                 return
         finished = recover(conn, decision_table(params, opts.table))
-    except pymysql.MySQLError:
+    except (pymysql.MySQLError, *_UNEXPECTED_ANSWER):
         return
     for xid, action in finished:
         ctx.event("mysql.write.recovered", xid=xid, action=action)

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pymysql
 import pytest
 
-from osiris.drivers.mysql.branches import _split, load_id, routing_column
+from osiris.drivers.mysql.branches import load_id
+from osiris.drivers.mysql.fanout import _split, routing_column
 from osiris.runtime.driver import DriverError
 from tests.drivers.test_mysql_write import failing, people, rows, run_sql, write
 
