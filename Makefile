@@ -5,10 +5,11 @@ PY := $(VENV)/bin/python
 
 .PHONY: demo test install install-dev golden bench clean mutate
 
-# setup.py builds the one C extension (the PostgreSQL COPY decoder); a change to its sources re-runs the
-# editable install, which compiles it in place (drivers/postgres/_pgcopy.*.so)
+# setup.py builds the C extensions (the PostgreSQL COPY decoder, the MySQL row decoder); a change to their
+# sources re-runs the editable install, which compiles them in place (drivers/*/_*.so)
 $(VENV)/.installed: pyproject.toml constraints.txt setup.py drivers/postgres/_pgcopy.c drivers/postgres/pgcopy_core.c \
-		drivers/postgres/pgcopy_core.h drivers/postgres/pgcopy_pool.c drivers/postgres/pgcopy_pool.h
+		drivers/postgres/pgcopy_core.h drivers/postgres/pgcopy_pool.c drivers/postgres/pgcopy_pool.h \
+		drivers/mysql/_myrows.c drivers/mysql/myrows_core.c drivers/mysql/myrows_core.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'

@@ -1,9 +1,12 @@
-"""The one compiled part of the package: the PostgreSQL binary COPY decoder (drivers/postgres/_pgcopy.c).
+"""The compiled parts of the package: two decoders of database wire formats into Arrow buffers.
 
-Everything else is declared in pyproject.toml. The extension is optional: where no C compiler or
-Python headers are present the install still succeeds, and the postgres extractor reads through ADBC
-(drivers/postgres/native_plan.py reports which path a read took). It needs no libpq headers: the
-decoder is pure C over bytes, and the libpq functions it calls arrive as addresses at run time.
+- drivers/postgres/_pgcopy.c, the PostgreSQL binary COPY decoder. It needs no libpq headers: the
+  decoder is pure C over bytes, and the libpq functions it calls arrive as addresses at run time.
+- drivers/mysql/_myrows.c, the MySQL binary-protocol row decoder (pymysql keeps the connection).
+
+Everything else is declared in pyproject.toml. Both extensions are optional: where no C compiler or
+Python headers are present the install still succeeds, and the extractors read through ADBC and
+connectorx instead (each reports which path a read took).
 """
 
 from setuptools import Extension, setup
@@ -16,6 +19,13 @@ setup(
             depends=["drivers/postgres/pgcopy_core.h", "drivers/postgres/pgcopy_pool.h"],
             extra_compile_args=["-O2", "-fvisibility=hidden"],
             optional=True,
-        )
+        ),
+        Extension(
+            "osiris.drivers.mysql._myrows",
+            sources=["drivers/mysql/_myrows.c", "drivers/mysql/myrows_core.c"],
+            depends=["drivers/mysql/myrows_core.h"],
+            extra_compile_args=["-O2", "-fvisibility=hidden"],
+            optional=True,
+        ),
     ]
 )

@@ -23,6 +23,7 @@ from osiris.drivers.common import metered
 from osiris.drivers.mysql.bulk import bulk_batches
 from osiris.drivers.mysql.connect import CX_REFUSED_HINT, ConnParams, conn_params, cx_refused
 from osiris.drivers.mysql.cxstream import cx_stream_batches, cx_stream_unfit
+from osiris.drivers.mysql.native import native_batches, open_native
 from osiris.drivers.mysql.partitions import partitioned_source, plan_partitions
 from osiris.drivers.mysql.plan import Source, plan_bulk
 from osiris.drivers.mysql.state import incremental_source
@@ -67,6 +68,12 @@ class MySQLExtractor(MySQLConnectionTools):
         mode = config.get("fetch_mode") or "auto"
         if mode not in FETCH_MODES:
             raise DriverError(f"`fetch_mode` must be one of {', '.join(FETCH_MODES)}, got {mode!r}")
+        if mode == "auto":
+            read, no_native = open_native(params, source.stream_sql(limit))
+            if read is not None:
+                ctx.event("mysql.extract.path", path="native")
+                batches = native_batches(read, batch_size)
+                return pa.RecordBatchReader.from_batches(read.schema, metered(ctx, batches, limit=limit))
         plan, reason, probed = None, "fetch_mode is stream", None
         no_cx = cx_refused(params) if mode != "stream" else None
         if no_cx and mode == "bulk":
