@@ -1,18 +1,22 @@
 """mysql.extractor: a table or a query as a stream of Arrow record batches.
 
-Three read paths give the same schema and values (see `drivers.mysql.types`):
+Four read paths give the same schema and values (see `drivers.mysql.types`):
 
+- native: the table or query as one prepared statement, its binary-protocol rows decoded in C
+  (`native.py`, `myrows_core.c`); the fastest, one snapshot, memory bounded by two batches;
 - bulk: connectorx over integer key ranges with a prefetch thread (`bulk.py`), several
   times faster than any Python client, memory bounded by the range size;
 - cxstream: a query as written, in one connectorx stream spooled to the step's temp space
   when downstream is slower (`cxstream.py`), for queries without `partition_on`;
 - stream: an unbuffered pymysql cursor (`stream.py`), for any SELECT, one batch in memory.
 
-`fetch_mode: auto` (the default) takes bulk when there is an integer key (`partition_on`, or a
-table's primary key) and the result has no untyped NULL columns; for a query without one,
-cxstream when connectorx carries every column exactly; otherwise stream. `fetch_mode:
-stream` always takes the pymysql cursor, and so does auto on a link without TLS to another
-machine, where connectorx would give the password away (`connect.cx_refused`).
+`fetch_mode: auto` (the default) takes native when the decoder is built and carries every
+column (all but TIME, BIT and decimals over 38 digits). Otherwise it takes bulk when there is an
+integer key (`partition_on`, or a table's primary key) and the result has no untyped NULL
+columns; for a query without one, cxstream when connectorx carries every column exactly; else
+stream. auto also takes stream on a link without TLS to another machine, where connectorx
+would give the password away (`connect.cx_refused`). `fetch_mode: native` and `bulk` fail
+where their path cannot read; `stream` always takes the pymysql cursor.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from osiris.runtime.driver import DriverError, Partition, PartitionHints, StepCo
 
 __all__ = ["MySQLExtractor"]
 
-FETCH_MODES = ("auto", "bulk", "stream")
+FETCH_MODES = ("auto", "native", "bulk", "stream")
 
 
 def _int_option(config: dict, key: str, default: int | None) -> int | None:
@@ -68,12 +72,16 @@ class MySQLExtractor(MySQLConnectionTools):
         mode = config.get("fetch_mode") or "auto"
         if mode not in FETCH_MODES:
             raise DriverError(f"`fetch_mode` must be one of {', '.join(FETCH_MODES)}, got {mode!r}")
-        if mode == "auto":
+        no_native = ""
+        if mode in ("auto", "native"):
             read, no_native = open_native(params, source.stream_sql(limit))
             if read is not None:
                 ctx.event("mysql.extract.path", path="native")
                 batches = native_batches(read, batch_size)
                 return pa.RecordBatchReader.from_batches(read.schema, metered(ctx, batches, limit=limit))
+            if mode == "native":
+                raise DriverError(f"`fetch_mode: native` cannot read this: {no_native}",
+                                  hint="use `fetch_mode: auto`, which reads it another way")
         plan, reason, probed = None, "fetch_mode is stream", None
         no_cx = cx_refused(params) if mode != "stream" else None
         if no_cx and mode == "bulk":
@@ -83,10 +91,11 @@ class MySQLExtractor(MySQLConnectionTools):
             if plan is None and mode == "bulk":
                 raise DriverError(f"`fetch_mode: bulk` cannot read this: {reason}",
                                   hint="use `fetch_mode: auto` or `stream`, or set `partition_on`")
-        reason = no_cx or reason
+        reason = "; ".join(r for r in (no_native, no_cx or reason) if r)
         if plan is not None:
             schema, batches = bulk_batches(params, plan, batch_size, limit, ctx.memory_limit_bytes)
-            ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high)
+            why = {"reason": no_native} if no_native else {}
+            ctx.event("mysql.extract.path", path="bulk", key=plan.key, low=plan.low, high=plan.high, **why)
         else:
             cx_columns, unfit = _query_columns(params, source, probed) \
                 if mode == "auto" and source.query and not no_cx else (None, "")

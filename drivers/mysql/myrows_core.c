@@ -312,8 +312,8 @@ static int64_t locate(myr_decoder *d, const uint8_t *p, size_t n, const uint8_t 
 
 /* One packet at p: a row, or the end of the result. Bytes consumed (0: more needed), -1; *status set at the end. */
 static int64_t step(myr_decoder *d, const uint8_t *p, size_t n, int *status) {
-    const uint8_t *payload;
-    size_t len;
+    const uint8_t *payload = NULL;
+    size_t len = 0;
     int64_t got = locate(d, p, n, &payload, &len);
     if (got <= 0) return got;
     if (len == 0) return fail(d, MYR_ERR_STREAM, -1, "an empty packet");

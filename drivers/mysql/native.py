@@ -152,14 +152,14 @@ class NativeRead:
         spec = [_kind(module, c) for c in self.columns]
         decoder = module.Decoder(spec, row_hint=batch_rows)
         self._execute()
-        rfile = self.conn._rfile  # noqa: SLF001 - pymysql's buffered reader: it may hold the first rows already
-        buffer = bytearray(_CHUNK)
-        view = memoryview(buffer)
+        # pymysql's buffered reader may hold the first rows already. read1 returns what it holds
+        # before it reads the socket again (readinto1 would wait for more bytes after a short result).
+        rfile = self.conn._rfile  # noqa: SLF001
         while not stop.is_set():
-            got = rfile.readinto1(view)
-            if not got:
+            chunk = rfile.read1(_CHUNK)
+            if not chunk:
                 raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-            status, trailing = decoder.feed(view[:got], batch_rows)
+            status, trailing = decoder.feed(chunk, batch_rows)
             while status == module.FULL:
                 yield self._batch(*decoder.take())
                 status, trailing = decoder.feed(b"", batch_rows)

@@ -13,6 +13,7 @@ from osiris.drivers.files.csv_extractor import CsvExtractor
 from osiris.drivers.supabase.rest import spool
 from osiris.runtime.driver import DriverError
 from osiris.runtime.testing import RecordingContext
+from tests.support.myrows import no_native  # noqa: F401 - a fixture
 from tests.support.privileges import run_unprivileged
 
 
@@ -78,6 +79,7 @@ def test_supabase_spool_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_mysql_stream_fallback_reuses_the_planned_probe(mysql_db: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """auto on a table without an integer key: plan_bulk's column probe is the stream path's too."""
     import pymysql
@@ -104,5 +106,6 @@ def test_mysql_stream_fallback_reuses_the_planned_probe(mysql_db: dict, monkeypa
     table = MySQLExtractor().extract(ctx).read_all()
     assert table.to_pydict() == {"a": ["x", "y"], "f": [1.5, 2.5]}
     assert table.schema.field("f").type == pa.float32()  # the FLOAT-as-DOUBLE cast used the columns
-    assert ("mysql.extract.path", {"path": "stream", "reason": "the table has no primary key "
-            "(set `partition_on` to an integer column)"}) in ctx.events
+    assert ("mysql.extract.path", {"path": "stream", "reason": "the native MySQL decoder is not built (no C "
+            "compiler at install time); the table has no primary key (set `partition_on` to an integer column)"}) \
+        in ctx.events

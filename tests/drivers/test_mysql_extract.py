@@ -15,6 +15,7 @@ import pytest
 from osiris.drivers.mysql.extractor import MySQLExtractor
 from osiris.runtime.driver import Cancelled, DriverError, ResolvedConnection, TransientError
 from osiris.runtime.testing import RecordingContext
+from tests.support.myrows import no_native, require_myrows  # noqa: F401 - no_native is a fixture
 
 TYPES_DDL = """
 CREATE TABLE types (
@@ -153,6 +154,7 @@ CX_SAFE = [f.name for f in EXPECTED_SCHEMA if f.name not in ("tm", "tm6", "b1", 
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_a_query_is_read_through_connectorx_when_its_columns_allow(db: dict) -> None:
     query = f"SELECT {', '.join(CX_SAFE)} FROM types ORDER BY id DESC"
     cxs, ctx = extract(db, {"query": query})
@@ -168,6 +170,7 @@ def test_a_query_is_read_through_connectorx_when_its_columns_allow(db: dict) -> 
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_a_slow_consumer_spools_the_query_to_disk_and_loses_nothing(db: dict) -> None:
     query = "SELECT a.id, b.id AS id2 FROM sparse a, sparse b ORDER BY a.id, b.id LIMIT 1500000"
     ctx = RecordingContext(config={"query": query, "batch_size": 50_000}, connection=resolved(db),
@@ -189,12 +192,15 @@ def test_a_slow_consumer_spools_the_query_to_disk_and_loses_nothing(db: dict) ->
     assert not list(ctx.temp_dir.glob("osiris-read-*/*"))
 
 
+@pytest.mark.parametrize("path", ["native", "cxstream"])
 @pytest.mark.mysql
-def test_stopping_a_query_early_kills_it_on_the_server(db: dict) -> None:
-    marker = "osiris_early_stop"
+def test_stopping_a_query_early_kills_it_on_the_server(db: dict, path: str, request: pytest.FixtureRequest) -> None:
+    if path == "cxstream":
+        request.getfixturevalue("no_native")
+    marker = f"osiris_early_stop_{path}"
     query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
     table, ctx = extract(db, {"query": query, "limit": 10, "batch_size": 5})
-    assert path_of(ctx) == "cxstream" and table.num_rows == 10
+    assert path_of(ctx) == path and table.num_rows == 10
     deadline = time.monotonic() + 10
     running = ["?"]
     while running and time.monotonic() < deadline:
@@ -202,10 +208,11 @@ def test_stopping_a_query_early_kills_it_on_the_server(db: dict) -> None:
                           "AND INFO NOT LIKE '%PROCESSLIST%'")
         time.sleep(0.1)
     assert not running
-    assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-cxstream"]
+    assert not [t for t in threading.enumerate() if t.name == f"osiris-mysql-{path}"]
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_key_ranges_cover_sparse_keys_and_null_partition_values(db: dict) -> None:
     expected = sorted(n * n for n in range(1, 3001))
     table, ctx = extract(db, {"table": "sparse", "batch_size": 100}, memory_limit_bytes=1 << 20)
@@ -228,6 +235,7 @@ def test_limit_and_columns_on_both_paths(db: dict) -> None:
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_auto_falls_back_to_stream_without_an_integer_key(db: dict) -> None:
     table, ctx = extract(db, {"table": "nokey"})
     assert path_of(ctx) == "stream" and table.num_rows == 2
@@ -287,6 +295,7 @@ def test_killed_connection_mid_stream_is_a_transient_error(db: dict, mode: str) 
 
 
 @pytest.mark.mysql
+@pytest.mark.usefixtures("no_native")
 def test_database_dropped_during_a_bulk_read_fails_clearly(db: dict) -> None:
     scratch = f"{db['database']}_drop"
     run_sql(db, f"CREATE DATABASE `{scratch}`",
@@ -311,9 +320,11 @@ def test_float_values_are_exact_on_both_paths(db: dict) -> None:
     assert stream.sort_by("id").column("f").to_pylist()[:2] == [3.1415927410125732, 16777216.0]
 
 
-@pytest.mark.parametrize("mode", ["bulk", "stream", "cxstream"])
+@pytest.mark.parametrize("mode", ["native", "bulk", "stream", "cxstream"])
 @pytest.mark.mysql
-def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> None:
+def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str, request: pytest.FixtureRequest) -> None:
+    if mode == "cxstream":
+        request.getfixturevalue("no_native")
     source = {"query": "SELECT * FROM sparse"} if mode == "cxstream" else {"table": "sparse", "fetch_mode": mode}
     ctx = RecordingContext(config={**source, "batch_size": 100},
                            connection=resolved(db), memory_limit_bytes=1 << 20)
@@ -324,4 +335,73 @@ def test_cancellation_stops_the_read_and_its_threads(db: dict, mode: str) -> Non
         while True:
             reader.read_next_batch()
     assert path_of(ctx) == mode
-    assert not [t for t in threading.enumerate() if t.name in ("osiris-mysql-bulk", "osiris-mysql-cxstream")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("osiris-mysql-")]
+
+
+NATIVE_SAFE = [f.name for f in EXPECTED_SCHEMA if f.name not in ("tm", "tm6", "b1", "b8", "b64", "widest")]
+
+
+@pytest.mark.mysql
+def test_the_native_path_reads_every_type_it_decodes_as_the_stream_path_does(db: dict) -> None:
+    require_myrows()
+    table, ctx = extract(db, {"table": "types", "columns": NATIVE_SAFE})
+    assert path_of(ctx) == "native"
+    stream, _ = extract(db, {"table": "types", "columns": NATIVE_SAFE, "fetch_mode": "stream"})
+    assert table.schema == pa.schema([EXPECTED_SCHEMA.field(name) for name in NATIVE_SAFE])
+    assert table.sort_by("id").equals(stream.sort_by("id"), check_metadata=True)
+    query = f"SELECT {', '.join(NATIVE_SAFE)} FROM types ORDER BY id DESC"
+    ordered, ctx = extract(db, {"query": query, "fetch_mode": "native"})
+    assert path_of(ctx) == "native" and ordered.column("id").to_pylist() == [3, 2, 1]
+    assert ordered.equals(extract(db, {"query": query, "fetch_mode": "stream"})[0], check_metadata=True)
+    floats, ctx = extract(db, {"table": "floats"})  # FLOAT travels as its four bytes: exact
+    assert path_of(ctx) == "native"
+    assert floats.sort_by("id").equals(extract(db, {"table": "floats", "fetch_mode": "stream"})[0].sort_by("id"))
+    nokey, ctx = extract(db, {"table": "nokey"})  # no key needed
+    assert path_of(ctx) == "native" and nokey.to_pydict() == {"a": ["x", "y"], "b": [1, 2]}
+
+
+@pytest.mark.mysql
+def test_columns_the_native_path_cannot_carry_go_another_way_and_say_why(db: dict) -> None:
+    require_myrows()
+    table, ctx = extract(db, {"table": "types"})
+    reason = next(f["reason"] for name, f in ctx.events if name == "mysql.extract.path")
+    assert path_of(ctx) == "bulk" and "'widest'" in reason and table.schema == EXPECTED_SCHEMA
+    for column in ("tm", "b8"):
+        with pytest.raises(DriverError, match=f"`fetch_mode: native` cannot read this: column '{column}'"):
+            extract(db, {"query": f"SELECT id, {column} FROM types", "fetch_mode": "native"})
+
+
+@pytest.mark.mysql
+def test_a_zero_date_fails_the_native_read_with_the_column_and_a_way_out(db: dict) -> None:
+    require_myrows()
+    conn = admin(db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET SESSION sql_mode = ''")
+            cur.execute("CREATE TABLE zero_dates (id INT PRIMARY KEY, d DATE, t DATETIME)")
+            cur.execute("INSERT INTO zero_dates VALUES (1, '2024-01-02', '2024-01-02 03:04:05'), "
+                        "(2, '0000-00-00', '2024-01-02 03:04:05'), (3, '2024-01-02', '2024-00-00 00:00:00')")
+    finally:
+        conn.close()
+    with pytest.raises(DriverError, match="column 'd' holds the zero or partial date 0000-00-00") as info:
+        extract(db, {"table": "zero_dates", "columns": ["id", "d"]})
+    assert "NULLIF(d, '0000-00-00')" in (info.value.hint or "")
+    with pytest.raises(DriverError, match="column 't' holds the zero or partial date 2024-00-00"):
+        extract(db, {"query": "SELECT id, t FROM zero_dates"})
+    table, _ = extract(db, {"query": "SELECT id, NULLIF(d, '0000-00-00') AS d FROM zero_dates ORDER BY id"})
+    assert table.column("d").to_pylist() == [dt.date(2024, 1, 2), None, dt.date(2024, 1, 2)]
+
+
+@pytest.mark.mysql
+def test_a_server_error_after_the_first_rows_fails_the_native_read(db: dict) -> None:
+    require_myrows()
+    run_sql(db, "CREATE TABLE twice (k INT)", "INSERT INTO twice SELECT seq FROM seq_1_to_2000",
+            "INSERT INTO twice VALUES (1936)")
+    query = "SELECT s.id, (SELECT k FROM twice WHERE k = s.id) AS k FROM sparse s ORDER BY s.id"  # 1936 = 44² repeats
+    ctx = RecordingContext(config={"query": query, "batch_size": 10}, connection=resolved(db))
+    reader = MySQLExtractor().extract(ctx)
+    assert reader.read_next_batch().num_rows == 10  # rows came before the error
+    with pytest.raises(DriverError, match="1242"):
+        while True:
+            reader.read_next_batch()
+    assert path_of(ctx) == "native"

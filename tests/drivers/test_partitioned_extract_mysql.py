@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from osiris.drivers.mysql.extractor import MySQLExtractor
 from osiris.runtime.driver import DriverError, PartitionHints, ResolvedConnection
 from osiris.runtime.testing import RecordingContext
+from tests.support.myrows import no_native  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.mysql
 
@@ -96,9 +97,14 @@ def test_primary_key_splits_evenly_and_exactly(db, fetch_mode) -> None:
     assert parts[-1].label == "id >= 226"
 
 
-def test_slices_keep_the_fast_paths(db) -> None:
-    """A table slice still reads through connectorx key ranges, a query slice through cxstream."""
-    for config, path in (({"table": "items"}, "bulk"), ({"query": "SELECT id, note FROM items"}, "cxstream")):
+@pytest.mark.parametrize("native", [True, False])
+def test_slices_keep_the_fast_paths(db, native: bool, request: pytest.FixtureRequest) -> None:
+    """A slice reads through the native decoder; without it, a table slice through connectorx key
+    ranges and a query slice through cxstream."""
+    if not native:
+        request.getfixturevalue("no_native")
+    paths = ("native", "native") if native else ("bulk", "cxstream")
+    for config, path in zip(({"table": "items"}, {"query": "SELECT id, note FROM items"}), paths, strict=True):
         extractor = MySQLExtractor()
         parts = extractor.plan_partitions(context(db, config), PartitionHints(count=2, key="id"))
         ctx = context(db, config, parts[1])
