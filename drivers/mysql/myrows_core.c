@@ -356,7 +356,8 @@ int myr_feed(myr_decoder *d, const uint8_t *p, size_t n, int64_t max_rows, size_
     if (d->error_code) return -1;
     if (d->ended) return n ? fail(d, MYR_ERR_STREAM, -1, "bytes after the end of the result") : MYR_END;
     int status = MYR_MORE;
-    if (d->carry.len) { /* an incomplete packet (or the rest of a full batch's bytes) goes first */
+    const int carried = d->carry.len > 0;
+    if (carried) { /* an incomplete packet (or the rest of a full batch's bytes) goes first */
         if (n > MAX_ROW) return fail(d, MYR_ERR_STREAM, -1, "a feed of over 1 GiB");
         if (append(d, &d->carry, p, n, 0)) return -1;
         p = d->carry.data;
@@ -370,7 +371,7 @@ int myr_feed(myr_decoder *d, const uint8_t *p, size_t n, int64_t max_rows, size_
         d->carry.len = 0;
         return status;
     }
-    if (p == d->carry.data) {
+    if (carried) {
         memmove(d->carry.data, d->carry.data + got, rest);
         d->carry.len = rest;
     } else if (rest && append(d, &d->carry, p + got, rest, 0)) {

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from osiris.drivers.mysql.native import decoder_module
-from tests.support.myrows import require_myrows
+from tests.support.myrows import EOF, lenenc, moment, packet, require_myrows, row
 
 _myrows = decoder_module()
 
@@ -26,43 +26,6 @@ _myrows = decoder_module()
 @pytest.fixture(autouse=True)
 def _built() -> None:
     require_myrows()
-
-EOF = b"\xfe\x00\x00\x22\x00"
-
-
-def packet(payload: bytes, seq: int = 0) -> bytes:
-    """Frame a payload as packets, splitting it at 16 MiB - 1 as the protocol does."""
-    out, first = [], True
-    while first or payload:
-        part, payload = payload[:0xFFFFFF], payload[0xFFFFFF:]
-        out.append(len(part).to_bytes(3, "little") + bytes([seq % 256]) + part)
-        seq += 1
-        if len(part) == 0xFFFFFF and not payload:
-            out.append(b"\x00\x00\x00" + bytes([seq % 256]))  # an exact multiple ends with an empty packet
-        first = False
-    return b"".join(out)
-
-
-def lenenc(data: bytes) -> bytes:
-    n = len(data)
-    if n < 0xFB:
-        head = bytes([n])
-    elif n < 1 << 16:
-        head = b"\xfc" + n.to_bytes(2, "little")
-    elif n < 1 << 24:
-        head = b"\xfd" + n.to_bytes(3, "little")
-    else:
-        head = b"\xfe" + n.to_bytes(8, "little")
-    return head + data
-
-
-def moment(value: dt.date | dt.datetime) -> bytes:
-    if isinstance(value, dt.datetime):
-        body = struct.pack("<HBBBBBI", value.year, value.month, value.day, value.hour, value.minute,
-                           value.second, value.microsecond)
-        return bytes([11]) + body
-    return bytes([4]) + struct.pack("<HBB", value.year, value.month, value.day)
-
 
 # (decoder kind, precision, scale, Arrow type, encoder of one non-NULL value)
 COLUMNS = [
@@ -93,17 +56,6 @@ VALUES = st.tuples(
     st.none() | st.text(max_size=40),
     st.none() | st.binary(max_size=40),
 )
-
-
-def row(values: tuple, encoders: list) -> bytes:
-    bitmap = bytearray((len(values) + 9) // 8)
-    body = b""
-    for i, (value, encode) in enumerate(zip(values, encoders, strict=True)):
-        if value is None:
-            bitmap[(i + 2) // 8] |= 1 << ((i + 2) % 8)
-        else:
-            body += encode(value)
-    return packet(b"\x00" + bytes(bitmap) + body)
 
 
 def decoder(columns: list = COLUMNS) -> object:
@@ -249,3 +201,35 @@ def test_arbitrary_bytes_never_crash_the_decoder(data: bytes, max_rows: int) -> 
     except _myrows.DecodeError:
         return
     assert status in (_myrows.MORE, _myrows.END, _myrows.SERVER_ERR)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(VALUES, min_size=1, max_size=4), st.data())
+def test_a_mutated_stream_is_refused_or_decodes_to_valid_arrow(rows: list[tuple], data: st.DataObject) -> None:
+    """Bit flips, cuts, inserted bytes and overwritten lengths: a DecodeError, or arrays Arrow trusts."""
+    stream = bytearray(b"".join(row(values, [c[4] for c in COLUMNS]) for values in rows) + packet(EOF))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(stream) - 1))
+        how = data.draw(st.sampled_from(["flip", "cut", "insert", "length"]))
+        if how == "flip":
+            stream[at] ^= 1 << data.draw(st.integers(0, 7))
+        elif how == "cut":
+            del stream[at:at + data.draw(st.integers(1, 8))]
+        elif how == "insert":
+            stream[at:at] = data.draw(st.binary(min_size=1, max_size=8))
+        else:
+            stream[at:at + 3] = data.draw(st.sampled_from([b"\xff\xff\xff", b"\x00\x00\x00", b"\xfe\xff\xff"]))
+        if not stream:
+            return
+    dec = decoder()
+    names = [f"c{i}" for i in range(len(COLUMNS))]
+    try:
+        status, _ = dec.feed(bytes(stream), 2)
+        while True:
+            if status == _myrows.FULL or dec.rows:
+                pa.Table.from_arrays(arrays(*dec.take()), names=names).validate(full=True)
+            if status != _myrows.FULL:
+                break
+            status, _ = dec.feed(b"", 2)
+    except _myrows.DecodeError:
+        return
