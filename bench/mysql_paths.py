@@ -7,7 +7,7 @@ DECIMAL(12,2), VARCHAR(60), DATETIME, DATE, TINYINT(1), VARCHAR(10)), then runs 
 its own subprocess and reports rows/s and that process's peak RSS (ru_maxrss from wait4, so
 the figure covers the interpreter, pyarrow, the client library and every buffer).
 
-Reads (each discards the data): our extractor's bulk path, our stream path, pymysql's
+Reads (each discards the data): our extractor's native, bulk and stream paths, pymysql's
 SSCursor alone, and `mariadb --quick --batch -e` > /dev/null (the baseline).
 Writes, fed by synthetic Arrow batches of the same shape generated in the child (so only the
 write is timed): our writer with load_method insert and load_data, pymysql's executemany
@@ -33,7 +33,7 @@ SEED = ("INSERT INTO t SELECT seq, seq % 1000, seq * 7, seq / 3, seq / 7, "
         "CONCAT('name-', seq, '-', MD5(seq)), '2024-01-01' + INTERVAL seq SECOND, "
         "'2024-01-01' + INTERVAL (seq % 3000) DAY, seq % 2, ELT(1 + seq % 3, 'red', 'green', 'blue') "
         "FROM seq_1_to_{rows}")
-PATHS = ("cli", "bulk", "stream", "pymysql", "cli_load", "executemany", "insert", "load_data")
+PATHS = ("cli", "native", "bulk", "stream", "pymysql", "cli_load", "executemany", "insert", "load_data")
 
 CHILD_PRELUDE = """
 import sys, time
@@ -175,7 +175,7 @@ def main() -> None:
     if "cli" in paths:
         base_s, rss = mariadb_cli(fields, "SELECT * FROM t")
         results.append(("read: mariadb --quick --batch > /dev/null (baseline)", args.rows, base_s, rss))
-    for mode in ("bulk", "stream"):
+    for mode in ("native", "bulk", "stream"):
         if mode in paths:
             rows, seconds, rss = python_child(READ_OURS.format(**code, mode=mode))
             results.append((f"read: mysql.extractor {mode} -> discard", rows, seconds, rss))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,17 @@ DIST_NAME = "osiris-oml"
 SANDBOX_EXTRAS = frozenset({"run", "mysql", "postgres", "supabase"})
 """The extras the sandbox installs: the runtime and every driver (not chat, not the E2B SDK)."""
 _SUFFIXES = (".py", ".lark", ".yaml", ".json", ".md", ".txt")
+_C_SUFFIXES = (".c", ".h")
+
+
+def _native_decoders() -> bool:
+    """Whether the wheel carries the compiled decoders (setup.py: PostgreSQL COPY, MySQL rows).
+
+    The sandbox runs Linux x86_64 with the host's Python (template.py), so a host that is the
+    same builds them in, and the sandbox reads through the same paths as the host. Elsewhere
+    (macOS, ARM) the wheel stays pure Python, and the sandbox's drivers take their pure paths.
+    """
+    return sys.platform == "linux" and platform.machine() in ("x86_64", "AMD64")
 
 
 class WheelError(Exception):
@@ -99,10 +111,15 @@ def ensure_wheel(prebuilt: Path | None = None, cache: Path | None = None) -> Bui
 
 
 def _package_files(root: Path) -> list[Path]:
-    """The files setuptools puts in the wheel: package sources and data (see pyproject.toml)."""
+    """The files the wheel is built from: package sources and data (see pyproject.toml), and the
+    decoders' C sources with setup.py where the wheel carries them (`_native_decoders`)."""
     config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     folders = config.get("tool", {}).get("setuptools", {}).get("package-dir", {}).values()
     files = [root / "pyproject.toml"]
+    native = _native_decoders() and (root / "setup.py").is_file()
+    suffixes = _SUFFIXES + (_C_SUFFIXES if native else ())
+    if native:
+        files.append(root / "setup.py")
     readme = config.get("project", {}).get("readme")
     if isinstance(readme, str) and (root / readme).is_file():
         files.append(root / readme)
@@ -111,7 +128,7 @@ def _package_files(root: Path) -> list[Path]:
             parts = path.relative_to(root).parts
             if any(part == "__pycache__" or part.startswith(".") for part in parts):
                 continue
-            if path.is_file() and path.suffix in _SUFFIXES:
+            if path.is_file() and path.suffix in suffixes:
                 files.append(path)
     return files
 
