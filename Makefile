@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 # sources re-runs the editable install, which compiles them in place (drivers/*/_*.so)
 $(VENV)/.installed: pyproject.toml constraints.txt setup.py drivers/postgres/_pgcopy.c drivers/postgres/pgcopy_core.c \
 		drivers/postgres/pgcopy_core.h drivers/postgres/pgcopy_pool.c drivers/postgres/pgcopy_pool.h \
-		drivers/mysql/_myrows.c drivers/mysql/myrows_core.c drivers/mysql/myrows_core.h
+		drivers/mysql/_myrows.c drivers/mysql/myrows_core.c drivers/mysql/myrows_core.h drivers/common/utf8_valid.h
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt --upgrade pip setuptools wheel
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,dev]'

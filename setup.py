@@ -16,14 +16,14 @@ setup(
         Extension(
             "osiris.drivers.postgres._pgcopy",
             sources=["drivers/postgres/_pgcopy.c", "drivers/postgres/pgcopy_core.c", "drivers/postgres/pgcopy_pool.c"],
-            depends=["drivers/postgres/pgcopy_core.h", "drivers/postgres/pgcopy_pool.h"],
+            depends=["drivers/postgres/pgcopy_core.h", "drivers/postgres/pgcopy_pool.h", "drivers/common/utf8_valid.h"],
             extra_compile_args=["-O2", "-fvisibility=hidden"],
             optional=True,
         ),
         Extension(
             "osiris.drivers.mysql._myrows",
             sources=["drivers/mysql/_myrows.c", "drivers/mysql/myrows_core.c"],
-            depends=["drivers/mysql/myrows_core.h"],
+            depends=["drivers/mysql/myrows_core.h", "drivers/common/utf8_valid.h"],
             extra_compile_args=["-O2", "-fvisibility=hidden"],
             optional=True,
         ),

@@ -7,6 +7,7 @@
  * length byte (0, 4, 7 or 11) and that many bytes, everything else as a length-encoded string.
  * A packet is decoded only once it is complete, so an incomplete one waits in `carry`. */
 #include "myrows_core.h"
+#include "../common/utf8_valid.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,29 +89,6 @@ static inline int var_append(myr_decoder *d, myr_column *c, int col, const uint8
     }
     int32_t end = (int32_t)c->data.len;
     return append(d, &c->offsets, &end, 4, (size_t)(d->row_hint + 1) * 4);
-}
-
-/* RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF */
-static int utf8_valid(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        if (i + 8 <= n) {
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!(w & 0x8080808080808080ULL)) { i += 8; continue; }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t need = c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-        if (!need || n - i < need) return 0;
-        for (size_t k = 1; k < need; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        if ((c == 0xE0 && s[i + 1] < 0xA0) || (c == 0xED && s[i + 1] > 0x9F) ||
-            (c == 0xF0 && s[i + 1] < 0x90) || (c == 0xF4 && s[i + 1] > 0x8F))
-            return 0;
-        i += need;
-    }
-    return 1;
 }
 
 /* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */

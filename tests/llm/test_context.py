@@ -99,7 +99,7 @@ def test_relevant_components() -> None:
 
 def test_compact_spec_hides_connection_fields_and_defaults() -> None:
     line = compact_spec(default_registry().components["mysql.extractor"])
-    assert "query" in line and "one of query|table" in line and "fetch_mode=auto|bulk|stream" in line
+    assert "query" in line and "one of query|table" in line and "fetch_mode=auto|native|bulk|stream" in line
     assert "password" not in line and "host" not in line and 'batch_size": 65536' not in line
 
 
