@@ -18,6 +18,7 @@ DATA statement that generated it (`drivers.mysql.infile`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import ssl
@@ -36,7 +37,7 @@ from osiris.runtime.driver import DriverError, ResolvedConnection, TransientErro
 
 __all__ = [
     "SSL_MODES", "ConnParams", "classify", "conn_params", "connect", "connectorx", "cx_refused", "cx_url",
-    "error_code", "mask", "qualified", "quote_ident", "split_table",
+    "error_code", "kill_queries", "mask", "qualified", "quote_ident", "split_table",
 ]
 
 _OVERRIDES = ("host", "port", "database", "user")
@@ -205,6 +206,21 @@ def connect(
         conn.close()
         raise classify(error, params, action="set up the MySQL session") from None
     return conn
+
+
+def kill_queries(params: ConnParams, where: str, args: tuple = ()) -> None:
+    """`KILL QUERY` the server threads PROCESSLIST finds by `where` (not this connection's own):
+    a read we stop early must not run on in the server. Best effort: failures are ignored."""
+    with contextlib.suppress(Exception):
+        conn = connect(params)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT ID FROM information_schema.PROCESSLIST WHERE ({where}) "
+                            "AND ID <> CONNECTION_ID()", args)
+                for (thread_id,) in cur.fetchall():
+                    cur.execute(f"KILL QUERY {int(thread_id)}")
+        finally:
+            conn.close()
 
 
 def connectorx() -> ModuleType:

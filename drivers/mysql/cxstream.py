@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 
 from osiris.drivers.common.spool import Spool
-from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connect, connectorx, cx_url
+from osiris.drivers.mysql.connect import SESSION_SETUP, ConnParams, classify, connectorx, cx_url, kill_queries
 from osiris.drivers.mysql.types import Column, cx_decimal_safe, fix_bulk_array, schema_of
 from osiris.runtime.driver import DriverError, StepContext
 
@@ -81,16 +81,7 @@ class _Drain(threading.Thread):
 
 def _kill_query(params: ConnParams, tag: str) -> None:
     """Stop the tagged query on the server (connectorx would read it to the end)."""
-    with contextlib.suppress(Exception):
-        conn = connect(params)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s "
-                            "AND ID <> CONNECTION_ID()", (f"%{tag}%",))
-                for (thread_id,) in cur.fetchall():
-                    cur.execute(f"KILL QUERY {int(thread_id)}")
-        finally:
-            conn.close()
+    kill_queries(params, "INFO LIKE %s", (f"%{tag}%",))
 
 
 def cx_stream_batches(

@@ -107,7 +107,7 @@ static int decode_moment(myr_decoder *d, int col, const uint8_t *f, unsigned len
         return fail(d, MYR_ERR_STREAM, col, "a date/time value of %u bytes (0, 4, 7 or 11 are possible)", len);
     if (len == 0) return fail(d, MYR_ERR_RANGE, col, "0000-00-00");
     unsigned year = le16(f), month = f[2], day = f[3];
-    if (month == 0 || day == 0 || year == 0)
+    if (month == 0 || day == 0) /* year 0 is a date (1 BC, proleptic Gregorian), as the other paths read it */
         return fail(d, MYR_ERR_RANGE, col, "%04u-%02u-%02u", year, month, day);
     if (month > 12 || day > 31 || year > 9999)
         return fail(d, MYR_ERR_STREAM, col, "the date %u-%u-%u", year, month, day);

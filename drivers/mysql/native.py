@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import socket
 import struct
 import threading
 from collections.abc import Iterator, Sequence
@@ -28,13 +29,14 @@ import pyarrow as pa
 import pymysql
 from pymysql.constants import COMMAND
 
-from osiris.drivers.mysql.connect import ConnParams, classify, connect
+from osiris.drivers.mysql.connect import ConnParams, classify, connect, kill_queries
 from osiris.drivers.mysql.types import Column, column_from_field, schema_of
 from osiris.runtime.driver import DriverError
 
 __all__ = ["NativeRead", "decoder_module", "open_native"]
 
 _CHUNK = 1 << 20
+_MAX_COLUMNS = 4096  # the decoder's limit (myr_init); a wider result takes another path
 _DONE = object()
 
 
@@ -74,6 +76,8 @@ def _kind(module: ModuleType, column: Column) -> tuple[int, int, int] | None:
 
 def unfit(module: ModuleType, columns: Sequence[Column]) -> str:
     """Why the decoder cannot carry these columns, or "" when it can."""
+    if len(columns) > _MAX_COLUMNS:
+        return f"{len(columns)} columns (the native decoder takes at most {_MAX_COLUMNS})"
     for column in columns:
         if _kind(module, column) is None:
             return f"column {column.name!r} ({column.kind}, {column.arrow}) has no native decoder"
@@ -119,6 +123,8 @@ class NativeRead:
     conn: Any
     statement: _Statement
     module: ModuleType
+    running: bool = False
+    """The statement was executed and its result has not ended yet."""
 
     @property
     def columns(self) -> list[Column]:
@@ -129,11 +135,24 @@ class NativeRead:
         return schema_of(self.columns)
 
     def close(self) -> None:
-        """Close without draining: closing the socket makes the server abandon the statement."""
+        """Close without draining. A statement still running is stopped on the server too.
+
+        The socket is shut down first: that wakes the reader thread blocked in `recv` (closing
+        pymysql's buffered reader would wait for the lock that blocked read holds, for as long as
+        the server sends nothing). Then `KILL QUERY`, since a server busy before its next row
+        (a sort, a slow filter) notices a closed connection only when it writes again.
+        """
         conn, self.conn = self.conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        if self.running:
             with contextlib.suppress(Exception):
-                conn._force_close()  # noqa: SLF001
+                conn._sock.shutdown(socket.SHUT_RDWR)  # noqa: SLF001
+            thread_id = getattr(conn, "server_thread_id", None)
+            if thread_id:
+                kill_queries(self.params, "ID = %s", (int(thread_id[0]),))
+        with contextlib.suppress(Exception):
+            conn._force_close()  # noqa: SLF001
 
     def _execute(self) -> None:
         conn = self.conn
@@ -151,6 +170,7 @@ class NativeRead:
         module = self.module
         spec = [_kind(module, c) for c in self.columns]
         decoder = module.Decoder(spec, row_hint=batch_rows)
+        self.running = True
         self._execute()
         # pymysql's buffered reader may hold the first rows already. read1 returns what it holds
         # before it reads the socket again (readinto1 would wait for more bytes after a short result).
@@ -163,6 +183,8 @@ class NativeRead:
             while status == module.FULL:
                 yield self._batch(*decoder.take())
                 status, trailing = decoder.feed(b"", batch_rows)
+            if status in (module.SERVER_ERR, module.END):
+                self.running = False
             if status == module.SERVER_ERR:
                 pymysql.err.raise_mysql_exception(decoder.server_error)
             if status == module.END:
@@ -268,7 +290,7 @@ def _error(error: BaseException, read: NativeRead) -> DriverError:
         if code == module.ERR_RANGE and name is not None:
             return DriverError(
                 f"column {name!r} holds the zero or partial date {text}, which no Arrow date can hold",
-                hint=f"select NULLIF({name}, '0000-00-00') in a `query`, or fix the rows "
+                hint=f"select NULLIF({name}, '{text}') in a `query`, or fix the rows "
                 "(sql_mode NO_ZERO_DATE/NO_ZERO_IN_DATE keeps new ones out)",
             )
         if code == module.ERR_DECIMAL and name is not None:

@@ -14,6 +14,7 @@ import pymysql
 
 from osiris.drivers.mysql.connect import ConnParams, classify, connect
 from osiris.drivers.mysql.types import Column, column_from_field, schema_of, to_arrow
+from osiris.runtime.driver import DriverError
 
 __all__ = ["RawStream", "stream_batches"]
 
@@ -30,7 +31,11 @@ class RawStream:
         except Exception as error:  # noqa: BLE001
             self.close()
             raise classify(error, params, action="run the query") from None
-        fields = self.cursor._result.fields if self.cursor._result else []  # noqa: SLF001
+        fields = _fields(self.cursor)
+        if not fields:
+            self.close()
+            raise DriverError("the query returns no rows (a statement such as SET, DO or SELECT ... INTO)",
+                              hint="the extractor reads what a SELECT returns; write the query as one")
         self.columns: list[Column] = [column_from_field(f) for f in fields]
         self.schema: pa.Schema = schema_of(self.columns)
 
@@ -93,13 +98,18 @@ def stream_batches(
     return stream.schema, generate()
 
 
+def _fields(cursor: pymysql.cursors.Cursor) -> list:
+    """The result's column definitions; none for a statement that returns no result set."""
+    return list(getattr(cursor._result, "fields", None) or [])  # noqa: SLF001
+
+
 def probe(params: ConnParams, sql: str) -> list[Column]:
     """Run `sql` with no rows wanted and return its columns (validates SQL and connection)."""
     conn = connect(params)
     try:
         with conn.cursor() as cur:
             cur.execute(sql)
-            fields = cur._result.fields if cur._result else []  # noqa: SLF001
+            fields = _fields(cur)
             cur.fetchall()
         return [column_from_field(f) for f in fields]
     except pymysql.MySQLError as error:

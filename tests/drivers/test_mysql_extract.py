@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 import time
 from decimal import Decimal
@@ -380,7 +381,8 @@ def test_a_zero_date_fails_the_native_read_with_the_column_and_a_way_out(db: dic
             cur.execute("SET SESSION sql_mode = ''")
             cur.execute("CREATE TABLE zero_dates (id INT PRIMARY KEY, d DATE, t DATETIME)")
             cur.execute("INSERT INTO zero_dates VALUES (1, '2024-01-02', '2024-01-02 03:04:05'), "
-                        "(2, '0000-00-00', '2024-01-02 03:04:05'), (3, '2024-01-02', '2024-00-00 00:00:00')")
+                        "(2, '0000-00-00', '2024-01-02 03:04:05'), (3, '2024-01-02', '2024-00-00 00:00:00'), "
+                        "(4, '0000-01-01', '0000-12-31 23:59:59')")
     finally:
         conn.close()
     with pytest.raises(DriverError, match="column 'd' holds the zero or partial date 0000-00-00") as info:
@@ -388,8 +390,11 @@ def test_a_zero_date_fails_the_native_read_with_the_column_and_a_way_out(db: dic
     assert "NULLIF(d, '0000-00-00')" in (info.value.hint or "")
     with pytest.raises(DriverError, match="column 't' holds the zero or partial date 2024-00-00"):
         extract(db, {"query": "SELECT id, t FROM zero_dates"})
-    table, _ = extract(db, {"query": "SELECT id, NULLIF(d, '0000-00-00') AS d FROM zero_dates ORDER BY id"})
-    assert table.column("d").to_pylist() == [dt.date(2024, 1, 2), None, dt.date(2024, 1, 2)]
+    table, ctx = extract(db, {"query": "SELECT id, NULLIF(d, '0000-00-00') AS d FROM zero_dates ORDER BY id"})
+    assert table.column("d").cast(pa.int32()).to_pylist() == [19724, None, 19724, -719528]  # year 0 is a date
+    assert path_of(ctx) == "native"
+    year_zero = "SELECT d, t FROM zero_dates WHERE id = 4"
+    assert extract(db, {"query": year_zero})[0].equals(extract(db, {"query": year_zero, "fetch_mode": "stream"})[0])
 
 
 @pytest.mark.mysql
@@ -405,3 +410,47 @@ def test_a_server_error_after_the_first_rows_fails_the_native_read(db: dict) -> 
         while True:
             reader.read_next_batch()
     assert path_of(ctx) == "native"
+
+
+@pytest.mark.mysql
+def test_closing_a_native_read_while_the_server_is_quiet_returns_and_stops_the_query(db: dict) -> None:
+    """The reader thread may sit in recv while the server computes; closing must not wait for it."""
+    require_myrows()
+    marker = "osiris_quiet_close"
+    query = f"SELECT /* {marker} */ seq, REPEAT('x', 200) AS pad, IF(seq = 300, SLEEP(600), 0) AS s FROM seq_1_to_400"
+    ctx = RecordingContext(config={"query": query, "batch_size": 200}, connection=resolved(db))
+    readers = [MySQLExtractor().extract(ctx)]
+    assert readers[0].read_next_batch().num_rows == 200
+
+    def drop() -> None:  # as the runtime lets go of a reader: the batch generator is closed when collected
+        reader = readers.pop()
+        reader.close()
+        del reader
+        gc.collect()
+
+    closer = threading.Thread(target=drop)
+    closer.start()
+    closer.join(timeout=60)
+    assert not closer.is_alive(), "close() waited for the server"
+    deadline = time.monotonic() + 30
+    running = ["?"]
+    while running and time.monotonic() < deadline:
+        running = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
+                          "AND INFO NOT LIKE '%PROCESSLIST%'")
+        time.sleep(0.1)
+    assert not running, "the statement still runs on the server"
+    assert path_of(ctx) == "native"
+    assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-native"]
+
+
+@pytest.mark.mysql
+def test_results_the_native_decoder_does_not_take_are_read_another_way(db: dict) -> None:
+    require_myrows()
+    wide = "SELECT " + ", ".join(f"{i} AS c{i}" for i in range(4097))
+    table, ctx = extract(db, {"query": wide})
+    reason = next(f["reason"] for name, f in ctx.events if name == "mysql.extract.path")
+    assert path_of(ctx) != "native" and "4097 columns" in reason and table.num_columns == 4097
+    for statement in ("SELECT 1 INTO @v", "DO 1", "SET @a = 1"):
+        with pytest.raises(DriverError, match="the query returns no rows") as info:
+            extract(db, {"query": statement})
+        assert "SELECT" in (info.value.hint or "")
