@@ -22,6 +22,7 @@ import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -130,7 +131,7 @@ class NativeRead:
     def columns(self) -> list[Column]:
         return self.statement.columns
 
-    @property
+    @cached_property
     def schema(self) -> pa.Schema:
         return schema_of(self.columns)
 

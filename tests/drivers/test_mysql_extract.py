@@ -86,6 +86,17 @@ def extract(db: dict, config: dict, **ctx_args: Any) -> tuple[pa.Table, Recordin
     return MySQLExtractor().extract(ctx).read_all(), ctx
 
 
+def running_statements(db: dict, marker: str, seconds: float) -> list[tuple]:
+    """The server threads still running a statement that holds `marker`, after waiting up to `seconds` for none."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
+                          "AND INFO NOT LIKE '%PROCESSLIST%'")
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.1)
+
+
 def path_of(ctx: RecordingContext) -> str:
     return next(fields["path"] for name, fields in ctx.events if name == "mysql.extract.path")
 
@@ -202,13 +213,7 @@ def test_stopping_a_query_early_kills_it_on_the_server(db: dict, path: str, requ
     query = f"SELECT /* {marker} */ a.id, b.id AS id2 FROM sparse a, sparse b"
     table, ctx = extract(db, {"query": query, "limit": 10, "batch_size": 5})
     assert path_of(ctx) == path and table.num_rows == 10
-    deadline = time.monotonic() + 10
-    running = ["?"]
-    while running and time.monotonic() < deadline:
-        running = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
-                          "AND INFO NOT LIKE '%PROCESSLIST%'")
-        time.sleep(0.1)
-    assert not running
+    assert not running_statements(db, marker, seconds=10)
     assert not [t for t in threading.enumerate() if t.name == f"osiris-mysql-{path}"]
 
 
@@ -286,8 +291,7 @@ def test_killed_connection_mid_stream_is_a_transient_error(db: dict, mode: str) 
     ctx = RecordingContext(config={"query": query, "batch_size": 1000, "fetch_mode": mode}, connection=resolved(db))
     reader = MySQLExtractor().extract(ctx)
     reader.read_next_batch()
-    ids = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
-                  "AND INFO NOT LIKE '%PROCESSLIST%'")
+    ids = running_statements(db, marker, seconds=0)
     assert len(ids) == 1
     run_sql(db, f"KILL {ids[0][0]}")
     with pytest.raises(TransientError, match="MySQL error 20(13|06)"):
@@ -432,13 +436,7 @@ def test_closing_a_native_read_while_the_server_is_quiet_returns_and_stops_the_q
     closer.start()
     closer.join(timeout=60)
     assert not closer.is_alive(), "close() waited for the server"
-    deadline = time.monotonic() + 30
-    running = ["?"]
-    while running and time.monotonic() < deadline:
-        running = run_sql(db, f"SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' "
-                          "AND INFO NOT LIKE '%PROCESSLIST%'")
-        time.sleep(0.1)
-    assert not running, "the statement still runs on the server"
+    assert not running_statements(db, marker, seconds=30), "the statement still runs on the server"
     assert path_of(ctx) == "native"
     assert not [t for t in threading.enumerate() if t.name == "osiris-mysql-native"]
 

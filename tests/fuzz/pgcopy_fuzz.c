@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_checks.h"
 #include "../../drivers/postgres/pgcopy_core.h"
 
 static const int WIDTH[PGC_KIND_MAX] = {0, 0, 2, 4, 8, 4, 8, 4, 8, 8, 0, 0, 0, 16, 16};
@@ -20,15 +21,7 @@ static void check_batch(const pgc_decoder *d) {
         int64_t rows = d->rows;
         if (rows && c->valid.len < (size_t)((rows + 7) / 8)) abort();
         if (c->kind == PGC_TEXT || c->kind == PGC_BYTEA || c->kind == PGC_JSONB) {
-            if (rows == 0) continue;
-            if (c->offsets.len != (size_t)(rows + 1) * 4) abort();
-            int32_t prev = 0, off;
-            for (int64_t r = 0; r <= rows; r++) {
-                memcpy(&off, c->offsets.data + r * 4, 4);
-                if (off < prev) abort();
-                prev = off;
-            }
-            if ((size_t)prev != c->data.len) abort();
+            check_offsets(c->offsets.data, c->offsets.len, rows, c->data.len);
         } else if (c->kind == PGC_BOOL) {
             if (rows && c->data.len < (size_t)((rows + 7) / 8)) abort();
         } else if (c->data.len != (size_t)rows * (size_t)WIDTH[c->kind]) {
